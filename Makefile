@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+# The CPU build of PyTorch that lies on this machine's disk; any other spec pulls a CUDA build.
+TORCH := torch==2.13.0
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+
+.PHONY: install run build test lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q $(TORCH)
+	$(BIN)/python -m pip install --disable-pip-version-check -q -e '.[dev]'
+	touch $(STAMP)
+
+index/CURRENT: | $(STAMP)
+	$(BIN)/mmn-assistant build
+
+build: install
+	$(BIN)/mmn-assistant build
+
+run: install index/CURRENT
+	$(BIN)/mmn-assistant serve --host 127.0.0.1 --port 8000
+
+test: install
+	$(BIN)/ruff check assistant web tests bench
+	$(BIN)/ruff format --check assistant web tests bench
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check assistant web tests bench
+	$(BIN)/ruff format --check assistant web tests bench
+
+clean:
+	rm -rf $(VENV) index/CURRENT index/versions index/.staging-*

@@ -1,0 +1,119 @@
+"""Assemble an answer: ranked passages quoted from the article, their citations, the disclaimer.
+
+The assistant never writes text of its own: everything in an answer is either the article's
+own words or one of the fixed strings below.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from assistant.index import LoadedIndex, manifest_summary
+from assistant.records import Article, Passage
+from assistant.retrieval import Hit
+
+NOT_COVERED = (
+    "The article does not cover this question. The closest passages are listed below "
+    "for reference; none of them answers it."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RankedPassage:
+    rank: int
+    passage: Passage
+    article: Article
+    score: float
+    relevant: bool
+
+    @property
+    def url(self) -> str:
+        return passage_url(self.passage)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    question: str
+    history: tuple[str, ...]
+    answerable: bool
+    passages: tuple[RankedPassage, ...]
+    disclaimer: str
+    index: dict[str, Any]
+
+
+def passage_url(passage: Passage) -> str:
+    """Where a passage stands in the article view."""
+    return f"/article/{passage.article_id}#{passage.anchor}"
+
+
+def assemble(
+    question: str,
+    history: tuple[str, ...],
+    hits: list[Hit],
+    index: LoadedIndex,
+    *,
+    answerable: bool = True,
+    relevant: list[bool] | None = None,
+) -> Answer:
+    """Turn retrieval hits into an answer that carries each passage's article and the disclaimer."""
+    ranked = []
+    for rank, hit in enumerate(hits, start=1):
+        passage = index.passages[hit.index]
+        ranked.append(
+            RankedPassage(
+                rank=rank,
+                passage=passage,
+                article=index.articles[passage.article_id],
+                score=round(hit.score, 4),
+                relevant=answerable if relevant is None else relevant[rank - 1],
+            )
+        )
+    return Answer(
+        question=question,
+        history=history,
+        answerable=answerable,
+        passages=tuple(ranked),
+        disclaimer=disclaimer_for(ranked, index),
+        index=manifest_summary(index.manifest),
+    )
+
+
+def disclaimer_for(ranked: list[RankedPassage], index: LoadedIndex) -> str:
+    """The disclaimer of the article the answer quotes; an answer with no passage still
+    carries one (each distinct disclaimer once, in article order, when several apply)."""
+    articles = [r.article for r in ranked] or list(index.articles.values())
+    texts = list(dict.fromkeys(a.disclaimer for a in articles))
+    return "\n\n".join(texts)
+
+
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    """The JSON shape shared by the API and `ask --json`."""
+    return {
+        "question": answer.question,
+        "history": list(answer.history),
+        "answerable": answer.answerable,
+        "message": None if answer.answerable else NOT_COVERED,
+        "passages": [
+            {
+                "rank": r.rank,
+                "id": r.passage.id,
+                "text": r.passage.text,
+                "score": r.score,
+                "relevant": r.relevant,
+                "kind": r.passage.kind,
+                "section": list(r.passage.section),
+                "citations": list(r.passage.citations),
+                "context": r.passage.context,
+                "article_id": r.article.id,
+                "article_title": r.article.title,
+                "last_updated": r.article.last_updated.isoformat(),
+                "review_status": r.article.review_status,
+                "source_line": r.passage.line,
+                "url": r.url,
+            }
+            for r in answer.passages
+        ],
+        "disclaimer": answer.disclaimer,
+        "index": answer.index,
+    }

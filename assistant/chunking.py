@@ -1,0 +1,108 @@
+"""Cut an article's blocks into atomic passages that carry their citation metadata.
+
+Citations live on the passage from the moment it is cut: its section path, the lead-in
+sentence of its section, its reference numbers, its span in the source and a stable id
+derived from its content.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import unicodedata
+from collections.abc import Sequence
+
+from assistant.citations import split_citations
+from assistant.parsing import Block
+from assistant.records import Passage, PassageKind
+
+# Bump when what `index_text` produces changes, so a stale index is never reused.
+INDEX_TEXT_VERSION = 1
+
+
+def normalise(text: str) -> str:
+    """The form of a statement that its id is computed from: NFC, white space folded."""
+    return " ".join(unicodedata.normalize("NFC", text).split())
+
+
+def passage_id(article_id: str, text: str) -> str:
+    """A stable id: the same statement in the same article keeps its id across rebuilds."""
+    digest = hashlib.sha256(f"{article_id}\n{normalise(text)}".encode()).hexdigest()
+    return digest[:16]
+
+
+def index_text(topic: str, section: Sequence[str], context: str | None, text: str) -> str:
+    """What is embedded and searched for a passage: the passage in its place in the article.
+
+    A bullet such as "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days" does not say
+    what is dosed; its section path ("Treatment > IVIg Therapy") and its section's lead-in
+    do. The passage shown to the user stays `text` alone.
+    """
+    path = [part for part in section if part != topic]
+    parts = [topic]
+    if path:
+        parts.append(" > ".join(path))
+    if context:
+        parts.append(context)
+    parts.append(text)
+    return "\n".join(parts)
+
+
+def chunk(article_id: str, topic: str, blocks: Sequence[Block]) -> list[Passage]:
+    """Turn parsed blocks into passages, in source order.
+
+    Section paths follow heading levels; a lead-in (a paragraph ending in ':') becomes the
+    context of the passages after it in its own section and in that section's subsections.
+    """
+    passages: list[Passage] = []
+    stack: list[tuple[int, str]] = []  # (level, heading) of the open sections
+    lead_ins: dict[tuple[str, ...], str] = {}
+    seen: dict[str, int] = {}
+
+    for block in blocks:
+        if block.kind == "heading":
+            level = block.level or 2
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, block.raw))
+            continue
+
+        section = tuple(title for _, title in stack)
+        split = split_citations(block.raw)
+        text = " ".join(split.text.split())
+        kind = block.kind
+        if kind == "paragraph" and text.endswith(":"):
+            kind = PassageKind.LEAD_IN
+        context = None
+        if kind != PassageKind.LEAD_IN:
+            context = next(
+                (
+                    lead_ins[section[:n]]
+                    for n in range(len(section), 0, -1)
+                    if section[:n] in lead_ins
+                ),
+                None,
+            )
+        else:
+            lead_ins[section] = text
+
+        pid = passage_id(article_id, text)
+        seen[pid] = seen.get(pid, 0) + 1
+        if seen[pid] > 1:  # the same sentence twice in one article: keep both, distinct ids
+            pid = f"{pid}-{seen[pid]}"
+        passages.append(
+            Passage(
+                id=pid,
+                article_id=article_id,
+                kind=kind,
+                text=text,
+                section=section,
+                context=context,
+                citations=split.citations,
+                start=block.start,
+                end=block.start + split.end,
+                line=block.line,
+                position=len(passages),
+                index_text=index_text(topic, section, context, text),
+            )
+        )
+    return passages

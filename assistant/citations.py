@@ -1,0 +1,59 @@
+"""Split the reference numbers printed at the end of a statement from the statement.
+
+The publishing site prints citations as bare numbers after the last word:
+"... over 3-5 days 4", "... 50-80% of patients 4, 1, 5", "... testing. 1, 2".
+Numbers inside the statement ("3-5 days", "50-80%", "ages 28-58 years",
+"1.6-2.4 g/kg", "2 weeks") are content and are never taken.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+# A run of 1-3 digit numbers separated by commas, at the very end, after white space
+# that follows a word, a closing bracket, a full stop, a percent sign or a quote.
+# A digit, hyphen or comma right before the white space means the number is part of
+# a range or list that belongs to the content ("28-58", "1.6-2.4").
+_TRAILING = re.compile(
+    r"(?<=[^\W\d_]|[).%\]\"'\u2019\u201d])"
+    r"(?P<gap>\s+)"
+    r"(?P<refs>[1-9]\d{0,2}(?:\s*,\s*[1-9]\d{0,2})*)"
+    r"\s*$"
+)
+
+# Singular nouns that a lone number commonly completes ("type 2", "grade 3"):
+# a single trailing number after one of them is content, not a citation.
+_COUNTED_NOUNS = frozenset(
+    "type grade stage phase class level step day week month year hour cycle dose "
+    "figure table version chapter part session visit trial group arm".split()
+)
+
+
+class Split(NamedTuple):
+    """A statement without its citations; `end` is where the statement text stops."""
+
+    text: str
+    citations: tuple[int, ...]
+    end: int
+
+
+def split_citations(statement: str) -> Split:
+    """Return the statement with its trailing reference numbers removed, and those numbers.
+
+    Order is kept as printed and repeats are dropped: "4, 1, 5" gives (4, 1, 5).
+    `end` is the length of the kept text inside `statement` (after trailing white space
+    is removed), so callers can compute source spans.
+    """
+    match = _TRAILING.search(statement)
+    if match is not None:
+        numbers = [int(n) for n in re.split(r"\s*,\s*", match.group("refs"))]
+        before = statement[: match.start("gap")]
+        last_word = re.findall(r"[^\W\d_]+$", before)
+        counted = len(numbers) == 1 and last_word and last_word[0].lower() in _COUNTED_NOUNS
+        if not counted:
+            refs = tuple(dict.fromkeys(numbers))
+            kept = before.rstrip()
+            return Split(kept, refs, len(kept))
+    kept = statement.rstrip()
+    return Split(kept, (), len(kept))

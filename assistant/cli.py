@@ -1,0 +1,204 @@
+"""The `mmn-assistant` command: build the index, ask questions, serve the web app.
+
+Each command parses its options, calls the core and prints; heavy libraries are imported
+inside the commands so that `--help` is instant.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.errors import AssistantError
+from assistant.limits import DEFAULT_K, MAX_K, MIN_K
+from assistant.settings import Settings
+
+_DEFAULTS = Settings()
+
+
+class _Group(click.Group):
+    """Turns the core's errors into a one-line message and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AssistantError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+corpus_option = click.option(
+    "--corpus-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=_DEFAULTS.corpus_dir,
+    show_default=True,
+    help="Directory of article files.",
+)
+index_option = click.option(
+    "--index-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=_DEFAULTS.index_dir,
+    show_default=True,
+    help="Directory the index versions are written to and read from.",
+)
+model_option = click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=_DEFAULTS.model_path,
+    help="A local sentence-transformers model directory (default: the packaged all-MiniLM-L6-v2, "
+    "whose weights are checked against the official hash).",
+)
+
+
+@click.group(cls=_Group)
+@click.version_option(package_name="mmn-assistant")
+def cli() -> None:
+    """Answer clinicians' questions with cited passages from reviewed articles.
+
+    An extractive reference aid for healthcare professionals: every answer quotes the
+    article and carries its professional disclaimer. It is not medical advice.
+    """
+
+
+def _embedder(model_path: Path | None):  # -> SentenceTransformerEmbedder
+    from assistant.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder(model_path)
+
+
+def build_and_report(corpus_dir: Path, index_dir: Path, embedder: Any, *, progress: bool) -> None:
+    """Parse the corpus, embed and publish a new index version, and say what was built."""
+    from assistant.corpus import load_corpus
+    from assistant.index import build_index
+
+    started = time.perf_counter()
+    articles = load_corpus(corpus_dir)
+    for article in articles:
+        click.echo(
+            f"parsed {article.source}: {len(article.passages)} passages, "
+            f"last updated {article.last_updated.isoformat()}, review status: {article.review_status}",
+            err=True,
+        )
+    loaded = build_index(articles, embedder, index_dir, progress=progress)
+    click.echo(
+        f"built index version {loaded.version} in {loaded.path}: "
+        f"{len(loaded.passages)} passages from {len(articles)} article(s), "
+        f"model {embedder.info.name}, {time.perf_counter() - started:.1f} s"
+    )
+
+
+@cli.command()
+@corpus_option
+@index_option
+@model_option
+def build(corpus_dir: Path, index_dir: Path, model_path: Path | None) -> None:
+    """Parse the articles, embed every passage and publish a new index version.
+
+    The previous version keeps serving until the new one is written and checked;
+    a build that fails leaves it untouched.
+    """
+    build_and_report(corpus_dir, index_dir, _embedder(model_path), progress=sys.stderr.isatty())
+
+
+@cli.command()
+@click.argument("question")
+@click.option(
+    "--history",
+    multiple=True,
+    metavar="EARLIER_QUESTION",
+    help="An earlier question of the same conversation (repeat, oldest first).",
+)
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(MIN_K, MAX_K),
+    default=DEFAULT_K,
+    show_default=True,
+    help="How many passages to return.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the same JSON object as POST /api/ask."
+)
+@index_option
+@model_option
+def ask(
+    question: str,
+    history: tuple[str, ...],
+    k: int,
+    as_json: bool,
+    index_dir: Path,
+    model_path: Path | None,
+) -> None:
+    """Answer QUESTION with ranked, cited passages and the article's disclaimer.
+
+    Example: mmn-assistant ask "What IVIg dose is used?"
+    """
+    from assistant.answer import answer_to_dict
+    from assistant.engine import Engine
+    from assistant.limits import check_k, clean_history, clean_question
+
+    clean_question(question)  # refuse bad input before loading the model
+    clean_history(list(history))
+    check_k(k)
+    engine = Engine.open(index_dir, _embedder(model_path))
+    answer = engine.ask(question, history, k)
+    if as_json:
+        click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
+        return
+    click.echo(format_answer(answer_to_dict(answer)))
+
+
+def format_answer(data: dict[str, Any], width: int = 88) -> str:
+    """A terminal rendering of an answer: rank, text, section and citations, then the disclaimer."""
+    lines = [f"Q: {data['question']}"]
+    if data["history"]:
+        lines.append("   (following: " + " / ".join(data["history"]) + ")")
+    lines.append("")
+    if data["message"]:
+        lines += textwrap.wrap(data["message"], width) + [""]
+    for item in data["passages"]:
+        refs = ", ".join(str(c) for c in item["citations"]) or "none"
+        label = "" if item["relevant"] else "  [weak match]"
+        lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
+        lines.append(
+            f"   Section: {' > '.join(item['section'])} | References: [{refs}] | "
+            f"score {item['score']:.3f}{label}"
+        )
+        lines.append(f"   {item['article_title']} (updated {item['last_updated']}), {item['url']}")
+        lines.append("")
+    lines.append("Disclaimer:")
+    for paragraph in data["disclaimer"].split("\n\n"):
+        lines += textwrap.wrap(paragraph, width, initial_indent="  ", subsequent_indent="  ")
+    return "\n".join(lines)
+
+
+@cli.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@corpus_option
+@index_option
+@model_option
+def serve(host: str, port: int, corpus_dir: Path, index_dir: Path, model_path: Path | None) -> None:
+    """Serve the web page and the JSON API; builds the index first if there is none."""
+    import uvicorn
+
+    from assistant.index import has_index
+    from web.app import create_app
+
+    embedder = _embedder(model_path)
+    if not has_index(index_dir):
+        click.echo(f"no index in {index_dir}: building it first", err=True)
+        build_and_report(corpus_dir, index_dir, embedder, progress=sys.stderr.isatty())
+    settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_path=model_path)
+    app = create_app(settings, embedder=embedder)
+    uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+def main() -> None:
+    cli(prog_name="mmn-assistant")

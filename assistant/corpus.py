@@ -1,0 +1,72 @@
+"""Load the articles of a corpus directory into `Article`s with their passages."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from pathlib import Path
+
+from assistant.chunking import chunk
+from assistant.errors import ArticleError
+from assistant.parsing import parse_export, read_text
+from assistant.records import Article
+
+# File endings read as articles; every other file in corpus/ (synonyms, notes) is not one.
+ARTICLE_SUFFIXES = (".txt",)
+
+
+def article_id(path: Path) -> str:
+    """A stable id from the file name: lower case, words joined by hyphens."""
+    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+    if not slug:
+        raise ArticleError(str(path), "the file name gives no article id; use letters or digits")
+    return slug
+
+
+def load_article(path: Path) -> Article:
+    """Parse one article file; raises `ArticleError` naming the file and line on bad input."""
+    text = read_text(path)
+    document = parse_export(path, text)
+    aid = article_id(path)
+    passages = chunk(aid, document.topic, document.blocks)
+    return Article(
+        id=aid,
+        title=document.title,
+        topic=document.topic,
+        last_updated=document.last_updated,
+        review_status=document.review_status,
+        review_note=document.review_note,
+        disclaimer=document.disclaimer,
+        source=str(path),
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        passages=tuple(passages),
+    )
+
+
+def article_paths(corpus_dir: Path) -> list[Path]:
+    """The article files of a corpus directory, in name order (so builds are reproducible)."""
+    if not corpus_dir.is_dir():
+        raise ArticleError(str(corpus_dir), "the corpus directory does not exist")
+    return sorted(
+        p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES
+    )
+
+
+def load_corpus(corpus_dir: Path) -> list[Article]:
+    """Parse every article of a corpus directory; fails on the first bad one, naming it."""
+    paths = article_paths(corpus_dir)
+    if not paths:
+        raise ArticleError(
+            str(corpus_dir),
+            f"no article files ({', '.join(ARTICLE_SUFFIXES)}) in the corpus directory",
+        )
+    articles = [load_article(p) for p in paths]
+    ids: dict[str, str] = {}
+    for article in articles:
+        if article.id in ids:
+            raise ArticleError(
+                article.source,
+                f"article id {article.id!r} is also the id of {ids[article.id]}; rename one file",
+            )
+        ids[article.id] = article.source
+    return articles

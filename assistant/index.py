@@ -1,0 +1,320 @@
+"""The index on disk: a directory of versions, one of them published.
+
+    index/
+      CURRENT                  name of the published version (replaced atomically)
+      versions/<version>/
+        manifest.json          model, dimension, counts, corpus hash, articles, file hashes
+        vectors.faiss          FAISS inner-product index; vector i is passage i
+        passages.jsonl         line i is passage i, with its citation metadata
+        articles.json          each article's metadata and disclaimer
+
+A build writes a new version into a staging directory, flushes and validates it, moves
+it into `versions/` and only then replaces `CURRENT`. A build that fails at any point
+leaves the published version exactly as it was.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant import __version__
+from assistant.chunking import INDEX_TEXT_VERSION
+from assistant.embedding import Embedder, ModelInfo
+from assistant.errors import IndexStoreError
+from assistant.records import Article, Passage
+
+FORMAT_VERSION = 1
+POINTER = "CURRENT"
+VERSIONS = "versions"
+STAGING_PREFIX = ".staging-"
+FILES = ("vectors.faiss", "passages.jsonl", "articles.json")
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedIndex:
+    """A published version, loaded and checked: what retrieval searches."""
+
+    version: str
+    path: Path
+    manifest: dict[str, Any]
+    vectors: Any  # faiss.Index
+    passages: tuple[Passage, ...]
+    articles: dict[str, Article]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write(path: Path, data: bytes) -> str:
+    with path.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return hashlib.sha256(data).hexdigest()
+
+
+def corpus_sha256(articles: list[Article]) -> str:
+    digest = hashlib.sha256()
+    for article in sorted(articles, key=lambda a: a.id):
+        digest.update(f"{article.id}\0{article.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def _passage_json(passage: Passage) -> str:
+    return json.dumps(dataclasses.asdict(passage), ensure_ascii=False)
+
+
+def _article_json(article: Article) -> dict[str, Any]:
+    data = dataclasses.asdict(article)
+    data.pop("passages")
+    data["last_updated"] = article.last_updated.isoformat()
+    data["passage_count"] = len(article.passages)
+    return data
+
+
+def build_index(
+    articles: list[Article],
+    embedder: Embedder,
+    index_dir: Path,
+    *,
+    progress: bool = False,
+) -> LoadedIndex:
+    """Embed every passage, write a new version and publish it; returns it loaded."""
+    import faiss
+
+    started = time.perf_counter()
+    passages = [p for article in articles for p in article.passages]
+    if not passages:
+        raise IndexStoreError("nothing to index: the corpus has no passages")
+    vectors = embedder.embed([p.index_text for p in passages], progress=progress)
+    info = embedder.info
+    if vectors.shape != (len(passages), info.dimension):
+        raise IndexStoreError(
+            f"the model returned vectors of shape {vectors.shape}, "
+            f"expected ({len(passages)}, {info.dimension})"
+        )
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    (index_dir / VERSIONS).mkdir(exist_ok=True)
+    built_at = datetime.now(UTC)
+    version = f"{built_at:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    staging = index_dir / f"{STAGING_PREFIX}{version}"
+    staging.mkdir()
+    try:
+        flat = faiss.IndexFlatIP(info.dimension)
+        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
+        hashes = {
+            "vectors.faiss": _write(staging / "vectors.faiss", bytes(faiss.serialize_index(flat))),
+            "passages.jsonl": _write(
+                staging / "passages.jsonl",
+                ("\n".join(_passage_json(p) for p in passages) + "\n").encode(),
+            ),
+            "articles.json": _write(
+                staging / "articles.json",
+                json.dumps(
+                    [_article_json(a) for a in articles], ensure_ascii=False, indent=1
+                ).encode(),
+            ),
+        }
+        manifest = {
+            "format": FORMAT_VERSION,
+            "version": version,
+            "built_at": built_at.isoformat(timespec="seconds"),
+            "build_seconds": round(time.perf_counter() - started, 3),
+            "package_version": __version__,
+            "model": dataclasses.asdict(info),
+            "index_type": "IndexFlatIP",
+            "metric": "inner_product",
+            "index_text_version": INDEX_TEXT_VERSION,
+            "passage_count": len(passages),
+            "corpus_sha256": corpus_sha256(articles),
+            "articles": [
+                {
+                    "id": a.id,
+                    "title": a.title,
+                    "last_updated": a.last_updated.isoformat(),
+                    "review_status": a.review_status,
+                    "source": a.source,
+                    "sha256": a.sha256,
+                    "passage_count": len(a.passages),
+                }
+                for a in articles
+            ],
+            "files": hashes,
+        }
+        _write(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
+        _fsync_dir(staging)
+        loaded = load_version(staging, info, version=version)  # validate before publishing
+        final = index_dir / VERSIONS / version
+        os.replace(staging, final)
+        _fsync_dir(index_dir / VERSIONS)
+        publish(index_dir, version)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return dataclasses.replace(loaded, path=final)
+
+
+def publish(index_dir: Path, version: str) -> None:
+    """Make `version` the published one, in one atomic step."""
+    if not (index_dir / VERSIONS / version / "manifest.json").is_file():
+        raise IndexStoreError(f"{index_dir}: no version {version!r} to publish")
+    temporary = index_dir / f"{POINTER}.{secrets.token_hex(4)}.tmp"
+    _write(temporary, f"{version}\n".encode())
+    os.replace(temporary, index_dir / POINTER)
+    _fsync_dir(index_dir)
+
+
+def published_version(index_dir: Path) -> str | None:
+    """The published version's name, or None when nothing was ever published."""
+    try:
+        version = (index_dir / POINTER).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    return version or None
+
+
+def has_index(index_dir: Path) -> bool:
+    version = published_version(index_dir)
+    return version is not None and (index_dir / VERSIONS / version / "manifest.json").is_file()
+
+
+def load_index(index_dir: Path, model: ModelInfo) -> LoadedIndex:
+    """Load and check the published version against its manifest and the running model."""
+    version = published_version(index_dir)
+    if version is None:
+        raise IndexStoreError(f"{index_dir}: no index has been built; run `mmn-assistant build`")
+    return load_version(index_dir / VERSIONS / version, model, version=version)
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise IndexStoreError(f"{path}: manifest.json is missing; rebuild the index") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise IndexStoreError(
+            f"{path}/manifest.json is damaged ({exc}); rebuild the index"
+        ) from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
+        raise IndexStoreError(
+            f"{path}/manifest.json is not an index manifest of format {FORMAT_VERSION}; "
+            "rebuild the index"
+        )
+    return manifest
+
+
+def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
+    """Load one version directory, refusing any mismatch or damaged file with a clear message."""
+    import faiss
+
+    manifest = read_manifest(path)
+    rebuild = "rebuild the index with `mmn-assistant build`"
+    try:
+        recorded_model = manifest["model"]
+        expected_files = manifest["files"]
+        count = int(manifest["passage_count"])
+    except (KeyError, TypeError, ValueError):
+        raise IndexStoreError(
+            f"{path}/manifest.json lacks model, files or passage_count; {rebuild}"
+        ) from None
+    if recorded_model.get("weights_sha256") != model.weights_sha256:
+        raise IndexStoreError(
+            f"{path}: built with model {recorded_model.get('name')} "
+            f"(weights {str(recorded_model.get('weights_sha256'))[:12]}…), but the running model is "
+            f"{model.name} (weights {model.weights_sha256[:12]}…); {rebuild}"
+        )
+    if recorded_model.get("dimension") != model.dimension:
+        raise IndexStoreError(
+            f"{path}: manifest dimension {recorded_model.get('dimension')} != model dimension "
+            f"{model.dimension}; {rebuild}"
+        )
+    for name in FILES:
+        file = path / name
+        if not file.is_file():
+            raise IndexStoreError(f"{file} is missing; {rebuild}")
+        if expected_files.get(name) != hashlib.sha256(file.read_bytes()).hexdigest():
+            raise IndexStoreError(
+                f"{file} does not match its hash in the manifest (damaged); {rebuild}"
+            )
+
+    try:
+        vectors = faiss.deserialize_index(np.fromfile(path / "vectors.faiss", dtype=np.uint8))
+        passages = tuple(
+            _passage_from_json(json.loads(line))
+            for line in (path / "passages.jsonl").read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        )
+        articles = {
+            a["id"]: _article_from_json(a)
+            for a in json.loads((path / "articles.json").read_text(encoding="utf-8"))
+        }
+    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
+
+    if vectors.d != model.dimension:
+        raise IndexStoreError(
+            f"{path}: FAISS dimension {vectors.d} != model dimension {model.dimension}; {rebuild}"
+        )
+    if not (vectors.ntotal == len(passages) == count):
+        raise IndexStoreError(
+            f"{path}: {vectors.ntotal} vectors, {len(passages)} passages, manifest says {count}; {rebuild}"
+        )
+    missing = {p.article_id for p in passages} - articles.keys()
+    if missing:
+        raise IndexStoreError(f"{path}: passages of unknown articles {sorted(missing)}; {rebuild}")
+    by_article: dict[str, list[Passage]] = {}
+    for passage in passages:
+        by_article.setdefault(passage.article_id, []).append(passage)
+    articles = {
+        aid: dataclasses.replace(a, passages=tuple(by_article.get(aid, ())))
+        for aid, a in articles.items()
+    }
+    return LoadedIndex(version, path, manifest, vectors, passages, articles)
+
+
+def _passage_from_json(data: dict[str, Any]) -> Passage:
+    data = dict(data)
+    data["section"] = tuple(data["section"])
+    data["citations"] = tuple(data["citations"])
+    return Passage(**data)
+
+
+def _article_from_json(data: dict[str, Any]) -> Article:
+    data = dict(data)
+    data.pop("passage_count", None)
+    data["last_updated"] = date.fromisoformat(data["last_updated"])
+    return Article(**data, passages=())
+
+
+def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
+    """The part of a manifest that answers and /api/health show."""
+    return {
+        "version": manifest.get("version"),
+        "built_at": manifest.get("built_at"),
+        "model": manifest.get("model", {}).get("name"),
+        "model_sha256": manifest.get("model", {}).get("weights_sha256"),
+        "passage_count": manifest.get("passage_count"),
+        "corpus_sha256": manifest.get("corpus_sha256"),
+        "articles": [
+            {"id": a["id"], "title": a["title"], "last_updated": a["last_updated"]}
+            for a in manifest.get("articles", [])
+        ],
+    }

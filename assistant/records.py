@@ -1,0 +1,68 @@
+"""The records that flow between the pipeline's stages.
+
+article file -> `Article` (with its `Passage`s) -> vectors -> index on disk
+-> `Hit`s (retrieval) -> `Answer` (passages + disclaimer) -> CLI / JSON / HTML.
+
+They are plain frozen dataclasses so that every stage can be tested on its own
+and nothing downstream can quietly change what a stage upstream decided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+class PassageKind:
+    """What a passage was in the source: it changes how it is shown, not how it ranks."""
+
+    PARAGRAPH = "paragraph"
+    BULLET = "bullet"
+    LEAD_IN = "lead_in"  # a paragraph ending in ":" that introduces the bullets after it
+
+    ALL = (PARAGRAPH, BULLET, LEAD_IN)
+
+
+@dataclass(frozen=True, slots=True)
+class Passage:
+    """One atomic statement of an article (a bullet or a paragraph) with its citation metadata.
+
+    `text` is exactly what the article says, with the trailing reference numbers moved
+    into `citations`; `start`/`end` are character offsets into the decoded source file
+    and `line` is the 1-based line where the statement starts, so every passage can
+    be traced back to the place it came from.
+    """
+
+    id: str
+    article_id: str
+    kind: str
+    text: str
+    section: tuple[str, ...]
+    context: str | None
+    citations: tuple[int, ...]
+    start: int
+    end: int
+    line: int
+    position: int
+    index_text: str = ""
+
+    @property
+    def anchor(self) -> str:
+        """The HTML id of this passage in the article view."""
+        return f"p-{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """A parsed article: what a clinician needs to know about the source of a statement."""
+
+    id: str
+    title: str
+    topic: str
+    last_updated: date
+    review_status: str
+    review_note: str | None
+    disclaimer: str
+    source: str
+    sha256: str
+    passages: tuple[Passage, ...] = field(default=())

@@ -1,0 +1,1 @@
+"""The web layer: a FastAPI app (JSON API and pages) over the assistant's core."""
