@@ -1,0 +1,143 @@
+"""Shared fixtures: the real model once per session, a real index in a temporary directory,
+and a deterministic fake embedder for the tests of mechanics."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.embedding import ModelInfo
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPUS = ROOT / "corpus"
+ARTICLE = CORPUS / "what-is-multifocal-motor-neuropathy.txt"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+
+class HashEmbedder:
+    """Deterministic bag-of-words vectors: fast, and equal texts give equal vectors."""
+
+    def __init__(self, dimension: int = 64) -> None:
+        self._info = ModelInfo(
+            name="test-hash-embedder",
+            path="(tests)",
+            weights_sha256=hashlib.sha256(b"test-hash-embedder").hexdigest(),
+            dimension=dimension,
+            official=False,
+        )
+        self.calls: list[int] = []
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        self.calls.append(len(texts))
+        out = np.zeros((len(texts), self._info.dimension), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for token in re.findall(r"\w+", text.lower()):
+                slot = int(hashlib.md5(token.encode()).hexdigest(), 16) % self._info.dimension
+                out[row, slot] += 1.0
+            norm = np.linalg.norm(out[row]) or 1.0
+            out[row] /= norm
+        return out
+
+
+@pytest.fixture(autouse=True)
+def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing a test does may write into the repository's own index/."""
+    monkeypatch.setenv("MMN_INDEX_DIR", str(tmp_path / "index"))
+
+
+@pytest.fixture
+def hash_embedder() -> HashEmbedder:
+    return HashEmbedder()
+
+
+@pytest.fixture
+def corpus_copy(tmp_path: Path) -> Path:
+    """A private copy of the corpus that a test may edit."""
+    target = tmp_path / "corpus"
+    shutil.copytree(CORPUS, target)
+    return target
+
+
+@pytest.fixture(scope="session")
+def embedder():
+    """The real all-MiniLM-L6-v2, loaded once for the whole test session."""
+    from assistant.embedding import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder()
+
+
+@pytest.fixture(scope="session")
+def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """A real index of the real corpus, built once per session in a temporary directory."""
+    from assistant.corpus import load_corpus
+    from assistant.index import build_index
+
+    directory = tmp_path_factory.mktemp("index")
+    build_index(load_corpus(CORPUS), embedder, directory)
+    return directory
+
+
+@pytest.fixture(scope="session")
+def engine(index_dir: Path, embedder):
+    from assistant.engine import Engine
+
+    return Engine.open(index_dir, embedder)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def live_server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`mmn-assistant serve` as a real process on 127.0.0.1, answering from the session's index."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    port = free_port()
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    with log.open("w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--index-dir", str(index_dir), "--corpus-dir", str(CORPUS)],
+            cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(base + "/api/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(f"the server did not become healthy:\n{log.read_text()}")
+        time.sleep(0.25)
+    yield base
+    process.terminate()
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        process.kill()

@@ -1,0 +1,87 @@
+"""The JSON API on the real app, the real model and a real index."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.limits import MAX_BODY_BYTES, MAX_K, MAX_QUESTION_CHARS
+from web.app import SECURITY_HEADERS, create_app
+
+
+@pytest.fixture(scope="module")
+def client(engine):
+    with TestClient(create_app(engine=engine)) as client:
+        yield client
+
+
+def test_ask_returns_ranked_cited_passages_and_the_disclaimer(client, engine):
+    response = client.post("/api/ask", json={"question": "What IVIg dose is used?"})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["question"] == "What IVIg dose is used?"
+    assert body["answerable"] is True
+    assert len(body["passages"]) == 5
+    top = body["passages"][0]
+    assert top["rank"] == 1
+    assert top["text"] == "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+    assert top["citations"] == [4]
+    assert top["section"][-1] == "IVIg Therapy"
+    assert top["article_id"] == "what-is-multifocal-motor-neuropathy"
+    assert top["article_title"] == "What is multifocal motor neuropathy?"
+    assert top["last_updated"] == "2026-02-02"
+    assert top["url"] == f"/article/what-is-multifocal-motor-neuropathy#p-{top['id']}"
+    assert set(top) >= {"rank", "id", "text", "score", "section", "citations", "context", "article_id", "article_title", "last_updated", "url"}
+    assert body["disclaimer"] == engine.index.articles[top["article_id"]].disclaimer
+    assert body["index"]["passage_count"] == 32
+    assert body["index"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_history_and_k(client):
+    response = client.post("/api/ask", json={"question": "side effects?", "history": ["Is cyclophosphamide used?"], "k": 3})
+    assert response.status_code == 200
+    assert response.json()["history"] == ["Is cyclophosphamide used?"]
+    assert len(response.json()["passages"]) == 3
+
+
+def test_health_reports_the_served_index(client, engine):
+    response = client.get("/api/health")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
+    assert response.json()["index"]["version"] == engine.index.version
+
+
+@pytest.mark.parametrize(
+    ("payload", "field", "words"),
+    [
+        ({"question": ""}, "question", "empty"),
+        ({"question": "   "}, "question", "empty"),
+        ({"question": "x" * (MAX_QUESTION_CHARS + 1)}, "question", str(MAX_QUESTION_CHARS)),
+        ({"question": 42}, "question", "string"),
+        ({}, "question", "required"),
+        ({"question": "ok", "k": 0}, "k", "greater than or equal to 1"),
+        ({"question": "ok", "k": MAX_K + 1}, "k", f"less than or equal to {MAX_K}"),
+        ({"question": "ok", "k": "five"}, "k", "integer"),
+        ({"question": "ok", "history": "not a list"}, "history", "list"),
+        ({"question": "ok", "history": [""]}, "history", "empty"),
+        ({"question": "ok", "colour": "blue"}, "colour", "not permitted"),
+    ],
+)
+def test_invalid_requests_get_a_422_a_person_can_act_on(client, payload, field, words):
+    response = client.post("/api/ask", json=payload)
+    assert response.status_code == 422
+    body = response.json()
+    assert field in body["message"] and words in body["message"]
+    assert isinstance(body["detail"], list) and body["detail"]
+
+
+def test_not_json_and_too_large_bodies(client):
+    response = client.post("/api/ask", content=b"question=hi", headers={"content-type": "application/x-www-form-urlencoded"})
+    assert response.status_code == 422
+    response = client.post("/api/ask", content=b"x" * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert "larger than" in response.json()["message"]
+
+
+def test_security_headers_on_json_responses(client):
+    for response in (client.get("/api/health"), client.post("/api/ask", json={})):
+        for name, value in SECURITY_HEADERS.items():
+            assert response.headers[name] == value

@@ -1,0 +1,50 @@
+import pytest
+
+from assistant.citations import split_citations
+
+
+@pytest.mark.parametrize(
+    ("statement", "text", "citations"),
+    [
+        ("Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4", "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days", (4,)),
+        ("present in approximately 50-80% of patients 4, 1, 5", "present in approximately 50-80% of patients", (4, 1, 5)),
+        ("on electrodiagnostic testing. 1, 2", "on electrodiagnostic testing.", (1, 2)),
+        ("onset (ages 28-58 years in most series), though rare childhood cases have been reported 3, 4", "onset (ages 28-58 years in most series), though rare childhood cases have been reported", (3, 4)),
+        ("Lewis-Sumner syndrome (MADSAM neuropathy)\u2014a neuropathy that includes sensory deficits 1", "Lewis-Sumner syndrome (MADSAM neuropathy)\u2014a neuropathy that includes sensory deficits", (1,)),
+        ("peaks at 2 weeks, and lasts an average of 2 months 4", "peaks at 2 weeks, and lasts an average of 2 months", (4,)),
+        ("cited twice 2, 2, 3", "cited twice", (2, 3)),
+        ("trailing spaces 7   ", "trailing spaces", (7,)),
+    ],
+)
+def test_trailing_reference_numbers_become_citations(statement, text, citations):
+    split = split_citations(statement)
+    assert split.text == text
+    assert split.citations == citations
+    assert statement[: split.end] == text
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days",
+        "High-titer antibodies are present in approximately 50-80%",
+        "Disease onset is typically in adulthood (ages 28-58",
+        "Strength peaks at 2 weeks",
+        "Progression occurs over 5-18",
+        "The MMN assistant is a reference aid for type 2",  # a counted noun takes its number
+        "Reviewed at stage 3",
+        "Published in 2019",  # four digits are never a reference number
+        "A statement with reference 0",  # references start at 1
+        "The MMN assistant",
+        "",
+    ],
+)
+def test_numbers_that_belong_to_the_content_are_never_citations(statement):
+    split = split_citations(statement)
+    assert split.citations == ()
+    assert split.text == statement.rstrip()
+
+
+def test_a_plural_noun_before_the_number_still_leaves_a_citation():
+    assert split_citations("lasts an average of 2 months 4").citations == (4,)
+    assert split_citations("over several cycles 3").citations == (3,)

@@ -1,0 +1,77 @@
+"""The `mmn-assistant` command, run as a user would."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from assistant import cli as cli_module
+from assistant.cli import cli
+from assistant.index import has_index, published_version
+from tests.conftest import ROOT
+
+
+@pytest.fixture
+def runner(embedder, monkeypatch):
+    """The CLI with the session's already loaded model, so no test loads it twice."""
+    monkeypatch.setattr(cli_module, "_embedder", lambda model_path: embedder)
+    return CliRunner()
+
+
+def test_ask_prints_ranked_cited_passages_and_the_disclaimer(runner, index_dir):
+    result = runner.invoke(cli, ["ask", "What IVIg dose is used?", "--index-dir", str(index_dir), "-k", "3"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.index("1. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days") < out.index("2. ")
+    assert "IVIg Therapy | References: [4]" in out
+    assert "Disclaimer:" in out and "Dr.Oracle assumes no liability" in out
+
+
+def test_ask_json_is_the_api_object(runner, index_dir):
+    result = runner.invoke(cli, ["ask", "steroids?", "--history", "What IVIg dose is used?", "--json", "-k", "2", "--index-dir", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["history"] == ["What IVIg dose is used?"]
+    assert len(data["passages"]) == 2
+    assert data["disclaimer"].startswith("This information is intended for healthcare professionals.")
+
+
+def test_ask_refuses_bad_input_before_loading_anything(tmp_path):
+    result = CliRunner().invoke(cli, ["ask", "   ", "--index-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "question is empty" in result.output
+    result = CliRunner().invoke(cli, ["ask", "ok", "-k", "0"])
+    assert result.exit_code == 2 and "-k" in result.output
+
+
+def test_ask_without_an_index_says_how_to_build(runner, tmp_path):
+    result = runner.invoke(cli, ["ask", "dose?", "--index-dir", str(tmp_path / "none")])
+    assert result.exit_code == 1
+    assert "mmn-assistant build" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_build_writes_and_reports(runner, corpus_copy, tmp_path):
+    index = tmp_path / "built"
+    result = runner.invoke(cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index)])
+    assert result.exit_code == 0, result.output
+    assert "32 passages from 1 article(s)" in result.output
+    assert has_index(index)
+
+
+def test_a_malformed_article_fails_the_build_naming_file_and_line_and_writes_nothing(runner, corpus_copy, tmp_path):
+    article = corpus_copy / "what-is-multifocal-motor-neuropathy.txt"
+    article.write_text(article.read_text().replace("Last updated: February 2, 2026", "Last updated: Febtober 2, 2026"))
+    index = tmp_path / "built"
+    result = runner.invoke(cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index)])
+    assert result.exit_code == 1
+    assert f"{article}:10: cannot read the date" in result.output
+    assert published_version(index) is None and not index.exists()
+
+
+def test_python_dash_m_and_help_list_the_commands():
+    result = subprocess.run([sys.executable, "-m", "assistant", "--help"], capture_output=True, text=True, cwd=ROOT, check=True)
+    for command in ("build", "ask", "serve"):
+        assert command in result.stdout

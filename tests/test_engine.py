@@ -1,0 +1,44 @@
+"""The core call every surface uses, on the real model and a real index."""
+
+import pytest
+
+from assistant.errors import QueryError
+from assistant.limits import MAX_HISTORY_ITEMS, MAX_K, MAX_QUESTION_CHARS
+
+
+def test_the_ivig_dose_question_finds_the_dosing_passage_with_its_citation_and_section(engine):
+    answer = engine.ask("What IVIg dose is used?")
+    top = answer.passages[0]
+    assert top.passage.text == "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+    assert top.passage.citations == (4,)
+    assert top.passage.section[-1] == "IVIg Therapy"
+    assert answer.disclaimer == engine.index.articles[top.article.id].disclaimer
+    assert answer.disclaimer.startswith("This information is intended for healthcare professionals.")
+    assert [r.rank for r in answer.passages] == [1, 2, 3, 4, 5]
+    assert answer.passages[0].score >= answer.passages[-1].score
+    assert top.url == f"/article/what-is-multifocal-motor-neuropathy#p-{top.passage.id}"
+
+
+def test_k_and_history_are_honoured(engine):
+    answer = engine.ask("  steroids?  ", history=["What IVIg dose is used?"], k=2)
+    assert answer.question == "steroids?"
+    assert answer.history == ("What IVIg dose is used?",)
+    assert len(answer.passages) == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"question": ""}, "question is empty"),
+        ({"question": " \t\n "}, "question is empty"),
+        ({"question": "x" * (MAX_QUESTION_CHARS + 1)}, f"the limit is {MAX_QUESTION_CHARS}"),
+        ({"question": "ok", "k": 0}, "k is 0"),
+        ({"question": "ok", "k": MAX_K + 1}, f"between 1 and {MAX_K}"),
+        ({"question": "ok", "history": ["fine", ""]}, "history[1] is empty"),
+        ({"question": "ok", "history": ["q"] * (MAX_HISTORY_ITEMS + 1)}, "history has"),
+    ],
+)
+def test_input_outside_the_limits_is_refused_with_what_to_fix(engine, kwargs, message):
+    with pytest.raises(QueryError) as caught:
+        engine.ask(**kwargs)
+    assert message in str(caught.value)
