@@ -8,6 +8,8 @@ TORCH := torch==2.13.0
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
+LINT := assistant web tests $(wildcard bench/*.py)
+
 .PHONY: install run build test lint clean
 
 install: $(STAMP)
@@ -28,13 +30,13 @@ run: install index/CURRENT
 	$(BIN)/mmn-assistant serve --host 127.0.0.1 --port 8000
 
 test: install
-	$(BIN)/ruff check assistant web tests bench
-	$(BIN)/ruff format --check assistant web tests bench
+	$(BIN)/ruff check $(LINT)
+	$(BIN)/ruff format --check $(LINT)
 	$(BIN)/python -m pytest
 
 lint: install
-	$(BIN)/ruff check assistant web tests bench
-	$(BIN)/ruff format --check assistant web tests bench
+	$(BIN)/ruff check $(LINT)
+	$(BIN)/ruff format --check $(LINT)
 
 clean:
 	rm -rf $(VENV) index/CURRENT index/versions index/.staging-*

@@ -29,14 +29,29 @@ def test_ask_returns_ranked_cited_passages_and_the_disclaimer(client, engine):
     assert top["article_title"] == "What is multifocal motor neuropathy?"
     assert top["last_updated"] == "2026-02-02"
     assert top["url"] == f"/article/what-is-multifocal-motor-neuropathy#p-{top['id']}"
-    assert set(top) >= {"rank", "id", "text", "score", "section", "citations", "context", "article_id", "article_title", "last_updated", "url"}
+    assert set(top) >= {
+        "rank",
+        "id",
+        "text",
+        "score",
+        "section",
+        "citations",
+        "context",
+        "article_id",
+        "article_title",
+        "last_updated",
+        "url",
+    }
     assert body["disclaimer"] == engine.index.articles[top["article_id"]].disclaimer
     assert body["index"]["passage_count"] == 32
     assert body["index"]["model"] == "sentence-transformers/all-MiniLM-L6-v2"
 
 
 def test_history_and_k(client):
-    response = client.post("/api/ask", json={"question": "side effects?", "history": ["Is cyclophosphamide used?"], "k": 3})
+    response = client.post(
+        "/api/ask",
+        json={"question": "side effects?", "history": ["Is cyclophosphamide used?"], "k": 3},
+    )
     assert response.status_code == 200
     assert response.json()["history"] == ["Is cyclophosphamide used?"]
     assert len(response.json()["passages"]) == 3
@@ -74,9 +89,17 @@ def test_invalid_requests_get_a_422_a_person_can_act_on(client, payload, field, 
 
 
 def test_not_json_and_too_large_bodies(client):
-    response = client.post("/api/ask", content=b"question=hi", headers={"content-type": "application/x-www-form-urlencoded"})
+    response = client.post(
+        "/api/ask",
+        content=b"question=hi",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     assert response.status_code == 422
-    response = client.post("/api/ask", content=b"x" * (MAX_BODY_BYTES + 1), headers={"content-type": "application/json"})
+    response = client.post(
+        "/api/ask",
+        content=b"x" * (MAX_BODY_BYTES + 1),
+        headers={"content-type": "application/json"},
+    )
     assert response.status_code == 413
     assert "larger than" in response.json()["message"]
 

@@ -31,8 +31,13 @@ def test_every_statement_of_the_article_is_one_passage_with_exactly_its_printed_
 def test_citation_numbers_are_removed_from_the_text_and_content_numbers_kept():
     by_line = {p.line: p for p in load_article(ARTICLE).passages}
     assert by_line[63].text == "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
-    assert by_line[45].text == "High-titer anti-GM1 IgM antibodies are present in approximately 50-80% of patients"
-    assert by_line[30].text.endswith("(ages 28-58 years in most series), though rare childhood cases have been reported")
+    assert (
+        by_line[45].text
+        == "High-titer anti-GM1 IgM antibodies are present in approximately 50-80% of patients"
+    )
+    assert by_line[30].text.endswith(
+        "(ages 28-58 years in most series), though rare childhood cases have been reported"
+    )
     assert by_line[64].text.endswith("peaks at 2 weeks, and lasts an average of 2 months")
     assert by_line[20].text.endswith("on electrodiagnostic testing.")
 
@@ -53,7 +58,9 @@ def test_section_paths_kinds_and_lead_ins():
     assert by_line[24].kind == "lead_in"
     assert by_line[26].section == (topic, "Clinical Presentation")
     assert by_line[26].context == by_line[24].text
-    diagnosis = "The diagnosis of MMN requires specific electrophysiological and serological findings:"
+    diagnosis = (
+        "The diagnosis of MMN requires specific electrophysiological and serological findings:"
+    )
     assert by_line[35].text == diagnosis and by_line[35].kind == "lead_in"
     assert by_line[39].section == (topic, "Diagnostic Features", "Electrodiagnostic Hallmarks")
     assert by_line[39].context == diagnosis
@@ -67,7 +74,10 @@ def test_section_paths_kinds_and_lead_ins():
 
 def test_what_is_indexed_carries_the_passage_in_its_place_but_the_text_stays_the_statement():
     dosing = next(p for p in load_article(ARTICLE).passages if p.line == 63)
-    assert dosing.index_text == "Multifocal Motor Neuropathy (MMN)\nIVIg Therapy\nDosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+    assert (
+        dosing.index_text
+        == "Multifocal Motor Neuropathy (MMN)\nIVIg Therapy\nDosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+    )
     assert dosing.text == "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
     assert index_text("T", ("T", "A", "B"), "Lead:", "x") == "T\nA > B\nLead:\nx"
 

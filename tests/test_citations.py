@@ -6,12 +6,32 @@ from assistant.citations import split_citations
 @pytest.mark.parametrize(
     ("statement", "text", "citations"),
     [
-        ("Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4", "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days", (4,)),
-        ("present in approximately 50-80% of patients 4, 1, 5", "present in approximately 50-80% of patients", (4, 1, 5)),
+        (
+            "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4",
+            "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days",
+            (4,),
+        ),
+        (
+            "present in approximately 50-80% of patients 4, 1, 5",
+            "present in approximately 50-80% of patients",
+            (4, 1, 5),
+        ),
         ("on electrodiagnostic testing. 1, 2", "on electrodiagnostic testing.", (1, 2)),
-        ("onset (ages 28-58 years in most series), though rare childhood cases have been reported 3, 4", "onset (ages 28-58 years in most series), though rare childhood cases have been reported", (3, 4)),
-        ("Lewis-Sumner syndrome (MADSAM neuropathy)\u2014a neuropathy that includes sensory deficits 1", "Lewis-Sumner syndrome (MADSAM neuropathy)\u2014a neuropathy that includes sensory deficits", (1,)),
-        ("peaks at 2 weeks, and lasts an average of 2 months 4", "peaks at 2 weeks, and lasts an average of 2 months", (4,)),
+        (
+            "onset (ages 28-58 years in most series), though rare childhood cases have been reported 3, 4",
+            "onset (ages 28-58 years in most series), though rare childhood cases have been reported",
+            (3, 4),
+        ),
+        (
+            "Lewis-Sumner syndrome (MADSAM neuropathy)\u2014a neuropathy that includes sensory deficits 1",
+            "Lewis-Sumner syndrome (MADSAM neuropathy)\u2014a neuropathy that includes sensory deficits",
+            (1,),
+        ),
+        (
+            "peaks at 2 weeks, and lasts an average of 2 months 4",
+            "peaks at 2 weeks, and lasts an average of 2 months",
+            (4,),
+        ),
         ("cited twice 2, 2, 3", "cited twice", (2, 3)),
         ("trailing spaces 7   ", "trailing spaces", (7,)),
     ],

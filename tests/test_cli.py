@@ -21,7 +21,9 @@ def runner(embedder, monkeypatch):
 
 
 def test_ask_prints_ranked_cited_passages_and_the_disclaimer(runner, index_dir):
-    result = runner.invoke(cli, ["ask", "What IVIg dose is used?", "--index-dir", str(index_dir), "-k", "3"])
+    result = runner.invoke(
+        cli, ["ask", "What IVIg dose is used?", "--index-dir", str(index_dir), "-k", "3"]
+    )
     assert result.exit_code == 0, result.output
     out = result.output
     assert out.index("1. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days") < out.index("2. ")
@@ -30,12 +32,27 @@ def test_ask_prints_ranked_cited_passages_and_the_disclaimer(runner, index_dir):
 
 
 def test_ask_json_is_the_api_object(runner, index_dir):
-    result = runner.invoke(cli, ["ask", "steroids?", "--history", "What IVIg dose is used?", "--json", "-k", "2", "--index-dir", str(index_dir)])
+    result = runner.invoke(
+        cli,
+        [
+            "ask",
+            "steroids?",
+            "--history",
+            "What IVIg dose is used?",
+            "--json",
+            "-k",
+            "2",
+            "--index-dir",
+            str(index_dir),
+        ],
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["history"] == ["What IVIg dose is used?"]
     assert len(data["passages"]) == 2
-    assert data["disclaimer"].startswith("This information is intended for healthcare professionals.")
+    assert data["disclaimer"].startswith(
+        "This information is intended for healthcare professionals."
+    )
 
 
 def test_ask_refuses_bad_input_before_loading_anything(tmp_path):
@@ -55,23 +72,49 @@ def test_ask_without_an_index_says_how_to_build(runner, tmp_path):
 
 def test_build_writes_and_reports(runner, corpus_copy, tmp_path):
     index = tmp_path / "built"
-    result = runner.invoke(cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index)])
+    result = runner.invoke(
+        cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index)]
+    )
     assert result.exit_code == 0, result.output
     assert "32 passages from 1 article(s)" in result.output
     assert has_index(index)
 
 
-def test_a_malformed_article_fails_the_build_naming_file_and_line_and_writes_nothing(runner, corpus_copy, tmp_path):
+def test_a_malformed_article_fails_the_build_naming_file_and_line_and_writes_nothing(
+    runner, corpus_copy, tmp_path
+):
     article = corpus_copy / "what-is-multifocal-motor-neuropathy.txt"
-    article.write_text(article.read_text().replace("Last updated: February 2, 2026", "Last updated: Febtober 2, 2026"))
+    article.write_text(
+        article.read_text().replace(
+            "Last updated: February 2, 2026", "Last updated: Febtober 2, 2026"
+        )
+    )
     index = tmp_path / "built"
-    result = runner.invoke(cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index)])
+    result = runner.invoke(
+        cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index)]
+    )
     assert result.exit_code == 1
     assert f"{article}:10: cannot read the date" in result.output
     assert published_version(index) is None and not index.exists()
 
 
 def test_python_dash_m_and_help_list_the_commands():
-    result = subprocess.run([sys.executable, "-m", "assistant", "--help"], capture_output=True, text=True, cwd=ROOT, check=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        check=True,
+    )
     for command in ("build", "ask", "serve"):
         assert command in result.stdout
+
+
+def test_the_readme_documents_every_command_and_option():
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    for name, command in cli.commands.items():
+        assert f"`{name}" in readme, f"README does not document `{name}`"
+        for param in command.params:
+            for option in param.opts:
+                if option.startswith("-"):
+                    assert option in readme, f"README does not document {name} {option}"

@@ -24,7 +24,9 @@ def test_the_packaged_model_is_the_official_one(embedder):
 
 
 def test_vectors_are_normalised_and_close_for_paraphrases(embedder):
-    vectors = embedder.embed(["What IVIg dose is used?", "How much immunoglobulin is given?", "capital of France"])
+    vectors = embedder.embed(
+        ["What IVIg dose is used?", "How much immunoglobulin is given?", "capital of France"]
+    )
     assert vectors.shape == (3, 384) and vectors.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
@@ -42,7 +44,9 @@ def tampered_model(tmp_path):
     return copy
 
 
-def test_packaged_weights_that_do_not_match_the_official_hash_are_refused(tampered_model, monkeypatch):
+def test_packaged_weights_that_do_not_match_the_official_hash_are_refused(
+    tampered_model, monkeypatch
+):
     monkeypatch.setattr(embedding, "packaged_model_path", lambda: tampered_model)
     with pytest.raises(ModelError, match="does not match the official"):
         verify_model()

@@ -13,7 +13,9 @@ def test_the_ivig_dose_question_finds_the_dosing_passage_with_its_citation_and_s
     assert top.passage.citations == (4,)
     assert top.passage.section[-1] == "IVIg Therapy"
     assert answer.disclaimer == engine.index.articles[top.article.id].disclaimer
-    assert answer.disclaimer.startswith("This information is intended for healthcare professionals.")
+    assert answer.disclaimer.startswith(
+        "This information is intended for healthcare professionals."
+    )
     assert [r.rank for r in answer.passages] == [1, 2, 3, 4, 5]
     assert answer.passages[0].score >= answer.passages[-1].score
     assert top.url == f"/article/what-is-multifocal-motor-neuropathy#p-{top.passage.id}"

@@ -47,7 +47,11 @@ def test_a_build_writes_a_version_and_publishes_it(built, hash_embedder):
             "passage_count": 32,
         }
     ]
-    assert len(manifest["corpus_sha256"]) == 64 and manifest["built_at"] and manifest["package_version"]
+    assert (
+        len(manifest["corpus_sha256"]) == 64
+        and manifest["built_at"]
+        and manifest["package_version"]
+    )
     assert not list(index_dir.glob(".staging-*"))
 
 
@@ -59,7 +63,9 @@ def test_line_i_of_the_passages_file_is_vector_i(built, hash_embedder):
     expected = hash_embedder.embed([p.index_text for p in loaded.passages])
     np.testing.assert_allclose(stored, expected, atol=1e-6)
     article = loaded.articles["what-is-multifocal-motor-neuropathy"]
-    assert article.disclaimer.startswith("This information is intended for healthcare professionals.")
+    assert article.disclaimer.startswith(
+        "This information is intended for healthcare professionals."
+    )
     assert article.passages == loaded.passages
 
 
@@ -68,7 +74,9 @@ def test_loading_with_another_model_is_refused(built):
     other = ModelInfo("other", "-", "0" * 64, 64, False)
     with pytest.raises(IndexStoreError, match="built with model test-hash-embedder.*rebuild"):
         load_index(index_dir, other)
-    same_weights_other_width = ModelInfo("x", "-", built[1].manifest["model"]["weights_sha256"], 32, False)
+    same_weights_other_width = ModelInfo(
+        "x", "-", built[1].manifest["model"]["weights_sha256"], 32, False
+    )
     with pytest.raises(IndexStoreError, match="dimension"):
         load_index(index_dir, same_weights_other_width)
 
@@ -76,7 +84,10 @@ def test_loading_with_another_model_is_refused(built):
 @pytest.mark.parametrize(
     ("damage", "message"),
     [
-        (lambda d: (d / "vectors.faiss").write_bytes((d / "vectors.faiss").read_bytes()[:1000]), "vectors.faiss does not match"),
+        (
+            lambda d: (d / "vectors.faiss").write_bytes((d / "vectors.faiss").read_bytes()[:1000]),
+            "vectors.faiss does not match",
+        ),
         (lambda d: (d / "passages.jsonl").unlink(), "passages.jsonl is missing"),
         (lambda d: (d / "manifest.json").write_text("{not json"), "manifest.json is damaged"),
         (lambda d: (d / "manifest.json").unlink(), "manifest.json is missing"),

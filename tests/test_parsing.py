@@ -39,7 +39,14 @@ Our Medical A.I. is used by practicing medical doctors.
 """
 
 
-def write(tmp_path: Path, body: str, *, header: str = GOOD_HEADER, tail: str = GOOD_DISCLAIMER, name: str = "test-article.txt") -> Path:
+def write(
+    tmp_path: Path,
+    body: str,
+    *,
+    header: str = GOOD_HEADER,
+    tail: str = GOOD_DISCLAIMER,
+    name: str = "test-article.txt",
+) -> Path:
     path = tmp_path / name
     path.write_text(header + body + tail, encoding="utf-8")
     return path
@@ -52,10 +59,17 @@ def test_the_real_article_metadata():
     assert article.topic == "Multifocal Motor Neuropathy (MMN)"
     assert article.last_updated == date(2026, 2, 2)
     assert article.review_status == "pending human review"
-    assert article.review_note == "Educational purpose only \u2022 Exercise caution as content is pending human review"
+    assert (
+        article.review_note
+        == "Educational purpose only \u2022 Exercise caution as content is pending human review"
+    )
     assert article.source.endswith("corpus/what-is-multifocal-motor-neuropathy.txt")
-    assert article.disclaimer.startswith("This information is intended for healthcare professionals.")
-    assert article.disclaimer.endswith("Dr.Oracle assumes no liability for clinical decisions based on this content.")
+    assert article.disclaimer.startswith(
+        "This information is intended for healthcare professionals."
+    )
+    assert article.disclaimer.endswith(
+        "Dr.Oracle assumes no liability for clinical decisions based on this content."
+    )
     assert article.disclaimer in ARTICLE.read_text(encoding="utf-8")  # verbatim
 
 
@@ -79,9 +93,18 @@ def test_headings_are_found_by_shape_and_nested_only_where_the_structure_shows_i
 def test_site_chrome_and_disclaimer_are_not_passages():
     article = load_article(ARTICLE)
     texts = " ".join(p.text for p in article.passages)
-    for chrome in ("Medical Advisory Board", "Personalize", "Help us tailor", "Which best describes you",
-                   "Last updated", "Have a follow-up question", "Our Medical A.I.", "Under Review",
-                   "healthcare professionals", "Professional Medical Disclaimer"):
+    for chrome in (
+        "Medical Advisory Board",
+        "Personalize",
+        "Help us tailor",
+        "Which best describes you",
+        "Last updated",
+        "Have a follow-up question",
+        "Our Medical A.I.",
+        "Under Review",
+        "healthcare professionals",
+        "Professional Medical Disclaimer",
+    ):
         assert chrome not in texts
 
 
@@ -91,11 +114,17 @@ def test_site_chrome_and_disclaimer_are_not_passages():
         ("Clinical Presentation", True),
         ("Multifocal Motor Neuropathy (MMN)", True),
         ("IVIg Therapy", True),
-        ("MMN presents with distinctive motor-only features that differentiate it from other neuropathies:", False),
+        (
+            "MMN presents with distinctive motor-only features that differentiate it from other neuropathies:",
+            False,
+        ),
         ("Rituximab efficacy is not established in MMN 2", False),
         ("Have a follow-up question?", False),
         ("lowercase start", False),
-        ("A very long line that goes on and on with many words, more than any heading would ever use here", False),
+        (
+            "A very long line that goes on and on with many words, more than any heading would ever use here",
+            False,
+        ),
         ("  \u2022 A bullet", False),
     ],
 )
@@ -125,14 +154,24 @@ Management
     assert got == [
         ("Test Condition (TC)", "paragraph", "TC is a made-up condition for tests.", (1,)),
         ("Symptoms In Adults", "bullet", "Adults have a cough", (2,)),
-        ("Symptoms In Adults", "bullet", "Fever is common in the first week", (3, 4)),  # continuation joined
+        (
+            "Symptoms In Adults",
+            "bullet",
+            "Fever is common in the first week",
+            (3, 4),
+        ),  # continuation joined
         ("Management", "bullet", "Rest is advised", (5,)),  # heading directly above its list
     ]
 
 
 def test_windows_line_endings_keep_spans_exact(tmp_path):
     body = "Topic Heading\r\n\r\nA paragraph about the topic. 1\r\n\r\nSection\r\n\r\n  \u2022 A bullet 2\r\n"
-    path = write(tmp_path, body, header=GOOD_HEADER.replace("\n", "\r\n"), tail=GOOD_DISCLAIMER.replace("\n", "\r\n"))
+    path = write(
+        tmp_path,
+        body,
+        header=GOOD_HEADER.replace("\n", "\r\n"),
+        tail=GOOD_DISCLAIMER.replace("\n", "\r\n"),
+    )
     article = load_article(path)
     source = path.read_bytes().decode("utf-8")
     assert [p.text for p in article.passages] == ["A paragraph about the topic.", "A bullet"]
@@ -141,7 +180,9 @@ def test_windows_line_endings_keep_spans_exact(tmp_path):
 
 
 def test_review_status_not_stated_when_the_export_has_no_review_line(tmp_path):
-    header = GOOD_HEADER.replace("Educational purpose only \u2022 Exercise caution as content is pending human review\n", "")
+    header = GOOD_HEADER.replace(
+        "Educational purpose only \u2022 Exercise caution as content is pending human review\n", ""
+    )
     article = load_article(write(tmp_path, "Topic\n\nA statement. 1\n", header=header))
     assert article.review_status == "not stated"
 
@@ -171,12 +212,18 @@ def test_empty_file(tmp_path):
 
 def test_no_title(tmp_path):
     path = tmp_path / "no-title.txt"
-    path.write_text("this first line is a sentence, not a title.\n" + GOOD_DISCLAIMER, encoding="utf-8")
+    path.write_text(
+        "this first line is a sentence, not a title.\n" + GOOD_DISCLAIMER, encoding="utf-8"
+    )
     expect_error(path, "not a title", 1)
 
 
 def test_no_disclaimer(tmp_path):
-    expect_error(write(tmp_path, "Topic\n\nA statement. 1\n", tail="\n"), "no 'Professional Medical Disclaimer'", None)
+    expect_error(
+        write(tmp_path, "Topic\n\nA statement. 1\n", tail="\n"),
+        "no 'Professional Medical Disclaimer'",
+        None,
+    )
 
 
 def test_disclaimer_heading_without_paragraph_names_its_line(tmp_path):
@@ -195,7 +242,9 @@ def test_no_last_updated(tmp_path):
 
 def test_unreadable_date_names_its_line(tmp_path):
     header = GOOD_HEADER.replace("March 4, 2025", "Marsh 4, 2025")
-    expect_error(write(tmp_path, "Topic\n\nA statement. 1\n", header=header), "cannot read the date", 10)
+    expect_error(
+        write(tmp_path, "Topic\n\nA statement. 1\n", header=header), "cannot read the date", 10
+    )
 
 
 def test_a_bad_article_in_a_corpus_stops_the_load_naming_it(tmp_path, corpus_copy):
