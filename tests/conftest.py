@@ -106,20 +106,18 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def live_server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
-    """`mmn-assistant serve` as a real process on 127.0.0.1, answering from the session's index."""
+def start_server(index_dir: Path, log: Path, *extra: str):
+    """Start `mmn-assistant serve` on a free loopback port; returns (process, base URL) once healthy."""
     import subprocess
     import sys
     import time
     import urllib.request
 
     port = free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
     with log.open("w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--index-dir", str(index_dir), "--corpus-dir", str(CORPUS)],
+             "--index-dir", str(index_dir), "--corpus-dir", str(CORPUS), *extra],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -135,9 +133,22 @@ def live_server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
             process.kill()
             pytest.fail(f"the server did not become healthy:\n{log.read_text()}")
         time.sleep(0.25)
-    yield base
+    return process, base
+
+
+def stop_server(process) -> None:
+    import subprocess
+
     process.terminate()
     try:
         process.wait(timeout=15)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session")
+def live_server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+    """`mmn-assistant serve` as a real process on 127.0.0.1, answering from the session's index."""
+    process, base = start_server(index_dir, tmp_path_factory.mktemp("server") / "server.log")
+    yield base
+    stop_server(process)

@@ -4,6 +4,9 @@ import json
 import urllib.error
 import urllib.request
 
+from assistant.index import published_version
+from tests.conftest import start_server, stop_server
+
 
 def post(url: str, payload: dict) -> tuple[int, dict]:
     request = urllib.request.Request(
@@ -29,3 +32,18 @@ def test_a_real_server_refuses_bad_input_and_keeps_answering(live_server):
     assert status == 422 and "empty" in body["message"]
     status, _ = post(live_server + "/api/ask", {"question": "Does rituximab work?"})
     assert status == 200
+
+
+def test_serve_builds_the_index_first_when_there_is_none(tmp_path):
+    index = tmp_path / "empty-index"
+    process, base = start_server(index, tmp_path / "server.log")
+    try:
+        status, body = post(base + "/api/ask", {"question": "Is rituximab effective?", "k": 1})
+        assert (
+            status == 200
+            and body["passages"][0]["text"] == "Rituximab efficacy is not established in MMN"
+        )
+        assert published_version(index) == body["index"]["version"]
+        assert "no index in" in (tmp_path / "server.log").read_text()
+    finally:
+        stop_server(process)
