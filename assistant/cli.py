@@ -76,16 +76,18 @@ def build_and_report(corpus_dir: Path, index_dir: Path, embedder: Any, *, progre
     """Parse the corpus, embed and publish a new index version, and say what was built."""
     from assistant.corpus import load_corpus
     from assistant.index import build_index
+    from assistant.vocabulary import load_synonyms
 
     started = time.perf_counter()
     articles = load_corpus(corpus_dir)
+    synonyms = load_synonyms(corpus_dir)
     for article in articles:
         click.echo(
             f"parsed {article.source}: {len(article.passages)} passages, "
             f"last updated {article.last_updated.isoformat()}, review status: {article.review_status}",
             err=True,
         )
-    loaded = build_index(articles, embedder, index_dir, progress=progress)
+    loaded = build_index(articles, embedder, index_dir, synonyms=synonyms, progress=progress)
     click.echo(
         f"built index version {loaded.version} in {loaded.path}: "
         f"{len(loaded.passages)} passages from {len(articles)} article(s), "
@@ -198,6 +200,93 @@ def serve(host: str, port: int, corpus_dir: Path, index_dir: Path, model_path: P
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_path=model_path)
     app = create_app(settings, embedder=embedder)
     uvicorn.run(app, host=host, port=port, log_level="info")
+
+
+@cli.command(name="eval")
+@click.argument("gold", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--k",
+    "k",
+    type=click.IntRange(MIN_K, MAX_K),
+    default=5,
+    show_default=True,
+    help="Rank cut-off for hit@k and nDCG@k.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--compare",
+    is_flag=True,
+    help="Run every retrieval variant (dense, lexical, hybrid, + vocabulary, + follow-ups) on the same set.",
+)
+@click.option(
+    "--fit",
+    "fit_thresholds",
+    is_flag=True,
+    help="Fit the decline thresholds on GOLD (use the dev part) and print them.",
+)
+@index_option
+@model_option
+def evaluate(
+    gold: Path,
+    k: int,
+    as_json: bool,
+    compare: bool,
+    fit_thresholds: bool,
+    index_dir: Path,
+    model_path: Path | None,
+) -> None:
+    """Measure retrieval quality on a GOLD set (JSON Lines; format in the README).
+
+    Prints hit@1, hit@3, MRR, nDCG@k, the share of out-of-scope questions declined, the share
+    of in-scope questions wrongly declined, and every question whose relevant passage is not first.
+
+    Example: mmn-assistant eval tests/gold/test.jsonl --compare
+    """
+    from assistant.engine import Engine
+    from assistant.evaluation import evaluate as run
+    from assistant.evaluation import format_report, load_gold, report_json
+    from assistant.retrieval import DEFAULT_OPTIONS, VARIANTS
+
+    items = load_gold(gold)
+    engine = Engine.open(index_dir, _embedder(model_path))
+    if fit_thresholds:
+        from assistant.evaluation import fit_thresholds as run_fit
+
+        fitted = run_fit(engine, items)
+        t = fitted.thresholds
+        click.echo(
+            f"DENSE_FLOOR = {t.dense_floor}\nCOVERAGE_FLOOR = {t.coverage_floor}\n"
+            f"DENSE_STRONG = {t.dense_strong}\n"
+            f"# on {gold}: out-of-scope declined {fitted.declined_out_of_scope:.1%}, "
+            f"in-scope wrongly declined {fitted.wrongly_declined:.1%}"
+        )
+        return
+    variants = VARIANTS if compare else {"default": DEFAULT_OPTIONS}
+    reports = [run(engine, items, k=k, options=o, name=n) for n, o in variants.items()]
+    if as_json:
+        click.echo(
+            json.dumps({"gold": str(gold), "reports": [report_json(r) for r in reports]}, indent=2)
+        )
+        return
+    for report in reports:
+        click.echo(format_report(report, show_misses=not compare or report is reports[-1]))
+        click.echo("")
+    if compare:
+        click.echo(format_comparison(reports))
+
+
+def format_comparison(reports: list[Any]) -> str:
+    """One line a variant, so the gain of each stage is visible."""
+    k = reports[0].k
+    head = f"{'variant':<42} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {f'nDCG@{k}':>7} {'OOS declined':>13} {'wrong declines':>15}"
+    rows = [head, "-" * len(head)]
+    for report in reports:
+        m = report.metrics()
+        rows.append(
+            f"{report.name:<42} {m['hit@1']:>6.3f} {m['hit@3']:>6.3f} {m['mrr']:>6.3f} {m[f'ndcg@{k}']:>7.3f} "
+            f"{(m['declined_out_of_scope'] or 0) * 100:>12.1f}% {(m['wrongly_declined'] or 0) * 100:>14.1f}%"
+        )
+    return "\n".join(rows)
 
 
 def main() -> None:

@@ -10,9 +10,11 @@ from assistant.chunking import chunk
 from assistant.errors import ArticleError
 from assistant.parsing import parse_export, read_text
 from assistant.records import Article
+from assistant.vocabulary import SYNONYMS_FILE
 
-# File endings read as articles; every other file in corpus/ (synonyms, notes) is not one.
+# File endings read as articles; every other file in corpus/ is not one, nor are these data files.
 ARTICLE_SUFFIXES = (".txt",)
+DATA_FILES = frozenset({SYNONYMS_FILE})
 
 
 def article_id(path: Path) -> str:
@@ -48,7 +50,9 @@ def article_paths(corpus_dir: Path) -> list[Path]:
     if not corpus_dir.is_dir():
         raise ArticleError(str(corpus_dir), "the corpus directory does not exist")
     return sorted(
-        p for p in corpus_dir.iterdir() if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES
+        p
+        for p in corpus_dir.iterdir()
+        if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES and p.name not in DATA_FILES
     )
 
 

@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.answer import Answer, assemble
+from assistant.answerability import judge
 from assistant.embedding import Embedder
 from assistant.index import LoadedIndex, load_index
 from assistant.limits import DEFAULT_K, check_k, clean_history, clean_question
-from assistant.retrieval import DenseRetriever
+from assistant.retrieval import DEFAULT_OPTIONS, Retrieval, RetrievalOptions, Retriever
 
 
 class Engine:
@@ -21,14 +22,21 @@ class Engine:
     def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
         self.index = index
         self.embedder = embedder
-        self._retriever = DenseRetriever(index, embedder)
+        self._retriever = Retriever(index, embedder)
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder) -> Engine:
         """Load the published index version, checked against the running model."""
         return cls(load_index(index_dir, embedder.info), embedder)
 
-    def ask(self, question: str, history: Sequence[str] = (), k: int = DEFAULT_K) -> Answer:
+    def ask(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        k: int = DEFAULT_K,
+        *,
+        options: RetrievalOptions = DEFAULT_OPTIONS,
+    ) -> Answer:
         """Answer a question with ranked, cited passages and the disclaimer.
 
         Raises `QueryError` for input outside the documented limits, before any model work.
@@ -36,5 +44,30 @@ class Engine:
         question = clean_question(question)
         earlier = clean_history(list(history))
         k = check_k(k)
-        hits = self._retriever.search(question, k)
-        return assemble(question, earlier, hits, self.index)
+        retrieval = self.retrieve(question, earlier, k, options=options)
+        return self.answer_from(question, earlier, retrieval, k)
+
+    def answer_from(
+        self, question: str, history: Sequence[str], retrieval: Retrieval, k: int
+    ) -> Answer:
+        """Judge whether the article answers the question and assemble the top k passages."""
+        judgement = judge(question, retrieval, self.index)
+        return assemble(
+            question,
+            tuple(history),
+            retrieval.hits[:k],
+            self.index,
+            answerable=judgement.answerable,
+            relevant=list(judgement.relevant[:k]),
+        )
+
+    def retrieve(
+        self,
+        question: str,
+        history: Sequence[str],
+        k: int,
+        *,
+        options: RetrievalOptions = DEFAULT_OPTIONS,
+    ) -> Retrieval:
+        """The ranked hits and signals behind an answer (used by the eval command)."""
+        return self._retriever.search(question, history, k=k, options=options)

@@ -7,6 +7,8 @@
         vectors.faiss          FAISS inner-product index; vector i is passage i
         passages.jsonl         line i is passage i, with its citation metadata
         articles.json          each article's metadata and disclaimer
+        vocabulary.json        abbreviations learnt from the corpus and the synonyms rules
+        lexical/               the BM25 index (bm25s); document i is passage i
 
 A build writes a new version into a staging directory, flushes and validates it, moves
 it into `versions/` and only then replaces `CURRENT`. A build that fails at any point
@@ -33,13 +35,15 @@ from assistant import __version__
 from assistant.chunking import INDEX_TEXT_VERSION
 from assistant.embedding import Embedder, ModelInfo
 from assistant.errors import IndexStoreError
+from assistant.lexical import LEXICAL_DIR, LexicalIndex
 from assistant.records import Article, Passage
+from assistant.vocabulary import Rule, Vocabulary
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
 VERSIONS = "versions"
 STAGING_PREFIX = ".staging-"
-FILES = ("vectors.faiss", "passages.jsonl", "articles.json")
+REQUIRED = ("vectors.faiss", "passages.jsonl", "articles.json", "vocabulary.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +56,8 @@ class LoadedIndex:
     vectors: Any  # faiss.Index
     passages: tuple[Passage, ...]
     articles: dict[str, Article]
+    lexical: LexicalIndex
+    vocabulary: Vocabulary
 
 
 def _fsync_dir(path: Path) -> None:
@@ -89,11 +95,30 @@ def _article_json(article: Article) -> dict[str, Any]:
     return data
 
 
+def _hash_tree(directory: Path) -> dict[str, str]:
+    """SHA-256 of every file below a version directory but the manifest, by relative path."""
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file() and path.name != "manifest.json"
+    }
+
+
+def _fsync_tree(directory: Path) -> None:
+    for path in directory.rglob("*"):
+        if path.is_file():
+            with path.open("rb") as handle:
+                os.fsync(handle.fileno())
+    for path in [directory, *(p for p in directory.rglob("*") if p.is_dir())]:
+        _fsync_dir(path)
+
+
 def build_index(
     articles: list[Article],
     embedder: Embedder,
     index_dir: Path,
     *,
+    synonyms: list[Rule] | None = None,
     progress: bool = False,
 ) -> LoadedIndex:
     """Embed every passage, write a new version and publish it; returns it loaded."""
@@ -120,19 +145,24 @@ def build_index(
     try:
         flat = faiss.IndexFlatIP(info.dimension)
         flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        hashes = {
-            "vectors.faiss": _write(staging / "vectors.faiss", bytes(faiss.serialize_index(flat))),
-            "passages.jsonl": _write(
-                staging / "passages.jsonl",
-                ("\n".join(_passage_json(p) for p in passages) + "\n").encode(),
-            ),
-            "articles.json": _write(
-                staging / "articles.json",
-                json.dumps(
-                    [_article_json(a) for a in articles], ensure_ascii=False, indent=1
-                ).encode(),
-            ),
-        }
+        _write(staging / "vectors.faiss", bytes(faiss.serialize_index(flat)))
+        _write(
+            staging / "passages.jsonl",
+            ("\n".join(_passage_json(p) for p in passages) + "\n").encode(),
+        )
+        _write(
+            staging / "articles.json",
+            json.dumps([_article_json(a) for a in articles], ensure_ascii=False, indent=1).encode(),
+        )
+        vocabulary = Vocabulary.build(
+            _vocabulary_texts(articles),
+            list(synonyms or []),
+            passages=[p.index_text for p in passages],
+        )
+        _write(staging / "vocabulary.json", json.dumps(vocabulary.to_json(), indent=1).encode())
+        LexicalIndex.build([p.index_text for p in passages]).save(staging / LEXICAL_DIR)
+        _fsync_tree(staging)
+        hashes = _hash_tree(staging)
         manifest = {
             "format": FORMAT_VERSION,
             "version": version,
@@ -246,11 +276,13 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
             f"{path}: manifest dimension {recorded_model.get('dimension')} != model dimension "
             f"{model.dimension}; {rebuild}"
         )
-    for name in FILES:
+    if not isinstance(expected_files, dict) or not set(REQUIRED) <= expected_files.keys():
+        raise IndexStoreError(f"{path}/manifest.json does not list the index files; {rebuild}")
+    for name, expected in expected_files.items():
         file = path / name
         if not file.is_file():
             raise IndexStoreError(f"{file} is missing; {rebuild}")
-        if expected_files.get(name) != hashlib.sha256(file.read_bytes()).hexdigest():
+        if expected != hashlib.sha256(file.read_bytes()).hexdigest():
             raise IndexStoreError(
                 f"{file} does not match its hash in the manifest (damaged); {rebuild}"
             )
@@ -266,16 +298,21 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
             a["id"]: _article_from_json(a)
             for a in json.loads((path / "articles.json").read_text(encoding="utf-8"))
         }
-    except (RuntimeError, ValueError, KeyError, TypeError) as exc:
+        vocabulary = Vocabulary.from_json(
+            json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))
+        )
+        lexical = LexicalIndex.load(path / LEXICAL_DIR)
+    except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
 
     if vectors.d != model.dimension:
         raise IndexStoreError(
             f"{path}: FAISS dimension {vectors.d} != model dimension {model.dimension}; {rebuild}"
         )
-    if not (vectors.ntotal == len(passages) == count):
+    if not (vectors.ntotal == len(passages) == count == lexical.size):
         raise IndexStoreError(
-            f"{path}: {vectors.ntotal} vectors, {len(passages)} passages, manifest says {count}; {rebuild}"
+            f"{path}: {vectors.ntotal} vectors, {len(passages)} passages, {lexical.size} lexical "
+            f"documents, manifest says {count}; {rebuild}"
         )
     missing = {p.article_id for p in passages} - articles.keys()
     if missing:
@@ -287,7 +324,12 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
         aid: dataclasses.replace(a, passages=tuple(by_article.get(aid, ())))
         for aid, a in articles.items()
     }
-    return LoadedIndex(version, path, manifest, vectors, passages, articles)
+    return LoadedIndex(version, path, manifest, vectors, passages, articles, lexical, vocabulary)
+
+
+def _vocabulary_texts(articles: list[Article]) -> list[str]:
+    """The texts abbreviations are learnt from and the known words come from."""
+    return [t for a in articles for t in (a.title, a.topic, *(p.index_text for p in a.passages))]
 
 
 def _passage_from_json(data: dict[str, Any]) -> Passage:

@@ -1,37 +1,148 @@
-"""Find the passages that answer a question."""
+"""Find the passages that answer a question: dense and lexical search, fused.
+
+    question (+ history) --follow-up resolution--> search text --vocabulary--> expanded text
+    expanded text --embed--> FAISS (cosine)    \\
+    expanded text --BM25--> lexical scores      >--fusion--> ranked hits + signals
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from assistant.answertype import asked_types, stated_types
 from assistant.embedding import Embedder
+from assistant.followup import resolve
+from assistant.fusion import RRF_K, convex, rrf
 from assistant.index import LoadedIndex
 
 
 @dataclass(frozen=True, slots=True)
+class RetrievalOptions:
+    """Which stages run; the eval command's --compare switches them one by one."""
+
+    dense: bool = True
+    lexical: bool = True
+    expand: bool = True
+    follow_ups: bool = True
+    strip_shared: bool = True
+    question_weight: float = 0.75
+    """For a follow-up, the weight of the question alone against the question with its history."""
+    fusion: str = "convex"  # "rrf" or "convex"
+    rrf_k: int = RRF_K
+    dense_weight: float = 1.0
+    lexical_weight: float = 0.5
+    candidates: int = 50
+    answer_type_bonus: float = 0.2
+
+
+_PLAIN = RetrievalOptions(expand=False, follow_ups=False, strip_shared=False, answer_type_bonus=0.0)
+VARIANTS: dict[str, RetrievalOptions] = {
+    "dense": replace(_PLAIN, lexical=False),
+    "lexical": replace(_PLAIN, dense=False),
+    "hybrid": _PLAIN,
+    "hybrid+vocabulary": replace(_PLAIN, expand=True, strip_shared=True),
+    "hybrid+vocabulary+answer-types": replace(
+        _PLAIN, expand=True, strip_shared=True, answer_type_bonus=0.2
+    ),
+    "hybrid+vocabulary+answer-types+follow-ups": RetrievalOptions(),
+}
+DEFAULT_OPTIONS = VARIANTS["hybrid+vocabulary+answer-types+follow-ups"]
+
+
+@dataclass(frozen=True, slots=True)
 class Hit:
-    """One retrieved passage: its position in the index and how well it matched."""
+    """One retrieved passage: its position in the index and its scores."""
 
     index: int
     score: float
     dense: float | None = None
+    lexical: float | None = None
 
 
-class DenseRetriever:
-    """Exact inner-product search over normalised vectors (cosine similarity)."""
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """Ranked hits plus what the answerability decision needs to know about the search."""
+
+    hits: list[Hit]
+    query: str
+    follow_up: bool
+    leaned_on: tuple[str, ...] = ()
+    dense_scores: dict[int, float] = field(default_factory=dict)
+    lexical_scores: dict[int, float] = field(default_factory=dict)
+
+
+class Retriever:
+    """Hybrid search over one loaded index version."""
 
     def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
         self._index = index
         self._embedder = embedder
 
-    def search(self, query: str, k: int) -> list[Hit]:
-        vector = self._embedder.embed([query])
-        k = min(k, self._index.vectors.ntotal)
-        scores, ids = self._index.vectors.search(np.ascontiguousarray(vector), k)
-        return [
-            Hit(int(i), float(s), dense=float(s))
-            for i, s in zip(ids[0], scores[0], strict=True)
-            if i >= 0
-        ]
+    def search(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        *,
+        k: int,
+        options: RetrievalOptions = DEFAULT_OPTIONS,
+    ) -> Retrieval:
+        resolved = resolve(question, history) if options.follow_ups else None
+        text = resolved.query if resolved else question
+        queries = [(text, 1.0)]
+        if resolved and resolved.follow_up and options.question_weight > 0:
+            queries = [(text, 1.0 - options.question_weight), (question, options.question_weight)]
+        vocabulary = self._index.vocabulary
+        if options.expand:
+            queries = [(vocabulary.expand(t), w) for t, w in queries]
+        text = queries[0][0]
+        n = min(options.candidates, len(self._index.passages))
+
+        dense: dict[int, float] = {}
+        if options.dense:
+            texts = [
+                vocabulary.without_shared(t) if options.strip_shared else t for t, _ in queries
+            ]
+            vectors = self._embedder.embed(texts)
+            weights = np.array([w for _, w in queries], dtype=np.float32)
+            vector = (weights[:, None] * vectors).sum(axis=0, keepdims=True)
+            vector /= np.linalg.norm(vector) or 1.0
+            scores, ids = self._index.vectors.search(np.ascontiguousarray(vector), n)
+            dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+        lexical: dict[int, float] = {}
+        if options.lexical:
+            all_scores = sum(w * self._index.lexical.scores(t) for t, w in queries)
+            top = np.argsort(-all_scores, kind="stable")[:n]
+            lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
+
+        if options.dense and options.lexical:
+            lists, weights = [dense, lexical], [options.dense_weight, options.lexical_weight]
+            if options.fusion == "convex":
+                fused = convex(lists, weights=weights)
+            else:
+                fused = rrf(lists, weights=weights, k=options.rrf_k)
+        else:
+            fused = dense or lexical
+        asked = asked_types(question) if options.answer_type_bonus else frozenset()
+        if asked:
+            for i in fused:
+                if asked & stated_types(self._index.passages[i].text):
+                    fused[i] += options.answer_type_bonus
+        if not fused:  # nothing matched lexically and dense is off: keep document order
+            fused = dict.fromkeys(range(n), 0.0)
+        ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
+        return Retrieval(
+            hits=hits,
+            query=text,
+            follow_up=bool(resolved and resolved.follow_up),
+            leaned_on=resolved.leaned_on if resolved else (),
+            dense_scores=dense,
+            lexical_scores=lexical,
+        )
+
+
+def with_options(base: RetrievalOptions, **changes: object) -> RetrievalOptions:
+    return replace(base, **changes)

@@ -30,7 +30,14 @@ def test_a_build_writes_a_version_and_publishes_it(built, hash_embedder):
     assert has_index(index_dir)
     assert published_version(index_dir) == loaded.version
     files = sorted(p.name for p in loaded.path.iterdir())
-    assert files == ["articles.json", "manifest.json", "passages.jsonl", "vectors.faiss"]
+    assert files == [
+        "articles.json",
+        "lexical",
+        "manifest.json",
+        "passages.jsonl",
+        "vectors.faiss",
+        "vocabulary.json",
+    ]
     manifest = json.loads((loaded.path / "manifest.json").read_text())
     assert manifest["model"]["name"] == "test-hash-embedder"
     assert manifest["model"]["weights_sha256"] == hash_embedder.info.weights_sha256
@@ -91,6 +98,8 @@ def test_loading_with_another_model_is_refused(built):
         (lambda d: (d / "passages.jsonl").unlink(), "passages.jsonl is missing"),
         (lambda d: (d / "manifest.json").write_text("{not json"), "manifest.json is damaged"),
         (lambda d: (d / "manifest.json").unlink(), "manifest.json is missing"),
+        (lambda d: (d / "vocabulary.json").write_text("{}"), "vocabulary.json does not match"),
+        (lambda d: next((d / "lexical").iterdir()).unlink(), "is missing"),
     ],
 )
 def test_a_damaged_version_is_refused_with_a_clear_message(built, hash_embedder, damage, message):
@@ -105,7 +114,9 @@ def test_an_edited_passage_count_is_refused(built, hash_embedder):
     manifest = json.loads((loaded.path / "manifest.json").read_text())
     manifest["passage_count"] = 31
     (loaded.path / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(IndexStoreError, match="32 vectors, 32 passages, manifest says 31"):
+    with pytest.raises(
+        IndexStoreError, match="32 vectors, 32 passages, 32 lexical documents, manifest says 31"
+    ):
         load_index(index_dir, hash_embedder.info)
 
 

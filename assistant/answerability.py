@@ -1,0 +1,177 @@
+"""Decide whether the article answers a question at all, and which passages are relevant.
+
+Wrongly declining a real question is worse than showing a weak passage, so the thresholds
+are fitted on the dev gold set (`mmn-assistant eval tests/gold/dev.jsonl --fit`) under the
+constraint of under 2% wrong declines, and only then to decline as many out-of-scope
+questions as possible. The signals:
+- `dense`: the best cosine similarity between the search text and a passage;
+- `coverage`: the share of the question's content words that the corpus or its glossary
+  knows (after spelling correction); "capital of France" knows none of its words;
+- `foreign`: content words the corpus does not know that name something specific: a rare
+  word in general English ("eculizumab", "otitis"), or a capitalised name or acronym
+  ("Kawasaki", "MRI"). A question about IVIg in Kawasaki disease shares most words with the
+  article, but its subject is not in it. Common words the article does not use ("fast",
+  "worth trying") are not foreign: they are how people phrase questions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from assistant.followup import content_words
+from assistant.index import LoadedIndex
+from assistant.lexical import tokenize
+from assistant.retrieval import Retrieval
+from assistant.vocabulary import zipf
+
+# Fitted on tests/gold/dev.jsonl with `mmn-assistant eval tests/gold/dev.jsonl --fit` (README).
+DENSE_FLOOR = 0.0
+"""Below this best cosine similarity, a question is declined whatever its words."""
+COVERAGE_FLOOR = 0.0
+"""Below this share of known content words, a question is declined unless dense is strong."""
+DENSE_STRONG = 0.5
+"""At or above this best cosine similarity, a question is answered whatever its words."""
+RELEVANT_MARGIN = 0.12
+"""A passage is relevant when its cosine is within this of the best one (and the question is answerable)."""
+RARE_ZIPF = 3.0
+"""A word rarer than this in general English (Zipf scale: 3 is once per million words) is a name."""
+
+_NAME = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    dense_floor: float = DENSE_FLOOR
+    coverage_floor: float = COVERAGE_FLOOR
+    dense_strong: float = DENSE_STRONG
+    relevant_margin: float = RELEVANT_MARGIN
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    dense: float
+    coverage: float
+    unknown: tuple[str, ...]
+    foreign: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    answerable: bool
+    relevant: tuple[bool, ...]
+    signals: Signals
+
+
+def _names(question: str) -> set[str]:
+    """Capitalised words and acronyms that are not the question's first word."""
+    words = _NAME.findall(question)
+    return {
+        w.lower()
+        for i, w in enumerate(words)
+        if (i > 0 and w[0].isupper()) or sum(c.isupper() for c in w) >= 2
+    }
+
+
+def signals(question: str, retrieval: Retrieval, index: LoadedIndex) -> Signals:
+    words = content_words(question)
+    vocabulary = index.vocabulary
+    known_stems = index.lexical.vocabulary
+    names = _names(question)
+    unknown, counted = [], 0
+    for word in words:
+        stems = tokenize([word])[0]
+        if not stems:  # a stop word: neither known nor unknown
+            continue
+        counted += 1
+        if all(s in known_stems for s in stems):
+            continue
+        if vocabulary.matched_terms(word) or vocabulary.corrections(word):
+            continue
+        unknown.append(word)
+    phrase_known = {w for term in vocabulary.matched_terms(question) for w in term.split()}
+    foreign = tuple(
+        w
+        for w in unknown
+        if w not in phrase_known and (w in names or any(zipf(p) < RARE_ZIPF for p in w.split("-")))
+    )
+    coverage = 1.0 - len(unknown) / counted if counted else 0.0
+    dense = max(retrieval.dense_scores.values(), default=0.0)
+    return Signals(dense=dense, coverage=coverage, unknown=tuple(unknown), foreign=foreign)
+
+
+def decide(found: Signals, thresholds: Thresholds) -> bool:
+    """Whether the article answers the question, from its signals."""
+    if found.dense >= thresholds.dense_strong:
+        return True
+    return (
+        found.dense >= thresholds.dense_floor
+        and found.coverage >= thresholds.coverage_floor
+        and not found.foreign
+    )
+
+
+def judge(
+    question: str,
+    retrieval: Retrieval,
+    index: LoadedIndex,
+    thresholds: Thresholds = Thresholds(),
+) -> Judgement:
+    found = signals(question, retrieval, index)
+    answerable = decide(found, thresholds)
+    relevant = tuple(
+        answerable
+        and (hit.dense if hit.dense is not None else 0.0)
+        >= found.dense - thresholds.relevant_margin
+        for hit in retrieval.hits
+    )
+    if answerable and relevant and not relevant[0]:
+        relevant = (
+            True,
+            *relevant[1:],
+        )  # the first passage of an answered question is shown as relevant
+    return Judgement(answerable, relevant, found)
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    thresholds: Thresholds
+    wrongly_declined: float
+    declined_out_of_scope: float
+
+
+def fit(
+    observations: Sequence[tuple[Signals, bool]],
+    *,
+    max_wrong: float = 0.02,
+    grid: Iterable[tuple[float, float, float]] | None = None,
+) -> Fit:
+    """The thresholds that decline the most out-of-scope questions while wrongly declining
+    at most `max_wrong` of the in-scope ones; ties go to the most lenient thresholds.
+
+    `observations` pairs each gold question's signals with whether it is out of scope.
+    """
+    if grid is None:
+        floors = [round(0.05 * i, 2) for i in range(0, 9)]
+        coverages = [0.0, 0.2, 0.25, 0.34, 0.4, 0.5, 0.6]
+        strongs = [round(0.4 + 0.05 * i, 2) for i in range(0, 8)]
+        grid = itertools.product(floors, coverages, strongs)
+    in_scope = [s for s, oos in observations if not oos]
+    outside = [s for s, oos in observations if oos]
+    best: tuple[tuple[float, ...], Fit] | None = None
+    for floor, coverage, strong in grid:
+        if strong < floor:
+            continue
+        thresholds = Thresholds(floor, coverage, strong)
+        wrong = sum(not decide(s, thresholds) for s in in_scope) / max(len(in_scope), 1)
+        if wrong > max_wrong:
+            continue
+        declined = sum(not decide(s, thresholds) for s in outside) / max(len(outside), 1)
+        key = (declined, -wrong, -floor, -coverage, -strong)
+        if best is None or key > best[0]:
+            best = (key, Fit(thresholds, wrong, declined))
+    if best is None:
+        return Fit(Thresholds(0.0, 0.0, 0.0), 0.0, 0.0)
+    return best[1]

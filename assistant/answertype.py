@@ -1,0 +1,50 @@
+"""Expected answer types: a question that asks "how long" wants a passage that states a time.
+
+Classic factoid question answering (Moldovan et al., 2000) matches the type of answer a
+question asks for with the kinds of facts a passage states. Three types are recognised by
+the question's own words and by the passage's shape, never by this article's wording: a
+quantity or share ("how common", "what percentage"), a time or duration ("how long",
+"how fast", "at what age") and a dose ("how much", "dose"). A passage that states a fact
+of the asked type gets a small bonus in the fused ranking; nothing else changes.
+"""
+
+from __future__ import annotations
+
+import re
+
+QUESTION_TYPES: dict[str, re.Pattern[str]] = {
+    "share": re.compile(
+        r"\b(how (common|often|frequent(ly)?|many|likely|rare)|what (percentage|proportion|"
+        r"fraction|share|percent)|percent(age)?|proportion|prevalence|frequency|% of|"
+        r"how much of|in how many)\b",
+        re.IGNORECASE,
+    ),
+    "time": re.compile(
+        r"\b(how (long|fast|quickly|soon|rapidly|slowly)|when|what age|at what age|how old|"
+        r"time ?(course|line|frame)|timeline|duration|onset|lasts?|last for|kick in|peak)\b",
+        re.IGNORECASE,
+    ),
+    "dose": re.compile(
+        r"\b(dose|doses|dosage|dosing|how much|g/kg|mg/kg|mg|regimen)\b", re.IGNORECASE
+    ),
+}
+
+PASSAGE_TYPES: dict[str, re.Pattern[str]] = {
+    "share": re.compile(r"\d\s*%|\b(most|some|all|half|few|majority|minority) (patients|cases)\b"),
+    "time": re.compile(
+        r"\b\d+(?:[.,]\d+)?(?:\s*[-\u2013]\s*\d+(?:[.,]\d+)?)?\s*(?:hours?|days?|weeks?|months?|"
+        r"years?)\b|\bages?\s+\d",
+        re.IGNORECASE,
+    ),
+    "dose": re.compile(r"\d\s*(?:g|mg|mcg|µg|ml|units?|iu)\s*/\s*(?:kg|m2|day|dose)\b", re.I),
+}
+
+
+def asked_types(question: str) -> frozenset[str]:
+    """The answer types a question asks for (empty for most questions)."""
+    return frozenset(t for t, pattern in QUESTION_TYPES.items() if pattern.search(question))
+
+
+def stated_types(text: str) -> frozenset[str]:
+    """The answer types a passage states facts of."""
+    return frozenset(t for t, pattern in PASSAGE_TYPES.items() if pattern.search(text))

@@ -1,0 +1,227 @@
+"""Measure retrieval quality on a gold set: ranks, hit rates, MRR, nDCG, declines.
+
+Gold format (JSON Lines, one question a line):
+    {"id": "dev-001", "question": "IVIg dose?", "history": ["earlier question", ...],
+     "gold": ["1.6-2.4 g/kg"], "out_of_scope": false, "tags": ["terse"]}
+A returned passage is relevant when its text contains any gold phrase (case-insensitive).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from assistant.answerability import Fit, fit, signals
+from assistant.engine import Engine
+from assistant.errors import AssistantError
+from assistant.retrieval import DEFAULT_OPTIONS, RetrievalOptions
+
+RANK_DEPTH = 20
+"""How deep a relevant passage is looked for when reporting its rank."""
+
+
+@dataclass(frozen=True, slots=True)
+class GoldItem:
+    id: str
+    question: str
+    history: tuple[str, ...]
+    gold: tuple[str, ...]
+    out_of_scope: bool
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(slots=True)
+class ItemResult:
+    item: GoldItem
+    rank: int | None  # of the first relevant passage, within RANK_DEPTH; None if not found
+    ndcg: float
+    declined: bool
+    top_text: str
+    follow_up: bool
+
+
+@dataclass(slots=True)
+class Report:
+    name: str
+    k: int
+    results: list[ItemResult] = field(default_factory=list)
+
+    @property
+    def in_scope(self) -> list[ItemResult]:
+        return [r for r in self.results if not r.item.out_of_scope]
+
+    @property
+    def out_of_scope(self) -> list[ItemResult]:
+        return [r for r in self.results if r.item.out_of_scope]
+
+    def metrics(self, results: list[ItemResult] | None = None) -> dict[str, Any]:
+        scope = [
+            r for r in (results if results is not None else self.results) if not r.item.out_of_scope
+        ]
+        oos = [r for r in (results if results is not None else self.results) if r.item.out_of_scope]
+        n = len(scope)
+
+        def share(values: list[bool]) -> float | None:
+            return round(sum(values) / len(values), 4) if values else None
+
+        return {
+            "questions": n,
+            "out_of_scope_questions": len(oos),
+            "hit@1": share([r.rank == 1 for r in scope]),
+            "hit@3": share([r.rank is not None and r.rank <= 3 for r in scope]),
+            f"hit@{self.k}": share([r.rank is not None and r.rank <= self.k for r in scope]),
+            "mrr": round(sum(1 / r.rank for r in scope if r.rank) / n, 4) if n else None,
+            f"ndcg@{self.k}": round(sum(r.ndcg for r in scope) / n, 4) if n else None,
+            "declined_out_of_scope": share([r.declined for r in oos]),
+            "wrongly_declined": share([r.declined for r in scope]),
+        }
+
+    def misses(self) -> list[ItemResult]:
+        """In-scope questions whose relevant passage is not first."""
+        return [r for r in self.in_scope if r.rank != 1]
+
+    def by_tag(self) -> dict[str, dict[str, Any]]:
+        tags = sorted({t for r in self.results for t in r.item.tags})
+        return {t: self.metrics([r for r in self.results if t in r.item.tags]) for t in tags}
+
+
+def load_gold(path: Path) -> list[GoldItem]:
+    """Read a gold file; a malformed line is an error naming the file and line."""
+    items: list[GoldItem] = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise AssistantError(f"{path}: cannot read the gold file ({exc})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+            item = GoldItem(
+                id=str(data["id"]),
+                question=str(data["question"]),
+                history=tuple(str(h) for h in data.get("history") or ()),
+                gold=tuple(str(g) for g in data.get("gold") or ()),
+                out_of_scope=bool(data.get("out_of_scope", False)),
+                tags=tuple(str(t) for t in data.get("tags") or ()),
+            )
+        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            raise AssistantError(f"{path}:{number}: not a gold item ({exc})") from None
+        if not item.out_of_scope and not item.gold:
+            raise AssistantError(f"{path}:{number}: an in-scope item needs gold phrases")
+        items.append(item)
+    if not items:
+        raise AssistantError(f"{path}: no gold items")
+    return items
+
+
+def is_relevant(text: str, gold: tuple[str, ...]) -> bool:
+    lowered = text.lower()
+    return any(phrase.lower() in lowered for phrase in gold)
+
+
+def evaluate(
+    engine: Engine,
+    items: list[GoldItem],
+    *,
+    k: int = 5,
+    options: RetrievalOptions = DEFAULT_OPTIONS,
+    name: str = "default",
+) -> Report:
+    """Run every gold question through the engine and score the ranking and the decline."""
+    report = Report(name=name, k=k)
+    relevant_counts = {
+        item.id: sum(is_relevant(p.text, item.gold) for p in engine.index.passages)
+        for item in items
+    }
+    for item in items:
+        depth = max(k, RANK_DEPTH)
+        retrieval = engine.retrieve(item.question, item.history, depth, options=options)
+        answer = engine.answer_from(item.question, item.history, retrieval, k)
+        texts = [engine.index.passages[h.index].text for h in retrieval.hits]
+        flags = [is_relevant(t, item.gold) for t in texts]
+        rank = next((i for i, f in enumerate(flags, start=1) if f), None)
+        dcg = sum(1 / math.log2(i + 1) for i, f in enumerate(flags[:k], start=1) if f)
+        ideal = sum(1 / math.log2(i + 1) for i in range(1, min(k, relevant_counts[item.id]) + 1))
+        report.results.append(
+            ItemResult(
+                item=item,
+                rank=rank,
+                ndcg=dcg / ideal if ideal else 0.0,
+                declined=not answer.answerable,
+                top_text=texts[0] if texts else "",
+                follow_up=retrieval.follow_up,
+            )
+        )
+    return report
+
+
+def fit_thresholds(
+    engine: Engine, items: list[GoldItem], *, options: RetrievalOptions = DEFAULT_OPTIONS
+) -> Fit:
+    """Fit the decline thresholds on a gold set (the dev part: never the test part)."""
+    observations = []
+    for item in items:
+        retrieval = engine.retrieve(item.question, item.history, RANK_DEPTH, options=options)
+        observations.append((signals(item.question, retrieval, engine.index), item.out_of_scope))
+    return fit(observations)
+
+
+def format_report(report: Report, *, show_misses: bool = True) -> str:
+    m = report.metrics()
+    k = report.k
+    lines = [
+        f"{report.name}: {m['questions']} in-scope, {m['out_of_scope_questions']} out-of-scope questions",
+        f"  hit@1 {m['hit@1']:.3f}   hit@3 {m['hit@3']:.3f}   hit@{k} {m[f'hit@{k}']:.3f}   "
+        f"MRR {m['mrr']:.3f}   nDCG@{k} {m[f'ndcg@{k}']:.3f}",
+        f"  out-of-scope declined {_pct(m['declined_out_of_scope'])}   "
+        f"in-scope wrongly declined {_pct(m['wrongly_declined'])}",
+    ]
+    misses = report.misses()
+    if show_misses and misses:
+        lines.append(f"  relevant passage not first ({len(misses)}):")
+        lines.append(f"    {'id':<10} {'rank':>4}  question  ->  top passage")
+        for r in misses:
+            rank = str(r.rank) if r.rank else f">{RANK_DEPTH}"
+            history = f" [after: {' / '.join(r.item.history)}]" if r.item.history else ""
+            lines.append(
+                f"    {r.item.id:<10} {rank:>4}  {r.item.question}{history}  ->  {r.top_text[:70]}"
+            )
+    wrong = [r for r in report.in_scope if r.declined]
+    if show_misses and wrong:
+        lines.append(f"  wrongly declined ({len(wrong)}): " + ", ".join(r.item.id for r in wrong))
+    missed = [r for r in report.out_of_scope if not r.declined]
+    if show_misses and missed:
+        lines.append(
+            f"  out-of-scope answered ({len(missed)}): "
+            + "; ".join(f"{r.item.id} {r.item.question}" for r in missed)
+        )
+    return "\n".join(lines)
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.1f}%"
+
+
+def report_json(report: Report) -> dict[str, Any]:
+    return {
+        "name": report.name,
+        "k": report.k,
+        "metrics": report.metrics(),
+        "by_tag": report.by_tag(),
+        "not_first": [
+            {
+                "id": r.item.id,
+                "question": r.item.question,
+                "history": list(r.item.history),
+                "rank": r.rank,
+                "top": r.top_text,
+            }
+            for r in report.misses()
+        ],
+        "wrongly_declined": [r.item.id for r in report.in_scope if r.declined],
+        "out_of_scope_answered": [r.item.id for r in report.out_of_scope if not r.declined],
+    }

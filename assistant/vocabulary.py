@@ -1,0 +1,359 @@
+"""Bridge the clinician's words and the article's: abbreviations, synonyms, misspellings.
+
+Three sources, all applied to the query (the article is never rewritten):
+- abbreviations learnt from the corpus itself, by pairing a short form in parentheses with
+  its long form the way Schwartz and Hearst (2003) do ("intravenous immunoglobulin (IVIg)");
+- an editable synonyms file (`corpus/synonyms.txt`, format below) for clinical and lay terms;
+- spelling correction of query words the corpus does not contain, to the closest corpus word.
+
+Synonyms file format (the Solr format, one rule a line, `#` starts a comment):
+    MND, motor neuron disease          equivalent terms: each expands to all the others
+    NCS => nerve conduction studies    one-way: the left terms expand to the right ones
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from assistant.errors import ArticleError
+
+SYNONYMS_FILE = "synonyms.txt"
+MISSPELLING_ZIPF = 1.0
+"""Only a word rarer than this in general English is taken for a misspelling."""
+_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+_STOP_BETWEEN = frozenset({"and", "of", "the", "with", "in", "for", "to", "or"})
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """`terms` expand to `expansions` (for an equivalence group, every term to all others)."""
+
+    terms: tuple[str, ...]
+    expansions: tuple[str, ...]
+    line: int
+
+
+def _key(term: str) -> str:
+    return " ".join(term.lower().split())
+
+
+def parse_synonyms(text: str, path: str = SYNONYMS_FILE) -> list[Rule]:
+    """Parse the synonyms format; raises `ArticleError` naming the file and line on a bad rule."""
+    rules: list[Rule] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.count("=>") > 1:
+            raise ArticleError(path, "a rule has at most one '=>'", line=number)
+        if "=>" in line:
+            left, right = (_split_terms(side) for side in line.split("=>"))
+            if not left or not right:
+                raise ArticleError(
+                    path,
+                    "a one-way rule needs terms on both sides: 'NCS => nerve conduction studies'",
+                    line=number,
+                )
+            rules.append(Rule(left, right, number))
+        else:
+            group = _split_terms(line)
+            if len(group) < 2:
+                raise ArticleError(
+                    path,
+                    "an equivalence rule needs at least two terms separated by commas",
+                    line=number,
+                )
+            rules.append(Rule(group, group, number))
+    return rules
+
+
+def _split_terms(side: str) -> tuple[str, ...]:
+    terms = tuple(_key(t) for t in side.split(","))
+    if any(not t for t in terms):
+        return ()
+    return tuple(dict.fromkeys(terms))
+
+
+def load_synonyms(corpus_dir: Path) -> list[Rule]:
+    path = corpus_dir / SYNONYMS_FILE
+    if not path.is_file():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ArticleError(str(path), "not UTF-8 text; save the synonyms file as UTF-8") from None
+    return parse_synonyms(text, str(path))
+
+
+@lru_cache(maxsize=8192)
+def zipf(word: str) -> float:
+    """How common a word is in general English (wordfreq's Zipf scale: 3 is once per million
+    words, 0 is never seen), from the data wordfreq ships: nothing is downloaded."""
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en")
+
+
+# --- abbreviations (Schwartz & Hearst) ---------------------------------------------------
+
+
+def _long_form_before(short: str, before: str) -> str | None:
+    """The Schwartz-Hearst match: walk the short form and the text right to left."""
+    letters = [c.lower() for c in short if c.isalnum()]
+    if not letters or not letters[0].isalpha():
+        return None
+    words = before.split()[-min(len(letters) + 5, len(letters) * 2) :]
+    candidate = " ".join(words)
+    s, position = len(letters) - 1, len(candidate) - 1
+    while s >= 0:
+        char = letters[s]
+        while position >= 0 and (
+            candidate[position].lower() != char
+            or (s == 0 and position > 0 and candidate[position - 1].isalnum())
+        ):
+            position -= 1
+        if position < 0:
+            return None
+        position -= 1
+        s -= 1
+    start = candidate.rfind(" ", 0, position + 1) + 1
+    long_form = candidate[start:].strip(" ,;:-")
+    if len(long_form) <= len(short) or short.lower() in long_form.lower().split():
+        return None
+    return long_form
+
+
+def _long_form_after(short: str, after: str) -> str | None:
+    """A short form explained after it ("(MADSAM)—a multifocal acquired ..."): its letters
+    are the initials of the words that follow, connecting words allowed."""
+    letters = [c.lower() for c in short if c.isalpha()]
+    words = _WORD.findall(after)[: len(letters) * 2 + 2]
+    while words and words[0].lower() in {"a", "an", "the"}:
+        words = words[1:]
+    taken, i = [], 0
+    for word in words:
+        if i == len(letters):
+            break
+        if word[0].lower() == letters[i]:
+            taken.append(word)
+            i += 1
+        elif word.lower() in _STOP_BETWEEN and taken:
+            taken.append(word)
+        else:
+            return None
+    return " ".join(taken) if i == len(letters) and len(taken) > 1 else None
+
+
+def find_abbreviations(text: str) -> dict[str, str]:
+    """Short form -> long form for every "long form (SF)" or "(SF)—long form" in a text."""
+    found: dict[str, str] = {}
+    for match in re.finditer(r"\(([^()]{2,40})\)", text):
+        inside = match.group(1).split()
+        if not inside or len(inside) > 2:
+            continue
+        short = inside[0].strip(",;")
+        if not (2 <= len(short) <= 10 and any(c.isupper() for c in short)):
+            continue
+        head = f" {inside[1]}" if len(inside) == 2 else ""
+        long_form = _long_form_before(short, text[: match.start()])
+        if long_form is None:
+            after = text[match.end() :].lstrip(" \u2014\u2013-,:;")
+            long_form = _long_form_after(short, after)
+            if (
+                long_form is not None
+                and head
+                and after.lower().find(long_form.lower() + head.lower()) >= 0
+            ):
+                long_form += head
+        if long_form is not None:
+            found.setdefault(short + head, long_form)
+    return found
+
+
+def shared_names(abbreviations: dict[str, str], passages: Sequence[str]) -> tuple[str, ...]:
+    """The abbreviated names (both forms) that occur in every passage.
+
+    In a one-article corpus every indexed passage starts with the article's topic, so
+    "multifocal motor neuropathy" and "MMN" tell no passage from another: in a question
+    they only pull the embedding towards the passages that repeat the name in their text.
+    """
+    if not passages:
+        return ()
+    lowered = [p.lower() for p in passages]
+    shared: list[str] = []
+    for short, long_form in abbreviations.items():
+        forms = (short, long_form)
+        if all(any(_contains(text, f.lower()) for f in forms) for text in lowered):
+            shared.extend(forms)
+    return tuple(sorted(dict.fromkeys(shared), key=len, reverse=True))
+
+
+def _contains(text: str, term: str) -> bool:
+    return re.search(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", text) is not None
+
+
+# --- the vocabulary used at query time ---------------------------------------------------
+
+
+@dataclass(slots=True)
+class Vocabulary:
+    """What the corpus says and how a clinician may say it."""
+
+    abbreviations: dict[str, str] = field(default_factory=dict)
+    rules: list[Rule] = field(default_factory=list)
+    words: frozenset[str] = frozenset()
+    stems: frozenset[str] = frozenset()
+    shared: tuple[str, ...] = ()
+    """Names every passage carries (a one-article corpus's topic and its short form)."""
+    _expansions: dict[str, list[str]] = field(default_factory=dict)
+    _pattern: re.Pattern[str] | None = None
+
+    @classmethod
+    def build(
+        cls, texts: Iterable[str], rules: list[Rule], *, passages: Sequence[str] = ()
+    ) -> Vocabulary:
+        """Learn abbreviations and known words from `texts`; `passages` (the indexed texts)
+        tell which abbreviated names every passage shares."""
+        texts = list(texts)
+        abbreviations: dict[str, str] = {}
+        for text in texts:
+            for short, long_form in find_abbreviations(text).items():
+                abbreviations.setdefault(short, long_form)
+        from assistant.lexical import tokenize
+
+        words = frozenset(w.lower() for text in texts for w in _WORD.findall(text))
+        stems = frozenset(s for tokens in tokenize(texts) for s in tokens)
+        vocabulary = cls(
+            abbreviations=abbreviations,
+            rules=rules,
+            words=words,
+            stems=stems,
+            shared=shared_names(abbreviations, passages),
+        )
+        vocabulary._compile()
+        return vocabulary
+
+    def _compile(self) -> None:
+        expansions: dict[str, list[str]] = {}
+
+        def add(term: str, others: Iterable[str]) -> None:
+            bucket = expansions.setdefault(_key(term), [])
+            for other in others:
+                if _key(other) != _key(term) and _key(other) not in bucket:
+                    bucket.append(_key(other))
+
+        for short, long_form in self.abbreviations.items():
+            add(short, [long_form])
+            add(long_form, [short])
+            if " " in short:  # "MADSAM neuropathy": the bare short form too
+                add(short.split()[0], [long_form])
+        for rule in self.rules:
+            for term in rule.terms:
+                add(term, rule.expansions)
+        self._expansions = expansions
+        alternatives = sorted(expansions, key=len, reverse=True)
+        self._pattern = (
+            re.compile(
+                r"(?<![\w-])(" + "|".join(re.escape(t) for t in alternatives) + r")(?![\w-])",
+                re.IGNORECASE,
+            )
+            if alternatives
+            else None
+        )
+
+    def to_json(self) -> dict:
+        return {
+            "abbreviations": self.abbreviations,
+            "rules": [
+                {"terms": r.terms, "expansions": r.expansions, "line": r.line} for r in self.rules
+            ],
+            "words": sorted(self.words),
+            "stems": sorted(self.stems),
+            "shared": list(self.shared),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Vocabulary:
+        rules = [
+            Rule(tuple(r["terms"]), tuple(r["expansions"]), int(r["line"])) for r in data["rules"]
+        ]
+        vocabulary = cls(
+            abbreviations=dict(data["abbreviations"]),
+            rules=rules,
+            words=frozenset(data["words"]),
+            stems=frozenset(data["stems"]),
+            shared=tuple(data.get("shared", ())),
+        )
+        vocabulary._compile()
+        return vocabulary
+
+    def known_terms(self) -> frozenset[str]:
+        """Every word the corpus or the glossary knows."""
+        glossary = {w for term in self._expansions for w in _WORD.findall(term)}
+        return self.words | glossary
+
+    def matched_terms(self, query: str) -> list[str]:
+        """Glossary terms (abbreviations, synonyms) that occur in the query."""
+        if self._pattern is None:
+            return []
+        return list(dict.fromkeys(_key(m.group(1)) for m in self._pattern.finditer(query)))
+
+    def corrections(self, query: str) -> list[str]:
+        """Corpus words that unknown query words are probably misspellings of."""
+        from assistant.lexical import tokenize
+
+        known = self.known_terms()
+        fixed = []
+        for word in _WORD.findall(query.lower()):
+            if len(word) < 5 or word in known or not word.isalpha():
+                continue
+            if set(tokenize([word])[0]) <= self.stems:  # an inflection of a corpus word
+                continue
+            if zipf(word) >= MISSPELLING_ZIPF:  # a real word ("statin"), not a misspelling
+                continue
+            close = difflib.get_close_matches(word, known, n=1, cutoff=0.84)
+            if close:
+                fixed.append(close[0])
+        return fixed
+
+    def in_corpus(self, term: str) -> bool:
+        """Whether every stemmed word of a term occurs in the corpus."""
+        from assistant.lexical import tokenize
+
+        stems = tokenize([term])[0]
+        return bool(stems) and all(s in self.stems for s in stems)
+
+    def without_shared(self, query: str) -> str:
+        """The query without the names every passage shares ("... in MMN?" -> "...?").
+
+        Used for the dense query only; a query that is nothing but the shared name is kept.
+        """
+        if not self.shared:
+            return query
+        names = "|".join(re.escape(t) for t in self.shared)
+        pattern = rf"(?:\b(?:in|of|for|with|from|on|about)\s+)?(?<![\w-])(?:{names})(?![\w-])"
+        stripped = re.sub(pattern, " ", query, flags=re.IGNORECASE)
+        stripped = re.sub(r"\s+([?.!,;:)])", r"\1", " ".join(stripped.split())).lstrip(",;: ")
+        from assistant.followup import content_words
+
+        return stripped if content_words(stripped) else query
+
+    def expand(self, query: str) -> str:
+        """The query followed by bridges to the article's words.
+
+        Only terms the corpus does not use itself are expanded ("NCS", "hands", "steroids"):
+        expanding "IVIg", which the article uses, would only dilute the question.
+        """
+        extra: list[str] = []
+        corrected = self.corrections(query)
+        for term in self.matched_terms(" ".join([query, *corrected])):
+            if not self.in_corpus(term):
+                extra.extend(self._expansions.get(term, []))
+        extra.extend(corrected)
+        extra = [e for e in dict.fromkeys(extra) if e.lower() not in query.lower()]
+        return query if not extra else f"{query} ({'; '.join(extra)})"

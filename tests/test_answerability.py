@@ -1,0 +1,64 @@
+"""Declining: "the article does not cover this" said plainly, never for a real question."""
+
+import pytest
+
+from assistant.answer import NOT_COVERED, answer_to_dict
+from assistant.answerability import Signals, Thresholds, decide, fit
+
+
+def _s(dense, coverage=1.0, foreign=()):
+    return Signals(dense=dense, coverage=coverage, unknown=foreign, foreign=foreign)
+
+
+def test_a_foreign_subject_declines_unless_the_match_is_strong():
+    thresholds = Thresholds(dense_floor=0.1, coverage_floor=0.3, dense_strong=0.5)
+    assert decide(_s(0.4), thresholds)
+    assert not decide(_s(0.4, foreign=("eculizumab",)), thresholds)
+    assert decide(_s(0.6, foreign=("igg",)), thresholds)
+    assert not decide(_s(0.05), thresholds)
+    assert not decide(_s(0.4, coverage=0.2), thresholds)
+
+
+def test_fit_declines_the_most_out_of_scope_questions_within_the_wrong_decline_budget():
+    observations = [(_s(0.6), False), (_s(0.35), False), (_s(0.3), True), (_s(0.2), True)]
+    fitted = fit(observations, max_wrong=0.0, grid=[(f, 0.0, 0.9) for f in (0.1, 0.25, 0.33, 0.4)])
+    assert fitted.thresholds.dense_floor == 0.33  # declines both, keeps both real questions
+    assert fitted.declined_out_of_scope == 1.0 and fitted.wrongly_declined == 0.0
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the capital of France?",
+        "eculizumab in MMN?",
+        "What is the IVIg dose for Kawasaki disease?",
+        "Best statin for high cholesterol?",
+    ],
+)
+def test_questions_the_article_does_not_cover_are_declined_with_the_disclaimer(engine, question):
+    data = answer_to_dict(engine.ask(question))
+    assert data["answerable"] is False
+    assert data["message"] == NOT_COVERED
+    assert data["passages"] and not any(p["relevant"] for p in data["passages"])
+    assert data["disclaimer"].startswith("This information is intended for healthcare")
+
+
+@pytest.mark.parametrize(
+    ("question", "history", "expected"),
+    [
+        ("Is the NCS diagnostic?", [], "Electrodiagnostic Hallmarks"),  # either NCS finding
+        ("Do the hands go first?", [], "Upper extremities are more commonly affected"),
+        (
+            "Any side effects?",
+            ["Is cyclophosphamide used in MMN?"],
+            "Cyclophosphamide is effective",
+        ),
+        ("Are DTRs lost?", [], "Reflexes are reduced asymmetrically"),
+    ],
+)
+def test_clinicians_words_find_the_articles_statement_first(engine, question, history, expected):
+    answer = engine.ask(question, history)
+    assert answer.answerable
+    top = answer.passages[0].passage
+    assert top.text.startswith(expected) or top.section[-1] == expected
+    assert answer.passages[0].relevant

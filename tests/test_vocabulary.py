@@ -1,0 +1,122 @@
+"""Vocabulary bridging: abbreviations learnt from the corpus, the synonyms file, spelling."""
+
+import pytest
+
+from assistant.corpus import load_article
+from assistant.errors import ArticleError
+from assistant.vocabulary import (
+    Vocabulary,
+    find_abbreviations,
+    load_synonyms,
+    parse_synonyms,
+    shared_names,
+)
+from tests.conftest import ARTICLE, CORPUS
+
+
+@pytest.fixture(scope="module")
+def article():
+    return load_article(ARTICLE)
+
+
+@pytest.fixture(scope="module")
+def vocabulary(article):
+    texts = [article.title, article.topic, *(p.index_text for p in article.passages)]
+    return Vocabulary.build(
+        texts, load_synonyms(CORPUS), passages=[p.index_text for p in article.passages]
+    )
+
+
+def test_abbreviations_are_learnt_from_the_article_the_schwartz_hearst_way(article):
+    found: dict[str, str] = {}
+    for text in [article.topic, *(p.text for p in article.passages)]:
+        found.update(find_abbreviations(text))
+    assert found["IVIg"] == "intravenous immunoglobulin"
+    assert found["ALS"] == "Amyotrophic lateral sclerosis"
+    assert found["CIDP"] == "Chronic inflammatory demyelinating polyneuropathy"
+    assert found["MADSAM neuropathy"] == (
+        "multifocal acquired demyelinating sensory and motor neuropathy"
+    )
+    assert found["MMN"] == "Multifocal Motor Neuropathy"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ages (28-58 years in most series)",  # not a short form
+        "reduced (at least partially) in most",
+        "the patient (John) was seen",  # no long form before it
+    ],
+)
+def test_parentheses_that_are_not_abbreviations_are_ignored(text):
+    assert find_abbreviations(text) == {}
+
+
+@pytest.mark.parametrize(
+    ("question", "bridge"),
+    [
+        ("Is the NCS diagnostic?", "nerve conduction studies"),
+        ("Do the hands go first?", "upper extremities"),
+        ("Any side effects?", "adverse effects"),
+        ("Is PLEX useful?", "plasma exchange"),
+        ("MND or MMN?", "motor neuron disease"),
+        ("cyclophosphomide?", "cyclophosphamide"),  # misspelt
+    ],
+)
+def test_queries_are_expanded_towards_the_articles_words(vocabulary, question, bridge):
+    expanded = vocabulary.expand(question)
+    assert expanded.startswith(question) and bridge in expanded
+
+
+def test_terms_the_article_uses_and_inflections_are_not_expanded(vocabulary):
+    assert vocabulary.expand("IVIg dose") == "IVIg dose"
+    assert vocabulary.expand("Is MMN common?") == "Is MMN common?"  # not 'commonly'
+    assert vocabulary.expand("Does it improve?") == "Does it improve?"
+
+
+def test_the_name_every_passage_shares_is_left_out_of_the_dense_query(vocabulary, article):
+    assert set(vocabulary.shared) == {"MMN", "Multifocal Motor Neuropathy"}
+    assert vocabulary.without_shared("arms or legs more affected in MMN?") == (
+        "arms or legs more affected?"
+    )
+    assert vocabulary.without_shared("In multifocal motor neuropathy, are hands weaker?") == (
+        "are hands weaker?"
+    )
+    assert vocabulary.without_shared("What is MMN?") == "What is MMN?"  # nothing else left
+    # with passages of two topics, no name is shared
+    assert shared_names({"MMN": "multifocal motor neuropathy"}, ["MMN x", "ALS y"]) == ()
+
+
+def test_the_vocabulary_survives_a_round_trip_through_json(vocabulary):
+    again = Vocabulary.from_json(vocabulary.to_json())
+    assert again.expand("NCS?") == vocabulary.expand("NCS?")
+    assert again.shared == vocabulary.shared
+
+
+def test_synonyms_format():
+    rules = parse_synonyms(
+        "# comment\nMND, motor neuron disease\n\nNCS => nerve conduction studies  # trailing\n"
+    )
+    assert [(r.terms, r.expansions, r.line) for r in rules] == [
+        (("mnd", "motor neuron disease"), ("mnd", "motor neuron disease"), 2),
+        (("ncs",), ("nerve conduction studies",), 4),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "words"),
+    [
+        ("ok, fine\nlonely\n", 2, "at least two terms"),
+        ("a => \n", 1, "both sides"),
+        ("a => b => c\n", 1, "at most one '=>'"),
+        ("ok, fine\n\na, , b\n", 3, "at least two terms"),
+    ],
+)
+def test_a_bad_synonyms_rule_names_its_file_and_line(text, line, words):
+    with pytest.raises(ArticleError) as caught:
+        parse_synonyms(text, "corpus/synonyms.txt")
+    assert f"corpus/synonyms.txt:{line}:" in str(caught.value) and words in str(caught.value)
+
+
+def test_the_shipped_synonyms_file_parses():
+    assert len(load_synonyms(CORPUS)) > 20
