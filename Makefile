@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 LINT := assistant web tests $(wildcard bench/*.py)
 
-.PHONY: install run build test lint clean
+.PHONY: install run build test lint bench eval clean
 
 install: $(STAMP)
 
@@ -33,6 +33,14 @@ test: install
 	$(BIN)/ruff check $(LINT)
 	$(BIN)/ruff format --check $(LINT)
 	$(BIN)/python -m pytest
+
+# Figures, not tests: each script prints them and writes JSON under bench/results/.
+bench: install
+	$(BIN)/python bench/retrieval.py
+
+# Retrieval quality on the gold set's test part, every variant side by side.
+eval: install index/CURRENT
+	$(BIN)/mmn-assistant eval tests/gold/test.jsonl --compare
 
 lint: install
 	$(BIN)/ruff check $(LINT)

@@ -11,6 +11,7 @@ of the asked type gets a small bonus in the fused ranking; nothing else changes.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 QUESTION_TYPES: dict[str, re.Pattern[str]] = {
     "share": re.compile(
@@ -45,6 +46,7 @@ def asked_types(question: str) -> frozenset[str]:
     return frozenset(t for t, pattern in QUESTION_TYPES.items() if pattern.search(question))
 
 
+@lru_cache(maxsize=65536)
 def stated_types(text: str) -> frozenset[str]:
     """The answer types a passage states facts of."""
     return frozenset(t for t, pattern in PASSAGE_TYPES.items() if pattern.search(text))

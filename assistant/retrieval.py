@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -74,6 +75,20 @@ class Retrieval:
     lexical_scores: dict[int, float] = field(default_factory=dict)
 
 
+class _Clock:
+    """Adds the time since the last lap to a stage, when someone is measuring."""
+
+    def __init__(self, sink: dict[str, float] | None) -> None:
+        self._sink = sink
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        if self._sink is not None:
+            now = time.perf_counter()
+            self._sink[stage] = self._sink.get(stage, 0.0) + now - self._last
+            self._last = now
+
+
 class Retriever:
     """Hybrid search over one loaded index version."""
 
@@ -88,34 +103,43 @@ class Retriever:
         *,
         k: int,
         options: RetrievalOptions = DEFAULT_OPTIONS,
+        timings: dict[str, float] | None = None,
     ) -> Retrieval:
+        """Rank the passages for a question. `timings`, when given, receives the seconds each
+        stage took (the benchmark's stage shares)."""
+        clock = _Clock(timings)
         resolved = resolve(question, history) if options.follow_ups else None
         text = resolved.query if resolved else question
         queries = [(text, 1.0)]
         if resolved and resolved.follow_up and options.question_weight > 0:
             queries = [(text, 1.0 - options.question_weight), (question, options.question_weight)]
+        clock.lap("follow-up")
         vocabulary = self._index.vocabulary
         if options.expand:
             queries = [(vocabulary.expand(t), w) for t, w in queries]
         text = queries[0][0]
+        dense_texts = [
+            vocabulary.without_shared(t) if options.strip_shared else t for t, _ in queries
+        ]
+        clock.lap("vocabulary")
         n = min(options.candidates, len(self._index.passages))
 
         dense: dict[int, float] = {}
         if options.dense:
-            texts = [
-                vocabulary.without_shared(t) if options.strip_shared else t for t, _ in queries
-            ]
-            vectors = self._embedder.embed(texts)
+            vectors = self._embedder.embed(dense_texts)
             weights = np.array([w for _, w in queries], dtype=np.float32)
             vector = (weights[:, None] * vectors).sum(axis=0, keepdims=True)
             vector /= np.linalg.norm(vector) or 1.0
+            clock.lap("embedding")
             scores, ids = self._index.vectors.search(np.ascontiguousarray(vector), n)
             dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+            clock.lap("dense search")
         lexical: dict[int, float] = {}
         if options.lexical:
             all_scores = sum(w * self._index.lexical.scores(t) for t, w in queries)
             top = np.argsort(-all_scores, kind="stable")[:n]
             lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
+            clock.lap("lexical")
 
         if options.dense and options.lexical:
             lists, weights = [dense, lexical], [options.dense_weight, options.lexical_weight]
@@ -134,6 +158,7 @@ class Retriever:
             fused = dict.fromkeys(range(n), 0.0)
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
+        clock.lap("fusion")
         return Retrieval(
             hits=hits,
             query=text,

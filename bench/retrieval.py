@@ -1,0 +1,148 @@
+"""What retrieval costs beyond the query embedding, stage by stage.
+
+Runs every gold question (dev and test parts) through the engine, warm, several times, and
+reports per stage the median and p95 time per question: follow-up handling, vocabulary,
+embedding, FAISS search, BM25, fusion, answerability and answer assembly. The issue's budget:
+the stages added around the embedding may cost at most a third of the query embedding.
+
+    .venv/bin/python bench/retrieval.py [--index-dir DIR] [--repeat 5]
+
+Writes bench/results/retrieval.json. Without --index-dir it builds the corpus into a
+temporary directory first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.corpus import load_corpus  # noqa: E402
+from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
+from assistant.engine import Engine  # noqa: E402
+from assistant.evaluation import load_gold  # noqa: E402
+from assistant.index import build_index  # noqa: E402
+from assistant.vocabulary import load_synonyms  # noqa: E402
+
+ADDED = (
+    "follow-up",
+    "vocabulary",
+    "dense search",
+    "lexical",
+    "fusion",
+    "answerability",
+    "assembly",
+)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index-dir", type=Path)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
+    args = parser.parse_args()
+
+    embedder = SentenceTransformerEmbedder()
+    index_dir = args.index_dir
+    if index_dir is None:
+        index_dir = Path(tempfile.mkdtemp(prefix="bench-index-"))
+        corpus = ROOT / "corpus"
+        build_index(load_corpus(corpus), embedder, index_dir, synonyms=load_synonyms(corpus))
+    engine = Engine.open(index_dir, embedder)
+    items = load_gold(ROOT / "tests/gold/dev.jsonl") + load_gold(ROOT / "tests/gold/test.jsonl")
+
+    for item in items[:20]:  # warm up caches and the model's first calls
+        engine.ask(item.question, item.history)
+
+    per_stage: dict[str, list[float]] = {}
+    single_embedding: list[float] = []
+    for _ in range(args.repeat):
+        for item in items:
+            timings: dict[str, float] = {}
+            retrieval = engine._retriever.search(item.question, item.history, k=5, timings=timings)
+            started = time.perf_counter()
+            from assistant.answerability import judge
+
+            judgement = judge(item.question, retrieval, engine.index)
+            timings["answerability"] = time.perf_counter() - started
+            started = time.perf_counter()
+            from assistant.answer import answer_to_dict, assemble
+
+            answer_to_dict(
+                assemble(
+                    item.question,
+                    item.history,
+                    retrieval.hits,
+                    engine.index,
+                    answerable=judgement.answerable,
+                    relevant=list(judgement.relevant),
+                )
+            )
+            timings["assembly"] = time.perf_counter() - started
+            for stage, seconds in timings.items():
+                per_stage.setdefault(stage, []).append(seconds * 1000)
+            started = time.perf_counter()
+            embedder.embed([item.question])
+            single_embedding.append((time.perf_counter() - started) * 1000)
+
+    stages = {
+        stage: {
+            "p50_ms": round(statistics.median(v), 4),
+            "p95_ms": round(percentile(v, 0.95), 4),
+            "mean_ms": round(statistics.fmean(v), 4),
+        }
+        for stage, v in per_stage.items()
+    }
+    embedding_p50 = statistics.median(single_embedding)
+    added_mean = sum(stages[s]["mean_ms"] for s in ADDED if s in stages)
+    added_p50 = statistics.median(
+        [
+            sum(per_stage[s][i] for s in ADDED if s in per_stage)
+            for i in range(len(single_embedding))
+        ]
+    )
+    result = {
+        "benchmark": "retrieval stages",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": {"platform": platform.platform(), "processor": platform.machine()},
+        "questions": len(items),
+        "repeat": args.repeat,
+        "stages": stages,
+        "query_embedding_p50_ms": round(embedding_p50, 4),
+        "added_stages_p50_ms": round(added_p50, 4),
+        "added_stages_mean_ms": round(added_mean, 4),
+        "added_over_embedding_p50": round(added_p50 / embedding_p50, 4),
+        "budget": "added stages at most 1/3 of the query embedding",
+        "within_budget": added_p50 <= embedding_p50 / 3,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"{len(items)} questions x {args.repeat}, warm, in-process")
+    print(f"{'stage':<16} {'p50 ms':>9} {'p95 ms':>9} {'mean ms':>9}")
+    for stage, figures in stages.items():
+        print(
+            f"{stage:<16} {figures['p50_ms']:>9.3f} {figures['p95_ms']:>9.3f} {figures['mean_ms']:>9.3f}"
+        )
+    print(f"query embedding alone (one text): p50 {embedding_p50:.3f} ms")
+    print(
+        f"added stages: p50 {added_p50:.3f} ms = {added_p50 / embedding_p50:.2f} x the embedding "
+        f"({'within' if result['within_budget'] else 'OVER'} the 1/3 budget)"
+    )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
