@@ -5,8 +5,9 @@ are fitted on the dev gold set (`mmn-assistant eval tests/gold/dev.jsonl --fit`)
 constraint of under 2% wrong declines, and only then to decline as many out-of-scope
 questions as possible. The signals:
 - `dense`: the best cosine similarity between the search text and a passage;
-- `coverage`: the share of the question's content words that the corpus or its glossary
-  knows (after spelling correction); "capital of France" knows none of its words;
+- `coverage`: the share of the question's subject words that the corpus or its glossary
+  knows (after spelling correction); "capital of France" knows none of its words. Words that
+  only phrase a question ("worth trying", "key difference") are not subject words;
 - `foreign`: content words the corpus does not know that name something specific: a rare
   word in general English ("eculizumab", "otitis"), or a capitalised name or acronym
   ("Kawasaki", "MRI"). A question about IVIg in Kawasaki disease shares most words with the
@@ -21,16 +22,16 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from assistant.followup import content_words
+from assistant.followup import PHRASING_WORDS, content_words
 from assistant.index import LoadedIndex
 from assistant.lexical import tokenize
 from assistant.retrieval import Retrieval
 from assistant.vocabulary import zipf
 
 # Fitted on tests/gold/dev.jsonl with `mmn-assistant eval tests/gold/dev.jsonl --fit` (README).
-DENSE_FLOOR = 0.0
+DENSE_FLOOR = 0.1
 """Below this best cosine similarity, a question is declined whatever its words."""
-COVERAGE_FLOOR = 0.0
+COVERAGE_FLOOR = 0.34
 """Below this share of known content words, a question is declined unless dense is strong."""
 DENSE_STRONG = 0.5
 """At or above this best cosine similarity, a question is answered whatever its words."""
@@ -82,6 +83,8 @@ def signals(question: str, retrieval: Retrieval, index: LoadedIndex) -> Signals:
     names = _names(question)
     unknown, counted = [], 0
     for word in words:
+        if word in PHRASING_WORDS:
+            continue
         stems = tokenize([word])[0]
         if not stems:  # a stop word: neither known nor unknown
             continue
@@ -97,7 +100,7 @@ def signals(question: str, retrieval: Retrieval, index: LoadedIndex) -> Signals:
         for w in unknown
         if w not in phrase_known and (w in names or any(zipf(p) < RARE_ZIPF for p in w.split("-")))
     )
-    coverage = 1.0 - len(unknown) / counted if counted else 0.0
+    coverage = 1.0 - len(unknown) / counted if counted else 1.0  # no subject words: no evidence
     dense = max(retrieval.dense_scores.values(), default=0.0)
     return Signals(dense=dense, coverage=coverage, unknown=tuple(unknown), foreign=foreign)
 

@@ -34,6 +34,19 @@ EMPTY_WORDS = frozenset(
     common usual normal typical help work works used use using given give get gets
     happen happens like kind type sort one ones thing things part""".split()
 )
+# Words that phrase a question rather than name its subject: common verbs, adjectives and
+# adverbs of any clinical question ("is it worth trying", "how fast", "key difference").
+PHRASING_WORDS = frozenset(
+    """keep kept same different difference key main matter matters begin begins start starts
+    started fast slow quick quickly easy hard both either neither side sides partly fully
+    mostly worth try trying tried actually exactly basically possible possibly likely
+    probably definitely true false good bad better best worse worst big small high low
+    another others someone somebody anyone people person patient patients team doctor
+    doctors say says said think thought need needs needed want wants look looks looking
+    find found show shows see seen explain important anything something everything way
+    ways go goes going come comes coming back still yet already even ever never always
+    first last next new old first-line vs versus ok okay right wrong""".split()
+)
 
 
 @dataclass(frozen=True, slots=True)
