@@ -68,6 +68,8 @@ class Engine:
         k: int,
         *,
         options: RetrievalOptions = DEFAULT_OPTIONS,
+        timings: dict[str, float] | None = None,
     ) -> Retrieval:
-        """The ranked hits and signals behind an answer (used by the eval command)."""
-        return self._retriever.search(question, history, k=k, options=options)
+        """The ranked hits and signals behind an answer (used by the eval command and the
+        benchmarks; `timings` receives each stage's seconds)."""
+        return self._retriever.search(question, history, k=k, options=options, timings=timings)

@@ -25,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.answer import answer_to_dict, assemble  # noqa: E402
+from assistant.answerability import judge  # noqa: E402
 from assistant.corpus import load_corpus  # noqa: E402
 from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
@@ -72,15 +74,11 @@ def main() -> None:
     for _ in range(args.repeat):
         for item in items:
             timings: dict[str, float] = {}
-            retrieval = engine._retriever.search(item.question, item.history, k=5, timings=timings)
+            retrieval = engine.retrieve(item.question, item.history, 5, timings=timings)
             started = time.perf_counter()
-            from assistant.answerability import judge
-
             judgement = judge(item.question, retrieval, engine.index)
             timings["answerability"] = time.perf_counter() - started
             started = time.perf_counter()
-            from assistant.answer import answer_to_dict, assemble
-
             answer_to_dict(
                 assemble(
                     item.question,
