@@ -18,11 +18,10 @@ questions as possible. The signals:
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from assistant.followup import PHRASING_WORDS, content_words
+from assistant.followup import PHRASING_WORDS, WORD, content_words
 from assistant.index import LoadedIndex
 from assistant.lexical import tokenize
 from assistant.retrieval import Retrieval
@@ -39,8 +38,6 @@ RELEVANT_MARGIN = 0.12
 """A passage is relevant when its cosine is within this of the best one (and the question is answerable)."""
 RARE_ZIPF = 3.0
 """A word rarer than this in general English (Zipf scale: 3 is once per million words) is a name."""
-
-_NAME = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +65,7 @@ class Judgement:
 
 def _names(question: str) -> set[str]:
     """Capitalised words and acronyms that are not the question's first word."""
-    words = _NAME.findall(question)
+    words = WORD.findall(question)
     return {
         w.lower()
         for i, w in enumerate(words)

@@ -14,7 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-_WORDS = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+"""A word: letters or digits, joined by inner hyphens or apostrophes ("anti-GM1", "it's")."""
 OPENERS = re.compile(
     r"^\s*(and|also|plus|but|or|so|then|what about|how about|what of|same for|same with|"
     r"is that|are those|does that|do they|does it|is it|are they|was it|how so|why|any)\b",
@@ -59,12 +60,12 @@ class Resolved:
 
 
 def content_words(question: str) -> list[str]:
-    return [w for w in _WORDS.findall(question.lower()) if w not in EMPTY_WORDS]
+    return [w for w in WORD.findall(question.lower()) if w not in EMPTY_WORDS]
 
 
 def _names_a_subject(question: str) -> bool:
     """An abbreviation-like token (IVIg, GM2, CIDP) or a long enough content phrase."""
-    tokens = _WORDS.findall(question)
+    tokens = WORD.findall(question)
     if any(
         sum(c.isupper() for c in t) >= 2
         or (any(c.isdigit() for c in t) and any(c.isalpha() for c in t))
@@ -78,7 +79,7 @@ def leans_on_history(question: str) -> bool:
     """True when the question cannot be understood without the conversation before it."""
     if OPENERS.match(question):
         return True
-    words = set(_WORDS.findall(question.lower()))
+    words = set(WORD.findall(question.lower()))
     if words & BACK_REFERENCES:
         return True
     return not _names_a_subject(question)

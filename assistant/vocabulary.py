@@ -21,11 +21,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import ArticleError
+from assistant.followup import WORD, content_words
 
 SYNONYMS_FILE = "synonyms.txt"
 MISSPELLING_ZIPF = 1.0
 """Only a word rarer than this in general English is taken for a misspelling."""
-_WORD = re.compile(r"[^\W_]+(?:[-'][^\W_]+)*")
+MAX_REMEMBERED_WORDS = 10_000
+"""Spelling answers kept per vocabulary; questions are user input, so the memory is bounded."""
 _STOP_BETWEEN = frozenset({"and", "of", "the", "with", "in", "for", "to", "or"})
 
 
@@ -132,7 +134,7 @@ def _long_form_after(short: str, after: str) -> str | None:
     """A short form explained after it ("(MADSAM)—a multifocal acquired ..."): its letters
     are the initials of the words that follow, connecting words allowed."""
     letters = [c.lower() for c in short if c.isalpha()]
-    words = _WORD.findall(after)[: len(letters) * 2 + 2]
+    words = WORD.findall(after)[: len(letters) * 2 + 2]
     while words and words[0].lower() in {"a", "an", "the"}:
         words = words[1:]
     taken, i = [], 0
@@ -211,6 +213,8 @@ class Vocabulary:
     shared: tuple[str, ...] = ()
     """Names every passage carries (a one-article corpus's topic and its short form)."""
     _expansions: dict[str, list[str]] = field(default_factory=dict)
+    _known: frozenset[str] = frozenset()
+    _corrected: dict[str, str | None] = field(default_factory=dict)
     _pattern: re.Pattern[str] | None = None
 
     @classmethod
@@ -226,7 +230,7 @@ class Vocabulary:
                 abbreviations.setdefault(short, long_form)
         from assistant.lexical import tokenize
 
-        words = frozenset(w.lower() for text in texts for w in _WORD.findall(text))
+        words = frozenset(w.lower() for text in texts for w in WORD.findall(text))
         stems = frozenset(s for tokens in tokenize(texts) for s in tokens)
         vocabulary = cls(
             abbreviations=abbreviations,
@@ -256,6 +260,9 @@ class Vocabulary:
             for term in rule.terms:
                 add(term, rule.expansions)
         self._expansions = expansions
+        glossary = {w for term in expansions for w in WORD.findall(term)}
+        self._known = self.words | glossary
+        self._corrected = {}
         alternatives = sorted(expansions, key=len, reverse=True)
         self._pattern = (
             re.compile(
@@ -292,11 +299,6 @@ class Vocabulary:
         vocabulary._compile()
         return vocabulary
 
-    def known_terms(self) -> frozenset[str]:
-        """Every word the corpus or the glossary knows."""
-        glossary = {w for term in self._expansions for w in _WORD.findall(term)}
-        return self.words | glossary
-
     def matched_terms(self, query: str) -> list[str]:
         """Glossary terms (abbreviations, synonyms) that occur in the query."""
         if self._pattern is None:
@@ -305,21 +307,30 @@ class Vocabulary:
 
     def corrections(self, query: str) -> list[str]:
         """Corpus words that unknown query words are probably misspellings of."""
+        fixed = (self._correction(word) for word in WORD.findall(query.lower()))
+        return [f for f in fixed if f is not None]
+
+    def _correction(self, word: str) -> str | None:
+        """The corpus word `word` is a misspelling of, if any. The search runs over every
+        known word, so each word's answer is kept for the next question (bounded)."""
+        if word in self._corrected:
+            return self._corrected[word]
         from assistant.lexical import tokenize
 
-        known = self.known_terms()
-        fixed = []
-        for word in _WORD.findall(query.lower()):
-            if len(word) < 5 or word in known or not word.isalpha():
-                continue
-            if set(tokenize([word])[0]) <= self.stems:  # an inflection of a corpus word
-                continue
-            if zipf(word) >= MISSPELLING_ZIPF:  # a real word ("statin"), not a misspelling
-                continue
-            close = difflib.get_close_matches(word, known, n=1, cutoff=0.84)
-            if close:
-                fixed.append(close[0])
-        return fixed
+        found = None
+        if (
+            len(word) >= 5
+            and word.isalpha()
+            and word not in self._known
+            and not set(tokenize([word])[0]) <= self.stems  # not an inflection of a corpus word
+            and zipf(word) < MISSPELLING_ZIPF  # not a real word ("statin")
+        ):
+            close = difflib.get_close_matches(word, self._known, n=1, cutoff=0.84)
+            found = close[0] if close else None
+        if len(self._corrected) >= MAX_REMEMBERED_WORDS:
+            self._corrected.clear()
+        self._corrected[word] = found
+        return found
 
     def in_corpus(self, term: str) -> bool:
         """Whether every stemmed word of a term occurs in the corpus."""
@@ -339,8 +350,6 @@ class Vocabulary:
         pattern = rf"(?:\b(?:in|of|for|with|from|on|about)\s+)?(?<![\w-])(?:{names})(?![\w-])"
         stripped = re.sub(pattern, " ", query, flags=re.IGNORECASE)
         stripped = re.sub(r"\s+([?.!,;:)])", r"\1", " ".join(stripped.split())).lstrip(",;: ")
-        from assistant.followup import content_words
-
         return stripped if content_words(stripped) else query
 
     def expand(self, query: str) -> str:
