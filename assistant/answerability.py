@@ -28,7 +28,7 @@ from assistant.retrieval import Retrieval
 from assistant.vocabulary import zipf
 
 # Fitted on tests/gold/dev.jsonl with `mmn-assistant eval tests/gold/dev.jsonl --fit` (README).
-DENSE_FLOOR = 0.1
+DENSE_FLOOR = 0.05
 """Below this best cosine similarity, a question is declined whatever its words."""
 COVERAGE_FLOOR = 0.34
 """Below this share of known content words, a question is declined unless dense is strong."""
@@ -73,6 +73,12 @@ def _names(question: str) -> set[str]:
     }
 
 
+def _rare(word: str) -> bool:
+    """A rare word that names a thing ("eculizumab", "otitis"). Short lower-case tokens that
+    are rare ("hx", "neg") are a clinician's shorthand for ordinary words, not names."""
+    return len(word) >= 4 and zipf(word) < RARE_ZIPF
+
+
 def signals(question: str, retrieval: Retrieval, index: LoadedIndex) -> Signals:
     words = content_words(question)
     vocabulary = index.vocabulary
@@ -95,7 +101,7 @@ def signals(question: str, retrieval: Retrieval, index: LoadedIndex) -> Signals:
     foreign = tuple(
         w
         for w in unknown
-        if w not in phrase_known and (w in names or any(zipf(p) < RARE_ZIPF for p in w.split("-")))
+        if w not in phrase_known and (w in names or any(_rare(p) for p in w.split("-")))
     )
     coverage = 1.0 - len(unknown) / counted if counted else 1.0  # no subject words: no evidence
     dense = max(retrieval.dense_scores.values(), default=0.0)

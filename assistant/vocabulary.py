@@ -24,8 +24,10 @@ from assistant.errors import ArticleError
 from assistant.followup import WORD, content_words
 
 SYNONYMS_FILE = "synonyms.txt"
-MISSPELLING_ZIPF = 1.0
-"""Only a word rarer than this in general English is taken for a misspelling."""
+MISSPELLING_ZIPF = 2.0
+"""A word rarer than this in general English is taken for a misspelling of a close corpus word;"""
+MORE_COMMON_BY = 2.0
+"""a more common word is, only when the corpus word is this much more common (100 times)."""
 MAX_REMEMBERED_WORDS = 10_000
 """Spelling answers kept per vocabulary; questions are user input, so the memory is bounded."""
 _STOP_BETWEEN = frozenset({"and", "of", "the", "with", "in", "for", "to", "or"})
@@ -99,6 +101,34 @@ def zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
+
+
+def edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
+    two neighbouring letters each count 1 ("onest" -> "onset" is one edit)."""
+    previous2: list[int] = []
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i] + [0] * len(b)
+        for j, cb in enumerate(b, start=1):
+            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
+            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
+                current[j] = min(current[j], previous2[j - 2] + 1)
+        previous2, previous = previous, current
+    return previous[-1]
+
+
+def closest_word(word: str, known: Iterable[str]) -> str | None:
+    """The known word a misspelt word most likely stands for, or None.
+
+    Typing slips are one or two edits (Damerau 1964): one edit is allowed up to 7 letters, two
+    from 8. difflib proposes the candidates (fast); the edit distance decides.
+    """
+    candidates = difflib.get_close_matches(word, known, n=5, cutoff=0.7)
+    allowed = 1 if len(word) < 8 else 2
+    ranked = sorted(candidates, key=lambda c: (edit_distance(word, c), -len(c)))
+    best = ranked[0] if ranked else None
+    return best if best is not None and edit_distance(word, best) <= allowed else None
 
 
 # --- abbreviations (Schwartz & Hearst) ---------------------------------------------------
@@ -214,6 +244,7 @@ class Vocabulary:
     """Names every passage carries (a one-article corpus's topic and its short form)."""
     _expansions: dict[str, list[str]] = field(default_factory=dict)
     _known: frozenset[str] = frozenset()
+    _spellings: frozenset[str] = frozenset()
     _corrected: dict[str, str | None] = field(default_factory=dict)
     _pattern: re.Pattern[str] | None = None
 
@@ -262,6 +293,9 @@ class Vocabulary:
         self._expansions = expansions
         glossary = {w for term in expansions for w in WORD.findall(term)}
         self._known = self.words | glossary
+        # A slip may be of a word the corpus only has inflected ("progres" -> the stem of
+        # "progression"), so stems are candidates too.
+        self._spellings = self._known | {s for s in self.stems if s.isalpha() and len(s) >= 4}
         self._corrected = {}
         alternatives = sorted(expansions, key=len, reverse=True)
         self._pattern = (
@@ -323,10 +357,12 @@ class Vocabulary:
             and word.isalpha()
             and word not in self._known
             and not set(tokenize([word])[0]) <= self.stems  # not an inflection of a corpus word
-            and zipf(word) < MISSPELLING_ZIPF  # not a real word ("statin")
         ):
-            close = difflib.get_close_matches(word, self._known, n=1, cutoff=0.84)
-            found = close[0] if close else None
+            found = closest_word(word, self._spellings)
+            # The noisy channel (Kernighan, Church & Gale 1990): a slip is likelier than a rare
+            # word, so "comon" is "common"; but "statin" is a word of its own, left as typed.
+            if found is not None and zipf(word) >= MISSPELLING_ZIPF:
+                found = found if zipf(found) >= zipf(word) + MORE_COMMON_BY else None
         if len(self._corrected) >= MAX_REMEMBERED_WORDS:
             self._corrected.clear()
         self._corrected[word] = found

@@ -54,6 +54,8 @@ def test_questions_the_article_does_not_cover_are_declined_with_the_disclaimer(e
             "Cyclophosphamide is effective",
         ),
         ("Are DTRs lost?", [], "Reflexes are reduced asymmetrically"),
+        ("% pts w/ GM1 Abs?", [], "High-titer anti-GM1 IgM antibodies"),  # shorthand
+        ("age of onest for MMN?", [], "Disease onset is typically in adulthood"),  # a slip
     ],
 )
 def test_clinicians_words_find_the_articles_statement_first(engine, question, history, expected):

@@ -6,6 +6,7 @@ from assistant.corpus import load_article
 from assistant.errors import ArticleError
 from assistant.vocabulary import (
     Vocabulary,
+    edit_distance,
     find_abbreviations,
     load_synonyms,
     parse_synonyms,
@@ -120,3 +121,29 @@ def test_a_bad_synonyms_rule_names_its_file_and_line(text, line, words):
 
 def test_the_shipped_synonyms_file_parses():
     assert len(load_synonyms(CORPUS)) > 20
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "distance"),
+    [("onest", "onset", 1), ("sumnar", "sumner", 1), ("kitten", "sitting", 3), ("ab", "ab", 0)],
+)
+def test_edit_distance_counts_a_swap_of_neighbours_as_one_edit(a, b, distance):
+    assert edit_distance(a, b) == distance
+
+
+@pytest.mark.parametrize(
+    ("question", "fixed"),
+    [
+        ("age of onest?", "onset"),  # a swap
+        ("lewis sumnar syndrome", "sumner"),
+        ("how fast does it progres", "progress"),  # the stem of "progression"
+        ("how comon are GM1 antibodies", "common"),  # a typo that is itself a rare word
+    ],
+)
+def test_typing_slips_are_corrected_to_the_corpus_word(vocabulary, question, fixed):
+    assert fixed in vocabulary.corrections(question)
+
+
+def test_real_words_are_not_taken_for_slips(vocabulary):
+    assert vocabulary.corrections("best statin for cholesterol") == []
+    assert vocabulary.corrections("weaker shoulders") == []
