@@ -37,6 +37,7 @@ test: install
 # Figures, not tests: each script prints them and writes JSON under bench/results/.
 bench: install
 	$(BIN)/python bench/retrieval.py
+	$(BIN)/python bench/web.py
 
 # Retrieval quality on the gold set's test part, every variant side by side.
 eval: install index/CURRENT

@@ -8,8 +8,11 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import __version__
 from assistant.embedding import Embedder
@@ -17,7 +20,7 @@ from assistant.engine import Engine
 from assistant.errors import QueryError
 from assistant.limits import MAX_BODY_BYTES
 from assistant.settings import Settings
-from web import api
+from web import api, pages
 
 log = logging.getLogger("mmn_assistant.web")
 
@@ -74,6 +77,8 @@ def create_app(
     )
     app.state.settings = settings
     app.include_router(api.router)
+    app.include_router(pages.router)
+    app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
 
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Any:
@@ -98,6 +103,16 @@ def create_app(
         return JSONResponse(
             {"message": _validation_message(errors), "detail": errors}, status_code=422
         )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        """JSON for the API and its schema, as before; a styled page for a person elsewhere."""
+        path = request.url.path
+        if path.startswith(("/api/", "/openapi.json")):
+            return await http_exception_handler(request, exc)
+        response = pages.error_page(request, exc.status_code)
+        response.headers.update(exc.headers or {})
+        return response
 
     @app.exception_handler(QueryError)
     async def query_error(_: Request, exc: QueryError) -> JSONResponse:

@@ -1,0 +1,259 @@
+"""The page in a real browser: Debian's Chromium, headless, driven by Playwright, against a real
+`mmn-assistant serve` on 127.0.0.1 (the session's `live_server`).
+
+Each step saves a screenshot under test-artifacts/browser/ (git-ignored). Without Chromium or
+Playwright the tests are skipped with the reason; with MMN_REQUIRE_BROWSER=1 (CI) they fail.
+Playwright never downloads a browser here: it launches the system's /usr/bin/chromium.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import ROOT
+from web.views import ask_url
+
+CHROMIUM = Path(os.environ.get("MMN_CHROMIUM", "/usr/bin/chromium"))
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+DOSE = "What IVIg dose is used?"
+DOSE_PASSAGE = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+FOLLOW_UP = "How fast does it work?"
+HOSTILE = '<img src=x onerror=alert(1)><script>alert(2)</script>" onfocus=alert(3) autofocus x="'
+TARGET_BACKGROUND = "rgb(255, 248, 214)"  # --target-bg in style.css
+
+
+def _unavailable() -> str | None:
+    if not CHROMIUM.exists():
+        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "Playwright for Python is not installed (pip install -e '.[dev]')"
+    return None
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """One headless Chromium for the session; session-scoped so that a missing browser skips
+    (or fails) before the live server is started."""
+    reason = _unavailable()
+    if reason is not None:
+        if os.environ.get("MMN_REQUIRE_BROWSER") == "1":
+            pytest.fail(f"MMN_REQUIRE_BROWSER=1 but {reason}")
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@dataclass
+class Visit:
+    """A browser tab, what it saw go wrong, and where its screenshots go."""
+
+    page: Any
+    base: str
+    name: str
+    dialogs: list[str] = field(default_factory=list)
+    script_errors: list[str] = field(default_factory=list)
+    blocked: list[str] = field(default_factory=list)
+
+    def open(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def shot(self, step: str, *, full_page: bool = True) -> Path:
+        path = ARTIFACTS / f"{self.name}-{step}.png"
+        self.page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    def submit(self, text: str) -> None:
+        """Type into the focused field and press Enter, as a person at a keyboard would."""
+        self.page.keyboard.type(text)
+        with self.page.expect_navigation():
+            self.page.keyboard.press("Enter")
+
+    def active_id(self) -> str:
+        return self.page.evaluate("document.activeElement && document.activeElement.id")
+
+
+def open_tab(browser: Any, base: str, name: str, **context: Any) -> tuple[Any, Visit]:
+    tab = browser.new_context(**context)
+    page = tab.new_page()
+    visit = Visit(page=page, base=base, name=name)
+
+    def on_dialog(dialog: Any) -> None:
+        visit.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and "Content Security Policy" in message.text:
+            visit.blocked.append(message.text)
+
+    page.on("dialog", on_dialog)
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: visit.script_errors.append(str(error)))
+    return tab, visit
+
+
+@pytest.fixture(params=list(VIEWPORTS))
+def visit(request, browser, live_server) -> Iterator[Visit]:
+    tab, visit = open_tab(browser, live_server, request.param, viewport=VIEWPORTS[request.param])
+    yield visit
+    tab.close()
+    assert visit.script_errors == [] and visit.blocked == [] and visit.dialogs == []
+
+
+def test_ask_follow_up_and_land_on_the_passage_in_the_article(visit: Visit) -> None:
+    page = visit.page
+    visit.open("/")
+    assert page.locator("h1").inner_text() == "What is multifocal motor neuropathy?"
+    assert page.locator(".notice--caution").is_visible()
+    assert "pending human review" in page.locator(".notice--caution").inner_text()
+    assert visit.active_id() == "q"  # the question box has the keyboard
+    visit.shot("1-home")
+
+    visit.submit(DOSE)
+    assert page.locator("h1").inner_text() == DOSE
+    top = page.locator("ol.passages > li").first
+    assert DOSE_PASSAGE in top.locator("blockquote").inner_text()
+    assert top.locator(".label").inner_text().lower() == "best match"
+    assert top.locator("sup.cite").all_inner_texts() == ["[4]"]
+    assert top.locator("mark").first.inner_text() == "Dosing"
+    assert page.locator("ol.passages > li").count() == 5
+    disclaimer = page.locator("aside.disclaimer")
+    assert disclaimer.is_visible()
+    assert "Dr.Oracle assumes no liability" in disclaimer.inner_text()
+    assert visit.active_id() == "follow-up"  # page.js keeps the keyboard in the follow-up box
+    visit.shot("2-answer")
+
+    visit.submit(FOLLOW_UP)
+    assert page.locator("h1").inner_text() == FOLLOW_UP
+    assert page.locator("nav.thread a").all_inner_texts() == [DOSE]
+    top = page.locator("ol.passages > li").first
+    assert "peaks at 2 weeks" in top.locator("blockquote").inner_text()
+    visit.shot("3-follow-up")
+
+    link = top.locator("a.passage__link")
+    anchor = link.get_attribute("href").partition("#")[2]
+    with page.expect_navigation():
+        link.click()
+    assert page.url.endswith(f"#{anchor}")
+    target = page.locator(":target")
+    assert target.get_attribute("id") == anchor
+    assert "peaks at 2 weeks" in target.inner_text()
+    assert target.evaluate("e => getComputedStyle(e).backgroundColor") == TARGET_BACKGROUND
+    box = target.bounding_box()
+    assert box is not None and 0 <= box["y"] < page.viewport_size["height"] - box["height"]
+    visit.shot("4-article-passage", full_page=False)
+
+
+def test_the_focus_is_visible_and_the_skip_link_leads_to_the_content(visit: Visit) -> None:
+    page = visit.page
+    visit.open("/article/what-is-multifocal-motor-neuropathy")
+    page.keyboard.press("Tab")
+    skip = page.locator(":focus")
+    assert skip.inner_text() == "Skip to main content"
+    assert skip.evaluate("e => getComputedStyle(e).outlineStyle") == "solid"
+    assert skip.bounding_box()["y"] >= 0  # shown when focused
+    page.keyboard.press("Enter")
+    assert visit.active_id() == "main"
+    page.keyboard.press("Tab")
+    focused = page.locator(":focus")
+    assert focused.evaluate("e => e.closest('main') !== null")
+    assert focused.evaluate("e => getComputedStyle(e).outlineWidth") == "3px"
+    visit.shot("5-keyboard-focus", full_page=False)
+
+
+def test_errors_show_a_friendly_message_with_the_form(browser, live_server) -> None:
+    tab, visit = open_tab(browser, live_server, "desktop", viewport=VIEWPORTS["desktop"])
+    try:
+        visit.open("/")
+        with visit.page.expect_navigation():
+            visit.page.get_by_role("button", name="Ask", exact=True).click()
+        alert = visit.page.get_by_role("alert")
+        assert "Your question is empty" in alert.inner_text()
+        assert visit.active_id() == "q"
+        visit.shot("6-empty-question")
+        visit.open("/article/no-such-article")
+        assert visit.page.locator("h1").inner_text() == "Article not found"
+        visit.shot("7-unknown-article")
+    finally:
+        tab.close()
+
+
+def test_a_hostile_question_runs_no_script(browser, live_server) -> None:
+    tab, visit = open_tab(browser, live_server, "desktop", viewport=VIEWPORTS["desktop"])
+    try:
+        page = visit.page
+        visit.open("/")
+        visit.submit(HOSTILE)
+        assert page.locator("h1").inner_text() == HOSTILE
+        visit.submit(HOSTILE)  # again as a follow-up: now it is in the history and the thread
+        assert page.locator("nav.thread a").all_inner_texts() == [HOSTILE]
+        page.locator("h1").hover()
+        page.wait_for_timeout(300)
+        assert page.evaluate("document.scripts.length") == 1
+        assert page.locator("main img").count() == 0
+        visit.shot("8-hostile")
+        assert visit.dialogs == [] and visit.script_errors == [] and visit.blocked == []
+    finally:
+        tab.close()
+
+
+def test_the_page_works_without_javascript(browser, live_server) -> None:
+    tab, visit = open_tab(
+        browser, live_server, "no-js", viewport=VIEWPORTS["phone"], java_script_enabled=False
+    )
+    try:
+        page = visit.page
+        visit.open("/")
+        page.get_by_label("Your question").fill(DOSE)
+        with page.expect_navigation():
+            page.get_by_label("Your question").press("Enter")
+        assert DOSE_PASSAGE in page.locator("ol.passages > li").first.inner_text()
+        assert page.locator(".print-button").count() == 0  # an enhancement only
+        page.get_by_label("Follow-up question").fill(FOLLOW_UP)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Ask follow-up").click()
+        assert page.locator("nav.thread a").all_inner_texts() == [DOSE]
+        assert "peaks at 2 weeks" in page.locator("ol.passages > li").first.inner_text()
+        visit.shot("9-follow-up-without-javascript")
+    finally:
+        tab.close()
+
+
+def test_printing_an_answer_keeps_passages_references_and_disclaimer(browser, live_server) -> None:
+    tab, visit = open_tab(browser, live_server, "print", viewport=VIEWPORTS["desktop"])
+    try:
+        page = visit.page
+        visit.open(ask_url(DOSE))
+        page.emulate_media(media="print")
+        assert page.locator("aside.disclaimer").is_visible()
+        assert page.locator("sup.cite").first.is_visible()
+        assert page.locator("ol.passages > li").first.is_visible()
+        assert page.locator(".review-ok, .notice--caution").first.is_visible()
+        for hidden in ("header.site-header", "section.follow-up", ".print-button"):
+            assert page.locator(hidden).is_hidden(), hidden
+        visit.shot("10-print")
+    finally:
+        tab.close()

@@ -1,0 +1,579 @@
+"""The clinician's page on the real app, the real model and a real index: what a person sees.
+
+Every page is parsed (html.parser) and checked for what it shows: the passage, its citation
+markers, its section, the disclaimer, the decline message, the errors, and that nothing a user
+typed ever becomes markup.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+from markupsafe import Markup
+
+from assistant.answer import NOT_COVERED
+from assistant.limits import MAX_QUESTION_CHARS
+from web import text, views
+from web.app import SECURITY_HEADERS, create_app
+from web.pages import STATIC
+
+ARTICLE_ID = "what-is-multifocal-motor-neuropathy"
+DOSE = "What IVIg dose is used?"
+DOSE_PASSAGE = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+OUT_OF_SCOPE = "What is the capital of France?"
+HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>\"' onmouseover=alert(3) &amp;"
+
+# --- a small DOM over html.parser ---------------------------------------------------------------
+
+VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "wbr"}
+
+
+@dataclass(eq=False)
+class Node:
+    tag: str
+    attrs: dict[str, str | None]
+    children: list[Node | str] = field(default_factory=list)
+
+    def __getitem__(self, name: str) -> str | None:
+        return self.attrs[name]
+
+    def get(self, name: str, default: str | None = None) -> str | None:
+        return self.attrs.get(name, default)
+
+    @property
+    def classes(self) -> set[str]:
+        return set((self.attrs.get("class") or "").split())
+
+    def iter(self) -> Iterator[Node]:
+        for child in self.children:
+            if isinstance(child, Node):
+                yield child
+                yield from child.iter()
+
+    def find_all(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> list[Node]:
+        return [
+            n
+            for n in self.iter()
+            if (tag is None or n.tag == tag)
+            and (cls is None or cls in n.classes)
+            and all(n.attrs.get(k.rstrip("_")) == v for k, v in attrs.items())
+        ]
+
+    def one(self, tag: str | None = None, cls: str | None = None, **attrs: str) -> Node:
+        found = self.find_all(tag, cls, **attrs)
+        assert len(found) == 1, f"expected one {tag or ''}.{cls or ''} {attrs}, found {len(found)}"
+        return found[0]
+
+    def raw_text(self) -> str:
+        return "".join(c if isinstance(c, str) else c.raw_text() for c in self.children)
+
+    @property
+    def text(self) -> str:
+        return " ".join(self.raw_text().split())
+
+
+class _Builder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = Node("#document", {})
+        self.stack = [self.root]
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        node = Node(tag, dict(attrs))
+        self.stack[-1].children.append(node)
+        if tag not in VOID:
+            self.stack.append(node)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.stack[-1].children.append(Node(tag, dict(attrs)))
+
+    def handle_endtag(self, tag: str) -> None:
+        for depth in range(len(self.stack) - 1, 0, -1):
+            if self.stack[depth].tag == tag:
+                del self.stack[depth:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        self.stack[-1].children.append(data)
+
+
+def parse(html: str) -> Node:
+    builder = _Builder()
+    builder.feed(html)
+    builder.close()
+    return builder.root
+
+
+def document_order(root: Node, *nodes: Node) -> list[int]:
+    order = {id(n): i for i, n in enumerate(root.iter())}
+    return [order[id(n)] for n in nodes]
+
+
+def quote_text(passage: Node) -> str:
+    """A passage's statement as shown, without its citation markers."""
+    quote_node = passage.one("blockquote")
+    return "".join(
+        c if isinstance(c, str) else c.raw_text()
+        for c in quote_node.one("p").children
+        if not (isinstance(c, Node) and "cites" in c.classes)
+    ).strip()
+
+
+# --- fixtures -----------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def client(engine):
+    with TestClient(create_app(engine=engine)) as client:
+        yield client
+
+
+def page(client: TestClient, url: str, status: int = 200) -> Node:
+    response = client.get(url)
+    assert response.status_code == status, response.text[:500]
+    assert response.headers["content-type"].startswith("text/html")
+    return parse(response.text)
+
+
+def ask(client: TestClient, question: str, *history: str, status: int = 200) -> Node:
+    return page(client, views.ask_url(question, history), status)
+
+
+def hidden_history(form: Node) -> list[str | None]:
+    return [i.get("value") for i in form.find_all("input", type="hidden", name="history")]
+
+
+# --- home ---------------------------------------------------------------------------------------
+
+
+def test_home_shows_the_article_its_date_its_review_notice_the_box_and_examples(client, engine):
+    article = engine.index.articles[ARTICLE_ID]
+    doc = page(client, "/")
+    assert doc.one("h1").text == article.title == "What is multifocal motor neuropathy?"
+    updated = doc.one("main").one("time")
+    assert updated["datetime"] == "2026-02-02" and updated.text == "2 February 2026"
+    notice = doc.one("div", "notice--caution")
+    assert "Review status: pending human review" in notice.text
+    assert article.review_note and article.review_note in notice.text
+    form = doc.one("form")
+    assert (form["action"], form["method"]) == ("/ask", "get")
+    field_ = form.one("input", name="q")
+    assert form.one("label", for_=field_["id"]).text == "Your question"
+    assert field_["maxlength"] == str(MAX_QUESTION_CHARS)
+    assert f"Up to {MAX_QUESTION_CHARS} characters" in form.text
+    examples = doc.one("ul", "examples__list").find_all("a")
+    assert [a.text for a in examples] == list(views.EXAMPLE_QUESTIONS)
+    assert [a["href"] for a in examples] == [views.ask_url(q) for q in views.EXAMPLE_QUESTIONS]
+    assert any(a.get("href") == f"/article/{ARTICLE_ID}" for a in doc.one("main").find_all("a"))
+
+
+@pytest.mark.parametrize("question", views.EXAMPLE_QUESTIONS)
+def test_every_example_question_is_answered_by_the_article(client, question):
+    doc = ask(client, question)
+    assert not doc.find_all(cls="notice--decline")
+    assert doc.one("ol", "passages").find_all("li")[0].one(cls="label").text == views.LABEL_BEST
+
+
+# --- the answer ---------------------------------------------------------------------------------
+
+
+def test_an_answer_shows_ranked_cited_passages_with_sections_links_and_the_disclaimer(
+    client, engine
+):
+    doc = ask(client, DOSE)
+    assert doc.one("h1").text == DOSE
+    passages = doc.one("ol", "passages").find_all("li", "passage")
+    assert len(passages) == 5
+    top = passages[0]
+    assert "passage--best" in top.classes
+    assert top.one(cls="passage__rank").text == "Rank 1"
+    assert top.one(cls="label").text == views.LABEL_BEST
+    assert quote_text(top) == DOSE_PASSAGE
+    assert [s.text for s in top.find_all("sup", "cite")] == ["[4]"]
+    assert top.one(cls="passage__section").text == (
+        "Section: Multifocal Motor Neuropathy (MMN) › IVIg Therapy"
+    )
+    assert [m.text for m in top.find_all("mark")] == ["Dosing"]
+    link = top.one("a", "passage__link")
+    assert link["href"].startswith(f"/article/{ARTICLE_ID}#p-")
+    assert [p.one(cls="passage__rank").text for p in passages] == [f"Rank {i}" for i in range(1, 6)]
+
+    source = doc.one(cls="source")
+    assert source.one("a")["href"] == f"/article/{ARTICLE_ID}"
+    assert "2 February 2026" in source.text and "pending human review" in source.text
+
+    disclaimer = doc.one("aside", "disclaimer")
+    assert disclaimer.one("h2").text == "Professional medical disclaimer"
+    assert disclaimer.one("p").text == engine.index.articles[ARTICLE_ID].disclaimer
+    assert document_order(doc, passages[-1], disclaimer) == sorted(
+        document_order(doc, passages[-1], disclaimer)
+    )
+    assert not doc.find_all(cls="notice--decline")
+
+
+def test_html_and_json_answers_come_from_the_same_core_call(client):
+    json_answer = client.post("/api/ask", json={"question": DOSE}).json()
+    doc = ask(client, DOSE)
+    shown = doc.one("ol", "passages").find_all("li", "passage")
+    assert [p.one("a", "passage__link")["href"] for p in shown] == [
+        p["url"] for p in json_answer["passages"]
+    ]
+    assert [quote_text(p) for p in shown] == [p["text"] for p in json_answer["passages"]]
+    assert [[s.text for s in p.find_all("sup", "cite")] for p in shown] == [
+        [f"[{n}]" for n in p["citations"]] for p in json_answer["passages"]
+    ]
+
+
+def test_a_question_the_article_does_not_cover_is_declined_plainly_above_weak_passages(
+    client, engine
+):
+    assert client.post("/api/ask", json={"question": OUT_OF_SCOPE}).json()["answerable"] is False
+    doc = ask(client, OUT_OF_SCOPE)
+    notice = doc.one("div", "notice--decline")
+    assert notice.one(cls="notice__body").text == NOT_COVERED
+    passages = doc.one("ol", "passages")
+    assert "passages--weak" in passages.classes
+    labels = {p.one(cls="label").text for p in passages.find_all("li", "passage")}
+    assert labels == {views.LABEL_WEAK}
+    assert doc.one("h2", "passages-heading").text == "Closest passages (weak matches)"
+    first, second = document_order(doc, notice, passages)
+    assert first < second
+    assert doc.one("aside", "disclaimer").one("p").text == (
+        engine.index.articles[ARTICLE_ID].disclaimer
+    )
+
+
+def test_matched_words_are_emphasised_and_everything_else_is_escaped():
+    stems = text.question_stems("Which conduction block tests, and the <b>dose</b>?")
+    shown = text.emphasise("Conduction blocks <i>are</i> dosed & the dose-finding", stems)
+    assert isinstance(shown, Markup)
+    assert shown == (
+        "<mark>Conduction blocks</mark> &lt;i&gt;are&lt;/i&gt; <mark>dosed</mark> &amp; the "
+        "<mark>dose</mark>-finding"
+    )
+    assert text.emphasise("nothing matches here", frozenset()) == "nothing matches here"
+    assert "the" not in text.question_stems("the and of")  # stop words are never marked
+
+
+# --- follow-ups ---------------------------------------------------------------------------------
+
+
+def test_a_follow_up_carries_the_conversation_and_is_read_in_it(client):
+    doc = ask(client, "How fast does it work?", DOSE)
+    assert doc.one("h1").text == "How fast does it work?"
+    thread = doc.one("nav", "thread")
+    (turn,) = thread.find_all("a")
+    assert (turn.text, turn["href"]) == (DOSE, views.ask_url(DOSE))
+    top = doc.one("ol", "passages").find_all("li", "passage")[0]
+    assert "peaks at 2 weeks" in quote_text(top)
+
+    follow_up = doc.one("section", "follow-up").one("form")
+    assert (follow_up["action"], follow_up["method"]) == ("/ask", "get")
+    assert hidden_history(follow_up) == [DOSE, "How fast does it work?"]
+    field_ = follow_up.one("input", name="q")
+    assert field_.get("value") == ""
+    assert follow_up.one("label", for_=field_["id"]).text == "Follow-up question"
+    new = [a for a in doc.one("section", "follow-up").find_all("a") if a.text == "New question"]
+    assert [a["href"] for a in new] == ["/"]
+
+
+def test_the_thread_links_each_earlier_question_to_its_own_answer(client):
+    history = ["What IVIg dose is used?", "How fast does it work?", "How long does it last?"]
+    doc = ask(client, "And the side effects?", *history)
+    links = doc.one("nav", "thread").find_all("a")
+    assert [a.text for a in links] == history
+    for i, link in enumerate(links):
+        query = parse_qs(urlsplit(link["href"]).query)
+        assert query["q"] == [history[i]]
+        assert query.get("history", []) == history[:i]
+
+
+def test_a_long_history_is_trimmed_to_the_last_turns_with_a_note(client):
+    history = [f"Question number {i} about IVIg?" for i in range(1, 9)]
+    doc = ask(client, "And the dose?", *history)
+    thread = doc.one("nav", "thread")
+    kept = history[-views.PAGE_HISTORY_TURNS :]
+    assert [a.text for a in thread.find_all("a")] == kept
+    assert thread.one("p", "thread__note").text == (
+        f"Only the last {views.PAGE_HISTORY_TURNS} earlier questions are used to understand a "
+        "follow-up; 2 older questions were left out."
+    )
+    form = doc.one("section", "follow-up").one("form")
+    assert hidden_history(form) == [*kept, "And the dose?"]
+
+
+def test_a_short_history_has_no_note(client):
+    doc = ask(client, "And the dose?", DOSE)
+    assert not doc.find_all(cls="thread__note")
+
+
+# --- errors -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("question", ["", "   \t "])
+def test_an_empty_question_gets_a_friendly_message_on_the_same_page(client, question):
+    doc = ask(client, question, status=422)
+    form = doc.one("form")
+    error = form.one("p", "ask__error")
+    assert error["role"] == "alert"
+    assert "Your question is empty; type a question." in error.text
+    field_ = form.one("input", name="q")
+    assert field_["aria-invalid"] == "true"
+    assert error["id"] in (field_["aria-describedby"] or "").split()
+    assert doc.one("h1").text == "What is multifocal motor neuropathy?"
+    assert doc.one("ul", "examples__list")
+
+
+def test_a_question_over_the_limit_is_refused_with_the_form_still_filled_in(client):
+    long_question = "Is IVIg effective " + "x" * MAX_QUESTION_CHARS
+    doc = ask(client, long_question, status=422)
+    form = doc.one("form")
+    assert form.one("input", name="q")["value"] == long_question
+    error = form.one("p", "ask__error").text
+    assert f"{len(long_question)} characters long; the limit is {MAX_QUESTION_CHARS}" in error
+
+
+def test_an_error_in_a_follow_up_keeps_the_conversation(client):
+    doc = ask(client, "  ", DOSE, status=422)
+    form = doc.one("form")
+    assert hidden_history(form) == [DOSE]
+    assert form.one("label").text == "Follow-up question"
+    assert [a.text for a in doc.one("nav", "thread").find_all("a")] == [DOSE]
+
+
+def test_an_over_long_earlier_question_is_named_as_such(client):
+    doc = ask(client, "And the dose?", DOSE, "y" * (MAX_QUESTION_CHARS + 1), status=422)
+    assert "Earlier question 2 is 501 characters long" in doc.one("p", "ask__error").text
+    assert doc.one("form").one("input", name="q")["value"] == "And the dose?"
+
+
+def test_pages_answer_head_requests(client):
+    for url in ("/", views.ask_url(DOSE), f"/article/{ARTICLE_ID}"):
+        assert client.head(url).status_code == 200
+
+
+def test_an_unknown_article_gets_a_friendly_404_with_the_articles_and_the_form(client):
+    doc = page(client, "/article/no-such-article", status=404)
+    assert doc.one("h1").text == "Article not found"
+    assert "“no-such-article”" in doc.one("p", "error-panel__message").text
+    links = doc.one("section", "error-panel").find_all("a")
+    assert [a["href"] for a in links] == [f"/article/{ARTICLE_ID}"]
+    assert doc.one("form").one("input", name="q")
+    assert doc.one("link", href="/static/style.css")["rel"] == "stylesheet"
+
+
+def test_unknown_routes_get_a_styled_404_and_the_api_keeps_json(client):
+    doc = page(client, "/no/such/page", status=404)
+    assert doc.one("h1").text == "Page not found"
+    assert doc.one("p", "error-panel__message").text == views.PAGE_NOT_FOUND
+    assert doc.one("link", href="/static/style.css")
+    api = client.get("/api/no-such-thing")
+    assert api.status_code == 404 and api.json() == {"detail": "Not Found"}
+    wrong_method = client.post("/ask")
+    assert wrong_method.status_code == 405 and "GET" in wrong_method.headers["allow"]
+    assert parse(wrong_method.text).one("h1").text == "Method Not Allowed"
+
+
+# --- the article view ---------------------------------------------------------------------------
+
+
+def test_the_article_view_shows_every_passage_at_its_anchor_with_its_citations(client, engine):
+    article = engine.index.articles[ARTICLE_ID]
+    doc = page(client, f"/article/{ARTICLE_ID}")
+    assert doc.one("h1").text == article.title
+    header = doc.one("header", "article__header")
+    assert header.one("time")["datetime"] == "2026-02-02"
+    assert "pending human review" in header.one(cls="notice--caution").text
+    for passage in article.passages:
+        node = doc.one(id=passage.anchor)
+        assert node.tag == ("li" if passage.kind == "bullet" else "p")
+        assert passage.text in node.text
+        assert [s.text for s in node.find_all("sup", "cite")] == [
+            f"[{n}]" for n in passage.citations
+        ]
+    assert doc.one("aside", "disclaimer").one("p").text == article.disclaimer
+
+
+def test_the_article_view_nests_headings_by_section_path(client):
+    doc = page(client, f"/article/{ARTICLE_ID}")
+    body = doc.one(cls="article__body")
+    headings = [(n.tag, n.text) for n in body.iter() if re.fullmatch(r"h[2-6]", n.tag)]
+    assert headings[:5] == [
+        ("h2", "Multifocal Motor Neuropathy (MMN)"),
+        ("h3", "Clinical Presentation"),
+        ("h3", "Diagnostic Features"),
+        ("h4", "Electrodiagnostic Hallmarks"),
+        ("h3", "Serological Markers"),
+    ]
+    assert ("h3", "Prognosis") == headings[-1]
+    lead_ins = body.find_all("p", "in-article--lead_in")
+    assert len(lead_ins) == 3 and all(p.text.endswith(":") for p in lead_ins)
+    hallmarks = doc.one("section", "article-section--depth-3")
+    assert len(hallmarks.one("ul").find_all("li")) == 3
+    toc = [a["href"] for a in doc.one("nav", "toc").find_all("a")]
+    assert toc == [f"#{h['id']}" for h in body.iter() if re.fullmatch(r"h[2-6]", h.tag)]
+
+
+def test_every_link_from_an_answer_lands_on_its_passage_in_the_article(client):
+    article_doc = page(client, f"/article/{ARTICLE_ID}")
+    for question in (DOSE, OUT_OF_SCOPE, "What are the serological markers?"):
+        for link in ask(client, question).find_all("a", "passage__link"):
+            path, _, anchor = link["href"].partition("#")
+            assert path == f"/article/{ARTICLE_ID}"
+            assert article_doc.one(id=anchor).text
+
+
+def test_outline_groups_bullets_and_opens_a_heading_where_the_path_changes(engine):
+    sections = text.outline(engine.index.articles[ARTICLE_ID])
+    (topic,) = sections
+    assert topic.title == "Multifocal Motor Neuropathy (MMN)" and topic.depth == 1
+    first, clinical = topic.children[:2]
+    assert isinstance(first, text.Block) and first.kind == "paragraph"
+    assert isinstance(clinical, text.Section) and clinical.title == "Clinical Presentation"
+    assert [b.kind for b in clinical.children] == ["lead_in", "bullet"]
+    assert len(clinical.children[1].passages) == 6
+    anchors = [s.anchor for s in topic.walk()]
+    assert len(anchors) == len(set(anchors)) and "s-ivig-therapy" in anchors
+
+
+# --- security -----------------------------------------------------------------------------------
+
+
+def test_hostile_input_is_shown_as_text_and_never_becomes_markup(client):
+    response = client.get(views.ask_url(HOSTILE, [HOSTILE]))
+    assert response.status_code == 200
+    assert "<script>alert" not in response.text and "<img" not in response.text
+    doc = parse(response.text)
+    assert doc.one("h1").text == " ".join(HOSTILE.split())
+    assert doc.one("nav", "thread").one("a").text == HOSTILE
+    assert hidden_history(doc.one("section", "follow-up").one("form")) == [HOSTILE, HOSTILE]
+    assert [s.get("src") for s in doc.find_all("script")] == ["/static/page.js"]
+    assert not doc.find_all("img")
+    assert not [n for n in doc.iter() if any(a.startswith("on") for a in n.attrs)]
+
+
+def test_hostile_input_on_the_error_page_and_the_404_is_escaped(client):
+    hostile_long = HOSTILE + "x" * MAX_QUESTION_CHARS
+    error = ask(client, hostile_long, status=422)
+    assert error.one("form").one("input", name="q")["value"] == hostile_long
+    hostile_id = "<img src=x onerror=alert(1)>"  # no "/": it must reach the article route
+    missing = page(client, "/article/" + quote(hostile_id, safe=""), status=404)
+    assert f"“{hostile_id}”" in missing.one("p", "error-panel__message").text
+    for doc in (error, missing):
+        assert [s.get("src") for s in doc.find_all("script")] == ["/static/page.js"]
+        assert not doc.find_all("img")
+
+
+@pytest.mark.parametrize(
+    "url", ["/", f"/ask?q={quote(DOSE)}", f"/article/{ARTICLE_ID}", "/ask?q=", "/nowhere"]
+)
+def test_security_headers_and_no_inline_script_or_style(client, url):
+    response = client.get(url)
+    for name, value in SECURITY_HEADERS.items():
+        assert response.headers[name] == value
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    doc = parse(response.text)
+    for script in doc.find_all("script"):
+        assert script.get("src", "").startswith("/static/") and not script.raw_text().strip()
+    assert not doc.find_all("style")
+    assert not [n for n in doc.iter() if "style" in n.attrs]
+
+
+def test_css_and_script_are_local_static_files(client):
+    doc = page(client, "/")
+    assets = [n.get("href") for n in doc.find_all("link", rel="stylesheet")] + [
+        n.get("src") for n in doc.find_all("script")
+    ]
+    assert assets and all(a and a.startswith("/static/") for a in assets)
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "http:" not in response.text and "https:" not in response.text
+        assert "@import" not in response.text and "@font-face" not in response.text
+    assert doc.one("link", media="print")["href"] == "/static/print.css"
+    icon = client.get(doc.one("link", rel="icon")["href"])
+    assert icon.status_code == 200 and icon.headers["content-type"].startswith("image/svg+xml")
+    assert "href" not in icon.text  # the icon loads nothing else
+
+
+# --- accessibility ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["/", f"/ask?q={quote(DOSE)}", f"/article/{ARTICLE_ID}", "/ask?q=", "/article/x", "/nowhere"],
+)
+def test_every_field_has_a_label_and_the_page_has_one_main_and_one_h1(client, url):
+    response = client.get(url)
+    doc = parse(response.text)
+    assert doc.one("html")["lang"] == "en"
+    assert len(doc.find_all("main")) == 1 and len(doc.find_all("h1")) == 1
+    labels = {label.get("for") for label in doc.find_all("label")}
+    for field_ in doc.find_all("input"):
+        if field_.get("type") != "hidden":
+            assert field_.get("id") in labels, field_.attrs
+    assert doc.one("a", "skip-link")["href"] == "#main"
+
+
+def _luminance(colour: str) -> float:
+    channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    linear = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(a: str, b: str) -> float:
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+TEXT_PAIRS = [
+    ("ink", "paper"),
+    ("ink", "canvas"),
+    ("ink-soft", "paper"),
+    ("ink-soft", "canvas"),
+    ("ink-soft", "less-bg"),
+    ("accent", "paper"),
+    ("accent", "canvas"),
+    ("accent", "accent-soft"),
+    ("accent-strong", "accent-soft"),
+    ("on-accent", "accent"),
+    ("on-accent", "accent-strong"),
+    ("header-ink", "header-bg"),
+    ("header-soft", "header-bg"),
+    ("ink", "mark"),
+    ("caution-ink", "caution-bg"),
+    ("caution-bg", "caution-ink"),
+    ("decline-ink", "decline-bg"),
+    ("best-ink", "best-bg"),
+    ("ink", "target-bg"),
+    ("caution-ink", "target-bg"),
+]
+"""Every (text, background) pair the stylesheet uses for text."""
+
+
+def test_text_colours_meet_wcag_aa_contrast():
+    css = (STATIC / "style.css").read_text()
+    colours = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})\s*;", css))
+    for fg, bg in TEXT_PAIRS:
+        ratio = contrast(colours[fg], colours[bg])
+        assert ratio >= 4.5, f"{fg} on {bg}: {ratio:.2f}:1"
+    for line in ("line-strong", "focus", "caution-line"):  # borders and focus rings: 3:1
+        assert contrast(colours[line], colours["paper"]) >= 3
+    assert contrast(colours["focus-on-dark"], colours["header-bg"]) >= 3
+
+
+def test_the_print_stylesheet_drops_forms_and_navigation_and_keeps_the_disclaimer():
+    css = (STATIC / "print.css").read_text()
+    hidden = css.split("display: none")[0]
+    for selector in (".site-header", ".panel", ".print-button"):
+        assert selector in hidden
+    assert ".disclaimer" not in hidden and ".passage " not in hidden

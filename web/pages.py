@@ -1,0 +1,98 @@
+"""The clinician's page: thin routes over `Engine.ask` that render one context object each.
+
+Server-rendered and complete without JavaScript. Every template is autoescaped; the only
+markup built in Python is the matched-word emphasis, assembled from escaped pieces
+(`web.text.emphasise`).
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+from assistant.errors import QueryError
+from web import views
+from web.api import EngineDep
+
+HERE = Path(__file__).resolve().parent
+TEMPLATES = HERE / "templates"
+STATIC = HERE / "static"
+
+templates = Jinja2Templates(
+    env=Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,  # every template, whatever its name
+        undefined=StrictUndefined,  # a misspelt field fails a test instead of rendering blank
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+)
+
+router = APIRouter(include_in_schema=False)
+
+
+def render(request: Request, template: str, page: Any, *, status_code: int = 200) -> HTMLResponse:
+    """Render a template with its one context object, `page`."""
+    return templates.TemplateResponse(request, template, {"page": page}, status_code=status_code)
+
+
+@router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def home(request: Request, engine: EngineDep) -> HTMLResponse:
+    """The article, its date and review status, the question box and example questions."""
+    return render(request, "home.html", views.home_page(views.site_of(engine.index)))
+
+
+@router.api_route("/ask", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def ask(
+    request: Request,
+    engine: EngineDep,
+    q: str = "",
+    history: Annotated[list[str] | None, Query()] = None,
+) -> HTMLResponse:
+    """An answer as a link: GET, the question in `q`, earlier questions in repeated `history`."""
+    site = views.site_of(engine.index)
+    kept, dropped = views.trim_history(history or [])
+    try:
+        answer = engine.ask(q, kept)
+    except QueryError as exc:
+        form = views.QuestionForm(
+            question=q, history=kept, error=views.friendly(exc), follow_up=bool(kept)
+        )
+        page = views.home_page(site, form=form, thread=views.conversation(kept, dropped))
+        return render(request, "home.html", page, status_code=422)
+    return render(request, "answer.html", views.answer_page(answer, site, dropped=dropped))
+
+
+@router.api_route("/article/{article_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)
+def article(request: Request, article_id: str, engine: EngineDep) -> HTMLResponse:
+    """The whole article as structured text, every passage at its `p-<id>` anchor."""
+    site = views.site_of(engine.index)
+    found = engine.index.articles.get(article_id)
+    if found is None:
+        page = views.ErrorPage(
+            site=site,
+            status=404,
+            heading="Article not found",
+            message=views.ARTICLE_NOT_FOUND.format(article_id=article_id),
+        )
+        return render(request, "error.html", page, status_code=404)
+    return render(request, "article.html", views.article_page(found, site))
+
+
+def error_page(request: Request, status_code: int) -> HTMLResponse:
+    """A styled page for an HTTP error outside the JSON API (an unknown address, a bad method)."""
+    engine = getattr(request.app.state, "engine", None)
+    site = views.site_of(engine.index) if engine else views.Site(articles=(), index_version="")
+    if status_code == 404:
+        heading, message = "Page not found", views.PAGE_NOT_FOUND
+    else:
+        heading = HTTPStatus(status_code).phrase
+        message = "This address cannot be used that way. Ask a question below."
+    page = views.ErrorPage(site=site, status=status_code, heading=heading, message=message)
+    return render(request, "error.html", page, status_code=status_code)

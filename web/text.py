@@ -1,0 +1,158 @@
+"""What the page does to the article's text: emphasise matched words, lay out sections, dates.
+
+Everything here returns either plain text (escaped later by Jinja) or `Markup` that was built
+from escaped pieces, so no user or article string ever reaches the page unescaped.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from functools import lru_cache
+
+from markupsafe import Markup, escape
+
+from assistant.lexical import tokenize
+from assistant.records import Article, Passage, PassageKind
+
+WORD = re.compile(r"\w+")
+"""A word as the page sees it; `tokenize` then stems it (or drops it as a stop word)."""
+
+_JOINABLE_GAP = re.compile(r"[\s\-–]*")
+"""Text between two matched words that joins them into one highlight ("conduction blocks")."""
+
+REVIEWED_STATUSES = frozenset({"approved", "reviewed"})
+"""Review statuses that need no caution notice; any other status (or none stated) gets one."""
+
+
+@lru_cache(maxsize=20_000)
+def stem(word: str) -> str | None:
+    """The search stem of one word, the same as retrieval's, or None for a stop word."""
+    tokens = tokenize([word])[0]
+    return tokens[0] if tokens else None
+
+
+def question_stems(question: str) -> frozenset[str]:
+    """The stems of the question's content words: what a passage word must match to be marked."""
+    return frozenset(s for w in WORD.findall(question) if (s := stem(w)) is not None)
+
+
+def emphasise(text: str, stems: frozenset[str]) -> Markup:
+    """The text, escaped, with each run of words that match the question wrapped in <mark>."""
+    spans: list[tuple[int, int]] = []
+    for match in WORD.finditer(text):
+        if stem(match.group()) not in stems:
+            continue
+        if spans and _JOINABLE_GAP.fullmatch(text, spans[-1][1], match.start()):
+            spans[-1] = (spans[-1][0], match.end())
+        else:
+            spans.append(match.span())
+    pieces: list[Markup] = []
+    position = 0
+    for start, end in spans:
+        pieces.append(escape(text[position:start]))
+        pieces.append(Markup("<mark>{}</mark>").format(text[start:end]))
+        position = end
+    pieces.append(escape(text[position:]))
+    return Markup("").join(pieces)
+
+
+def long_date(day: date) -> str:
+    """2 February 2026: unambiguous to a reader anywhere (the ISO date goes in <time>)."""
+    return f"{day.day} {day:%B %Y}"
+
+
+def needs_caution(review_status: str) -> bool:
+    """True unless the article says it has been reviewed and approved."""
+    return review_status.strip().lower() not in REVIEWED_STATUSES
+
+
+def section_path(section: Iterable[str]) -> str:
+    return " › ".join(section)
+
+
+def slug(title: str) -> str:
+    return "-".join(WORD.findall(title.lower())) or "section"
+
+
+@dataclass(slots=True)
+class Block:
+    """Consecutive passages shown together: one paragraph or lead-in, or a run of bullets."""
+
+    kind: str
+    passages: list[Passage] = field(default_factory=list)
+
+    @property
+    def is_section(self) -> bool:
+        return False
+
+
+@dataclass(slots=True)
+class Section:
+    """A heading of the article and what stands under it (blocks and subsections, in order)."""
+
+    title: str
+    depth: int
+    anchor: str
+    children: list[Section | Block] = field(default_factory=list)
+
+    @property
+    def is_section(self) -> bool:
+        return True
+
+    def walk(self) -> Iterable[Section]:
+        yield self
+        for child in self.children:
+            if isinstance(child, Section):
+                yield from child.walk()
+
+
+def outline(article: Article) -> list[Section]:
+    """The article's passages as nested sections.
+
+    Headings are not stored with the passages, only each passage's section path, so a heading
+    opens wherever the path changes, nested by the path's depth, in the article's own order.
+    """
+    roots: list[Section] = []
+    open_sections: list[Section] = []
+    used: set[str] = set()
+    for passage in sorted(article.passages, key=lambda p: p.position):
+        path = passage.section
+        shared = 0
+        while (
+            shared < min(len(path), len(open_sections))
+            and open_sections[shared].title == path[shared]
+        ):
+            shared += 1
+        del open_sections[shared:]
+        for depth in range(shared, len(path)):
+            anchor = _unique(f"s-{slug(path[depth])}", used)
+            section = Section(title=path[depth], depth=depth + 1, anchor=anchor)
+            (open_sections[-1].children if open_sections else roots).append(section)
+            open_sections.append(section)
+        children = open_sections[-1].children if open_sections else None
+        if children is None:  # a passage before any heading: give it the article's topic
+            section = Section(title=article.topic, depth=1, anchor=_unique("s-topic", used))
+            roots.append(section)
+            open_sections.append(section)
+            children = section.children
+        last = children[-1] if children else None
+        if (
+            passage.kind == PassageKind.BULLET
+            and isinstance(last, Block)
+            and last.kind == PassageKind.BULLET
+        ):
+            last.passages.append(passage)
+        else:
+            children.append(Block(kind=passage.kind, passages=[passage]))
+    return roots
+
+
+def _unique(anchor: str, used: set[str]) -> str:
+    candidate, n = anchor, 2
+    while candidate in used:
+        candidate, n = f"{anchor}-{n}", n + 1
+    used.add(candidate)
+    return candidate

@@ -1,0 +1,331 @@
+"""The context object each page renders, built from the core's records.
+
+Templates only read these. Every decision a page makes (labels, links, what to trim, which
+words to emphasise) is made here in Python, where it is tested without HTML.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from urllib.parse import urlencode
+
+from markupsafe import Markup
+
+from assistant.answer import NOT_COVERED, Answer, RankedPassage
+from assistant.errors import QueryError
+from assistant.index import LoadedIndex
+from assistant.limits import MAX_QUESTION_CHARS
+from assistant.records import Article
+from web import text
+from web.text import Section
+
+PAGE_HISTORY_TURNS = 6
+"""Earlier questions a page keeps as context; older ones are dropped with HISTORY_TRIMMED."""
+
+HISTORY_TRIMMED = (
+    "Only the last {kept} earlier questions are used to understand a follow-up; "
+    "{dropped} older {noun} left out."
+)
+
+EXAMPLE_QUESTIONS = (
+    "What IVIg dose is used?",
+    "Are sensory nerve conduction studies normal in MMN?",
+    "How often are anti-GM1 antibodies found?",
+    "How do I tell MMN from ALS?",
+    "Are corticosteroids effective?",
+)
+"""Questions a clinician might ask; each is answered by the article (tests hold them to it)."""
+
+QUESTION_HINT = (
+    f"Up to {MAX_QUESTION_CHARS} characters. Answers quote the article's own statements; "
+    "nothing is generated."
+)
+FOLLOW_UP_HINT = "Earlier questions are kept, so a short follow-up such as “And the dose?” works."
+
+LABEL_BEST = "Best match"
+LABEL_RELEVANT = "Relevant"
+LABEL_LESS_RELEVANT = "Less relevant"
+LABEL_WEAK = "Weak match"
+"""Relevance labels: a judgement of the answerability check, never a probability."""
+
+PAGE_NOT_FOUND = "There is no page at this address. Ask a question or open the article below."
+ARTICLE_NOT_FOUND = (
+    "There is no article called “{article_id}”. The articles available are listed below."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ArticleCard:
+    """What a clinician needs to know about a source: title, date, review status."""
+
+    id: str
+    title: str
+    url: str
+    last_updated: date
+    last_updated_text: str
+    review_status: str
+    review_note: str | None
+    caution: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """What the header and footer of every page show."""
+
+    articles: tuple[ArticleCard, ...]
+    index_version: str
+
+
+@dataclass(frozen=True, slots=True)
+class QuestionForm:
+    """The question box: on the home page, on an error (filled in), and as the follow-up box.
+
+    `history` goes into hidden `history` fields, oldest first, so that the next answer reads
+    its question in the conversation.
+    """
+
+    question: str = ""
+    history: tuple[str, ...] = ()
+    error: str | None = None
+    follow_up: bool = False
+    autofocus: bool = False
+    max_chars: int = MAX_QUESTION_CHARS
+
+    @property
+    def input_id(self) -> str:
+        return "follow-up" if self.follow_up else "q"
+
+    @property
+    def label(self) -> str:
+        return "Follow-up question" if self.follow_up else "Your question"
+
+    @property
+    def button(self) -> str:
+        return "Ask follow-up" if self.follow_up else "Ask"
+
+    @property
+    def placeholder(self) -> str:
+        return "e.g. And the antibodies?" if self.follow_up else f"e.g. {EXAMPLE_QUESTIONS[0]}"
+
+    @property
+    def hint(self) -> str:
+        return f"{FOLLOW_UP_HINT} {QUESTION_HINT}" if self.follow_up else QUESTION_HINT
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """An earlier question, linked to its own answer."""
+
+    question: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The thread of earlier questions shown above an answer, and how many were dropped."""
+
+    turns: tuple[Turn, ...] = ()
+    dropped: int = 0
+
+    @property
+    def note(self) -> str | None:
+        if not self.dropped:
+            return None
+        noun = "question was" if self.dropped == 1 else "questions were"
+        return HISTORY_TRIMMED.format(kept=len(self.turns), dropped=self.dropped, noun=noun)
+
+
+@dataclass(frozen=True, slots=True)
+class ShownPassage:
+    """One ranked passage as the answer page shows it."""
+
+    rank: int
+    label: str
+    tone: str  # best, relevant, less, weak: the label's style
+    text: Markup  # escaped, matched words in <mark>
+    context: str | None
+    citations: tuple[int, ...]
+    section: str
+    url: str
+    article_title: str
+
+
+@dataclass(frozen=True, slots=True)
+class HomePage:
+    """`/`, and `/ask` when the question cannot be searched (the form filled in, the error)."""
+
+    site: Site
+    form: QuestionForm
+    conversation: Conversation = field(default_factory=Conversation)
+    examples: tuple[Turn, ...] = ()
+
+    @property
+    def title(self) -> str:
+        return "Check your question" if self.form.error else "Ask the article"
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerPage:
+    """`/ask`: the question, its ranked passages, the disclaimer and the follow-up box."""
+
+    site: Site
+    question: str
+    conversation: Conversation
+    answerable: bool
+    message: str | None
+    passages: tuple[ShownPassage, ...]
+    sources: tuple[ArticleCard, ...]
+    disclaimer: tuple[str, ...]  # paragraphs, in full
+    follow_up: QuestionForm
+
+    @property
+    def title(self) -> str:
+        return self.question
+
+
+@dataclass(frozen=True, slots=True)
+class ArticlePage:
+    """`/article/{id}`: the whole article, every passage at its anchor."""
+
+    site: Site
+    article: ArticleCard
+    sections: list[Section]
+    disclaimer: tuple[str, ...]
+    form: QuestionForm
+
+    @property
+    def title(self) -> str:
+        return self.article.title
+
+    @property
+    def contents(self) -> list[Section]:
+        """Every section in reading order, for the table of contents."""
+        return [s for root in self.sections for s in root.walk()]
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorPage:
+    """A styled error (unknown article, unknown address) with a way back."""
+
+    site: Site
+    status: int
+    heading: str
+    message: str
+    form: QuestionForm = field(default_factory=QuestionForm)
+
+    @property
+    def title(self) -> str:
+        return self.heading
+
+
+def card(article: Article) -> ArticleCard:
+    return ArticleCard(
+        id=article.id,
+        title=article.title,
+        url=f"/article/{article.id}",
+        last_updated=article.last_updated,
+        last_updated_text=text.long_date(article.last_updated),
+        review_status=article.review_status,
+        review_note=article.review_note,
+        caution=text.needs_caution(article.review_status),
+    )
+
+
+def site_of(index: LoadedIndex) -> Site:
+    return Site(
+        articles=tuple(card(a) for a in index.articles.values()), index_version=index.version
+    )
+
+
+def ask_url(question: str, history: Sequence[str] = ()) -> str:
+    """The link to an answer: a GET a colleague can open, history oldest first."""
+    return "/ask?" + urlencode([("q", question), *(("history", h) for h in history)])
+
+
+def trim_history(history: Sequence[str]) -> tuple[tuple[str, ...], int]:
+    """The last PAGE_HISTORY_TURNS non-blank earlier questions, and how many were dropped."""
+    asked = [h for h in history if h.strip()]
+    kept = asked[-PAGE_HISTORY_TURNS:]
+    return tuple(kept), len(asked) - len(kept)
+
+
+def conversation(history: Sequence[str], dropped: int = 0) -> Conversation:
+    turns = tuple(Turn(q, ask_url(q, history[:i])) for i, q in enumerate(history))
+    return Conversation(turns=turns, dropped=dropped)
+
+
+def friendly(error: QueryError) -> str:
+    """The core's limit message as a sentence addressed to the person who typed the question."""
+    message = str(error)
+    if message.startswith("question "):
+        message = "Your " + message
+    message = re.sub(
+        r"^history\[(\d+)\]", lambda m: f"Earlier question {int(m.group(1)) + 1}", message
+    )
+    message = message[:1].upper() + message[1:]
+    return message if message.endswith(".") else message + "."
+
+
+def home_page(
+    site: Site, *, form: QuestionForm | None = None, thread: Conversation | None = None
+) -> HomePage:
+    return HomePage(
+        site=site,
+        form=form or QuestionForm(autofocus=True),
+        conversation=thread or Conversation(),
+        examples=tuple(Turn(q, ask_url(q)) for q in EXAMPLE_QUESTIONS),
+    )
+
+
+def _label(ranked: RankedPassage, answerable: bool) -> tuple[str, str]:
+    if not answerable:
+        return LABEL_WEAK, "weak"
+    if ranked.rank == 1:
+        return LABEL_BEST, "best"
+    return (LABEL_RELEVANT, "relevant") if ranked.relevant else (LABEL_LESS_RELEVANT, "less")
+
+
+def answer_page(answer: Answer, site: Site, *, dropped: int = 0) -> AnswerPage:
+    """The page for an answer from `Engine.ask`: the same call and records as the JSON API."""
+    stems = text.question_stems(answer.question)
+    shown = []
+    for ranked in answer.passages:
+        label, tone = _label(ranked, answer.answerable)
+        shown.append(
+            ShownPassage(
+                rank=ranked.rank,
+                label=label,
+                tone=tone,
+                text=text.emphasise(ranked.passage.text, stems),
+                context=ranked.passage.context,
+                citations=ranked.passage.citations,
+                section=text.section_path(ranked.passage.section),
+                url=ranked.url,
+                article_title=ranked.article.title,
+            )
+        )
+    sources = tuple(card(a) for a in {r.article.id: r.article for r in answer.passages}.values())
+    return AnswerPage(
+        site=site,
+        question=answer.question,
+        conversation=conversation(answer.history, dropped),
+        answerable=answer.answerable,
+        message=None if answer.answerable else NOT_COVERED,
+        passages=tuple(shown),
+        sources=sources,
+        disclaimer=tuple(p for p in answer.disclaimer.split("\n\n") if p.strip()),
+        follow_up=QuestionForm(history=(*answer.history, answer.question), follow_up=True),
+    )
+
+
+def article_page(article: Article, site: Site) -> ArticlePage:
+    return ArticlePage(
+        site=site,
+        article=card(article),
+        sections=text.outline(article),
+        disclaimer=(article.disclaimer,),
+        form=QuestionForm(),
+    )
