@@ -72,8 +72,10 @@ def _embedder(model_path: Path | None):  # -> SentenceTransformerEmbedder
     return SentenceTransformerEmbedder(model_path)
 
 
-def build_and_report(corpus_dir: Path, index_dir: Path, embedder: Any, *, progress: bool) -> None:
-    """Parse the corpus, embed and publish a new index version, and say what was built."""
+def build_and_report(
+    corpus_dir: Path, index_dir: Path, embedder: Any, *, progress: bool, full: bool = False
+) -> None:
+    """Parse the corpus, embed what changed, publish a new index version, and say what was built."""
     from assistant.corpus import load_corpus
     from assistant.index import build_index
     from assistant.vocabulary import load_synonyms
@@ -87,11 +89,17 @@ def build_and_report(corpus_dir: Path, index_dir: Path, embedder: Any, *, progre
             f"last updated {article.last_updated.isoformat()}, review status: {article.review_status}",
             err=True,
         )
-    loaded = build_index(articles, embedder, index_dir, synonyms=synonyms, progress=progress)
+    loaded = build_index(
+        articles, embedder, index_dir, synonyms=synonyms, progress=progress, full=full
+    )
+    report = loaded.manifest["build"]
     click.echo(
         f"built index version {loaded.version} in {loaded.path}: "
         f"{len(loaded.passages)} passages from {len(articles)} article(s), "
-        f"model {embedder.info.name}, {time.perf_counter() - started:.1f} s"
+        f"model {embedder.info.name}, {time.perf_counter() - started:.1f} s\n"
+        f"  passages: {report['added']} added, {report['changed']} changed, "
+        f"{report['removed']} removed, {report['unchanged']} unchanged; "
+        f"vectors: {report['embedded']} embedded, {report['reused']} reused from the cache"
     )
 
 
@@ -99,13 +107,77 @@ def build_and_report(corpus_dir: Path, index_dir: Path, embedder: Any, *, progre
 @corpus_option
 @index_option
 @model_option
-def build(corpus_dir: Path, index_dir: Path, model_path: Path | None) -> None:
-    """Parse the articles, embed every passage and publish a new index version.
+@click.option(
+    "--full", is_flag=True, help="Embed every passage again instead of reusing cached vectors."
+)
+@click.option(
+    "--rollback",
+    is_flag=True,
+    help="Publish the version built before the published one (nothing is parsed or embedded).",
+)
+def build(
+    corpus_dir: Path, index_dir: Path, model_path: Path | None, full: bool, rollback: bool
+) -> None:
+    """Parse the articles, embed what changed and publish a new index version.
 
-    The previous version keeps serving until the new one is written and checked;
-    a build that fails leaves it untouched.
+    A passage whose embedded text and model are unchanged reuses its stored vector. The
+    previous version keeps serving until the new one is written and checked; a build that
+    fails leaves it untouched. A running server picks the new version up within seconds.
     """
-    build_and_report(corpus_dir, index_dir, _embedder(model_path), progress=sys.stderr.isatty())
+    if rollback:
+        from assistant.index import rollback as roll_back
+
+        if full:
+            raise click.UsageError("--rollback and --full do not go together")
+        version = roll_back(index_dir)
+        click.echo(f"published the earlier version {version} in {index_dir}")
+        return
+    build_and_report(
+        corpus_dir, index_dir, _embedder(model_path), progress=sys.stderr.isatty(), full=full
+    )
+
+
+@cli.command()
+@index_option
+@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+def status(index_dir: Path, as_json: bool) -> None:
+    """Show the published index version: when and from which articles it was built, with which
+    model, how many passages, and the other versions kept for rollback."""
+    from assistant.errors import IndexStoreError
+    from assistant.index import VERSIONS, published_version, read_manifest, versions
+
+    version = published_version(index_dir)
+    if version is None:
+        raise IndexStoreError(f"{index_dir}: no index has been built; run `mmn-assistant build`")
+    manifest = read_manifest(index_dir / VERSIONS / version)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
+        return
+    model = manifest.get("model", {})
+    lines = [
+        f"published version {version} ({index_dir / VERSIONS / version})",
+        f"  built at        {manifest.get('built_at')} in {manifest.get('build_seconds')} s, "
+        f"package {manifest.get('package_version')}",
+        f"  model           {model.get('name')} (weights {str(model.get('weights_sha256'))[:12]}…, "
+        f"dimension {model.get('dimension')})",
+        f"  index           {manifest.get('index_type')}, {manifest.get('passage_count')} passages",
+    ]
+    build_report = manifest.get("build")
+    if build_report:
+        lines.append(
+            f"  last build      {build_report['added']} added, {build_report['changed']} changed, "
+            f"{build_report['removed']} removed, {build_report['unchanged']} unchanged; "
+            f"{build_report['embedded']} embedded, {build_report['reused']} reused"
+        )
+    for article in manifest.get("articles", []):
+        lines.append(
+            f"  article         {article['id']}: {article['title']!r}, last updated "
+            f"{article['last_updated']}, {article.get('passage_count')} passages, "
+            f"review status: {article.get('review_status')}"
+        )
+    others = [v for v in versions(index_dir) if v != version]
+    lines.append(f"  also kept       {', '.join(others) if others else 'none'}")
+    click.echo("\n".join(lines))
 
 
 @cli.command()

@@ -24,6 +24,8 @@ import os
 import secrets
 import shutil
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -37,12 +39,16 @@ from assistant.embedding import Embedder, ModelInfo
 from assistant.errors import IndexStoreError
 from assistant.lexical import LEXICAL_DIR, LexicalIndex
 from assistant.records import Article, Passage
+from assistant.vectorcache import VectorCache, embed_with_cache
 from assistant.vocabulary import Rule, Vocabulary
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
 VERSIONS = "versions"
 STAGING_PREFIX = ".staging-"
+LOCK = ".build.lock"
+KEEP_VERSIONS = 3
+"""Versions kept on disk (the published one always among them), for `build --rollback`."""
 REQUIRED = ("vectors.faiss", "passages.jsonl", "articles.json", "vocabulary.json")
 
 
@@ -120,26 +126,44 @@ def build_index(
     *,
     synonyms: list[Rule] | None = None,
     progress: bool = False,
+    full: bool = False,
 ) -> LoadedIndex:
-    """Embed every passage, write a new version and publish it; returns it loaded."""
+    """Embed the passages, write a new version and publish it; returns it loaded.
+
+    Vectors of unchanged texts come from the vector cache unless `full` is set. The manifest's
+    `build` entry says what changed against the published version and what was reused.
+    """
+    with build_lock(index_dir):
+        return _build(articles, embedder, index_dir, synonyms or [], progress=progress, full=full)
+
+
+def _build(
+    articles: list[Article],
+    embedder: Embedder,
+    index_dir: Path,
+    synonyms: list[Rule],
+    *,
+    progress: bool,
+    full: bool,
+) -> LoadedIndex:
     import faiss
 
     started = time.perf_counter()
     passages = [p for article in articles for p in article.passages]
     if not passages:
         raise IndexStoreError("nothing to index: the corpus has no passages")
-    vectors = embedder.embed([p.index_text for p in passages], progress=progress)
     info = embedder.info
-    if vectors.shape != (len(passages), info.dimension):
-        raise IndexStoreError(
-            f"the model returned vectors of shape {vectors.shape}, "
-            f"expected ({len(passages)}, {info.dimension})"
-        )
+    cache = VectorCache(index_dir, info.weights_sha256, info.dimension)
+    embedded = embed_with_cache(
+        embedder, [p.index_text for p in passages], {} if full else cache.load(), progress=progress
+    )
+    vectors = embedded.vectors
+    changes = compare(_published_passages(index_dir), passages)
 
     index_dir.mkdir(parents=True, exist_ok=True)
     (index_dir / VERSIONS).mkdir(exist_ok=True)
     built_at = datetime.now(UTC)
-    version = f"{built_at:%Y%m%dT%H%M%S}-{secrets.token_hex(3)}"
+    version = f"{built_at:%Y%m%dT%H%M%S.%f}-{secrets.token_hex(3)}"  # names sort by build time
     staging = index_dir / f"{STAGING_PREFIX}{version}"
     staging.mkdir()
     try:
@@ -156,7 +180,7 @@ def build_index(
         )
         vocabulary = Vocabulary.build(
             _vocabulary_texts(articles),
-            list(synonyms or []),
+            list(synonyms),
             passages=[p.index_text for p in passages],
         )
         _write(staging / "vocabulary.json", json.dumps(vocabulary.to_json(), indent=1).encode())
@@ -188,6 +212,12 @@ def build_index(
                 for a in articles
             ],
             "files": hashes,
+            "build": {
+                **changes,
+                "reused": embedded.reused,
+                "embedded": embedded.embedded,
+                "full": full,
+            },
         }
         _write(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
         _fsync_dir(staging)
@@ -199,7 +229,104 @@ def build_index(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+    cache.save(embedded.keys, vectors)
+    prune(index_dir)
     return dataclasses.replace(loaded, path=final)
+
+
+def compare(old: Sequence[Passage], new: Sequence[Passage]) -> dict[str, int]:
+    """What a build changes: passages kept as they were, edited in place (the same article and
+    section, other text), added and removed. Ids follow the text, so an edit is a new id."""
+    old_ids = {p.id for p in old}
+    new_ids = {p.id for p in new}
+    gone: dict[tuple[str, tuple[str, ...]], int] = {}
+    for passage in old:
+        if passage.id not in new_ids:
+            key = (passage.article_id, passage.section)
+            gone[key] = gone.get(key, 0) + 1
+    changed = added = 0
+    for passage in new:
+        if passage.id in old_ids:
+            continue
+        key = (passage.article_id, passage.section)
+        if gone.get(key):
+            gone[key] -= 1
+            changed += 1
+        else:
+            added += 1
+    return {
+        "unchanged": len(new_ids & old_ids),
+        "changed": changed,
+        "added": added,
+        "removed": sum(gone.values()),
+    }
+
+
+def _published_passages(index_dir: Path) -> list[Passage]:
+    """The published version's passages, to compare a build with (none if unreadable)."""
+    version = published_version(index_dir)
+    if version is None:
+        return []
+    try:
+        lines = (index_dir / VERSIONS / version / "passages.jsonl").read_text(encoding="utf-8")
+        return [_passage_from_json(json.loads(line)) for line in lines.splitlines() if line.strip()]
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def versions(index_dir: Path) -> list[str]:
+    """The complete versions in the index directory, oldest first (names sort by build time)."""
+    root = index_dir / VERSIONS
+    if not root.is_dir():
+        return []
+    return sorted(p.name for p in root.iterdir() if (p / "manifest.json").is_file())
+
+
+def prune(index_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
+    """Delete all but the newest `keep` versions, never the published one; returns the deleted."""
+    current = published_version(index_dir)
+    old = [v for v in versions(index_dir)[:-keep] if v != current]
+    for version in old:
+        shutil.rmtree(index_dir / VERSIONS / version, ignore_errors=True)
+    return old
+
+
+def rollback(index_dir: Path) -> str:
+    """Publish the version built before the published one; returns its name."""
+    current = published_version(index_dir)
+    available = versions(index_dir)
+    earlier = [v for v in available if current is None or v < current]
+    if not earlier:
+        raise IndexStoreError(
+            f"{index_dir}: no version older than {current or 'none'} to roll back to "
+            f"(kept: {', '.join(available) or 'none'})"
+        )
+    publish(index_dir, earlier[-1])
+    return earlier[-1]
+
+
+@contextmanager
+def build_lock(index_dir: Path) -> Iterator[None]:
+    """One build at a time per index directory; the lock dies with its process (even kill -9).
+
+    Holding it, whatever staging directories or pointer files are left are a dead build's
+    garbage, and are removed so that they never trip a later build.
+    """
+    import fcntl
+
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with (index_dir / LOCK).open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise IndexStoreError(
+                f"{index_dir}: another build is running; wait for it to finish"
+            ) from None
+        for leftover in index_dir.glob(f"{STAGING_PREFIX}*"):
+            shutil.rmtree(leftover, ignore_errors=True)
+        for leftover in index_dir.glob(f"{POINTER}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+        yield
 
 
 def publish(index_dir: Path, version: str) -> None:

@@ -134,7 +134,7 @@ def test_a_failed_build_leaves_the_published_version_as_it_was(built, hash_embed
     index_dir, loaded = built
     before = sorted(p.relative_to(index_dir) for p in index_dir.rglob("*"))
     with pytest.raises(RuntimeError, match="half-way"):
-        build_index(load_corpus(CORPUS), ExplodingEmbedder(), index_dir)
+        build_index(load_corpus(CORPUS), ExplodingEmbedder(), index_dir, full=True)
     assert sorted(p.relative_to(index_dir) for p in index_dir.rglob("*")) == before
     assert load_index(index_dir, hash_embedder.info).version == loaded.version
 

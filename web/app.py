@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -17,7 +19,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from assistant import __version__
 from assistant.embedding import Embedder
 from assistant.engine import Engine
-from assistant.errors import QueryError
+from assistant.errors import AssistantError, QueryError
+from assistant.index import published_version
 from assistant.limits import MAX_BODY_BYTES
 from assistant.settings import Settings
 from web import api, pages
@@ -34,6 +37,56 @@ SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
+
+
+class IndexWatcher:
+    """Swaps the served index when an editor publishes a new version, without a restart.
+
+    A thread reads the `CURRENT` pointer every `interval` seconds (a read of a few bytes); on a
+    new version it loads and checks it fully, then replaces `app.state.engine` in one
+    assignment. A request takes the engine once, when it starts, so it finishes on the version
+    it began with and never sees a mix. A version that fails to load is refused with a logged
+    error, once, and the server keeps the version it has.
+    """
+
+    def __init__(
+        self, app: FastAPI, index_dir: Path, embedder: Embedder, *, interval: float = 1.0
+    ) -> None:
+        self._app = app
+        self._index_dir = index_dir
+        self._embedder = embedder
+        self._interval = interval
+        self._refused: str | None = None
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="index-watcher", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopping.set()
+        self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self._interval):
+            self.check()
+
+    def check(self) -> bool:
+        """Load and serve the published version if it is new; True when it swapped."""
+        published = published_version(self._index_dir)
+        served = self._app.state.engine.index.version
+        if published is None or published in (served, self._refused):
+            return False
+        try:
+            fresh = Engine.open(self._index_dir, self._embedder)
+        except AssistantError as exc:
+            self._refused = published
+            log.error("refused index version %s, still serving %s: %s", published, served, exc)
+            return False
+        self._app.state.engine = fresh
+        self._refused = None
+        log.info("now serving index version %s (was %s)", fresh.index.version, served)
+        return True
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:
@@ -57,15 +110,22 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if engine is not None:
+        if engine is not None:  # a test's ready engine: served as it is, never swapped
             app.state.engine = engine
-        else:
-            from assistant.embedding import SentenceTransformerEmbedder
+            log.info("serving index version %s", engine.index.version)
+            yield
+            return
+        from assistant.embedding import SentenceTransformerEmbedder
 
-            model = embedder or SentenceTransformerEmbedder(settings.model_path)
-            app.state.engine = Engine.open(settings.index_dir, model)
+        model = embedder or SentenceTransformerEmbedder(settings.model_path)
+        app.state.engine = Engine.open(settings.index_dir, model)
         log.info("serving index version %s", app.state.engine.index.version)
-        yield
+        watcher = IndexWatcher(app, settings.index_dir, model)
+        watcher.start()
+        try:
+            yield
+        finally:
+            watcher.stop()
 
     app = FastAPI(
         title="MMN clinical retrieval assistant",

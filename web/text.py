@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from functools import lru_cache
 
 from markupsafe import Markup, escape
@@ -62,6 +62,15 @@ def emphasise(text: str, stems: frozenset[str]) -> Markup:
 def long_date(day: date) -> str:
     """2 February 2026: unambiguous to a reader anywhere (the ISO date goes in <time>)."""
     return f"{day.day} {day:%B %Y}"
+
+
+def built_time(iso: str | None) -> str:
+    """A manifest's build time for a person ("25 November 2026, 13:16 UTC"); "" if unreadable."""
+    try:
+        moment = datetime.fromisoformat(iso or "")
+    except ValueError:
+        return ""
+    return f"{long_date(moment.date())}, {moment:%H:%M} UTC"
 
 
 def needs_caution(review_status: str) -> bool:

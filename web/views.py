@@ -77,6 +77,8 @@ class Site:
 
     articles: tuple[ArticleCard, ...]
     index_version: str
+    built_text: str = ""
+    """When the served index was built, for the footer ("25 November 2026, 13:16 UTC")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +238,9 @@ def card(article: Article) -> ArticleCard:
 
 def site_of(index: LoadedIndex) -> Site:
     return Site(
-        articles=tuple(card(a) for a in index.articles.values()), index_version=index.version
+        articles=tuple(card(a) for a in index.articles.values()),
+        index_version=index.version,
+        built_text=text.built_time(index.manifest.get("built_at")),
     )
 
 

@@ -1,0 +1,144 @@
+"""A running server picks up a newly published index version by itself, with no failed request,
+and refuses a damaged one while it keeps serving the version it has."""
+
+import json
+import shutil
+import threading
+import time
+import urllib.error
+import urllib.request
+
+from click.testing import CliRunner
+from fastapi.testclient import TestClient
+
+from assistant import cli as cli_module
+from assistant.cli import cli
+from assistant.corpus import load_corpus
+from assistant.index import VERSIONS, build_index, publish, published_version
+from assistant.settings import Settings
+from assistant.vocabulary import load_synonyms
+from tests.conftest import start_server, stop_server
+from web.app import create_app
+
+ARTICLE_NAME = "what-is-multifocal-motor-neuropathy.txt"
+OLD_DOSE = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+NEW_DOSE = "Dosing: 2 g/kg given intravenously over 2-5 days"
+
+
+def _wait_for(condition, seconds: float) -> float:
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, f"not within {seconds} s"
+        time.sleep(0.05)
+    return time.monotonic() - started
+
+
+def test_the_app_swaps_to_a_new_version_and_refuses_a_damaged_one(
+    corpus_copy, hash_embedder, tmp_path
+):
+    index_dir = tmp_path / "index"
+    first = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
+    app = create_app(Settings(corpus_dir=corpus_copy, index_dir=index_dir), embedder=hash_embedder)
+    with TestClient(app) as client:
+
+        def served() -> str:
+            return client.get("/api/health").json()["index"]["version"]
+
+        assert served() == first.version
+        article = corpus_copy / ARTICLE_NAME
+        article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+        second = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
+        _wait_for(lambda: served() == second.version, 5)
+        answer = client.post("/api/ask", json={"question": "IVIg dose g/kg", "k": 20}).json()
+        assert answer["index"]["version"] == second.version
+        assert "Dosing: 2 g/kg given intravenously over 3-5 days" in [
+            p["text"] for p in answer["passages"]
+        ]
+
+        damaged = second.version.replace("-", "-dmg", 1)
+        shutil.copytree(index_dir / VERSIONS / second.version, index_dir / VERSIONS / damaged)
+        faiss_file = index_dir / VERSIONS / damaged / "vectors.faiss"
+        faiss_file.write_bytes(faiss_file.read_bytes()[:100])  # truncated
+        publish(index_dir, damaged)
+        time.sleep(2.5)  # two checks of the pointer
+        assert served() == second.version  # refused; the good version keeps serving
+        assert client.get("/").status_code == 200
+
+
+def _post(base: str, question: str) -> tuple[int, dict]:
+    request = urllib.request.Request(
+        base + "/api/ask",
+        data=json.dumps({"question": question, "k": 3}).encode(),
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, {}
+    except OSError as error:
+        return 0, {"error": str(error)}
+
+
+def test_an_edit_reaches_a_running_server_in_seconds_with_no_failed_request(
+    corpus_copy, embedder, tmp_path, monkeypatch
+):
+    index_dir = tmp_path / "index"
+    first = build_index(
+        load_corpus(corpus_copy), embedder, index_dir, synonyms=load_synonyms(corpus_copy)
+    )
+    process, base = start_server(index_dir, tmp_path / "server.log")
+    results: list[tuple[int, str | None, str | None]] = []
+    stop = threading.Event()
+
+    def client() -> None:
+        while not stop.is_set():
+            status, body = _post(base, "What IVIg dose is used?")
+            top = body["passages"][0]["text"] if status == 200 else None
+            version = body["index"]["version"] if status == 200 else None
+            results.append((status, version, top))
+
+    threads = [threading.Thread(target=client) for _ in range(3)]
+    try:
+        for thread in threads:
+            thread.start()
+        _wait_for(lambda: len(results) >= 6, 30)
+        article = corpus_copy / ARTICLE_NAME
+        original = article.read_text()
+        article.write_text(
+            original.replace("1.6-2.4 g/kg", "2 g/kg").replace("3-5 days", "2-5 days")
+        )
+        monkeypatch.setattr(cli_module, "_embedder", lambda model_path: embedder)
+        runner = CliRunner()
+        built = runner.invoke(
+            cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index_dir)]
+        )
+        assert built.exit_code == 0, built.output
+        assert "1 changed" in built.output and "31 reused" in built.output
+        second = published_version(index_dir)
+        seconds = _wait_for(lambda: any(r[1] == second for r in results), 10)
+        print(f"the new version was served {seconds:.2f} s after it was published")
+
+        article.write_text(original.replace("Professional Medical Disclaimer", "Notes"))
+        broken = runner.invoke(
+            cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index_dir)]
+        )
+        assert broken.exit_code == 1
+        assert (
+            str(article) in broken.output
+            and "no 'Professional Medical Disclaimer'" in broken.output
+        )
+        count = len(results)
+        _wait_for(lambda: len(results) >= count + 6, 30)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=30)
+        stop_server(process)
+
+    assert results and all(status == 200 for status, _, _ in results), [
+        r for r in results if r[0] != 200
+    ][:3]
+    for _, version, top in results:  # each answer is wholly from one version
+        assert (version, top) in {(first.version, OLD_DOSE), (second, NEW_DOSE)}
+    assert results[-1][1] == second  # the broken edit published nothing

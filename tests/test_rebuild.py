@@ -1,0 +1,161 @@
+"""Rebuilding: the vector cache, what a build reports, rollback, pruning, and a killed build."""
+
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from assistant.corpus import load_corpus
+from assistant.errors import IndexStoreError
+from assistant.index import (
+    KEEP_VERSIONS,
+    build_index,
+    load_index,
+    published_version,
+    rollback,
+    versions,
+)
+from assistant.vectorcache import CACHE_DIR
+from tests.conftest import ROOT
+
+ARTICLE_NAME = "what-is-multifocal-motor-neuropathy.txt"
+DOSING = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+
+
+def _build(corpus, embedder, index_dir, **options):
+    loaded = build_index(load_corpus(corpus), embedder, index_dir, **options)
+    return loaded, loaded.manifest["build"]
+
+
+def test_an_unchanged_rebuild_embeds_nothing(corpus_copy, hash_embedder, tmp_path):
+    index_dir = tmp_path / "index"
+    _, first = _build(corpus_copy, hash_embedder, index_dir)
+    assert first == {"unchanged": 0, "changed": 0, "added": 32, "removed": 0, "reused": 0,
+                     "embedded": 32, "full": False}  # fmt: skip
+    hash_embedder.calls.clear()
+    second, report = _build(corpus_copy, hash_embedder, index_dir)
+    assert hash_embedder.calls == []  # the model was not asked for a single vector
+    assert report["unchanged"] == 32 and report["reused"] == 32 and report["embedded"] == 0
+    reference = load_index(index_dir, hash_embedder.info)
+    fresh = hash_embedder.embed([p.index_text for p in reference.passages])
+    stored = reference.vectors.reconstruct_n(0, reference.vectors.ntotal)
+    assert np.allclose(stored, fresh)  # reused vectors are the vectors of these very texts
+
+
+def test_an_edit_embeds_only_the_edited_passage(corpus_copy, hash_embedder, tmp_path):
+    index_dir = tmp_path / "index"
+    _build(corpus_copy, hash_embedder, index_dir)
+    article = corpus_copy / ARTICLE_NAME
+    article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+    hash_embedder.calls.clear()
+    loaded, report = _build(corpus_copy, hash_embedder, index_dir)
+    assert hash_embedder.calls == [1]
+    assert report["changed"] == 1 and report["embedded"] == 1 and report["reused"] == 31
+    assert report["added"] == report["removed"] == 0
+    texts = [p.text for p in loaded.passages]
+    assert "Dosing: 2 g/kg given intravenously over 3-5 days" in texts and DOSING not in texts
+
+
+def test_full_rebuilds_everything_and_another_model_reuses_nothing(
+    corpus_copy, hash_embedder, tmp_path
+):
+    from tests.conftest import HashEmbedder
+
+    index_dir = tmp_path / "index"
+    _build(corpus_copy, hash_embedder, index_dir)
+    _, report = _build(corpus_copy, hash_embedder, index_dir, full=True)
+    assert report["embedded"] == 32 and report["reused"] == 0 and report["full"] is True
+    other = HashEmbedder()
+    other._info = dataclasses.replace(other.info, weights_sha256="f" * 64)  # another model
+    _, report = _build(corpus_copy, other, index_dir)
+    assert report["reused"] == 0 and report["embedded"] == 32
+
+
+def test_a_damaged_cache_is_ignored(corpus_copy, hash_embedder, tmp_path):
+    index_dir = tmp_path / "index"
+    _build(corpus_copy, hash_embedder, index_dir)
+    for cache in (index_dir / CACHE_DIR).iterdir():
+        cache.write_bytes(b"not a cache")
+    _, report = _build(corpus_copy, hash_embedder, index_dir)
+    assert report["embedded"] == 32
+    _, report = _build(corpus_copy, hash_embedder, index_dir)  # and it was rewritten
+    assert report["reused"] == 32
+
+
+def test_rollback_republishes_the_previous_version(corpus_copy, hash_embedder, tmp_path):
+    index_dir = tmp_path / "index"
+    with pytest.raises(IndexStoreError, match="no version older"):
+        rollback(index_dir)
+    first, _ = _build(corpus_copy, hash_embedder, index_dir)
+    article = corpus_copy / ARTICLE_NAME
+    article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+    second, _ = _build(corpus_copy, hash_embedder, index_dir)
+    assert rollback(index_dir) == first.version
+    back = load_index(index_dir, hash_embedder.info)
+    assert back.version == first.version and DOSING in [p.text for p in back.passages]
+    with pytest.raises(IndexStoreError, match="no version older"):
+        rollback(index_dir)
+
+
+def test_only_the_last_versions_are_kept(corpus_copy, hash_embedder, tmp_path):
+    index_dir = tmp_path / "index"
+    built = [_build(corpus_copy, hash_embedder, index_dir)[0].version for _ in range(5)]
+    assert versions(index_dir) == built[-KEEP_VERSIONS:]
+    assert published_version(index_dir) == built[-1]
+
+
+def test_leftovers_of_a_dead_build_never_trip_the_next(corpus_copy, hash_embedder, tmp_path):
+    index_dir = tmp_path / "index"
+    _build(corpus_copy, hash_embedder, index_dir)
+    (index_dir / ".staging-20260101T000000-dead00").mkdir()
+    (index_dir / ".staging-20260101T000000-dead00" / "vectors.faiss").write_bytes(b"half")
+    (index_dir / "CURRENT.deadbeef.tmp").write_text("nothing")
+    _build(corpus_copy, hash_embedder, index_dir)
+    assert not list(index_dir.glob(".staging-*")) and not list(index_dir.glob("CURRENT.*.tmp"))
+
+
+SLOW_BUILD = """
+import sys, time
+from pathlib import Path
+from assistant.corpus import load_corpus
+from assistant.index import build_index
+from tests.conftest import HashEmbedder
+
+class Slow(HashEmbedder):
+    def embed(self, texts, *, progress=False):
+        Path(sys.argv[2]).write_text("embedding")
+        time.sleep(60)
+        return super().embed(texts)
+
+build_index(load_corpus(Path(sys.argv[1])), Slow(), Path(sys.argv[3]), full=True)
+"""
+
+
+def test_a_build_killed_while_embedding_leaves_the_published_version_serving(
+    corpus_copy, hash_embedder, tmp_path
+):
+    index_dir = tmp_path / "index"
+    first, _ = _build(corpus_copy, hash_embedder, index_dir)
+    marker = tmp_path / "embedding-started"
+    process = subprocess.Popen(
+        [sys.executable, "-c", SLOW_BUILD, str(corpus_copy), str(marker), str(index_dir)],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    deadline = time.monotonic() + 60
+    while not marker.exists():
+        assert process.poll() is None and time.monotonic() < deadline, "the build never started"
+        time.sleep(0.05)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert load_index(index_dir, hash_embedder.info).version == first.version
+    second, report = _build(corpus_copy, hash_embedder, index_dir)  # the lock died with it
+    assert published_version(index_dir) == second.version and report["reused"] == 32
+    manifest = json.loads((second.path / "manifest.json").read_text())
+    assert manifest["passage_count"] == 32
