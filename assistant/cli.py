@@ -199,6 +199,7 @@ def status(index_dir: Path, as_json: bool) -> None:
 @click.option(
     "--json", "as_json", is_flag=True, help="Print the same JSON object as POST /api/ask."
 )
+@click.option("--article", metavar="ID", help="Only search this article (see `status`).")
 @index_option
 @model_option
 def ask(
@@ -206,6 +207,7 @@ def ask(
     history: tuple[str, ...],
     k: int,
     as_json: bool,
+    article: str | None,
     index_dir: Path,
     model_path: Path | None,
 ) -> None:
@@ -221,7 +223,7 @@ def ask(
     clean_history(list(history))
     check_k(k)
     engine = Engine.open(index_dir, _embedder(model_path))
-    answer = engine.ask(question, history, k)
+    answer = engine.ask(question, history, k, article=article)
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
         return

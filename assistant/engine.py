@@ -35,6 +35,7 @@ class Engine:
         history: Sequence[str] = (),
         k: int = DEFAULT_K,
         *,
+        article: str | None = None,
         options: RetrievalOptions = DEFAULT_OPTIONS,
     ) -> Answer:
         """Answer a question with ranked, cited passages and the disclaimer.
@@ -44,7 +45,7 @@ class Engine:
         question = clean_question(question)
         earlier = clean_history(list(history))
         k = check_k(k)
-        retrieval = self.retrieve(question, earlier, k, options=options)
+        retrieval = self.retrieve(question, earlier, k, options=options, article=article)
         return self.answer_from(question, earlier, retrieval, k)
 
     def answer_from(
@@ -68,8 +69,11 @@ class Engine:
         k: int,
         *,
         options: RetrievalOptions = DEFAULT_OPTIONS,
+        article: str | None = None,
         timings: dict[str, float] | None = None,
     ) -> Retrieval:
         """The ranked hits and signals behind an answer (used by the eval command and the
         benchmarks; `timings` receives each stage's seconds)."""
-        return self._retriever.search(question, history, k=k, options=options, timings=timings)
+        return self._retriever.search(
+            question, history, k=k, options=options, article=article, timings=timings
+        )

@@ -15,6 +15,7 @@ import numpy as np
 
 from assistant.answertype import asked_types, stated_types
 from assistant.embedding import Embedder
+from assistant.errors import QueryError
 from assistant.followup import resolve
 from assistant.fusion import RRF_K, convex, rrf
 from assistant.index import LoadedIndex
@@ -95,6 +96,31 @@ class Retriever:
     def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
         self._index = index
         self._embedder = embedder
+        positions: dict[str, list[int]] = {}
+        for i, passage in enumerate(index.passages):
+            positions.setdefault(passage.article_id, []).append(i)
+        self._by_article = {a: np.array(p, dtype=np.int64) for a, p in positions.items()}
+
+    def _allowed(self, article: str | None) -> np.ndarray | None:
+        """The passage positions of one article, or None for the whole corpus."""
+        if article is None:
+            return None
+        if article not in self._index.articles:
+            known = ", ".join(sorted(self._index.articles))
+            raise QueryError(f"there is no article {article!r}; the articles are: {known}")
+        return self._by_article.get(article, np.zeros(0, dtype=np.int64))
+
+    def _dense_search(
+        self, vector: np.ndarray, n: int, allowed: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """FAISS search, restricted by an id selector to one article's passages when asked."""
+        query = np.ascontiguousarray(vector, dtype=np.float32)
+        if allowed is None:
+            return self._index.vectors.search(query, n)
+        import faiss
+
+        selector = faiss.IDSelectorBatch(allowed)
+        return self._index.vectors.search(query, n, params=faiss.SearchParameters(sel=selector))
 
     def search(
         self,
@@ -103,10 +129,12 @@ class Retriever:
         *,
         k: int,
         options: RetrievalOptions = DEFAULT_OPTIONS,
+        article: str | None = None,
         timings: dict[str, float] | None = None,
     ) -> Retrieval:
-        """Rank the passages for a question. `timings`, when given, receives the seconds each
-        stage took (the benchmark's stage shares)."""
+        """Rank the passages for a question, of one article only when `article` is given.
+        `timings`, when given, receives the seconds each stage took (the benchmark's shares)."""
+        allowed = self._allowed(article)
         clock = _Clock(timings)
         resolved = resolve(question, history) if options.follow_ups else None
         text = resolved.query if resolved else question
@@ -122,7 +150,7 @@ class Retriever:
             vocabulary.without_shared(t) if options.strip_shared else t for t, _ in queries
         ]
         clock.lap("vocabulary")
-        n = min(options.candidates, len(self._index.passages))
+        n = min(options.candidates, len(self._index.passages) if allowed is None else len(allowed))
 
         dense: dict[int, float] = {}
         if options.dense:
@@ -131,12 +159,16 @@ class Retriever:
             vector = (weights[:, None] * vectors).sum(axis=0, keepdims=True)
             vector /= np.linalg.norm(vector) or 1.0
             clock.lap("embedding")
-            scores, ids = self._index.vectors.search(np.ascontiguousarray(vector), n)
+            scores, ids = self._dense_search(vector, n, allowed)
             dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
             clock.lap("dense search")
         lexical: dict[int, float] = {}
         if options.lexical:
             all_scores = sum(w * self._index.lexical.scores(t) for t, w in queries)
+            if allowed is not None:
+                mask = np.full(len(all_scores), -np.inf, dtype=np.float32)
+                mask[allowed] = 0.0
+                all_scores = all_scores + mask
             top = np.argsort(-all_scores, kind="stable")[:n]
             lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
             clock.lap("lexical")
@@ -155,7 +187,8 @@ class Retriever:
                 if asked & stated_types(self._index.passages[i].text):
                     fused[i] += options.answer_type_bonus
         if not fused:  # nothing matched lexically and dense is off: keep document order
-            fused = dict.fromkeys(range(n), 0.0)
+            order = range(len(self._index.passages)) if allowed is None else allowed.tolist()
+            fused = dict.fromkeys(list(order)[:n], 0.0)
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
         clock.lap("fusion")

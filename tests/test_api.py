@@ -108,3 +108,17 @@ def test_security_headers_on_json_responses(client):
     for response in (client.get("/api/health"), client.post("/api/ask", json={})):
         for name, value in SECURITY_HEADERS.items():
             assert response.headers[name] == value
+
+
+def test_an_article_filter_and_an_unknown_article(client):
+    response = client.post(
+        "/api/ask",
+        json={"question": "dose?", "article": "what-is-multifocal-motor-neuropathy", "k": 2},
+    )
+    assert response.status_code == 200
+    assert {p["article_id"] for p in response.json()["passages"]} == {
+        "what-is-multifocal-motor-neuropathy"
+    }
+    response = client.post("/api/ask", json={"question": "dose?", "article": "nope"})
+    assert response.status_code == 422
+    assert "there is no article 'nope'" in response.json()["message"]

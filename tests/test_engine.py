@@ -44,3 +44,29 @@ def test_input_outside_the_limits_is_refused_with_what_to_fix(engine, kwargs, me
     with pytest.raises(QueryError) as caught:
         engine.ask(**kwargs)
     assert message in str(caught.value)
+
+
+def test_an_article_filter_keeps_the_answer_to_that_article(tmp_path, hash_embedder):
+    import shutil
+
+    from assistant.corpus import load_corpus
+    from assistant.engine import Engine
+    from assistant.index import build_index
+    from tests.conftest import ARTICLE
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(ARTICLE, corpus / ARTICLE.name)
+    second = corpus / "mmn-second-edition.txt"  # the same article under another id
+    second.write_text(ARTICLE.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
+    engine = Engine.open(tmp_path / "index", hash_embedder)
+    both = {p.article.id for p in engine.ask("IVIg dose g/kg", k=20).passages}
+    assert both == {"mmn-second-edition", "what-is-multifocal-motor-neuropathy"}
+    only = engine.ask("IVIg dose g/kg", k=20, article="mmn-second-edition")
+    assert {p.article.id for p in only.passages} == {"mmn-second-edition"}
+    assert "Dosing: 2 g/kg given intravenously over 3-5 days" in [
+        p.passage.text for p in only.passages
+    ]
+    with pytest.raises(QueryError, match="there is no article 'nope'; the articles are: mmn-sec"):
+        engine.ask("dose?", article="nope")

@@ -47,6 +47,12 @@ class AskRequest(BaseModel):
     k: int = Field(
         default=DEFAULT_K, ge=MIN_K, le=MAX_K, description="How many ranked passages to return."
     )
+    article: str | None = Field(
+        default=None,
+        max_length=200,
+        description="Only search this article (its id, as in /api/health); all articles if absent.",
+        examples=[None],
+    )
 
     @field_validator("question")
     @classmethod
@@ -116,7 +122,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/ask", response_model=AskResponse, responses=ERRORS)
 def ask(body: AskRequest, engine: EngineDep) -> dict[str, Any]:
     """Answer a question with ranked, cited passages and the article's disclaimer."""
-    return answer_to_dict(engine.ask(body.question, body.history, body.k))
+    return answer_to_dict(engine.ask(body.question, body.history, body.k, article=body.article))
 
 
 @router.get("/health", response_model=HealthResponse)
