@@ -79,6 +79,16 @@ def assemble(
     )
 
 
+def cited_references(passage: Passage, article: Article) -> tuple[tuple[int, str], ...]:
+    """The reference entries a passage cites, (number, text) in its citation order.
+
+    Numbers the article lists no text for (the export has no reference list) are left out:
+    the marker alone is still shown, from `citations`.
+    """
+    listed = dict(article.references)
+    return tuple((n, listed[n]) for n in passage.citations if n in listed)
+
+
 def disclaimer_for(ranked: list[RankedPassage], index: LoadedIndex) -> str:
     """The disclaimer of the article the answer quotes; an answer with no passage still
     carries one (each distinct disclaimer once, in article order, when several apply)."""
@@ -104,6 +114,10 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
                 "kind": r.passage.kind,
                 "section": list(r.passage.section),
                 "citations": list(r.passage.citations),
+                "references": [
+                    {"number": number, "text": text}
+                    for number, text in cited_references(r.passage, r.article)
+                ],
                 "context": r.passage.context,
                 "article_id": r.article.id,
                 "article_title": r.article.title,

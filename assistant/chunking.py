@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from assistant.citations import split_citations
+from assistant.citations import Split, split_citations
 from assistant.parsing import Block
 from assistant.records import Passage, PassageKind
 
@@ -47,11 +47,19 @@ def index_text(topic: str, section: Sequence[str], context: str | None, text: st
     return "\n".join(parts)
 
 
-def chunk(article_id: str, topic: str, blocks: Sequence[Block]) -> list[Passage]:
+def chunk(
+    article_id: str,
+    topic: str,
+    blocks: Sequence[Block],
+    *,
+    split: Callable[[str], Split] = split_citations,
+) -> list[Passage]:
     """Turn parsed blocks into passages, in source order.
 
     Section paths follow heading levels; a lead-in (a paragraph ending in ':') becomes the
     context of the passages after it in its own section and in that section's subsections.
+    `split` takes a statement's citations off it; each article format prints them its own way
+    (bare numbers in the export, "[1]" markers in Markdown), everything else is shared.
     """
     passages: list[Passage] = []
     stack: list[tuple[int, str]] = []  # (level, heading) of the open sections
@@ -67,8 +75,8 @@ def chunk(article_id: str, topic: str, blocks: Sequence[Block]) -> list[Passage]
             continue
 
         section = tuple(title for _, title in stack)
-        split = split_citations(block.raw)
-        text = " ".join(split.text.split())
+        cut = split(block.raw)
+        text = " ".join(cut.text.split())
         kind = block.kind
         if kind == "paragraph" and text.endswith(":"):
             kind = PassageKind.LEAD_IN
@@ -97,9 +105,9 @@ def chunk(article_id: str, topic: str, blocks: Sequence[Block]) -> list[Passage]
                 text=text,
                 section=section,
                 context=context,
-                citations=split.citations,
+                citations=cut.citations,
                 start=block.start,
-                end=block.start + split.end,
+                end=block.start + cut.end,
                 line=block.line,
                 position=len(passages),
                 index_text=index_text(topic, section, context, text),

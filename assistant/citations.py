@@ -4,6 +4,10 @@ The publishing site prints citations as bare numbers after the last word:
 "... over 3-5 days 4", "... 50-80% of patients 4, 1, 5", "... testing. 1, 2".
 Numbers inside the statement ("3-5 days", "50-80%", "ages 28-58 years",
 "1.6-2.4 g/kg", "2 weeks") are content and are never taken.
+
+Markdown articles write them as bracketed markers instead: "... over 3-5 days [4]",
+"... of patients [4, 1, 5]." (`split_markdown_citations`). Only a trailing group of
+bracketed 1-3 digit numbers is taken; "[see 3-5 days]" or a marker mid-sentence is content.
 """
 
 from __future__ import annotations
@@ -57,3 +61,36 @@ def split_citations(statement: str) -> Split:
             return Split(kept, refs, len(kept))
     kept = statement.rstrip()
     return Split(kept, (), len(kept))
+
+
+# One Markdown marker: "[4]", "[4, 1, 5]"; adjacent markers ("[1][2]", "[1], [2]") form one group.
+_MARKER = r"\[[ \t]*[1-9]\d{0,2}(?:[ \t]*,[ \t]*[1-9]\d{0,2})*[ \t]*\]"
+_MARKDOWN_TRAILING = re.compile(
+    rf"(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*,?\s*{_MARKER})*)(?P<close>[.;:!?]?)\s*$"
+)
+
+
+def split_markdown_citations(statement: str) -> Split:
+    """Return a Markdown statement without its trailing citation markers, and their numbers.
+
+    "over 3-5 days [4]" gives ("over 3-5 days", (4,)); "of patients [4, 1, 5]." keeps the
+    full stop that follows the marker: ("of patients.", (4, 1, 5)). `end` is where the kept
+    text stops in `statement`, except in that second form, where the marker stands between
+    the words and the stop: there `end` covers the marker too, so a source span always holds
+    the whole statement as printed and this function applied to it gives `text` again.
+    """
+    match = _MARKDOWN_TRAILING.search(statement)
+    before = statement[: match.start()] if match else ""
+    # "[text][1]" is a reference-style link, and a marker with no statement cites nothing.
+    if match is None or not before.strip() or (not match.group("gap") and before.endswith("]")):
+        kept = statement.rstrip()
+        return Split(kept, (), len(kept))
+    numbers = [int(n) for n in re.findall(r"\d+", match.group("markers"))]
+    refs = tuple(dict.fromkeys(numbers))
+    kept = before.rstrip()
+    close = match.group("close")
+    if not close:
+        return Split(kept, refs, len(kept))
+    if not kept.endswith(close):
+        kept += close
+    return Split(kept, refs, len(statement.rstrip()))

@@ -4,16 +4,33 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from assistant.chunking import chunk
+from assistant.citations import Split, split_citations, split_markdown_citations
 from assistant.errors import ArticleError
-from assistant.parsing import parse_export, read_text
+from assistant.markdown import parse_markdown
+from assistant.parsing import Document, parse_export, read_text
 from assistant.records import Article
 from assistant.vocabulary import SYNONYMS_FILE
 
-# File endings read as articles; every other file in corpus/ is not one, nor are these data files.
-ARTICLE_SUFFIXES = (".txt",)
+
+class Reader(NamedTuple):
+    """How one article format is read: its parser, and how its statements print citations."""
+
+    parse: Callable[[Path, str], Document]
+    split: Callable[[str], Split]
+
+
+# File endings read as articles, with their format; every other file in corpus/ is not one,
+# nor are these data files.
+READERS = {
+    ".txt": Reader(parse_export, split_citations),  # the publishing site's plain-text export
+    ".md": Reader(parse_markdown, split_markdown_citations),
+}
+ARTICLE_SUFFIXES = tuple(READERS)
 DATA_FILES = frozenset({SYNONYMS_FILE})
 
 
@@ -27,10 +44,15 @@ def article_id(path: Path) -> str:
 
 def load_article(path: Path) -> Article:
     """Parse one article file; raises `ArticleError` naming the file and line on bad input."""
+    reader = READERS.get(path.suffix.lower())
+    if reader is None:
+        raise ArticleError(
+            str(path), f"not an article file; articles end in {', '.join(ARTICLE_SUFFIXES)}"
+        )
     text = read_text(path)
-    document = parse_export(path, text)
+    document = reader.parse(path, text)
     aid = article_id(path)
-    passages = chunk(aid, document.topic, document.blocks)
+    passages = chunk(aid, document.topic, document.blocks, split=reader.split)
     return Article(
         id=aid,
         title=document.title,
@@ -42,6 +64,7 @@ def load_article(path: Path) -> Article:
         source=str(path),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
         passages=tuple(passages),
+        references=document.references,
     )
 
 

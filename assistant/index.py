@@ -470,6 +470,8 @@ def _article_from_json(data: dict[str, Any]) -> Article:
     data = dict(data)
     data.pop("passage_count", None)
     data["last_updated"] = date.fromisoformat(data["last_updated"])
+    # asdict wrote (number, text) pairs as lists; a version built before references had none.
+    data["references"] = tuple((int(n), str(t)) for n, t in data.get("references", ()))
     return Article(**data, passages=())
 
 

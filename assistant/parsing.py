@@ -59,7 +59,10 @@ class Block:
 
 @dataclass(slots=True)
 class Document:
-    """What the parser read: metadata plus the article body as blocks, in order."""
+    """What the parser read: metadata plus the article body as blocks, in order.
+
+    `references` are numbered reference entries (number, text); only Markdown articles list them.
+    """
 
     path: str
     text: str
@@ -70,10 +73,13 @@ class Document:
     review_note: str | None
     disclaimer: str
     blocks: list[Block] = field(default_factory=list)
+    references: tuple[tuple[int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
-class _Line:
+class Line:
+    """One line of a source file: its 1-based number, its offset, its text without the ending."""
+
     number: int
     start: int
     content: str  # without the line ending
@@ -98,18 +104,18 @@ def read_text(path: Path) -> str:
         ) from None
 
 
-def _lines(text: str) -> list[_Line]:
+def source_lines(text: str) -> list[Line]:
     lines, offset = [], 0
     for number, chunk in enumerate(text.splitlines(keepends=True), start=1):
-        lines.append(_Line(number, offset, chunk.rstrip("\r\n")))
+        lines.append(Line(number, offset, chunk.rstrip("\r\n")))
         offset += len(chunk)
     return lines
 
 
-def _groups(lines: list[_Line]) -> list[list[_Line]]:
+def _groups(lines: list[Line]) -> list[list[Line]]:
     """Split lines into runs separated by blank lines."""
-    groups: list[list[_Line]] = []
-    current: list[_Line] = []
+    groups: list[list[Line]] = []
+    current: list[Line] = []
     for line in lines:
         if line.stripped:
             current.append(line)
@@ -132,18 +138,18 @@ def looks_like_heading(text: str) -> bool:
     return text[0].isupper() or text[0].isdigit()
 
 
-def _statement(line: _Line, body_start: int) -> tuple[int, int]:
+def _statement(line: Line, body_start: int) -> tuple[int, int]:
     """Character span of the statement on a line, from `body_start` (column) to the last non-space."""
     start = line.start + body_start
     end = line.start + len(line.content.rstrip())
     return start, end
 
 
-def _fold(text: str) -> str:
+def fold(text: str) -> str:
     return " ".join(text.split())
 
 
-def _content_blocks(group: list[_Line], text: str) -> list[Block]:
+def _content_blocks(group: list[Line], text: str) -> list[Block]:
     """Turn one group of lines into paragraph and bullet blocks.
 
     A bullet's continuation lines (no bullet mark, before the next bullet) join the bullet;
@@ -193,13 +199,13 @@ def parse_export(path: Path, text: str | None = None) -> Document:
     source = str(path)
     if text is None:
         text = read_text(path)
-    lines = _lines(text)
+    lines = source_lines(text)
     groups = _groups(lines)
     if not groups:
         raise ArticleError(source, "the file is empty; an article starts with its title line")
 
     title_line = groups[0][0]
-    title = _fold(title_line.stripped)
+    title = fold(title_line.stripped)
     if looks_like_heading(title) is False and not title.endswith("?"):
         raise ArticleError(
             source,
@@ -243,7 +249,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                 continue
             indent = len(group[0].content) - len(group[0].content.lstrip())
             start, end = _statement(group[0], indent)
-            blocks.append(Block("heading", _fold(first), start, end, group[0].number))
+            blocks.append(Block("heading", fold(first), start, end, group[0].number))
             group = group[1:]
         if group:
             blocks.extend(_content_blocks(group, text))

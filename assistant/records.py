@@ -54,7 +54,11 @@ class Passage:
 
 @dataclass(frozen=True, slots=True)
 class Article:
-    """A parsed article: what a clinician needs to know about the source of a statement."""
+    """A parsed article: what a clinician needs to know about the source of a statement.
+
+    `references` are the article's numbered reference entries, (number, text), in the order
+    listed, so a passage's citation numbers can show what they cite; the export lists none.
+    """
 
     id: str
     title: str
@@ -66,3 +70,4 @@ class Article:
     source: str
     sha256: str
     passages: tuple[Passage, ...] = field(default=())
+    references: tuple[tuple[int, str], ...] = ()

@@ -71,6 +71,11 @@ class AskRequest(BaseModel):
             raise ValueError(str(exc)) from None
 
 
+class ReferenceOut(BaseModel):
+    number: int
+    text: str = Field(description="The reference entry as the article lists it.")
+
+
 class PassageOut(BaseModel):
     rank: int
     id: str
@@ -91,6 +96,10 @@ class PassageOut(BaseModel):
     review_status: str
     source_line: int
     url: str = Field(description="The passage's place in the article view.")
+    references: list[ReferenceOut] = Field(
+        default_factory=list,
+        description="The reference entries the passage cites, where the article lists them.",
+    )
 
 
 class AskResponse(BaseModel):

@@ -54,19 +54,26 @@ def ask(
     engine: EngineDep,
     q: str = "",
     history: Annotated[list[str] | None, Query()] = None,
+    article: str = "",
 ) -> HTMLResponse:
-    """An answer as a link: GET, the question in `q`, earlier questions in repeated `history`."""
+    """An answer as a link: GET, the question in `q`, earlier questions in repeated `history`,
+    and optionally the one `article` to search."""
     site = views.site_of(engine.index)
     kept, dropped = views.trim_history(history or [])
     try:
-        answer = engine.ask(q, kept)
+        answer = engine.ask(q, kept, article=article or None)
     except QueryError as exc:
         form = views.QuestionForm(
-            question=q, history=kept, error=views.friendly(exc), follow_up=bool(kept)
+            question=q,
+            history=kept,
+            error=views.friendly(exc),
+            follow_up=bool(kept),
+            article=article,
         )
         page = views.home_page(site, form=form, thread=views.conversation(kept, dropped))
         return render(request, "home.html", page, status_code=422)
-    return render(request, "answer.html", views.answer_page(answer, site, dropped=dropped))
+    page = views.answer_page(answer, site, dropped=dropped, article=article)
+    return render(request, "answer.html", page)
 
 
 @router.api_route("/article/{article_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)

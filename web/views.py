@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 
 from markupsafe import Markup
 
-from assistant.answer import NOT_COVERED, Answer, RankedPassage
+from assistant.answer import NOT_COVERED, Answer, RankedPassage, cited_references
 from assistant.errors import QueryError
 from assistant.index import LoadedIndex
 from assistant.limits import MAX_QUESTION_CHARS
@@ -95,6 +95,8 @@ class QuestionForm:
     follow_up: bool = False
     autofocus: bool = False
     max_chars: int = MAX_QUESTION_CHARS
+    article: str = ""
+    """The article the question searches ("" for all); a choice is offered when there are several."""
 
     @property
     def input_id(self) -> str:
@@ -141,8 +143,22 @@ class Conversation:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownReference:
+    """A reference entry a passage cites: its marker's tooltip and a line of the list under it."""
+
+    number: int
+    text: str
+    anchor: str  # the list entry's HTML id, which the marker links to
+
+
+@dataclass(frozen=True, slots=True)
 class ShownPassage:
-    """One ranked passage as the answer page shows it."""
+    """One ranked passage as the answer page shows it.
+
+    `references` are the entries of the article's reference list that the passage cites (none
+    for an article without one): each marker carries its text as a tooltip and links to it in
+    the list under the passage, so the text is there without a mouse too.
+    """
 
     rank: int
     label: str
@@ -153,6 +169,12 @@ class ShownPassage:
     section: str
     url: str
     article_title: str
+    references: tuple[ShownReference, ...] = ()
+
+    @property
+    def reference_by_number(self) -> dict[int, ShownReference]:
+        """What `_citations.html` looks a marker's reference up in."""
+        return {r.number: r for r in self.references}
 
 
 @dataclass(frozen=True, slots=True)
@@ -292,7 +314,7 @@ def _label(ranked: RankedPassage, answerable: bool) -> tuple[str, str]:
     return (LABEL_RELEVANT, "relevant") if ranked.relevant else (LABEL_LESS_RELEVANT, "less")
 
 
-def answer_page(answer: Answer, site: Site, *, dropped: int = 0) -> AnswerPage:
+def answer_page(answer: Answer, site: Site, *, dropped: int = 0, article: str = "") -> AnswerPage:
     """The page for an answer from `Engine.ask`: the same call and records as the JSON API."""
     stems = text.question_stems(answer.question)
     shown = []
@@ -309,6 +331,10 @@ def answer_page(answer: Answer, site: Site, *, dropped: int = 0) -> AnswerPage:
                 section=text.section_path(ranked.passage.section),
                 url=ranked.url,
                 article_title=ranked.article.title,
+                references=tuple(
+                    ShownReference(number, entry, f"answer-{ranked.rank}-ref-{number}")
+                    for number, entry in cited_references(ranked.passage, ranked.article)
+                ),
             )
         )
     sources = tuple(card(a) for a in {r.article.id: r.article for r in answer.passages}.values())
@@ -321,7 +347,9 @@ def answer_page(answer: Answer, site: Site, *, dropped: int = 0) -> AnswerPage:
         passages=tuple(shown),
         sources=sources,
         disclaimer=tuple(p for p in answer.disclaimer.split("\n\n") if p.strip()),
-        follow_up=QuestionForm(history=(*answer.history, answer.question), follow_up=True),
+        follow_up=QuestionForm(
+            history=(*answer.history, answer.question), follow_up=True, article=article
+        ),
     )
 
 

@@ -1,0 +1,471 @@
+"""Markdown articles: metadata, structure, "[1]" citations, references, errors by file and line,
+and several articles (the real export beside synthetic Markdown) through the index, the JSON
+answer and the page.
+
+The Markdown articles are synthetic test data in tests/fixtures/markdown/ (each file says so);
+corpus/ holds real articles only. Every expectation below was checked by hand against them.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from assistant.answer import answer_to_dict, assemble
+from assistant.citations import split_markdown_citations
+from assistant.corpus import article_paths, load_article, load_corpus
+from assistant.errors import ArticleError
+from assistant.index import build_index, load_index
+from assistant.markdown import parse_markdown
+from assistant.retrieval import Hit
+from tests.conftest import ARTICLE, FIXTURES
+from tests.test_web import parse
+
+MARKDOWN = FIXTURES / "markdown"
+A = MARKDOWN / "synthetic-condition-a.md"  # topic heading, References, a ### subsection
+B = MARKDOWN / "synthetic-condition-b.md"  # no topic heading, no References, a comment
+TOPIC_A = "Synthetic Test Condition A (STCA)"
+LEAD_IN_A = "STCA presents with findings invented for this test:"
+ORDER_A = "Testing follows a fixed order:"
+REFERENCES_A = (
+    (1, "Example A, Sample B. A made-up study of STCA. J Synth Test. 2020;1:1-10."),
+    (2, "Example C. Another invented report. J Synth Test. 2021;2:11-20."),
+    (3, "Example D. A third invented report that wraps onto a second line. J Synth Test. 2022;3:21-30."),
+    (4, "Example E. An invented dosing note <b>with markup</b>. J Synth Test. 2023;4:31-40."),
+)  # fmt: skip
+
+
+def test_the_fixtures_say_they_are_synthetic_test_data():
+    for path in (A, B):
+        assert "Synthetic test data, not a real article" in path.read_text(encoding="utf-8")
+    assert not list(Path(ARTICLE).parent.glob("*.md"))  # corpus/ holds real articles only
+
+
+# --- metadata and structure ---------------------------------------------------------------------
+
+
+def test_metadata_comes_from_the_front_matter():
+    a = load_article(A)
+    assert a.id == "synthetic-condition-a"
+    assert a.title == "What is synthetic test condition A?"
+    assert a.topic == TOPIC_A  # the ## heading straight after the title, as in the export
+    assert a.last_updated == date(2026, 3, 15)  # ISO date
+    assert a.review_status == "pending human review"
+    assert a.review_note is None
+    assert a.disclaimer == (
+        "This synthetic article is test data for healthcare professionals; it is not medical "
+        "advice.\n\nIts second paragraph checks that disclaimer paragraphs are kept apart."
+    )
+    assert a.references == REFERENCES_A
+
+    b = load_article(B)
+    assert b.title == "What is synthetic test condition B?"  # quotes removed
+    assert b.topic == b.title  # content starts right under the title
+    assert b.last_updated == date(2025, 4, 1)  # 'Month D, YYYY'
+    assert b.review_status == "not stated"
+    assert b.disclaimer == "Synthetic test data for healthcare professionals; not medical advice."
+    assert b.references == ()
+
+
+def test_headings_keep_their_real_levels_and_the_topic_is_level_one():
+    headings = [(b.level, b.raw, b.line) for b in parse_markdown(A).blocks if b.kind == "heading"]
+    assert headings == [
+        (1, TOPIC_A, 11),
+        (2, "Clinical Features", 15),
+        (2, "Diagnosis", 25),
+        (3, "Laboratory Tests", 29),  # ###
+        (2, "Treatment", 34),
+    ]  # the # title, the disclaimer and References are not sections
+    assert [(b.level, b.raw) for b in parse_markdown(B).blocks if b.kind == "heading"] == [
+        (2, "Course")
+    ]
+
+
+def test_every_statement_is_one_passage_with_its_section_lead_in_and_citations():
+    got = [
+        (p.line, p.kind, p.section, p.text, p.citations, p.context)
+        for p in load_article(A).passages
+    ]
+    clinical = (TOPIC_A, "Clinical Features")
+    labs = (TOPIC_A, "Diagnosis", "Laboratory Tests")
+    assert got == [
+        (13, "paragraph", (TOPIC_A,),
+         "STCA is a made-up condition that exists only to test the Markdown reader.", (1,), None),
+        (17, "lead_in", clinical, LEAD_IN_A, (), None),
+        (19, "bullet", clinical, "Onset is over 3-5 days in most synthetic cases", (1, 2), LEAD_IN_A),
+        (20, "bullet", clinical, "A rash appears on the left hand only.", (2,), LEAD_IN_A),
+        (21, "bullet", clinical,  # a wrapped bullet is one passage
+         "Fever is reported by 40-60% of made-up patients, lasting about 2 weeks", (3,), LEAD_IN_A),
+        (23, "bullet", clinical, "Symptoms resolve without treatment [see 3-5 days]", (), LEAD_IN_A),
+        (27, "lead_in", (TOPIC_A, "Diagnosis"), ORDER_A, (), None),
+        # a subsection's passages take the lead-in of the section above it
+        (31, "bullet", labs, "The invented Z-marker is raised in type 2 disease", (2, 3), ORDER_A),
+        (32, "bullet", labs, "A normal Z-marker does not exclude STCA", (), ORDER_A),
+        (36, "paragraph", (TOPIC_A, "Treatment"),
+         "Drug Q is given at 1.5-2.0 g/kg over 3-5 days.", (4,), None),
+    ]  # fmt: skip
+    texts = " ".join(p.text for p in load_article(A).passages)
+    for not_content in ("Disclaimer", "not medical advice", "Example A", "References", "---"):
+        assert not_content not in texts
+
+
+def test_an_article_without_a_topic_heading_reads_like_the_export_without_one():
+    got = [(p.line, p.kind, p.section, p.text, p.citations) for p in load_article(B).passages]
+    assert got == [
+        (12, "paragraph", (),
+         "Synthetic test condition B (STCB) is an invented condition with no reference list.", (1,)),
+        (16, "bullet", ("Course",), "STCB lasts 1-2 weeks in invented cases", (2,)),
+    ]  # fmt: skip
+    assert "Synthetic test data" not in " ".join(p.text for p in load_article(B).passages)
+
+
+def test_spans_point_at_the_statement_as_printed():
+    """`source[start:end]` is the statement up to its last kept character, as for the export;
+    where the marker stands before the full stop ("… only [2].") the span keeps the marker, and
+    taking the markers off the span always gives the passage text."""
+    source = A.read_text(encoding="utf-8")
+    lines = source.splitlines()
+    for passage in load_article(A).passages:
+        printed = source[passage.start : passage.end]
+        assert " ".join(split_markdown_citations(printed).text.split()) == passage.text
+        assert lines[passage.line - 1].strip().lstrip("- ").startswith(printed.split()[0])
+        if passage.line == 20:
+            assert printed == "A rash appears on the left hand only [2]."
+        elif passage.line == 21:
+            assert (
+                printed
+                == "Fever is reported by 40-60% of made-up patients, lasting\n  about 2 weeks"
+            )
+        else:
+            assert printed == passage.text
+
+
+@pytest.mark.parametrize(
+    ("statement", "text", "citations"),
+    [
+        ("over 3-5 days [4]", "over 3-5 days", (4,)),
+        ("of patients [4, 1, 5]", "of patients", (4, 1, 5)),
+        ("of patients [4, 1, 5].", "of patients.", (4, 1, 5)),
+        ("on testing. [1,2]", "on testing.", (1, 2)),
+        ("on testing.[3]", "on testing.", (3,)),
+        ("two markers [2][3]", "two markers", (2, 3)),
+        ("cited twice [2, 2, 3]", "cited twice", (2, 3)),
+        ("trailing spaces [7]   ", "trailing spaces", (7,)),
+    ],
+)
+def test_trailing_markdown_markers_become_citations(statement, text, citations):
+    split = split_markdown_citations(statement)
+    assert (split.text, split.citations) == (text, citations)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "Symptoms resolve [see 3-5 days]",  # words in the brackets
+        "given over 3-5 days",  # a bare number is content in Markdown
+        "the dose [1.5-2.0 g/kg]",
+        "published [2019]",  # four digits are never a reference number
+        "with reference [0]",  # references start at 1
+        "IVIg [4] is given first",  # a marker mid-sentence is not at the end of the statement
+        "see [the guideline][1]",  # a reference-style link
+        "[1]",  # a marker with no statement
+        "",
+    ],
+)
+def test_content_numbers_and_brackets_are_never_citations(statement):
+    split = split_markdown_citations(statement)
+    assert split.citations == ()
+    assert split.text == statement.rstrip()
+
+
+# --- errors name the file and the line ----------------------------------------------------------
+
+
+def write(tmp_path: Path, text: str, name: str = "article.md") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def edit(old: str, new: str, source: Path = A) -> str:
+    text = source.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def drop_line(number: int, source: Path = A) -> str:
+    lines = source.read_text(encoding="utf-8").splitlines(keepends=True)
+    return "".join(lines[: number - 1] + lines[number:])
+
+
+EMPTY_DISCLAIMER = edit(
+    "This synthetic article is test data for healthcare professionals; it is not medical advice.\n",
+    "\n",
+).replace("Its second paragraph checks that disclaimer paragraphs are kept apart.\n", "\n")
+NO_REFERENCE_ENTRIES = A.read_text(encoding="utf-8").split("1. Example A")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "message", "line"),
+    [
+        pytest.param(drop_line(7), "front matter opened here is never closed", 1, id="unclosed"),
+        pytest.param("".join(A.read_text().splitlines(True)[7:]), "no front matter", 1,
+                     id="no-front-matter"),
+        pytest.param(drop_line(4).replace("# What is synthetic test condition A?\n", ""),
+                     "no title", 1, id="no-title"),
+        pytest.param(edit("title: What is synthetic test condition A?", "title:")
+                     .replace("# What is synthetic test condition A?\n", ""),
+                     "no title", 4, id="empty-title"),
+        pytest.param(edit("# What is synthetic test condition A?", "# Another title"),
+                     "differs from the front matter title", 9, id="title-mismatch"),
+        pytest.param(drop_line(5), "no 'last_updated'", 1, id="no-date"),
+        pytest.param(edit("2026-03-15", "2026-02-30"), "cannot read the date '2026-02-30'", 5,
+                     id="impossible-date"),
+        pytest.param(edit("2026-03-15", "Febtober 2, 2026"), "write last_updated as YYYY-MM-DD", 5,
+                     id="unreadable-date"),
+        pytest.param(edit("title: What", "title: What\ntitle: Again"), "'title' is set twice", 5,
+                     id="duplicate-key"),
+        pytest.param(edit("review_status: pending", "review status pending"),
+                     "cannot read the front matter line", 6, id="not-key-value"),
+        pytest.param(edit("## Professional Medical Disclaimer", "## Safety Note"),
+                     "no '## Professional Medical Disclaimer' section", 44, id="no-disclaimer"),
+        pytest.param(EMPTY_DISCLAIMER, "disclaimer heading has no paragraph", 38,
+                     id="empty-disclaimer"),
+        pytest.param(edit("over 3-5 days. [4]", "over 3-5 days. [4, 5]"),
+                     "cites [5], which the References section (line 44) does not list", 36,
+                     id="cited-not-listed"),
+        pytest.param(edit("1. Example A", "Example A"), "starts with its number", 46,
+                     id="unnumbered-reference"),
+        pytest.param(edit("2. Example C", "1. Example C"), "reference 1 is listed twice", 47,
+                     id="duplicate-reference"),
+        pytest.param(NO_REFERENCE_ENTRIES, "References section has no entries", 44,
+                     id="empty-references"),
+        pytest.param(edit("## Treatment", "# Treatment"), "is a second title", 34,
+                     id="second-title"),
+        pytest.param(edit("Synthetic test data, not a real article: it", "it", B).replace("-->", ""),
+                     "comment opened here is never closed", 7, id="unclosed-comment"),
+    ],
+)  # fmt: skip
+def test_a_malformed_article_names_its_file_and_line_and_what_to_fix(tmp_path, text, message, line):
+    path = write(tmp_path, text)
+    with pytest.raises(ArticleError) as caught:
+        load_article(path)
+    error = caught.value
+    assert (error.path, error.line) == (str(path), line)
+    assert message in error.reason
+    assert str(error).startswith(f"{path}:{line}: ")
+
+
+def test_an_article_with_no_passages_names_its_title_line(tmp_path):
+    text = (
+        "---\ntitle: T\nlast_updated: 2026-01-01\n---\n\n# T\n\n## Only A Heading\n\n"
+        "## Disclaimer\n\nFor professionals.\n"
+    )
+    path = write(tmp_path, text)
+    with pytest.raises(ArticleError, match="no passages") as caught:
+        load_article(path)
+    assert caught.value.line == 6
+
+
+def test_an_empty_or_non_utf8_markdown_file_names_its_line(tmp_path):
+    with pytest.raises(ArticleError, match="empty") as caught:
+        load_article(write(tmp_path, "\n  \n"))
+    assert caught.value.line == 1
+    path = tmp_path / "latin1.md"
+    path.write_bytes("---\ntitle: caf\xe9\n---\n".encode("latin-1"))
+    with pytest.raises(ArticleError, match="not UTF-8") as caught:
+        load_article(path)
+    assert caught.value.line == 2
+
+
+# --- several articles: the corpus, the index, the answer, the page ------------------------------
+
+
+@pytest.fixture
+def mixed_corpus(tmp_path: Path) -> Path:
+    """The real export beside the two synthetic Markdown articles, and the synonyms file."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(ARTICLE, corpus)
+    shutil.copy(ARTICLE.parent / "synonyms.txt", corpus)
+    for path in (A, B):
+        shutil.copy(path, corpus)
+    return corpus
+
+
+def test_a_corpus_reads_markdown_and_export_articles_but_not_the_synonyms_file(mixed_corpus):
+    assert [p.name for p in article_paths(mixed_corpus)] == [
+        "synthetic-condition-a.md",
+        "synthetic-condition-b.md",
+        "what-is-multifocal-motor-neuropathy.txt",
+    ]
+    export = next(a for a in load_corpus(mixed_corpus) if a.id == ARTICLE.stem)
+    assert export.references == ()  # the export lists none
+    assert len(export.passages) == 32
+
+
+def test_every_article_keeps_its_own_metadata_and_passages_through_the_index(
+    mixed_corpus, tmp_path, hash_embedder
+):
+    articles = load_corpus(mixed_corpus)
+    build_index(articles, hash_embedder, tmp_path / "index")
+    loaded = load_index(tmp_path / "index", hash_embedder.info)
+
+    assert set(loaded.articles) == {"synthetic-condition-a", "synthetic-condition-b", ARTICLE.stem}
+    for article in articles:
+        back = loaded.articles[article.id]
+        assert (back.title, back.topic, back.last_updated, back.review_status) == (
+            article.title,
+            article.topic,
+            article.last_updated,
+            article.review_status,
+        )
+        assert back.disclaimer == article.disclaimer
+        assert back.references == article.references  # (int, str) pairs again, not lists
+        assert all(type(n) is int and type(t) is str for n, t in back.references)
+        assert back.passages == article.passages
+        assert all(p.article_id == article.id for p in back.passages)
+    assert loaded.articles["synthetic-condition-a"].references == REFERENCES_A
+    assert loaded.articles[ARTICLE.stem].title == "What is multifocal motor neuropathy?"
+    assert loaded.articles[ARTICLE.stem].references == ()
+    assert len(loaded.passages) == 32 + 10 + 2
+    assert {p.article_id for p in loaded.passages} == set(loaded.articles)
+
+
+def _answer_from(loaded, *lines: tuple[str, int]):
+    """An answer quoting the passages at (article id, source line), in that order."""
+    positions = {(p.article_id, p.line): i for i, p in enumerate(loaded.passages)}
+    hits = [Hit(index=positions[key], score=1.0 - rank / 10) for rank, key in enumerate(lines)]
+    return assemble("Which markers?", (), hits, loaded)
+
+
+def test_answers_carry_each_cited_reference_and_name_their_article(
+    mixed_corpus, tmp_path, hash_embedder
+):
+    build_index(load_corpus(mixed_corpus), hash_embedder, tmp_path / "index")
+    loaded = load_index(tmp_path / "index", hash_embedder.info)
+    answer = _answer_from(
+        loaded,
+        ("synthetic-condition-a", 31),
+        ("synthetic-condition-b", 16),
+        (ARTICLE.stem, 63),
+    )
+    data = answer_to_dict(answer)
+    a, b, export = data["passages"]
+    assert a["citations"] == [2, 3]
+    assert a["references"] == [
+        {"number": 2, "text": REFERENCES_A[1][1]},
+        {"number": 3, "text": REFERENCES_A[2][1]},
+    ]
+    assert (b["citations"], b["references"]) == ([2], [])  # B lists no references
+    assert (export["citations"], export["references"]) == ([4], [])
+    assert [(p["article_id"], p["article_title"], p["last_updated"]) for p in data["passages"]] == [
+        ("synthetic-condition-a", "What is synthetic test condition A?", "2026-03-15"),
+        ("synthetic-condition-b", "What is synthetic test condition B?", "2025-04-01"),
+        (ARTICLE.stem, "What is multifocal motor neuropathy?", "2026-02-02"),
+    ]
+    # each distinct disclaimer of the quoted articles, in order
+    assert data["disclaimer"].split("\n\n") == [
+        *loaded.articles["synthetic-condition-a"].disclaimer.split("\n\n"),
+        loaded.articles["synthetic-condition-b"].disclaimer,
+        loaded.articles[ARTICLE.stem].disclaimer,
+    ]
+
+
+def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage(
+    mixed_corpus, tmp_path, hash_embedder
+):
+    from web import views
+    from web.pages import templates
+
+    build_index(load_corpus(mixed_corpus), hash_embedder, tmp_path / "index")
+    loaded = load_index(tmp_path / "index", hash_embedder.info)
+    answer = _answer_from(
+        loaded, ("synthetic-condition-a", 36), ("synthetic-condition-a", 31), (ARTICLE.stem, 63)
+    )
+    page = views.answer_page(answer, views.site_of(loaded))
+    html = templates.env.get_template("answer.html").render(page=page)
+    doc = parse(html)
+    dosing, labs, export = doc.one("ol", "passages").find_all("li", "passage")
+
+    marker = dosing.one("sup", "cite")
+    assert marker.text == "[4]"
+    assert marker["title"] == REFERENCES_A[3][1]  # the tooltip, markup escaped in the HTML
+    entry = dosing.one("ul", "passage__references").one("li", "reference")
+    assert marker.one("a")["href"] == f"#{entry['id']}"
+    assert entry.text == f"[4] {REFERENCES_A[3][1]}"
+    assert "&lt;b&gt;with markup&lt;/b&gt;" in html and "<b>with markup</b>" not in html
+
+    assert [(s.text, s["title"]) for s in labs.find_all("sup", "cite")] == [
+        ("[2]", REFERENCES_A[1][1]),
+        ("[3]", REFERENCES_A[2][1]),
+    ]
+    assert [li.text for li in labs.one("ul", "passage__references").find_all("li")] == [
+        f"[2] {REFERENCES_A[1][1]}",
+        f"[3] {REFERENCES_A[2][1]}",
+    ]
+    assert len({li["id"] for li in doc.find_all("li", "reference")}) == 3  # ids unique on a page
+
+    # the export lists no references: its marker stays a plain number, with no list
+    assert [(s.text, s.get("title")) for s in export.find_all("sup", "cite")] == [("[4]", None)]
+    assert not export.find_all("ul", "passage__references")
+    assert [s.one("a").text for s in doc.find_all(cls="source")] == [
+        "What is synthetic test condition A?",
+        "What is multifocal motor neuropathy?",
+    ]
+
+
+def test_the_title_heading_stands_in_for_a_front_matter_title_and_other_keys_are_ignored(tmp_path):
+    text = (
+        "---\n"
+        "last_updated: '2026-01-05'  # quoted\n"
+        "tags:\n"
+        "  - synthetic\n"
+        "authors: [Synthetic Author]\n"
+        "---\n"
+        "# Synthetic title from the heading\n"
+        "A synthetic statement. [1]\n"
+        "## Disclaimer\n"
+        "Synthetic test data, not a real article.\n"
+    )
+    article = load_article(write(tmp_path, text))
+    assert article.title == article.topic == "Synthetic title from the heading"
+    assert article.last_updated == date(2026, 1, 5)
+    assert [(p.line, p.text, p.citations) for p in article.passages] == [
+        (8, "A synthetic statement.", (1,))
+    ]
+
+
+def test_the_page_offers_each_article_and_searches_the_one_chosen(mixed_corpus, hash_embedder):
+    from fastapi.testclient import TestClient
+
+    from assistant.engine import Engine
+    from tests.test_web import parse
+    from web.app import create_app
+
+    index_dir = mixed_corpus.parent / "index"
+    build_index(load_corpus(mixed_corpus), hash_embedder, index_dir)
+    engine = Engine.open(index_dir, hash_embedder)
+    with TestClient(create_app(engine=engine)) as client:
+        home = parse(client.get("/").text)
+        titles = [a.text for a in home.one("ul", cls="article-list").find_all("a")]
+        assert "What is synthetic test condition A?" in titles and len(titles) == 3
+        choice = home.one("select", name="article")
+        values = [o.get("value") for o in choice.find_all("option")]
+        assert values[0] == "" and "synthetic-condition-a" in values and len(values) == 4
+
+        url = "/ask?q=onset+days&article=synthetic-condition-a"
+        answer = parse(client.get(url).text)
+        sections = [li.one("span", cls="passage__section").text for li in
+                    answer.find_all("li", cls="passage")]  # fmt: skip
+        assert sections and all("Synthetic Test Condition A" in s for s in sections)
+        follow_up = answer.find_all("select", name="article")[-1]
+        selected = [o.get("value") for o in follow_up.find_all("option") if "selected" in o.attrs]
+        assert selected == ["synthetic-condition-a"]  # the follow-up keeps the choice
+
+        refused = client.get("/ask?q=onset&article=nope")
+        assert refused.status_code == 422
+        assert "There is no article" in parse(refused.text).one("p", cls="ask__error").text
