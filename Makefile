@@ -38,6 +38,7 @@ test: install
 bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/web.py
+	$(BIN)/python bench/latency.py
 
 # Retrieval quality on the gold set's test part, every variant side by side.
 eval: install index/CURRENT

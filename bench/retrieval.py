@@ -33,6 +33,7 @@ from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import load_gold  # noqa: E402
 from assistant.index import build_index  # noqa: E402
 from assistant.vocabulary import load_synonyms  # noqa: E402
+from bench.common import percentile  # noqa: E402
 
 ADDED = (
     "follow-up",
@@ -43,11 +44,6 @@ ADDED = (
     "answerability",
     "assembly",
 )
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:

@@ -32,15 +32,11 @@ from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import load_gold  # noqa: E402
 from assistant.index import build_index  # noqa: E402
 from assistant.vocabulary import load_synonyms  # noqa: E402
+from bench.common import percentile  # noqa: E402
 from web import views  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.pages import templates  # noqa: E402
 from web.views import ask_url  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def figures(values: list[float]) -> dict[str, float]:

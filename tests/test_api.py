@@ -122,3 +122,17 @@ def test_an_article_filter_and_an_unknown_article(client):
     response = client.post("/api/ask", json={"question": "dose?", "article": "nope"})
     assert response.status_code == 422
     assert "there is no article 'nope'" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("question", "history"),
+    [("What IVIg dose is used?", []), ("Any side effects?", ["Is cyclophosphamide used?"]),
+     ("What is the capital of France?", [])],
+)  # fmt: skip
+def test_every_answer_matches_the_documented_response_schema(client, question, history):
+    from web.api import AskResponse
+
+    response = client.post("/api/ask", json={"question": question, "history": history})
+    assert response.status_code == 200
+    checked = AskResponse.model_validate(response.json(), strict=True)
+    assert checked.model_dump(mode="json") == response.json()  # no field beyond the schema

@@ -1,0 +1,62 @@
+"""What every benchmark shares: percentiles, the machine it ran on, an index to run against."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def figures(values: list[float], digits: int = 3) -> dict[str, float]:
+    """p50, p95, p99 and mean of a list of milliseconds."""
+    return {
+        "p50_ms": round(statistics.median(values), digits),
+        "p95_ms": round(percentile(values, 0.95), digits),
+        "p99_ms": round(percentile(values, 0.99), digits),
+        "mean_ms": round(statistics.fmean(values), digits),
+    }
+
+
+def machine() -> dict[str, Any]:
+    return {
+        "platform": platform.platform(),
+        "processor": platform.machine(),
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+    }
+
+
+def open_engine(index_dir: Path | None):
+    """The real model and an index: `index_dir`'s, or the corpus built into a temporary one."""
+    from assistant.corpus import load_corpus
+    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.engine import Engine
+    from assistant.index import build_index
+    from assistant.vocabulary import load_synonyms
+
+    embedder = SentenceTransformerEmbedder()
+    if index_dir is None:
+        index_dir = Path(tempfile.mkdtemp(prefix="bench-index-"))
+        corpus = ROOT / "corpus"
+        build_index(load_corpus(corpus), embedder, index_dir, synonyms=load_synonyms(corpus))
+    return Engine.open(index_dir, embedder), index_dir
+
+
+def write(out: Path, result: dict[str, Any]) -> None:
+    result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), **result}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {out}")

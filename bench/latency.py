@@ -1,0 +1,182 @@
+"""Warm answer latency beside the floor measured in the same run.
+
+The floor is what no answer can beat with this model: one query embedding plus an exact FAISS
+search. Against it: the whole answer in process (`Engine.ask`, question to ranked passages with
+the disclaimer), and over HTTP against a real `mmn-assistant serve` on 127.0.0.1, both
+`POST /api/ask` and `GET /ask` (the page). Each stage's share comes from the engine's own
+timings (follow-up, vocabulary, embedding, dense search, lexical, fusion) plus answerability
+and assembly measured around them.
+
+Questions: every gold question (dev and test parts, with their histories) and each in lower
+case, several hundred distinct texts in all, asked once each after a warm-up.
+
+    .venv/bin/python bench/latency.py [--index-dir DIR]
+
+Writes bench/results/latency.json and prints the table and the ratios to the floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import RESULTS, figures, open_engine, write  # noqa: E402
+
+TARGETS = {"api_p50": 1.5, "page_p50": 1.6, "p99": 3.0}
+"""Issue 6's targets, as multiples of the floor."""
+
+
+def questions() -> list[tuple[str, tuple[str, ...]]]:
+    from assistant.evaluation import load_gold
+
+    items = load_gold(ROOT / "tests/gold/dev.jsonl") + load_gold(ROOT / "tests/gold/test.jsonl")
+    asked = [(i.question, i.history) for i in items]
+    asked += [(q.lower(), h) for q, h in asked if q.lower() != q]
+    return list(dict.fromkeys(asked))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(index_dir: Path, log: Path) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--index-dir", str(index_dir)],
+        cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/api/health")
+            if connection.getresponse().status == 200:
+                return process, port
+        except OSError:
+            time.sleep(0.25)
+    process.kill()
+    raise SystemExit(f"the server did not become healthy:\n{log.read_text()}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--index-dir", type=Path)
+    parser.add_argument("--out", type=Path, default=RESULTS / "latency.json")
+    args = parser.parse_args()
+
+    import numpy as np
+
+    from assistant.answer import answer_to_dict, assemble
+    from assistant.answerability import judge
+
+    engine, index_dir = open_engine(args.index_dir)
+    asked = questions()
+    for question, history in asked[:30]:  # warm-up
+        engine.ask(question, history)
+
+    # Every way of answering is measured for each question in turn, so that a drift of the
+    # machine's speed during the run moves the floor and the answers together.
+    process, port = serve(index_dir, RESULTS / "latency-server.log.tmp")
+    floor, in_process, api, page = [], [], [], []
+    stages: dict[str, list[float]] = {}
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        for question, _ in asked[:30]:  # warm the server
+            connection.request("GET", "/ask?" + urllib.parse.urlencode({"q": question}))
+            connection.getresponse().read()
+        for question, history in asked:
+            started = time.perf_counter()
+            vector = engine.embedder.embed([question])
+            engine.index.vectors.search(np.ascontiguousarray(vector), 5)
+            floor.append((time.perf_counter() - started) * 1000)
+
+            started = time.perf_counter()
+            engine.ask(question, history)
+            in_process.append((time.perf_counter() - started) * 1000)
+
+            body = json.dumps({"question": question, "history": list(history)})
+            started = time.perf_counter()
+            connection.request("POST", "/api/ask", body, {"content-type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            api.append((time.perf_counter() - started) * 1000)
+            assert response.status == 200, (response.status, question)
+
+            query = urllib.parse.urlencode([("q", question), *(("history", h) for h in history)])
+            started = time.perf_counter()
+            connection.request("GET", "/ask?" + query)
+            response = connection.getresponse()
+            response.read()
+            page.append((time.perf_counter() - started) * 1000)
+            assert response.status == 200, (response.status, question)
+
+            timings: dict[str, float] = {}
+            retrieval = engine.retrieve(question, history, 5, timings=timings)
+            mark = time.perf_counter()
+            judgement = judge(question, retrieval, engine.index)
+            timings["answerability"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            answer_to_dict(
+                assemble(question, tuple(history), retrieval.hits, engine.index,
+                         answerable=judgement.answerable, relevant=list(judgement.relevant))
+            )  # fmt: skip
+            timings["assembly"] = time.perf_counter() - mark
+            for stage, seconds in timings.items():
+                stages.setdefault(stage, []).append(seconds * 1000)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+    rows = {
+        "floor (embedding + exact FAISS search)": figures(floor),
+        "in process (Engine.ask)": figures(in_process),
+        "POST /api/ask (HTTP)": figures(api),
+        "GET /ask (HTTP, HTML)": figures(page),
+    }
+    floor_p50 = rows["floor (embedding + exact FAISS search)"]["p50_ms"]
+    floor_p99 = rows["floor (embedding + exact FAISS search)"]["p99_ms"]
+    ratios = {
+        "in_process_p50": round(rows["in process (Engine.ask)"]["p50_ms"] / floor_p50, 3),
+        "api_p50": round(rows["POST /api/ask (HTTP)"]["p50_ms"] / floor_p50, 3),
+        "page_p50": round(rows["GET /ask (HTTP, HTML)"]["p50_ms"] / floor_p50, 3),
+        "api_p99": round(rows["POST /api/ask (HTTP)"]["p99_ms"] / floor_p99, 3),
+        "page_p99": round(rows["GET /ask (HTTP, HTML)"]["p99_ms"] / floor_p99, 3),
+        "api_p99_over_floor_p50": round(rows["POST /api/ask (HTTP)"]["p99_ms"] / floor_p50, 3),
+        "page_p99_over_floor_p50": round(rows["GET /ask (HTTP, HTML)"]["p99_ms"] / floor_p50, 3),
+    }
+    share_total = sum(sum(v) for v in stages.values())
+    shares = {stage: round(sum(v) / share_total, 4) for stage, v in stages.items()}
+    write(
+        args.out,
+        {
+            "benchmark": "warm answer latency against the floor",
+            "questions": len(asked),
+            "latency": rows,
+            "ratios_to_floor": ratios,
+            "targets": TARGETS,
+            "stage_shares_in_process": shares,
+        },
+    )
+    print(f"{len(asked)} distinct questions, warm, each asked once per way")
+    print(f"{'':42} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
+    for name, row in rows.items():
+        print(f"{name:42} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} {row['p99_ms']:>8.2f}")
+    print("ratios to the floor: " + ", ".join(f"{k} {v}" for k, v in ratios.items()))
+    print("in-process stage shares: " + ", ".join(f"{k} {v:.1%}" for k, v in shares.items()))
+
+
+if __name__ == "__main__":
+    main()
