@@ -8,7 +8,9 @@ official SHA-256 before use. sentence-transformers is imported lazily so that th
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,11 +97,51 @@ def verify_model(model_path: Path | None = None) -> tuple[Path, str, bool]:
     return model_dir, digest, official
 
 
+def declared_dimension(model_dir: Path) -> int | None:
+    """The vector size a sentence-transformers directory declares, read from its files.
+
+    Known without loading the model only when the pipeline ends in pooling (and normalisation):
+    a Dense layer after pooling changes the size, and then the model itself must say.
+    """
+    try:
+        modules = json.loads((model_dir / "modules.json").read_text(encoding="utf-8"))
+        if any("Dense" in str(m.get("type", "")) for m in modules):
+            return None
+        pooling = next(m["path"] for m in modules if "Pooling" in str(m.get("type", "")))
+        config = json.loads((model_dir / pooling / "config.json").read_text(encoding="utf-8"))
+        return int(config["word_embedding_dimension"])
+    except (OSError, ValueError, KeyError, TypeError, StopIteration):
+        return None
+
+
 class SentenceTransformerEmbedder:
-    """all-MiniLM-L6-v2 (or another local sentence-transformers model) on the CPU."""
+    """all-MiniLM-L6-v2 (or another local sentence-transformers model) on the CPU.
+
+    The weights are checked when it is made; the model itself (PyTorch, seconds to load) is
+    loaded on the first `embed` or `load()`, so that a rebuild with nothing new to embed
+    never pays for it. A server calls `load()` before it reports healthy.
+    """
 
     def __init__(self, model_path: Path | None = None, *, batch_size: int = 32) -> None:
         model_dir, digest, official = verify_model(model_path)
+        self._model_dir = model_dir
+        self._model = None
+        self._batch_size = batch_size
+        dimension = declared_dimension(model_dir)
+        self._info = ModelInfo(
+            name=OFFICIAL_MODEL_NAME if official else model_dir.name,
+            path=str(model_dir),
+            weights_sha256=digest,
+            dimension=dimension if dimension is not None else 0,
+            official=official,
+        )
+        if dimension is None:  # only the model can tell its size
+            self.load()
+
+    def load(self) -> None:
+        """Load the model now (once); a size other than the declared one is refused."""
+        if self._model is not None:
+            return
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -112,18 +154,17 @@ class SentenceTransformerEmbedder:
             ) from exc
         hf_logging.disable_progress_bar()
         try:
-            self._model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
+            model = SentenceTransformer(str(self._model_dir), device="cpu", local_files_only=True)
         except Exception as exc:
-            raise ModelError(f"{model_dir}: cannot load the model ({exc})") from exc
-        self._batch_size = batch_size
-        name = OFFICIAL_MODEL_NAME if official else model_dir.name
-        self._info = ModelInfo(
-            name=name,
-            path=str(model_dir),
-            weights_sha256=digest,
-            dimension=int(self._model.get_embedding_dimension()),
-            official=official,
-        )
+            raise ModelError(f"{self._model_dir}: cannot load the model ({exc})") from exc
+        dimension = int(model.get_embedding_dimension())
+        if self._info.dimension and dimension != self._info.dimension:
+            raise ModelError(
+                f"{self._model_dir}: the model makes vectors of {dimension} numbers, but its "
+                f"configuration declares {self._info.dimension}"
+            )
+        self._info = dataclasses.replace(self._info, dimension=dimension)
+        self._model = model
 
     @property
     def info(self) -> ModelInfo:
@@ -132,6 +173,7 @@ class SentenceTransformerEmbedder:
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not texts:
             return np.zeros((0, self._info.dimension), dtype=np.float32)
+        self.load()
         vectors = self._model.encode(
             list(texts),
             batch_size=self._batch_size,

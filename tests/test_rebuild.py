@@ -159,3 +159,17 @@ def test_a_build_killed_while_embedding_leaves_the_published_version_serving(
     assert published_version(index_dir) == second.version and report["reused"] == 32
     manifest = json.loads((second.path / "manifest.json").read_text())
     assert manifest["passage_count"] == 32
+
+
+def test_an_unchanged_rebuild_never_loads_the_model(corpus_copy, embedder, tmp_path):
+    from assistant.embedding import SentenceTransformerEmbedder
+
+    index_dir = tmp_path / "index"
+    _build(corpus_copy, embedder, index_dir)  # the session's loaded model fills the cache
+    fresh = SentenceTransformerEmbedder()  # checks the weights, loads nothing yet
+    assert fresh.info == embedder.info
+    _, report = _build(corpus_copy, fresh, index_dir)
+    assert report["reused"] == 32 and report["embedded"] == 0
+    assert fresh._model is None  # PyTorch never ran: the rebuild took no model load
+    vector = fresh.embed(["IVIg dose"])  # and it loads when it is needed
+    assert vector.shape == (1, 384) and fresh._model is not None

@@ -118,6 +118,9 @@ def create_app(
         from assistant.embedding import SentenceTransformerEmbedder
 
         model = embedder or SentenceTransformerEmbedder(settings.model_path)
+        load = getattr(model, "load", None)
+        if load is not None:
+            load()  # healthy means ready: the first question does not wait for the model
         app.state.engine = Engine.open(settings.index_dir, model)
         log.info("serving index version %s", app.state.engine.index.version)
         watcher = IndexWatcher(app, settings.index_dir, model)
