@@ -87,7 +87,14 @@ class Visit:
         return path
 
     def submit(self, text: str) -> None:
-        """Type into the focused field and press Enter, as a person at a keyboard would."""
+        """Type into the focused field and press Enter, as a person at a keyboard would.
+
+        It waits until the question box has the focus (autofocus, or page.js moving it to the
+        follow-up box once the page has loaded), as a person would see the cursor there first.
+        """
+        self.page.wait_for_function(
+            "document.activeElement && document.activeElement.name === 'q'", timeout=10_000
+        )
         self.page.keyboard.type(text)
         with self.page.expect_navigation():
             self.page.keyboard.press("Enter")
