@@ -39,6 +39,7 @@ bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/startup.py
 
 # Retrieval quality on the gold set's test part, every variant side by side.
 eval: install index/CURRENT

@@ -1,0 +1,110 @@
+"""Start-up and build costs: from `serve` to the first healthy /api/health, beside the time to
+import the libraries and load the model alone; and `build` of the corpus, cold and incremental.
+
+Each figure is a fresh process (what an operator waits for), repeated a few times:
+- baseline: `python -c` that imports sentence-transformers, FAISS, bm25s and FastAPI and loads
+  the model (the work no server can skip);
+- serve: `mmn-assistant serve` on 127.0.0.1 until /api/health answers 200;
+- build, cold: `mmn-assistant build` into an empty index directory;
+- build, incremental: the same again with nothing changed (every vector from the cache).
+
+    .venv/bin/python bench/startup.py [--repeat 3]
+
+Writes bench/results/startup.json. Target (issue 6): start to healthy under 2 × the baseline.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import RESULTS, write  # noqa: E402
+from bench.latency import free_port  # noqa: E402
+
+BASELINE = """
+import faiss, bm25s, fastapi, uvicorn
+from assistant.embedding import SentenceTransformerEmbedder
+SentenceTransformerEmbedder().embed(["warm"])
+"""
+
+
+def timed(command: list[str]) -> float:
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def time_to_healthy(index_dir: Path) -> float:
+    port = free_port()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port),
+         "--index-dir", str(index_dir)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        while True:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
+                connection.request("GET", "/api/health")
+                if connection.getresponse().status == 200:
+                    return time.perf_counter() - started
+            except OSError:
+                pass
+            if process.poll() is not None or time.perf_counter() - started > 120:
+                raise SystemExit("the server did not become healthy")
+            time.sleep(0.02)
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=RESULTS / "startup.json")
+    args = parser.parse_args()
+
+    baseline, healthy, cold, incremental = [], [], [], []
+    for _ in range(args.repeat):
+        index_dir = Path(tempfile.mkdtemp(prefix="bench-startup-")) / "index"
+        build = [sys.executable, "-m", "assistant", "build", "--index-dir", str(index_dir)]
+        cold.append(timed(build))
+        incremental.append(timed(build))
+        baseline.append(timed([sys.executable, "-c", BASELINE]))
+        healthy.append(time_to_healthy(index_dir))
+
+    def row(values: list[float]) -> dict[str, float]:
+        return {
+            "median_s": round(statistics.median(values), 3),
+            "runs_s": [round(v, 3) for v in values],
+        }
+
+    result = {
+        "benchmark": "start-up and build",
+        "baseline_imports_and_model": row(baseline),
+        "serve_to_healthy": row(healthy),
+        "build_cold": row(cold),
+        "build_incremental_unchanged": row(incremental),
+    }
+    ratio = statistics.median(healthy) / statistics.median(baseline)
+    result["healthy_over_baseline"] = round(ratio, 3)
+    result["target"] = "serve to healthy under 2 x the baseline"
+    write(args.out, result)
+    for name in ("baseline_imports_and_model", "serve_to_healthy", "build_cold",
+                 "build_incremental_unchanged"):  # fmt: skip
+        print(f"{name:30} median {result[name]['median_s']:.2f} s  runs {result[name]['runs_s']}")
+    print(f"serve to healthy = {ratio:.2f} x the baseline (target under 2)")
+
+
+if __name__ == "__main__":
+    main()
