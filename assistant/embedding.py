@@ -11,15 +11,23 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import os
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from assistant.errors import ModelError
+
+if TYPE_CHECKING:
+    from assistant.onnxmodel import OnnxModel
+
+log = logging.getLogger("mmn_assistant.embedding")
 
 OFFICIAL_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
 OFFICIAL_WEIGHTS_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
@@ -114,18 +122,45 @@ def declared_dimension(model_dir: Path) -> int | None:
         return None
 
 
+RUNTIMES = ("auto", "onnx", "torch")
+RUNTIME_ENV = "MMN_EMBED_RUNTIME"
+EXPORT_DIR_ENV = "MMN_MODEL_EXPORT_DIR"
+
+
 class SentenceTransformerEmbedder:
     """all-MiniLM-L6-v2 (or another local sentence-transformers model) on the CPU.
 
-    The weights are checked when it is made; the model itself (PyTorch, seconds to load) is
-    loaded on the first `embed` or `load()`, so that a rebuild with nothing new to embed
-    never pays for it. A server calls `load()` before it reports healthy.
+    The weights are checked when it is made; the model itself (seconds to load) is loaded on
+    the first `embed` or `load()`, so that a rebuild with nothing new to embed never pays for
+    it. A server calls `load()` before it reports healthy.
+
+    `runtime`: "onnx" runs the model exported to ONNX (see `assistant.onnxmodel`; about 3x
+    faster for a question, same vectors), "torch" runs it in PyTorch, and "auto" (the default,
+    or the MMN_EMBED_RUNTIME variable) takes ONNX when the model can be exported and
+    onnxruntime is installed, else PyTorch. The export lives in `export_dir` (by default
+    MMN_MODEL_EXPORT_DIR, else `<index dir>/models`).
     """
 
-    def __init__(self, model_path: Path | None = None, *, batch_size: int = 32) -> None:
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        *,
+        batch_size: int = 32,
+        runtime: str | None = None,
+        export_dir: Path | None = None,
+    ) -> None:
         model_dir, digest, official = verify_model(model_path)
+        runtime = runtime or os.environ.get(RUNTIME_ENV) or "auto"
+        if runtime not in RUNTIMES:
+            raise ModelError(
+                f"unknown embedding runtime {runtime!r}; use one of {', '.join(RUNTIMES)}"
+            )
+        self._requested = runtime
+        self._runtime: str | None = None
+        self._export_dir = export_dir
         self._model_dir = model_dir
         self._model = None
+        self._onnx: OnnxModel | None = None
         self._batch_size = batch_size
         dimension = declared_dimension(model_dir)
         self._info = ModelInfo(
@@ -138,10 +173,67 @@ class SentenceTransformerEmbedder:
         if dimension is None:  # only the model can tell its size
             self.load()
 
+    @property
+    def runtime(self) -> str | None:
+        """ "onnx" or "torch" once loaded; None before."""
+        return self._runtime
+
     def load(self) -> None:
         """Load the model now (once); a size other than the declared one is refused."""
-        if self._model is not None:
+        if self._runtime is not None:
             return
+        if self._requested != "torch" and self._info.dimension and self._load_onnx():
+            return
+        self._load_torch()
+        self._runtime = "torch"
+
+    def _load_onnx(self) -> bool:
+        """Open (exporting first, once) the ONNX model; False means PyTorch must do."""
+        from assistant import onnxmodel
+
+        explicit = self._requested == "onnx"
+        if not onnxmodel.exportable(self._model_dir):
+            if explicit:
+                raise ModelError(
+                    f"{self._model_dir}: only a transformer + mean pooling + normalise "
+                    "pipeline can run in ONNX; use the torch runtime"
+                )
+            return False
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            if explicit:
+                raise ModelError("onnxruntime is not installed; run `make install`") from None
+            return False
+        if self._export_dir is None:
+            if configured := os.environ.get(EXPORT_DIR_ENV):
+                self._export_dir = Path(configured)
+            else:
+                from assistant.settings import Settings
+
+                self._export_dir = Settings().index_dir / "models"
+        target = self._export_dir / self._info.weights_sha256[:16]
+        try:
+            path = onnxmodel.checked_export(target, self._info.weights_sha256)
+            if path is None:
+                path = onnxmodel.export(self._model_dir, self._info.weights_sha256, target)
+            model = onnxmodel.OnnxModel(self._model_dir, path)
+            probe = model.embed(["probe"], 1)
+        except Exception as exc:  # any failure here leaves PyTorch, which always works
+            if explicit:
+                raise ModelError(f"{target}: cannot run the model in ONNX ({exc})") from exc
+            log.warning("running the model in PyTorch: the ONNX export failed (%s)", exc)
+            return False
+        if probe.shape[1] != self._info.dimension:
+            raise ModelError(
+                f"{target}: the ONNX export makes vectors of {probe.shape[1]} numbers, but the "
+                f"model declares {self._info.dimension}; delete {target} to export it again"
+            )
+        self._onnx = model
+        self._runtime = "onnx"
+        return True
+
+    def _load_torch(self) -> None:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
         os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -174,6 +266,8 @@ class SentenceTransformerEmbedder:
         if not texts:
             return np.zeros((0, self._info.dimension), dtype=np.float32)
         self.load()
+        if self._onnx is not None:
+            return self._onnx.embed(texts, self._batch_size)
         vectors = self._model.encode(
             list(texts),
             batch_size=self._batch_size,
@@ -182,3 +276,55 @@ class SentenceTransformerEmbedder:
             show_progress_bar=progress,
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+QUERY_CACHE_ENV = "MMN_QUERY_CACHE"
+DEFAULT_QUERY_CACHE = 2048
+
+
+class CachingEmbedder:
+    """Remembers the vectors of recent texts: a repeated question (a reload, a shared link, the
+    same follow-up history) skips the model. Bounded, least recently used first out; vectors
+    depend only on the model, so the cache outlives index swaps. Held in memory only.
+
+    `size` defaults to MMN_QUERY_CACHE (0 turns it off, as the latency benchmark does).
+    """
+
+    def __init__(self, inner: Embedder, size: int | None = None) -> None:
+        if size is None:
+            size = int(os.environ.get(QUERY_CACHE_ENV, DEFAULT_QUERY_CACHE))
+        self.inner = inner
+        self.size = max(0, size)
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+        self.hits = 0
+        self.misses = 0
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.inner.info
+
+    def load(self) -> None:
+        if hasattr(self.inner, "load"):
+            self.inner.load()
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        if not self.size:
+            return self.inner.embed(texts, progress=progress)
+        with self._lock:
+            known = {t: self._vectors.get(t) for t in texts}
+        missing = [t for t, v in known.items() if v is None]
+        if missing:
+            for text, vector in zip(missing, self.inner.embed(missing), strict=True):
+                known[text] = vector
+        with self._lock:
+            self.hits += len(texts) - len(missing)
+            self.misses += len(missing)
+            for text in texts:
+                self._vectors[text] = known[text]
+                self._vectors.move_to_end(text)
+            while len(self._vectors) > self.size:
+                self._vectors.popitem(last=False)
+        if not texts:
+            return self.inner.embed(texts)
+        return np.stack([known[t] for t in texts])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assistant.answer import Answer, assemble
 from assistant.answerability import judge
-from assistant.embedding import Embedder
+from assistant.embedding import CachingEmbedder, Embedder
 from assistant.index import LoadedIndex, load_index
 from assistant.limits import DEFAULT_K, check_k, clean_history, clean_question
 from assistant.retrieval import DEFAULT_OPTIONS, Retrieval, RetrievalOptions, Retriever
@@ -21,6 +21,10 @@ class Engine:
 
     def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
         self.index = index
+        # Questions go through a cache of recent vectors; pass a CachingEmbedder to share one
+        # across engines (the server does, so a swapped-in index keeps it).
+        if not isinstance(embedder, CachingEmbedder):
+            embedder = CachingEmbedder(embedder)
         self.embedder = embedder
         self._retriever = Retriever(index, embedder)
 

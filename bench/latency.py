@@ -10,6 +10,11 @@ and assembly measured around them.
 Questions: every gold question (dev and test parts, with their histories) and each in lower
 case, several hundred distinct texts in all, asked once each after a warm-up.
 
+The query-vector cache is off (MMN_QUERY_CACHE=0) here and in the server, so that every way of
+answering embeds its question as a new question would be. The model runs in the runtime the
+server uses (ONNX by default); the PyTorch floor is measured beside it in the same run, to show
+what the ONNX runtime gains.
+
     .venv/bin/python bench/latency.py [--index-dir DIR]
 
 Writes bench/results/latency.json and prints the table and the ratios to the floor.
@@ -20,6 +25,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -82,7 +88,13 @@ def main() -> None:
     from assistant.answer import answer_to_dict, assemble
     from assistant.answerability import judge
 
+    os.environ["MMN_QUERY_CACHE"] = "0"  # read by every engine, here and in the server
     engine, index_dir = open_engine(args.index_dir)
+    from assistant.embedding import SentenceTransformerEmbedder
+
+    model = engine.embedder.inner
+    torch_model = SentenceTransformerEmbedder(runtime="torch")
+    torch_model.embed(["warm"])
     asked = questions()
     for question, history in asked[:30]:  # warm-up
         engine.ask(question, history)
@@ -90,7 +102,7 @@ def main() -> None:
     # Every way of answering is measured for each question in turn, so that a drift of the
     # machine's speed during the run moves the floor and the answers together.
     process, port = serve(index_dir, RESULTS / "latency-server.log.tmp")
-    floor, in_process, api, page = [], [], [], []
+    floor, torch_floor, in_process, api, page = [], [], [], [], []
     stages: dict[str, list[float]] = {}
     try:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
@@ -99,9 +111,14 @@ def main() -> None:
             connection.getresponse().read()
         for question, history in asked:
             started = time.perf_counter()
-            vector = engine.embedder.embed([question])
+            vector = model.embed([question])
             engine.index.vectors.search(np.ascontiguousarray(vector), 5)
             floor.append((time.perf_counter() - started) * 1000)
+
+            started = time.perf_counter()
+            vector = torch_model.embed([question])
+            engine.index.vectors.search(np.ascontiguousarray(vector), 5)
+            torch_floor.append((time.perf_counter() - started) * 1000)
 
             started = time.perf_counter()
             engine.ask(question, history)
@@ -142,6 +159,7 @@ def main() -> None:
 
     rows = {
         "floor (embedding + exact FAISS search)": figures(floor),
+        "PyTorch floor (for comparison)": figures(torch_floor),
         "in process (Engine.ask)": figures(in_process),
         "POST /api/ask (HTTP)": figures(api),
         "GET /ask (HTTP, HTML)": figures(page),
@@ -164,13 +182,17 @@ def main() -> None:
         {
             "benchmark": "warm answer latency against the floor",
             "questions": len(asked),
+            "runtime": model.runtime,
+            "query_cache": "off",
             "latency": rows,
             "ratios_to_floor": ratios,
             "targets": TARGETS,
             "stage_shares_in_process": shares,
         },
     )
-    print(f"{len(asked)} distinct questions, warm, each asked once per way")
+    print(
+        f"{len(asked)} distinct questions, warm, each asked once per way; model in {model.runtime}"
+    )
     print(f"{'':42} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8}")
     for name, row in rows.items():
         print(f"{name:42} {row['p50_ms']:>8.2f} {row['p95_ms']:>8.2f} {row['p99_ms']:>8.2f}")

@@ -7,6 +7,7 @@ import hashlib
 import os
 import re
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -22,6 +23,9 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The model's ONNX export is made once per test session, and every server the tests start
+# (they inherit the environment) reuses it instead of exporting into its own index directory.
+os.environ.setdefault("MMN_MODEL_EXPORT_DIR", tempfile.mkdtemp(prefix="mmn-model-export-"))
 
 
 class HashEmbedder:

@@ -63,3 +63,75 @@ def test_a_directory_without_weights_is_a_clear_error(tmp_path):
         SentenceTransformerEmbedder(tmp_path)
     with pytest.raises(ModelError, match="not found"):
         SentenceTransformerEmbedder(tmp_path / "missing")
+
+
+@pytest.fixture(scope="module")
+def torch_embedder():
+    """The same model run in PyTorch, to hold the ONNX runtime to its vectors."""
+    model = SentenceTransformerEmbedder(runtime="torch")
+    model.load()
+    return model
+
+
+def test_the_served_runtime_is_onnx_and_gives_pytorchs_vectors(embedder, torch_embedder, engine):
+    """ONNX is what users run; it must rank exactly as PyTorch does, so the vectors must agree
+    for passages, questions, and text longer than the model reads (cut at 256 tokens)."""
+    assert embedder.runtime == "onnx" and torch_embedder.runtime == "torch"
+    texts = [p.text for p in engine.index.passages] + [
+        "What IVIg dose is used?",
+        "do the hands go first??",
+        "weakness " * 400,
+    ]
+    onnx_vectors, torch_vectors = embedder.embed(texts), torch_embedder.embed(texts)
+    assert onnx_vectors.shape == torch_vectors.shape == (len(texts), 384)
+    np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-5)
+
+
+def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder):
+    from assistant import onnxmodel
+
+    first = SentenceTransformerEmbedder(runtime="onnx", export_dir=tmp_path)
+    first.load()
+    [export] = list(tmp_path.glob(f"*/{onnxmodel.EXPORT_FILE}"))
+    export.write_bytes(export.read_bytes()[:1000])  # truncated, as by a full disk
+    assert onnxmodel.checked_export(export.parent, first.info.weights_sha256) is None
+    again = SentenceTransformerEmbedder(runtime="onnx", export_dir=tmp_path)
+    vector = again.embed(["What IVIg dose is used?"])
+    np.testing.assert_allclose(vector, torch_embedder.embed(["What IVIg dose is used?"]), atol=1e-5)
+    assert onnxmodel.checked_export(export.parent, first.info.weights_sha256) == export
+
+
+def test_an_unknown_runtime_is_a_clear_error():
+    with pytest.raises(ModelError, match="unknown embedding runtime 'gpu'"):
+        SentenceTransformerEmbedder(runtime="gpu")
+
+
+class CountingEmbedder:
+    """Counts the texts that reach the model behind the cache."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.texts = inner, 0
+
+    @property
+    def info(self):
+        return self.inner.info
+
+    def embed(self, texts, *, progress=False):
+        self.texts += len(texts)
+        return self.inner.embed(texts)
+
+
+def test_the_query_cache_returns_the_same_vectors_and_skips_the_model(embedder):
+    counting = CountingEmbedder(embedder)
+    cache = embedding.CachingEmbedder(counting, size=2)
+    first = cache.embed(["What IVIg dose is used?", "Any side effects?"])
+    again = cache.embed(["Any side effects?", "What IVIg dose is used?"])
+    np.testing.assert_array_equal(first[::-1], again)
+    assert counting.texts == 2 and cache.hits == 2
+    cache.embed(["Is it hereditary?"])  # the least recently used question leaves
+    cache.embed(["Any side effects?"])
+    assert counting.texts == 4
+    off = embedding.CachingEmbedder(counting, size=0)
+    off.embed(["Is it hereditary?"])
+    off.embed(["Is it hereditary?"])
+    assert counting.texts == 6
