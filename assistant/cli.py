@@ -18,6 +18,7 @@ import click
 from assistant.errors import AssistantError
 from assistant.limits import DEFAULT_K, MAX_K, MIN_K
 from assistant.settings import Settings
+from assistant.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES
 
 _DEFAULTS = Settings()
 
@@ -73,7 +74,13 @@ def _embedder(model_path: Path | None):  # -> SentenceTransformerEmbedder
 
 
 def build_and_report(
-    corpus_dir: Path, index_dir: Path, embedder: Any, *, progress: bool, full: bool = False
+    corpus_dir: Path,
+    index_dir: Path,
+    embedder: Any,
+    *,
+    progress: bool,
+    full: bool = False,
+    index_type: str = "auto",
 ) -> None:
     """Parse the corpus, embed what changed, publish a new index version, and say what was built."""
     from assistant.corpus import load_corpus
@@ -90,16 +97,24 @@ def build_and_report(
             err=True,
         )
     loaded = build_index(
-        articles, embedder, index_dir, synonyms=synonyms, progress=progress, full=full
+        articles,
+        embedder,
+        index_dir,
+        synonyms=synonyms,
+        progress=progress,
+        full=full,
+        index_type=index_type,
     )
     report = loaded.manifest["build"]
+    chosen = loaded.manifest["vector_index"]
     click.echo(
         f"built index version {loaded.version} in {loaded.path}: "
         f"{len(loaded.passages)} passages from {len(articles)} article(s), "
         f"model {embedder.info.name}, {time.perf_counter() - started:.1f} s\n"
         f"  passages: {report['added']} added, {report['changed']} changed, "
         f"{report['removed']} removed, {report['unchanged']} unchanged; "
-        f"vectors: {report['embedded']} embedded, {report['reused']} reused from the cache"
+        f"vectors: {report['embedded']} embedded, {report['reused']} reused from the cache\n"
+        f"  FAISS index: {chosen['kind']} ({chosen['reason']})"
     )
 
 
@@ -115,8 +130,21 @@ def build_and_report(
     is_flag=True,
     help="Publish the version built before the published one (nothing is parsed or embedded).",
 )
+@click.option(
+    "--index-type",
+    type=click.Choice(INDEX_TYPES),
+    default="auto",
+    show_default=True,
+    help="The FAISS index: auto chooses by the number of passages (exact flat below "
+    f"{AUTO_FLAT_LIMIT:,}, ivf-sq8 from there); see bench/README.md for the measurements.",
+)
 def build(
-    corpus_dir: Path, index_dir: Path, model_path: Path | None, full: bool, rollback: bool
+    corpus_dir: Path,
+    index_dir: Path,
+    model_path: Path | None,
+    full: bool,
+    rollback: bool,
+    index_type: str,
 ) -> None:
     """Parse the articles, embed what changed and publish a new index version.
 
@@ -133,7 +161,12 @@ def build(
         click.echo(f"published the earlier version {version} in {index_dir}")
         return
     build_and_report(
-        corpus_dir, index_dir, _embedder(model_path), progress=sys.stderr.isatty(), full=full
+        corpus_dir,
+        index_dir,
+        _embedder(model_path),
+        progress=sys.stderr.isatty(),
+        full=full,
+        index_type=index_type,
     )
 
 
@@ -265,7 +298,7 @@ def serve(host: str, port: int, corpus_dir: Path, index_dir: Path, model_path: P
     import uvicorn
 
     from assistant.index import has_index
-    from web.app import create_app
+    from web.app import LOG_CONFIG, create_app
 
     embedder = _embedder(model_path)
     if not has_index(index_dir):
@@ -273,7 +306,11 @@ def serve(host: str, port: int, corpus_dir: Path, index_dir: Path, model_path: P
         build_and_report(corpus_dir, index_dir, embedder, progress=sys.stderr.isatty())
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_path=model_path)
     app = create_app(settings, embedder=embedder)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    # The app logs one line per request without the query string (a question's text);
+    # uvicorn's access log would print it, so it is off.
+    uvicorn.run(
+        app, host=host, port=port, log_level="info", log_config=LOG_CONFIG, access_log=False
+    )
 
 
 @cli.command(name="eval")

@@ -40,6 +40,7 @@ from assistant.errors import IndexStoreError
 from assistant.lexical import LEXICAL_DIR, LexicalIndex
 from assistant.records import Article, Passage
 from assistant.vectorcache import VectorCache, embed_with_cache
+from assistant.vectorindex import build_vectors, choose, kind_of
 from assistant.vocabulary import Rule, Vocabulary
 
 FORMAT_VERSION = 1
@@ -50,6 +51,8 @@ LOCK = ".build.lock"
 KEEP_VERSIONS = 3
 """Versions kept on disk (the published one always among them), for `build --rollback`."""
 REQUIRED = ("vectors.faiss", "passages.jsonl", "articles.json", "vocabulary.json")
+LEGACY_INDEX_TYPES = {"IndexFlatIP": "flat"}
+"""Index types as manifests named them before the choice by size existed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,14 +130,25 @@ def build_index(
     synonyms: list[Rule] | None = None,
     progress: bool = False,
     full: bool = False,
+    index_type: str = "auto",
 ) -> LoadedIndex:
     """Embed the passages, write a new version and publish it; returns it loaded.
 
     Vectors of unchanged texts come from the vector cache unless `full` is set. The manifest's
-    `build` entry says what changed against the published version and what was reused.
+    `build` entry says what changed against the published version and what was reused, and its
+    `vector_index` entry which FAISS index was built and why (`index_type`: see
+    `assistant.vectorindex`).
     """
     with build_lock(index_dir):
-        return _build(articles, embedder, index_dir, synonyms or [], progress=progress, full=full)
+        return _build(
+            articles,
+            embedder,
+            index_dir,
+            synonyms or [],
+            progress=progress,
+            full=full,
+            index_type=index_type,
+        )
 
 
 def _build(
@@ -145,6 +159,7 @@ def _build(
     *,
     progress: bool,
     full: bool,
+    index_type: str,
 ) -> LoadedIndex:
     import faiss
 
@@ -152,6 +167,7 @@ def _build(
     passages = [p for article in articles for p in article.passages]
     if not passages:
         raise IndexStoreError("nothing to index: the corpus has no passages")
+    choice = choose(len(passages), index_type)  # an unknown type fails before any work
     info = embedder.info
     cache = VectorCache(index_dir, info.weights_sha256, info.dimension)
     embedded = embed_with_cache(
@@ -167,9 +183,8 @@ def _build(
     staging = index_dir / f"{STAGING_PREFIX}{version}"
     staging.mkdir()
     try:
-        flat = faiss.IndexFlatIP(info.dimension)
-        flat.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        _write(staging / "vectors.faiss", bytes(faiss.serialize_index(flat)))
+        searchable, choice = build_vectors(vectors, choice)
+        _write(staging / "vectors.faiss", bytes(faiss.serialize_index(searchable)))
         _write(
             staging / "passages.jsonl",
             ("\n".join(_passage_json(p) for p in passages) + "\n").encode(),
@@ -194,7 +209,12 @@ def _build(
             "build_seconds": round(time.perf_counter() - started, 3),
             "package_version": __version__,
             "model": dataclasses.asdict(info),
-            "index_type": "IndexFlatIP",
+            "index_type": choice.kind,
+            "vector_index": {
+                "kind": choice.kind,
+                "reason": choice.reason,
+                "params": choice.params,
+            },
             "metric": "inner_product",
             "index_text_version": INDEX_TEXT_VERSION,
             "passage_count": len(passages),
@@ -432,6 +452,12 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
 
+    recorded_kind = LEGACY_INDEX_TYPES.get(manifest.get("index_type"), manifest.get("index_type"))
+    if kind_of(vectors) != recorded_kind:
+        raise IndexStoreError(
+            f"{path}: vectors.faiss holds a {kind_of(vectors)} index, but the manifest says "
+            f"{recorded_kind}; {rebuild}"
+        )
     if vectors.d != model.dimension:
         raise IndexStoreError(
             f"{path}: FAISS dimension {vectors.d} != model dimension {model.dimension}; {rebuild}"

@@ -19,6 +19,7 @@ from assistant.errors import QueryError
 from assistant.followup import resolve
 from assistant.fusion import RRF_K, convex, rrf
 from assistant.index import LoadedIndex
+from assistant.vectorindex import search_parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,8 @@ class Retriever:
         import faiss
 
         selector = faiss.IDSelectorBatch(allowed)
-        return self._index.vectors.search(query, n, params=faiss.SearchParameters(sel=selector))
+        params = search_parameters(self._index.vectors, selector)
+        return self._index.vectors.search(query, n, params=params)
 
     def search(
         self,

@@ -1,0 +1,143 @@
+"""Which FAISS index holds the passage vectors, chosen by the library's size.
+
+An exact inner-product scan (`flat`) is the right index for one article and stays fast to tens
+of thousands of passages. Beyond that an exact scan grows with the library and its memory is
+4 bytes a number; `bench/scale.py` measured the alternatives on this machine (build time, memory,
+search time, recall@10 against the exact scan) and the automatic choice follows its figures:
+
+- `flat`: exact; chosen below AUTO_FLAT_LIMIT passages.
+- `ivf-sq8`: an inverted file of 8-bit vectors: a quarter of the memory, a fraction of the
+  scan, recall@10 held at or above 0.95 by the number of lists searched; chosen from
+  AUTO_FLAT_LIMIT on.
+- `hnsw`: a navigable graph over full vectors: the fastest search, but the slowest build and
+  more memory than flat; only on request.
+- `ivfpq`: product-quantised vectors, the least memory, the lowest recall; only on request.
+
+`build --index-type` overrides the choice, and the manifest records what was built and why.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assistant.errors import IndexStoreError
+
+INDEX_TYPES = ("auto", "flat", "ivf-sq8", "hnsw", "ivfpq")
+AUTO_FLAT_LIMIT = 100_000
+"""From this many passages on, `auto` builds `ivf-sq8` instead of an exact scan."""
+
+HNSW_M = 32
+HNSW_EF_CONSTRUCTION = 40
+HNSW_EF_SEARCH = 128
+IVF_PROBE_SHARE = 1 / 32
+"""The share of the inverted lists searched (at least 16 lists): recall@10 >= 0.95 in the bench."""
+PQ_SUBVECTORS = 48
+TRAIN_PER_LIST = 64
+"""Training vectors per inverted list (faiss wants at least 39)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexChoice:
+    """What was built, why, and the settings its searches use: recorded in the manifest."""
+
+    kind: str
+    reason: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def choose(count: int, requested: str = "auto") -> IndexChoice:
+    """The index kind for `count` passages: the request, or by size when it is `auto`."""
+    if requested not in INDEX_TYPES:
+        raise IndexStoreError(
+            f"unknown index type {requested!r}; use one of {', '.join(INDEX_TYPES)}"
+        )
+    if requested != "auto":
+        return IndexChoice(requested, "requested")
+    if count < AUTO_FLAT_LIMIT:
+        return IndexChoice("flat", f"auto: under {AUTO_FLAT_LIMIT:,} passages, an exact scan")
+    return IndexChoice("ivf-sq8", f"auto: {AUTO_FLAT_LIMIT:,} passages or more")
+
+
+def _lists(count: int) -> int:
+    """Inverted lists: about 4·√n, but few enough that each has training points."""
+    return max(1, min(int(4 * math.sqrt(count)), count // 39))
+
+
+def build_vectors(
+    vectors: np.ndarray, choice: IndexChoice, *, seed: int = 1234
+) -> tuple[Any, IndexChoice]:
+    """A trained, filled FAISS index of `vectors` (unit rows; inner product = cosine)."""
+    import faiss
+
+    vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+    count, dimension = vectors.shape
+    metric = faiss.METRIC_INNER_PRODUCT
+    params: dict[str, Any] = {}
+    if choice.kind == "flat":
+        index = faiss.IndexFlatIP(dimension)
+    elif choice.kind == "hnsw":
+        index = faiss.IndexHNSWFlat(dimension, HNSW_M, metric)
+        index.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+        index.hnsw.efSearch = HNSW_EF_SEARCH
+        params = {"M": HNSW_M, "efConstruction": HNSW_EF_CONSTRUCTION, "efSearch": HNSW_EF_SEARCH}
+    elif choice.kind in ("ivf-sq8", "ivfpq"):
+        lists = _lists(count)
+        quantizer = faiss.IndexFlatIP(dimension)
+        if choice.kind == "ivf-sq8":
+            index = faiss.IndexIVFScalarQuantizer(
+                quantizer, dimension, lists, faiss.ScalarQuantizer.QT_8bit, metric
+            )
+        else:
+            if dimension % PQ_SUBVECTORS:
+                raise IndexStoreError(
+                    f"ivfpq needs a dimension divisible by {PQ_SUBVECTORS}; this model's is "
+                    f"{dimension}: use another index type"
+                )
+            # 8-bit codes want 256 x 39 training points; a small library gets fewer bits.
+            bits = max(1, min(8, int(math.log2(max(1, count // 39)))))
+            index = faiss.IndexIVFPQ(quantizer, dimension, lists, PQ_SUBVECTORS, bits, metric)
+        rng = np.random.default_rng(seed)
+        sample = min(count, max(lists * TRAIN_PER_LIST, 256 * 40 if choice.kind == "ivfpq" else 0))
+        # (product quantisers train on at least 256 x 40 points when the library has them)
+        train = (
+            vectors[rng.choice(count, size=sample, replace=False)] if sample < count else vectors
+        )
+        index.train(train)
+        index.nprobe = min(lists, max(16, math.ceil(lists * IVF_PROBE_SHARE)))
+        params = {"nlist": lists, "nprobe": index.nprobe, "trained_on": int(len(train))}
+        if choice.kind == "ivfpq":
+            params |= {"pq_subvectors": PQ_SUBVECTORS, "pq_bits": bits}
+    else:  # pragma: no cover - choose() refuses other names
+        raise IndexStoreError(f"unknown index type {choice.kind!r}")
+    index.add(vectors)
+    return index, IndexChoice(choice.kind, choice.reason, params)
+
+
+def search_parameters(index: Any, selector: Any) -> Any:
+    """Search parameters that restrict to `selector` and keep the index's own search depth."""
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        return faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch)
+    if isinstance(index, faiss.IndexIVF):
+        return faiss.SearchParametersIVF(sel=selector, nprobe=index.nprobe)
+    return faiss.SearchParameters(sel=selector)
+
+
+def kind_of(index: Any) -> str:
+    """The kind of a loaded index, to check it against the manifest."""
+    import faiss
+
+    if isinstance(index, faiss.IndexHNSW):
+        return "hnsw"
+    if isinstance(index, faiss.IndexIVFPQ):
+        return "ivfpq"
+    if isinstance(index, faiss.IndexIVFScalarQuantizer):
+        return "ivf-sq8"
+    if isinstance(index, faiss.IndexFlat):
+        return "flat"
+    return type(index).__name__
