@@ -14,6 +14,7 @@ from assistant.embedding import CachingEmbedder, Embedder
 from assistant.index import LoadedIndex, load_index
 from assistant.limits import DEFAULT_K, check_k, clean_history, clean_question
 from assistant.retrieval import DEFAULT_OPTIONS, Retrieval, RetrievalOptions, Retriever
+from assistant.vectorindex import use_search_threads
 
 
 class Engine:
@@ -26,6 +27,7 @@ class Engine:
         if not isinstance(embedder, CachingEmbedder):
             embedder = CachingEmbedder(embedder)
         self.embedder = embedder
+        use_search_threads()
         self._retriever = Retriever(index, embedder)
 
     @classmethod

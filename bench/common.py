@@ -14,6 +14,11 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 
+# Every benchmark process and every server it starts shares one ONNX export of the model (made
+# once, by the first of them), whatever index directory it uses.
+os.environ.setdefault("MMN_MODEL_EXPORT_DIR", str(ROOT / "index" / "models"))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)

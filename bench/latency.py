@@ -188,8 +188,18 @@ def main() -> None:
             "ratios_to_floor": ratios,
             "targets": TARGETS,
             "stage_shares_in_process": shares,
+            "samples_ms": {
+                "floor": [round(v, 3) for v in floor],
+                "PyTorch floor": [round(v, 3) for v in torch_floor],
+                "in process": [round(v, 3) for v in in_process],
+                "POST /api/ask": [round(v, 3) for v in api],
+                "GET /ask": [round(v, 3) for v in page],
+            },
         },
     )
+    from bench.charts import draw_latency
+
+    print(f"wrote {draw_latency(args.out)}")
     print(
         f"{len(asked)} distinct questions, warm, each asked once per way; model in {model.runtime}"
     )
