@@ -17,12 +17,13 @@ from typing import NamedTuple
 
 # A run of 1-3 digit numbers separated by commas, at the very end, after white space
 # that follows a word, a closing bracket, a full stop, a percent sign or a quote.
+# Digits are ASCII: "1\u0663" (a 1 and an Arabic-Indic 3) is content, not reference 13.
 # A digit, hyphen or comma right before the white space means the number is part of
 # a range or list that belongs to the content ("28-58", "1.6-2.4").
 _TRAILING = re.compile(
     r"(?<=[^\W\d_]|[).%\]\"'\u2019\u201d])"
     r"(?P<gap>\s+)"
-    r"(?P<refs>[1-9]\d{0,2}(?:\s*,\s*[1-9]\d{0,2})*)"
+    r"(?P<refs>[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*)"
     r"\s*$"
 )
 
@@ -63,8 +64,9 @@ def split_citations(statement: str) -> Split:
     return Split(kept, (), len(kept))
 
 
-# One Markdown marker: "[4]", "[4, 1, 5]"; adjacent markers ("[1][2]", "[1], [2]") form one group.
-_MARKER = r"\[[ \t]*[1-9]\d{0,2}(?:[ \t]*,[ \t]*[1-9]\d{0,2})*[ \t]*\]"
+# One Markdown marker: "[4]", "[4, 1, 5]", also wrapped over two lines as a soft line break is a
+# space; adjacent markers ("[1][2]", "[1], [2]") form one group.
+_MARKER = r"\[\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*\]"
 _MARKDOWN_TRAILING = re.compile(
     rf"(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*,?\s*{_MARKER})*)(?P<close>[.;:!?]?)\s*$"
 )

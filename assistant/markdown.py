@@ -171,7 +171,7 @@ class _Body:
 
     def read(self, lines: list[Line]) -> None:
         for line in lines:
-            stripped = line.content.strip()
+            stripped = line.stripped  # as in the export, a leading byte order mark is no text
             if self.comment_line is not None:
                 if COMMENT_END in line.content:
                     self.comment_line = None

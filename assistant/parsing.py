@@ -34,6 +34,10 @@ TRAILER_START = re.compile(r"^Have a follow-up question\?$")
 LAST_UPDATED = re.compile(r"Last updated:\s*(?P<date>[A-Za-z]+\s+\d{1,2},\s*\d{4})")
 REVIEW_NOTE = re.compile(r"content is (?P<status>[^.\u2022]+?)\.?$")
 
+# Where lines end for editors, `grep -n` and `open()`: not at the form feeds, NEL or U+2028
+# that `str.splitlines` also breaks at, which would shift every line number after them.
+LINE_END = re.compile(r"\r\n|\r|\n")
+
 MAX_HEADING_CHARS = 100
 MAX_HEADING_WORDS = 12
 REVIEW_STATUS_NOT_STATED = "not stated"
@@ -95,20 +99,23 @@ def read_text(path: Path) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = len(LINE_END.findall(data[: exc.start].decode("utf-8"))) + 1
         raise ArticleError(
             str(path),
             f"not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
-            "save the article as UTF-8",
+            "save the file as UTF-8",
             line=line,
         ) from None
 
 
 def source_lines(text: str) -> list[Line]:
+    """The lines of a text as an editor numbers them, so `file:line` points where people look."""
     lines, offset = [], 0
-    for number, chunk in enumerate(text.splitlines(keepends=True), start=1):
-        lines.append(Line(number, offset, chunk.rstrip("\r\n")))
-        offset += len(chunk)
+    for number, end in enumerate(LINE_END.finditer(text), start=1):
+        lines.append(Line(number, offset, text[offset : end.start()]))
+        offset = end.end()
+    if offset < len(text):
+        lines.append(Line(len(lines) + 1, offset, text[offset:]))
     return lines
 
 
@@ -193,8 +200,9 @@ def _parse_date(raw: str, path: str, line: int) -> date:
 def parse_export(path: Path, text: str | None = None) -> Document:
     """Parse a plain-text export of an article page.
 
-    Raises `ArticleError` naming the file (and line, where there is one) when the file
-    has no title, no 'Last updated:' line, no disclaimer, or no passages.
+    Raises `ArticleError` naming the file and line when the file has no title, no
+    'Last updated:' line, no disclaimer, or no passages; a missing part is reported at the
+    line where it belongs (the title for the date, the end of the article for the disclaimer).
     """
     source = str(path)
     if text is None:
@@ -202,7 +210,9 @@ def parse_export(path: Path, text: str | None = None) -> Document:
     lines = source_lines(text)
     groups = _groups(lines)
     if not groups:
-        raise ArticleError(source, "the file is empty; an article starts with its title line")
+        raise ArticleError(
+            source, "the file is empty; an article starts with its title line", line=1
+        )
 
     title_line = groups[0][0]
     title = fold(title_line.stripped)
@@ -220,12 +230,14 @@ def parse_export(path: Path, text: str | None = None) -> Document:
     disclaimer_line: int | None = None
     blocks: list[Block] = []
     expecting_disclaimer = False
+    end_line = lines[-1].number  # where the article ends: the trailer, or the last line
 
     for group in rest:
         if not group:
             continue
         first = group[0].stripped
         if TRAILER_START.match(first):
+            end_line = group[0].number
             break
         if any(p.match(first) for p in CHROME_GROUP_STARTS):
             for line in group:
@@ -263,10 +275,13 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             source,
             "no 'Professional Medical Disclaimer' section; every article must carry its "
             "disclaimer, which is shown with every answer",
+            line=end_line,
         )
     if last_updated is None:
         raise ArticleError(
-            source, "no 'Last updated: Month D, YYYY' line; it is shown with every answer"
+            source,
+            "no 'Last updated: Month D, YYYY' line after the title; it is shown with every answer",
+            line=title_line.number,
         )
     if not any(b.kind != "heading" for b in blocks):
         raise ArticleError(

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from assistant.errors import ArticleError
 from assistant.followup import WORD, content_words
+from assistant.parsing import LINE_END, read_text
 
 SYNONYMS_FILE = "synonyms.txt"
 MISSPELLING_ZIPF = 2.0
@@ -49,8 +50,9 @@ def _key(term: str) -> str:
 def parse_synonyms(text: str, path: str = SYNONYMS_FILE) -> list[Rule]:
     """Parse the synonyms format; raises `ArticleError` naming the file and line on a bad rule."""
     rules: list[Rule] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
+    for number, raw in enumerate(LINE_END.split(text), start=1):
+        # A byte order mark (Notepad starts UTF-8 files with one) is not part of a term.
+        line = raw.split("#", 1)[0].strip().lstrip("\ufeff").strip()
         if not line:
             continue
         if line.count("=>") > 1:
@@ -87,11 +89,7 @@ def load_synonyms(corpus_dir: Path) -> list[Rule]:
     path = corpus_dir / SYNONYMS_FILE
     if not path.is_file():
         return []
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError:
-        raise ArticleError(str(path), "not UTF-8 text; save the synonyms file as UTF-8") from None
-    return parse_synonyms(text, str(path))
+    return parse_synonyms(read_text(path), str(path))
 
 
 @lru_cache(maxsize=8192)

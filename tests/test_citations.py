@@ -55,6 +55,7 @@ def test_trailing_reference_numbers_become_citations(statement, text, citations)
         "Reviewed at stage 3",
         "Published in 2019",  # four digits are never a reference number
         "A statement with reference 0",  # references start at 1
+        "A number in two scripts 1\u0663",  # a 1 and an Arabic-Indic 3 is not reference 13
         "The MMN assistant",
         "",
     ],

@@ -154,6 +154,7 @@ def test_spans_point_at_the_statement_as_printed():
         ("two markers [2][3]", "two markers", (2, 3)),
         ("cited twice [2, 2, 3]", "cited twice", (2, 3)),
         ("trailing spaces [7]   ", "trailing spaces", (7,)),
+        ("a marker wrapped [4,\n  1, 5]", "a marker wrapped", (4, 1, 5)),  # a soft break is a space
     ],
 )
 def test_trailing_markdown_markers_become_citations(statement, text, citations):
@@ -169,6 +170,7 @@ def test_trailing_markdown_markers_become_citations(statement, text, citations):
         "the dose [1.5-2.0 g/kg]",
         "published [2019]",  # four digits are never a reference number
         "with reference [0]",  # references start at 1
+        "a number in two scripts [1\u0663]",  # a 1 and an Arabic-Indic 3 is not reference 13
         "IVIg [4] is given first",  # a marker mid-sentence is not at the end of the statement
         "see [the guideline][1]",  # a reference-style link
         "[1]",  # a marker with no statement
@@ -268,6 +270,19 @@ def test_an_article_with_no_passages_names_its_title_line(tmp_path):
     with pytest.raises(ArticleError, match="no passages") as caught:
         load_article(path)
     assert caught.value.line == 6
+
+
+def test_a_line_of_a_byte_order_mark_and_white_space_is_blank_not_an_empty_passage(tmp_path):
+    """Files joined with `cat` keep each one's byte order mark at the start of a line."""
+    text = (
+        "---\ntitle: T\nlast_updated: 2026-01-01\n---\n\nA statement. [1]\n\ufeff\n"
+        "Another one.\n\ufeff\u00a0\n## Disclaimer\n\nFor professionals.\n"
+    )
+    article = load_article(write(tmp_path, text))
+    assert [(p.line, p.text, p.citations) for p in article.passages] == [
+        (6, "A statement.", (1,)),
+        (8, "Another one.", ()),
+    ]
 
 
 def test_an_empty_or_non_utf8_markdown_file_names_its_line(tmp_path):

@@ -179,6 +179,20 @@ def test_windows_line_endings_keep_spans_exact(tmp_path):
         assert source[passage.start : passage.end] == passage.text
 
 
+def test_form_feeds_and_line_separators_do_not_shift_line_numbers(tmp_path):
+    """Editors and `grep -n` end lines at \\n, \\r\\n and \\r only; a page break (form feed)
+    or a U+2028 pasted from a web page is not a line of its own."""
+    body = "Topic\n\nFirst statement\u2028goes on. 1\n\x0c\nSecond statement. 2\n"
+    path = write(tmp_path, body)
+    article = load_article(path)
+    got = [(p.line, p.text, p.citations) for p in article.passages]
+    assert got == [(20, "First statement goes on.", (1,)), (22, "Second statement.", (2,))]
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines[21] == "Second statement. 2"
+    tail = "\nProfessional Medical Disclaimer\n"
+    expect_error(write(tmp_path, body, tail=tail), "no paragraph under it", 24)
+
+
 def test_review_status_not_stated_when_the_export_has_no_review_line(tmp_path):
     header = GOOD_HEADER.replace(
         "Educational purpose only \u2022 Exercise caution as content is pending human review\n", ""
@@ -204,10 +218,16 @@ def test_not_utf8_names_the_line(tmp_path):
     expect_error(path, "not UTF-8", 5)
 
 
+def test_not_utf8_names_the_line_with_old_mac_line_endings(tmp_path):
+    path = tmp_path / "latin1-cr.txt"
+    path.write_bytes("Title\r\rLast updated: March 4, 2025\r\rcaf\xe9 au lait\r".encode("latin-1"))
+    expect_error(path, "not UTF-8", 5)
+
+
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.txt"
     path.write_text("\n\n   \n", encoding="utf-8")
-    expect_error(path, "empty", None)
+    expect_error(path, "empty", 1)
 
 
 def test_no_title(tmp_path):
@@ -218,11 +238,17 @@ def test_no_title(tmp_path):
     expect_error(path, "not a title", 1)
 
 
-def test_no_disclaimer(tmp_path):
+def test_no_disclaimer_names_the_end_of_the_article(tmp_path):
     expect_error(
         write(tmp_path, "Topic\n\nA statement. 1\n", tail="\n"),
         "no 'Professional Medical Disclaimer'",
-        None,
+        21,  # the last line
+    )
+    trailer = "\nHave a follow-up question?\n\nOur Medical A.I. is used by doctors.\n"
+    expect_error(
+        write(tmp_path, "Topic\n\nA statement. 1\n", tail=trailer),
+        "no 'Professional Medical Disclaimer'",
+        22,  # the trailer, where the article ends
     )
 
 
@@ -237,7 +263,7 @@ def test_no_passages(tmp_path):
 
 def test_no_last_updated(tmp_path):
     header = GOOD_HEADER.replace("Last updated: March 4, 2025View editorial policy\n", "")
-    expect_error(write(tmp_path, "Topic\n\nA statement. 1\n", header=header), "Last updated", None)
+    expect_error(write(tmp_path, "Topic\n\nA statement. 1\n", header=header), "Last updated", 1)
 
 
 def test_unreadable_date_names_its_line(tmp_path):

@@ -119,6 +119,25 @@ def test_a_bad_synonyms_rule_names_its_file_and_line(text, line, words):
     assert f"corpus/synonyms.txt:{line}:" in str(caught.value) and words in str(caught.value)
 
 
+def test_synonyms_lines_are_numbered_as_an_editor_shows_them():
+    """A form feed is not a line end, and a byte order mark (Notepad's) is not part of a term."""
+    rules = parse_synonyms("\ufeffNCS, nerve conduction studies\x0c\nEMG, electromyography\n")
+    assert [(r.terms, r.line) for r in rules] == [
+        (("ncs", "nerve conduction studies"), 1),
+        (("emg", "electromyography"), 2),
+    ]
+    with pytest.raises(ArticleError) as caught:
+        parse_synonyms("a, b\x0c\nlonely\n", "corpus/synonyms.txt")
+    assert caught.value.line == 2
+
+
+def test_a_synonyms_file_that_is_not_utf8_names_its_line(tmp_path):
+    (tmp_path / "synonyms.txt").write_bytes("a, b\r\ncaf\xe9, coffee\r\n".encode("latin-1"))
+    with pytest.raises(ArticleError, match="not UTF-8") as caught:
+        load_synonyms(tmp_path)
+    assert (caught.value.path, caught.value.line) == (str(tmp_path / "synonyms.txt"), 2)
+
+
 def test_the_shipped_synonyms_file_parses():
     assert len(load_synonyms(CORPUS)) > 20
 
