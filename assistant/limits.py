@@ -1,10 +1,13 @@
 """Every limit on a request, in one place. The API, the page and the CLI enforce these
 before any model work, and the README documents them."""
 
+import re
+
 from assistant.errors import QueryError
 
 MAX_QUESTION_CHARS = 500
-"""A question longer than this is refused: clinicians' questions are a sentence or two."""
+"""A question longer than this, as sent, is refused: clinicians' questions are a sentence or two.
+Counted before trimming, so the check costs nothing and the API schema can state it exactly."""
 
 MAX_HISTORY_ITEMS = 20
 """Earlier questions accepted with a request; the oldest beyond this are refused by the API."""
@@ -14,34 +17,66 @@ MAX_K = 20
 DEFAULT_K = 5
 """How many ranked passages an answer may hold."""
 
+MAX_ARTICLE_ID_CHARS = 200
+"""The longest article id a request may name (ids are slugs of an article's file name)."""
+
 MAX_BODY_BYTES = 64 * 1024
-"""The largest JSON request body the API reads."""
+"""The largest request body read, counted as it arrives (a chunked body has no length to trust)."""
+
+MAX_JSON_DEPTH = 8
+"""How deeply a JSON body may nest; a request is two levels deep, so more is never a request."""
+
+MAX_URL_BYTES = 12 * 1024
+"""The longest path plus query string. uvicorn refuses a request head over 16 KiB that arrives
+in pieces with a bare 400, so the limit sits below that, where the app can say what to do. A
+follow-up link carries at most eight questions of 500 characters: about 5 kB in English."""
+
+QUESTION_PATTERN = r"[^\s\x00-\x1f\x7f-\x9f]"
+"""What a question must contain (JSON Schema `pattern`, unanchored): one character that is
+neither white space nor a control character, the ones `clean_question` trims away."""
+
+_CONTROLS = str.maketrans(dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " "))
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_question(question: str, *, field: str = "question") -> str:
-    """Strip a question and check it against the limits; raises `QueryError` saying what to fix."""
-    cleaned = " ".join(question.replace("\x00", " ").split())
-    if not cleaned:
-        raise QueryError(f"{field} is empty; type a question")
-    if len(cleaned) > MAX_QUESTION_CHARS:
+    """Check a question against the limits and trim it; raises `QueryError` saying what to fix.
+
+    Control characters (NUL, escape sequences, bells) become spaces and white space collapses
+    to single spaces, so nothing invisible reaches the model, a log or a terminal.
+    """
+    if len(question) > MAX_QUESTION_CHARS:
         raise QueryError(
-            f"{field} is {len(cleaned)} characters long; the limit is {MAX_QUESTION_CHARS}. "
+            f"{field} is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}. "
             "Shorten it to the question itself"
         )
+    if found := _SURROGATE.search(question):
+        raise QueryError(
+            f"{field} contains U+{ord(found.group()):04X}, half of a UTF-16 pair, which is not "
+            "text; send the question as valid Unicode"
+        )
+    cleaned = " ".join(question.translate(_CONTROLS).split())
+    if not cleaned:
+        raise QueryError(f"{field} is empty; type a question")
     return cleaned
 
 
-def clean_history(history: list[str] | tuple[str, ...]) -> tuple[str, ...]:
-    """Check earlier questions: at most MAX_HISTORY_ITEMS, each a valid question."""
-    if len(history) > MAX_HISTORY_ITEMS:
+def check_history_count(count: int) -> None:
+    """The count alone, so a history of thousands is refused before one entry is read."""
+    if count > MAX_HISTORY_ITEMS:
         raise QueryError(
-            f"history has {len(history)} questions; at most {MAX_HISTORY_ITEMS} earlier "
+            f"history has {count} questions; at most {MAX_HISTORY_ITEMS} earlier "
             "questions are accepted, so send the most recent ones"
         )
+
+
+def clean_history(history: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """Check earlier questions: the count first, then each one as a question."""
+    check_history_count(len(history))
     return tuple(clean_question(h, field=f"history[{i}]") for i, h in enumerate(history))
 
 
 def check_k(k: int) -> int:
-    if not MIN_K <= k <= MAX_K:
+    if isinstance(k, bool) or not MIN_K <= k <= MAX_K:
         raise QueryError(f"k is {k}; it must be between {MIN_K} and {MAX_K}")
     return k

@@ -13,6 +13,10 @@ def _env_path(name: str, default: str) -> Path:
     return Path(os.environ.get(ENV_PREFIX + name, default))
 
 
+def _env_flag(name: str) -> bool:
+    return os.environ.get(ENV_PREFIX + name, "").strip().lower() in ("1", "true", "yes")
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     corpus_dir: Path = field(default_factory=lambda: _env_path("CORPUS_DIR", "corpus"))
@@ -23,3 +27,6 @@ class Settings:
         default_factory=lambda: Path(p) if (p := os.environ.get(ENV_PREFIX + "MODEL")) else None
     )
     """A local sentence-transformers model directory; None means the packaged all-MiniLM-L6-v2."""
+    log_questions: bool = field(default_factory=lambda: _env_flag("LOG_QUESTIONS"))
+    """Put each question's text in the server's request log (`MMN_LOG_QUESTIONS=1`), for
+    debugging only: questions may carry patient details, so the log leaves them out by default."""

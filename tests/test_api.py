@@ -1,9 +1,12 @@
 """The JSON API on the real app, the real model and a real index."""
 
+import json
+
 import pytest
 from fastapi.testclient import TestClient
 
 from assistant.limits import MAX_BODY_BYTES, MAX_K, MAX_QUESTION_CHARS
+from assistant.settings import Settings
 from web.app import SECURITY_HEADERS, create_app
 
 
@@ -94,7 +97,8 @@ def test_not_json_and_too_large_bodies(client):
         content=b"question=hi",
         headers={"content-type": "application/x-www-form-urlencoded"},
     )
-    assert response.status_code == 422
+    assert response.status_code == 415
+    assert "Content-Type: application/json" in response.json()["message"]
     response = client.post(
         "/api/ask",
         content=b"x" * (MAX_BODY_BYTES + 1),
@@ -136,3 +140,26 @@ def test_every_answer_matches_the_documented_response_schema(client, question, h
     assert response.status_code == 200
     checked = AskResponse.model_validate(response.json(), strict=True)
     assert checked.model_dump(mode="json") == response.json()  # no field beyond the schema
+
+
+def test_the_request_log_leaves_questions_out_unless_asked_to(engine, caplog, monkeypatch):
+    question = "Does Zebediah Quillfeather need IVIg?"
+    for log_questions in (False, True):
+        caplog.clear()
+        app = create_app(Settings(log_questions=log_questions), engine=engine)
+        with TestClient(app) as client, caplog.at_level("INFO", "mmn_assistant.requests"):
+            client.post("/api/ask", json={"question": question, "k": 1})
+            client.get("/ask", params={"q": question, "history": "Is IVIg used?"})
+        lines = [json.loads(r.getMessage()) for r in caplog.records if r.name.endswith("requests")]
+        assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+            ("POST", "/api/ask", 200),
+            ("GET", "/ask", 200),
+        ]
+        logged = [line.get("question") for line in lines]
+        assert logged == ([question, question] if log_questions else [None, None])
+        if log_questions:
+            assert lines[1]["history"] == ["Is IVIg used?"]
+    monkeypatch.setenv("MMN_LOG_QUESTIONS", "1")
+    assert Settings().log_questions
+    monkeypatch.setenv("MMN_LOG_QUESTIONS", "0")
+    assert not Settings().log_questions

@@ -3,6 +3,7 @@
 import json
 import urllib.error
 import urllib.request
+from urllib.parse import urlencode
 
 from assistant.index import published_version
 from tests.conftest import start_server, stop_server
@@ -47,3 +48,34 @@ def test_serve_builds_the_index_first_when_there_is_none(tmp_path):
         assert "no index in" in (tmp_path / "server.log").read_text()
     finally:
         stop_server(process)
+
+
+def test_the_request_log_has_one_structured_line_per_request_and_no_question(
+    index_dir, tmp_path, monkeypatch
+):
+    """Questions may carry patient details: the log names the method, the path without its
+    query string, the status and the latency, and nothing of the question."""
+    monkeypatch.delenv("MMN_LOG_QUESTIONS", raising=False)
+    log = tmp_path / "server.log"
+    process, base = start_server(index_dir, log)
+    question = "Does Zebediah Quillfeather, aged 47, need IVIg?"
+    try:
+        assert post(base + "/api/ask", {"question": question, "history": [question]})[0] == 200
+        with urllib.request.urlopen(base + "/ask?" + urlencode({"q": question}), timeout=30) as r:
+            assert r.status == 200
+        assert post(base + "/api/ask", {"question": question + "?" * 500})[0] == 422
+    finally:
+        stop_server(process)
+    text = log.read_text()
+    assert "Zebediah" not in text and "Quillfeather" not in text and "q=" not in text
+    assert "HTTP/1.1" not in text  # uvicorn's access log, which prints the query string, is off
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    asked = [line for line in lines if line["path"] in ("/api/ask", "/ask")]
+    assert [(line["method"], line["path"], line["status"]) for line in asked] == [
+        ("POST", "/api/ask", 200),
+        ("GET", "/ask", 200),
+        ("POST", "/api/ask", 422),
+    ]
+    for line in asked:
+        assert set(line) == {"time", "method", "path", "status", "ms"}
+        assert isinstance(line["ms"], float) and 0 <= line["ms"] < 30_000

@@ -14,14 +14,45 @@ from assistant.errors import QueryError
 from assistant.index import manifest_summary
 from assistant.limits import (
     DEFAULT_K,
+    MAX_ARTICLE_ID_CHARS,
     MAX_HISTORY_ITEMS,
     MAX_K,
     MAX_QUESTION_CHARS,
     MIN_K,
+    QUESTION_PATTERN,
+    check_history_count,
+    clean_history,
     clean_question,
 )
 
-router = APIRouter(prefix="/api", tags=["api"])
+QUESTION_SCHEMA = {"minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": QUESTION_PATTERN}
+"""The question limits in the schema, so clients and the schema fuzzer see them; the validators
+below enforce them with messages that say what to fix."""
+
+
+class ErrorResponse(BaseModel):
+    """Every error the API returns, whatever its status."""
+
+    message: str = Field(description="What is wrong and what to fix, in one sentence.")
+    detail: list[dict[str, Any]] | str = Field(
+        description="For a 422, the first errors found (each with `loc`, `msg`, `type`); "
+        "otherwise the status in a few words."
+    )
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+router = APIRouter(
+    prefix="/api",
+    tags=["api"],
+    responses={
+        400: _error("The address is not valid UTF-8 once percent-decoded"),
+        413: _error("Request body too large"),
+        414: _error("Address (path and query string) too long"),
+    },
+)
 
 
 def get_engine(request: Request) -> Engine:
@@ -37,20 +68,27 @@ class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     question: str = Field(
-        description=f"The question, 1 to {MAX_QUESTION_CHARS} characters after trimming.",
+        description=(
+            f"The question, at most {MAX_QUESTION_CHARS} characters; control characters and "
+            "runs of white space become one space, and what remains must not be empty."
+        ),
         examples=["What IVIg dose is used?"],
+        json_schema_extra=QUESTION_SCHEMA,
     )
     history: list[str] = Field(
         default_factory=list,
-        max_length=MAX_HISTORY_ITEMS,
         description=f"Earlier questions of the conversation, oldest first (at most {MAX_HISTORY_ITEMS}).",
+        json_schema_extra={
+            "maxItems": MAX_HISTORY_ITEMS,
+            "items": {"type": "string", **QUESTION_SCHEMA},
+        },
     )
     k: int = Field(
         default=DEFAULT_K, ge=MIN_K, le=MAX_K, description="How many ranked passages to return."
     )
     article: str | None = Field(
         default=None,
-        max_length=200,
+        max_length=MAX_ARTICLE_ID_CHARS,
         description="Only search this article (its id, as in /api/health); all articles if absent.",
         examples=[None],
     )
@@ -63,13 +101,32 @@ class AskRequest(BaseModel):
         except QueryError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("history", mode="before")
+    @classmethod
+    def _history_count(cls, value: Any) -> Any:
+        """The count first: a history of thousands is refused before one entry is read."""
+        if isinstance(value, list):
+            try:
+                check_history_count(len(value))
+            except QueryError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("history")
     @classmethod
     def _history(cls, value: list[str]) -> list[str]:
         try:
-            return [clean_question(h, field=f"history[{i}]") for i, h in enumerate(value)]
+            return list(clean_history(value))
         except QueryError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k(cls, value: Any) -> Any:
+        """JSON numbers only: lax validation would read `true` or `"5"` as a k."""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"k must be an integer from {MIN_K} to {MAX_K}, such as {DEFAULT_K}")
+        return value
 
 
 class ReferenceOut(BaseModel):
@@ -118,18 +175,13 @@ class HealthResponse(BaseModel):
     index: dict[str, Any]
 
 
-class ErrorResponse(BaseModel):
-    message: str = Field(description="What is wrong and what to fix, in one sentence.")
-    detail: list[dict[str, Any]] | str
-
-
-ERRORS: dict[int | str, dict[str, Any]] = {
-    413: {"model": ErrorResponse, "description": "Request body too large"},
-    422: {"model": ErrorResponse, "description": "Invalid request"},
+ASK_ERRORS: dict[int | str, dict[str, Any]] = {
+    415: _error("The body is not sent as application/json"),
+    422: _error("Invalid request: not JSON, or a field outside the limits"),
 }
 
 
-@router.post("/ask", response_model=AskResponse, responses=ERRORS)
+@router.post("/ask", response_model=AskResponse, responses=ASK_ERRORS)
 def ask(body: AskRequest, engine: EngineDep) -> JSONResponse:
     """Answer a question with ranked, cited passages and the article's disclaimer."""
     answer = engine.ask(body.question, body.history, body.k, article=body.article)

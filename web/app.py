@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -10,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -21,22 +21,20 @@ from assistant.embedding import Embedder
 from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
 from assistant.index import published_version
-from assistant.limits import MAX_BODY_BYTES
 from assistant.settings import Settings
 from web import api, pages
+from web.guard import LOG_CONFIG, SECURITY_HEADERS, RequestGuard
 
 log = logging.getLogger("mmn_assistant.web")
 
-SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
-        "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-    ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
-    "Cross-Origin-Opener-Policy": "same-origin",
-}
+__all__ = ["LOG_CONFIG", "SECURITY_HEADERS", "IndexWatcher", "create_app"]
+
+MAX_ERRORS_LISTED = 10
+"""A 422 lists this many of pydantic's errors: a body of thousands of bad fields must not come
+back as a response many times its size."""
+
+API_PATHS = ("/api/", "/openapi.json")
+"""Addresses whose errors are JSON in the documented shape; every other address gets a page."""
 
 
 class IndexWatcher:
@@ -89,14 +87,47 @@ class IndexWatcher:
         return True
 
 
+def _where(error: dict[str, Any]) -> str:
+    return ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+
+
 def _validation_message(errors: list[dict[str, Any]]) -> str:
     """One sentence a person can act on, from pydantic's error list."""
     parts = []
     for error in errors[:3]:
-        where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "request"
+        where = _where(error)
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
-        parts.append(message if message.startswith(where.split(".")[0]) else f"{where}: {message}")
+        if error.get("type") == "json_invalid":
+            reason = (error.get("ctx") or {}).get("error", "it cannot be parsed")
+            message = f"the body is not valid JSON ({reason} at character {where or 0})"
+        elif not where:
+            message = (
+                "the body must be a JSON object such as "
+                '{"question": "What IVIg dose is used?"}' + f" ({message.lower()})"
+            )
+        elif not message.startswith(where.split(".")[0]):
+            message = f"{where}: {message}"
+        parts.append(message)
     return "; ".join(parts)
+
+
+def _http_message(request: Request, exc: StarletteHTTPException) -> str:
+    """What an API client should do about an HTTP error raised by the router."""
+    path = request.url.path
+    if exc.status_code == 404:
+        return f"there is nothing at {path}; the API's addresses are listed in /openapi.json"
+    if exc.status_code == 405:
+        allowed = (exc.headers or {}).get("Allow", "")
+        return f"{request.method} is not allowed on {path}; use {allowed or 'another method'}"
+    return str(exc.detail)
+
+
+def error_response(request: Request, status: int, message: str, detail: Any) -> Response:
+    """An error in the documented shape for the API, a styled page for a person elsewhere."""
+    if request.url.path.startswith(API_PATHS):
+        return JSONResponse({"message": message, "detail": detail}, status_code=status)
+    sentence = message[:1].upper() + message[1:]
+    return pages.error_page(request, status, sentence if sentence.endswith(".") else sentence + ".")
 
 
 def create_app(
@@ -142,43 +173,42 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
+    app.add_middleware(RequestGuard, reject=error_response, log_questions=settings.log_questions)
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Any:
-        length = request.headers.get("content-length")
-        if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            response: Any = JSONResponse(
-                {
-                    "message": f"the request body is larger than {MAX_BODY_BYTES} bytes",
-                    "detail": "body too large",
-                },
-                status_code=413,
-            )
-        else:
-            response = await call_next(request)
-        for name, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(name, value)
-        return response
+    def openapi() -> dict[str, Any]:
+        """The schema, with the ids of the articles served now as the values `article` takes."""
+        schema = copy.deepcopy(FastAPI.openapi(app))
+        served = getattr(app.state, "engine", None)
+        if served is not None:
+            article = schema["components"]["schemas"]["AskRequest"]["properties"]["article"]
+            for choice in article.get("anyOf", []):
+                if choice.get("type") == "string":
+                    choice["enum"] = sorted(served.index.articles)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in exc.errors()]
+        raw = list(exc.errors())[:MAX_ERRORS_LISTED]
+        errors = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in raw]
         return JSONResponse(
-            {"message": _validation_message(errors), "detail": errors}, status_code=422
+            {"message": _validation_message(raw), "detail": errors}, status_code=422
         )
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        """JSON for the API and its schema, as before; a styled page for a person elsewhere."""
-        path = request.url.path
-        if path.startswith(("/api/", "/openapi.json")):
-            return await http_exception_handler(request, exc)
+        """JSON in the documented shape for the API and its schema; a styled page elsewhere."""
+        if request.url.path.startswith(API_PATHS):
+            body = {"message": _http_message(request, exc), "detail": exc.detail}
+            return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
         response = pages.error_page(request, exc.status_code)
         response.headers.update(exc.headers or {})
         return response
 
     @app.exception_handler(QueryError)
     async def query_error(_: Request, exc: QueryError) -> JSONResponse:
-        return JSONResponse({"message": str(exc), "detail": str(exc)}, status_code=422)
+        detail = [{"type": "value_error", "loc": ["body"], "msg": str(exc)}]
+        return JSONResponse({"message": str(exc), "detail": detail}, status_code=422)
 
     return app

@@ -92,14 +92,16 @@ def article(request: Request, article_id: str, engine: EngineDep) -> HTMLRespons
     return render(request, "article.html", views.article_page(found, site))
 
 
-def error_page(request: Request, status_code: int) -> HTMLResponse:
-    """A styled page for an HTTP error outside the JSON API (an unknown address, a bad method)."""
+def error_page(request: Request, status_code: int, message: str | None = None) -> HTMLResponse:
+    """A styled page for an HTTP error outside the JSON API (an unknown address, a bad method,
+    an address or body over the limits); `message` says what to do, where there is more to say."""
     engine = getattr(request.app.state, "engine", None)
     site = views.site_of(engine.index) if engine else views.Site(articles=(), index_version="")
     if status_code == 404:
-        heading, message = "Page not found", views.PAGE_NOT_FOUND
+        heading, default = "Page not found", views.PAGE_NOT_FOUND
     else:
-        heading = HTTPStatus(status_code).phrase
-        message = "This address cannot be used that way. Ask a question below."
-    page = views.ErrorPage(site=site, status=status_code, heading=heading, message=message)
+        heading, default = HTTPStatus(status_code).phrase, views.CANNOT_USE_ADDRESS
+    page = views.ErrorPage(
+        site=site, status=status_code, heading=heading, message=message or default
+    )
     return render(request, "error.html", page, status_code=status_code)

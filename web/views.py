@@ -52,6 +52,7 @@ LABEL_WEAK = "Weak match"
 """Relevance labels: a judgement of the answerability check, never a probability."""
 
 PAGE_NOT_FOUND = "There is no page at this address. Ask a question or open the article below."
+CANNOT_USE_ADDRESS = "This address cannot be used that way. Ask a question below."
 ARTICLE_NOT_FOUND = (
     "There is no article called “{article_id}”. The articles available are listed below."
 )
