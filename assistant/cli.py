@@ -67,10 +67,12 @@ def cli() -> None:
     """
 
 
-def _embedder(model_path: Path | None):  # -> SentenceTransformerEmbedder
+def _embedder(model_path: Path | None, index_dir: Path):  # -> SentenceTransformerEmbedder
+    """The model, with its ONNX export kept beside the index it serves (unless
+    MMN_MODEL_EXPORT_DIR says where)."""
     from assistant.embedding import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder(model_path)
+    return SentenceTransformerEmbedder(model_path, export_dir=index_dir / "models")
 
 
 def build_and_report(
@@ -163,7 +165,7 @@ def build(
     build_and_report(
         corpus_dir,
         index_dir,
-        _embedder(model_path),
+        _embedder(model_path, index_dir),
         progress=sys.stderr.isatty(),
         full=full,
         index_type=index_type,
@@ -255,7 +257,7 @@ def ask(
     clean_question(question)  # refuse bad input before loading the model
     clean_history(list(history))
     check_k(k)
-    engine = Engine.open(index_dir, _embedder(model_path))
+    engine = Engine.open(index_dir, _embedder(model_path, index_dir))
     answer = engine.ask(question, history, k, article=article)
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
@@ -287,29 +289,78 @@ def format_answer(data: dict[str, Any], width: int = 88) -> str:
     return "\n".join(lines)
 
 
+LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+
+
 @cli.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow a --host other than loopback: the server then answers other machines, "
+    "with no login of its own (put it behind one).",
+)
 @corpus_option
 @index_option
 @model_option
-def serve(host: str, port: int, corpus_dir: Path, index_dir: Path, model_path: Path | None) -> None:
-    """Serve the web page and the JSON API; builds the index first if there is none."""
+def serve(
+    host: str,
+    port: int,
+    allow_remote: bool,
+    corpus_dir: Path,
+    index_dir: Path,
+    model_path: Path | None,
+) -> None:
+    """Serve the web page and the JSON API; builds the index first if there is none.
+
+    Binds to loopback unless --allow-remote is given with another --host. Stops cleanly on
+    SIGTERM or Ctrl-C: requests in flight finish (up to 10 s) before it exits.
+    """
+    import logging.config
+
     import uvicorn
 
+    from assistant.engine import Engine
     from assistant.index import has_index
     from web.app import LOG_CONFIG, create_app
 
-    embedder = _embedder(model_path)
+    if host not in LOOPBACK_HOSTS and not allow_remote:
+        raise click.UsageError(
+            f"--host {host} would answer other machines; the assistant has no login of its own. "
+            "Add --allow-remote to do it anyway (behind a proxy that authenticates), or use "
+            "--host 127.0.0.1"
+        )
+    embedder = _embedder(model_path, index_dir)
     if not has_index(index_dir):
         click.echo(f"no index in {index_dir}: building it first", err=True)
         build_and_report(corpus_dir, index_dir, embedder, progress=sys.stderr.isatty())
+    embedder.load()  # healthy means ready: the first question does not wait for the model
+    try:
+        engine = Engine.open(index_dir, embedder)
+    except AssistantError as exc:
+        raise AssistantError(
+            f"{exc}\nNo usable index version to serve. Rebuild it with `mmn-assistant build "
+            f"--index-dir {index_dir}`, or publish the version before it with "
+            "`mmn-assistant build --rollback`."
+        ) from None
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_path=model_path)
-    app = create_app(settings, embedder=embedder)
+    app = create_app(settings, embedder=engine.embedder, engine=engine, watch=True)
+    logging.config.dictConfig(LOG_CONFIG)
+    if host not in LOOPBACK_HOSTS:
+        logging.getLogger("mmn_assistant.web").warning(
+            "binding to %s: this server answers other machines and has no login of its own", host
+        )
     # The app logs one line per request without the query string (a question's text);
     # uvicorn's access log would print it, so it is off.
     uvicorn.run(
-        app, host=host, port=port, log_level="info", log_config=LOG_CONFIG, access_log=False
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        log_config=LOG_CONFIG,
+        access_log=False,
+        timeout_graceful_shutdown=10,
     )
 
 
@@ -359,7 +410,7 @@ def evaluate(
     from assistant.retrieval import DEFAULT_OPTIONS, VARIANTS
 
     items = load_gold(gold)
-    engine = Engine.open(index_dir, _embedder(model_path))
+    engine = Engine.open(index_dir, _embedder(model_path, index_dir))
     if fit_thresholds:
         from assistant.evaluation import fit_thresholds as run_fit
 

@@ -137,8 +137,8 @@ class SentenceTransformerEmbedder:
     `runtime`: "onnx" runs the model exported to ONNX (see `assistant.onnxmodel`; about 3x
     faster for a question, same vectors), "torch" runs it in PyTorch, and "auto" (the default,
     or the MMN_EMBED_RUNTIME variable) takes ONNX when the model can be exported and
-    onnxruntime is installed, else PyTorch. The export lives in `export_dir` (by default
-    MMN_MODEL_EXPORT_DIR, else `<index dir>/models`).
+    onnxruntime is installed, else PyTorch. The export lives in MMN_MODEL_EXPORT_DIR when that
+    is set, else in `export_dir`, else in `<index dir>/models`.
     """
 
     def __init__(
@@ -205,13 +205,12 @@ class SentenceTransformerEmbedder:
             if explicit:
                 raise ModelError("onnxruntime is not installed; run `make install`") from None
             return False
-        if self._export_dir is None:
-            if configured := os.environ.get(EXPORT_DIR_ENV):
-                self._export_dir = Path(configured)
-            else:
-                from assistant.settings import Settings
+        if configured := os.environ.get(EXPORT_DIR_ENV):
+            self._export_dir = Path(configured)
+        elif self._export_dir is None:
+            from assistant.settings import Settings
 
-                self._export_dir = Settings().index_dir / "models"
+            self._export_dir = Settings().index_dir / "models"
         target = self._export_dir / self._info.weights_sha256[:16]
         try:
             path = onnxmodel.checked_export(target, self._info.weights_sha256)

@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 @pytest.fixture
 def runner(embedder, monkeypatch):
     """The CLI with the session's already loaded model, so no test loads it twice."""
-    monkeypatch.setattr(cli_module, "_embedder", lambda model_path: embedder)
+    monkeypatch.setattr(cli_module, "_embedder", lambda model_path, index_dir: embedder)
     return CliRunner()
 
 

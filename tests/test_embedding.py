@@ -87,9 +87,10 @@ def test_the_served_runtime_is_onnx_and_gives_pytorchs_vectors(embedder, torch_e
     np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-5)
 
 
-def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder):
+def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder, monkeypatch):
     from assistant import onnxmodel
 
+    monkeypatch.delenv(embedding.EXPORT_DIR_ENV)  # a private export, not the session's
     first = SentenceTransformerEmbedder(runtime="onnx", export_dir=tmp_path)
     first.load()
     [export] = list(tmp_path.glob(f"*/{onnxmodel.EXPORT_FILE}"))

@@ -57,7 +57,7 @@ def test_each_stage_adds_to_the_ranking(engine):
 
 
 def test_eval_command_prints_the_figures_and_the_misses(embedder, index_dir, monkeypatch):
-    monkeypatch.setattr(cli_module, "_embedder", lambda model_path: embedder)
+    monkeypatch.setattr(cli_module, "_embedder", lambda model_path, index_dir: embedder)
     gold = str(GOLD / "test.jsonl")
     result = CliRunner().invoke(cli, ["eval", gold, "--index-dir", str(index_dir)])
     assert result.exit_code == 0, result.output

@@ -108,7 +108,7 @@ def test_an_edit_reaches_a_running_server_in_seconds_with_no_failed_request(
         article.write_text(
             original.replace("1.6-2.4 g/kg", "2 g/kg").replace("3-5 days", "2-5 days")
         )
-        monkeypatch.setattr(cli_module, "_embedder", lambda model_path: embedder)
+        monkeypatch.setattr(cli_module, "_embedder", lambda model_path, index_dir: embedder)
         runner = CliRunner()
         built = runner.invoke(
             cli, ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index_dir)]

@@ -1,12 +1,18 @@
 """`mmn-assistant serve` as a real uvicorn process on 127.0.0.1."""
 
 import json
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
 from assistant.index import published_version
-from tests.conftest import start_server, stop_server
+from tests.conftest import ROOT, free_port, start_server, stop_server
 
 
 def post(url: str, payload: dict) -> tuple[int, dict]:
@@ -79,3 +85,55 @@ def test_the_request_log_has_one_structured_line_per_request_and_no_question(
     for line in asked:
         assert set(line) == {"time", "method", "path", "status", "ms"}
         assert isinstance(line["ms"], float) and 0 <= line["ms"] < 30_000
+
+
+def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "assistant", "serve", "--port", str(free_port()), *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def test_serve_refuses_a_damaged_index_and_says_how_to_rebuild(index_dir, tmp_path):
+    """A server with nothing trustworthy to serve exits at once, naming the damage and the fix,
+    instead of starting and answering from a broken index."""
+    damaged = tmp_path / "index"
+    shutil.copytree(index_dir, damaged)
+    vectors = damaged / "versions" / published_version(damaged) / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:100])  # truncated
+    done = run_serve("--index-dir", str(damaged))
+    assert done.returncode == 1
+    assert "vectors.faiss does not match its hash" in done.stderr
+    assert "mmn-assistant build" in done.stderr and "--rollback" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_serve_binds_to_loopback_unless_told_otherwise(index_dir, tmp_path):
+    done = run_serve("--host", "0.0.0.0", "--index-dir", str(index_dir))
+    assert done.returncode == 2
+    assert "--allow-remote" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_sigterm_lets_requests_in_flight_finish_and_exits_cleanly(index_dir, tmp_path):
+    """An operator's restart must not cut off a clinician's answer: requests already sent when
+    SIGTERM arrives are answered, then the process exits. uvicorn re-raises the signal once it
+    has shut down, so that whoever sent it sees it took effect: status -15, not a crash."""
+    log = tmp_path / "server.log"
+    process, base = start_server(index_dir, log)
+    results: list[int] = []
+
+    def ask(i: int) -> None:
+        results.append(post(base + "/api/ask", {"question": f"What IVIg dose is used? ({i})"})[0])
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(12)]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.05)  # the requests are on their way or being answered
+    process.send_signal(signal.SIGTERM)
+    for thread in threads:
+        thread.join(timeout=60)
+    assert process.wait(timeout=30) in (0, -signal.SIGTERM)
+    assert results == [200] * 12, results
+    text = log.read_text()
+    assert "Waiting for application shutdown" in text and "Finished server process" in text
+    assert "Traceback" not in text

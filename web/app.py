@@ -135,25 +135,35 @@ def create_app(
     *,
     embedder: Embedder | None = None,
     engine: Engine | None = None,
+    watch: bool | None = None,
 ) -> FastAPI:
-    """The app. Tests pass a ready `engine`; `serve` passes the loaded `embedder`."""
+    """The app. Tests pass a ready `engine`, served as it is; `serve` passes the engine it has
+    loaded and checked, with `watch=True` so that published versions are swapped in.
+    `watch` defaults to True without an engine and False with one."""
     settings = settings or Settings()
+    watch = engine is None if watch is None else watch
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if engine is not None:  # a test's ready engine: served as it is, never swapped
+        if engine is not None:
             app.state.engine = engine
-            log.info("serving index version %s", engine.index.version)
+            model = engine.embedder if watch else None
+        else:
+            from assistant.embedding import CachingEmbedder, SentenceTransformerEmbedder
+
+            # One cache of question vectors for the life of the server, across index swaps.
+            model = CachingEmbedder(
+                embedder
+                or SentenceTransformerEmbedder(
+                    settings.model_path, export_dir=settings.index_dir / "models"
+                )
+            )
+            model.load()  # healthy means ready: the first question does not wait for the model
+            app.state.engine = Engine.open(settings.index_dir, model)
+        log.info("serving index version %s", app.state.engine.index.version)
+        if not watch:
             yield
             return
-        from assistant.embedding import SentenceTransformerEmbedder
-
-        model = embedder or SentenceTransformerEmbedder(settings.model_path)
-        load = getattr(model, "load", None)
-        if load is not None:
-            load()  # healthy means ready: the first question does not wait for the model
-        app.state.engine = Engine.open(settings.index_dir, model)
-        log.info("serving index version %s", app.state.engine.index.version)
         watcher = IndexWatcher(app, settings.index_dir, model)
         watcher.start()
         try:
