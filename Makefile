@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 LINT := assistant web tests $(wildcard bench/*.py)
 
-.PHONY: install run build test lint bench eval clean
+.PHONY: install run build test lint bench soak audit charts eval clean
 
 install: $(STAMP)
 
@@ -35,11 +35,27 @@ test: install
 	$(BIN)/python -m pytest
 
 # Figures, not tests: each script prints them and writes JSON under bench/results/.
+# On an otherwise idle machine: about 35 minutes in all (load 13, scale 12).
 bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/startup.py
+	$(BIN)/python bench/load.py
+	$(BIN)/python bench/scale.py
+
+# Issue 7's soak: 16 clients for 10 minutes.
+soak: install
+	$(BIN)/python bench/load.py --soak
+
+charts: install
+	$(BIN)/python bench/charts.py
+
+# pip-audit cannot reach its advisory data from this machine (README, "Dependency audit");
+# audit_latest.py checks what PyPI's package JSON does list.
+audit: install
+	-$(BIN)/pip-audit --progress-spinner off
+	$(BIN)/python bench/audit_latest.py
 
 # Retrieval quality on the gold set's test part, every variant side by side.
 eval: install index/CURRENT

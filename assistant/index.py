@@ -239,6 +239,7 @@ def _build(
                 "full": full,
             },
         }
+        manifest["seal"] = seal(manifest)
         _write(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
         _fsync_dir(staging)
         loaded = load_version(staging, info, version=version)  # validate before publishing
@@ -381,6 +382,13 @@ def load_index(index_dir: Path, model: ModelInfo) -> LoadedIndex:
     return load_version(index_dir / VERSIONS / version, model, version=version)
 
 
+def seal(manifest: dict[str, Any]) -> str:
+    """The SHA-256 of a manifest's content without its seal: an edited manifest (a changed
+    count, model or file hash) no longer matches, and the version is refused."""
+    content = {k: v for k, v in manifest.items() if k != "seal"}
+    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
+
+
 def read_manifest(path: Path) -> dict[str, Any]:
     try:
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
@@ -404,6 +412,11 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
 
     manifest = read_manifest(path)
     rebuild = "rebuild the index with `mmn-assistant build`"
+    if manifest.get("seal") != seal(manifest):
+        raise IndexStoreError(
+            f"{path}/manifest.json was changed after the build (its seal does not match its "
+            f"content); {rebuild}"
+        )
     try:
         recorded_model = manifest["model"]
         expected_files = manifest["files"]

@@ -31,6 +31,8 @@ RECORD_FILE = "export.json"
 EXPORT_FORMAT = 1
 """Raised when what is exported changes, so older exports are made again."""
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+SPIN_ENV = "MMN_ONNX_SPIN"
+"""1 lets onnxruntime's idle threads spin (bench/latency.py measures both settings)."""
 
 
 def exportable(model_dir: Path) -> bool:
@@ -155,6 +157,10 @@ class OnnxModel:
         # Both cores for one question: measured faster than one, and requests rarely overlap.
         options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
         options.inter_op_num_threads = 1
+        # Idle threads sleep instead of spinning: a spinning pool takes the cores from the
+        # rest of the answer (BM25, JSON, the HTTP server) and from concurrent requests.
+        spin = os.environ.get(SPIN_ENV, "0")
+        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]

@@ -14,6 +14,7 @@ from assistant.index import (
     load_index,
     manifest_summary,
     published_version,
+    seal,
 )
 from tests.conftest import CORPUS, HashEmbedder
 
@@ -109,11 +110,19 @@ def test_a_damaged_version_is_refused_with_a_clear_message(built, hash_embedder,
         load_index(index_dir, hash_embedder.info)
 
 
-def test_an_edited_passage_count_is_refused(built, hash_embedder):
+def test_an_edited_manifest_is_refused(built, hash_embedder):
+    """Any edit breaks the manifest's seal; one that is resealed still fails the checks of what
+    the manifest claims against the files."""
     index_dir, loaded = built
-    manifest = json.loads((loaded.path / "manifest.json").read_text())
+    path = loaded.path / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["built_at"] = "2020-01-01T00:00:00+00:00"
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexStoreError, match="manifest.json was changed after the build"):
+        load_index(index_dir, hash_embedder.info)
     manifest["passage_count"] = 31
-    (loaded.path / "manifest.json").write_text(json.dumps(manifest))
+    manifest["seal"] = seal(manifest)
+    path.write_text(json.dumps(manifest))
     with pytest.raises(
         IndexStoreError, match="32 vectors, 32 passages, 32 lexical documents, manifest says 31"
     ):

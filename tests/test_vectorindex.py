@@ -9,7 +9,7 @@ import pytest
 from assistant.corpus import load_corpus
 from assistant.engine import Engine
 from assistant.errors import IndexStoreError
-from assistant.index import build_index, load_index
+from assistant.index import build_index, load_index, seal
 from assistant.vectorindex import (
     AUTO_FLAT_LIMIT,
     INDEX_TYPES,
@@ -81,6 +81,7 @@ def test_an_index_file_of_another_kind_than_the_manifest_says_is_refused(tmp_pat
     manifest_path = loaded.path / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     manifest["index_type"] = "hnsw"
+    manifest["seal"] = seal(manifest)  # resealed, as by someone who knows the format
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(IndexStoreError, match="holds a flat index, but the manifest says hnsw"):
         load_index(index_dir, hash_embedder.info)
