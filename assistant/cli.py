@@ -138,7 +138,7 @@ def build_and_report(
     default="auto",
     show_default=True,
     help="The FAISS index: auto chooses by the number of passages (exact flat below "
-    f"{AUTO_FLAT_LIMIT:,}, ivf-sq8 from there); see bench/README.md for the measurements.",
+    f"{AUTO_FLAT_LIMIT:,}, ivf-fp16 from there); see bench/README.md for the measurements.",
 )
 def build(
     corpus_dir: Path,
@@ -289,7 +289,16 @@ def format_answer(data: dict[str, Any], width: int = 88) -> str:
     return "\n".join(lines)
 
 
-LOOPBACK_HOSTS = ("127.0.0.1", "::1", "localhost")
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: addresses no other machine can reach."""
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
 
 
 @cli.command()
@@ -325,7 +334,7 @@ def serve(
     from assistant.index import has_index
     from web.app import LOG_CONFIG, create_app
 
-    if host not in LOOPBACK_HOSTS and not allow_remote:
+    if not is_loopback(host) and not allow_remote:
         raise click.UsageError(
             f"--host {host} would answer other machines; the assistant has no login of its own. "
             "Add --allow-remote to do it anyway (behind a proxy that authenticates), or use "
@@ -347,7 +356,7 @@ def serve(
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_path=model_path)
     app = create_app(settings, embedder=engine.embedder, engine=engine, watch=True)
     logging.config.dictConfig(LOG_CONFIG)
-    if host not in LOOPBACK_HOSTS:
+    if not is_loopback(host):
         logging.getLogger("mmn_assistant.web").warning(
             "binding to %s: this server answers other machines and has no login of its own", host
         )

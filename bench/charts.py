@@ -51,10 +51,12 @@ def draw_load(result_path: Path = RESULTS / "load.json") -> Path:
     for mode in result["modes"]:
         rows = [r for r in result["rows"] if r["mode"] == mode]
         clients = [r["clients"] for r in rows]
-        left.plot(clients, [r["throughput_rps"] for r in rows], marker="o", label=mode)
-        right.plot(clients, [r["latency"]["p50_ms"] for r in rows], marker="o", label=f"{mode} p50")
+        (line,) = left.plot(clients, [r["throughput_rps"] for r in rows], marker="o", label=mode)
+        colour = line.get_color()  # one colour per mode in both panels
+        right.plot(clients, [r["latency"]["p50_ms"] for r in rows], marker="o", color=colour,
+                   label=f"{mode} p50")  # fmt: skip
         right.plot(clients, [r["latency"]["p99_ms"] for r in rows], marker="x", linestyle="--",
-                   label=f"{mode} p99")  # fmt: skip
+                   color=colour, label=f"{mode} p99")  # fmt: skip
     for ax in (left, right):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("concurrent clients")

@@ -10,7 +10,7 @@ one-article case (the real index, 32 passages, flat) is measured in the same run
 query embedding, to put the search in the whole retrieval's time.
 
     .venv/bin/python bench/scale.py [--sizes 10000,100000,1000000] [--real 50000]
-                                    [--kinds flat,ivf-sq8,hnsw,ivfpq] [--hnsw-max 100000]
+                                    [--kinds flat,ivf-fp16,ivf-sq8,hnsw,ivfpq] [--hnsw-max 100000]
 
 HNSW's build is the slowest part (about 2 minutes for 100k on two cores and growing faster
 than the size); above `--hnsw-max` it is skipped and the results say so. The embedded synthetic
@@ -34,7 +34,12 @@ sys.path.insert(0, str(ROOT))
 from bench.common import RESULTS, figures, write  # noqa: E402
 
 TARGETS = {"search_p50_vs_one_article": 2.0, "recall_at_10": 0.95, "memory_bytes": 1 << 30}
-DEPTHS = {"ivf-sq8": [8, 16, 32, 64, 128], "ivfpq": [16, 64, 128], "hnsw": [32, 64, 128, 256]}
+DEPTHS = {
+    "ivf-fp16": [8, 16, 32, 64, 128],
+    "ivf-sq8": [8, 16, 32, 64, 128],
+    "ivfpq": [16, 64, 128],
+    "hnsw": [32, 64, 128, 256],
+}
 
 
 MEMORY_PROBE = """
@@ -144,7 +149,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--real", type=int, default=50_000)
-    parser.add_argument("--kinds", default="flat,ivf-sq8,hnsw,ivfpq")
+    parser.add_argument("--kinds", default="flat,ivf-fp16,ivf-sq8,hnsw,ivfpq")
     parser.add_argument("--hnsw-max", type=int, default=100_000)
     parser.add_argument("--out", type=Path, default=RESULTS / "scale.json")
     args = parser.parse_args()

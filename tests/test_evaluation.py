@@ -78,3 +78,23 @@ def test_a_malformed_gold_line_names_its_file_and_line(tmp_path):
     gold.write_text('{"id": "a", "question": "q"}\n')
     with pytest.raises(AssistantError, match=r"gold.jsonl:1: an in-scope item needs gold"):
         load_gold(gold)
+
+
+def test_the_onnx_runtime_ranks_every_gold_question_as_pytorch_does(engine):
+    """The served runtime (ONNX) must not change any answer: for every gold question, dev and
+    test, with its history, the ranked passages and the decline decision are PyTorch's."""
+    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.engine import Engine
+
+    assert engine.embedder.inner.runtime == "onnx"
+    torch_engine = Engine(engine.index, SentenceTransformerEmbedder(runtime="torch"))
+    items = load_gold(GOLD / "dev.jsonl") + load_gold(GOLD / "test.jsonl")
+    changed = []
+    for item in items:
+        onnx = engine.ask(item.question, item.history)
+        torch = torch_engine.ask(item.question, item.history)
+        if [p.passage.id for p in onnx.passages] != [p.passage.id for p in torch.passages] or (
+            onnx.answerable != torch.answerable
+        ):
+            changed.append(item.id)
+    assert changed == []

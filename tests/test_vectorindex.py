@@ -24,8 +24,8 @@ from tests.conftest import CORPUS
 def test_auto_chooses_an_exact_scan_for_an_article_and_an_inverted_file_for_a_library():
     assert choose(32).kind == "flat"
     assert choose(AUTO_FLAT_LIMIT - 1).kind == "flat"
-    assert choose(AUTO_FLAT_LIMIT).kind == "ivf-sq8"
-    assert choose(1_000_000).kind == "ivf-sq8"
+    assert choose(AUTO_FLAT_LIMIT).kind == "ivf-fp16"
+    assert choose(1_000_000).kind == "ivf-fp16"
     assert choose(32, "hnsw").kind == "hnsw" and choose(32, "hnsw").reason == "requested"
     with pytest.raises(IndexStoreError, match="unknown index type 'annoy'"):
         choose(32, "annoy")
@@ -59,7 +59,7 @@ def test_every_kind_finds_the_exact_neighbours_and_keeps_its_settings_through_a_
     assert set(kept[kept >= 0].ravel()) <= set(allowed.tolist())
 
 
-@pytest.mark.parametrize("kind", ["flat", "ivf-sq8", "hnsw"])
+@pytest.mark.parametrize("kind", ["flat", "ivf-fp16", "ivf-sq8", "hnsw"])
 def test_the_article_built_with_any_kind_answers_the_dose_question_first(tmp_path, embedder, kind):
     loaded = build_index(load_corpus(CORPUS), embedder, tmp_path / "index", index_type=kind)
     manifest = json.loads((loaded.path / "manifest.json").read_text())

@@ -1,0 +1,24 @@
+"""BM25 over stemmed words: the fast tokenizer is bm25s's own tokenization."""
+
+import bm25s
+
+from assistant.corpus import load_corpus
+from assistant.evaluation import load_gold
+from assistant.lexical import _stemmer, tokenize
+from tests.conftest import CORPUS, ROOT
+
+
+def test_the_tokens_are_exactly_bm25s_tokens_for_every_passage_and_question():
+    passages = [p.index_text for a in load_corpus(CORPUS) for p in a.passages]
+    gold = ROOT / "tests" / "gold"
+    questions = [i.question for f in ("dev.jsonl", "test.jsonl") for i in load_gold(gold / f)]
+    odd = ["", "a", "NCS/EMG: 1.6-2.4 g/kg, IgM anti-GM1!", "Ça va? naïve café", "the of and"]
+    for texts in (passages, questions, odd):
+        expected = bm25s.tokenize(
+            texts, stopwords="en", stemmer=_stemmer(), return_ids=False, show_progress=False
+        )
+        assert tokenize(texts) == expected
+
+
+def test_stop_words_go_and_words_are_stemmed():
+    assert tokenize(["The patients are progressing"]) == [["patient", "progress"]]
