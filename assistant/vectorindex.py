@@ -6,11 +6,11 @@ of thousands of passages. Beyond that an exact scan grows with the library and i
 search time, recall@10 against the exact scan) and the automatic choice follows its figures:
 
 - `flat`: exact; chosen below AUTO_FLAT_LIMIT passages.
-- `ivf-fp16`: an inverted file of half-precision vectors: half the memory of flat (732 MiB for
-  a million), a few lists scanned instead of everything (2 ms for a million against 127 ms),
-  and recall@10 at 0.96 or more; chosen from AUTO_FLAT_LIMIT on.
+- `ivf-fp16`: an inverted file of half-precision vectors: half the memory of flat (744 MiB for
+  a million), a few lists scanned instead of everything (2.2 ms for a million against 122 ms),
+  and recall@10 of 0.975 at 100k and 0.954 at a million; chosen from AUTO_FLAT_LIMIT on.
 - `ivf-sq8`: the same with 8-bit numbers: a quarter of flat's memory, but its rounding caps
-  recall@10 near 0.93 at a million; on request, for libraries too large for `ivf-fp16`.
+  recall@10 near 0.925 at a million; on request, for libraries too large for `ivf-fp16`.
 - `hnsw`: a navigable graph over full vectors: fast search, but the slowest build and more
   memory than flat; only on request.
 - `ivfpq`: product-quantised vectors, the least memory, the lowest recall; only on request.
@@ -37,8 +37,8 @@ HNSW_EF_CONSTRUCTION = 40
 HNSW_EF_SEARCH = 128
 IVF_PROBE_SHARE = 1 / 64
 IVF_MIN_PROBES = 32
-"""Lists searched: a 64th of them, at least 32 (recall@10 0.969 at 100k, 0.963 at 1M in the
-bench; 16 gave under 0.95)."""
+"""Lists searched: a 64th of them, at least 32 (recall@10 0.975 at 100k and 0.954 at 1M in
+bench/scale.py; 16 gave under 0.95 at 1M)."""
 PQ_SUBVECTORS = 48
 TRAIN_PER_LIST = 40
 SCALAR_KINDS = {
