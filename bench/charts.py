@@ -22,6 +22,15 @@ def _pyplot():
     return plt
 
 
+def _save(plt, fig, result_path: Path) -> Path:
+    """The chart as a PNG beside its JSON results."""
+    out = result_path.with_suffix(".png")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
+
+
 def draw_latency(result_path: Path = RESULTS / "latency.json") -> Path:
     """The distribution of each way of answering, beside the floor."""
     plt = _pyplot()
@@ -36,11 +45,7 @@ def draw_latency(result_path: Path = RESULTS / "latency.json") -> Path:
     ax.set_ylabel("questions")
     ax.set_title(f"Answer latency, {result['questions']} questions, model in {result['runtime']}")
     ax.legend(fontsize=8)
-    out = result_path.with_suffix(".png")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, result_path)
 
 
 def draw_load(result_path: Path = RESULTS / "load.json") -> Path:
@@ -66,11 +71,7 @@ def draw_load(result_path: Path = RESULTS / "load.json") -> Path:
     right.set_yscale("log")
     left.set_title("Throughput")
     right.set_title("Latency")
-    out = result_path.with_suffix(".png")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, result_path)
 
 
 def draw_scale(result_path: Path = RESULTS / "scale.json") -> Path:
@@ -100,11 +101,7 @@ def draw_scale(result_path: Path = RESULTS / "scale.json") -> Path:
         ax.set_xlabel("passages")
         ax.legend(fontsize=7)
     fig.suptitle("FAISS index kinds by library size")
-    out = result_path.with_suffix(".png")
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return _save(plt, fig, result_path)
 
 
 def main() -> None:

@@ -63,6 +63,43 @@ def open_engine(index_dir: Path | None):
     return Engine.open(index_dir, embedder), index_dir
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(
+    index_dir: Path | None, log: Path, *, env: dict[str, str] | None = None, wait: float = 180
+):
+    """A real `mmn-assistant serve` on a free loopback port; returns (process, port) once
+    /api/health answers 200. Without `index_dir` it serves (building if need be) `index/`."""
+    import http.client
+    import subprocess
+    import sys
+
+    port = free_port()
+    command = [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1",
+               "--port", str(port)]  # fmt: skip
+    if index_dir is not None:
+        command += ["--index-dir", str(index_dir)]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"),
+                               stderr=subprocess.STDOUT)  # fmt: skip
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/api/health")
+            if connection.getresponse().status == 200:
+                return process, port
+        except OSError:
+            time.sleep(0.25)
+    process.kill()
+    raise SystemExit(f"the server did not become healthy:\n{log.read_text()}")
+
+
 def write(out: Path, result: dict[str, Any]) -> None:
     result = {"when": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(), **result}
     out.parent.mkdir(parents=True, exist_ok=True)

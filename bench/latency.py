@@ -26,8 +26,6 @@ import argparse
 import http.client
 import json
 import os
-import socket
-import subprocess
 import sys
 import time
 import urllib.parse
@@ -36,7 +34,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, figures, open_engine, write  # noqa: E402
+from bench.common import RESULTS, figures, open_engine, serve, write  # noqa: E402
 
 TARGETS = {"api_p50": 1.5, "page_p50": 1.6, "p99": 3.0}
 """Issue 6's targets, as multiples of the floor."""
@@ -49,32 +47,6 @@ def questions() -> list[tuple[str, tuple[str, ...]]]:
     asked = [(i.question, i.history) for i in items]
     asked += [(q.lower(), h) for q, h in asked if q.lower() != q]
     return list(dict.fromkeys(asked))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def serve(index_dir: Path, log: Path) -> tuple[subprocess.Popen, int]:
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port),
-         "--index-dir", str(index_dir)],
-        cwd=ROOT, stdout=log.open("w"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/api/health")
-            if connection.getresponse().status == 200:
-                return process, port
-        except OSError:
-            time.sleep(0.25)
-    process.kill()
-    raise SystemExit(f"the server did not become healthy:\n{log.read_text()}")
 
 
 def main() -> None:

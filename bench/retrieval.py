@@ -18,7 +18,6 @@ import json
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,13 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.answer import answer_to_dict, assemble  # noqa: E402
 from assistant.answerability import judge  # noqa: E402
-from assistant.corpus import load_corpus  # noqa: E402
-from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
-from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import load_gold  # noqa: E402
-from assistant.index import build_index  # noqa: E402
-from assistant.vocabulary import load_synonyms  # noqa: E402
-from bench.common import percentile  # noqa: E402
+from bench.common import open_engine, percentile  # noqa: E402
 
 ADDED = (
     "follow-up",
@@ -53,13 +47,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "retrieval.json")
     args = parser.parse_args()
 
-    embedder = SentenceTransformerEmbedder()
-    index_dir = args.index_dir
-    if index_dir is None:
-        index_dir = Path(tempfile.mkdtemp(prefix="bench-index-"))
-        corpus = ROOT / "corpus"
-        build_index(load_corpus(corpus), embedder, index_dir, synonyms=load_synonyms(corpus))
-    engine = Engine.open(index_dir, embedder)
+    engine, _ = open_engine(args.index_dir)
+    embedder = engine.embedder.inner  # the model itself, past the (disabled) question cache
     items = load_gold(ROOT / "tests/gold/dev.jsonl") + load_gold(ROOT / "tests/gold/test.jsonl")
 
     for item in items[:20]:  # warm up caches and the model's first calls

@@ -29,8 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, write  # noqa: E402
-from bench.latency import free_port  # noqa: E402
+from bench.common import RESULTS, free_port, write  # noqa: E402
 
 BASELINE = """
 import faiss, bm25s, fastapi, uvicorn

@@ -17,7 +17,6 @@ import json
 import platform
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -26,13 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from fastapi.testclient import TestClient  # noqa: E402
 
-from assistant.corpus import load_corpus  # noqa: E402
-from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
-from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import load_gold  # noqa: E402
-from assistant.index import build_index  # noqa: E402
-from assistant.vocabulary import load_synonyms  # noqa: E402
-from bench.common import percentile  # noqa: E402
+from bench.common import open_engine, percentile  # noqa: E402
 from web import views  # noqa: E402
 from web.app import create_app  # noqa: E402
 from web.pages import templates  # noqa: E402
@@ -55,13 +49,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "web.json")
     args = parser.parse_args()
 
-    embedder = SentenceTransformerEmbedder()
-    index_dir = args.index_dir
-    if index_dir is None:
-        index_dir = Path(tempfile.mkdtemp(prefix="bench-index-"))
-        corpus = ROOT / "corpus"
-        build_index(load_corpus(corpus), embedder, index_dir, synonyms=load_synonyms(corpus))
-    engine = Engine.open(index_dir, embedder)
+    engine, _ = open_engine(args.index_dir)
     items = load_gold(args.gold)
 
     def html(client: TestClient, question: str, history: list[str]) -> float:
