@@ -354,7 +354,7 @@ def serve(
             "`mmn-assistant build --rollback`."
         ) from None
     settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_path=model_path)
-    app = create_app(settings, embedder=engine.embedder, engine=engine, watch=True)
+    app = create_app(settings, engine=engine, watch=True)
     logging.config.dictConfig(LOG_CONFIG)
     if not is_loopback(host):
         logging.getLogger("mmn_assistant.web").warning(

@@ -308,7 +308,7 @@ class CachingEmbedder:
             self.inner.load()
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        if not self.size:
+        if not self.size or not texts:
             return self.inner.embed(texts, progress=progress)
         with self._lock:
             known = {t: self._vectors.get(t) for t in texts}
@@ -324,6 +324,4 @@ class CachingEmbedder:
                 self._vectors.move_to_end(text)
             while len(self._vectors) > self.size:
                 self._vectors.popitem(last=False)
-        if not texts:
-            return self.inner.embed(texts)
         return np.stack([known[t] for t in texts])

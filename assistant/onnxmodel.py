@@ -68,10 +68,11 @@ def export(model_dir: Path, weights_sha256: str, target: Path) -> Path:
     Written to temporary names and renamed, so a reader never sees half a file and two
     processes exporting at once both end with a whole one.
     """
+    # Before the imports: huggingface_hub reads the offline switch when it is first imported.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
     from sentence_transformers import SentenceTransformer
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     model = SentenceTransformer(str(model_dir), device="cpu", local_files_only=True)
     transformer = model[0].auto_model.eval()
 
