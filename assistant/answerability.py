@@ -28,14 +28,19 @@ from assistant.retrieval import Retrieval
 from assistant.vocabulary import zipf
 
 # Fitted on tests/gold/dev.jsonl with `mmn-assistant eval tests/gold/dev.jsonl --fit` (README).
-DENSE_FLOOR = 0.05
+DENSE_FLOOR = 0.0
 """Below this best cosine similarity, a question is declined whatever its words."""
-COVERAGE_FLOOR = 0.34
+COVERAGE_FLOOR = 0.65
 """Below this share of known content words, a question is declined unless dense is strong."""
-DENSE_STRONG = 0.5
+DENSE_STRONG = 0.55
 """At or above this best cosine similarity, a question is answered whatever its words."""
 RELEVANT_MARGIN = 0.12
 """A passage is relevant when its cosine is within this of the best one (and the question is answerable)."""
+SPECIFIC_ZIPF = 6.0
+"""Words at least this common in general English (Zipf 6: once per thousand words) say nothing
+of a question's subject."""
+FOLLOW_UP_OWN = 1.5
+"""A follow-up whose own words weigh less than this is judged with the questions it leans on."""
 RARE_ZIPF = 3.0
 """A word rarer than this in general English (Zipf scale: 3 is once per million words) is a name."""
 
@@ -64,13 +69,15 @@ class Judgement:
 
 
 def _names(question: str) -> set[str]:
-    """Capitalised words and acronyms that are not the question's first word."""
-    words = WORD.findall(question)
-    return {
-        w.lower()
-        for i, w in enumerate(words)
-        if (i > 0 and w[0].isupper()) or sum(c.isupper() for c in w) >= 2
-    }
+    """Capitalised words and acronyms, except where a sentence starts ("Starting IVIg ...")."""
+    names = set()
+    for match in WORD.finditer(question):
+        word = match.group()
+        before = question[: match.start()].rstrip()
+        starts_sentence = not before or before[-1] in ".!?:;\n"
+        if sum(c.isupper() for c in word) >= 2 or (word[0].isupper() and not starts_sentence):
+            names.add(word.lower())
+    return names
 
 
 def _rare(word: str) -> bool:
@@ -79,31 +86,52 @@ def _rare(word: str) -> bool:
     return len(word) >= 4 and zipf(word) < RARE_ZIPF
 
 
-def signals(question: str, retrieval: Retrieval, index: LoadedIndex) -> Signals:
-    words = content_words(question)
+def specificity(word: str) -> float:
+    """How much a word says about a question's subject: nothing for the commonest words of
+    English ("my", "has", "time"), more the rarer it is (an inverse document frequency read
+    off general English). A compound is as specific as its rarest part ("anti-GM2")."""
+    return max(0.0, SPECIFIC_ZIPF - min(zipf(p) for p in word.split("-") if p))
+
+
+def _subject_words(question: str) -> list[str]:
+    """Content words that could name a subject: not phrasing, not stop words."""
+    return [w for w in content_words(question) if w not in PHRASING_WORDS and tokenize([w])[0]]
+
+
+def signals(
+    question: str,
+    retrieval: Retrieval,
+    index: LoadedIndex,
+) -> Signals:
     vocabulary = index.vocabulary
     known_stems = index.lexical.vocabulary
-    names = _names(question)
-    unknown, counted = [], 0
-    for word in words:
-        if word in PHRASING_WORDS:
-            continue
+
+    def known(word: str) -> bool:
         stems = tokenize([word])[0]
-        if not stems:  # a stop word: neither known nor unknown
-            continue
-        counted += 1
-        if all(s in known_stems for s in stems):
-            continue
-        if vocabulary.matched_terms(word) or vocabulary.corrections(word):
-            continue
-        unknown.append(word)
-    phrase_known = {w for term in vocabulary.matched_terms(question) for w in term.split()}
-    foreign = tuple(
-        w
-        for w in unknown
-        if w not in phrase_known and (w in names or any(_rare(p) for p in w.split("-")))
-    )
-    coverage = 1.0 - len(unknown) / counted if counted else 1.0  # no subject words: no evidence
+        return (
+            all(s in known_stems for s in stems)
+            or vocabulary.knows(word)
+            or bool(vocabulary.corrections(word))
+        )
+
+    # The topic every passage shares ("MMN") says nothing of whether the article covers the
+    # aspect asked about ("MRI findings in MMN").
+    own = _subject_words(vocabulary.without_shared(question))
+    words = list(own)
+    if retrieval.follow_up and sum(specificity(w) for w in own) < FOLLOW_UP_OWN:
+        # "is it easy to pick up?": too little of its own to judge; judge what it leans on.
+        words += [
+            w
+            for earlier in retrieval.leaned_on
+            for w in _subject_words(vocabulary.without_shared(earlier))
+        ]
+    weights = {w: specificity(w) for w in words}
+    unknown = [w for w in own if not known(w)]
+    counted = sum(weights[w] for w in words)
+    missing = sum(weights[w] for w in words if w in unknown or (w not in own and not known(w)))
+    names = _names(question)
+    foreign = tuple(w for w in unknown if w in names or any(_rare(p) for p in w.split("-")))
+    coverage = 1.0 - missing / counted if counted else 1.0  # no subject words: no evidence
     dense = max(retrieval.dense_scores.values(), default=0.0)
     return Signals(dense=dense, coverage=coverage, unknown=tuple(unknown), foreign=foreign)
 
@@ -161,7 +189,7 @@ def fit(
     """
     if grid is None:
         floors = [round(0.05 * i, 2) for i in range(0, 9)]
-        coverages = [0.0, 0.2, 0.25, 0.34, 0.4, 0.5, 0.6]
+        coverages = [round(0.05 * i, 2) for i in range(0, 19)]
         strongs = [round(0.4 + 0.05 * i, 2) for i in range(0, 8)]
         grid = itertools.product(floors, coverages, strongs)
     in_scope = [s for s, oos in observations if not oos]

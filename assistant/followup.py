@@ -33,7 +33,8 @@ EMPTY_WORDS = frozenset(
     about into than then there here again still ever often usually typically generally
     really just only very too so if whether not no yes please tell me us know mean
     common usual normal typical help work works used use using given give get gets
-    happen happens like kind type sort one ones thing things part""".split()
+    happen happens like kind type sort one ones thing things part till until unless upon
+    whilst while though although anyway anyhow anymore""".split()
 )
 # Words that phrase a question rather than name its subject: common verbs, adjectives and
 # adverbs of any clinical question ("is it worth trying", "how fast", "key difference").
@@ -46,7 +47,11 @@ PHRASING_WORDS = frozenset(
     doctors say says said think thought need needs needed want wants look looks looking
     find found show shows see seen explain important anything something everything way
     ways go goes going come comes coming back still yet already even ever never always
-    first last next new old first-line vs versus ok okay right wrong""".split()
+    first last next new old first-line vs versus ok okay right wrong
+    dad mum mom father mother husband wife son daughter brother sister partner friend
+    relevant relevance useful helpful significant significance
+    colleague gp gps resident registrar consultant attending nurse neurologist expect
+    expected expecting""".split()
 )
 
 
@@ -60,7 +65,9 @@ class Resolved:
 
 
 def content_words(question: str) -> list[str]:
-    return [w for w in WORD.findall(question.lower()) if w not in EMPTY_WORDS]
+    """The question's words less the empty ones, possessives as their noun ("mom's" -> "mom")."""
+    words = (re.sub(r"['\u2019]s$", "", w) for w in WORD.findall(question.lower()))
+    return [w for w in words if w not in EMPTY_WORDS]
 
 
 def _names_a_subject(question: str) -> bool:

@@ -227,6 +227,20 @@ def _contains(text: str, term: str) -> bool:
     return re.search(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", text) is not None
 
 
+def _stem_keys(terms: Iterable[str]) -> dict[tuple[str, ...], str]:
+    """Glossary terms by their stems, for matching inflected forms. Only terms of words of 4
+    letters or more with a stem each: "IV" or "how long" must match only as written."""
+    from assistant.lexical import tokenize
+
+    keys: dict[tuple[str, ...], str] = {}
+    for term in terms:
+        words = WORD.findall(term)
+        stems = tuple(tokenize([term])[0])
+        if words and len(stems) == len(words) and all(len(w) >= 4 for w in words):
+            keys.setdefault(stems, term)
+    return keys
+
+
 # --- the vocabulary used at query time ---------------------------------------------------
 
 
@@ -245,6 +259,7 @@ class Vocabulary:
     _spellings: frozenset[str] = frozenset()
     _corrected: dict[str, str | None] = field(default_factory=dict)
     _pattern: re.Pattern[str] | None = None
+    _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -304,6 +319,7 @@ class Vocabulary:
             if alternatives
             else None
         )
+        self._by_stems = _stem_keys(expansions)
 
     def to_json(self) -> dict:
         return {
@@ -332,10 +348,27 @@ class Vocabulary:
         return vocabulary
 
     def matched_terms(self, query: str) -> list[str]:
-        """Glossary terms (abbreviations, synonyms) that occur in the query."""
+        """Glossary terms (abbreviations, synonyms) that occur in the query, as written or
+        inflected ("downside" finds "downsides", "mimicking" finds "mimic")."""
         if self._pattern is None:
             return []
-        return list(dict.fromkeys(_key(m.group(1)) for m in self._pattern.finditer(query)))
+        found = [_key(m.group(1)) for m in self._pattern.finditer(query)]
+        if self._by_stems:
+            from assistant.lexical import tokenize
+
+            stems = tokenize([query])[0]
+            longest = max(len(k) for k in self._by_stems)
+            for n in range(min(longest, len(stems)), 0, -1):
+                for i in range(len(stems) - n + 1):
+                    term = self._by_stems.get(tuple(stems[i : i + n]))
+                    if term is not None:
+                        found.append(term)
+        return list(dict.fromkeys(found))
+
+    def knows(self, word: str) -> bool:
+        """Whether the corpus or the glossary uses the word (as written or inflected)."""
+        word = word.lower()
+        return word in self._known or bool(self.matched_terms(word)) or self.in_corpus(word)
 
     def corrections(self, query: str) -> list[str]:
         """Corpus words that unknown query words are probably misspellings of."""

@@ -64,3 +64,49 @@ def test_clinicians_words_find_the_articles_statement_first(engine, question, hi
     top = answer.passages[0].passage
     assert top.text.startswith(expected) or top.section[-1] == expected
     assert answer.passages[0].relevant
+
+
+@pytest.mark.parametrize(
+    ("question", "history"),
+    [
+        # ordinary words ("my", "has", "between") and family words say nothing of the subject
+        (
+            "my husband has MMN and the muscles between his thumb and finger look hollowed "
+            "out, is that part of the disease?",
+            [],
+        ),
+        ("My dad's grip has been getting weaker very gradually for years with MMN", []),
+        # a capital after a full stop starts a sentence; it is not a name
+        ("38F, weak finger extensors, anti-GM1 positive. Starting IVIg - what dose?", []),
+        ("Is anti-GM2 relevant in MMN?", []),
+        ("What else can it be mistaken for?", ["What is the IVIg dosing for MMN?"]),
+        # too little of its own: judged with the question it leans on
+        ("is it easy to pick up?", ["key NCS finding in MMN"]),
+        ("what's the downside of it?", ["is cyclophosphamide used in MMN?"]),
+    ],
+)
+def test_real_questions_in_everyday_words_are_answered(engine, question, history):
+    assert engine.ask(question, history).answerable
+
+
+@pytest.mark.parametrize(
+    ("question", "history"),
+    [
+        # the topic every passage shares does not make the aspect asked about covered
+        ("What MRI findings are seen in MMN?", []),
+        ("What does nerve ultrasound show in MMN?", []),
+        ("Is CSF protein raised in MMN?", []),
+        # a follow-up with a subject of its own is judged by it
+        ("Is it safe during pregnancy?", ["What is the first-line treatment for MMN?"]),
+    ],
+)
+def test_aspects_the_article_does_not_cover_are_declined(engine, question, history):
+    assert not engine.ask(question, history).answerable
+
+
+def test_specificity_weighs_rare_words_and_ignores_the_commonest():
+    from assistant.answerability import specificity
+
+    assert specificity("my") == 0.0 and specificity("has") == 0.0
+    assert specificity("pregnancy") > specificity("safe") > 0.0
+    assert specificity("anti-GM2") == specificity("GM2")  # as specific as its rarest part

@@ -3,9 +3,9 @@
 import json
 import shutil
 import signal
+import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.error
 import urllib.request
@@ -120,18 +120,27 @@ def test_sigterm_lets_requests_in_flight_finish_and_exits_cleanly(index_dir, tmp
     has shut down, so that whoever sent it sees it took effect: status -15, not a crash."""
     log = tmp_path / "server.log"
     process, base = start_server(index_dir, log)
-    results: list[int] = []
-
-    def ask(i: int) -> None:
-        results.append(post(base + "/api/ask", {"question": f"What IVIg dose is used? ({i})"})[0])
-
-    threads = [threading.Thread(target=ask, args=(i,)) for i in range(12)]
-    for thread in threads:
-        thread.start()
-    time.sleep(0.05)  # the requests are on their way or being answered
+    host, port = base.removeprefix("http://").split(":")
+    # Each request is sent but for the last byte of its body, so it cannot be answered (nor
+    # finished) before the signal: it is in flight, whatever the load on the machine.
+    sockets = []
+    for i in range(12):
+        body = json.dumps({"question": f"What IVIg dose is used? ({i})"}).encode()
+        head = (
+            f"POST /api/ask HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        connection = socket.create_connection((host, int(port)), timeout=60)
+        connection.sendall(head + body[:-1])
+        sockets.append((connection, body[-1:]))
+    time.sleep(0.5)  # the server reads the headers: each request has begun
     process.send_signal(signal.SIGTERM)
-    for thread in threads:
-        thread.join(timeout=60)
+    time.sleep(0.2)
+    results: list[int] = []
+    for connection, rest in sockets:
+        connection.sendall(rest)
+        with connection, connection.makefile("rb") as reply:
+            results.append(int(reply.readline().split()[1]))
     assert process.wait(timeout=30) in (0, -signal.SIGTERM)
     assert results == [200] * 12, results
     text = log.read_text()

@@ -166,3 +166,21 @@ def test_typing_slips_are_corrected_to_the_corpus_word(vocabulary, question, fix
 def test_real_words_are_not_taken_for_slips(vocabulary):
     assert vocabulary.corrections("best statin for cholesterol") == []
     assert vocabulary.corrections("weaker shoulders") == []
+
+
+@pytest.mark.parametrize(
+    ("question", "term"),
+    [
+        ("what's the downside?", "downsides"),  # singular of a listed plural
+        ("is it a mimicker of ALS?", "mimicker"),
+        ("are they mimicking CIDP?", "mimicker"),  # same stem
+    ],
+)
+def test_glossary_terms_match_their_inflections(vocabulary, question, term):
+    assert term in vocabulary.matched_terms(question)
+
+
+def test_short_and_phrase_terms_match_only_as_written(vocabulary):
+    # "how long" must not match "long-term"; "IV" must not match inside other words
+    assert "how long" not in vocabulary.matched_terms("long-term IVIg outcome")
+    assert "iv" not in vocabulary.matched_terms("ivy")
