@@ -21,7 +21,7 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from assistant.followup import PHRASING_WORDS, WORD, content_words
+from assistant.followup import NEW_TOPIC, PHRASING_WORDS, WORD, content_words
 from assistant.index import LoadedIndex
 from assistant.lexical import tokenize
 from assistant.retrieval import Retrieval
@@ -30,9 +30,9 @@ from assistant.vocabulary import zipf
 # Fitted on tests/gold/dev.jsonl with `mmn-assistant eval tests/gold/dev.jsonl --fit` (README).
 DENSE_FLOOR = 0.0
 """Below this best cosine similarity, a question is declined whatever its words."""
-COVERAGE_FLOOR = 0.65
+COVERAGE_FLOOR = 0.3
 """Below this share of known content words, a question is declined unless dense is strong."""
-DENSE_STRONG = 0.55
+DENSE_STRONG = 0.5
 """At or above this best cosine similarity, a question is answered whatever its words."""
 RELEVANT_MARGIN = 0.12
 """A passage is relevant when its cosine is within this of the best one (and the question is answerable)."""
@@ -115,8 +115,8 @@ def signals(
         )
 
     # The topic every passage shares ("MMN") says nothing of whether the article covers the
-    # aspect asked about ("MRI findings in MMN").
-    own = _subject_words(vocabulary.without_shared(question))
+    # aspect asked about ("MRI findings in MMN"); nor does "New question:".
+    own = _subject_words(vocabulary.without_shared(NEW_TOPIC.sub("", question, count=1)))
     words = list(own)
     if retrieval.follow_up and sum(specificity(w) for w in own) < FOLLOW_UP_OWN:
         # "is it easy to pick up?": too little of its own to judge; judge what it leans on.

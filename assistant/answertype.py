@@ -6,6 +6,11 @@ the question's own words and by the passage's shape, never by this article's wor
 quantity or share ("how common", "what percentage"), a time or duration ("how long",
 "how fast", "at what age") and a dose ("how much", "dose"). A passage that states a fact
 of the asked type gets a small bonus in the fused ranking; nothing else changes.
+
+Two shapes of question are read here too. "What is MMN?" asks for the definition, which an
+article gives in the paragraph that opens it. A clinician's case ("52M, asymmetric hand
+weakness ... CBs on motor NCS. Resident says MMN - agree?") puts the question in its last
+clause, so that clause is searched on its own as well as with the case around it.
 """
 
 from __future__ import annotations
@@ -50,3 +55,36 @@ def asked_types(question: str) -> frozenset[str]:
 def stated_types(text: str) -> frozenset[str]:
     """The answer types a passage states facts of."""
     return frozenset(t for t, pattern in PASSAGE_TYPES.items() if pattern.search(text))
+
+
+DEFINITION = re.compile(
+    r"\b(what is|what's|what are|whats|define|definition|meaning|explain|overview|"
+    r"tell me about|describe|summary|summarise|summarize)\b",
+    re.IGNORECASE,
+)
+CLAUSE_END = re.compile(r"(?<=[.?!;])\s+|\s+[-\u2013\u2014]+\s+")
+LONG_QUESTION = 12
+"""Words from which a question of several clauses is read as a case followed by the ask."""
+
+
+def asks_definition(question: str, vocabulary) -> bool:
+    """ "What is MMN?", "mmn overview": the question names nothing but the article's topic."""
+    from assistant.followup import PHRASING_WORDS, content_words
+
+    if not DEFINITION.search(question) or not vocabulary.shared:
+        return False
+    names = "|".join(re.escape(n) for n in vocabulary.shared)
+    rest, named = re.subn(rf"(?<![\w-])(?:{names})(?![\w-])", " ", question, flags=re.I)
+    words = [w for w in content_words(rest) if w not in PHRASING_WORDS]
+    return bool(named) and not [w for w in words if not DEFINITION.fullmatch(w)]
+
+
+def last_clause(question: str) -> str | None:
+    """The clause that asks, when a long question first sets out a case ("52M, asymmetric hand
+    weakness ... CBs on motor NCS. Resident says MMN - agree?"); None otherwise."""
+    if len(question.split()) < LONG_QUESTION:
+        return None
+    clauses = [c for c in CLAUSE_END.split(question.strip()) if c.strip()]
+    if len(clauses) < 2:
+        return None
+    return clauses[-1]

@@ -49,10 +49,20 @@ PHRASING_WORDS = frozenset(
     ways go goes going come comes coming back still yet already even ever never always
     first last next new old first-line vs versus ok okay right wrong
     dad mum mom father mother husband wife son daughter brother sister partner friend
-    relevant relevance useful helpful significant significance
+    relevant relevance useful helpful significant significance definition define defined
+    meaning overview summary summarise summarize explain explained describe description basics
     colleague gp gps resident registrar consultant attending nurse neurologist expect
     expected expecting""".split()
 )
+
+
+NEW_TOPIC = re.compile(
+    r"^\s*(?:(?:a |one )?(?:new|different|another|separate|unrelated|next|other)\s+"
+    r"(?:question|topic|patient|case|subject|query|thing)|(?:switching|changing)\s+"
+    r"(?:topics?|subjects?)|on another note|unrelated|separately)\b\s*[:,.;!?\-\u2013\u2014]*\s*",
+    re.IGNORECASE,
+)
+"""A clinician's own mark that a question starts afresh ("New question - ...")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,9 @@ def resolve(question: str, history: Sequence[str]) -> Resolved:
     latest, every follow-up in a chain and the self-contained question that started it
     ("What antibodies?" -> "And GM2?" -> "How common?"), at most three turns.
     """
+    fresh = NEW_TOPIC.sub("", question, count=1)
+    if fresh != question and content_words(fresh):
+        return Resolved(fresh, follow_up=False)
     if not history or not leans_on_history(question):
         return Resolved(question, follow_up=False)
     leaned: list[str] = []

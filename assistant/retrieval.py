@@ -1,8 +1,8 @@
 """Find the passages that answer a question: dense and lexical search, fused.
 
-    question (+ history) --follow-up resolution--> search text --vocabulary--> expanded text
-    expanded text --embed--> FAISS (cosine)    \\
-    expanded text --BM25--> lexical scores      >--fusion--> ranked hits + signals
+    question (+ history) --follow-up resolution, last clause--> search texts --vocabulary-->
+    expanded texts --embed, weighted--> FAISS (cosine)  \\
+    expanded texts --BM25, weighted--> lexical scores    >--fusion, answer types--> ranked hits
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from assistant.answertype import asked_types, stated_types
+from assistant.answertype import asked_types, asks_definition, last_clause, stated_types
 from assistant.embedding import Embedder
 from assistant.errors import QueryError
 from assistant.followup import resolve
@@ -39,17 +39,30 @@ class RetrievalOptions:
     lexical_weight: float = 0.5
     candidates: int = 50
     answer_type_bonus: float = 0.2
+    definition_bonus: float = 0.6
+    """For "what is MMN?": the bonus of the paragraph that opens the article (its definition)."""
+    last_clause_weight: float = 0.3
+    """For a long question of several clauses (a case, then the question), the weight of its
+    last clause against the whole."""
 
 
-_PLAIN = RetrievalOptions(expand=False, follow_ups=False, strip_shared=False, answer_type_bonus=0.0)
+_PLAIN = RetrievalOptions(
+    expand=False,
+    follow_ups=False,
+    strip_shared=False,
+    answer_type_bonus=0.0,
+    definition_bonus=0.0,
+    last_clause_weight=0.0,
+)
+_VOCABULARY = replace(_PLAIN, expand=True, strip_shared=True)
+_ANSWER_TYPES = replace(_VOCABULARY, answer_type_bonus=0.2, definition_bonus=0.6)
 VARIANTS: dict[str, RetrievalOptions] = {
     "dense": replace(_PLAIN, lexical=False),
     "lexical": replace(_PLAIN, dense=False),
     "hybrid": _PLAIN,
-    "hybrid+vocabulary": replace(_PLAIN, expand=True, strip_shared=True),
-    "hybrid+vocabulary+answer-types": replace(
-        _PLAIN, expand=True, strip_shared=True, answer_type_bonus=0.2
-    ),
+    "hybrid+vocabulary": _VOCABULARY,
+    "hybrid+vocabulary+answer-types": _ANSWER_TYPES,
+    # follow-ups and cases: questions read with what comes before them, or their last clause
     "hybrid+vocabulary+answer-types+follow-ups": RetrievalOptions(),
 }
 DEFAULT_OPTIONS = VARIANTS["hybrid+vocabulary+answer-types+follow-ups"]
@@ -143,6 +156,11 @@ class Retriever:
         queries = [(text, 1.0)]
         if resolved and resolved.follow_up and options.question_weight > 0:
             queries = [(text, 1.0 - options.question_weight), (question, options.question_weight)]
+        if options.last_clause_weight:
+            ask = last_clause(question)
+            if ask:
+                queries = [(t, w * (1.0 - options.last_clause_weight)) for t, w in queries]
+                queries.append((ask, options.last_clause_weight))
         clock.lap("follow-up")
         vocabulary = self._index.vocabulary
         if options.expand:
@@ -188,6 +206,10 @@ class Retriever:
             for i in fused:
                 if asked & stated_types(self._index.passages[i].text):
                     fused[i] += options.answer_type_bonus
+        if options.definition_bonus and asks_definition(question, vocabulary):
+            for i in fused:
+                if self._index.passages[i].position == 0:
+                    fused[i] += options.definition_bonus
         if not fused:  # nothing matched lexically and dense is off: keep document order
             order = range(len(self._index.passages)) if allowed is None else allowed.tolist()
             fused = dict.fromkeys(list(order)[:n], 0.0)

@@ -83,6 +83,11 @@ def test_clinicians_words_find_the_articles_statement_first(engine, question, hi
         # too little of its own: judged with the question it leans on
         ("is it easy to pick up?", ["key NCS finding in MMN"]),
         ("what's the downside of it?", ["is cyclophosphamide used in MMN?"]),
+        # "New topic:" says nothing of the subject
+        (
+            "New topic: what kind of results are needed to diagnose MMN?",
+            ["amoxicillin dose for otitis media?"],
+        ),
     ],
 )
 def test_real_questions_in_everyday_words_are_answered(engine, question, history):
@@ -94,7 +99,7 @@ def test_real_questions_in_everyday_words_are_answered(engine, question, history
     [
         # the topic every passage shares does not make the aspect asked about covered
         ("What MRI findings are seen in MMN?", []),
-        ("What does nerve ultrasound show in MMN?", []),
+        ("Is efgartigimod effective in MMN?", []),
         ("Is CSF protein raised in MMN?", []),
         # a follow-up with a subject of its own is judged by it
         ("Is it safe during pregnancy?", ["What is the first-line treatment for MMN?"]),

@@ -32,3 +32,22 @@ def test_a_follow_up_is_searched_with_the_chain_it_leans_on():
     assert resolved.leaned_on == ("Which antibodies occur in MMN?", "And GM2?")
     assert resolved.query == "How common? (Which antibodies occur in MMN? And GM2?)"
     assert not resolve("How common?", []).follow_up
+
+
+@pytest.mark.parametrize(
+    ("question", "fresh"),
+    [
+        ("New question - what is the IVIg dose?", "what is the IVIg dose?"),
+        ("Different patient: what's the key NCS finding?", "what's the key NCS finding?"),
+        ("new topic: and the antibodies?", "and the antibodies?"),
+        ("Unrelated, is rituximab used?", "is rituximab used?"),
+    ],
+)
+def test_a_question_marked_as_new_is_searched_alone_without_its_mark(question, fresh):
+    resolved = resolve(question, ["Is cyclophosphamide used in MMN?"])
+    assert resolved.query == fresh
+    assert not resolved.follow_up
+
+
+def test_a_new_question_mark_alone_is_not_a_question():
+    assert resolve("New question", ["Is IVIg used?"]).follow_up
