@@ -41,6 +41,9 @@ class RetrievalOptions:
     answer_type_bonus: float = 0.2
     definition_bonus: float = 0.6
     """For "what is MMN?": the bonus of the paragraph that opens the article (its definition)."""
+    section_prior: float = 0.2
+    """For a follow-up: the bonus of passages in the section of the best passage for the
+    question it leans on (what the conversation was reading)."""
     last_clause_weight: float = 0.3
     """For a long question of several clauses (a case, then the question), the weight of its
     last clause against the whole."""
@@ -53,6 +56,7 @@ _PLAIN = RetrievalOptions(
     answer_type_bonus=0.0,
     definition_bonus=0.0,
     last_clause_weight=0.0,
+    section_prior=0.0,
 )
 _VOCABULARY = replace(_PLAIN, expand=True, strip_shared=True)
 _ANSWER_TYPES = replace(_VOCABULARY, answer_type_bonus=0.2, definition_bonus=0.6)
@@ -95,6 +99,9 @@ class _Clock:
 
     def __init__(self, sink: dict[str, float] | None) -> None:
         self._sink = sink
+        self._last = time.perf_counter()
+
+    def restart(self) -> None:
         self._last = time.perf_counter()
 
     def lap(self, stage: str) -> None:
@@ -210,6 +217,19 @@ class Retriever:
             for i in fused:
                 if self._index.passages[i].position == 0:
                     fused[i] += options.definition_bonus
+        if options.section_prior and resolved and resolved.follow_up and resolved.leaned_on:
+            earlier = resolved.leaned_on
+            before = replace(options, section_prior=0.0)
+            clock.lap("fusion")
+            previous = self.search(
+                earlier[-1], earlier[:-1], k=1, options=before, article=article, timings=timings
+            )
+            clock.restart()  # the earlier question's search counted its own stages
+            if previous.hits:
+                section = self._index.passages[previous.hits[0].index].section
+                for i in fused:
+                    if self._index.passages[i].section == section:
+                        fused[i] += options.section_prior
         if not fused:  # nothing matched lexically and dense is off: keep document order
             order = range(len(self._index.passages)) if allowed is None else allowed.tolist()
             fused = dict.fromkeys(list(order)[:n], 0.0)

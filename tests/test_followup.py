@@ -51,3 +51,20 @@ def test_a_question_marked_as_new_is_searched_alone_without_its_mark(question, f
 
 def test_a_new_question_mark_alone_is_not_a_question():
     assert resolve("New question", ["Is IVIg used?"]).follow_up
+
+
+def test_a_follow_up_keeps_to_the_section_the_conversation_was_reading(engine):
+    """ "did everyone get better?" after the IVIg trials: the passage of the IVIg section that
+    answers it, not the prognosis of partial responders, which the words alone would pick."""
+    from assistant.retrieval import DEFAULT_OPTIONS, with_options
+
+    question, history = "did everyone get better?", ["What did the trials show for IVIg in MMN?"]
+    expected = "All patients in initial trials showed improvement"
+    top = engine.ask(question, history).passages[0].passage
+    assert top.text.startswith(expected) and top.section[-1] == "IVIg Therapy"
+    without = with_options(DEFAULT_OPTIONS, section_prior=0.0)
+    assert (
+        not engine.ask(question, history, options=without)
+        .passages[0]
+        .passage.text.startswith(expected)
+    )
