@@ -30,7 +30,7 @@ from assistant.vocabulary import zipf
 # Fitted on tests/gold/dev.jsonl with `mmn-assistant eval tests/gold/dev.jsonl --fit` (README).
 DENSE_FLOOR = 0.0
 """Below this best cosine similarity, a question is declined whatever its words."""
-COVERAGE_FLOOR = 0.3
+COVERAGE_FLOOR = 0.45
 """Below this share of known content words, a question is declined unless dense is strong."""
 DENSE_STRONG = 0.5
 """At or above this best cosine similarity, a question is answered whatever its words."""
@@ -41,6 +41,10 @@ SPECIFIC_ZIPF = 6.0
 of a question's subject."""
 FOLLOW_UP_OWN = 1.5
 """A follow-up whose own words weigh less than this is judged with the questions it leans on."""
+DESCRIBING_SUFFIXES = (
+    "ance", "ence", "ancy", "ency", "ity", "ness", "ment", "ship", "ly", "able", "ible",
+    "ful", "less", "ator", "ization", "isation",
+)  # fmt: skip
 RARE_ZIPF = 3.0
 """A word rarer than this in general English (Zipf scale: 3 is once per million words) is a name."""
 
@@ -82,8 +86,10 @@ def _names(question: str) -> set[str]:
 
 def _rare(word: str) -> bool:
     """A rare word that names a thing ("eculizumab", "otitis"). Short lower-case tokens that
-    are rare ("hx", "neg") are a clinician's shorthand for ordinary words, not names."""
-    return len(word) >= 4 and zipf(word) < RARE_ZIPF
+    are rare ("hx", "neg") are a clinician's shorthand for ordinary words, not names; so are
+    rare words built with an everyday English suffix ("predominance", "discriminator",
+    "classically"): they describe, they do not name."""
+    return len(word) >= 4 and zipf(word) < RARE_ZIPF and not word.endswith(DESCRIBING_SUFFIXES)
 
 
 def specificity(word: str) -> float:

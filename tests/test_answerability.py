@@ -79,6 +79,9 @@ def test_clinicians_words_find_the_articles_statement_first(engine, question, hi
         # a capital after a full stop starts a sentence; it is not a name
         ("38F, weak finger extensors, anti-GM1 positive. Starting IVIg - what dose?", []),
         ("Is anti-GM2 relevant in MMN?", []),
+        # rare words that describe rather than name
+        ("MMN vs CIDP - key discriminator?", []),
+        ("prox vs distal predominance in mmn", []),
         ("What else can it be mistaken for?", ["What is the IVIg dosing for MMN?"]),
         # too little of its own: judged with the question it leans on
         ("is it easy to pick up?", ["key NCS finding in MMN"]),
