@@ -6,13 +6,16 @@ constraint of under 2% wrong declines, and only then to decline as many out-of-s
 questions as possible. The signals:
 - `dense`: the best cosine similarity between the search text and a passage;
 - `coverage`: the share of the question's subject words that the corpus or its glossary
-  knows (after spelling correction); "capital of France" knows none of its words. Words that
-  only phrase a question ("worth trying", "key difference") are not subject words;
+  knows (after spelling correction, inflections included), each word weighed by how specific
+  it is in general English, so "my" or "time" weigh nothing and "pregnancy" much. Words that only
+  phrase a question ("worth trying", "key difference", "my husband") and the topic every
+  passage shares ("MMN") are not subject words; one plain unknown word is not yet evidence (a
+  prior of one known ordinary word); a question of no words at all is not covered;
 - `foreign`: content words the corpus does not know that name something specific: a rare
-  word in general English ("eculizumab", "otitis"), or a capitalised name or acronym
-  ("Kawasaki", "MRI"). A question about IVIg in Kawasaki disease shares most words with the
-  article, but its subject is not in it. Common words the article does not use ("fast",
-  "worth trying") are not foreign: they are how people phrase questions.
+  word in general English ("eculizumab", "otitis"), unless it is a common word with an everyday
+  suffix ("predominance"), or a capitalised name or acronym ("Kawasaki", "MRI") that does not
+  start a sentence. A question about IVIg in Kawasaki disease shares most words with the
+  article, but its subject is not in it.
 """
 
 from __future__ import annotations
@@ -21,14 +24,14 @@ import itertools
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from assistant.followup import NEW_TOPIC, PHRASING_WORDS, WORD, content_words
+from assistant.followup import NEW_TOPIC, PHRASING_WORDS, WORD, content_words, straighten
 from assistant.index import LoadedIndex
 from assistant.lexical import tokenize
 from assistant.retrieval import Retrieval
 from assistant.vocabulary import zipf
 
 # Fitted on tests/gold/dev.jsonl with `mmn-assistant eval tests/gold/dev.jsonl --fit` (README).
-DENSE_FLOOR = 0.0
+DENSE_FLOOR = 0.05
 """Below this best cosine similarity, a question is declined whatever its words."""
 COVERAGE_FLOOR = 0.45
 """Below this share of known content words, a question is declined unless dense is strong."""
@@ -36,15 +39,17 @@ DENSE_STRONG = 0.5
 """At or above this best cosine similarity, a question is answered whatever its words."""
 RELEVANT_MARGIN = 0.12
 """A passage is relevant when its cosine is within this of the best one (and the question is answerable)."""
+COVERAGE_PRIOR = 1.5
+"""The weight of the known word assumed in every question (a prior on coverage)."""
 SPECIFIC_ZIPF = 6.0
 """Words at least this common in general English (Zipf 6: once per thousand words) say nothing
 of a question's subject."""
-FOLLOW_UP_OWN = 1.5
-"""A follow-up whose own words weigh less than this is judged with the questions it leans on."""
-DESCRIBING_SUFFIXES = (
-    "ance", "ence", "ancy", "ency", "ity", "ness", "ment", "ship", "ly", "able", "ible",
-    "ful", "less", "ator", "ization", "isation",
-)  # fmt: skip
+DESCRIBING_SUFFIXES: dict[str, tuple[str, ...]] = {
+    "ance": ("ant",), "ence": ("ent",), "ancy": ("ant",), "ency": ("ent",), "ity": ("", "e"),
+    "ness": ("",), "ment": ("",), "ly": ("",), "able": ("", "e"), "ible": ("", "e"),
+    "ator": ("ate",), "ization": ("ize",), "isation": ("ise",),
+}  # fmt: skip
+"""Everyday English suffixes, and what the word they are built on ends with."""
 RARE_ZIPF = 3.0
 """A word rarer than this in general English (Zipf scale: 3 is once per million words) is a name."""
 
@@ -78,7 +83,7 @@ def _names(question: str) -> set[str]:
     for match in WORD.finditer(question):
         word = match.group()
         before = question[: match.start()].rstrip()
-        starts_sentence = not before or before[-1] in ".!?:;\n"
+        starts_sentence = not before or before[-1] in ".!?:;"
         if sum(c.isupper() for c in word) >= 2 or (word[0].isupper() and not starts_sentence):
             names.add(word.lower())
     return names
@@ -87,9 +92,19 @@ def _names(question: str) -> set[str]:
 def _rare(word: str) -> bool:
     """A rare word that names a thing ("eculizumab", "otitis"). Short lower-case tokens that
     are rare ("hx", "neg") are a clinician's shorthand for ordinary words, not names; so are
-    rare words built with an everyday English suffix ("predominance", "discriminator",
-    "classically"): they describe, they do not name."""
-    return len(word) >= 4 and zipf(word) < RARE_ZIPF and not word.endswith(DESCRIBING_SUFFIXES)
+    rare words built on a common one with an everyday suffix ("predominance" on "predominant",
+    "classically" on "classical"): they describe. "Nephrotoxicity" is built on a rare word, so
+    it still names something."""
+    return len(word) >= 4 and zipf(word) < RARE_ZIPF and not _describes(word)
+
+
+def _describes(word: str) -> bool:
+    for suffix, replacements in DESCRIBING_SUFFIXES.items():
+        if word.endswith(suffix) and len(word) > len(suffix) + 3:
+            base = word[: -len(suffix)]
+            if any(zipf(base + r) >= RARE_ZIPF for r in replacements):
+                return True
+    return False
 
 
 def specificity(word: str) -> float:
@@ -111,33 +126,37 @@ def signals(
 ) -> Signals:
     vocabulary = index.vocabulary
     known_stems = index.lexical.vocabulary
+    question = NEW_TOPIC.sub("", straighten(question), count=1)  # "New question:" asks nothing
+    # Words of a glossary phrase the question uses ("pick up", "blood test") are known there.
+    in_phrases = {w for term in vocabulary.matched_terms(question) for w in WORD.findall(term)}
 
     def known(word: str) -> bool:
         stems = tokenize([word])[0]
         return (
-            all(s in known_stems for s in stems)
+            word in in_phrases
+            or all(s in known_stems for s in stems)
             or vocabulary.knows(word)
             or bool(vocabulary.corrections(word))
         )
 
     # The topic every passage shares ("MMN") says nothing of whether the article covers the
-    # aspect asked about ("MRI findings in MMN"); nor does "New question:".
-    own = _subject_words(vocabulary.without_shared(NEW_TOPIC.sub("", question, count=1)))
-    words = list(own)
-    if retrieval.follow_up and sum(specificity(w) for w in own) < FOLLOW_UP_OWN:
-        # "is it easy to pick up?": too little of its own to judge; judge what it leans on.
-        words += [
-            w
-            for earlier in retrieval.leaned_on
-            for w in _subject_words(vocabulary.without_shared(earlier))
-        ]
+    # aspect asked about ("MRI findings in MMN").
+    words = _subject_words(vocabulary.without_shared(question))
     weights = {w: specificity(w) for w in words}
-    unknown = [w for w in own if not known(w)]
-    counted = sum(weights[w] for w in words)
-    missing = sum(weights[w] for w in words if w in unknown or (w not in own and not known(w)))
+    unknown = [w for w in words if not known(w)]
+    counted = sum(weights.values())
+    missing = sum(weights[w] for w in unknown)
+    if counted:
+        # One plain unknown word ("did everyone get better?") is not yet evidence of a subject
+        # the article lacks: the share is taken as if a known word of weight COVERAGE_PRIOR
+        # were there too.
+        coverage = 1.0 - missing / (counted + COVERAGE_PRIOR)
+    else:
+        # Nothing of its own to judge: "what is MMN?" and "and the dose?"-like follow-ups lean
+        # on the topic or the conversation; a question of no words at all asks nothing.
+        coverage = 1.0 if retrieval.follow_up or content_words(question) else 0.0
     names = _names(question)
     foreign = tuple(w for w in unknown if w in names or any(_rare(p) for p in w.split("-")))
-    coverage = 1.0 - missing / counted if counted else 1.0  # no subject words: no evidence
     dense = max(retrieval.dense_scores.values(), default=0.0)
     return Signals(dense=dense, coverage=coverage, unknown=tuple(unknown), foreign=foreign)
 

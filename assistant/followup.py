@@ -14,6 +14,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+_QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
+
+
+def straighten(text: str) -> str:
+    """Typographic quotes as typed on a phone ("What\u2019s MMN?") read as plain ones."""
+    return text.translate(_QUOTES)
+
+
 WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 """A word: letters or digits, joined by inner hyphens or apostrophes ("anti-GM1", "it's")."""
 OPENERS = re.compile(

@@ -80,6 +80,13 @@ class Document:
     references: tuple[tuple[int, str], ...] = ()
 
 
+INVISIBLE_EDGES = re.compile(
+    r"^[\s\ufeff\u200b\u200c\u200d\u2060\u00ad]+|[\s\ufeff\u200b\u200c\u200d\u2060\u00ad]+$"
+)
+"""White space and characters that show nothing (byte order mark, zero-width space and joiners,
+word joiner, soft hyphen) at the edges of a line."""
+
+
 @dataclass(frozen=True, slots=True)
 class Line:
     """One line of a source file: its 1-based number, its offset, its text without the ending."""
@@ -90,7 +97,9 @@ class Line:
 
     @property
     def stripped(self) -> str:
-        return self.content.strip().lstrip("\ufeff").strip()
+        """The text without surrounding white space or invisible characters: a line holding
+        only a zero-width space or a byte order mark is blank to the eye, so it is blank here."""
+        return INVISIBLE_EDGES.sub("", self.content)
 
 
 def read_text(path: Path) -> str:
@@ -257,7 +266,11 @@ def parse_export(path: Path, text: str | None = None) -> Document:
         # A heading stands alone, or directly above a list with no blank line between.
         if looks_like_heading(first) and (len(group) == 1 or BULLET.match(group[1].content)):
             if DISCLAIMER_HEADING.match(first):
-                expecting_disclaimer, disclaimer_line = True, group[0].number
+                disclaimer_line = group[0].number
+                if len(group) > 1:  # written as a list right under its heading
+                    disclaimer = "\n".join(line.stripped for line in group[1:])
+                else:
+                    expecting_disclaimer = True
                 continue
             indent = len(group[0].content) - len(group[0].content.lstrip())
             start, end = _statement(group[0], indent)

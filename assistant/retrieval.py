@@ -16,7 +16,7 @@ import numpy as np
 from assistant.answertype import asked_types, asks_definition, last_clause, stated_types
 from assistant.embedding import Embedder
 from assistant.errors import QueryError
-from assistant.followup import resolve
+from assistant.followup import resolve, straighten
 from assistant.fusion import RRF_K, convex, rrf
 from assistant.index import LoadedIndex
 from assistant.vectorindex import search_parameters
@@ -158,6 +158,7 @@ class Retriever:
         `timings`, when given, receives the seconds each stage took (the benchmark's shares)."""
         allowed = self._allowed(article)
         clock = _Clock(timings)
+        question, history = straighten(question), [straighten(h) for h in history]
         resolved = resolve(question, history) if options.follow_ups else None
         text = resolved.query if resolved else question
         queries = [(text, 1.0)]

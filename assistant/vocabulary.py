@@ -229,14 +229,21 @@ def _contains(text: str, term: str) -> bool:
 
 def _stem_keys(terms: Iterable[str]) -> dict[tuple[str, ...], str]:
     """Glossary terms by their stems, for matching inflected forms. Only terms of words of 4
-    letters or more with a stem each: "IV" or "how long" must match only as written."""
+    letters or more, each with a stem not much shorter than itself: "IV", "how long" or
+    "thinning" must match only as written."""
     from assistant.lexical import tokenize
 
     keys: dict[tuple[str, ...], str] = {}
     for term in terms:
         words = WORD.findall(term)
         stems = tuple(tokenize([term])[0])
-        if words and len(stems) == len(words) and all(len(w) >= 4 for w in words):
+        # a stem much shorter than its word ("thinning" -> "thin") would match other words
+        if (
+            words
+            and len(stems) == len(words)
+            and all(len(w) >= 4 for w in words)
+            and all(len(s) >= len(w) - 3 for s, w in zip(stems, words, strict=True))
+        ):
             keys.setdefault(stems, term)
     return keys
 
@@ -349,7 +356,7 @@ class Vocabulary:
 
     def matched_terms(self, query: str) -> list[str]:
         """Glossary terms (abbreviations, synonyms) that occur in the query, as written or
-        inflected ("downside" finds "downsides", "mimicking" finds "mimic")."""
+        inflected ("downside" finds "downsides", "mimicking" finds "mimicker")."""
         if self._pattern is None:
             return []
         found = [_key(m.group(1)) for m in self._pattern.finditer(query)]
@@ -368,7 +375,7 @@ class Vocabulary:
     def knows(self, word: str) -> bool:
         """Whether the corpus or the glossary uses the word (as written or inflected)."""
         word = word.lower()
-        return word in self._known or bool(self.matched_terms(word)) or self.in_corpus(word)
+        return word in self.words or bool(self.matched_terms(word)) or self.in_corpus(word)
 
     def corrections(self, query: str) -> list[str]:
         """Corpus words that unknown query words are probably misspellings of."""

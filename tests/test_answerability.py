@@ -103,6 +103,12 @@ def test_real_questions_in_everyday_words_are_answered(engine, question, history
         # the topic every passage shares does not make the aspect asked about covered
         ("What MRI findings are seen in MMN?", []),
         ("Is efgartigimod effective in MMN?", []),
+        # a drug toxicity is a name, though it ends like "severity"
+        ("Is IVIg nephrotoxicity common?", []),
+        ("Should IgA levels be checked before giving IVIg?", []),
+        # no words at all, or only the mark of a new question
+        ("'s", []),
+        ("New question", []),
         ("Is CSF protein raised in MMN?", []),
         # a follow-up with a subject of its own is judged by it
         ("Is it safe during pregnancy?", ["What is the first-line treatment for MMN?"]),

@@ -46,7 +46,7 @@ def test_a_long_case_is_read_for_its_last_clause(question, ask):
 
 
 def test_what_is_the_topic_finds_the_paragraph_that_defines_it(engine):
-    for question in ("what is mmn", "MMN definition?"):
+    for question in ("what is mmn", "MMN definition?", "What\u2019s MMN?"):  # a phone's quote
         top = engine.ask(question).passages[0].passage
         assert top.text.startswith("Multifocal motor neuropathy is a rare, acquired")
 

@@ -283,3 +283,33 @@ def test_article_id_comes_from_the_file_name():
     assert article_id(Path("corpus/What is MMN (2026).txt")) == "what-is-mmn-2026"
     with pytest.raises(ArticleError):
         article_id(Path("corpus/___.txt"))
+
+
+@pytest.mark.parametrize("invisible", ["\u200b", " \u200b ", "\ufeff", "\u2060\u200d"])
+def test_a_line_of_invisible_characters_is_blank_not_a_passage(tmp_path, invisible):
+    """An editor cannot see a zero-width space: a line holding only such characters separates
+    statements like an empty line and never becomes an empty-looking passage."""
+    text = ARTICLE.read_text(encoding="utf-8")
+    marker = "Muscle wasting and atrophy develop in affected regions over time 4\n"
+    assert marker in text
+    path = tmp_path / ARTICLE.name
+    path.write_text(text.replace(marker, marker + invisible + "\n"), encoding="utf-8")
+    passages = load_article(path).passages
+    assert [p.text for p in passages] == [p.text for p in load_article(ARTICLE).passages]
+
+
+def test_a_disclaimer_written_as_a_list_under_its_heading_is_kept_whole(tmp_path):
+    text = ARTICLE.read_text(encoding="utf-8")
+    start = text.index("Professional Medical Disclaimer")
+    end = text.index("Have a follow-up question?")
+    listed = (
+        "Professional Medical Disclaimer\n"
+        "  \u2022 This information is intended for healthcare professionals.\n"
+        "  \u2022 It does not replace clinical judgment.\n\n"
+    )
+    path = tmp_path / ARTICLE.name
+    path.write_text(text[:start] + listed + text[end:], encoding="utf-8")
+    article = load_article(path)
+    assert "intended for healthcare professionals" in article.disclaimer
+    assert "does not replace clinical judgment" in article.disclaimer
+    assert len(article.passages) == len(load_article(ARTICLE).passages)

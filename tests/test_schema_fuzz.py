@@ -46,8 +46,13 @@ def test_every_api_operation_documents_its_errors_in_one_shape(live_server):
         for path, methods in schema["paths"].items()
         for method, spec in methods.items()
     }
-    assert set(operations) == {("POST", "/api/ask"), ("GET", "/api/health")}
-    error_statuses = {"POST": {"400", "413", "414", "415", "422"}, "GET": {"400", "413", "414"}}
+    assert set(operations) == {
+        ("POST", "/api/ask"),
+        ("GET", "/api/health"),
+        ("HEAD", "/api/health"),
+    }
+    reading = {"400", "413", "414"}
+    error_statuses = {"POST": {"400", "413", "414", "415", "422"}, "GET": reading, "HEAD": reading}
     for (method, _), spec in operations.items():
         responses = spec["responses"]
         assert set(responses) == {"200"} | error_statuses[method]

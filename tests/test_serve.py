@@ -146,3 +146,12 @@ def test_sigterm_lets_requests_in_flight_finish_and_exits_cleanly(index_dir, tmp
     text = log.read_text()
     assert "Waiting for application shutdown" in text and "Finished server process" in text
     assert "Traceback" not in text
+
+
+def test_uptime_checks_may_ask_for_the_health_status_alone(live_server):
+    """Load balancers and uptime monitors send HEAD: the status without the body."""
+    request = urllib.request.Request(live_server + "/api/health", method="HEAD")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        assert response.status == 200
+        assert response.read() == b""
+        assert response.headers["X-Content-Type-Options"] == "nosniff"

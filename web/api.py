@@ -190,7 +190,8 @@ def ask(body: AskRequest, engine: EngineDep) -> JSONResponse:
     return JSONResponse(answer_to_dict(answer))
 
 
-@router.get("/health", response_model=HealthResponse)
+@router.api_route("/health", methods=["GET", "HEAD"], response_model=HealthResponse)
 def health(engine: EngineDep) -> dict[str, Any]:
-    """200 with the served index's manifest summary once the index is loaded."""
+    """200 with the served index's manifest summary once the index is loaded. HEAD too, for
+    load balancers and uptime checks that ask for the status alone."""
     return {"status": "ok", "index": manifest_summary(engine.index.manifest)}
