@@ -30,7 +30,8 @@ MISSPELLING_ZIPF = 2.0
 MORE_COMMON_BY = 2.0
 """a more common word is, only when the corpus word is this much more common (100 times)."""
 MAX_REMEMBERED_WORDS = 10_000
-"""Spelling answers kept per vocabulary; questions are user input, so the memory is bounded."""
+"""Spelling and word-knowledge answers kept per vocabulary; questions are user input, so the
+memory is bounded."""
 _STOP_BETWEEN = frozenset({"and", "of", "the", "with", "in", "for", "to", "or"})
 
 
@@ -267,6 +268,8 @@ class Vocabulary:
     _corrected: dict[str, str | None] = field(default_factory=dict)
     _pattern: re.Pattern[str] | None = None
     _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
+    _longest_stems: int = 0
+    _knowledge: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
     def build(
@@ -317,6 +320,7 @@ class Vocabulary:
         # "progression"), so stems are candidates too.
         self._spellings = self._known | {s for s in self.stems if s.isalpha() and len(s) >= 4}
         self._corrected = {}
+        self._knowledge = {}
         alternatives = sorted(expansions, key=len, reverse=True)
         self._pattern = (
             re.compile(
@@ -327,6 +331,7 @@ class Vocabulary:
             else None
         )
         self._by_stems = _stem_keys(expansions)
+        self._longest_stems = max(map(len, self._by_stems), default=0)
 
     def to_json(self) -> dict:
         return {
@@ -364,8 +369,7 @@ class Vocabulary:
             from assistant.lexical import tokenize
 
             stems = tokenize([query])[0]
-            longest = max(len(k) for k in self._by_stems)
-            for n in range(min(longest, len(stems)), 0, -1):
+            for n in range(min(self._longest_stems, len(stems)), 0, -1):
                 for i in range(len(stems) - n + 1):
                     term = self._by_stems.get(tuple(stems[i : i + n]))
                     if term is not None:
@@ -375,7 +379,13 @@ class Vocabulary:
     def knows(self, word: str) -> bool:
         """Whether the corpus or the glossary uses the word (as written or inflected)."""
         word = word.lower()
-        return word in self.words or bool(self.matched_terms(word)) or self.in_corpus(word)
+        if word not in self._knowledge:
+            if len(self._knowledge) >= MAX_REMEMBERED_WORDS:
+                self._knowledge.clear()
+            self._knowledge[word] = (
+                word in self.words or bool(self.matched_terms(word)) or self.in_corpus(word)
+            )
+        return self._knowledge[word]
 
     def corrections(self, query: str) -> list[str]:
         """Corpus words that unknown query words are probably misspellings of."""
