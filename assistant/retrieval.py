@@ -220,13 +220,15 @@ class Retriever:
                     fused[i] += options.definition_bonus
         if options.section_prior and resolved and resolved.follow_up and resolved.leaned_on:
             earlier = resolved.leaned_on
-            before = replace(options, section_prior=0.0)
+            # Found by its words (BM25) alone: no second embedding, however the history came
+            # (an API client may send one this server never saw).
+            before = replace(options, section_prior=0.0, dense=False)
             clock.lap("fusion")
             previous = self.search(
                 earlier[-1], earlier[:-1], k=1, options=before, article=article, timings=timings
             )
             clock.restart()  # the earlier question's search counted its own stages
-            if previous.hits:
+            if previous.hits and previous.lexical_scores:  # its words matched something
                 section = self._index.passages[previous.hits[0].index].section
                 for i in fused:
                     if self._index.passages[i].section == section:

@@ -14,8 +14,8 @@ from assistant.evaluation import evaluate, is_relevant, load_gold
 from tests.conftest import ROOT
 
 GOLD = ROOT / "tests" / "gold"
-# Measured 2026-11-25 on the 137 + 39 questions of the test part: hit@1 0.781, hit@3 0.942,
-# MRR 0.858, 79.5% declined, 2.9% wrongly declined. The targets (0.85, 0.97, 0.90, 85%,
+# Measured 2026-11-25 on the 137 + 39 questions of the test part: hit@1 0.774, hit@3 0.942,
+# MRR 0.855, 79.5% declined, 2.9% wrongly declined. The targets (0.85, 0.97, 0.90, 85%,
 # under 2%) are not all met; these floors catch a regression, they are not the targets.
 FLOORS = {"hit@1": 0.75, "hit@3": 0.92, "mrr": 0.83, "declined_out_of_scope": 0.76}
 MAX_WRONGLY_DECLINED = 0.035
