@@ -125,19 +125,12 @@ def signals(
     index: LoadedIndex,
 ) -> Signals:
     vocabulary = index.vocabulary
-    known_stems = index.lexical.vocabulary
     question = NEW_TOPIC.sub("", straighten(question), count=1)  # "New question:" asks nothing
     # Words of a glossary phrase the question uses ("pick up", "blood test") are known there.
     in_phrases = {w for term in vocabulary.matched_terms(question) for w in WORD.findall(term)}
 
-    def known(word: str) -> bool:
-        stems = tokenize([word])[0]
-        return (
-            word in in_phrases
-            or all(s in known_stems for s in stems)
-            or vocabulary.knows(word)
-            or bool(vocabulary.corrections(word))
-        )
+    def known(word: str) -> bool:  # vocabulary.knows covers words whose stems the corpus has
+        return word in in_phrases or vocabulary.knows(word) or bool(vocabulary.corrections(word))
 
     # The topic every passage shares ("MMN") says nothing of whether the article covers the
     # aspect asked about ("MRI findings in MMN").

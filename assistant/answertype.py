@@ -71,10 +71,9 @@ def asks_definition(question: str, vocabulary) -> bool:
     """ "What is MMN?", "mmn overview": the question names nothing but the article's topic."""
     from assistant.followup import PHRASING_WORDS, content_words
 
-    if not DEFINITION.search(question) or not vocabulary.shared:
+    if not DEFINITION.search(question):
         return False
-    names = "|".join(re.escape(n) for n in vocabulary.shared)
-    rest, named = re.subn(rf"(?<![\w-])(?:{names})(?![\w-])", " ", question, flags=re.I)
+    rest, named = vocabulary.shared_removed(question)
     words = [w for w in content_words(rest) if w not in PHRASING_WORDS]
     return bool(named) and not [w for w in words if not DEFINITION.fullmatch(w)]
 

@@ -84,7 +84,7 @@ class Resolved:
 
 def content_words(question: str) -> list[str]:
     """The question's words less the empty ones, possessives as their noun ("mom's" -> "mom")."""
-    words = (re.sub(r"['\u2019]s$", "", w) for w in WORD.findall(question.lower()))
+    words = (w.removesuffix("'s") for w in WORD.findall(question.lower()))
     return [w for w in words if w not in EMPTY_WORDS]
 
 

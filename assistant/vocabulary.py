@@ -130,6 +130,15 @@ def closest_word(word: str, known: Iterable[str]) -> str | None:
     return best if best is not None and edit_distance(word, best) <= allowed else None
 
 
+def _remember(memory: dict, key: str, answer):
+    """Keep a word's answer for the next question; questions are user input, so the memory is
+    bounded (MAX_REMEMBERED_WORDS), emptied when full."""
+    if len(memory) >= MAX_REMEMBERED_WORDS:
+        memory.clear()
+    memory[key] = answer
+    return answer
+
+
 # --- abbreviations (Schwartz & Hearst) ---------------------------------------------------
 
 
@@ -379,13 +388,10 @@ class Vocabulary:
     def knows(self, word: str) -> bool:
         """Whether the corpus or the glossary uses the word (as written or inflected)."""
         word = word.lower()
-        if word not in self._knowledge:
-            if len(self._knowledge) >= MAX_REMEMBERED_WORDS:
-                self._knowledge.clear()
-            self._knowledge[word] = (
-                word in self.words or bool(self.matched_terms(word)) or self.in_corpus(word)
-            )
-        return self._knowledge[word]
+        if word in self._knowledge:
+            return self._knowledge[word]
+        known = word in self.words or bool(self.matched_terms(word)) or self.in_corpus(word)
+        return _remember(self._knowledge, word, known)
 
     def corrections(self, query: str) -> list[str]:
         """Corpus words that unknown query words are probably misspellings of."""
@@ -411,10 +417,7 @@ class Vocabulary:
             # word, so "comon" is "common"; but "statin" is a word of its own, left as typed.
             if found is not None and zipf(word) >= MISSPELLING_ZIPF:
                 found = found if zipf(found) >= zipf(word) + MORE_COMMON_BY else None
-        if len(self._corrected) >= MAX_REMEMBERED_WORDS:
-            self._corrected.clear()
-        self._corrected[word] = found
-        return found
+        return _remember(self._corrected, word, found)
 
     def in_corpus(self, term: str) -> bool:
         """Whether every stemmed word of a term occurs in the corpus."""
@@ -423,17 +426,21 @@ class Vocabulary:
         stems = tokenize([term])[0]
         return bool(stems) and all(s in self.stems for s in stems)
 
-    def without_shared(self, query: str) -> str:
-        """The query without the names every passage shares ("... in MMN?" -> "...?").
-
-        Used for the dense query only; a query that is nothing but the shared name is kept.
-        """
+    def shared_removed(self, query: str) -> tuple[str, int]:
+        """The query without the names every passage shares ("... in MMN?" -> "...?"), and how
+        many times it named them."""
         if not self.shared:
-            return query
+            return query, 0
         names = "|".join(re.escape(t) for t in self.shared)
         pattern = rf"(?:\b(?:in|of|for|with|from|on|about)\s+)?(?<![\w-])(?:{names})(?![\w-])"
-        stripped = re.sub(pattern, " ", query, flags=re.IGNORECASE)
+        stripped, named = re.subn(pattern, " ", query, flags=re.IGNORECASE)
         stripped = re.sub(r"\s+([?.!,;:)])", r"\1", " ".join(stripped.split())).lstrip(",;: ")
+        return stripped, named
+
+    def without_shared(self, query: str) -> str:
+        """The query without the names every passage shares, for the dense query; a query that
+        is nothing but the shared name is kept."""
+        stripped, _ = self.shared_removed(query)
         return stripped if content_words(stripped) else query
 
     def expand(self, query: str) -> str:

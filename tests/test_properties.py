@@ -84,6 +84,18 @@ def load_or_error(path: Path, text: str) -> Article | None:
         return None
 
 
+def check_edited(path: Path, document: tuple[str, object], *, markdown: bool) -> None:
+    """A generated article, perhaps edited: unedited (`expected` given), every generated
+    statement is one passage; either way it parses to traceable passages or a named error."""
+    text, expected = document
+    article = load_or_error(path, text)
+    if expected is not None:
+        assert article is not None
+        assert [(p.kind, p.text, p.citations) for p in article.passages] == expected
+    if article is not None:
+        check_passages(article, text, markdown=markdown)
+
+
 def check_passages(article: Article, source: str, *, markdown: bool) -> None:
     """Each passage points at its statement: text, line, span order and printed citations."""
     passages = article.passages
@@ -483,13 +495,7 @@ def test_any_text_is_an_export_article_or_an_error_naming_file_and_line(export_p
 def test_an_edited_export_parses_to_traceable_passages_or_names_file_and_line(
     export_path, document
 ):
-    text, expected = document
-    article = load_or_error(export_path, text)
-    if expected is not None:  # unedited: every generated statement is one passage
-        assert article is not None
-        assert [(p.kind, p.text, p.citations) for p in article.passages] == expected
-    if article is not None:
-        check_passages(article, text, markdown=False)
+    check_edited(export_path, document, markdown=False)
 
 
 # --- Markdown ------------------------------------------------------------------------------------
@@ -522,13 +528,7 @@ def test_any_body_after_front_matter_is_markdown_or_names_file_and_line(markdown
 def test_an_edited_markdown_article_parses_to_traceable_passages_or_names_file_and_line(
     markdown_path, document
 ):
-    text, expected = document
-    article = load_or_error(markdown_path, text)
-    if expected is not None:
-        assert article is not None
-        assert [(p.kind, p.text, p.citations) for p in article.passages] == expected
-    if article is not None:
-        check_passages(article, text, markdown=True)
+    check_edited(markdown_path, document, markdown=True)
 
 
 # --- bytes that are not UTF-8 --------------------------------------------------------------------
