@@ -83,29 +83,31 @@ def build_and_report(
     progress: bool,
     full: bool = False,
     index_type: str = "auto",
+    train: bool = True,
 ) -> None:
-    """Parse the corpus, embed what changed, publish a new index version, and say what was built."""
+    """Parse the corpus, embed what changed, train the ranker on the example questions, publish
+    a new index version, and say what was built."""
+    from assistant.build import build_corpus
     from assistant.corpus import load_corpus
-    from assistant.index import build_index
-    from assistant.vocabulary import load_synonyms
 
     started = time.perf_counter()
     articles = load_corpus(corpus_dir)
-    synonyms = load_synonyms(corpus_dir)
     for article in articles:
         click.echo(
             f"parsed {article.source}: {len(article.passages)} passages, "
             f"last updated {article.last_updated.isoformat()}, review status: {article.review_status}",
             err=True,
         )
-    loaded = build_index(
-        articles,
+    loaded = build_corpus(
+        corpus_dir,
         embedder,
         index_dir,
-        synonyms=synonyms,
-        progress=progress,
+        train=train,
         full=full,
         index_type=index_type,
+        progress=progress,
+        say=lambda message: click.echo(f"  {message}", err=True),
+        articles=articles,
     )
     report = loaded.manifest["build"]
     chosen = loaded.manifest["vector_index"]
@@ -116,8 +118,39 @@ def build_and_report(
         f"  passages: {report['added']} added, {report['changed']} changed, "
         f"{report['removed']} removed, {report['unchanged']} unchanged; "
         f"vectors: {report['embedded']} embedded, {report['reused']} reused from the cache\n"
-        f"  FAISS index: {chosen['kind']} ({chosen['reason']})"
+        f"  FAISS index: {chosen['kind']} ({chosen['reason']})\n"
+        + "\n".join(training_lines(loaded.manifest.get("training") or {}))
     )
+
+
+def training_lines(training: dict[str, Any]) -> list[str]:
+    """What the build learnt from the example questions, for `build` and `status`."""
+    if not training.get("trained"):
+        reason = training.get("reason", "no training recorded")
+        return [
+            f"  ranker          untrained ({reason}): the model's own vectors, no learnt decline"
+        ]
+    cv = training.get("cross_validation", {})
+    counts = ", ".join(f"{k} {v}" for k, v in training.get("examples", {}).items())
+    took = (
+        "reused unchanged" if training.get("reused") else f"trained in {training.get('seconds')} s"
+    )
+    lines = [
+        f"  ranker          trained on {training['in_scope']} in-scope and "
+        f"{training['out_of_scope']} out-of-scope examples ({counts}); seed {training['seed']}, "
+        f"{took}",
+        f"  artefact        {training['artefact_sha256'][:16]}…",
+        f"  {cv.get('folds')}-fold CV       hit@1 {cv.get('hit@1')}, hit@3 {cv.get('hit@3')}, "
+        f"MRR {cv.get('mrr')}, out-of-scope declined {cv.get('declined_out_of_scope')}, "
+        f"wrongly declined {cv.get('wrongly_declined')}",
+    ]
+    stale = training.get("stale") or []
+    if stale:
+        lines.append(
+            f"  stale examples  {len(stale)} (their gold phrase is in no passage; not used):"
+        )
+        lines += [f"    {s['file']}:{s['line']}: {s['question']}" for s in stale]
+    return lines
 
 
 @cli.command()
@@ -133,6 +166,12 @@ def build_and_report(
     help="Publish the version built before the published one (nothing is parsed or embedded).",
 )
 @click.option(
+    "--no-train",
+    "no_train",
+    is_flag=True,
+    help="Serve the model untrained: ignore the example questions in corpus/examples/.",
+)
+@click.option(
     "--index-type",
     type=click.Choice(INDEX_TYPES),
     default="auto",
@@ -146,9 +185,11 @@ def build(
     model_path: Path | None,
     full: bool,
     rollback: bool,
+    no_train: bool,
     index_type: str,
 ) -> None:
-    """Parse the articles, embed what changed and publish a new index version.
+    """Parse the articles, embed what changed, train the ranker on the example questions
+    (corpus/examples/) and publish a new index version.
 
     A passage whose embedded text and model are unchanged reuses its stored vector. The
     previous version keeps serving until the new one is written and checked; a build that
@@ -169,6 +210,7 @@ def build(
         progress=sys.stderr.isatty(),
         full=full,
         index_type=index_type,
+        train=not no_train,
     )
 
 
@@ -210,6 +252,7 @@ def status(index_dir: Path, as_json: bool) -> None:
             f"{article['last_updated']}, {article.get('passage_count')} passages, "
             f"review status: {article.get('review_status')}"
         )
+    lines += training_lines(manifest.get("training") or {})
     others = [v for v in versions(index_dir) if v != version]
     lines.append(f"  also kept       {', '.join(others) if others else 'none'}")
     click.echo("\n".join(lines))
@@ -248,7 +291,7 @@ def ask(
 ) -> None:
     """Answer QUESTION with ranked, cited passages and the article's disclaimer.
 
-    Example: mmn-assistant ask "What IVIg dose is used?"
+    Example: mmn-assistant ask "What is the first-line treatment?"
     """
     from assistant.answer import answer_to_dict
     from assistant.engine import Engine
@@ -389,12 +432,6 @@ def serve(
     is_flag=True,
     help="Run every retrieval variant (dense, lexical, hybrid, + vocabulary, + follow-ups) on the same set.",
 )
-@click.option(
-    "--fit",
-    "fit_thresholds",
-    is_flag=True,
-    help="Fit the decline thresholds on GOLD (use the dev part) and print them.",
-)
 @index_option
 @model_option
 def evaluate(
@@ -402,7 +439,6 @@ def evaluate(
     k: int,
     as_json: bool,
     compare: bool,
-    fit_thresholds: bool,
     index_dir: Path,
     model_path: Path | None,
 ) -> None:
@@ -420,18 +456,6 @@ def evaluate(
 
     items = load_gold(gold)
     engine = Engine.open(index_dir, _embedder(model_path, index_dir))
-    if fit_thresholds:
-        from assistant.evaluation import fit_thresholds as run_fit
-
-        fitted = run_fit(engine, items)
-        t = fitted.thresholds
-        click.echo(
-            f"DENSE_FLOOR = {t.dense_floor}\nCOVERAGE_FLOOR = {t.coverage_floor}\n"
-            f"DENSE_STRONG = {t.dense_strong}\n"
-            f"# on {gold}: out-of-scope declined {fitted.declined_out_of_scope:.1%}, "
-            f"in-scope wrongly declined {fitted.wrongly_declined:.1%}"
-        )
-        return
     variants = VARIANTS if compare else {"default": DEFAULT_OPTIONS}
     reports = [run(engine, items, k=k, options=o, name=n) for n, o in variants.items()]
     if as_json:

@@ -9,11 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.answer import Answer, assemble
-from assistant.answerability import judge
 from assistant.embedding import CachingEmbedder, Embedder
 from assistant.index import LoadedIndex, load_index
 from assistant.limits import DEFAULT_K, check_k, clean_history, clean_question
-from assistant.retrieval import DEFAULT_OPTIONS, Retrieval, RetrievalOptions, Retriever
+from assistant.retrieval import (
+    DEFAULT_OPTIONS,
+    Retrieval,
+    RetrievalOptions,
+    Retriever,
+    relevant_flags,
+)
 from assistant.vectorindex import use_search_threads
 
 
@@ -57,15 +62,15 @@ class Engine:
     def answer_from(
         self, question: str, history: Sequence[str], retrieval: Retrieval, k: int
     ) -> Answer:
-        """Judge whether the article answers the question and assemble the top k passages."""
-        judgement = judge(question, retrieval, self.index)
+        """Assemble the top k passages with the ranker's decision on whether any answers."""
+        relevant = relevant_flags(retrieval, self.index.ranker.relevant_margin)
         return assemble(
             question,
             tuple(history),
             retrieval.hits[:k],
             self.index,
-            answerable=judgement.answerable,
-            relevant=list(judgement.relevant[:k]),
+            answerable=not retrieval.declined,
+            relevant=list(relevant[:k]),
         )
 
     def retrieve(

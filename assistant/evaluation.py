@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.answerability import Fit, fit, signals
 from assistant.engine import Engine
 from assistant.errors import AssistantError
 from assistant.retrieval import DEFAULT_OPTIONS, RetrievalOptions
@@ -157,17 +156,6 @@ def evaluate(
             )
         )
     return report
-
-
-def fit_thresholds(
-    engine: Engine, items: list[GoldItem], *, options: RetrievalOptions = DEFAULT_OPTIONS
-) -> Fit:
-    """Fit the decline thresholds on a gold set (the dev part: never the test part)."""
-    observations = []
-    for item in items:
-        retrieval = engine.retrieve(item.question, item.history, RANK_DEPTH, options=options)
-        observations.append((signals(item.question, retrieval, engine.index), item.out_of_scope))
-    return fit(observations)
 
 
 def format_report(report: Report, *, show_misses: bool = True) -> str:

@@ -1,39 +1,13 @@
-"""Fuse ranked lists. Pure functions over `{passage index: score}` maps.
+"""Fuse ranked lists: a pure function over `{passage index: score}` maps.
 
-Reciprocal rank fusion (Cormack et al., 2009) uses ranks only, so it needs no calibration
-between cosine similarities and BM25 scores; its constant k damps the weight of the very first
-ranks. The convex combination uses the scores themselves after min-max normalisation, so a
-clear winner in one list keeps its lead. Both were measured on the dev gold set (see README).
+The convex combination uses the scores themselves after min-max normalisation, so a clear
+winner in one list keeps its lead; the weight of the lexical list is learnt per index version
+by cross-validation over the example questions (`assistant.ranker`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-
-RRF_K = 60
-"""The constant of the original paper (Cormack et al.); kept for the eval command's comparison,
-where k=5 was also measured (README, "Retrieval")."""
-
-
-def ranks(scores: Mapping[int, float]) -> dict[int, int]:
-    """1-based rank of each key by descending score (ties broken by key, for determinism)."""
-    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return {key: rank for rank, (key, _) in enumerate(ordered, start=1)}
-
-
-def rrf(
-    lists: Sequence[Mapping[int, float]],
-    *,
-    weights: Sequence[float] | None = None,
-    k: int = RRF_K,
-) -> dict[int, float]:
-    """Weighted reciprocal rank fusion: sum of weight / (k + rank) over the lists a key is in."""
-    weights = weights or [1.0] * len(lists)
-    fused: dict[int, float] = {}
-    for scores, weight in zip(lists, weights, strict=True):
-        for key, rank in ranks(scores).items():
-            fused[key] = fused.get(key, 0.0) + weight / (k + rank)
-    return fused
 
 
 def minmax(scores: Mapping[int, float]) -> dict[int, float]:

@@ -9,6 +9,7 @@
         articles.json          each article's metadata and disclaimer
         vocabulary.json        abbreviations learnt from the corpus and the synonyms rules
         lexical/               the BM25 index (bm25s); document i is passage i
+        ranker/                what was learnt from the example questions (assistant.ranker)
 
 A build writes a new version into a staging directory, flushes and validates it, moves
 it into `versions/` and only then replaces `CURRENT`. A build that fails at any point
@@ -19,12 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import itertools
 import json
 import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -34,11 +36,15 @@ from typing import Any
 import numpy as np
 
 from assistant import __version__
+from assistant import ranker as learnt
 from assistant.chunking import INDEX_TEXT_VERSION
 from assistant.embedding import Embedder, ModelInfo
 from assistant.errors import IndexStoreError
+from assistant.examples import Examples, too_stale
 from assistant.lexical import LEXICAL_DIR, LexicalIndex
+from assistant.ranker import RANKER_DIR, Ranker, TrainingSettings
 from assistant.records import Article, Passage
+from assistant.training import train_into
 from assistant.vectorcache import VectorCache, embed_with_cache
 from assistant.vectorindex import build_vectors, choose, kind_of
 from assistant.vocabulary import Rule, Vocabulary
@@ -67,6 +73,14 @@ class LoadedIndex:
     articles: dict[str, Article]
     lexical: LexicalIndex
     vocabulary: Vocabulary
+    ranker: Ranker
+
+    def shown_examples(self) -> list[str]:
+        """Questions to offer on the home page: the first example questions of each article's
+        examples file, taken in turn from each article."""
+        shown = (self.manifest.get("training") or {}).get("shown") or {}
+        columns = [list(v) for v in shown.values()]
+        return [q for row in itertools.zip_longest(*columns) for q in row if q]
 
 
 def _fsync_dir(path: Path) -> None:
@@ -131,8 +145,16 @@ def build_index(
     progress: bool = False,
     full: bool = False,
     index_type: str = "auto",
+    examples: Examples | None = None,
+    training: TrainingSettings | None = None,
+    say: Callable[[str], None] | None = None,
 ) -> LoadedIndex:
     """Embed the passages, write a new version and publish it; returns it loaded.
+
+    With `examples` (and any in-scope among them), the ranker is trained on them and stored in
+    the version (`assistant.ranker`); without, the version serves the model untrained. More
+    than `examples.STALE_LIMIT` of an article's examples naming text no passage has fails the
+    build before anything is written.
 
     Vectors of unchanged texts come from the vector cache unless `full` is set. The manifest's
     `build` entry says what changed against the published version and what was reused, and its
@@ -148,6 +170,9 @@ def build_index(
             progress=progress,
             full=full,
             index_type=index_type,
+            examples=examples,
+            training=training or TrainingSettings(),
+            say=say or (lambda _: None),
         )
 
 
@@ -160,6 +185,9 @@ def _build(
     progress: bool,
     full: bool,
     index_type: str,
+    examples: Examples | None,
+    training: TrainingSettings,
+    say: Callable[[str], None],
 ) -> LoadedIndex:
     import faiss
 
@@ -168,12 +196,16 @@ def _build(
     if not passages:
         raise IndexStoreError("nothing to index: the corpus has no passages")
     choice = choose(len(passages), index_type)  # an unknown type fails before any work
+    if examples is not None and (failing := too_stale(examples)):
+        raise IndexStoreError(_stale_message(failing))
     info = embedder.info
     cache = VectorCache(index_dir, info.weights_sha256, info.dimension)
+    cached = {} if full else cache.load()
     embedded = embed_with_cache(
-        embedder, [p.index_text for p in passages], {} if full else cache.load(), progress=progress
+        embedder, [p.index_text for p in passages], cached, progress=progress
     )
     vectors = embedded.vectors
+    cache_keys, cache_vectors = list(embedded.keys), [vectors]
     changes = compare(_published_passages(index_dir), passages)
 
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -183,7 +215,27 @@ def _build(
     staging = index_dir / f"{STAGING_PREFIX}{version}"
     staging.mkdir()
     try:
-        searchable, choice = build_vectors(vectors, choice)
+        vocabulary = Vocabulary.build(_vocabulary_texts(articles), list(synonyms))
+        _write(staging / "vocabulary.json", json.dumps(vocabulary.to_json(), indent=1).encode())
+        lexical = LexicalIndex.build([p.index_text for p in passages])
+        lexical.save(staging / LEXICAL_DIR)
+        trained = train_into(
+            examples,
+            embedder,
+            cached,
+            lexical,
+            vectors,
+            [p.id for p in passages],
+            index_dir,
+            staging,
+            training,
+            say,
+            vocabulary,
+            progress=progress,
+        )
+        # what is searched is what was learnt: the passages with their learnt offsets
+        served = trained.pop("_passages")
+        searchable, choice = build_vectors(vectors if served is None else served, choice)
         _write(staging / "vectors.faiss", bytes(faiss.serialize_index(searchable)))
         _write(
             staging / "passages.jsonl",
@@ -193,13 +245,8 @@ def _build(
             staging / "articles.json",
             json.dumps([_article_json(a) for a in articles], ensure_ascii=False, indent=1).encode(),
         )
-        vocabulary = Vocabulary.build(
-            _vocabulary_texts(articles),
-            list(synonyms),
-            passages=[p.index_text for p in passages],
-        )
-        _write(staging / "vocabulary.json", json.dumps(vocabulary.to_json(), indent=1).encode())
-        LexicalIndex.build([p.index_text for p in passages]).save(staging / LEXICAL_DIR)
+        cache_keys += trained.pop("_keys")
+        cache_vectors.append(trained.pop("_vectors"))
         _fsync_tree(staging)
         hashes = _hash_tree(staging)
         manifest = {
@@ -238,6 +285,7 @@ def _build(
                 "embedded": embedded.embedded,
                 "full": full,
             },
+            "training": trained,
         }
         manifest["seal"] = seal(manifest)
         _write(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
@@ -250,9 +298,20 @@ def _build(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    cache.save(embedded.keys, vectors)
+    cache.save(cache_keys, np.concatenate(cache_vectors))
     prune(index_dir)
     return dataclasses.replace(loaded, path=final)
+
+
+def _stale_message(failing: dict[str, list[Any]]) -> str:
+    lines = []
+    for article_id, stale in failing.items():
+        lines.append(
+            f"{len(stale)} example questions of {article_id} name text that no passage has "
+            "any more; fix their gold phrases (or remove them) and build again:"
+        )
+        lines += [f"  {e.where}: {e.question}" for e in stale]
+    return "\n".join(lines) + "\nThe published index was not changed."
 
 
 def compare(old: Sequence[Passage], new: Sequence[Passage]) -> dict[str, int]:
@@ -462,6 +521,9 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
             json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))
         )
         lexical = LexicalIndex.load(path / LEXICAL_DIR)
+        ranker = (
+            learnt.load(path / RANKER_DIR) if (path / RANKER_DIR).is_dir() else learnt.untrained()
+        )
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
 
@@ -490,7 +552,9 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
         aid: dataclasses.replace(a, passages=tuple(by_article.get(aid, ())))
         for aid, a in articles.items()
     }
-    return LoadedIndex(version, path, manifest, vectors, passages, articles, lexical, vocabulary)
+    return LoadedIndex(
+        version, path, manifest, vectors, passages, articles, lexical, vocabulary, ranker
+    )
 
 
 def _vocabulary_texts(articles: list[Article]) -> list[str]:

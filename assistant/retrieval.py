@@ -1,8 +1,12 @@
-"""Find the passages that answer a question: dense and lexical search, fused.
+"""Find the passages that answer a question, and whether any does.
 
-    question (+ history) --follow-up resolution, last clause--> search texts --vocabulary-->
-    expanded texts --embed, weighted--> FAISS (cosine)  \\
-    expanded texts --BM25, weighted--> lexical scores    >--fusion, answer types--> ranked hits
+    question, history --embed--> e(q), e(history) --ranker: adapter--> q'
+        q' --FAISS (cosine)--> dense scores   \\
+        question (+ history) --BM25--> lexical  >--fusion (learnt weights)--> ranked hits
+        q' · "not covered" - best cosine --learnt threshold--> declined or answered
+
+Every weight here was learnt from the articles' example questions when the index was built
+(`assistant.ranker`); an index built without examples uses the model's own vectors.
 """
 
 from __future__ import annotations
@@ -10,66 +14,34 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
-from assistant.answertype import asked_types, asks_definition, last_clause, stated_types
 from assistant.embedding import Embedder
 from assistant.errors import QueryError
-from assistant.followup import resolve, straighten
-from assistant.fusion import RRF_K, convex, rrf
 from assistant.index import LoadedIndex
+from assistant.ranker import Ranker, query_texts
 from assistant.vectorindex import search_parameters
 
 
 @dataclass(frozen=True, slots=True)
 class RetrievalOptions:
-    """Which stages run; the eval command's --compare switches them one by one."""
+    """Which parts of the learnt ranker run; `eval --compare` switches them one by one."""
 
+    adapter: bool = True
     dense: bool = True
     lexical: bool = True
-    expand: bool = True
-    follow_ups: bool = True
-    strip_shared: bool = True
-    question_weight: float = 0.75
-    """For a follow-up, the weight of the question alone against the question with its history."""
-    fusion: str = "convex"  # "rrf" or "convex"
-    rrf_k: int = RRF_K
-    dense_weight: float = 1.0
-    lexical_weight: float = 0.5
-    candidates: int = 50
-    answer_type_bonus: float = 0.2
-    definition_bonus: float = 0.6
-    """For "what is MMN?": the bonus of the paragraph that opens the article (its definition)."""
-    section_prior: float = 0.2
-    """For a follow-up: the bonus of passages in the section of the best passage for the
-    question it leans on (what the conversation was reading)."""
-    last_clause_weight: float = 0.3
-    """For a long question of several clauses (a case, then the question), the weight of its
-    last clause against the whole."""
+    history: bool = True
 
 
-_PLAIN = RetrievalOptions(
-    expand=False,
-    follow_ups=False,
-    strip_shared=False,
-    answer_type_bonus=0.0,
-    definition_bonus=0.0,
-    last_clause_weight=0.0,
-    section_prior=0.0,
-)
-_VOCABULARY = replace(_PLAIN, expand=True, strip_shared=True)
-_ANSWER_TYPES = replace(_VOCABULARY, answer_type_bonus=0.2, definition_bonus=0.6)
 VARIANTS: dict[str, RetrievalOptions] = {
-    "dense": replace(_PLAIN, lexical=False),
-    "lexical": replace(_PLAIN, dense=False),
-    "hybrid": _PLAIN,
-    "hybrid+vocabulary": _VOCABULARY,
-    "hybrid+vocabulary+answer-types": _ANSWER_TYPES,
-    # follow-ups and cases: questions read with what comes before them, or their last clause
-    "hybrid+vocabulary+answer-types+follow-ups": RetrievalOptions(),
+    "dense (untrained)": RetrievalOptions(adapter=False, lexical=False),
+    "bm25": RetrievalOptions(dense=False),
+    "adapter": RetrievalOptions(lexical=False),
+    "adapter+bm25": RetrievalOptions(),
 }
-DEFAULT_OPTIONS = VARIANTS["hybrid+vocabulary+answer-types+follow-ups"]
+DEFAULT_OPTIONS = VARIANTS["adapter+bm25"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,12 +56,14 @@ class Hit:
 
 @dataclass(frozen=True, slots=True)
 class Retrieval:
-    """Ranked hits plus what the answerability decision needs to know about the search."""
+    """Ranked hits, the decline decision and the signals behind it."""
 
     hits: list[Hit]
     query: str
     follow_up: bool
-    leaned_on: tuple[str, ...] = ()
+    declined: bool
+    margin: float | None
+    best_dense: float
     dense_scores: dict[int, float] = field(default_factory=dict)
     lexical_scores: dict[int, float] = field(default_factory=dict)
 
@@ -101,9 +75,6 @@ class _Clock:
         self._sink = sink
         self._last = time.perf_counter()
 
-    def restart(self) -> None:
-        self._last = time.perf_counter()
-
     def lap(self, stage: str) -> None:
         if self._sink is not None:
             now = time.perf_counter()
@@ -111,8 +82,17 @@ class _Clock:
             self._last = now
 
 
+def ranker_for(ranker: Ranker, options: RetrievalOptions) -> Ranker:
+    """The ranker with the parts `options` switch off taken out."""
+    if not options.adapter:
+        ranker = replace(ranker, adapter=None, not_covered=None, threshold=None)
+    if not options.history:
+        ranker = replace(ranker, history_turns=0)
+    return ranker
+
+
 class Retriever:
-    """Hybrid search over one loaded index version."""
+    """Learnt hybrid search over one loaded index version."""
 
     def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
         self._index = index
@@ -121,6 +101,21 @@ class Retriever:
         for i, passage in enumerate(index.passages):
             positions.setdefault(passage.article_id, []).append(i)
         self._by_article = {a: np.array(p, dtype=np.int64) for a, p in positions.items()}
+        self._untrained_vectors: Any = None
+
+    def _vectors(self, options: RetrievalOptions) -> Any:
+        """The FAISS index to search: the version's (passages as trained), or for a comparison
+        without the adapter, the model's own passage vectors in an exact index made here."""
+        if options.adapter or not self._index.ranker.trained:
+            return self._index.vectors
+        if self._untrained_vectors is None:
+            import faiss
+
+            raw = self._embedder.embed([p.index_text for p in self._index.passages])
+            flat = faiss.IndexFlatIP(raw.shape[1])
+            flat.add(np.ascontiguousarray(raw, dtype=np.float32))
+            self._untrained_vectors = flat
+        return self._untrained_vectors
 
     def _allowed(self, article: str | None) -> np.ndarray | None:
         """The passage positions of one article, or None for the whole corpus."""
@@ -132,17 +127,17 @@ class Retriever:
         return self._by_article.get(article, np.zeros(0, dtype=np.int64))
 
     def _dense_search(
-        self, vector: np.ndarray, n: int, allowed: np.ndarray | None
+        self, vectors: Any, vector: np.ndarray, n: int, allowed: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
         """FAISS search, restricted by an id selector to one article's passages when asked."""
-        query = np.ascontiguousarray(vector, dtype=np.float32)
+        query = np.ascontiguousarray(vector[None, :], dtype=np.float32)
         if allowed is None:
-            return self._index.vectors.search(query, n)
+            return vectors.search(query, n)
         import faiss
 
         selector = faiss.IDSelectorBatch(allowed)
-        params = search_parameters(self._index.vectors, selector)
-        return self._index.vectors.search(query, n, params=params)
+        params = search_parameters(vectors, selector)
+        return vectors.search(query, n, params=params)
 
     def search(
         self,
@@ -158,96 +153,70 @@ class Retriever:
         `timings`, when given, receives the seconds each stage took (the benchmark's shares)."""
         allowed = self._allowed(article)
         clock = _Clock(timings)
-        question, history = straighten(question), [straighten(h) for h in history]
-        resolved = resolve(question, history) if options.follow_ups else None
-        text = resolved.query if resolved else question
-        queries = [(text, 1.0)]
-        if resolved and resolved.follow_up and options.question_weight > 0:
-            queries = [(text, 1.0 - options.question_weight), (question, options.question_weight)]
-        if options.last_clause_weight:
-            ask = last_clause(question)
-            if ask:
-                queries = [(t, w * (1.0 - options.last_clause_weight)) for t, w in queries]
-                queries.append((ask, options.last_clause_weight))
-        clock.lap("follow-up")
-        vocabulary = self._index.vocabulary
-        if options.expand:
-            queries = [(vocabulary.expand(t), w) for t, w in queries]
-        text = queries[0][0]
-        dense_texts = [
-            vocabulary.without_shared(t) if options.strip_shared else t for t, _ in queries
-        ]
+        ranker = ranker_for(self._index.ranker, options)
+        vocabulary = self._index.vocabulary if ranker.expand else None
+        text, context = query_texts(question, history, ranker.history_turns, vocabulary)
         clock.lap("vocabulary")
-        n = min(options.candidates, len(self._index.passages) if allowed is None else len(allowed))
+        total = len(self._index.passages) if allowed is None else len(allowed)
+        n = min(max(ranker.candidates, k), total)
 
         dense: dict[int, float] = {}
+        best = 0.0
+        vector: np.ndarray | None = None
         if options.dense:
-            vectors = self._embedder.embed(dense_texts)
-            weights = np.array([w for _, w in queries], dtype=np.float32)
-            vector = (weights[:, None] * vectors).sum(axis=0, keepdims=True)
-            vector /= np.linalg.norm(vector) or 1.0
+            vectors = self._embedder.embed([text] if context is None else [text, context])
             clock.lap("embedding")
-            scores, ids = self._dense_search(vector, n, allowed)
+            vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
+            clock.lap("adapter")
+            scores, ids = self._dense_search(self._vectors(options), vector, n, allowed)
             dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+            best = max(dense.values(), default=0.0)
             clock.lap("dense search")
         lexical: dict[int, float] = {}
-        if options.lexical:
-            all_scores = sum(w * self._index.lexical.scores(t) for t, w in queries)
+        if options.lexical and n:
+            scores = self._index.lexical.scores(text)
+            if context is not None and ranker.context_lexical_weight:
+                scores = scores + ranker.context_lexical_weight * self._index.lexical.scores(
+                    context
+                )
             if allowed is not None:
-                mask = np.full(len(all_scores), -np.inf, dtype=np.float32)
+                mask = np.full(len(scores), -np.inf, dtype=np.float32)
                 mask[allowed] = 0.0
-                all_scores = all_scores + mask
-            top = np.argsort(-all_scores, kind="stable")[:n]
-            lexical = {int(i): float(all_scores[i]) for i in top if all_scores[i] > 0}
+                scores = scores + mask
+            top = np.argpartition(-scores, n - 1)[:n]
+            lexical = {int(i): float(scores[i]) for i in top if scores[i] > 0}
             clock.lap("lexical")
 
         if options.dense and options.lexical:
-            lists, weights = [dense, lexical], [options.dense_weight, options.lexical_weight]
-            if options.fusion == "convex":
-                fused = convex(lists, weights=weights)
-            else:
-                fused = rrf(lists, weights=weights, k=options.rrf_k)
+            fused = ranker.fuse(dense, lexical)
         else:
             fused = dense or lexical
-        asked = asked_types(question) if options.answer_type_bonus else frozenset()
-        if asked:
-            for i in fused:
-                if asked & stated_types(self._index.passages[i].text):
-                    fused[i] += options.answer_type_bonus
-        if options.definition_bonus and asks_definition(question, vocabulary):
-            for i in fused:
-                if self._index.passages[i].position == 0:
-                    fused[i] += options.definition_bonus
-        if options.section_prior and resolved and resolved.follow_up and resolved.leaned_on:
-            earlier = resolved.leaned_on
-            # Found by its words (BM25) alone: no second embedding, however the history came
-            # (an API client may send one this server never saw).
-            before = replace(options, section_prior=0.0, dense=False)
-            clock.lap("fusion")
-            previous = self.search(
-                earlier[-1], earlier[:-1], k=1, options=before, article=article, timings=timings
-            )
-            clock.restart()  # the earlier question's search counted its own stages
-            if previous.hits and previous.lexical_scores:  # its words matched something
-                section = self._index.passages[previous.hits[0].index].section
-                for i in fused:
-                    if self._index.passages[i].section == section:
-                        fused[i] += options.section_prior
         if not fused:  # nothing matched lexically and dense is off: keep document order
-            order = range(len(self._index.passages)) if allowed is None else allowed.tolist()
+            order = range(total) if allowed is None else allowed.tolist()
             fused = dict.fromkeys(list(order)[:n], 0.0)
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
+        declined = vector is not None and ranker.declines(vector, best)
         clock.lap("fusion")
         return Retrieval(
             hits=hits,
             query=text,
-            follow_up=bool(resolved and resolved.follow_up),
-            leaned_on=resolved.leaned_on if resolved else (),
+            follow_up=context is not None,
+            declined=declined,
+            margin=None if vector is None else ranker.margin(vector, best),
+            best_dense=best,
             dense_scores=dense,
             lexical_scores=lexical,
         )
 
 
-def with_options(base: RetrievalOptions, **changes: object) -> RetrievalOptions:
-    return replace(base, **changes)
+def relevant_flags(retrieval: Retrieval, margin: float) -> tuple[bool, ...]:
+    """Which hits to label relevant: those whose adapted cosine is within `margin` of the best,
+    as a prefix of the ranking, so a less relevant passage never sits above a relevant one."""
+    if retrieval.declined:
+        return tuple(False for _ in retrieval.hits)
+    flags: list[bool] = []
+    for position, hit in enumerate(retrieval.hits):
+        close = hit.dense is not None and hit.dense >= retrieval.best_dense - margin
+        flags.append(position == 0 or (close and flags[-1]))
+    return tuple(flags)

@@ -15,15 +15,16 @@ from __future__ import annotations
 
 import difflib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.followup import WORD, content_words
 from assistant.parsing import LINE_END, read_text
 
+WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+"""A word: letters or digits, joined by inner hyphens or apostrophes ("anti-GM1", "it's")."""
 SYNONYMS_FILE = "synonyms.txt"
 MISSPELLING_ZIPF = 2.0
 """A word rarer than this in general English is taken for a misspelling of a close corpus word;"""
@@ -215,28 +216,6 @@ def find_abbreviations(text: str) -> dict[str, str]:
     return found
 
 
-def shared_names(abbreviations: dict[str, str], passages: Sequence[str]) -> tuple[str, ...]:
-    """The abbreviated names (both forms) that occur in every passage.
-
-    In a one-article corpus every indexed passage starts with the article's topic, so
-    "multifocal motor neuropathy" and "MMN" tell no passage from another: in a question
-    they only pull the embedding towards the passages that repeat the name in their text.
-    """
-    if not passages:
-        return ()
-    lowered = [p.lower() for p in passages]
-    shared: list[str] = []
-    for short, long_form in abbreviations.items():
-        forms = (short, long_form)
-        if all(any(_contains(text, f.lower()) for f in forms) for text in lowered):
-            shared.extend(forms)
-    return tuple(sorted(dict.fromkeys(shared), key=len, reverse=True))
-
-
-def _contains(text: str, term: str) -> bool:
-    return re.search(r"(?<![\w-])" + re.escape(term) + r"(?![\w-])", text) is not None
-
-
 def _stem_keys(terms: Iterable[str]) -> dict[tuple[str, ...], str]:
     """Glossary terms by their stems, for matching inflected forms. Only terms of words of 4
     letters or more, each with a stem not much shorter than itself: "IV", "how long" or
@@ -269,8 +248,6 @@ class Vocabulary:
     rules: list[Rule] = field(default_factory=list)
     words: frozenset[str] = frozenset()
     stems: frozenset[str] = frozenset()
-    shared: tuple[str, ...] = ()
-    """Names every passage carries (a one-article corpus's topic and its short form)."""
     _expansions: dict[str, list[str]] = field(default_factory=dict)
     _known: frozenset[str] = frozenset()
     _spellings: frozenset[str] = frozenset()
@@ -278,14 +255,10 @@ class Vocabulary:
     _pattern: re.Pattern[str] | None = None
     _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
     _longest_stems: int = 0
-    _knowledge: dict[str, bool] = field(default_factory=dict)
 
     @classmethod
-    def build(
-        cls, texts: Iterable[str], rules: list[Rule], *, passages: Sequence[str] = ()
-    ) -> Vocabulary:
-        """Learn abbreviations and known words from `texts`; `passages` (the indexed texts)
-        tell which abbreviated names every passage shares."""
+    def build(cls, texts: Iterable[str], rules: list[Rule]) -> Vocabulary:
+        """Learn abbreviations and known words from `texts`."""
         texts = list(texts)
         abbreviations: dict[str, str] = {}
         for text in texts:
@@ -300,7 +273,6 @@ class Vocabulary:
             rules=rules,
             words=words,
             stems=stems,
-            shared=shared_names(abbreviations, passages),
         )
         vocabulary._compile()
         return vocabulary
@@ -329,7 +301,6 @@ class Vocabulary:
         # "progression"), so stems are candidates too.
         self._spellings = self._known | {s for s in self.stems if s.isalpha() and len(s) >= 4}
         self._corrected = {}
-        self._knowledge = {}
         alternatives = sorted(expansions, key=len, reverse=True)
         self._pattern = (
             re.compile(
@@ -350,7 +321,6 @@ class Vocabulary:
             ],
             "words": sorted(self.words),
             "stems": sorted(self.stems),
-            "shared": list(self.shared),
         }
 
     @classmethod
@@ -363,7 +333,6 @@ class Vocabulary:
             rules=rules,
             words=frozenset(data["words"]),
             stems=frozenset(data["stems"]),
-            shared=tuple(data.get("shared", ())),
         )
         vocabulary._compile()
         return vocabulary
@@ -384,14 +353,6 @@ class Vocabulary:
                     if term is not None:
                         found.append(term)
         return list(dict.fromkeys(found))
-
-    def knows(self, word: str) -> bool:
-        """Whether the corpus or the glossary uses the word (as written or inflected)."""
-        word = word.lower()
-        if word in self._knowledge:
-            return self._knowledge[word]
-        known = word in self.words or bool(self.matched_terms(word)) or self.in_corpus(word)
-        return _remember(self._knowledge, word, known)
 
     def corrections(self, query: str) -> list[str]:
         """Corpus words that unknown query words are probably misspellings of."""
@@ -425,23 +386,6 @@ class Vocabulary:
 
         stems = tokenize([term])[0]
         return bool(stems) and all(s in self.stems for s in stems)
-
-    def shared_removed(self, query: str) -> tuple[str, int]:
-        """The query without the names every passage shares ("... in MMN?" -> "...?"), and how
-        many times it named them."""
-        if not self.shared:
-            return query, 0
-        names = "|".join(re.escape(t) for t in self.shared)
-        pattern = rf"(?:\b(?:in|of|for|with|from|on|about)\s+)?(?<![\w-])(?:{names})(?![\w-])"
-        stripped, named = re.subn(pattern, " ", query, flags=re.IGNORECASE)
-        stripped = re.sub(r"\s+([?.!,;:)])", r"\1", " ".join(stripped.split())).lstrip(",;: ")
-        return stripped, named
-
-    def without_shared(self, query: str) -> str:
-        """The query without the names every passage shares, for the dense query; a query that
-        is nothing but the shared name is kept."""
-        stripped, _ = self.shared_removed(query)
-        return stripped if content_words(stripped) else query
 
     def expand(self, query: str) -> str:
         """The query followed by bridges to the article's words.

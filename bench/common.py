@@ -49,17 +49,14 @@ def machine() -> dict[str, Any]:
 
 def open_engine(index_dir: Path | None):
     """The real model and an index: `index_dir`'s, or the corpus built into a temporary one."""
-    from assistant.corpus import load_corpus
+    from assistant.build import build_corpus
     from assistant.embedding import SentenceTransformerEmbedder
     from assistant.engine import Engine
-    from assistant.index import build_index
-    from assistant.vocabulary import load_synonyms
 
     embedder = SentenceTransformerEmbedder()
     if index_dir is None:
         index_dir = Path(tempfile.mkdtemp(prefix="bench-index-"))
-        corpus = ROOT / "corpus"
-        build_index(load_corpus(corpus), embedder, index_dir, synonyms=load_synonyms(corpus))
+        build_corpus(ROOT / "corpus", embedder, index_dir)
     return Engine.open(index_dir, embedder), index_dir
 
 

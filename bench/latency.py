@@ -4,7 +4,7 @@ The floor is what no answer can beat with this model: one query embedding plus a
 search. Against it: the whole answer in process (`Engine.ask`, question to ranked passages with
 the disclaimer), and over HTTP against a real `mmn-assistant serve` on 127.0.0.1, both
 `POST /api/ask` and `GET /ask` (the page). Each stage's share comes from the engine's own
-timings (follow-up, vocabulary, embedding, dense search, lexical, fusion) plus answerability
+timings (vocabulary, embedding, adapter, dense search, lexical, fusion) plus relevance labels
 and assembly measured around them.
 
 Questions: every gold question (dev and test parts, with their histories) and each in lower
@@ -58,7 +58,7 @@ def main() -> None:
     import numpy as np
 
     from assistant.answer import answer_to_dict, assemble
-    from assistant.answerability import judge
+    from assistant.retrieval import relevant_flags
 
     os.environ["MMN_QUERY_CACHE"] = "0"  # read by every engine, here and in the server
     engine, index_dir = open_engine(args.index_dir)
@@ -120,12 +120,12 @@ def main() -> None:
             timings: dict[str, float] = {}
             retrieval = engine.retrieve(question, history, 5, timings=timings)
             mark = time.perf_counter()
-            judgement = judge(question, retrieval, engine.index)
-            timings["answerability"] = time.perf_counter() - mark
+            relevant = relevant_flags(retrieval, engine.index.ranker.relevant_margin)
+            timings["labels"] = time.perf_counter() - mark
             mark = time.perf_counter()
             answer_to_dict(
                 assemble(question, tuple(history), retrieval.hits, engine.index,
-                         answerable=judgement.answerable, relevant=list(judgement.relevant))
+                         answerable=not retrieval.declined, relevant=list(relevant))
             )  # fmt: skip
             timings["assembly"] = time.perf_counter() - mark
             for stage, seconds in timings.items():

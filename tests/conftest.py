@@ -87,12 +87,10 @@ def embedder():
 @pytest.fixture(scope="session")
 def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """A real index of the real corpus, built once per session in a temporary directory."""
-    from assistant.corpus import load_corpus
-    from assistant.index import build_index
-    from assistant.vocabulary import load_synonyms
+    from assistant.build import build_corpus
 
     directory = tmp_path_factory.mktemp("index")
-    build_index(load_corpus(CORPUS), embedder, directory, synonyms=load_synonyms(CORPUS))
+    build_corpus(CORPUS, embedder, directory)
     return directory
 
 

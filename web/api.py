@@ -72,7 +72,7 @@ class AskRequest(BaseModel):
             f"The question, at most {MAX_QUESTION_CHARS} characters; control characters and "
             "runs of white space become one space, and what remains must not be empty."
         ),
-        examples=["What IVIg dose is used?"],
+        examples=["What is the first-line treatment?"],
         json_schema_extra=QUESTION_SCHEMA,
     )
     history: list[str] = Field(

@@ -103,7 +103,7 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
         elif not where:
             message = (
                 "the body must be a JSON object such as "
-                '{"question": "What IVIg dose is used?"}' + f" ({message.lower()})"
+                '{"question": "What is the first-line treatment?"}' + f" ({message.lower()})"
             )
         elif not message.startswith(where.split(".")[0]):
             message = f"{where}: {message}"
@@ -172,7 +172,7 @@ def create_app(
             watcher.stop()
 
     app = FastAPI(
-        title="MMN clinical retrieval assistant",
+        title="Clinical retrieval assistant",
         version=__version__,
         description="Ranked, cited passages from reviewed articles, with the article's disclaimer.",
         lifespan=lifespan,

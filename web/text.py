@@ -34,6 +34,16 @@ def stem(word: str) -> str | None:
     return tokens[0] if tokens else None
 
 
+def short_name(topic: str) -> str:
+    """The badge for an article's topic: its short form in parentheses ("Multifocal Motor
+    Neuropathy (MMN)" -> "MMN"), else the initials of its words (at most four)."""
+    found = re.search(r"\(([^()]{1,8})\)\s*$", topic)
+    if found:
+        return found.group(1).strip()
+    initials = "".join(w[0] for w in WORD.findall(topic) if w[0].isalpha())[:4].upper()
+    return initials or "Ref"
+
+
 def question_stems(question: str) -> frozenset[str]:
     """The stems of the question's content words: what a passage word must match to be marked."""
     return frozenset(s for w in WORD.findall(question) if (s := stem(w)) is not None)

@@ -30,14 +30,9 @@ HISTORY_TRIMMED = (
     "{dropped} older {noun} left out."
 )
 
-EXAMPLE_QUESTIONS = (
-    "What IVIg dose is used?",
-    "Are sensory nerve conduction studies normal in MMN?",
-    "How often are anti-GM1 antibodies found?",
-    "How do I tell MMN from ALS?",
-    "Are corticosteroids effective?",
-)
-"""Questions a clinician might ask; each is answered by the article (tests hold them to it)."""
+SHOWN_EXAMPLES = 5
+"""Example questions on the home page: the first ones of the articles' example files (editors
+put the questions they want shown first), taken from the served index."""
 
 QUESTION_HINT = (
     f"Up to {MAX_QUESTION_CHARS} characters. Answers quote the article's own statements; "
@@ -80,6 +75,10 @@ class Site:
     index_version: str
     built_text: str = ""
     """When the served index was built, for the footer ("25 November 2026, 13:16 UTC")."""
+    examples: tuple[str, ...] = ()
+    """Questions the articles answer, from their example files (see SHOWN_EXAMPLES)."""
+    mark: str = "Ref"
+    """The header's badge: the short name of a single article's topic ("MMN")."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +110,14 @@ class QuestionForm:
     def button(self) -> str:
         return "Ask follow-up" if self.follow_up else "Ask"
 
+    example: str = ""
+    """A question the article answers, shown as the box's placeholder."""
+
     @property
     def placeholder(self) -> str:
-        return "e.g. And the antibodies?" if self.follow_up else f"e.g. {EXAMPLE_QUESTIONS[0]}"
+        if self.follow_up:
+            return "e.g. And how long does it last?"
+        return f"e.g. {self.example}" if self.example else "Type a clinical question"
 
     @property
     def hint(self) -> str:
@@ -260,10 +264,13 @@ def card(article: Article) -> ArticleCard:
 
 
 def site_of(index: LoadedIndex) -> Site:
+    articles = list(index.articles.values())
     return Site(
-        articles=tuple(card(a) for a in index.articles.values()),
+        articles=tuple(card(a) for a in articles),
         index_version=index.version,
         built_text=text.built_time(index.manifest.get("built_at")),
+        examples=tuple(index.shown_examples()[:SHOWN_EXAMPLES]),
+        mark=text.short_name(articles[0].topic) if len(articles) == 1 else "Ref",
     )
 
 
@@ -301,9 +308,9 @@ def home_page(
 ) -> HomePage:
     return HomePage(
         site=site,
-        form=form or QuestionForm(autofocus=True),
+        form=form or QuestionForm(autofocus=True, example=next(iter(site.examples), "")),
         conversation=thread or Conversation(),
-        examples=tuple(Turn(q, ask_url(q)) for q in EXAMPLE_QUESTIONS),
+        examples=tuple(Turn(q, ask_url(q)) for q in site.examples),
     )
 
 
@@ -317,7 +324,8 @@ def _label(ranked: RankedPassage, answerable: bool) -> tuple[str, str]:
 
 def answer_page(answer: Answer, site: Site, *, dropped: int = 0, article: str = "") -> AnswerPage:
     """The page for an answer from `Engine.ask`: the same call and records as the JSON API."""
-    stems = text.question_stems(answer.question)
+    # a declined answer's passages are shown folded away and unmarked: nothing reads as an answer
+    stems = text.question_stems(answer.question) if answer.answerable else frozenset()
     shown = []
     for ranked in answer.passages:
         label, tone = _label(ranked, answer.answerable)

@@ -1,0 +1,236 @@
+"""Train the ranker inside a build: embed the examples, train (or reuse), store, describe.
+
+Same inputs, same artefact: the training is seeded and single-threaded, and its files are
+written byte-for-byte the same. A rebuild whose passages, examples, model and settings are
+unchanged reuses the artefact from `index/cache/ranker/<key>/` instead of training again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from assistant import ranker as learnt
+from assistant.embedding import Embedder, ModelInfo
+from assistant.examples import Example, Examples
+from assistant.lexical import LexicalIndex
+from assistant.ranker import RANKER_DIR, Expander, TrainingData, TrainingSettings, query_texts
+from assistant.vectorcache import CACHE_DIR, embed_with_cache
+
+TRAINING_FILE = "training.json"
+PASSAGES_FILE = "passages.npy"
+"""Kept in the reuse cache only: the served passage vectors go into the version's FAISS index."""
+TRAINING_VERSION = 1
+"""Raised when what training does changes, so that older cached artefacts are not reused."""
+
+
+def example_key(example: Example) -> str:
+    return json.dumps([example.question, list(example.history)], ensure_ascii=False)
+
+
+def _sparse_top(scores: np.ndarray, n: int) -> dict[int, float]:
+    n = min(n, len(scores))
+    if not n:
+        return {}
+    top = np.argpartition(-scores, n - 1)[:n]
+    return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+
+
+def training_data(
+    examples: list[Example],
+    question_vectors: np.ndarray,
+    context_vectors: np.ndarray,
+    has_context: np.ndarray,
+    passage_vectors: np.ndarray,
+    lexical: LexicalIndex,
+    settings: TrainingSettings,
+    vocabulary: Expander | None,
+) -> TrainingData:
+    """The arrays `ranker.train` reads, BM25 scores included (sparse, the top candidates)."""
+    lex, ctx = [], []
+    for example in examples:
+        text, context = query_texts(
+            example.question, example.history, settings.history_turns, vocabulary
+        )
+        lex.append(_sparse_top(lexical.scores(text), settings.candidates))
+        ctx.append(_sparse_top(lexical.scores(context), settings.candidates) if context else {})
+    return TrainingData(
+        questions=question_vectors,
+        contexts=context_vectors,
+        has_context=has_context,
+        answers=tuple(e.answers for e in examples),
+        passages=np.ascontiguousarray(passage_vectors, dtype=np.float32),
+        lexical=tuple(lex),
+        context_lexical=tuple(ctx),
+    )
+
+
+def embed_examples(
+    examples: list[Example],
+    embedder: Embedder,
+    cached: dict[str, np.ndarray],
+    settings: TrainingSettings,
+    vocabulary: Expander | None,
+    *,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
+    """Question and context vectors (zero rows where there is no history), plus the texts'
+    cache keys and vectors so that the next build embeds none of them again."""
+    pairs = [
+        query_texts(e.question, e.history, settings.history_turns, vocabulary) for e in examples
+    ]
+    texts = list(dict.fromkeys([t for q, c in pairs for t in (q, c) if t]))
+    embedded = embed_with_cache(embedder, texts, cached, progress=progress)
+    row = {t: i for i, t in enumerate(texts)}
+    d = embedder.info.dimension
+    questions = (
+        np.stack([embedded.vectors[row[q]] for q, _ in pairs]) if pairs else np.zeros((0, d))
+    )
+    contexts = np.zeros((len(pairs), d), dtype=np.float32)
+    has = np.zeros(len(pairs), dtype=bool)
+    for i, (_, c) in enumerate(pairs):
+        if c:
+            contexts[i] = embedded.vectors[row[c]]
+            has[i] = True
+    return questions.astype(np.float32), contexts, has, list(embedded.keys), embedded.vectors
+
+
+def _key(
+    examples: Examples,
+    passage_vectors: np.ndarray,
+    ids: list[str],
+    model: ModelInfo,
+    settings: TrainingSettings,
+    vocabulary: Any,
+) -> str:
+    digest = hashlib.sha256()
+    digest.update(
+        json.dumps(
+            {
+                "version": TRAINING_VERSION,
+                "examples": examples.sha256,
+                "passages": ids,
+                "model": model.weights_sha256,
+                "settings": learnt.settings_json(settings),
+                "vocabulary": vocabulary.to_json() if hasattr(vocabulary, "to_json") else None,
+            },
+            sort_keys=True,
+        ).encode()
+    )
+    digest.update(np.ascontiguousarray(passage_vectors, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def train_into(
+    examples: Examples | None,
+    embedder: Embedder,
+    cached: dict[str, np.ndarray],
+    lexical: LexicalIndex,
+    passage_vectors: np.ndarray,
+    passage_ids: list[str],
+    index_dir: Path,
+    staging: Path,
+    settings: TrainingSettings,
+    say: Callable[[str], None],
+    vocabulary: Expander,
+    *,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train the ranker into `staging/ranker/` and return the manifest's `training` entry
+    (with `_keys`/`_vectors`: the example vectors for the vector cache)."""
+    entry: dict[str, Any] = {
+        "trained": False,
+        "_keys": [],
+        "_vectors": _empty(embedder),
+        "_passages": None,
+    }
+    if examples is None:
+        entry["reason"] = "built with --no-train"
+        return entry
+    entry["examples"] = dict(examples.counts)
+    entry["shown"] = shown_examples(examples)
+    entry["stale"] = [
+        {"file": e.source, "line": e.line, "question": e.question} for e in examples.stale
+    ]
+    if not examples.in_scope:
+        entry["reason"] = "no article has example questions (corpus/examples/<article-id>.jsonl)"
+        return entry
+    started = time.perf_counter()
+    usable = list(examples.usable)
+    reader = vocabulary if settings.expand else None
+    questions, contexts, has, keys, vectors = embed_examples(
+        usable, embedder, cached, settings, reader, progress=progress
+    )
+    entry["_keys"], entry["_vectors"] = keys, vectors
+    key = _key(examples, passage_vectors, passage_ids, embedder.info, settings, vocabulary)
+    reuse = index_dir / CACHE_DIR / RANKER_DIR / key
+    target = staging / RANKER_DIR
+    if (reuse / "ranker.json").is_file() and (reuse / TRAINING_FILE).is_file():
+        shutil.copytree(reuse, target, ignore=shutil.ignore_patterns(TRAINING_FILE, PASSAGES_FILE))
+        described = json.loads((reuse / TRAINING_FILE).read_text(encoding="utf-8"))
+        if (reuse / PASSAGES_FILE).is_file():
+            entry["_passages"] = np.load(reuse / PASSAGES_FILE, allow_pickle=False)
+        entry.update(described, reused=True, seconds=round(time.perf_counter() - started, 3))
+        return entry
+    say(
+        f"training the ranker on {len(examples.in_scope)} in-scope and "
+        f"{len(examples.out_of_scope)} out-of-scope examples"
+    )
+    data = training_data(
+        usable, questions, contexts, has, passage_vectors, lexical, settings, reader
+    )
+    trained = learnt.train(data, [example_key(e) for e in usable], settings, progress=say)
+    described = {
+        "trained": True,
+        "in_scope": len(examples.in_scope),
+        "out_of_scope": len(examples.out_of_scope),
+        "examples_sha256": examples.sha256,
+        "settings": learnt.settings_json(settings),
+        "seed": settings.seed,
+        "cross_validation": trained.cross_validation,
+        "learnt": {
+            "blend": round(trained.ranker.blend, 6),
+            "lexical_weight": trained.ranker.lexical_weight,
+            "context_lexical_weight": trained.ranker.context_lexical_weight,
+            "threshold": trained.ranker.threshold,
+        },
+    }
+    passages = trained.ranker.passages
+    learnt.save(trained.ranker, target, {})
+    described["artefact_sha256"] = learnt.artefact_sha256(target, passages)
+    described["train_seconds"] = round(time.perf_counter() - started, 3)
+    if reuse.parent.exists():
+        shutil.rmtree(reuse.parent)  # one artefact kept: the latest
+    reuse.mkdir(parents=True)
+    for path in target.iterdir():
+        shutil.copy2(path, reuse / path.name)
+    if passages is not None:
+        np.save(reuse / PASSAGES_FILE, passages, allow_pickle=False)
+    (reuse / TRAINING_FILE).write_text(json.dumps(described, indent=1))
+    entry.update(described, reused=False, seconds=described["train_seconds"], _passages=passages)
+    return entry
+
+
+SHOWN_PER_ARTICLE = 5
+
+
+def shown_examples(examples: Examples) -> dict[str, list[str]]:
+    """Each article's first example questions that stand alone (no history): the home page
+    offers them, so editors put the ones they want shown first in the file."""
+    shown: dict[str, list[str]] = {}
+    for example in examples.in_scope:
+        mine = shown.setdefault(example.article_id or "", [])
+        if not example.history and len(mine) < SHOWN_PER_ARTICLE:
+            mine.append(example.question)
+    return shown
+
+
+def _empty(embedder: Embedder) -> np.ndarray:
+    return np.zeros((0, embedder.info.dimension), dtype=np.float32)

@@ -1,0 +1,116 @@
+"""Example questions: the files editors keep beside the articles, and what the build does
+with examples an edit left behind."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from assistant.build import build_corpus
+from assistant.corpus import load_corpus
+from assistant.errors import ArticleError, IndexStoreError
+from assistant.examples import EXAMPLES_DIR, OUT_OF_SCOPE, load_examples, normalise
+from assistant.index import published_version
+from assistant.ranker import TrainingSettings
+from tests.conftest import ARTICLE, CORPUS, ROOT
+
+QUICK = TrainingSettings(steps=20, folds=2)
+ARTICLE_ID = ARTICLE.stem
+
+
+def _examples(corpus: Path):
+    articles = load_corpus(corpus)
+    passages = [p for a in articles for p in a.passages]
+    return load_examples(
+        corpus, articles, [p.text for p in passages], [p.article_id for p in passages]
+    )
+
+
+def _lines(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def test_the_article_has_the_examples_the_issue_asks_for_and_none_is_stale():
+    examples = _examples(CORPUS)
+    mine = [e for e in examples.in_scope if e.article_id == ARTICLE_ID]
+    assert len(mine) >= 600
+    assert sum(bool(e.history) for e in mine) >= 120
+    assert len(examples.out_of_scope) >= 250
+    assert examples.stale == ()
+    assert all(e.answers for e in mine)
+
+
+def test_no_example_is_a_question_of_the_blind_test_set():
+    test = {
+        normalise(json.loads(line)["question"]) for line in (ROOT / "tests/gold/test.jsonl").open()
+    }
+    for path in sorted((CORPUS / EXAMPLES_DIR).glob("*.jsonl")):
+        for number, item in enumerate(_lines(path), start=1):
+            assert normalise(item["question"]) not in test, f"{path.name}:{number}"
+
+
+@pytest.mark.parametrize(
+    ("name", "line", "message"),
+    [
+        (ARTICLE_ID, '{"question": "x", "gold": ["a"]}\n{"question": ', "not a JSON object"),
+        (ARTICLE_ID, '{"question": "", "gold": ["a"]}', '"question" must be'),
+        (ARTICLE_ID, '{"question": "dose?", "gold": []}', 'needs "gold" phrases'),
+        (ARTICLE_ID, '{"question": "dose?", "history": "x", "gold": ["a"]}', '"history" must be'),
+        (OUT_OF_SCOPE, '{"question": "dose?", "gold": ["IVIg"]}', "out-of-scope example has"),
+    ],
+)
+def test_a_malformed_example_names_its_file_and_line(corpus_copy, name, line, message):
+    path = corpus_copy / EXAMPLES_DIR / f"{name}.jsonl"
+    path.write_text(line + "\n", encoding="utf-8")
+    with pytest.raises(ArticleError, match=message) as caught:
+        _examples(corpus_copy)
+    expected_line = line.count("\n") + 1
+    assert str(caught.value).startswith(f"{path}:{expected_line}:")
+
+
+def test_examples_of_an_article_that_is_not_there_are_refused(corpus_copy):
+    (corpus_copy / EXAMPLES_DIR / "what-is-a-heart.jsonl").write_text(
+        '{"question": "q", "gold": ["x"]}\n'
+    )
+    with pytest.raises(ArticleError, match="no article has the id 'what-is-a-heart'"):
+        _examples(corpus_copy)
+
+
+def test_an_edit_that_removes_a_gold_phrase_lists_its_examples_and_leaves_them_out(corpus_copy):
+    article = corpus_copy / ARTICLE.name
+    old, new = "Rituximab efficacy is not established in MMN", "Rituximab is unproven in MMN"
+    article.write_text(article.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    path = corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl"
+    expected = [
+        number
+        for number, item in enumerate(_lines(path), start=1)
+        if any(g.lower() in old.lower() and g.lower() not in new.lower() for g in item["gold"])
+    ]
+    assert expected
+    examples = _examples(corpus_copy)
+    assert sorted(e.line for e in examples.stale) == expected
+    assert all(e.source == str(path) for e in examples.stale)
+    assert not any(e.line in expected for e in examples.usable if e.article_id)
+
+
+def test_too_many_stale_examples_fail_the_build_and_the_published_index_keeps_serving(
+    corpus_copy, tmp_path, hash_embedder
+):
+    index_dir = tmp_path / "index"
+    build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK)
+    before = published_version(index_dir)
+    path = corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl"
+    items = _lines(path)
+    broken = len(items) // 4 + 1  # over 20%
+    for item in items[:broken]:
+        item["gold"] = ["a phrase the article never had"]
+    path.write_text("".join(json.dumps(i) + "\n" for i in items), encoding="utf-8")
+    with pytest.raises(IndexStoreError) as caught:
+        build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK)
+    message = str(caught.value)
+    assert f"{broken} example questions of {ARTICLE_ID}" in message
+    assert f"{path}:1: " in message and f"{path}:{broken}: " in message
+    assert "The published index was not changed" in message
+    assert published_version(index_dir) == before

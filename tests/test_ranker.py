@@ -1,0 +1,107 @@
+"""The learned ranker on small synthetic data: what training must achieve, whatever the model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assistant import ranker as learnt
+from assistant.ranker import Scored, TrainingData, TrainingSettings, choose_threshold, query_texts
+
+FAST = TrainingSettings(steps=60, folds=3, learning_rate=5e-3, not_covered_vectors=4)
+
+
+def _unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _data(seed: int = 0, per_passage: int = 12, passages: int = 6, outside: int = 30):
+    """Questions that sit between their passage and a distractor direction: untrained, the
+    distractor wins half the time; an adapter can learn to undo it."""
+    rng = np.random.default_rng(seed)
+    d = 32
+    P = _unit(rng.normal(size=(passages, d)))
+    confuse = np.roll(np.arange(passages), 1)  # each question leans towards another passage
+    questions, answers = [], []
+    for p in range(passages):
+        for _ in range(per_passage):
+            q = 0.6 * P[p] + 0.7 * P[confuse[p]] + 0.3 * rng.normal(size=d) / np.sqrt(d)
+            questions.append(q)
+            answers.append((p,))
+    off = rng.normal(size=d)
+    for _ in range(outside):
+        questions.append(off + 0.5 * rng.normal(size=d) + 0.5 * P[rng.integers(passages)])
+        answers.append(())
+    Q = _unit(np.array(questions))
+    n = len(answers)
+    empty: tuple[dict[int, float], ...] = tuple({} for _ in range(n))
+    data = TrainingData(
+        Q, np.zeros_like(Q), np.zeros(n, dtype=bool), tuple(answers), P, empty, empty
+    )
+    return data, [f"q{i}" for i in range(n)]
+
+
+def test_training_moves_questions_to_their_passages_and_learns_what_is_not_covered():
+    data, keys = _data()
+    trained = learnt.train(data, keys, FAST)
+    untrained = learnt.figures(
+        learnt.score(learnt.untrained(FAST), data, range(len(data))), 0, 0, None, 50
+    )
+    cv = trained.cross_validation
+    assert untrained["hit@1"] < 0.2
+    assert cv["hit@1"] > 0.9  # held-out questions, not the ones it trained on
+    assert cv["declined_out_of_scope"] > 0.9
+    assert cv["wrongly_declined"] <= FAST.max_wrong_declines
+
+
+def test_training_is_deterministic_byte_for_byte(tmp_path):
+    data, keys = _data(seed=3)
+    a = learnt.train(data, keys, FAST).ranker
+    b = learnt.train(data, keys, FAST).ranker
+    learnt.save(a, tmp_path / "a", {})
+    learnt.save(b, tmp_path / "b", {})
+    assert learnt.artefact_sha256(tmp_path / "a", a.passages) == learnt.artefact_sha256(
+        tmp_path / "b", b.passages
+    )
+
+
+def test_a_saved_ranker_loads_and_scores_as_before(tmp_path):
+    data, keys = _data(seed=5)
+    ranker = learnt.train(data, keys, FAST).ranker
+    learnt.save(ranker, tmp_path / "r", {})
+    loaded = learnt.load(tmp_path / "r")
+    q = data.questions[0]
+    assert np.allclose(loaded.query_vector(q, None), ranker.query_vector(q, None))
+    assert loaded.threshold == ranker.threshold and loaded.trained
+
+
+def test_the_threshold_declines_at_most_the_allowed_share_of_in_scope_questions():
+    inside = [Scored((1,), {}, {}, {}, m) for m in np.linspace(-1, 0.5, 100)]
+    outside = [Scored((), {}, {}, {}, m) for m in np.linspace(0.5, 1.5, 50)]
+    threshold = choose_threshold(inside + outside, 0.02)
+    assert threshold is not None
+    assert sum(s.margin >= threshold for s in inside) <= 2
+    assert sum(s.margin >= threshold for s in outside) == 50  # all above the 2% line
+
+
+def test_without_out_of_scope_examples_nothing_is_learnt_about_declining():
+    data, keys = _data(outside=0)
+    ranker = learnt.train(data, keys, FAST).ranker
+    assert ranker.not_covered is None and ranker.threshold is None
+    assert not ranker.declines(data.questions[0], 0.9)
+
+
+def test_a_follow_up_is_read_with_its_last_turns_and_typographic_quotes_straightened():
+    assert query_texts("What\u2019s the dose?", [], 2) == ("What's the dose?", None)
+    assert query_texts("and in children?", ["a", "b", "c"], 2) == ("and in children?", "b c")
+    assert query_texts("and in children?", ["a"], 0) == ("and in children?", None)
+
+
+@pytest.mark.parametrize("weight", [0.0, 0.5])
+def test_fusion_keeps_the_dense_order_without_lexical_evidence(weight):
+    ranker = learnt.untrained()
+    from dataclasses import replace
+
+    ranker = replace(ranker, lexical_weight=weight)
+    dense = {0: 0.9, 1: 0.5}
+    assert ranker.fuse(dense, {}) == dense
