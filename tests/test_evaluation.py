@@ -14,11 +14,11 @@ from assistant.evaluation import evaluate, is_relevant, load_gold
 from tests.conftest import ROOT
 
 GOLD = ROOT / "tests" / "gold"
-# Measured 2026-11-25 on the 137 + 39 questions of the test part: hit@1 0.774, hit@3 0.942,
-# MRR 0.855, 79.5% declined, 2.9% wrongly declined. The issue's targets (0.85, 0.97, 0.90, 85%,
-# under 2%) are not all met; these floors catch a regression, they are not the targets.
-FLOORS = {"hit@1": 0.75, "hit@3": 0.92, "mrr": 0.83, "declined_out_of_scope": 0.76}
-MAX_WRONGLY_DECLINED = 0.035
+# Measured 2026-12-01 on the 137 + 39 questions of the test part, which no build trains on:
+# hit@1 0.942, hit@3 1.000, MRR 0.966, 94.9% declined, 1.5% wrongly declined. The floors are
+# issue 13's targets.
+FLOORS = {"hit@1": 0.90, "hit@3": 0.98, "mrr": 0.93, "declined_out_of_scope": 0.90}
+MAX_WRONGLY_DECLINED = 0.02
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +54,8 @@ def test_each_stage_adds_to_the_ranking(engine):
 
     items = load_gold(GOLD / "test.jsonl")
     mrr = {n: evaluate(engine, items, options=o).metrics()["mrr"] for n, o in VARIANTS.items()}
-    assert mrr["hybrid"] > mrr["lexical"]
-    assert mrr["hybrid+vocabulary"] > mrr["hybrid"] + 0.05
-    assert mrr["hybrid+vocabulary+answer-types+follow-ups"] >= mrr["hybrid+vocabulary"]
+    assert mrr["adapter"] > mrr["dense (untrained)"] + 0.15  # what the examples teach
+    assert mrr["adapter+bm25"] > mrr["bm25"] + 0.1
 
 
 def test_eval_command_prints_the_figures_and_the_misses(embedder, index_dir, monkeypatch):
@@ -86,19 +85,28 @@ def test_a_malformed_gold_line_names_its_file_and_line(tmp_path):
 
 def test_the_onnx_runtime_ranks_every_gold_question_as_pytorch_does(engine):
     """The served runtime (ONNX) must not change any answer: for every gold question, dev and
-    test, with its history, the ranked passages and the decline decision are PyTorch's."""
+    test, with its history, the ranked passages and the decline decision are PyTorch's, but
+    where two passages tie, or the margin sits on the threshold, within the 1e-6 by which the
+    two runtimes' vectors differ (amplified at most a hundredfold by the adapter)."""
     from assistant.embedding import SentenceTransformerEmbedder
     from assistant.engine import Engine
 
     assert engine.embedder.inner.runtime == "onnx"
     torch_engine = Engine(engine.index, SentenceTransformerEmbedder(runtime="torch"))
+    threshold = engine.index.ranker.threshold
     items = load_gold(GOLD / "dev.jsonl") + load_gold(GOLD / "test.jsonl")
-    changed = []
+    changed, ties = [], 0
     for item in items:
-        onnx = engine.ask(item.question, item.history)
-        torch = torch_engine.ask(item.question, item.history)
-        if [p.passage.id for p in onnx.passages] != [p.passage.id for p in torch.passages] or (
-            onnx.answerable != torch.answerable
-        ):
-            changed.append(item.id)
+        onnx = engine.retrieve(item.question, item.history, 5)
+        torch = torch_engine.retrieve(item.question, item.history, 5)
+        scores = [round(h.score, 4) for h in onnx.hits], [round(h.score, 4) for h in torch.hits]
+        if [h.index for h in onnx.hits] != [h.index for h in torch.hits]:
+            ties += 1
+            if scores[0] != scores[1]:  # not the same scores in another order: not a tie
+                changed.append(item.id)
+        if onnx.declined != torch.declined:
+            ties += 1
+            if abs(onnx.margin - threshold) > 1e-4:
+                changed.append(item.id)
     assert changed == []
+    assert ties <= 3

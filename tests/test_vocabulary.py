@@ -10,7 +10,6 @@ from assistant.vocabulary import (
     find_abbreviations,
     load_synonyms,
     parse_synonyms,
-    shared_names,
 )
 from tests.conftest import ARTICLE, CORPUS
 
@@ -23,9 +22,7 @@ def article():
 @pytest.fixture(scope="module")
 def vocabulary(article):
     texts = [article.title, article.topic, *(p.index_text for p in article.passages)]
-    return Vocabulary.build(
-        texts, load_synonyms(CORPUS), passages=[p.index_text for p in article.passages]
-    )
+    return Vocabulary.build(texts, load_synonyms(CORPUS))
 
 
 def test_abbreviations_are_learnt_from_the_article_the_schwartz_hearst_way(article):
@@ -75,23 +72,9 @@ def test_terms_the_article_uses_and_inflections_are_not_expanded(vocabulary):
     assert vocabulary.expand("Does it improve?") == "Does it improve?"
 
 
-def test_the_name_every_passage_shares_is_left_out_of_the_dense_query(vocabulary, article):
-    assert set(vocabulary.shared) == {"MMN", "Multifocal Motor Neuropathy"}
-    assert vocabulary.without_shared("arms or legs more affected in MMN?") == (
-        "arms or legs more affected?"
-    )
-    assert vocabulary.without_shared("In multifocal motor neuropathy, are hands weaker?") == (
-        "are hands weaker?"
-    )
-    assert vocabulary.without_shared("What is MMN?") == "What is MMN?"  # nothing else left
-    # with passages of two topics, no name is shared
-    assert shared_names({"MMN": "multifocal motor neuropathy"}, ["MMN x", "ALS y"]) == ()
-
-
 def test_the_vocabulary_survives_a_round_trip_through_json(vocabulary):
     again = Vocabulary.from_json(vocabulary.to_json())
     assert again.expand("NCS?") == vocabulary.expand("NCS?")
-    assert again.shared == vocabulary.shared
 
 
 def test_synonyms_format():

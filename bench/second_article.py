@@ -1,0 +1,130 @@
+"""What adding a second article costs the first, and how many examples the new one needs.
+
+An editor adds an article in another specialty that shares the first one's words (IVIg,
+plasma exchange, antibodies, corticosteroids): the synthetic Kawasaki disease article under
+tests/fixtures/second-article/ with its example questions, and a held-out set of its questions
+that no build trains on. For each number of the new article's examples (and with or without its
+near-domain out-of-scope examples), this builds the two-article corpus and measures:
+
+- the first article's test part (tests/gold/test.jsonl): hit@1 against the one-article build;
+- the new article's held-out questions: hit@1, hit@3, MRR, declined and wrongly declined.
+
+    .venv/bin/python bench/second_article.py [--counts 20 40 80]
+
+Writes bench/results/second_article.json (about 1 minute a build on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.build import build_corpus  # noqa: E402
+from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
+from assistant.engine import Engine  # noqa: E402
+from assistant.evaluation import GoldItem, evaluate, load_gold  # noqa: E402
+from bench.common import machine  # noqa: E402
+
+SECOND = ROOT / "tests" / "fixtures" / "second-article"
+ARTICLE = "what-is-kawasaki-disease"
+
+
+def _items(path: Path, prefix: str) -> list[GoldItem]:
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            data = json.loads(line)
+            items.append(
+                GoldItem(
+                    id=f"{prefix}-{number}",
+                    question=data["question"],
+                    history=tuple(data.get("history") or ()),
+                    gold=tuple(data["gold"]),
+                    out_of_scope=not data["gold"],
+                )
+            )
+    return items
+
+
+def _corpus(root: Path, count: int, near: bool) -> Path:
+    """The project's corpus plus the second article and its first `count` in-scope examples."""
+    corpus = root / f"corpus-{count}-{int(near)}"
+    shutil.copytree(ROOT / "corpus", corpus)
+    shutil.copy(SECOND / f"{ARTICLE}.md", corpus / f"{ARTICLE}.md")
+    lines = (SECOND / "examples.jsonl").read_text(encoding="utf-8").splitlines()
+    inside = [line for line in lines if line.strip() and json.loads(line)["gold"]][:count]
+    outside = [line for line in lines if line.strip() and not json.loads(line)["gold"]]
+    (corpus / "examples" / f"{ARTICLE}.jsonl").write_text("\n".join(inside) + "\n")
+    if near:
+        with (corpus / "examples" / "out-of-scope.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write("\n".join(outside) + "\n")
+    return corpus
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--counts", type=int, nargs="+", default=[20, 40, 80])
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "second_article.json"
+    )
+    args = parser.parse_args()
+    embedder = SentenceTransformerEmbedder()
+    first_test = load_gold(ROOT / "tests" / "gold" / "test.jsonl")
+    held_out = _items(SECOND / "heldout.jsonl", "kd")
+    root = Path(tempfile.mkdtemp(prefix="bench-second-"))
+    runs = []
+
+    def measure(label: str, corpus: Path, *, second: bool) -> None:
+        started = time.perf_counter()
+        index_dir = root / f"index-{len(runs)}"
+        loaded = build_corpus(corpus, embedder, index_dir)
+        engine = Engine.open(index_dir, embedder)
+        run = {
+            "label": label,
+            "build_seconds": round(time.perf_counter() - started, 1),
+            "cross_validation": loaded.manifest["training"].get("cross_validation"),
+            "first_article_test": evaluate(engine, first_test).metrics(),
+        }
+        if second:
+            run["second_article_held_out"] = evaluate(engine, held_out).metrics()
+        runs.append(run)
+        first = run["first_article_test"]
+        line = f"{label:<42} first article: hit@1 {first['hit@1']:.3f}"
+        if second:
+            new = run["second_article_held_out"]
+            line += (
+                f" | new article held out: hit@1 {new['hit@1']:.3f} hit@3 {new['hit@3']:.3f} "
+                f"MRR {new['mrr']:.3f} declined {new['declined_out_of_scope']:.3f} "
+                f"wrongly {new['wrongly_declined']:.3f}"
+            )
+        print(line, flush=True)
+
+    measure("first article alone", ROOT / "corpus", second=False)
+    for count in args.counts:
+        for near in (True, False):
+            corpus = _corpus(root, count, near)
+            label = f"+ second article, {count} examples" + (", + near OOS" if near else "")
+            measure(label, corpus, second=True)
+    shutil.rmtree(root, ignore_errors=True)
+    result = {
+        "benchmark": "second article",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "machine": machine(),
+        "held_out_questions": len(held_out),
+        "runs": runs,
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1) + "\n")
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
