@@ -11,11 +11,13 @@ from pathlib import Path
 
 from assistant.corpus import load_corpus
 from assistant.embedding import Embedder
+from assistant.errors import AssistantError
 from assistant.examples import load_examples
+from assistant.finetune import FineTuneSettings, embedder_for, fine_tuned_model
 from assistant.index import LoadedIndex, build_index
 from assistant.ranker import TrainingSettings
 from assistant.records import Article
-from assistant.vocabulary import load_synonyms
+from assistant.vocabulary import Vocabulary, load_synonyms
 
 
 def build_corpus(
@@ -30,17 +32,35 @@ def build_corpus(
     training: TrainingSettings | None = None,
     say: Callable[[str], None] | None = None,
     articles: list[Article] | None = None,
+    fine_tune: FineTuneSettings | None = None,
 ) -> LoadedIndex:
-    """Build and publish a version from `corpus_dir`; `train=False` ignores the examples."""
+    """Build and publish a version from `corpus_dir`; `train=False` ignores the examples.
+
+    With `fine_tune`, the model itself is first fine-tuned on the examples (`assistant.finetune`)
+    and the version embeds, trains and serves with the fine-tuned model, which it carries.
+    """
     articles = articles if articles is not None else load_corpus(corpus_dir)
     passages = [p for a in articles for p in a.passages]
     examples = (
         load_examples(
             corpus_dir, articles, [p.text for p in passages], [p.article_id for p in passages]
         )
-        if train
+        if train or fine_tune
         else None
     )
+    model_dir, provenance = None, None
+    if fine_tune is not None:
+        if examples is None or not train:
+            raise AssistantError("--fine-tune trains on the examples: drop --no-train")
+        vocabulary = Vocabulary.build(
+            [t for a in articles for t in (a.title, a.topic, *(p.index_text for p in a.passages))],
+            load_synonyms(corpus_dir),
+        )
+        model_dir, provenance = fine_tuned_model(
+            examples, passages, embedder.info, index_dir, vocabulary, fine_tune,
+            say or (lambda _: None),
+        )  # fmt: skip
+        embedder = embedder_for(model_dir, index_dir / "models")
     return build_index(
         articles,
         embedder,
@@ -52,4 +72,6 @@ def build_corpus(
         examples=examples,
         training=training,
         say=say,
+        model_dir=model_dir,
+        fine_tuned=provenance,
     )

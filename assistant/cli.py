@@ -84,11 +84,13 @@ def build_and_report(
     full: bool = False,
     index_type: str = "auto",
     train: bool = True,
+    fine_tune: bool = False,
 ) -> None:
     """Parse the corpus, embed what changed, train the ranker on the example questions, publish
     a new index version, and say what was built."""
     from assistant.build import build_corpus
     from assistant.corpus import load_corpus
+    from assistant.finetune import FineTuneSettings
 
     started = time.perf_counter()
     articles = load_corpus(corpus_dir)
@@ -108,19 +110,32 @@ def build_and_report(
         progress=progress,
         say=lambda message: click.echo(f"  {message}", err=True),
         articles=articles,
+        fine_tune=FineTuneSettings() if fine_tune else None,
     )
     report = loaded.manifest["build"]
     chosen = loaded.manifest["vector_index"]
     click.echo(
         f"built index version {loaded.version} in {loaded.path}: "
         f"{len(loaded.passages)} passages from {len(articles)} article(s), "
-        f"model {embedder.info.name}, {time.perf_counter() - started:.1f} s\n"
+        f"model {loaded.manifest['model']['name']}, {time.perf_counter() - started:.1f} s\n"
         f"  passages: {report['added']} added, {report['changed']} changed, "
         f"{report['removed']} removed, {report['unchanged']} unchanged; "
         f"vectors: {report['embedded']} embedded, {report['reused']} reused from the cache\n"
         f"  FAISS index: {chosen['kind']} ({chosen['reason']})\n"
         + "\n".join(training_lines(loaded.manifest.get("training") or {}))
+        + "".join(f"\n{line}" for line in fine_tune_lines(loaded.manifest.get("fine_tuned")))
     )
+
+
+def fine_tune_lines(provenance: dict[str, Any] | None) -> list[str]:
+    if not provenance:
+        return []
+    took = "reused unchanged" if provenance.get("reused") else f"{provenance.get('seconds')} s"
+    return [
+        f"  fine-tuned      from {provenance['base_model']} (weights "
+        f"{provenance['base_weights_sha256'][:12]}…) on {provenance['examples']} examples "
+        f"(examples {provenance['examples_sha256'][:12]}…), {took}"
+    ]
 
 
 def training_lines(training: dict[str, Any]) -> list[str]:
@@ -172,6 +187,14 @@ def training_lines(training: dict[str, Any]) -> list[str]:
     help="Serve the model untrained: ignore the example questions in corpus/examples/.",
 )
 @click.option(
+    "--fine-tune",
+    "fine_tune",
+    is_flag=True,
+    help="Also fine-tune the model itself on the examples before training the ranker: about "
+    "2.5 minutes more on 2 cores for 800 examples, and 90 MB more per version; measured +0.05 "
+    "hit@1 on held-out examples, +0.015 on the test part (docs/retrieval.md).",
+)
+@click.option(
     "--index-type",
     type=click.Choice(INDEX_TYPES),
     default="auto",
@@ -186,6 +209,7 @@ def build(
     full: bool,
     rollback: bool,
     no_train: bool,
+    fine_tune: bool,
     index_type: str,
 ) -> None:
     """Parse the articles, embed what changed, train the ranker on the example questions
@@ -211,6 +235,7 @@ def build(
         full=full,
         index_type=index_type,
         train=not no_train,
+        fine_tune=fine_tune,
     )
 
 
@@ -253,6 +278,7 @@ def status(index_dir: Path, as_json: bool) -> None:
             f"review status: {article.get('review_status')}"
         )
     lines += training_lines(manifest.get("training") or {})
+    lines += fine_tune_lines(manifest.get("fine_tuned"))
     others = [v for v in versions(index_dir) if v != version]
     lines.append(f"  also kept       {', '.join(others) if others else 'none'}")
     click.echo("\n".join(lines))
@@ -457,7 +483,9 @@ def evaluate(
     items = load_gold(gold)
     engine = Engine.open(index_dir, _embedder(model_path, index_dir))
     variants = VARIANTS if compare else {"default": DEFAULT_OPTIONS}
-    reports = [run(engine, items, k=k, options=o, name=n) for n, o in variants.items()]
+    # a version built with --fine-tune searches with its fine-tuned model in every variant
+    tuned = "fine-tuned model: " if engine.index.manifest.get("fine_tuned") else ""
+    reports = [run(engine, items, k=k, options=o, name=tuned + n) for n, o in variants.items()]
     if as_json:
         click.echo(
             json.dumps({"gold": str(gold), "reports": [report_json(r) for r in reports]}, indent=2)

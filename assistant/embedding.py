@@ -148,6 +148,7 @@ class SentenceTransformerEmbedder:
         batch_size: int = 32,
         runtime: str | None = None,
         export_dir: Path | None = None,
+        name: str | None = None,
     ) -> None:
         model_dir, digest, official = verify_model(model_path)
         runtime = runtime or os.environ.get(RUNTIME_ENV) or "auto"
@@ -164,7 +165,7 @@ class SentenceTransformerEmbedder:
         self._batch_size = batch_size
         dimension = declared_dimension(model_dir)
         self._info = ModelInfo(
-            name=OFFICIAL_MODEL_NAME if official else model_dir.name,
+            name=name or (OFFICIAL_MODEL_NAME if official else model_dir.name),
             path=str(model_dir),
             weights_sha256=digest,
             dimension=dimension if dimension is not None else 0,

@@ -10,7 +10,14 @@ from pathlib import Path
 
 from assistant.answer import Answer, assemble
 from assistant.embedding import CachingEmbedder, Embedder
-from assistant.index import LoadedIndex, load_index
+from assistant.index import (
+    MODEL_DIR,
+    VERSIONS,
+    LoadedIndex,
+    load_index,
+    published_version,
+    read_manifest,
+)
 from assistant.limits import DEFAULT_K, check_k, clean_history, clean_question
 from assistant.retrieval import (
     DEFAULT_OPTIONS,
@@ -20,6 +27,21 @@ from assistant.retrieval import (
     relevant_flags,
 )
 from assistant.vectorindex import use_search_threads
+
+_FINE_TUNED: dict[Path, CachingEmbedder] = {}
+"""Fine-tuned models already loaded, by directory: a server re-opening a version (or the next
+one with the same model) does not load it again."""
+
+
+def _fine_tuned(model_dir: Path, index_dir: Path) -> CachingEmbedder:
+    from assistant.finetune import embedder_for
+
+    if model_dir not in _FINE_TUNED:
+        embedder = CachingEmbedder(embedder_for(model_dir, index_dir / "models"))
+        embedder.load()
+        _FINE_TUNED.clear()  # one fine-tuned model in memory at a time
+        _FINE_TUNED[model_dir] = embedder
+    return _FINE_TUNED[model_dir]
 
 
 class Engine:
@@ -37,7 +59,13 @@ class Engine:
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder) -> Engine:
-        """Load the published index version, checked against the running model."""
+        """Load the published index version, checked against the running model; a version
+        built with `--fine-tune` is served with the fine-tuned model it carries."""
+        version = published_version(index_dir)
+        if version is not None:
+            path = index_dir / VERSIONS / version
+            if (path / MODEL_DIR).is_dir() and read_manifest(path).get("fine_tuned"):
+                embedder = _fine_tuned(path / MODEL_DIR, index_dir)
         return cls(load_index(index_dir, embedder.info), embedder)
 
     def ask(

@@ -56,6 +56,8 @@ STAGING_PREFIX = ".staging-"
 LOCK = ".build.lock"
 KEEP_VERSIONS = 3
 """Versions kept on disk (the published one always among them), for `build --rollback`."""
+MODEL_DIR = "model"
+"""A fine-tuned model's directory inside a version (`build --fine-tune`)."""
 REQUIRED = ("vectors.faiss", "passages.jsonl", "articles.json", "vocabulary.json")
 LEGACY_INDEX_TYPES = {"IndexFlatIP": "flat"}
 """Index types as manifests named them before the choice by size existed."""
@@ -148,6 +150,8 @@ def build_index(
     examples: Examples | None = None,
     training: TrainingSettings | None = None,
     say: Callable[[str], None] | None = None,
+    model_dir: Path | None = None,
+    fine_tuned: dict[str, Any] | None = None,
 ) -> LoadedIndex:
     """Embed the passages, write a new version and publish it; returns it loaded.
 
@@ -173,6 +177,8 @@ def build_index(
             examples=examples,
             training=training or TrainingSettings(),
             say=say or (lambda _: None),
+            model_dir=model_dir,
+            fine_tuned=fine_tuned,
         )
 
 
@@ -188,6 +194,8 @@ def _build(
     examples: Examples | None,
     training: TrainingSettings,
     say: Callable[[str], None],
+    model_dir: Path | None,
+    fine_tuned: dict[str, Any] | None,
 ) -> LoadedIndex:
     import faiss
 
@@ -247,6 +255,8 @@ def _build(
         )
         cache_keys += trained.pop("_keys")
         cache_vectors.append(trained.pop("_vectors"))
+        if model_dir is not None:  # the fine-tuned model travels with the version it serves
+            shutil.copytree(model_dir, staging / MODEL_DIR)
         _fsync_tree(staging)
         hashes = _hash_tree(staging)
         manifest = {
@@ -286,6 +296,7 @@ def _build(
                 "full": full,
             },
             "training": trained,
+            "fine_tuned": fine_tuned,
         }
         manifest["seal"] = seal(manifest)
         _write(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
