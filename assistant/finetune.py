@@ -20,7 +20,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -29,21 +29,12 @@ from assistant.errors import ModelError
 from assistant.examples import Examples
 from assistant.ranker import Expander, query_texts
 from assistant.records import Passage
+from assistant.settings import FineTuneSettings
 from assistant.vectorcache import CACHE_DIR
 
 MODEL_DIR = "model"
 FINE_TUNED_CACHE = "fine-tuned"
 FINE_TUNE_VERSION = 1
-
-
-@dataclass(frozen=True, slots=True)
-class FineTuneSettings:
-    epochs: int = 2
-    batch_size: int = 16
-    learning_rate: float = 3e-5
-    warmup_ratio: float = 0.1
-    seed: int = 13
-    history_turns: int = 2
 
 
 def _pairs(
@@ -79,10 +70,11 @@ def fine_tuned_model(
     base: ModelInfo,
     index_dir: Path,
     vocabulary: Expander | None,
-    settings: FineTuneSettings = FineTuneSettings(),
+    settings: FineTuneSettings | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> tuple[Path, dict[str, Any]]:
     """The fine-tuned model's directory (trained now, or reused) and its provenance."""
+    settings = settings or FineTuneSettings()
     if not examples.in_scope:
         raise ModelError(
             "--fine-tune needs example questions (corpus/examples/<article-id>.jsonl); "

@@ -28,6 +28,7 @@ from typing import Protocol
 import numpy as np
 
 from assistant.fusion import convex
+from assistant.settings import TrainingSettings
 
 RANKER_DIR = "ranker"
 RANKER_FORMAT = 1
@@ -56,47 +57,6 @@ def query_texts(
         text = vocabulary.expand(text)
         context = vocabulary.expand(context) if context else None
     return text, context
-
-
-@dataclass(frozen=True, slots=True)
-class TrainingSettings:
-    """How the ranker is trained; recorded in the manifest with the figures it gave."""
-
-    seed: int = 13
-    steps: int = 200
-    learning_rate: float = 1.5e-3
-    scale: float = 20.0
-    l2: float = 0.01
-    not_covered_vectors: int = 16
-    """How many "not covered" vectors: out-of-scope questions are of many kinds."""
-    threads: int = 2
-    """Training threads: fixed, so the same inputs give the same sums and the same artefact."""
-    passage_l2: float = 0.01
-    """Above 0, each passage also learns an offset to its vector (L2 weight on the offsets)."""
-    blend_start: float = 0.3
-    """Initial weight of the history's vector in a follow-up's query (then learned)."""
-    folds: int = 5
-    max_wrong_declines: float = 0.015
-    """The share of in-scope examples the decline threshold may decline in cross-validation:
-    under the 2% a clinician tolerates, because a threshold fitted on about 800 questions
-    moves by about a point on new ones."""
-    history_turns: int = 2
-    """How many earlier questions make a follow-up's context."""
-    expand: bool = True
-    """Read questions with the vocabulary's bridges (abbreviations, the corpus's synonyms file,
-    spelling): +0.04 hit@1 in cross-validation on examples written blind (docs/retrieval.md)."""
-    candidates: int = 50
-    """Passages taken from each of dense and lexical search before fusion."""
-    max_softmax_passages: int = 4096
-    """Up to this many passages, every passage is a negative in training; beyond it, each
-    question's gold passages and its nearest passages are."""
-    lexical_grid: tuple[float, ...] = (0.0, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0)
-    context_lexical_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
-    relevant_margin: float = 0.12
-    """A passage is labelled relevant when its adapted cosine is within this of the best."""
-    untrained_floor: float = 0.3
-    """Without examples nothing is learnt about declining: a question whose best cosine with
-    any passage is below this is declined (all-MiniLM-L6-v2 gives unrelated English about 0.1)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,9 +114,10 @@ class Ranker:
         return convex([dense, lexical], weights=[1.0, self.lexical_weight])
 
 
-def untrained(settings: TrainingSettings = TrainingSettings()) -> Ranker:
+def untrained(settings: TrainingSettings | None = None) -> Ranker:
     """The ranker of a build without examples: the model's own vectors, BM25 at a fixed weight
     (the one the examples chose before there were adapters: 0.5), no learned decline."""
+    settings = settings or TrainingSettings()
     return Ranker(
         adapter=None,
         not_covered=None,
@@ -443,12 +404,13 @@ class Trained:
 def train(
     data: TrainingData,
     keys: Sequence[str],
-    settings: TrainingSettings = TrainingSettings(),
+    settings: TrainingSettings | None = None,
     *,
     progress: Callable[[str], None] | None = None,
 ) -> Trained:
     """Cross-validate, choose the fusion weights and the decline threshold on the held-out
     scores, then train on every example."""
+    settings = settings or TrainingSettings()
     folds = folds_of(keys, settings.folds)
     held_out: list[Scored | None] = [None] * len(data)
     for fold in range(settings.folds):
