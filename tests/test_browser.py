@@ -227,6 +227,29 @@ def test_a_hostile_question_runs_no_script(browser, live_server) -> None:
         tab.close()
 
 
+def test_a_declined_answer_keeps_its_closest_passages_folded_until_asked(
+    browser, live_server
+) -> None:
+    tab, visit = open_tab(browser, live_server, "desktop", viewport=VIEWPORTS["desktop"])
+    try:
+        page = visit.page
+        visit.open("/")
+        visit.submit("What IVIg dose is used for CIDP?")  # the article's words, not its subject
+        assert "Not covered by the article" in page.get_by_role("status").inner_text()
+        passages = page.locator("details.closest ol.passages > li")
+        assert passages.count() == 5 and not passages.first.is_visible()
+        assert page.locator("mark").count() == 0
+        visit.shot("10-declined-folded")
+        summary = page.locator("details.closest > summary")
+        summary.focus()
+        page.keyboard.press("Enter")  # a keyboard opens it as a click does
+        assert passages.first.is_visible()
+        assert "WEAK MATCH" in passages.first.inner_text().upper()
+        visit.shot("11-declined-opened")
+    finally:
+        tab.close()
+
+
 def test_the_page_works_without_javascript(browser, live_server) -> None:
     tab, visit = open_tab(
         browser, live_server, "no-js", viewport=VIEWPORTS["phone"], java_script_enabled=False
