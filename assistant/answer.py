@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.index import LoadedIndex, manifest_summary
 from assistant.records import Article, Passage
-from assistant.retrieval import Hit
+from assistant.search.retrieval import Hit
+from assistant.store.index import LoadedIndex, manifest_summary
 
 NOT_COVERED = (
     "The article does not cover this question. The closest passages are listed below "

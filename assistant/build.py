@@ -9,15 +9,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from assistant.corpus import load_corpus
-from assistant.embedding import Embedder
-from assistant.errors import AssistantError
-from assistant.examples import load_examples
-from assistant.finetune import FineTuneSettings, embedder_for, fine_tuned_model
-from assistant.index import LoadedIndex, build_index
-from assistant.ranker import TrainingSettings
+from assistant.embed.embedding import Embedder
+from assistant.errors import AssistantError, IndexStoreError
+from assistant.ingest.corpus import load_corpus
+from assistant.ingest.examples import load_examples, stale_message, too_stale
+from assistant.ingest.vocabulary import Vocabulary, load_synonyms
 from assistant.records import Article
-from assistant.vocabulary import Vocabulary, load_synonyms
+from assistant.search.finetune import FineTuneSettings, embedder_for, fine_tuned_model
+from assistant.search.training import trainer
+from assistant.settings import TrainingSettings
+from assistant.store.index import LoadedIndex, build_index
 
 
 def build_corpus(
@@ -36,9 +37,11 @@ def build_corpus(
 ) -> LoadedIndex:
     """Build and publish a version from `corpus_dir`; `train=False` ignores the examples.
 
-    With `fine_tune`, the model itself is first fine-tuned on the examples (`assistant.finetune`)
-    and the version embeds, trains and serves with the fine-tuned model, which it carries.
+    With `fine_tune`, the model itself is first fine-tuned on the examples
+    (`assistant.search.finetune`) and the version embeds, trains and serves with the fine-tuned
+    model, which it carries. Too many stale examples stop the build before any work.
     """
+    say = say or (lambda _: None)
     articles = articles if articles is not None else load_corpus(corpus_dir)
     passages = [p for a in articles for p in a.passages]
     examples = (
@@ -48,6 +51,8 @@ def build_corpus(
         if train or fine_tune
         else None
     )
+    if examples is not None and (failing := too_stale(examples)):
+        raise IndexStoreError(stale_message(failing))  # before any work: the live index stays
     model_dir, provenance = None, None
     if fine_tune is not None:
         if examples is None or not train:
@@ -57,8 +62,7 @@ def build_corpus(
             load_synonyms(corpus_dir),
         )
         model_dir, provenance = fine_tuned_model(
-            examples, passages, embedder.info, index_dir, vocabulary, fine_tune,
-            say or (lambda _: None),
+            examples, passages, embedder.info, index_dir, vocabulary, fine_tune, say
         )  # fmt: skip
         embedder = embedder_for(model_dir, index_dir / "models")
     return build_index(
@@ -69,9 +73,9 @@ def build_corpus(
         progress=progress,
         full=full,
         index_type=index_type,
-        examples=examples,
-        training=training,
-        say=say,
+        trainer=None
+        if examples is None
+        else trainer(examples, training or TrainingSettings(), say),
         model_dir=model_dir,
         fine_tuned=provenance,
     )

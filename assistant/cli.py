@@ -18,7 +18,7 @@ import click
 from assistant.errors import AssistantError
 from assistant.limits import DEFAULT_K, MAX_K, MIN_K
 from assistant.settings import Settings
-from assistant.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES
+from assistant.store import AUTO_FLAT_LIMIT, INDEX_TYPES
 
 _DEFAULTS = Settings()
 
@@ -70,7 +70,7 @@ def cli() -> None:
 def _embedder(model_path: Path | None, index_dir: Path):  # -> SentenceTransformerEmbedder
     """The model, with its ONNX export kept beside the index it serves (unless
     MMN_MODEL_EXPORT_DIR says where)."""
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.embed import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder(model_path, export_dir=index_dir / "models")
 
@@ -89,8 +89,8 @@ def build_and_report(
     """Parse the corpus, embed what changed, train the ranker on the example questions, publish
     a new index version, and say what was built."""
     from assistant.build import build_corpus
-    from assistant.corpus import load_corpus
-    from assistant.finetune import FineTuneSettings
+    from assistant.ingest import load_corpus
+    from assistant.settings import FineTuneSettings
 
     started = time.perf_counter()
     articles = load_corpus(corpus_dir)
@@ -220,7 +220,7 @@ def build(
     fails leaves it untouched. A running server picks the new version up within seconds.
     """
     if rollback:
-        from assistant.index import rollback as roll_back
+        from assistant.store import rollback as roll_back
 
         if full:
             raise click.UsageError("--rollback and --full do not go together")
@@ -246,7 +246,7 @@ def status(index_dir: Path, as_json: bool) -> None:
     """Show the published index version: when and from which articles it was built, with which
     model, how many passages, and the other versions kept for rollback."""
     from assistant.errors import IndexStoreError
-    from assistant.index import VERSIONS, published_version, read_manifest, versions
+    from assistant.store import VERSIONS, published_version, read_manifest, versions
 
     version = published_version(index_dir)
     if version is None:
@@ -400,7 +400,7 @@ def serve(
     import uvicorn
 
     from assistant.engine import Engine
-    from assistant.index import has_index
+    from assistant.store import has_index
     from web.app import LOG_CONFIG, create_app
 
     if not is_loopback(host) and not allow_remote:
@@ -478,7 +478,7 @@ def evaluate(
     from assistant.engine import Engine
     from assistant.evaluation import evaluate as run
     from assistant.evaluation import format_report, load_gold, report_json
-    from assistant.retrieval import DEFAULT_OPTIONS, VARIANTS
+    from assistant.search import DEFAULT_OPTIONS, VARIANTS
 
     items = load_gold(gold)
     engine = Engine.open(index_dir, _embedder(model_path, index_dir))

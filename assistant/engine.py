@@ -9,8 +9,16 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.answer import Answer, assemble
-from assistant.embedding import CachingEmbedder, Embedder
-from assistant.index import (
+from assistant.embed.embedding import CachingEmbedder, Embedder
+from assistant.limits import DEFAULT_K, check_k, clean_history, clean_question
+from assistant.search.retrieval import (
+    DEFAULT_OPTIONS,
+    Retrieval,
+    RetrievalOptions,
+    Retriever,
+    relevant_flags,
+)
+from assistant.store.index import (
     MODEL_DIR,
     VERSIONS,
     LoadedIndex,
@@ -18,15 +26,7 @@ from assistant.index import (
     published_version,
     read_manifest,
 )
-from assistant.limits import DEFAULT_K, check_k, clean_history, clean_question
-from assistant.retrieval import (
-    DEFAULT_OPTIONS,
-    Retrieval,
-    RetrievalOptions,
-    Retriever,
-    relevant_flags,
-)
-from assistant.vectorindex import use_search_threads
+from assistant.store.vectorindex import use_search_threads
 
 _FINE_TUNED: dict[Path, CachingEmbedder] = {}
 """Fine-tuned models already loaded, by directory: a server re-opening a version (or the next
@@ -34,7 +34,7 @@ one with the same model) does not load it again."""
 
 
 def _fine_tuned(model_dir: Path, index_dir: Path) -> CachingEmbedder:
-    from assistant.finetune import embedder_for
+    from assistant.search.finetune import embedder_for
 
     if model_dir not in _FINE_TUNED:
         embedder = CachingEmbedder(embedder_for(model_dir, index_dir / "models"))
@@ -56,6 +56,7 @@ class Engine:
         self.embedder = embedder
         use_search_threads()
         self._retriever = Retriever(index, embedder)
+        self.ranker = self._retriever.ranker
 
     @classmethod
     def open(cls, index_dir: Path, embedder: Embedder) -> Engine:
@@ -91,7 +92,7 @@ class Engine:
         self, question: str, history: Sequence[str], retrieval: Retrieval, k: int
     ) -> Answer:
         """Assemble the top k passages with the ranker's decision on whether any answers."""
-        relevant = relevant_flags(retrieval, self.index.ranker.relevant_margin)
+        relevant = relevant_flags(retrieval, self.ranker.relevant_margin)
         return assemble(
             question,
             tuple(history),

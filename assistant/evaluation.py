@@ -16,7 +16,7 @@ from typing import Any
 
 from assistant.engine import Engine
 from assistant.errors import AssistantError
-from assistant.retrieval import DEFAULT_OPTIONS, RetrievalOptions
+from assistant.search.retrieval import DEFAULT_OPTIONS, RetrievalOptions
 
 RANK_DEPTH = 20
 """How deep a relevant passage is looked for when reporting its rank."""

@@ -50,7 +50,7 @@ def machine() -> dict[str, Any]:
 def open_engine(index_dir: Path | None):
     """The real model and an index: `index_dir`'s, or the corpus built into a temporary one."""
     from assistant.build import build_corpus
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.embed.embedding import SentenceTransformerEmbedder
     from assistant.engine import Engine
 
     embedder = SentenceTransformerEmbedder()

@@ -30,15 +30,15 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant import ranker as learnt  # noqa: E402
-from assistant.corpus import load_corpus  # noqa: E402
-from assistant.embedding import SentenceTransformerEmbedder, packaged_model_path  # noqa: E402
+from assistant.embed.embedding import SentenceTransformerEmbedder, packaged_model_path  # noqa: E402
 from assistant.evaluation import load_gold  # noqa: E402
-from assistant.examples import Example, load_examples  # noqa: E402
-from assistant.lexical import LexicalIndex  # noqa: E402
-from assistant.ranker import TrainingSettings, query_texts  # noqa: E402
-from assistant.training import embed_examples, example_key, training_data  # noqa: E402
-from assistant.vocabulary import Vocabulary, load_synonyms  # noqa: E402
+from assistant.ingest.corpus import load_corpus  # noqa: E402
+from assistant.ingest.examples import Example, load_examples  # noqa: E402
+from assistant.ingest.vocabulary import Vocabulary, load_synonyms  # noqa: E402
+from assistant.search import ranker as learnt  # noqa: E402
+from assistant.search.ranker import TrainingSettings, query_texts  # noqa: E402
+from assistant.search.training import embed_examples, example_key, training_data  # noqa: E402
+from assistant.store.lexical import LexicalIndex  # noqa: E402
 from bench.common import machine  # noqa: E402
 
 

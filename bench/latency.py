@@ -58,11 +58,11 @@ def main() -> None:
     import numpy as np
 
     from assistant.answer import answer_to_dict, assemble
-    from assistant.retrieval import relevant_flags
+    from assistant.search.retrieval import relevant_flags
 
     os.environ["MMN_QUERY_CACHE"] = "0"  # read by every engine, here and in the server
     engine, index_dir = open_engine(args.index_dir)
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.embed.embedding import SentenceTransformerEmbedder
 
     model = engine.embedder.inner
     torch_model = SentenceTransformerEmbedder(runtime="torch")
@@ -120,7 +120,7 @@ def main() -> None:
             timings: dict[str, float] = {}
             retrieval = engine.retrieve(question, history, 5, timings=timings)
             mark = time.perf_counter()
-            relevant = relevant_flags(retrieval, engine.index.ranker.relevant_margin)
+            relevant = relevant_flags(retrieval, engine.ranker.relevant_margin)
             timings["labels"] = time.perf_counter() - mark
             mark = time.perf_counter()
             answer_to_dict(

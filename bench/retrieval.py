@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT))
 
 from assistant.answer import answer_to_dict, assemble  # noqa: E402
 from assistant.evaluation import load_gold  # noqa: E402
-from assistant.retrieval import relevant_flags  # noqa: E402
+from assistant.search.retrieval import relevant_flags  # noqa: E402
 from bench.common import open_engine, percentile  # noqa: E402
 
 ADDED = (
@@ -62,7 +62,7 @@ def main() -> None:
             timings: dict[str, float] = {}
             retrieval = engine.retrieve(item.question, item.history, 5, timings=timings)
             started = time.perf_counter()
-            relevant = relevant_flags(retrieval, engine.index.ranker.relevant_margin)
+            relevant = relevant_flags(retrieval, engine.ranker.relevant_margin)
             timings["labels"] = time.perf_counter() - started
             started = time.perf_counter()
             answer_to_dict(

@@ -70,7 +70,7 @@ def synthetic_texts(count: int, seed: int = 0) -> list[str]:
     """Passages that read like the article's: 2 to 4 of its clauses, recombined."""
     import numpy as np
 
-    from assistant.corpus import load_corpus
+    from assistant.ingest.corpus import load_corpus
 
     clauses = sorted(
         {
@@ -158,9 +158,9 @@ def main() -> None:
 
     import faiss
 
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.embed.embedding import SentenceTransformerEmbedder
     from assistant.evaluation import load_gold
-    from assistant.vectorindex import build_vectors, choose, use_search_threads
+    from assistant.store.vectorindex import build_vectors, choose, use_search_threads
 
     embedder = SentenceTransformerEmbedder()
     gold = load_gold(ROOT / "tests/gold/dev.jsonl") + load_gold(ROOT / "tests/gold/test.jsonl")

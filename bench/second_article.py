@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.build import build_corpus  # noqa: E402
-from assistant.embedding import SentenceTransformerEmbedder  # noqa: E402
+from assistant.embed.embedding import SentenceTransformerEmbedder  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import GoldItem, evaluate, load_gold  # noqa: E402
 from bench.common import machine  # noqa: E402

@@ -33,7 +33,7 @@ from bench.common import RESULTS, free_port, write  # noqa: E402
 
 BASELINE = """
 import faiss, bm25s, fastapi, uvicorn
-from assistant.embedding import SentenceTransformerEmbedder
+from assistant.embed.embedding import SentenceTransformerEmbedder
 SentenceTransformerEmbedder().embed(["warm"])
 """
 

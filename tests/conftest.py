@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embedding import ModelInfo
+from assistant.embed.embedding import ModelInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -79,7 +79,7 @@ def corpus_copy(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def embedder():
     """The real all-MiniLM-L6-v2, loaded once for the whole test session."""
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.embed.embedding import SentenceTransformerEmbedder
 
     return SentenceTransformerEmbedder()
 

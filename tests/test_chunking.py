@@ -1,7 +1,7 @@
 """Every passage of the real article: its citations, section, lead-in, span and id."""
 
-from assistant.chunking import index_text, passage_id
-from assistant.corpus import load_article
+from assistant.ingest.chunking import index_text, passage_id
+from assistant.ingest.corpus import load_article
 from tests.conftest import ARTICLE
 
 # Source line -> the reference numbers printed after that statement, checked by hand

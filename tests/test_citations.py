@@ -1,6 +1,6 @@
 import pytest
 
-from assistant.citations import split_citations
+from assistant.ingest.citations import split_citations
 
 
 @pytest.mark.parametrize(

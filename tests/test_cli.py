@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from assistant import cli as cli_module
 from assistant.cli import cli
-from assistant.index import has_index, published_version
+from assistant.store.index import has_index, published_version
 from tests.conftest import ROOT
 
 

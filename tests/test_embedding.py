@@ -5,8 +5,8 @@ import shutil
 import numpy as np
 import pytest
 
-from assistant import embedding
-from assistant.embedding import (
+from assistant.embed import embedding
+from assistant.embed.embedding import (
     OFFICIAL_MODEL_NAME,
     OFFICIAL_WEIGHTS_SHA256,
     SentenceTransformerEmbedder,
@@ -88,7 +88,7 @@ def test_the_served_runtime_is_onnx_and_gives_pytorchs_vectors(embedder, torch_e
 
 
 def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder, monkeypatch):
-    from assistant import onnxmodel
+    from assistant.embed import onnxmodel
 
     monkeypatch.delenv(embedding.EXPORT_DIR_ENV)  # a private export, not the session's
     first = SentenceTransformerEmbedder(runtime="onnx", export_dir=tmp_path)

@@ -49,9 +49,9 @@ def test_input_outside_the_limits_is_refused_with_what_to_fix(engine, kwargs, me
 def test_an_article_filter_keeps_the_answer_to_that_article(tmp_path, hash_embedder):
     import shutil
 
-    from assistant.corpus import load_corpus
     from assistant.engine import Engine
-    from assistant.index import build_index
+    from assistant.ingest.corpus import load_corpus
+    from assistant.store.index import build_index
     from tests.conftest import ARTICLE
 
     corpus = tmp_path / "corpus"

@@ -50,7 +50,7 @@ def test_retrieval_quality_on_the_test_part_stays_above_its_floors(test_report):
 
 
 def test_each_stage_adds_to_the_ranking(engine):
-    from assistant.retrieval import VARIANTS
+    from assistant.search.retrieval import VARIANTS
 
     items = load_gold(GOLD / "test.jsonl")
     mrr = {n: evaluate(engine, items, options=o).metrics()["mrr"] for n, o in VARIANTS.items()}
@@ -88,12 +88,12 @@ def test_the_onnx_runtime_ranks_every_gold_question_as_pytorch_does(engine):
     test, with its history, the ranked passages and the decline decision are PyTorch's, but
     where two passages tie, or the margin sits on the threshold, within the 1e-6 by which the
     two runtimes' vectors differ (amplified at most a hundredfold by the adapter)."""
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.embed.embedding import SentenceTransformerEmbedder
     from assistant.engine import Engine
 
     assert engine.embedder.inner.runtime == "onnx"
     torch_engine = Engine(engine.index, SentenceTransformerEmbedder(runtime="torch"))
-    threshold = engine.index.ranker.threshold
+    threshold = engine.ranker.threshold
     items = load_gold(GOLD / "dev.jsonl") + load_gold(GOLD / "test.jsonl")
     changed, ties = [], 0
     for item in items:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from assistant.build import build_corpus
-from assistant.corpus import load_corpus
 from assistant.errors import ArticleError, IndexStoreError
-from assistant.examples import EXAMPLES_DIR, OUT_OF_SCOPE, load_examples, normalise
-from assistant.index import published_version
-from assistant.ranker import TrainingSettings
+from assistant.ingest.corpus import load_corpus
+from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, load_examples, normalise
+from assistant.search.ranker import TrainingSettings
+from assistant.store.index import published_version
 from tests.conftest import ARTICLE, CORPUS, ROOT
 
 QUICK = TrainingSettings(steps=20, folds=2)

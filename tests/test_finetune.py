@@ -8,9 +8,9 @@ import shutil
 
 from assistant.build import build_corpus
 from assistant.engine import Engine
-from assistant.finetune import FineTuneSettings
-from assistant.index import MODEL_DIR
-from assistant.ranker import TrainingSettings
+from assistant.search.finetune import FineTuneSettings
+from assistant.search.ranker import TrainingSettings
+from assistant.store.index import MODEL_DIR
 from tests.conftest import FIXTURES
 
 QUICK = TrainingSettings(steps=30, folds=2)

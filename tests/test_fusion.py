@@ -2,7 +2,7 @@
 
 import pytest
 
-from assistant.fusion import convex, minmax
+from assistant.search.fusion import convex, minmax
 
 
 def test_convex_normalises_each_list_and_weights_it():

@@ -5,10 +5,10 @@ import json
 import numpy as np
 import pytest
 
-from assistant.corpus import load_corpus
-from assistant.embedding import ModelInfo
+from assistant.embed.embedding import ModelInfo
 from assistant.errors import IndexStoreError
-from assistant.index import (
+from assistant.ingest.corpus import load_corpus
+from assistant.store.index import (
     build_index,
     has_index,
     load_index,

@@ -2,9 +2,9 @@
 
 import bm25s
 
-from assistant.corpus import load_corpus
 from assistant.evaluation import load_gold
-from assistant.lexical import _stemmer, tokenize
+from assistant.ingest.corpus import load_corpus
+from assistant.ingest.tokens import _stemmer, tokenize
 from tests.conftest import CORPUS, ROOT
 
 

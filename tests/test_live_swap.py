@@ -13,10 +13,10 @@ from fastapi.testclient import TestClient
 
 from assistant import cli as cli_module
 from assistant.cli import cli
-from assistant.corpus import load_corpus
-from assistant.index import VERSIONS, build_index, publish, published_version
+from assistant.ingest.corpus import load_corpus
+from assistant.ingest.vocabulary import load_synonyms
 from assistant.settings import Settings
-from assistant.vocabulary import load_synonyms
+from assistant.store.index import VERSIONS, build_index, publish, published_version
 from tests.conftest import start_server, stop_server
 from web.app import create_app
 

@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 from assistant.answer import answer_to_dict, assemble
-from assistant.citations import split_markdown_citations
-from assistant.corpus import article_paths, load_article, load_corpus
 from assistant.errors import ArticleError
-from assistant.index import build_index, load_index
-from assistant.markdown import parse_markdown
-from assistant.retrieval import Hit
+from assistant.ingest.citations import split_markdown_citations
+from assistant.ingest.corpus import article_paths, load_article, load_corpus
+from assistant.ingest.markdown import parse_markdown
+from assistant.search.retrieval import Hit
+from assistant.store.index import build_index, load_index
 from tests.conftest import ARTICLE, FIXTURES
 from tests.test_web import parse
 

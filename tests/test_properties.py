@@ -19,11 +19,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from assistant.citations import split_citations, split_markdown_citations
-from assistant.corpus import load_article
 from assistant.errors import ArticleError
+from assistant.ingest.citations import split_citations, split_markdown_citations
+from assistant.ingest.corpus import load_article
+from assistant.ingest.vocabulary import SYNONYMS_FILE, Rule, load_synonyms, parse_synonyms
 from assistant.records import Article, Passage
-from assistant.vocabulary import SYNONYMS_FILE, Rule, load_synonyms, parse_synonyms
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 BLANK_LINE = re.compile(r"(?>\r\n|\r|\n)[^\S\r\n]*(?>\r\n|\r|\n)")  # "\r\n" is one end

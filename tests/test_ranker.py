@@ -5,8 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant import ranker as learnt
-from assistant.ranker import Scored, TrainingData, TrainingSettings, choose_threshold, query_texts
+from assistant.search import ranker as learnt
+from assistant.search.ranker import (
+    Scored,
+    TrainingData,
+    TrainingSettings,
+    choose_threshold,
+    query_texts,
+)
 
 FAST = TrainingSettings(steps=60, folds=3, learning_rate=5e-3, not_covered_vectors=4)
 

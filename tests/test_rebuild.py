@@ -11,9 +11,10 @@ import time
 import numpy as np
 import pytest
 
-from assistant.corpus import load_corpus
+from assistant.embed.vectorcache import CACHE_DIR
 from assistant.errors import IndexStoreError
-from assistant.index import (
+from assistant.ingest.corpus import load_corpus
+from assistant.store.index import (
     KEEP_VERSIONS,
     build_index,
     load_index,
@@ -21,7 +22,6 @@ from assistant.index import (
     rollback,
     versions,
 )
-from assistant.vectorcache import CACHE_DIR
 from tests.conftest import ROOT
 
 ARTICLE_NAME = "what-is-multifocal-motor-neuropathy.txt"
@@ -123,8 +123,8 @@ def test_leftovers_of_a_dead_build_never_trip_the_next(corpus_copy, hash_embedde
 SLOW_BUILD = """
 import sys, time
 from pathlib import Path
-from assistant.corpus import load_corpus
-from assistant.index import build_index
+from assistant.ingest.corpus import load_corpus
+from assistant.store.index import build_index
 from tests.conftest import HashEmbedder
 
 class Slow(HashEmbedder):
@@ -162,7 +162,7 @@ def test_a_build_killed_while_embedding_leaves_the_published_version_serving(
 
 
 def test_an_unchanged_rebuild_never_loads_the_model(corpus_copy, embedder, tmp_path):
-    from assistant.embedding import SentenceTransformerEmbedder
+    from assistant.embed.embedding import SentenceTransformerEmbedder
 
     index_dir = tmp_path / "index"
     _build(corpus_copy, embedder, index_dir)  # the session's loaded model fills the cache

@@ -11,7 +11,7 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
-from assistant.index import published_version
+from assistant.store.index import published_version
 from tests.conftest import ROOT, free_port, start_server, stop_server
 
 

@@ -14,8 +14,8 @@ from assistant import cli as cli_module
 from assistant.build import build_corpus
 from assistant.cli import cli
 from assistant.engine import Engine
-from assistant.index import VERSIONS, published_version, read_manifest
-from assistant.ranker import TrainingSettings
+from assistant.search.ranker import TrainingSettings
+from assistant.store.index import VERSIONS, published_version, read_manifest
 from tests.conftest import CORPUS, FIXTURES
 
 QUICK = TrainingSettings(steps=20, folds=2)
@@ -76,7 +76,7 @@ def test_build_no_train_serves_the_model_untrained_and_says_so(embedder, tmp_pat
     assert result.exit_code == 0, result.output
     assert "untrained (built with --no-train)" in result.output
     engine = Engine.open(index_dir, embedder)
-    assert not engine.index.ranker.trained
+    assert not engine.ranker.trained
     assert engine.ask("What is the capital of France?").answerable is False  # the floor
     status = CliRunner().invoke(cli, ["status", "--index-dir", str(index_dir)])
     assert "untrained (built with --no-train)" in status.output

@@ -6,11 +6,11 @@ import faiss
 import numpy as np
 import pytest
 
-from assistant.corpus import load_corpus
 from assistant.engine import Engine
 from assistant.errors import IndexStoreError
-from assistant.index import build_index, load_index, seal
-from assistant.vectorindex import (
+from assistant.ingest.corpus import load_corpus
+from assistant.store.index import build_index, load_index, seal
+from assistant.store.vectorindex import (
     AUTO_FLAT_LIMIT,
     INDEX_TYPES,
     build_vectors,

@@ -2,9 +2,9 @@
 
 import pytest
 
-from assistant.corpus import load_article
 from assistant.errors import ArticleError
-from assistant.vocabulary import (
+from assistant.ingest.corpus import load_article
+from assistant.ingest.vocabulary import (
     Vocabulary,
     edit_distance,
     find_abbreviations,

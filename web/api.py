@@ -11,7 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from assistant.answer import answer_to_dict
 from assistant.engine import Engine
 from assistant.errors import QueryError
-from assistant.index import manifest_summary
 from assistant.limits import (
     DEFAULT_K,
     MAX_ARTICLE_ID_CHARS,
@@ -24,6 +23,7 @@ from assistant.limits import (
     clean_history,
     clean_question,
 )
+from assistant.store import manifest_summary
 
 QUESTION_SCHEMA = {"minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": QUESTION_PATTERN}
 """The question limits in the schema, so clients and the schema fuzzer see them; the validators

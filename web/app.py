@@ -17,11 +17,11 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import __version__
-from assistant.embedding import Embedder
+from assistant.embed import Embedder
 from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
-from assistant.index import published_version
 from assistant.settings import Settings
+from assistant.store import published_version
 from web import api, pages
 from web.guard import LOG_CONFIG, SECURITY_HEADERS, RequestGuard
 
@@ -149,7 +149,7 @@ def create_app(
             app.state.engine = engine
             model = engine.embedder if watch else None
         else:
-            from assistant.embedding import CachingEmbedder, SentenceTransformerEmbedder
+            from assistant.embed import CachingEmbedder, SentenceTransformerEmbedder
 
             # One cache of question vectors for the life of the server, across index swaps.
             model = CachingEmbedder(

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from markupsafe import Markup, escape
 
-from assistant.lexical import tokenize
+from assistant.ingest import tokenize
 from assistant.records import Article, Passage, PassageKind
 
 WORD = re.compile(r"\w+")

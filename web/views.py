@@ -16,9 +16,9 @@ from markupsafe import Markup
 
 from assistant.answer import NOT_COVERED, Answer, RankedPassage, cited_references
 from assistant.errors import QueryError
-from assistant.index import LoadedIndex
 from assistant.limits import MAX_QUESTION_CHARS
 from assistant.records import Article
+from assistant.store import LoadedIndex
 from web import text
 from web.text import Section
 
@@ -268,7 +268,7 @@ def site_of(index: LoadedIndex) -> Site:
     return Site(
         articles=tuple(card(a) for a in articles),
         index_version=index.version,
-        built_text=text.built_time(index.manifest.get("built_at")),
+        built_text=text.built_time(index.built_at),
         examples=tuple(index.shown_examples()[:SHOWN_EXAMPLES]),
         mark=text.short_name(articles[0].topic) if len(articles) == 1 else "Ref",
     )

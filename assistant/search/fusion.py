@@ -2,7 +2,7 @@
 
 The convex combination uses the scores themselves after min-max normalisation, so a clear
 winner in one list keeps its lead; the weight of the lexical list is learnt per index version
-by cross-validation over the example questions (`assistant.ranker`).
+by cross-validation over the example questions (`assistant.search.ranker`).
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@
         articles.json          each article's metadata and disclaimer
         vocabulary.json        abbreviations learnt from the corpus and the synonyms rules
         lexical/               the BM25 index (bm25s); document i is passage i
-        ranker/                what was learnt from the example questions (assistant.ranker)
+        ranker/                what was learnt from the example questions (a `Trainer` writes it)
 
 A build writes a new version into a staging directory, flushes and validates it, moves
 it into `versions/` and only then replaces `CURRENT`. A build that fails at any point
@@ -36,18 +36,14 @@ from typing import Any
 import numpy as np
 
 from assistant import __version__
-from assistant import ranker as learnt
-from assistant.chunking import INDEX_TEXT_VERSION
-from assistant.embedding import Embedder, ModelInfo
+from assistant.embed.embedding import Embedder, ModelInfo
+from assistant.embed.vectorcache import VectorCache, embed_with_cache
 from assistant.errors import IndexStoreError
-from assistant.examples import Examples, too_stale
-from assistant.lexical import LEXICAL_DIR, LexicalIndex
-from assistant.ranker import RANKER_DIR, Ranker, TrainingSettings
+from assistant.ingest.chunking import INDEX_TEXT_VERSION
+from assistant.ingest.vocabulary import Rule, Vocabulary
 from assistant.records import Article, Passage
-from assistant.training import train_into
-from assistant.vectorcache import VectorCache, embed_with_cache
-from assistant.vectorindex import build_vectors, choose, kind_of
-from assistant.vocabulary import Rule, Vocabulary
+from assistant.store.lexical import LEXICAL_DIR, LexicalIndex
+from assistant.store.vectorindex import build_vectors, choose, kind_of
 
 FORMAT_VERSION = 1
 POINTER = "CURRENT"
@@ -56,6 +52,7 @@ STAGING_PREFIX = ".staging-"
 LOCK = ".build.lock"
 KEEP_VERSIONS = 3
 """Versions kept on disk (the published one always among them), for `build --rollback`."""
+RANKER_DIR = "ranker"
 MODEL_DIR = "model"
 """A fine-tuned model's directory inside a version (`build --fine-tune`)."""
 REQUIRED = ("vectors.faiss", "passages.jsonl", "articles.json", "vocabulary.json")
@@ -75,7 +72,13 @@ class LoadedIndex:
     articles: dict[str, Article]
     lexical: LexicalIndex
     vocabulary: Vocabulary
-    ranker: Ranker
+    ranker_dir: Path | None
+    """The version's `ranker/` directory (what training learnt), or None: served untrained."""
+
+    @property
+    def built_at(self) -> str | None:
+        """When the version was built (ISO 8601, UTC)."""
+        return self.manifest.get("built_at")
 
     def shown_examples(self) -> list[str]:
         """Questions to offer on the home page: the first example questions of each article's
@@ -83,6 +86,38 @@ class LoadedIndex:
         shown = (self.manifest.get("training") or {}).get("shown") or {}
         columns = [list(v) for v in shown.values()]
         return [q for row in itertools.zip_longest(*columns) for q in row if q]
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingInputs:
+    """What a build hands its trainer: the model, the vectors it has, the indexes it built,
+    and where to write what it learns."""
+
+    embedder: Embedder
+    cached: dict[str, np.ndarray]
+    lexical: LexicalIndex
+    passage_vectors: np.ndarray
+    passage_ids: list[str]
+    index_dir: Path
+    target: Path
+    vocabulary: Vocabulary
+    progress: bool
+
+
+Trainer = Callable[[TrainingInputs], dict[str, Any]]
+"""Learns from the examples into `inputs.target`; returns the manifest's `training` entry with
+`_keys`/`_vectors` (vectors for the cache) and `_passages` (the vectors to search, or None)."""
+
+
+def untrained(dimension: int, reason: str = "built with --no-train") -> dict[str, Any]:
+    """The `training` entry of a version built without a trainer."""
+    return {
+        "trained": False,
+        "reason": reason,
+        "_keys": [],
+        "_vectors": np.zeros((0, dimension), dtype=np.float32),
+        "_passages": None,
+    }
 
 
 def _fsync_dir(path: Path) -> None:
@@ -147,23 +182,20 @@ def build_index(
     progress: bool = False,
     full: bool = False,
     index_type: str = "auto",
-    examples: Examples | None = None,
-    training: TrainingSettings | None = None,
-    say: Callable[[str], None] | None = None,
+    trainer: Trainer | None = None,
     model_dir: Path | None = None,
     fine_tuned: dict[str, Any] | None = None,
 ) -> LoadedIndex:
     """Embed the passages, write a new version and publish it; returns it loaded.
 
-    With `examples` (and any in-scope among them), the ranker is trained on them and stored in
-    the version (`assistant.ranker`); without, the version serves the model untrained. More
-    than `examples.STALE_LIMIT` of an article's examples naming text no passage has fails the
-    build before anything is written.
+    With a `trainer` (the build passes `assistant.search.training`'s), what it learns is written
+    into the version's `ranker/` directory and the passage vectors it returns are the ones
+    searched; without one, the version serves the model untrained.
 
     Vectors of unchanged texts come from the vector cache unless `full` is set. The manifest's
     `build` entry says what changed against the published version and what was reused, and its
     `vector_index` entry which FAISS index was built and why (`index_type`: see
-    `assistant.vectorindex`).
+    `assistant.store.vectorindex`).
     """
     with build_lock(index_dir):
         return _build(
@@ -174,9 +206,7 @@ def build_index(
             progress=progress,
             full=full,
             index_type=index_type,
-            examples=examples,
-            training=training or TrainingSettings(),
-            say=say or (lambda _: None),
+            trainer=trainer,
             model_dir=model_dir,
             fine_tuned=fine_tuned,
         )
@@ -191,9 +221,7 @@ def _build(
     progress: bool,
     full: bool,
     index_type: str,
-    examples: Examples | None,
-    training: TrainingSettings,
-    say: Callable[[str], None],
+    trainer: Trainer | None,
     model_dir: Path | None,
     fine_tuned: dict[str, Any] | None,
 ) -> LoadedIndex:
@@ -204,8 +232,6 @@ def _build(
     if not passages:
         raise IndexStoreError("nothing to index: the corpus has no passages")
     choice = choose(len(passages), index_type)  # an unknown type fails before any work
-    if examples is not None and (failing := too_stale(examples)):
-        raise IndexStoreError(_stale_message(failing))
     info = embedder.info
     cache = VectorCache(index_dir, info.weights_sha256, info.dimension)
     cached = {} if full else cache.load()
@@ -227,20 +253,18 @@ def _build(
         _write(staging / "vocabulary.json", json.dumps(vocabulary.to_json(), indent=1).encode())
         lexical = LexicalIndex.build([p.index_text for p in passages])
         lexical.save(staging / LEXICAL_DIR)
-        trained = train_into(
-            examples,
-            embedder,
-            cached,
-            lexical,
-            vectors,
-            [p.id for p in passages],
-            index_dir,
-            staging,
-            training,
-            say,
-            vocabulary,
+        inputs = TrainingInputs(
+            embedder=embedder,
+            cached=cached,
+            lexical=lexical,
+            passage_vectors=vectors,
+            passage_ids=[p.id for p in passages],
+            index_dir=index_dir,
+            target=staging / RANKER_DIR,
+            vocabulary=vocabulary,
             progress=progress,
         )
+        trained = trainer(inputs) if trainer is not None else untrained(embedder.info.dimension)
         # what is searched is what was learnt: the passages with their learnt offsets
         served = trained.pop("_passages")
         searchable, choice = build_vectors(vectors if served is None else served, choice)
@@ -312,17 +336,6 @@ def _build(
     cache.save(cache_keys, np.concatenate(cache_vectors))
     prune(index_dir)
     return dataclasses.replace(loaded, path=final)
-
-
-def _stale_message(failing: dict[str, list[Any]]) -> str:
-    lines = []
-    for article_id, stale in failing.items():
-        lines.append(
-            f"{len(stale)} example questions of {article_id} name text that no passage has "
-            "any more; fix their gold phrases (or remove them) and build again:"
-        )
-        lines += [f"  {e.where}: {e.question}" for e in stale]
-    return "\n".join(lines) + "\nThe published index was not changed."
 
 
 def compare(old: Sequence[Passage], new: Sequence[Passage]) -> dict[str, int]:
@@ -532,9 +545,6 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
             json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))
         )
         lexical = LexicalIndex.load(path / LEXICAL_DIR)
-        ranker = (
-            learnt.load(path / RANKER_DIR) if (path / RANKER_DIR).is_dir() else learnt.untrained()
-        )
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
 
@@ -563,8 +573,9 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
         aid: dataclasses.replace(a, passages=tuple(by_article.get(aid, ())))
         for aid, a in articles.items()
     }
+    ranker_dir = path / RANKER_DIR if (path / RANKER_DIR).is_dir() else None
     return LoadedIndex(
-        version, path, manifest, vectors, passages, articles, lexical, vocabulary, ranker
+        version, path, manifest, vectors, passages, articles, lexical, vocabulary, ranker_dir
     )
 
 

@@ -12,18 +12,25 @@ import json
 import shutil
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant import ranker as learnt
-from assistant.embedding import Embedder, ModelInfo
-from assistant.examples import Example, Examples
-from assistant.lexical import LexicalIndex
-from assistant.ranker import RANKER_DIR, Expander, TrainingData, TrainingSettings, query_texts
-from assistant.vectorcache import CACHE_DIR, embed_with_cache
+from assistant.embed.embedding import Embedder, ModelInfo
+from assistant.embed.vectorcache import CACHE_DIR, embed_with_cache
+from assistant.ingest.examples import Example, Examples
+from assistant.search import ranker as learnt
+from assistant.search.ranker import (
+    Expander,
+    TrainingData,
+    TrainingSettings,
+    query_texts,
+)
+from assistant.store.index import Trainer, TrainingInputs, untrained
+from assistant.store.lexical import LexicalIndex
 
+RANKER_CACHE = "ranker"
+"""`index/cache/ranker/<key>/`: the last trained ranker, for an unchanged rebuild."""
 TRAINING_FILE = "training.json"
 PASSAGES_FILE = "passages.npy"
 """Kept in the reuse cache only: the served passage vectors go into the version's FAISS index."""
@@ -128,56 +135,52 @@ def _key(
     return digest.hexdigest()
 
 
+def trainer(examples: Examples, settings: TrainingSettings, say: Callable[[str], None]) -> Trainer:
+    """The build's trainer (`assistant.store.index.Trainer`) for these examples and settings."""
+
+    def train(inputs: TrainingInputs) -> dict[str, Any]:
+        return train_into(examples, inputs, settings, say)
+
+    return train
+
+
 def train_into(
-    examples: Examples | None,
-    embedder: Embedder,
-    cached: dict[str, np.ndarray],
-    lexical: LexicalIndex,
-    passage_vectors: np.ndarray,
-    passage_ids: list[str],
-    index_dir: Path,
-    staging: Path,
+    examples: Examples,
+    inputs: TrainingInputs,
     settings: TrainingSettings,
     say: Callable[[str], None],
-    vocabulary: Expander,
-    *,
-    progress: bool = False,
 ) -> dict[str, Any]:
-    """Train the ranker into `staging/ranker/` and return the manifest's `training` entry
-    (with `_keys`/`_vectors`: the example vectors for the vector cache)."""
-    entry: dict[str, Any] = {
-        "trained": False,
-        "_keys": [],
-        "_vectors": _empty(embedder),
-        "_passages": None,
-    }
-    if examples is None:
-        entry["reason"] = "built with --no-train"
-        return entry
+    """Train the ranker into `inputs.target` and return the manifest's `training` entry
+    (with `_keys`/`_vectors`: the example vectors for the vector cache, and `_passages`: the
+    passage vectors with their learnt offsets)."""
+    embedder, cached, lexical = inputs.embedder, inputs.cached, inputs.lexical
+    passage_vectors, passage_ids = inputs.passage_vectors, inputs.passage_ids
+    index_dir, target, vocabulary = inputs.index_dir, inputs.target, inputs.vocabulary
+    entry = untrained(embedder.info.dimension, "no article has example questions "
+                      "(corpus/examples/<article-id>.jsonl)")  # fmt: skip
     entry["examples"] = dict(examples.counts)
     entry["shown"] = shown_examples(examples)
     entry["stale"] = [
         {"file": e.source, "line": e.line, "question": e.question} for e in examples.stale
     ]
     if not examples.in_scope:
-        entry["reason"] = "no article has example questions (corpus/examples/<article-id>.jsonl)"
         return entry
     started = time.perf_counter()
     usable = list(examples.usable)
     reader = vocabulary if settings.expand else None
     questions, contexts, has, keys, vectors = embed_examples(
-        usable, embedder, cached, settings, reader, progress=progress
+        usable, embedder, cached, settings, reader, progress=inputs.progress
     )
     entry["_keys"], entry["_vectors"] = keys, vectors
     key = _key(examples, passage_vectors, passage_ids, embedder.info, settings, vocabulary)
-    reuse = index_dir / CACHE_DIR / RANKER_DIR / key
-    target = staging / RANKER_DIR
+    reuse = index_dir / CACHE_DIR / RANKER_CACHE / key
     if (reuse / "ranker.json").is_file() and (reuse / TRAINING_FILE).is_file():
         shutil.copytree(reuse, target, ignore=shutil.ignore_patterns(TRAINING_FILE, PASSAGES_FILE))
         described = json.loads((reuse / TRAINING_FILE).read_text(encoding="utf-8"))
         if (reuse / PASSAGES_FILE).is_file():
             entry["_passages"] = np.load(reuse / PASSAGES_FILE, allow_pickle=False)
         entry.update(described, reused=True, seconds=round(time.perf_counter() - started, 3))
+        entry["reason"] = None
         return entry
     say(
         f"training the ranker on {len(examples.in_scope)} in-scope and "
@@ -214,7 +217,8 @@ def train_into(
     if passages is not None:
         np.save(reuse / PASSAGES_FILE, passages, allow_pickle=False)
     (reuse / TRAINING_FILE).write_text(json.dumps(described, indent=1))
-    entry.update(described, reused=False, seconds=described["train_seconds"], _passages=passages)
+    entry.update(described, reused=False, seconds=described["train_seconds"])
+    entry.update(trained=True, reason=None, _passages=passages)
     return entry
 
 
@@ -230,7 +234,3 @@ def shown_examples(examples: Examples) -> dict[str, list[str]]:
         if not example.history and len(mine) < SHOWN_PER_ARTICLE:
             mine.append(example.question)
     return shown
-
-
-def _empty(embedder: Embedder) -> np.ndarray:
-    return np.zeros((0, embedder.info.dimension), dtype=np.float32)

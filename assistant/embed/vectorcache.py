@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.embedding import Embedder
+from assistant.embed.embedding import Embedder
 from assistant.errors import IndexStoreError
 
 CACHE_DIR = "cache"

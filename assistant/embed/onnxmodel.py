@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.embedding import file_sha256
+from assistant.embed.hashing import file_sha256
 
 log = logging.getLogger("mmn_assistant.embedding")
 

@@ -9,7 +9,6 @@ official SHA-256 before use. sentence-transformers is imported lazily so that th
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import os
@@ -22,10 +21,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from assistant.embed.hashing import file_sha256
 from assistant.errors import ModelError
 
 if TYPE_CHECKING:
-    from assistant.onnxmodel import OnnxModel
+    from assistant.embed.onnxmodel import OnnxModel
 
 log = logging.getLogger("mmn_assistant.embedding")
 
@@ -73,14 +73,6 @@ def weights_file(model_dir: Path) -> Path:
         f"{model_dir}: no model weights ({' or '.join(WEIGHT_FILES)}); "
         "pass --model a sentence-transformers model directory"
     )
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def verify_model(model_path: Path | None = None) -> tuple[Path, str, bool]:
@@ -134,7 +126,7 @@ class SentenceTransformerEmbedder:
     the first `embed` or `load()`, so that a rebuild with nothing new to embed never pays for
     it. A server calls `load()` before it reports healthy.
 
-    `runtime`: "onnx" runs the model exported to ONNX (see `assistant.onnxmodel`; about 3x
+    `runtime`: "onnx" runs the model exported to ONNX (see `assistant.embed.onnxmodel`; about 3x
     faster for a question, same vectors), "torch" runs it in PyTorch, and "auto" (the default,
     or the MMN_EMBED_RUNTIME variable) takes ONNX when the model can be exported and
     onnxruntime is installed, else PyTorch. The export lives in MMN_MODEL_EXPORT_DIR when that
@@ -190,7 +182,7 @@ class SentenceTransformerEmbedder:
 
     def _load_onnx(self) -> bool:
         """Open (exporting first, once) the ONNX model; False means PyTorch must do."""
-        from assistant import onnxmodel
+        from assistant.embed import onnxmodel
 
         explicit = self._requested == "onnx"
         if not onnxmodel.exportable(self._model_dir):

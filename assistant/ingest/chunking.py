@@ -11,8 +11,8 @@ import hashlib
 import unicodedata
 from collections.abc import Callable, Sequence
 
-from assistant.citations import Split, split_citations
-from assistant.parsing import Block
+from assistant.ingest.citations import Split, split_citations
+from assistant.ingest.parsing import Block
 from assistant.records import Passage, PassageKind
 
 # Bump when what `index_text` produces changes, so a stale index is never reused.

@@ -21,7 +21,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.parsing import LINE_END, read_text
+from assistant.ingest.parsing import LINE_END, read_text
+from assistant.ingest.tokens import tokenize
 
 WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 """A word: letters or digits, joined by inner hyphens or apostrophes ("anti-GM1", "it's")."""
@@ -220,8 +221,6 @@ def _stem_keys(terms: Iterable[str]) -> dict[tuple[str, ...], str]:
     """Glossary terms by their stems, for matching inflected forms. Only terms of words of 4
     letters or more, each with a stem not much shorter than itself: "IV", "how long" or
     "thinning" must match only as written."""
-    from assistant.lexical import tokenize
-
     keys: dict[tuple[str, ...], str] = {}
     for term in terms:
         words = WORD.findall(term)
@@ -264,8 +263,6 @@ class Vocabulary:
         for text in texts:
             for short, long_form in find_abbreviations(text).items():
                 abbreviations.setdefault(short, long_form)
-        from assistant.lexical import tokenize
-
         words = frozenset(w.lower() for text in texts for w in WORD.findall(text))
         stems = frozenset(s for tokens in tokenize(texts) for s in tokens)
         vocabulary = cls(
@@ -344,8 +341,6 @@ class Vocabulary:
             return []
         found = [_key(m.group(1)) for m in self._pattern.finditer(query)]
         if self._by_stems:
-            from assistant.lexical import tokenize
-
             stems = tokenize([query])[0]
             for n in range(min(self._longest_stems, len(stems)), 0, -1):
                 for i in range(len(stems) - n + 1):
@@ -364,8 +359,6 @@ class Vocabulary:
         known word, so each word's answer is kept for the next question (bounded)."""
         if word in self._corrected:
             return self._corrected[word]
-        from assistant.lexical import tokenize
-
         found = None
         if (
             len(word) >= 5
@@ -382,8 +375,6 @@ class Vocabulary:
 
     def in_corpus(self, term: str) -> bool:
         """Whether every stemmed word of a term occurs in the corpus."""
-        from assistant.lexical import tokenize
-
         stems = tokenize([term])[0]
         return bool(stems) and all(s in self.stems for s in stems)
 

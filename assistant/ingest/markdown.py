@@ -34,9 +34,9 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
-from assistant.citations import split_markdown_citations
 from assistant.errors import ArticleError
-from assistant.parsing import (
+from assistant.ingest.citations import split_markdown_citations
+from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
     Block,

@@ -191,3 +191,15 @@ def too_stale(examples: Examples) -> dict[str, list[Example]]:
         if len(mine) / total > STALE_LIMIT:
             failing[article_id] = mine
     return failing
+
+
+def stale_message(failing: dict[str, list[Example]]) -> str:
+    """What the build says when it refuses to publish: every stale example, file and line."""
+    lines = []
+    for article_id, stale in failing.items():
+        lines.append(
+            f"{len(stale)} example questions of {article_id} name text that no passage has "
+            "any more; fix their gold phrases (or remove them) and build again:"
+        )
+        lines += [f"  {e.where}: {e.question}" for e in stale]
+    return "\n".join(lines) + "\nThe published index was not changed."

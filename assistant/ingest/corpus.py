@@ -8,13 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
 
-from assistant.chunking import chunk
-from assistant.citations import Split, split_citations, split_markdown_citations
 from assistant.errors import ArticleError
-from assistant.markdown import parse_markdown
-from assistant.parsing import Document, parse_export, read_text
+from assistant.ingest.chunking import chunk
+from assistant.ingest.citations import Split, split_citations, split_markdown_citations
+from assistant.ingest.markdown import parse_markdown
+from assistant.ingest.parsing import Document, parse_export, read_text
+from assistant.ingest.vocabulary import SYNONYMS_FILE
 from assistant.records import Article
-from assistant.vocabulary import SYNONYMS_FILE
 
 
 class Reader(NamedTuple):

@@ -27,10 +27,9 @@ from typing import Protocol
 
 import numpy as np
 
-from assistant.fusion import convex
+from assistant.search.fusion import convex
 from assistant.settings import TrainingSettings
 
-RANKER_DIR = "ranker"
 RANKER_FORMAT = 1
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 

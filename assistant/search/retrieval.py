@@ -6,7 +6,7 @@
         q' · "not covered" - best cosine --learnt threshold--> declined or answered
 
 Every weight here was learnt from the articles' example questions when the index was built
-(`assistant.ranker`); an index built without examples uses the model's own vectors.
+(`assistant.search.ranker`); an index built without examples uses the model's own vectors.
 """
 
 from __future__ import annotations
@@ -18,11 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embedding import Embedder
+from assistant.embed.embedding import Embedder
 from assistant.errors import QueryError
-from assistant.index import LoadedIndex
-from assistant.ranker import Ranker, query_texts
-from assistant.vectorindex import search_parameters
+from assistant.search import ranker as learnt
+from assistant.search.ranker import Ranker, query_texts
+from assistant.store.index import LoadedIndex
+from assistant.store.vectorindex import search_parameters
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,11 +103,13 @@ class Retriever:
             positions.setdefault(passage.article_id, []).append(i)
         self._by_article = {a: np.array(p, dtype=np.int64) for a, p in positions.items()}
         self._untrained_vectors: Any = None
+        self.ranker = learnt.load(index.ranker_dir) if index.ranker_dir else learnt.untrained()
+        """What the version learnt from its examples (or the untrained default)."""
 
     def _vectors(self, options: RetrievalOptions) -> Any:
         """The FAISS index to search: the version's (passages as trained), or for a comparison
         without the adapter, the model's own passage vectors in an exact index made here."""
-        if options.adapter or not self._index.ranker.trained:
+        if options.adapter or not self.ranker.trained:
             return self._index.vectors
         if self._untrained_vectors is None:
             import faiss
@@ -153,7 +156,7 @@ class Retriever:
         `timings`, when given, receives the seconds each stage took (the benchmark's shares)."""
         allowed = self._allowed(article)
         clock = _Clock(timings)
-        ranker = ranker_for(self._index.ranker, options)
+        ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None
         text, context = query_texts(question, history, ranker.history_turns, vocabulary)
         clock.lap("vocabulary")

@@ -24,13 +24,13 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from assistant.embedding import ModelInfo, SentenceTransformerEmbedder
+from assistant.embed.embedding import ModelInfo, SentenceTransformerEmbedder
+from assistant.embed.vectorcache import CACHE_DIR
 from assistant.errors import ModelError
-from assistant.examples import Examples
-from assistant.ranker import Expander, query_texts
+from assistant.ingest.examples import Examples
 from assistant.records import Passage
+from assistant.search.ranker import Expander, query_texts
 from assistant.settings import FineTuneSettings
-from assistant.vectorcache import CACHE_DIR
 
 MODEL_DIR = "model"
 FINE_TUNED_CACHE = "fine-tuned"

@@ -1,0 +1,11 @@
+"""Embed: the model seam (all-MiniLM-L6-v2, checked against its official hash), its ONNX
+runtime, the question-vector cache and the vector cache of incremental builds."""
+
+from assistant.embed.embedding import (
+    CachingEmbedder,
+    Embedder,
+    ModelInfo,
+    SentenceTransformerEmbedder,
+)
+
+__all__ = ["CachingEmbedder", "Embedder", "ModelInfo", "SentenceTransformerEmbedder"]
