@@ -17,10 +17,8 @@ import click
 
 from assistant.errors import AssistantError
 from assistant.limits import DEFAULT_K, MAX_K, MIN_K
-from assistant.settings import Settings
+from assistant.settings import SettingsError, current, documented
 from assistant.store import AUTO_FLAT_LIMIT, INDEX_TYPES
-
-_DEFAULTS = Settings()
 
 
 class _Group(click.Group):
@@ -36,28 +34,33 @@ class _Group(click.Group):
 corpus_option = click.option(
     "--corpus-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=_DEFAULTS.corpus_dir,
-    show_default=True,
+    default=lambda: current().corpus_dir,
+    show_default="corpus, or MMN_CORPUS_DIR",
     help="Directory of article files.",
 )
 index_option = click.option(
     "--index-dir",
     type=click.Path(path_type=Path, file_okay=False),
-    default=_DEFAULTS.index_dir,
-    show_default=True,
+    default=lambda: current().index_dir,
+    show_default="index, or MMN_INDEX_DIR",
     help="Directory the index versions are written to and read from.",
 )
 model_option = click.option(
     "--model",
     "model_path",
     type=click.Path(path_type=Path, file_okay=False, exists=True),
-    default=_DEFAULTS.model_path,
+    default=lambda: current().model,
     help="A local sentence-transformers model directory (default: the packaged all-MiniLM-L6-v2, "
     "whose weights are checked against the official hash).",
 )
 
 
-@click.group(cls=_Group)
+def _settings_help() -> str:
+    rows = "\n".join(f"  {name:<22} {default:<8} {what}" for name, default, what in documented())
+    return f"\b\nSettings (environment variables, checked at start):\n{rows}"
+
+
+@click.group(cls=_Group, epilog=_settings_help())
 @click.version_option(package_name="mmn-assistant")
 def cli() -> None:
     """Answer clinicians' questions with cited passages from reviewed articles.
@@ -422,7 +425,7 @@ def serve(
             f"--index-dir {index_dir}`, or publish the version before it with "
             "`mmn-assistant build --rollback`."
         ) from None
-    settings = Settings(corpus_dir=corpus_dir, index_dir=index_dir, model_path=model_path)
+    settings = current(corpus_dir=corpus_dir, index_dir=index_dir, model=model_path)
     app = create_app(settings, engine=engine, watch=True)
     logging.config.dictConfig(LOG_CONFIG)
     if not is_loopback(host):
@@ -513,4 +516,11 @@ def format_comparison(reports: list[Any]) -> str:
 
 
 def main() -> None:
+    """The command's entry point: the settings are checked once, before anything else; a bad
+    `MMN_*` value is one line and exit status 2, as a bad option is."""
+    try:
+        current()
+    except SettingsError as exc:
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(2)
     cli(prog_name="mmn-assistant")

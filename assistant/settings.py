@@ -1,37 +1,92 @@
-"""Settings in one place: the CLI's and the web app's (`MMN_*` environment variables), and
-the ranker's training. The training settings are the project's tuned numbers; what training
-fits from them (weights, thresholds) is stored in each index version, never here."""
+"""Settings in one place: every `MMN_*` environment variable, and the ranker's training.
+
+`current()` reads and validates the environment (pydantic-settings); a bad value is a
+`SettingsError` whose one line says which variable and what it accepts, and the CLI exits with
+status 2 on it, before any work. The training settings are the project's tuned numbers; what
+training fits from them (weights, thresholds) is stored in each index version, never here.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from assistant.errors import AssistantError
 
 ENV_PREFIX = "MMN_"
+HISTORY_CAP = 20
+"""Earlier questions a request may carry (the API refuses more); the page keeps fewer on
+screen (`web.views.PAGE_HISTORY_TURNS`) and the ranker reads the last `history_turns`."""
 
 
-def _env_path(name: str, default: str) -> Path:
-    return Path(os.environ.get(ENV_PREFIX + name, default))
+class SettingsError(AssistantError):
+    """An `MMN_*` variable with a value that cannot be used."""
 
 
-def _env_flag(name: str) -> bool:
-    return os.environ.get(ENV_PREFIX + name, "").strip().lower() in ("1", "true", "yes")
+class Settings(BaseSettings):
+    """The `MMN_*` environment variables (documented in the README's settings table)."""
 
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
-@dataclass(frozen=True, slots=True)
-class Settings:
-    corpus_dir: Path = field(default_factory=lambda: _env_path("CORPUS_DIR", "corpus"))
-    """Where the article files (and synonyms) live."""
-    index_dir: Path = field(default_factory=lambda: _env_path("INDEX_DIR", "index"))
-    """Where built index versions are written and read."""
-    model_path: Path | None = field(
-        default_factory=lambda: Path(p) if (p := os.environ.get(ENV_PREFIX + "MODEL")) else None
+    corpus_dir: Path = Field(
+        Path("corpus"), description="where the articles, synonyms.txt and examples/ are"
     )
-    """A local sentence-transformers model directory; None means the packaged all-MiniLM-L6-v2."""
-    log_questions: bool = field(default_factory=lambda: _env_flag("LOG_QUESTIONS"))
-    """Put each question's text in the server's request log (`MMN_LOG_QUESTIONS=1`), for
-    debugging only: questions may carry patient details, so the log leaves them out by default."""
+    index_dir: Path = Field(Path("index"), description="where index versions are written and read")
+    model: Path | None = Field(
+        None,
+        description="a local sentence-transformers model directory (default: the packaged all-MiniLM-L6-v2)",
+    )
+    log_questions: bool = Field(
+        False,
+        description="put each question's text in the request log (debugging only: questions may hold patient details)",
+    )
+    embed_runtime: Literal["auto", "onnx", "torch"] = Field(
+        "auto", description="run the model in ONNX (auto: when it can be exported) or PyTorch"
+    )
+    model_export_dir: Path | None = Field(
+        None, description="where the model's ONNX export is kept (default: <index dir>/models)"
+    )
+    query_cache: int = Field(2048, ge=0, description="question vectors kept in memory (0: none)")
+    onnx_spin: bool = Field(
+        False, description="let idle onnxruntime threads spin (faster alone, slower beside others)"
+    )
+
+    @property
+    def model_path(self) -> Path | None:
+        return self.model
+
+
+def current(**overrides: object) -> Settings:
+    """The settings from the environment (and `overrides`), validated."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        name = ENV_PREFIX + str(error["loc"][0]).upper() if error.get("loc") else "an MMN_ variable"
+        value = error.get("input")
+        raise SettingsError(
+            f"{name}={value!r} cannot be used: {error['msg'].lower()}; fix or unset it"
+        ) from None
+
+
+def documented() -> list[tuple[str, str, str]]:
+    """(variable, default, what it does) for every setting: `--help` and the README show them."""
+    rows = []
+    for name, field in Settings.model_fields.items():
+        default = field.default
+        shown = (
+            "none"
+            if default is None
+            else str(default).lower()
+            if isinstance(default, bool)
+            else str(default)
+        )
+        rows.append((ENV_PREFIX + name.upper(), shown, field.description or ""))
+    return rows
 
 
 @dataclass(frozen=True, slots=True)

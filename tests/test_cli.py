@@ -125,3 +125,31 @@ def test_only_loopback_addresses_are_served_without_allow_remote():
 
     assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
     assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.5", "example.org"]))
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [("MMN_QUERY_CACHE", "lots"), ("MMN_QUERY_CACHE", "-1"), ("MMN_EMBED_RUNTIME", "gpu")],
+)
+def test_a_bad_setting_is_one_line_and_exit_status_2_before_any_work(variable, value):
+    import os
+
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", "ask", "What is the first-line treatment?"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, variable: value},
+        timeout=60,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.stderr
+    assert lines[0].startswith(f"Error: {variable}={value!r} cannot be used")
+
+
+def test_help_lists_every_setting():
+    from assistant.settings import documented
+
+    result = CliRunner().invoke(cli, ["--help"])
+    for name, _, _ in documented():
+        assert name in result.output

@@ -20,7 +20,7 @@ from assistant import __version__
 from assistant.embed import Embedder
 from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
-from assistant.settings import Settings
+from assistant.settings import Settings, current
 from assistant.store import published_version
 from web import api, pages
 from web.guard import LOG_CONFIG, SECURITY_HEADERS, RequestGuard
@@ -140,7 +140,7 @@ def create_app(
     """The app. Tests pass a ready `engine`, served as it is; `serve` passes the engine it has
     loaded and checked, with `watch=True` so that published versions are swapped in.
     `watch` defaults to True without an engine and False with one."""
-    settings = settings or Settings()
+    settings = settings or current()
     watch = engine is None if watch is None else watch
 
     @asynccontextmanager

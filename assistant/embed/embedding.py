@@ -23,6 +23,7 @@ import numpy as np
 
 from assistant.embed.hashing import file_sha256
 from assistant.errors import ModelError
+from assistant.settings import current
 
 if TYPE_CHECKING:
     from assistant.embed.onnxmodel import OnnxModel
@@ -115,8 +116,8 @@ def declared_dimension(model_dir: Path) -> int | None:
 
 
 RUNTIMES = ("auto", "onnx", "torch")
-RUNTIME_ENV = "MMN_EMBED_RUNTIME"
 EXPORT_DIR_ENV = "MMN_MODEL_EXPORT_DIR"
+"""The variable behind `Settings.model_export_dir` (the tests point it at one shared export)."""
 
 
 class SentenceTransformerEmbedder:
@@ -143,7 +144,7 @@ class SentenceTransformerEmbedder:
         name: str | None = None,
     ) -> None:
         model_dir, digest, official = verify_model(model_path)
-        runtime = runtime or os.environ.get(RUNTIME_ENV) or "auto"
+        runtime = runtime or current().embed_runtime
         if runtime not in RUNTIMES:
             raise ModelError(
                 f"unknown embedding runtime {runtime!r}; use one of {', '.join(RUNTIMES)}"
@@ -198,12 +199,11 @@ class SentenceTransformerEmbedder:
             if explicit:
                 raise ModelError("onnxruntime is not installed; run `make install`") from None
             return False
-        if configured := os.environ.get(EXPORT_DIR_ENV):
-            self._export_dir = Path(configured)
+        settings = current()
+        if settings.model_export_dir is not None:
+            self._export_dir = settings.model_export_dir
         elif self._export_dir is None:
-            from assistant.settings import Settings
-
-            self._export_dir = Settings().index_dir / "models"
+            self._export_dir = settings.index_dir / "models"
         target = self._export_dir / self._info.weights_sha256[:16]
         try:
             path = onnxmodel.checked_export(target, self._info.weights_sha256)
@@ -270,10 +270,6 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-QUERY_CACHE_ENV = "MMN_QUERY_CACHE"
-DEFAULT_QUERY_CACHE = 2048
-
-
 class CachingEmbedder:
     """Remembers the vectors of recent texts: a repeated question (a reload, a shared link, the
     same follow-up history) skips the model. Bounded, least recently used first out; vectors
@@ -284,7 +280,7 @@ class CachingEmbedder:
 
     def __init__(self, inner: Embedder, size: int | None = None) -> None:
         if size is None:
-            size = int(os.environ.get(QUERY_CACHE_ENV, DEFAULT_QUERY_CACHE))
+            size = current().query_cache
         self.inner = inner
         self.size = max(0, size)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.embed.hashing import file_sha256
+from assistant.settings import current
 
 log = logging.getLogger("mmn_assistant.embedding")
 
@@ -31,7 +32,6 @@ RECORD_FILE = "export.json"
 EXPORT_FORMAT = 1
 """Raised when what is exported changes, so older exports are made again."""
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-SPIN_ENV = "MMN_ONNX_SPIN"
 """1 lets onnxruntime's idle threads spin (bench/latency.py measures both settings)."""
 
 
@@ -160,7 +160,7 @@ class OnnxModel:
         options.inter_op_num_threads = 1
         # Idle threads sleep instead of spinning: a spinning pool takes the cores from the
         # rest of the answer (BM25, JSON, the HTTP server) and from concurrent requests.
-        spin = os.environ.get(SPIN_ENV, "0")
+        spin = "1" if current().onnx_spin else "0"
         options.add_session_config_entry("session.intra_op.allow_spinning", spin)
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
