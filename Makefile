@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 
 LINT := assistant web tests $(wildcard bench/*.py)
 
-.PHONY: install run build test lint bench soak audit charts eval clean
+.PHONY: install run build test test-fast lint typecheck bench soak audit charts eval clean
 
 install: $(STAMP)
 
@@ -26,13 +26,23 @@ index/CURRENT: | $(STAMP)
 build: install
 	$(BIN)/mmn-assistant build
 
+PORT ?= 8000
+
 run: install index/CURRENT
-	$(BIN)/mmn-assistant serve --host 127.0.0.1 --port 8000
+	$(BIN)/mmn-assistant serve --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(BIN)/ruff check $(LINT)
 	$(BIN)/ruff format --check $(LINT)
+	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+# The fast loop: what needs no model, server, browser or long training (under 30 s).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not model and not server and not browser and not slow"
+
+typecheck: install
+	$(BIN)/mypy
 
 # Figures, not tests: each script prints them and writes JSON under bench/results/.
 # On an otherwise idle machine: about 35 minutes in all (load 13, scale 12).

@@ -18,9 +18,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from assistant.errors import AssistantError
 
 ENV_PREFIX = "MMN_"
-HISTORY_CAP = 20
-"""Earlier questions a request may carry (the API refuses more); the page keeps fewer on
-screen (`web.views.PAGE_HISTORY_TURNS`) and the ranker reads the last `history_turns`."""
 
 
 class SettingsError(AssistantError):

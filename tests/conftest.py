@@ -155,3 +155,26 @@ def live_server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
     process, base = start_server(index_dir, tmp_path_factory.mktemp("server") / "server.log")
     yield base
     stop_server(process)
+
+
+MODEL_FIXTURES = {"embedder", "torch_embedder", "engine", "index_dir", "two_articles", "client"}
+SERVER_FIXTURES = {"live_server", "server"}
+SERVER_MODULES = {"test_serve", "test_live_swap", "test_hostile", "test_schema_fuzz", "test_cli"}
+SLOW_MODULES = {"test_training", "test_finetune", "test_rebuild", "test_properties"}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs, so that `make test-fast` (`-m "not model and not server
+    and not browser and not slow"`) runs only what needs none of them: the real model (a fixture
+    that loads it), a server process, a browser, or a long training."""
+    for item in items:
+        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if fixtures & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.model)
+        if fixtures & SERVER_FIXTURES or module in SERVER_MODULES:
+            item.add_marker(pytest.mark.server)
+        if module == "test_browser":
+            item.add_marker(pytest.mark.browser)
+        if module in SLOW_MODULES:
+            item.add_marker(pytest.mark.slow)

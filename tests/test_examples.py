@@ -95,6 +95,7 @@ def test_an_edit_that_removes_a_gold_phrase_lists_its_examples_and_leaves_them_o
     assert not any(e.line in expected for e in examples.usable if e.article_id)
 
 
+@pytest.mark.slow  # trains the ranker once (with the hash embedder)
 def test_too_many_stale_examples_fail_the_build_and_the_published_index_keeps_serving(
     corpus_copy, tmp_path, hash_embedder
 ):

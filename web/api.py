@@ -25,7 +25,11 @@ from assistant.limits import (
 )
 from assistant.store import manifest_summary
 
-QUESTION_SCHEMA = {"minLength": 1, "maxLength": MAX_QUESTION_CHARS, "pattern": QUESTION_PATTERN}
+QUESTION_SCHEMA: dict[str, Any] = {
+    "minLength": 1,
+    "maxLength": MAX_QUESTION_CHARS,
+    "pattern": QUESTION_PATTERN,
+}
 """The question limits in the schema, so clients and the schema fuzzer see them; the validators
 below enforce them with messages that say what to fix."""
 

@@ -145,6 +145,7 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        model: Embedder | None = None
         if engine is not None:
             app.state.engine = engine
             model = engine.embedder if watch else None
@@ -164,6 +165,7 @@ def create_app(
         if not watch:
             yield
             return
+        assert model is not None  # watching: the engine's model, or the one loaded above
         watcher = IndexWatcher(app, settings.index_dir, model)
         watcher.start()
         try:

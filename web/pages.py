@@ -70,8 +70,8 @@ def ask(
             follow_up=bool(kept),
             article=article,
         )
-        page = views.home_page(site, form=form, thread=views.conversation(kept, dropped))
-        return render(request, "home.html", page, status_code=422)
+        home = views.home_page(site, form=form, thread=views.conversation(kept, dropped))
+        return render(request, "home.html", home, status_code=422)
     page = views.answer_page(answer, site, dropped=dropped, article=article)
     return render(request, "answer.html", page)
 

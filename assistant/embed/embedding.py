@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -153,7 +153,7 @@ class SentenceTransformerEmbedder:
         self._runtime: str | None = None
         self._export_dir = export_dir
         self._model_dir = model_dir
-        self._model = None
+        self._model: Any = None  # a SentenceTransformer once loaded in PyTorch
         self._onnx: OnnxModel | None = None
         self._batch_size = batch_size
         dimension = declared_dimension(model_dir)
@@ -300,11 +300,10 @@ class CachingEmbedder:
         if not self.size or not texts:
             return self.inner.embed(texts, progress=progress)
         with self._lock:
-            known = {t: self._vectors.get(t) for t in texts}
-        missing = [t for t, v in known.items() if v is None]
+            known = {t: v for t in texts if (v := self._vectors.get(t)) is not None}
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
         if missing:
-            for text, vector in zip(missing, self.inner.embed(missing), strict=True):
-                known[text] = vector
+            known.update(zip(missing, self.inner.embed(missing), strict=True))
         with self._lock:
             self.hits += len(texts) - len(missing)
             self.misses += len(missing)

@@ -84,7 +84,7 @@ class Ranker:
 
     def query_vector(self, question: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         """The adapted, unit-length query vector from the question's and history's vectors."""
-        m = question.astype(np.float32, copy=True)
+        m: np.ndarray = question.astype(np.float32, copy=True)
         if context is not None:
             m = m + self.blend * context
         if self.adapter is not None:
@@ -303,7 +303,7 @@ def _top(scores: np.ndarray, n: int) -> dict[int, float]:
     return {int(i): float(scores[i]) for i in top}
 
 
-def score(ranker: Ranker, data: TrainingData, rows: Sequence[int]) -> list[Scored]:
+def score(ranker: Ranker, data: TrainingData, rows: Sequence[int] | np.ndarray) -> list[Scored]:
     """Score examples with a ranker, as a question is scored when served."""
     out = []
     for row in rows:

@@ -548,7 +548,8 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
 
-    recorded_kind = LEGACY_INDEX_TYPES.get(manifest.get("index_type"), manifest.get("index_type"))
+    kind = str(manifest.get("index_type"))
+    recorded_kind = LEGACY_INDEX_TYPES.get(kind, kind)
     if kind_of(vectors) != recorded_kind:
         raise IndexStoreError(
             f"{path}: vectors.faiss holds a {kind_of(vectors)} index, but the manifest says "

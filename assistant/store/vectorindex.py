@@ -87,6 +87,7 @@ def build_vectors(
     use_build_threads()
     metric = faiss.METRIC_INNER_PRODUCT
     params: dict[str, Any] = {}
+    index: Any  # faiss's SWIG stubs give each class alone; the code holds any of them
     if choice.kind == "flat":
         index = faiss.IndexFlatIP(dimension)
     elif choice.kind == "hnsw":
@@ -130,7 +131,9 @@ def build_vectors(
 
 def search_parameters(index: Any, selector: Any) -> Any:
     """Search parameters that restrict to `selector` and keep the index's own search depth."""
-    import faiss
+    import faiss as faiss_module
+
+    faiss: Any = faiss_module  # its stubs omit the keyword arguments these classes take
 
     if isinstance(index, faiss.IndexHNSW):
         return faiss.SearchParametersHNSW(sel=selector, efSearch=index.hnsw.efSearch)
