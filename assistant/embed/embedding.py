@@ -259,7 +259,7 @@ class SentenceTransformerEmbedder:
             return np.zeros((0, self._info.dimension), dtype=np.float32)
         self.load()
         if self._onnx is not None:
-            return self._onnx.embed(texts, self._batch_size)
+            return self._onnx.embed(texts, self._batch_size, progress=progress)
         vectors = self._model.encode(
             list(texts),
             batch_size=self._batch_size,

@@ -167,12 +167,16 @@ class OnnxModel:
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
 
-    def embed(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
+    def embed(self, texts: Sequence[str], batch_size: int, *, progress: bool = False) -> np.ndarray:
+        """Vectors of `texts`, in batches of similar length; `progress` shows a bar (a build)."""
+        from tqdm import tqdm
+
         encodings = self._tokenizer.encode_batch(list(texts))
         # Similar lengths together, as sentence-transformers does: less padding per batch.
         order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
         out: np.ndarray | None = None
-        for start in range(0, len(order), batch_size):
+        starts = range(0, len(order), batch_size)
+        for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
             chunk = order[start : start + batch_size]
             width = max(len(encodings[i].ids) for i in chunk)
             feeds = {name: np.zeros((len(chunk), width), dtype=np.int64) for name in INPUTS}

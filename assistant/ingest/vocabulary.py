@@ -13,12 +13,14 @@ Synonyms file format (the Solr format, one rule a line, `#` starts a comment):
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
+
+from rapidfuzz import process
+from rapidfuzz.distance import OSA
 
 from assistant.errors import ArticleError
 from assistant.ingest.parsing import LINE_END, read_text
@@ -107,29 +109,24 @@ def zipf(word: str) -> float:
 def edit_distance(a: str, b: str) -> int:
     """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
     two neighbouring letters each count 1 ("onest" -> "onset" is one edit)."""
-    previous2: list[int] = []
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i] + [0] * len(b)
-        for j, cb in enumerate(b, start=1):
-            current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                current[j] = min(current[j], previous2[j - 2] + 1)
-        previous2, previous = previous, current
-    return previous[-1]
+    return int(OSA.distance(a, b))
 
 
 def closest_word(word: str, known: Iterable[str]) -> str | None:
     """The known word a misspelt word most likely stands for, or None.
 
     Typing slips are one or two edits (Damerau 1964): one edit is allowed up to 7 letters, two
-    from 8. difflib proposes the candidates (fast); the edit distance decides.
+    from 8; of the words that close, the nearest wins, then the longest, then the first in
+    alphabetical order.
     """
-    candidates = difflib.get_close_matches(word, known, n=5, cutoff=0.7)
     allowed = 1 if len(word) < 8 else 2
-    ranked = sorted(candidates, key=lambda c: (edit_distance(word, c), -len(c)))
-    best = ranked[0] if ranked else None
-    return best if best is not None and edit_distance(word, best) <= allowed else None
+    found = process.extract(
+        word, list(known), scorer=OSA.distance, score_cutoff=allowed, limit=None
+    )
+    if not found:
+        return None
+    best = min(found, key=lambda match: (match[1], -len(match[0]), match[0]))
+    return str(best[0])
 
 
 def _remember(memory: dict, key: str, answer):
