@@ -23,7 +23,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -117,19 +117,28 @@ def untrained(settings: TrainingSettings | None = None) -> Ranker:
     """The ranker of a build without examples: the model's own vectors, BM25 at a fixed weight
     (the one the examples chose before there were adapters: 0.5), no learned decline."""
     settings = settings or TrainingSettings()
-    return Ranker(
+    return _ranker(
+        settings,
         adapter=None,
         not_covered=None,
         blend=settings.blend_start,
         lexical_weight=0.5,
         context_lexical_weight=0.5,
         threshold=None,
+        trained=False,
+        floor=settings.untrained_floor,
+    )
+
+
+def _ranker(settings: TrainingSettings, **learnt: Any) -> Ranker:
+    """A ranker with what the settings decide (how much history, how many candidates, ...)
+    and what was learnt (or not)."""
+    return Ranker(
         relevant_margin=settings.relevant_margin,
         history_turns=settings.history_turns,
         candidates=settings.candidates,
-        trained=False,
         expand=settings.expand,
-        floor=settings.untrained_floor,
+        **learnt,
     )
 
 
@@ -270,19 +279,16 @@ def fit(data: TrainingData, settings: TrainingSettings) -> Fitted:
 
 
 def _as_ranker(fitted: Fitted, settings: TrainingSettings, **chosen: float | None) -> Ranker:
-    return Ranker(
+    return _ranker(
+        settings,
         adapter=fitted.adapter,
         not_covered=fitted.not_covered,
         blend=fitted.blend,
         lexical_weight=float(chosen.get("lexical_weight") or 0.0),
         context_lexical_weight=float(chosen.get("context_lexical_weight") or 0.0),
         threshold=chosen.get("threshold"),
-        relevant_margin=settings.relevant_margin,
-        history_turns=settings.history_turns,
-        candidates=settings.candidates,
         trained=True,
         passages=fitted.passages,
-        expand=settings.expand,
     )
 
 
