@@ -316,8 +316,8 @@ def test_a_long_history_is_trimmed_to_the_last_turns_with_a_note(client):
     kept = history[-views.PAGE_HISTORY_TURNS :]
     assert [a.text for a in thread.find_all("a")] == kept
     assert thread.one("p", "thread__note").text == (
-        f"Only the last {views.PAGE_HISTORY_TURNS} earlier questions are used to understand a "
-        "follow-up; 2 older questions were left out."
+        f"Only the last {views.PAGE_HISTORY_TURNS} earlier questions are kept in this "
+        "conversation; 2 older questions were left out."
     )
     form = doc.one("section", "follow-up").one("form")
     assert hidden_history(form) == [*kept, "And the dose?"]

@@ -23,10 +23,12 @@ from web import text
 from web.text import Section
 
 PAGE_HISTORY_TURNS = 6
-"""Earlier questions a page keeps as context; older ones are dropped with HISTORY_TRIMMED."""
+"""Earlier questions a page carries in its links and follow-up form (the address must stay
+under MAX_URL_BYTES); older ones are dropped with HISTORY_TRIMMED. The ranker itself reads the
+last few of them (`TrainingSettings.history_turns`)."""
 
 HISTORY_TRIMMED = (
-    "Only the last {kept} earlier questions are used to understand a follow-up; "
+    "Only the last {kept} earlier questions are kept in this conversation; "
     "{dropped} older {noun} left out."
 )
 
