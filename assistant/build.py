@@ -53,14 +53,12 @@ def build_corpus(
     )
     if examples is not None and (failing := too_stale(examples)):
         raise IndexStoreError(stale_message(failing))  # before any work: the live index stays
+    synonyms = load_synonyms(corpus_dir)
     model_dir, provenance = None, None
     if fine_tune is not None:
         if examples is None or not train:
             raise AssistantError("--fine-tune trains on the examples: drop --no-train")
-        vocabulary = Vocabulary.build(
-            [t for a in articles for t in (a.title, a.topic, *(p.index_text for p in a.passages))],
-            load_synonyms(corpus_dir),
-        )
+        vocabulary = Vocabulary.of_corpus(articles, synonyms)
         model_dir, provenance = fine_tuned_model(
             examples, passages, embedder.info, index_dir, vocabulary, fine_tune, say
         )  # fmt: skip
@@ -69,7 +67,7 @@ def build_corpus(
         articles,
         embedder,
         index_dir,
-        synonyms=load_synonyms(corpus_dir),
+        synonyms=synonyms,
         progress=progress,
         full=full,
         index_type=index_type,

@@ -37,7 +37,12 @@ from assistant.ingest.examples import Example, load_examples  # noqa: E402
 from assistant.ingest.vocabulary import Vocabulary, load_synonyms  # noqa: E402
 from assistant.search import ranker as learnt  # noqa: E402
 from assistant.search.ranker import TrainingSettings, query_texts  # noqa: E402
-from assistant.search.training import embed_examples, example_key, training_data  # noqa: E402
+from assistant.search.training import (  # noqa: E402
+    embed_examples,
+    example_key,
+    search_texts,
+    training_data,
+)
 from assistant.store.lexical import LexicalIndex  # noqa: E402
 from bench.common import machine  # noqa: E402
 
@@ -62,8 +67,9 @@ def _score(embedder, passages, train, held, tests, lexical, vocabulary, settings
     started = time.perf_counter()
 
     def data(examples):
-        q, c, h, _, _ = embed_examples(examples, embedder, {}, settings, vocabulary)
-        return training_data(examples, q, c, h, vectors, lexical, settings, vocabulary)
+        texts = search_texts(examples, settings, vocabulary)
+        q, c, h, _, _ = embed_examples(texts, embedder, {})
+        return training_data(examples, texts, q, c, h, vectors, lexical, settings)
 
     trained = learnt.train(data(train), [example_key(e) for e in train], settings)
     seconds = time.perf_counter() - started
@@ -115,10 +121,7 @@ def main() -> None:
         )
         for g in load_gold(ROOT / "tests" / "gold" / "test.jsonl")
     ]  # fmt: skip
-    vocabulary = Vocabulary.build(
-        [t for a in articles for t in (a.title, a.topic, *(p.index_text for p in a.passages))],
-        load_synonyms(corpus),
-    )
+    vocabulary = Vocabulary.of_corpus(articles, load_synonyms(corpus))
     lexical = LexicalIndex.build([p.index_text for p in passages])
     result = {
         "benchmark": "fine-tuning against the adapter",

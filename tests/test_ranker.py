@@ -64,8 +64,8 @@ def test_training_is_deterministic_byte_for_byte(tmp_path):
     data, keys = _data(seed=3)
     a = learnt.train(data, keys, FAST).ranker
     b = learnt.train(data, keys, FAST).ranker
-    learnt.save(a, tmp_path / "a", {})
-    learnt.save(b, tmp_path / "b", {})
+    learnt.save(a, tmp_path / "a")
+    learnt.save(b, tmp_path / "b")
     assert learnt.artefact_sha256(tmp_path / "a", a.passages) == learnt.artefact_sha256(
         tmp_path / "b", b.passages
     )
@@ -74,7 +74,7 @@ def test_training_is_deterministic_byte_for_byte(tmp_path):
 def test_a_saved_ranker_loads_and_scores_as_before(tmp_path):
     data, keys = _data(seed=5)
     ranker = learnt.train(data, keys, FAST).ranker
-    learnt.save(ranker, tmp_path / "r", {})
+    learnt.save(ranker, tmp_path / "r")
     loaded = learnt.load(tmp_path / "r")
     q = data.questions[0]
     assert np.allclose(loaded.query_vector(q, None), ranker.query_vector(q, None))
@@ -94,7 +94,8 @@ def test_without_out_of_scope_examples_nothing_is_learnt_about_declining():
     data, keys = _data(outside=0)
     ranker = learnt.train(data, keys, FAST).ranker
     assert ranker.not_covered is None and ranker.threshold is None
-    assert not ranker.declines(data.questions[0], 0.9)
+    query = ranker.query_vector(data.questions[0], None)
+    assert not ranker.declines(ranker.margin(query, 0.9), 0.9)
 
 
 def test_a_follow_up_is_read_with_its_last_turns_and_typographic_quotes_straightened():

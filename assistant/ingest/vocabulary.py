@@ -14,7 +14,7 @@ Synonyms file format (the Solr format, one rule a line, `#` starts a comment):
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -25,6 +25,7 @@ from rapidfuzz.distance import OSA
 from assistant.errors import ArticleError
 from assistant.ingest.parsing import LINE_END, read_text
 from assistant.ingest.tokens import tokenize
+from assistant.records import Article
 
 WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
 """A word: letters or digits, joined by inner hyphens or apostrophes ("anti-GM1", "it's")."""
@@ -251,6 +252,15 @@ class Vocabulary:
     _pattern: re.Pattern[str] | None = None
     _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
     _longest_stems: int = 0
+
+    @classmethod
+    def of_corpus(cls, articles: Sequence[Article], rules: list[Rule]) -> Vocabulary:
+        """The vocabulary of a corpus: abbreviations and known words from every article's
+        title, topic and indexed passages, plus the synonyms file's rules."""
+        texts = [
+            t for a in articles for t in (a.title, a.topic, *(p.index_text for p in a.passages))
+        ]
+        return cls.build(texts, rules)
 
     @classmethod
     def build(cls, texts: Iterable[str], rules: list[Rule]) -> Vocabulary:

@@ -32,7 +32,6 @@ from assistant.records import Passage
 from assistant.search.ranker import Expander, query_texts
 from assistant.settings import FineTuneSettings
 
-MODEL_DIR = "model"
 FINE_TUNED_CACHE = "fine-tuned"
 FINE_TUNE_VERSION = 1
 
@@ -133,7 +132,8 @@ def fine_tuned_model(
         loss=MultipleNegativesRankingLoss(model),
     )
     trainer.train()
-    model.save(str(work / MODEL_DIR))
+    saved = work / "model"
+    model.save(str(saved))
     provenance = {
         "base_model": base.name,
         "base_weights_sha256": base.weights_sha256,
@@ -145,7 +145,7 @@ def fine_tuned_model(
     }
     shutil.rmtree(folder, ignore_errors=True)  # one fine-tuned model kept: the latest
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(work / MODEL_DIR), str(target))
+    shutil.move(str(saved), str(target))
     (target / "provenance.json").write_text(json.dumps(provenance, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     return target, {**provenance, "reused": False}

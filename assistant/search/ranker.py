@@ -6,13 +6,15 @@ which questions no article answers, so the build learns, per index version:
 
 - a residual linear **query adapter**: q' = normalize(m + m·W), m = e(question) + b·e(history),
   W (d×d) starting at 0 and b a learned weight of the conversation before the question;
-- one **"not covered" vector** n, scored like a passage; the out-of-scope examples target it;
+- an **offset for each passage's vector**, so that a passage moves towards its questions;
+- `not_covered_vectors` **"not covered" vectors**, scored like passages; the out-of-scope
+  examples target them;
 - from k-fold cross-validation over the examples: the weights that fuse BM25 with the adapted
-  dense scores, and the decline threshold on the margin n·q' - best passage·q', chosen so that
-  at most `max_wrong_declines` of in-scope questions are declined.
+  dense scores, and the decline threshold on the margin (best "not covered" vector·q' - best
+  passage·q'), chosen so that at most `max_wrong_declines` of in-scope questions are declined.
 
 Training is softmax cross-entropy of each question against the candidate passages plus the
-"not covered" vector (scale `scale`), full batch with Adam: seconds on 2 cores. Every number
+"not covered" vectors (scale `scale`), full batch with Adam: seconds on 2 cores. Every number
 this module fits is stored in the index version (`ranker/`), none in code.
 """
 
@@ -21,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -80,7 +82,6 @@ class Ranker:
     """The passages' vectors with their learnt offsets (unit length); None: the model's own."""
     floor: float | None = None
     """Untrained only: decline when the best cosine is below this."""
-    meta: dict = field(default_factory=dict)
 
     def query_vector(self, question: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         """The adapted, unit-length query vector from the question's and history's vectors."""
@@ -97,20 +98,35 @@ class Ranker:
             return None
         return float((self.not_covered @ query).max()) - best
 
-    def declines(self, query: np.ndarray, best: float) -> bool:
-        """Whether no passage answers: by the learnt margin, or without one by the floor."""
-        margin = self.margin(query, best)
+    def declines(self, margin: float | None, best: float) -> bool:
+        """Whether no passage answers, from `margin(query, best)`: by the learnt threshold, or
+        without one by the floor."""
         if margin is not None and self.threshold is not None:
             return margin >= self.threshold
         return self.floor is not None and best < self.floor
 
     def fuse(self, dense: dict[int, float], lexical: dict[int, float]) -> dict[int, float]:
         """Adapted dense scores fused with BM25 scores (each min-max normalised)."""
-        if not lexical or self.lexical_weight <= 0:
-            return dict(dense)
-        if not dense:
-            return dict(lexical)
-        return convex([dense, lexical], weights=[1.0, self.lexical_weight])
+        return fuse(dense, lexical, self.lexical_weight)
+
+
+def fuse(dense: dict[int, float], lexical: dict[int, float], weight: float) -> dict[int, float]:
+    """Dense scores fused with lexical ones at `weight`: serving and cross-validation share it."""
+    if not lexical or weight <= 0:
+        return dict(dense)
+    if not dense:
+        return dict(lexical)
+    return convex([dense, lexical], weights=[1.0, weight])
+
+
+def top_scores(scores: np.ndarray, n: int, *, positive: bool = False) -> dict[int, float]:
+    """The `n` best of `scores` by position (only those above 0 when `positive`: BM25's
+    non-matches)."""
+    n = min(n, len(scores))
+    if not n:
+        return {}
+    top = np.argpartition(-scores, n - 1)[:n]
+    return {int(i): float(scores[i]) for i in top if not positive or scores[i] > 0}
 
 
 def untrained(settings: TrainingSettings | None = None) -> Ranker:
@@ -303,12 +319,6 @@ class Scored:
     margin: float | None
 
 
-def _top(scores: np.ndarray, n: int) -> dict[int, float]:
-    n = min(n, len(scores))
-    top = np.argpartition(-scores, n - 1)[:n]
-    return {int(i): float(scores[i]) for i in top}
-
-
 def score(ranker: Ranker, data: TrainingData, rows: Sequence[int] | np.ndarray) -> list[Scored]:
     """Score examples with a ranker, as a question is scored when served."""
     out = []
@@ -316,7 +326,7 @@ def score(ranker: Ranker, data: TrainingData, rows: Sequence[int] | np.ndarray) 
         context = data.contexts[row] if data.has_context[row] else None
         q = ranker.query_vector(data.questions[row], context)
         sims = (data.passages if ranker.passages is None else ranker.passages) @ q
-        dense = _top(sims, ranker.candidates)
+        dense = top_scores(sims, ranker.candidates)
         out.append(
             Scored(
                 answers=data.answers[row],
@@ -359,11 +369,7 @@ def figures(
             declined_out.append(declined)
             continue
         declined_in.append(declined)
-        lexical = _lexical(item, context_weight, candidates)
-        if lexical and lexical_weight > 0:
-            fused = convex([item.dense, lexical], weights=[1.0, lexical_weight])
-        else:
-            fused = item.dense
+        fused = fuse(item.dense, _lexical(item, context_weight, candidates), lexical_weight)
         ranks.append(rank_of(fused, item.answers))
 
     def share(values: list[bool]) -> float | None:
@@ -455,7 +461,7 @@ def train(
 # --- storage --------------------------------------------------------------------------------
 
 
-def save(ranker: Ranker, directory: Path, extra: dict) -> None:
+def save(ranker: Ranker, directory: Path) -> None:
     """Write the ranker's arrays and choices; byte-for-byte the same for the same ranker."""
     directory.mkdir(parents=True, exist_ok=True)
     if ranker.adapter is not None:
@@ -473,7 +479,6 @@ def save(ranker: Ranker, directory: Path, extra: dict) -> None:
         "history_turns": ranker.history_turns,
         "candidates": ranker.candidates,
         "expand": ranker.expand,
-        **extra,
     }
     (directory / "ranker.json").write_text(json.dumps(choices, indent=1, sort_keys=True) + "\n")
 
@@ -496,14 +501,7 @@ def load(directory: Path) -> Ranker:
         candidates=int(choices["candidates"]),
         trained=bool(choices["trained"]),
         expand=bool(choices.get("expand", True)),
-        meta={k: v for k, v in choices.items() if k not in _CHOICE_KEYS},
     )
-
-
-_CHOICE_KEYS = {
-    "format", "trained", "blend", "lexical_weight", "context_lexical_weight", "threshold",
-    "relevant_margin", "history_turns", "candidates", "expand",
-}  # fmt: skip
 
 
 def artefact_sha256(directory: Path, passages: np.ndarray | None) -> str:

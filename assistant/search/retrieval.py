@@ -21,7 +21,7 @@ import numpy as np
 from assistant.embed.embedding import Embedder
 from assistant.errors import QueryError
 from assistant.search import ranker as learnt
-from assistant.search.ranker import Ranker, query_texts
+from assistant.search.ranker import Ranker, query_texts, top_scores
 from assistant.store.index import LoadedIndex
 from assistant.store.vectorindex import search_parameters
 
@@ -186,8 +186,7 @@ class Retriever:
                 mask = np.full(len(scores), -np.inf, dtype=np.float32)
                 mask[allowed] = 0.0
                 scores = scores + mask
-            top = np.argpartition(-scores, n - 1)[:n]
-            lexical = {int(i): float(scores[i]) for i in top if scores[i] > 0}
+            lexical = top_scores(scores, n, positive=True)
             clock.lap("lexical")
 
         if options.dense and options.lexical:
@@ -199,14 +198,15 @@ class Retriever:
             fused = dict.fromkeys(list(order)[:n], 0.0)
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
-        declined = vector is not None and ranker.declines(vector, best)
+        margin = None if vector is None else ranker.margin(vector, best)
+        declined = vector is not None and ranker.declines(margin, best)
         clock.lap("fusion")
         return Retrieval(
             hits=hits,
             query=text,
             follow_up=context is not None,
             declined=declined,
-            margin=None if vector is None else ranker.margin(vector, best),
+            margin=margin,
             best_dense=best,
             dense_scores=dense,
             lexical_scores=lexical,

@@ -1,7 +1,7 @@
 """Train the ranker inside a build: embed the examples, train (or reuse), store, describe.
 
-Same inputs, same artefact: the training is seeded and single-threaded, and its files are
-written byte-for-byte the same. A rebuild whose passages, examples, model and settings are
+Same inputs, same artefact: the training is seeded on a fixed number of threads, and its
+files are written byte-for-byte the same. A rebuild whose passages, examples, model and settings are
 unchanged reuses the artefact from `index/cache/ranker/<key>/` instead of training again.
 """
 
@@ -19,14 +19,16 @@ import numpy as np
 from assistant.embed.embedding import Embedder, ModelInfo
 from assistant.embed.vectorcache import CACHE_DIR, embed_with_cache
 from assistant.ingest.examples import Example, Examples
+from assistant.ingest.vocabulary import Vocabulary
 from assistant.search import ranker as learnt
 from assistant.search.ranker import (
     Expander,
     TrainingData,
     TrainingSettings,
     query_texts,
+    top_scores,
 )
-from assistant.store.index import Trainer, TrainingInputs, untrained
+from assistant.store.index import Trainer, TrainingInputs, TrainingOutcome
 from assistant.store.lexical import LexicalIndex
 
 RANKER_CACHE = "ranker"
@@ -42,71 +44,63 @@ def example_key(example: Example) -> str:
     return json.dumps([example.question, list(example.history)], ensure_ascii=False)
 
 
-def _sparse_top(scores: np.ndarray, n: int) -> dict[int, float]:
-    n = min(n, len(scores))
-    if not n:
-        return {}
-    top = np.argpartition(-scores, n - 1)[:n]
-    return {int(i): float(scores[i]) for i in top if scores[i] > 0}
+def search_texts(
+    examples: list[Example], settings: TrainingSettings, vocabulary: Expander | None
+) -> list[tuple[str, str | None]]:
+    """Each example's question and history as searched (`query_texts`), read once."""
+    return [
+        query_texts(e.question, e.history, settings.history_turns, vocabulary) for e in examples
+    ]
 
 
 def training_data(
     examples: list[Example],
+    texts: list[tuple[str, str | None]],
     question_vectors: np.ndarray,
     context_vectors: np.ndarray,
     has_context: np.ndarray,
     passage_vectors: np.ndarray,
     lexical: LexicalIndex,
     settings: TrainingSettings,
-    vocabulary: Expander | None,
 ) -> TrainingData:
     """The arrays `ranker.train` reads, BM25 scores included (sparse, the top candidates)."""
-    lex, ctx = [], []
-    for example in examples:
-        text, context = query_texts(
-            example.question, example.history, settings.history_turns, vocabulary
-        )
-        lex.append(_sparse_top(lexical.scores(text), settings.candidates))
-        ctx.append(_sparse_top(lexical.scores(context), settings.candidates) if context else {})
+    n = settings.candidates
     return TrainingData(
         questions=question_vectors,
         contexts=context_vectors,
         has_context=has_context,
         answers=tuple(e.answers for e in examples),
         passages=np.ascontiguousarray(passage_vectors, dtype=np.float32),
-        lexical=tuple(lex),
-        context_lexical=tuple(ctx),
+        lexical=tuple(top_scores(lexical.scores(text), n, positive=True) for text, _ in texts),
+        context_lexical=tuple(
+            top_scores(lexical.scores(context), n, positive=True) if context else {}
+            for _, context in texts
+        ),
     )
 
 
 def embed_examples(
-    examples: list[Example],
+    texts: list[tuple[str, str | None]],
     embedder: Embedder,
     cached: dict[str, np.ndarray],
-    settings: TrainingSettings,
-    vocabulary: Expander | None,
     *,
     progress: bool = False,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str], np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
     """Question and context vectors (zero rows where there is no history), plus the texts'
     cache keys and vectors so that the next build embeds none of them again."""
-    pairs = [
-        query_texts(e.question, e.history, settings.history_turns, vocabulary) for e in examples
-    ]
-    texts = list(dict.fromkeys([t for q, c in pairs for t in (q, c) if t]))
-    embedded = embed_with_cache(embedder, texts, cached, progress=progress)
-    row = {t: i for i, t in enumerate(texts)}
+    unique = list(dict.fromkeys([t for q, c in texts for t in (q, c) if t]))
+    embedded = embed_with_cache(embedder, unique, cached, progress=progress)
+    row = {t: i for i, t in enumerate(unique)}
     d = embedder.info.dimension
-    questions = (
-        np.stack([embedded.vectors[row[q]] for q, _ in pairs]) if pairs else np.zeros((0, d))
-    )
-    contexts = np.zeros((len(pairs), d), dtype=np.float32)
-    has = np.zeros(len(pairs), dtype=bool)
-    for i, (_, c) in enumerate(pairs):
+    questions = np.zeros((len(texts), d), dtype=np.float32)
+    contexts = np.zeros((len(texts), d), dtype=np.float32)
+    has = np.zeros(len(texts), dtype=bool)
+    for i, (q, c) in enumerate(texts):
+        questions[i] = embedded.vectors[row[q]]
         if c:
             contexts[i] = embedded.vectors[row[c]]
             has[i] = True
-    return questions.astype(np.float32), contexts, has, list(embedded.keys), embedded.vectors
+    return questions, contexts, has, embedded.keys, embedded.vectors
 
 
 def _key(
@@ -115,7 +109,7 @@ def _key(
     ids: list[str],
     model: ModelInfo,
     settings: TrainingSettings,
-    vocabulary: Any,
+    vocabulary: Vocabulary,
 ) -> str:
     digest = hashlib.sha256()
     digest.update(
@@ -126,7 +120,7 @@ def _key(
                 "passages": ids,
                 "model": model.weights_sha256,
                 "settings": learnt.settings_json(settings),
-                "vocabulary": vocabulary.to_json() if hasattr(vocabulary, "to_json") else None,
+                "vocabulary": vocabulary.to_json(),
             },
             sort_keys=True,
         ).encode()
@@ -138,7 +132,7 @@ def _key(
 def trainer(examples: Examples, settings: TrainingSettings, say: Callable[[str], None]) -> Trainer:
     """The build's trainer (`assistant.store.index.Trainer`) for these examples and settings."""
 
-    def train(inputs: TrainingInputs) -> dict[str, Any]:
+    def train(inputs: TrainingInputs) -> TrainingOutcome:
         return train_into(examples, inputs, settings, say)
 
     return train
@@ -149,49 +143,50 @@ def train_into(
     inputs: TrainingInputs,
     settings: TrainingSettings,
     say: Callable[[str], None],
-) -> dict[str, Any]:
-    """Train the ranker into `inputs.target` and return the manifest's `training` entry
-    (with `_keys`/`_vectors`: the example vectors for the vector cache, and `_passages`: the
-    passage vectors with their learnt offsets)."""
-    embedder, cached, lexical = inputs.embedder, inputs.cached, inputs.lexical
-    passage_vectors, passage_ids = inputs.passage_vectors, inputs.passage_ids
-    index_dir, target, vocabulary = inputs.index_dir, inputs.target, inputs.vocabulary
-    entry = untrained(embedder.info.dimension, "no article has example questions "
-                      "(corpus/examples/<article-id>.jsonl)")  # fmt: skip
-    entry["examples"] = dict(examples.counts)
-    entry["shown"] = shown_examples(examples)
-    entry["stale"] = [
-        {"file": e.source, "line": e.line, "question": e.question} for e in examples.stale
-    ]
+) -> TrainingOutcome:
+    """Train the ranker into `inputs.target` (or reuse the artefact of the same inputs)."""
+    embedder, index_dir, target = inputs.embedder, inputs.index_dir, inputs.target
+    entry: dict[str, Any] = {
+        "trained": False,
+        "reason": "no article has example questions (corpus/examples/<article-id>.jsonl)",
+        "examples": dict(examples.counts),
+        "shown": shown_examples(examples),
+        "stale": [
+            {"file": e.source, "line": e.line, "question": e.question} for e in examples.stale
+        ],
+    }
     if not examples.in_scope:
-        return entry
+        return TrainingOutcome(entry)
     started = time.perf_counter()
     usable = list(examples.usable)
-    reader = vocabulary if settings.expand else None
+    texts = search_texts(usable, settings, inputs.vocabulary if settings.expand else None)
     questions, contexts, has, keys, vectors = embed_examples(
-        usable, embedder, cached, settings, reader, progress=inputs.progress
+        texts, embedder, inputs.cached, progress=inputs.progress
     )
-    entry["_keys"], entry["_vectors"] = keys, vectors
-    key = _key(examples, passage_vectors, passage_ids, embedder.info, settings, vocabulary)
+    key = _key(
+        examples, inputs.passage_vectors, inputs.passage_ids, embedder.info, settings,
+        inputs.vocabulary,
+    )  # fmt: skip
     reuse = index_dir / CACHE_DIR / RANKER_CACHE / key
+    passages: np.ndarray | None = None
     if (reuse / "ranker.json").is_file() and (reuse / TRAINING_FILE).is_file():
         shutil.copytree(reuse, target, ignore=shutil.ignore_patterns(TRAINING_FILE, PASSAGES_FILE))
         described = json.loads((reuse / TRAINING_FILE).read_text(encoding="utf-8"))
         if (reuse / PASSAGES_FILE).is_file():
-            entry["_passages"] = np.load(reuse / PASSAGES_FILE, allow_pickle=False)
+            passages = np.load(reuse / PASSAGES_FILE, allow_pickle=False)
         entry.update(described, reused=True, seconds=round(time.perf_counter() - started, 3))
-        entry["reason"] = None
-        return entry
+        return TrainingOutcome(entry, passages, keys, vectors)
     say(
         f"training the ranker on {len(examples.in_scope)} in-scope and "
         f"{len(examples.out_of_scope)} out-of-scope examples"
     )
     data = training_data(
-        usable, questions, contexts, has, passage_vectors, lexical, settings, reader
+        usable, texts, questions, contexts, has, inputs.passage_vectors, inputs.lexical, settings
     )
     trained = learnt.train(data, [example_key(e) for e in usable], settings, progress=say)
     described = {
         "trained": True,
+        "reason": None,
         "in_scope": len(examples.in_scope),
         "out_of_scope": len(examples.out_of_scope),
         "examples_sha256": examples.sha256,
@@ -206,7 +201,7 @@ def train_into(
         },
     }
     passages = trained.ranker.passages
-    learnt.save(trained.ranker, target, {})
+    learnt.save(trained.ranker, target)
     described["artefact_sha256"] = learnt.artefact_sha256(target, passages)
     described["train_seconds"] = round(time.perf_counter() - started, 3)
     if reuse.parent.exists():
@@ -218,8 +213,7 @@ def train_into(
         np.save(reuse / PASSAGES_FILE, passages, allow_pickle=False)
     (reuse / TRAINING_FILE).write_text(json.dumps(described, indent=1))
     entry.update(described, reused=False, seconds=described["train_seconds"])
-    entry.update(trained=True, reason=None, _passages=passages)
-    return entry
+    return TrainingOutcome(entry, passages, keys, vectors)
 
 
 SHOWN_PER_ARTICLE = 5

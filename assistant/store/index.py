@@ -104,20 +104,26 @@ class TrainingInputs:
     progress: bool
 
 
-Trainer = Callable[[TrainingInputs], dict[str, Any]]
-"""Learns from the examples into `inputs.target`; returns the manifest's `training` entry with
-`_keys`/`_vectors` (vectors for the cache) and `_passages` (the vectors to search, or None)."""
+@dataclass(frozen=True, slots=True)
+class TrainingOutcome:
+    """What a trainer hands back to the build."""
+
+    entry: dict[str, Any]
+    """The manifest's `training` entry."""
+    passages: np.ndarray | None = None
+    """The passage vectors to search (with their learnt offsets); None: the model's own."""
+    cache_keys: tuple[str, ...] = ()
+    cache_vectors: np.ndarray | None = None
+    """Vectors the trainer embedded (the example questions), for the next build's cache."""
 
 
-def untrained(dimension: int, reason: str = "built with --no-train") -> dict[str, Any]:
-    """The `training` entry of a version built without a trainer."""
-    return {
-        "trained": False,
-        "reason": reason,
-        "_keys": [],
-        "_vectors": np.zeros((0, dimension), dtype=np.float32),
-        "_passages": None,
-    }
+Trainer = Callable[[TrainingInputs], TrainingOutcome]
+"""Learns from the examples into `inputs.target`."""
+
+
+def untrained(reason: str = "built with --no-train") -> TrainingOutcome:
+    """The outcome of a version built without training."""
+    return TrainingOutcome({"trained": False, "reason": reason})
 
 
 def _fsync_dir(path: Path) -> None:
@@ -239,7 +245,6 @@ def _build(
         embedder, [p.index_text for p in passages], cached, progress=progress
     )
     vectors = embedded.vectors
-    cache_keys, cache_vectors = list(embedded.keys), [vectors]
     changes = compare(_published_passages(index_dir), passages)
 
     index_dir.mkdir(parents=True, exist_ok=True)
@@ -249,7 +254,7 @@ def _build(
     staging = index_dir / f"{STAGING_PREFIX}{version}"
     staging.mkdir()
     try:
-        vocabulary = Vocabulary.build(_vocabulary_texts(articles), list(synonyms))
+        vocabulary = Vocabulary.of_corpus(articles, list(synonyms))
         _write(staging / "vocabulary.json", json.dumps(vocabulary.to_json(), indent=1).encode())
         lexical = LexicalIndex.build([p.index_text for p in passages])
         lexical.save(staging / LEXICAL_DIR)
@@ -264,10 +269,10 @@ def _build(
             vocabulary=vocabulary,
             progress=progress,
         )
-        trained = trainer(inputs) if trainer is not None else untrained(embedder.info.dimension)
+        trained = trainer(inputs) if trainer is not None else untrained()
         # what is searched is what was learnt: the passages with their learnt offsets
-        served = trained.pop("_passages")
-        searchable, choice = build_vectors(vectors if served is None else served, choice)
+        served = vectors if trained.passages is None else trained.passages
+        searchable, choice = build_vectors(served, choice)
         _write(staging / "vectors.faiss", bytes(faiss.serialize_index(searchable)))
         _write(
             staging / "passages.jsonl",
@@ -277,8 +282,6 @@ def _build(
             staging / "articles.json",
             json.dumps([_article_json(a) for a in articles], ensure_ascii=False, indent=1).encode(),
         )
-        cache_keys += trained.pop("_keys")
-        cache_vectors.append(trained.pop("_vectors"))
         if model_dir is not None:  # the fine-tuned model travels with the version it serves
             shutil.copytree(model_dir, staging / MODEL_DIR)
         _fsync_tree(staging)
@@ -319,7 +322,7 @@ def _build(
                 "embedded": embedded.embedded,
                 "full": full,
             },
-            "training": trained,
+            "training": trained.entry,
             "fine_tuned": fine_tuned,
         }
         manifest["seal"] = seal(manifest)
@@ -333,7 +336,12 @@ def _build(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    cache.save(cache_keys, np.concatenate(cache_vectors))
+    if trained.cache_vectors is not None:  # the example questions' vectors join the passages'
+        cache.save(
+            [*embedded.keys, *trained.cache_keys], np.concatenate([vectors, trained.cache_vectors])
+        )
+    else:
+        cache.save(embedded.keys, vectors)
     prune(index_dir)
     return dataclasses.replace(loaded, path=final)
 
@@ -578,11 +586,6 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
     return LoadedIndex(
         version, path, manifest, vectors, passages, articles, lexical, vocabulary, ranker_dir
     )
-
-
-def _vocabulary_texts(articles: list[Article]) -> list[str]:
-    """The texts abbreviations are learnt from and the known words come from."""
-    return [t for a in articles for t in (a.title, a.topic, *(p.index_text for p in a.passages))]
 
 
 def _passage_from_json(data: dict[str, Any]) -> Passage:
