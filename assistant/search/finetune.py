@@ -28,8 +28,9 @@ from assistant.embed.embedding import ModelInfo, SentenceTransformerEmbedder
 from assistant.embed.vectorcache import CACHE_DIR
 from assistant.errors import ModelError
 from assistant.ingest.examples import Examples
+from assistant.ingest.vocabulary import Vocabulary
 from assistant.records import Passage
-from assistant.search.ranker import Expander, query_texts
+from assistant.search.ranker import query_texts
 from assistant.settings import FineTuneSettings
 
 FINE_TUNED_CACHE = "fine-tuned"
@@ -51,14 +52,21 @@ def _pairs(
 
 
 def _key(
-    examples: Examples, passages: Sequence[Passage], base: ModelInfo, settings: FineTuneSettings
+    examples: Examples,
+    passages: Sequence[Passage],
+    base: ModelInfo,
+    settings: FineTuneSettings,
+    vocabulary: Vocabulary | None,
 ) -> str:
+    """Everything the fine-tuned model depends on: the questions are read with the vocabulary,
+    so an edited synonyms file trains afresh."""
     data = {
         "version": FINE_TUNE_VERSION,
         "examples": examples.sha256,
         "passages": [p.id for p in passages],
         "base": base.weights_sha256,
         "settings": asdict(settings),
+        "vocabulary": None if vocabulary is None else vocabulary.to_json(),
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -68,7 +76,7 @@ def fine_tuned_model(
     passages: Sequence[Passage],
     base: ModelInfo,
     index_dir: Path,
-    vocabulary: Expander | None,
+    vocabulary: Vocabulary | None,
     settings: FineTuneSettings | None = None,
     say: Callable[[str], None] = lambda _: None,
 ) -> tuple[Path, dict[str, Any]]:
@@ -79,7 +87,7 @@ def fine_tuned_model(
             "--fine-tune needs example questions (corpus/examples/<article-id>.jsonl); "
             "there are none"
         )
-    key = _key(examples, passages, base, settings)
+    key = _key(examples, passages, base, settings, vocabulary)
     folder = index_dir / CACHE_DIR / FINE_TUNED_CACHE
     target = folder / key
     provenance_file = target / "provenance.json"
