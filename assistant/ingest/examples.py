@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.errors import ArticleError
@@ -140,7 +140,9 @@ def load_examples(
     usable: list[Example] = []
     stale: list[Example] = []
     counts: dict[str, int] = {}
-    lowered = [t.lower() for t in passage_texts]
+    by_article: dict[str, list[tuple[int, str]]] = {}
+    for position, (text, owner) in enumerate(zip(passage_texts, passage_articles, strict=True)):
+        by_article.setdefault(owner, []).append((position, text.lower()))
     for path in files:
         name = path.stem
         article_id = None if name == OUT_OF_SCOPE else name
@@ -157,28 +159,19 @@ def load_examples(
             if article_id is None:
                 usable.append(example)
                 continue
-            found: list[int] = []
+            mine = by_article.get(article_id, [])
+            found: set[int] = set()
             complete = True
             for phrase in example.gold:
                 needle = phrase.lower()
-                hits = [
-                    i
-                    for i, text in enumerate(lowered)
-                    if passage_articles[i] == article_id and needle in text
-                ]
+                hits = {position for position, text in mine if needle in text}
                 complete &= bool(hits)
-                found.extend(h for h in hits if h not in found)
+                found |= hits
             if complete:
-                usable.append(_with_answers(example, found))
+                usable.append(replace(example, answers=tuple(sorted(found))))
             else:
                 stale.append(example)
     return Examples(tuple(usable), tuple(stale), counts, digest.hexdigest())
-
-
-def _with_answers(example: Example, answers: list[int]) -> Example:
-    from dataclasses import replace
-
-    return replace(example, answers=tuple(sorted(answers)))
 
 
 def too_stale(examples: Examples) -> dict[str, list[Example]]:
