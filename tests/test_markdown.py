@@ -296,6 +296,99 @@ def test_an_empty_or_non_utf8_markdown_file_names_its_line(tmp_path):
     assert caught.value.line == 2
 
 
+# --- ordinary Markdown reads as any Markdown tool reads it -------------------------------------
+
+ORDINARY = """---
+title: T
+last_updated: 2026-01-01
+---
+
+# T
+
+## Dosing Steps
+
+Give the drug in order:
+
+1. Check the kidneys first. [1]
+2. Give 2 g/kg over 5 days.
+3) Repeat every 4 weeks
+   when weakness returns. [2]
+
+## Examples
+
+```
+# not a heading: a code line
+dose = 2 g/kg
+```
+
+> Quoted guidance on the first line
+> and on the second line. [1]
+
+Monitoring
+----------
+
+Creatinine is checked before each course.
+
+- A loose item.
+
+  Its second paragraph.
+
+## Disclaimer
+
+For professionals.
+"""
+
+
+def _ordinary(tmp_path: Path):
+    return load_article(write(tmp_path, ORDINARY))
+
+
+def test_numbered_lists_code_quotes_and_setext_headings_become_the_right_passages(tmp_path):
+    got = [
+        (p.line, p.kind, p.section[-1], p.text, p.citations) for p in _ordinary(tmp_path).passages
+    ]
+    assert got == [
+        (10, "lead_in", "Dosing Steps", "Give the drug in order:", ()),
+        (12, "bullet", "Dosing Steps", "Check the kidneys first.", (1,)),  # one item, one passage
+        (13, "bullet", "Dosing Steps", "Give 2 g/kg over 5 days.", ()),
+        (14, "bullet", "Dosing Steps", "Repeat every 4 weeks when weakness returns.", (2,)),
+        # a '#' line inside a fenced block is code, not a second title
+        (20, "paragraph", "Examples", "# not a heading: a code line dose = 2 g/kg", ()),
+        (24, "paragraph", "Examples",  # the quote's '>' markers are not text
+         "Quoted guidance on the first line and on the second line.", (1,)),
+        # the underlined heading is a level 2 section, not a passage
+        (30, "paragraph", "Monitoring", "Creatinine is checked before each course.", ()),
+        (32, "bullet", "Monitoring", "A loose item.", ()),
+        (34, "bullet", "Monitoring", "Its second paragraph.", ()),
+    ]  # fmt: skip
+    headings = [(b.level, b.raw, b.line) for b in parse_markdown(write(tmp_path, ORDINARY)).blocks
+                if b.kind == "heading"]  # fmt: skip
+    assert headings == [(1, "Dosing Steps", 8), (2, "Examples", 17), (2, "Monitoring", 27)]
+
+
+def test_ordinary_markdown_spans_cover_each_statement_in_the_source(tmp_path):
+    for passage in _ordinary(tmp_path).passages:
+        printed = ORDINARY[passage.start : passage.end]
+        first_word = passage.text.split()[0]
+        assert printed.startswith(first_word), (printed, passage.text)
+        last_word = passage.text.split()[-1]
+        assert printed.rstrip(" .").endswith(last_word.rstrip(".")), (printed, passage.text)
+        assert ORDINARY.splitlines()[passage.line - 1].lstrip(" >-123.)").startswith(first_word)
+
+
+def test_a_setext_title_and_a_numbered_reference_list_are_read(tmp_path):
+    text = (
+        "---\nlast_updated: 2026-01-01\n---\n\nThe Title\n=========\n\nA statement. [2]\n\n"
+        "## Disclaimer\n\n> For professionals\n> only.\n\n## References\n\n"
+        "1) First source.\n2) Second source,\n   wrapped.\n"
+    )
+    article = load_article(write(tmp_path, text))
+    assert article.title == "The Title"
+    assert article.disclaimer == "For professionals only."
+    assert article.references == ((1, "First source."), (2, "Second source, wrapped."))
+    assert [(p.line, p.text, p.citations) for p in article.passages] == [(8, "A statement.", (2,))]
+
+
 # --- several articles: the corpus, the index, the answer, the page ------------------------------
 
 

@@ -133,10 +133,16 @@ def check_export_cut(text: str, citations: tuple[int, ...], span: str, rest: str
     assert numbers(tail.group("refs")) == citations, (text, citations, tail.group(0))
 
 
+# What starts a Markdown line without being text: indentation, a byte order mark, quote marks.
+LINE_PREFIX = re.compile(r"^[\s\ufeff]*(?:>[ \t]?[\s\ufeff]*)*")
+
+
 def check_markdown_statement(passage: Passage, source: str) -> None:
-    """The span is the statement as printed, or it ends "[n]." and the text keeps the stop only;
-    the citations are the markers there or right after the span."""
-    span = source[passage.start : passage.end]
+    """The span is the statement as printed (less what starts its later lines: indentation,
+    quote marks), or it ends "[n]." and the text keeps the stop only; the citations are the
+    markers there or right after the span."""
+    first, *later = LINE_BREAK.split(source[passage.start : passage.end])
+    span = "\n".join([first, *(LINE_PREFIX.sub("", line) for line in later)])
     check_markdown_cut(passage.text, passage.citations, span, rest_of_block(passage, source))
 
 

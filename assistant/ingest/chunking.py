@@ -107,7 +107,7 @@ def chunk(
                 context=context,
                 citations=cut.citations,
                 start=block.start,
-                end=block.start + cut.end,
+                end=block.offset(cut.end),
                 line=block.line,
                 position=len(passages),
                 index_text=index_text(topic, section, context, text),

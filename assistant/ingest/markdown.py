@@ -21,6 +21,10 @@ passages and everything downstream are shared with the export.
     ## References
     1. Author A. A title. A journal. 2020.
 
+The front matter is read by hand, so each of its errors names its line; the body is read as
+CommonMark by markdown-it-py (lists, numbered lists, quotes, code, setext headings), and each
+statement's text and span are cut from the source along the lines markdown-it reports.
+
 The topic follows the export's convention: the first heading, before any content, is the
 article's topic (level 1) and every section sits under it; an article whose content starts
 right under the title has the title as its topic. `##` headings are level 2, `###` level 3.
@@ -33,6 +37,9 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+
+from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from assistant.errors import ArticleError
 from assistant.ingest.citations import split_markdown_citations
@@ -53,15 +60,14 @@ FRONT_MATTER_LINE = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(?P<va
 FRONT_MATTER_KEYS = ("title", "last_updated", "review_status")
 """The keys read; any other key (authors, tags, ...) is allowed and ignored."""
 
-HEADING = re.compile(r"^ {0,3}(?P<marks>#{1,6})(?:[ \t]+(?P<title>.*?))?(?:[ \t]+#+)?[ \t]*$")
-BULLET = re.compile(r"^(?P<indent>[ \t]*)[-*+][ \t]+(?P<body>\S.*)$")
-THEMATIC_BREAK = re.compile(r"^ {0,3}([-*_])(?:[ \t]*\1){2,}[ \t]*$")
 REFERENCES_HEADING = re.compile(r"^references$", re.IGNORECASE)
 REFERENCE_ENTRY = re.compile(
     r"^[ \t]*(?:(?P<number>\d{1,3})[.)]|\[(?P<bracketed>\d{1,3})\])[ \t]+(?P<text>\S.*)$"
 )
 QUOTED = re.compile(r"""^(?P<quote>["'])(?P<inner>.*)(?P=quote)(?:[ \t]+#.*)?$""")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+INDENT = re.compile(r"[\s\ufeff]*")
+QUOTE_PREFIX = re.compile(r"[\s\ufeff]*(?:>[ \t]?[\s\ufeff]*)*")
 COMMENT_START, COMMENT_END = "<!--", "-->"
 
 EXAMPLE_FRONT_MATTER = "'---', 'title: …', 'last_updated: YYYY-MM-DD', 'review_status: …', '---'"
@@ -153,65 +159,104 @@ def parse_date(raw: str, source: str, line: int) -> date:
         ) from None
 
 
+_MARKDOWN = MarkdownIt("commonmark")
+"""CommonMark, read by markdown-it-py: fenced and indented code, numbered lists, block quotes,
+setext headings and HTML comments are read as any Markdown tool reads them."""
+
+
 @dataclass(slots=True)
 class _Body:
-    """The article after its front matter, read line by line into blocks and back matter."""
+    """The article after its front matter, read block by block into blocks and back matter.
+
+    markdown-it-py finds the blocks and their lines; the text of each statement and its span
+    are taken from the source, so every passage still points at the characters it came from
+    and every error names its line.
+    """
 
     source: str
-    text: str
+    lines: list[Line]
     blocks: list[Block] = field(default_factory=list)
     title: _Value | None = None
     mode: str = "content"  # content | disclaimer | references
-    pending: tuple[str, int, int, int] | None = None  # kind, start, end, line
     disclaimer_line: int | None = None
-    disclaimer: list[list[str]] = field(default_factory=list)  # paragraphs of stripped lines
+    disclaimer: list[str] = field(default_factory=list)  # paragraphs
     references_line: int | None = None
     references: list[tuple[int, list[str], int]] = field(default_factory=list)
-    comment_line: int | None = None
 
-    def read(self, lines: list[Line]) -> None:
-        for line in lines:
-            stripped = line.stripped  # as in the export, a leading byte order mark is no text
-            if self.comment_line is not None:
-                if COMMENT_END in line.content:
-                    self.comment_line = None
-                continue
-            if stripped.startswith(COMMENT_START):  # an HTML comment: notes for editors
-                self._break()
-                if COMMENT_END not in stripped[len(COMMENT_START) :]:
-                    self.comment_line = line.number
-                continue
-            if not stripped or THEMATIC_BREAK.match(line.content):
-                self._break()
-            elif heading := HEADING.match(line.content):
-                self._break()
-                self._heading(line, heading)
-            elif self.mode == "disclaimer":
-                self.disclaimer[-1].append(stripped)
-            elif self.mode == "references":
-                self._reference(line)
-            else:
-                self._content(line)
-        self._break()
-        if self.comment_line is not None:
-            raise ArticleError(
-                self.source,
-                f"the comment opened here is never closed; end it with '{COMMENT_END}'",
-                line=self.comment_line,
-            )
+    def read(self) -> None:
+        # Same line count as the source, so markdown-it's line maps index `self.lines`; a line
+        # that shows nothing (a byte order mark left by `cat`, a zero-width space) is blank.
+        body = "\n".join(line.content if line.stripped else "" for line in self.lines)
+        tokens = _MARKDOWN.parse(body)
+        containers: list[str] = []  # open list items and block quotes
+        for at, token in enumerate(tokens):
+            if token.type in ("list_item_open", "blockquote_open"):
+                containers.append(token.type)
+            elif token.type in ("list_item_close", "blockquote_close"):
+                containers.pop()
+            if token.type == "heading_open":
+                self._heading(token, tokens[at + 1])
+            elif token.type == "html_block":
+                self._html(token, containers)
+            elif self.mode != "content":
+                if token.level == 0 and token.map and token.nesting >= 0:
+                    self._back_matter(token, tokens[at + 1 :])
+            elif token.type == "paragraph_open":
+                kind = "bullet" if "list_item_open" in containers else "paragraph"
+                self._statement(kind, token, tokens[at + 1].content, containers)
+            elif token.type in ("fence", "code_block"):
+                self._statement("paragraph", token, token.content.rstrip("\n"), containers)
 
-    def _break(self) -> None:
-        """A blank line (or a heading, comment or rule) ends the paragraph or bullet being read."""
-        if self.pending is not None:
-            kind, start, end, number = self.pending
-            self.blocks.append(Block(kind, self.text[start:end], start, end, number))
-            self.pending = None
-        if self.mode == "disclaimer" and self.disclaimer[-1]:
-            self.disclaimer.append([])
+    def _statement(self, kind: str, token: Token, content: str, containers: list[str]) -> None:
+        """A paragraph, list item or code block, as the source prints it without the list or
+        quote markers and indentation that start its lines.
 
-    def _heading(self, line: Line, match: re.Match[str]) -> None:
-        level = len(match.group("marks"))
-        raw = match.group("title") or ""
+        markdown-it says which lines hold the statement and what its first line reads; the text
+        is cut from the source itself, each line's place kept, so a span measured anywhere in
+        the statement (where its citations start) is exact in the file.
+        """
+        assert token.map is not None
+        first, last = token.map[0], token.map[1] - 1
+        if token.type in ("fence", "code_block"):  # the fences and trailing blanks are not text
+            first += token.type == "fence"
+            last = first + content.count("\n")
+        if not content.strip():
+            return
+        head = self.lines[first]
+        printed = head.content.rstrip()
+        opening = content.split("\n", 1)[0].strip()
+        column = len(printed) - len(opening) if printed.endswith(opening) else 0
+        prefix = QUOTE_PREFIX if "blockquote_open" in containers else INDENT
+        raw, breaks = printed[column:], []
+        for line in self.lines[first + 1 : last + 1]:
+            skip = prefix.match(line.content).end()  # type: ignore[union-attr]
+            breaks.append((len(raw) + 1, line.start + skip))
+            raw += "\n" + line.content[skip:].rstrip()
+        start = head.start + column
+        end = (breaks[-1][1] - breaks[-1][0] if breaks else start) + len(raw)
+        self.blocks.append(Block(kind, raw, start, end, head.number, breaks=tuple(breaks)))
+
+    def _html(self, token: Token, containers: list[str]) -> None:
+        """An HTML comment holds notes for editors; any other HTML block is read as text."""
+        assert token.map is not None
+        content = token.content.strip()
+        if content.startswith(COMMENT_START):
+            if COMMENT_END not in content[len(COMMENT_START) :]:
+                raise ArticleError(
+                    self.source,
+                    f"the comment opened here is never closed; end it with '{COMMENT_END}'",
+                    line=self.lines[token.map[0]].number,
+                )
+        elif self.mode == "content":
+            self._statement("paragraph", token, content, containers)
+        elif token.level == 0:
+            self._back_matter(token, [])
+
+    def _heading(self, token: Token, inline: Token) -> None:
+        assert token.map is not None
+        line = self.lines[token.map[0]]
+        level = int(token.tag[1])
+        raw = inline.content
         title = fold(raw)
         if not title:
             raise ArticleError(
@@ -236,7 +281,7 @@ class _Body:
                     "keep one",
                     line=line.number,
                 )
-            self.mode, self.disclaimer_line, self.disclaimer = "disclaimer", line.number, [[]]
+            self.mode, self.disclaimer_line = "disclaimer", line.number
             return
         if REFERENCES_HEADING.match(title):
             if self.references_line is not None:
@@ -249,25 +294,25 @@ class _Body:
             self.mode, self.references_line = "references", line.number
             return
         self.mode = "content"
-        start = line.start + match.start("title")
-        end = start + len(raw)
+        first_line = raw.split("\n", 1)[0].strip()
+        start = line.start + max(line.content.find(first_line), 0)
+        end = start + len(first_line)
         self.blocks.append(Block("heading", title, start, end, line.number, level=level))
 
-    def _content(self, line: Line) -> None:
-        """A bullet starts a block; any other line starts a paragraph or continues a block."""
-        bullet = BULLET.match(line.content)
-        if bullet:
-            self._break()
-            body = bullet.start("body")
+    def _back_matter(self, token: Token, following: list[Token]) -> None:
+        """A block of the disclaimer or the References section, read from its source lines."""
+        assert token.map is not None
+        lines = [line for line in self.lines[token.map[0] : token.map[1]] if line.stripped]
+        if self.mode == "disclaimer":
+            if token.type == "hr":
+                return
+            texts = [
+                t.content for t in following[: _block_end(following)] if t.type == "inline"
+            ] or [token.content]
+            self.disclaimer.extend(" ".join(text.split()) for text in texts if text.strip())
         else:
-            body = len(line.content) - len(line.content.lstrip().lstrip("\ufeff"))
-        start = line.start + body
-        end = line.start + len(line.content.rstrip())
-        if self.pending is None or bullet:
-            self.pending = ("bullet" if bullet else "paragraph", start, end, line.number)
-        else:
-            kind, first, _, number = self.pending
-            self.pending = (kind, first, end, number)
+            for line in lines:
+                self._reference(line)
 
     def _reference(self, line: Line) -> None:
         entry = REFERENCE_ENTRY.match(line.content)
@@ -292,6 +337,11 @@ class _Body:
         self.references.append((number, [entry.group("text").strip()], line.number))
 
 
+def _block_end(tokens: list[Token]) -> int:
+    """How many of `tokens` belong to the top-level block that precedes them."""
+    return next((i for i, t in enumerate(tokens) if t.level == 0), len(tokens))
+
+
 def parse_markdown(path: Path, text: str | None = None) -> Document:
     """Parse a Markdown article.
 
@@ -309,8 +359,8 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
             source, f"the file is empty; an article starts with {EXAMPLE_FRONT_MATTER}", line=1
         )
     meta, body_start = _front_matter(lines, source)
-    body = _Body(source, text)
-    body.read(lines[body_start:])
+    body = _Body(source, lines[body_start:])
+    body.read()
 
     title = _title(meta.get("title"), body.title, source)
     last_updated = meta.get("last_updated")
@@ -382,7 +432,7 @@ def _disclaimer(body: _Body, source: str, *, last_line: int) -> str:
             "content: every article carries its disclaimer, which is shown with every answer",
             line=body.references_line or last_line,
         )
-    paragraphs = [" ".join(p) for p in body.disclaimer if p]
+    paragraphs = body.disclaimer
     if not paragraphs:
         raise ArticleError(
             source, "the disclaimer heading has no paragraph under it", line=body.disclaimer_line

@@ -9,6 +9,7 @@ never by a list of this article's headings, so the next edition parses too.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -47,8 +48,10 @@ REVIEW_STATUS_NOT_STATED = "not stated"
 class Block:
     """A heading, paragraph or bullet as it stands in the source.
 
-    `raw` is the statement exactly as printed (citations included, `text[start:end]` of the
-    decoded file); headings have their white space folded.
+    `raw` is the statement as printed, citations included; `text[start:end]` of the decoded
+    file is where it stands. They are the same text for the export; a Markdown statement leaves
+    out the list or quote markers and indentation that start its lines (`breaks` maps it back),
+    and a heading has its white space folded.
     `level` is set on headings only: 1 for the article's topic heading, deeper numbers
     for headings nested inside it.
     """
@@ -59,6 +62,18 @@ class Block:
     end: int
     line: int
     level: int | None = None
+    breaks: tuple[tuple[int, int], ...] = ()
+    """Where each later line of `raw` starts, in `raw` and in the file, when markers that
+    start the printed lines are left out of `raw`."""
+
+    def offset(self, at: int) -> int:
+        """Where `raw[at]` stands in the file."""
+        raw_at, file_at = 0, self.start
+        for line_at, line_file_at in self.breaks:
+            if line_at > at:
+                break
+            raw_at, file_at = line_at, line_file_at
+        return file_at + at - raw_at
 
 
 @dataclass(slots=True)
@@ -347,5 +362,5 @@ def assign_levels(blocks: list[Block]) -> list[Block]:
             )
             level = section_level + 1 if opens_lead_in else 2
         section_level = level
-        result.append(Block(block.kind, block.raw, block.start, block.end, block.line, level=level))
+        result.append(dataclasses.replace(block, level=level))
     return result
