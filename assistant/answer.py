@@ -11,7 +11,7 @@ from typing import Any
 
 from assistant.records import Article, Passage
 from assistant.search.retrieval import Hit
-from assistant.store.index import LoadedIndex, manifest_summary
+from assistant.store.index import LoadedIndex
 
 NOT_COVERED = (
     "The article does not cover this question. The closest passages are listed below "
@@ -75,7 +75,7 @@ def assemble(
         answerable=answerable,
         passages=tuple(ranked),
         disclaimer=disclaimer_for(ranked, index),
-        index=manifest_summary(index.manifest),
+        index=index.manifest.summary(),
     )
 
 

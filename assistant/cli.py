@@ -115,18 +115,18 @@ def build_and_report(
         articles=articles,
         fine_tune=FineTuneSettings() if fine_tune else None,
     )
-    report = loaded.manifest["build"]
-    chosen = loaded.manifest["vector_index"]
+    manifest = loaded.manifest
+    report = manifest.build
     click.echo(
         f"built index version {loaded.version} in {loaded.path}: "
         f"{len(loaded.passages)} passages from {len(articles)} article(s), "
-        f"model {loaded.manifest['model']['name']}, {time.perf_counter() - started:.1f} s\n"
-        f"  passages: {report['added']} added, {report['changed']} changed, "
-        f"{report['removed']} removed, {report['unchanged']} unchanged; "
-        f"vectors: {report['embedded']} embedded, {report['reused']} reused from the cache\n"
-        f"  FAISS index: {chosen['kind']} ({chosen['reason']})\n"
-        + "\n".join(training_lines(loaded.manifest.get("training") or {}))
-        + "".join(f"\n{line}" for line in fine_tune_lines(loaded.manifest.get("fine_tuned")))
+        f"model {manifest.model.name}, {time.perf_counter() - started:.1f} s\n"
+        f"  passages: {report.added} added, {report.changed} changed, "
+        f"{report.removed} removed, {report.unchanged} unchanged; "
+        f"vectors: {report.embedded} embedded, {report.reused} reused from the cache\n"
+        f"  FAISS index: {manifest.vector_index.kind} ({manifest.vector_index.reason})\n"
+        + "\n".join(training_lines(manifest.training))
+        + "".join(f"\n{line}" for line in fine_tune_lines(manifest.fine_tuned))
     )
 
 
@@ -256,32 +256,28 @@ def status(index_dir: Path, as_json: bool) -> None:
         raise IndexStoreError(f"{index_dir}: no index has been built; run `mmn-assistant build`")
     manifest = read_manifest(index_dir / VERSIONS / version)
     if as_json:
-        click.echo(json.dumps(manifest, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
         return
-    model = manifest.get("model", {})
+    model, report = manifest.model, manifest.build
     lines = [
         f"published version {version} ({index_dir / VERSIONS / version})",
-        f"  built at        {manifest.get('built_at')} in {manifest.get('build_seconds')} s, "
-        f"package {manifest.get('package_version')}",
-        f"  model           {model.get('name')} (weights {str(model.get('weights_sha256'))[:12]}…, "
-        f"dimension {model.get('dimension')})",
-        f"  index           {manifest.get('index_type')}, {manifest.get('passage_count')} passages",
+        f"  built at        {manifest.built_at} in {manifest.build_seconds} s, "
+        f"package {manifest.package_version}",
+        f"  model           {model.name} (weights {model.weights_sha256[:12]}…, "
+        f"dimension {model.dimension})",
+        f"  index           {manifest.index_type}, {manifest.passage_count} passages",
+        f"  last build      {report.added} added, {report.changed} changed, "
+        f"{report.removed} removed, {report.unchanged} unchanged; "
+        f"{report.embedded} embedded, {report.reused} reused",
     ]
-    build_report = manifest.get("build")
-    if build_report:
+    for article in manifest.articles:
         lines.append(
-            f"  last build      {build_report['added']} added, {build_report['changed']} changed, "
-            f"{build_report['removed']} removed, {build_report['unchanged']} unchanged; "
-            f"{build_report['embedded']} embedded, {build_report['reused']} reused"
+            f"  article         {article.id}: {article.title!r}, last updated "
+            f"{article.last_updated}, {article.passage_count} passages, "
+            f"review status: {article.review_status}"
         )
-    for article in manifest.get("articles", []):
-        lines.append(
-            f"  article         {article['id']}: {article['title']!r}, last updated "
-            f"{article['last_updated']}, {article.get('passage_count')} passages, "
-            f"review status: {article.get('review_status')}"
-        )
-    lines += training_lines(manifest.get("training") or {})
-    lines += fine_tune_lines(manifest.get("fine_tuned"))
+    lines += training_lines(manifest.training)
+    lines += fine_tune_lines(manifest.fine_tuned)
     others = [v for v in versions(index_dir) if v != version]
     lines.append(f"  also kept       {', '.join(others) if others else 'none'}")
     click.echo("\n".join(lines))
@@ -487,7 +483,7 @@ def evaluate(
     engine = Engine.open(index_dir, _embedder(model_path, index_dir))
     variants = VARIANTS if compare else {"default": DEFAULT_OPTIONS}
     # a version built with --fine-tune searches with its fine-tuned model in every variant
-    tuned = "fine-tuned model: " if engine.index.manifest.get("fine_tuned") else ""
+    tuned = "fine-tuned model: " if engine.index.manifest.fine_tuned else ""
     reports = [run(engine, items, k=k, options=o, name=tuned + n) for n, o in variants.items()]
     if as_json:
         click.echo(

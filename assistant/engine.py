@@ -65,7 +65,7 @@ class Engine:
         version = published_version(index_dir)
         if version is not None:
             path = index_dir / VERSIONS / version
-            if (path / MODEL_DIR).is_dir() and read_manifest(path).get("fine_tuned"):
+            if (path / MODEL_DIR).is_dir() and read_manifest(path).fine_tuned:
                 embedder = _fine_tuned(path / MODEL_DIR, index_dir)
         return cls(load_index(index_dir, embedder.info), embedder)
 

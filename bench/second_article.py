@@ -90,7 +90,7 @@ def main() -> None:
         run = {
             "label": label,
             "build_seconds": round(time.perf_counter() - started, 1),
-            "cross_validation": loaded.manifest["training"].get("cross_validation"),
+            "cross_validation": loaded.manifest.training.get("cross_validation"),
             "first_article_test": evaluate(engine, first_test).metrics(),
         }
         if second:

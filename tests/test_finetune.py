@@ -27,18 +27,18 @@ def test_a_fine_tuned_version_carries_its_model_and_serves_with_it(embedder, tmp
     settings = FineTuneSettings(epochs=1, batch_size=8)
 
     loaded = build_corpus(corpus, embedder, index_dir, training=QUICK, fine_tune=settings)
-    provenance = loaded.manifest["fine_tuned"]
+    provenance = loaded.manifest.fine_tuned
     assert provenance["base_weights_sha256"] == embedder.info.weights_sha256
     assert provenance["examples"] == 19 and provenance["reused"] is False
     assert (loaded.path / MODEL_DIR / "model.safetensors").is_file()
-    assert loaded.manifest["model"]["weights_sha256"] != embedder.info.weights_sha256
-    assert loaded.manifest["files"][f"{MODEL_DIR}/model.safetensors"]  # sealed with the rest
+    assert loaded.manifest.model.weights_sha256 != embedder.info.weights_sha256
+    assert loaded.manifest.files[f"{MODEL_DIR}/model.safetensors"]  # sealed with the rest
 
     engine = Engine.open(index_dir, embedder)
-    assert engine.embedder.info.weights_sha256 == loaded.manifest["model"]["weights_sha256"]
+    assert engine.embedder.info.weights_sha256 == loaded.manifest.model.weights_sha256
     answer = engine.ask("How long does STCB last?")
     assert answer.passages[0].passage.article_id == "synthetic-condition-b"
 
     again = build_corpus(corpus, embedder, index_dir, training=QUICK, fine_tune=settings)
-    assert again.manifest["fine_tuned"]["reused"] is True
-    assert again.manifest["model"]["weights_sha256"] == loaded.manifest["model"]["weights_sha256"]
+    assert again.manifest.fine_tuned["reused"] is True
+    assert again.manifest.model.weights_sha256 == loaded.manifest.model.weights_sha256

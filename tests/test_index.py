@@ -12,10 +12,9 @@ from assistant.store.index import (
     build_index,
     has_index,
     load_index,
-    manifest_summary,
     published_version,
-    seal,
 )
+from assistant.store.manifest import seal
 from tests.conftest import CORPUS, HashEmbedder
 
 
@@ -83,7 +82,7 @@ def test_loading_with_another_model_is_refused(built):
     with pytest.raises(IndexStoreError, match="built with model test-hash-embedder.*rebuild"):
         load_index(index_dir, other)
     same_weights_other_width = ModelInfo(
-        "x", "-", built[1].manifest["model"]["weights_sha256"], 32, False
+        "x", "-", built[1].manifest.model.weights_sha256, 32, False
     )
     with pytest.raises(IndexStoreError, match="dimension"):
         load_index(index_dir, same_weights_other_width)
@@ -156,8 +155,19 @@ def test_a_second_build_publishes_a_new_version(built, hash_embedder):
     assert [p.id for p in second.passages] == [p.id for p in first.passages]
 
 
+def test_a_resealed_manifest_missing_a_field_is_refused_with_what_to_do(built, hash_embedder):
+    index_dir, loaded = built
+    path = loaded.path / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["files"]
+    manifest["seal"] = seal(manifest)
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(IndexStoreError, match="lacks or garbles a field .*'files'.*rebuild"):
+        load_index(index_dir, hash_embedder.info)
+
+
 def test_manifest_summary_names_the_articles(built):
-    summary = manifest_summary(built[1].manifest)
+    summary = built[1].manifest.summary()
     assert summary["passage_count"] == 32
     assert summary["articles"][0]["last_updated"] == "2026-02-02"
     assert summary["model"] == "test-hash-embedder"

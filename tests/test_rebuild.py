@@ -22,6 +22,7 @@ from assistant.store.index import (
     rollback,
     versions,
 )
+from assistant.store.manifest import BuildReport
 from tests.conftest import ROOT
 
 ARTICLE_NAME = "what-is-multifocal-motor-neuropathy.txt"
@@ -30,18 +31,17 @@ DOSING = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
 
 def _build(corpus, embedder, index_dir, **options):
     loaded = build_index(load_corpus(corpus), embedder, index_dir, **options)
-    return loaded, loaded.manifest["build"]
+    return loaded, loaded.manifest.build
 
 
 def test_an_unchanged_rebuild_embeds_nothing(corpus_copy, hash_embedder, tmp_path):
     index_dir = tmp_path / "index"
     _, first = _build(corpus_copy, hash_embedder, index_dir)
-    assert first == {"unchanged": 0, "changed": 0, "added": 32, "removed": 0, "reused": 0,
-                     "embedded": 32, "full": False}  # fmt: skip
+    assert first == BuildReport(added=32, embedded=32)
     hash_embedder.calls.clear()
     second, report = _build(corpus_copy, hash_embedder, index_dir)
     assert hash_embedder.calls == []  # the model was not asked for a single vector
-    assert report["unchanged"] == 32 and report["reused"] == 32 and report["embedded"] == 0
+    assert report.unchanged == 32 and report.reused == 32 and report.embedded == 0
     reference = load_index(index_dir, hash_embedder.info)
     fresh = hash_embedder.embed([p.index_text for p in reference.passages])
     stored = reference.vectors.reconstruct_n(0, reference.vectors.ntotal)
@@ -56,8 +56,8 @@ def test_an_edit_embeds_only_the_edited_passage(corpus_copy, hash_embedder, tmp_
     hash_embedder.calls.clear()
     loaded, report = _build(corpus_copy, hash_embedder, index_dir)
     assert hash_embedder.calls == [1]
-    assert report["changed"] == 1 and report["embedded"] == 1 and report["reused"] == 31
-    assert report["added"] == report["removed"] == 0
+    assert report.changed == 1 and report.embedded == 1 and report.reused == 31
+    assert report.added == report.removed == 0
     texts = [p.text for p in loaded.passages]
     assert "Dosing: 2 g/kg given intravenously over 3-5 days" in texts and DOSING not in texts
 
@@ -70,11 +70,11 @@ def test_full_rebuilds_everything_and_another_model_reuses_nothing(
     index_dir = tmp_path / "index"
     _build(corpus_copy, hash_embedder, index_dir)
     _, report = _build(corpus_copy, hash_embedder, index_dir, full=True)
-    assert report["embedded"] == 32 and report["reused"] == 0 and report["full"] is True
+    assert report.embedded == 32 and report.reused == 0 and report.full is True
     other = HashEmbedder()
     other._info = dataclasses.replace(other.info, weights_sha256="f" * 64)  # another model
     _, report = _build(corpus_copy, other, index_dir)
-    assert report["reused"] == 0 and report["embedded"] == 32
+    assert report.reused == 0 and report.embedded == 32
 
 
 def test_a_damaged_cache_is_ignored(corpus_copy, hash_embedder, tmp_path):
@@ -83,9 +83,9 @@ def test_a_damaged_cache_is_ignored(corpus_copy, hash_embedder, tmp_path):
     for cache in (index_dir / CACHE_DIR).iterdir():
         cache.write_bytes(b"not a cache")
     _, report = _build(corpus_copy, hash_embedder, index_dir)
-    assert report["embedded"] == 32
+    assert report.embedded == 32
     _, report = _build(corpus_copy, hash_embedder, index_dir)  # and it was rewritten
-    assert report["reused"] == 32
+    assert report.reused == 32
 
 
 def test_rollback_republishes_the_previous_version(corpus_copy, hash_embedder, tmp_path):
@@ -156,7 +156,7 @@ def test_a_build_killed_while_embedding_leaves_the_published_version_serving(
     process.wait()
     assert load_index(index_dir, hash_embedder.info).version == first.version
     second, report = _build(corpus_copy, hash_embedder, index_dir)  # the lock died with it
-    assert published_version(index_dir) == second.version and report["reused"] == 32
+    assert published_version(index_dir) == second.version and report.reused == 32
     manifest = json.loads((second.path / "manifest.json").read_text())
     assert manifest["passage_count"] == 32
 
@@ -169,7 +169,7 @@ def test_an_unchanged_rebuild_never_loads_the_model(corpus_copy, embedder, tmp_p
     fresh = SentenceTransformerEmbedder()  # checks the weights, loads nothing yet
     assert fresh.info == embedder.info
     _, report = _build(corpus_copy, fresh, index_dir)
-    assert report["reused"] == 32 and report["embedded"] == 0
+    assert report.reused == 32 and report.embedded == 0
     assert fresh.runtime is None  # the model never ran: the rebuild took no model load
     vector = fresh.embed(["IVIg dose"])  # and it loads when it is needed
     assert vector.shape == (1, 384) and fresh.runtime == "onnx"

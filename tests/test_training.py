@@ -15,13 +15,14 @@ from assistant.build import build_corpus
 from assistant.cli import cli
 from assistant.engine import Engine
 from assistant.search.ranker import TrainingSettings
-from assistant.store.index import VERSIONS, published_version, read_manifest
+from assistant.store.index import VERSIONS, published_version
+from assistant.store.manifest import Manifest, read_manifest
 from tests.conftest import CORPUS, FIXTURES
 
 QUICK = TrainingSettings(steps=20, folds=2)
 
 
-def _manifest(index_dir: Path) -> dict:
+def _manifest(index_dir: Path) -> Manifest:
     return read_manifest(index_dir / VERSIONS / published_version(index_dir))
 
 
@@ -30,23 +31,20 @@ def test_the_same_inputs_give_the_same_artefact_and_an_unchanged_rebuild_reuses_
 ):
     first = build_corpus(CORPUS, embedder, tmp_path / "a", training=QUICK)
     second = build_corpus(CORPUS, embedder, tmp_path / "b", training=QUICK)
-    a, b = first.manifest["training"], second.manifest["training"]
+    a, b = first.manifest.training, second.manifest.training
     assert a["trained"] and not a["reused"]
     assert a["artefact_sha256"] == b["artefact_sha256"]
-    assert first.manifest["files"]["vectors.faiss"] == second.manifest["files"]["vectors.faiss"]
-    assert (
-        first.manifest["files"]["ranker/adapter.npy"]
-        == second.manifest["files"]["ranker/adapter.npy"]
-    )
+    assert first.manifest.files["vectors.faiss"] == second.manifest.files["vectors.faiss"]
+    assert first.manifest.files["ranker/adapter.npy"] == second.manifest.files["ranker/adapter.npy"]
 
     again = build_corpus(CORPUS, embedder, tmp_path / "a", training=QUICK)
-    assert again.manifest["training"]["reused"] is True
-    assert again.manifest["training"]["artefact_sha256"] == a["artefact_sha256"]
-    assert again.manifest["build"]["embedded"] == 0  # passages and examples: all cached
+    assert again.manifest.training["reused"] is True
+    assert again.manifest.training["artefact_sha256"] == a["artefact_sha256"]
+    assert again.manifest.build.embedded == 0  # passages and examples: all cached
 
 
 def test_the_manifest_records_what_was_trained(index_dir):
-    training = _manifest(index_dir)["training"]
+    training = _manifest(index_dir).training
     assert training["trained"] is True
     assert training["examples"]["out-of-scope"] >= 250
     assert training["in_scope"] >= 600 and training["stale"] == []
@@ -129,7 +127,7 @@ def test_each_article_ranks_its_own_passages_first_and_is_not_declined_for_the_o
 
 def test_example_files_travel_with_the_index_and_the_home_page_offers_them(index_dir):
     manifest = _manifest(index_dir)
-    examples = manifest["training"]["shown"]
+    examples = manifest.training["shown"]
     path = CORPUS / "examples" / "what-is-multifocal-motor-neuropathy.jsonl"
     first = [json.loads(line) for line in path.read_text().splitlines()[:10]]
     alone = [e["question"] for e in first if not e.get("history")][:5]

@@ -9,7 +9,8 @@ import pytest
 from assistant.engine import Engine
 from assistant.errors import IndexStoreError
 from assistant.ingest.corpus import load_corpus
-from assistant.store.index import build_index, load_index, seal
+from assistant.store.index import build_index, load_index
+from assistant.store.manifest import seal
 from assistant.store.vectorindex import (
     AUTO_FLAT_LIMIT,
     INDEX_TYPES,
@@ -71,8 +72,8 @@ def test_the_article_built_with_any_kind_answers_the_dose_question_first(tmp_pat
 
 def test_auto_is_recorded_with_its_reason(tmp_path, hash_embedder):
     loaded = build_index(load_corpus(CORPUS), hash_embedder, tmp_path / "index")
-    assert loaded.manifest["index_type"] == "flat"
-    assert loaded.manifest["vector_index"]["reason"].startswith("auto: under")
+    assert loaded.manifest.index_type == "flat"
+    assert loaded.manifest.vector_index.reason.startswith("auto: under")
 
 
 def test_an_index_file_of_another_kind_than_the_manifest_says_is_refused(tmp_path, hash_embedder):

@@ -597,7 +597,7 @@ def test_the_print_stylesheet_drops_forms_and_navigation_and_keeps_the_disclaime
 
 def test_the_footer_says_when_the_index_was_built_and_from_which_article(client, engine):
     footer = page(client, "/ask?q=IVIg+dose").one("footer")
-    built = engine.index.manifest["built_at"]  # "2026-11-25T13:16:58+00:00"
+    built = engine.index.manifest.built_at  # "2026-11-25T13:16:58+00:00"
     assert f"Index built {int(built[8:10])} " in footer.text
     assert "from the article updated 2 February 2026" in " ".join(footer.text.split())
     assert engine.index.version in footer.text

@@ -23,7 +23,6 @@ from assistant.limits import (
     clean_history,
     clean_question,
 )
-from assistant.store import manifest_summary
 
 QUESTION_SCHEMA: dict[str, Any] = {
     "minLength": 1,
@@ -198,4 +197,4 @@ def ask(body: AskRequest, engine: EngineDep) -> JSONResponse:
 def health(engine: EngineDep) -> dict[str, Any]:
     """200 with the served index's manifest summary once the index is loaded. HEAD too, for
     load balancers and uptime checks that ask for the status alone."""
-    return {"status": "ok", "index": manifest_summary(engine.index.manifest)}
+    return {"status": "ok", "index": engine.index.manifest.summary()}

@@ -6,12 +6,11 @@ from assistant.store.index import (
     LoadedIndex,
     has_index,
     load_index,
-    manifest_summary,
     published_version,
-    read_manifest,
     rollback,
     versions,
 )
+from assistant.store.manifest import Manifest, read_manifest
 from assistant.store.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES
 
 __all__ = [
@@ -19,9 +18,9 @@ __all__ = [
     "INDEX_TYPES",
     "VERSIONS",
     "LoadedIndex",
+    "Manifest",
     "has_index",
     "load_index",
-    "manifest_summary",
     "published_version",
     "read_manifest",
     "rollback",

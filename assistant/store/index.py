@@ -43,9 +43,16 @@ from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.vocabulary import Rule, Vocabulary
 from assistant.records import Article, Passage
 from assistant.store.lexical import LEXICAL_DIR, LexicalIndex
+from assistant.store.manifest import (
+    REBUILD,
+    ArticleEntry,
+    BuildReport,
+    Manifest,
+    VectorIndexEntry,
+    read_manifest,
+)
 from assistant.store.vectorindex import build_vectors, choose, kind_of
 
-FORMAT_VERSION = 1
 POINTER = "CURRENT"
 VERSIONS = "versions"
 STAGING_PREFIX = ".staging-"
@@ -56,8 +63,6 @@ RANKER_DIR = "ranker"
 MODEL_DIR = "model"
 """A fine-tuned model's directory inside a version (`build --fine-tune`)."""
 REQUIRED = ("vectors.faiss", "passages.jsonl", "articles.json", "vocabulary.json")
-LEGACY_INDEX_TYPES = {"IndexFlatIP": "flat"}
-"""Index types as manifests named them before the choice by size existed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +71,7 @@ class LoadedIndex:
 
     version: str
     path: Path
-    manifest: dict[str, Any]
+    manifest: Manifest
     vectors: Any  # faiss.Index
     passages: tuple[Passage, ...]
     articles: dict[str, Article]
@@ -78,12 +83,12 @@ class LoadedIndex:
     @property
     def built_at(self) -> str | None:
         """When the version was built (ISO 8601, UTC)."""
-        return self.manifest.get("built_at")
+        return self.manifest.built_at
 
     def shown_examples(self) -> list[str]:
         """Questions to offer on the home page: the first example questions of each article's
         examples file, taken in turn from each article."""
-        shown = (self.manifest.get("training") or {}).get("shown") or {}
+        shown = self.manifest.training.get("shown") or {}
         columns = [list(v) for v in shown.values()]
         return [q for row in itertools.zip_longest(*columns) for q in row if q]
 
@@ -286,47 +291,37 @@ def _build(
             shutil.copytree(model_dir, staging / MODEL_DIR)
         _fsync_tree(staging)
         hashes = _hash_tree(staging)
-        manifest = {
-            "format": FORMAT_VERSION,
-            "version": version,
-            "built_at": built_at.isoformat(timespec="seconds"),
-            "build_seconds": round(time.perf_counter() - started, 3),
-            "package_version": __version__,
-            "model": dataclasses.asdict(info),
-            "index_type": choice.kind,
-            "vector_index": {
-                "kind": choice.kind,
-                "reason": choice.reason,
-                "params": choice.params,
-            },
-            "metric": "inner_product",
-            "index_text_version": INDEX_TEXT_VERSION,
-            "passage_count": len(passages),
-            "corpus_sha256": corpus_sha256(articles),
-            "articles": [
-                {
-                    "id": a.id,
-                    "title": a.title,
-                    "last_updated": a.last_updated.isoformat(),
-                    "review_status": a.review_status,
-                    "source": a.source,
-                    "sha256": a.sha256,
-                    "passage_count": len(a.passages),
-                }
+        manifest = Manifest(
+            version=version,
+            built_at=built_at.isoformat(timespec="seconds"),
+            build_seconds=round(time.perf_counter() - started, 3),
+            package_version=__version__,
+            model=info,
+            index_type=choice.kind,
+            vector_index=VectorIndexEntry(choice.kind, choice.reason, choice.params),
+            index_text_version=INDEX_TEXT_VERSION,
+            passage_count=len(passages),
+            corpus_sha256=corpus_sha256(articles),
+            articles=tuple(
+                ArticleEntry(
+                    id=a.id,
+                    title=a.title,
+                    last_updated=a.last_updated.isoformat(),
+                    review_status=a.review_status,
+                    source=a.source,
+                    sha256=a.sha256,
+                    passage_count=len(a.passages),
+                )
                 for a in articles
-            ],
-            "files": hashes,
-            "build": {
-                **changes,
-                "reused": embedded.reused,
-                "embedded": embedded.embedded,
-                "full": full,
-            },
-            "training": trained.entry,
-            "fine_tuned": fine_tuned,
-        }
-        manifest["seal"] = seal(manifest)
-        _write(staging / "manifest.json", json.dumps(manifest, indent=1).encode())
+            ),
+            files=hashes,
+            build=BuildReport(
+                **changes, reused=embedded.reused, embedded=embedded.embedded, full=full
+            ),
+            training=trained.entry,
+            fine_tuned=fine_tuned,
+        )
+        _write(staging / "manifest.json", json.dumps(manifest.to_json(), indent=1).encode())
         _fsync_dir(staging)
         loaded = load_version(staging, info, version=version)  # validate before publishing
         final = index_dir / VERSIONS / version
@@ -473,61 +468,25 @@ def load_index(index_dir: Path, model: ModelInfo) -> LoadedIndex:
     return load_version(index_dir / VERSIONS / version, model, version=version)
 
 
-def seal(manifest: dict[str, Any]) -> str:
-    """The SHA-256 of a manifest's content without its seal: an edited manifest (a changed
-    count, model or file hash) no longer matches, and the version is refused."""
-    content = {k: v for k, v in manifest.items() if k != "seal"}
-    return hashlib.sha256(json.dumps(content, sort_keys=True).encode()).hexdigest()
-
-
-def read_manifest(path: Path) -> dict[str, Any]:
-    try:
-        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexStoreError(f"{path}: manifest.json is missing; rebuild the index") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise IndexStoreError(
-            f"{path}/manifest.json is damaged ({exc}); rebuild the index"
-        ) from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_VERSION:
-        raise IndexStoreError(
-            f"{path}/manifest.json is not an index manifest of format {FORMAT_VERSION}; "
-            "rebuild the index"
-        )
-    return manifest
-
-
 def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
     """Load one version directory, refusing any mismatch or damaged file with a clear message."""
     import faiss
 
     manifest = read_manifest(path)
-    rebuild = "rebuild the index with `mmn-assistant build`"
-    if manifest.get("seal") != seal(manifest):
+    rebuild = REBUILD
+    recorded_model, expected_files, count = manifest.model, manifest.files, manifest.passage_count
+    if recorded_model.weights_sha256 != model.weights_sha256:
         raise IndexStoreError(
-            f"{path}/manifest.json was changed after the build (its seal does not match its "
-            f"content); {rebuild}"
-        )
-    try:
-        recorded_model = manifest["model"]
-        expected_files = manifest["files"]
-        count = int(manifest["passage_count"])
-    except (KeyError, TypeError, ValueError):
-        raise IndexStoreError(
-            f"{path}/manifest.json lacks model, files or passage_count; {rebuild}"
-        ) from None
-    if recorded_model.get("weights_sha256") != model.weights_sha256:
-        raise IndexStoreError(
-            f"{path}: built with model {recorded_model.get('name')} "
-            f"(weights {str(recorded_model.get('weights_sha256'))[:12]}…), but the running model is "
+            f"{path}: built with model {recorded_model.name} "
+            f"(weights {recorded_model.weights_sha256[:12]}…), but the running model is "
             f"{model.name} (weights {model.weights_sha256[:12]}…); {rebuild}"
         )
-    if recorded_model.get("dimension") != model.dimension:
+    if recorded_model.dimension != model.dimension:
         raise IndexStoreError(
-            f"{path}: manifest dimension {recorded_model.get('dimension')} != model dimension "
+            f"{path}: manifest dimension {recorded_model.dimension} != model dimension "
             f"{model.dimension}; {rebuild}"
         )
-    if not isinstance(expected_files, dict) or not set(REQUIRED) <= expected_files.keys():
+    if not set(REQUIRED) <= expected_files.keys():
         raise IndexStoreError(f"{path}/manifest.json does not list the index files; {rebuild}")
     for name, expected in expected_files.items():
         file = path / name
@@ -556,8 +515,7 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
 
-    kind = str(manifest.get("index_type"))
-    recorded_kind = LEGACY_INDEX_TYPES.get(kind, kind)
+    recorded_kind = manifest.index_type
     if kind_of(vectors) != recorded_kind:
         raise IndexStoreError(
             f"{path}: vectors.faiss holds a {kind_of(vectors)} index, but the manifest says "
@@ -602,19 +560,3 @@ def _article_from_json(data: dict[str, Any]) -> Article:
     # asdict wrote (number, text) pairs as lists; a version built before references had none.
     data["references"] = tuple((int(n), str(t)) for n, t in data.get("references", ()))
     return Article(**data, passages=())
-
-
-def manifest_summary(manifest: dict[str, Any]) -> dict[str, Any]:
-    """The part of a manifest that answers and /api/health show."""
-    return {
-        "version": manifest.get("version"),
-        "built_at": manifest.get("built_at"),
-        "model": manifest.get("model", {}).get("name"),
-        "model_sha256": manifest.get("model", {}).get("weights_sha256"),
-        "passage_count": manifest.get("passage_count"),
-        "corpus_sha256": manifest.get("corpus_sha256"),
-        "articles": [
-            {"id": a["id"], "title": a["title"], "last_updated": a["last_updated"]}
-            for a in manifest.get("articles", [])
-        ],
-    }
