@@ -320,13 +320,12 @@ def ask(
     """
     from assistant.answer import answer_to_dict
     from assistant.engine import Engine
-    from assistant.limits import check_k, clean_history, clean_question
+    from assistant.limits import Query, check_k
 
-    clean_question(question)  # refuse bad input before loading the model
-    clean_history(list(history))
+    query = Query.read(question, history)  # refuse bad input before loading the model
     check_k(k)
     engine = Engine.open(index_dir, _embedder(model_path, index_dir))
-    answer = engine.ask(question, history, k, article=article)
+    answer = engine.answer(query, k, article=article)
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
         return

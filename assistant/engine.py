@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assistant.answer import Answer, assemble
 from assistant.embed.embedding import CachingEmbedder, Embedder
-from assistant.limits import DEFAULT_K, check_k, clean_history, clean_question
+from assistant.limits import DEFAULT_K, Query, check_k
 from assistant.search.retrieval import (
     DEFAULT_OPTIONS,
     Retrieval,
@@ -82,11 +82,23 @@ class Engine:
 
         Raises `QueryError` for input outside the documented limits, before any model work.
         """
-        question = clean_question(question)
-        earlier = clean_history(list(history))
-        k = check_k(k)
-        retrieval = self.retrieve(question, earlier, k, options=options, article=article)
-        return self.answer_from(question, earlier, retrieval, k)
+        return self.answer(
+            Query.read(question, history), check_k(k), article=article, options=options
+        )
+
+    def answer(
+        self,
+        query: Query,
+        k: int = DEFAULT_K,
+        *,
+        article: str | None = None,
+        options: RetrievalOptions = DEFAULT_OPTIONS,
+    ) -> Answer:
+        """`ask` for a question already read (the API's validators have checked it)."""
+        retrieval = self.retrieve(
+            query.question, query.history, k, options=options, article=article
+        )
+        return self.answer_from(query.question, query.history, retrieval, k)
 
     def answer_from(
         self, question: str, history: Sequence[str], retrieval: Retrieval, k: int

@@ -1,7 +1,11 @@
 """Every limit on a request, in one place. The API, the page and the CLI enforce these
 before any model work, and the README documents them."""
 
+from __future__ import annotations
+
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from assistant.errors import QueryError
 
@@ -10,7 +14,10 @@ MAX_QUESTION_CHARS = 500
 Counted before trimming, so the check costs nothing and the API schema can state it exactly."""
 
 MAX_HISTORY_ITEMS = 20
-"""Earlier questions accepted with a request; the oldest beyond this are refused by the API."""
+"""The one cap on a conversation: earlier questions a request may carry. The API and the CLI
+refuse more; the page keeps the most recent ones that fit (its links must also stay under
+MAX_URL_BYTES). How many of them the ranker reads is what it learnt, not a limit
+(`TrainingSettings.history_turns`)."""
 
 MIN_K = 1
 MAX_K = 20
@@ -74,6 +81,20 @@ def clean_history(history: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Check earlier questions: the count first, then each one as a question."""
     check_history_count(len(history))
     return tuple(clean_question(h, field=f"history[{i}]") for i, h in enumerate(history))
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A question and the earlier questions of its conversation, checked and cleaned once where
+    a request comes in (API, page, CLI, `Engine.ask`); everything after trusts it."""
+
+    question: str
+    history: tuple[str, ...] = ()
+
+    @classmethod
+    def read(cls, question: str, history: Sequence[str] = ()) -> Query:
+        """Raises `QueryError` saying what to fix."""
+        return cls(clean_question(question), clean_history(tuple(history)))
 
 
 def check_k(k: int) -> int:

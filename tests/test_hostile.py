@@ -31,7 +31,6 @@ from assistant.limits import (
     MAX_URL_BYTES,
 )
 from web.app import SECURITY_HEADERS, create_app
-from web.views import PAGE_HISTORY_TURNS
 
 DOSE = "What IVIg dose is used?"
 DOSE_ANSWER = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
@@ -375,7 +374,7 @@ def test_the_page_trims_control_characters_and_a_history_of_a_thousand(client):
     response = client.get(f"/ask?q=%00What%07+IVIg+dose+is+used%3F&{history}")
     assert_headers(response, 200)
     assert re.search(r'<h1 class="question"[^>]*>What IVIg dose is used\?</h1>', response.text)
-    dropped = 900 - PAGE_HISTORY_TURNS
+    dropped = 900 - MAX_HISTORY_ITEMS
     assert f"{dropped} older questions were left out" in visible(response.text)
     assert DOSE_ANSWER in visible(response.text)
     assert_still_answers(client)

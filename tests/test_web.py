@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from markupsafe import Markup
 
 from assistant.answer import NOT_COVERED
-from assistant.limits import MAX_QUESTION_CHARS
+from assistant.limits import MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS, MAX_URL_BYTES
 from web import text, views
 from web.app import SECURITY_HEADERS, create_app
 from web.pages import STATIC
@@ -310,17 +310,30 @@ def test_the_thread_links_each_earlier_question_to_its_own_answer(client):
 
 
 def test_a_long_history_is_trimmed_to_the_last_turns_with_a_note(client):
-    history = [f"Question number {i} about IVIg?" for i in range(1, 9)]
+    """The page keeps as many earlier questions as the API accepts (MAX_HISTORY_ITEMS)."""
+    history = [f"Question number {i} about IVIg?" for i in range(1, MAX_HISTORY_ITEMS + 3)]
     doc = ask(client, "And the dose?", *history)
     thread = doc.one("nav", "thread")
-    kept = history[-views.PAGE_HISTORY_TURNS :]
+    kept = history[-MAX_HISTORY_ITEMS:]
     assert [a.text for a in thread.find_all("a")] == kept
     assert thread.one("p", "thread__note").text == (
-        f"Only the last {views.PAGE_HISTORY_TURNS} earlier questions are kept in this "
+        f"Only the last {MAX_HISTORY_ITEMS} earlier questions are kept in this "
         "conversation; 2 older questions were left out."
     )
     form = doc.one("section", "follow-up").one("form")
     assert hidden_history(form) == [*kept, "And the dose?"]
+
+
+def test_a_conversation_of_long_questions_keeps_what_a_follow_up_link_can_carry(client):
+    """Four questions of 500 accented characters fit one address (3 kB each, encoded), but not
+    with a next question as long: the page keeps the recent ones its follow-up can carry."""
+    long = [f"{i} " + "é" * (MAX_QUESTION_CHARS - 2) for i in range(4)]
+    doc = ask(client, "And the dose?", *long)
+    carried = hidden_history(doc.one("section", "follow-up").one("form"))
+    assert carried == [*long[1:], "And the dose?"]
+    follow_up = views.ask_url("é" * (MAX_QUESTION_CHARS // 2), carried)  # 1.5 kB
+    assert len(follow_up.encode()) <= MAX_URL_BYTES
+    assert "1 older question was left out" in doc.one("nav", "thread").text
 
 
 def test_a_short_history_has_no_note(client):

@@ -19,6 +19,7 @@ from assistant.limits import (
     MAX_QUESTION_CHARS,
     MIN_K,
     QUESTION_PATTERN,
+    Query,
     check_history_count,
     clean_history,
     clean_question,
@@ -187,7 +188,8 @@ ASK_ERRORS: dict[int | str, dict[str, Any]] = {
 @router.post("/ask", response_model=AskResponse, responses=ASK_ERRORS)
 def ask(body: AskRequest, engine: EngineDep) -> JSONResponse:
     """Answer a question with ranked, cited passages and the article's disclaimer."""
-    answer = engine.ask(body.question, body.history, body.k, article=body.article)
+    query = Query(body.question, tuple(body.history))  # checked by AskRequest's validators
+    answer = engine.answer(query, body.k, article=body.article)
     # `answer_to_dict` is the documented shape (tests hold the two together); returning it as a
     # response skips re-validating every field of our own output on each request.
     return JSONResponse(answer_to_dict(answer))

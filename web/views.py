@@ -16,16 +16,21 @@ from markupsafe import Markup
 
 from assistant.answer import NOT_COVERED, Answer, RankedPassage, cited_references
 from assistant.errors import QueryError
-from assistant.limits import MAX_QUESTION_CHARS
+from assistant.limits import (
+    MAX_ARTICLE_ID_CHARS,
+    MAX_HISTORY_ITEMS,
+    MAX_QUESTION_CHARS,
+    MAX_URL_BYTES,
+)
 from assistant.records import Article
 from assistant.store import LoadedIndex
 from web import text
 from web.text import Section
 
-PAGE_HISTORY_TURNS = 6
-"""Earlier questions a page carries in its links and follow-up form (the address must stay
-under MAX_URL_BYTES); older ones are dropped with HISTORY_TRIMMED. The ranker itself reads the
-last few of them (`TrainingSettings.history_turns`)."""
+FOLLOW_UP_ROOM = 2 * 3 * MAX_QUESTION_CHARS + MAX_ARTICLE_ID_CHARS + 64
+"""Bytes a follow-up link keeps free beside the earlier questions: this question and the next
+one, percent-encoded (3 bytes a character covers English with its punctuation), the article
+and the rest of the address."""
 
 HISTORY_TRIMMED = (
     "Only the last {kept} earlier questions are kept in this conversation; "
@@ -282,10 +287,21 @@ def ask_url(question: str, history: Sequence[str] = ()) -> str:
 
 
 def trim_history(history: Sequence[str]) -> tuple[tuple[str, ...], int]:
-    """The last PAGE_HISTORY_TURNS non-blank earlier questions, and how many were dropped."""
+    """The most recent non-blank earlier questions that a follow-up link can carry, and how
+    many older ones were dropped (said on the page with HISTORY_TRIMMED).
+
+    The cap is the API's (MAX_HISTORY_ITEMS); a page also stops where the next question's
+    address would pass MAX_URL_BYTES, so a conversation of long questions is never refused.
+    """
     asked = [h for h in history if h.strip()]
-    kept = asked[-PAGE_HISTORY_TURNS:]
-    return tuple(kept), len(asked) - len(kept)
+    budget = MAX_URL_BYTES - FOLLOW_UP_ROOM
+    kept: list[str] = []
+    for question in reversed(asked[-MAX_HISTORY_ITEMS:]):
+        budget -= len(urlencode([("history", question)])) + 1
+        if budget < 0:
+            break
+        kept.append(question)
+    return tuple(reversed(kept)), len(asked) - len(kept)
 
 
 def conversation(history: Sequence[str], dropped: int = 0) -> Conversation:
