@@ -48,6 +48,13 @@ class Settings(BaseSettings):
         None, description="where the model's ONNX export is kept (default: <index dir>/models)"
     )
     query_cache: int = Field(2048, ge=0, description="question vectors kept in memory (0: none)")
+    feedback_db: Path = Field(
+        Path("data/feedback.sqlite3"),
+        description="the SQLite file of clinicians' feedback (its form-token key is kept beside it)",
+    )
+    feedback_per_minute: int = Field(
+        30, ge=1, description="feedback a client may send a minute (429 after)"
+    )
     onnx_spin: bool = Field(
         False, description="let idle onnxruntime threads spin (faster alone, slower beside others)"
     )

@@ -61,6 +61,7 @@ class HashEmbedder:
 def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing a test does may write into the repository's own index/."""
     monkeypatch.setenv("MMN_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("MMN_FEEDBACK_DB", str(tmp_path / "data" / "feedback.sqlite3"))
 
 
 @pytest.fixture
@@ -110,7 +111,8 @@ def free_port() -> int:
 
 
 def start_server(index_dir: Path, log: Path, *extra: str):
-    """Start `mmn-assistant serve` on a free loopback port; returns (process, base URL) once healthy."""
+    """Start `mmn-assistant serve` on a free loopback port; returns (process, base URL) once healthy.
+    Its feedback store is `feedback.sqlite3` beside the log."""
     import subprocess
     import sys
     import time
@@ -122,6 +124,7 @@ def start_server(index_dir: Path, log: Path, *extra: str):
             [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(port),
              "--index-dir", str(index_dir), "--corpus-dir", str(CORPUS), *extra],
             cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "MMN_FEEDBACK_DB": str(log.parent / "feedback.sqlite3")},
         )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -150,9 +153,15 @@ def stop_server(process) -> None:
 
 
 @pytest.fixture(scope="session")
-def live_server(index_dir: Path, tmp_path_factory: pytest.TempPathFactory):
+def server_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The live server's own files: its log and its feedback store."""
+    return tmp_path_factory.mktemp("server")
+
+
+@pytest.fixture(scope="session")
+def live_server(index_dir: Path, server_dir: Path):
     """`mmn-assistant serve` as a real process on 127.0.0.1, answering from the session's index."""
-    process, base = start_server(index_dir, tmp_path_factory.mktemp("server") / "server.log")
+    process, base = start_server(index_dir, server_dir / "server.log")
     yield base
     stop_server(process)
 

@@ -287,3 +287,101 @@ def test_printing_an_answer_keeps_passages_references_and_disclaimer(browser, li
         visit.shot("10-print")
     finally:
         tab.close()
+
+
+# --- judging an answer ---------------------------------------------------------------------------
+
+
+def _new_rows(store: Any, before: int) -> list[Any]:
+    return store.rows()[before:]
+
+
+@pytest.fixture
+def feedback_store(server_dir: Path) -> Any:
+    from assistant.feedback import FeedbackStore
+
+    return FeedbackStore(server_dir / "feedback.sqlite3")
+
+
+def test_judging_passages_with_the_keyboard_confirms_in_place(
+    browser, live_server, feedback_store
+) -> None:
+    tab, visit = open_tab(browser, live_server, "feedback-js", viewport=VIEWPORTS["desktop"])
+    try:
+        page = visit.page
+        before = len(feedback_store.rows())
+        visit.open(ask_url("What dose of IVIg?"))
+        first = page.locator("ol.passages > li").first
+        answers = first.get_by_role("button", name="Answers my question (passage 1)")
+        answers.focus()
+        page.keyboard.press("Enter")  # a keyboard sends it as a click does
+        status = first.locator(".feedback__status")
+        status.get_by_text("Thank you").wait_for()
+        assert page.url.endswith(ask_url("What dose of IVIg?"))  # no navigation
+        assert page.evaluate("document.activeElement.className") == "feedback__status"
+        second = page.locator("ol.passages > li").nth(1)
+        second.get_by_role("button", name="Not this (passage 2)").click()
+        second.locator(".feedback__status").get_by_text("Thank you").wait_for()
+        visit.shot("12-judged-in-place")
+        rows = _new_rows(feedback_store, before)
+        assert [(r.question, r.verdict, r.rank) for r in rows] == [
+            ("What dose of IVIg?", "answers", 1),
+            ("What dose of IVIg?", "not", 2),
+        ]
+        assert rows[0].passage and rows[0].index_version
+        assert visit.script_errors == [] and visit.blocked == []
+    finally:
+        tab.close()
+
+
+def test_judging_without_javascript_posts_and_returns_to_the_answer(
+    browser, live_server, feedback_store
+) -> None:
+    tab, visit = open_tab(
+        browser,
+        live_server,
+        "feedback-no-js",
+        viewport=VIEWPORTS["phone"],
+        java_script_enabled=False,
+    )
+    try:
+        page = visit.page
+        before = len(feedback_store.rows())
+        for name in ("Answers my question", "Not this"):
+            visit.open(ask_url(DOSE, ["How is MMN treated?"]))
+            with page.expect_navigation():
+                page.get_by_role("button", name=f"{name} (passage 1)").click()
+            assert "/ask?" in page.url and "feedback=saved" in page.url, page.inner_text("main")
+            assert "Thank you" in page.locator("#feedback-notice").inner_text()
+            assert DOSE_PASSAGE in page.locator("ol.passages > li").first.inner_text()
+        visit.open(ask_url("What is the capital of France?"))
+        with page.expect_navigation():
+            page.get_by_role("button", name="The article should cover this").click()
+        assert "Thank you" in page.locator("#feedback-notice").inner_text()
+        visit.shot("13-judged-without-javascript")
+        rows = _new_rows(feedback_store, before)
+        assert [(r.verdict, r.rank, r.history) for r in rows] == [
+            ("answers", 1, ("How is MMN treated?",)),
+            ("not", 1, ("How is MMN treated?",)),
+            ("missing", None, ()),
+        ]
+    finally:
+        tab.close()
+
+
+def test_the_declined_answer_button_works_with_javascript(
+    browser, live_server, feedback_store
+) -> None:
+    tab, visit = open_tab(browser, live_server, "feedback-missing", viewport=VIEWPORTS["phone"])
+    try:
+        page = visit.page
+        before = len(feedback_store.rows())
+        visit.open(ask_url("Is IVIg safe in pregnancy?"))
+        page.get_by_role("button", name="The article should cover this").click()
+        page.locator(".feedback--missing .feedback__status").get_by_text("Thank you").wait_for()
+        rows = _new_rows(feedback_store, before)
+        assert [(r.question, r.verdict) for r in rows] == [
+            ("Is IVIg safe in pregnancy?", "missing")
+        ]
+    finally:
+        tab.close()

@@ -22,7 +22,7 @@ from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
 from assistant.settings import Settings, current
 from assistant.store import published_version
-from web import api, pages
+from web import api, feedback, pages
 from web.guard import LOG_CONFIG, SECURITY_HEADERS, RequestGuard
 
 log = logging.getLogger("mmn_assistant.web")
@@ -182,8 +182,12 @@ def create_app(
         redoc_url=None,
     )
     app.state.settings = settings
+    app.state.feedback = feedback.Feedback.create(
+        settings.feedback_db, settings.feedback_per_minute
+    )
     app.include_router(api.router)
     app.include_router(pages.router)
+    app.include_router(feedback.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.add_middleware(RequestGuard, reject=error_response, log_questions=settings.log_questions)
 

@@ -32,10 +32,13 @@ request_log = logging.getLogger("mmn_assistant.requests")
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; "
         "form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
     ),
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
+    # An answer's address holds its question: it never leaves for another site. Same-origin
+    # (not no-referrer) so that the browser names our origin on the feedback form's POST.
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "Cross-Origin-Opener-Policy": "same-origin",
 }
@@ -60,6 +63,9 @@ LOG_CONFIG: dict[str, Any] = {
 """uvicorn's logging plus the app's loggers, for `serve`: the request log as bare JSON lines on
 stderr, the rest as uvicorn prints it. `serve` turns uvicorn's access log off: it prints every
 address with its query string, and so the text of every question asked on the page."""
+
+PRIVATE_PATHS = frozenset({"/ask", "/api/ask", "/feedback"})
+"""Responses that hold a question: never kept by a shared cache or the browser's history."""
 
 LOGGED_PATH_CHARS = 200
 """A path is cut to this length in the log, so a hostile address cannot flood it."""
@@ -160,6 +166,8 @@ class RequestGuard:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
+                if scope["path"] in PRIVATE_PATHS:  # a question may hold patient details
+                    headers["Cache-Control"] = "no-store"
             await send(message)
 
         try:

@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from assistant.errors import QueryError
 from web import views
 from web.api import EngineDep
+from web.feedback import NOTICES, form_cookie, set_form_cookie
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -55,9 +56,11 @@ def ask(
     q: str = "",
     history: Annotated[list[str] | None, Query()] = None,
     article: str = "",
+    feedback: str = "",
 ) -> HTMLResponse:
     """An answer as a link: GET, the question in `q`, earlier questions in repeated `history`,
-    and optionally the one `article` to search."""
+    and optionally the one `article` to search; `feedback` (saved, failed) shows the notice
+    after a judgement sent without JavaScript."""
     site = views.site_of(engine.index)
     kept, dropped = views.trim_history(history or [])
     try:
@@ -72,8 +75,20 @@ def ask(
         )
         home = views.home_page(site, form=form, thread=views.conversation(kept, dropped))
         return render(request, "home.html", home, status_code=422)
-    page = views.answer_page(answer, site, dropped=dropped, article=article)
-    return render(request, "answer.html", page)
+    cookie, new = form_cookie(request)
+    judging = views.FeedbackForm(
+        token=request.app.state.feedback.keys.token(cookie),
+        question=answer.question,
+        history=answer.history,
+        searched=article,
+        notice=NOTICES.get(feedback),
+        failed=feedback == "failed",
+    )
+    page = views.answer_page(answer, site, dropped=dropped, article=article, feedback=judging)
+    response = render(request, "answer.html", page)
+    if new:
+        set_form_cookie(request, response, cookie)
+    return response
 
 
 @router.api_route("/article/{article_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)

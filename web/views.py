@@ -182,11 +182,33 @@ class ShownPassage:
     url: str
     article_title: str
     references: tuple[ShownReference, ...] = ()
+    passage_id: str = ""
+    article_id: str = ""
 
     @property
     def reference_by_number(self) -> dict[int, ShownReference]:
         """What `_citations.html` looks a marker's reference up in."""
         return {r.number: r for r in self.references}
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackForm:
+    """What every judgement button of an answer sends back (see `web.feedback`): the answer's
+    question and history, the form token, and the article that was searched ("" for all)."""
+
+    token: str
+    question: str
+    history: tuple[str, ...]
+    searched: str = ""
+    notice: str | None = None
+    """The thank-you (or could-not-save) notice after a judgement sent without JavaScript."""
+    failed: bool = False
+
+
+FEEDBACK_PRIVACY = (
+    "Judging a passage keeps this question for the article's editors, who use it to improve "
+    "the answers: do not include patient identifiers."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -216,10 +238,20 @@ class AnswerPage:
     sources: tuple[ArticleCard, ...]
     disclaimer: tuple[str, ...]  # paragraphs, in full
     follow_up: QuestionForm
+    feedback: FeedbackForm | None = None
+    privacy: str = FEEDBACK_PRIVACY
 
     @property
     def title(self) -> str:
         return self.question
+
+    @property
+    def missing_article(self) -> str:
+        """The article a "should cover this" judgement is about: the one searched, or the one
+        whose passages came closest."""
+        if self.feedback and self.feedback.searched:
+            return self.feedback.searched
+        return self.passages[0].article_id if self.passages else self.site.articles[0].id
 
 
 @dataclass(frozen=True, slots=True)
@@ -340,7 +372,14 @@ def _label(ranked: RankedPassage, answerable: bool) -> tuple[str, str]:
     return (LABEL_RELEVANT, "relevant") if ranked.relevant else (LABEL_LESS_RELEVANT, "less")
 
 
-def answer_page(answer: Answer, site: Site, *, dropped: int = 0, article: str = "") -> AnswerPage:
+def answer_page(
+    answer: Answer,
+    site: Site,
+    *,
+    dropped: int = 0,
+    article: str = "",
+    feedback: FeedbackForm | None = None,
+) -> AnswerPage:
     """The page for an answer from `Engine.ask`: the same call and records as the JSON API."""
     # a declined answer's passages are shown folded away and unmarked: nothing reads as an answer
     stems = text.question_stems(answer.question) if answer.answerable else frozenset()
@@ -358,6 +397,8 @@ def answer_page(answer: Answer, site: Site, *, dropped: int = 0, article: str = 
                 section=text.section_path(ranked.passage.section),
                 url=ranked.url,
                 article_title=ranked.article.title,
+                passage_id=ranked.passage.id,
+                article_id=ranked.article.id,
                 references=tuple(
                     ShownReference(number, entry, f"answer-{ranked.rank}-ref-{number}")
                     for number, entry in cited_references(ranked.passage, ranked.article)
@@ -377,6 +418,7 @@ def answer_page(answer: Answer, site: Site, *, dropped: int = 0, article: str = 
         follow_up=QuestionForm(
             history=(*answer.history, answer.question), follow_up=True, article=article
         ),
+        feedback=feedback,
     )
 
 

@@ -1,0 +1,188 @@
+"""Editors turn clinicians' judgements into example questions, which the next build trains on.
+
+    answers  -> corpus/examples/<article-id>.jsonl, gold: a verbatim phrase of that passage
+    not      -> with --gold naming the passage that does answer: the article's examples file;
+                with --out-of-scope: corpus/examples/out-of-scope.jsonl
+    missing  -> corpus/examples/out-of-scope.jsonl (or, with --gold, the article's file: the
+                editor found that the article does cover it)
+
+Appends are atomic (a whole new file replaces the old one) and never duplicate an example:
+the same question with the same history already in the target file is not written again.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.feedback.store import Feedback, FeedbackError, FeedbackStore
+from assistant.ingest.corpus import load_corpus
+from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, normalise
+from assistant.records import Article
+
+WRITER = "clinician-feedback"
+"""The `by` of examples that came from feedback, so editors can tell them apart."""
+LOCK = ".lock"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What accepting a judgement did."""
+
+    path: Path
+    line: int
+    added: bool
+    """False when the example was already in the file (nothing written)."""
+
+    @property
+    def note(self) -> str:
+        where = f"{self.path}:{self.line}"
+        return f"added as {where}" if self.added else f"already an example at {where}"
+
+
+def accept(
+    store: FeedbackStore,
+    corpus_dir: Path,
+    feedback_id: int,
+    *,
+    gold: str | None = None,
+    out_of_scope: bool = False,
+) -> Decision:
+    """Append the judged question to the right examples file and mark the row accepted."""
+    row = _new(store, feedback_id)
+    if out_of_scope and gold:
+        raise FeedbackError("give either --gold (the article answers it) or --out-of-scope")
+    if out_of_scope or (row.verdict == "missing" and not gold):
+        decision = append_example(corpus_dir, None, row, [])
+    else:
+        article = _article(corpus_dir, row.article)
+        phrase = _gold(row, article, gold)
+        decision = append_example(corpus_dir, article.id, row, [phrase])
+    store.decide(feedback_id, "accepted", decision.note)
+    return decision
+
+
+def reject(store: FeedbackStore, feedback_id: int) -> None:
+    _new(store, feedback_id)
+    store.decide(feedback_id, "rejected", "rejected by an editor")
+
+
+def _new(store: FeedbackStore, feedback_id: int) -> Feedback:
+    row = store.get(feedback_id)
+    if row.status != "new":
+        raise FeedbackError(
+            f"feedback {feedback_id} is already {row.status}"
+            + (f" ({row.note})" if row.note else "")
+        )
+    return row
+
+
+def _article(corpus_dir: Path, article_id: str) -> Article:
+    articles = {a.id: a for a in load_corpus(corpus_dir)}
+    if article_id not in articles:
+        raise FeedbackError(
+            f"the judged article {article_id!r} is not in {corpus_dir} any more "
+            f"(articles: {', '.join(sorted(articles))}); reject it or restore the article"
+        )
+    return articles[article_id]
+
+
+def _gold(row: Feedback, article: Article, gold: str | None) -> str:
+    """A verbatim phrase of the passage that answers, checked against the article as it is."""
+    judged = next((p for p in article.passages if p.id == row.passage), None)
+    if gold is None:
+        if row.verdict == "not":
+            raise FeedbackError(
+                f"feedback {row.id} says passage {row.rank} does not answer; give --gold PHRASE "
+                "naming the passage that does, or --out-of-scope when none does"
+            )
+        if judged is None:
+            raise FeedbackError(
+                f"the judged passage {row.passage} is no longer in {article.id} (the article was "
+                "edited); give --gold PHRASE from the passage that answers"
+            )
+        return judged.text
+    needle = gold.strip().lower()
+    if not needle:
+        raise FeedbackError("--gold is empty; give a phrase copied from the passage")
+    holders = [p for p in article.passages if needle in p.text.lower()]
+    if not holders:
+        raise FeedbackError(
+            f"no passage of {article.id} contains {gold!r}; copy the phrase from the passage "
+            "exactly as printed"
+        )
+    if row.verdict == "answers" and judged is not None and judged not in holders:
+        raise FeedbackError(
+            f"{gold!r} is not in the judged passage ({judged.text[:60]!r}…); copy the phrase "
+            "from that passage"
+        )
+    return gold.strip()
+
+
+def append_example(
+    corpus_dir: Path, article_id: str | None, row: Feedback, gold: list[str]
+) -> Decision:
+    """Add one example line unless the same question and history are already there."""
+    folder = corpus_dir / EXAMPLES_DIR
+    path = folder / f"{article_id or OUT_OF_SCOPE}.jsonl"
+    key = (normalise(row.question), tuple(normalise(h) for h in row.history))
+    entry: dict[str, object] = {"question": row.question}
+    if row.history:
+        entry["history"] = list(row.history)
+    entry |= {"gold": gold, "by": WRITER, "feedback_id": row.id}
+    with _locked(folder):
+        text = path.read_text(encoding="utf-8") if path.exists() else ""
+        lines = text.splitlines()
+        for number, line in enumerate(lines, start=1):
+            try:
+                data = json.loads(line)
+            except json.JSONDecodeError:
+                continue  # the build names malformed lines; they are no duplicate of this one
+            if not isinstance(data, dict):
+                continue
+            same = (
+                normalise(str(data.get("question", ""))),
+                tuple(normalise(str(h)) for h in data.get("history") or []),
+            )
+            if same == key:
+                return Decision(path, number, added=False)
+        if text and not text.endswith("\n"):
+            text += "\n"
+        _replace(path, text + json.dumps(entry, ensure_ascii=False) + "\n")
+        return Decision(path, len(lines) + 1, added=True)
+
+
+@contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """One editor at a time: two accepts at once must not both read the old file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write a whole new file beside the old one, then swap it in: a crash leaves either."""
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            os.chmod(temporary, path.stat().st_mode & 0o777)
+        else:
+            os.chmod(temporary, 0o644)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

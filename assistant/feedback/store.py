@@ -1,0 +1,289 @@
+"""Clinicians' judgements of answers, kept in SQLite until an editor reviews them.
+
+One row per click: which answer (question, earlier questions, article, index version), which
+passage at which rank, and the verdict: `answers` (this passage answers my question), `not`
+(it does not), `missing` (the article should cover this, on a declined answer). Editors accept
+or reject each row (`mmn-assistant feedback`); accepted rows become example questions.
+
+SQLite because it is embedded (no server to run beside the app), safe for several processes
+in WAL mode, and one file an editor can copy. The schema's version is `PRAGMA user_version`;
+`MIGRATIONS[n]` takes a database from version n to n + 1, so a file written by an older
+release is brought up to date on open and one from a newer release is refused.
+
+Every failure (a damaged, locked or read-only file) is a `FeedbackError`: the web layer logs
+it and says the judgement could not be saved; answering never depends on this store.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+from assistant.errors import AssistantError
+
+Verdict = Literal["answers", "not", "missing"]
+Status = Literal["new", "accepted", "rejected"]
+VERDICTS: tuple[Verdict, ...] = ("answers", "not", "missing")
+STATUSES: tuple[Status, ...] = ("new", "accepted", "rejected")
+SECRET_SUFFIX = ".secret"
+BUSY_TIMEOUT_S = 2.0
+"""How long a write waits for another process's write before it gives up (and says so)."""
+
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE feedback (
+        id            INTEGER PRIMARY KEY,
+        created_at    TEXT    NOT NULL,
+        article       TEXT    NOT NULL,
+        index_version TEXT    NOT NULL,
+        question      TEXT    NOT NULL,
+        history       TEXT    NOT NULL,
+        passage       TEXT,
+        rank          INTEGER,
+        verdict       TEXT    NOT NULL CHECK (verdict IN ('answers', 'not', 'missing')),
+        status        TEXT    NOT NULL DEFAULT 'new'
+                              CHECK (status IN ('new', 'accepted', 'rejected')),
+        note          TEXT
+    );
+    CREATE INDEX feedback_status ON feedback (status);
+    CREATE INDEX feedback_created ON feedback (created_at);
+    """,
+)
+
+
+class FeedbackError(AssistantError):
+    """The feedback store cannot be read or written; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class Judgement:
+    """One click on an answer, as the page sends it (already checked against the limits)."""
+
+    article: str
+    index_version: str
+    question: str
+    history: tuple[str, ...]
+    passage: str | None
+    rank: int | None
+    verdict: Verdict
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback(Judgement):
+    """A stored judgement and what editors have decided about it."""
+
+    id: int
+    created_at: str
+    status: Status
+    note: str | None
+
+    def to_json(self) -> dict[str, object]:
+        data = asdict(self)
+        data["history"] = list(self.history)
+        return {"id": data.pop("id"), **data}
+
+
+@dataclass(frozen=True, slots=True)
+class VersionStats:
+    """Retrieval quality as clinicians judged it, for one index version."""
+
+    index_version: str
+    judgements: int
+    questions: int
+    """Distinct questions (with their history) judged passage by passage."""
+    answered_at_1: float | None
+    """Share of those questions whose rank-1 passage was marked "answers"."""
+    answered_in_top_3: float | None
+    not_this: int
+    missing: int
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "index_version": self.index_version,
+            "judgements": self.judgements,
+            "questions": self.questions,
+            "answered_at_1": self.answered_at_1,
+            "answered_in_top_3": self.answered_in_top_3,
+            "not_this": self.not_this,
+            "missing": self.missing,
+        }
+
+
+class FeedbackStore:
+    """The SQLite file of judgements. Connections are opened per call: cheap for SQLite, and
+    safe from any thread or worker process."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db:
+                db.row_factory = sqlite3.Row
+                version = db.execute("PRAGMA user_version").fetchone()[0]
+                if version > len(MIGRATIONS):
+                    raise FeedbackError(
+                        f"{self.path} has schema version {version}, newer than this release "
+                        f"knows ({len(MIGRATIONS)}); upgrade the assistant or move the file"
+                    )
+                if version < len(MIGRATIONS):
+                    self._migrate(db, version)
+                yield db
+        except sqlite3.Error as exc:
+            raise FeedbackError(f"{self.path}: {exc}; check the file and its folder") from None
+        except OSError as exc:
+            raise FeedbackError(f"{self.path}: {exc.strerror or exc}") from None
+
+    def _migrate(self, db: sqlite3.Connection, version: int) -> None:
+        db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the one writer
+        for number in range(version, len(MIGRATIONS)):
+            with db:  # each step and its version number commit together, or not at all
+                db.executescript(f"BEGIN; {MIGRATIONS[number]}")
+                db.execute(f"PRAGMA user_version = {number + 1}")
+
+    def schema_version(self) -> int:
+        with self._connect() as db:
+            return int(db.execute("PRAGMA user_version").fetchone()[0])
+
+    def add(self, judgement: Judgement, *, now: datetime | None = None) -> int:
+        """Store one judgement; returns its id."""
+        created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+        with self._connect() as db, db:
+            cursor = db.execute(
+                "INSERT INTO feedback (created_at, article, index_version, question, history,"
+                " passage, rank, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    created,
+                    judgement.article,
+                    judgement.index_version,
+                    judgement.question,
+                    json.dumps(list(judgement.history), ensure_ascii=False),
+                    judgement.passage,
+                    judgement.rank,
+                    judgement.verdict,
+                ),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def rows(self, status: Status | None = None) -> list[Feedback]:
+        query, args = "SELECT * FROM feedback", ()
+        if status is not None:
+            query, args = query + " WHERE status = ?", (status,)  # type: ignore[assignment]
+        with self._connect() as db:
+            return [_row(r) for r in db.execute(query + " ORDER BY id", args)]
+
+    def get(self, feedback_id: int) -> Feedback:
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
+        if row is None:
+            raise FeedbackError(f"no feedback with id {feedback_id}; `feedback list` shows them")
+        return _row(row)
+
+    def decide(self, feedback_id: int, status: Status, note: str) -> None:
+        with self._connect() as db, db:
+            db.execute(
+                "UPDATE feedback SET status = ?, note = ? WHERE id = ?",
+                (status, note, feedback_id),
+            )
+
+    def purge(self, older_than_days: float, *, now: datetime | None = None) -> int:
+        """Delete rows older than the given age, whatever their status; returns how many."""
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
+        with self._connect() as db, db:
+            cursor = db.execute(
+                "DELETE FROM feedback WHERE created_at < ?", (cutoff.isoformat(timespec="seconds"),)
+            )
+            deleted = cursor.rowcount
+        with self._connect() as db:
+            db.execute("VACUUM")  # deleted questions leave the file, not just the table
+        return deleted
+
+    def stats(self) -> list[VersionStats]:
+        """Per index version, oldest first."""
+        return version_stats(self.rows())
+
+
+def version_stats(rows: Sequence[Feedback]) -> list[VersionStats]:
+    by_version: dict[str, list[Feedback]] = {}
+    for row in rows:
+        by_version.setdefault(row.index_version, []).append(row)
+    result = []
+    for version, mine in sorted(by_version.items(), key=lambda item: item[1][0].created_at):
+        judged: dict[tuple[str, tuple[str, ...], str], list[Feedback]] = {}
+        for row in mine:
+            if row.verdict != "missing":
+                judged.setdefault((row.question, row.history, row.article), []).append(row)
+
+        groups = list(judged.values())
+        result.append(
+            VersionStats(
+                index_version=version,
+                judgements=len(mine),
+                questions=len(judged),
+                answered_at_1=_answered_within(groups, 1),
+                answered_in_top_3=_answered_within(groups, 3),
+                not_this=sum(r.verdict == "not" for r in mine),
+                missing=sum(r.verdict == "missing" for r in mine),
+            )
+        )
+    return result
+
+
+def _answered_within(groups: list[list[Feedback]], top: int) -> float | None:
+    """The share of judged questions with a passage at rank `top` or better marked "answers"."""
+    if not groups:
+        return None
+    hits = sum(
+        any(r.verdict == "answers" and r.rank is not None and r.rank <= top for r in group)
+        for group in groups
+    )
+    return round(hits / len(groups), 3)
+
+
+def _row(row: sqlite3.Row) -> Feedback:
+    return Feedback(
+        id=row["id"],
+        created_at=row["created_at"],
+        article=row["article"],
+        index_version=row["index_version"],
+        question=row["question"],
+        history=tuple(json.loads(row["history"])),
+        passage=row["passage"],
+        rank=row["rank"],
+        verdict=row["verdict"],
+        status=row["status"],
+        note=row["note"],
+    )
+
+
+def secret_for(store_path: Path) -> bytes:
+    """The key that signs the page's form tokens, kept beside the store (created on first use,
+    readable by its owner only), so tokens survive a restart and every worker shares them."""
+    path = store_path.with_name(store_path.name + SECRET_SUFFIX)
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    except (OSError, ValueError) as exc:
+        raise FeedbackError(f"{path}: cannot read the form-token key ({exc}); remove it") from None
+    key = secrets.token_bytes(32)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(key.hex())
+    except FileExistsError:  # another worker made it first: use theirs
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except OSError as exc:
+        raise FeedbackError(f"{path}: cannot create the form-token key ({exc})") from None
+    return key

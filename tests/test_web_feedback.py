@@ -1,0 +1,200 @@
+"""`POST /feedback` on the real app and index: the judgement buttons, the form token, the origin
+check, the rate limit, the limits on fields, `no-store`, and a store that cannot be written.
+
+The browser clicks the same buttons, with and without JavaScript, in test_browser.py."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+import pytest
+from fastapi.testclient import TestClient
+
+from assistant.feedback import FeedbackStore
+from assistant.settings import current
+from tests.test_web import DOSE, DOSE_PASSAGE, OUT_OF_SCOPE, Node, ask, parse
+from web.app import create_app
+from web.feedback import COOKIE, NOTICES
+
+BASE = "http://testserver"
+
+
+@pytest.fixture
+def store_path(tmp_path: Path) -> Path:
+    return tmp_path / "feedback" / "feedback.sqlite3"
+
+
+@pytest.fixture
+def client(engine, store_path):
+    settings = current(feedback_db=store_path, feedback_per_minute=30)
+    with TestClient(create_app(settings, engine=engine), base_url=BASE) as client:
+        yield client
+
+
+def form_of(doc: Node, rank: int = 1) -> Node:
+    forms = [f for f in doc.find_all("form") if "feedback" in f.get("class", "").split()]
+    return forms[rank - 1]
+
+
+def fields(form: Node) -> list[tuple[str, str]]:
+    return [(i["name"], i.get("value") or "") for i in form.find_all("input", type="hidden")]
+
+
+def post_form(client: TestClient, data: list[tuple[str, str]], **headers: str):
+    """A form POST as a browser sends it (repeated fields kept in order)."""
+    headers["Content-Type"] = "application/x-www-form-urlencoded"
+    return client.post(
+        "/feedback", content=urlencode(data), headers=headers, follow_redirects=False
+    )
+
+
+def send(client: TestClient, form: Node, verdict: str, *, json: bool = False, **headers: str):
+    if json:
+        headers["Accept"] = "application/json"
+    return post_form(client, [*fields(form), ("verdict", verdict)], **headers)
+
+
+def rows(store_path: Path):
+    return FeedbackStore(store_path).rows()
+
+
+def test_each_passage_has_two_buttons_and_a_privacy_note_above_them(client):
+    doc = ask(client, DOSE)
+    form = form_of(doc)
+    buttons = [(b["value"], b.text) for b in form.find_all("button")]
+    assert buttons == [
+        ("answers", "Answers my question (passage 1)"),
+        ("not", "Not this (passage 1)"),
+    ]
+    assert form["method"] == "post" and form["action"] == "/feedback"
+    assert form["aria-label"] == "Your judgement of passage 1"
+    names = {name for name, _ in fields(form)}
+    assert {"csrf", "question", "article", "passage", "rank"} <= names
+    privacy = doc.one("p", "feedback__privacy").text
+    assert "this question for the article's editors" in privacy and "patient identifiers" in privacy
+
+
+def test_a_judgement_is_stored_and_comes_back_to_the_same_answer_with_thanks(client, store_path):
+    first = ask(client, "And the dose?", "How is MMN treated?")
+    response = send(client, form_of(first), "answers")
+    assert response.status_code == 303
+    location = urlsplit(response.headers["location"])
+    query = parse_qs(location.query)
+    assert (location.path, query["q"], query["history"]) == (
+        "/ask", ["And the dose?"], ["How is MMN treated?"]
+    )  # fmt: skip
+    assert query["feedback"] == ["saved"]
+    (row,) = rows(store_path)
+    assert (row.question, row.history, row.verdict, row.rank) == (
+        "And the dose?", ("How is MMN treated?",), "answers", 1
+    )  # fmt: skip
+    assert row.index_version == client.app.state.engine.index.version
+    back = parse(client.get(response.headers["location"]).text)
+    assert back.one("div", "notice--thanks").text.strip() == NOTICES["saved"]
+
+
+def test_with_javascript_the_answer_is_json_and_nothing_redirects(client, store_path):
+    response = send(client, form_of(ask(client, DOSE), 2), "not", json=True)
+    assert response.status_code == 200
+    assert response.json() == {"saved": True, "message": NOTICES["saved"]}
+    assert [(r.verdict, r.rank) for r in rows(store_path)] == [("not", 2)]
+
+
+def test_a_declined_answer_offers_the_article_should_cover_this(client, store_path):
+    doc = ask(client, OUT_OF_SCOPE)
+    missing = next(f for f in doc.find_all("form") if "feedback--missing" in f.get("class", ""))
+    assert [b.text for b in missing.find_all("button")] == ["The article should cover this"]
+    assert send(client, missing, "missing").status_code == 303
+    (row,) = rows(store_path)
+    assert (row.verdict, row.passage, row.rank, row.question) == (
+        "missing",
+        None,
+        None,
+        OUT_OF_SCOPE,
+    )
+
+
+def test_a_post_without_a_valid_token_is_refused(client, store_path):
+    form = form_of(ask(client, DOSE))
+    forged = [(n, "0" * 64 if n == "csrf" else v) for n, v in fields(form)]
+    response = post_form(client, [*forged, ("verdict", "answers")])
+    assert response.status_code == 403 and "reload the answer" in response.text
+    client.cookies.clear()  # the token without the cookie it was made for
+    assert send(client, form, "answers").status_code == 403
+    assert rows(store_path) == []
+
+
+def test_a_post_from_another_origin_is_refused_even_with_a_token(client, store_path):
+    form = form_of(ask(client, DOSE))
+    response = send(client, form, "answers", Origin="https://evil.example")
+    assert response.status_code == 403
+    assert send(client, form, "answers", json=True, Origin=BASE).status_code == 200
+    assert len(rows(store_path)) == 1
+
+
+def test_the_cookie_is_http_only_and_same_site_strict(client):
+    response = client.get("/ask", params={"q": DOSE})
+    cookie = response.headers["set-cookie"]
+    assert cookie.startswith(f"{COOKIE}=") and "HttpOnly" in cookie and "SameSite=strict" in cookie
+    again = client.get("/ask", params={"q": DOSE})
+    assert "set-cookie" not in again.headers  # one cookie per browser, not one per page
+
+
+def test_the_31st_judgement_in_a_minute_is_refused_with_retry_after(client, store_path):
+    form = form_of(ask(client, DOSE))
+    for _ in range(30):
+        assert send(client, form, "answers", json=True).status_code == 200
+    refused = send(client, form, "answers", json=True)
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["retry-after"]) <= 60
+    assert "wait" in refused.json()["message"]
+    assert len(rows(store_path)) == 30
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("verdict", "maybe"), "verdict must be one of answers, not, missing"),
+        (("question", "x" * 501), "the limit is 500"),
+        (("question", "   "), "question is empty"),
+        (("rank", "0"), "rank must be a whole number from 1 to 20"),
+        (("passage", "not-a-passage"), "passage is not a passage of that article"),
+        (("article", "no-such-article"), "article is not an article of this index"),
+    ],
+)
+def test_fields_outside_the_limits_get_422_saying_what_to_fix(client, store_path, change, message):
+    form = form_of(ask(client, DOSE))
+    name, value = change
+    data = [(n, value if n == name else v) for n, v in fields(form)]
+    data.append(("verdict", value if name == "verdict" else "answers"))
+    response = post_form(client, data, Accept="application/json")
+    assert response.status_code == 422
+    assert message in response.json()["message"]
+    assert rows(store_path) == []
+
+
+def test_answers_and_feedback_are_never_cached(client):
+    assert client.get("/ask", params={"q": DOSE}).headers["cache-control"] == "no-store"
+    api = client.post("/api/ask", json={"question": DOSE})
+    assert api.headers["cache-control"] == "no-store"
+    response = send(client, form_of(ask(client, DOSE)), "answers")
+    assert response.headers["cache-control"] == "no-store"
+    assert "no-store" not in client.get("/").headers.get("cache-control", "")
+
+
+def test_a_damaged_store_never_stops_answers_and_the_page_says_so(client, store_path, caplog):
+    store_path.parent.mkdir(parents=True, exist_ok=True)
+    store_path.write_bytes(b"not a database " * 200)
+    doc = ask(client, DOSE)
+    assert DOSE_PASSAGE in doc.text
+    assert client.post("/api/ask", json={"question": DOSE}).status_code == 200
+    with caplog.at_level(logging.ERROR, logger="mmn_assistant.web"):
+        response = send(client, form_of(doc), "answers", json=True)
+    assert response.status_code == 503
+    assert response.json() == {"saved": False, "message": NOTICES["failed"]}
+    assert any("feedback not saved" in r.getMessage() for r in caplog.records)
+    after = send(client, form_of(doc), "answers")
+    back = parse(client.get(after.headers["location"]).text)
+    assert NOTICES["failed"] in back.text and DOSE_PASSAGE in back.text

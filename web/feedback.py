@@ -1,0 +1,246 @@
+"""`POST /feedback`: a clinician's judgement of an answer, the one request that changes state.
+
+An ordinary form POST (it works without JavaScript: a 303 back to the same answer with a
+thank-you notice); with JavaScript the page sends the same form with `fetch` and
+`Accept: application/json`, and confirms in place.
+
+Protected as a state change must be:
+- a form token (CSRF): the page sets a random cookie (`HttpOnly`, `SameSite=Strict`) and puts
+  its HMAC, keyed with a secret kept beside the feedback store, in the form; a POST whose token
+  does not match its cookie, or whose `Origin` is another site, gets 403;
+- at most `Settings.feedback_per_minute` judgements a minute per client (429 with Retry-After);
+- every field checked against the limits questions have (422 saying what to fix).
+
+A store that cannot be written (damaged, locked, read-only) costs only the judgement: the error
+is logged, the clinician is told it was not saved, and answering goes on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlencode, urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from assistant.engine import Engine
+from assistant.errors import QueryError
+from assistant.feedback import VERDICTS, FeedbackError, FeedbackStore, Judgement, secret_for
+from assistant.limits import MAX_ARTICLE_ID_CHARS, MAX_K, MIN_K, Query
+from web import views
+
+log = logging.getLogger("mmn_assistant.web")
+
+COOKIE = "mmn_form"
+_COOKIE_VALUE = re.compile(r"^[0-9a-f]{64}$")
+FORM_TYPE = "application/x-www-form-urlencoded"
+NOTICES = {
+    "saved": "Thank you: your judgement is kept for the article's editors.",
+    "failed": "Your judgement could not be saved (the error is logged); the answer is unaffected.",
+}
+
+router = APIRouter(include_in_schema=False)
+
+
+class FormKeys:
+    """Signs and checks form tokens. The key is read (or made) on first use; when the folder
+    cannot hold it, a key for this process alone is used, so pages still work."""
+
+    def __init__(self, store_path: Path) -> None:
+        self._store_path = store_path
+        self._key: bytes | None = None
+        self._lock = threading.Lock()
+
+    def _secret(self) -> bytes:
+        with self._lock:
+            if self._key is None:
+                try:
+                    self._key = secret_for(self._store_path)
+                except FeedbackError as exc:
+                    log.error("feedback form key unavailable, using one for this process: %s", exc)
+                    self._key = secrets.token_bytes(32)
+            return self._key
+
+    def token(self, cookie: str) -> str:
+        return hmac.new(self._secret(), cookie.encode(), hashlib.sha256).hexdigest()
+
+    def valid(self, cookie: str | None, token: str | None) -> bool:
+        if not cookie or not token or not _COOKIE_VALUE.match(cookie):
+            return False
+        return hmac.compare_digest(self.token(cookie), token)
+
+
+class RateLimit:
+    """A sliding minute per client: at most `per_minute` requests in any 60 seconds."""
+
+    def __init__(self, per_minute: int, *, window: float = 60.0) -> None:
+        self._per_minute = per_minute
+        self._window = window
+        self._seen: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, client: str, now: float | None = None) -> int | None:
+        """None when the request may go ahead (and it is counted); else seconds to wait."""
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            if len(self._seen) > 10_000:  # forget idle clients, so the map cannot grow forever
+                self._seen = {
+                    c: d for c, d in self._seen.items() if d and d[-1] > now - self._window
+                }
+            seen = self._seen.setdefault(client, deque())
+            while seen and seen[0] <= now - self._window:
+                seen.popleft()
+            if len(seen) >= self._per_minute:
+                return max(1, int(seen[0] + self._window - now + 0.999))
+            seen.append(now)
+            return None
+
+
+@dataclass(slots=True)
+class Feedback:
+    """What the app keeps for feedback: the store, the form keys, the rate limit."""
+
+    store: FeedbackStore
+    keys: FormKeys
+    limit: RateLimit
+
+    @classmethod
+    def create(cls, path: Path, per_minute: int) -> Feedback:
+        return cls(FeedbackStore(path), FormKeys(path), RateLimit(per_minute))
+
+
+def form_cookie(request: Request) -> tuple[str, bool]:
+    """The client's form cookie, or a new one (True: set it on the response)."""
+    cookie = request.cookies.get(COOKIE, "")
+    if _COOKIE_VALUE.match(cookie):
+        return cookie, False
+    return secrets.token_hex(32), True
+
+
+def set_form_cookie(request: Request, response: Response, cookie: str) -> None:
+    response.set_cookie(
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
+
+
+def _one(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name) or [""]
+    return values[-1]
+
+
+def _wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def _refuse(request: Request, status: int, message: str, **headers: str) -> Response:
+    if _wants_json(request):
+        return JSONResponse({"saved": False, "message": message}, status, headers=headers)
+    from web.pages import error_page  # the page module imports this one for its forms
+
+    response = error_page(request, status, message)
+    response.headers.update(headers)
+    return response
+
+
+def _same_origin(request: Request) -> bool:
+    """No `Origin` (an old browser, a same-origin form in some) or our own host and port.
+    Compared by host, not scheme: behind a proxy that ends TLS the app itself sees http."""
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+def read_judgement(form: dict[str, list[str]], engine: Engine) -> Judgement:
+    """The judgement a form describes, checked; raises `QueryError` saying what to fix."""
+    verdict = _one(form, "verdict")
+    if verdict not in VERDICTS:
+        raise QueryError(f"verdict must be one of {', '.join(VERDICTS)}")
+    query = Query.read(_one(form, "question"), form.get("history", []))
+    article = _one(form, "article")
+    if len(article) > MAX_ARTICLE_ID_CHARS or article not in engine.index.articles:
+        raise QueryError("article is not an article of this index; ask the question again")
+    passage: str | None = None
+    rank: int | None = None
+    if verdict != "missing":
+        passage = _one(form, "passage")
+        if not any(p.id == passage for p in engine.index.articles[article].passages):
+            raise QueryError("passage is not a passage of that article; ask the question again")
+        raw_rank = _one(form, "rank")
+        if not raw_rank.isdigit() or not MIN_K <= int(raw_rank) <= MAX_K:
+            raise QueryError(f"rank must be a whole number from {MIN_K} to {MAX_K}")
+        rank = int(raw_rank)
+    return Judgement(
+        article=article,
+        index_version=engine.index.version,
+        question=query.question,
+        history=query.history,
+        passage=passage,
+        rank=rank,
+        verdict=verdict,  # checked against VERDICTS above
+    )
+
+
+def answer_url(form: dict[str, list[str]], outcome: str) -> str:
+    """The answer the judgement was about, with the notice to show on it."""
+    question, history = _one(form, "question"), form.get("history", [])
+    searched = _one(form, "searched")
+    extra = [("article", searched)] if searched else []
+    return f"{views.ask_url(question, history)}&{urlencode([*extra, ('feedback', outcome)])}"
+
+
+@router.post("/feedback")
+async def feedback(request: Request) -> Response:
+    """Store one judgement of an answer."""
+    kept: Feedback = request.app.state.feedback
+    engine: Engine = request.app.state.engine
+    if not _same_origin(request):
+        return _refuse(request, 403, "this form can only be sent from the assistant's own pages")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        return _refuse(request, 415, f"send the judgement as a form ({FORM_TYPE})")
+    try:
+        form = parse_qs((await request.body()).decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        return _refuse(request, 400, "the form is not UTF-8 text")
+    if not kept.keys.valid(request.cookies.get(COOKIE), _one(form, "csrf")):
+        return _refuse(
+            request, 403, "the form has expired or was not sent from this page; reload the answer"
+        )
+    client = request.client.host if request.client else "unknown"
+    if (wait := kept.limit.retry_after(client)) is not None:
+        return _refuse(
+            request,
+            429,
+            f"too many judgements in a minute; wait {wait} seconds and send it again",
+            **{"Retry-After": str(wait)},
+        )
+    try:
+        judgement = read_judgement(form, engine)
+    except QueryError as exc:
+        return _refuse(request, 422, str(exc))
+    try:
+        await run_in_threadpool(kept.store.add, judgement)
+        outcome = "saved"
+    except FeedbackError as exc:
+        log.error("feedback not saved: %s", exc)
+        outcome = "failed"
+    if _wants_json(request):
+        status = 200 if outcome == "saved" else 503
+        return JSONResponse({"saved": outcome == "saved", "message": NOTICES[outcome]}, status)
+    return RedirectResponse(answer_url(form, outcome), status_code=303)
