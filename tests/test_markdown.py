@@ -500,16 +500,19 @@ def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage
     dosing, labs, export = doc.one("ol", "passages").find_all("li", "passage")
 
     marker = dosing.one("sup", "cite")
-    assert marker.text == "[4]"
-    assert marker["title"] == REFERENCES_A[3][1]  # the tooltip, markup escaped in the HTML
+    link = marker.one("a", "cite__link")
+    assert link["href"] == "/article/synthetic-condition-a#ref-4"  # its entry in the article
+    assert link.one("span", "cite__tip").text == REFERENCES_A[3][1]  # shown on hover and focus
+    assert marker.text == f"[4]{REFERENCES_A[3][1]}"  # what a screen reader reads as the link
     entry = dosing.one("ul", "passage__references").one("li", "reference")
-    assert marker.one("a")["href"] == f"#{entry['id']}"
     assert entry.text == f"[4] {REFERENCES_A[3][1]}"
     assert "&lt;b&gt;with markup&lt;/b&gt;" in html and "<b>with markup</b>" not in html
 
-    assert [(s.text, s["title"]) for s in labs.find_all("sup", "cite")] == [
-        ("[2]", REFERENCES_A[1][1]),
-        ("[3]", REFERENCES_A[2][1]),
+    assert [
+        (s.one("a")["href"], s.one("span", "cite__tip").text) for s in labs.find_all("sup", "cite")
+    ] == [
+        ("/article/synthetic-condition-a#ref-2", REFERENCES_A[1][1]),
+        ("/article/synthetic-condition-a#ref-3", REFERENCES_A[2][1]),
     ]
     assert [li.text for li in labs.one("ul", "passage__references").find_all("li")] == [
         f"[2] {REFERENCES_A[1][1]}",
@@ -517,9 +520,14 @@ def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage
     ]
     assert len({li["id"] for li in doc.find_all("li", "reference")}) == 3  # ids unique on a page
 
-    # the export lists no references: its marker stays a plain number, with no list
-    assert [(s.text, s.get("title")) for s in export.find_all("sup", "cite")] == [("[4]", None)]
+    # the export lists no references: its marker says so, and the page says it once in words
+    unlisted = "Reference 4: this export does not include the source's reference list"
+    assert [(s.text, s.get("title")) for s in export.find_all("sup", "cite")] == [("[4]", unlisted)]
     assert not export.find_all("ul", "passage__references")
+    assert (
+        "this export does not include the source's reference list"
+        in doc.one("p", "references-note").text
+    )
     assert [s.one("a").text for s in doc.find_all(cls="source")] == [
         "What is synthetic test condition A?",
         "What is multifocal motor neuropathy?",

@@ -35,6 +35,8 @@ templates = Jinja2Templates(
     )
 )
 
+templates.env.globals["UNLISTED_REFERENCES"] = views.UNLISTED_REFERENCES
+
 router = APIRouter(include_in_schema=False)
 
 

@@ -154,13 +154,24 @@ class Conversation:
         return HISTORY_TRIMMED.format(kept=len(self.turns), dropped=self.dropped, noun=noun)
 
 
+UNLISTED_REFERENCES = "this export does not include the source's reference list"
+"""What a citation marker says when its article came without its reference list."""
+
+
 @dataclass(frozen=True, slots=True)
 class ShownReference:
-    """A reference entry a passage cites: its marker's tooltip and a line of the list under it."""
+    """A reference entry a passage cites: its marker's tooltip (on hover and keyboard focus),
+    a link to the entry in the article view, and a line of the list under the passage."""
 
     number: int
     text: str
-    anchor: str  # the list entry's HTML id, which the marker links to
+    anchor: str  # the HTML id of the entry in the list under the passage
+    href: str  # the entry in the article view's reference list
+
+
+def reference_anchor(number: int) -> str:
+    """The HTML id of a reference entry in the article view."""
+    return f"ref-{number}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,6 +195,7 @@ class ShownPassage:
     references: tuple[ShownReference, ...] = ()
     passage_id: str = ""
     article_id: str = ""
+    references_listed: bool = True
 
     @property
     def reference_by_number(self) -> dict[int, ShownReference]:
@@ -246,6 +258,11 @@ class AnswerPage:
         return self.question
 
     @property
+    def unlisted_references(self) -> bool:
+        """Whether a shown marker's article came without its reference list."""
+        return any(p.citations and not p.references_listed for p in self.passages)
+
+    @property
     def missing_article(self) -> str:
         """The article a "should cover this" judgement is about: the one searched, or the one
         whose passages came closest."""
@@ -263,10 +280,17 @@ class ArticlePage:
     sections: list[Section]
     disclaimer: tuple[str, ...]
     form: QuestionForm
+    references: tuple[ShownReference, ...] = ()
+    cites: bool = False
+    """Whether any passage carries a citation marker."""
 
     @property
     def title(self) -> str:
         return self.article.title
+
+    @property
+    def reference_by_number(self) -> dict[int, ShownReference]:
+        return {r.number: r for r in self.references}
 
     @property
     def contents(self) -> list[Section]:
@@ -400,9 +424,15 @@ def answer_page(
                 passage_id=ranked.passage.id,
                 article_id=ranked.article.id,
                 references=tuple(
-                    ShownReference(number, entry, f"answer-{ranked.rank}-ref-{number}")
+                    ShownReference(
+                        number,
+                        entry,
+                        f"answer-{ranked.rank}-ref-{number}",
+                        f"/article/{ranked.article.id}#{reference_anchor(number)}",
+                    )
                     for number, entry in cited_references(ranked.passage, ranked.article)
                 ),
+                references_listed=bool(ranked.article.references),
             )
         )
     sources = tuple(card(a) for a in {r.article.id: r.article for r in answer.passages}.values())
@@ -429,4 +459,9 @@ def article_page(article: Article, site: Site) -> ArticlePage:
         sections=text.outline(article),
         disclaimer=(article.disclaimer,),
         form=QuestionForm(),
+        references=tuple(
+            ShownReference(n, entry, reference_anchor(n), f"#{reference_anchor(n)}")
+            for n, entry in article.references
+        ),
+        cites=any(p.citations for p in article.passages),
     )

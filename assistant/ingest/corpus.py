@@ -13,6 +13,7 @@ from assistant.ingest.chunking import chunk
 from assistant.ingest.citations import Split, split_citations, split_markdown_citations
 from assistant.ingest.markdown import parse_markdown
 from assistant.ingest.parsing import Document, parse_export, read_text
+from assistant.ingest.references import check_cited, read_references, references_path
 from assistant.ingest.vocabulary import SYNONYMS_FILE
 from assistant.records import Article
 
@@ -53,6 +54,21 @@ def load_article(path: Path) -> Article:
     document = reader.parse(path, text)
     aid = article_id(path)
     passages = chunk(aid, document.topic, document.blocks, split=reader.split)
+    references, digest = document.references, hashlib.sha256(text.encode("utf-8"))
+    beside = references_path(path, aid)
+    if beside.is_file():
+        if references:
+            raise ArticleError(
+                str(beside),
+                f"{path.name} lists its own references; keep one list (remove this file or "
+                "the article's References section)",
+            )
+        listed = read_text(beside)
+        references = read_references(beside, listed)
+        check_cited(
+            passages, references, article_source=str(path), references_source=str(beside)
+        )
+        digest.update(b"\0references\0" + listed.encode("utf-8"))  # an edit there rebuilds
     return Article(
         id=aid,
         title=document.title,
@@ -62,9 +78,9 @@ def load_article(path: Path) -> Article:
         review_note=document.review_note,
         disclaimer=document.disclaimer,
         source=str(path),
-        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        sha256=digest.hexdigest(),
         passages=tuple(passages),
-        references=document.references,
+        references=references,
     )
 
 

@@ -53,6 +53,7 @@ from assistant.ingest.parsing import (
     read_text,
     source_lines,
 )
+from assistant.ingest.references import REFERENCE_ENTRY
 
 FENCE = "---"
 FENCE_ENDS = ("---", "...")
@@ -61,9 +62,6 @@ FRONT_MATTER_KEYS = ("title", "last_updated", "review_status")
 """The keys read; any other key (authors, tags, ...) is allowed and ignored."""
 
 REFERENCES_HEADING = re.compile(r"^references$", re.IGNORECASE)
-REFERENCE_ENTRY = re.compile(
-    r"^[ \t]*(?:(?P<number>\d{1,3})[.)]|\[(?P<bracketed>\d{1,3})\])[ \t]+(?P<text>\S.*)$"
-)
 QUOTED = re.compile(r"""^(?P<quote>["'])(?P<inner>.*)(?P=quote)(?:[ \t]+#.*)?$""")
 ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 INDENT = re.compile(r"[\s\ufeff]*")
