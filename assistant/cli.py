@@ -303,6 +303,12 @@ def status(index_dir: Path, as_json: bool) -> None:
     "--json", "as_json", is_flag=True, help="Print the same JSON object as POST /api/ask."
 )
 @click.option("--article", metavar="ID", help="Only search this article (see `status`).")
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="Where the web app is served (e.g. https://ref.example.org): each passage's link is "
+    "printed in full, to open in a browser.",
+)
 @index_option
 @model_option
 def ask(
@@ -311,6 +317,7 @@ def ask(
     k: int,
     as_json: bool,
     article: str | None,
+    base_url: str | None,
     index_dir: Path,
     model_path: Path | None,
 ) -> None:
@@ -329,11 +336,13 @@ def ask(
     if as_json:
         click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
         return
-    click.echo(format_answer(answer_to_dict(answer)))
+    click.echo(format_answer(answer_to_dict(answer), base_url=base_url))
 
 
-def format_answer(data: dict[str, Any], width: int = 88) -> str:
-    """A terminal rendering of an answer: rank, text, section and citations, then the disclaimer."""
+def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None = None) -> str:
+    """A terminal rendering of an answer: rank, text, section and citations, its article's date,
+    review status and link (in full with `base_url`), then the disclaimer."""
+    base = (base_url or "").rstrip("/")
     lines = [f"Q: {data['question']}"]
     if data["history"]:
         lines.append("   (following: " + " / ".join(data["history"]) + ")")
@@ -348,7 +357,10 @@ def format_answer(data: dict[str, Any], width: int = 88) -> str:
             f"   Section: {' > '.join(item['section'])} | References: [{refs}] | "
             f"score {item['score']:.3f}{label}"
         )
-        lines.append(f"   {item['article_title']} (updated {item['last_updated']}), {item['url']}")
+        lines.append(
+            f"   {item['article_title']} (updated {item['last_updated']}, review status: "
+            f"{item['review_status']}), {base}{item['url']}"
+        )
         lines.append("")
     lines.append("Disclaimer:")
     for paragraph in data["disclaimer"].split("\n\n"):

@@ -71,3 +71,6 @@ class Article:
     sha256: str
     passages: tuple[Passage, ...] = field(default=())
     references: tuple[tuple[int, str], ...] = ()
+    levels_marked: bool = True
+    """Whether the source marks its heading levels (Markdown) or they were guessed from its
+    shape (the export): the article view then draws every section heading alike."""

@@ -282,8 +282,12 @@ def test_printing_an_answer_keeps_passages_references_and_disclaimer(browser, li
         assert page.locator("sup.cite").first.is_visible()
         assert page.locator("ol.passages > li").first.is_visible()
         assert page.locator(".review-ok, .notice--caution").first.is_visible()
-        for hidden in ("header.site-header", "section.follow-up", ".print-button"):
-            assert page.locator(hidden).is_hidden(), hidden
+        for hidden in ("header.site-header", "section.follow-up", ".print-button", "form.feedback"):
+            assert page.locator(hidden).first.is_hidden(), hidden
+        printed = page.evaluate(
+            "getComputedStyle(document.querySelector('.passage__link'), '::before').content"
+        )
+        assert printed.startswith(f'"In the article: {live_server}/article/')  # a full address
         visit.shot("10-print")
     finally:
         tab.close()

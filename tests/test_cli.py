@@ -114,13 +114,18 @@ def test_the_docs_document_every_command_and_option():
     """The README names every command; docs/using.md, its reference, every option."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     reference = (ROOT / "docs" / "using.md").read_text(encoding="utf-8")
+    import click
+
     for name, command in cli.commands.items():
         assert f"`{name}`" in readme, f"README does not name `{name}`"
         assert f"`{name}" in reference, f"docs/using.md does not document `{name}`"
-        for param in command.params:
-            for option in param.opts:
-                if option.startswith("-"):
-                    assert option in reference, f"docs/using.md does not document {name} {option}"
+        subcommands = command.commands if isinstance(command, click.Group) else {}
+        for sub, leaf in [(name, command), *((f"{name} {s}", c) for s, c in subcommands.items())]:
+            assert f"`{sub}" in reference, f"docs/using.md does not document `{sub}`"
+            for param in leaf.params:
+                for option in param.opts:
+                    if option.startswith("-"):
+                        assert option in reference, f"docs/using.md does not document {sub} {option}"
 
 
 def test_only_loopback_addresses_are_served_without_allow_remote():
@@ -156,3 +161,65 @@ def test_help_lists_every_setting():
     result = CliRunner().invoke(cli, ["--help"])
     for name, _, _ in documented():
         assert name in result.output
+
+
+def test_ask_prints_each_passages_review_status_and_full_link(runner, index_dir):
+    result = runner.invoke(
+        cli,
+        ["ask", "What IVIg dose is used?", "--index-dir", str(index_dir), "-k", "1",
+         "--base-url", "https://ref.example.org/"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "review status: pending human review), https://ref.example.org/article/" in result.output
+
+
+# --- feedback -----------------------------------------------------------------------------------
+
+
+def test_editors_review_feedback_from_the_command_line(tmp_path):
+    """list, accept, reject, stats and purge, on a real store and a copy of the corpus."""
+    import shutil
+
+    from assistant.feedback import FeedbackStore, Judgement
+    from assistant.ingest.corpus import load_article
+    from tests.conftest import ARTICLE
+
+    corpus = tmp_path / "corpus"
+    (corpus / "examples").mkdir(parents=True)
+    shutil.copy(ARTICLE, corpus)
+    db = tmp_path / "feedback.sqlite3"
+    store = FeedbackStore(db)
+    dose = next(p for p in load_article(ARTICLE).passages if p.text.startswith("Dosing"))
+    common = {"article": ARTICLE.stem, "index_version": "v1", "history": ()}
+    answered = store.add(
+        Judgement(question="IVIg dose?", passage=dose.id, rank=1, verdict="answers", **common)
+    )
+    missing = store.add(
+        Judgement(question="Pregnancy?", passage=None, rank=None, verdict="missing", **common)
+    )
+    runner = CliRunner()
+
+    def run(*args: str) -> str:
+        result = runner.invoke(cli, ["feedback", *args, "--db", str(db)])
+        assert result.exit_code == 0, result.output
+        return result.output
+
+    listed = run("list", "--status", "new")
+    assert f"#{answered}" in listed and "answers" in listed and "IVIg dose?" in listed
+    assert [r["id"] for r in json.loads(run("list", "--json"))] == [answered, missing]
+    assert "added as" in run("accept", str(answered), "--corpus-dir", str(corpus))
+    assert f"rejected #{missing}" in run("reject", str(missing))
+    again = runner.invoke(
+        cli, ["feedback", "accept", str(missing), "--db", str(db), "--corpus-dir", str(corpus)]
+    )
+    assert again.exit_code == 1 and "already rejected" in again.output  # one line, no traceback
+    assert "Traceback" not in again.output
+    (version,) = json.loads(run("stats", "--json"))
+    assert (version["index_version"], version["judgements"], version["answered_at_1"]) == (
+        "v1", 2, 1.0
+    )  # fmt: skip
+    assert "v1" in run("stats")
+    assert "deleted 0" in run("purge", "--older-than", "30")
+    assert "deleted 2" in run("purge", "--older-than", "0")
+    example = (corpus / "examples" / f"{ARTICLE.stem}.jsonl").read_text(encoding="utf-8")
+    assert json.loads(example)["gold"] == [dose.text]

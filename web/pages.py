@@ -42,7 +42,8 @@ router = APIRouter(include_in_schema=False)
 
 def render(request: Request, template: str, page: Any, *, status_code: int = 200) -> HTMLResponse:
     """Render a template with its one context object, `page`."""
-    return templates.TemplateResponse(request, template, {"page": page}, status_code=status_code)
+    context = {"page": page, "base_url": str(request.base_url).rstrip("/")}
+    return templates.TemplateResponse(request, template, context, status_code=status_code)
 
 
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)

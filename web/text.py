@@ -20,6 +20,10 @@ from assistant.records import Article, Passage, PassageKind
 WORD = re.compile(r"\w+")
 """A word as the page sees it; `tokenize` then stems it (or drops it as a stop word)."""
 
+WHOLE_WORD = re.compile(r"\w+(?:-\w+)*")
+"""A word for emphasis: a hyphenated compound ("long-term") is one word, so the question's
+"how long" marks "long" but never the "long" inside "long-term"."""
+
 _JOINABLE_GAP = re.compile(r"[\s\-–]*")
 """Text between two matched words that joins them into one highlight ("conduction blocks")."""
 
@@ -44,16 +48,23 @@ def short_name(topic: str) -> str:
     return initials or "Ref"
 
 
+def word_key(word: str) -> str | None:
+    """What a whole word matches by: its stem, or a compound's stems joined ("long-term")."""
+    if "-" not in word:
+        return stem(word)
+    return "-".join(stem(part) or part.lower() for part in word.split("-"))
+
+
 def question_stems(question: str) -> frozenset[str]:
-    """The stems of the question's content words: what a passage word must match to be marked."""
-    return frozenset(s for w in WORD.findall(question) if (s := stem(w)) is not None)
+    """The keys of the question's whole content words: what a passage word must match."""
+    return frozenset(k for w in WHOLE_WORD.findall(question) if (k := word_key(w)) is not None)
 
 
 def emphasise(text: str, stems: frozenset[str]) -> Markup:
     """The text, escaped, with each run of words that match the question wrapped in <mark>."""
     spans: list[tuple[int, int]] = []
-    for match in WORD.finditer(text):
-        if stem(match.group()) not in stems:
+    for match in WHOLE_WORD.finditer(text):
+        if word_key(match.group()) not in stems:
             continue
         if spans and _JOINABLE_GAP.fullmatch(text, spans[-1][1], match.start()):
             spans[-1] = (spans[-1][0], match.end())
@@ -116,6 +127,10 @@ class Section:
     depth: int
     anchor: str
     children: list[Section | Block] = field(default_factory=list)
+    shown_depth: int = 0
+    """The depth its heading is drawn at: `depth`, except in an article whose levels were
+    guessed, where every section under the topic is drawn alike (a guess must not make one
+    sibling look like a child of another)."""
 
     @property
     def is_section(self) -> bool:
@@ -148,12 +163,13 @@ def outline(article: Article) -> list[Section]:
         del open_sections[shared:]
         for depth in range(shared, len(path)):
             anchor = _unique(f"s-{slug(path[depth])}", used)
-            section = Section(title=path[depth], depth=depth + 1, anchor=anchor)
+            shown = depth + 1 if article.levels_marked else min(depth + 1, 2)
+            section = Section(path[depth], depth + 1, anchor, shown_depth=shown)
             (open_sections[-1].children if open_sections else roots).append(section)
             open_sections.append(section)
         children = open_sections[-1].children if open_sections else None
         if children is None:  # a passage before any heading: give it the article's topic
-            section = Section(title=article.topic, depth=1, anchor=_unique("s-topic", used))
+            section = Section(article.topic, 1, _unique("s-topic", used), shown_depth=1)
             roots.append(section)
             open_sections.append(section)
             children = section.children

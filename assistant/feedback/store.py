@@ -201,7 +201,8 @@ class FeedbackStore:
         cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
         with self._connect() as db, db:
             cursor = db.execute(
-                "DELETE FROM feedback WHERE created_at < ?", (cutoff.isoformat(timespec="seconds"),)
+                "DELETE FROM feedback WHERE created_at <= ?",
+                (cutoff.isoformat(timespec="seconds"),),
             )
             deleted = cursor.rowcount
         with self._connect() as db:

@@ -65,9 +65,7 @@ def load_article(path: Path) -> Article:
             )
         listed = read_text(beside)
         references = read_references(beside, listed)
-        check_cited(
-            passages, references, article_source=str(path), references_source=str(beside)
-        )
+        check_cited(passages, references, article_source=str(path), references_source=str(beside))
         digest.update(b"\0references\0" + listed.encode("utf-8"))  # an edit there rebuilds
     return Article(
         id=aid,
@@ -81,6 +79,7 @@ def load_article(path: Path) -> Article:
         sha256=digest.hexdigest(),
         passages=tuple(passages),
         references=references,
+        levels_marked=document.levels_marked,
     )
 
 

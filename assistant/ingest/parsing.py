@@ -93,6 +93,8 @@ class Document:
     disclaimer: str
     blocks: list[Block] = field(default_factory=list)
     references: tuple[tuple[int, str], ...] = ()
+    levels_marked: bool = True
+    """False where heading levels are guessed from shape (the export), not written."""
 
 
 INVISIBLE_EDGES = re.compile(
@@ -330,6 +332,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
         review_note=review_note,
         disclaimer=disclaimer,
         blocks=blocks,
+        levels_marked=False,
     )
 
 
