@@ -125,7 +125,9 @@ def test_the_docs_document_every_command_and_option():
             for param in leaf.params:
                 for option in param.opts:
                     if option.startswith("-"):
-                        assert option in reference, f"docs/using.md does not document {sub} {option}"
+                        assert option in reference, (
+                            f"docs/using.md does not document {sub} {option}"
+                        )
 
 
 def test_only_loopback_addresses_are_served_without_allow_remote():
