@@ -556,6 +556,9 @@ def feedback_list(db_path: Path, status: str | None, as_json: bool) -> None:
     """List judgements, oldest first."""
     from assistant.feedback import FeedbackStore
 
+    if not db_path.exists():  # a mistyped --db must not create an empty store
+        click.echo(f"no feedback store at {db_path}")
+        return
     rows = FeedbackStore(db_path).rows(status)  # type: ignore[arg-type]
     if as_json:
         click.echo(json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2))
@@ -613,6 +616,9 @@ def feedback_stats(db_path: Path, as_json: bool) -> None:
     """Retrieval quality as clinicians judged it, per index version."""
     from assistant.feedback import FeedbackStore
 
+    if not db_path.exists():
+        click.echo(f"no feedback store at {db_path}")
+        return
     stats = FeedbackStore(db_path).stats()
     if as_json:
         click.echo(json.dumps([s.to_json() for s in stats], indent=2))
@@ -641,7 +647,7 @@ def feedback_stats(db_path: Path, as_json: bool) -> None:
 @click.option(
     "--older-than",
     "days",
-    type=click.FloatRange(min=0),
+    type=click.FloatRange(min=0, max=36500),
     required=True,
     metavar="DAYS",
     help="Delete judgements older than this many days, whatever their status.",

@@ -192,6 +192,17 @@ def test_accepting_the_same_question_twice_never_duplicates_it(store, corpus):
     assert "already an example" in (store.get(second).note or "")
 
 
+def test_a_question_already_out_of_scope_is_not_added_to_the_article_too(store, corpus):
+    first = store.add(judged("missing", question="Does IVIg thin the blood?"))
+    second = store.add(judged("not", question="Does IVIg thin the blood?"))
+    accept(store, corpus, first)
+    decision = accept(store, corpus, second, gold="1.6-2.4 g/kg")
+    assert not decision.added and decision.path.name == "out-of-scope.jsonl"
+    assert (
+        "Does IVIg thin the blood?" not in (corpus / "examples" / f"{ARTICLE_ID}.jsonl").read_text()
+    )
+
+
 def test_a_gold_phrase_must_come_from_the_judged_passage(store, corpus):
     feedback_id = store.add(judged())
     with pytest.raises(FeedbackError, match="not in the judged passage"):

@@ -524,10 +524,8 @@ def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage
     unlisted = "Reference 4: this export does not include the source's reference list"
     assert [(s.text, s.get("title")) for s in export.find_all("sup", "cite")] == [("[4]", unlisted)]
     assert not export.find_all("ul", "passage__references")
-    assert (
-        "this export does not include the source's reference list"
-        in doc.one("p", "references-note").text
-    )
+    note = doc.one("p", "references-note").text
+    assert "this export does not include its reference list" in note
     assert [s.one("a").text for s in doc.find_all(cls="source")] == [
         "What is synthetic test condition A?",
         "What is multifocal motor neuropathy?",

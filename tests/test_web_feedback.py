@@ -85,7 +85,7 @@ def test_a_judgement_is_stored_and_comes_back_to_the_same_answer_with_thanks(cli
     assert (location.path, query["q"], query["history"]) == (
         "/ask", ["And the dose?"], ["How is MMN treated?"]
     )  # fmt: skip
-    assert query["feedback"] == ["saved"]
+    assert query["feedback"] == ["saved"] and location.fragment == "feedback-notice"
     (row,) = rows(store_path)
     assert (row.question, row.history, row.verdict, row.rank) == (
         "And the dose?", ("How is MMN treated?",), "answers", 1
@@ -156,6 +156,8 @@ def test_the_31st_judgement_in_a_minute_is_refused_with_retry_after(client, stor
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        (("rank", "\u00b2"), "rank must be a whole number"),  # "²".isdigit(), yet not a number
+        (("rank", "1" * 5000), "rank must be a whole number"),
         (("verdict", "maybe"), "verdict must be one of answers, not, missing"),
         (("question", "x" * 501), "the limit is 500"),
         (("question", "   "), "question is empty"),

@@ -43,6 +43,7 @@ log = logging.getLogger("mmn_assistant.web")
 
 COOKIE = "mmn_form"
 _COOKIE_VALUE = re.compile(r"^[0-9a-f]{64}$")
+_RANK = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
 FORM_TYPE = "application/x-www-form-urlencoded"
 NOTICES = {
     "saved": "Thank you: your judgement is kept for the article's editors.",
@@ -182,7 +183,7 @@ def read_judgement(form: dict[str, list[str]], engine: Engine) -> Judgement:
         if not any(p.id == passage for p in engine.index.articles[article].passages):
             raise QueryError("passage is not a passage of that article; ask the question again")
         raw_rank = _one(form, "rank")
-        if not raw_rank.isdigit() or not MIN_K <= int(raw_rank) <= MAX_K:
+        if not _RANK.fullmatch(raw_rank) or not MIN_K <= int(raw_rank) <= MAX_K:
             raise QueryError(f"rank must be a whole number from {MIN_K} to {MAX_K}")
         rank = int(raw_rank)
     return Judgement(
@@ -201,7 +202,8 @@ def answer_url(form: dict[str, list[str]], outcome: str) -> str:
     question, history = _one(form, "question"), form.get("history", [])
     searched = _one(form, "searched")
     extra = [("article", searched)] if searched else []
-    return f"{views.ask_url(question, history)}&{urlencode([*extra, ('feedback', outcome)])}"
+    query = urlencode([*extra, ("feedback", outcome)])
+    return f"{views.ask_url(question, history)}&{query}#feedback-notice"
 
 
 @router.post("/feedback")
@@ -222,7 +224,10 @@ async def feedback(request: Request) -> Response:
         return _refuse(
             request, 403, "the form has expired or was not sent from this page; reload the answer"
         )
-    client = request.client.host if request.client else "unknown"
+    # A client is a browser (its form cookie) at an address: behind a proxy every clinician
+    # comes from the proxy's address, and one busy colleague must not use up the others' minute.
+    address = request.client.host if request.client else "unknown"
+    client = f"{address} {request.cookies.get(COOKIE)}"
     if (wait := kept.limit.retry_after(client)) is not None:
         return _refuse(
             request,

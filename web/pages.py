@@ -40,10 +40,23 @@ templates.env.globals["UNLISTED_REFERENCES"] = views.UNLISTED_REFERENCES
 router = APIRouter(include_in_schema=False)
 
 
-def render(request: Request, template: str, page: Any, *, status_code: int = 200) -> HTMLResponse:
-    """Render a template with its one context object, `page`."""
+def render(
+    request: Request,
+    template: str,
+    page: Any,
+    *,
+    status_code: int = 200,
+    cookie: tuple[str, bool] | None = None,
+) -> HTMLResponse:
+    """Render a template with its one context object, `page`. Every page gives a browser its
+    form cookie (`cookie`: the one the page's forms were signed for), so two answers opened
+    at once from shared links do not each make their own."""
     context = {"page": page, "base_url": str(request.base_url).rstrip("/")}
-    return templates.TemplateResponse(request, template, context, status_code=status_code)
+    response = templates.TemplateResponse(request, template, context, status_code=status_code)
+    value, new = cookie or form_cookie(request)
+    if new:
+        set_form_cookie(request, response, value)
+    return response
 
 
 @router.api_route("/", methods=["GET", "HEAD"], response_class=HTMLResponse)
@@ -88,10 +101,7 @@ def ask(
         failed=feedback == "failed",
     )
     page = views.answer_page(answer, site, dropped=dropped, article=article, feedback=judging)
-    response = render(request, "answer.html", page)
-    if new:
-        set_form_cookie(request, response, cookie)
-    return response
+    return render(request, "answer.html", page, cookie=(cookie, new))
 
 
 @router.api_route("/article/{article_id}", methods=["GET", "HEAD"], response_class=HTMLResponse)

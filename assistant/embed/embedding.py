@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from assistant.embed.hashing import file_sha256
+from assistant.embed.offline import stay_offline
 from assistant.errors import ModelError
 from assistant.settings import current
 
@@ -226,9 +226,7 @@ class SentenceTransformerEmbedder:
         return True
 
     def _load_torch(self) -> None:
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")
-        os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-        os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+        stay_offline()
         try:
             from sentence_transformers import SentenceTransformer
             from transformers.utils import logging as hf_logging

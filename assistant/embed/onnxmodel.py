@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.embed.hashing import file_sha256
+from assistant.embed.offline import stay_offline
 from assistant.settings import current
 
 log = logging.getLogger("mmn_assistant.embedding")
@@ -69,7 +70,7 @@ def export(model_dir: Path, weights_sha256: str, target: Path) -> Path:
     processes exporting at once both end with a whole one.
     """
     # Before the imports: huggingface_hub reads the offline switch when it is first imported.
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    stay_offline()
     import torch
     from sentence_transformers import SentenceTransformer
 

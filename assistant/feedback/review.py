@@ -128,7 +128,9 @@ def _gold(row: Feedback, article: Article, gold: str | None) -> str:
 def append_example(
     corpus_dir: Path, article_id: str | None, row: Feedback, gold: list[str]
 ) -> Decision:
-    """Add one example line unless the same question and history are already there."""
+    """Add one example line unless the same question and history are already an example (in
+    any examples file: the same question in an article's file and in out-of-scope.jsonl would
+    teach the ranker two answers)."""
     folder = corpus_dir / EXAMPLES_DIR
     path = folder / f"{article_id or OUT_OF_SCOPE}.jsonl"
     key = (normalise(row.question), tuple(normalise(h) for h in row.history))
@@ -137,25 +139,33 @@ def append_example(
         entry["history"] = list(row.history)
     entry |= {"gold": gold, "by": WRITER, "feedback_id": row.id}
     with _locked(folder):
+        for other in sorted(folder.glob("*.jsonl")):
+            if (found := _line_of(other, key)) is not None:
+                return Decision(other, found, added=False)
         text = path.read_text(encoding="utf-8") if path.exists() else ""
         lines = text.splitlines()
-        for number, line in enumerate(lines, start=1):
-            try:
-                data = json.loads(line)
-            except json.JSONDecodeError:
-                continue  # the build names malformed lines; they are no duplicate of this one
-            if not isinstance(data, dict):
-                continue
-            same = (
-                normalise(str(data.get("question", ""))),
-                tuple(normalise(str(h)) for h in data.get("history") or []),
-            )
-            if same == key:
-                return Decision(path, number, added=False)
         if text and not text.endswith("\n"):
             text += "\n"
         _replace(path, text + json.dumps(entry, ensure_ascii=False) + "\n")
         return Decision(path, len(lines) + 1, added=True)
+
+
+def _line_of(path: Path, key: tuple[str, tuple[str, ...]]) -> int | None:
+    """The line of an examples file that holds the same question and history, if any."""
+    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the build names malformed lines; they are no duplicate of this one
+        if not isinstance(data, dict):
+            continue
+        same = (
+            normalise(str(data.get("question", ""))),
+            tuple(normalise(str(h)) for h in data.get("history") or []),
+        )
+        if same == key:
+            return number
+    return None
 
 
 @contextmanager
@@ -183,6 +193,11 @@ def _replace(path: Path, text: str) -> None:
         else:
             os.chmod(temporary, 0o644)
         os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a crash
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise

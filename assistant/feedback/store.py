@@ -34,11 +34,13 @@ Status = Literal["new", "accepted", "rejected"]
 VERDICTS: tuple[Verdict, ...] = ("answers", "not", "missing")
 STATUSES: tuple[Status, ...] = ("new", "accepted", "rejected")
 SECRET_SUFFIX = ".secret"
+KEY_BYTES = 32
 BUSY_TIMEOUT_S = 2.0
 """How long a write waits for another process's write before it gives up (and says so)."""
 
-MIGRATIONS: tuple[str, ...] = (
-    """
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """
     CREATE TABLE feedback (
         id            INTEGER PRIMARY KEY,
         created_at    TEXT    NOT NULL,
@@ -52,10 +54,10 @@ MIGRATIONS: tuple[str, ...] = (
         status        TEXT    NOT NULL DEFAULT 'new'
                               CHECK (status IN ('new', 'accepted', 'rejected')),
         note          TEXT
-    );
-    CREATE INDEX feedback_status ON feedback (status);
-    CREATE INDEX feedback_created ON feedback (created_at);
-    """,
+    )""",
+        "CREATE INDEX feedback_status ON feedback (status)",
+        "CREATE INDEX feedback_created ON feedback (created_at)",
+    ),
 )
 
 
@@ -128,7 +130,8 @@ class FeedbackStore:
     def _connect(self) -> Iterator[sqlite3.Connection]:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            with closing(sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S)) as db:
+            connect = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            with closing(connect) as db:  # autocommit: each write is its own transaction
                 db.row_factory = sqlite3.Row
                 version = db.execute("PRAGMA user_version").fetchone()[0]
                 if version > len(MIGRATIONS):
@@ -137,19 +140,28 @@ class FeedbackStore:
                         f"knows ({len(MIGRATIONS)}); upgrade the assistant or move the file"
                     )
                 if version < len(MIGRATIONS):
-                    self._migrate(db, version)
+                    self._migrate(db)
                 yield db
         except sqlite3.Error as exc:
             raise FeedbackError(f"{self.path}: {exc}; check the file and its folder") from None
         except OSError as exc:
             raise FeedbackError(f"{self.path}: {exc.strerror or exc}") from None
 
-    def _migrate(self, db: sqlite3.Connection, version: int) -> None:
+    def _migrate(self, db: sqlite3.Connection) -> None:
+        """Bring the schema up to date in one transaction. One process migrates: the others
+        wait for its write lock, then find the version already current."""
         db.execute("PRAGMA journal_mode=WAL")  # readers never wait for the one writer
-        for number in range(version, len(MIGRATIONS)):
-            with db:  # each step and its version number commit together, or not at all
-                db.executescript(f"BEGIN; {MIGRATIONS[number]}")
-                db.execute(f"PRAGMA user_version = {number + 1}")
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number in range(version, len(MIGRATIONS)):
+                for statement in MIGRATIONS[number]:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
 
     def schema_version(self) -> int:
         with self._connect() as db:
@@ -158,7 +170,7 @@ class FeedbackStore:
     def add(self, judgement: Judgement, *, now: datetime | None = None) -> int:
         """Store one judgement; returns its id."""
         created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-        with self._connect() as db, db:
+        with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO feedback (created_at, article, index_version, question, history,"
                 " passage, rank, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -190,23 +202,27 @@ class FeedbackStore:
         return _row(row)
 
     def decide(self, feedback_id: int, status: Status, note: str) -> None:
-        with self._connect() as db, db:
-            db.execute(
-                "UPDATE feedback SET status = ?, note = ? WHERE id = ?",
+        """Mark a new row accepted or rejected; a row another editor decided meanwhile is not
+        changed again."""
+        with self._connect() as db:
+            cursor = db.execute(
+                "UPDATE feedback SET status = ?, note = ? WHERE id = ? AND status = 'new'",
                 (status, note, feedback_id),
             )
+        if cursor.rowcount != 1:
+            raise FeedbackError(f"feedback {feedback_id} was decided by someone else meanwhile")
 
     def purge(self, older_than_days: float, *, now: datetime | None = None) -> int:
         """Delete rows older than the given age, whatever their status; returns how many."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
-        with self._connect() as db, db:
+        with self._connect() as db:
             cursor = db.execute(
                 "DELETE FROM feedback WHERE created_at <= ?",
                 (cutoff.isoformat(timespec="seconds"),),
             )
             deleted = cursor.rowcount
-        with self._connect() as db:
-            db.execute("VACUUM")  # deleted questions leave the file, not just the table
+            db.execute("VACUUM")  # deleted questions leave the file, not just the table,
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # nor the write-ahead log
         return deleted
 
     def stats(self) -> list[VersionStats]:
@@ -217,13 +233,15 @@ class FeedbackStore:
 def version_stats(rows: Sequence[Feedback]) -> list[VersionStats]:
     by_version: dict[str, list[Feedback]] = {}
     for row in rows:
+        if row.status == "rejected":  # an editor found the judgement wrong
+            continue
         by_version.setdefault(row.index_version, []).append(row)
     result = []
     for version, mine in sorted(by_version.items(), key=lambda item: item[1][0].created_at):
-        judged: dict[tuple[str, tuple[str, ...], str], list[Feedback]] = {}
+        judged: dict[tuple[str, tuple[str, ...]], list[Feedback]] = {}
         for row in mine:
             if row.verdict != "missing":
-                judged.setdefault((row.question, row.history, row.article), []).append(row)
+                judged.setdefault((row.question, row.history), []).append(row)
 
         groups = list(judged.values())
         result.append(
@@ -271,20 +289,27 @@ def secret_for(store_path: Path) -> bytes:
     """The key that signs the page's form tokens, kept beside the store (created on first use,
     readable by its owner only), so tokens survive a restart and every worker shares them."""
     path = store_path.with_name(store_path.name + SECRET_SUFFIX)
+    if not path.exists():
+        scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="ascii") as handle:
+                handle.write(secrets.token_bytes(KEY_BYTES).hex())
+                handle.flush()
+                os.fsync(handle.fileno())
+            try:  # whole or not at all; the first worker's key wins, the others read it
+                os.link(scratch, path)
+            except FileExistsError:
+                pass
+        except OSError as exc:
+            raise FeedbackError(f"{path}: cannot create the form-token key ({exc})") from None
+        finally:
+            scratch.unlink(missing_ok=True)
     try:
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except FileNotFoundError:
-        pass
+        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
     except (OSError, ValueError) as exc:
         raise FeedbackError(f"{path}: cannot read the form-token key ({exc}); remove it") from None
-    key = secrets.token_bytes(32)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w", encoding="ascii") as handle:
-            handle.write(key.hex())
-    except FileExistsError:  # another worker made it first: use theirs
-        return bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except OSError as exc:
-        raise FeedbackError(f"{path}: cannot create the form-token key ({exc})") from None
+    if len(key) != KEY_BYTES:
+        raise FeedbackError(f"{path}: the form-token key is damaged; remove it to make a new one")
     return key

@@ -24,11 +24,16 @@ document.addEventListener("DOMContentLoaded", () => {
   for (const form of document.querySelectorAll("form.feedback")) {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
+      if (form.dataset.pending) return; // one judgement at a time
+      form.dataset.pending = "1";
+      const pressed = event.submitter;
       const status = form.querySelector(".feedback__status");
       const buttons = form.querySelectorAll("button");
-      const body = new URLSearchParams(new FormData(form, event.submitter));
-      buttons.forEach((b) => { b.disabled = true; });
+      const body = new URLSearchParams(new FormData(form));
+      if (pressed && pressed.name) body.set(pressed.name, pressed.value); // any browser
+      buttons.forEach((b) => b.setAttribute("aria-disabled", "true"));
       let message = "Not saved: the connection failed. Try again.";
+      let saved = false;
       try {
         const response = await fetch(form.action, {
           method: "POST",
@@ -36,22 +41,36 @@ document.addEventListener("DOMContentLoaded", () => {
           headers: { Accept: "application/json" },
           credentials: "same-origin",
         });
-        const data = await response.json();
-        message = data.message;
-        if (data.saved) {
-          form.classList.add("feedback--sent");
-          buttons.forEach((b) => { b.hidden = true; });
-          status.tabIndex = -1; // the pressed button is gone: keep the keyboard on its result
-          status.textContent = message;
-          status.focus();
-          return;
+        const type = response.headers.get("content-type") || "";
+        if (type.includes("application/json")) {
+          const data = await response.json();
+          message = data.message;
+          saved = Boolean(data.saved);
         } else {
-          buttons.forEach((b) => { b.disabled = false; });
+          message = `Not saved (the server answered ${response.status}). Reload the page and try again.`;
         }
       } catch (error) {
-        buttons.forEach((b) => { b.disabled = false; });
+        // the message above stands
       }
+      buttons.forEach((b) => b.removeAttribute("aria-disabled"));
+      delete form.dataset.pending;
       status.textContent = message;
+      if (saved) {
+        form.classList.add("feedback--sent");
+        buttons.forEach((b) => { b.hidden = true; });
+        status.tabIndex = -1; // the pressed button is gone: keep the keyboard on its result
+        status.focus();
+      } else if (pressed) {
+        pressed.focus();
+      }
     });
+  }
+
+  // After a judgement sent without this file, the answer's address says so: a colleague given
+  // the link, or a reload, must not see the thank-you again.
+  const url = new URL(window.location.href);
+  if (url.searchParams.has("feedback")) {
+    url.searchParams.delete("feedback");
+    window.history.replaceState(null, "", url.pathname + url.search + url.hash);
   }
 });
