@@ -389,6 +389,20 @@ def is_loopback(host: str) -> bool:
     help="Allow a --host other than loopback: the server then answers other machines, "
     "with no login of its own (put it behind one).",
 )
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 64),
+    default=lambda: current().workers,
+    show_default="1, or MMN_WORKERS",
+    help="Server processes sharing the port; each uses its share of the cores.",
+)
+@click.option(
+    "--max-in-flight",
+    type=click.IntRange(1, 10_000),
+    default=lambda: current().max_in_flight,
+    show_default="64, or MMN_MAX_IN_FLIGHT",
+    help="Requests a process answers at once; past it, 503 with Retry-After (not a queue).",
+)
 @corpus_option
 @index_option
 @model_option
@@ -396,6 +410,8 @@ def serve(
     host: str,
     port: int,
     allow_remote: bool,
+    workers: int,
+    max_in_flight: int,
     corpus_dir: Path,
     index_dir: Path,
     model_path: Path | None,
@@ -403,7 +419,9 @@ def serve(
     """Serve the web page and the JSON API; builds the index first if there is none.
 
     Binds to loopback unless --allow-remote is given with another --host. Stops cleanly on
-    SIGTERM or Ctrl-C: requests in flight finish (up to 10 s) before it exits.
+    SIGTERM or Ctrl-C: requests in flight finish (up to 10 s) before it exits. With
+    --workers N, N processes share the port; each loads the model, serves the published
+    version, watches for new ones and uses its share of the cores.
     """
     import logging.config
 
@@ -419,37 +437,48 @@ def serve(
             "Add --allow-remote to do it anyway (behind a proxy that authenticates), or use "
             "--host 127.0.0.1"
         )
+    settings = current(
+        corpus_dir=corpus_dir,
+        index_dir=index_dir,
+        model=model_path,
+        workers=workers,
+        max_in_flight=max_in_flight,
+    )
     embedder = _embedder(model_path, index_dir)
     if not has_index(index_dir):
         click.echo(f"no index in {index_dir}: building it first", err=True)
         build_and_report(corpus_dir, index_dir, embedder, progress=sys.stderr.isatty())
-    embedder.load()  # healthy means ready: the first question does not wait for the model
+    if workers == 1:
+        embedder.load()  # healthy means ready: the first question does not wait for the model
     try:
-        engine = Engine.open(index_dir, embedder)
+        engine = Engine.open(index_dir, embedder)  # a damaged version stops us here, once
     except AssistantError as exc:
         raise AssistantError(
             f"{exc}\nNo usable index version to serve. Rebuild it with `mmn-assistant build "
             f"--index-dir {index_dir}`, or publish the version before it with "
             "`mmn-assistant build --rollback`."
         ) from None
-    settings = current(corpus_dir=corpus_dir, index_dir=index_dir, model=model_path)
-    app = create_app(settings, engine=engine, watch=True)
     logging.config.dictConfig(LOG_CONFIG)
     if not is_loopback(host):
         logging.getLogger("mmn_assistant.web").warning(
             "binding to %s: this server answers other machines and has no login of its own", host
         )
     # The app logs one line per request without the query string (a question's text);
-    # uvicorn's access log would print it, so it is off.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level="info",
-        log_config=LOG_CONFIG,
-        access_log=False,
-        timeout_graceful_shutdown=10,
-    )
+    # uvicorn's access log would print it, so it is off, in every worker.
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": "info",
+        "log_config": LOG_CONFIG,
+        "access_log": False,
+        "timeout_graceful_shutdown": 10,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings, engine=engine, watch=True), **options)
+        return
+    del engine  # each worker loads its own; this process only supervises them
+    settings.hand_to_workers()
+    uvicorn.run("web.worker:app", factory=True, workers=workers, **options)
 
 
 @cli.command(name="eval")

@@ -8,6 +8,7 @@ training fits from them (weights, thresholds) is stored in each index version, n
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -55,6 +56,18 @@ class Settings(BaseSettings):
     feedback_per_minute: int = Field(
         30, ge=1, description="feedback a client may send a minute (429 after)"
     )
+    workers: int = Field(1, ge=1, le=64, description="server processes (`serve --workers`)")
+    onnx_threads: int = Field(
+        0, ge=0, description="threads of each ONNX session (0: the cores shared among the workers)"
+    )
+    max_in_flight: int = Field(
+        64,
+        ge=1,
+        description="requests a server process answers at once; past it, 503 (`serve --max-in-flight`)",
+    )
+    body_timeout: float = Field(
+        10.0, gt=0, le=300, description="seconds a request body may take to arrive (408 after)"
+    )
     onnx_spin: bool = Field(
         False, description="let idle onnxruntime threads spin (faster alone, slower beside others)"
     )
@@ -62,6 +75,23 @@ class Settings(BaseSettings):
     @property
     def model_path(self) -> Path | None:
         return self.model
+
+    @property
+    def threads_per_session(self) -> int:
+        """`onnx_threads`, or the machine's cores shared among the workers (at least one)."""
+        if self.onnx_threads:
+            return self.onnx_threads
+        return max(1, min(os.cpu_count() or 1, 4) // self.workers)
+
+    def hand_to_workers(self) -> None:
+        """Put these settings where `serve --workers` processes read them: the environment
+        they inherit (each worker reads it once, through `current()`, as any command does)."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if value is not None:
+                os.environ[ENV_PREFIX + name.upper()] = (
+                    str(value).lower() if isinstance(value, bool) else str(value)
+                )
 
 
 def current(**overrides: object) -> Settings:

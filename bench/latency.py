@@ -55,8 +55,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS / "latency.json")
     args = parser.parse_args()
 
-    import numpy as np
-
     from assistant.answer import answer_to_dict, assemble
     from assistant.search.retrieval import relevant_flags
 
@@ -77,7 +75,7 @@ def main() -> None:
     for question, _ in asked:
         started = time.perf_counter()
         vector = torch_model.embed([question])
-        engine.index.vectors.search(np.ascontiguousarray(vector), 5)
+        engine.index.vectors.search(vector, 5)
         torch_floor.append((time.perf_counter() - started) * 1000)
     del torch_model
 
@@ -94,7 +92,7 @@ def main() -> None:
         for question, history in asked:
             started = time.perf_counter()
             vector = model.embed([question])
-            engine.index.vectors.search(np.ascontiguousarray(vector), 5)
+            engine.index.vectors.search(vector, 5)
             floor.append((time.perf_counter() - started) * 1000)
 
             started = time.perf_counter()

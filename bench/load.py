@@ -58,9 +58,18 @@ def rss_bytes(pid: int) -> int:
     return 0
 
 
-def start(index_dir: Path | None, log: Path, cache: bool) -> tuple[subprocess.Popen, int]:
-    """The server, with the query-vector cache on (as shipped) or off."""
-    return serve(index_dir, log, env=dict(os.environ, MMN_QUERY_CACHE="2048" if cache else "0"))
+def start(
+    index_dir: Path | None, log: Path, cache: bool, workers: int = 1, max_in_flight: int = 64
+) -> tuple[subprocess.Popen, int]:
+    """The server, with the query-vector cache on (as shipped) or off, with `workers`
+    processes, each shedding load past `max_in_flight` requests."""
+    env = dict(
+        os.environ,
+        MMN_QUERY_CACHE="2048" if cache else "0",
+        MMN_WORKERS=str(workers),
+        MMN_MAX_IN_FLIGHT=str(max_in_flight),
+    )
+    return serve(index_dir, log, env=env)
 
 
 def requests_for(asked: list[tuple[str, tuple[str, ...]]], port: int) -> list[bytes]:
@@ -116,7 +125,7 @@ async def client(
             ok = status_line.split()[1:2] == [b"200"] and b'"disclaimer"' in body
             if not ok:
                 errors.append(status_line.decode(errors="replace").strip())
-            record.append((time.monotonic(), elapsed))
+            record.append((time.monotonic(), elapsed, ok))
             last_used = time.monotonic()
             if think:  # a person reading the answer before the next question
                 await asyncio.sleep(chance.expovariate(1 / think))
@@ -127,7 +136,7 @@ async def client(
 async def run_level(
     port: int, payloads: list[bytes], clients: int, seconds: float, think: float = 0.0
 ):
-    record: list[tuple[float, float]] = []
+    record: list[tuple[float, float, bool]] = []
     errors: list[str] = []
     stop_at = time.monotonic() + seconds
     await asyncio.gather(
@@ -146,6 +155,8 @@ def main() -> None:
     parser.add_argument("--soak", action="store_true", help="16 clients, figures by minute")
     parser.add_argument("--minutes", type=int, default=10, help="how long the soak runs")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--workers", type=int, default=1, help="serve --workers")
+    parser.add_argument("--max-in-flight", type=int, default=64, help="serve --max-in-flight")
     args = parser.parse_args()
     if args.soak:
         return soak(args)
@@ -154,7 +165,13 @@ def main() -> None:
     asked = questions()
     rows: list[dict[str, Any]] = []
     for mode in modes:
-        process, port = start(args.index_dir, RESULTS / f"load-{mode}.log.tmp", mode == "cached")
+        process, port = start(
+            args.index_dir,
+            RESULTS / f"load-{mode}.log.tmp",
+            mode == "cached",
+            args.workers,
+            args.max_in_flight,
+        )
         think = args.think if mode == "reading" else 0.0
         try:
             payloads = requests_for(asked, port)
@@ -165,14 +182,21 @@ def main() -> None:
                     run_level(port, payloads, clients, args.duration, think)
                 )
                 after = rss_bytes(process.pid)
-                latencies = [ms for _, ms in record]
+                latencies = [ms for _, ms, ok in record if ok]
                 row = {
                     "mode": mode,
+                    "workers": args.workers,
+                    "max_in_flight": args.max_in_flight,
+                    "slowest_ms": round(max(ms for _, ms, _ in record), 1),
+                    "statuses": {
+                        s: sum(e.split()[1:2] == [s] for e in errors)
+                        for s in sorted({e.split()[1] for e in errors if len(e.split()) > 1})
+                    },
                     "clients": clients,
                     "seconds": args.duration,
                     "think_s": think,
-                    "answers": len(record),
-                    "throughput_rps": round(len(record) / args.duration, 1),
+                    "answers": len(latencies),
+                    "throughput_rps": round(len(latencies) / args.duration, 1),
                     "latency": figures(latencies),
                     "errors": len(errors),
                     "error_examples": sorted(set(errors))[:5],
@@ -223,7 +247,7 @@ def soak(args: argparse.Namespace) -> None:
         start_rss = rss_bytes(process.pid)
         for minute in range(1, minutes + 1):
             record, errors = asyncio.run(run_level(port, payloads, clients, 60.0))
-            latencies = [ms for _, ms in record]
+            latencies = [ms for _, ms, _ in record]
             window = {
                 "minute": minute,
                 "answers": len(record),

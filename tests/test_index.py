@@ -65,8 +65,8 @@ def test_a_build_writes_a_version_and_publishes_it(built, hash_embedder):
 def test_line_i_of_the_passages_file_is_vector_i(built, hash_embedder):
     index_dir, _ = built
     loaded = load_index(index_dir, hash_embedder.info)
-    assert loaded.vectors.ntotal == len(loaded.passages) == 32
-    stored = loaded.vectors.reconstruct_n(0, 32)
+    assert loaded.vectors.size == len(loaded.passages) == 32
+    stored = loaded.vectors.index.reconstruct_n(0, 32)
     expected = hash_embedder.embed([p.index_text for p in loaded.passages])
     np.testing.assert_allclose(stored, expected, atol=1e-6)
     article = loaded.articles["what-is-multifocal-motor-neuropathy"]

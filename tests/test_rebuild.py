@@ -44,7 +44,7 @@ def test_an_unchanged_rebuild_embeds_nothing(corpus_copy, hash_embedder, tmp_pat
     assert report.unchanged == 32 and report.reused == 32 and report.embedded == 0
     reference = load_index(index_dir, hash_embedder.info)
     fresh = hash_embedder.embed([p.index_text for p in reference.passages])
-    stored = reference.vectors.reconstruct_n(0, reference.vectors.ntotal)
+    stored = reference.vectors.index.reconstruct_n(0, reference.vectors.size)
     assert np.allclose(stored, fresh)  # reused vectors are the vectors of these very texts
 
 

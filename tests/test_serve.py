@@ -155,3 +155,64 @@ def test_uptime_checks_may_ask_for_the_health_status_alone(live_server):
         assert response.status == 200
         assert response.read() == b""
         assert response.headers["X-Content-Type-Options"] == "nosniff"
+
+
+def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_path, monkeypatch):
+    """`serve --workers 2`: both processes answer, and neither prints a question's text (no
+    uvicorn access log in any worker)."""
+    import re
+
+    monkeypatch.delenv("MMN_LOG_QUESTIONS", raising=False)
+    log = tmp_path / "server.log"
+    process, base = start_server(index_dir, log, "--workers", "2")
+    question = "Does Zebediah Quillfeather, aged 47, need IVIg?"
+    try:
+        deadline = time.monotonic() + 120
+        while len(set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.25)
+        for _ in range(6):
+            assert post(base + "/api/ask", {"question": question})[0] == 200
+            with urllib.request.urlopen(
+                base + "/ask?" + urlencode({"q": question}), timeout=30
+            ) as r:
+                assert r.status == 200
+    finally:
+        stop_server(process)
+    text = log.read_text()
+    assert "Zebediah" not in text and "q=" not in text and "HTTP/1.1" not in text
+    lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+    assert sum(line["path"] in ("/api/ask", "/ask") for line in lines) == 12
+
+
+def test_slow_bodies_get_408_at_the_bound_while_others_are_answered(
+    index_dir, tmp_path, monkeypatch
+):
+    """Ten clients that send a body a byte at a time hold no slot for long: each gets 408 once
+    MMN_BODY_TIMEOUT has passed, and a question sent meanwhile is answered."""
+    monkeypatch.setenv("MMN_BODY_TIMEOUT", "2")
+    process, base = start_server(index_dir, tmp_path / "server.log")
+    port = int(base.rsplit(":", 1)[1])
+    head = (
+        b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100\r\n\r\n{"
+    )
+    slow = []
+    try:
+        for _ in range(10):
+            client = socket.create_connection(("127.0.0.1", port), timeout=20)
+            client.sendall(head)
+            slow.append(client)
+        started = time.monotonic()
+        assert post(base + "/api/ask", {"question": "What IVIg dose is used?"})[0] == 200
+        for client in slow:
+            reply = b""
+            while chunk := client.recv(4096):  # the server closes the connection after it
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 408"), reply[:200]
+            assert b"did not arrive within 2 seconds" in reply
+        assert time.monotonic() - started < 15  # the bound, not the 100 s the bodies would take
+    finally:
+        for client in slow:
+            client.close()
+        stop_server(process)

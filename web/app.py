@@ -189,7 +189,13 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(feedback.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
-    app.add_middleware(RequestGuard, reject=error_response, log_questions=settings.log_questions)
+    app.add_middleware(
+        RequestGuard,
+        reject=error_response,
+        log_questions=settings.log_questions,
+        max_in_flight=settings.max_in_flight,
+        body_timeout=settings.body_timeout,
+    )
 
     def openapi() -> dict[str, Any]:
         """The schema, with the ids of the articles served now as the values `article` takes."""

@@ -10,6 +10,7 @@ text is logged only when `Settings.log_questions` is set.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -65,6 +66,10 @@ stderr, the rest as uvicorn prints it. `serve` turns uvicorn's access log off: i
 address with its query string, and so the text of every question asked on the page."""
 
 PRIVATE_PATHS = frozenset({"/ask", "/api/ask", "/feedback"})
+UNCOUNTED_PATHS = frozenset({"/api/health"})
+"""Answered even when the server is full: a load balancer's health check must not see a busy
+server as a dead one."""
+OVERLOADED = "the server is answering as many questions as it can at once; try again in a second"
 """Responses that hold a question: never kept by a shared cache or the browser's history."""
 
 LOGGED_PATH_CHARS = 200
@@ -147,10 +152,22 @@ def _invalid(message: str) -> Refusal:
 class RequestGuard:
     """Pure ASGI middleware, so it sees every response, including those of mounted static files."""
 
-    def __init__(self, app: ASGIApp, *, reject: Reject, log_questions: bool = False) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        reject: Reject,
+        log_questions: bool = False,
+        max_in_flight: int = 64,
+        body_timeout: float = 10.0,
+    ) -> None:
         self.app = app
         self.reject = reject
         self.log_questions = log_questions
+        self.max_in_flight = max_in_flight
+        self.body_timeout = body_timeout
+        self.in_flight = 0
+        """Requests being answered now (one event loop per process: a plain count is safe)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -159,6 +176,7 @@ class RequestGuard:
         started = time.perf_counter()
         sent: dict[str, int] = {}
         body = b""
+        counted = scope["path"] not in UNCOUNTED_PATHS and not scope["path"].startswith("/static/")
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -170,6 +188,15 @@ class RequestGuard:
                     headers["Cache-Control"] = "no-store"
             await send(message)
 
+        if counted and self.in_flight >= self.max_in_flight:
+            # Shed load instead of queueing without bound: a quick 503 lets a client (or the
+            # proxy, on another replica) try again, where a queue would make everyone wait.
+            response = self.reject(Request(scope), 503, OVERLOADED, "Service Unavailable")
+            response.headers["Retry-After"] = "1"
+            await response(scope, receive, send_with_headers)
+            self._log(scope, 503, started, body)
+            return
+        self.in_flight += counted
         try:
             try:
                 check_url(scope)
@@ -178,6 +205,8 @@ class RequestGuard:
                 response = self.reject(
                     Request(scope), refusal.status, refusal.message, refusal.detail
                 )
+                if refusal.status == 408:  # the client is too slow to keep its connection
+                    response.headers["Connection"] = "close"
                 await response(scope, receive, send_with_headers)
                 return
             await self.app(scope, _replay(body, receive), send_with_headers)
@@ -188,6 +217,7 @@ class RequestGuard:
                 await response(scope, receive, send_with_headers)
             raise
         finally:
+            self.in_flight -= counted
             self._log(scope, sent.get("status", 500), started, body)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:
@@ -200,8 +230,17 @@ class RequestGuard:
             raise _too_large(int(length))
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + self.body_timeout
         while True:
-            message = await receive()
+            try:  # a body sent a byte a second must not hold a slot for minutes
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except TimeoutError:
+                raise Refusal(
+                    408,
+                    f"the request body did not arrive within {self.body_timeout:g} seconds; "
+                    "send it at once",
+                    "Request Timeout",
+                ) from None
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")

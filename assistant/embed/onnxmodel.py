@@ -156,8 +156,9 @@ class OnnxModel:
         self._tokenizer.no_padding()
         options = onnxruntime.SessionOptions()
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Both cores for one question: measured faster than one, and requests rarely overlap.
-        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 4)
+        # Both cores for one question: measured faster than one, and requests rarely overlap;
+        # with several workers, each takes its share so that together they do not oversubscribe.
+        options.intra_op_num_threads = threads or current().threads_per_session
         options.inter_op_num_threads = 1
         # Idle threads sleep instead of spinning: a spinning pool takes the cores from the
         # rest of the answer (BM25, JSON, the HTTP server) and from concurrent requests.

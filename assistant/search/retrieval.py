@@ -23,7 +23,7 @@ from assistant.errors import QueryError
 from assistant.search import ranker as learnt
 from assistant.search.ranker import Ranker, query_texts, top_scores
 from assistant.store.index import LoadedIndex
-from assistant.store.vectorindex import search_parameters
+from assistant.store.vectorindex import FaissStore, VectorStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,8 +106,8 @@ class Retriever:
         self.ranker = learnt.load(index.ranker_dir) if index.ranker_dir else learnt.untrained()
         """What the version learnt from its examples (or the untrained default)."""
 
-    def _vectors(self, options: RetrievalOptions) -> Any:
-        """The FAISS index to search: the version's (passages as trained), or for a comparison
+    def _vectors(self, options: RetrievalOptions) -> VectorStore:
+        """The vectors to search: the version's (passages as trained), or for a comparison
         without the adapter, the model's own passage vectors in an exact index made here."""
         if options.adapter or not self.ranker.trained:
             return self._index.vectors
@@ -117,7 +117,7 @@ class Retriever:
             raw = self._embedder.embed([p.index_text for p in self._index.passages])
             flat = faiss.IndexFlatIP(raw.shape[1])
             flat.add(np.ascontiguousarray(raw, dtype=np.float32))
-            self._untrained_vectors = flat
+            self._untrained_vectors = FaissStore(flat)
         return self._untrained_vectors
 
     def _allowed(self, article: str | None) -> np.ndarray | None:
@@ -128,19 +128,6 @@ class Retriever:
             known = ", ".join(sorted(self._index.articles))
             raise QueryError(f"there is no article {article!r}; the articles are: {known}")
         return self._by_article.get(article, np.zeros(0, dtype=np.int64))
-
-    def _dense_search(
-        self, vectors: Any, vector: np.ndarray, n: int, allowed: np.ndarray | None
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """FAISS search, restricted by an id selector to one article's passages when asked."""
-        query = np.ascontiguousarray(vector[None, :], dtype=np.float32)
-        if allowed is None:
-            return vectors.search(query, n)
-        import faiss
-
-        selector = faiss.IDSelectorBatch(allowed)
-        params = search_parameters(vectors, selector)
-        return vectors.search(query, n, params=params)
 
     def search(
         self,
@@ -171,7 +158,7 @@ class Retriever:
             clock.lap("embedding")
             vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
             clock.lap("adapter")
-            scores, ids = self._dense_search(self._vectors(options), vector, n, allowed)
+            scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
             dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
             best = max(dense.values(), default=0.0)
             clock.lap("dense search")

@@ -11,12 +11,14 @@ from assistant.store.index import (
     versions,
 )
 from assistant.store.manifest import Manifest, read_manifest
-from assistant.store.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES
+from assistant.store.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES, FaissStore, VectorStore
 
 __all__ = [
     "AUTO_FLAT_LIMIT",
     "INDEX_TYPES",
     "VERSIONS",
+    "FaissStore",
+    "VectorStore",
     "LoadedIndex",
     "Manifest",
     "has_index",

@@ -51,7 +51,7 @@ from assistant.store.manifest import (
     VectorIndexEntry,
     read_manifest,
 )
-from assistant.store.vectorindex import build_vectors, choose, kind_of
+from assistant.store.vectorindex import FaissStore, VectorStore, build_vectors, choose
 
 POINTER = "CURRENT"
 VERSIONS = "versions"
@@ -72,7 +72,7 @@ class LoadedIndex:
     version: str
     path: Path
     manifest: Manifest
-    vectors: Any  # faiss.Index
+    vectors: VectorStore
     passages: tuple[Passage, ...]
     articles: dict[str, Article]
     lexical: LexicalIndex
@@ -498,7 +498,9 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
             )
 
     try:
-        vectors = faiss.deserialize_index(np.fromfile(path / "vectors.faiss", dtype=np.uint8))
+        vectors = FaissStore(
+            faiss.deserialize_index(np.fromfile(path / "vectors.faiss", dtype=np.uint8))
+        )
         passages = tuple(
             _passage_from_json(json.loads(line))
             for line in (path / "passages.jsonl").read_text(encoding="utf-8").splitlines()
@@ -516,18 +518,18 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
         raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
 
     recorded_kind = manifest.index_type
-    if kind_of(vectors) != recorded_kind:
+    if vectors.kind != recorded_kind:
         raise IndexStoreError(
-            f"{path}: vectors.faiss holds a {kind_of(vectors)} index, but the manifest says "
+            f"{path}: vectors.faiss holds a {vectors.kind} index, but the manifest says "
             f"{recorded_kind}; {rebuild}"
         )
-    if vectors.d != model.dimension:
+    if vectors.dimension != model.dimension:
         raise IndexStoreError(
-            f"{path}: FAISS dimension {vectors.d} != model dimension {model.dimension}; {rebuild}"
+            f"{path}: FAISS dimension {vectors.dimension} != model dimension {model.dimension}; {rebuild}"
         )
-    if not (vectors.ntotal == len(passages) == count == lexical.size):
+    if not (vectors.size == len(passages) == count == lexical.size):
         raise IndexStoreError(
-            f"{path}: {vectors.ntotal} vectors, {len(passages)} passages, {lexical.size} lexical "
+            f"{path}: {vectors.size} vectors, {len(passages)} passages, {lexical.size} lexical "
             f"documents, manifest says {count}; {rebuild}"
         )
     missing = {p.article_id for p in passages} - articles.keys()

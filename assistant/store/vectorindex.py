@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -127,6 +127,67 @@ def build_vectors(
     index.add(vectors)
     use_search_threads()
     return index, IndexChoice(choice.kind, choice.reason, params)
+
+
+class VectorStore(Protocol):
+    """Where passage vectors are searched: the seam between retrieval and the store.
+
+    FAISS in the process's memory (`FaissStore`) is the one implementation, right to about a
+    million passages on one machine (`bench/scale.py`). A library beyond that, or one shared by
+    many machines, needs a distributed vector database behind this same interface: the
+    retriever asks only for the nearest passages by inner product, within an optional set of
+    positions (one article's)."""
+
+    @property
+    def size(self) -> int:
+        """How many vectors: position i is passage i."""
+        ...
+
+    @property
+    def kind(self) -> str:
+        """What the manifest calls it (`flat`, `ivf-fp16`, …)."""
+        ...
+
+    @property
+    def dimension(self) -> int: ...
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(scores, positions) of the k nearest vectors to each query, best first; -1 pads."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class FaissStore:
+    """A FAISS index in this process's memory."""
+
+    index: Any  # faiss.Index
+
+    @property
+    def size(self) -> int:
+        return int(self.index.ntotal)
+
+    @property
+    def dimension(self) -> int:
+        return int(self.index.d)
+
+    @property
+    def kind(self) -> str:
+        return kind_of(self.index)
+
+    def search(
+        self, queries: np.ndarray, k: int, allowed: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Restricted by an id selector to `allowed` positions when given."""
+        queries = np.ascontiguousarray(queries, dtype=np.float32)
+        if allowed is None:
+            return self.index.search(queries, k)
+        import faiss
+
+        selector = faiss.IDSelectorBatch(allowed)
+        params = search_parameters(self.index, selector)
+        return self.index.search(queries, k, params=params)
 
 
 def search_parameters(index: Any, selector: Any) -> Any:

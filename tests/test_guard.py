@@ -1,0 +1,101 @@
+"""The request guard's load shedding and slow-body cut-off, on a bare ASGI app (no model): what
+a client sees when the server is full, and when it sends its body too slowly.
+
+A real server with ten slow clients is in test_serve.py; the figures are in bench/."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+from starlette.responses import JSONResponse
+
+from web.guard import OVERLOADED, RequestGuard
+
+
+def reject(_request: Any, status: int, message: str, detail: Any) -> JSONResponse:
+    return JSONResponse({"message": message, "detail": detail}, status_code=status)
+
+
+class Held:
+    """An app that answers only when released, so requests stay in flight."""
+
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.entered = 0
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        self.entered += 1
+        await self.release.wait()
+        await JSONResponse({"ok": True})(scope, receive, send)
+
+
+def scope(path: str = "/api/ask", method: str = "GET", headers: list | None = None) -> dict:
+    return {
+        "type": "http",
+        "method": method,
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "headers": headers or [],
+    }
+
+
+async def call(app: Any, request: dict, receive: Any = None) -> tuple[int, dict, bytes]:
+    sent: list[dict] = []
+
+    async def no_body() -> dict:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    await app(request, receive or no_body, send)
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    headers = {k.decode().lower(): v.decode() for k, v in start["headers"]}
+    body = b"".join(m.get("body", b"") for m in sent if m["type"] == "http.response.body")
+    return start["status"], headers, body
+
+
+def test_past_the_cap_a_request_gets_503_with_retry_after_and_health_still_answers():
+    async def run() -> None:
+        held = Held()
+        guard = RequestGuard(held, reject=reject, max_in_flight=2)
+        first = asyncio.create_task(call(guard, scope()))
+        second = asyncio.create_task(call(guard, scope()))
+        while held.entered < 2:
+            await asyncio.sleep(0)
+        status, headers, body = await call(guard, scope())
+        assert status == 503 and headers["retry-after"] == "1"
+        assert json.loads(body)["message"] == OVERLOADED
+        health = asyncio.create_task(call(guard, scope("/api/health")))  # a balancer's check
+        while held.entered < 3:
+            await asyncio.sleep(0)
+        held.release.set()
+        assert [r[0] for r in await asyncio.gather(first, second, health)] == [200, 200, 200]
+        assert guard.in_flight == 0
+        assert (await call(guard, scope()))[0] == 200  # room again once they are answered
+
+    asyncio.run(run())
+
+
+def test_a_body_sent_a_byte_at_a_time_is_cut_off_with_408_at_the_bound():
+    async def run() -> None:
+        guard = RequestGuard(Held(), reject=reject, body_timeout=0.3)
+
+        async def slow() -> dict:
+            await asyncio.sleep(0.1)
+            return {"type": "http.request", "body": b"{", "more_body": True}
+
+        headers = [(b"content-length", b"100"), (b"content-type", b"application/json")]
+        started = time.monotonic()
+        status, sent, body = await call(guard, scope(method="POST", headers=headers), slow)
+        waited = time.monotonic() - started
+        assert status == 408 and sent["connection"] == "close"
+        assert "did not arrive within 0.3 seconds" in json.loads(body)["message"]
+        assert 0.3 <= waited < 5  # cut at the bound, not after the 10 s the body would take
+        assert guard.in_flight == 0
+
+    asyncio.run(run())
