@@ -16,7 +16,7 @@ from assistant.feedback import FeedbackStore
 from assistant.settings import current
 from tests.test_web import DOSE, DOSE_PASSAGE, OUT_OF_SCOPE, Node, ask, parse
 from web.app import create_app
-from web.feedback import COOKIE, NOTICES
+from web.forms import COOKIE, NOTICES
 
 BASE = "http://testserver"
 

@@ -17,11 +17,8 @@ is logged, the clinician is told it was not saved, and answering goes on.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import re
-import secrets
 import threading
 import time
 from collections import deque
@@ -35,50 +32,18 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from assistant.engine import Engine
 from assistant.errors import QueryError
-from assistant.feedback import VERDICTS, FeedbackError, FeedbackStore, Judgement, secret_for
+from assistant.feedback import VERDICTS, FeedbackError, FeedbackStore, Judgement
 from assistant.limits import MAX_ARTICLE_ID_CHARS, MAX_K, MIN_K, Query
 from web import views
+from web.forms import COOKIE, NOTICES, FormKeys
+from web.pages import error_page
 
 log = logging.getLogger("mmn_assistant.web")
 
-COOKIE = "mmn_form"
-_COOKIE_VALUE = re.compile(r"^[0-9a-f]{64}$")
 _RANK = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
 FORM_TYPE = "application/x-www-form-urlencoded"
-NOTICES = {
-    "saved": "Thank you: your judgement is kept for the article's editors.",
-    "failed": "Your judgement could not be saved (the error is logged); the answer is unaffected.",
-}
 
 router = APIRouter(include_in_schema=False)
-
-
-class FormKeys:
-    """Signs and checks form tokens. The key is read (or made) on first use; when the folder
-    cannot hold it, a key for this process alone is used, so pages still work."""
-
-    def __init__(self, store_path: Path) -> None:
-        self._store_path = store_path
-        self._key: bytes | None = None
-        self._lock = threading.Lock()
-
-    def _secret(self) -> bytes:
-        with self._lock:
-            if self._key is None:
-                try:
-                    self._key = secret_for(self._store_path)
-                except FeedbackError as exc:
-                    log.error("feedback form key unavailable, using one for this process: %s", exc)
-                    self._key = secrets.token_bytes(32)
-            return self._key
-
-    def token(self, cookie: str) -> str:
-        return hmac.new(self._secret(), cookie.encode(), hashlib.sha256).hexdigest()
-
-    def valid(self, cookie: str | None, token: str | None) -> bool:
-        if not cookie or not token or not _COOKIE_VALUE.match(cookie):
-            return False
-        return hmac.compare_digest(self.token(cookie), token)
 
 
 class RateLimit:
@@ -120,25 +85,6 @@ class Feedback:
         return cls(FeedbackStore(path), FormKeys(path), RateLimit(per_minute))
 
 
-def form_cookie(request: Request) -> tuple[str, bool]:
-    """The client's form cookie, or a new one (True: set it on the response)."""
-    cookie = request.cookies.get(COOKIE, "")
-    if _COOKIE_VALUE.match(cookie):
-        return cookie, False
-    return secrets.token_hex(32), True
-
-
-def set_form_cookie(request: Request, response: Response, cookie: str) -> None:
-    response.set_cookie(
-        COOKIE,
-        cookie,
-        httponly=True,
-        samesite="strict",
-        secure=request.url.scheme == "https",
-        path="/",
-    )
-
-
 def _one(form: dict[str, list[str]], name: str) -> str:
     values = form.get(name) or [""]
     return values[-1]
@@ -151,8 +97,6 @@ def _wants_json(request: Request) -> bool:
 def _refuse(request: Request, status: int, message: str, **headers: str) -> Response:
     if _wants_json(request):
         return JSONResponse({"saved": False, "message": message}, status, headers=headers)
-    from web.pages import error_page  # the page module imports this one for its forms
-
     response = error_page(request, status, message)
     response.headers.update(headers)
     return response

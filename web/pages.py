@@ -19,7 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from assistant.errors import QueryError
 from web import views
 from web.api import EngineDep
-from web.feedback import NOTICES, form_cookie, set_form_cookie
+from web.forms import NOTICES, form_cookie, set_form_cookie
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
