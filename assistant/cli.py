@@ -476,9 +476,11 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings, engine=engine, watch=True), **options)
         return
+    from web.worker import NoDelayHTTP
+
     del engine  # each worker loads its own; this process only supervises them
     settings.hand_to_workers()
-    uvicorn.run("web.worker:app", factory=True, workers=workers, **options)
+    uvicorn.run("web.worker:app", factory=True, workers=workers, http=NoDelayHTTP, **options)
 
 
 @cli.command(name="eval")
