@@ -100,6 +100,25 @@ def test_a_store_from_a_newer_release_is_refused_with_what_to_do(store):
         store.rows()
 
 
+def test_a_store_of_an_older_schema_is_migrated_on_open_and_keeps_its_rows(store):
+    store.path.parent.mkdir(parents=True)
+    with sqlite3.connect(store.path) as db:  # a store as the first release wrote it
+        for statement in MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute("PRAGMA user_version = 1")
+        db.execute(
+            "INSERT INTO feedback (created_at, article, index_version, question, history, "
+            "passage, rank, verdict) VALUES ('2026-12-01T10:00:00+00:00', ?, 'v0', 'Old?', "
+            "'[]', NULL, NULL, 'missing')",
+            (ARTICLE_ID,),
+        )
+    (old,) = store.rows()
+    assert (old.question, old.searched, old.status) == ("Old?", "", "new")
+    assert store.schema_version() == len(MIGRATIONS) == 2
+    store.add(judged(searched=ARTICLE_ID))
+    assert store.rows()[-1].searched == ARTICLE_ID
+
+
 def test_a_damaged_file_is_a_feedback_error_not_a_crash(store):
     store.path.parent.mkdir(parents=True)
     store.path.write_bytes(b"this is not a database" * 100)
@@ -143,11 +162,12 @@ def test_stats_are_per_index_version_as_clinicians_judged(store):
     store.add(judged("not", rank=1, question="Is it genetic?"))  # q3: not answered
     store.add(judged("missing", question="Is IVIg safe in pregnancy?"))
     store.add(judged(index_version="v2"))
+    store.add(judged("not", rank=1, index_version="v2", searched=ARTICLE_ID))  # another search
     v1, v2 = store.stats()
     assert (v1.index_version, v1.judgements, v1.questions) == ("v1", 5, 3)
     assert (v1.answered_at_1, v1.answered_in_top_3) == (0.333, 0.667)
     assert (v1.not_this, v1.missing) == (2, 1)
-    assert (v2.index_version, v2.judgements, v2.answered_at_1) == ("v2", 1, 1.0)
+    assert (v2.index_version, v2.judgements, v2.questions, v2.answered_at_1) == ("v2", 2, 2, 0.5)
 
 
 def test_the_form_key_is_made_once_private_and_shared(tmp_path):

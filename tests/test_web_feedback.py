@@ -90,7 +90,8 @@ def test_a_judgement_is_stored_and_comes_back_to_the_same_answer_with_thanks(cli
     assert (row.question, row.history, row.verdict, row.rank) == (
         "And the dose?", ("How is MMN treated?",), "answers", 1
     )  # fmt: skip
-    assert row.index_version == client.app.state.engine.index.version
+    assert row.index_version == client.app.state.engine.index.version  # the page's version
+    assert ("version", row.index_version) in fields(form_of(first))
     back = parse(client.get(response.headers["location"]).text)
     assert back.one("div", "notice--thanks").text.strip() == NOTICES["saved"]
 
@@ -164,6 +165,7 @@ def test_the_31st_judgement_in_a_minute_is_refused_with_retry_after(client, stor
         (("rank", "0"), "rank must be a whole number from 1 to 20"),
         (("passage", "not-a-passage"), "passage is not a passage of that article"),
         (("article", "no-such-article"), "article is not an article of this index"),
+        (("searched", "no-such-article"), "searched is not an article of this index"),
     ],
 )
 def test_fields_outside_the_limits_get_422_saying_what_to_fix(client, store_path, change, message):

@@ -41,6 +41,7 @@ from web.pages import error_page
 log = logging.getLogger("mmn_assistant.web")
 
 _RANK = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
+_VERSION = re.compile(r"[0-9]{8}T[0-9.]{6,13}-[0-9a-f]{6}")  # an index version's name
 FORM_TYPE = "application/x-www-form-urlencoded"
 
 router = APIRouter(include_in_schema=False)
@@ -130,9 +131,18 @@ def read_judgement(form: dict[str, list[str]], engine: Engine) -> Judgement:
         if not _RANK.fullmatch(raw_rank) or not MIN_K <= int(raw_rank) <= MAX_K:
             raise QueryError(f"rank must be a whole number from {MIN_K} to {MAX_K}")
         rank = int(raw_rank)
+    # The version the page was ranked with, when the form names a real one (a page can be
+    # judged after the server has swapped to a newer version); else the one served now.
+    version = _one(form, "version")
+    if not _VERSION.fullmatch(version):
+        version = engine.index.version
+    searched = _one(form, "searched")
+    if searched and searched not in engine.index.articles:
+        raise QueryError("searched is not an article of this index; ask the question again")
     return Judgement(
         article=article,
-        index_version=engine.index.version,
+        index_version=version,
+        searched=searched,
         question=query.question,
         history=query.history,
         passage=passage,

@@ -58,6 +58,9 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX feedback_status ON feedback (status)",
         "CREATE INDEX feedback_created ON feedback (created_at)",
     ),
+    # 2: the article the answer searched ("" for all): a rank means something only within the
+    # search that produced it, so statistics keep searches apart.
+    ("ALTER TABLE feedback ADD COLUMN searched TEXT NOT NULL DEFAULT ''",),
 )
 
 
@@ -76,9 +79,11 @@ class Judgement:
     passage: str | None
     rank: int | None
     verdict: Verdict
+    searched: str = ""
+    """The article the answer searched, "" for all of them."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Feedback(Judgement):
     """A stored judgement and what editors have decided about it."""
 
@@ -173,7 +178,7 @@ class FeedbackStore:
         with self._connect() as db:
             cursor = db.execute(
                 "INSERT INTO feedback (created_at, article, index_version, question, history,"
-                " passage, rank, verdict) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " passage, rank, verdict, searched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     created,
                     judgement.article,
@@ -183,6 +188,7 @@ class FeedbackStore:
                     judgement.passage,
                     judgement.rank,
                     judgement.verdict,
+                    judgement.searched,
                 ),
             )
             return int(cursor.lastrowid or 0)
@@ -238,10 +244,10 @@ def version_stats(rows: Sequence[Feedback]) -> list[VersionStats]:
         by_version.setdefault(row.index_version, []).append(row)
     result = []
     for version, mine in sorted(by_version.items(), key=lambda item: item[1][0].created_at):
-        judged: dict[tuple[str, tuple[str, ...]], list[Feedback]] = {}
+        judged: dict[tuple[str, tuple[str, ...], str], list[Feedback]] = {}
         for row in mine:
             if row.verdict != "missing":
-                judged.setdefault((row.question, row.history), []).append(row)
+                judged.setdefault((row.question, row.history, row.searched), []).append(row)
 
         groups = list(judged.values())
         result.append(
@@ -280,6 +286,7 @@ def _row(row: sqlite3.Row) -> Feedback:
         passage=row["passage"],
         rank=row["rank"],
         verdict=row["verdict"],
+        searched=row["searched"],
         status=row["status"],
         note=row["note"],
     )
