@@ -65,7 +65,12 @@ def load_article(path: Path) -> Article:
             )
         listed = read_text(beside)
         references = read_references(beside, listed)
-        check_cited(passages, references, article_source=str(path), references_source=str(beside))
+        check_cited(
+            ((p.line, p.citations) for p in passages),
+            references,
+            source=str(path),
+            listed_in=str(beside),
+        )
         digest.update(b"\0references\0" + listed.encode("utf-8"))  # an edit there rebuilds
     return Article(
         id=aid,

@@ -53,7 +53,7 @@ from assistant.ingest.parsing import (
     read_text,
     source_lines,
 )
-from assistant.ingest.references import REFERENCE_ENTRY
+from assistant.ingest.references import check_cited, read_entries
 
 FENCE = "---"
 FENCE_ENDS = ("---", "...")
@@ -179,7 +179,7 @@ class _Body:
     disclaimer_line: int | None = None
     disclaimer: list[str] = field(default_factory=list)  # paragraphs
     references_line: int | None = None
-    references: list[tuple[int, list[str], int]] = field(default_factory=list)
+    reference_lines: list[Line] = field(default_factory=list)
 
     def read(self) -> None:
         # Same line count as the source, so markdown-it's line maps index `self.lines`; a line
@@ -309,30 +309,7 @@ class _Body:
             ] or [token.content]
             self.disclaimer.extend(" ".join(text.split()) for text in texts if text.strip())
         else:
-            for line in lines:
-                self._reference(line)
-
-    def _reference(self, line: Line) -> None:
-        entry = REFERENCE_ENTRY.match(line.content)
-        if entry is None:
-            if not self.references:
-                raise ArticleError(
-                    self.source,
-                    "a References entry starts with its number: '1. Author. Title. Journal. Year.'",
-                    line=line.number,
-                )
-            self.references[-1][1].append(line.content.strip())  # a wrapped entry goes on
-            return
-        number = int(entry.group("number") or entry.group("bracketed"))
-        for listed, _, listed_line in self.references:
-            if listed == number:
-                raise ArticleError(
-                    self.source,
-                    f"reference {number} is listed twice (lines {listed_line} and {line.number}); "
-                    "number each entry once",
-                    line=line.number,
-                )
-        self.references.append((number, [entry.group("text").strip()], line.number))
+            self.reference_lines.extend(lines)
 
 
 def _block_end(tokens: list[Token]) -> int:
@@ -380,7 +357,17 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
             "no passages: there is no paragraph or bullet between the title and the disclaimer",
             line=body.title.line if body.title else body_start + 1,
         )
-    _check_citations(blocks, references, body.references_line, source)
+    if body.references_line is not None:  # where an article lists references, all are there
+        check_cited(
+            (
+                (b.line, split_markdown_citations(b.raw).citations)
+                for b in blocks
+                if b.kind != "heading"
+            ),
+            references,
+            source=source,
+            listed_in=f"the References section (line {body.references_line})",
+        )
     # The export's convention: the first heading, before any content, is the topic (level 1).
     if blocks[0].kind == "heading" and blocks[0].level == 2:
         blocks[0] = dataclasses.replace(blocks[0], level=1)
@@ -439,35 +426,12 @@ def _disclaimer(body: _Body, source: str, *, last_line: int) -> str:
 
 
 def _references(body: _Body, source: str) -> tuple[tuple[int, str], ...]:
-    if body.references_line is not None and not body.references:
+    entries = read_entries(body.reference_lines, source, in_order=False, entry="a References entry")
+    if body.references_line is not None and not entries:
         raise ArticleError(
             source,
             "the References section has no entries; list them as '1. Author. Title. …' or "
             "remove the heading",
             line=body.references_line,
         )
-    return tuple((number, fold(" ".join(parts))) for number, parts, _ in body.references)
-
-
-def _check_citations(
-    blocks: list[Block],
-    references: tuple[tuple[int, str], ...],
-    references_line: int | None,
-    source: str,
-) -> None:
-    """Where an article lists references, every number a passage cites must be among them."""
-    if references_line is None:
-        return
-    listed = {number for number, _ in references}
-    for block in blocks:
-        if block.kind == "heading":
-            continue
-        missing = [n for n in split_markdown_citations(block.raw).citations if n not in listed]
-        if missing:
-            numbers = ", ".join(str(n) for n in missing)
-            raise ArticleError(
-                source,
-                f"cites [{numbers}], which the References section (line {references_line}) "
-                "does not list; add the entry or correct the marker",
-                line=block.line,
-            )
+    return tuple((number, text) for number, text, _ in entries)

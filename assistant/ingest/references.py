@@ -12,12 +12,11 @@ line and says what to fix.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.ingest.parsing import fold, read_text, source_lines
-from assistant.records import Passage
+from assistant.ingest.parsing import Line, fold, read_text, source_lines
 
 REFERENCES_DIR = "references"
 REFERENCE_ENTRY = re.compile(
@@ -29,61 +28,77 @@ def references_path(article_path: Path, article_id: str) -> Path:
     return article_path.parent / REFERENCES_DIR / f"{article_id}.txt"
 
 
-def read_references(path: Path, text: str | None = None) -> tuple[tuple[int, str], ...]:
-    """The numbered entries of a references file, in order."""
-    source = str(path)
-    text = read_text(path) if text is None else text
+def read_entries(
+    lines: Iterable[Line], source: str, *, in_order: bool, entry: str = "an entry"
+) -> list[tuple[int, str, int]]:
+    """Numbered entries, (number, text, line), from lines that are not blank: an unnumbered line
+    continues the entry above it. Numbers are unique; with `in_order` they also run 1, 2, 3.
+
+    Both reference lists use it: a Markdown `## References` section and a references file.
+    """
     entries: list[tuple[int, list[str], int]] = []
-    for line in source_lines(text):
-        stripped = line.stripped
-        if not stripped or stripped.startswith("#"):
-            continue
-        entry = REFERENCE_ENTRY.match(line.content.lstrip("\ufeff"))
-        if entry is None:
+    for line in lines:
+        found = REFERENCE_ENTRY.match(line.content.lstrip("\ufeff"))
+        if found is None:
             if not entries:
                 raise ArticleError(
                     source,
-                    "an entry starts with its number: '1. Author. Title. Journal. Year.'",
+                    f"{entry} starts with its number: '1. Author. Title. Journal. Year.'",
                     line=line.number,
                 )
-            entries[-1][1].append(stripped)  # a wrapped entry goes on
+            entries[-1][1].append(line.stripped)  # a wrapped entry goes on
             continue
-        number = int(entry.group("number") or entry.group("bracketed"))
+        number = int(found.group("number") or found.group("bracketed"))
+        listed = {n: at for n, _, at in entries}
         expected = entries[-1][0] + 1 if entries else 1
-        if number != expected:
-            listed = {n: at for n, _, at in entries}
+        if number in listed or (in_order and number != expected):
             problem = (
                 f"reference {number} is listed twice (lines {listed[number]} and {line.number})"
                 if number in listed
                 else f"reference {expected} is missing (this entry is {number})"
             )
-            raise ArticleError(
-                source, f"{problem}; number the entries 1, 2, 3, … in order", line=line.number
+            advice = (
+                "number the entries 1, 2, 3, … in order" if in_order else "number each entry once"
             )
-        entries.append((number, [entry.group("text").strip()], line.number))
+            raise ArticleError(source, f"{problem}; {advice}", line=line.number)
+        entries.append((number, [found.group("text").strip()], line.number))
+    return [(number, fold(" ".join(parts)), at) for number, parts, at in entries]
+
+
+def read_references(path: Path, text: str | None = None) -> tuple[tuple[int, str], ...]:
+    """The numbered entries of a references file, in order."""
+    source = str(path)
+    text = read_text(path) if text is None else text
+    kept = [
+        line
+        for line in source_lines(text)
+        if line.stripped and not line.stripped.startswith("#")  # blank lines and comments
+    ]
+    entries = read_entries(kept, source, in_order=True)
     if not entries:
         raise ArticleError(
             source, "no entries; list them as '1. Author. Title. …' or remove the file", line=1
         )
-    return tuple((number, fold(" ".join(parts))) for number, parts, _ in entries)
+    return tuple((number, text) for number, text, _ in entries)
 
 
 def check_cited(
-    passages: Sequence[Passage],
+    cited: Iterable[tuple[int, Sequence[int]]],
     references: tuple[tuple[int, str], ...],
     *,
-    article_source: str,
-    references_source: str,
+    source: str,
+    listed_in: str,
 ) -> None:
-    """Every number a passage cites is listed; the error names the passage's line."""
+    """Every number a statement cites, (line, numbers), is in the reference list; the error
+    names the statement's line in `source`, and `listed_in` says where the list is."""
     listed = {number for number, _ in references}
-    for passage in passages:
-        missing = [n for n in passage.citations if n not in listed]
+    for line, citations in cited:
+        missing = [n for n in citations if n not in listed]
         if missing:
             numbers = ", ".join(str(n) for n in missing)
             raise ArticleError(
-                article_source,
-                f"cites [{numbers}], which {references_source} does not list "
-                f"(it has 1-{len(listed)}); add the entry there or correct the marker",
-                line=passage.line,
+                source,
+                f"cites [{numbers}], which {listed_in} does not list; add the entry or correct "
+                "the marker",
+                line=line,
             )
