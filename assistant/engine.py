@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from assistant.answer import Answer, assemble
+from assistant.embed.batching import serving
 from assistant.embed.embedding import CachingEmbedder, Embedder
 from assistant.limits import DEFAULT_K, Query, check_k
 from assistant.search.retrieval import (
@@ -37,7 +38,7 @@ def _fine_tuned(model_dir: Path, index_dir: Path) -> CachingEmbedder:
     from assistant.search.finetune import embedder_for
 
     if model_dir not in _FINE_TUNED:
-        embedder = CachingEmbedder(embedder_for(model_dir, index_dir / "models"))
+        embedder = serving(embedder_for(model_dir, index_dir / "models"))
         embedder.load()
         _FINE_TUNED.clear()  # one fine-tuned model in memory at a time
         _FINE_TUNED[model_dir] = embedder
@@ -49,10 +50,10 @@ class Engine:
 
     def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
         self.index = index
-        # Questions go through a cache of recent vectors; pass a CachingEmbedder to share one
-        # across engines (the server does, so a swapped-in index keeps it).
+        # Questions go through a cache of recent vectors and the batcher; pass a CachingEmbedder
+        # to share them across engines (the server does, so a swapped-in index keeps them).
         if not isinstance(embedder, CachingEmbedder):
-            embedder = CachingEmbedder(embedder)
+            embedder = serving(embedder)
         self.embedder = embedder
         use_search_threads()
         self._retriever = Retriever(index, embedder)

@@ -68,6 +68,18 @@ class Settings(BaseSettings):
     body_timeout: float = Field(
         10.0, gt=0, le=300, description="seconds a request body may take to arrive (408 after)"
     )
+    batch_texts: int = Field(
+        32,
+        ge=1,
+        le=256,
+        description="texts concurrent questions may share in one model call (1: no batching)",
+    )
+    batch_wait_ms: float = Field(
+        0.0,
+        ge=0,
+        le=50,
+        description="under load, how long a model call may wait for more questions to join it",
+    )
     onnx_spin: bool = Field(
         False, description="let idle onnxruntime threads spin (faster alone, slower beside others)"
     )

@@ -91,7 +91,7 @@ def test_the_onnx_runtime_ranks_every_gold_question_as_pytorch_does(engine):
     from assistant.embed.embedding import SentenceTransformerEmbedder
     from assistant.engine import Engine
 
-    assert engine.embedder.inner.runtime == "onnx"
+    assert engine.embedder.runtime == "onnx"
     torch_engine = Engine(engine.index, SentenceTransformerEmbedder(runtime="torch"))
     threshold = engine.ranker.threshold
     items = load_gold(GOLD / "dev.jsonl") + load_gold(GOLD / "test.jsonl")

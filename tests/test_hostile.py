@@ -437,8 +437,9 @@ def test_an_article_address_of_any_length_or_content_is_a_clean_404_or_414(clien
 def test_malformed_http_is_refused_by_the_server_and_it_keeps_answering(
     client, live_server, request_bytes
 ):
-    """uvicorn answers these before the app sees them: a bare 400 (no security headers, as
-    there is no page to protect), and the app keeps answering."""
+    """uvicorn answers these before the app sees them, with a bare 400 (no security headers,
+    as there is no page to protect), but for two Host headers, which the guard refuses; and
+    the app keeps answering."""
     response = send_raw(live_server, request_bytes)
     assert response.status_code == 400
     assert not [leak for leak in LEAKS if leak in response.text]

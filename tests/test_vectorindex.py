@@ -1,6 +1,7 @@
 """The FAISS index kind: chosen by size, overridable, recorded, searched the same way."""
 
 import json
+from pathlib import Path
 
 import faiss
 import numpy as np
@@ -86,3 +87,16 @@ def test_an_index_file_of_another_kind_than_the_manifest_says_is_refused(tmp_pat
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(IndexStoreError, match="holds a flat index, but the manifest says hnsw"):
         load_index(index_dir, hash_embedder.info)
+
+
+@pytest.mark.parametrize("kind", ["flat", "ivf-fp16"])
+def test_a_served_version_is_mapped_from_disk_not_copied(tmp_path, hash_embedder, kind):
+    """Workers and replicas on one machine share the version's vectors and BM25 scores
+    through the page cache instead of holding a copy each."""
+    build_index(load_corpus(CORPUS), hash_embedder, tmp_path / "index", index_type=kind)
+    loaded = load_index(tmp_path / "index", hash_embedder.info)
+    mapped = Path("/proc/self/maps").read_text()
+    assert str(loaded.path / "vectors.faiss") in mapped
+    assert str(loaded.path / "lexical") in mapped
+    answer = Engine(loaded, hash_embedder).ask("What IVIg dose is used?", k=3)
+    assert len(answer.passages) == 3

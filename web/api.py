@@ -59,7 +59,10 @@ router = APIRouter(
 )
 
 
-def get_engine(request: Request) -> Engine:
+async def get_engine(request: Request) -> Engine:
+    """The engine serving now. `async` so that FastAPI reads it on the event loop: a plain
+    function would cost every request a round trip through the thread pool (13 % of a cached
+    answer's time in a profile)."""
     return request.app.state.engine
 
 

@@ -150,10 +150,11 @@ def create_app(
             app.state.engine = engine
             model = engine.embedder if watch else None
         else:
-            from assistant.embed import CachingEmbedder, SentenceTransformerEmbedder
+            from assistant.embed import SentenceTransformerEmbedder, serving
 
-            # One cache of question vectors for the life of the server, across index swaps.
-            model = CachingEmbedder(
+            # One cache of question vectors (and one batcher) for the life of the server,
+            # across index swaps.
+            model = serving(
                 embedder
                 or SentenceTransformerEmbedder(
                     settings.model_path, export_dir=settings.index_dir / "models"

@@ -122,6 +122,13 @@ def check_url(scope: Scope) -> None:
         ) from None
 
 
+def check_host(scope: Scope) -> None:
+    """One Host header at most (RFC 9112, 3.2): with two, a proxy and this server could each
+    believe another. h11 refused these itself; httptools, which uvicorn now uses, lets them by."""
+    if sum(name == b"host" for name, _ in scope.get("headers", ())) > 1:
+        raise Refusal(400, "the request has more than one Host header; send one", "Bad Request")
+
+
 def check_json_body(headers: Headers, body: bytes) -> None:
     """A body for the JSON API: sent as JSON, in UTF-8, nested no deeper than a request."""
     content_type = headers.get("content-type", "")
@@ -199,6 +206,7 @@ class RequestGuard:
         self.in_flight += counted
         try:
             try:
+                check_host(scope)
                 check_url(scope)
                 body = await self._read_body(scope, receive)
             except Refusal as refusal:

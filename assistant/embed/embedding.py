@@ -268,7 +268,26 @@ class SentenceTransformerEmbedder:
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
 
-class CachingEmbedder:
+class Wrapper:
+    """An embedder in front of another (`inner`): it answers for the model behind it."""
+
+    inner: Embedder
+
+    @property
+    def info(self) -> ModelInfo:
+        return self.inner.info
+
+    @property
+    def runtime(self) -> str | None:
+        """The wrapped model's runtime ("onnx", "torch"; None before it loads)."""
+        return getattr(self.inner, "runtime", None)
+
+    def load(self) -> None:
+        if hasattr(self.inner, "load"):
+            self.inner.load()
+
+
+class CachingEmbedder(Wrapper):
     """Remembers the vectors of recent texts: a repeated question (a reload, a shared link, the
     same follow-up history) skips the model. Bounded, least recently used first out; vectors
     depend only on the model, so the cache outlives index swaps. Held in memory only.
@@ -285,14 +304,6 @@ class CachingEmbedder:
         self._lock = threading.Lock()
         self.hits = 0
         self.misses = 0
-
-    @property
-    def info(self) -> ModelInfo:
-        return self.inner.info
-
-    def load(self) -> None:
-        if hasattr(self.inner, "load"):
-            self.inner.load()
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not self.size or not texts:

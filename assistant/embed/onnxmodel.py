@@ -174,13 +174,14 @@ class OnnxModel:
         from tqdm import tqdm
 
         encodings = self._tokenizer.encode_batch(list(texts))
-        # Similar lengths together, as sentence-transformers does: less padding per batch.
-        order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))
         out: np.ndarray | None = None
-        starts = range(0, len(order), batch_size)
-        for start in tqdm(starts, desc="embedding", unit="batch", disable=not progress):
-            chunk = order[start : start + batch_size]
-            width = max(len(encodings[i].ids) for i in chunk)
+        for chunk in tqdm(
+            similar_lengths([len(e.ids) for e in encodings], batch_size),
+            desc="embedding",
+            unit="batch",
+            disable=not progress,
+        ):
+            width = len(encodings[chunk[0]].ids)
             feeds = {name: np.zeros((len(chunk), width), dtype=np.int64) for name in INPUTS}
             for row, i in enumerate(chunk):
                 e = encodings[i]
@@ -194,3 +195,28 @@ class OnnxModel:
             out[chunk] = vectors
         assert out is not None
         return out
+
+
+PADDING_SHARE = 0.6
+"""A text joins a batch while it is at least this share of the batch's longest: every row is
+padded to the longest, so mixing a 10-token question with a 49-token history costs more than
+two calls. Measured on the gold questions in groups of 8 and 16 (one ONNX thread): 8.1 ms of
+CPU a question at 0.6, 8.9 at 0.8, 11.0 with no cut (one padded call), 11.4 one at a time."""
+
+
+def similar_lengths(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Positions grouped for the model: longest first, at most `batch_size` a group, and a new
+    group where a text falls under `PADDING_SHARE` of its group's longest."""
+    order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+    groups: list[list[int]] = []
+    for i in order:
+        group = groups[-1] if groups else None
+        if (
+            group is None
+            or len(group) >= batch_size
+            or lengths[i] < PADDING_SHARE * lengths[group[0]]
+        ):
+            groups.append([i])
+        else:
+            group.append(i)
+    return groups

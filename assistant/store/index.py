@@ -51,7 +51,13 @@ from assistant.store.manifest import (
     VectorIndexEntry,
     read_manifest,
 )
-from assistant.store.vectorindex import FaissStore, VectorStore, build_vectors, choose
+from assistant.store.vectorindex import (
+    FaissStore,
+    VectorStore,
+    build_vectors,
+    choose,
+    read_vectors,
+)
 
 POINTER = "CURRENT"
 VERSIONS = "versions"
@@ -470,7 +476,6 @@ def load_index(index_dir: Path, model: ModelInfo) -> LoadedIndex:
 
 def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
     """Load one version directory, refusing any mismatch or damaged file with a clear message."""
-    import faiss
 
     manifest = read_manifest(path)
     rebuild = REBUILD
@@ -498,9 +503,7 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
             )
 
     try:
-        vectors = FaissStore(
-            faiss.deserialize_index(np.fromfile(path / "vectors.faiss", dtype=np.uint8))
-        )
+        vectors = FaissStore(read_vectors(path / "vectors.faiss", manifest.index_type))
         passages = tuple(
             _passage_from_json(json.loads(line))
             for line in (path / "passages.jsonl").read_text(encoding="utf-8").splitlines()
@@ -513,7 +516,7 @@ def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
         vocabulary = Vocabulary.from_json(
             json.loads((path / "vocabulary.json").read_text(encoding="utf-8"))
         )
-        lexical = LexicalIndex.load(path / LEXICAL_DIR)
+        lexical = LexicalIndex.load(path / LEXICAL_DIR, mmap=True)
     except (RuntimeError, ValueError, KeyError, TypeError, OSError) as exc:
         raise IndexStoreError(f"{path}: cannot read the index files ({exc}); {rebuild}") from None
 

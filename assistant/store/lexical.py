@@ -36,10 +36,13 @@ class LexicalIndex:
         self._model.save(str(directory), show_progress=False)
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
+    def load(cls, directory: Path, *, mmap: bool = False) -> LexicalIndex:
+        """`mmap` leaves the score matrix in the page cache, shared by every process serving
+        the version, instead of a copy in each."""
         import bm25s
 
-        return cls(bm25s.BM25.load(str(directory), show_progress=False, verbosity=0))
+        model = bm25s.BM25.load(str(directory), mmap=mmap, show_progress=False, verbosity=0)
+        return cls(model)
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for the query (0 where no word matches)."""

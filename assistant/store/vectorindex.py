@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -216,6 +217,23 @@ def kind_of(index: Any) -> str:
     if isinstance(index, faiss.IndexFlat):
         return "flat"
     return type(index).__name__
+
+
+def read_vectors(path: Path, kind: str) -> Any:
+    """A stored index, memory-mapped where its kind allows: the vectors stay in the page cache,
+    shared by every process that serves the version (`serve --workers`, replicas on one
+    machine), instead of a copy in each. Flat indexes map their codes and inverted files their
+    lists; HNSW is read into memory."""
+    import faiss
+
+    if kind == "flat":
+        # (faiss before 1.10 cannot map flat codes; it reads them, as it always did)
+        flags = getattr(faiss, "IO_FLAG_MMAP_IFC", 0) | faiss.IO_FLAG_READ_ONLY
+    elif kind in ("ivf-fp16", "ivf-sq8", "ivfpq"):
+        flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
+    else:
+        flags = 0
+    return faiss.read_index(str(path), flags)
 
 
 SEARCH_THREADS = 1

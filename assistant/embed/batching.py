@@ -1,0 +1,127 @@
+"""Questions that arrive while the model is busy are embedded together, in one call.
+
+On two cores a short question costs onnxruntime about 9 ms of CPU alone and under 4 ms in a
+batch of eight (bench/README.md, issue 16): most of a lone call is per-call overhead. The
+server answers each request on a thread of its pool, so concurrent questions can meet here.
+
+The first caller finding the model idle embeds at once, so a lone clinician never waits for
+company. Callers arriving meanwhile queue; when the model is free, one of them takes everything
+queued (up to `max_texts`) into the next call. Only when the previous call already carried
+several callers, that is under load, may the next one wait up to `wait` seconds to fill up.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from assistant.embed.embedding import CachingEmbedder, Embedder, Wrapper
+from assistant.settings import current
+
+
+@dataclass(slots=True, eq=False)
+class _Request:
+    texts: Sequence[str]
+    vectors: np.ndarray | None = None
+    error: BaseException | None = None
+    done: bool = False
+
+
+class BatchingEmbedder(Wrapper):
+    """An `Embedder` that merges concurrent calls into one call of the one it wraps.
+
+    `max_texts` bounds a merged call (a longer call goes straight through, as a build's does);
+    `wait` is the longest a call may be held to gather others, and is spent only under load.
+    `calls` and `texts` count the inner calls and the texts they carried.
+    """
+
+    def __init__(self, inner: Embedder, *, max_texts: int = 32, wait: float = 0.0) -> None:
+        self.inner = inner
+        self.max_texts = max(1, max_texts)
+        self.wait = max(0.0, wait)
+        self._queue: deque[_Request] = deque()
+        self._ready = threading.Condition()
+        self._busy = False
+        self._last_size = 1
+        """How many requests the last call carried: more than one means load."""
+        self.calls = 0
+        self.texts = 0
+
+    def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
+        if progress or not texts or len(texts) >= self.max_texts:
+            return self.inner.embed(texts, progress=progress)
+        request = _Request(texts)
+        with self._ready:
+            self._queue.append(request)
+            self._ready.notify_all()  # a call gathering company counts the newcomer
+            while not request.done and self._busy:
+                self._ready.wait()
+            if not request.done:
+                self._busy = True
+                batch = self._take(request)
+        if not request.done:
+            self._run(batch)
+        if request.error is not None:
+            raise request.error
+        assert request.vectors is not None
+        return request.vectors
+
+    def _take(self, leader: _Request) -> list[_Request]:
+        """The queued requests for the next call (the caller holds the lock; `leader` first).
+
+        Under load (the last call carried more than one request) the call waits up to `wait`
+        for more, so that it fills up instead of leaving with one question."""
+        if self._last_size > 1 and self.wait:
+            deadline = time.monotonic() + self.wait
+            while self._queued_texts() < self.max_texts:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    break
+                self._ready.wait(left)
+        self._queue.remove(leader)
+        batch, size = [leader], len(leader.texts)
+        while self._queue and size + len(self._queue[0].texts) <= self.max_texts:
+            request = self._queue.popleft()
+            batch.append(request)
+            size += len(request.texts)
+        self._last_size = len(batch)
+        return batch
+
+    def _queued_texts(self) -> int:
+        return sum(len(r.texts) for r in self._queue)
+
+    def _run(self, batch: list[_Request]) -> None:
+        """One inner call for the whole batch; every caller gets its rows or the error."""
+        texts = [t for r in batch for t in r.texts]
+        try:
+            vectors = self.inner.embed(texts)
+        except BaseException as exc:  # each caller raises it on its own thread
+            for request in batch:
+                request.error = exc
+        else:
+            start = 0
+            for request in batch:
+                request.vectors = vectors[start : start + len(request.texts)]
+                start += len(request.texts)
+        with self._ready:
+            self.calls += 1
+            self.texts += len(texts)
+            for request in batch:
+                request.done = True
+            self._busy = False
+            self._ready.notify_all()
+
+
+def serving(inner: Embedder) -> CachingEmbedder:
+    """How questions reach the model when answering: a cache of recent vectors in front of
+    the batcher, sized by the settings (`MMN_QUERY_CACHE`, `MMN_BATCH_TEXTS`,
+    `MMN_BATCH_WAIT_MS`)."""
+    settings = current()
+    return CachingEmbedder(
+        BatchingEmbedder(inner, max_texts=settings.batch_texts, wait=settings.batch_wait_ms / 1000)
+    )
