@@ -87,14 +87,17 @@ def test_the_served_runtime_is_onnx_and_gives_pytorchs_vectors(embedder, torch_e
     np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-5)
 
 
-def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder, monkeypatch):
+@pytest.mark.parametrize("damaged", ["model.onnx", "model.onnx.data"])
+def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder, monkeypatch, damaged):
     from assistant.embed import onnxmodel
 
     monkeypatch.delenv(embedding.EXPORT_DIR_ENV)  # a private export, not the session's
     first = SentenceTransformerEmbedder(runtime="onnx", export_dir=tmp_path)
     first.load()
     [export] = list(tmp_path.glob(f"*/{onnxmodel.EXPORT_FILE}"))
-    export.write_bytes(export.read_bytes()[:1000])  # truncated, as by a full disk
+    assert (export.parent / onnxmodel.WEIGHTS_FILE).stat().st_mode & 0o044  # others may read
+    file = export.parent / damaged
+    file.write_bytes(file.read_bytes()[:1000])  # truncated, as by a full disk
     assert onnxmodel.checked_export(export.parent, first.info.weights_sha256) is None
     again = SentenceTransformerEmbedder(runtime="onnx", export_dir=tmp_path)
     vector = again.embed(["What IVIg dose is used?"])

@@ -11,6 +11,8 @@ import urllib.error
 import urllib.request
 from urllib.parse import urlencode
 
+import pytest
+
 from assistant.store.index import published_version
 from tests.conftest import ROOT, free_port, start_server, stop_server
 
@@ -94,14 +96,16 @@ def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_serve_refuses_a_damaged_index_and_says_how_to_rebuild(index_dir, tmp_path):
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_refuses_a_damaged_index_and_says_how_to_rebuild(index_dir, tmp_path, workers):
     """A server with nothing trustworthy to serve exits at once, naming the damage and the fix,
-    instead of starting and answering from a broken index."""
+    instead of starting and answering from a broken index (with workers too: the supervisor
+    checks the version, in a child of its own, before starting any)."""
     damaged = tmp_path / "index"
     shutil.copytree(index_dir, damaged)
     vectors = damaged / "versions" / published_version(damaged) / "vectors.faiss"
     vectors.write_bytes(vectors.read_bytes()[:100])  # truncated
-    done = run_serve("--index-dir", str(damaged))
+    done = run_serve("--index-dir", str(damaged), "--workers", workers)
     assert done.returncode == 1
     assert "vectors.faiss does not match its hash" in done.stderr
     assert "mmn-assistant build" in done.stderr and "--rollback" in done.stderr
