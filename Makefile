@@ -45,14 +45,16 @@ typecheck: install
 	$(BIN)/mypy
 
 # Figures, not tests: each script prints them and writes JSON under bench/results/.
-# On an otherwise idle machine: about 35 minutes in all (load 13, scale 12).
+# On an otherwise idle machine: about 45 minutes in all (load 13, scale 12, memory 5).
 bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/floor.py --config default --config MMN_BATCH_TEXTS=1
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/scale.py
+	$(BIN)/python bench/memory.py
 
 # Issue 7's soak: 16 clients for 10 minutes.
 soak: install

@@ -75,7 +75,7 @@ class Settings(BaseSettings):
         description="texts concurrent questions may share in one model call (1: no batching)",
     )
     batch_wait_ms: float = Field(
-        0.0,
+        2.0,
         ge=0,
         le=50,
         description="under load, how long a model call may wait for more questions to join it",
@@ -94,6 +94,11 @@ class Settings(BaseSettings):
         if self.onnx_threads:
             return self.onnx_threads
         return max(1, min(os.cpu_count() or 1, 4) // self.workers)
+
+    @property
+    def concurrent_model_calls(self) -> int:
+        """Model calls a process runs at once: as many as its sessions' threads fill the cores."""
+        return max(1, min(os.cpu_count() or 1, 4) // self.threads_per_session)
 
     def hand_to_workers(self) -> None:
         """Put these settings where `serve --workers` processes read them: the environment

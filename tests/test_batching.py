@@ -102,6 +102,27 @@ def test_a_batch_never_exceeds_its_bound_and_the_rest_waits_its_turn(embedder):
     assert all(isinstance(results[i], np.ndarray) for i in range(len(groups)))
 
 
+def test_a_worker_with_cores_to_spare_runs_two_calls_at_once(embedder):
+    """With sessions of one thread on two cores, a second question does not wait for the
+    first call to end: it starts a call of its own."""
+    gate = Gate(embedder)
+    batcher = BatchingEmbedder(gate, max_calls=2)
+    threads, results = run_concurrently(batcher, [[QUESTIONS[0]], [QUESTIONS[1]], [QUESTIONS[2]]])
+    assert gate.entered.wait(10)
+    threads[1].start()
+    deadline = time.monotonic() + 10
+    while len(gate.calls) < 2 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert gate.calls == [[QUESTIONS[0]], [QUESTIONS[1]]]  # both in the model together
+    threads[2].start()
+    wait_queued(batcher, 1)  # the third waits: both calls are taken
+    gate.release.set()
+    for thread in threads:
+        thread.join(10)
+    assert len(gate.calls) == 3
+    np.testing.assert_allclose(results[2], embedder.embed([QUESTIONS[2]]), atol=1e-5)
+
+
 def test_a_lone_question_does_not_wait_for_company(embedder):
     batcher = BatchingEmbedder(embedder, max_texts=32, wait=5.0)
     started = time.monotonic()
@@ -138,6 +159,7 @@ def test_the_server_embedder_caches_in_front_of_the_batcher(embedder, monkeypatc
     served = serving(embedder)
     assert isinstance(served, CachingEmbedder) and isinstance(served.inner, BatchingEmbedder)
     assert (served.inner.max_texts, served.inner.wait) == (7, 0.0015)
+    assert served.inner.max_calls >= 1
     assert served.info == embedder.info
 
 
@@ -151,3 +173,17 @@ def test_the_server_embedder_caches_in_front_of_the_batcher(embedder, monkeypatc
 )
 def test_texts_are_grouped_by_similar_length_within_the_batch_size(lengths, size, groups):
     assert similar_lengths(lengths, size) == groups
+
+
+@pytest.mark.parametrize(
+    ("workers", "threads", "calls"),
+    [(1, 0, 1), (2, 0, 2), (2, 2, 1), (4, 0, 2)],
+)
+def test_model_calls_at_once_fill_the_cores_a_workers_threads_leave(
+    monkeypatch, workers, threads, calls
+):
+    from assistant.settings import current
+
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    settings = current(workers=workers, onnx_threads=threads)
+    assert settings.concurrent_model_calls == calls
