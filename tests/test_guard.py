@@ -88,7 +88,9 @@ def test_past_the_cap_a_request_gets_503_with_retry_after_and_health_still_answe
             await asyncio.sleep(0)
         status, headers, body = await call(guard, scope())
         assert status == 503 and headers["retry-after"] == "1"
-        assert json.loads(body)["message"] == OVERLOADED
+        assert json.loads(body) == {"message": OVERLOADED, "detail": "Service Unavailable"}
+        assert headers["content-type"] == "application/json"
+        assert headers["cache-control"] == "no-store" and "content-security-policy" in headers
         health = asyncio.create_task(call(guard, scope("/api/health")))  # a balancer's check
         while held.entered < 3:
             await asyncio.sleep(0)
