@@ -81,9 +81,9 @@ def _embedder(model_path: Path | None, index_dir: Path):  # -> SentenceTransform
 
 
 def _check_apart(check: Callable[[], object]) -> None:
-    """Run `check` in a forked child and raise its `AssistantError` here. What it loads dies
-    with the child: a supervisor that loaded the index itself kept 236 MiB of a 100k-passage
-    library it never serves (`bench/memory.py`), freed objects staying in its heap."""
+    """Run `check` in a forked child and raise its `AssistantError` here: what it starts (a
+    fine-tuned model's threads) and loads dies with the child, and the workers, spawned,
+    load their own."""
     if not hasattr(os, "fork"):  # pragma: no cover - not Linux: check in this process
         check()
         return
@@ -450,14 +450,15 @@ def serve(
 
     Binds to loopback unless --allow-remote is given with another --host. Stops cleanly on
     SIGTERM or Ctrl-C: requests in flight finish (up to 10 s) before it exits. With
-    --workers N, N processes share the port; each loads the model, serves the published
-    version, watches for new ones and uses its share of the cores.
+    --workers N, N processes share the port, forked from this one once it has loaded the
+    published version (they share its memory); each loads the model, watches for new versions
+    and uses its share of the cores.
     """
     import logging.config
 
     import uvicorn
 
-    from assistant.engine import Engine
+    from assistant.engine import Engine, fine_tuned_model
     from assistant.store import has_index
     from web.app import LOG_CONFIG, create_app
 
@@ -480,10 +481,13 @@ def serve(
         build_and_report(corpus_dir, index_dir, embedder, progress=sys.stderr.isatty())
     if workers == 1:
         embedder.load()  # healthy means ready: the first question does not wait for the model
+    shared = None
     try:  # a damaged version stops us here, once
         if workers == 1:
             engine = Engine.open(index_dir, embedder)
-        else:  # the workers load their own; the supervisor keeps nothing of the check
+        elif fine_tuned_model(index_dir) is None:  # the workers are forked to share it
+            shared = Engine.open(index_dir, embedder).index
+        else:  # its model would start threads, which a fork does not take along
             _check_apart(lambda: Engine.open(index_dir, embedder))
     except AssistantError as exc:
         raise AssistantError(
@@ -509,9 +513,11 @@ def serve(
     if workers == 1:
         uvicorn.run(create_app(settings, engine=engine, watch=True), **options)
         return
-    from web.worker import NoDelayHTTP
+    from web.worker import NoDelayHTTP, fork_sharing
 
     settings.hand_to_workers()
+    if shared is not None:
+        fork_sharing(shared)
     uvicorn.run("web.worker:app", factory=True, workers=workers, http=NoDelayHTTP, **options)
 
 

@@ -45,6 +45,17 @@ def _fine_tuned(model_dir: Path, index_dir: Path) -> CachingEmbedder:
     return _FINE_TUNED[model_dir]
 
 
+def fine_tuned_model(index_dir: Path) -> Path | None:
+    """The fine-tuned model the published version carries (built with `--fine-tune`), if any."""
+    version = published_version(index_dir)
+    if version is None:
+        return None
+    path = index_dir / VERSIONS / version
+    if (path / MODEL_DIR).is_dir() and read_manifest(path).fine_tuned:
+        return path / MODEL_DIR
+    return None
+
+
 class Engine:
     """A loaded index plus the model that searches it."""
 
@@ -60,14 +71,19 @@ class Engine:
         self.ranker = self._retriever.ranker
 
     @classmethod
-    def open(cls, index_dir: Path, embedder: Embedder) -> Engine:
+    def open(
+        cls, index_dir: Path, embedder: Embedder, *, loaded: LoadedIndex | None = None
+    ) -> Engine:
         """Load the published index version, checked against the running model; a version
-        built with `--fine-tune` is served with the fine-tuned model it carries."""
-        version = published_version(index_dir)
-        if version is not None:
-            path = index_dir / VERSIONS / version
-            if (path / MODEL_DIR).is_dir() and read_manifest(path).fine_tuned:
-                embedder = _fine_tuned(path / MODEL_DIR, index_dir)
+        built with `--fine-tune` is served with the fine-tuned model it carries. `loaded`: the
+        version as another process already loaded and checked it (the supervisor of forked
+        workers), used when it is still the published one."""
+        model_dir = fine_tuned_model(index_dir)
+        if model_dir is not None:
+            embedder = _fine_tuned(model_dir, index_dir)
+        if loaded is not None and loaded.version == published_version(index_dir):
+            if loaded.manifest.model.weights_sha256 == embedder.info.weights_sha256:
+                return cls(loaded, embedder)
         return cls(load_index(index_dir, embedder.info), embedder)
 
     def ask(

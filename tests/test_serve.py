@@ -162,8 +162,9 @@ def test_uptime_checks_may_ask_for_the_health_status_alone(live_server):
 
 
 def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_path, monkeypatch):
-    """`serve --workers 2`: both processes answer, and neither prints a question's text (no
-    uvicorn access log in any worker)."""
+    """`serve --workers 2`: both processes answer, each serving the version its supervisor
+    loaded once (forked, not loaded again), and neither prints a question's text (no uvicorn
+    access log in any worker)."""
     import re
 
     monkeypatch.delenv("MMN_LOG_QUESTIONS", raising=False)
@@ -187,6 +188,7 @@ def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_pa
     assert "Zebediah" not in text and "q=" not in text and "HTTP/1.1" not in text
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert sum(line["path"] in ("/api/ask", "/ask") for line in lines) == 12
+    assert text.count("as the supervisor loaded it (shared)") == 2
 
 
 def test_slow_bodies_get_408_at_the_bound_while_others_are_answered(

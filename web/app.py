@@ -21,7 +21,7 @@ from assistant.embed import Embedder
 from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
 from assistant.settings import Settings, current
-from assistant.store import published_version
+from assistant.store import LoadedIndex, published_version
 from web import api, feedback, pages
 from web.guard import LOG_CONFIG, SECURITY_HEADERS, RequestGuard
 
@@ -136,10 +136,12 @@ def create_app(
     embedder: Embedder | None = None,
     engine: Engine | None = None,
     watch: bool | None = None,
+    shared: LoadedIndex | None = None,
 ) -> FastAPI:
     """The app. Tests pass a ready `engine`, served as it is; `serve` passes the engine it has
     loaded and checked, with `watch=True` so that published versions are swapped in.
-    `watch` defaults to True without an engine and False with one."""
+    `watch` defaults to True without an engine and False with one. `shared`: the published
+    version as a forked worker's supervisor loaded it (see `web.worker`)."""
     settings = settings or current()
     watch = engine is None if watch is None else watch
 
@@ -161,8 +163,10 @@ def create_app(
                 )
             )
             model.load()  # healthy means ready: the first question does not wait for the model
-            app.state.engine = Engine.open(settings.index_dir, model)
-        log.info("serving index version %s", app.state.engine.index.version)
+            app.state.engine = Engine.open(settings.index_dir, model, loaded=shared)
+        served = app.state.engine.index
+        how = ", as the supervisor loaded it (shared)" if served is shared else ""
+        log.info("serving index version %s%s", served.version, how)
         if not watch:
             yield
             return
