@@ -21,6 +21,9 @@ latency when clients behave like people.
     .venv/bin/python bench/load.py [--clients 1,4,16,64] [--duration 60] [--think 2]
                                    [--modes distinct,cached,reading]
     .venv/bin/python bench/load.py --soak   # issue 7: 16 clients, cache off, 10 minutes, by minute
+    .venv/bin/python bench/load.py --modes distinct --clients 128 --max-in-flight 32 \
+        [--retry-after]                     # issue 16: shedding load; --retry-after: clients
+                                            # wait as a 503 asks instead of retrying at once
 
 Writes bench/results/load.json (or soak.json) and load.png; the server's resident memory is
 read from /proc before and after each level.
@@ -90,6 +93,7 @@ async def client(
     record: list,
     errors: list,
     think: float = 0.0,
+    retry_after: bool = False,
 ) -> None:
     order = list(range(len(payloads)))
     chance = random.Random(seed)
@@ -111,10 +115,12 @@ async def client(
                 writer.write(payload)
                 await writer.drain()
                 status_line = await reader.readline()
-                length = 0
+                length, wait = 0, 0.0
                 while (line := await reader.readline()) not in (b"\r\n", b""):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
+                    elif line.lower().startswith(b"retry-after:"):
+                        wait = float(line.split(b":")[1])
                 body = await reader.readexactly(length)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 errors.append(f"connection: {exc!r}")
@@ -127,20 +133,31 @@ async def client(
                 errors.append(status_line.decode(errors="replace").strip())
             record.append((time.monotonic(), elapsed, ok))
             last_used = time.monotonic()
-            if think:  # a person reading the answer before the next question
+            if retry_after and wait:  # a polite client comes back when the server says
+                await asyncio.sleep(min(wait, max(0.0, stop_at - time.monotonic())))
+                last_used = time.monotonic()
+            elif think:  # a person reading the answer before the next question
                 await asyncio.sleep(chance.expovariate(1 / think))
     finally:
         writer.close()
 
 
 async def run_level(
-    port: int, payloads: list[bytes], clients: int, seconds: float, think: float = 0.0
+    port: int,
+    payloads: list[bytes],
+    clients: int,
+    seconds: float,
+    think: float = 0.0,
+    retry_after: bool = False,
 ):
     record: list[tuple[float, float, bool]] = []
     errors: list[str] = []
     stop_at = time.monotonic() + seconds
     await asyncio.gather(
-        *(client(port, payloads, seed, stop_at, record, errors, think) for seed in range(clients))
+        *(
+            client(port, payloads, seed, stop_at, record, errors, think, retry_after)
+            for seed in range(clients)
+        )
     )
     return record, errors
 
@@ -157,6 +174,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--workers", type=int, default=1, help="serve --workers")
     parser.add_argument("--max-in-flight", type=int, default=64, help="serve --max-in-flight")
+    parser.add_argument(
+        "--retry-after",
+        action="store_true",
+        help="clients wait as a 503's Retry-After asks (by default they retry at once)",
+    )
     args = parser.parse_args()
     if args.soak:
         return soak(args)
@@ -179,7 +201,7 @@ def main() -> None:
             for clients in levels:
                 before = rss_bytes(process.pid)
                 record, errors = asyncio.run(
-                    run_level(port, payloads, clients, args.duration, think)
+                    run_level(port, payloads, clients, args.duration, think, args.retry_after)
                 )
                 after = rss_bytes(process.pid)
                 latencies = [ms for _, ms, ok in record if ok]
