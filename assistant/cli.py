@@ -451,8 +451,9 @@ def serve(
     Binds to loopback unless --allow-remote is given with another --host. Stops cleanly on
     SIGTERM or Ctrl-C: requests in flight finish (up to 10 s) before it exits. With
     --workers N, N processes share the port, forked from this one once it has loaded the
-    published version (they share its memory); each loads the model, watches for new versions
-    and uses its share of the cores.
+    published version, whose memory they share (spawned, each loading its own, when this
+    process has run a model: a build, a fine-tuned version); each loads the model, watches for
+    new versions and uses its share of the cores.
     """
     import logging.config
 
@@ -476,18 +477,22 @@ def serve(
         max_in_flight=max_in_flight,
     )
     embedder = _embedder(model_path, index_dir)
+    built = False
     if not has_index(index_dir):
         click.echo(f"no index in {index_dir}: building it first", err=True)
         build_and_report(corpus_dir, index_dir, embedder, progress=sys.stderr.isatty())
+        built = True
     if workers == 1:
         embedder.load()  # healthy means ready: the first question does not wait for the model
     shared = None
     try:  # a damaged version stops us here, once
         if workers == 1:
             engine = Engine.open(index_dir, embedder)
-        elif fine_tuned_model(index_dir) is None:  # the workers are forked to share it
-            shared = Engine.open(index_dir, embedder).index
-        else:  # its model would start threads, which a fork does not take along
+        elif not built and fine_tuned_model(index_dir) is None:
+            shared = Engine.open(index_dir, embedder).index  # the workers are forked to share it
+        else:
+            # A build ran the model here, and a fine-tuned version's model would: their
+            # threads cannot be forked, so the workers are spawned and load their own.
             _check_apart(lambda: Engine.open(index_dir, embedder))
     except AssistantError as exc:
         raise AssistantError(

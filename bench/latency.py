@@ -62,7 +62,7 @@ def main() -> None:
     engine, index_dir = open_engine(args.index_dir)
     from assistant.embed.embedding import SentenceTransformerEmbedder
 
-    model = engine.embedder.inner
+    model = engine.embedder.inner.inner  # the model itself, past the cache and the batcher
     torch_model = SentenceTransformerEmbedder(runtime="torch")
     torch_model.embed(["warm"])
     torch_floor: list[float] = []

@@ -49,7 +49,7 @@ def main() -> None:
     args = parser.parse_args()
 
     engine, _ = open_engine(args.index_dir)
-    embedder = engine.embedder.inner  # the model itself, past the (disabled) question cache
+    embedder = engine.embedder.inner.inner  # the model itself, past the cache and the batcher
     items = load_gold(ROOT / "tests/gold/dev.jsonl") + load_gold(ROOT / "tests/gold/test.jsonl")
 
     for item in items[:20]:  # warm up caches and the model's first calls

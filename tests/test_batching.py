@@ -123,6 +123,56 @@ def test_a_worker_with_cores_to_spare_runs_two_calls_at_once(embedder):
     np.testing.assert_allclose(results[2], embedder.embed([QUESTIONS[2]]), atol=1e-5)
 
 
+class Turnstile:
+    """The real model, each call held until the test lets that call (by its number) through."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.info = inner.info
+        self.calls: list[list[str]] = []
+        self.gates = [threading.Event() for _ in range(8)]
+
+    def embed(self, texts, *, progress=False):
+        number = len(self.calls)
+        self.calls.append(list(texts))
+        self.gates[number].wait(10)
+        return self.inner.embed(texts)
+
+
+def wait_calls(model, count: int) -> None:
+    deadline = time.monotonic() + 10
+    while len(model.calls) < count and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(model.calls) == count
+
+
+def test_a_question_already_in_a_call_never_starts_one_when_a_slot_frees(embedder):
+    """Two calls run; two more questions queue; the first call ends and one of them leads a
+    call carrying both; when the second call ends, the other, already carried, must wait for
+    its own call instead of leading one (it used to fail, and its slot was never freed)."""
+    model = Turnstile(embedder)
+    batcher = BatchingEmbedder(model, max_calls=2)
+    threads, results = run_concurrently(batcher, [[q] for q in QUESTIONS[:4]])
+    threads[1].start()
+    wait_calls(model, 2)
+    threads[2].start()
+    threads[3].start()
+    wait_queued(batcher, 2)
+    model.gates[0].set()
+    wait_calls(model, 3)
+    assert sorted(model.calls[2]) == sorted(QUESTIONS[2:4])
+    model.gates[1].set()
+    time.sleep(0.2)  # the carried question would lead a call of its own here
+    assert len(model.calls) == 3
+    model.gates[2].set()
+    for thread in threads:
+        thread.join(10)
+    for i, question in enumerate(QUESTIONS[:4]):
+        np.testing.assert_allclose(results[i], embedder.embed([question]), atol=1e-5)
+    assert batcher._running == 0
+    assert batcher.embed([QUESTIONS[4]]).shape == (1, 384)  # every slot is free again
+
+
 def test_a_lone_question_does_not_wait_for_company(embedder):
     batcher = BatchingEmbedder(embedder, max_texts=32, wait=5.0)
     started = time.monotonic()
@@ -159,7 +209,9 @@ def test_the_server_embedder_caches_in_front_of_the_batcher(embedder, monkeypatc
     served = serving(embedder)
     assert isinstance(served, CachingEmbedder) and isinstance(served.inner, BatchingEmbedder)
     assert (served.inner.max_texts, served.inner.wait) == (7, 0.0015)
-    assert served.inner.max_calls >= 1
+    from assistant.settings import current
+
+    assert served.inner.max_calls == current().concurrent_model_calls
     assert served.info == embedder.info
 
 

@@ -100,7 +100,7 @@ def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 def test_serve_refuses_a_damaged_index_and_says_how_to_rebuild(index_dir, tmp_path, workers):
     """A server with nothing trustworthy to serve exits at once, naming the damage and the fix,
     instead of starting and answering from a broken index (with workers too: the supervisor
-    checks the version, in a child of its own, before starting any)."""
+    loads and checks the version before starting any)."""
     damaged = tmp_path / "index"
     shutil.copytree(index_dir, damaged)
     vectors = damaged / "versions" / published_version(damaged) / "vectors.faiss"

@@ -100,3 +100,6 @@ def test_a_served_version_is_mapped_from_disk_not_copied(tmp_path, hash_embedder
     assert str(loaded.path / "lexical") in mapped
     answer = Engine(loaded, hash_embedder).ask("What IVIg dose is used?", k=3)
     assert len(answer.passages) == 3
+    if kind != "flat":  # mapped lists would start 32 prefetch threads on every search
+        ivf = faiss.extract_index_ivf(loaded.vectors.index)
+        assert faiss.downcast_InvertedLists(ivf.invlists).prefetch_nthread == 0

@@ -15,6 +15,7 @@ later is loaded by each worker on its own.
 from __future__ import annotations
 
 import asyncio
+import signal
 import socket
 from typing import Any
 
@@ -30,6 +31,13 @@ SHARED: LoadedIndex | None = None
 
 
 def app() -> FastAPI:
+    if SHARED is not None:
+        # A forked worker inherits the supervisor's handlers, which only queue a signal for
+        # the supervisor's loop; uvicorn sets SIGINT and SIGTERM again, and these go back to
+        # what a spawned worker does on them.
+        for name in ("SIGHUP", "SIGTTIN", "SIGTTOU"):
+            if hasattr(signal, name):
+                signal.signal(getattr(signal, name), signal.SIG_DFL)
     return create_app(current(), shared=SHARED)
 
 

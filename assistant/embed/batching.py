@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from assistant.embed.embedding import CachingEmbedder, Embedder, Wrapper
+from assistant.errors import ModelError
 from assistant.settings import current
 
 
@@ -32,6 +33,8 @@ class _Request:
     texts: Sequence[str]
     vectors: np.ndarray | None = None
     error: BaseException | None = None
+    taken: bool = False
+    """In a call already: its caller waits for that call, and never leads one."""
     done: bool = False
 
 
@@ -68,15 +71,23 @@ class BatchingEmbedder(Wrapper):
         with self._ready:
             self._queue.append(request)
             self._ready.notify_all()  # a call gathering company counts the newcomer
-            while not request.done and (self._running >= self.max_calls or self._gathering):
+            while not request.done and (
+                request.taken or self._running >= self.max_calls or self._gathering
+            ):
                 self._ready.wait()
             if not request.done:
                 self._running += 1
-                batch = self._take(request)
+                try:
+                    batch = self._take(request)
+                except BaseException:
+                    self._running -= 1
+                    self._ready.notify_all()
+                    raise
         if not request.done:
             self._run(batch)
         if request.error is not None:
-            raise request.error
+            # each caller gets its own error, so that tracebacks do not mix threads' frames
+            raise ModelError(f"the model failed on a batch of questions ({request.error})")
         assert request.vectors is not None
         return request.vectors
 
@@ -86,6 +97,7 @@ class BatchingEmbedder(Wrapper):
         Under load (the last call carried more than one request) the call waits up to `wait`
         for more, so that it fills up instead of leaving with one question."""
         self._queue.remove(leader)
+        leader.taken = True
         if self._last_size > 1 and self.wait:
             self._gathering = True
             deadline = time.monotonic() + self.wait
@@ -98,6 +110,7 @@ class BatchingEmbedder(Wrapper):
         batch, size = [leader], len(leader.texts)
         while self._queue and size + len(self._queue[0].texts) <= self.max_texts:
             request = self._queue.popleft()
+            request.taken = True
             batch.append(request)
             size += len(request.texts)
         self._last_size = len(batch)
@@ -112,14 +125,14 @@ class BatchingEmbedder(Wrapper):
         texts = [t for r in batch for t in r.texts]
         try:
             vectors = self.inner.embed(texts)
-        except BaseException as exc:  # each caller raises it on its own thread
-            for request in batch:
-                request.error = exc
-        else:
             start = 0
             for request in batch:
-                request.vectors = vectors[start : start + len(request.texts)]
+                # a copy: the question cache keeps rows, and a view would keep the whole batch
+                request.vectors = vectors[start : start + len(request.texts)].copy()
                 start += len(request.texts)
+        except BaseException as exc:  # each caller raises on its own thread
+            for request in batch:
+                request.error = exc
         with self._ready:
             self.calls += 1
             self.texts += len(texts)
@@ -135,5 +148,10 @@ def serving(inner: Embedder) -> CachingEmbedder:
     `MMN_BATCH_WAIT_MS`)."""
     settings = current()
     return CachingEmbedder(
-        BatchingEmbedder(inner, max_texts=settings.batch_texts, wait=settings.batch_wait_ms / 1000)
+        BatchingEmbedder(
+            inner,
+            max_texts=settings.batch_texts,
+            wait=settings.batch_wait_ms / 1000,
+            max_calls=settings.concurrent_model_calls,
+        )
     )

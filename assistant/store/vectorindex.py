@@ -233,7 +233,15 @@ def read_vectors(path: Path, kind: str) -> Any:
         flags = faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY
     else:
         flags = 0
-    return faiss.read_index(str(path), flags)
+    index = faiss.read_index(str(path), flags)
+    if flags & faiss.IO_FLAG_MMAP and kind != "flat":
+        # Mapped lists come as on-disk lists, which start up to 32 threads to prefetch on
+        # every search: 4.9 ms a query at 100k passages against 2.0 in memory, 1.7 without.
+        ivf: Any = faiss.extract_index_ivf(index)
+        lists = faiss.downcast_InvertedLists(ivf.invlists)
+        if hasattr(lists, "prefetch_nthread"):
+            lists.prefetch_nthread = 0
+    return index
 
 
 SEARCH_THREADS = 1
