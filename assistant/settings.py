@@ -93,12 +93,12 @@ class Settings(BaseSettings):
         """`onnx_threads`, or the machine's cores shared among the workers (at least one)."""
         if self.onnx_threads:
             return self.onnx_threads
-        return max(1, min(os.cpu_count() or 1, 4) // self.workers)
+        return max(1, _cores() // self.workers)
 
     @property
     def concurrent_model_calls(self) -> int:
         """Model calls a process runs at once: as many as its sessions' threads fill the cores."""
-        return max(1, min(os.cpu_count() or 1, 4) // self.threads_per_session)
+        return max(1, _cores() // self.threads_per_session)
 
     def hand_to_workers(self) -> None:
         """Put these settings where `serve --workers` processes read them: the environment
@@ -109,6 +109,11 @@ class Settings(BaseSettings):
                 os.environ[ENV_PREFIX + name.upper()] = (
                     str(value).lower() if isinstance(value, bool) else str(value)
                 )
+
+
+def _cores() -> int:
+    """The cores the model's threads are sized on (at most 4: more gave a question nothing)."""
+    return min(os.cpu_count() or 1, 4)
 
 
 def current(**overrides: object) -> Settings:

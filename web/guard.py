@@ -71,9 +71,6 @@ UNCOUNTED_PATHS = frozenset({"/api/health"})
 """Answered even when the server is full: a load balancer's health check must not see a busy
 server as a dead one."""
 OVERLOADED = "the server is answering as many questions as it can at once; try again in a second"
-OVERLOADED_JSON = json.dumps({"message": OVERLOADED, "detail": "Service Unavailable"}).encode()
-"""The API's 503, made once: when clients retry at once, a server that is full answers
-thousands of these a second, and each one built anew took CPU from the answers admitted."""
 
 LOGGED_PATH_CHARS = 200
 """A path is cut to this length in the log, so a hostile address cannot flood it."""
@@ -201,12 +198,9 @@ class RequestGuard:
         if counted and self.in_flight >= self.max_in_flight:
             # Shed load instead of queueing without bound: a quick 503 lets a client (or the
             # proxy, on another replica) try again, where a queue would make everyone wait.
-            if scope["path"].startswith("/api/"):
-                await send_json(send_with_headers, 503, OVERLOADED_JSON, retry_after=1)
-            else:
-                response = self.reject(Request(scope), 503, OVERLOADED, "Service Unavailable")
-                response.headers["Retry-After"] = "1"
-                await response(scope, receive, send_with_headers)
+            response = self.reject(Request(scope), 503, OVERLOADED, "Service Unavailable")
+            response.headers["Retry-After"] = "1"
+            await response(scope, receive, send_with_headers)
             self._log(scope, 503, started, body)
             return
         self.in_flight += counted
@@ -281,17 +275,6 @@ class RequestGuard:
         if self.log_questions:
             record.update(_questions(scope, body))
         request_log.info(json.dumps(record))  # JSON escapes newlines: one request, one line
-
-
-async def send_json(send: Send, status: int, body: bytes, *, retry_after: int) -> None:
-    """A JSON response of ready bytes, sent without building a Response."""
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(body)).encode()),
-        (b"retry-after", str(retry_after).encode()),
-    ]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
 
 
 def _too_large(size: int, *, more: bool = False) -> Refusal:

@@ -41,9 +41,9 @@ def app() -> FastAPI:
     return create_app(current(), shared=SHARED)
 
 
-def fork_sharing(index: LoadedIndex) -> bool:
-    """Have uvicorn fork its workers, which then serve `index` as this process loaded it.
-    False (the workers are spawned and load their own) where uvicorn or the system cannot."""
+def fork_sharing(index: LoadedIndex) -> None:
+    """Have uvicorn fork its workers, which then serve `index` as this process loaded it
+    (where uvicorn or the system cannot fork, they are spawned and load their own)."""
     import gc
     import multiprocessing
 
@@ -51,13 +51,12 @@ def fork_sharing(index: LoadedIndex) -> bool:
 
     global SHARED
     if "fork" not in multiprocessing.get_all_start_methods() or not hasattr(workers, "spawn"):
-        return False
+        return
     SHARED = index
     workers.spawn = multiprocessing.get_context("fork")  # type: ignore[assignment]
     # Out of the collector's sight: a worker's collections would otherwise write to every
     # object's header, and so copy every shared page into the worker.
     gc.freeze()
-    return True
 
 
 class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]

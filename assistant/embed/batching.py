@@ -1,8 +1,8 @@
 """Questions that arrive while the model is busy are embedded together, in one call.
 
-On two cores a short question costs onnxruntime about 9 ms of CPU alone and under 4 ms in a
-batch of eight (bench/README.md, issue 16): most of a lone call is per-call overhead. The
-server answers each request on a thread of its pool, so concurrent questions can meet here.
+On two cores a gold question costs onnxruntime 11.4 ms of CPU alone and 8.1 ms in a call of
+eight grouped by length (bench/README.md, issue 16). The server answers each request on a
+thread of its pool, so concurrent questions can meet here.
 
 The first caller finding the model idle embeds at once, so a lone clinician never waits for
 company. Callers arriving meanwhile queue; when the model is free, one of them takes everything

@@ -40,7 +40,7 @@ EXPORT_FORMAT = 2
 """Raised when what is exported changes, so older exports are made again (2: weights in
 their own file)."""
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
-"""1 lets onnxruntime's idle threads spin (bench/latency.py measures both settings)."""
+"""The graph's inputs, in the order the export traced them."""
 
 
 def exportable(model_dir: Path) -> bool:

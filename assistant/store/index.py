@@ -476,7 +476,6 @@ def load_index(index_dir: Path, model: ModelInfo) -> LoadedIndex:
 
 def load_version(path: Path, model: ModelInfo, *, version: str) -> LoadedIndex:
     """Load one version directory, refusing any mismatch or damaged file with a clear message."""
-
     manifest = read_manifest(path)
     rebuild = REBUILD
     recorded_model, expected_files, count = manifest.model, manifest.files, manifest.passage_count
