@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from assistant.records import Article, Passage
+from assistant.search.loaded import LoadedIndex
 from assistant.search.retrieval import Hit
-from assistant.store.index import LoadedIndex
 
 NOT_COVERED = (
     "The article does not cover this question. The closest passages are listed below "

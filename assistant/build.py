@@ -1,24 +1,137 @@
-"""From a corpus directory to a published index version: parse, read the examples, build.
+"""From a corpus directory to a published index version, one stage after another.
 
-The CLI's `build`, `make run` and the tests all go through `build_corpus`, so an index is
-always built the same way: articles, synonyms and example questions from one directory.
+    parse     corpus dir         -> Corpus (articles and their passages, synonyms, examples)
+    embed     passages           -> PassageVectors (unchanged texts from the vector cache)
+    lexical   passages           -> LexicalIndex (BM25)
+    train     examples, vectors  -> TrainingOutcome (the ranker, into the version's ranker/)
+    vectors   served vectors     -> FAISS index (chosen by the library's size)
+    publish   all of it          -> a sealed, checked, published version (LoadedIndex)
+
+The CLI's `build`, `make run` and the tests all go through here, so an index is always built
+the same way. The store (`assistant.store`) only writes, seals and publishes the files these
+stages make; a build that fails at any stage leaves the published version serving.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from assistant.embed.embedding import Embedder
+import numpy as np
+
+from assistant import __version__
+from assistant.embed.embedding import Embedder, fine_tuned_embedder
+from assistant.embed.vectorcache import Embedded, VectorCache, embed_with_cache
 from assistant.errors import AssistantError, IndexStoreError
+from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
-from assistant.ingest.examples import load_examples, stale_message, too_stale
-from assistant.ingest.vocabulary import Vocabulary, load_synonyms
-from assistant.records import Article
-from assistant.search.finetune import FineTuneSettings, embedder_for, fine_tuned_model
-from assistant.search.training import trainer
-from assistant.settings import TrainingSettings
-from assistant.store.index import LoadedIndex, build_index
+from assistant.ingest.examples import Examples, load_examples, stale_message, too_stale
+from assistant.ingest.vocabulary import Rule, Vocabulary, load_synonyms
+from assistant.records import Article, Passage
+from assistant.search.lexical import LexicalIndex
+from assistant.search.loaded import LoadedIndex, load_version
+from assistant.search.vectorindex import IndexChoice, build_vectors, choose
+from assistant.settings import FineTuneSettings, Settings, TrainingSettings, defaults
+from assistant.store import directory as store
+from assistant.store.manifest import ArticleEntry, BuildReport, Manifest, VectorIndexEntry
+from assistant.train.finetune import fine_tuned_model
+from assistant.train.stage import TrainingInputs, TrainingOutcome, train_ranker, untrained
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Corpus:
+    """The parse stage's output: what a version is built from."""
+
+    articles: list[Article]
+    synonyms: list[Rule]
+    examples: Examples | None
+    """The example questions, or None when the build does not train."""
+
+    @property
+    def passages(self) -> list[Passage]:
+        return [p for a in self.articles for p in a.passages]
+
+
+@dataclass(frozen=True, slots=True)
+class PassageVectors:
+    """The embed stage's output: a vector per passage, in passage order, and what was reused
+    (`embedded`), with the cache they came from."""
+
+    embedded: Embedded
+    cache: VectorCache
+    cached: dict[str, np.ndarray]
+    """What the cache held, for training to reuse the example questions' vectors."""
+
+
+def parse(corpus_dir: Path, *, examples: bool, articles: list[Article] | None = None) -> Corpus:
+    """Parse the articles, read the synonyms and (when `examples`) the example questions.
+    Too many stale examples stop the build here, before any work."""
+    articles = articles if articles is not None else load_corpus(corpus_dir)
+    passages = [p for a in articles for p in a.passages]
+    read = None
+    if examples:
+        read = load_examples(
+            corpus_dir, articles, [p.text for p in passages], [p.article_id for p in passages]
+        )
+        if failing := too_stale(read):
+            raise IndexStoreError(stale_message(failing))  # before any work: the live index stays
+    return Corpus(articles, load_synonyms(corpus_dir), read)
+
+
+def embed_passages(
+    passages: Sequence[Passage],
+    embedder: Embedder,
+    index_dir: Path,
+    *,
+    full: bool = False,
+    progress: bool = False,
+) -> PassageVectors:
+    """Vectors of the passages' indexed texts; unchanged texts come from the vector cache
+    unless `full`."""
+    info = embedder.info
+    cache = VectorCache(index_dir, info.weights_sha256, info.dimension)
+    cached = {} if full else cache.load()
+    embedded = embed_with_cache(
+        embedder, [p.index_text for p in passages], cached, progress=progress
+    )
+    return PassageVectors(embedded, cache, cached)
+
+
+def compare(old: Sequence[Passage], new: Sequence[Passage]) -> dict[str, int]:
+    """What a build changes: passages kept as they were, edited in place (the same article and
+    section, other text), added and removed. Ids follow the text, so an edit is a new id."""
+    old_ids = {p.id for p in old}
+    new_ids = {p.id for p in new}
+    gone: dict[tuple[str, tuple[str, ...]], int] = {}
+    for passage in old:
+        if passage.id not in new_ids:
+            key = (passage.article_id, passage.section)
+            gone[key] = gone.get(key, 0) + 1
+    changed = added = 0
+    for passage in new:
+        if passage.id in old_ids:
+            continue
+        key = (passage.article_id, passage.section)
+        if gone.get(key):
+            gone[key] -= 1
+            changed += 1
+        else:
+            added += 1
+    return {
+        "unchanged": len(new_ids & old_ids),
+        "changed": changed,
+        "added": added,
+        "removed": sum(gone.values()),
+    }
 
 
 def build_corpus(
@@ -31,49 +144,171 @@ def build_corpus(
     index_type: str = "auto",
     progress: bool = False,
     training: TrainingSettings | None = None,
-    say: Callable[[str], None] | None = None,
+    say: Say | None = None,
     articles: list[Article] | None = None,
     fine_tune: FineTuneSettings | None = None,
+    settings: Settings | None = None,
 ) -> LoadedIndex:
     """Build and publish a version from `corpus_dir`; `train=False` ignores the examples.
 
     With `fine_tune`, the model itself is first fine-tuned on the examples
-    (`assistant.search.finetune`) and the version embeds, trains and serves with the fine-tuned
-    model, which it carries. Too many stale examples stop the build before any work.
+    (`assistant.train.finetune`) and the version embeds, trains and serves with the fine-tuned
+    model, which it carries (run as `settings` run the base model).
     """
     say = say or (lambda _: None)
-    articles = articles if articles is not None else load_corpus(corpus_dir)
-    passages = [p for a in articles for p in a.passages]
-    examples = (
-        load_examples(
-            corpus_dir, articles, [p.text for p in passages], [p.article_id for p in passages]
-        )
-        if train or fine_tune
-        else None
-    )
-    if examples is not None and (failing := too_stale(examples)):
-        raise IndexStoreError(stale_message(failing))  # before any work: the live index stays
-    synonyms = load_synonyms(corpus_dir)
+    corpus = parse(corpus_dir, examples=train or fine_tune is not None, articles=articles)
     model_dir, provenance = None, None
     if fine_tune is not None:
-        if examples is None or not train:
+        if corpus.examples is None or not train:
             raise AssistantError("--fine-tune trains on the examples: drop --no-train")
-        vocabulary = Vocabulary.of_corpus(articles, synonyms)
+        vocabulary = Vocabulary.of_corpus(corpus.articles, corpus.synonyms)
         model_dir, provenance = fine_tuned_model(
-            examples, passages, embedder.info, index_dir, vocabulary, fine_tune, say
+            corpus.examples, corpus.passages, embedder.info, index_dir, vocabulary, fine_tune, say
         )  # fmt: skip
-        embedder = embedder_for(model_dir, index_dir / "models")
+        embedder = fine_tuned_embedder(model_dir, settings or defaults(), index_dir / "models")
     return build_index(
-        articles,
+        corpus.articles,
         embedder,
         index_dir,
-        synonyms=synonyms,
+        synonyms=corpus.synonyms,
+        examples=corpus.examples if train else None,
+        training=training,
+        say=say,
         progress=progress,
         full=full,
         index_type=index_type,
-        trainer=None
-        if examples is None
-        else trainer(examples, training or TrainingSettings(), say),
         model_dir=model_dir,
         fine_tuned=provenance,
+    )
+
+
+def build_index(
+    articles: list[Article],
+    embedder: Embedder,
+    index_dir: Path,
+    *,
+    synonyms: list[Rule] | None = None,
+    examples: Examples | None = None,
+    training: TrainingSettings | None = None,
+    say: Say | None = None,
+    progress: bool = False,
+    full: bool = False,
+    index_type: str = "auto",
+    model_dir: Path | None = None,
+    fine_tuned: dict[str, Any] | None = None,
+) -> LoadedIndex:
+    """Embed, index, train (with `examples`; without, the version serves the model untrained)
+    and publish a new version of `articles`; returns it loaded.
+
+    The manifest's `build` entry says what changed against the published version and what was
+    reused, and its `vector_index` entry which FAISS index was built and why (`index_type`:
+    see `assistant.search.vectorindex`).
+    """
+    with store.build_lock(index_dir):
+        started = time.perf_counter()
+        passages = [p for article in articles for p in article.passages]
+        if not passages:
+            raise IndexStoreError("nothing to index: the corpus has no passages")
+        choice = choose(len(passages), index_type)  # an unknown type fails before any work
+        stage = embed_passages(passages, embedder, index_dir, full=full, progress=progress)
+        embedded = stage.embedded
+        changes = compare(store.published_passages(index_dir), passages)
+        built_at = datetime.now(UTC)
+        with store.staging(index_dir, store.version_name(built_at)) as staged:
+            vocabulary = Vocabulary.of_corpus(articles, list(synonyms or []))
+            staged.write(store.VOCABULARY, json.dumps(vocabulary.to_json(), indent=1).encode())
+            lexical = LexicalIndex.build([p.index_text for p in passages])
+            lexical.save(staged.path / store.LEXICAL_DIR)
+            trained = (
+                untrained()
+                if examples is None
+                else train_ranker(
+                    examples,
+                    TrainingInputs(
+                        embedder=embedder,
+                        cached=stage.cached,
+                        lexical=lexical,
+                        passage_vectors=embedded.vectors,
+                        passage_ids=[p.id for p in passages],
+                        index_dir=index_dir,
+                        target=staged.path / store.RANKER_DIR,
+                        vocabulary=vocabulary,
+                        progress=progress,
+                    ),
+                    training or TrainingSettings(),
+                    say or (lambda _: None),
+                )
+            )
+            # what is searched is what was learnt: the passages with their learnt offsets
+            served = embedded.vectors if trained.passages is None else trained.passages
+            choice = write_vectors(staged, served, choice)
+            staged.write_records(articles)
+            if model_dir is not None:  # the fine-tuned model travels with the version it serves
+                staged.copy_tree(model_dir, store.MODEL_DIR)
+            manifest = Manifest(
+                version=staged.version,
+                built_at=built_at.isoformat(timespec="seconds"),
+                build_seconds=round(time.perf_counter() - started, 3),
+                package_version=__version__,
+                model=embedder.info,
+                index_type=choice.kind,
+                vector_index=VectorIndexEntry(choice.kind, choice.reason, choice.params),
+                index_text_version=INDEX_TEXT_VERSION,
+                passage_count=len(passages),
+                corpus_sha256=corpus_sha256(articles),
+                articles=tuple(_entry(a) for a in articles),
+                files=staged.files(),
+                build=BuildReport(
+                    **changes, reused=embedded.reused, embedded=embedded.embedded, full=full
+                ),
+                training=trained.entry,
+                fine_tuned=fine_tuned,
+            )
+            staged.seal(manifest)
+            # checked as a server would load it, before it is published
+            loaded = load_version(staged.path, embedder.info, version=staged.version)
+            final = staged.publish()
+        remember_vectors(stage, trained)
+        store.prune(index_dir)
+    return dataclasses.replace(loaded, path=final)
+
+
+def write_vectors(staged: store.Staging, vectors: np.ndarray, choice: IndexChoice) -> IndexChoice:
+    """The vector index stage: the FAISS index of `vectors`, into the version."""
+    import faiss
+
+    searchable, choice = build_vectors(vectors, choice)
+    staged.write(store.VECTORS, bytes(faiss.serialize_index(searchable)))
+    return choice
+
+
+def remember_vectors(stage: PassageVectors, trained: TrainingOutcome) -> None:
+    """Keep the vectors of this build (passages, and the example questions training embedded)
+    for the next one."""
+    embedded = stage.embedded
+    if trained.cache_vectors is not None:
+        stage.cache.save(
+            [*embedded.keys, *trained.cache_keys],
+            np.concatenate([embedded.vectors, trained.cache_vectors]),
+        )
+    else:
+        stage.cache.save(embedded.keys, embedded.vectors)
+
+
+def corpus_sha256(articles: Sequence[Article]) -> str:
+    digest = hashlib.sha256()
+    for article in sorted(articles, key=lambda a: a.id):
+        digest.update(f"{article.id}\0{article.sha256}\n".encode())
+    return digest.hexdigest()
+
+
+def _entry(article: Article) -> ArticleEntry:
+    return ArticleEntry(
+        id=article.id,
+        title=article.title,
+        last_updated=article.last_updated.isoformat(),
+        review_status=article.review_status,
+        source=article.source,
+        sha256=article.sha256,
+        passage_count=len(article.passages),
     )

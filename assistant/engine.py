@@ -10,8 +10,9 @@ from pathlib import Path
 
 from assistant.answer import Answer, assemble
 from assistant.embed.batching import serving
-from assistant.embed.embedding import CachingEmbedder, Embedder
+from assistant.embed.embedding import CachingEmbedder, Embedder, fine_tuned_embedder
 from assistant.limits import DEFAULT_K, Query, check_k
+from assistant.search.loaded import LoadedIndex, load_index
 from assistant.search.retrieval import (
     DEFAULT_OPTIONS,
     Retrieval,
@@ -19,26 +20,19 @@ from assistant.search.retrieval import (
     Retriever,
     relevant_flags,
 )
-from assistant.store.index import (
-    MODEL_DIR,
-    VERSIONS,
-    LoadedIndex,
-    load_index,
-    published_version,
-    read_manifest,
-)
-from assistant.store.vectorindex import use_search_threads
+from assistant.search.vectorindex import use_search_threads
+from assistant.settings import Settings, defaults
+from assistant.store.directory import MODEL_DIR, VERSIONS, published_version
+from assistant.store.manifest import read_manifest
 
 _FINE_TUNED: dict[Path, CachingEmbedder] = {}
 """Fine-tuned models already loaded, by directory: a server re-opening a version (or the next
 one with the same model) does not load it again."""
 
 
-def _fine_tuned(model_dir: Path, index_dir: Path) -> CachingEmbedder:
-    from assistant.search.finetune import embedder_for
-
+def _fine_tuned(model_dir: Path, index_dir: Path, settings: Settings) -> CachingEmbedder:
     if model_dir not in _FINE_TUNED:
-        embedder = serving(embedder_for(model_dir, index_dir / "models"))
+        embedder = serving(fine_tuned_embedder(model_dir, settings, index_dir / "models"), settings)
         embedder.load()
         _FINE_TUNED.clear()  # one fine-tuned model in memory at a time
         _FINE_TUNED[model_dir] = embedder
@@ -57,14 +51,17 @@ def fine_tuned_model(index_dir: Path) -> Path | None:
 
 
 class Engine:
-    """A loaded index plus the model that searches it."""
+    """A loaded index plus the model that searches it. `settings` size the question cache and
+    the batcher (default: the documented defaults; the CLI and the server pass theirs)."""
 
-    def __init__(self, index: LoadedIndex, embedder: Embedder) -> None:
+    def __init__(
+        self, index: LoadedIndex, embedder: Embedder, *, settings: Settings | None = None
+    ) -> None:
         self.index = index
         # Questions go through a cache of recent vectors and the batcher; pass a CachingEmbedder
         # to share them across engines (the server does, so a swapped-in index keeps them).
         if not isinstance(embedder, CachingEmbedder):
-            embedder = serving(embedder)
+            embedder = serving(embedder, settings or defaults())
         self.embedder = embedder
         use_search_threads()
         self._retriever = Retriever(index, embedder)
@@ -72,19 +69,25 @@ class Engine:
 
     @classmethod
     def open(
-        cls, index_dir: Path, embedder: Embedder, *, loaded: LoadedIndex | None = None
+        cls,
+        index_dir: Path,
+        embedder: Embedder,
+        *,
+        loaded: LoadedIndex | None = None,
+        settings: Settings | None = None,
     ) -> Engine:
         """Load the published index version, checked against the running model; a version
         built with `--fine-tune` is served with the fine-tuned model it carries. `loaded`: the
         version as another process already loaded and checked it (the supervisor of forked
         workers), used when it is still the published one."""
+        settings = settings or defaults()
         model_dir = fine_tuned_model(index_dir)
         if model_dir is not None:
-            embedder = _fine_tuned(model_dir, index_dir)
+            embedder = _fine_tuned(model_dir, index_dir, settings)
         if loaded is not None and loaded.version == published_version(index_dir):
             if loaded.manifest.model.weights_sha256 == embedder.info.weights_sha256:
-                return cls(loaded, embedder)
-        return cls(load_index(index_dir, embedder.info), embedder)
+                return cls(loaded, embedder, settings=settings)
+        return cls(load_index(index_dir, embedder.info), embedder, settings=settings)
 
     def ask(
         self,

@@ -1,6 +1,6 @@
 """The records that flow between the pipeline's stages.
 
-article file -> `Article` (with its `Passage`s) -> vectors -> index on disk
+article file -> `Article` (with its `Passage`s) -> vectors (of a `ModelInfo`'s model) -> index on disk
 -> `Hit`s (retrieval) -> `Answer` (passages + disclaimer) -> CLI / JSON / HTML.
 
 They are plain frozen dataclasses so that every stage can be tested on its own
@@ -74,3 +74,15 @@ class Article:
     levels_marked: bool = True
     """Whether the source marks its heading levels (Markdown) or they were guessed from its
     shape (the export): the article view then draws every section heading alike."""
+
+
+@dataclass(frozen=True, slots=True)
+class ModelInfo:
+    """Which model made a set of vectors; stored in every index manifest, so that a version is
+    only ever searched with the model that embedded it."""
+
+    name: str
+    path: str
+    weights_sha256: str
+    dimension: int
+    official: bool

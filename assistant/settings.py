@@ -2,7 +2,8 @@
 
 `current()` reads and validates the environment (pydantic-settings); a bad value is a
 `SettingsError` whose one line says which variable and what it accepts, and the CLI exits with
-status 2 on it, before any work. The training settings are the project's tuned numbers; what
+status 2 on it, before any work. The entry points (the CLI's commands, the server) read it once
+and pass the `Settings` down; nothing below them reads the environment again. The training settings are the project's tuned numbers; what
 training fits from them (weights, thresholds) is stored in each index version, never here.
 """
 
@@ -93,12 +94,12 @@ class Settings(BaseSettings):
         """`onnx_threads`, or the machine's cores shared among the workers (at least one)."""
         if self.onnx_threads:
             return self.onnx_threads
-        return max(1, _cores() // self.workers)
+        return max(1, cores() // self.workers)
 
     @property
     def concurrent_model_calls(self) -> int:
         """Model calls a process runs at once: as many as its sessions' threads fill the cores."""
-        return max(1, _cores() // self.threads_per_session)
+        return max(1, cores() // self.threads_per_session)
 
     def hand_to_workers(self) -> None:
         """Put these settings where `serve --workers` processes read them: the environment
@@ -111,9 +112,15 @@ class Settings(BaseSettings):
                 )
 
 
-def _cores() -> int:
+def cores() -> int:
     """The cores the model's threads are sized on (at most 4: more gave a question nothing)."""
     return min(os.cpu_count() or 1, 4)
+
+
+def defaults() -> Settings:
+    """The documented defaults, without reading the environment: what a caller that passes no
+    settings gets (a test, a library user). Commands and the server pass `current()` down."""
+    return Settings.model_construct()
 
 
 def current(**overrides: object) -> Settings:

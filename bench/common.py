@@ -50,14 +50,23 @@ def machine() -> dict[str, Any]:
 def open_engine(index_dir: Path | None):
     """The real model and an index: `index_dir`'s, or the corpus built into a temporary one."""
     from assistant.build import build_corpus
-    from assistant.embed.embedding import SentenceTransformerEmbedder
     from assistant.engine import Engine
+    from assistant.settings import current
 
-    embedder = SentenceTransformerEmbedder()
+    settings = current()  # read now: a script may set MMN_* variables before it calls this
+    embedder = model(settings)
     if index_dir is None:
         index_dir = Path(tempfile.mkdtemp(prefix="bench-index-"))
-        build_corpus(ROOT / "corpus", embedder, index_dir)
-    return Engine.open(index_dir, embedder), index_dir
+        build_corpus(ROOT / "corpus", embedder, index_dir, settings=settings)
+    return Engine.open(index_dir, embedder, settings=settings), index_dir
+
+
+def model(settings=None):
+    """The packaged model as the benchmark's `MMN_*` settings run it (its ONNX export shared)."""
+    from assistant.embed.embedding import SentenceTransformerEmbedder
+    from assistant.settings import current
+
+    return SentenceTransformerEmbedder.configured(settings or current())
 
 
 def free_port() -> int:

@@ -35,15 +35,16 @@ from assistant.evaluation import load_gold  # noqa: E402
 from assistant.ingest.corpus import load_corpus  # noqa: E402
 from assistant.ingest.examples import Example, load_examples  # noqa: E402
 from assistant.ingest.vocabulary import Vocabulary, load_synonyms  # noqa: E402
-from assistant.search import ranker as learnt  # noqa: E402
-from assistant.search.ranker import TrainingSettings, query_texts  # noqa: E402
-from assistant.search.training import (  # noqa: E402
+from assistant.search.lexical import LexicalIndex  # noqa: E402
+from assistant.search.ranker import query_texts  # noqa: E402
+from assistant.settings import TrainingSettings  # noqa: E402
+from assistant.train import crossval  # noqa: E402
+from assistant.train.stage import (  # noqa: E402
     embed_examples,
     example_key,
     search_texts,
     training_data,
 )
-from assistant.store.lexical import LexicalIndex  # noqa: E402
 from bench.common import machine  # noqa: E402
 
 
@@ -71,14 +72,14 @@ def _score(embedder, passages, train, held, tests, lexical, vocabulary, settings
         q, c, h, _, _ = embed_examples(texts, embedder, {})
         return training_data(examples, texts, q, c, h, vectors, lexical, settings)
 
-    trained = learnt.train(data(train), [example_key(e) for e in train], settings)
+    trained = crossval.train(data(train), [example_key(e) for e in train], settings)
     seconds = time.perf_counter() - started
     ranker = trained.ranker
     out = {"ranker_seconds": round(seconds, 1), "cross_validation": trained.cross_validation}
     for name, examples in (("held_out_fold", held), ("test_part", tests)):
         d = data(examples)
-        scored = learnt.score(ranker, d, range(len(d)))
-        out[name] = learnt.figures(
+        scored = crossval.score(ranker, d, range(len(d)))
+        out[name] = crossval.figures(
             scored,
             ranker.lexical_weight,
             ranker.context_lexical_weight,
@@ -110,7 +111,7 @@ def main() -> None:
     )
     usable = list(examples.usable)
     settings = TrainingSettings()
-    folds = learnt.folds_of([example_key(e) for e in usable], settings.folds)
+    folds = crossval.folds_of([example_key(e) for e in usable], settings.folds)
     train = [e for e, f in zip(usable, folds, strict=True) if f != 0]
     held = [e for e, f in zip(usable, folds, strict=True) if f == 0]
     texts = [p.text.lower() for p in passages]

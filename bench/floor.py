@@ -48,7 +48,7 @@ class RawFloor:
 
         from assistant.embed.embedding import verify_model
         from assistant.embed.onnxmodel import INPUTS, max_tokens
-        from assistant.store.index import VERSIONS, published_version
+        from assistant.store.directory import VERSIONS, published_version
 
         model_dir, digest, _ = verify_model()
         export = Path(os.environ["MMN_MODEL_EXPORT_DIR"]) / digest[:16] / "model.onnx"

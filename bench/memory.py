@@ -88,8 +88,8 @@ def library(passages: int) -> list:
 
 
 def build(index_dir: Path, passages: int, index_type: str) -> dict:
+    from assistant.build import build_index
     from assistant.embed.embedding import SentenceTransformerEmbedder
-    from assistant.store.index import build_index
 
     started = time.perf_counter()
     articles = library(passages)

@@ -31,7 +31,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, figures, write  # noqa: E402
+from bench.common import RESULTS, figures, model, write  # noqa: E402
 
 TARGETS = {"search_p50_vs_one_article": 2.0, "recall_at_10": 0.95, "memory_bytes": 1 << 30}
 DEPTHS = {
@@ -158,11 +158,10 @@ def main() -> None:
 
     import faiss
 
-    from assistant.embed.embedding import SentenceTransformerEmbedder
     from assistant.evaluation import load_gold
-    from assistant.store.vectorindex import build_vectors, choose, use_search_threads
+    from assistant.search.vectorindex import build_vectors, choose, use_search_threads
 
-    embedder = SentenceTransformerEmbedder()
+    embedder = model()
     gold = load_gold(ROOT / "tests/gold/dev.jsonl") + load_gold(ROOT / "tests/gold/test.jsonl")
     questions = list(dict.fromkeys(item.question for item in gold))
     queries = embedder.embed(questions)

@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.build import build_corpus  # noqa: E402
-from assistant.embed.embedding import SentenceTransformerEmbedder  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import GoldItem, evaluate, load_gold  # noqa: E402
-from bench.common import machine  # noqa: E402
+from assistant.settings import current  # noqa: E402
+from bench.common import machine, model  # noqa: E402
 
 SECOND = ROOT / "tests" / "fixtures" / "second-article"
 ARTICLE = "what-is-kawasaki-disease"
@@ -76,7 +76,7 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "bench" / "results" / "second_article.json"
     )
     args = parser.parse_args()
-    embedder = SentenceTransformerEmbedder()
+    embedder = model()
     first_test = load_gold(ROOT / "tests" / "gold" / "test.jsonl")
     held_out = _items(SECOND / "heldout.jsonl", "kd")
     root = Path(tempfile.mkdtemp(prefix="bench-second-"))
@@ -86,7 +86,7 @@ def main() -> None:
         started = time.perf_counter()
         index_dir = root / f"index-{len(runs)}"
         loaded = build_corpus(corpus, embedder, index_dir)
-        engine = Engine.open(index_dir, embedder)
+        engine = Engine.open(index_dir, embedder, settings=current())
         run = {
             "label": label,
             "build_seconds": round(time.perf_counter() - started, 1),

@@ -34,7 +34,8 @@ from bench.common import RESULTS, free_port, write  # noqa: E402
 BASELINE = """
 import faiss, bm25s, fastapi, uvicorn
 from assistant.embed.embedding import SentenceTransformerEmbedder
-SentenceTransformerEmbedder().embed(["warm"])
+from assistant.settings import current
+SentenceTransformerEmbedder.configured(current()).embed(["warm"])
 """
 
 

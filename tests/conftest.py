@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assistant.embed.embedding import ModelInfo
+from assistant.records import ModelInfo
 
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
@@ -26,6 +26,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # The model's ONNX export is made once per test session, and every server the tests start
 # (they inherit the environment) reuses it instead of exporting into its own index directory.
 os.environ.setdefault("MMN_MODEL_EXPORT_DIR", tempfile.mkdtemp(prefix="mmn-model-export-"))
+EXPORT_DIR = Path(os.environ["MMN_MODEL_EXPORT_DIR"])
 
 
 class HashEmbedder:
@@ -82,7 +83,7 @@ def embedder():
     """The real all-MiniLM-L6-v2, loaded once for the whole test session."""
     from assistant.embed.embedding import SentenceTransformerEmbedder
 
-    return SentenceTransformerEmbedder()
+    return SentenceTransformerEmbedder(export_dir=EXPORT_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -168,22 +169,22 @@ def live_server(index_dir: Path, server_dir: Path):
 
 MODEL_FIXTURES = {"embedder", "torch_embedder", "engine", "index_dir", "two_articles", "client"}
 SERVER_FIXTURES = {"live_server", "server"}
-SERVER_MODULES = {"test_serve", "test_live_swap", "test_hostile", "test_schema_fuzz", "test_cli"}
-SLOW_MODULES = {"test_training", "test_finetune", "test_rebuild", "test_properties"}
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark each test by what it needs, so that `make test-fast` (`-m "not model and not server
-    and not browser and not slow"`) runs only what needs none of them: the real model (a fixture
-    that loads it), a server process, a browser, or a long training."""
+    """Each test module declares its markers itself (`pytestmark`, or a mark on a test), so
+    that `make test-fast` (`-m "not model and not server and not browser and not slow"`) runs
+    only what needs none of them. A test that takes the real model or a server through a
+    fixture without saying so would slip into the fast loop: it is refused here, by name."""
+    unmarked = []
     for item in items:
-        module = item.module.__name__.rsplit(".", 1)[-1] if item.module else ""
         fixtures = set(getattr(item, "fixturenames", ()))
-        if fixtures & MODEL_FIXTURES:
-            item.add_marker(pytest.mark.model)
-        if fixtures & SERVER_FIXTURES or module in SERVER_MODULES:
-            item.add_marker(pytest.mark.server)
-        if module == "test_browser":
-            item.add_marker(pytest.mark.browser)
-        if module in SLOW_MODULES:
-            item.add_marker(pytest.mark.slow)
+        for needs, marker in ((MODEL_FIXTURES, "model"), (SERVER_FIXTURES, "server")):
+            if fixtures & needs and item.get_closest_marker(marker) is None:
+                unmarked.append(f"{item.nodeid} (uses {sorted(fixtures & needs)[0]})")
+    if unmarked:
+        raise pytest.UsageError(
+            "mark these tests (or their module's pytestmark) "
+            + "model/server: "
+            + "; ".join(unmarked)
+        )

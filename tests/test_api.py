@@ -9,6 +9,8 @@ from assistant.limits import MAX_BODY_BYTES, MAX_K, MAX_QUESTION_CHARS
 from assistant.settings import Settings
 from web.app import SECURITY_HEADERS, create_app
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="module")
 def client(engine):

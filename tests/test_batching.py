@@ -76,6 +76,7 @@ def wait_queued(batcher: BatchingEmbedder, count: int) -> None:
     assert len(batcher._queue) == count
 
 
+@pytest.mark.model
 def test_questions_arriving_while_the_model_is_busy_share_the_next_call(embedder):
     gate = Gate(embedder)
     batcher = BatchingEmbedder(gate, max_texts=32)
@@ -92,6 +93,7 @@ def test_questions_arriving_while_the_model_is_busy_share_the_next_call(embedder
         np.testing.assert_allclose(results[i], alone, atol=1e-5)
 
 
+@pytest.mark.model
 def test_a_batch_never_exceeds_its_bound_and_the_rest_waits_its_turn(embedder):
     gate = Gate(embedder)
     batcher = BatchingEmbedder(gate, max_texts=3)
@@ -102,6 +104,7 @@ def test_a_batch_never_exceeds_its_bound_and_the_rest_waits_its_turn(embedder):
     assert all(isinstance(results[i], np.ndarray) for i in range(len(groups)))
 
 
+@pytest.mark.model
 def test_a_worker_with_cores_to_spare_runs_two_calls_at_once(embedder):
     """With sessions of one thread on two cores, a second question does not wait for the
     first call to end: it starts a call of its own."""
@@ -146,6 +149,7 @@ def wait_calls(model, count: int) -> None:
     assert len(model.calls) == count
 
 
+@pytest.mark.model
 def test_a_question_already_in_a_call_never_starts_one_when_a_slot_frees(embedder):
     """Two calls run; two more questions queue; the first call ends and one of them leads a
     call carrying both; when the second call ends, the other, already carried, must wait for
@@ -173,6 +177,7 @@ def test_a_question_already_in_a_call_never_starts_one_when_a_slot_frees(embedde
     assert batcher.embed([QUESTIONS[4]]).shape == (1, 384)  # every slot is free again
 
 
+@pytest.mark.model
 def test_a_lone_question_does_not_wait_for_company(embedder):
     batcher = BatchingEmbedder(embedder, max_texts=32, wait=5.0)
     started = time.monotonic()
@@ -183,6 +188,7 @@ def test_a_lone_question_does_not_wait_for_company(embedder):
     assert batcher.calls == 3
 
 
+@pytest.mark.model
 def test_a_failed_call_fails_every_question_it_carried(embedder):
     gate = Gate(embedder, fail=True)
     batcher = BatchingEmbedder(gate)
@@ -194,6 +200,7 @@ def test_a_failed_call_fails_every_question_it_carried(embedder):
     assert batcher.embed([QUESTIONS[0]]).shape == (1, 384)
 
 
+@pytest.mark.model
 def test_a_build_sized_call_goes_straight_to_the_model(embedder):
     gate = Gate(embedder)
     gate.release.set()
@@ -203,15 +210,15 @@ def test_a_build_sized_call_goes_straight_to_the_model(embedder):
     assert gate.calls == [QUESTIONS]
 
 
-def test_the_server_embedder_caches_in_front_of_the_batcher(embedder, monkeypatch):
-    monkeypatch.setenv("MMN_BATCH_TEXTS", "7")
-    monkeypatch.setenv("MMN_BATCH_WAIT_MS", "1.5")
-    served = serving(embedder)
-    assert isinstance(served, CachingEmbedder) and isinstance(served.inner, BatchingEmbedder)
-    assert (served.inner.max_texts, served.inner.wait) == (7, 0.0015)
-    from assistant.settings import current
+@pytest.mark.model
+def test_the_server_embedder_caches_in_front_of_the_batcher(embedder):
+    from assistant.settings import Settings
 
-    assert served.inner.max_calls == current().concurrent_model_calls
+    settings = Settings(batch_texts=7, batch_wait_ms=1.5, query_cache=11)
+    served = serving(embedder, settings)
+    assert isinstance(served, CachingEmbedder) and isinstance(served.inner, BatchingEmbedder)
+    assert (served.inner.max_texts, served.inner.wait, served.size) == (7, 0.0015, 11)
+    assert served.inner.max_calls == settings.concurrent_model_calls
     assert served.info == embedder.info
 
 

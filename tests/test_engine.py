@@ -6,6 +6,7 @@ from assistant.errors import QueryError
 from assistant.limits import MAX_HISTORY_ITEMS, MAX_K, MAX_QUESTION_CHARS
 
 
+@pytest.mark.model
 def test_the_ivig_dose_question_finds_the_dosing_passage_with_its_citation_and_section(engine):
     answer = engine.ask("What IVIg dose is used?")
     top = answer.passages[0]
@@ -21,6 +22,7 @@ def test_the_ivig_dose_question_finds_the_dosing_passage_with_its_citation_and_s
     assert top.url == f"/article/what-is-multifocal-motor-neuropathy#p-{top.passage.id}"
 
 
+@pytest.mark.model
 def test_k_and_history_are_honoured(engine):
     answer = engine.ask("  steroids?  ", history=["What IVIg dose is used?"], k=2)
     assert answer.question == "steroids?"
@@ -40,6 +42,7 @@ def test_k_and_history_are_honoured(engine):
         ({"question": "ok", "history": ["q"] * (MAX_HISTORY_ITEMS + 1)}, "history has"),
     ],
 )
+@pytest.mark.model
 def test_input_outside_the_limits_is_refused_with_what_to_fix(engine, kwargs, message):
     with pytest.raises(QueryError) as caught:
         engine.ask(**kwargs)
@@ -49,9 +52,9 @@ def test_input_outside_the_limits_is_refused_with_what_to_fix(engine, kwargs, me
 def test_an_article_filter_keeps_the_answer_to_that_article(tmp_path, hash_embedder):
     import shutil
 
+    from assistant.build import build_index
     from assistant.engine import Engine
     from assistant.ingest.corpus import load_corpus
-    from assistant.store.index import build_index
     from tests.conftest import ARTICLE
 
     corpus = tmp_path / "corpus"
@@ -70,3 +73,28 @@ def test_an_article_filter_keeps_the_answer_to_that_article(tmp_path, hash_embed
     ]
     with pytest.raises(QueryError, match="there is no article 'nope'; the articles are: mmn-sec"):
         engine.ask("dose?", article="nope")
+
+
+def test_the_engine_runs_on_the_settings_it_is_given_not_the_environment(
+    tmp_path, hash_embedder, monkeypatch
+):
+    """Settings are read once, at the edge, and passed down: a variable set later (or a bad
+    one) does not reach an engine that was handed its settings."""
+    from assistant.build import build_index
+    from assistant.engine import Engine
+    from assistant.ingest.corpus import load_corpus
+    from assistant.settings import Settings
+    from tests.conftest import CORPUS
+
+    build_index(load_corpus(CORPUS), hash_embedder, tmp_path / "index")
+    monkeypatch.setenv("MMN_QUERY_CACHE", "not a number")
+    monkeypatch.setenv("MMN_BATCH_TEXTS", "0")
+    given = Settings.model_construct(query_cache=3, batch_texts=5)
+    engine = Engine.open(tmp_path / "index", hash_embedder, settings=given)
+    for question in ("IVIg dose", "IVIg dose", "GM1 antibodies", "CIDP", "ALS"):
+        engine.ask(question)
+    cache = engine.embedder
+    assert cache.size == 3 and cache.inner.max_texts == 5
+    assert (cache.hits, cache.misses) == (1, 4)
+    engine.ask("IVIg dose")  # three others came after it: a cache of 3 has let it go
+    assert (cache.hits, cache.misses) == (1, 5)

@@ -7,8 +7,8 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from assistant import cli as cli_module
 from assistant.cli import cli
+from assistant.cli import common as cli_module
 from assistant.errors import AssistantError
 from assistant.evaluation import evaluate, is_relevant, load_gold
 from tests.conftest import ROOT
@@ -26,6 +26,7 @@ def test_report(engine):
     return evaluate(engine, load_gold(GOLD / "test.jsonl"), k=5)
 
 
+@pytest.mark.model
 def test_the_gold_set_is_large_enough_and_every_phrase_finds_its_passage(engine):
     items = load_gold(GOLD / "dev.jsonl") + load_gold(GOLD / "test.jsonl")
     in_scope = [i for i in items if not i.out_of_scope]
@@ -42,6 +43,7 @@ def test_the_gold_set_is_large_enough_and_every_phrase_finds_its_passage(engine)
     assert len({i.id for i in items}) == len(items)
 
 
+@pytest.mark.model
 def test_retrieval_quality_on_the_test_part_stays_above_its_floors(test_report):
     metrics = test_report.metrics()
     for name, floor in FLOORS.items():
@@ -49,6 +51,7 @@ def test_retrieval_quality_on_the_test_part_stays_above_its_floors(test_report):
     assert metrics["wrongly_declined"] <= MAX_WRONGLY_DECLINED
 
 
+@pytest.mark.model
 def test_each_stage_adds_to_the_ranking(engine):
     from assistant.search.retrieval import VARIANTS
 
@@ -58,8 +61,9 @@ def test_each_stage_adds_to_the_ranking(engine):
     assert mrr["adapter+bm25"] > mrr["bm25"] + 0.1
 
 
+@pytest.mark.model
 def test_eval_command_prints_the_figures_and_the_misses(embedder, index_dir, monkeypatch):
-    monkeypatch.setattr(cli_module, "_embedder", lambda model_path, index_dir: embedder)
+    monkeypatch.setattr(cli_module, "embedder", lambda model_path, index_dir: embedder)
     gold = str(GOLD / "test.jsonl")
     result = CliRunner().invoke(cli, ["eval", gold, "--index-dir", str(index_dir)])
     assert result.exit_code == 0, result.output
@@ -83,6 +87,7 @@ def test_a_malformed_gold_line_names_its_file_and_line(tmp_path):
         load_gold(gold)
 
 
+@pytest.mark.model
 def test_the_onnx_runtime_ranks_every_gold_question_as_pytorch_does(engine):
     """The served runtime (ONNX) must not change any answer: for every gold question, dev and
     test, with its history, the ranked passages and the decline decision are PyTorch's, but

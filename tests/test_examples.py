@@ -12,8 +12,8 @@ from assistant.build import build_corpus
 from assistant.errors import ArticleError, IndexStoreError
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, load_examples, normalise
-from assistant.search.ranker import TrainingSettings
-from assistant.store.index import published_version
+from assistant.settings import TrainingSettings
+from assistant.store.directory import published_version
 from tests.conftest import ARTICLE, CORPUS, ROOT
 
 QUICK = TrainingSettings(steps=20, folds=2)
@@ -96,6 +96,7 @@ def test_an_edit_that_removes_a_gold_phrase_lists_its_examples_and_leaves_them_o
 
 
 @pytest.mark.slow  # trains the ranker once (with the hash embedder)
+@pytest.mark.slow
 def test_too_many_stale_examples_fail_the_build_and_the_published_index_keeps_serving(
     corpus_copy, tmp_path, hash_embedder
 ):

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from assistant.build import build_corpus
 from assistant.engine import Engine
-from assistant.search.finetune import FineTuneSettings
-from assistant.search.ranker import TrainingSettings
-from assistant.store.index import MODEL_DIR
+from assistant.settings import FineTuneSettings, TrainingSettings
+from assistant.store.directory import MODEL_DIR
 from tests.conftest import FIXTURES
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 QUICK = TrainingSettings(steps=30, folds=2)
 

@@ -32,6 +32,8 @@ from assistant.limits import (
 )
 from web.app import SECURITY_HEADERS, create_app
 
+pytestmark = [pytest.mark.model, pytest.mark.server]
+
 DOSE = "What IVIg dose is used?"
 DOSE_ANSWER = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
 ARTICLE_ID = "what-is-multifocal-motor-neuropathy"

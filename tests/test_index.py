@@ -5,15 +5,12 @@ import json
 import numpy as np
 import pytest
 
-from assistant.embed.embedding import ModelInfo
+from assistant.build import build_index
 from assistant.errors import IndexStoreError
 from assistant.ingest.corpus import load_corpus
-from assistant.store.index import (
-    build_index,
-    has_index,
-    load_index,
-    published_version,
-)
+from assistant.records import ModelInfo
+from assistant.search.loaded import load_index
+from assistant.store.directory import has_index, published_version
 from assistant.store.manifest import seal
 from tests.conftest import CORPUS, HashEmbedder
 

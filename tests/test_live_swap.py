@@ -8,17 +8,21 @@ import time
 import urllib.error
 import urllib.request
 
+import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
-from assistant import cli as cli_module
+from assistant.build import build_index
 from assistant.cli import cli
+from assistant.cli import common as cli_module
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.vocabulary import load_synonyms
 from assistant.settings import Settings
-from assistant.store.index import VERSIONS, build_index, publish, published_version
+from assistant.store.directory import VERSIONS, publish, published_version
 from tests.conftest import start_server, stop_server
 from web.app import create_app
+
+pytestmark = pytest.mark.server
 
 ARTICLE_NAME = "what-is-multifocal-motor-neuropathy.txt"
 OLD_DOSE = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
@@ -80,6 +84,7 @@ def _post(base: str, question: str) -> tuple[int, dict]:
         return 0, {"error": str(error)}
 
 
+@pytest.mark.model
 def test_an_edit_reaches_a_running_server_in_seconds_with_no_failed_request(
     corpus_copy, embedder, tmp_path, monkeypatch
 ):
@@ -108,7 +113,7 @@ def test_an_edit_reaches_a_running_server_in_seconds_with_no_failed_request(
         article.write_text(
             original.replace("1.6-2.4 g/kg", "2 g/kg").replace("3-5 days", "2-5 days")
         )
-        monkeypatch.setattr(cli_module, "_embedder", lambda model_path, index_dir: embedder)
+        monkeypatch.setattr(cli_module, "embedder", lambda model_path, index_dir: embedder)
         runner = CliRunner()
         # untrained, like the first build: this test is about the swap, not the ranking
         build = ["build", "--corpus-dir", str(corpus_copy), "--index-dir", str(index_dir)]

@@ -15,12 +15,13 @@ from pathlib import Path
 import pytest
 
 from assistant.answer import answer_to_dict, assemble
+from assistant.build import build_index
 from assistant.errors import ArticleError
 from assistant.ingest.citations import split_markdown_citations
 from assistant.ingest.corpus import article_paths, load_article, load_corpus
 from assistant.ingest.markdown import parse_markdown
+from assistant.search.loaded import load_index
 from assistant.search.retrieval import Hit
-from assistant.store.index import build_index, load_index
 from tests.conftest import ARTICLE, FIXTURES
 from tests.test_web import parse
 

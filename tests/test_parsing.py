@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ArticleError
-from assistant.ingest.corpus import article_id, load_article, load_corpus
-from assistant.ingest.parsing import looks_like_heading, parse_export
+from assistant.ingest.corpus import load_article, load_corpus
+from assistant.ingest.parsing import article_id, looks_like_heading, parse_export
 from tests.conftest import ARTICLE
 
 GOOD_HEADER = """What is a test condition?

@@ -25,6 +25,8 @@ from assistant.ingest.corpus import load_article
 from assistant.ingest.vocabulary import SYNONYMS_FILE, Rule, load_synonyms, parse_synonyms
 from assistant.records import Article, Passage
 
+pytestmark = pytest.mark.slow
+
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 BLANK_LINE = re.compile(r"(?>\r\n|\r|\n)[^\S\r\n]*(?>\r\n|\r|\n)")  # "\r\n" is one end
 EXPORT_TAIL = re.compile(

@@ -5,14 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assistant.search import ranker as learnt
-from assistant.search.ranker import (
-    Scored,
-    TrainingData,
-    TrainingSettings,
-    choose_threshold,
-    query_texts,
-)
+from assistant.search import artefact
+from assistant.search.ranker import query_texts, untrained
+from assistant.settings import TrainingSettings
+from assistant.train.crossval import Scored, choose_threshold, figures, score, train
+from assistant.train.fitting import TrainingData
 
 FAST = TrainingSettings(steps=60, folds=3, learning_rate=5e-3, not_covered_vectors=4)
 
@@ -49,12 +46,10 @@ def _data(seed: int = 0, per_passage: int = 12, passages: int = 6, outside: int 
 
 def test_training_moves_questions_to_their_passages_and_learns_what_is_not_covered():
     data, keys = _data()
-    trained = learnt.train(data, keys, FAST)
-    untrained = learnt.figures(
-        learnt.score(learnt.untrained(FAST), data, range(len(data))), 0, 0, None, 50
-    )
+    trained = train(data, keys, FAST)
+    before = figures(score(untrained(FAST), data, range(len(data))), 0, 0, None, 50)
     cv = trained.cross_validation
-    assert untrained["hit@1"] < 0.2
+    assert before["hit@1"] < 0.2
     assert cv["hit@1"] > 0.9  # held-out questions, not the ones it trained on
     assert cv["declined_out_of_scope"] > 0.9
     assert cv["wrongly_declined"] <= FAST.max_wrong_declines
@@ -62,20 +57,20 @@ def test_training_moves_questions_to_their_passages_and_learns_what_is_not_cover
 
 def test_training_is_deterministic_byte_for_byte(tmp_path):
     data, keys = _data(seed=3)
-    a = learnt.train(data, keys, FAST).ranker
-    b = learnt.train(data, keys, FAST).ranker
-    learnt.save(a, tmp_path / "a")
-    learnt.save(b, tmp_path / "b")
-    assert learnt.artefact_sha256(tmp_path / "a", a.passages) == learnt.artefact_sha256(
+    a = train(data, keys, FAST).ranker
+    b = train(data, keys, FAST).ranker
+    artefact.save(a, tmp_path / "a")
+    artefact.save(b, tmp_path / "b")
+    assert artefact.artefact_sha256(tmp_path / "a", a.passages) == artefact.artefact_sha256(
         tmp_path / "b", b.passages
     )
 
 
 def test_a_saved_ranker_loads_and_scores_as_before(tmp_path):
     data, keys = _data(seed=5)
-    ranker = learnt.train(data, keys, FAST).ranker
-    learnt.save(ranker, tmp_path / "r")
-    loaded = learnt.load(tmp_path / "r")
+    ranker = train(data, keys, FAST).ranker
+    artefact.save(ranker, tmp_path / "r")
+    loaded = artefact.load(tmp_path / "r")
     q = data.questions[0]
     assert np.allclose(loaded.query_vector(q, None), ranker.query_vector(q, None))
     assert loaded.threshold == ranker.threshold and loaded.trained
@@ -92,7 +87,7 @@ def test_the_threshold_declines_at_most_the_allowed_share_of_in_scope_questions(
 
 def test_without_out_of_scope_examples_nothing_is_learnt_about_declining():
     data, keys = _data(outside=0)
-    ranker = learnt.train(data, keys, FAST).ranker
+    ranker = train(data, keys, FAST).ranker
     assert ranker.not_covered is None and ranker.threshold is None
     query = ranker.query_vector(data.questions[0], None)
     assert not ranker.declines(ranker.margin(query, 0.9), 0.9)
@@ -106,7 +101,7 @@ def test_a_follow_up_is_read_with_its_last_turns_and_typographic_quotes_straight
 
 @pytest.mark.parametrize("weight", [0.0, 0.5])
 def test_fusion_keeps_the_dense_order_without_lexical_evidence(weight):
-    ranker = learnt.untrained()
+    ranker = untrained()
     from dataclasses import replace
 
     ranker = replace(ranker, lexical_weight=weight)

@@ -11,19 +11,16 @@ import time
 import numpy as np
 import pytest
 
+from assistant.build import build_index
 from assistant.embed.vectorcache import CACHE_DIR
 from assistant.errors import IndexStoreError
 from assistant.ingest.corpus import load_corpus
-from assistant.store.index import (
-    KEEP_VERSIONS,
-    build_index,
-    load_index,
-    published_version,
-    rollback,
-    versions,
-)
+from assistant.search.loaded import load_index
+from assistant.store.directory import KEEP_VERSIONS, published_version, rollback, versions
 from assistant.store.manifest import BuildReport
-from tests.conftest import ROOT
+from tests.conftest import EXPORT_DIR, ROOT
+
+pytestmark = pytest.mark.slow
 
 ARTICLE_NAME = "what-is-multifocal-motor-neuropathy.txt"
 DOSING = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
@@ -124,7 +121,7 @@ SLOW_BUILD = """
 import sys, time
 from pathlib import Path
 from assistant.ingest.corpus import load_corpus
-from assistant.store.index import build_index
+from assistant.build import build_index
 from tests.conftest import HashEmbedder
 
 class Slow(HashEmbedder):
@@ -161,12 +158,15 @@ def test_a_build_killed_while_embedding_leaves_the_published_version_serving(
     assert manifest["passage_count"] == 32
 
 
+@pytest.mark.model
 def test_an_unchanged_rebuild_never_loads_the_model(corpus_copy, embedder, tmp_path):
     from assistant.embed.embedding import SentenceTransformerEmbedder
 
     index_dir = tmp_path / "index"
     _build(corpus_copy, embedder, index_dir)  # the session's loaded model fills the cache
-    fresh = SentenceTransformerEmbedder()  # checks the weights, loads nothing yet
+    fresh = SentenceTransformerEmbedder(
+        export_dir=EXPORT_DIR
+    )  # checks the weights, loads nothing yet
     assert fresh.info == embedder.info
     _, report = _build(corpus_copy, fresh, index_dir)
     assert report.reused == 32 and report.embedded == 0

@@ -85,9 +85,9 @@ def test_a_cited_number_the_list_lacks_names_the_passage_that_cites_it(tmp_path)
 def test_markers_link_to_the_article_view_entry_and_json_carries_the_citation(tmp_path, embedder):
     from fastapi.testclient import TestClient
 
+    from assistant.build import build_index
     from assistant.engine import Engine
     from assistant.ingest.corpus import load_corpus
-    from assistant.store.index import build_index
     from tests.test_web import parse
     from web.app import create_app
 

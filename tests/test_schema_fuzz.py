@@ -26,7 +26,11 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from assistant.limits import MAX_HISTORY_ITEMS, MAX_K, MAX_QUESTION_CHARS, MIN_K
+
+pytestmark = [pytest.mark.model, pytest.mark.server]
 
 EXAMPLES = 300
 """Per operation; a valid question costs one embedding (~25 ms) on the real server."""

@@ -13,8 +13,10 @@ from urllib.parse import urlencode
 
 import pytest
 
-from assistant.store.index import published_version
+from assistant.store.directory import published_version
 from tests.conftest import ROOT, free_port, start_server, stop_server
+
+pytestmark = pytest.mark.server
 
 
 def post(url: str, payload: dict) -> tuple[int, dict]:
@@ -28,6 +30,7 @@ def post(url: str, payload: dict) -> tuple[int, dict]:
         return error.code, json.loads(error.read())
 
 
+@pytest.mark.model
 def test_a_real_server_answers_with_cited_passages(live_server):
     status, body = post(live_server + "/api/ask", {"question": "What IVIg dose is used?", "k": 3})
     assert status == 200
@@ -36,6 +39,7 @@ def test_a_real_server_answers_with_cited_passages(live_server):
     assert "Dr.Oracle assumes no liability" in body["disclaimer"]
 
 
+@pytest.mark.model
 def test_a_real_server_refuses_bad_input_and_keeps_answering(live_server):
     status, body = post(live_server + "/api/ask", {"question": "   "})
     assert status == 422 and "empty" in body["message"]
@@ -58,6 +62,7 @@ def test_serve_builds_the_index_first_when_there_is_none(tmp_path):
         stop_server(process)
 
 
+@pytest.mark.model
 def test_the_request_log_has_one_structured_line_per_request_and_no_question(
     index_dir, tmp_path, monkeypatch
 ):
@@ -97,6 +102,7 @@ def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize("workers", ["1", "2"])
+@pytest.mark.model
 def test_serve_refuses_a_damaged_index_and_says_how_to_rebuild(index_dir, tmp_path, workers):
     """A server with nothing trustworthy to serve exits at once, naming the damage and the fix,
     instead of starting and answering from a broken index (with workers too: the supervisor
@@ -112,12 +118,14 @@ def test_serve_refuses_a_damaged_index_and_says_how_to_rebuild(index_dir, tmp_pa
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.model
 def test_serve_binds_to_loopback_unless_told_otherwise(index_dir, tmp_path):
     done = run_serve("--host", "0.0.0.0", "--index-dir", str(index_dir))
     assert done.returncode == 2
     assert "--allow-remote" in done.stderr and "Traceback" not in done.stderr
 
 
+@pytest.mark.model
 def test_sigterm_lets_requests_in_flight_finish_and_exits_cleanly(index_dir, tmp_path):
     """An operator's restart must not cut off a clinician's answer: requests already sent when
     SIGTERM arrives are answered, then the process exits. uvicorn re-raises the signal once it
@@ -152,6 +160,7 @@ def test_sigterm_lets_requests_in_flight_finish_and_exits_cleanly(index_dir, tmp
     assert "Traceback" not in text
 
 
+@pytest.mark.model
 def test_uptime_checks_may_ask_for_the_health_status_alone(live_server):
     """Load balancers and uptime monitors send HEAD: the status without the body."""
     request = urllib.request.Request(live_server + "/api/health", method="HEAD")
@@ -161,6 +170,7 @@ def test_uptime_checks_may_ask_for_the_health_status_alone(live_server):
         assert response.headers["X-Content-Type-Options"] == "nosniff"
 
 
+@pytest.mark.model
 def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_path, monkeypatch):
     """`serve --workers 2`: both processes answer, each serving the version its supervisor
     loaded once (forked, not loaded again), and neither prints a question's text (no uvicorn
@@ -191,6 +201,7 @@ def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_pa
     assert text.count("as the supervisor loaded it (shared)") == 2
 
 
+@pytest.mark.model
 def test_slow_bodies_get_408_at_the_bound_while_others_are_answered(
     index_dir, tmp_path, monkeypatch
 ):

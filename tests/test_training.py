@@ -10,14 +10,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from assistant import cli as cli_module
 from assistant.build import build_corpus
 from assistant.cli import cli
+from assistant.cli import common as cli_module
 from assistant.engine import Engine
-from assistant.search.ranker import TrainingSettings
-from assistant.store.index import VERSIONS, published_version
+from assistant.settings import TrainingSettings
+from assistant.store.directory import VERSIONS, published_version
 from assistant.store.manifest import Manifest, read_manifest
 from tests.conftest import CORPUS, FIXTURES
+
+pytestmark = [pytest.mark.slow, pytest.mark.model]
 
 QUICK = TrainingSettings(steps=20, folds=2)
 
@@ -67,7 +69,7 @@ def test_status_shows_the_training_and_its_cross_validated_figures(index_dir):
 
 
 def test_build_no_train_serves_the_model_untrained_and_says_so(embedder, tmp_path, monkeypatch):
-    monkeypatch.setattr(cli_module, "_embedder", lambda model_path, index_dir: embedder)
+    monkeypatch.setattr(cli_module, "embedder", lambda model_path, index_dir: embedder)
     index_dir = tmp_path / "index"
     args = ["build", "--corpus-dir", str(CORPUS), "--index-dir", str(index_dir)]
     result = CliRunner().invoke(cli, [*args, "--no-train"])
@@ -83,7 +85,7 @@ def test_build_no_train_serves_the_model_untrained_and_says_so(embedder, tmp_pat
 def test_an_article_without_examples_is_served_untrained_and_the_build_says_so(
     embedder, tmp_path, monkeypatch
 ):
-    monkeypatch.setattr(cli_module, "_embedder", lambda model_path, index_dir: embedder)
+    monkeypatch.setattr(cli_module, "embedder", lambda model_path, index_dir: embedder)
     corpus = tmp_path / "corpus"
     shutil.copytree(CORPUS, corpus, ignore=shutil.ignore_patterns("examples"))
     result = CliRunner().invoke(

@@ -7,12 +7,12 @@ import faiss
 import numpy as np
 import pytest
 
+from assistant.build import build_index
 from assistant.engine import Engine
 from assistant.errors import IndexStoreError
 from assistant.ingest.corpus import load_corpus
-from assistant.store.index import build_index, load_index
-from assistant.store.manifest import seal
-from assistant.store.vectorindex import (
+from assistant.search.loaded import load_index
+from assistant.search.vectorindex import (
     AUTO_FLAT_LIMIT,
     INDEX_TYPES,
     build_vectors,
@@ -20,6 +20,7 @@ from assistant.store.vectorindex import (
     kind_of,
     search_parameters,
 )
+from assistant.store.manifest import seal
 from tests.conftest import CORPUS
 
 
@@ -62,6 +63,7 @@ def test_every_kind_finds_the_exact_neighbours_and_keeps_its_settings_through_a_
 
 
 @pytest.mark.parametrize("kind", ["flat", "ivf-fp16", "ivf-sq8", "hnsw"])
+@pytest.mark.model
 def test_the_article_built_with_any_kind_answers_the_dose_question_first(tmp_path, embedder, kind):
     loaded = build_index(load_corpus(CORPUS), embedder, tmp_path / "index", index_type=kind)
     manifest = json.loads((loaded.path / "manifest.json").read_text())

@@ -169,3 +169,43 @@ def test_short_and_phrase_terms_match_only_as_written(vocabulary):
     assert "iv" not in vocabulary.matched_terms("how many IVs?")  # "IVs" stems to "iv"
     # a stem much shorter than its word matches other words: "thin" is not "thinning"
     assert "thinning" not in vocabulary.matched_terms("does IVIg thin the blood?")
+
+
+# --- one reading of the question ---------------------------------------------------------
+
+
+def test_a_bridged_question_is_read_once_and_searched_as_its_text_would_be(vocabulary):
+    """The question is tokenised once; its bridges are read on their own and appended. Search
+    must count the same words as if the expanded text were tokenised whole."""
+    from assistant.ingest.tokens import read, tokenize
+
+    for question in (
+        "ncs findings in mmn?",  # an abbreviation the article does not use
+        "is it genetic or inherited",
+        "steroids for weakness in the hands",  # synonyms
+        "what about cyclophosphamid side efects",  # misspellings
+        "IVIg dose",  # words the article uses: nothing added
+        "Σ final-sigma ΣΑΣ (odd) text; anti-GM1's titre",
+    ):
+        bridged = vocabulary.bridge(read(question))
+        assert bridged.text == vocabulary.expand(question)
+        assert list(bridged.stems) == tokenize([bridged.text])[0]
+        assert bridged.words == read(bridged.text).words
+        if question.islower() and "ivig" not in question:  # the four that gain bridges
+            assert bridged.text.startswith(question + " (") and bridged.text.endswith(")")
+
+
+@pytest.mark.slow
+def test_any_text_read_in_parts_gives_the_stems_of_the_whole(vocabulary):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from assistant.ingest.tokens import read, tokenize
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.text(max_size=60))
+    def check(question: str) -> None:
+        bridged = vocabulary.bridge(read(question))
+        assert list(bridged.stems) == tokenize([bridged.text])[0]
+
+    check()

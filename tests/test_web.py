@@ -152,6 +152,7 @@ def hidden_history(form: Node) -> list[str | None]:
 # --- home ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_home_shows_the_article_its_date_its_review_notice_the_box_and_examples(client, engine):
     article = engine.index.articles[ARTICLE_ID]
     doc = page(client, "/")
@@ -176,6 +177,7 @@ def test_home_shows_the_article_its_date_its_review_notice_the_box_and_examples(
     assert any(a.get("href") == f"/article/{ARTICLE_ID}" for a in doc.one("main").find_all("a"))
 
 
+@pytest.mark.model
 def test_every_example_question_on_the_home_page_is_answered_by_the_article(client, engine):
     for question in engine.index.shown_examples()[: views.SHOWN_EXAMPLES]:
         doc = ask(client, question)
@@ -187,6 +189,7 @@ def test_every_example_question_on_the_home_page_is_answered_by_the_article(clie
 # --- the answer ---------------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_an_answer_shows_ranked_cited_passages_with_sections_links_and_the_disclaimer(
     client, engine
 ):
@@ -222,6 +225,7 @@ def test_an_answer_shows_ranked_cited_passages_with_sections_links_and_the_discl
 
 
 @pytest.mark.parametrize("question", [DOSE, "how is mmn treated", "mmn vs als"])
+@pytest.mark.model
 def test_relevance_labels_follow_the_rank_order(client, question):
     doc = ask(client, question)
     order = [views.LABEL_BEST, views.LABEL_RELEVANT, views.LABEL_LESS_RELEVANT]
@@ -230,6 +234,7 @@ def test_relevance_labels_follow_the_rank_order(client, question):
     assert [order.index(label) for label in labels] == sorted(order.index(x) for x in labels)
 
 
+@pytest.mark.model
 def test_html_and_json_answers_come_from_the_same_core_call(client):
     json_answer = client.post("/api/ask", json={"question": DOSE}).json()
     doc = ask(client, DOSE)
@@ -243,6 +248,7 @@ def test_html_and_json_answers_come_from_the_same_core_call(client):
     ]
 
 
+@pytest.mark.model
 def test_a_declined_question_folds_its_closest_passages_away_unmarked(client, engine):
     assert client.post("/api/ask", json={"question": OUT_OF_SCOPE}).json()["answerable"] is False
     doc = ask(client, OUT_OF_SCOPE)
@@ -286,6 +292,7 @@ def test_matched_words_are_emphasised_and_everything_else_is_escaped():
 # --- follow-ups ---------------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_a_follow_up_carries_the_conversation_and_is_read_in_it(client):
     doc = ask(client, "How fast does it work?", DOSE)
     assert doc.one("h1").text == "How fast does it work?"
@@ -305,6 +312,7 @@ def test_a_follow_up_carries_the_conversation_and_is_read_in_it(client):
     assert [a["href"] for a in new] == ["/"]
 
 
+@pytest.mark.model
 def test_the_thread_links_each_earlier_question_to_its_own_answer(client):
     history = ["What IVIg dose is used?", "How fast does it work?", "How long does it last?"]
     doc = ask(client, "And the side effects?", *history)
@@ -316,6 +324,7 @@ def test_the_thread_links_each_earlier_question_to_its_own_answer(client):
         assert query.get("history", []) == history[:i]
 
 
+@pytest.mark.model
 def test_a_long_history_is_trimmed_to_the_last_turns_with_a_note(client):
     """The page keeps as many earlier questions as the API accepts (MAX_HISTORY_ITEMS)."""
     history = [f"Question number {i} about IVIg?" for i in range(1, MAX_HISTORY_ITEMS + 3)]
@@ -331,6 +340,7 @@ def test_a_long_history_is_trimmed_to_the_last_turns_with_a_note(client):
     assert hidden_history(form) == [*kept, "And the dose?"]
 
 
+@pytest.mark.model
 def test_a_conversation_of_long_questions_keeps_what_a_follow_up_link_can_carry(client):
     """Four questions of 500 accented characters fit one address (3 kB each, encoded), but not
     with a next question as long: the page keeps the recent ones its follow-up can carry."""
@@ -343,6 +353,7 @@ def test_a_conversation_of_long_questions_keeps_what_a_follow_up_link_can_carry(
     assert "1 older question was left out" in doc.one("nav", "thread").text
 
 
+@pytest.mark.model
 def test_a_short_history_has_no_note(client):
     doc = ask(client, "And the dose?", DOSE)
     assert not doc.find_all(cls="thread__note")
@@ -352,6 +363,7 @@ def test_a_short_history_has_no_note(client):
 
 
 @pytest.mark.parametrize("question", ["", "   \t "])
+@pytest.mark.model
 def test_an_empty_question_gets_a_friendly_message_on_the_same_page(client, question):
     doc = ask(client, question, status=422)
     form = doc.one("form")
@@ -365,6 +377,7 @@ def test_an_empty_question_gets_a_friendly_message_on_the_same_page(client, ques
     assert doc.one("ul", "examples__list")
 
 
+@pytest.mark.model
 def test_a_question_over_the_limit_is_refused_with_the_form_still_filled_in(client):
     long_question = "Is IVIg effective " + "x" * MAX_QUESTION_CHARS
     doc = ask(client, long_question, status=422)
@@ -374,6 +387,7 @@ def test_a_question_over_the_limit_is_refused_with_the_form_still_filled_in(clie
     assert f"{len(long_question)} characters long; the limit is {MAX_QUESTION_CHARS}" in error
 
 
+@pytest.mark.model
 def test_an_error_in_a_follow_up_keeps_the_conversation(client):
     doc = ask(client, "  ", DOSE, status=422)
     form = doc.one("form")
@@ -382,17 +396,20 @@ def test_an_error_in_a_follow_up_keeps_the_conversation(client):
     assert [a.text for a in doc.one("nav", "thread").find_all("a")] == [DOSE]
 
 
+@pytest.mark.model
 def test_an_over_long_earlier_question_is_named_as_such(client):
     doc = ask(client, "And the dose?", DOSE, "y" * (MAX_QUESTION_CHARS + 1), status=422)
     assert "Earlier question 2 is 501 characters long" in doc.one("p", "ask__error").text
     assert doc.one("form").one("input", name="q")["value"] == "And the dose?"
 
 
+@pytest.mark.model
 def test_pages_answer_head_requests(client):
     for url in ("/", views.ask_url(DOSE), f"/article/{ARTICLE_ID}"):
         assert client.head(url).status_code == 200
 
 
+@pytest.mark.model
 def test_an_unknown_article_gets_a_friendly_404_with_the_articles_and_the_form(client):
     doc = page(client, "/article/no-such-article", status=404)
     assert doc.one("h1").text == "Article not found"
@@ -403,6 +420,7 @@ def test_an_unknown_article_gets_a_friendly_404_with_the_articles_and_the_form(c
     assert doc.one("link", href="/static/style.css")["rel"] == "stylesheet"
 
 
+@pytest.mark.model
 def test_unknown_routes_get_a_styled_404_and_the_api_keeps_json(client):
     doc = page(client, "/no/such/page", status=404)
     assert doc.one("h1").text == "Page not found"
@@ -419,6 +437,7 @@ def test_unknown_routes_get_a_styled_404_and_the_api_keeps_json(client):
 # --- the article view ---------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_the_article_view_shows_every_passage_at_its_anchor_with_its_citations(client, engine):
     article = engine.index.articles[ARTICLE_ID]
     doc = page(client, f"/article/{ARTICLE_ID}")
@@ -436,6 +455,7 @@ def test_the_article_view_shows_every_passage_at_its_anchor_with_its_citations(c
     assert doc.one("aside", "disclaimer").one("p").text == article.disclaimer
 
 
+@pytest.mark.model
 def test_the_article_view_draws_the_exports_sibling_headings_alike(client):
     """The export does not mark heading levels: "Electrodiagnostic Hallmarks" is guessed to sit
     under its section's lead-in, but it is drawn like its sibling "Serological Markers"."""
@@ -466,6 +486,7 @@ def test_the_article_view_draws_the_exports_sibling_headings_alike(client):
     ]
 
 
+@pytest.mark.model
 def test_every_link_from_an_answer_lands_on_its_passage_in_the_article(client):
     article_doc = page(client, f"/article/{ARTICLE_ID}")
     for question in (DOSE, OUT_OF_SCOPE, "What are the serological markers?"):
@@ -475,6 +496,7 @@ def test_every_link_from_an_answer_lands_on_its_passage_in_the_article(client):
             assert article_doc.one(id=anchor).text
 
 
+@pytest.mark.model
 def test_outline_groups_bullets_and_opens_a_heading_where_the_path_changes(engine):
     sections = text.outline(engine.index.articles[ARTICLE_ID])
     (topic,) = sections
@@ -491,6 +513,7 @@ def test_outline_groups_bullets_and_opens_a_heading_where_the_path_changes(engin
 # --- security -----------------------------------------------------------------------------------
 
 
+@pytest.mark.model
 def test_hostile_input_is_shown_as_text_and_never_becomes_markup(client):
     response = client.get(views.ask_url(HOSTILE, [HOSTILE]))
     assert response.status_code == 200
@@ -504,6 +527,7 @@ def test_hostile_input_is_shown_as_text_and_never_becomes_markup(client):
     assert not [n for n in doc.iter() if any(a.startswith("on") for a in n.attrs)]
 
 
+@pytest.mark.model
 def test_hostile_input_on_the_error_page_and_the_404_is_escaped(client):
     hostile_long = HOSTILE + "x" * MAX_QUESTION_CHARS
     error = ask(client, hostile_long, status=422)
@@ -519,6 +543,7 @@ def test_hostile_input_on_the_error_page_and_the_404_is_escaped(client):
 @pytest.mark.parametrize(
     "url", ["/", f"/ask?q={quote(DOSE)}", f"/article/{ARTICLE_ID}", "/ask?q=", "/nowhere"]
 )
+@pytest.mark.model
 def test_security_headers_and_no_inline_script_or_style(client, url):
     response = client.get(url)
     for name, value in SECURITY_HEADERS.items():
@@ -533,6 +558,7 @@ def test_security_headers_and_no_inline_script_or_style(client, url):
     assert not [n for n in doc.iter() if "style" in n.attrs]
 
 
+@pytest.mark.model
 def test_css_and_script_are_local_static_files(client):
     doc = page(client, "/")
     assets = [n.get("href") for n in doc.find_all("link", rel="stylesheet")] + [
@@ -558,6 +584,7 @@ def test_css_and_script_are_local_static_files(client):
     "url",
     ["/", f"/ask?q={quote(DOSE)}", f"/article/{ARTICLE_ID}", "/ask?q=", "/article/x", "/nowhere"],
 )
+@pytest.mark.model
 def test_every_field_has_a_label_and_the_page_has_one_main_and_one_h1(client, url):
     response = client.get(url)
     doc = parse(response.text)
@@ -625,6 +652,7 @@ def test_the_print_stylesheet_drops_forms_and_navigation_and_keeps_the_disclaime
     assert ".disclaimer" not in hidden and ".passage " not in hidden
 
 
+@pytest.mark.model
 def test_the_footer_says_when_the_index_was_built_and_from_which_article(client, engine):
     footer = page(client, "/ask?q=IVIg+dose").one("footer")
     built = engine.index.manifest.built_at  # "2026-11-25T13:16:58+00:00"

@@ -18,6 +18,8 @@ from tests.test_web import DOSE, DOSE_PASSAGE, OUT_OF_SCOPE, Node, ask, parse
 from web.app import create_app
 from web.forms import COOKIE, NOTICES
 
+pytestmark = pytest.mark.model
+
 BASE = "http://testserver"
 
 

@@ -20,8 +20,9 @@ from assistant import __version__
 from assistant.embed import Embedder
 from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
+from assistant.search.loaded import LoadedIndex
 from assistant.settings import Settings, current
-from assistant.store import LoadedIndex, published_version
+from assistant.store import published_version
 from web import api, feedback, pages
 from web.guard import LOG_CONFIG, SECURITY_HEADERS, RequestGuard
 
@@ -48,11 +49,18 @@ class IndexWatcher:
     """
 
     def __init__(
-        self, app: FastAPI, index_dir: Path, embedder: Embedder, *, interval: float = 1.0
+        self,
+        app: FastAPI,
+        index_dir: Path,
+        embedder: Embedder,
+        *,
+        settings: Settings,
+        interval: float = 1.0,
     ) -> None:
         self._app = app
         self._index_dir = index_dir
         self._embedder = embedder
+        self._settings = settings
         self._interval = interval
         self._refused: str | None = None
         self._stopping = threading.Event()
@@ -76,7 +84,7 @@ class IndexWatcher:
         if published is None or published in (served, self._refused):
             return False
         try:
-            fresh = Engine.open(self._index_dir, self._embedder)
+            fresh = Engine.open(self._index_dir, self._embedder, settings=self._settings)
         except AssistantError as exc:
             self._refused = published
             log.error("refused index version %s, still serving %s: %s", published, served, exc)
@@ -156,14 +164,11 @@ def create_app(
 
             # One cache of question vectors (and one batcher) for the life of the server,
             # across index swaps.
-            model = serving(
-                embedder
-                or SentenceTransformerEmbedder(
-                    settings.model_path, export_dir=settings.index_dir / "models"
-                )
-            )
+            model = serving(embedder or SentenceTransformerEmbedder.configured(settings), settings)
             model.load()  # healthy means ready: the first question does not wait for the model
-            app.state.engine = Engine.open(settings.index_dir, model, loaded=shared)
+            app.state.engine = Engine.open(
+                settings.index_dir, model, loaded=shared, settings=settings
+            )
         served = app.state.engine.index
         how = ", as the supervisor loaded it (shared)" if served is shared else ""
         log.info("serving index version %s%s", served.version, how)
@@ -171,7 +176,7 @@ def create_app(
             yield
             return
         assert model is not None  # watching: the engine's model, or the one loaded above
-        watcher = IndexWatcher(app, settings.index_dir, model)
+        watcher = IndexWatcher(app, settings.index_dir, model, settings=settings)
         watcher.start()
         try:
             yield

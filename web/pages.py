@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from assistant.errors import QueryError
 from web import views
 from web.api import EngineDep
+from web.conversation import trim_history
 from web.forms import NOTICES, form_cookie, set_form_cookie
 
 HERE = Path(__file__).resolve().parent
@@ -78,7 +79,7 @@ def ask(
     and optionally the one `article` to search; `feedback` (saved, failed) shows the notice
     after a judgement sent without JavaScript."""
     site = views.site_of(engine.index)
-    kept, dropped = views.trim_history(history or [])
+    kept, dropped = trim_history(history or [])
     try:
         answer = engine.ask(q, kept, article=article or None)
     except QueryError as exc:

@@ -14,15 +14,13 @@ from functools import lru_cache
 
 from markupsafe import Markup, escape
 
-from assistant.ingest import tokenize
+from assistant.ingest.tokens import WORD, tokenize
 from assistant.records import Article, Passage, PassageKind
 
-WORD = re.compile(r"\w+")
-"""A word as the page sees it; `tokenize` then stems it (or drops it as a stop word)."""
-
-WHOLE_WORD = re.compile(r"\w+(?:-\w+)*")
-"""A word for emphasis: a hyphenated compound ("long-term") is one word, so the question's
-"how long" marks "long" but never the "long" inside "long-term"."""
+SLUG_PART = re.compile(r"\w+")
+"""What a section's anchor and a topic's initials are made of: not a reading of a question (a
+word, `WORD`, and its stems come from `assistant.ingest.tokens`), so anchors in shared links
+never change with it."""
 
 _JOINABLE_GAP = re.compile(r"[\s\-–]*")
 """Text between two matched words that joins them into one highlight ("conduction blocks")."""
@@ -44,7 +42,7 @@ def short_name(topic: str) -> str:
     found = re.search(r"\(([^()]{1,8})\)\s*$", topic)
     if found:
         return found.group(1).strip()
-    initials = "".join(w[0] for w in WORD.findall(topic) if w[0].isalpha())[:4].upper()
+    initials = "".join(w[0] for w in SLUG_PART.findall(topic) if w[0].isalpha())[:4].upper()
     return initials or "Ref"
 
 
@@ -57,13 +55,13 @@ def word_key(word: str) -> str | None:
 
 def question_stems(question: str) -> frozenset[str]:
     """The keys of the question's whole content words: what a passage word must match."""
-    return frozenset(k for w in WHOLE_WORD.findall(question) if (k := word_key(w)) is not None)
+    return frozenset(k for w in WORD.findall(question) if (k := word_key(w)) is not None)
 
 
 def emphasise(text: str, stems: frozenset[str]) -> Markup:
     """The text, escaped, with each run of words that match the question wrapped in <mark>."""
     spans: list[tuple[int, int]] = []
-    for match in WHOLE_WORD.finditer(text):
+    for match in WORD.finditer(text):
         if word_key(match.group()) not in stems:
             continue
         if spans and _JOINABLE_GAP.fullmatch(text, spans[-1][1], match.start()):
@@ -104,7 +102,7 @@ def section_path(section: Iterable[str]) -> str:
 
 
 def slug(title: str) -> str:
-    return "-".join(WORD.findall(title.lower())) or "section"
+    return "-".join(SLUG_PART.findall(title.lower())) or "section"
 
 
 @dataclass(slots=True)

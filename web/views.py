@@ -1,5 +1,8 @@
 """The context object each page renders, built from the core's records.
 
+The conversation's links and trimming (`ask_url`, `trim_history`, `conversation`) live in
+`web.conversation` and are re-exported here for the routes.
+
 Templates only read these. Every decision a page makes (labels, links, what to trim, which
 words to emphasise) is made here in Python, where it is tested without HTML.
 """
@@ -7,35 +10,21 @@ words to emphasise) is made here in Python, where it is tested without HTML.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from urllib.parse import urlencode
 
 from markupsafe import Markup
 
 from assistant.answer import NOT_COVERED, Answer, RankedPassage, cited_references
 from assistant.errors import QueryError
 from assistant.limits import (
-    MAX_ARTICLE_ID_CHARS,
-    MAX_HISTORY_ITEMS,
     MAX_QUESTION_CHARS,
-    MAX_URL_BYTES,
 )
 from assistant.records import Article
-from assistant.store import LoadedIndex
+from assistant.search.loaded import LoadedIndex
 from web import text
+from web.conversation import Conversation, Turn, ask_url, conversation
 from web.text import Section
-
-FOLLOW_UP_ROOM = 2 * 3 * MAX_QUESTION_CHARS + MAX_ARTICLE_ID_CHARS + 64
-"""Bytes a follow-up link keeps free beside the earlier questions: this question and the next
-one, percent-encoded (3 bytes a character covers English with its punctuation), the article
-and the rest of the address."""
-
-HISTORY_TRIMMED = (
-    "Only the last {kept} earlier questions are kept in this conversation; "
-    "{dropped} older {noun} left out."
-)
 
 SHOWN_EXAMPLES = 5
 """Example questions on the home page: the first ones of the articles' example files (editors
@@ -129,29 +118,6 @@ class QuestionForm:
     @property
     def hint(self) -> str:
         return f"{FOLLOW_UP_HINT} {QUESTION_HINT}" if self.follow_up else QUESTION_HINT
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """An earlier question, linked to its own answer."""
-
-    question: str
-    url: str
-
-
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    """The thread of earlier questions shown above an answer, and how many were dropped."""
-
-    turns: tuple[Turn, ...] = ()
-    dropped: int = 0
-
-    @property
-    def note(self) -> str | None:
-        if not self.dropped:
-            return None
-        noun = "question was" if self.dropped == 1 else "questions were"
-        return HISTORY_TRIMMED.format(kept=len(self.turns), dropped=self.dropped, noun=noun)
 
 
 UNLISTED_REFERENCES = "this export does not include the source's reference list"
@@ -335,34 +301,6 @@ def site_of(index: LoadedIndex) -> Site:
         examples=tuple(index.shown_examples()[:SHOWN_EXAMPLES]),
         mark=text.short_name(articles[0].topic) if len(articles) == 1 else "Ref",
     )
-
-
-def ask_url(question: str, history: Sequence[str] = ()) -> str:
-    """The link to an answer: a GET a colleague can open, history oldest first."""
-    return "/ask?" + urlencode([("q", question), *(("history", h) for h in history)])
-
-
-def trim_history(history: Sequence[str]) -> tuple[tuple[str, ...], int]:
-    """The most recent non-blank earlier questions that a follow-up link can carry, and how
-    many older ones were dropped (said on the page with HISTORY_TRIMMED).
-
-    The cap is the API's (MAX_HISTORY_ITEMS); a page also stops where the next question's
-    address would pass MAX_URL_BYTES, so a conversation of long questions is never refused.
-    """
-    asked = [h for h in history if h.strip()]
-    budget = MAX_URL_BYTES - FOLLOW_UP_ROOM
-    kept: list[str] = []
-    for question in reversed(asked[-MAX_HISTORY_ITEMS:]):
-        budget -= len(urlencode([("history", question)])) + 1
-        if budget < 0:
-            break
-        kept.append(question)
-    return tuple(reversed(kept)), len(asked) - len(kept)
-
-
-def conversation(history: Sequence[str], dropped: int = 0) -> Conversation:
-    turns = tuple(Turn(q, ask_url(q, history[:i])) for i, q in enumerate(history))
-    return Conversation(turns=turns, dropped=dropped)
 
 
 def friendly(error: QueryError) -> str:

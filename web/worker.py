@@ -22,8 +22,8 @@ from typing import Any
 from fastapi import FastAPI
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
+from assistant.search.loaded import LoadedIndex
 from assistant.settings import current
-from assistant.store import LoadedIndex
 from web.app import create_app
 
 SHARED: LoadedIndex | None = None

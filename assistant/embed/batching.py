@@ -25,7 +25,7 @@ import numpy as np
 
 from assistant.embed.embedding import CachingEmbedder, Embedder, Wrapper
 from assistant.errors import ModelError
-from assistant.settings import current
+from assistant.settings import Settings
 
 
 @dataclass(slots=True, eq=False)
@@ -142,16 +142,16 @@ class BatchingEmbedder(Wrapper):
             self._ready.notify_all()
 
 
-def serving(inner: Embedder) -> CachingEmbedder:
+def serving(inner: Embedder, settings: Settings) -> CachingEmbedder:
     """How questions reach the model when answering: a cache of recent vectors in front of
     the batcher, sized by the settings (`MMN_QUERY_CACHE`, `MMN_BATCH_TEXTS`,
     `MMN_BATCH_WAIT_MS`)."""
-    settings = current()
     return CachingEmbedder(
         BatchingEmbedder(
             inner,
             max_texts=settings.batch_texts,
             wait=settings.batch_wait_ms / 1000,
             max_calls=settings.concurrent_model_calls,
-        )
+        ),
+        settings.query_cache,
     )

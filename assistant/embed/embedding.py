@@ -14,7 +14,6 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -23,7 +22,8 @@ import numpy as np
 from assistant.embed.hashing import file_sha256
 from assistant.embed.offline import stay_offline
 from assistant.errors import ModelError
-from assistant.settings import current
+from assistant.records import ModelInfo
+from assistant.settings import Settings, cores, defaults
 
 if TYPE_CHECKING:
     from assistant.embed.onnxmodel import OnnxModel
@@ -42,17 +42,6 @@ class Embedder(Protocol):
     def info(self) -> ModelInfo: ...
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray: ...
-
-
-@dataclass(frozen=True, slots=True)
-class ModelInfo:
-    """Which model made a set of vectors; stored in every index manifest."""
-
-    name: str
-    path: str
-    weights_sha256: str
-    dimension: int
-    official: bool
 
 
 def packaged_model_path() -> Path:
@@ -116,8 +105,6 @@ def declared_dimension(model_dir: Path) -> int | None:
 
 
 RUNTIMES = ("auto", "onnx", "torch")
-EXPORT_DIR_ENV = "MMN_MODEL_EXPORT_DIR"
-"""The variable behind `Settings.model_export_dir` (the tests point it at one shared export)."""
 
 
 class SentenceTransformerEmbedder:
@@ -128,10 +115,10 @@ class SentenceTransformerEmbedder:
     it. A server calls `load()` before it reports healthy.
 
     `runtime`: "onnx" runs the model exported to ONNX (see `assistant.embed.onnxmodel`; about 3x
-    faster for a question, same vectors), "torch" runs it in PyTorch, and "auto" (the default,
-    or the MMN_EMBED_RUNTIME variable) takes ONNX when the model can be exported and
-    onnxruntime is installed, else PyTorch. The export lives in MMN_MODEL_EXPORT_DIR when that
-    is set, else in `export_dir`, else in `<index dir>/models`.
+    faster for a question, same vectors), "torch" runs it in PyTorch, and "auto" (the default)
+    takes ONNX when the model can be exported and onnxruntime is installed, else PyTorch. The
+    export lives in `export_dir` (default: the default index directory's `models/`); `threads`
+    and `spin` set up the ONNX session. `configured` takes all of them from the settings.
     """
 
     def __init__(
@@ -139,19 +126,22 @@ class SentenceTransformerEmbedder:
         model_path: Path | None = None,
         *,
         batch_size: int = 32,
-        runtime: str | None = None,
+        runtime: str = "auto",
         export_dir: Path | None = None,
+        threads: int | None = None,
+        spin: bool = False,
         name: str | None = None,
     ) -> None:
         model_dir, digest, official = verify_model(model_path)
-        runtime = runtime or current().embed_runtime
         if runtime not in RUNTIMES:
             raise ModelError(
                 f"unknown embedding runtime {runtime!r}; use one of {', '.join(RUNTIMES)}"
             )
         self._requested = runtime
         self._runtime: str | None = None
-        self._export_dir = export_dir
+        self._export_dir = export_dir if export_dir is not None else defaults().index_dir / "models"
+        self._threads = threads or cores()
+        self._spin = spin
         self._model_dir = model_dir
         self._model: Any = None  # a SentenceTransformer once loaded in PyTorch
         self._onnx: OnnxModel | None = None
@@ -166,6 +156,27 @@ class SentenceTransformerEmbedder:
         )
         if dimension is None:  # only the model can tell its size
             self.load()
+
+    @classmethod
+    def configured(
+        cls,
+        settings: Settings,
+        model_path: Path | None = None,
+        *,
+        export_dir: Path | None = None,
+        name: str | None = None,
+    ) -> SentenceTransformerEmbedder:
+        """The model as the settings say to run it: `model_path` (else `MMN_MODEL`, else the
+        packaged model), its ONNX export in `MMN_MODEL_EXPORT_DIR`, else `export_dir`, else
+        `<MMN_INDEX_DIR>/models`, with the session's threads and spinning."""
+        return cls(
+            model_path if model_path is not None else settings.model,
+            runtime=settings.embed_runtime,
+            export_dir=settings.model_export_dir or export_dir or settings.index_dir / "models",
+            threads=settings.threads_per_session,
+            spin=settings.onnx_spin,
+            name=name,
+        )
 
     @property
     def runtime(self) -> str | None:
@@ -199,17 +210,14 @@ class SentenceTransformerEmbedder:
             if explicit:
                 raise ModelError("onnxruntime is not installed; run `make install`") from None
             return False
-        settings = current()
-        if settings.model_export_dir is not None:
-            self._export_dir = settings.model_export_dir
-        elif self._export_dir is None:
-            self._export_dir = settings.index_dir / "models"
         target = self._export_dir / self._info.weights_sha256[:16]
         try:
             path = onnxmodel.checked_export(target, self._info.weights_sha256)
             if path is None:
                 path = onnxmodel.export(self._model_dir, self._info.weights_sha256, target)
-            model = onnxmodel.OnnxModel(self._model_dir, path)
+            model = onnxmodel.OnnxModel(
+                self._model_dir, path, threads=self._threads, spin=self._spin
+            )
             probe = model.embed(["probe"], 1)
         except Exception as exc:  # any failure here leaves PyTorch, which always works
             if explicit:
@@ -292,12 +300,10 @@ class CachingEmbedder(Wrapper):
     same follow-up history) skips the model. Bounded, least recently used first out; vectors
     depend only on the model, so the cache outlives index swaps. Held in memory only.
 
-    `size` defaults to MMN_QUERY_CACHE (0 turns it off, as the latency benchmark does).
+    `size` is MMN_QUERY_CACHE when serving (0 turns it off, as the latency benchmark does).
     """
 
-    def __init__(self, inner: Embedder, size: int | None = None) -> None:
-        if size is None:
-            size = current().query_cache
+    def __init__(self, inner: Embedder, size: int) -> None:
         self.inner = inner
         self.size = max(0, size)
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
@@ -322,3 +328,17 @@ class CachingEmbedder(Wrapper):
             while len(self._vectors) > self.size:
                 self._vectors.popitem(last=False)
         return np.stack([known[t] for t in texts])
+
+
+def fine_tuned_embedder(
+    model_dir: Path, settings: Settings, export_dir: Path | None = None
+) -> SentenceTransformerEmbedder:
+    """The embedder of a fine-tuned model a version carries (`build --fine-tune`), run as the
+    settings run the base model, its ONNX export beside the base model's."""
+    try:
+        base = json.loads((model_dir / "provenance.json").read_text())["base_model"]
+    except (OSError, ValueError, KeyError):
+        base = "a sentence-transformers model"
+    return SentenceTransformerEmbedder.configured(
+        settings, model_dir, export_dir=export_dir, name=f"{base}, fine-tuned on the examples"
+    )

@@ -26,7 +26,6 @@ import numpy as np
 
 from assistant.embed.hashing import file_sha256
 from assistant.embed.offline import stay_offline
-from assistant.settings import current
 
 log = logging.getLogger("mmn_assistant.embedding")
 
@@ -170,7 +169,7 @@ def checked_export(target: Path, weights_sha256: str) -> Path | None:
 class OnnxModel:
     """Tokenizer plus ONNX session: texts in, normalised vectors out, no PyTorch."""
 
-    def __init__(self, model_dir: Path, onnx_path: Path, *, threads: int | None = None) -> None:
+    def __init__(self, model_dir: Path, onnx_path: Path, *, threads: int, spin: bool) -> None:
         import onnxruntime
         from tokenizers import Tokenizer
 
@@ -181,12 +180,11 @@ class OnnxModel:
         options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Both cores for one question: measured faster than one, and requests rarely overlap;
         # with several workers, each takes its share so that together they do not oversubscribe.
-        options.intra_op_num_threads = threads or current().threads_per_session
+        options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
         # Idle threads sleep instead of spinning: a spinning pool takes the cores from the
         # rest of the answer (BM25, JSON, the HTTP server) and from concurrent requests.
-        spin = "1" if current().onnx_spin else "0"
-        options.add_session_config_entry("session.intra_op.allow_spinning", spin)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spin else "0")
         options.log_severity_level = 3
         self._session = onnxruntime.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -35,14 +35,6 @@ ARTICLE_SUFFIXES = tuple(READERS)
 DATA_FILES = frozenset({SYNONYMS_FILE})
 
 
-def article_id(path: Path) -> str:
-    """A stable id from the file name: lower case, words joined by hyphens."""
-    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
-    if not slug:
-        raise ArticleError(str(path), "the file name gives no article id; use letters or digits")
-    return slug
-
-
 def load_article(path: Path) -> Article:
     """Parse one article file; raises `ArticleError` naming the file and line on bad input."""
     reader = READERS.get(path.suffix.lower())
@@ -51,11 +43,11 @@ def load_article(path: Path) -> Article:
             str(path), f"not an article file; articles end in {', '.join(ARTICLE_SUFFIXES)}"
         )
     text = read_text(path)
-    document = reader.parse(path, text)
-    aid = article_id(path)
-    passages = chunk(aid, document.topic, document.blocks, split=reader.split)
-    references, digest = document.references, hashlib.sha256(text.encode("utf-8"))
-    beside = references_path(path, aid)
+    parsed = reader.parse(path, text)
+    article = parsed.article
+    passages = chunk(article.id, article.topic, parsed.blocks, split=reader.split)
+    references, digest = article.references, hashlib.sha256(text.encode("utf-8"))
+    beside = references_path(path, article.id)
     if beside.is_file():
         if references:
             raise ArticleError(
@@ -72,19 +64,8 @@ def load_article(path: Path) -> Article:
             listed_in=str(beside),
         )
         digest.update(b"\0references\0" + listed.encode("utf-8"))  # an edit there rebuilds
-    return Article(
-        id=aid,
-        title=document.title,
-        topic=document.topic,
-        last_updated=document.last_updated,
-        review_status=document.review_status,
-        review_note=document.review_note,
-        disclaimer=document.disclaimer,
-        source=str(path),
-        sha256=digest.hexdigest(),
-        passages=tuple(passages),
-        references=references,
-        levels_marked=document.levels_marked,
+    return dataclasses.replace(
+        article, passages=tuple(passages), references=references, sha256=digest.hexdigest()
     )
 
 

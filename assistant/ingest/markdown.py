@@ -49,6 +49,7 @@ from assistant.ingest.parsing import (
     Block,
     Document,
     Line,
+    document,
     fold,
     read_text,
     source_lines,
@@ -374,16 +375,16 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         topic = blocks[0].raw
     else:
         topic = title
-    return Document(
-        path=source,
-        text=text,
+    return document(
+        path,
+        text,
+        blocks,
         title=title,
         topic=topic,
         last_updated=parse_date(last_updated.text, source, last_updated.line),
         review_status=(status.text if status and status.text else REVIEW_STATUS_NOT_STATED),
         review_note=None,
         disclaimer=disclaimer,
-        blocks=blocks,
         references=references,
     )
 

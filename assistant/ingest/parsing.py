@@ -10,12 +10,14 @@ never by a list of this article's headings, so the next edition parses too.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 
 from assistant.errors import ArticleError
+from assistant.records import Article
 
 BULLET = re.compile(
     r"^(?P<indent>[ \t]*)(?P<mark>[\u2022\u00b7\u25aa\u25e6\u2013*-])[ \t]+(?P<body>\S.*)$"
@@ -76,25 +78,32 @@ class Block:
         return file_at + at - raw_at
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Document:
-    """What the parser read: metadata plus the article body as blocks, in order.
+    """What a parser read: the `Article` as its file states it (metadata, references where the
+    file lists them; no passages yet) and the body as blocks, in order, for chunking."""
 
-    `references` are numbered reference entries (number, text); only Markdown articles list them.
-    """
+    article: Article
+    blocks: list[Block]
 
-    path: str
-    text: str
-    title: str
-    topic: str
-    last_updated: date
-    review_status: str
-    review_note: str | None
-    disclaimer: str
-    blocks: list[Block] = field(default_factory=list)
-    references: tuple[tuple[int, str], ...] = ()
-    levels_marked: bool = True
-    """False where heading levels are guessed from shape (the export), not written."""
+
+def article_id(path: Path) -> str:
+    """A stable id from the file name: lower case, words joined by hyphens."""
+    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")
+    if not slug:
+        raise ArticleError(str(path), "the file name gives no article id; use letters or digits")
+    return slug
+
+
+def document(path: Path, text: str, blocks: list[Block], **metadata: object) -> Document:
+    """A parser's result: the article's id from the file name, its hash from the text."""
+    article = Article(
+        id=article_id(path),
+        source=str(path),
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        **metadata,  # type: ignore[arg-type]
+    )
+    return Document(article, blocks)
 
 
 INVISIBLE_EDGES = re.compile(
@@ -322,16 +331,16 @@ def parse_export(path: Path, text: str | None = None) -> Document:
 
     blocks = assign_levels(blocks)
     topic = blocks[0].raw if blocks[0].kind == "heading" else title
-    return Document(
-        path=source,
-        text=text,
+    return document(
+        path,
+        text,
+        blocks,
         title=title,
         topic=topic,
         last_updated=last_updated,
         review_status=review_status,
         review_note=review_note,
         disclaimer=disclaimer,
-        blocks=blocks,
         levels_marked=False,
     )
 

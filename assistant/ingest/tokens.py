@@ -1,14 +1,22 @@
-"""Words as search sees them: lower-cased, stop words removed, Snowball-stemmed.
+"""Words as the assistant reads them: the one tokeniser of questions, passages and terms.
 
-Hand-written rather than `bm25s.tokenize`, because a measurement says why (docstring below);
-shared by the BM25 index, the vocabulary and the page's highlighting, so that all three agree
-on what a word is.
+Two patterns, each for one job:
+- `WORD`, a word as written: letters or digits joined by inner hyphens or apostrophes
+  ("anti-GM1", "it's"). Spelling correction reads it, and the page emphasises whole words by it
+  (so "how long" marks "long" but never the "long" inside "long-term").
+- `TOKEN`, a word as search counts it: bm25s's pattern, runs of two or more word characters,
+  lower-cased, stop words removed, Snowball-stemmed (`tokenize`).
+
+A question is read once (`read`) into its words and search stems; the vocabulary's bridges
+and BM25 both work from that reading instead of tokenising the question again. Hand-written
+rather than `bm25s.tokenize`, because a measurement says why (`tokenize` below).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import lru_cache
 
 
@@ -21,6 +29,8 @@ def _stemmer():
 
 TOKEN = re.compile(r"(?u)\b\w\w+\b")
 """bm25s's own token pattern: words of two characters or more."""
+WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
+"""A word as written: letters or digits, joined by inner hyphens or apostrophes."""
 
 
 @lru_cache(maxsize=1)
@@ -40,3 +50,29 @@ def tokenize(texts: Sequence[str]) -> list[list[str]]:
     stem = _stemmer().stemWords
     stop = _stopwords()
     return [stem([w for w in TOKEN.findall(text.lower()) if w not in stop]) for text in texts]
+
+
+@dataclass(frozen=True, slots=True)
+class Words:
+    """A text read once: the text, its words as written (lower-cased) and its search stems.
+
+    `then` adds text read separately: because `TOKEN` never spans the punctuation that joins
+    them, the stems of "a (b; c)" are the stems of "a" followed by those of "b" and "c", so an
+    expanded question is never tokenised again."""
+
+    text: str
+    words: tuple[str, ...]
+    stems: tuple[str, ...]
+
+    def then(self, joiner: str, more: Words, closer: str = "") -> Words:
+        """This text, `joiner`, `more`, `closer`: the joiners must hold no word characters."""
+        return Words(
+            f"{self.text}{joiner}{more.text}{closer}",
+            self.words + more.words,
+            self.stems + more.stems,
+        )
+
+
+def read(text: str) -> Words:
+    """The words and search stems of a text."""
+    return Words(text, tuple(WORD.findall(text.lower())), tuple(tokenize([text])[0]))

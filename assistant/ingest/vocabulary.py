@@ -24,11 +24,9 @@ from rapidfuzz.distance import OSA
 
 from assistant.errors import ArticleError
 from assistant.ingest.parsing import LINE_END, read_text
-from assistant.ingest.tokens import tokenize
+from assistant.ingest.tokens import WORD, Words, read, tokenize
 from assistant.records import Article
 
-WORD = re.compile(r"[^\W_]+(?:['-][^\W_]+)*")
-"""A word: letters or digits, joined by inner hyphens or apostrophes ("anti-GM1", "it's")."""
 SYNONYMS_FILE = "synonyms.txt"
 MISSPELLING_ZIPF = 2.0
 """A word rarer than this in general English is taken for a misspelling of a close corpus word;"""
@@ -341,14 +339,15 @@ class Vocabulary:
         vocabulary._compile()
         return vocabulary
 
-    def matched_terms(self, query: str) -> list[str]:
+    def matched_terms(self, query: str | Words) -> list[str]:
         """Glossary terms (abbreviations, synonyms) that occur in the query, as written or
         inflected ("downside" finds "downsides", "mimicking" finds "mimicker")."""
         if self._pattern is None:
             return []
-        found = [_key(m.group(1)) for m in self._pattern.finditer(query)]
+        query = query if isinstance(query, Words) else read(query)
+        found = [_key(m.group(1)) for m in self._pattern.finditer(query.text)]
         if self._by_stems:
-            stems = tokenize([query])[0]
+            stems = query.stems
             for n in range(min(self._longest_stems, len(stems)), 0, -1):
                 for i in range(len(stems) - n + 1):
                     term = self._by_stems.get(tuple(stems[i : i + n]))
@@ -356,9 +355,10 @@ class Vocabulary:
                         found.append(term)
         return list(dict.fromkeys(found))
 
-    def corrections(self, query: str) -> list[str]:
+    def corrections(self, query: str | Words) -> list[str]:
         """Corpus words that unknown query words are probably misspellings of."""
-        fixed = (self._correction(word) for word in WORD.findall(query.lower()))
+        words = query.words if isinstance(query, Words) else read(query).words
+        fixed = (self._correction(word) for word in words)
         return [f for f in fixed if f is not None]
 
     def _correction(self, word: str) -> str | None:
@@ -386,16 +386,23 @@ class Vocabulary:
         return bool(stems) and all(s in self.stems for s in stems)
 
     def expand(self, query: str) -> str:
-        """The query followed by bridges to the article's words.
+        """The query followed by bridges to the article's words (`bridge`, as text)."""
+        return self.bridge(read(query)).text
+
+    def bridge(self, query: Words) -> Words:
+        """The query followed by bridges to the article's words: "query (bridge; bridge)".
 
         Only terms the corpus does not use itself are expanded ("NCS", "hands", "steroids"):
-        expanding "IVIg", which the article uses, would only dilute the question.
+        expanding "IVIg", which the article uses, would only dilute the question. The query is
+        read once; only the corrections and bridges added to it are tokenised here.
         """
         extra: list[str] = []
         corrected = self.corrections(query)
-        for term in self.matched_terms(" ".join([query, *corrected])):
+        searched = query.then(" ", read(" ".join(corrected))) if corrected else query
+        for term in self.matched_terms(searched):
             if not self.in_corpus(term):
                 extra.extend(self._expansions.get(term, []))
         extra.extend(corrected)
-        extra = [e for e in dict.fromkeys(extra) if e.lower() not in query.lower()]
-        return query if not extra else f"{query} ({'; '.join(extra)})"
+        text = query.text
+        extra = [e for e in dict.fromkeys(extra) if e.lower() not in text.lower()]
+        return query if not extra else query.then(" (", read("; ".join(extra)), ")")

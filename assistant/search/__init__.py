@@ -1,5 +1,6 @@
-"""Search: the learnt ranker (adapter, passage offsets, "not covered" vectors), its training
-at build time, fusion with BM25, and the search that applies them to a question."""
+"""Search: the loaded index version (FAISS vectors, BM25, vocabulary), the learnt ranker as
+served, fusion, and the search that applies them to a question. Training lives in
+`assistant.train`."""
 
 from assistant.search.retrieval import DEFAULT_OPTIONS, VARIANTS, Retrieval, RetrievalOptions
 

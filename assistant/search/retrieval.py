@@ -6,7 +6,7 @@
         q' · "not covered" - best cosine --learnt threshold--> declined or answered
 
 Every weight here was learnt from the articles' example questions when the index was built
-(`assistant.search.ranker`); an index built without examples uses the model's own vectors.
+(`assistant.train`); an index built without examples uses the model's own vectors.
 """
 
 from __future__ import annotations
@@ -20,10 +20,11 @@ import numpy as np
 
 from assistant.embed.embedding import Embedder
 from assistant.errors import QueryError
-from assistant.search import ranker as learnt
-from assistant.search.ranker import Ranker, query_texts, top_scores
-from assistant.store.index import LoadedIndex
-from assistant.store.vectorindex import FaissStore, VectorStore
+from assistant.ingest.tokens import Words
+from assistant.search import artefact
+from assistant.search.loaded import LoadedIndex
+from assistant.search.ranker import Ranker, read_question, top_scores, untrained, with_context
+from assistant.search.vectorindex import FaissStore, VectorStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +104,7 @@ class Retriever:
             positions.setdefault(passage.article_id, []).append(i)
         self._by_article = {a: np.array(p, dtype=np.int64) for a, p in positions.items()}
         self._untrained_vectors: Any = None
-        self.ranker = learnt.load(index.ranker_dir) if index.ranker_dir else learnt.untrained()
+        self.ranker = artefact.load(index.ranker_dir) if index.ranker_dir else untrained()
         """What the version learnt from its examples (or the untrained default)."""
 
     def _vectors(self, options: RetrievalOptions) -> VectorStore:
@@ -129,6 +130,15 @@ class Retriever:
             raise QueryError(f"there is no article {article!r}; the articles are: {known}")
         return self._by_article.get(article, np.zeros(0, dtype=np.int64))
 
+    def _lexical(self, text: Words, allowed: np.ndarray | None, n: int) -> dict[int, float]:
+        """The `n` best BM25 scores of `text`, among the `allowed` passages only."""
+        scores = self._index.lexical.scores_of(text.stems)
+        if allowed is not None:
+            mask = np.full(len(scores), -np.inf, dtype=np.float32)
+            mask[allowed] = 0.0
+            scores = scores + mask
+        return top_scores(scores, n, positive=True)
+
     def search(
         self,
         question: str,
@@ -145,7 +155,7 @@ class Retriever:
         clock = _Clock(timings)
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None
-        text, context = query_texts(question, history, ranker.history_turns, vocabulary)
+        text, context = read_question(question, history, ranker.history_turns, vocabulary)
         clock.lap("vocabulary")
         total = len(self._index.passages) if allowed is None else len(allowed)
         n = min(max(ranker.candidates, k), total)
@@ -154,7 +164,8 @@ class Retriever:
         best = 0.0
         vector: np.ndarray | None = None
         if options.dense:
-            vectors = self._embedder.embed([text] if context is None else [text, context])
+            searched = [text.text] if context is None else [text.text, context.text]
+            vectors = self._embedder.embed(searched)
             clock.lap("embedding")
             vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
             clock.lap("adapter")
@@ -164,16 +175,10 @@ class Retriever:
             clock.lap("dense search")
         lexical: dict[int, float] = {}
         if options.lexical and n:
-            scores = self._index.lexical.scores(text)
+            lexical = self._lexical(text, allowed, n)
             if context is not None and ranker.context_lexical_weight:
-                scores = scores + ranker.context_lexical_weight * self._index.lexical.scores(
-                    context
-                )
-            if allowed is not None:
-                mask = np.full(len(scores), -np.inf, dtype=np.float32)
-                mask[allowed] = 0.0
-                scores = scores + mask
-            lexical = top_scores(scores, n, positive=True)
+                earlier = self._lexical(context, allowed, n)
+                lexical = with_context(lexical, earlier, ranker.context_lexical_weight, n)
             clock.lap("lexical")
 
         if options.dense and options.lexical:
@@ -190,7 +195,7 @@ class Retriever:
         clock.lap("fusion")
         return Retrieval(
             hits=hits,
-            query=text,
+            query=text.text,
             follow_up=context is not None,
             declined=declined,
             margin=margin,

@@ -1,28 +1,21 @@
-"""Store: index versions on disk (build, publish, load, roll back), the FAISS vector index and
-the BM25 lexical index."""
+"""Store: the index directory of versions. It writes, seals, publishes, checks, lists and rolls
+back versions, and knows nothing of what their search structures hold."""
 
-from assistant.store.index import (
+from assistant.store.directory import (
     VERSIONS,
-    LoadedIndex,
     has_index,
-    load_index,
+    published_path,
     published_version,
     rollback,
     versions,
 )
 from assistant.store.manifest import Manifest, read_manifest
-from assistant.store.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES, FaissStore, VectorStore
 
 __all__ = [
-    "AUTO_FLAT_LIMIT",
-    "INDEX_TYPES",
     "VERSIONS",
-    "FaissStore",
-    "VectorStore",
-    "LoadedIndex",
     "Manifest",
     "has_index",
-    "load_index",
+    "published_path",
     "published_version",
     "read_manifest",
     "rollback",

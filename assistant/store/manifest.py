@@ -6,7 +6,7 @@ A manifest that is damaged, edited, of another format or missing a field is refu
 message saying to rebuild, so no reader ever meets a half-valid one.
 
 The `training` and `fine_tuned` entries stay mappings: their shape belongs to the trainer and
-the fine-tuner that wrote them (`assistant.search`), and the store only carries them.
+the fine-tuner that wrote them (`assistant.train`), and the store only carries them.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.embed.embedding import ModelInfo
 from assistant.errors import IndexStoreError
+from assistant.records import ModelInfo
 
 FORMAT_VERSION = 1
 REBUILD = "rebuild the index with `mmn-assistant build`"
@@ -55,7 +55,7 @@ class ArticleEntry:
 
 @dataclass(frozen=True, slots=True)
 class VectorIndexEntry:
-    """Which FAISS index was built and why (see `assistant.store.vectorindex`)."""
+    """Which FAISS index was built and why (see `assistant.search.vectorindex`)."""
 
     kind: str
     reason: str

@@ -1,4 +1,5 @@
-"""Train the ranker inside a build: embed the examples, train (or reuse), store, describe.
+"""The build's training stage: embed the examples, train the ranker (or reuse it), store it
+into the new version's `ranker/`, and describe it for the manifest.
 
 Same inputs, same artefact: the training is seeded on a fixed number of threads, and its
 files are written byte-for-byte the same. A rebuild whose passages, examples, model and settings are
@@ -12,24 +13,23 @@ import json
 import shutil
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from assistant.embed.embedding import Embedder, ModelInfo
+from assistant.embed.embedding import Embedder
 from assistant.embed.vectorcache import CACHE_DIR, embed_with_cache
 from assistant.ingest.examples import Example, Examples
 from assistant.ingest.vocabulary import Vocabulary
-from assistant.search import ranker as learnt
-from assistant.search.ranker import (
-    Expander,
-    TrainingData,
-    TrainingSettings,
-    query_texts,
-    top_scores,
-)
-from assistant.store.index import Trainer, TrainingInputs, TrainingOutcome
-from assistant.store.lexical import LexicalIndex
+from assistant.records import ModelInfo
+from assistant.search import artefact
+from assistant.search.lexical import LexicalIndex
+from assistant.search.ranker import Expander, query_texts, top_scores
+from assistant.settings import TrainingSettings
+from assistant.train.crossval import train
+from assistant.train.fitting import TrainingData
 
 RANKER_CACHE = "ranker"
 """`index/cache/ranker/<key>/`: the last trained ranker, for an unchanged rebuild."""
@@ -38,6 +38,40 @@ PASSAGES_FILE = "passages.npy"
 """Kept in the reuse cache only: the served passage vectors go into the version's FAISS index."""
 TRAINING_VERSION = 1
 """Raised when what training does changes, so that older cached artefacts are not reused."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingInputs:
+    """What the build hands training: the model, the vectors it has, the BM25 index it built,
+    and where to write what is learnt."""
+
+    embedder: Embedder
+    cached: dict[str, np.ndarray]
+    lexical: LexicalIndex
+    passage_vectors: np.ndarray
+    passage_ids: list[str]
+    index_dir: Path
+    target: Path
+    vocabulary: Vocabulary
+    progress: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TrainingOutcome:
+    """What training hands back to the build."""
+
+    entry: dict[str, Any]
+    """The manifest's `training` entry."""
+    passages: np.ndarray | None = None
+    """The passage vectors to search (with their learnt offsets); None: the model's own."""
+    cache_keys: tuple[str, ...] = ()
+    cache_vectors: np.ndarray | None = None
+    """Vectors training embedded (the example questions), for the next build's cache."""
+
+
+def untrained(reason: str = "built with --no-train") -> TrainingOutcome:
+    """The outcome of a version built without training."""
+    return TrainingOutcome({"trained": False, "reason": reason})
 
 
 def example_key(example: Example) -> str:
@@ -119,7 +153,7 @@ def _key(
                 "examples": examples.sha256,
                 "passages": ids,
                 "model": model.weights_sha256,
-                "settings": learnt.settings_json(settings),
+                "settings": artefact.settings_json(settings),
                 "vocabulary": vocabulary.to_json(),
             },
             sort_keys=True,
@@ -129,16 +163,7 @@ def _key(
     return digest.hexdigest()
 
 
-def trainer(examples: Examples, settings: TrainingSettings, say: Callable[[str], None]) -> Trainer:
-    """The build's trainer (`assistant.store.index.Trainer`) for these examples and settings."""
-
-    def train(inputs: TrainingInputs) -> TrainingOutcome:
-        return train_into(examples, inputs, settings, say)
-
-    return train
-
-
-def train_into(
+def train_ranker(
     examples: Examples,
     inputs: TrainingInputs,
     settings: TrainingSettings,
@@ -183,14 +208,14 @@ def train_into(
     data = training_data(
         usable, texts, questions, contexts, has, inputs.passage_vectors, inputs.lexical, settings
     )
-    trained = learnt.train(data, [example_key(e) for e in usable], settings, progress=say)
+    trained = train(data, [example_key(e) for e in usable], settings, progress=say)
     described = {
         "trained": True,
         "reason": None,
         "in_scope": len(examples.in_scope),
         "out_of_scope": len(examples.out_of_scope),
         "examples_sha256": examples.sha256,
-        "settings": learnt.settings_json(settings),
+        "settings": artefact.settings_json(settings),
         "seed": settings.seed,
         "cross_validation": trained.cross_validation,
         "learnt": {
@@ -201,8 +226,8 @@ def train_into(
         },
     }
     passages = trained.ranker.passages
-    learnt.save(trained.ranker, target)
-    described["artefact_sha256"] = learnt.artefact_sha256(target, passages)
+    artefact.save(trained.ranker, target)
+    described["artefact_sha256"] = artefact.artefact_sha256(target, passages)
     described["train_seconds"] = round(time.perf_counter() - started, 3)
     if reuse.parent.exists():
         shutil.rmtree(reuse.parent)  # one artefact kept: the latest

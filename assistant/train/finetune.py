@@ -24,12 +24,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from assistant.embed.embedding import ModelInfo, SentenceTransformerEmbedder
 from assistant.embed.vectorcache import CACHE_DIR
 from assistant.errors import ModelError
 from assistant.ingest.examples import Examples
 from assistant.ingest.vocabulary import Vocabulary
-from assistant.records import Passage
+from assistant.records import ModelInfo, Passage
 from assistant.search.ranker import query_texts
 from assistant.settings import FineTuneSettings
 
@@ -157,14 +156,3 @@ def fine_tuned_model(
     (target / "provenance.json").write_text(json.dumps(provenance, indent=1))
     shutil.rmtree(work, ignore_errors=True)
     return target, {**provenance, "reused": False}
-
-
-def embedder_for(model_dir: Path, export_dir: Path | None) -> SentenceTransformerEmbedder:
-    """The embedder of a fine-tuned model (its ONNX export beside the base model's)."""
-    try:
-        base = json.loads((model_dir / "provenance.json").read_text())["base_model"]
-    except (OSError, ValueError, KeyError):
-        base = "a sentence-transformers model"
-    return SentenceTransformerEmbedder(
-        model_dir, export_dir=export_dir, name=f"{base}, fine-tuned on the examples"
-    )

@@ -46,7 +46,11 @@ class LexicalIndex:
 
     def scores(self, query: str) -> np.ndarray:
         """BM25 score of every passage for the query (0 where no word matches)."""
-        tokens = [t for t in tokenize([query])[0] if t in self.vocabulary]
+        return self.scores_of(tokenize([query])[0])
+
+    def scores_of(self, stems: Sequence[str]) -> np.ndarray:
+        """BM25 score of every passage for a query already read (`assistant.ingest.tokens`)."""
+        tokens = [t for t in stems if t in self.vocabulary]
         if not tokens:
             return np.zeros(self.size, dtype=np.float32)
         return np.asarray(self._model.get_scores(tokens), dtype=np.float32)

@@ -1,0 +1,169 @@
+"""`ask` and `eval`: answer a question, and measure the answers on a gold set."""
+
+from __future__ import annotations
+
+import json
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.cli import common
+from assistant.limits import DEFAULT_K, MAX_K, MIN_K
+from assistant.settings import current
+
+
+@click.command()
+@click.argument("question")
+@click.option(
+    "--history",
+    multiple=True,
+    metavar="EARLIER_QUESTION",
+    help="An earlier question of the same conversation (repeat, oldest first).",
+)
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(MIN_K, MAX_K),
+    default=DEFAULT_K,
+    show_default=True,
+    help="How many passages to return.",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the same JSON object as POST /api/ask."
+)
+@click.option("--article", metavar="ID", help="Only search this article (see `status`).")
+@click.option(
+    "--base-url",
+    metavar="URL",
+    help="Where the web app is served (e.g. https://ref.example.org): each passage's link is "
+    "printed in full, to open in a browser.",
+)
+@common.index_option
+@common.model_option
+def ask(
+    question: str,
+    history: tuple[str, ...],
+    k: int,
+    as_json: bool,
+    article: str | None,
+    base_url: str | None,
+    index_dir: Path,
+    model_path: Path | None,
+) -> None:
+    """Answer QUESTION with ranked, cited passages and the article's disclaimer.
+
+    Example: mmn-assistant ask "What is the first-line treatment?"
+    """
+    from assistant.answer import answer_to_dict
+    from assistant.engine import Engine
+    from assistant.limits import Query, check_k
+
+    query = Query.read(question, history)  # refuse bad input before loading the model
+    check_k(k)
+    engine = Engine.open(index_dir, common.embedder(model_path, index_dir), settings=current())
+    answer = engine.answer(query, k, article=article)
+    if as_json:
+        click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
+        return
+    click.echo(format_answer(answer_to_dict(answer), base_url=base_url))
+
+
+def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None = None) -> str:
+    """A terminal rendering of an answer: rank, text, section and citations, its article's date,
+    review status and link (in full with `base_url`), then the disclaimer."""
+    base = (base_url or "").rstrip("/")
+    lines = [f"Q: {data['question']}"]
+    if data["history"]:
+        lines.append("   (following: " + " / ".join(data["history"]) + ")")
+    lines.append("")
+    if data["message"]:
+        lines += textwrap.wrap(data["message"], width) + [""]
+    for item in data["passages"]:
+        refs = ", ".join(str(c) for c in item["citations"]) or "none"
+        label = "" if item["relevant"] else "  [weak match]"
+        lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
+        lines.append(
+            f"   Section: {' > '.join(item['section'])} | References: [{refs}] | "
+            f"score {item['score']:.3f}{label}"
+        )
+        lines.append(
+            f"   {item['article_title']} (updated {item['last_updated']}, review status: "
+            f"{item['review_status']}), {base}{item['url']}"
+        )
+        lines.append("")
+    lines.append("Disclaimer:")
+    for paragraph in data["disclaimer"].split("\n\n"):
+        lines += textwrap.wrap(paragraph, width, initial_indent="  ", subsequent_indent="  ")
+    return "\n".join(lines)
+
+
+@click.command(name="eval")
+@click.argument("gold", type=click.Path(path_type=Path, dir_okay=False, exists=True))
+@click.option(
+    "--k",
+    "k",
+    type=click.IntRange(MIN_K, MAX_K),
+    default=5,
+    show_default=True,
+    help="Rank cut-off for hit@k and nDCG@k.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--compare",
+    is_flag=True,
+    help="Run every retrieval variant (dense, lexical, hybrid, + vocabulary, + follow-ups) on the same set.",
+)
+@common.index_option
+@common.model_option
+def evaluate(
+    gold: Path,
+    k: int,
+    as_json: bool,
+    compare: bool,
+    index_dir: Path,
+    model_path: Path | None,
+) -> None:
+    """Measure retrieval quality on a GOLD set (JSON Lines; format in the README).
+
+    Prints hit@1, hit@3, MRR, nDCG@k, the share of out-of-scope questions declined, the share
+    of in-scope questions wrongly declined, and every question whose relevant passage is not first.
+
+    Example: mmn-assistant eval tests/gold/test.jsonl --compare
+    """
+    from assistant.engine import Engine
+    from assistant.evaluation import evaluate as run
+    from assistant.evaluation import format_report, load_gold, report_json
+    from assistant.search import DEFAULT_OPTIONS, VARIANTS
+
+    items = load_gold(gold)
+    engine = Engine.open(index_dir, common.embedder(model_path, index_dir), settings=current())
+    variants = VARIANTS if compare else {"default": DEFAULT_OPTIONS}
+    # a version built with --fine-tune searches with its fine-tuned model in every variant
+    tuned = "fine-tuned model: " if engine.index.manifest.fine_tuned else ""
+    reports = [run(engine, items, k=k, options=o, name=tuned + n) for n, o in variants.items()]
+    if as_json:
+        click.echo(
+            json.dumps({"gold": str(gold), "reports": [report_json(r) for r in reports]}, indent=2)
+        )
+        return
+    for report in reports:
+        click.echo(format_report(report, show_misses=not compare or report is reports[-1]))
+        click.echo("")
+    if compare:
+        click.echo(format_comparison(reports))
+
+
+def format_comparison(reports: list[Any]) -> str:
+    """One line a variant, so the gain of each stage is visible."""
+    k = reports[0].k
+    head = f"{'variant':<42} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {f'nDCG@{k}':>7} {'OOS declined':>13} {'wrong declines':>15}"
+    rows = [head, "-" * len(head)]
+    for report in reports:
+        m = report.metrics()
+        rows.append(
+            f"{report.name:<42} {m['hit@1']:>6.3f} {m['hit@3']:>6.3f} {m['mrr']:>6.3f} {m[f'ndcg@{k}']:>7.3f} "
+            f"{(m['declined_out_of_scope'] or 0) * 100:>12.1f}% {(m['wrongly_declined'] or 0) * 100:>14.1f}%"
+        )
+    return "\n".join(rows)

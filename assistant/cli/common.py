@@ -1,0 +1,66 @@
+"""What the commands share: the error handling of their group, the options naming the corpus,
+the index and the model, and the model as the settings run it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.errors import AssistantError
+from assistant.settings import current
+
+
+class CommandGroup(click.Group):
+    """Turns the core's errors into a one-line message and exit status 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except AssistantError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+corpus_option = click.option(
+    "--corpus-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=lambda: current().corpus_dir,
+    show_default="corpus, or MMN_CORPUS_DIR",
+    help="Directory of article files.",
+)
+index_option = click.option(
+    "--index-dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=lambda: current().index_dir,
+    show_default="index, or MMN_INDEX_DIR",
+    help="Directory the index versions are written to and read from.",
+)
+model_option = click.option(
+    "--model",
+    "model_path",
+    type=click.Path(path_type=Path, file_okay=False, exists=True),
+    default=lambda: current().model,
+    help="A local sentence-transformers model directory (default: the packaged all-MiniLM-L6-v2, "
+    "whose weights are checked against the official hash).",
+)
+
+
+feedback_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=lambda: current().feedback_db,
+    show_default="data/feedback.sqlite3, or MMN_FEEDBACK_DB",
+    help="The feedback store.",
+)
+
+
+def embedder(model_path: Path | None, index_dir: Path) -> Any:  # a SentenceTransformerEmbedder
+    """The model, with its ONNX export kept beside the index it serves (unless
+    MMN_MODEL_EXPORT_DIR says where)."""
+    from assistant.embed import SentenceTransformerEmbedder
+
+    return SentenceTransformerEmbedder.configured(
+        current(), model_path, export_dir=index_dir / "models"
+    )

@@ -1,0 +1,79 @@
+"""A conversation on the page: the earlier questions an answer follows, carried in its link.
+
+The page keeps no state: a follow-up's address carries the earlier questions, oldest first, so
+an answer can be shared and reopened as it was, and this module decides how many fit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from urllib.parse import urlencode
+
+from assistant.limits import (
+    MAX_ARTICLE_ID_CHARS,
+    MAX_HISTORY_ITEMS,
+    MAX_QUESTION_CHARS,
+    MAX_URL_BYTES,
+)
+
+FOLLOW_UP_ROOM = 2 * 3 * MAX_QUESTION_CHARS + MAX_ARTICLE_ID_CHARS + 64
+"""Bytes a follow-up link keeps free beside the earlier questions: this question and the next
+one, percent-encoded (3 bytes a character covers English with its punctuation), the article
+and the rest of the address."""
+
+HISTORY_TRIMMED = (
+    "Only the last {kept} earlier questions are kept in this conversation; "
+    "{dropped} older {noun} left out."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """An earlier question, linked to its own answer."""
+
+    question: str
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """The thread of earlier questions shown above an answer, and how many were dropped."""
+
+    turns: tuple[Turn, ...] = ()
+    dropped: int = 0
+
+    @property
+    def note(self) -> str | None:
+        if not self.dropped:
+            return None
+        noun = "question was" if self.dropped == 1 else "questions were"
+        return HISTORY_TRIMMED.format(kept=len(self.turns), dropped=self.dropped, noun=noun)
+
+
+def ask_url(question: str, history: Sequence[str] = ()) -> str:
+    """The link to an answer: a GET a colleague can open, history oldest first."""
+    return "/ask?" + urlencode([("q", question), *(("history", h) for h in history)])
+
+
+def trim_history(history: Sequence[str]) -> tuple[tuple[str, ...], int]:
+    """The most recent non-blank earlier questions that a follow-up link can carry, and how
+    many older ones were dropped (said on the page with HISTORY_TRIMMED).
+
+    The cap is the API's (MAX_HISTORY_ITEMS); a page also stops where the next question's
+    address would pass MAX_URL_BYTES, so a conversation of long questions is never refused.
+    """
+    asked = [h for h in history if h.strip()]
+    budget = MAX_URL_BYTES - FOLLOW_UP_ROOM
+    kept: list[str] = []
+    for question in reversed(asked[-MAX_HISTORY_ITEMS:]):
+        budget -= len(urlencode([("history", question)])) + 1
+        if budget < 0:
+            break
+        kept.append(question)
+    return tuple(reversed(kept)), len(asked) - len(kept)
+
+
+def conversation(history: Sequence[str], dropped: int = 0) -> Conversation:
+    turns = tuple(Turn(q, ask_url(q, history[:i])) for i, q in enumerate(history))
+    return Conversation(turns=turns, dropped=dropped)
