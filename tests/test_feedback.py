@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import shutil
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -136,15 +135,32 @@ def test_a_store_locked_by_another_writer_is_a_feedback_error_after_a_bounded_wa
     assert len(store.rows()) == 1
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
-def test_a_read_only_folder_is_a_feedback_error(store):
-    store.path.parent.mkdir(parents=True)
-    store.path.parent.chmod(0o500)
-    try:
-        with pytest.raises(FeedbackError):
-            store.add(judged())
-    finally:
-        store.path.parent.chmod(0o700)
+@pytest.mark.parametrize(
+    ("in_the_way", "a_folder", "says"),
+    [
+        ("data", False, "{tmp}/data is a file, not a folder; move it away"),
+        ("data/feedback", False, "{tmp}/data/feedback is a file, not a folder; move it away"),
+        ("data/feedback/feedback.sqlite3", True, "unable to open database file; check the file"),
+    ],
+    ids=["file-above-its-folder", "file-for-its-folder", "folder-for-its-file"],
+)
+def test_a_read_only_folder_is_a_feedback_error(tmp_path, in_the_way, a_folder, says):
+    """A folder the store cannot write its file into is a FeedbackError naming the store and
+    what to fix. Not made with chmod: root, as CI runs the tests, writes through permissions;
+    a file where a folder must be (or a folder where the file must be) stops root too."""
+    path = tmp_path / "data" / "feedback" / "feedback.sqlite3"
+    blocker = tmp_path / in_the_way
+    blocker.parent.mkdir(parents=True, exist_ok=True)
+    if a_folder:
+        blocker.mkdir()
+    else:
+        blocker.write_text("not a folder\n")
+    store = FeedbackStore(path)
+    for attempt in (lambda: store.add(judged()), store.rows):  # writing and reading alike
+        with pytest.raises(FeedbackError) as caught:
+            attempt()
+        assert str(caught.value).startswith(f"{path}: ")
+        assert says.format(tmp=tmp_path) in str(caught.value)
 
 
 def test_purge_deletes_old_rows_only(store):

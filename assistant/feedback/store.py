@@ -150,7 +150,20 @@ class FeedbackStore:
         except sqlite3.Error as exc:
             raise FeedbackError(f"{self.path}: {exc}; check the file and its folder") from None
         except OSError as exc:
-            raise FeedbackError(f"{self.path}: {exc.strerror or exc}") from None
+            raise FeedbackError(self._unusable(exc)) from None
+
+    def _unusable(self, exc: OSError) -> str:
+        """What to fix when the store's folder cannot be made: "File exists" alone does not
+        say that a file stands where a folder must be, nor which."""
+        for place in (self.path.parent, *self.path.parent.parents):
+            if place.exists():
+                if not place.is_dir():
+                    return (
+                        f"{self.path}: {place} is a file, not a folder; move it away or keep "
+                        "the store elsewhere (--db or MMN_FEEDBACK_DB)"
+                    )
+                break
+        return f"{self.path}: {exc.strerror or exc}; check the file and its folder"
 
     def _migrate(self, db: sqlite3.Connection) -> None:
         """Bring the schema up to date in one transaction. One process migrates: the others
