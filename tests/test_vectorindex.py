@@ -44,7 +44,16 @@ def library():
     return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
 
 
-@pytest.mark.parametrize("kind", [k for k in INDEX_TYPES if k != "auto"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        # ivfpq trains 48 product quantisers (k-means each): seconds alone, a minute on a busy
+        # 2-core machine, so it runs with the slow tests; it is only ever built on request.
+        pytest.param(k, marks=pytest.mark.slow) if k == "ivfpq" else k
+        for k in INDEX_TYPES
+        if k != "auto"
+    ],
+)
 def test_every_kind_finds_the_exact_neighbours_and_keeps_its_settings_through_a_save(library, kind):
     index, choice = build_vectors(library, choose(len(library), kind))
     restored = faiss.deserialize_index(faiss.serialize_index(index))
