@@ -95,13 +95,33 @@ def article_id(path: Path) -> str:
     return slug
 
 
-def document(path: Path, text: str, blocks: list[Block], **metadata: object) -> Document:
+def document(
+    path: Path,
+    text: str,
+    blocks: list[Block],
+    *,
+    title: str,
+    topic: str,
+    last_updated: date,
+    review_status: str,
+    review_note: str | None,
+    disclaimer: str,
+    references: tuple[tuple[int, str], ...] = (),
+    levels_marked: bool = True,
+) -> Document:
     """A parser's result: the article's id from the file name, its hash from the text."""
     article = Article(
         id=article_id(path),
+        title=title,
+        topic=topic,
+        last_updated=last_updated,
+        review_status=review_status,
+        review_note=review_note,
+        disclaimer=disclaimer,
         source=str(path),
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
-        **metadata,  # type: ignore[arg-type]
+        references=references,
+        levels_marked=levels_marked,
     )
     return Document(article, blocks)
 
