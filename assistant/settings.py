@@ -101,8 +101,10 @@ class Settings(BaseSettings):
         return max(1, _cores() // self.threads_per_session)
 
     def hand_to_workers(self) -> None:
-        """Put these settings where `serve --workers` processes read them: the environment
-        they inherit (each worker reads it once, through `current()`, as any command does)."""
+        """Put these settings where every `serve --workers` process reads them: the
+        environment the forked workers inherit. The app gets the settings object itself; the
+        model's threads and batching (and a fine-tuned version's model) are sized through
+        `current()`, which reads the environment."""
         for name in type(self).model_fields:
             value = getattr(self, name)
             if value is not None:
