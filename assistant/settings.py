@@ -101,16 +101,6 @@ class Settings(BaseSettings):
         """Model calls a process runs at once: as many as its sessions' threads fill the cores."""
         return max(1, cores() // self.threads_per_session)
 
-    def hand_to_workers(self) -> None:
-        """Put these settings where `serve --workers` processes read them: the environment
-        they inherit (each worker reads it once, through `current()`, as any command does)."""
-        for name in type(self).model_fields:
-            value = getattr(self, name)
-            if value is not None:
-                os.environ[ENV_PREFIX + name.upper()] = (
-                    str(value).lower() if isinstance(value, bool) else str(value)
-                )
-
 
 def cores() -> int:
     """The cores the model's threads are sized on (at most 4: more gave a question nothing)."""

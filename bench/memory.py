@@ -11,7 +11,7 @@ exact scan).
 
 For each worker count: a real server on 127.0.0.1, healthy, then `--questions` answers spread
 over the workers so each has touched its index; then the memory of every process of the server
-(the supervisor and its workers) from /proc: RSS, which counts a shared page in every process
+(the master and its workers) from /proc: RSS, which counts a shared page in every process
 that maps it, and PSS, which divides a shared page among them (the memory the machine gives the
 server). Pages of the memory-mapped FAISS and BM25 files are shared by all workers.
 
@@ -122,7 +122,7 @@ def memory(pid: int) -> dict[str, int]:
 
 
 def server_processes(pid: int) -> list[int]:
-    """The server and every process under it (uvicorn's workers, their helpers)."""
+    """The server and every process under it (gunicorn's master and workers, their helpers)."""
     found, todo = [pid], [pid]
     while todo:
         parent = todo.pop()

@@ -138,7 +138,7 @@ def test_the_docs_document_every_command_and_option():
 
 
 def test_only_loopback_addresses_are_served_without_allow_remote():
-    from assistant.cli.serve import is_loopback
+    from web.serving import is_loopback
 
     assert all(map(is_loopback, ["127.0.0.1", "127.0.0.2", "::1", "localhost"]))
     assert not any(map(is_loopback, ["0.0.0.0", "::", "192.168.1.5", "example.org"]))

@@ -19,7 +19,7 @@ from assistant.ingest.corpus import load_corpus
 from assistant.ingest.vocabulary import load_synonyms
 from assistant.settings import Settings
 from assistant.store.directory import VERSIONS, publish, published_version
-from tests.conftest import start_server, stop_server
+from tests.conftest import CORPUS, start_server, stop_server
 from web.app import create_app
 
 pytestmark = pytest.mark.server
@@ -145,3 +145,58 @@ def test_an_edit_reaches_a_running_server_in_seconds_with_no_failed_request(
     for _, version, top in results:  # each answer is wholly from one version
         assert (version, top) in {(first.version, OLD_DOSE), (second, NEW_DOSE)}
     assert results[-1][1] == second  # the broken edit published nothing
+
+
+@pytest.mark.model
+def test_two_workers_build_first_share_swap_each_and_stop_on_sigterm(embedder, tmp_path):
+    """`serve --workers 2` with no index: the build runs in a child, the master loads the
+    version without the model and both workers serve its copy; a version published later
+    reaches each worker; SIGTERM lets a request in flight finish and stops every process."""
+    import re
+    import signal
+    import socket
+
+    corpus = tmp_path / "corpus"  # one article and no examples: an untrained build, in seconds
+    corpus.mkdir()
+    shutil.copy(CORPUS / ARTICLE_NAME, corpus / ARTICLE_NAME)
+    index_dir, log = tmp_path / "index", tmp_path / "server.log"
+    process, base = start_server(index_dir, log, "--workers", "2", "--corpus-dir", str(corpus))
+    try:
+        _wait_for(lambda: log.read_text().count("as the supervisor loaded it (shared)") == 2, 60)
+        first = published_version(index_dir)
+        assert (
+            "no index in" in log.read_text() and f"built index version {first}" in log.read_text()
+        )
+        status, body = _post(base, "What IVIg dose is used?")
+        assert status == 200 and body["index"]["version"] == first
+
+        article = corpus / ARTICLE_NAME
+        article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+        second = build_index(load_corpus(corpus), embedder, index_dir).version
+        _wait_for(lambda: log.read_text().count(f"now serving index version {second}") == 2, 10)
+        for _ in range(6):  # a new connection each time, whichever worker takes it
+            status, body = _post(base, "What IVIg dose is used?")
+            assert status == 200 and body["index"]["version"] == second
+
+        host, port = base.removeprefix("http://").split(":")
+        body = json.dumps({"question": "What IVIg dose is used?"}).encode()
+        head = (
+            f"POST /api/ask HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        with socket.create_connection((host, int(port)), timeout=30) as connection:
+            connection.sendall(head + body[:-1])  # in flight: all but the last byte
+            time.sleep(0.5)
+            process.send_signal(signal.SIGTERM)
+            stopping = time.monotonic()
+            time.sleep(0.2)
+            connection.sendall(body[-1:])
+            with connection.makefile("rb") as reply:
+                assert reply.readline().split()[1] == b"200"
+        assert process.wait(timeout=15) in (0, -signal.SIGTERM)
+        assert time.monotonic() - stopping < 10
+    finally:
+        stop_server(process)
+    text = log.read_text()
+    workers = set(re.findall(r"Finished server process \[(\d+)\]", text))
+    assert len(workers) == 2 and "Traceback" not in text

@@ -202,6 +202,38 @@ def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_pa
 
 
 @pytest.mark.model
+def test_workers_do_not_outlive_a_killed_master(index_dir, tmp_path):
+    """A master killed outright (SIGKILL, the OOM killer) takes its workers with it: left on
+    their own they would keep serving and hold the port that its restart must bind."""
+    import re
+    from pathlib import Path
+
+    log = tmp_path / "server.log"
+    process, base = start_server(index_dir, log, "--workers", "2")
+    deadline = time.monotonic() + 120
+    while len(workers := set(re.findall(r"Booting worker with pid: (\d+)", log.read_text()))) < 2:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.25)
+    process.kill()
+    process.wait(timeout=15)
+
+    def alive(pid: str) -> bool:  # a zombie, not yet reaped by whoever adopted it, is gone
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except FileNotFoundError:
+            return False
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+    deadline = time.monotonic() + 15
+    while any(map(alive, workers)):
+        assert time.monotonic() < deadline, f"workers {workers} outlived their master"
+        time.sleep(0.1)
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_server(("127.0.0.1", port)):  # the port is free for a restart
+        pass
+
+
+@pytest.mark.model
 def test_slow_bodies_get_408_at_the_bound_while_others_are_answered(
     index_dir, tmp_path, monkeypatch
 ):

@@ -1,20 +1,22 @@
-"""`serve --workers`: the HTTP protocol each worker speaks (a worker is started for real in
-test_serve.py)."""
+"""`serve --workers`: how gunicorn is set up and the HTTP protocol each worker speaks (workers
+are started for real in test_serve.py and test_live_swap.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from assistant.settings import Settings
+
 
 def test_worker_connections_send_small_responses_at_once():
-    """A worker's accepted sockets come without TCP_NODELAY (their listening socket reports
-    protocol 0); the worker's protocol sets it, or each answer waits 40 ms for a delayed ACK."""
+    """An accepted socket may come without TCP_NODELAY; the worker's protocol sets it, or each
+    answer may wait 40 ms for the client's delayed ACK."""
     import socket
 
     import uvicorn
     from uvicorn.server import ServerState
 
-    from web.worker import NoDelayHTTP
+    from web.serving import NoDelayHTTP
 
     class Transport:
         def __init__(self, sock: socket.socket) -> None:
@@ -40,3 +42,19 @@ def test_worker_connections_send_small_responses_at_once():
             protocol = NoDelayHTTP(config=config, server_state=ServerState(), app_state={})
             protocol.connection_made(Transport(accepted))
             assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+def test_gunicorn_preloads_forks_uvicorn_workers_and_stops_within_the_grace():
+    """The master makes the app once and forks the workers from it; on SIGTERM they have
+    GRACE_S to finish what is in flight; no access log, no control socket shared by servers."""
+    from web.serving import GRACE_S, NoDelayHTTP, Prefork, Worker
+
+    settings = Settings(workers=3)
+    cfg = Prefork(settings, None, host="127.0.0.1", port=8123).cfg
+    assert cfg.bind == ["127.0.0.1:8123"] and cfg.workers == 3
+    assert cfg.preload_app and cfg.worker_class is Worker and cfg.graceful_timeout == GRACE_S
+    assert cfg.accesslog is None and cfg.control_socket_disable
+    assert Worker.CONFIG_KWARGS["http"] is NoDelayHTTP
+    assert Worker.CONFIG_KWARGS["access_log"] is False
+    assert Worker.CONFIG_KWARGS["timeout_graceful_shutdown"] == GRACE_S
+    assert Prefork(settings, None, host="::1", port=8123).cfg.bind == ["[::1]:8123"]

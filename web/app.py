@@ -149,7 +149,7 @@ def create_app(
     """The app. Tests pass a ready `engine`, served as it is; `serve` passes the engine it has
     loaded and checked, with `watch=True` so that published versions are swapped in.
     `watch` defaults to True without an engine and False with one. `shared`: the published
-    version as a forked worker's supervisor loaded it (see `web.worker`)."""
+    version as a forked worker's supervisor loaded it (see `web.serving`)."""
     settings = settings or current()
     watch = engine is None if watch is None else watch
 

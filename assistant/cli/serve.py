@@ -1,59 +1,15 @@
-"""`serve`: the web page and the JSON API."""
+"""`serve`: the web page and the JSON API, in the processes `web.serving` runs."""
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 
 from assistant.cli import common
 from assistant.cli.index import build_and_report
-from assistant.errors import AssistantError
 from assistant.settings import current
-
-
-def _check_apart(check: Callable[[], object]) -> None:
-    """Run `check` in a forked child and raise its `AssistantError` here: what it starts (a
-    fine-tuned model's threads) and loads dies with the child, and the workers, spawned,
-    load their own."""
-    if not hasattr(os, "fork"):  # pragma: no cover - not Linux: check in this process
-        check()
-        return
-    read, write = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: report and leave without running any of the parent's cleanup
-        os.close(read)
-        code = 0
-        try:
-            check()
-        except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
-            code = 1
-            message = str(exc) if isinstance(exc, AssistantError) else f"{exc!r}"
-            os.write(write, message.encode("utf-8", "replace"))
-        finally:
-            os._exit(code)
-    os.close(write)
-    with os.fdopen(read, "rb") as pipe:
-        message = pipe.read().decode("utf-8", "replace")
-    _, status = os.waitpid(pid, 0)
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise AssistantError(message or "the index check stopped without a word")
-
-
-def is_loopback(host: str) -> bool:
-    """127.0.0.0/8, ::1 and localhost: addresses no other machine can reach."""
-    import ipaddress
-
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve anywhere
-        return False
 
 
 @click.command()
@@ -96,18 +52,13 @@ def serve(
 
     Binds to loopback unless --allow-remote is given with another --host. Stops cleanly on
     SIGTERM or Ctrl-C: requests in flight finish (up to 10 s) before it exits. With
-    --workers N, N processes share the port, forked from this one once it has loaded the
-    published version, whose memory they share (spawned, each loading its own, when this
-    process has run a model: a build, a fine-tuned version); each loads the model, watches for
-    new versions and uses its share of the cores.
+    --workers N, gunicorn runs N processes on the port, forked from a master that has loaded
+    and checked the published version, whose memory they share; each loads the model, watches
+    for new versions and uses its share of the cores.
     """
-    import logging.config
-
-    import uvicorn
-
-    from assistant.engine import Engine, fine_tuned_model
-    from assistant.store import has_index
-    from web.app import LOG_CONFIG, create_app
+    from assistant.embed import SentenceTransformerEmbedder
+    from web.serving import is_loopback
+    from web.serving import serve as run
 
     if not is_loopback(host) and not allow_remote:
         raise click.UsageError(
@@ -122,53 +73,12 @@ def serve(
         workers=workers,
         max_in_flight=max_in_flight,
     )
-    embedder = common.embedder(model_path, index_dir)
-    built = False
-    if not has_index(index_dir):
+    embedder = SentenceTransformerEmbedder.configured(
+        settings, model_path, export_dir=index_dir / "models"
+    )
+
+    def build_first() -> None:
         click.echo(f"no index in {index_dir}: building it first", err=True)
         build_and_report(corpus_dir, index_dir, embedder, progress=sys.stderr.isatty())
-        built = True
-    if workers == 1:
-        embedder.load()  # healthy means ready: the first question does not wait for the model
-    shared = None
-    try:  # a damaged version stops us here, once
-        if workers == 1:
-            engine = Engine.open(index_dir, embedder, settings=settings)
-        elif not built and fine_tuned_model(index_dir) is None:
-            shared = Engine.open(
-                index_dir, embedder, settings=settings
-            ).index  # the workers are forked to share it
-        else:
-            # A build ran the model here, and a fine-tuned version's model would: their
-            # threads cannot be forked, so the workers are spawned and load their own.
-            _check_apart(lambda: Engine.open(index_dir, embedder, settings=settings))
-    except AssistantError as exc:
-        raise AssistantError(
-            f"{exc}\nNo usable index version to serve. Rebuild it with `mmn-assistant build "
-            f"--index-dir {index_dir}`, or publish the version before it with "
-            "`mmn-assistant build --rollback`."
-        ) from None
-    logging.config.dictConfig(LOG_CONFIG)
-    if not is_loopback(host):
-        logging.getLogger("mmn_assistant.web").warning(
-            "binding to %s: this server answers other machines and has no login of its own", host
-        )
-    # The app logs one line per request without the query string (a question's text);
-    # uvicorn's access log would print it, so it is off, in every worker.
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        "log_level": "info",
-        "log_config": LOG_CONFIG,
-        "access_log": False,
-        "timeout_graceful_shutdown": 10,
-    }
-    if workers == 1:
-        uvicorn.run(create_app(settings, engine=engine, watch=True), **options)
-        return
-    from web.worker import NoDelayHTTP, fork_sharing
 
-    settings.hand_to_workers()
-    if shared is not None:
-        fork_sharing(shared)
-    uvicorn.run("web.worker:app", factory=True, workers=workers, http=NoDelayHTTP, **options)
+    run(settings, host=host, port=port, embedder=embedder, build=build_first)

@@ -1,0 +1,244 @@
+"""`serve`'s processes: one uvicorn server in this process, or gunicorn's pre-fork workers.
+
+`serve --workers 1` runs uvicorn here, with the model loaded before it reports healthy.
+`serve --workers N` runs gunicorn as a library (`Prefork`, a `BaseApplication`) with a uvicorn
+worker class. Its master preloads: it loads and checks the published index version once (a
+damaged one stops `serve` there), makes the app around it, and forks the workers, which serve
+that same copy: the passages, articles and vocabulary (295 MiB of Python objects at 100,000
+passages) sit in memory once, their pages shared until a worker writes to them. Each worker
+loads the model in the app's lifespan (onnxruntime's threads do not survive a fork, so the
+master never runs the model), watches for new versions and swaps them in on its own.
+
+When there is no index yet, the build (which runs the model) happens in a child process, so
+that the master stays fit to fork.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ctypes
+import gc
+import ipaddress
+import logging
+import logging.config
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+from gunicorn.app.base import BaseApplication
+from uvicorn.protocols.http.auto import AutoHTTPProtocol
+from uvicorn_worker import UvicornWorker
+
+from assistant.embed import SentenceTransformerEmbedder
+from assistant.embed.embedding import fine_tuned_embedder
+from assistant.engine import Engine, fine_tuned_model
+from assistant.errors import AssistantError
+from assistant.search.loaded import LoadedIndex, load_index
+from assistant.settings import Settings
+from assistant.store import has_index
+from web.app import create_app
+from web.guard import LOG_CONFIG
+
+log = logging.getLogger("mmn_assistant.web")
+
+GRACE_S = 10
+"""On SIGTERM, requests in flight have this long to finish; gunicorn's master kills what is
+left of its workers when it has passed."""
+
+PR_SET_PDEATHSIG = 1
+"""prctl(2): the signal a process receives when its parent dies (Linux)."""
+
+HEARTBEAT_S = 120
+"""A gunicorn worker silent for this long is killed and replaced. A worker is silent until its
+lifespan has loaded the model: on a first start that includes exporting it to ONNX (16 s alone,
+more with every worker exporting at once on two cores)."""
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 and localhost: addresses no other machine can reach."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+def serve(
+    settings: Settings,
+    *,
+    host: str,
+    port: int,
+    embedder: SentenceTransformerEmbedder,
+    build: Callable[[], object],
+) -> None:
+    """Serve `settings.index_dir` on host:port with `settings.workers` processes until SIGTERM
+    or Ctrl-C; `build()` makes the index first when there is none. Raises `AssistantError`
+    when there is no usable version to serve."""
+    index_dir = settings.index_dir
+    single = settings.workers == 1
+    if not has_index(index_dir):
+        if single:  # this process runs the model anyway
+            build()
+        else:  # the build runs the model, and a master that has cannot fork: in a child
+            run_apart(build)
+    try:  # a damaged version stops us here, once
+        if single:
+            embedder.load()  # healthy means ready: the first question does not wait for the model
+            engine = Engine.open(index_dir, embedder, settings=settings)
+        else:
+            loaded = check_published(settings, embedder)
+    except AssistantError as exc:
+        raise AssistantError(
+            f"{exc}\nNo usable index version to serve. Rebuild it with `mmn-assistant build "
+            f"--index-dir {index_dir}`, or publish the version before it with "
+            "`mmn-assistant build --rollback`."
+        ) from None
+    logging.config.dictConfig(LOG_CONFIG)
+    if not is_loopback(host):
+        log.warning(
+            "binding to %s: this server answers other machines and has no login of its own", host
+        )
+    if single:
+        # The app logs one line per request without the query string (a question's text);
+        # uvicorn's access log would print it, so it is off.
+        uvicorn.run(
+            create_app(settings, engine=engine, watch=True),
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=LOG_CONFIG,
+            access_log=False,
+            timeout_graceful_shutdown=GRACE_S,
+        )
+        return
+    Prefork(settings, loaded, host=host, port=port).run()
+
+
+def check_published(settings: Settings, embedder: SentenceTransformerEmbedder) -> LoadedIndex:
+    """Load and check the published version as `Engine.open` does, without running a model:
+    against the weights of the model that will serve it (a fine-tuned version's own, whose
+    files are hashed here and loaded only by the workers)."""
+    tuned = fine_tuned_model(settings.index_dir)
+    model = embedder
+    if tuned is not None:
+        model = fine_tuned_embedder(tuned, settings, settings.index_dir / "models")
+    loaded = load_index(settings.index_dir, model.info)
+    Engine(loaded, model, settings=settings)  # reads the ranker too; the model is not loaded
+    return loaded
+
+
+def run_apart(work: Callable[[], object]) -> None:
+    """Run `work` in a forked child and raise its `AssistantError` here: what it starts (the
+    model's threads) and loads dies with the child."""
+    if not hasattr(os, "fork"):  # pragma: no cover - not Linux: work in this process
+        work()
+        return
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running any of the parent's cleanup
+        os.close(read)
+        code = 0
+        try:
+            work()
+        except BaseException as exc:  # noqa: BLE001 - every failure goes to the parent
+            code = 1
+            message = str(exc) if isinstance(exc, AssistantError) else f"{exc!r}"
+            os.write(write, message.encode("utf-8", "replace"))
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode("utf-8", "replace")
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise AssistantError(message or "the build stopped without a word")
+
+
+class Prefork(BaseApplication):
+    """gunicorn, configured here rather than from its command line or a file: it binds
+    host:port, preloads the app around the version `loaded` and forks `settings.workers`
+    `Worker`s from it."""
+
+    def __init__(self, settings: Settings, loaded: LoadedIndex, *, host: str, port: int) -> None:
+        self._settings = settings
+        self._loaded = loaded
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self._options: dict[str, Any] = {
+            "bind": [address],
+            "workers": settings.workers,
+            "worker_class": Worker,
+            "preload_app": True,
+            "graceful_timeout": GRACE_S,
+            "timeout": HEARTBEAT_S,
+            "keepalive": 5,  # uvicorn's own default, as with one process
+            "loglevel": "info",
+            "accesslog": None,  # it would print every address with its query string
+            # gunicorn's control socket (~/.gunicorn/gunicorn.ctl by default) would be one
+            # path for every server on the machine; nothing here uses it.
+            "control_socket_disable": True,
+            "post_fork": stop_with_master,
+        }
+        super().__init__()
+
+    def load_config(self) -> None:
+        for name, value in self._options.items():
+            self.cfg.set(name, value)
+
+    def load(self) -> FastAPI:
+        """The app, made once in the master (preload): each worker gets it, and the version
+        in it, by fork. Its lifespan, run in each worker, loads the model."""
+        app = create_app(self._settings, shared=self._loaded)
+        # Out of the collector's sight: a worker's collections would otherwise write to every
+        # object's header, and so copy every shared page into the worker.
+        gc.freeze()
+        return app
+
+
+def stop_with_master(_: Any, worker: Any) -> None:
+    """gunicorn's post_fork hook, in each new worker: the worker gets SIGTERM (and stops as on
+    any SIGTERM) when its master dies. A master killed outright (SIGKILL, the OOM killer) would
+    otherwise leave its workers serving on their own, holding the port its restart must bind
+    (measured: uvicorn's own workers outlived their killed supervisor by minutes)."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != worker.ppid:  # the master died before the line above
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
+    """uvicorn's HTTP protocol with TCP_NODELAY on every connection.
+
+    Without it a response's last segment may wait for the client's delayed ACK: 40 ms on every
+    answer (measured with uvicorn's own workers, whose sockets reported protocol 0 so asyncio
+    did not set it: a single client's p50 went from 13 to 57 ms). gunicorn sets TCP_NODELAY
+    on its listening socket and Linux passes it on to accepted ones; this protocol sets it
+    whatever the platform does."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        sock: Any = transport.get_extra_info("socket")
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:
+                pass
+        super().connection_made(transport)
+
+
+class Worker(UvicornWorker):
+    """A gunicorn worker running uvicorn: the app's own request log only (uvicorn's access log
+    is off), TCP_NODELAY, and requests in flight finished on SIGTERM."""
+
+    CONFIG_KWARGS: dict[str, Any] = {
+        **UvicornWorker.CONFIG_KWARGS,
+        "http": NoDelayHTTP,
+        "access_log": False,
+        "timeout_graceful_shutdown": GRACE_S,
+    }
