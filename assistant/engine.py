@@ -78,7 +78,7 @@ class Engine:
     ) -> Engine:
         """Load the published index version, checked against the running model; a version
         built with `--fine-tune` is served with the fine-tuned model it carries. `loaded`: the
-        version as another process already loaded and checked it (the supervisor of forked
+        version as another process already loaded and checked it (the master of forked
         workers), used when it is still the published one."""
         settings = settings or defaults()
         model_dir = fine_tuned_model(index_dir)

@@ -86,10 +86,6 @@ class Settings(BaseSettings):
     )
 
     @property
-    def model_path(self) -> Path | None:
-        return self.model
-
-    @property
     def threads_per_session(self) -> int:
         """`onnx_threads`, or the machine's cores shared among the workers (at least one)."""
         if self.onnx_threads:

@@ -84,7 +84,6 @@ def _score(embedder, passages, train, held, tests, lexical, vocabulary, settings
             ranker.lexical_weight,
             ranker.context_lexical_weight,
             ranker.threshold,
-            ranker.candidates,
         )
     return out
 

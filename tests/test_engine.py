@@ -98,3 +98,49 @@ def test_the_engine_runs_on_the_settings_it_is_given_not_the_environment(
     assert (cache.hits, cache.misses) == (1, 4)
     engine.ask("IVIg dose")  # three others came after it: a cache of 3 has let it go
     assert (cache.hits, cache.misses) == (1, 5)
+
+
+def test_a_follow_ups_bm25_is_summed_over_every_passage_before_the_best_are_kept(
+    tmp_path, hash_embedder
+):
+    """In a library larger than the candidates taken (50), a passage middling for the question
+    and for the conversation may be best on their sum: the sum is taken over every passage.
+
+    Hand-made: 60 passages say "ulnar" twice, 60 say "tibial" twice, 5 say each once. For
+    "ulnar" after "tibial", each list's 50 best hold none of the 5; on the sum (BM25 gives a
+    word said twice 1.43 times the score of once; history weighs 0.5) they come first."""
+    import numpy as np
+
+    from assistant.build import build_index
+    from assistant.engine import Engine
+    from assistant.ingest.corpus import load_corpus
+    from assistant.search.ranker import query_texts
+
+    bullets = [f"- Item item{i}x shows ulnar ulnar weakness today." for i in range(60)]
+    bullets += [f"- Item item{i}y shows tibial tibial weakness today." for i in range(60)]
+    bullets += [f"- Item item{i}z shows ulnar tibial weakness today." for i in range(5)]
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "many-passages.md").write_text(
+        "---\ntitle: Many passages\nlast_updated: 2026-03-15\nreview_status: test data\n---\n\n"
+        "# Many passages\n\n## Findings\n\n" + "\n".join(bullets) + "\n\n"
+        "## Professional Medical Disclaimer\n\nSynthetic test data, not medical content.\n"
+    )
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
+    engine = Engine.open(tmp_path / "index", hash_embedder)
+    ranker, index = engine.ranker, engine.index
+    assert len(index.passages) == 125 and ranker.candidates == 50
+
+    retrieval = engine.retrieve("ulnar", ["tibial"], 5)
+    mixed = {i for i, p in enumerate(index.passages) if "ulnar tibial" in p.text}
+    assert len(mixed) == 5 and mixed <= retrieval.lexical_scores.keys()
+    assert set(sorted(retrieval.lexical_scores, key=retrieval.lexical_scores.get)[-5:]) == mixed
+
+    # and the whole list is the sum's 50 best (of equal passages, any), computed here from
+    # the BM25 index itself
+    text, context = query_texts("ulnar", ["tibial"], ranker.history_turns, index.vocabulary)
+    assert context is not None
+    summed = index.lexical.scores(text) + 0.5 * index.lexical.scores(context)
+    kept = retrieval.lexical_scores
+    assert all(np.isclose(s, summed[i]) for i, s in kept.items())
+    assert np.allclose(sorted(kept.values()), np.sort(summed)[-50:])

@@ -80,4 +80,4 @@ def test_two_workers_serve_a_fine_tuned_version_from_the_master_s_copy(fine_tune
     finally:
         stop_server(process)
     text = log.read_text()
-    assert text.count("as the supervisor loaded it (shared)") == 2 and "Traceback" not in text
+    assert text.count("as the master loaded it (shared)") == 2 and "Traceback" not in text

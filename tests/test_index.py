@@ -144,6 +144,19 @@ def test_a_failed_build_leaves_the_published_version_as_it_was(built, hash_embed
     assert load_index(index_dir, hash_embedder.info).version == loaded.version
 
 
+def test_a_build_that_fails_once_its_version_is_half_written_leaves_no_trace(built, hash_embedder):
+    """Past embedding, the new version is being written (vocabulary, BM25) when the vector
+    index refuses: its staging directory goes, the published version stays, and the lock is
+    free for the next build."""
+    index_dir, loaded = built
+    before = sorted(p.relative_to(index_dir) for p in index_dir.rglob("*"))
+    with pytest.raises(IndexStoreError, match="ivfpq needs a dimension divisible by 48"):
+        build_index(load_corpus(CORPUS), hash_embedder, index_dir, index_type="ivfpq")
+    assert sorted(p.relative_to(index_dir) for p in index_dir.rglob("*")) == before
+    assert load_index(index_dir, hash_embedder.info).version == loaded.version
+    assert build_index(load_corpus(CORPUS), hash_embedder, index_dir).version != loaded.version
+
+
 def test_a_second_build_publishes_a_new_version(built, hash_embedder):
     index_dir, first = built
     second = build_index(load_corpus(CORPUS), hash_embedder, index_dir)

@@ -49,7 +49,7 @@ def _data(seed: int = 0, per_passage: int = 12, passages: int = 6, outside: int 
 def test_training_moves_questions_to_their_passages_and_learns_what_is_not_covered():
     data, keys = _data()
     trained = train(data, keys, FAST)
-    before = figures(score(untrained(FAST), data, range(len(data))), 0, 0, None, 50)
+    before = figures(score(untrained(FAST), data, range(len(data))), 0, 0, None)
     cv = trained.cross_validation
     assert before["hit@1"] < 0.2
     assert cv["hit@1"] > 0.9  # held-out questions, not the ones it trained on

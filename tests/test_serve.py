@@ -105,7 +105,7 @@ def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
 @pytest.mark.model
 def test_serve_refuses_a_damaged_index_and_says_how_to_rebuild(index_dir, tmp_path, workers):
     """A server with nothing trustworthy to serve exits at once, naming the damage and the fix,
-    instead of starting and answering from a broken index (with workers too: the supervisor
+    instead of starting and answering from a broken index (with workers too: the master
     loads and checks the version before starting any)."""
     damaged = tmp_path / "index"
     shutil.copytree(index_dir, damaged)
@@ -172,7 +172,7 @@ def test_uptime_checks_may_ask_for_the_health_status_alone(live_server):
 
 @pytest.mark.model
 def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_path, monkeypatch):
-    """`serve --workers 2`: both processes answer, each serving the version its supervisor
+    """`serve --workers 2`: both processes answer, each serving the version its master
     loaded once (forked, not loaded again), and neither prints a question's text (no uvicorn
     access log in any worker)."""
     import re
@@ -198,7 +198,7 @@ def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_pa
     assert "Zebediah" not in text and "q=" not in text and "HTTP/1.1" not in text
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert sum(line["path"] in ("/api/ask", "/ask") for line in lines) == 12
-    assert text.count("as the supervisor loaded it (shared)") == 2
+    assert text.count("as the master loaded it (shared)") == 2
 
 
 @pytest.mark.model

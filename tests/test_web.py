@@ -287,6 +287,10 @@ def test_matched_words_are_emphasised_and_everything_else_is_escaped():
     )
     assert text.emphasise("nothing matches here", frozenset()) == "nothing matches here"
     assert "the" not in text.question_stems("the and of")  # stop words are never marked
+    # a word as search reads it (assistant.ingest.tokens.WORD): a possessive is one word
+    assert text.emphasise("The patient's dose was held", text.question_stems("patient dose")) == (
+        "The <mark>patient&#39;s dose</mark> was held"
+    )
 
 
 # --- follow-ups ---------------------------------------------------------------------------------

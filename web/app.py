@@ -149,7 +149,7 @@ def create_app(
     """The app. Tests pass a ready `engine`, served as it is; `serve` passes the engine it has
     loaded and checked, with `watch=True` so that published versions are swapped in.
     `watch` defaults to True without an engine and False with one. `shared`: the published
-    version as a forked worker's supervisor loaded it (see `web.serving`)."""
+    version as a forked worker's master loaded it (see `web.serving`)."""
     settings = settings or current()
     watch = engine is None if watch is None else watch
 
@@ -170,7 +170,7 @@ def create_app(
                 settings.index_dir, model, loaded=shared, settings=settings
             )
         served = app.state.engine.index
-        how = ", as the supervisor loaded it (shared)" if served is shared else ""
+        how = ", as the master loaded it (shared)" if served is shared else ""
         log.info("serving index version %s%s", served.version, how)
         if not watch:
             yield

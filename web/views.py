@@ -1,7 +1,7 @@
 """The context object each page renders, built from the core's records.
 
 The conversation's links and trimming (`ask_url`, `trim_history`, `conversation`) live in
-`web.conversation` and are re-exported here for the routes.
+`web.conversation`.
 
 Templates only read these. Every decision a page makes (labels, links, what to trim, which
 words to emphasise) is made here in Python, where it is tested without HTML.

@@ -79,6 +79,9 @@ def serve(
 
     def build_first() -> None:
         click.echo(f"no index in {index_dir}: building it first", err=True)
-        build_and_report(corpus_dir, index_dir, embedder, progress=sys.stderr.isatty())
+        # with one worker the build's model serves next; N workers' threads are a share of
+        # the cores, and the build (in a child of its own) takes them all
+        model = embedder if workers == 1 else common.embedder(model_path, index_dir)
+        build_and_report(corpus_dir, index_dir, model, progress=sys.stderr.isatty())
 
     run(settings, host=host, port=port, embedder=embedder, build=build_first)

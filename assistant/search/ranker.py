@@ -125,20 +125,13 @@ def fuse(dense: dict[int, float], lexical: dict[int, float], weight: float) -> d
     return convex([dense, lexical], weights=[1.0, weight])
 
 
-def with_context(
-    question: dict[int, float], context: dict[int, float], weight: float, n: int
-) -> dict[int, float]:
-    """A follow-up's BM25 scores: the question's plus `weight` times those of the conversation
-    before it, the `n` best. Serving and cross-validation both merge through here; the sums are
-    in float32, as BM25 scores are."""
-    merged = dict(question)
-    if weight:
-        w = np.float32(weight)
-        for i, s in context.items():
-            merged[i] = float(np.float32(merged.get(i, 0.0)) + w * np.float32(s))
-    if len(merged) > n:
-        merged = dict(sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:n])
-    return merged
+def with_context(question: np.ndarray, context: np.ndarray | None, weight: float) -> np.ndarray:
+    """A follow-up's BM25 score of every passage: the question's plus `weight` times that of
+    the conversation before it, summed over every passage before the best are taken (a passage
+    middling on both may be best on the sum). Serving and training both merge through here."""
+    if context is None or not weight:
+        return question
+    return question + weight * context
 
 
 def top_scores(scores: np.ndarray, n: int, *, positive: bool = False) -> dict[int, float]:

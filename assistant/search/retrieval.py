@@ -20,7 +20,6 @@ import numpy as np
 
 from assistant.embed.embedding import Embedder
 from assistant.errors import QueryError
-from assistant.ingest.tokens import Words
 from assistant.search import artefact
 from assistant.search.loaded import LoadedIndex
 from assistant.search.ranker import Ranker, read_question, top_scores, untrained, with_context
@@ -130,15 +129,6 @@ class Retriever:
             raise QueryError(f"there is no article {article!r}; the articles are: {known}")
         return self._by_article.get(article, np.zeros(0, dtype=np.int64))
 
-    def _lexical(self, text: Words, allowed: np.ndarray | None, n: int) -> dict[int, float]:
-        """The `n` best BM25 scores of `text`, among the `allowed` passages only."""
-        scores = self._index.lexical.scores_of(text.stems)
-        if allowed is not None:
-            mask = np.full(len(scores), -np.inf, dtype=np.float32)
-            mask[allowed] = 0.0
-            scores = scores + mask
-        return top_scores(scores, n, positive=True)
-
     def search(
         self,
         question: str,
@@ -175,10 +165,16 @@ class Retriever:
             clock.lap("dense search")
         lexical: dict[int, float] = {}
         if options.lexical and n:
-            lexical = self._lexical(text, allowed, n)
+            bm25 = self._index.lexical
+            scores = bm25.scores_of(text.stems)
             if context is not None and ranker.context_lexical_weight:
-                earlier = self._lexical(context, allowed, n)
-                lexical = with_context(lexical, earlier, ranker.context_lexical_weight, n)
+                earlier = bm25.scores_of(context.stems)
+                scores = with_context(scores, earlier, ranker.context_lexical_weight)
+            if allowed is not None:
+                mask = np.full(len(scores), -np.inf, dtype=np.float32)
+                mask[allowed] = 0.0
+                scores = scores + mask
+            lexical = top_scores(scores, n, positive=True)
             clock.lap("lexical")
 
         if options.dense and options.lexical:

@@ -4,7 +4,6 @@ back versions, and knows nothing of what their search structures hold."""
 from assistant.store.directory import (
     VERSIONS,
     has_index,
-    published_path,
     published_version,
     rollback,
     versions,
@@ -15,7 +14,6 @@ __all__ = [
     "VERSIONS",
     "Manifest",
     "has_index",
-    "published_path",
     "published_version",
     "read_manifest",
     "rollback",

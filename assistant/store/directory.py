@@ -204,14 +204,6 @@ def published_version(index_dir: Path) -> str | None:
     return version or None
 
 
-def published_path(index_dir: Path) -> Path:
-    """The published version's directory; a clear error when nothing was ever built."""
-    version = published_version(index_dir)
-    if version is None:
-        raise IndexStoreError(f"{index_dir}: no index has been built; run `mmn-assistant build`")
-    return index_dir / VERSIONS / version
-
-
 def has_index(index_dir: Path) -> bool:
     version = published_version(index_dir)
     return version is not None and (index_dir / VERSIONS / version / MANIFEST).is_file()

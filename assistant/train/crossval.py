@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from assistant.search.ranker import Ranker, fuse, top_scores, with_context
+from assistant.search.ranker import Ranker, fuse, top_scores
 from assistant.settings import TrainingSettings
 from assistant.train.fitting import TrainingData, as_ranker, fit
 
@@ -23,7 +23,7 @@ class Scored:
     answers: tuple[int, ...]
     dense: dict[int, float]
     lexical: dict[int, float]
-    context_lexical: dict[int, float]
+    context_lexical: dict[float, dict[int, float]]
     margin: float | None
 
 
@@ -57,7 +57,6 @@ def figures(
     lexical_weight: float,
     context_weight: float,
     threshold: float | None,
-    candidates: int,
 ) -> dict[str, float | int | None]:
     """hit@1, hit@3, MRR, declined and wrongly declined over scored examples."""
     ranks, declined_in, declined_out = [], [], []
@@ -69,7 +68,9 @@ def figures(
         declined_in.append(declined)
         fused = fuse(
             item.dense,
-            with_context(item.lexical, item.context_lexical, context_weight, candidates),
+            item.context_lexical[context_weight]
+            if context_weight and item.context_lexical
+            else item.lexical,
             lexical_weight,
         )
         ranks.append(rank_of(fused, item.answers))
@@ -141,12 +142,12 @@ def train(
     best: tuple[float, float, float] | None = None
     for lw in settings.lexical_grid:
         for cw in settings.context_lexical_grid if lw else (0.0,):
-            mrr = figures(scored, lw, cw, None, settings.candidates)["mrr"] or 0.0
+            mrr = figures(scored, lw, cw, None)["mrr"] or 0.0
             if best is None or mrr > best[0] + 1e-9:
                 best = (mrr, lw, cw)
     _, lexical_weight, context_weight = best or (0.0, 0.0, 0.0)
     threshold = choose_threshold(scored, settings.max_wrong_declines)
-    cv = figures(scored, lexical_weight, context_weight, threshold, settings.candidates)
+    cv = figures(scored, lexical_weight, context_weight, threshold)
     if progress:
         progress("training on every example")
     fitted = fit(data, settings)

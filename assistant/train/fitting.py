@@ -29,7 +29,8 @@ class TrainingData:
     answers: tuple[tuple[int, ...], ...]
     passages: np.ndarray
     lexical: tuple[dict[int, float], ...]
-    context_lexical: tuple[dict[int, float], ...]
+    context_lexical: tuple[dict[float, dict[int, float]], ...]
+    """For a follow-up: its BM25 candidates merged with its conversation's, by context weight."""
 
     def __len__(self) -> int:
         return len(self.answers)

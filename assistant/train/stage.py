@@ -26,7 +26,7 @@ from assistant.ingest.vocabulary import Vocabulary
 from assistant.records import ModelInfo
 from assistant.search import artefact
 from assistant.search.lexical import LexicalIndex
-from assistant.search.ranker import Expander, query_texts, top_scores
+from assistant.search.ranker import Expander, query_texts, top_scores, with_context
 from assistant.settings import TrainingSettings
 from assistant.train.crossval import train
 from assistant.train.fitting import TrainingData
@@ -36,8 +36,9 @@ RANKER_CACHE = "ranker"
 TRAINING_FILE = "training.json"
 PASSAGES_FILE = "passages.npy"
 """Kept in the reuse cache only: the served passage vectors go into the version's FAISS index."""
-TRAINING_VERSION = 1
-"""Raised when what training does changes, so that older cached artefacts are not reused."""
+TRAINING_VERSION = 2
+"""Raised when what training does changes, so that older cached artefacts are not reused (2: a
+follow-up's BM25 scores are summed over every passage, as served, before the best are kept)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +82,7 @@ def example_key(example: Example) -> str:
 def search_texts(
     examples: list[Example], settings: TrainingSettings, vocabulary: Expander | None
 ) -> list[tuple[str, str | None]]:
-    """Each example's question and history as searched (`query_texts`), read once."""
+    """Each example's question and history as searched (`query_texts`)."""
     return [
         query_texts(e.question, e.history, settings.history_turns, vocabulary) for e in examples
     ]
@@ -97,8 +98,20 @@ def training_data(
     lexical: LexicalIndex,
     settings: TrainingSettings,
 ) -> TrainingData:
-    """The arrays `ranker.train` reads, BM25 scores included (sparse, the top candidates)."""
+    """The arrays `crossval.train` reads, BM25 scores included: each example's top candidates,
+    and for a follow-up, its top candidates merged with its conversation's (`with_context`, as
+    served) at each context weight cross-validation tries."""
     n = settings.candidates
+    weights = [w for w in settings.context_lexical_grid if w]
+
+    def merged(text: str, context: str | None) -> dict[float, dict[int, float]]:
+        if not context:
+            return {}
+        question, earlier = lexical.scores(text), lexical.scores(context)
+        return {
+            w: top_scores(with_context(question, earlier, w), n, positive=True) for w in weights
+        }
+
     return TrainingData(
         questions=question_vectors,
         contexts=context_vectors,
@@ -106,10 +119,7 @@ def training_data(
         answers=tuple(e.answers for e in examples),
         passages=np.ascontiguousarray(passage_vectors, dtype=np.float32),
         lexical=tuple(top_scores(lexical.scores(text), n, positive=True) for text, _ in texts),
-        context_lexical=tuple(
-            top_scores(lexical.scores(context), n, positive=True) if context else {}
-            for _, context in texts
-        ),
+        context_lexical=tuple(merged(text, context) for text, context in texts),
     )
 
 
