@@ -103,23 +103,25 @@ def training_data(
     served) at each context weight cross-validation tries."""
     n = settings.candidates
     weights = [w for w in settings.context_lexical_grid if w]
-
-    def merged(text: str, context: str | None) -> dict[float, dict[int, float]]:
-        if not context:
-            return {}
-        question, earlier = lexical.scores(text), lexical.scores(context)
-        return {
-            w: top_scores(with_context(question, earlier, w), n, positive=True) for w in weights
-        }
-
+    alone: list[dict[int, float]] = []
+    merged: list[dict[float, dict[int, float]]] = []
+    for text, context in texts:  # each text scored once
+        question = lexical.scores(text)
+        alone.append(top_scores(question, n, positive=True))
+        earlier = lexical.scores(context) if context else None
+        merged.append(
+            {w: top_scores(with_context(question, earlier, w), n, positive=True) for w in weights}
+            if earlier is not None
+            else {}
+        )
     return TrainingData(
         questions=question_vectors,
         contexts=context_vectors,
         has_context=has_context,
         answers=tuple(e.answers for e in examples),
         passages=np.ascontiguousarray(passage_vectors, dtype=np.float32),
-        lexical=tuple(top_scores(lexical.scores(text), n, positive=True) for text, _ in texts),
-        context_lexical=tuple(merged(text, context) for text, context in texts),
+        lexical=tuple(alone),
+        context_lexical=tuple(merged),
     )
 
 
