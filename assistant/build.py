@@ -1,10 +1,12 @@
 """From a corpus directory to a published index version, one stage after another.
 
-    parse     corpus dir         -> Corpus (articles and their passages, synonyms, examples)
+    parse     corpus dir         -> Corpus (articles and their passages, synonyms, examples,
+                                    and their lineage from the published version)
     embed     passages           -> PassageVectors (unchanged texts from the vector cache)
     lexical   passages           -> LexicalIndex (BM25)
     train     examples, vectors  -> TrainingOutcome (the ranker, into the version's ranker/)
     vectors   served vectors     -> FAISS index (chosen by the library's size)
+    probe     the staged version -> the change report, with the passages no probe reaches
     publish   all of it          -> a sealed, checked, published version (LoadedIndex)
 
 The CLI's `build`, `make run` and the tests all go through here, so an index is always built
@@ -33,16 +35,20 @@ from assistant.errors import AssistantError, IndexStoreError
 from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.examples import Examples, load_examples, stale_message, too_stale
+from assistant.ingest.lineage import Lineage, former_of, trace
 from assistant.ingest.vocabulary import Rule, Vocabulary, load_synonyms
 from assistant.records import Article, Passage
 from assistant.search.lexical import LexicalIndex
 from assistant.search.loaded import LoadedIndex, load_version
+from assistant.search.retrieval import Retriever
 from assistant.search.vectorindex import IndexChoice, build_vectors, choose
 from assistant.settings import FineTuneSettings, Settings, TrainingSettings, defaults
 from assistant.store import directory as store
 from assistant.store.manifest import ArticleEntry, BuildReport, Manifest, VectorIndexEntry
 from assistant.train.finetune import fine_tuned_model
+from assistant.train.setaside import Earlier
 from assistant.train.stage import TrainingInputs, TrainingOutcome, train_ranker, untrained
+from assistant.updates import probe, report
 
 Say = Callable[[str], None]
 
@@ -55,6 +61,7 @@ class Corpus:
     synonyms: list[Rule]
     examples: Examples | None
     """The example questions, or None when the build does not train."""
+    lineage: Lineage | None = None
 
     @property
     def passages(self) -> list[Passage]:
@@ -72,19 +79,40 @@ class PassageVectors:
     """What the cache held, for training to reuse the example questions' vectors."""
 
 
-def parse(corpus_dir: Path, *, examples: bool, articles: list[Article] | None = None) -> Corpus:
-    """Parse the articles, read the synonyms and (when `examples`) the example questions.
-    Too many stale examples stop the build here, before any work."""
+def parse(
+    corpus_dir: Path,
+    *,
+    examples: bool,
+    articles: list[Article] | None = None,
+    index_dir: Path | None = None,
+) -> Corpus:
+    """Parse the articles, trace them from the version published in `index_dir`, read the
+    synonyms and (when `examples`) the example questions, which follow edited passages. Too
+    many stale examples stop the build here, before any work."""
     articles = articles if articles is not None else load_corpus(corpus_dir)
     passages = [p for a in articles for p in a.passages]
+    lineage = lineage_of(passages, index_dir) if index_dir is not None else None
     read = None
     if examples:
         read = load_examples(
-            corpus_dir, articles, [p.text for p in passages], [p.article_id for p in passages]
+            corpus_dir,
+            articles,
+            [p.text for p in passages],
+            [p.article_id for p in passages],
+            [lineage.former.get(p.id, ()) for p in passages] if lineage else None,
         )
         if failing := too_stale(read):
             raise IndexStoreError(stale_message(failing))  # before any work: the live index stays
-    return Corpus(articles, load_synonyms(corpus_dir), read)
+    return Corpus(articles, load_synonyms(corpus_dir), read, lineage)
+
+
+def lineage_of(passages: Sequence[Passage], index_dir: Path) -> Lineage:
+    """The passages traced from the published version's, whose earlier wordings they carry on."""
+    return trace(
+        store.published_passages(index_dir),
+        passages,
+        former_of(store.published_json(index_dir, store.LINEAGE)),
+    )
 
 
 def embed_passages(
@@ -106,34 +134,6 @@ def embed_passages(
     return PassageVectors(embedded, cache, cached)
 
 
-def compare(old: Sequence[Passage], new: Sequence[Passage]) -> dict[str, int]:
-    """What a build changes: passages kept as they were, edited in place (the same article and
-    section, other text), added and removed. Ids follow the text, so an edit is a new id."""
-    old_ids = {p.id for p in old}
-    new_ids = {p.id for p in new}
-    gone: dict[tuple[str, tuple[str, ...]], int] = {}
-    for passage in old:
-        if passage.id not in new_ids:
-            key = (passage.article_id, passage.section)
-            gone[key] = gone.get(key, 0) + 1
-    changed = added = 0
-    for passage in new:
-        if passage.id in old_ids:
-            continue
-        key = (passage.article_id, passage.section)
-        if gone.get(key):
-            gone[key] -= 1
-            changed += 1
-        else:
-            added += 1
-    return {
-        "unchanged": len(new_ids & old_ids),
-        "changed": changed,
-        "added": added,
-        "removed": sum(gone.values()),
-    }
-
-
 def build_corpus(
     corpus_dir: Path,
     embedder: Embedder,
@@ -148,6 +148,7 @@ def build_corpus(
     articles: list[Article] | None = None,
     fine_tune: FineTuneSettings | None = None,
     settings: Settings | None = None,
+    strict: bool = False,
 ) -> LoadedIndex:
     """Build and publish a version from `corpus_dir`; `train=False` ignores the examples.
 
@@ -156,7 +157,9 @@ def build_corpus(
     model, which it carries (run as `settings` run the base model).
     """
     say = say or (lambda _: None)
-    corpus = parse(corpus_dir, examples=train or fine_tune is not None, articles=articles)
+    corpus = parse(
+        corpus_dir, examples=train or fine_tune is not None, articles=articles, index_dir=index_dir
+    )
     model_dir, provenance = None, None
     if fine_tune is not None:
         if corpus.examples is None or not train:
@@ -179,6 +182,8 @@ def build_corpus(
         index_type=index_type,
         model_dir=model_dir,
         fine_tuned=provenance,
+        lineage=corpus.lineage,
+        strict=strict,
     )
 
 
@@ -196,9 +201,13 @@ def build_index(
     index_type: str = "auto",
     model_dir: Path | None = None,
     fine_tuned: dict[str, Any] | None = None,
+    lineage: Lineage | None = None,
+    strict: bool = False,
 ) -> LoadedIndex:
-    """Embed, index, train (with `examples`; without, the version serves the model untrained)
-    and publish a new version of `articles`; returns it loaded.
+    """Embed, index, train (with `examples`; without, the version serves the model untrained),
+    probe and publish a new version of `articles`; returns it loaded. `lineage`: the articles
+    traced from the published version (traced here when not given). With `strict`, a new or
+    edited passage that no probe reaches stops the build before it publishes.
 
     The manifest's `build` entry says what changed against the published version and what was
     reused, and its `vector_index` entry which FAISS index was built and why (`index_type`:
@@ -212,7 +221,12 @@ def build_index(
         choice = choose(len(passages), index_type)  # an unknown type fails before any work
         stage = embed_passages(passages, embedder, index_dir, full=full, progress=progress)
         embedded = stage.embedded
-        changes = compare(store.published_passages(index_dir), passages)
+        old = store.published_passages(index_dir)
+        lineage = lineage or lineage_of(passages, index_dir)
+        published = store.published_manifest(index_dir)
+        earlier = Earlier.of(
+            published.training if published else None, published.changes if published else None
+        )
         built_at = datetime.now(UTC)
         with store.staging(index_dir, store.version_name(built_at)) as staged:
             vocabulary = Vocabulary.of_corpus(articles, list(synonyms or []))
@@ -234,6 +248,10 @@ def build_index(
                         target=staged.path / store.RANKER_DIR,
                         vocabulary=vocabulary,
                         progress=progress,
+                        passages=tuple(passages),
+                        lineage=lineage,
+                        earlier=earlier,
+                        before_texts=tuple(p.index_text for p in old),
                     ),
                     training or TrainingSettings(),
                     say or (lambda _: None),
@@ -243,6 +261,7 @@ def build_index(
             served = embedded.vectors if trained.passages is None else trained.passages
             choice = write_vectors(staged, served, choice)
             staged.write_records(articles)
+            staged.write(store.LINEAGE, json.dumps(lineage.to_json(), ensure_ascii=False).encode())
             if model_dir is not None:  # the fine-tuned model travels with the version it serves
                 staged.copy_tree(model_dir, store.MODEL_DIR)
             manifest = Manifest(
@@ -258,19 +277,61 @@ def build_index(
                 corpus_sha256=corpus_sha256(articles),
                 articles=tuple(_entry(a) for a in articles),
                 files=staged.files(),
-                build=BuildReport(
-                    **changes, reused=embedded.reused, embedded=embedded.embedded, full=full
-                ),
+                build=_build_report(lineage, embedded.reused, embedded.embedded, full),
                 training=trained.entry,
                 fine_tuned=fine_tuned,
             )
             staged.seal(manifest)
-            # checked as a server would load it, before it is published
+            # checked as a server would load it, then probed, before it is published
             loaded = load_version(staged.path, embedder.info, version=staged.version)
+            changes = report(
+                articles,
+                lineage,
+                against=published.version if published else None,
+                old=old,
+                examples=examples,
+                set_aside=trained.set_aside,
+            )
+            unreachable, probed, left = probe(Retriever(loaded, embedder), passages, lineage)
+            changes.update(unreachable=unreachable, probed=probed, not_probed=left)
+            if unreachable and strict:
+                raise IndexStoreError(unreachable_message(unreachable))
+            manifest = dataclasses.replace(manifest, changes=changes)
+            staged.seal(manifest)
+            loaded = dataclasses.replace(loaded, manifest=manifest)
             final = staged.publish()
         remember_vectors(stage, trained)
         store.prune(index_dir)
     return dataclasses.replace(loaded, path=final)
+
+
+def _build_report(lineage: Lineage, reused: int, embedded: int, full: bool) -> BuildReport:
+    counts = lineage.counts()
+    return BuildReport(
+        added=counts["added"],
+        changed=counts["edited"] + counts["split"] + counts["merged"],
+        removed=counts["removed"],
+        unchanged=counts["unchanged"],
+        reused=reused,
+        embedded=embedded,
+        full=full,
+    )
+
+
+def unreachable_message(unreachable: list[dict[str, Any]]) -> str:
+    """Why `--strict` refused to publish: each passage no probe reaches, with its probes."""
+    lines = [f"{len(unreachable)} new or edited passages cannot be reached by questions made "
+             "from their own words (--strict):"]  # fmt: skip
+    for item in unreachable:
+        lines.append(f"  {item['article']}:{item['line']}: {item['text']}")
+        for p in item["probes"]:
+            outcome = "declined" if p["declined"] else f"ranked {p['rank'] or 'below 5'}"
+            lines.append(f"    {p['question']!r}: {outcome}")
+    lines.append(
+        "Add example questions for them (corpus/examples/), or build without --strict. "
+        "The published index was not changed."
+    )
+    return "\n".join(lines)
 
 
 def write_vectors(staged: store.Staging, vectors: np.ndarray, choice: IndexChoice) -> IndexChoice:

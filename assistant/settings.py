@@ -177,6 +177,10 @@ class TrainingSettings:
     untrained_floor: float = 0.3
     """Without examples nothing is learnt about declining: a question whose best cosine with
     any passage is below this is declined (all-MiniLM-L6-v2 gives unrelated English about 0.1)."""
+    set_aside_quantile: float = 0.1
+    """An out-of-scope example is set aside for a new passage that brings its subject when it
+    scores at least what this share of in-scope examples asked alone score against their
+    answers (`assistant.train.setaside`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ def test_a_build_writes_a_version_and_publishes_it(built, hash_embedder):
     assert files == [
         "articles.json",
         "lexical",
+        "lineage.json",
         "manifest.json",
         "passages.jsonl",
         "vectors.faiss",

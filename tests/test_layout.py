@@ -24,7 +24,7 @@ LAYERS = [
     {"assistant.embed"},
     {"assistant.search"},
     {"assistant.train", "assistant.answer"},
-    {"assistant.build", "assistant.engine"},
+    {"assistant.build", "assistant.engine", "assistant.updates"},
     {"assistant.evaluation"},
     {"web"},
     {"assistant.cli", "assistant.__main__"},

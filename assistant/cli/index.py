@@ -13,6 +13,7 @@ import click
 from assistant.cli import common
 from assistant.search.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES
 from assistant.settings import current
+from assistant.updates import lines as change_lines
 
 
 def build_and_report(
@@ -25,6 +26,7 @@ def build_and_report(
     index_type: str = "auto",
     train: bool = True,
     fine_tune: bool = False,
+    strict: bool = False,
 ) -> None:
     """Parse the corpus, embed what changed, train the ranker on the example questions, publish
     a new index version, and say what was built."""
@@ -52,6 +54,7 @@ def build_and_report(
         say=lambda message: click.echo(f"  {message}", err=True),
         articles=articles,
         fine_tune=FineTuneSettings() if fine_tune else None,
+        strict=strict,
     )
     manifest = loaded.manifest
     report = manifest.build
@@ -65,6 +68,7 @@ def build_and_report(
         f"  FAISS index: {manifest.vector_index.kind} ({manifest.vector_index.reason})\n"
         + "\n".join(training_lines(manifest.training))
         + "".join(f"\n{line}" for line in fine_tune_lines(manifest.fine_tuned))
+        + "".join(f"\n{line}" for line in change_lines(manifest.changes))
     )
 
 
@@ -100,12 +104,6 @@ def training_lines(training: dict[str, Any]) -> list[str]:
         f"MRR {cv.get('mrr')}, out-of-scope declined {cv.get('declined_out_of_scope')}, "
         f"wrongly declined {cv.get('wrongly_declined')}",
     ]
-    stale = training.get("stale") or []
-    if stale:
-        lines.append(
-            f"  stale examples  {len(stale)} (their gold phrase is in no passage; not used):"
-        )
-        lines += [f"    {s['file']}:{s['line']}: {s['question']}" for s in stale]
     return lines
 
 
@@ -143,6 +141,12 @@ def training_lines(training: dict[str, Any]) -> list[str]:
     help="The FAISS index: auto chooses by the number of passages (exact flat below "
     f"{AUTO_FLAT_LIMIT:,}, ivf-fp16 from there); see bench/README.md for the measurements.",
 )
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail, and leave the published version serving, when a new or edited passage cannot "
+    "be reached by questions made from its own words.",
+)
 def build(
     corpus_dir: Path,
     index_dir: Path,
@@ -152,6 +156,7 @@ def build(
     no_train: bool,
     fine_tune: bool,
     index_type: str,
+    strict: bool,
 ) -> None:
     """Parse the articles, embed what changed, train the ranker on the example questions
     (corpus/examples/) and publish a new index version.
@@ -177,6 +182,7 @@ def build(
         index_type=index_type,
         train=not no_train,
         fine_tune=fine_tune,
+        strict=strict,
     )
 
 
@@ -216,6 +222,7 @@ def status(index_dir: Path, as_json: bool) -> None:
         )
     lines += training_lines(manifest.training)
     lines += fine_tune_lines(manifest.fine_tuned)
+    lines += change_lines(manifest.changes)
     others = [v for v in versions(index_dir) if v != version]
     lines.append(f"  also kept       {', '.join(others) if others else 'none'}")
     click.echo("\n".join(lines))

@@ -6,14 +6,22 @@
 One JSON object a line: {"question": str, "history": [str, ...], "gold": [str, ...]}.
 `history` (earlier questions, oldest first) may be absent; each `gold` entry is a verbatim
 phrase of a passage that answers the question (case-insensitive), and `"gold": []` in the
-out-of-scope file. An article edit can leave a gold phrase in no passage: such an example is
-*stale*, listed by the build with its file and line and left out of training.
+out-of-scope file. An editor may add `"not_answered_by": [passage id, ...]` to an out-of-scope
+example: the passages it was checked against and still found not to answer it.
+
+An article edit can leave a gold phrase in no passage. When the phrase is in an earlier wording
+of a passage (`assistant.ingest.lineage`), the example *follows* the edit to that passage, with
+the phrase as it reads now proposed for `examples fix`; when it is in no passage, old or new
+(the passage was removed), the example is *stale*, listed by the build with its file and line
+and left out of training.
 """
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -41,10 +49,28 @@ class Example:
     source: str
     line: int
     answers: tuple[int, ...] = ()
+    not_answered_by: tuple[str, ...] = ()
+    """Out of scope only: passages an editor checked and found not to answer it."""
 
     @property
     def where(self) -> str:
         return f"{self.source}:{self.line}"
+
+    @property
+    def key(self) -> str:
+        """A short, stable name for the example (its question and history), by which editors'
+        commands refer to it whatever line it moves to."""
+        text = json.dumps([normalise(self.question), [normalise(h) for h in self.history]])
+        return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """An example whose gold phrases name an earlier wording of a passage: it answers the passage
+    that wording became. `moves` pairs each phrase as written with the phrase as it reads now."""
+
+    example: Example
+    moves: tuple[tuple[str, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +81,8 @@ class Examples:
     stale: tuple[Example, ...]
     counts: dict[str, int]
     sha256: str
+    followed: tuple[Followed, ...] = ()
+    """Usable examples that followed an edit (their gold phrases name an earlier wording)."""
 
     @property
     def in_scope(self) -> tuple[Example, ...]:
@@ -89,6 +117,11 @@ def read_examples(path: Path, article_id: str | None) -> list[Example]:
         question = data.get("question")
         history = data.get("history") or []
         gold = data.get("gold")
+        checked = data.get("not_answered_by") or []
+        if not isinstance(checked, list) or not all(isinstance(c, str) for c in checked):
+            raise ArticleError(
+                str(path), '"not_answered_by" must be a list of passage ids', line=number
+            )
         if not isinstance(question, str) or not question.strip():
             raise ArticleError(str(path), '"question" must be a non-empty string', line=number)
         if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
@@ -116,6 +149,7 @@ def read_examples(path: Path, article_id: str | None) -> list[Example]:
                 article_id=article_id,
                 source=str(path),
                 line=number,
+                not_answered_by=tuple(checked),
             )
         )
     return examples
@@ -126,12 +160,14 @@ def load_examples(
     articles: Sequence[Article],
     passage_texts: Sequence[str],
     passage_articles: Sequence[str],
+    former: Sequence[tuple[str, ...]] | None = None,
 ) -> Examples:
     """Read every examples file and find the passages each example's gold phrases name.
 
     Passages are given by position (their index in the built index), so an example's answers
-    can be used directly as training targets. An examples file for an article the corpus does
-    not have is an error: its questions would otherwise be silently ignored.
+    can be used directly as training targets; `former` gives each position's earlier wordings
+    (`assistant.ingest.lineage`), for a phrase an edit changed. An examples file for an article
+    the corpus does not have is an error: its questions would otherwise be silently ignored.
     """
     folder = corpus_dir / EXAMPLES_DIR
     known = {a.id for a in articles}
@@ -139,10 +175,12 @@ def load_examples(
     digest = hashlib.sha256()
     usable: list[Example] = []
     stale: list[Example] = []
+    followed: list[Followed] = []
     counts: dict[str, int] = {}
-    by_article: dict[str, list[tuple[int, str]]] = {}
+    by_article: dict[str, list[Written]] = {}
     for position, (text, owner) in enumerate(zip(passage_texts, passage_articles, strict=True)):
-        by_article.setdefault(owner, []).append((position, text.lower()))
+        earlier = tuple(former[position]) if former is not None else ()
+        by_article.setdefault(owner, []).append(Written(position, text, earlier, text.lower()))
     for path in files:
         name = path.stem
         article_id = None if name == OUT_OF_SCOPE else name
@@ -159,19 +197,98 @@ def load_examples(
             if article_id is None:
                 usable.append(example)
                 continue
-            mine = by_article.get(article_id, [])
-            found: set[int] = set()
-            complete = True
-            for phrase in example.gold:
-                needle = phrase.lower()
-                hits = {position for position, text in mine if needle in text}
-                complete &= bool(hits)
-                found |= hits
-            if complete:
-                usable.append(replace(example, answers=tuple(sorted(found))))
-            else:
+            found, moves = answers_of(example.gold, by_article.get(article_id, []))
+            if found is None:
                 stale.append(example)
-    return Examples(tuple(usable), tuple(stale), counts, digest.hexdigest())
+                continue
+            example = replace(example, answers=found)
+            usable.append(example)
+            if moves:
+                followed.append(Followed(example, moves))
+    return Examples(tuple(usable), tuple(stale), counts, digest.hexdigest(), tuple(followed))
+
+
+@dataclass(frozen=True, slots=True)
+class Written:
+    """A passage as gold phrases are looked up in it: its position, text and earlier wordings."""
+
+    position: int
+    text: str
+    former: tuple[str, ...] = ()
+    lower: str = ""
+
+
+def answers_of(
+    gold: Sequence[str], passages: Sequence[Written]
+) -> tuple[tuple[int, ...] | None, tuple[tuple[str, str], ...]]:
+    """The positions of the passages an example's gold phrases name (None: some phrase is in no
+    passage's text, now or before: stale), and for each phrase found only in an earlier wording,
+    the phrase as the passage now reads."""
+    found: set[int] = set()
+    moves: list[tuple[str, str]] = []
+    for phrase in gold:
+        needle = phrase.lower()
+        hits = {p.position for p in passages if needle in p.lower}
+        if not hits:
+            successors = [p for p in passages if any(needle in f.lower() for f in p.former)]
+            if not successors:
+                return None, ()
+            chosen = _closest(phrase, successors)
+            hits = {p.position for p in chosen}
+            moves.append((phrase, proposed(phrase, chosen[0])))
+        found |= hits
+    return tuple(sorted(found)), tuple(moves)
+
+
+FOLLOW_SCORE = 50.0
+"""rapidfuzz partial_ratio (0-100) of an old phrase with a successor's text above which the
+successor still says what the phrase said; below it for every successor of a split, all take
+the example."""
+
+
+def _closest(phrase: str, successors: Sequence[Written]) -> list[Written]:
+    """Of the passages an old wording became (several after a split), those still closest to
+    the phrase, best first."""
+    from rapidfuzz import fuzz
+
+    scored = sorted(
+        ((fuzz.partial_ratio(phrase.lower(), p.text.lower()), p) for p in successors),
+        key=lambda t: (-t[0], t[1].position),
+    )
+    best = scored[0][0]
+    if best < FOLLOW_SCORE:
+        return [p for _, p in scored]
+    return [p for score, p in scored if score >= best - 10]
+
+
+_WORD_CHAR = re.compile(r"\w")
+
+
+def proposed(phrase: str, passage: Written) -> str:
+    """The phrase as `passage` reads now: its place in the earlier wording that holds it, carried
+    through the edit's character diff and widened to whole words (the whole text when the
+    edit left nothing of it)."""
+    before = next(f for f in passage.former if phrase.lower() in f.lower())
+    after = passage.text
+    start = before.lower().index(phrase.lower())
+    end = start + len(phrase)
+    opcodes = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
+
+    def carried(at: int, closing: bool) -> int:
+        for tag, i1, i2, j1, j2 in opcodes:
+            if i1 <= at < i2 or (closing and i1 < at <= i2):
+                if tag == "equal":
+                    return j1 + (at - i1)
+                return j2 if closing else j1
+        return len(after) if closing else 0
+
+    s, e = carried(start, False), carried(end, True)
+    while 0 < s < len(after) and _WORD_CHAR.match(after[s - 1]) and _WORD_CHAR.match(after[s]):
+        s -= 1
+    while 0 < e < len(after) and _WORD_CHAR.match(after[e - 1]) and _WORD_CHAR.match(after[e]):
+        e += 1
+    text = after[s:e].strip(" ,;:.")
+    return text if len(text) >= 3 else after
 
 
 def too_stale(examples: Examples) -> dict[str, list[Example]]:

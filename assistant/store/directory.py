@@ -53,6 +53,8 @@ VOCABULARY = "vocabulary.json"
 LEXICAL_DIR = "lexical"
 RANKER_DIR = "ranker"
 MODEL_DIR = "model"
+LINEAGE = "lineage.json"
+"""Which passage continues which of the version before (`assistant.ingest.lineage`)."""
 """A fine-tuned model's directory inside a version (`build --fine-tune`)."""
 REQUIRED = (VECTORS, PASSAGES, ARTICLES, VOCABULARY)
 
@@ -249,6 +251,29 @@ def published_passages(index_dir: Path) -> list[Passage]:
         return list(_read_passages(index_dir / VERSIONS / version))
     except (OSError, ValueError, KeyError, TypeError):
         return []
+
+
+def published_json(index_dir: Path, name: str) -> Any:
+    """A JSON file of the published version (None when there is none or it is unreadable): what
+    a build continues from, such as its lineage."""
+    version = published_version(index_dir)
+    if version is None:
+        return None
+    try:
+        return json.loads((index_dir / VERSIONS / version / name).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def published_manifest(index_dir: Path) -> Manifest | None:
+    """The published version's manifest (None when there is none or it is unreadable)."""
+    version = published_version(index_dir)
+    if version is None:
+        return None
+    try:
+        return read_manifest(index_dir / VERSIONS / version)
+    except IndexStoreError:
+        return None
 
 
 def open_version(path: Path, model: ModelInfo, *, version: str) -> StoredVersion:

@@ -80,6 +80,8 @@ class Manifest:
     build: BuildReport
     training: dict[str, Any]
     fine_tuned: dict[str, Any] | None = None
+    changes: dict[str, Any] | None = None
+    """The change report against the version published before (`assistant.updates`)."""
     metric: str = "inner_product"
     format: int = FORMAT_VERSION
 
@@ -141,6 +143,7 @@ class Manifest:
                 build=BuildReport(**(data.get("build") or {})),
                 training=dict(data.get("training") or {}),
                 fine_tuned=data.get("fine_tuned"),
+                changes=data.get("changes"),
                 metric=str(data.get("metric", "inner_product")),
             )
         except (KeyError, TypeError, ValueError) as exc:

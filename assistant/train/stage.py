@@ -22,14 +22,17 @@ import numpy as np
 from assistant.embed.embedding import Embedder
 from assistant.embed.vectorcache import CACHE_DIR, embed_with_cache
 from assistant.ingest.examples import Example, Examples
+from assistant.ingest.lineage import Lineage
+from assistant.ingest.tokens import tokenize
 from assistant.ingest.vocabulary import Vocabulary
-from assistant.records import ModelInfo
+from assistant.records import ModelInfo, Passage
 from assistant.search import artefact
 from assistant.search.lexical import LexicalIndex
 from assistant.search.ranker import Expander, query_texts, top_scores, with_context
 from assistant.settings import TrainingSettings
 from assistant.train.crossval import train
 from assistant.train.fitting import TrainingData
+from assistant.train.setaside import Earlier, Scores, SetAside, find
 
 RANKER_CACHE = "ranker"
 """`index/cache/ranker/<key>/`: the last trained ranker, for an unchanged rebuild."""
@@ -55,6 +58,12 @@ class TrainingInputs:
     target: Path
     vocabulary: Vocabulary
     progress: bool
+    passages: tuple[Passage, ...] = ()
+    lineage: Lineage | None = None
+    """The passages against the published version: what set-aside checks examples against."""
+    earlier: Earlier | None = None
+    before_texts: tuple[str, ...] = ()
+    """The published version's passages, whose words set-aside tells new subjects from."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +77,8 @@ class TrainingOutcome:
     cache_keys: tuple[str, ...] = ()
     cache_vectors: np.ndarray | None = None
     """Vectors training embedded (the example questions), for the next build's cache."""
+    set_aside: tuple[SetAside, ...] = ()
+    """Out-of-scope examples left out of training because new content may answer them."""
 
 
 def untrained(reason: str = "built with --no-train") -> TrainingOutcome:
@@ -97,6 +108,7 @@ def training_data(
     passage_vectors: np.ndarray,
     lexical: LexicalIndex,
     settings: TrainingSettings,
+    scored: list[np.ndarray] | None = None,
 ) -> TrainingData:
     """The arrays `crossval.train` reads, BM25 scores included: each example's top candidates,
     and for a follow-up, its top candidates merged with its conversation's (`with_context`, as
@@ -105,8 +117,8 @@ def training_data(
     weights = [w for w in settings.context_lexical_grid if w]
     alone: list[dict[int, float]] = []
     merged: list[dict[float, dict[int, float]]] = []
-    for text, context in texts:  # each text scored once
-        question = lexical.scores(text)
+    for row, (text, context) in enumerate(texts):  # each text scored once
+        question = scored[row] if scored is not None else lexical.scores(text)
         alone.append(top_scores(question, n, positive=True))
         earlier = lexical.scores(context) if context else None
         merged.append(
@@ -156,6 +168,7 @@ def _key(
     model: ModelInfo,
     settings: TrainingSettings,
     vocabulary: Vocabulary,
+    rows: list[Example],
 ) -> str:
     digest = hashlib.sha256()
     digest.update(
@@ -167,6 +180,7 @@ def _key(
                 "model": model.weights_sha256,
                 "settings": artefact.settings_json(settings),
                 "vocabulary": vocabulary.to_json(),
+                "rows": [[e.key, list(e.answers)] for e in rows],
             },
             sort_keys=True,
         ).encode()
@@ -195,14 +209,26 @@ def train_ranker(
     if not examples.in_scope:
         return TrainingOutcome(entry)
     started = time.perf_counter()
-    usable = list(examples.usable)
-    texts = search_texts(usable, settings, inputs.vocabulary if settings.expand else None)
+    every = list(examples.usable)
+    texts = search_texts(every, settings, inputs.vocabulary if settings.expand else None)
     questions, contexts, has, keys, vectors = embed_examples(
         texts, embedder, inputs.cached, progress=inputs.progress
     )
+    scored = [inputs.lexical.scores(text) for text, _ in texts]
+    aside, fitted = set_aside(every, texts, questions, contexts, scored, inputs, settings)
+    entry["out_of_scope_keys"] = sorted({e.key for e in examples.out_of_scope})
+    entry["set_aside_thresholds"] = fitted
+    if aside:
+        say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
+        kept = [i for i, e in enumerate(every) if e.key not in {a.example.key for a in aside}]
+        texts = [texts[i] for i in kept]
+        questions, contexts, has = questions[kept], contexts[kept], has[kept]
+        scored = [scored[i] for i in kept]
+        every = [every[i] for i in kept]
+    usable = every
     key = _key(
         examples, inputs.passage_vectors, inputs.passage_ids, embedder.info, settings,
-        inputs.vocabulary,
+        inputs.vocabulary, usable,
     )  # fmt: skip
     reuse = index_dir / CACHE_DIR / RANKER_CACHE / key
     passages: np.ndarray | None = None
@@ -212,20 +238,21 @@ def train_ranker(
         if (reuse / PASSAGES_FILE).is_file():
             passages = np.load(reuse / PASSAGES_FILE, allow_pickle=False)
         entry.update(described, reused=True, seconds=round(time.perf_counter() - started, 3))
-        return TrainingOutcome(entry, passages, keys, vectors)
+        return TrainingOutcome(entry, passages, keys, vectors, tuple(aside))
+    inside = sum(1 for e in usable if e.answers)
     say(
-        f"training the ranker on {len(examples.in_scope)} in-scope and "
-        f"{len(examples.out_of_scope)} out-of-scope examples"
+        f"training the ranker on {inside} in-scope and {len(usable) - inside} out-of-scope examples"
     )
     data = training_data(
-        usable, texts, questions, contexts, has, inputs.passage_vectors, inputs.lexical, settings
-    )
+        usable, texts, questions, contexts, has, inputs.passage_vectors, inputs.lexical, settings,
+        scored,
+    )  # fmt: skip
     trained = train(data, [example_key(e) for e in usable], settings, progress=say)
     described = {
         "trained": True,
         "reason": None,
-        "in_scope": len(examples.in_scope),
-        "out_of_scope": len(examples.out_of_scope),
+        "in_scope": inside,
+        "out_of_scope": len(usable) - inside,
         "examples_sha256": examples.sha256,
         "settings": artefact.settings_json(settings),
         "seed": settings.seed,
@@ -250,7 +277,34 @@ def train_ranker(
         np.save(reuse / PASSAGES_FILE, passages, allow_pickle=False)
     (reuse / TRAINING_FILE).write_text(json.dumps(described, indent=1))
     entry.update(described, reused=False, seconds=described["train_seconds"])
-    return TrainingOutcome(entry, passages, keys, vectors)
+    return TrainingOutcome(entry, passages, keys, vectors, tuple(aside))
+
+
+def set_aside(
+    examples: list[Example],
+    texts: list[tuple[str, str | None]],
+    questions: np.ndarray,
+    contexts: np.ndarray,
+    scored: list[np.ndarray],
+    inputs: TrainingInputs,
+    settings: TrainingSettings,
+) -> tuple[list[SetAside], dict[str, float] | None]:
+    """The out-of-scope examples new content may answer (`assistant.train.setaside`)."""
+    if inputs.lineage is None or not inputs.passages or not scored:
+        return [], None
+    joined = questions + contexts  # a follow-up read with its conversation (zero: none)
+    joined /= np.linalg.norm(joined, axis=1, keepdims=True) + 1e-12
+    scores = Scores(
+        np.maximum(questions @ inputs.passage_vectors.T, joined @ inputs.passage_vectors.T),
+        np.vstack(scored),
+        [frozenset(t) for t in tokenize([text for text, _ in texts])],
+        [frozenset(t) for t in tokenize([p.index_text for p in inputs.passages])],
+        frozenset(s for t in tokenize(list(inputs.before_texts)) for s in t),
+    )
+    return find(
+        examples, scores, inputs.passages, inputs.lineage,
+        inputs.earlier or Earlier(None, {}), settings,
+    )  # fmt: skip
 
 
 SHOWN_PER_ARTICLE = 5

@@ -1,0 +1,216 @@
+"""Lineage across builds: which passage of the new corpus continues which of the published one.
+
+Passage ids follow the text, so an edit gives a new id. What was learnt about a passage (its
+example questions, and with them its offset) must follow the edit rather than go stale, so a
+build matches every new passage to its predecessors, article by article:
+
+    unchanged   the same id (the same text; it may have moved with its section)
+    edited      one old passage continues as one new one: they share most of their words
+    split       one old passage continues as several new ones, each drawing on its words
+    merged      several old passages continue as one new one that holds most of each
+    added       no predecessor;  removed: no successor
+
+A pair is scored by the share of content words (`tokens.tokenize`: stemmed, stop words off) it
+has in common; the same section, or the same neighbours among unchanged passages, lowers the
+share asked for, because an editor's edit stays where it was. Each passage also carries the
+texts it held before (`former`), over as many builds as it is edited, so that an example whose
+gold phrase names an older wording still finds the passage (`assistant.ingest.examples`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from assistant.ingest.tokens import tokenize
+from assistant.records import Passage
+
+UNCHANGED, EDITED, SPLIT, MERGED, ADDED = "unchanged", "edited", "split", "merged", "added"
+CHANGED = (EDITED, SPLIT, MERGED, ADDED)
+"""What a build probes and what out-of-scope examples are checked against: new wording."""
+EDIT_SHARE = 0.6
+"""Dice share of content words for a one-to-one edit anywhere in the article ..."""
+NEAR_EDIT_SHARE = 0.4
+"""... and in the same neighbourhood (section or unchanged neighbours)."""
+PART_SHARE = 0.3
+"""A part of a split draws at least this share of its words from the old passage, and a part of
+a merge gives at least twice this share of its words to the new one (same neighbourhood)."""
+FORMER_KEPT = 8
+"""How many earlier wordings a passage remembers."""
+
+
+@dataclass(frozen=True, slots=True)
+class Link:
+    """Where one new passage comes from."""
+
+    status: str
+    predecessors: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Lineage:
+    """The new corpus against the published version: a link per new passage (by id), the old
+    passages that have no successor, and each new passage's earlier wordings."""
+
+    links: dict[str, Link]
+    removed: tuple[str, ...] = ()
+    former: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    first: bool = False
+    """No version was published before: every passage is new, nothing was learnt to follow."""
+
+    def status(self, passage_id: str) -> str:
+        return self.links[passage_id].status if passage_id in self.links else ADDED
+
+    def changed(self, passage_id: str) -> bool:
+        return self.status(passage_id) in CHANGED
+
+    def counts(self) -> dict[str, int]:
+        counts = dict.fromkeys((UNCHANGED, *CHANGED), 0)
+        for link in self.links.values():
+            counts[link.status] += 1
+        counts["removed"] = len(self.removed)
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        """What the version keeps (`lineage.json`), for the next build to continue from."""
+        return {
+            "first": self.first,
+            "removed": list(self.removed),
+            "passages": {
+                pid: {
+                    "status": link.status,
+                    "from": list(link.predecessors),
+                    "former": list(self.former.get(pid, ())),
+                }
+                for pid, link in self.links.items()
+            },
+        }
+
+
+def former_of(data: Any) -> dict[str, tuple[str, ...]]:
+    """The earlier wordings recorded in a version's `lineage.json` (none if unreadable)."""
+    try:
+        return {
+            str(pid): tuple(str(t) for t in entry.get("former") or ())
+            for pid, entry in dict(data["passages"]).items()
+        }
+    except (KeyError, TypeError, AttributeError, ValueError):
+        return {}
+
+
+def trace(
+    old: Sequence[Passage],
+    new: Sequence[Passage],
+    old_former: dict[str, tuple[str, ...]] | None = None,
+) -> Lineage:
+    """Match `new` passages to the published `old` ones (see the module's docstring)."""
+    if not old:
+        return Lineage({p.id: Link(ADDED) for p in new}, first=True)
+    old_former = old_former or {}
+    old_ids = {p.id for p in old}
+    links: dict[str, Link] = {p.id: Link(UNCHANGED, (p.id,)) for p in new if p.id in old_ids}
+    removed: list[str] = []
+    for article in dict.fromkeys(p.article_id for p in [*old, *new]):
+        mine_old = [p for p in old if p.article_id == article]
+        mine_new = [p for p in new if p.article_id == article]
+        found, gone = _match(mine_old, mine_new, links)
+        links.update(found)
+        removed += gone
+    former: dict[str, tuple[str, ...]] = {}
+    by_id = {p.id: p for p in old}
+    for passage in new:
+        link = links[passage.id]
+        texts: list[str] = []
+        for pid in link.predecessors:
+            if pid != passage.id:
+                texts.append(by_id[pid].text)
+            texts += old_former.get(pid, ())
+        kept = [t for t in dict.fromkeys(texts) if t != passage.text][:FORMER_KEPT]
+        if kept:
+            former[passage.id] = tuple(kept)
+    return Lineage(links, tuple(removed), former)
+
+
+def _match(
+    old: list[Passage], new: list[Passage], unchanged: dict[str, Link]
+) -> tuple[dict[str, Link], list[str]]:
+    """One article's links for the passages whose text changed, and its removed passages."""
+    kept = {p.id for p in new if p.id in unchanged}
+    free_old = [p for p in old if p.id not in kept]
+    free_new = [p for p in new if p.id not in kept]
+    if not free_new:
+        return {}, [p.id for p in free_old]
+    words = {p.id: set(tokenize([p.text])[0]) for p in [*free_old, *free_new]}
+    near_old = _neighbours(old, kept)
+    near_new = _neighbours(new, kept)
+
+    def near(o: Passage, n: Passage) -> bool:
+        return o.section == n.section or bool(near_old[o.id] & near_new[n.id])
+
+    def shared(o: Passage, n: Passage) -> int:
+        return len(words[o.id] & words[n.id])
+
+    pairs = []
+    for o in free_old:
+        for n in free_new:
+            both = shared(o, n)
+            if both:
+                dice = 2 * both / (len(words[o.id]) + len(words[n.id]))
+                pairs.append((dice, near(o, n), o.position, n.position, o, n))
+    pairs.sort(key=lambda t: (-t[0], not t[1], abs(t[2] - t[3])))
+    successors: dict[str, list[str]] = {}
+    predecessors: dict[str, list[str]] = {}
+    for dice, close, _, _, o, n in pairs:  # one-to-one edits, best first
+        if o.id in successors or n.id in predecessors:
+            continue
+        if dice >= (NEAR_EDIT_SHARE if close else EDIT_SHARE):
+            successors[o.id] = [n.id]
+            predecessors[n.id] = [o.id]
+    for n in free_new:  # a new passage drawing on an old one's words: a part of a split
+        if n.id in predecessors:
+            continue
+        parts = [
+            (shared(o, n) / len(words[n.id]), o)
+            for o in free_old
+            if words[n.id] and near(o, n) and shared(o, n) / len(words[n.id]) >= PART_SHARE
+        ]
+        if parts:
+            o = max(parts, key=lambda t: t[0])[1]
+            successors.setdefault(o.id, []).append(n.id)
+            predecessors[n.id] = [o.id]
+    for o in free_old:  # an old passage most of which lives on in a new one: a merge
+        if o.id in successors:
+            continue
+        into = [
+            (shared(o, n) / len(words[o.id]), n)
+            for n in free_new
+            if words[o.id] and near(o, n) and shared(o, n) / len(words[o.id]) >= 2 * PART_SHARE
+        ]
+        if into:
+            n = max(into, key=lambda t: t[0])[1]
+            successors[o.id] = [n.id]
+            predecessors.setdefault(n.id, []).append(o.id)
+    links: dict[str, Link] = {}
+    for n in free_new:
+        before = predecessors.get(n.id, [])
+        if not before:
+            links[n.id] = Link(ADDED)
+        elif len(before) > 1:
+            links[n.id] = Link(MERGED, tuple(before))
+        elif len(successors[before[0]]) > 1:
+            links[n.id] = Link(SPLIT, tuple(before))
+        else:
+            links[n.id] = Link(EDITED, tuple(before))
+    return links, [o.id for o in free_old if o.id not in successors]
+
+
+def _neighbours(passages: list[Passage], kept: set[str]) -> dict[str, set[str]]:
+    """For each passage, the nearest unchanged passage before and after it in its article."""
+    ordered = sorted(passages, key=lambda p: p.position)
+    out: dict[str, set[str]] = {}
+    for i, passage in enumerate(ordered):
+        before = next((p.id for p in reversed(ordered[:i]) if p.id in kept), None)
+        after = next((p.id for p in ordered[i + 1 :] if p.id in kept), None)
+        out[passage.id] = {x for x in (before, after) if x}
+    return out

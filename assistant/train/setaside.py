@@ -1,0 +1,164 @@
+"""Out-of-scope examples that new content may answer are set aside from training.
+
+An out-of-scope example teaches the "not covered" vectors that its kind of question is not
+answered. When an editor adds or rewrites a passage on that very topic, the example would keep
+declining the questions the new passage answers. So before training, each out-of-scope example
+that was there before the change is checked against the passages with new wording:
+
+- its nearest passage, by the model's own (untrained) vectors or by BM25, is new or edited;
+- by the vectors (a follow-up read alone or with its conversation, whichever is nearer), it is
+  as close to that passage as most in-scope examples asked alone are to their own answers (the
+  `set_aside_quantile` of those cosines, fitted on every build's examples);
+- it shares with that passage a word that no passage of the version before had: the example
+  was out of scope because the article lacked its subject, and the new wording brings it. A
+  passage corrected in its own words (a dose, a date) brings no new subject, so it sets
+  nothing aside.
+
+Such an example is left out of training and listed for an editor, with the passage, until the
+editor resolves it (`mmn-assistant examples resolve`): answered by the passage (it moves into
+the article's examples) or still out of scope (it records the passage in `not_answered_by`).
+Until then the new content wins. A set-aside example stays set aside from build to build,
+following its passage through later edits, until it is resolved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from assistant.ingest.examples import Example
+from assistant.ingest.lineage import Lineage
+from assistant.records import Passage
+from assistant.settings import TrainingSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Earlier:
+    """What the published version recorded: the out-of-scope examples it trained on or set
+    aside (their keys; None when it did not record them) and what it set aside, by passage."""
+
+    out_of_scope: frozenset[str] | None
+    set_aside: dict[str, str]
+    """Example key -> the id of the passage it was set aside for."""
+
+    @classmethod
+    def of(cls, training: dict[str, Any] | None, changes: dict[str, Any] | None) -> Earlier:
+        keys = (training or {}).get("out_of_scope_keys")
+        aside = ((changes or {}).get("examples") or {}).get("set_aside") or []
+        return cls(
+            frozenset(keys) if isinstance(keys, list) else None,
+            {str(s["key"]): str(s["passage"]) for s in aside if "key" in s and "passage" in s},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class SetAside:
+    """An out-of-scope example left out of training because passage `position` may answer it."""
+
+    example: Example
+    position: int
+    dense: float
+    lexical: float
+    carried: bool
+    """Set aside by an earlier build and not resolved since."""
+
+
+@dataclass(frozen=True, slots=True)
+class Scores:
+    """Untrained scores of the examples: cosine and BM25 against every passage (rows: examples
+    in the order given); the search stems of each example's question and of each passage, and
+    every stem of the version before."""
+
+    dense: np.ndarray
+    lexical: np.ndarray
+    question_stems: list[frozenset[str]]
+    passage_stems: list[frozenset[str]]
+    before: frozenset[str]
+
+
+def thresholds(
+    examples: Sequence[Example], scores: Scores, quantile: float
+) -> tuple[float, float] | None:
+    """The cosine and the BM25 score that in-scope examples asked alone reach against their own
+    answers at `quantile` (None without such examples); the BM25 one is only reported."""
+    dense, lexical = [], []
+    for row, example in enumerate(examples):
+        if example.answers and not example.history:
+            dense.append(float(scores.dense[row, list(example.answers)].max()))
+            lexical.append(float(scores.lexical[row, list(example.answers)].max()))
+    if not dense:
+        return None
+    return float(np.quantile(dense, quantile)), float(np.quantile(lexical, quantile))
+
+
+def find(
+    examples: Sequence[Example],
+    scores: Scores,
+    passages: Sequence[Passage],
+    lineage: Lineage,
+    earlier: Earlier,
+    settings: TrainingSettings,
+) -> tuple[list[SetAside], dict[str, float] | None]:
+    """The out-of-scope examples to set aside, and the thresholds used (for the manifest)."""
+    if lineage.first:
+        return [], None
+    fitted = thresholds(examples, scores, settings.set_aside_quantile)
+    changed = np.array([lineage.changed(p.id) for p in passages], dtype=bool)
+    carried_to = _carried(earlier, lineage, passages)
+    found: list[SetAside] = []
+    for row, example in enumerate(examples):
+        if example.answers:
+            continue
+        dense, lexical = scores.dense[row], scores.lexical[row]
+        if example.key in carried_to:
+            position = carried_to[example.key]
+            if passages[position].id not in example.not_answered_by:
+                found.append(
+                    SetAside(
+                        example, position, float(dense[position]), float(lexical[position]), True
+                    )
+                )
+            continue
+        if fitted is None or not changed.any():
+            continue
+        if earlier.out_of_scope is not None and example.key not in earlier.out_of_scope:
+            continue  # written with the content it sits beside: the editor knew it
+        for position in dict.fromkeys((int(dense.argmax()), int(lexical.argmax()))):
+            novel = scores.passage_stems[position] - scores.before
+            if (
+                changed[position]
+                and dense[position] >= fitted[0]
+                and lexical[position] > 0
+                and scores.question_stems[row] & novel
+                and passages[position].id not in example.not_answered_by
+            ):
+                found.append(
+                    SetAside(
+                        example, position, float(dense[position]), float(lexical[position]), False
+                    )
+                )
+                break
+    used = (
+        None if fitted is None else {"dense": round(fitted[0], 4), "lexical": round(fitted[1], 4)}
+    )
+    return found, used
+
+
+def _carried(earlier: Earlier, lineage: Lineage, passages: Sequence[Passage]) -> dict[str, int]:
+    """Examples set aside before, each with the position of its passage now (followed through
+    an edit to its successor); those whose passage was removed are dropped."""
+    position_of = {p.id: i for i, p in enumerate(passages)}
+    successor: dict[str, int] = {}
+    for passage in passages:
+        for before in lineage.links[passage.id].predecessors if passage.id in lineage.links else ():
+            successor.setdefault(before, position_of[passage.id])
+    out = {}
+    for key, passage_id in earlier.set_aside.items():
+        if passage_id in successor:
+            out[key] = successor[passage_id]
+        elif passage_id in position_of:
+            out[key] = position_of[passage_id]
+    return out

@@ -1,0 +1,258 @@
+"""What an editor's update did: the change report a build writes, and the reachability probes.
+
+After an edit, the editor needs to know what the build made of it, without reading the code:
+
+- passages unchanged, edited, split, merged, added and removed (`assistant.ingest.lineage`);
+- examples that *followed* an edit (their gold phrase names the older wording; `examples fix`
+  rewrites it), examples gone *stale* (their passage was removed) and out-of-scope examples
+  *set aside* because new content may answer them (`assistant.train.setaside`);
+- passages no example asks about;
+- passages that cannot be reached: every new or edited passage is probed with questions made
+  from its own words, heading and abbreviations (`probe_questions`); a passage that no probe
+  finds first, undeclined, is listed, and `build --strict` refuses to publish it.
+
+The report is the manifest's `changes` entry: `build` and `status` print it (`lines`), and
+`status --json` gives it to scripts.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from assistant.ingest.examples import Examples
+from assistant.ingest.lineage import Lineage
+from assistant.ingest.tokens import WORD, tokenize
+from assistant.records import Article, Passage
+from assistant.search.retrieval import Retriever
+from assistant.train.setaside import SetAside
+
+PROBE_WORDS = 5
+"""How many of a passage's most distinctive words a probe asks with."""
+MAX_PROBED = 400
+"""At most this many passages are probed in one build (a first build of a large library
+probes its first ones and says how many it left)."""
+LISTED = 50
+"""At most this many passages of each kind are named in the report (all are counted)."""
+ABBREVIATION = 2, 6
+
+
+def probe_questions(
+    passage: Passage, document_frequency: Counter[str], documents: int
+) -> list[str]:
+    """Questions a clinician might ask of the passage, from the passage alone: its most
+    distinctive words (rarest in the library first, kept in the passage's order), the same
+    under its heading, and its abbreviations with them. Deterministic."""
+    words = WORD.findall(passage.text)
+    stems = [tokenize([w])[0] for w in words]
+    best: dict[str, tuple[float, int, str]] = {}
+    for order, (word, stem) in enumerate(zip(words, stems, strict=True)):
+        if not stem or word.isdigit():
+            continue
+        idf = math.log((documents + 1) / (document_frequency.get(stem[0], 0) + 1))
+        if stem[0] not in best or idf > best[stem[0]][0]:
+            best[stem[0]] = (idf, order, word)
+    chosen = sorted(best.values(), key=lambda t: (-t[0], t[1]))[:PROBE_WORDS]
+    distinctive = " ".join(w for _, _, w in sorted(chosen, key=lambda t: t[1]))
+    if not distinctive:
+        return []
+    probes = [distinctive]
+    if passage.section:
+        probes.append(f"{passage.section[-1]}: {distinctive}")
+    low, high = ABBREVIATION
+    abbreviations = [
+        w for w in dict.fromkeys(words) if low <= len(w) <= high and w.isupper() and w.isalpha()
+    ]
+    if abbreviations:
+        top = " ".join(w for _, _, w in sorted(chosen, key=lambda t: (-t[0], t[1]))[:2])
+        probes.append(f"{' '.join(abbreviations)} {top}")
+    return list(dict.fromkeys(probes))
+
+
+def frequencies(passages: Sequence[Passage]) -> Counter[str]:
+    """In how many passages each stem occurs (what makes a word distinctive)."""
+    counts: Counter[str] = Counter()
+    for stems in tokenize([p.text for p in passages]):
+        counts.update(set(stems))
+    return counts
+
+
+def probe(
+    retriever: Retriever, passages: Sequence[Passage], lineage: Lineage
+) -> tuple[list[dict[str, Any]], int, int]:
+    """Probe every new or edited passage as the version serves it (`retriever`, over
+    `passages`); returns the unreachable ones (with their probes), how many passages were probed
+    and how many were left unprobed."""
+    frequency = frequencies(passages)
+    wanted = [i for i, p in enumerate(passages) if lineage.changed(p.id)]
+    probed, unreachable = wanted[:MAX_PROBED], []
+    for position in probed:
+        passage = passages[position]
+        outcomes = []
+        for question in probe_questions(passage, frequency, len(passages)):
+            retrieval = retriever.search(question, (), k=5)
+            ranks = [h.index for h in retrieval.hits]
+            rank = ranks.index(position) + 1 if position in ranks else None
+            outcomes.append({"question": question, "rank": rank, "declined": retrieval.declined})
+        if outcomes and not any(o["rank"] == 1 and not o["declined"] for o in outcomes):
+            unreachable.append({**_named(passage), "probes": outcomes})
+    return unreachable, len(probed), len(wanted) - len(probed)
+
+
+def _named(passage: Passage) -> dict[str, Any]:
+    return {
+        "id": passage.id,
+        "article": passage.article_id,
+        "section": " > ".join(passage.section),
+        "line": passage.line,
+        "text": passage.text,
+    }
+
+
+def report(
+    articles: Sequence[Article],
+    lineage: Lineage,
+    *,
+    against: str | None,
+    old: Sequence[Passage],
+    examples: Examples | None,
+    set_aside: Sequence[SetAside],
+) -> dict[str, Any]:
+    """The manifest's `changes` entry (probes are added by the build once the version loads)."""
+    passages = [p for a in articles for p in a.passages]
+    by_old = {p.id: p for p in old}
+    changed = []
+    for passage in passages:
+        link = lineage.links.get(passage.id)
+        if link is not None and link.status not in ("unchanged", "added"):
+            changed.append(
+                {
+                    **_named(passage),
+                    "status": link.status,
+                    "was": [by_old[i].text for i in link.predecessors if i in by_old],
+                }
+            )
+    added = [_named(p) for p in passages if lineage.status(p.id) == "added"]
+    removed = [_named(by_old[i]) for i in lineage.removed if i in by_old]
+    answered = {i for e in (examples.in_scope if examples else ()) for i in e.answers}
+    unexampled = [_named(p) for i, p in enumerate(passages) if i not in answered]
+    followed = [
+        {
+            "file": f.example.source,
+            "line": f.example.line,
+            "key": f.example.key,
+            "question": f.example.question,
+            "moves": [{"from": a, "to": b} for a, b in f.moves],
+            "passages": [passages[i].id for i in f.example.answers],
+        }
+        for f in (examples.followed if examples else ())
+    ]
+    stale = [
+        {"file": e.source, "line": e.line, "key": e.key, "question": e.question}
+        for e in (examples.stale if examples else ())
+    ]
+    aside = [
+        {
+            "file": s.example.source,
+            "line": s.example.line,
+            "key": s.example.key,
+            "question": s.example.question,
+            "history": list(s.example.history),
+            "passage": passages[s.position].id,
+            "article": passages[s.position].article_id,
+            "text": passages[s.position].text,
+            "dense": round(s.dense, 4),
+            "lexical": round(s.lexical, 4),
+            "carried": s.carried,
+        }
+        for s in set_aside
+    ]
+    return {
+        "against": against,
+        "first": lineage.first,
+        "passages": lineage.counts(),
+        "changed": changed[:LISTED],
+        "added": added[:LISTED],
+        "removed": removed[:LISTED],
+        "examples": {
+            "trained": examples is not None,
+            "followed": followed,
+            "stale": stale,
+            "set_aside": aside,
+        },
+        "unexampled": {"count": len(unexampled), "passages": unexampled[:LISTED]}
+        if examples is not None
+        else None,
+        "unreachable": [],
+        "probed": 0,
+        "not_probed": 0,
+    }
+
+
+def lines(changes: dict[str, Any] | None) -> list[str]:
+    """The change report as `build` and `status` print it."""
+    if not changes:
+        return ["  changes         not recorded (built before change reports)"]
+    counts = changes.get("passages") or {}
+    against = changes.get("against")
+    out = [
+        "  changes         "
+        + ("first build: every passage is new" if changes.get("first") else f"against {against}")
+        + ": "
+        + ", ".join(f"{v} {k}" for k, v in counts.items() if v or k == "unchanged")
+    ]
+    for item in changes.get("changed") or []:
+        out.append(f"    {item['status']:<9} {_where(item)} {_short(item['text'])}")
+    for item in changes.get("added") or []:
+        if not changes.get("first"):
+            out.append(f"    added     {_where(item)} {_short(item['text'])}")
+    for item in changes.get("removed") or []:
+        out.append(f"    removed   {_where(item)} {_short(item['text'])}")
+    examples = changes.get("examples") or {}
+    followed, stale, aside = (examples.get(k) or [] for k in ("followed", "stale", "set_aside"))
+    if examples.get("trained"):
+        out.append(
+            f"  examples        {len(followed)} followed an edit, {len(stale)} stale, "
+            f"{len(aside)} out-of-scope set aside"
+        )
+    if followed:
+        out.append("    followed (the passage they named was edited; `examples fix` rewrites):")
+        for f in followed[:LISTED]:
+            moves = "; ".join(f"{m['from']!r} -> {m['to']!r}" for m in f["moves"])
+            out.append(f"      {f['file']}:{f['line']} [{f['key']}] {f['question']}: {moves}")
+    if stale:
+        out.append("    stale (their passage was removed; not used):")
+        out += [f"      {s['file']}:{s['line']} [{s['key']}] {s['question']}" for s in stale]
+    if aside:
+        out.append("    set aside (new content may answer them; `examples resolve KEY` decides):")
+        for s in aside:
+            out.append(f"      [{s['key']}] {s['question']}")
+            out.append(f"          may be answered by {s['passage'][:12]}: {_short(s['text'])}")
+    unexampled = changes.get("unexampled")
+    if unexampled:
+        out.append(f"  no examples     {unexampled['count']} passages no example asks about")
+    unreachable = changes.get("unreachable") or []
+    probed = changes.get("probed", 0)
+    note = f" ({changes['not_probed']} more not probed)" if changes.get("not_probed") else ""
+    out.append(
+        f"  reachability    {probed} new or edited passages probed{note}, "
+        f"{len(unreachable)} unreachable"
+    )
+    for item in unreachable:
+        tried = "; ".join(
+            f"{p['question']!r}: " + ("declined" if p["declined"] else f"rank {p['rank'] or '>5'}")
+            for p in item["probes"]
+        )
+        out.append(f"    unreachable {_where(item)} {_short(item['text'])}")
+        out.append(f"      probes: {tried}")
+    return out
+
+
+def _where(item: dict[str, Any]) -> str:
+    return f"{item['article']}:{item['line']}"
+
+
+def _short(text: str, width: int = 70) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"

@@ -1,0 +1,94 @@
+"""Editors' updates as data, for tests/test_updates.py and bench/updates.py.
+
+tests/fixtures/updates/edits.json holds five edits of the first article (a number corrected,
+a section added on topics the out-of-scope examples call not covered, a passage removed, a
+passage split, sections reordered), each with the facts a question about the changed text asks;
+questions.jsonl holds such questions, written from the facts by someone who never saw the
+edits' wording.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from assistant.evaluation import GoldItem, load_gold
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures" / "updates"
+ARTICLE = "what-is-multifocal-motor-neuropathy"
+
+
+@dataclass(frozen=True, slots=True)
+class Edit:
+    kind: str
+    title: str
+    spec: dict
+    questions: tuple[GoldItem, ...]
+    """Questions about the changed text (out of scope where the edit removed the answer)."""
+
+    def apply(self, text: str) -> str:
+        for old, new in self.spec.get("replace", []):
+            if text.count(old) != 1:
+                raise ValueError(f"{self.kind}: the text to replace is not in the article once")
+            text = text.replace(old, new)
+        if move := self.spec.get("move"):
+            if text.count(move["text"]) != 1 or text.count(move["before"]) != 1:
+                raise ValueError(f"{self.kind}: the text to move is not in the article once")
+            text = text.replace(move["text"], "")
+            text = text.replace(move["before"], move["text"] + move["before"])
+        return text
+
+
+def edits() -> list[Edit]:
+    spec = json.loads((FIXTURES / "edits.json").read_text(encoding="utf-8"))
+    asked = [
+        json.loads(line)
+        for line in (FIXTURES / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    out = []
+    for edit in spec["edits"]:
+        facts = edit["facts"]
+        items = tuple(
+            GoldItem(
+                id=f"{edit['kind']}-{n}",
+                question=q["question"],
+                history=tuple(q.get("history") or ()),
+                gold=tuple(facts[q["about"]]["gold"]),
+                out_of_scope=not facts[q["about"]]["gold"],
+                tags=(q["about"], q.get("by", "")),
+            )
+            for n, q in enumerate(asked, start=1)
+            if q["about"] in facts
+        )
+        out.append(Edit(edit["kind"], edit["title"], edit, items))
+    return out
+
+
+def corpus_copy(target: Path) -> Path:
+    """The project's corpus, copied: the edits are applied to the copy's article."""
+    shutil.copytree(ROOT / "corpus", target)
+    return target
+
+
+def edit_article(corpus: Path, edit: Edit) -> None:
+    path = corpus / f"{ARTICLE}.txt"
+    path.write_text(edit.apply(path.read_text(encoding="utf-8")), encoding="utf-8")
+
+
+def rest_of(items: list[GoldItem], texts_unchanged: list[str]) -> list[GoldItem]:
+    """The gold questions about text the edits left alone: each gold phrase is in a passage
+    that is unchanged (out-of-scope questions are kept)."""
+    lowered = [t.lower() for t in texts_unchanged]
+    return [
+        item
+        for item in items
+        if item.out_of_scope or all(any(g.lower() in t for t in lowered) for g in item.gold)
+    ]
+
+
+def test_part() -> list[GoldItem]:
+    return load_gold(ROOT / "tests" / "gold" / "test.jsonl")
