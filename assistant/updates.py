@@ -218,10 +218,14 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
             f"{len(aside)} out-of-scope set aside"
         )
     if followed:
-        out.append("    followed (the passage they named was edited; `examples fix` rewrites):")
-        for f in followed[:LISTED]:
+        out.append("    followed an edit (`mmn-assistant examples fix` writes the new words in):")
+        grouped: dict[str, list[str]] = {}
+        for f in followed:
             moves = "; ".join(f"{m['from']!r} -> {m['to']!r}" for m in f["moves"])
-            out.append(f"      {f['file']}:{f['line']} [{f['key']}] {f['question']}: {moves}")
+            grouped.setdefault(moves, []).append(f["question"])
+        for moves, questions in grouped.items():
+            shown = "; ".join(questions[:2]) + ("; …" if len(questions) > 2 else "")
+            out.append(f"      {len(questions)} × {moves}  (e.g. {shown})")
     if stale:
         out.append("    stale (their passage was removed; not used):")
         out += [f"      {s['file']}:{s['line']} [{s['key']}] {s['question']}" for s in stale]

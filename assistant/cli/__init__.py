@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from assistant.cli import answers, feedback, index, serve
+from assistant.cli import answers, examples, feedback, index, serve
 from assistant.cli.common import CommandGroup
 from assistant.settings import SettingsError, current, documented
 
@@ -34,6 +34,7 @@ def cli() -> None:
 for command in (index.build, index.status, answers.ask, serve.serve, answers.evaluate):
     cli.add_command(command)
 cli.add_command(feedback.feedback)
+cli.add_command(examples.examples)
 
 
 def main() -> None:

@@ -1,0 +1,142 @@
+"""`examples`: what the last build did to the example questions, and the editor's answer to it.
+
+examples fix        rewrite the gold phrases of examples that followed an edit
+examples set-aside  list the out-of-scope examples new content may answer
+examples resolve    decide one: answered by the new passage, or still out of scope
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from assistant.cli import common
+
+
+@click.group(cls=common.CommandGroup)
+def examples() -> None:
+    """What the last build did to the example questions, and the editor's decisions.
+
+    \b
+    fix        examples whose passage was edited follow it; write the new words into the file
+    set-aside  out-of-scope examples that new content may answer (left out of training)
+    resolve    answered by the new passage (moves into the article's examples), or still out
+               of scope (the build stops setting it aside)
+    """
+
+
+def _corpus(corpus_dir: Path, index_dir: Path) -> Any:
+    from assistant.build import parse
+
+    return parse(corpus_dir, examples=True, index_dir=index_dir)
+
+
+@examples.command(name="fix")
+@common.corpus_option
+@common.index_option
+@click.option("--yes", is_flag=True, help="Rewrite without asking.")
+def examples_fix(corpus_dir: Path, index_dir: Path, yes: bool) -> None:
+    """Rewrite the gold phrases of examples that followed an edited passage to the words the
+    passage has now (traced from the published version), once the editor confirms."""
+    from assistant.ingest.editing import fix
+
+    followed = _corpus(corpus_dir, index_dir).examples.followed
+    if not followed:
+        click.echo("no example names an earlier wording of a passage: nothing to fix")
+        return
+    for item in followed:
+        moves = "; ".join(f"{a!r} -> {b!r}" for a, b in item.moves)
+        click.echo(f"{item.example.where} {item.example.question}\n    {moves}")
+    if not yes and not click.confirm(f"rewrite these {len(followed)} examples?", default=True):
+        click.echo("nothing rewritten")
+        return
+    done = fix(followed)
+    click.echo(f"rewrote {len(done)} examples; the next build finds their phrases as written")
+
+
+def _set_aside(index_dir: Path) -> list[dict[str, Any]]:
+    from assistant.store.directory import published_manifest
+
+    manifest = published_manifest(index_dir)
+    if manifest is None:
+        raise click.ClickException(f"{index_dir}: no index is published; run `mmn-assistant build`")
+    return list(((manifest.changes or {}).get("examples") or {}).get("set_aside") or [])
+
+
+@examples.command(name="set-aside")
+@common.index_option
+@click.option("--json", "as_json", is_flag=True, help="One JSON array.")
+def examples_set_aside(index_dir: Path, as_json: bool) -> None:
+    """List the out-of-scope examples the published version set aside, with the passage that
+    may answer each."""
+    aside = _set_aside(index_dir)
+    if as_json:
+        click.echo(json.dumps(aside, ensure_ascii=False, indent=2))
+        return
+    if not aside:
+        click.echo("no out-of-scope example is set aside")
+        return
+    for item in aside:
+        click.echo(
+            f"[{item['key']}] {item['question']}\n"
+            f"    may be answered by {item['passage'][:12]} ({item['article']}): {item['text']}"
+        )
+    click.echo(
+        "decide each with `mmn-assistant examples resolve KEY --answered [--gold PHRASE]` "
+        "or `... resolve KEY --out-of-scope`"
+    )
+
+
+@examples.command(name="resolve")
+@common.corpus_option
+@common.index_option
+@click.argument("key")
+@click.option(
+    "--answered", is_flag=True, help="The passage answers it: move it into the article's examples."
+)
+@click.option(
+    "--out-of-scope",
+    "out_of_scope",
+    is_flag=True,
+    help="Still out of scope: stop setting it aside.",
+)
+@click.option("--passage", "passage_id", help="The answering passage's id (or its first 8+ characters); default: the one it was set aside for.")  # fmt: skip
+@click.option("--gold", help="A phrase copied from the passage (default: its first words).")
+def examples_resolve(
+    corpus_dir: Path,
+    index_dir: Path,
+    key: str,
+    answered: bool,
+    out_of_scope: bool,
+    passage_id: str | None,
+    gold: str | None,
+) -> None:
+    """Resolve a set-aside out-of-scope example (KEY as `examples set-aside` lists it)."""
+    from assistant.ingest.editing import answered as move
+    from assistant.ingest.editing import still_out_of_scope
+
+    if answered == out_of_scope:
+        raise click.UsageError("give one of --answered and --out-of-scope")
+    corpus = _corpus(corpus_dir, index_dir)
+    example = next((e for e in corpus.examples.out_of_scope if e.key == key), None)
+    if example is None:
+        raise click.ClickException(
+            f"no out-of-scope example has the key {key!r} (see `mmn-assistant examples set-aside`)"
+        )
+    entry = next((s for s in _set_aside(index_dir) if s["key"] == key), None)
+    wanted = passage_id or (entry or {}).get("passage")
+    if not wanted:
+        raise click.ClickException(f"{key} is not set aside; name the passage with --passage ID")
+    matches = [p for p in corpus.passages if p.id.startswith(wanted)] if len(wanted) >= 8 else []
+    if len(matches) != 1:
+        raise click.ClickException(f"no single passage has an id starting {wanted!r}")
+    done = (
+        move(example, matches[0], corpus_dir, gold)
+        if answered
+        else still_out_of_scope(example, matches[0])
+    )
+    click.echo(f"{done.file}:{done.line} {done.question}: {done.what}")
+    click.echo("the next `mmn-assistant build` trains on the decision")

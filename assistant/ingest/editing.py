@@ -1,0 +1,174 @@
+"""Editors' changes to the example files, made by a command instead of by hand.
+
+- `fix`: rewrite the gold phrases of examples that followed an edit, to the words the passage
+  now has (`Followed.moves`), so the file says what the build already does;
+- `answered`: move an out-of-scope example that new content answers into the article's
+  examples, with a gold phrase of the passage;
+- `still_out_of_scope`: record on the out-of-scope example the passage it was checked against
+  (`not_answered_by`), so that the build stops setting it aside.
+
+Each finds its example by content (the question, or `Example.key`), never by a line number
+alone, because lines move as files are edited; every other line and field is kept as it was,
+and each file is replaced whole and atomically, so a failed write loses nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ArticleError
+from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, Example, Followed, normalise
+from assistant.records import Passage
+
+
+@dataclass(frozen=True, slots=True)
+class Done:
+    """One change to an examples file, as the command reports it."""
+
+    file: str
+    line: int
+    question: str
+    what: str
+
+
+def _lines(path: Path) -> list[str]:
+    try:
+        return path.read_text(encoding="utf-8-sig").splitlines()
+    except FileNotFoundError:
+        return []
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ArticleError(str(path), f"cannot read the examples file ({exc})") from None
+
+
+def _write(path: Path, lines: Sequence[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    temporary.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def _dump(data: dict[str, Any]) -> str:
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _same(data: dict[str, Any], example: Example) -> bool:
+    history = tuple(normalise(h) for h in data.get("history") or [] if h.strip())
+    return normalise(str(data.get("question", ""))) == normalise(example.question) and (
+        history == tuple(normalise(h) for h in example.history)
+    )
+
+
+def _where(lines: list[str], example: Example) -> int | None:
+    """The index of the example's line: its recorded line if it still holds it, else the line
+    that holds the same question and history (None: no line does)."""
+    order = [example.line - 1, *range(len(lines))]
+    for i in order:
+        if 0 <= i < len(lines) and lines[i].strip():
+            try:
+                data = json.loads(lines[i])
+            except json.JSONDecodeError:
+                continue
+            if isinstance(data, dict) and _same(data, example):
+                return i
+    return None
+
+
+def _find(lines: list[str], example: Example, path: Path) -> int:
+    i = _where(lines, example)
+    if i is None:
+        raise ArticleError(
+            str(path), f"no line holds the example {example.question!r} any more; build again"
+        )
+    return i
+
+
+def fix(followed: Sequence[Followed]) -> list[Done]:
+    """Rewrite each followed example's old gold phrases to the passage's words now."""
+    done: list[Done] = []
+    by_file: dict[str, list[Followed]] = {}
+    for item in followed:
+        by_file.setdefault(item.example.source, []).append(item)
+    for source, items in by_file.items():
+        path = Path(source)
+        lines = _lines(path)
+        for item in items:
+            i = _find(lines, item.example, path)
+            data = json.loads(lines[i])
+            moves = dict(item.moves)
+            data["gold"] = [moves.get(g, g) for g in data.get("gold") or []]
+            lines[i] = _dump(data)
+            what = "; ".join(f"{a!r} -> {b!r}" for a, b in item.moves)
+            done.append(Done(source, i + 1, item.example.question, what))
+        _write(path, lines)
+    return done
+
+
+def default_phrase(passage: Passage, words: int = 8) -> str:
+    """A gold phrase for a passage when the editor gives none: its first words, verbatim."""
+    parts = passage.text.split()
+    return " ".join(parts[:words])
+
+
+def answered(
+    example: Example, passage: Passage, corpus_dir: Path, phrase: str | None = None
+) -> Done:
+    """Move an out-of-scope example into the examples of the passage's article, with `phrase`
+    (a verbatim part of the passage) as its gold; once, whatever is run twice."""
+    if example.article_id is not None:
+        raise ArticleError(
+            example.source, "the example is not an out-of-scope one", line=example.line
+        )
+    phrase = (phrase or default_phrase(passage)).strip()
+    if phrase.lower() not in passage.text.lower():
+        raise ArticleError(
+            example.source,
+            f"the gold phrase {phrase!r} is not in the passage {passage.id[:12]} "
+            f"({passage.text[:80]!r}); give a phrase copied from it",
+        )
+    source = Path(example.source)
+    lines = _lines(source)
+    target = corpus_dir / EXAMPLES_DIR / f"{passage.article_id}.jsonl"
+    kept = _lines(target)
+    there = _where(kept, example)
+    i = _where(lines, example)
+    if i is None:
+        if there is None:
+            raise ArticleError(str(source), f"no line holds the example {example.question!r}")
+        return Done(str(target), there + 1, example.question, "already answered there")
+    if there is None:
+        data = json.loads(lines[i])
+        moved = {k: v for k, v in data.items() if k not in ("gold", "not_answered_by")}
+        moved["gold"] = [phrase]
+        kept.append(_dump(moved))
+        _write(target, kept)
+    _write(source, lines[:i] + lines[i + 1 :])
+    line = len(kept) if there is None else there + 1
+    return Done(str(target), line, example.question,
+                f"answered by {passage.id[:12]}: gold {phrase!r}")  # fmt: skip
+
+
+def still_out_of_scope(example: Example, passage: Passage) -> Done:
+    """Record that `passage` was checked and does not answer the out-of-scope example."""
+    source = Path(example.source)
+    if source.stem != OUT_OF_SCOPE:
+        raise ArticleError(
+            example.source, "the example is not an out-of-scope one", line=example.line
+        )
+    lines = _lines(source)
+    i = _find(lines, example, source)
+    data = json.loads(lines[i])
+    checked = list(data.get("not_answered_by") or [])
+    if passage.id not in checked:
+        checked.append(passage.id)
+    data["not_answered_by"] = checked
+    lines[i] = _dump(data)
+    _write(source, lines)
+    return Done(
+        example.source, i + 1, example.question, f"still out of scope after {passage.id[:12]}"
+    )

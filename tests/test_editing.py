@@ -1,0 +1,83 @@
+"""Editors' commands on the example files: fix followed phrases, resolve set-aside examples."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from assistant.errors import ArticleError
+from assistant.ingest.corpus import load_corpus
+from assistant.ingest.editing import answered, fix, still_out_of_scope
+from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, load_examples
+from assistant.ingest.lineage import trace
+from tests.conftest import ARTICLE
+from tests.updates import edit_article, edits
+
+
+def _load(corpus, lineage=None):
+    articles = load_corpus(corpus)
+    passages = [p for a in articles for p in a.passages]
+    former = [lineage.former.get(p.id, ()) for p in passages] if lineage else None
+    examples = load_examples(
+        corpus, articles, [p.text for p in passages], [p.article_id for p in passages], former
+    )
+    return examples, passages
+
+
+def test_fix_rewrites_only_the_followed_phrases_and_the_next_read_finds_them(corpus_copy):
+    path = corpus_copy / EXAMPLES_DIR / f"{ARTICLE.stem}.jsonl"
+    before = path.read_text(encoding="utf-8").splitlines()
+    _, old = _load(corpus_copy)
+    edit_article(corpus_copy, edits()[0])  # the dose is corrected
+    _, new = _load(corpus_copy)
+    lineage = trace(old, new)
+    examples, _ = _load(corpus_copy, lineage)
+    done = fix(examples.followed)
+    assert len(done) == 29
+    after = path.read_text(encoding="utf-8").splitlines()
+    changed = [i for i, (a, b) in enumerate(zip(before, after, strict=True)) if a != b]
+    assert len(changed) == 29
+    for i in changed:
+        old_item, new_item = json.loads(before[i]), json.loads(after[i])
+        assert {k: v for k, v in old_item.items() if k != "gold"} == {
+            k: v for k, v in new_item.items() if k != "gold"
+        }
+        assert any("2 g/kg" in g and "1.6" not in g for g in new_item["gold"])
+    again, _ = _load(corpus_copy)  # no lineage needed any more: the phrases are as written
+    assert not again.stale and not again.followed
+
+
+def _out_of_scope(examples, question):
+    return next(e for e in examples.out_of_scope if e.question == question)
+
+
+def test_an_answered_example_moves_into_the_article_once(corpus_copy):
+    edit_article(corpus_copy, edits()[0])
+    edit_article(corpus_copy, edits()[1])
+    examples, passages = _load(corpus_copy)
+    scig = next(p for p in passages if p.text.startswith("Subcutaneous immunoglobulin"))
+    question = "Can subcutaneous immunoglobulin be given at home instead of the drip?"
+    example = _out_of_scope(examples, question)
+    with pytest.raises(ArticleError, match="is not in the passage"):
+        answered(example, scig, corpus_copy, "a phrase the passage lacks")
+    answered(example, scig, corpus_copy, "self-administered weekly at home")
+    answered(example, scig, corpus_copy, "self-administered weekly at home")  # twice: once
+    examples, _ = _load(corpus_copy)
+    assert not any(e.question == question for e in examples.out_of_scope)
+    moved = [e for e in examples.in_scope if e.question == question]
+    assert len(moved) == 1 and moved[0].answers == (passages.index(scig),)
+
+
+def test_still_out_of_scope_records_the_passage_it_was_checked_against(corpus_copy):
+    edit_article(corpus_copy, edits()[1])
+    examples, passages = _load(corpus_copy)
+    newer = next(p for p in passages if "eculizumab" in p.text)
+    example = _out_of_scope(examples, "eculizumab in MMN?")
+    still_out_of_scope(example, newer)
+    still_out_of_scope(example, newer)
+    examples, _ = _load(corpus_copy)
+    again = _out_of_scope(examples, "eculizumab in MMN?")
+    assert again.not_answered_by == (newer.id,)
+    lines = (corpus_copy / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl").read_text().splitlines()
+    assert sum('"not_answered_by"' in line for line in lines) == 1

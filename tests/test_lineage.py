@@ -1,0 +1,129 @@
+"""Lineage: which passage of an edited article continues which of the published one, and the
+examples that follow an edit (no model: parsing and text only)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from assistant.ingest.corpus import load_corpus
+from assistant.ingest.examples import load_examples
+from assistant.ingest.lineage import trace
+from tests.conftest import ARTICLE
+from tests.updates import edit_article, edits
+
+
+def _passages(corpus: Path):
+    return [p for a in load_corpus(corpus) for p in a.passages]
+
+
+def _examples(corpus: Path, lineage=None):
+    articles = load_corpus(corpus)
+    passages = [p for a in articles for p in a.passages]
+    former = [lineage.former.get(p.id, ()) for p in passages] if lineage else None
+    return load_examples(
+        corpus, articles, [p.text for p in passages], [p.article_id for p in passages], former
+    )
+
+
+@pytest.fixture
+def chain(corpus_copy):
+    """Each edit of tests/fixtures/updates applied on top of the last, traced as a build would
+    trace it from the version before: (edit, old passages, new passages, lineage)."""
+    steps, old, former = [], _passages(corpus_copy), {}
+    for edit in edits():
+        edit_article(corpus_copy, edit)
+        new = _passages(corpus_copy)
+        lineage = trace(old, new, former)
+        steps.append((edit, old, new, lineage))
+        old, former = new, lineage.former
+    return steps
+
+
+def _texts(passages, ids):
+    by_id = {p.id: p.text for p in passages}
+    return [by_id[i] for i in ids]
+
+
+def test_each_kind_of_edit_is_traced_to_what_it_did(chain):
+    seen = {edit.kind: (old, new, lineage) for edit, old, new, lineage in chain}
+
+    old, new, lineage = seen["number"]
+    assert lineage.counts() == {"unchanged": 31, "edited": 1, "split": 0, "merged": 0,
+                                "added": 0, "removed": 0}  # fmt: skip
+    edited = next(p for p in new if lineage.status(p.id) == "edited")
+    assert edited.text.startswith("Dosing: 2 g/kg")
+    assert _texts(old, lineage.links[edited.id].predecessors)[0].startswith("Dosing: 1.6-2.4")
+
+    _, new, lineage = seen["section"]
+    added = [p.text for p in new if lineage.status(p.id) == "added"]
+    assert len(added) == 4 and added[0].startswith("Subcutaneous immunoglobulin")
+    assert lineage.counts()["unchanged"] == 32
+
+    old, _, lineage = seen["removed"]
+    assert _texts(old, lineage.removed) == ["Anti-GM2 antibodies may also be present in some cases"]
+
+    old, new, lineage = seen["split"]
+    parts = [p for p in new if lineage.status(p.id) == "split"]
+    assert len(parts) == 2
+    assert {lineage.links[p.id].predecessors for p in parts} == {
+        tuple(p.id for p in old if p.text.startswith("Response timeline"))
+    }
+
+    _, new, lineage = seen["reordered"]
+    assert lineage.counts()["unchanged"] == len(new) and not lineage.removed
+
+
+def test_a_passage_remembers_its_earlier_wordings_across_later_builds(chain):
+    *_, last = chain
+    _, _, new, lineage = last
+    dose = next(p for p in new if p.text.startswith("Dosing:"))
+    assert lineage.former[dose.id] == ("Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days",)
+    assert lineage.to_json()["passages"][dose.id]["former"] == list(lineage.former[dose.id])
+
+
+def test_two_bullets_joined_into_one_are_a_merge(corpus_copy):
+    article = corpus_copy / ARTICLE.name
+    old = _passages(corpus_copy)
+    text = article.read_text(encoding="utf-8")
+    first = "  • Muscle wasting and atrophy develop in affected regions over time 4\n"
+    second = "  • Reflexes are reduced asymmetrically in weak limbs 4\n"
+    joined = (
+        "  • Muscle wasting and atrophy develop in affected regions over time, and reflexes are "
+        "reduced asymmetrically in weak limbs 4\n"
+    )
+    article.write_text(text.replace(first + second, joined), encoding="utf-8")
+    lineage = trace(old, _passages(corpus_copy))
+    merged = [pid for pid, link in lineage.links.items() if link.status == "merged"]
+    assert len(merged) == 1 and len(lineage.links[merged[0]].predecessors) == 2
+    assert not lineage.removed
+
+
+def test_a_first_build_has_nothing_to_follow(corpus_copy):
+    lineage = trace([], _passages(corpus_copy))
+    assert lineage.first and set(lineage.counts()) >= {"added"}
+    assert lineage.counts()["added"] == len(lineage.links)
+
+
+def test_examples_follow_an_edited_passage_and_only_a_removed_one_goes_stale(chain, corpus_copy):
+    # the corpus copy now holds all five edits; the chain's lineage carries earlier wordings
+    *_, (_, _, new, lineage) = chain
+    followed = _examples(corpus_copy, lineage)
+    alone = _examples(corpus_copy)  # as before lineage: no earlier wordings known
+    dose = next(i for i, p in enumerate(new) if p.text.startswith("Dosing:"))
+    about_dose = [f for f in followed.followed if dose in f.example.answers]
+    assert len(about_dose) == 29
+    assert {m for f in about_dose for m in f.moves} == {
+        ("1.6-2.4 g/kg given intravenously over 3-5 days", "2 g/kg given intravenously over 2-5 days"),
+        ("1.6-2.4 g/kg", "2 g/kg"),
+    }  # fmt: skip
+    assert all("GM2" in " ".join(e.gold) for e in followed.stale)
+    assert len(followed.stale) == len([e for e in alone.stale if "GM2" in " ".join(e.gold)])
+    assert len(alone.stale) > len(followed.stale)  # without lineage the dose examples go stale
+    timeline = [
+        f for f in followed.followed if "Strength improves in 3-10 days, peaks" in f.moves[0][0]
+    ]
+    assert timeline and all(
+        new[i].text.startswith("Response timeline") for f in timeline for i in f.example.answers
+    )

@@ -1,0 +1,96 @@
+"""Which out-of-scope examples a build sets aside for new content (synthetic scores: the
+decision alone, without the model; tests/test_updates.py runs it on real builds)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from assistant.ingest.examples import Example
+from assistant.ingest.lineage import Lineage, Link
+from assistant.records import Passage
+from assistant.settings import TrainingSettings
+from assistant.train.setaside import Earlier, Scores, find
+
+
+def _passage(pid: str, text: str, position: int) -> Passage:
+    return Passage(pid, "a", "bullet", text, ("S",), None, (), 0, 1, position, position, text)
+
+
+PASSAGES = [
+    _passage("old-dose", "dose 2 g/kg", 0),
+    _passage("old-gm1", "gm1 antibodies", 1),
+    _passage("new-scig", "subcutaneous immunoglobulin at home", 2),
+]
+LINEAGE = Lineage({"old-dose": Link("edited", ("was-dose",)), "old-gm1": Link("unchanged", ("old-gm1",)),
+                   "new-scig": Link("added")})  # fmt: skip
+IN_SCOPE = [
+    Example(f"in {i}", (), ("x",), "a", "a.jsonl", i + 1, answers=(i % 2,)) for i in range(10)
+]
+
+
+def _out(question: str, line: int, **kw) -> Example:
+    return Example(question, (), (), None, "out-of-scope.jsonl", line, **kw)
+
+
+def _scores(rows: list[tuple[list[float], list[float], set[str]]]) -> Scores:
+    dense = [[0.6, 0.6, 0.0]] * len(IN_SCOPE) + [r[0] for r in rows]
+    lexical = [[2.0, 2.0, 0.0]] * len(IN_SCOPE) + [r[1] for r in rows]
+    stems = [frozenset()] * len(IN_SCOPE) + [frozenset(r[2]) for r in rows]
+    return Scores(
+        np.array(dense), np.array(lexical), stems,
+        [frozenset({"dose", "kg"}), frozenset({"gm1", "antibodi"}),
+         frozenset({"subcutan", "immunoglobulin", "home"})],
+        frozenset({"dose", "kg", "gm1", "antibodi", "immunoglobulin"}),
+    )  # fmt: skip
+
+
+NOTHING_EARLIER = Earlier(None, {})
+
+
+def _find(outs, rows, earlier=NOTHING_EARLIER, lineage=LINEAGE):
+    return find([*IN_SCOPE, *outs], _scores(rows), PASSAGES, lineage, earlier, TrainingSettings())
+
+
+def test_an_example_near_a_new_passage_that_brings_its_subject_is_set_aside():
+    near = _out("subcutaneous at home?", 1)
+    aside, used = _find([near], [([0.1, 0.2, 0.7], [0.0, 0.5, 3.0], {"subcutan", "home"})])
+    assert [(a.example.question, a.position, a.carried) for a in aside] == [
+        (near.question, 2, False)
+    ]
+    assert used is not None and used["dense"] == 0.6
+
+
+def test_what_is_not_set_aside():
+    rows = [
+        ([0.1, 0.2, 0.3], [0.0, 0.0, 3.0], {"subcutan"}),  # not close enough by the vectors
+        ([0.9, 0.2, 0.1], [4.0, 0.0, 0.0], {"dose"}),  # nearest is edited, but brings nothing new
+        ([0.1, 0.2, 0.7], [0.0, 0.5, 3.0], {"immunoglobulin"}),  # shares no new word
+        ([0.1, 0.8, 0.7], [0.0, 3.0, 1.0], {"subcutan"}),  # nearest is unchanged
+    ]
+    outs = [_out(f"q{i}", i) for i in range(len(rows))]
+    assert _find(outs, rows)[0] == []
+
+
+def test_an_example_written_with_the_new_content_or_checked_against_it_stays_in_training():
+    row = ([0.1, 0.2, 0.7], [0.0, 0.5, 3.0], {"subcutan"})
+    written_now = _out("subcutaneous?", 1)
+    assert _find([written_now], [row], Earlier(frozenset({"another"}), {}))[0] == []
+    checked = _out("subcutaneous?", 1, not_answered_by=("new-scig",))
+    assert _find([checked], [row])[0] == []
+
+
+def test_a_set_aside_example_stays_set_aside_following_its_passage_until_resolved():
+    example = _out("home infusions?", 1)
+    far = ([0.1, 0.1, 0.1], [0.0, 0.0, 0.0], set())
+    nothing_new = Lineage({p.id: Link("unchanged", (p.id,)) for p in PASSAGES})
+    earlier = Earlier(frozenset({example.key}), {example.key: "new-scig"})
+    aside, _ = _find([example], [far], earlier, nothing_new)
+    assert [(a.position, a.carried) for a in aside] == [(2, True)]
+    resolved = _out("home infusions?", 1, not_answered_by=("new-scig",))
+    assert _find([resolved], [far], earlier, nothing_new)[0] == []
+
+
+def test_a_first_build_sets_nothing_aside():
+    first = Lineage({p.id: Link("added") for p in PASSAGES}, first=True)
+    row = ([0.1, 0.2, 0.7], [0.0, 0.5, 3.0], {"subcutan"})
+    assert _find([_out("subcutaneous?", 1)], [row], lineage=first) == ([], None)
