@@ -68,7 +68,7 @@ def main() -> None:
             a["id"] for a in changes.get("added", [])
         }
         unchanged = [p.text for p in after.passages if p.id not in touched]
-        rest = rest_of(test, unchanged)
+        rest = rest_of(test, unchanged, edits()[: number + 1])
         run = {"kind": edit.kind, "title": edit.title, "build_seconds": seconds}
         for label, index_dir in (("before", fresh), ("after", live)):
             engine = Engine.open(index_dir, embedder, settings=current())

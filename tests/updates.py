@@ -79,14 +79,19 @@ def edit_article(corpus: Path, edit: Edit) -> None:
     path.write_text(edit.apply(path.read_text(encoding="utf-8")), encoding="utf-8")
 
 
-def rest_of(items: list[GoldItem], texts_unchanged: list[str]) -> list[GoldItem]:
-    """The gold questions about text the edits left alone: each gold phrase is in a passage
-    that is unchanged (out-of-scope questions are kept)."""
+def rest_of(
+    items: list[GoldItem], texts_unchanged: list[str], applied: list[Edit]
+) -> list[GoldItem]:
+    """The gold questions about text the `applied` edits left alone: each gold phrase is in a
+    passage that is unchanged, or the question is out of scope and no edit brought its subject
+    in (`now_answers`)."""
     lowered = [t.lower() for t in texts_unchanged]
+    subjects = [w for edit in applied for w in edit.spec.get("now_answers", [])]
     return [
         item
         for item in items
-        if item.out_of_scope or all(any(g.lower() in t for t in lowered) for g in item.gold)
+        if (item.out_of_scope and not any(w in item.question.lower() for w in subjects))
+        or (not item.out_of_scope and all(any(g.lower() in t for t in lowered) for g in item.gold))
     ]
 
 

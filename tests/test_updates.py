@@ -1,0 +1,150 @@
+"""Editors' updates with the real model and real builds: five kinds of edit, applied one on top
+of the other as an editor would, each followed by `build` (tests/fixtures/updates/).
+
+After each, the questions about the changed text (written from the facts by someone who never
+saw the edit's wording) find it first and are not declined, the test part's questions about the
+rest of the article keep their figures, and the change report says what happened.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from click.testing import CliRunner
+
+from assistant.build import build_corpus
+from assistant.cli import cli
+from assistant.engine import Engine
+from assistant.errors import IndexStoreError
+from assistant.evaluation import evaluate
+from assistant.store.directory import published_version
+from tests.conftest import ARTICLE
+from tests.updates import corpus_copy, edit_article, edits, rest_of, test_part
+
+pytestmark = [pytest.mark.model, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def chain(tmp_path_factory, index_dir, embedder):
+    """The published index of the real corpus, then each edit built over the one before:
+    {kind: (loaded version, engine)}."""
+    root = tmp_path_factory.mktemp("updates")
+    corpus = corpus_copy(root / "corpus")
+    live = root / "index"
+    shutil.copytree(
+        index_dir, live
+    )  # the session's build, with its caches: as `make build` left it
+    built = {}
+    for edit in edits():
+        edit_article(corpus, edit)
+        loaded = build_corpus(corpus, embedder, live)
+        built[edit.kind] = (edit, loaded, Engine.open(live, embedder))
+    return corpus, live, built
+
+
+def _figures(engine, items):
+    return evaluate(engine, list(items)).metrics()
+
+
+def _rest(loaded, kind):
+    changes = loaded.manifest.changes
+    touched = {c["id"] for c in changes["changed"]} | {a["id"] for a in changes["added"]}
+    kinds = [e.kind for e in edits()]
+    applied = edits()[: kinds.index(kind) + 1]
+    return rest_of(test_part(), [p.text for p in loaded.passages if p.id not in touched], applied)
+
+
+@pytest.mark.parametrize("kind", ["number", "section", "split", "reordered"])
+def test_questions_about_the_changed_text_find_it_first_and_are_not_declined(chain, kind):
+    edit, _, engine = chain[2][kind]
+    figures = _figures(engine, edit.questions)
+    assert figures["hit@1"] >= 0.85, (kind, figures)
+    assert figures["wrongly_declined"] <= 0.07, (kind, figures)
+
+
+@pytest.mark.parametrize("kind", ["number", "section", "removed", "split", "reordered"])
+def test_the_rest_of_the_article_keeps_its_test_part_figures(chain, kind):
+    _, loaded, engine = chain[2][kind]
+    figures = _figures(engine, _rest(loaded, kind))
+    assert figures["hit@1"] >= 0.93, (kind, figures)
+    assert figures["declined_out_of_scope"] >= 0.85, (kind, figures)
+    assert figures["wrongly_declined"] <= 0.03, (kind, figures)
+
+
+def test_the_change_report_says_what_each_edit_did(chain):
+    built = chain[2]
+    report = {kind: loaded.manifest.changes for kind, (_, loaded, _) in built.items()}
+    assert report["number"]["passages"]["edited"] == 1
+    assert len(report["number"]["examples"]["followed"]) == 29
+    assert report["number"]["examples"]["stale"] == []
+    assert report["section"]["passages"]["added"] == 4
+    aside = report["section"]["examples"]["set_aside"]
+    assert len(aside) >= 10
+    subjects = ("subcut", "scig", "ultrasound", "mri", "eculizumab", "efgartigimod", "home")
+    on_subject = [a for a in aside if any(s in a["question"].lower() for s in subjects)]
+    assert len(on_subject) >= 0.9 * len(aside), aside
+    assert report["removed"]["passages"]["removed"] == 1
+    stale = report["removed"]["examples"]["stale"]
+    assert stale and all("gm2" in s["question"].lower() for s in stale)
+    assert report["split"]["passages"]["split"] == 2
+    assert (
+        report["reordered"]["passages"]["unchanged"] == report["reordered"]["passages"]["unchanged"]
+    )
+    assert (
+        sum(report["reordered"]["passages"].values())
+        == report["reordered"]["passages"]["unchanged"]
+    )
+    for kind, changes in report.items():
+        assert changes["unreachable"] == [], kind
+    assert report["section"]["probed"] == 4
+    # the examples keep following the dose edit build after build, with no one rewriting them
+    assert len(report["reordered"]["examples"]["followed"]) >= 29
+
+
+def test_status_shows_the_change_report_and_json_gives_it_to_scripts(chain):
+    _, live, built = chain
+    shown = CliRunner().invoke(cli, ["status", "--index-dir", str(live)])
+    assert shown.exit_code == 0, shown.output
+    assert "changes         against" in shown.output and "reachability" in shown.output
+    data = json.loads(
+        CliRunner().invoke(cli, ["status", "--index-dir", str(live), "--json"]).output
+    )
+    assert data["changes"] == built["reordered"][1].manifest.changes
+
+
+def test_examples_fix_writes_the_followed_phrases_and_the_next_build_needs_no_lineage(chain):
+    corpus, live, _ = chain
+    runner = CliRunner()
+    result = runner.invoke(
+        cli, ["examples", "fix", "--yes", "--corpus-dir", str(corpus), "--index-dir", str(live)]
+    )
+    assert result.exit_code == 0, result.output
+    assert "rewrote" in result.output
+    examples = (corpus / "examples" / f"{ARTICLE.stem}.jsonl").read_text(encoding="utf-8")
+    assert "1.6-2.4 g/kg" not in examples and "2 g/kg given intravenously over 2-5 days" in examples
+    again = runner.invoke(
+        cli, ["examples", "fix", "--yes", "--corpus-dir", str(corpus), "--index-dir", str(live)]
+    )
+    assert "nothing to fix" in again.output
+
+
+def test_strict_refuses_to_publish_a_passage_no_question_reaches(tmp_path, corpus_copy, embedder):
+    index_dir = tmp_path / "index"
+    build_corpus(corpus_copy, embedder, index_dir, train=False)
+    before = published_version(index_dir)
+    article = corpus_copy / ARTICLE.name
+    text = article.read_text(encoding="utf-8")
+    anchor = "  • Reflexes are reduced asymmetrically in weak limbs 4\n"
+    echo = "  • Reflexes are reduced asymmetrically in weak limbs, as in other neuropathies 4\n"
+    article.write_text(text.replace(anchor, anchor + echo), encoding="utf-8")
+    with pytest.raises(IndexStoreError, match="cannot be reached") as caught:
+        build_corpus(corpus_copy, embedder, index_dir, train=False, strict=True)
+    assert "as in other neuropathies" in str(caught.value)
+    assert "The published index was not changed" in str(caught.value)
+    assert published_version(index_dir) == before
+    loaded = build_corpus(
+        corpus_copy, embedder, index_dir, train=False
+    )  # without: published, listed
+    assert [u["text"] for u in loaded.manifest.changes["unreachable"]] == [echo.strip()[2:-2]]
