@@ -234,6 +234,7 @@ def build_index(
                         target=staged.path / store.RANKER_DIR,
                         vocabulary=vocabulary,
                         progress=progress,
+                        articles=articles,
                     ),
                     training or TrainingSettings(),
                     say or (lambda _: None),

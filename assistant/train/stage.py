@@ -12,7 +12,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,9 +21,10 @@ import numpy as np
 
 from assistant.embed.embedding import Embedder
 from assistant.embed.vectorcache import CACHE_DIR, embed_with_cache
+from assistant.ingest.derived import derived_questions, document_frequency
 from assistant.ingest.examples import Example, Examples
 from assistant.ingest.vocabulary import Vocabulary
-from assistant.records import ModelInfo
+from assistant.records import Article, ModelInfo
 from assistant.search import artefact
 from assistant.search.lexical import LexicalIndex
 from assistant.search.ranker import Expander, query_texts, top_scores, with_context
@@ -36,9 +37,10 @@ RANKER_CACHE = "ranker"
 TRAINING_FILE = "training.json"
 PASSAGES_FILE = "passages.npy"
 """Kept in the reuse cache only: the served passage vectors go into the version's FAISS index."""
-TRAINING_VERSION = 2
+TRAINING_VERSION = 3
 """Raised when what training does changes, so that older cached artefacts are not reused (2: a
-follow-up's BM25 scores are summed over every passage, as served, before the best are kept)."""
+follow-up's BM25 scores are summed over every passage, as served, before the best are kept;
+3: examples weighed by article, questions derived from the passages, fairer offsets)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,9 @@ class TrainingInputs:
     target: Path
     vocabulary: Vocabulary
     progress: bool
+    articles: Sequence[Article] = ()
+    """The articles whose passages (in this order) are `passage_vectors`: training derives
+    questions from their words (`assistant.ingest.derived`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +84,22 @@ def example_key(example: Example) -> str:
     return json.dumps([example.question, list(example.history)], ensure_ascii=False)
 
 
+def derived_examples(articles: Sequence[Article]) -> list[Example]:
+    """A question derived from each passage's own words (`derived_questions`), as examples
+    answered by that passage (its position among all the articles' passages)."""
+    derived: list[Example] = []
+    position = 0
+    for article in articles:
+        frequency = document_frequency(article)
+        for passage in article.passages:
+            for question in derived_questions(passage, article, frequency=frequency):
+                derived.append(
+                    Example(question, (), (), article.id, "derived", passage.position, (position,))
+                )
+            position += 1
+    return derived
+
+
 def search_texts(
     examples: list[Example], settings: TrainingSettings, vocabulary: Expander | None
 ) -> list[tuple[str, str | None]]:
@@ -97,10 +118,16 @@ def training_data(
     passage_vectors: np.ndarray,
     lexical: LexicalIndex,
     settings: TrainingSettings,
+    *,
+    derived: int = 0,
+    articles: Sequence[str] = (),
+    passage_articles: Sequence[str] = (),
 ) -> TrainingData:
     """The arrays `crossval.train` reads, BM25 scores included: each example's top candidates,
     and for a follow-up, its top candidates merged with its conversation's (`with_context`, as
-    served) at each context weight cross-validation tries."""
+    served) at each context weight cross-validation tries. The last `derived` examples are
+    derived questions; `articles` (the article ids in order) and each passage's article id
+    give each example and passage its article's number."""
     n = settings.candidates
     weights = [w for w in settings.context_lexical_grid if w]
     alone: list[dict[int, float]] = []
@@ -114,6 +141,11 @@ def training_data(
             if earlier is not None
             else {}
         )
+    number = {a: i for i, a in enumerate(articles)}
+    groups = np.array([number.get(e.article_id or "", -1) for e in examples], dtype=np.int64)
+    is_derived = np.zeros(len(examples), dtype=bool)
+    if derived:
+        is_derived[-derived:] = True
     return TrainingData(
         questions=question_vectors,
         contexts=context_vectors,
@@ -122,6 +154,13 @@ def training_data(
         passages=np.ascontiguousarray(passage_vectors, dtype=np.float32),
         lexical=tuple(alone),
         context_lexical=tuple(merged),
+        groups=groups if articles else None,
+        derived=is_derived,
+        passage_groups=(
+            np.array([number[a] for a in passage_articles], dtype=np.int64)
+            if passage_articles
+            else None
+        ),
     )
 
 
@@ -156,6 +195,7 @@ def _key(
     model: ModelInfo,
     settings: TrainingSettings,
     vocabulary: Vocabulary,
+    derived: Sequence[Example] = (),
 ) -> str:
     digest = hashlib.sha256()
     digest.update(
@@ -167,6 +207,7 @@ def _key(
                 "model": model.weights_sha256,
                 "settings": artefact.settings_json(settings),
                 "vocabulary": vocabulary.to_json(),
+                "derived": [[e.question, e.answers[0]] for e in derived],
             },
             sort_keys=True,
         ).encode()
@@ -195,14 +236,15 @@ def train_ranker(
     if not examples.in_scope:
         return TrainingOutcome(entry)
     started = time.perf_counter()
-    usable = list(examples.usable)
+    derived = derived_examples(inputs.articles) if settings.derived_weight > 0 else []
+    usable = list(examples.usable) + derived
     texts = search_texts(usable, settings, inputs.vocabulary if settings.expand else None)
     questions, contexts, has, keys, vectors = embed_examples(
         texts, embedder, inputs.cached, progress=inputs.progress
     )
     key = _key(
         examples, inputs.passage_vectors, inputs.passage_ids, embedder.info, settings,
-        inputs.vocabulary,
+        inputs.vocabulary, derived,
     )  # fmt: skip
     reuse = index_dir / CACHE_DIR / RANKER_CACHE / key
     passages: np.ndarray | None = None
@@ -218,14 +260,18 @@ def train_ranker(
         f"{len(examples.out_of_scope)} out-of-scope examples"
     )
     data = training_data(
-        usable, texts, questions, contexts, has, inputs.passage_vectors, inputs.lexical, settings
-    )
+        usable, texts, questions, contexts, has, inputs.passage_vectors, inputs.lexical, settings,
+        derived=len(derived),
+        articles=[a.id for a in inputs.articles],
+        passage_articles=[p.article_id for a in inputs.articles for p in a.passages],
+    )  # fmt: skip
     trained = train(data, [example_key(e) for e in usable], settings, progress=say)
     described = {
         "trained": True,
         "reason": None,
         "in_scope": len(examples.in_scope),
         "out_of_scope": len(examples.out_of_scope),
+        "derived": len(derived),
         "examples_sha256": examples.sha256,
         "settings": artefact.settings_json(settings),
         "seed": settings.seed,
