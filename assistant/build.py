@@ -248,6 +248,7 @@ def build_index(
                         target=staged.path / store.RANKER_DIR,
                         vocabulary=vocabulary,
                         progress=progress,
+                        articles=articles,
                         passages=tuple(passages),
                         lineage=lineage,
                         earlier=earlier,

@@ -153,6 +153,23 @@ class TrainingSettings:
     """Training threads: fixed, so the same inputs give the same sums and the same artefact."""
     passage_l2: float = 0.01
     """Above 0, each passage also learns an offset to its vector (L2 weight on the offsets)."""
+    derived_weight: float = 1.0
+    """Above 0, every passage also trains on questions derived from its own words
+    (`assistant.ingest.derived`), each weighing this against a written example's 1: a passage
+    with few or no examples is no longer buried by those with many (docs/retrieval.md:
+    unexampled passages' test questions hit@1 0.475 -> 0.600, a second article's held-out
+    0.711 -> 0.778; 0.1, 0.3 and 2.0 measured too)."""
+    article_balance: float = 0.0
+    """Each article's examples (and the out-of-scope ones) weigh count**-this each in the
+    loss: 0 weighs every example alike, 1 every article alike however many examples it has.
+    Measured at 0.5 and 1 with and without derived questions: no gain beyond noise, so off."""
+    offset_l2_by_examples: float = 0.0
+    """A passage's offset L2 is `passage_l2` times (its share of the examples x the number of
+    passages) to this power, where that share is above the average. Measured at 1: no gain
+    (a second article's held-out hit@1 0.689 against 0.711), so off."""
+    article_l2: float = 0.0
+    """Above 0, each article's passages also share a learnt offset (L2 weight on it).
+    Measured at 0.01 and 0.001: no gain beyond noise, so off."""
     blend_start: float = 0.3
     """Initial weight of the history's vector in a follow-up's query (then learned)."""
     folds: int = 5

@@ -126,11 +126,12 @@ def train(
     scores, then train on every example."""
     settings = settings or TrainingSettings()
     folds = folds_of(keys, settings.folds)
+    folds[data.is_derived()] = -1  # derived questions: trained on in every fold, never scored
     held_out: list[Scored | None] = [None] * len(data)
     for fold in range(settings.folds):
         test = np.flatnonzero(folds == fold)
         train_rows = np.flatnonzero(folds != fold)
-        if not len(test) or not any(data.answers[i] for i in train_rows):
+        if not len(test) or not any(data.answers[i] for i in train_rows if folds[i] >= 0):
             continue
         if progress:
             progress(f"cross-validation fold {fold + 1}/{settings.folds}")

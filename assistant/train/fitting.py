@@ -31,6 +31,14 @@ class TrainingData:
     lexical: tuple[dict[int, float], ...]
     context_lexical: tuple[dict[float, dict[int, float]], ...]
     """For a follow-up: its BM25 candidates merged with its conversation's, by context weight."""
+    groups: np.ndarray | None = None
+    """Each example's article (0, 1, ...; -1 out of scope), for balancing the articles; None:
+    every example weighs the same."""
+    derived: np.ndarray | None = None
+    """True for a question derived from a passage's own words (`assistant.ingest.derived`):
+    trained on in every fold at `derived_weight`, never scored."""
+    passage_groups: np.ndarray | None = None
+    """Each passage's article, for the per-article offsets."""
 
     def __len__(self) -> int:
         return len(self.answers)
@@ -44,7 +52,56 @@ class TrainingData:
             self.passages,
             tuple(self.lexical[i] for i in rows),
             tuple(self.context_lexical[i] for i in rows),
+            None if self.groups is None else self.groups[rows],
+            None if self.derived is None else self.derived[rows],
+            self.passage_groups,
         )
+
+    def is_derived(self) -> np.ndarray:
+        return np.zeros(len(self), dtype=bool) if self.derived is None else self.derived
+
+
+def example_weights(data: TrainingData, settings: TrainingSettings) -> np.ndarray:
+    """Each example's weight in the loss: an article's (or the out-of-scope file's) examples
+    weigh count^-article_balance each, so that at 1 every article counts alike however many
+    examples it has; the written examples' weights average 1, and a derived question weighs
+    `derived_weight`."""
+    derived = data.is_derived()
+    weights = np.ones(len(data), dtype=np.float64)
+    if data.groups is not None and settings.article_balance > 0:
+        written = ~derived
+        groups, counts = np.unique(data.groups[written], return_counts=True)
+        size = dict(zip(groups.tolist(), counts.tolist(), strict=True))
+        weights = np.array(
+            [float(size.get(int(g), 1)) ** -settings.article_balance for g in data.groups]
+        )
+        if written.any():
+            weights = weights / weights[written].mean()
+    weights[derived] = settings.derived_weight
+    return weights.astype(np.float32)
+
+
+def offset_l2(
+    data: TrainingData, candidates: np.ndarray, weights: np.ndarray, settings: TrainingSettings
+) -> np.ndarray:
+    """The L2 weight of each candidate passage's offset: `passage_l2`, times (its share of the
+    in-scope examples' weight x the number of passages) ** `offset_l2_by_examples` where that
+    is above 1, so that a passage with many examples cannot move far towards generic
+    questions and take them from passages with few."""
+    base = np.full(len(candidates), settings.passage_l2, dtype=np.float32)
+    if settings.offset_l2_by_examples <= 0:
+        return base
+    position = {int(p): i for i, p in enumerate(candidates)}
+    share = np.zeros(len(candidates), dtype=np.float64)
+    derived = data.is_derived()
+    for row, answers in enumerate(data.answers):
+        if answers and not derived[row]:
+            for a in answers:
+                share[position[a]] += weights[row] / len(answers)
+    if share.sum() <= 0:
+        return base
+    relative = np.maximum(share / share.sum() * len(candidates), 1.0)
+    return (base * relative**settings.offset_l2_by_examples).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,16 +164,24 @@ def fit(data: TrainingData, settings: TrainingSettings) -> Fitted:
         if settings.passage_l2 > 0:
             offsets = torch.zeros(passages.shape, dtype=torch.float32, requires_grad=True)
             params.append(offsets)
+        article_offsets = None
+        if settings.article_l2 > 0 and data.passage_groups is not None:
+            groups = torch.from_numpy(data.passage_groups[candidates].astype(np.int64))
+            article_offsets = torch.zeros(
+                (int(data.passage_groups.max()) + 1, d), dtype=torch.float32, requires_grad=True
+            )
+            params.append(article_offsets)
+        row_weights = torch.from_numpy(example_weights(data, settings))
+        l2s = torch.from_numpy(offset_l2(data, candidates, row_weights.numpy(), settings))
         optimiser = torch.optim.Adam(params, lr=settings.learning_rate)
         for _ in range(settings.steps):
             optimiser.zero_grad()
             m = x + blend * c
             q = torch.nn.functional.normalize(m + m @ weights, dim=1)
-            shown = (
-                passages
-                if offsets is None
-                else torch.nn.functional.normalize(passages + offsets, dim=1)
-            )
+            moved = passages if offsets is None else passages + offsets
+            if article_offsets is not None:
+                moved = moved + article_offsets[groups]
+            shown = moved if moved is passages else torch.nn.functional.normalize(moved, dim=1)
             logits = q @ shown.T
             if outside:
                 nc = torch.nn.functional.normalize(not_covered, dim=1)
@@ -127,18 +192,24 @@ def fit(data: TrainingData, settings: TrainingSettings) -> Fitted:
             log_p = torch.log_softmax(settings.scale * logits, dim=1)
             picked = torch.logsumexp(log_p.masked_fill(~mask, float("-inf")), dim=1)
             rows = mask.any(dim=1)
-            loss = -picked[rows].mean() + settings.l2 * (weights**2).sum()
+            w = row_weights[rows]
+            loss = -(w * picked[rows]).sum() / w.sum() + settings.l2 * (weights**2).sum()
             if offsets is not None:
-                loss = loss + settings.passage_l2 * (offsets**2).sum()
+                loss = loss + (l2s[:, None] * offsets**2).sum()
+            if article_offsets is not None:
+                loss = loss + settings.article_l2 * (article_offsets**2).sum()
             loss.backward()
             optimiser.step()
         nc_out = None
         if outside:
             nc_out = torch.nn.functional.normalize(not_covered.detach(), dim=1).numpy()
         adapted = None
-        if offsets is not None:
+        if offsets is not None or article_offsets is not None:
             full = data.passages.copy()
-            full[candidates] = full[candidates] + offsets.detach().numpy()
+            if offsets is not None:
+                full[candidates] = full[candidates] + offsets.detach().numpy()
+            if article_offsets is not None:
+                full = full + article_offsets.detach().numpy()[data.passage_groups]
             adapted = (full / np.linalg.norm(full, axis=1, keepdims=True)).astype(np.float32)
         return Fitted(
             passages=adapted,

@@ -12,7 +12,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +21,12 @@ import numpy as np
 
 from assistant.embed.embedding import Embedder
 from assistant.embed.vectorcache import CACHE_DIR, embed_with_cache
+from assistant.ingest.derived import derived_questions, document_frequency
 from assistant.ingest.examples import Example, Examples
 from assistant.ingest.lineage import Lineage
 from assistant.ingest.tokens import tokenize
 from assistant.ingest.vocabulary import Vocabulary
-from assistant.records import ModelInfo, Passage
+from assistant.records import Article, ModelInfo, Passage
 from assistant.search import artefact
 from assistant.search.lexical import LexicalIndex
 from assistant.search.ranker import Expander, query_texts, top_scores, with_context
@@ -39,9 +40,10 @@ RANKER_CACHE = "ranker"
 TRAINING_FILE = "training.json"
 PASSAGES_FILE = "passages.npy"
 """Kept in the reuse cache only: the served passage vectors go into the version's FAISS index."""
-TRAINING_VERSION = 2
+TRAINING_VERSION = 3
 """Raised when what training does changes, so that older cached artefacts are not reused (2: a
-follow-up's BM25 scores are summed over every passage, as served, before the best are kept)."""
+follow-up's BM25 scores are summed over every passage, as served, before the best are kept;
+3: examples weighed by article, questions derived from the passages, fairer offsets)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,9 @@ class TrainingInputs:
     target: Path
     vocabulary: Vocabulary
     progress: bool
+    articles: Sequence[Article] = ()
+    """The articles whose passages (in this order) are `passage_vectors`: training derives
+    questions from their words (`assistant.ingest.derived`)."""
     passages: tuple[Passage, ...] = ()
     lineage: Lineage | None = None
     """The passages against the published version: what set-aside checks examples against."""
@@ -90,6 +95,22 @@ def example_key(example: Example) -> str:
     return json.dumps([example.question, list(example.history)], ensure_ascii=False)
 
 
+def derived_examples(articles: Sequence[Article]) -> list[Example]:
+    """A question derived from each passage's own words (`derived_questions`), as examples
+    answered by that passage (its position among all the articles' passages)."""
+    derived: list[Example] = []
+    position = 0
+    for article in articles:
+        frequency = document_frequency(article)
+        for passage in article.passages:
+            for question in derived_questions(passage, article, frequency=frequency):
+                derived.append(
+                    Example(question, (), (), article.id, "derived", passage.position, (position,))
+                )
+            position += 1
+    return derived
+
+
 def search_texts(
     examples: list[Example], settings: TrainingSettings, vocabulary: Expander | None
 ) -> list[tuple[str, str | None]]:
@@ -109,10 +130,16 @@ def training_data(
     lexical: LexicalIndex,
     settings: TrainingSettings,
     scored: list[np.ndarray] | None = None,
+    *,
+    derived: int = 0,
+    articles: Sequence[str] = (),
+    passage_articles: Sequence[str] = (),
 ) -> TrainingData:
     """The arrays `crossval.train` reads, BM25 scores included: each example's top candidates,
     and for a follow-up, its top candidates merged with its conversation's (`with_context`, as
-    served) at each context weight cross-validation tries."""
+    served) at each context weight cross-validation tries. The last `derived` examples are
+    derived questions; `articles` (the article ids in order) and each passage's article id
+    give each example and passage its article's number."""
     n = settings.candidates
     weights = [w for w in settings.context_lexical_grid if w]
     alone: list[dict[int, float]] = []
@@ -126,6 +153,11 @@ def training_data(
             if earlier is not None
             else {}
         )
+    number = {a: i for i, a in enumerate(articles)}
+    groups = np.array([number.get(e.article_id or "", -1) for e in examples], dtype=np.int64)
+    is_derived = np.zeros(len(examples), dtype=bool)
+    if derived:
+        is_derived[-derived:] = True
     return TrainingData(
         questions=question_vectors,
         contexts=context_vectors,
@@ -134,6 +166,13 @@ def training_data(
         passages=np.ascontiguousarray(passage_vectors, dtype=np.float32),
         lexical=tuple(alone),
         context_lexical=tuple(merged),
+        groups=groups if articles else None,
+        derived=is_derived,
+        passage_groups=(
+            np.array([number[a] for a in passage_articles], dtype=np.int64)
+            if passage_articles
+            else None
+        ),
     )
 
 
@@ -180,7 +219,7 @@ def _key(
                 "model": model.weights_sha256,
                 "settings": artefact.settings_json(settings),
                 "vocabulary": vocabulary.to_json(),
-                "rows": [[e.key, list(e.answers)] for e in rows],
+                "rows": [[e.question, list(e.history), list(e.answers)] for e in rows],
             },
             sort_keys=True,
         ).encode()
@@ -210,22 +249,27 @@ def train_ranker(
         return TrainingOutcome(entry)
     started = time.perf_counter()
     every = list(examples.usable)
-    texts = search_texts(every, settings, inputs.vocabulary if settings.expand else None)
+    derived = derived_examples(inputs.articles) if settings.derived_weight > 0 else []
+    texts = search_texts(every + derived, settings, inputs.vocabulary if settings.expand else None)
     questions, contexts, has, keys, vectors = embed_examples(
         texts, embedder, inputs.cached, progress=inputs.progress
     )
     scored = [inputs.lexical.scores(text) for text, _ in texts]
-    aside, fitted = set_aside(every, texts, questions, contexts, scored, inputs, settings)
+    n = len(every)  # the editors' examples; the derived questions follow them
+    aside, fitted = set_aside(
+        every, texts[:n], questions[:n], contexts[:n], scored[:n], inputs, settings
+    )
     entry["out_of_scope_keys"] = sorted({e.key for e in examples.out_of_scope})
     entry["set_aside_thresholds"] = fitted
     if aside:
         say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
-        kept = [i for i, e in enumerate(every) if e.key not in {a.example.key for a in aside}]
+        away = {a.example.key for a in aside}
+        kept = [i for i, e in enumerate(every + derived) if i >= n or e.key not in away]
         texts = [texts[i] for i in kept]
         questions, contexts, has = questions[kept], contexts[kept], has[kept]
         scored = [scored[i] for i in kept]
-        every = [every[i] for i in kept]
-    usable = every
+        every = [e for e in every if e.key not in away]
+    usable = every + derived
     key = _key(
         examples, inputs.passage_vectors, inputs.passage_ids, embedder.info, settings,
         inputs.vocabulary, usable,
@@ -239,20 +283,25 @@ def train_ranker(
             passages = np.load(reuse / PASSAGES_FILE, allow_pickle=False)
         entry.update(described, reused=True, seconds=round(time.perf_counter() - started, 3))
         return TrainingOutcome(entry, passages, keys, vectors, tuple(aside))
-    inside = sum(1 for e in usable if e.answers)
+    inside = sum(1 for e in every if e.answers)
     say(
-        f"training the ranker on {inside} in-scope and {len(usable) - inside} out-of-scope examples"
+        f"training the ranker on {inside} in-scope and {len(every) - inside} out-of-scope "
+        f"examples, and {len(derived)} questions derived from the passages"
     )
     data = training_data(
         usable, texts, questions, contexts, has, inputs.passage_vectors, inputs.lexical, settings,
         scored,
+        derived=len(derived),
+        articles=[a.id for a in inputs.articles],
+        passage_articles=[p.article_id for a in inputs.articles for p in a.passages],
     )  # fmt: skip
     trained = train(data, [example_key(e) for e in usable], settings, progress=say)
     described = {
         "trained": True,
         "reason": None,
         "in_scope": inside,
-        "out_of_scope": len(usable) - inside,
+        "out_of_scope": len(every) - inside,
+        "derived": len(derived),
         "examples_sha256": examples.sha256,
         "settings": artefact.settings_json(settings),
         "seed": settings.seed,
