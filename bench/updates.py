@@ -55,7 +55,8 @@ def main() -> None:
     live = root / "index"
     build_corpus(corpus, embedder, live)
     test = test_part()
-    runs = []
+    runs: list[dict] = []
+    touched: set[str] = set()  # passages any edit so far changed or added
     for number, edit in enumerate(edits()):
         edit_article(corpus, edit)
         started = time.perf_counter()
@@ -64,9 +65,8 @@ def main() -> None:
         fresh = root / f"fresh-{number}"
         build_corpus(corpus, embedder, fresh)
         changes = after.manifest.changes or {}
-        touched = {c["id"] for c in changes.get("changed", [])} | {
-            a["id"] for a in changes.get("added", [])
-        }
+        touched |= {c["id"] for c in changes.get("changed", [])}
+        touched |= {a["id"] for a in changes.get("added", [])}
         unchanged = [p.text for p in after.passages if p.id not in touched]
         rest = rest_of(test, unchanged, edits()[: number + 1])
         run = {"kind": edit.kind, "title": edit.title, "build_seconds": seconds}

@@ -13,7 +13,7 @@ import json
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -261,7 +261,13 @@ def train_ranker(
     )
     entry["out_of_scope_keys"] = sorted({e.key for e in examples.out_of_scope})
     entry["set_aside_thresholds"] = fitted
-    if aside:
+    if aside and settings.set_aside_trains:
+        # until an editor resolves it, the new content wins: the example trains as a question
+        # the passage it was set aside for answers
+        say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
+        towards = {a.example.key: a.position for a in aside}
+        every = [replace(e, answers=(towards[e.key],)) if e.key in towards else e for e in every]
+    elif aside:
         say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
         away = {a.example.key for a in aside}
         kept = [i for i, e in enumerate(every + derived) if i >= n or e.key not in away]
