@@ -198,6 +198,10 @@ class TrainingSettings:
     """An out-of-scope example is set aside for a new passage that brings its subject when it
     scores at least what this share of in-scope examples asked alone score against their
     answers (`assistant.train.setaside`)."""
+    set_aside_rarity: float = 4.5
+    """... and the word it shares with the new passage names a subject: rarer in English than
+    this Zipf frequency (about 30 a million words: "before", "course", "home" are commoner;
+    "ultrasound", "duration" are not)."""
     set_aside_trains: bool = True
     """Until an editor resolves it, a set-aside example trains as a question its new passage
     answers (the new content wins); off, it is only left out of training."""

@@ -230,10 +230,17 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
         out.append("    stale (their passage was removed; not used):")
         out += [f"      {s['file']}:{s['line']} [{s['key']}] {s['question']}" for s in stale]
     if aside:
-        out.append("    set aside (new content may answer them; `examples resolve KEY` decides):")
-        for s in aside:
-            out.append(f"      [{s['key']}] {s['question']}")
-            out.append(f"          may be answered by {s['passage'][:12]}: {_short(s['text'])}")
+        out.append(
+            "    set aside, training towards the new passage until resolved "
+            "(`examples set-aside` lists them, `examples resolve KEY` decides):"
+        )
+        by_passage: dict[str, list[dict[str, Any]]] = {}
+        for item in aside:
+            by_passage.setdefault(item["passage"], []).append(item)
+        for items in by_passage.values():
+            out.append(f"      {len(items)} × may be answered by {_short(items[0]['text'], 60)}")
+            shown = "; ".join(f"[{i['key']}] {i['question']}" for i in items[:2])
+            out.append(f"          {shown}" + ("; …" if len(items) > 2 else ""))
     unexampled = changes.get("unexampled")
     if unexampled:
         out.append(f"  no examples     {unexampled['count']} passages no example asks about")

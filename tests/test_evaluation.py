@@ -14,10 +14,10 @@ from assistant.evaluation import evaluate, is_relevant, load_gold
 from tests.conftest import ROOT
 
 GOLD = ROOT / "tests" / "gold"
-# Measured 2026-12-01 on the 137 + 39 questions of the test part, which no build trains on:
-# hit@1 0.949, hit@3 1.000, MRR 0.970, 94.9% declined, 1.5% wrongly declined. The floors are
-# issue 13's targets.
-FLOORS = {"hit@1": 0.90, "hit@3": 0.98, "mrr": 0.93, "declined_out_of_scope": 0.90}
+# Measured 2026-12-05 on the 137 + 39 questions of the test part, which no build trains on:
+# hit@1 0.942, hit@3 1.000, MRR 0.965, 94.9% declined, 0.7% wrongly declined. The floors are
+# issue 13's targets, hit@1 raised to issue 22's.
+FLOORS = {"hit@1": 0.93, "hit@3": 0.98, "mrr": 0.93, "declined_out_of_scope": 0.90}
 MAX_WRONGLY_DECLINED = 0.02
 
 

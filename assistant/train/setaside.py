@@ -9,10 +9,11 @@ that was there before the change is checked against the passages with new wordin
 - by the vectors (a follow-up read alone or with its conversation, whichever is nearer), it is
   as close to that passage as most in-scope examples asked alone are to their own answers (the
   `set_aside_quantile` of those cosines, fitted on every build's examples);
-- it shares with that passage a word that no passage of the version before had: the example
-  was out of scope because the article lacked its subject, and the new wording brings it. A
-  passage corrected in its own words (a dose, a date) brings no new subject, so it sets
-  nothing aside.
+- it shares with that passage a subject word (rarer in English than `set_aside_rarity`) that
+  no passage of the version before had: the example was out of scope because the article
+  lacked its subject, and the new wording brings it. A passage corrected in its own words (a
+  dose, a date) brings no new subject, so it sets nothing aside; nor does a common word
+  ("before", "home") that an edit happens to add.
 
 Such an example is left out of training and listed for an editor, with the passage, until the
 editor resolves it (`mmn-assistant examples resolve`): answered by the passage (it moves into
@@ -31,6 +32,8 @@ import numpy as np
 
 from assistant.ingest.examples import Example
 from assistant.ingest.lineage import Lineage
+from assistant.ingest.tokens import WORD, tokenize
+from assistant.ingest.vocabulary import zipf
 from assistant.records import Passage
 from assistant.settings import TrainingSettings
 
@@ -66,11 +69,17 @@ class SetAside:
     """Set aside by an earlier build and not resolved since."""
 
 
+def subject_stems(text: str, rarity: float) -> frozenset[str]:
+    """The search stems of the text's words that are rarer in English than Zipf `rarity`."""
+    words = [w for w in dict.fromkeys(WORD.findall(text.lower())) if zipf(w) < rarity]
+    return frozenset(s for stems in tokenize(words) for s in stems)
+
+
 @dataclass(frozen=True, slots=True)
 class Scores:
     """Untrained scores of the examples: cosine and BM25 against every passage (rows: examples
-    in the order given); the search stems of each example's question and of each passage, and
-    every stem of the version before."""
+    in the order given); the search stems of each example's question, each passage's subject
+    stems (`subject_stems`), and every stem of the version before."""
 
     dense: np.ndarray
     lexical: np.ndarray

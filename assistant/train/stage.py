@@ -33,7 +33,7 @@ from assistant.search.ranker import Expander, query_texts, top_scores, with_cont
 from assistant.settings import TrainingSettings
 from assistant.train.crossval import train
 from assistant.train.fitting import TrainingData
-from assistant.train.setaside import Earlier, Scores, SetAside, find
+from assistant.train.setaside import Earlier, Scores, SetAside, find, subject_stems
 
 RANKER_CACHE = "ranker"
 """`index/cache/ranker/<key>/`: the last trained ranker, for an unchanged rebuild."""
@@ -353,7 +353,7 @@ def set_aside(
         np.maximum(questions @ inputs.passage_vectors.T, joined @ inputs.passage_vectors.T),
         np.vstack(scored),
         [frozenset(t) for t in tokenize([text for text, _ in texts])],
-        [frozenset(t) for t in tokenize([p.index_text for p in inputs.passages])],
+        [subject_stems(p.index_text, settings.set_aside_rarity) for p in inputs.passages],
         frozenset(s for t in tokenize(list(inputs.before_texts)) for s in t),
     )
     return find(
