@@ -157,3 +157,26 @@ def test_strict_refuses_to_publish_a_passage_no_question_reaches(tmp_path, corpu
         corpus_copy, embedder, index_dir, train=False
     )  # without: published, listed
     assert [u["text"] for u in loaded.manifest.changes["unreachable"]] == [echo.strip()[2:-2]]
+
+
+def test_an_editor_resolves_set_aside_examples_from_the_command_line(chain):
+    corpus, live, _ = chain
+    where = ["--corpus-dir", str(corpus), "--index-dir", str(live)]
+    runner = CliRunner()
+    listed = runner.invoke(cli, ["examples", "set-aside", "--index-dir", str(live), "--json"])
+    aside = json.loads(listed.output)
+    assert len(aside) >= 10
+    first, second = aside[0], aside[1]
+    moved = runner.invoke(cli, ["examples", "resolve", first["key"], "--answered", *where])
+    assert moved.exit_code == 0, moved.output
+    again = runner.invoke(cli, ["examples", "resolve", first["key"], "--answered", *where])
+    assert "already answered" in again.output
+    kept = runner.invoke(cli, ["examples", "resolve", second["key"], "--out-of-scope", *where])
+    assert kept.exit_code == 0, kept.output
+    article = (corpus / "examples" / f"{first['article']}.jsonl").read_text(encoding="utf-8")
+    assert article.count(json.dumps(first["question"], ensure_ascii=False)) == 1
+    outside = (corpus / "examples" / "out-of-scope.jsonl").read_text(encoding="utf-8")
+    assert first["question"] not in outside
+    assert f'"not_answered_by": ["{second["passage"]}"]' in outside
+    neither = runner.invoke(cli, ["examples", "resolve", second["key"], *where])
+    assert neither.exit_code == 2 and "--answered" in neither.output

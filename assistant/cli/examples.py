@@ -123,6 +123,10 @@ def examples_resolve(
     corpus = _corpus(corpus_dir, index_dir)
     example = next((e for e in corpus.examples.out_of_scope if e.key == key), None)
     if example is None:
+        moved = next((e for e in corpus.examples.in_scope if e.key == key), None)
+        if moved is not None:
+            click.echo(f"{key} is already answered: {moved.where} {moved.question}")
+            return
         raise click.ClickException(
             f"no out-of-scope example has the key {key!r} (see `mmn-assistant examples set-aside`)"
         )
