@@ -25,8 +25,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # The model's ONNX export is made once per test session, and every server the tests start
 # (they inherit the environment) reuses it instead of exporting into its own index directory.
-os.environ.setdefault("MMN_MODEL_EXPORT_DIR", tempfile.mkdtemp(prefix="mmn-model-export-"))
+_OWN_EXPORT = "MMN_MODEL_EXPORT_DIR" not in os.environ
+if _OWN_EXPORT:  # not setdefault: its argument would make a directory on every import
+    os.environ["MMN_MODEL_EXPORT_DIR"] = tempfile.mkdtemp(prefix="mmn-model-export-")
 EXPORT_DIR = Path(os.environ["MMN_MODEL_EXPORT_DIR"])
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The session's export is 87 MB: removed when the session that made it ends (every server
+    it started is stopped by then), so test runs do not fill /tmp."""
+    if _OWN_EXPORT:
+        shutil.rmtree(EXPORT_DIR, ignore_errors=True)
 
 
 class HashEmbedder:
