@@ -42,9 +42,11 @@ def test_the_article_has_the_examples_the_issue_asks_for_and_none_is_stale():
     assert all(e.answers for e in mine)
 
 
-def test_no_example_is_a_question_of_the_blind_test_set():
+def test_no_example_is_a_question_of_the_blind_test_sets():
     test = {
-        normalise(json.loads(line)["question"]) for line in (ROOT / "tests/gold/test.jsonl").open()
+        normalise(json.loads(line)["question"])
+        for name in ("test.jsonl", "voices.jsonl")
+        for line in (ROOT / "tests" / "gold" / name).open()
     }
     for path in sorted((CORPUS / EXAMPLES_DIR).glob("*.jsonl")):
         for number, item in enumerate(_lines(path), start=1):
