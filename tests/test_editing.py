@@ -81,3 +81,16 @@ def test_still_out_of_scope_records_the_passage_it_was_checked_against(corpus_co
     assert again.not_answered_by == (newer.id,)
     lines = (corpus_copy / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl").read_text().splitlines()
     assert sum('"not_answered_by"' in line for line in lines) == 1
+
+
+def test_a_line_separator_inside_a_question_stays_inside_its_line(corpus_copy):
+    path = corpus_copy / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl"
+    odd = json.dumps({"question": "dose\u2028for GBS?", "gold": []})  # escaped as written
+    path.write_text(path.read_text(encoding="utf-8") + odd + "\n" + odd + "\n", encoding="utf-8")
+    examples, passages = _load(corpus_copy)
+    example = next(e for e in examples.out_of_scope if "\u2028" in e.question)
+    still_out_of_scope(example, passages[0])
+    again, _ = _load(corpus_copy)  # reads back: no line was split
+    copies = [e for e in again.out_of_scope if "\u2028" in e.question]
+    assert len(copies) == 2  # both copies (one key) are marked, so neither is set aside again
+    assert all(e.not_answered_by == (passages[0].id,) for e in copies)

@@ -127,3 +127,17 @@ def test_examples_follow_an_edited_passage_and_only_a_removed_one_goes_stale(cha
     assert timeline and all(
         new[i].text.startswith("Response timeline") for f in timeline for i in f.example.answers
     )
+
+
+def _p(pid: str, text: str, position: int):
+    from assistant.records import Passage
+
+    return Passage(pid, "a", "bullet", text, ("Dosing",), None, (), 0, 1, position, position, text)
+
+
+def test_sibling_bullets_that_differ_only_in_numbers_are_told_apart():
+    old = [_p("a", "Adults: 2 g/kg over 5 days", 0), _p("b", "Adults: 1 g/kg over 2 days", 1)]
+    new = [_p("c", "Adults: 1 g/kg over 3 days", 0)]
+    lineage = trace(old, new)
+    assert lineage.links["c"].status == "edited" and lineage.links["c"].predecessors == ("b",)
+    assert lineage.removed == ("a",)

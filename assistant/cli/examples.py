@@ -134,7 +134,9 @@ def examples_resolve(
     wanted = passage_id or (entry or {}).get("passage")
     if not wanted:
         raise click.ClickException(f"{key} is not set aside; name the passage with --passage ID")
-    matches = [p for p in corpus.passages if p.id.startswith(wanted)] if len(wanted) >= 8 else []
+    matches = [p for p in corpus.passages if p.id == wanted]
+    if not matches and len(wanted) >= 8:
+        matches = [p for p in corpus.passages if p.id.startswith(wanted)]
     if len(matches) != 1:
         raise click.ClickException(f"no single passage has an id starting {wanted!r}")
     done = (

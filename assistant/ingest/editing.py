@@ -53,8 +53,16 @@ def _write(path: Path, lines: Sequence[str]) -> None:
     os.replace(temporary, path)
 
 
+_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
+
+
 def _dump(data: dict[str, Any]) -> str:
-    return json.dumps(data, ensure_ascii=False)
+    """One JSON line, readable as written, with the characters `str.splitlines` breaks on
+    escaped (JSON leaves them raw), so that the file still reads one example a line."""
+    text = json.dumps(data, ensure_ascii=False)
+    for raw, escaped in _LINE_BREAKS.items():
+        text = text.replace(raw, escaped)
+    return text
 
 
 def _same(data: dict[str, Any], example: Example) -> bool:
@@ -161,14 +169,19 @@ def still_out_of_scope(example: Example, passage: Passage) -> Done:
             example.source, "the example is not an out-of-scope one", line=example.line
         )
     lines = _lines(source)
-    i = _find(lines, example, source)
-    data = json.loads(lines[i])
-    checked = list(data.get("not_answered_by") or [])
-    if passage.id not in checked:
-        checked.append(passage.id)
-    data["not_answered_by"] = checked
-    lines[i] = _dump(data)
+    first = _find(lines, example, source)
+    for i, line in enumerate(lines):  # every copy of the example: they share its key
+        try:
+            data = json.loads(line) if line.strip() else None
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(data, dict) or not _same(data, example):
+            continue
+        checked = list(data.get("not_answered_by") or [])
+        if passage.id not in checked:
+            checked.append(passage.id)
+        data["not_answered_by"] = checked
+        lines[i] = _dump(data)
     _write(source, lines)
-    return Done(
-        example.source, i + 1, example.question, f"still out of scope after {passage.id[:12]}"
-    )
+    return Done(example.source, first + 1, example.question,
+                f"still out of scope after {passage.id[:12]}")  # fmt: skip

@@ -11,7 +11,7 @@ build matches every new passage to its predecessors, article by article:
     added       no predecessor;  removed: no successor
 
 A pair is scored by the share of content words (`tokens.tokenize`: stemmed, stop words off) it
-has in common; the same section, or the same neighbours among unchanged passages, lowers the
+has in common, numbers included; the same section, or the same neighbours among unchanged passages, lowers the
 share asked for, because an editor's edit stays where it was. Each passage also carries the
 texts it held before (`former`), over as many builds as it is edited, so that an example whose
 gold phrase names an older wording still finds the passage (`assistant.ingest.examples`).
@@ -19,6 +19,7 @@ gold phrase names an older wording still finds the passage (`assistant.ingest.ex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,8 +35,11 @@ EDIT_SHARE = 0.6
 NEAR_EDIT_SHARE = 0.4
 """... and in the same neighbourhood (section or unchanged neighbours)."""
 PART_SHARE = 0.3
-"""A part of a split draws at least this share of its words from the old passage, and a part of
-a merge gives at least twice this share of its words to the new one (same neighbourhood)."""
+"""A part of a split draws at least this share of its words from the old passage (in the same
+neighbourhood) ..."""
+MERGE_SHARE = 0.75
+"""... and a part of a merge gives at least this share of its words to the new one."""
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 FORMER_KEPT = 8
 """How many earlier wordings a passage remembers."""
 
@@ -141,7 +145,7 @@ def _match(
     free_new = [p for p in new if p.id not in kept]
     if not free_new:
         return {}, [p.id for p in free_old]
-    words = {p.id: set(tokenize([p.text])[0]) for p in [*free_old, *free_new]}
+    words = {p.id: _words(p.text) for p in [*free_old, *free_new]}
     near_old = _neighbours(old, kept)
     near_new = _neighbours(new, kept)
 
@@ -185,7 +189,7 @@ def _match(
         into = [
             (shared(o, n) / len(words[o.id]), n)
             for n in free_new
-            if words[o.id] and near(o, n) and shared(o, n) / len(words[o.id]) >= 2 * PART_SHARE
+            if words[o.id] and near(o, n) and shared(o, n) / len(words[o.id]) >= MERGE_SHARE
         ]
         if into:
             n = max(into, key=lambda t: t[0])[1]
@@ -203,6 +207,12 @@ def _match(
         else:
             links[n.id] = Link(EDITED, tuple(before))
     return links, [o.id for o in free_old if o.id not in successors]
+
+
+def _words(text: str) -> set[str]:
+    """A passage's content words (stemmed, stop words off) and its numbers, which tell apart
+    sibling bullets that differ only in a dose or a date."""
+    return set(tokenize([text])[0]) | set(_NUMBER.findall(text))
 
 
 def _neighbours(passages: list[Passage], kept: set[str]) -> dict[str, set[str]]:

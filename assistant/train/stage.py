@@ -266,15 +266,24 @@ def train_ranker(
         # the passage it was set aside for answers
         say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
         towards = {a.example.key: a.position for a in aside}
-        every = [replace(e, answers=(towards[e.key],)) if e.key in towards else e for e in every]
+        every = [
+            replace(e, answers=(towards[e.key],))
+            if e.article_id is None and e.key in towards
+            else e
+            for e in every
+        ]
     elif aside:
         say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
         away = {a.example.key for a in aside}
-        kept = [i for i, e in enumerate(every + derived) if i >= n or e.key not in away]
+        kept = [
+            i
+            for i, e in enumerate(every + derived)
+            if i >= n or e.article_id is not None or e.key not in away
+        ]
         texts = [texts[i] for i in kept]
         questions, contexts, has = questions[kept], contexts[kept], has[kept]
         scored = [scored[i] for i in kept]
-        every = [e for e in every if e.key not in away]
+        every = [e for e in every if e.article_id is not None or e.key not in away]
     usable = every + derived
     key = _key(
         examples, inputs.passage_vectors, inputs.passage_ids, embedder.info, settings,
