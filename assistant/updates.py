@@ -44,9 +44,11 @@ def probe_questions(
 ) -> list[str]:
     """Questions a clinician might ask of the passage, from the passage alone: its most
     distinctive words (rarest in the library first, kept in the passage's order), the same
-    under its heading, and its abbreviations with them. Deterministic."""
+    under its heading, and its abbreviations with them. Deterministic. Made apart from the
+    questions training derives (`assistant.ingest.derived`: article-wide rarity, the topic's
+    name), so that a probe does not replay a question the ranker was trained on."""
     words = WORD.findall(passage.text)
-    stems = [tokenize([w])[0] for w in words]
+    stems = tokenize(words)
     best: dict[str, tuple[float, int, str]] = {}
     for order, (word, stem) in enumerate(zip(words, stems, strict=True)):
         if not stem or word.isdigit():

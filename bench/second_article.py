@@ -31,7 +31,7 @@ from assistant.build import build_corpus  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import GoldItem, evaluate, load_gold  # noqa: E402
 from assistant.settings import current  # noqa: E402
-from bench.common import machine, model  # noqa: E402
+from bench.common import model, write  # noqa: E402
 
 SECOND = ROOT / "tests" / "fixtures" / "second-article"
 ARTICLE = "what-is-kawasaki-disease"
@@ -114,16 +114,9 @@ def main() -> None:
             label = f"+ second article, {count} examples" + (", + near OOS" if near else "")
             measure(label, corpus, second=True)
     shutil.rmtree(root, ignore_errors=True)
-    result = {
-        "benchmark": "second article",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine(),
-        "held_out_questions": len(held_out),
-        "runs": runs,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write(
+        args.out, {"benchmark": "second article", "held_out_questions": len(held_out), "runs": runs}
+    )
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ Writes bench/results/updates.json (about 10 builds: 5-15 minutes on 2 cores).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from assistant.build import build_corpus  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import evaluate  # noqa: E402
 from assistant.settings import TrainingSettings, current  # noqa: E402
-from bench.common import machine, model  # noqa: E402
+from bench.common import model, write  # noqa: E402
 from tests.updates import corpus_copy, edit_article, edits, rest_of, test_part  # noqa: E402
 
 KEYS = ("questions", "out_of_scope_questions", "hit@1", "hit@3", "mrr", "declined_out_of_scope",
@@ -96,15 +95,7 @@ def main() -> None:
             flush=True,
         )
     shutil.rmtree(root, ignore_errors=True)
-    result = {
-        "benchmark": "editors' updates",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "machine": machine(),
-        "runs": runs,
-    }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"wrote {args.out}")
+    write(args.out, {"benchmark": "editors' updates", "runs": runs})
 
 
 if __name__ == "__main__":

@@ -72,19 +72,22 @@ def _same(data: dict[str, Any], example: Example) -> bool:
     )
 
 
+def _holds(line: str, example: Example) -> bool:
+    """Whether a line of an examples file is the example (its question and history)."""
+    try:
+        data = json.loads(line) if line.strip() else None
+    except json.JSONDecodeError:
+        return False
+    return isinstance(data, dict) and _same(data, example)
+
+
 def _where(lines: list[str], example: Example) -> int | None:
     """The index of the example's line: its recorded line if it still holds it, else the line
     that holds the same question and history (None: no line does)."""
-    order = [example.line - 1, *range(len(lines))]
-    for i in order:
-        if 0 <= i < len(lines) and lines[i].strip():
-            try:
-                data = json.loads(lines[i])
-            except json.JSONDecodeError:
-                continue
-            if isinstance(data, dict) and _same(data, example):
-                return i
-    return None
+    recorded = example.line - 1
+    if 0 <= recorded < len(lines) and _holds(lines[recorded], example):
+        return recorded
+    return next((i for i, line in enumerate(lines) if _holds(line, example)), None)
 
 
 def _find(lines: list[str], example: Example, path: Path) -> int:
@@ -170,13 +173,9 @@ def still_out_of_scope(example: Example, passage: Passage) -> Done:
         )
     lines = _lines(source)
     first = _find(lines, example, source)
-    for i, line in enumerate(lines):  # every copy of the example: they share its key
-        try:
-            data = json.loads(line) if line.strip() else None
-        except json.JSONDecodeError:
-            continue
-        if not isinstance(data, dict) or not _same(data, example):
-            continue
+    copies = [i for i, line in enumerate(lines) if _holds(line, example)]  # they share its key
+    for i in copies:
+        data = json.loads(lines[i])
         checked = list(data.get("not_answered_by") or [])
         if passage.id not in checked:
             checked.append(passage.id)

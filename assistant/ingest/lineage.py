@@ -146,14 +146,15 @@ def _match(
     if not free_new:
         return {}, [p.id for p in free_old]
     words = {p.id: _words(p.text) for p in [*free_old, *free_new]}
-    near_old = _neighbours(old, kept)
-    near_new = _neighbours(new, kept)
+    # a changed passage's id is in one version only (ids follow the text), so one map serves
+    neighbours = {**_neighbours(old, kept), **_neighbours(new, kept)}
 
-    def near(o: Passage, n: Passage) -> bool:
-        return o.section == n.section or bool(near_old[o.id] & near_new[n.id])
+    def near(a: Passage, b: Passage) -> bool:
+        """In the same section, or beside the same unchanged passage (either order)."""
+        return a.section == b.section or bool(neighbours[a.id] & neighbours[b.id])
 
-    def shared(o: Passage, n: Passage) -> int:
-        return len(words[o.id] & words[n.id])
+    def shared(a: Passage, b: Passage) -> int:
+        return len(words[a.id] & words[b.id])
 
     pairs = []
     for o in free_old:
@@ -171,30 +172,23 @@ def _match(
         if dice >= (NEAR_EDIT_SHARE if close else EDIT_SHARE):
             successors[o.id] = [n.id]
             predecessors[n.id] = [o.id]
+
+    def drawn(x: Passage, pool: list[Passage], least: float) -> Passage | None:
+        """Of `pool`, the passage near `x` that holds the largest share (at least `least`) of
+        x's own words; the first one on ties."""
+        mine = len(words[x.id])
+        scored = [(shared(x, y) / mine, y) for y in pool if mine and near(x, y)]
+        scored = [t for t in scored if t[0] >= least]
+        return max(scored, key=lambda t: t[0])[1] if scored else None
+
     for n in free_new:  # a new passage drawing on an old one's words: a part of a split
-        if n.id in predecessors:
-            continue
-        parts = [
-            (shared(o, n) / len(words[n.id]), o)
-            for o in free_old
-            if words[n.id] and near(o, n) and shared(o, n) / len(words[n.id]) >= PART_SHARE
-        ]
-        if parts:
-            o = max(parts, key=lambda t: t[0])[1]
-            successors.setdefault(o.id, []).append(n.id)
-            predecessors[n.id] = [o.id]
+        if n.id not in predecessors and (whole := drawn(n, free_old, PART_SHARE)) is not None:
+            successors.setdefault(whole.id, []).append(n.id)
+            predecessors[n.id] = [whole.id]
     for o in free_old:  # an old passage most of which lives on in a new one: a merge
-        if o.id in successors:
-            continue
-        into = [
-            (shared(o, n) / len(words[o.id]), n)
-            for n in free_new
-            if words[o.id] and near(o, n) and shared(o, n) / len(words[o.id]) >= MERGE_SHARE
-        ]
-        if into:
-            n = max(into, key=lambda t: t[0])[1]
-            successors[o.id] = [n.id]
-            predecessors.setdefault(n.id, []).append(o.id)
+        if o.id not in successors and (joined := drawn(o, free_new, MERGE_SHARE)) is not None:
+            successors[o.id] = [joined.id]
+            predecessors.setdefault(joined.id, []).append(o.id)
     links: dict[str, Link] = {}
     for n in free_new:
         before = predecessors.get(n.id, [])

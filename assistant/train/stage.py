@@ -254,17 +254,19 @@ def train_ranker(
     questions, contexts, has, keys, vectors = embed_examples(
         texts, embedder, inputs.cached, progress=inputs.progress
     )
-    scored = [inputs.lexical.scores(text) for text, _ in texts]
+    stems = tokenize([text for text, _ in texts])  # each question read once, for both uses
+    scored = [inputs.lexical.scores_of(s) for s in stems]
     n = len(every)  # the editors' examples; the derived questions follow them
     aside, fitted = set_aside(
-        every, texts[:n], questions[:n], contexts[:n], scored[:n], inputs, settings
+        every, stems[:n], questions[:n], contexts[:n], scored[:n], inputs, settings
     )
     entry["out_of_scope_keys"] = sorted({e.key for e in examples.out_of_scope})
     entry["set_aside_thresholds"] = fitted
+    if aside:
+        say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
     if aside and settings.set_aside_trains:
         # until an editor resolves it, the new content wins: the example trains as a question
         # the passage it was set aside for answers
-        say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
         towards = {a.example.key: a.position for a in aside}
         every = [
             replace(e, answers=(towards[e.key],))
@@ -273,7 +275,6 @@ def train_ranker(
             for e in every
         ]
     elif aside:
-        say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
         away = {a.example.key for a in aside}
         kept = [
             i
@@ -346,14 +347,15 @@ def train_ranker(
 
 def set_aside(
     examples: list[Example],
-    texts: list[tuple[str, str | None]],
+    stems: list[list[str]],
     questions: np.ndarray,
     contexts: np.ndarray,
     scored: list[np.ndarray],
     inputs: TrainingInputs,
     settings: TrainingSettings,
 ) -> tuple[list[SetAside], dict[str, float] | None]:
-    """The out-of-scope examples new content may answer (`assistant.train.setaside`)."""
+    """The out-of-scope examples new content may answer (`assistant.train.setaside`), from each
+    example's question stems, vectors and BM25 scores as training reads them."""
     if inputs.lineage is None or not inputs.passages or not scored:
         return [], None
     joined = questions + contexts  # a follow-up read with its conversation (zero: none)
@@ -361,7 +363,7 @@ def set_aside(
     scores = Scores(
         np.maximum(questions @ inputs.passage_vectors.T, joined @ inputs.passage_vectors.T),
         np.vstack(scored),
-        [frozenset(t) for t in tokenize([text for text, _ in texts])],
+        [frozenset(t) for t in stems],
         [subject_stems(p.index_text, settings.set_aside_rarity) for p in inputs.passages],
         frozenset(s for t in tokenize(list(inputs.before_texts)) for s in t),
     )
