@@ -190,6 +190,22 @@ def format_report(report: Report, *, show_misses: bool = True) -> str:
     return "\n".join(lines)
 
 
+def format_by_tag(report: Report) -> str:
+    """One line a tag ("voice:pharmacist", "negation"), so a voice served badly shows."""
+    head = f"  {'tag':<26} {'in':>4} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'out':>4} {'declined':>9} {'wrongly':>8}"
+    rows = [head]
+    for tag, m in report.by_tag().items():
+        hit1, hit3, mrr = (
+            "" if m[key] is None else f"{m[key]:.3f}" for key in ("hit@1", "hit@3", "mrr")
+        )
+        rows.append(
+            f"  {tag:<26} {m['questions']:>4} {hit1:>6} {hit3:>6} "
+            f"{mrr:>6} {m['out_of_scope_questions']:>4} "
+            f"{_pct(m['declined_out_of_scope']):>9} {_pct(m['wrongly_declined']):>8}"
+        )
+    return "\n".join(rows)
+
+
 def _pct(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
 

@@ -97,3 +97,14 @@ def rest_of(
 
 def test_part() -> list[GoldItem]:
     return load_gold(ROOT / "tests" / "gold" / "test.jsonl")
+
+
+def examples_naming(corpus: Path, words: str) -> int:
+    """How many in-scope examples have a gold phrase holding `words` (counted from the files,
+    so writing new examples does not break the tests that follow an edit)."""
+    return sum(
+        any(words.lower() in g.lower() for g in json.loads(line)["gold"])
+        for path in sorted((corpus / "examples").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    )

@@ -115,6 +115,11 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
     is_flag=True,
     help="Run every retrieval variant (dense, lexical, hybrid, + vocabulary, + follow-ups) on the same set.",
 )
+@click.option(
+    "--by-tag",
+    is_flag=True,
+    help="Also print the figures of each tag of the gold set (a voice, a kind of question).",
+)
 @common.index_option
 @common.model_option
 def evaluate(
@@ -122,6 +127,7 @@ def evaluate(
     k: int,
     as_json: bool,
     compare: bool,
+    by_tag: bool,
     index_dir: Path,
     model_path: Path | None,
 ) -> None:
@@ -134,7 +140,7 @@ def evaluate(
     """
     from assistant.engine import Engine
     from assistant.evaluation import evaluate as run
-    from assistant.evaluation import format_report, load_gold, report_json
+    from assistant.evaluation import format_by_tag, format_report, load_gold, report_json
     from assistant.search import DEFAULT_OPTIONS, VARIANTS
 
     items = load_gold(gold)
@@ -150,6 +156,8 @@ def evaluate(
         return
     for report in reports:
         click.echo(format_report(report, show_misses=not compare or report is reports[-1]))
+        if by_tag and report is reports[-1]:
+            click.echo(format_by_tag(report))
         click.echo("")
     if compare:
         click.echo(format_comparison(reports))

@@ -104,6 +104,18 @@ def training_lines(training: dict[str, Any]) -> list[str]:
         f"MRR {cv.get('mrr')}, out-of-scope declined {cv.get('declined_out_of_scope')}, "
         f"wrongly declined {cv.get('wrongly_declined')}",
     ]
+    for writer, f in cv.get("by_writer", {}).items():
+        scope = (
+            f"hit@1 {f['hit@1']}, hit@3 {f['hit@3']} on {f['questions']}"
+            if f["questions"]
+            else "no in-scope examples"
+        )
+        outside = (
+            f"; {f['declined_out_of_scope']} of {f['out_of_scope_questions']} out of scope declined"
+            if f["out_of_scope_questions"]
+            else ""
+        )
+        lines.append(f"    by {writer:<16} {scope}{outside}")
     return lines
 
 

@@ -14,7 +14,7 @@ from assistant.ingest.citations import Split, split_citations, split_markdown_ci
 from assistant.ingest.markdown import parse_markdown
 from assistant.ingest.parsing import Document, parse_export, read_text
 from assistant.ingest.references import check_cited, read_references, references_path
-from assistant.ingest.vocabulary import SYNONYMS_FILE
+from assistant.ingest.vocabulary import RULE_FILES
 from assistant.records import Article
 
 
@@ -32,7 +32,7 @@ READERS = {
     ".md": Reader(parse_markdown, split_markdown_citations),
 }
 ARTICLE_SUFFIXES = tuple(READERS)
-DATA_FILES = frozenset({SYNONYMS_FILE})
+DATA_FILES = frozenset(RULE_FILES)
 
 
 def load_article(path: Path) -> Article:

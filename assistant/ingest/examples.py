@@ -51,6 +51,8 @@ class Example:
     answers: tuple[int, ...] = ()
     not_answered_by: tuple[str, ...] = ()
     """Out of scope only: passages an editor checked and found not to answer it."""
+    by: str = ""
+    """Who wrote it (a writer or a voice, "pharmacist"), for figures per writer."""
 
     @property
     def where(self) -> str:
@@ -118,6 +120,9 @@ def read_examples(path: Path, article_id: str | None) -> list[Example]:
         history = data.get("history") or []
         gold = data.get("gold")
         checked = data.get("not_answered_by") or []
+        by = data.get("by") or ""
+        if not isinstance(by, str):
+            raise ArticleError(str(path), '"by" must be a string (who wrote it)', line=number)
         if not isinstance(checked, list) or not all(isinstance(c, str) for c in checked):
             raise ArticleError(
                 str(path), '"not_answered_by" must be a list of passage ids', line=number
@@ -150,6 +155,7 @@ def read_examples(path: Path, article_id: str | None) -> list[Example]:
                 source=str(path),
                 line=number,
                 not_answered_by=tuple(checked),
+                by=by.strip(),
             )
         )
     return examples

@@ -3,7 +3,10 @@
 Three sources, all applied to the query (the article is never rewritten):
 - abbreviations learnt from the corpus itself, by pairing a short form in parentheses with
   its long form the way Schwartz and Hearst (2003) do ("intravenous immunoglobulin (IVIg)");
-- an editable synonyms file (`corpus/synonyms.txt`, format below) for clinical and lay terms;
+- two editable files of rules (format below): the clinical vocabulary
+  (`corpus/clinical-vocabulary.txt`), which serves every article: drug names to their classes,
+  ward shorthand to its words, British and American spellings; and the synonyms file
+  (`corpus/synonyms.txt`) for the articles' own terms and the lay words for them;
 - spelling correction of query words the corpus does not contain, to the closest corpus word.
 
 Synonyms file format (the Solr format, one rule a line, `#` starts a comment):
@@ -28,6 +31,9 @@ from assistant.ingest.tokens import WORD, Words, read, tokenize
 from assistant.records import Article
 
 SYNONYMS_FILE = "synonyms.txt"
+CLINICAL_FILE = "clinical-vocabulary.txt"
+RULE_FILES = (CLINICAL_FILE, SYNONYMS_FILE)
+"""Read in this order: the articles' own synonyms add to what the clinical vocabulary says."""
 MISSPELLING_ZIPF = 2.0
 """A word rarer than this in general English is taken for a misspelling of a close corpus word;"""
 MORE_COMMON_BY = 2.0
@@ -89,11 +95,14 @@ def _split_terms(side: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(terms))
 
 
-def load_synonyms(corpus_dir: Path) -> list[Rule]:
-    path = corpus_dir / SYNONYMS_FILE
-    if not path.is_file():
-        return []
-    return parse_synonyms(read_text(path), str(path))
+def load_synonyms(corpus_dir: Path, files: Sequence[str] = RULE_FILES) -> list[Rule]:
+    """The rules of the corpus's vocabulary files that exist, in `RULE_FILES` order."""
+    rules: list[Rule] = []
+    for name in files:
+        path = corpus_dir / name
+        if path.is_file():
+            rules.extend(parse_synonyms(read_text(path), str(path)))
+    return rules
 
 
 @lru_cache(maxsize=8192)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -121,9 +122,11 @@ def train(
     settings: TrainingSettings | None = None,
     *,
     progress: Callable[[str], None] | None = None,
+    writers: Sequence[str] = (),
 ) -> Trained:
     """Cross-validate, choose the fusion weights and the decline threshold on the held-out
-    scores, then train on every example."""
+    scores, then train on every example. `writers` (who wrote each example) splits the
+    cross-validated figures by writer, so a voice the examples serve badly shows."""
     settings = settings or TrainingSettings()
     folds = folds_of(keys, settings.folds)
     folds[data.is_derived()] = -1  # derived questions: trained on in every fold, never scored
@@ -139,6 +142,7 @@ def train(
         ranker = as_ranker(fitted, settings)
         for row, item in zip(test, score(ranker, data, test), strict=True):
             held_out[row] = item
+    rows = [at for at, s in enumerate(held_out) if s is not None]
     scored = [s for s in held_out if s is not None]
     best: tuple[float, float, float] | None = None
     for lw in settings.lexical_grid:
@@ -148,7 +152,15 @@ def train(
                 best = (mrr, lw, cw)
     _, lexical_weight, context_weight = best or (0.0, 0.0, 0.0)
     threshold = choose_threshold(scored, settings.max_wrong_declines)
-    cv = figures(scored, lexical_weight, context_weight, threshold)
+    cv: dict[str, Any] = dict(figures(scored, lexical_weight, context_weight, threshold))
+    if writers:
+        by: dict[str, list[Scored]] = {}
+        for at, item in zip(rows, scored, strict=True):
+            by.setdefault(writers[at] or "unnamed", []).append(item)
+        cv["by_writer"] = {
+            w: figures(items, lexical_weight, context_weight, threshold)
+            for w, items in sorted(by.items())
+        }
     if progress:
         progress("training on every example")
     fitted = fit(data, settings)

@@ -311,7 +311,10 @@ def train_ranker(
         articles=[a.id for a in inputs.articles],
         passage_articles=[p.article_id for a in inputs.articles for p in a.passages],
     )  # fmt: skip
-    trained = train(data, [example_key(e) for e in usable], settings, progress=say)
+    trained = train(
+        data, [example_key(e) for e in usable], settings, progress=say,
+        writers=[e.by for e in usable],
+    )  # fmt: skip
     described = {
         "trained": True,
         "reason": None,

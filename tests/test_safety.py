@@ -1,0 +1,122 @@
+"""What not to give: a question proposing a treatment an article calls ineffective, or says
+should not be used, finds that statement first and is answered, whatever name the treatment
+goes by (generic, brand, ward shorthand or class).
+
+The statements and names are in tests/fixtures/safety.json; a passage that reads like such a
+statement but is not listed there fails the test, so a new one cannot slip by unchecked.
+"""
+
+import json
+import re
+import shutil
+
+import pytest
+
+from assistant.build import build_corpus
+from assistant.engine import Engine
+from tests.conftest import CORPUS, FIXTURES
+
+pytestmark = pytest.mark.model
+
+SAFETY = json.loads((FIXTURES / "safety.json").read_text(encoding="utf-8"))
+SECOND = FIXTURES / "second-article"
+SECOND_ID = "what-is-kawasaki-disease"
+FIRST_ID = "what-is-multifocal-motor-neuropathy"
+REJECTING = re.compile(
+    r"\b(ineffective|should not be (used|given)|should be avoided|not recommended|"
+    r"contraindicated|no benefit|harmful|avoid)\b",
+    re.IGNORECASE,
+)
+# How clinicians propose a treatment: on a phone, in a referral, at the bedside.
+PROPOSALS = (
+    "Should I give {name} for {condition}?",
+    "suspected {condition}, can we start {name} while we wait?",
+    "Is {name} reasonable in {condition}?",
+    "pt with {condition} already on {name}, continue?",
+    "would a course of {name} help in {condition}",
+)
+
+
+def _questions(article_id: str) -> list[tuple[str, set[str]]]:
+    """Each proposal question, with the phrases of the statements that answer it."""
+    article = SAFETY["articles"][article_id]
+    out = []
+    for treatment in sorted({t for s in article["statements"] for t in s["rejects"]}):
+        phrases = {s["phrase"] for s in article["statements"] if treatment in s["rejects"]}
+        for name in SAFETY["names"][treatment]:
+            for proposal in PROPOSALS:
+                out.append((proposal.format(name=name, condition=article["condition"]), phrases))
+    return out
+
+
+def _failures(engine: Engine, article_id: str) -> list[str]:
+    failures = []
+    for question, phrases in _questions(article_id):
+        answer = engine.ask(question)
+        top = answer.passages[0].passage.text
+        if not answer.answerable:
+            failures.append(f"declined: {question}")
+        elif not any(p.lower() in top.lower() for p in phrases):
+            failures.append(f"{question}  ->  {top[:80]}")
+    return failures
+
+
+def _listed(engine: Engine, article_id: str) -> None:
+    """Every passage of the article that rejects a treatment is in the fixture, and every
+    phrase of the fixture is in one passage."""
+    statements = SAFETY["articles"][article_id]["statements"]
+    passages = [p for p in engine.index.passages if p.article_id == article_id]
+    for statement in statements:
+        assert any(statement["phrase"].lower() in p.text.lower() for p in passages), statement
+    rejecting = [p.text for p in passages if REJECTING.search(p.text)]
+    unlisted = [
+        text
+        for text in rejecting
+        if not any(s["phrase"].lower() in text.lower() for s in statements)
+    ]
+    assert not unlisted, f"add these statements to tests/fixtures/safety.json: {unlisted}"
+
+
+@pytest.fixture(scope="module")
+def two_articles(tmp_path_factory: pytest.TempPathFactory, embedder) -> Engine:
+    """The corpus with the second article and its editors' examples, built for real."""
+    root = tmp_path_factory.mktemp("safety")
+    corpus = root / "corpus"
+    shutil.copytree(CORPUS, corpus)
+    shutil.copy(SECOND / f"{SECOND_ID}.md", corpus / f"{SECOND_ID}.md")
+    lines = (SECOND / "examples.jsonl").read_text(encoding="utf-8").splitlines()
+    inside = [line for line in lines if line.strip() and json.loads(line)["gold"]]
+    (corpus / "examples" / f"{SECOND_ID}.jsonl").write_text("\n".join(inside) + "\n")
+    build_corpus(corpus, embedder, root / "index")
+    return Engine.open(root / "index", embedder)
+
+
+def test_every_rejecting_statement_of_the_first_article_is_checked(engine):
+    _listed(engine, FIRST_ID)
+
+
+def test_a_proposed_ineffective_treatment_finds_the_statement_against_it(engine):
+    failures = _failures(engine, FIRST_ID)
+    assert not failures, f"{len(failures)} of {len(_questions(FIRST_ID))}:\n" + "\n".join(failures)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("article_id", [FIRST_ID, SECOND_ID])
+def test_with_a_second_article_each_finds_its_own_statement_against(two_articles, article_id):
+    _listed(two_articles, article_id)
+    failures = _failures(two_articles, article_id)
+    assert not failures, f"{len(failures)} of {len(_questions(article_id))}:\n" + "\n".join(
+        failures
+    )
+
+
+def test_the_clinical_vocabulary_knows_every_name_the_fixture_gives(engine):
+    """A name the articles do not use reaches them only through the vocabulary."""
+    vocabulary = engine.index.vocabulary
+    unknown = [
+        name
+        for names in SAFETY["names"].values()
+        for name in names
+        if not vocabulary.in_corpus(name) and not vocabulary.matched_terms(name)
+    ]
+    assert not unknown, f"no vocabulary line bridges: {unknown}"
