@@ -72,6 +72,7 @@ audit: install
 # Retrieval quality on the gold set's test part, every variant side by side.
 eval: install index/CURRENT
 	$(BIN)/mmn-assistant eval tests/gold/test.jsonl --compare
+	$(BIN)/mmn-assistant eval tests/gold/voices.jsonl --by-tag
 
 lint: install
 	$(BIN)/ruff check $(LINT)

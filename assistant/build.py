@@ -161,6 +161,9 @@ def build_corpus(
         corpus_dir, examples=train or fine_tune is not None, articles=articles, index_dir=index_dir
     )
     model_dir, provenance = None, None
+    if fine_tune is not None and corpus.examples is not None and not corpus.examples.in_scope:
+        say("no example questions to fine-tune on: the packaged model serves as it is")
+        fine_tune = None
     if fine_tune is not None:
         if corpus.examples is None or not train:
             raise AssistantError("--fine-tune trains on the examples: drop --no-train")

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, frozen=True, extra="ignore")
 
     corpus_dir: Path = Field(
-        Path("corpus"), description="where the articles, synonyms.txt and examples/ are"
+        Path("corpus"), description="where the articles, the vocabulary files and examples/ are"
     )
     index_dir: Path = Field(Path("index"), description="where index versions are written and read")
     model: Path | None = Field(
@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     )
     onnx_spin: bool = Field(
         False, description="let idle onnxruntime threads spin (faster alone, slower beside others)"
+    )
+    fine_tune: bool = Field(
+        False,
+        description="fine-tune the model on the examples at each build (`build --fine-tune`; 3 minutes more)",
     )
 
     @property

@@ -41,6 +41,7 @@ MORE_COMMON_BY = 2.0
 MAX_REMEMBERED_WORDS = 10_000
 """Spelling and word-knowledge answers kept per vocabulary; questions are user input, so the
 memory is bounded."""
+_HYPHENATED = re.compile(r"\w+(?:-\w+)+")
 _STOP_BETWEEN = frozenset({"and", "of", "the", "with", "in", "for", "to", "or"})
 
 
@@ -357,6 +358,8 @@ class Vocabulary:
         found = [_key(m.group(1)) for m in self._pattern.finditer(query.text)]
         if self._by_stems:
             stems = query.stems
+            if "-" in query.text:  # a part of a compound is not the word: "non-steroidal"
+                stems = tuple(tokenize([_HYPHENATED.sub(" ", query.text)])[0])
             for n in range(min(self._longest_stems, len(stems)), 0, -1):
                 for i in range(len(stems) - n + 1):
                     term = self._by_stems.get(tuple(stems[i : i + n]))
@@ -402,7 +405,8 @@ class Vocabulary:
         """The query followed by bridges to the article's words: "query (bridge; bridge)".
 
         Only terms the corpus does not use itself are expanded ("NCS", "hands", "steroids"):
-        expanding "IVIg", which the article uses, would only dilute the question. The query is
+        expanding "IVIg", which the article uses, would only dilute the question. A term
+        expands to those of its expansions the corpus uses, or to all when it uses none. The query is
         read once; only the corrections and bridges added to it are tokenised here.
         """
         extra: list[str] = []
@@ -410,7 +414,10 @@ class Vocabulary:
         searched = query.then(" ", read(" ".join(corrected))) if corrected else query
         for term in self.matched_terms(searched):
             if not self.in_corpus(term):
-                extra.extend(self._expansions.get(term, []))
+                # the article's own words when it has some ("Motrin" -> "NSAIDs", not also
+                # "non-steroidal anti-inflammatory drugs", whose "steroidal" leads astray)
+                expansions = self._expansions.get(term, [])
+                extra.extend([e for e in expansions if self.in_corpus(e)] or expansions)
         extra.extend(corrected)
         text = query.text
         extra = [e for e in dict.fromkeys(extra) if e.lower() not in text.lower()]
