@@ -162,7 +162,7 @@ def build_corpus(
     )
     model_dir, provenance = None, None
     if fine_tune is not None and corpus.examples is not None and not corpus.examples.in_scope:
-        say("no example questions to fine-tune on: the packaged model serves as it is")
+        say("no example questions to fine-tune on: the model serves as it is, not fine-tuned")
         fine_tune = None
     if fine_tune is not None:
         if corpus.examples is None or not train:

@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     )
     fine_tune: bool = Field(
         False,
-        description="fine-tune the model on the examples at each build (`build --fine-tune`; 3 minutes more)",
+        description="fine-tune the model on the examples at each build (`build --fine-tune`; about 4 minutes more)",
     )
 
     @property

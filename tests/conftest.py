@@ -72,6 +72,7 @@ def _state_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Nothing a test does may write into the repository's own index/."""
     monkeypatch.setenv("MMN_INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("MMN_FEEDBACK_DB", str(tmp_path / "data" / "feedback.sqlite3"))
+    monkeypatch.delenv("MMN_FINE_TUNE", raising=False)  # builds as by default, whatever the shell
 
 
 @pytest.fixture

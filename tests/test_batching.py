@@ -6,7 +6,7 @@ import time
 import numpy as np
 import pytest
 
-from assistant.embed.batching import BatchingEmbedder, serving
+from assistant.embed.batching import BatchingEmbedder, batch_report, serving
 from assistant.embed.embedding import CachingEmbedder
 from assistant.embed.onnxmodel import similar_lengths
 from assistant.errors import ModelError
@@ -19,6 +19,11 @@ QUESTIONS = [
     "Are GM1 antibodies found?",
     "How is it told apart from ALS?",
 ]
+
+
+def serving_like(batcher: BatchingEmbedder) -> CachingEmbedder:
+    """The batcher behind a cache, as a server holds it."""
+    return CachingEmbedder(batcher, 16)
 
 
 class Gate:
@@ -87,6 +92,10 @@ def test_questions_arriving_while_the_model_is_busy_share_the_next_call(embedder
     assert gate.calls[0] == [QUESTIONS[0]]
     assert sorted(gate.calls[1]) == sorted(QUESTIONS[1:5])  # whoever leads goes first
     assert (batcher.calls, batcher.texts) == (2, 5)
+    # what a server logs when it stops: the calls by how many texts they carried
+    assert batch_report(serving_like(batcher)) == (
+        "model calls 2 carrying 5 texts; calls by size {1: 1, 4: 1}"
+    )
     for i, texts in enumerate(groups):
         alone = embedder.embed(texts)
         assert results[i].shape == alone.shape

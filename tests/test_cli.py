@@ -234,3 +234,12 @@ def test_editors_review_feedback_from_the_command_line(tmp_path):
     assert "deleted 2" in run("purge", "--older-than", "0")
     example = (corpus / "examples" / f"{ARTICLE.stem}.jsonl").read_text(encoding="utf-8")
     assert json.loads(example)["gold"] == [dose.text]
+
+
+def test_fine_tuning_without_training_is_refused_before_any_work(tmp_path):
+    result = CliRunner().invoke(
+        cli, ["build", "--fine-tune", "--no-train", "--index-dir", str(tmp_path / "index")]
+    )
+    assert result.exit_code == 2
+    assert "--fine-tune trains on the examples: drop --no-train" in result.output
+    assert not (tmp_path / "index").exists()

@@ -32,6 +32,9 @@ REJECTING = re.compile(
 # not listed here fails; one listed that is answered again may be removed.
 KNOWN_MISSES = {
     "pt with Kawasaki disease already on non-steroidal anti-inflammatories, continue?",
+    # the statement comes first, but the question is declined: the model does not know the
+    # brand, and the decline looks at the adapted cosine alone (docs/retrieval.md)
+    "Is Deltasone reasonable in multifocal motor neuropathy?",
 }
 # How clinicians propose a treatment: on a phone, in a referral, at the bedside.
 PROPOSALS = (

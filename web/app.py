@@ -18,6 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from assistant import __version__
 from assistant.embed import Embedder
+from assistant.embed.batching import batch_report
 from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
 from assistant.search.loaded import LoadedIndex
@@ -172,16 +173,21 @@ def create_app(
         served = app.state.engine.index
         how = ", as the master loaded it (shared)" if served is shared else ""
         log.info("serving index version %s%s", served.version, how)
-        if not watch:
-            yield
-            return
-        assert model is not None  # watching: the engine's model, or the one loaded above
-        watcher = IndexWatcher(app, settings.index_dir, model, settings=settings)
-        watcher.start()
+        watcher = (
+            IndexWatcher(app, settings.index_dir, model, settings=settings)
+            if watch and model is not None
+            else None
+        )
+        if watcher is not None:
+            watcher.start()
         try:
             yield
         finally:
-            watcher.stop()
+            if watcher is not None:
+                watcher.stop()
+            report = None if model is None else batch_report(model)
+            if report is not None:  # the batch sizes a load reached (bench/floor.py reads it)
+                log.info("%s", report)
 
     app = FastAPI(
         title="Clinical retrieval assistant",

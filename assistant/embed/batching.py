@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,7 +44,8 @@ class BatchingEmbedder(Wrapper):
     `max_texts` bounds a merged call (a longer call goes straight through, as a build's does);
     `wait` is the longest a call may be held to gather others, and is spent only under load;
     `max_calls` calls may run at once (as many as the session's threads leave cores for).
-    `calls` and `texts` count the inner calls and the texts they carried.
+    `calls` and `texts` count the inner calls and the texts they carried, `sizes` the calls by
+    the number of texts they carried.
     """
 
     def __init__(
@@ -63,6 +64,7 @@ class BatchingEmbedder(Wrapper):
         """How many requests the last call carried: more than one means load."""
         self.calls = 0
         self.texts = 0
+        self.sizes: Counter[int] = Counter()
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if progress or not texts or len(texts) >= self.max_texts:
@@ -136,6 +138,7 @@ class BatchingEmbedder(Wrapper):
         with self._ready:
             self.calls += 1
             self.texts += len(texts)
+            self.sizes[len(texts)] += 1
             for request in batch:
                 request.done = True
             self._running -= 1
@@ -155,3 +158,14 @@ def serving(inner: Embedder, settings: Settings) -> CachingEmbedder:
         ),
         settings.query_cache,
     )
+
+
+def batch_report(model: Embedder) -> str | None:
+    """What the batcher behind `model` did, for the log when a server stops: the calls, the
+    questions they carried and the calls by size (None: no batcher)."""
+    while not isinstance(model, BatchingEmbedder):
+        model = getattr(model, "inner", None)  # type: ignore[assignment]
+        if model is None:
+            return None
+    sizes = ", ".join(f"{size}: {n}" for size, n in sorted(model.sizes.items()))
+    return f"model calls {model.calls} carrying {model.texts} texts; calls by size {{{sizes}}}"

@@ -20,6 +20,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import pairwise
 from pathlib import Path
 
 from rapidfuzz import process
@@ -41,7 +42,9 @@ MORE_COMMON_BY = 2.0
 MAX_REMEMBERED_WORDS = 10_000
 """Spelling and word-knowledge answers kept per vocabulary; questions are user input, so the
 memory is bounded."""
-_HYPHENATED = re.compile(r"\w+(?:-\w+)+")
+_NEGATED = re.compile(r"\bnon[-\u2010\u2011]?\w+", re.IGNORECASE)
+"""A word its prefix negates: none of its stems may match a rule ("non-steroidal")."""
+_PARTS = re.compile(r"[^\W_]+")
 _STOP_BETWEEN = frozenset({"and", "of", "the", "with", "in", "for", "to", "or"})
 
 
@@ -229,7 +232,9 @@ def _stem_keys(terms: Iterable[str]) -> dict[tuple[str, ...], str]:
     "thinning" must match only as written."""
     keys: dict[tuple[str, ...], str] = {}
     for term in terms:
-        words = WORD.findall(term)
+        # each part of a hyphenated term, so that one the tokeniser drops shows: "CAR-T" is
+        # not "car", nor "C-section" "section"
+        words = _PARTS.findall(term)
         stems = tuple(tokenize([term])[0])
         # a stem much shorter than its word ("thinning" -> "thin") would match other words
         if (
@@ -253,6 +258,9 @@ class Vocabulary:
     rules: list[Rule] = field(default_factory=list)
     words: frozenset[str] = frozenset()
     stems: frozenset[str] = frozenset()
+    pairs: frozenset[str] | None = None
+    """Neighbouring stems of the corpus ("anti gm1"), so that a term of several words is the
+    corpus's only when it stands there as written (None: an index built before they were kept)."""
     _expansions: dict[str, list[str]] = field(default_factory=dict)
     _known: frozenset[str] = frozenset()
     _spellings: frozenset[str] = frozenset()
@@ -279,12 +287,15 @@ class Vocabulary:
             for short, long_form in find_abbreviations(text).items():
                 abbreviations.setdefault(short, long_form)
         words = frozenset(w.lower() for text in texts for w in WORD.findall(text))
-        stems = frozenset(s for tokens in tokenize(texts) for s in tokens)
+        tokenised = tokenize(texts)
+        stems = frozenset(s for tokens in tokenised for s in tokens)
+        pairs = frozenset(f"{a} {b}" for tokens in tokenised for a, b in pairwise(tokens))
         vocabulary = cls(
             abbreviations=abbreviations,
             rules=rules,
             words=words,
             stems=stems,
+            pairs=pairs,
         )
         vocabulary._compile()
         return vocabulary
@@ -333,6 +344,7 @@ class Vocabulary:
             ],
             "words": sorted(self.words),
             "stems": sorted(self.stems),
+            "pairs": None if self.pairs is None else sorted(self.pairs),
         }
 
     @classmethod
@@ -345,6 +357,7 @@ class Vocabulary:
             rules=rules,
             words=frozenset(data["words"]),
             stems=frozenset(data["stems"]),
+            pairs=None if data.get("pairs") is None else frozenset(data["pairs"]),
         )
         vocabulary._compile()
         return vocabulary
@@ -358,8 +371,8 @@ class Vocabulary:
         found = [_key(m.group(1)) for m in self._pattern.finditer(query.text)]
         if self._by_stems:
             stems = query.stems
-            if "-" in query.text:  # a part of a compound is not the word: "non-steroidal"
-                stems = tuple(tokenize([_HYPHENATED.sub(" ", query.text)])[0])
+            if _NEGATED.search(query.text):  # "non-steroidal" is not a steroid
+                stems = tuple(tokenize([_NEGATED.sub(" ", query.text)])[0])
             for n in range(min(self._longest_stems, len(stems)), 0, -1):
                 for i in range(len(stems) - n + 1):
                     term = self._by_stems.get(tuple(stems[i : i + n]))
@@ -393,9 +406,12 @@ class Vocabulary:
         return _remember(self._corrected, word, found)
 
     def in_corpus(self, term: str) -> bool:
-        """Whether every stemmed word of a term occurs in the corpus."""
+        """Whether a term occurs in the corpus: each of its stems, side by side as in the term."""
         stems = tokenize([term])[0]
-        return bool(stems) and all(s in self.stems for s in stems)
+        if not stems or not all(s in self.stems for s in stems):
+            return False
+        # "anti-inflammatories" is not the corpus's because "anti-GM1" and "inflammatory" are
+        return self.pairs is None or all(f"{a} {b}" in self.pairs for a, b in pairwise(stems))
 
     def expand(self, query: str) -> str:
         """The query followed by bridges to the article's words (`bridge`, as text)."""
