@@ -32,9 +32,7 @@ from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import GoldItem, evaluate, load_gold  # noqa: E402
 from assistant.settings import current  # noqa: E402
 from bench.common import model, write  # noqa: E402
-
-SECOND = ROOT / "tests" / "fixtures" / "second-article"
-ARTICLE = "what-is-kawasaki-disease"
+from tests.updates import SECOND, add_second_article, corpus_copy  # noqa: E402
 
 
 def _items(path: Path, prefix: str) -> list[GoldItem]:
@@ -56,17 +54,8 @@ def _items(path: Path, prefix: str) -> list[GoldItem]:
 
 def _corpus(root: Path, count: int, near: bool) -> Path:
     """The project's corpus plus the second article and its first `count` in-scope examples."""
-    corpus = root / f"corpus-{count}-{int(near)}"
-    shutil.copytree(ROOT / "corpus", corpus)
-    shutil.copy(SECOND / f"{ARTICLE}.md", corpus / f"{ARTICLE}.md")
-    lines = (SECOND / "examples.jsonl").read_text(encoding="utf-8").splitlines()
-    inside = [line for line in lines if line.strip() and json.loads(line)["gold"]][:count]
-    outside = [line for line in lines if line.strip() and not json.loads(line)["gold"]]
-    (corpus / "examples" / f"{ARTICLE}.jsonl").write_text("\n".join(inside) + "\n")
-    if near:
-        with (corpus / "examples" / "out-of-scope.jsonl").open("a", encoding="utf-8") as handle:
-            handle.write("\n".join(outside) + "\n")
-    return corpus
+    corpus = corpus_copy(root / f"corpus-{count}-{int(near)}")
+    return add_second_article(corpus, count=count, near=near)
 
 
 def main() -> None:

@@ -37,17 +37,15 @@ from assistant.evaluation import evaluate, load_gold  # noqa: E402
 from assistant.ingest.vocabulary import CLINICAL_FILE  # noqa: E402
 from assistant.settings import FineTuneSettings, current  # noqa: E402
 from bench.common import model, write  # noqa: E402
-from tests.test_safety import SECOND, SECOND_ID, proposal_failures, proposals  # noqa: E402
+from tests.test_safety import proposal_failures, proposals  # noqa: E402
+from tests.test_voices import VOICES  # noqa: E402  (the `by` of issue 23's examples)
+from tests.updates import add_second_article, corpus_copy  # noqa: E402
 
-VOICES = ("ed-doctor", "icu-doctor", "pharmacist", "infusion-nurse", "gp", "resident-phone")
-"""The writers of issue 23's examples (their `by` field)."""
 GOLD = ROOT / "tests" / "gold"
 
 
-def _corpus(root: Path, *, voices: bool, clinical: bool) -> Path:
-    corpus = Path(tempfile.mkdtemp(prefix="corpus-", dir=root))
-    shutil.rmtree(corpus)
-    shutil.copytree(ROOT / "corpus", corpus)
+def _corpus(target: Path, *, voices: bool, clinical: bool) -> Path:
+    corpus = corpus_copy(target)
     if not clinical:
         (corpus / CLINICAL_FILE).unlink()
     if not voices:
@@ -87,7 +85,7 @@ def main() -> None:
         variants.append(("+ both, --fine-tune", True, True, True))
     runs = []
     for label, with_voices, clinical, tune in variants:
-        corpus = _corpus(root, voices=with_voices, clinical=clinical)
+        corpus = _corpus(root / f"corpus-{len(runs)}", voices=with_voices, clinical=clinical)
         index_dir = root / f"index-{len(runs)}"
         started = time.perf_counter()
         loaded = build_corpus(
@@ -109,11 +107,9 @@ def main() -> None:
         print(f"{'':<33} test:   {_row(run['test'])}", flush=True)
     safety = []
     for tune in (False, True) if not args.no_fine_tune else (False,):
-        corpus = _corpus(root, voices=True, clinical=True)
-        shutil.copy(SECOND / f"{SECOND_ID}.md", corpus / f"{SECOND_ID}.md")
-        lines = (SECOND / "examples.jsonl").read_text(encoding="utf-8").splitlines()
-        inside = [x for x in lines if x.strip() and json.loads(x)["gold"]]
-        (corpus / "examples" / f"{SECOND_ID}.jsonl").write_text("\n".join(inside) + "\n")
+        corpus = add_second_article(
+            _corpus(root / f"corpus-two-{int(tune)}", voices=True, clinical=True)
+        )
         index_dir = root / f"index-two-{int(tune)}"
         build_corpus(corpus, embedder, index_dir, fine_tune=FineTuneSettings() if tune else None)
         engine = Engine.open(index_dir, embedder, settings=current())

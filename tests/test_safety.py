@@ -8,19 +8,17 @@ statement but is not listed there fails the test, so a new one cannot slip by un
 
 import json
 import re
-import shutil
 
 import pytest
 
 from assistant.build import build_corpus
 from assistant.engine import Engine
-from tests.conftest import CORPUS, FIXTURES
+from tests.conftest import FIXTURES
+from tests.updates import SECOND_ID, add_second_article, corpus_copy
 
 pytestmark = pytest.mark.model
 
 SAFETY = json.loads((FIXTURES / "safety.json").read_text(encoding="utf-8"))
-SECOND = FIXTURES / "second-article"
-SECOND_ID = "what-is-kawasaki-disease"
 FIRST_ID = "what-is-multifocal-motor-neuropathy"
 REJECTING = re.compile(
     r"\b(ineffective|should not be (used|given)|should be avoided|not recommended|"
@@ -94,13 +92,7 @@ def _listed(engine: Engine, article_id: str) -> None:
 def two_articles(tmp_path_factory: pytest.TempPathFactory, embedder) -> Engine:
     """The corpus with the second article and its editors' examples, built for real."""
     root = tmp_path_factory.mktemp("safety")
-    corpus = root / "corpus"
-    shutil.copytree(CORPUS, corpus)
-    shutil.copy(SECOND / f"{SECOND_ID}.md", corpus / f"{SECOND_ID}.md")
-    lines = (SECOND / "examples.jsonl").read_text(encoding="utf-8").splitlines()
-    inside = [line for line in lines if line.strip() and json.loads(line)["gold"]]
-    (corpus / "examples" / f"{SECOND_ID}.jsonl").write_text("\n".join(inside) + "\n")
-    build_corpus(corpus, embedder, root / "index")
+    build_corpus(add_second_article(corpus_copy(root / "corpus")), embedder, root / "index")
     return Engine.open(root / "index", embedder)
 
 

@@ -1,4 +1,5 @@
-"""Editors' updates as data, for tests/test_updates.py and bench/updates.py.
+"""Editors' updates as data, for tests/test_updates.py and bench/updates.py, and the second
+article an editor adds (`add_second_article`, for tests/test_safety.py and the benches).
 
 tests/fixtures/updates/edits.json holds five edits of the first article (a number corrected,
 a section added on topics the out-of-scope examples call not covered, a passage removed, a
@@ -72,6 +73,26 @@ def corpus_copy(target: Path) -> Path:
     """The project's corpus, copied: the edits are applied to the copy's article."""
     shutil.copytree(ROOT / "corpus", target)
     return target
+
+
+SECOND = ROOT / "tests" / "fixtures" / "second-article"
+SECOND_ID = "what-is-kawasaki-disease"
+
+
+def add_second_article(corpus: Path, *, count: int | None = None, near: bool = False) -> Path:
+    """Add the second article to a corpus copy with its first `count` in-scope examples (all
+    when None), and with `near` its near-topic out-of-scope ones."""
+    shutil.copy(SECOND / f"{SECOND_ID}.md", corpus / f"{SECOND_ID}.md")
+    lines = [
+        x for x in (SECOND / "examples.jsonl").read_text(encoding="utf-8").splitlines() if x.strip()
+    ]
+    inside = [x for x in lines if json.loads(x)["gold"]][:count]
+    (corpus / "examples" / f"{SECOND_ID}.jsonl").write_text("\n".join(inside) + "\n")
+    if near:
+        outside = [x for x in lines if not json.loads(x)["gold"]]
+        with (corpus / "examples" / "out-of-scope.jsonl").open("a", encoding="utf-8") as handle:
+            handle.write("\n".join(outside) + "\n")
+    return corpus
 
 
 def edit_article(corpus: Path, edit: Edit) -> None:

@@ -262,6 +262,7 @@ class Vocabulary:
     """Neighbouring stems of the corpus ("anti gm1"), so that a term of several words is the
     corpus's only when it stands there as written (None: an index built before they were kept)."""
     _expansions: dict[str, list[str]] = field(default_factory=dict)
+    _bridges: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _known: frozenset[str] = frozenset()
     _spellings: frozenset[str] = frozenset()
     _corrected: dict[str, str | None] = field(default_factory=dict)
@@ -318,6 +319,7 @@ class Vocabulary:
             for term in rule.terms:
                 add(term, rule.expansions)
         self._expansions = expansions
+        self._bridges = {}
         glossary = {w for term in expansions for w in WORD.findall(term)}
         self._known = self.words | glossary
         # A slip may be of a word the corpus only has inflected ("progres" -> the stem of
@@ -417,23 +419,31 @@ class Vocabulary:
         """The query followed by bridges to the article's words (`bridge`, as text)."""
         return self.bridge(read(query)).text
 
+    def _bridge_of(self, term: str) -> tuple[str, ...]:
+        """What a glossary term adds to a question: nothing when the corpus uses the term; else
+        the article's own words when it has some ("Motrin" -> "NSAIDs", not also "non-steroidal
+        anti-inflammatory drugs", whose "steroidal" leads astray), or all its expansions. Each
+        term's answer is kept: it depends on the vocabulary alone, and the terms are its own."""
+        if term not in self._bridges:
+            expansions = self._expansions.get(term, [])
+            found: tuple[str, ...] = ()
+            if not self.in_corpus(term):
+                found = tuple(e for e in expansions if self.in_corpus(e)) or tuple(expansions)
+            self._bridges[term] = found
+        return self._bridges[term]
+
     def bridge(self, query: Words) -> Words:
         """The query followed by bridges to the article's words: "query (bridge; bridge)".
 
         Only terms the corpus does not use itself are expanded ("NCS", "hands", "steroids"):
-        expanding "IVIg", which the article uses, would only dilute the question. A term
-        expands to those of its expansions the corpus uses, or to all when it uses none. The query is
-        read once; only the corrections and bridges added to it are tokenised here.
+        expanding "IVIg", which the article uses, would only dilute the question (`_bridge_of`).
+        The query is read once; only the corrections and bridges added to it are tokenised here.
         """
         extra: list[str] = []
         corrected = self.corrections(query)
         searched = query.then(" ", read(" ".join(corrected))) if corrected else query
         for term in self.matched_terms(searched):
-            if not self.in_corpus(term):
-                # the article's own words when it has some ("Motrin" -> "NSAIDs", not also
-                # "non-steroidal anti-inflammatory drugs", whose "steroidal" leads astray)
-                expansions = self._expansions.get(term, [])
-                extra.extend([e for e in expansions if self.in_corpus(e)] or expansions)
+            extra.extend(self._bridge_of(term))
         extra.extend(corrected)
         text = query.text
         extra = [e for e in dict.fromkeys(extra) if e.lower() not in text.lower()]

@@ -142,7 +142,6 @@ def train(
         ranker = as_ranker(fitted, settings)
         for row, item in zip(test, score(ranker, data, test), strict=True):
             held_out[row] = item
-    rows = [at for at, s in enumerate(held_out) if s is not None]
     scored = [s for s in held_out if s is not None]
     best: tuple[float, float, float] | None = None
     for lw in settings.lexical_grid:
@@ -155,8 +154,9 @@ def train(
     cv: dict[str, Any] = dict(figures(scored, lexical_weight, context_weight, threshold))
     if writers:
         by: dict[str, list[Scored]] = {}
-        for at, item in zip(rows, scored, strict=True):
-            by.setdefault(writers[at] or "unnamed", []).append(item)
+        for at, held in enumerate(held_out):
+            if held is not None:
+                by.setdefault(writers[at] or "unnamed", []).append(held)
         cv["by_writer"] = {
             w: figures(items, lexical_weight, context_weight, threshold)
             for w, items in sorted(by.items())
