@@ -6,7 +6,6 @@ from assistant.errors import ArticleError
 from assistant.ingest.corpus import load_article
 from assistant.ingest.vocabulary import (
     Vocabulary,
-    edit_distance,
     find_abbreviations,
     load_synonyms,
     parse_synonyms,
@@ -123,14 +122,6 @@ def test_a_synonyms_file_that_is_not_utf8_names_its_line(tmp_path):
 
 def test_the_shipped_synonyms_file_parses():
     assert len(load_synonyms(CORPUS)) > 20
-
-
-@pytest.mark.parametrize(
-    ("a", "b", "distance"),
-    [("onest", "onset", 1), ("sumnar", "sumner", 1), ("kitten", "sitting", 3), ("ab", "ab", 0)],
-)
-def test_edit_distance_counts_a_swap_of_neighbours_as_one_edit(a, b, distance):
-    assert edit_distance(a, b) == distance
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-
 from assistant.errors import ArticleError
+from assistant.ingest.matching import closest_word, term_pattern, zipf
 from assistant.ingest.parsing import LINE_END, read_text
 from assistant.ingest.tokens import WORD, Words, read, tokenize
 from assistant.records import Article
@@ -107,38 +104,6 @@ def load_synonyms(corpus_dir: Path, files: Sequence[str] = RULE_FILES) -> list[R
         if path.is_file():
             rules.extend(parse_synonyms(read_text(path), str(path)))
     return rules
-
-
-@lru_cache(maxsize=8192)
-def zipf(word: str) -> float:
-    """How common a word is in general English (wordfreq's Zipf scale: 3 is once per million
-    words, 0 is never seen), from the data wordfreq ships: nothing is downloaded."""
-    from wordfreq import zipf_frequency
-
-    return zipf_frequency(word, "en")
-
-
-def edit_distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: insertions, deletions, substitutions and swaps of
-    two neighbouring letters each count 1 ("onest" -> "onset" is one edit)."""
-    return int(OSA.distance(a, b))
-
-
-def closest_word(word: str, known: Iterable[str]) -> str | None:
-    """The known word a misspelt word most likely stands for, or None.
-
-    Typing slips are one or two edits (Damerau 1964): one edit is allowed up to 7 letters, two
-    from 8; of the words that close, the nearest wins, then the longest, then the first in
-    alphabetical order.
-    """
-    allowed = 1 if len(word) < 8 else 2
-    found = process.extract(
-        word, list(known), scorer=OSA.distance, score_cutoff=allowed, limit=None
-    )
-    if not found:
-        return None
-    best = min(found, key=lambda match: (match[1], -len(match[0]), match[0]))
-    return str(best[0])
 
 
 def _remember(memory: dict, key: str, answer):
@@ -264,7 +229,7 @@ class Vocabulary:
     _expansions: dict[str, list[str]] = field(default_factory=dict)
     _bridges: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _known: frozenset[str] = frozenset()
-    _spellings: frozenset[str] = frozenset()
+    _spellings: tuple[str, ...] = ()
     _corrected: dict[str, str | None] = field(default_factory=dict)
     _pattern: re.Pattern[str] | None = None
     _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
@@ -324,17 +289,10 @@ class Vocabulary:
         self._known = self.words | glossary
         # A slip may be of a word the corpus only has inflected ("progres" -> the stem of
         # "progression"), so stems are candidates too.
-        self._spellings = self._known | {s for s in self.stems if s.isalpha() and len(s) >= 4}
+        stems = {s for s in self.stems if s.isalpha() and len(s) >= 4}
+        self._spellings = tuple(sorted(self._known | stems))
         self._corrected = {}
-        alternatives = sorted(expansions, key=len, reverse=True)
-        self._pattern = (
-            re.compile(
-                r"(?<![\w-])(" + "|".join(re.escape(t) for t in alternatives) + r")(?![\w-])",
-                re.IGNORECASE,
-            )
-            if alternatives
-            else None
-        )
+        self._pattern = term_pattern(expansions)
         self._by_stems = _stem_keys(expansions)
         self._longest_stems = max(map(len, self._by_stems), default=0)
 

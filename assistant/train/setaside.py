@@ -32,8 +32,8 @@ import numpy as np
 
 from assistant.ingest.examples import Example
 from assistant.ingest.lineage import Lineage
+from assistant.ingest.matching import zipf
 from assistant.ingest.tokens import WORD, tokenize
-from assistant.ingest.vocabulary import zipf
 from assistant.records import Passage
 from assistant.settings import TrainingSettings
 
