@@ -50,7 +50,7 @@ bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/latency.py
-	$(BIN)/python bench/floor.py --config default --config MMN_BATCH_TEXTS=1
+	$(BIN)/python bench/floor.py --config default --config MMN_WORKERS=2
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/scale.py

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from assistant.answer import Answer, assemble
 from assistant.embed.batching import serving
-from assistant.embed.embedding import CachingEmbedder, Embedder, fine_tuned_embedder
+from assistant.embed.embedding import CachingEmbedder, Embedder, embed_async, fine_tuned_embedder
 from assistant.limits import DEFAULT_K, Query, check_k
 from assistant.search.loaded import LoadedIndex, load_index
 from assistant.search.retrieval import (
@@ -118,6 +118,27 @@ class Engine:
         retrieval = self.retrieve(
             query.question, query.history, k, options=options, article=article
         )
+        return self.answer_from(query.question, query.history, retrieval, k)
+
+    async def ask_async(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        k: int = DEFAULT_K,
+        *,
+        article: str | None = None,
+    ) -> Answer:
+        """`ask` on the server's event loop (see `answer_async`)."""
+        return await self.answer_async(Query.read(question, history), check_k(k), article=article)
+
+    async def answer_async(
+        self, query: Query, k: int = DEFAULT_K, *, article: str | None = None
+    ) -> Answer:
+        """`answer` on the server's event loop: the same stages, the model call shared with the
+        questions arriving meanwhile (`assistant.embed.batching`)."""
+        reading = self._retriever.read(query.question, query.history, k=k, article=article)
+        vectors = await embed_async(self.embedder, reading.embed) if reading.embed else None
+        retrieval = self._retriever.rank(reading, vectors)
         return self.answer_from(query.question, query.history, retrieval, k)
 
     def answer_from(

@@ -81,8 +81,10 @@ class Settings(BaseSettings):
         le=50,
         description="under load, how long a model call may wait for more questions to join it",
     )
-    onnx_spin: bool = Field(
-        False, description="let idle onnxruntime threads spin (faster alone, slower beside others)"
+    onnx_spin: bool | None = Field(
+        None,
+        description="let onnxruntime's threads spin during a model call (unset: when the "
+        "workers' threads fit the cores)",
     )
     fine_tune: bool = Field(
         False,
@@ -95,6 +97,16 @@ class Settings(BaseSettings):
         if self.onnx_threads:
             return self.onnx_threads
         return max(1, cores() // self.workers)
+
+    @property
+    def spin(self) -> bool:
+        """`onnx_spin`, or by layout (issue 24): spinning when a session has threads to spin
+        and the workers' threads fit the cores. One worker on two cores: a question in 3.3 ms
+        against 3.9 without (the threads stop spinning when a call returns); sessions sharing
+        cores with other workers' would spin on time the others need."""
+        if self.onnx_spin is not None:
+            return self.onnx_spin
+        return 1 < self.threads_per_session and self.threads_per_session * self.workers <= cores()
 
     @property
     def concurrent_model_calls(self) -> int:

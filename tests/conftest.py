@@ -198,3 +198,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             + "model/server: "
             + "; ".join(unmarked)
         )
+
+
+def run_loop(coroutine):
+    """Run a coroutine to its end on an event loop of its own thread, as a server's loop runs:
+    the browser tests' driver keeps a loop running on the main thread, where `asyncio.run`
+    is refused."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

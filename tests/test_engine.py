@@ -144,3 +144,33 @@ def test_a_follow_ups_bm25_is_summed_over_every_passage_before_the_best_are_kept
     kept = retrieval.lexical_scores
     assert all(np.isclose(s, summed[i]) for i, s in kept.items())
     assert np.allclose(sorted(kept.values()), np.sort(summed)[-50:])
+
+
+@pytest.mark.model
+def test_the_servers_path_answers_every_dev_question_as_the_cli_does(engine):
+    """`answer_async` (the server's, the model call shared with other questions) and `answer`
+    (the CLI's and the eval command's) run the same stages: same passages, same scores, same
+    decline, for every dev gold question with its history."""
+    import asyncio
+
+    from assistant.evaluation import load_gold
+    from assistant.limits import Query
+    from tests.conftest import ROOT, run_loop
+
+    items = load_gold(ROOT / "tests" / "gold" / "dev.jsonl")
+    queries = [Query.read(item.question, item.history) for item in items]
+
+    async def served():
+        return await asyncio.gather(*(engine.answer_async(q, 5) for q in queries))
+
+    def shape(answer):
+        return answer.answerable, [(p.passage.id, p.score, p.relevant) for p in answer.passages]
+
+    together = run_loop(served())  # all at once: they share model calls
+    assert len(together) > 100
+    for query, answer in zip(queries, together, strict=True):
+        alone = engine.answer(query, 5)
+        assert shape(answer)[0] == shape(alone)[0], query.question
+        assert [p for p, _, _ in shape(answer)[1]] == [p for p, _, _ in shape(alone)[1]]
+        for (_, a, ra), (_, b, rb) in zip(shape(answer)[1], shape(alone)[1], strict=True):
+            assert a == pytest.approx(b, abs=1e-5) and ra == rb

@@ -189,10 +189,10 @@ ASK_ERRORS: dict[int | str, dict[str, Any]] = {
 
 
 @router.post("/ask", response_model=AskResponse, responses=ASK_ERRORS)
-def ask(body: AskRequest, engine: EngineDep) -> JSONResponse:
+async def ask(body: AskRequest, engine: EngineDep) -> JSONResponse:
     """Answer a question with ranked, cited passages and the article's disclaimer."""
     query = Query(body.question, tuple(body.history))  # checked by AskRequest's validators
-    answer = engine.answer(query, body.k, article=body.article)
+    answer = await engine.answer_async(query, body.k, article=body.article)
     # `answer_to_dict` is the documented shape (tests hold the two together); returning it as a
     # response skips re-validating every field of our own output on each request.
     return JSONResponse(answer_to_dict(answer))

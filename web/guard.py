@@ -241,7 +241,9 @@ class RequestGuard:
         deadline = time.monotonic() + self.body_timeout
         while True:
             try:  # a body sent a byte a second must not hold a slot for minutes
-                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+                # (a timeout scope, not wait_for: wait_for made a task of every receive)
+                async with asyncio.timeout(deadline - time.monotonic()):
+                    message = await receive()
             except TimeoutError:
                 raise Refusal(
                     408,

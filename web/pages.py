@@ -67,7 +67,7 @@ def home(request: Request, engine: EngineDep) -> HTMLResponse:
 
 
 @router.api_route("/ask", methods=["GET", "HEAD"], response_class=HTMLResponse)
-def ask(
+async def ask(
     request: Request,
     engine: EngineDep,
     q: str = "",
@@ -81,7 +81,7 @@ def ask(
     site = views.site_of(engine.index)
     kept, dropped = trim_history(history or [])
     try:
-        answer = engine.ask(q, kept, article=article or None)
+        answer = await engine.ask_async(q, kept, article=article or None)
     except QueryError as exc:
         form = views.QuestionForm(
             question=q,

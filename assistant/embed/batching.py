@@ -1,24 +1,27 @@
 """Questions that arrive while the model is busy are embedded together, in one call.
 
-On two cores a gold question costs onnxruntime 11.4 ms of CPU alone and 8.1 ms in a call of
-eight grouped by length (bench/README.md, issue 16). The server answers each request on a
-thread of its pool, so concurrent questions can meet here.
+A server process answers on one event loop. With one ONNX session using all the cores (one
+worker, the default), the model runs there, inline: a thread pool in between cost every answer
+two hand-offs (8 % of one client's time in issue 24's profile), and while the model holds the
+cores the loop has nothing better to do. The questions arriving meanwhile wait in their
+sockets; when the call returns, the loop reads them, and the next call takes them all at once.
+Where a session has fewer threads than the cores (several workers), calls run on as many
+threads as fill the cores, so that a worker holding most of the connections still uses them.
 
-The first caller finding the model idle embeds at once, so a lone clinician never waits for
-company. Callers arriving meanwhile queue; when the model is free, one of them takes everything
-queued (up to `max_texts`) into the next call. Only when the previous call already carried
-several callers, that is under load, may the next one wait up to `wait` seconds to fill up.
-A worker whose session has fewer threads than the machine has cores runs as many calls at once
-as fill the cores: with one call at a time, a worker that got most of the connections left a
-core idle (72.7 answers/s against 126 in one run of bench/load.py with two workers).
+A question that arrives alone never waits: its call starts on the loop's next turn. Only when
+the previous call carried several questions, that is under load, may the next one wait a few
+turns of the loop, while questions still join it and at most `wait` seconds, to fill up.
+
+Callers outside an event loop (the CLI, the eval command, a build) go straight to the model.
 """
 
 from __future__ import annotations
 
-import threading
+import asyncio
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,21 +34,19 @@ from assistant.settings import Settings
 @dataclass(slots=True, eq=False)
 class _Request:
     texts: Sequence[str]
-    vectors: np.ndarray | None = None
-    error: BaseException | None = None
-    taken: bool = False
-    """In a call already: its caller waits for that call, and never leads one."""
-    done: bool = False
+    future: asyncio.Future[np.ndarray]
 
 
 class BatchingEmbedder(Wrapper):
-    """An `Embedder` that merges concurrent calls into one call of the one it wraps.
+    """An `Embedder` whose `embed_async` merges the calls of one event loop into calls of the
+    embedder it wraps.
 
-    `max_texts` bounds a merged call (a longer call goes straight through, as a build's does);
-    `wait` is the longest a call may be held to gather others, and is spent only under load;
-    `max_calls` calls may run at once (as many as the session's threads leave cores for).
-    `calls` and `texts` count the inner calls and the texts they carried, `sizes` the calls by
-    the number of texts they carried.
+    `max_texts` bounds a merged call (a longer request goes straight through); `wait` is the
+    longest a call may be held to gather others, and is spent only under load. `max_calls`
+    calls may run at once: one runs on the loop itself; more run on as many threads, so that a
+    worker whose sessions have one thread each still fills the cores when it holds most of the
+    connections (issue 16: one call at a time left a core idle). `calls` and `texts` count the
+    merged calls and the texts they carried, `sizes` the calls by the number of texts.
     """
 
     def __init__(
@@ -55,11 +56,16 @@ class BatchingEmbedder(Wrapper):
         self.max_texts = max(1, max_texts)
         self.wait = max(0.0, wait)
         self.max_calls = max(1, max_calls)
+        self._pool: ThreadPoolExecutor | None = None
         self._queue: deque[_Request] = deque()
-        self._ready = threading.Condition()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The loop whose calls are merged; a caller on another loop (tests run several)
+        goes straight to the model."""
+        self._looking = False
+        """A look at the queue is scheduled on the loop."""
         self._running = 0
-        self._gathering = False
-        """A call is waiting for company: newcomers join it rather than start their own."""
+        self._gathering_since = 0.0
+        self._seen = 0
         self._last_size = 1
         """How many requests the last call carried: more than one means load."""
         self.calls = 0
@@ -67,82 +73,102 @@ class BatchingEmbedder(Wrapper):
         self.sizes: Counter[int] = Counter()
 
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
-        if progress or not texts or len(texts) >= self.max_texts:
-            return self.inner.embed(texts, progress=progress)
-        request = _Request(texts)
-        with self._ready:
-            self._queue.append(request)
-            self._ready.notify_all()  # a call gathering company counts the newcomer
-            while not request.done and (
-                request.taken or self._running >= self.max_calls or self._gathering
-            ):
-                self._ready.wait()
-            if not request.done:
-                self._running += 1
-                try:
-                    batch = self._take(request)
-                except BaseException:
-                    self._running -= 1
-                    self._ready.notify_all()
-                    raise
-        if not request.done:
-            self._run(batch)
-        if request.error is not None:
-            # each caller gets its own error, so that tracebacks do not mix threads' frames
-            raise ModelError(f"the model failed on a batch of questions ({request.error})")
-        assert request.vectors is not None
-        return request.vectors
+        """A call from outside the event loop: straight to the model."""
+        return self.inner.embed(texts, progress=progress)
 
-    def _take(self, leader: _Request) -> list[_Request]:
-        """The queued requests for the next call (the caller holds the lock; `leader` first).
+    async def embed_async(self, texts: Sequence[str]) -> np.ndarray:
+        """The vectors of `texts`, from a call shared with the questions queued beside them."""
+        loop = asyncio.get_running_loop()
+        if self._loop is None or self._loop.is_closed():
+            self._loop = loop
+        if not texts or len(texts) >= self.max_texts or loop is not self._loop:
+            return self.inner.embed(texts)
+        request = _Request(texts, loop.create_future())
+        self._queue.append(request)
+        self._look_soon(loop)
+        return await request.future
 
-        Under load (the last call carried more than one request) the call waits up to `wait`
-        for more, so that it fills up instead of leaving with one question."""
-        self._queue.remove(leader)
-        leader.taken = True
-        if self._last_size > 1 and self.wait:
-            self._gathering = True
-            deadline = time.monotonic() + self.wait
-            while len(leader.texts) + self._queued_texts() < self.max_texts:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    break
-                self._ready.wait(left)
-            self._gathering = False
-        batch, size = [leader], len(leader.texts)
-        while self._queue and size + len(self._queue[0].texts) <= self.max_texts:
+    def _look_soon(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Look at the queue on the loop's next turn, if a call may start."""
+        if not self._looking and self._queue and self._running < self.max_calls:
+            self._looking = True
+            self._gathering_since = time.monotonic()
+            self._seen = 0
+            loop.call_soon(self._look, loop)
+
+    def _look(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Start a call with the queue's head, unless it should gather more first."""
+        queued = len(self._queue)
+        if (
+            self._last_size > 1
+            and queued != self._seen  # others joined since the last look: look once more
+            and sum(len(r.texts) for r in self._queue) < self.max_texts
+            and time.monotonic() - self._gathering_since < self.wait
+        ):
+            self._seen = queued
+            loop.call_soon(self._look, loop)
+            return
+        self._looking = False
+        batch = self._take()
+        if batch:
+            self._last_size = len(batch)
+            self._running += 1
+            texts = [t for r in batch for t in r.texts]
+            if self.max_calls == 1:  # on the loop: no hand-off to a thread and back
+                self._finish(batch, texts, loop, *_called(self.inner, texts))
+            else:
+                if self._pool is None:
+                    self._pool = ThreadPoolExecutor(self.max_calls, thread_name_prefix="model")
+                done = loop.run_in_executor(self._pool, _called, self.inner, texts)
+                done.add_done_callback(lambda f: self._finish(batch, texts, loop, *f.result()))
+        self._look_soon(loop)
+
+    def _take(self) -> list[_Request]:
+        """The queued requests for the next call, up to `max_texts` texts (at least one)."""
+        batch: list[_Request] = []
+        size = 0
+        while self._queue and (not batch or size + len(self._queue[0].texts) <= self.max_texts):
             request = self._queue.popleft()
-            request.taken = True
-            batch.append(request)
-            size += len(request.texts)
-        self._last_size = len(batch)
-        self._ready.notify_all()  # those left over may start the next call, if one is free
+            if not request.future.cancelled():  # its client has gone
+                batch.append(request)
+                size += len(request.texts)
         return batch
 
-    def _queued_texts(self) -> int:
-        return sum(len(r.texts) for r in self._queue)
+    def _finish(
+        self,
+        batch: list[_Request],
+        texts: list[str],
+        loop: asyncio.AbstractEventLoop,
+        vectors: np.ndarray | None,
+        error: Exception | None,
+    ) -> None:
+        """Every caller of a call gets its rows or an error of its own; the next call may
+        start."""
+        start = 0
+        for request in batch:
+            if not request.future.cancelled():
+                if error is not None:
+                    request.future.set_exception(
+                        ModelError(f"the model failed on a batch of questions ({error})")
+                    )
+                else:
+                    assert vectors is not None
+                    # a copy: the question cache keeps rows, and a view would keep the batch
+                    request.future.set_result(vectors[start : start + len(request.texts)].copy())
+            start += len(request.texts)
+        self.calls += 1
+        self.texts += len(texts)
+        self.sizes[len(texts)] += 1
+        self._running -= 1
+        self._look_soon(loop)
 
-    def _run(self, batch: list[_Request]) -> None:
-        """One inner call for the whole batch; every caller gets its rows or the error."""
-        texts = [t for r in batch for t in r.texts]
-        try:
-            vectors = self.inner.embed(texts)
-            start = 0
-            for request in batch:
-                # a copy: the question cache keeps rows, and a view would keep the whole batch
-                request.vectors = vectors[start : start + len(request.texts)].copy()
-                start += len(request.texts)
-        except BaseException as exc:  # each caller raises on its own thread
-            for request in batch:
-                request.error = exc
-        with self._ready:
-            self.calls += 1
-            self.texts += len(texts)
-            self.sizes[len(texts)] += 1
-            for request in batch:
-                request.done = True
-            self._running -= 1
-            self._ready.notify_all()
+
+def _called(inner: Embedder, texts: list[str]) -> tuple[np.ndarray | None, Exception | None]:
+    """The model's vectors, or the error it raised: the caller hands out one or the other."""
+    try:
+        return inner.embed(texts), None
+    except Exception as exc:
+        return None, exc
 
 
 def serving(inner: Embedder, settings: Settings) -> CachingEmbedder:

@@ -174,7 +174,7 @@ class SentenceTransformerEmbedder:
             runtime=settings.embed_runtime,
             export_dir=settings.model_export_dir or export_dir or settings.index_dir / "models",
             threads=settings.threads_per_session,
-            spin=settings.onnx_spin,
+            spin=settings.spin,
             name=name,
         )
 
@@ -314,20 +314,44 @@ class CachingEmbedder(Wrapper):
     def embed(self, texts: Sequence[str], *, progress: bool = False) -> np.ndarray:
         if not self.size or not texts:
             return self.inner.embed(texts, progress=progress)
-        with self._lock:
-            known = {t: v for t in texts if (v := self._vectors.get(t)) is not None}
-        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        known, missing = self._recall(texts)
         if missing:
             known.update(zip(missing, self.inner.embed(missing), strict=True))
+        return self._keep(texts, known, len(missing))
+
+    async def embed_async(self, texts: Sequence[str]) -> np.ndarray:
+        """`embed` on the server's event loop: what is missing goes to the batcher."""
+        if not self.size or not texts:
+            return await embed_async(self.inner, texts)
+        known, missing = self._recall(texts)
+        if missing:
+            known.update(zip(missing, await embed_async(self.inner, missing), strict=True))
+        return self._keep(texts, known, len(missing))
+
+    def _recall(self, texts: Sequence[str]) -> tuple[dict[str, np.ndarray], list[str]]:
         with self._lock:
-            self.hits += len(texts) - len(missing)
-            self.misses += len(missing)
+            known = {t: v for t in texts if (v := self._vectors.get(t)) is not None}
+        return known, [t for t in dict.fromkeys(texts) if t not in known]
+
+    def _keep(self, texts: Sequence[str], known: dict[str, np.ndarray], missed: int) -> np.ndarray:
+        with self._lock:
+            self.hits += len(texts) - missed
+            self.misses += missed
             for text in texts:
                 self._vectors[text] = known[text]
                 self._vectors.move_to_end(text)
             while len(self._vectors) > self.size:
                 self._vectors.popitem(last=False)
         return np.stack([known[t] for t in texts])
+
+
+async def embed_async(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:
+    """The vectors of `texts` from a coroutine: through the embedder's own `embed_async` (the
+    server's cache and batcher) where it has one, else its `embed`."""
+    merged = getattr(embedder, "embed_async", None)
+    if merged is not None:
+        return await merged(texts)
+    return embedder.embed(texts)
 
 
 def fine_tuned_embedder(

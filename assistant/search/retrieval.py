@@ -20,6 +20,7 @@ import numpy as np
 
 from assistant.embed.embedding import Embedder
 from assistant.errors import QueryError
+from assistant.ingest.tokens import Words
 from assistant.search import artefact
 from assistant.search.loaded import LoadedIndex
 from assistant.search.ranker import Ranker, read_question, top_scores, untrained, with_context
@@ -67,6 +68,21 @@ class Retrieval:
     best_dense: float
     dense_scores: dict[int, float] = field(default_factory=dict)
     lexical_scores: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """A question as `Retriever.read` left it for the model: `embed` is what to embed (the
+    question, then the conversation before it; empty when dense search is off)."""
+
+    text: Words
+    context: Words | None
+    ranker: Ranker
+    options: RetrievalOptions
+    allowed: np.ndarray | None
+    k: int
+    total: int
+    embed: tuple[str, ...]
 
 
 class _Clock:
@@ -129,6 +145,26 @@ class Retriever:
             raise QueryError(f"there is no article {article!r}; the articles are: {known}")
         return self._by_article.get(article, np.zeros(0, dtype=np.int64))
 
+    def read(
+        self,
+        question: str,
+        history: Sequence[str] = (),
+        *,
+        k: int,
+        options: RetrievalOptions = DEFAULT_OPTIONS,
+        article: str | None = None,
+    ) -> Reading:
+        """The question read for searching, before any model work: what to embed, and how."""
+        allowed = self._allowed(article)
+        ranker = ranker_for(self.ranker, options)
+        vocabulary = self._index.vocabulary if ranker.expand else None
+        text, context = read_question(question, history, ranker.history_turns, vocabulary)
+        total = len(self._index.passages) if allowed is None else len(allowed)
+        embed: tuple[str, ...] = ()
+        if options.dense:
+            embed = (text.text,) if context is None else (text.text, context.text)
+        return Reading(text, context, ranker, options, allowed, k, total, embed)
+
     def search(
         self,
         question: str,
@@ -139,24 +175,32 @@ class Retriever:
         article: str | None = None,
         timings: dict[str, float] | None = None,
     ) -> Retrieval:
-        """Rank the passages for a question, of one article only when `article` is given.
-        `timings`, when given, receives the seconds each stage took (the benchmark's shares)."""
-        allowed = self._allowed(article)
+        """Rank the passages for a question, of one article only when `article` is given:
+        `read`, the model, `rank`. `timings`, when given, receives the seconds each stage took
+        (the benchmark's shares)."""
         clock = _Clock(timings)
-        ranker = ranker_for(self.ranker, options)
-        vocabulary = self._index.vocabulary if ranker.expand else None
-        text, context = read_question(question, history, ranker.history_turns, vocabulary)
+        reading = self.read(question, history, k=k, options=options, article=article)
         clock.lap("vocabulary")
-        total = len(self._index.passages) if allowed is None else len(allowed)
-        n = min(max(ranker.candidates, k), total)
+        vectors = None
+        if reading.embed:
+            vectors = self._embedder.embed(reading.embed)
+            clock.lap("embedding")
+        return self.rank(reading, vectors, clock)
+
+    def rank(
+        self, reading: Reading, vectors: np.ndarray | None, clock: _Clock | None = None
+    ) -> Retrieval:
+        """The passages ranked for a question read, with the model's vectors of
+        `reading.embed` (None when dense search is off)."""
+        clock = clock or _Clock(None)
+        ranker, options, allowed = reading.ranker, reading.options, reading.allowed
+        text, context, total = reading.text, reading.context, reading.total
+        n = min(max(ranker.candidates, reading.k), total)
 
         dense: dict[int, float] = {}
         best = 0.0
         vector: np.ndarray | None = None
-        if options.dense:
-            searched = [text.text] if context is None else [text.text, context.text]
-            vectors = self._embedder.embed(searched)
-            clock.lap("embedding")
+        if vectors is not None:
             vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
             clock.lap("adapter")
             scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
@@ -184,7 +228,7 @@ class Retriever:
         if not fused:  # nothing matched lexically and dense is off: keep document order
             order = range(total) if allowed is None else allowed.tolist()
             fused = dict.fromkeys(list(order)[:n], 0.0)
-        ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[:k]
+        ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: reading.k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
         margin = None if vector is None else ranker.margin(vector, best)
         declined = vector is not None and ranker.declines(margin, best)
