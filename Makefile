@@ -50,7 +50,7 @@ bench: install
 	$(BIN)/python bench/retrieval.py
 	$(BIN)/python bench/web.py
 	$(BIN)/python bench/latency.py
-	$(BIN)/python bench/floor.py --config default --config MMN_WORKERS=2
+	$(BIN)/python bench/floor.py --config default --config MMN_WORKERS=2 --config MMN_ONNX_SPIN=false
 	$(BIN)/python bench/startup.py
 	$(BIN)/python bench/load.py
 	$(BIN)/python bench/scale.py

@@ -170,12 +170,46 @@ def test_a_question_whose_client_left_is_not_embedded(embedder):
 
 
 @pytest.mark.model
-def test_a_build_sized_call_and_a_call_from_outside_a_loop_go_straight_to_the_model(embedder):
+def test_a_request_past_the_bound_goes_alone_and_a_call_from_outside_a_loop_goes_straight(
+    embedder,
+):
     model = Recorder(embedder)
     batcher = BatchingEmbedder(model, max_texts=4)
-    assert run_loop(batcher.embed_async(QUESTIONS)).shape == (len(QUESTIONS), 384)
-    assert batcher.embed(QUESTIONS[:2]).shape == (2, 384)
-    assert model.calls == [QUESTIONS, QUESTIONS[:2]] and batcher.calls == 0
+
+    async def ask():
+        return await asyncio.gather(
+            batcher.embed_async(QUESTIONS), batcher.embed_async([QUESTIONS[0]])
+        )
+
+    big, small = run_loop(ask())
+    assert big.shape == (len(QUESTIONS), 384) and small.shape == (1, 384)
+    assert model.calls == [QUESTIONS, [QUESTIONS[0]]] and batcher.calls == 2
+    assert batcher.embed(QUESTIONS[:2]).shape == (2, 384)  # the CLI's path: no loop, no batch
+    assert model.calls[-1] == QUESTIONS[:2] and batcher.calls == 2
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("wait", "calls"), [(1.0, 1), (0.0, 3)])
+def test_under_load_a_call_gathers_the_questions_still_arriving(embedder, wait, calls):
+    """After a call of several (load), the next one looks again while questions keep
+    joining, turn by turn of the loop, within `wait`; without a wait it leaves at once."""
+    model = Recorder(embedder)
+    batcher = BatchingEmbedder(model, wait=wait)
+
+    async def late(question, turns):
+        for _ in range(turns):
+            await asyncio.sleep(0)
+        return await batcher.embed_async([question])
+
+    async def ask():
+        await asyncio.gather(late(QUESTIONS[0], 0), late(QUESTIONS[1], 0))  # a busy spell
+        started = time.monotonic()
+        await asyncio.gather(*(late(q, turns) for turns, q in enumerate(QUESTIONS[2:5])))
+        return time.monotonic() - started
+
+    assert run_loop(ask()) < 0.9  # it left when no one more came, not at the deadline
+    assert len(model.calls) == 1 + calls
+    assert sorted(t for call in model.calls[1:] for t in call) == sorted(QUESTIONS[2:5])
 
 
 @pytest.mark.model

@@ -23,6 +23,7 @@ from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 
@@ -77,11 +78,14 @@ class BatchingEmbedder(Wrapper):
         return self.inner.embed(texts, progress=progress)
 
     async def embed_async(self, texts: Sequence[str]) -> np.ndarray:
-        """The vectors of `texts`, from a call shared with the questions queued beside them."""
+        """The vectors of `texts`, from a call shared with the questions queued beside them
+        (a request of `max_texts` or more goes in a call of its own)."""
         loop = asyncio.get_running_loop()
         if self._loop is None or self._loop.is_closed():
-            self._loop = loop
-        if not texts or len(texts) >= self.max_texts or loop is not self._loop:
+            # a new loop (a restarted app in the same process): what the old one left behind
+            # can never be answered there
+            self._loop, self._queue, self._running, self._looking = loop, deque(), 0, False
+        if not texts or loop is not self._loop:
             return self.inner.embed(texts)
         request = _Request(texts, loop.create_future())
         self._queue.append(request)
@@ -114,14 +118,36 @@ class BatchingEmbedder(Wrapper):
             self._last_size = len(batch)
             self._running += 1
             texts = [t for r in batch for t in r.texts]
-            if self.max_calls == 1:  # on the loop: no hand-off to a thread and back
-                self._finish(batch, texts, loop, *_called(self.inner, texts))
+            try:  # on the loop when one call at a time: no hand-off to a thread and back
+                if self.max_calls == 1:
+                    vectors, error = _called(self.inner, texts)
+                else:
+                    if self._pool is None:
+                        self._pool = ThreadPoolExecutor(self.max_calls, thread_name_prefix="model")
+                    done = loop.run_in_executor(self._pool, _called, self.inner, texts)
+            except BaseException as exc:  # the call did not run to its end (Ctrl-C, no pool)
+                self._finish(batch, texts, loop, None, exc)
+                raise
+            if self.max_calls == 1:
+                self._finish(batch, texts, loop, vectors, error)
             else:
-                if self._pool is None:
-                    self._pool = ThreadPoolExecutor(self.max_calls, thread_name_prefix="model")
-                done = loop.run_in_executor(self._pool, _called, self.inner, texts)
-                done.add_done_callback(lambda f: self._finish(batch, texts, loop, *f.result()))
+                done.add_done_callback(partial(self._done, batch, texts, loop))
         self._look_soon(loop)
+
+    def _done(
+        self,
+        batch: list[_Request],
+        texts: list[str],
+        loop: asyncio.AbstractEventLoop,
+        done: asyncio.Future[tuple[np.ndarray | None, BaseException | None]],
+    ) -> None:
+        """A call on a thread has ended (on the loop again): hand out its outcome."""
+        if done.cancelled():
+            self._finish(batch, texts, loop, None, ModelError("the model call was cancelled"))
+        elif (error := done.exception()) is not None:
+            self._finish(batch, texts, loop, None, error)
+        else:
+            self._finish(batch, texts, loop, *done.result())
 
     def _take(self) -> list[_Request]:
         """The queued requests for the next call, up to `max_texts` texts (at least one)."""
@@ -140,30 +166,33 @@ class BatchingEmbedder(Wrapper):
         texts: list[str],
         loop: asyncio.AbstractEventLoop,
         vectors: np.ndarray | None,
-        error: Exception | None,
+        error: BaseException | None,
     ) -> None:
         """Every caller of a call gets its rows or an error of its own; the next call may
-        start."""
-        start = 0
-        for request in batch:
-            if not request.future.cancelled():
-                if error is not None:
-                    request.future.set_exception(
-                        ModelError(f"the model failed on a batch of questions ({error})")
-                    )
-                else:
-                    assert vectors is not None
-                    # a copy: the question cache keeps rows, and a view would keep the batch
-                    request.future.set_result(vectors[start : start + len(request.texts)].copy())
-            start += len(request.texts)
-        self.calls += 1
-        self.texts += len(texts)
-        self.sizes[len(texts)] += 1
-        self._running -= 1
-        self._look_soon(loop)
+        start, whatever happens here."""
+        try:
+            start = 0
+            for request in batch:
+                if not request.future.done():  # done: its client has gone (cancelled)
+                    if error is not None or vectors is None:
+                        request.future.set_exception(
+                            ModelError(f"the model failed on a batch of questions ({error})")
+                        )
+                    else:
+                        # a copy: the question cache keeps rows, and a view would keep the batch
+                        rows = vectors[start : start + len(request.texts)].copy()
+                        request.future.set_result(rows)
+                start += len(request.texts)
+        finally:
+            self.calls += 1
+            self.texts += len(texts)
+            self.sizes[len(texts)] += 1
+            self._running -= 1
+            if not loop.is_closed():
+                self._look_soon(loop)
 
 
-def _called(inner: Embedder, texts: list[str]) -> tuple[np.ndarray | None, Exception | None]:
+def _called(inner: Embedder, texts: list[str]) -> tuple[np.ndarray | None, BaseException | None]:
     """The model's vectors, or the error it raised: the caller hands out one or the other."""
     try:
         return inner.embed(texts), None

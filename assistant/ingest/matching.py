@@ -3,7 +3,7 @@
 A question is read against some thousands of glossary terms. One alternation of them all made
 Python's `re` try every term at every word (0.5 ms a question, issue 24's profile); the same
 terms folded into a trie make one pattern that tries only the terms sharing the letters read so
-far, and matches exactly what the alternation matched (`tests/test_vocabulary.py`).
+far, and matches exactly what the alternation matched (`tests/test_matching.py`).
 """
 
 from __future__ import annotations
