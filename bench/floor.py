@@ -142,13 +142,6 @@ class RawFloor:
         self.search_index.search(vector, 5)
 
 
-SETTLE = 0.0
-"""Seconds between the floor and the answer. Both run hot, back to back: the floor's threads
-stop spinning when its run returns (above), so neither takes a core from the other, and a
-pause only let the machine's cores go idle before the answer alone (the answer then paid the
-wake-up the floor, run right after it, did not)."""
-
-
 def parse_config(text: str) -> dict[str, str]:
     if text == "default":
         return {}
@@ -201,7 +194,9 @@ class Profile:
             self.process.wait(timeout=120)
 
 
-def one_client(floor: RawFloor, asked: list[str], config: str, args) -> dict:
+def one_client(
+    floor: RawFloor, asked: list[str], served_texts: list[str], config: str, args
+) -> dict:
     """The answer's p50 and p99 against the raw floor's, question by question, interleaved."""
     settings = parse_config(config)
     log = RESULTS / "floor-server.log.tmp"
@@ -216,17 +211,17 @@ def one_client(floor: RawFloor, asked: list[str], config: str, args) -> dict:
         for payload in warm:  # warm the server, with questions not measured after
             connection.post(payload)
         payloads = requests_for([(text, ()) for text in asked], port)
-        embedded = floor.served_texts(args.index_dir, asked)
         profile = Profile(flame, process.pid, 20)
-        for text, payload, searched in zip(asked, payloads, embedded, strict=True):
-            time.sleep(SETTLE)
+        # The floors and the answer run back to back, all hot: the floor's threads stop
+        # spinning when its run returns, so none takes a core from the next; a pause before the
+        # answer only let the cores go idle, and the answer alone paid for waking them.
+        for text, payload, searched in zip(asked, payloads, served_texts, strict=True):
             started = time.perf_counter()
             floor.answer(text)
             raw.append((time.perf_counter() - started) * 1000)
             started = time.perf_counter()
             floor.answer(searched)
             served.append((time.perf_counter() - started) * 1000)
-            time.sleep(SETTLE)
             started = time.perf_counter()
             connection.post(payload)
             api.append((time.perf_counter() - started) * 1000)
@@ -249,12 +244,12 @@ def one_client(floor: RawFloor, asked: list[str], config: str, args) -> dict:
 BATCHES = re.compile(r"model calls (\d+) carrying (\d+) texts; calls by size \{([^}]*)\}")
 
 
-def under_load(floor: RawFloor, asked: list[str], args) -> dict:
+def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args) -> dict:
     """Answers a second at `args.clients` closed-loop clients against the model's limit."""
     from bench.load import requests_for, run_level
 
     limit = floor.limit(asked)
-    served_limit = floor.limit(floor.served_texts(args.index_dir, asked))
+    served_limit = floor.limit(served_texts)
     log = RESULTS / "floor-load.log.tmp"
     env = {**os.environ, "MMN_WORKERS": str(args.workers), "MMN_QUERY_CACHE": "0"}
     process, port = serve(args.index_dir, log, env=env)
@@ -315,11 +310,12 @@ def main() -> None:
     if args.limit:
         asked = asked[: args.limit]
     floor = RawFloor(args.index_dir)
+    served_texts = floor.served_texts(args.index_dir, asked)  # read once, for every config
     for text in asked[:30]:
         floor.answer(text)
     results = []
     for config in args.config or ["default"]:
-        row = one_client(floor, asked, config, args)
+        row = one_client(floor, asked, served_texts, config, args)
         results.append(row)
         raw, api = row["raw floor"], row["POST /api/ask"]
         served = row["raw floor, the text the server embeds"]
@@ -330,7 +326,7 @@ def main() -> None:
             f"{row['ratio_p50']} (target {TARGET}), p99 {row['ratio_p99']} (target {TARGET_P99})",
             flush=True,
         )
-    load = under_load(floor, asked, args) if args.clients else None
+    load = under_load(floor, asked, served_texts, args) if args.clients else None
     if load is not None:
         print(
             f"{load['clients']} clients, serve --workers {load['workers']}: "

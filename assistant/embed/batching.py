@@ -42,7 +42,7 @@ class BatchingEmbedder(Wrapper):
     """An `Embedder` whose `embed_async` merges the calls of one event loop into calls of the
     embedder it wraps.
 
-    `max_texts` bounds a merged call (a longer request goes straight through); `wait` is the
+    `max_texts` bounds a merged call (a longer request goes in a call of its own); `wait` is the
     longest a call may be held to gather others, and is spent only under load. `max_calls`
     calls may run at once: one runs on the loop itself; more run on as many threads, so that a
     worker whose sessions have one thread each still fills the cores when it holds most of the

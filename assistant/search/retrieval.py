@@ -81,7 +81,6 @@ class Reading:
     options: RetrievalOptions
     allowed: np.ndarray | None
     k: int
-    total: int
     embed: tuple[str, ...]
 
 
@@ -159,11 +158,10 @@ class Retriever:
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None
         text, context = read_question(question, history, ranker.history_turns, vocabulary)
-        total = len(self._index.passages) if allowed is None else len(allowed)
         embed: tuple[str, ...] = ()
         if options.dense:
             embed = (text.text,) if context is None else (text.text, context.text)
-        return Reading(text, context, ranker, options, allowed, k, total, embed)
+        return Reading(text, context, ranker, options, allowed, k, embed)
 
     def search(
         self,
@@ -194,7 +192,8 @@ class Retriever:
         `reading.embed` (None when dense search is off)."""
         clock = clock or _Clock(None)
         ranker, options, allowed = reading.ranker, reading.options, reading.allowed
-        text, context, total = reading.text, reading.context, reading.total
+        text, context = reading.text, reading.context
+        total = len(self._index.passages) if allowed is None else len(allowed)
         n = min(max(ranker.candidates, reading.k), total)
 
         dense: dict[int, float] = {}
