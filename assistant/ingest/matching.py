@@ -21,7 +21,7 @@ _END = ""
 
 def term_pattern(terms: Iterable[str]) -> re.Pattern[str] | None:
     """A case-insensitive pattern finding any of `terms` (lower case) as a whole word, or None
-    for no terms. Where terms overlap ("ivig", "ivig dose") the longest that stands as a whole
+    for no terms. Where terms overlap ("ct", "ct scan") the longest that stands as a whole
     word wins, as in an alternation sorted longest first."""
     trie: dict = {}
     for term in terms:
