@@ -25,7 +25,7 @@ LAYERS = [
     {"assistant.search"},
     {"assistant.train", "assistant.answer"},
     {"assistant.build", "assistant.engine", "assistant.updates"},
-    {"assistant.evaluation"},
+    {"assistant.evaluation", "assistant.desk"},
     {"web"},
     {"assistant.cli", "assistant.__main__"},
 ]

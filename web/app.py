@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import json
 import logging
+import re
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,8 @@ from assistant.search.loaded import LoadedIndex
 from assistant.settings import Settings, current
 from assistant.store import published_version
 from web import api, feedback, pages
+from web.desk import routes as desk
+from web.desk.auth import Desk, Refused, desk_of
 from web.guard import LOG_CONFIG, SECURITY_HEADERS, RequestGuard
 
 log = logging.getLogger("mmn_assistant.web")
@@ -94,6 +98,24 @@ class IndexWatcher:
         self._refused = None
         log.info("now serving index version %s (was %s)", fresh.index.version, served)
         return True
+
+
+def part_of(full: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
+    """A copy of an OpenAPI schema with the paths `keep` accepts and the component schemas
+    they refer to, directly or through other components."""
+    schema = copy.deepcopy(full)
+    schema["paths"] = {p: v for p, v in schema["paths"].items() if keep(p)}
+    components = schema.get("components", {}).get("schemas", {})
+    wanted: set[str] = set()
+    pending = [json.dumps(schema["paths"])]
+    while pending:
+        for name in re.findall(r'"#/components/schemas/([^"]+)"', pending.pop()):
+            if name not in wanted and name in components:
+                wanted.add(name)
+                pending.append(json.dumps(components[name]))
+    if components:
+        schema["components"]["schemas"] = {k: v for k, v in components.items() if k in wanted}
+    return schema
 
 
 def _where(error: dict[str, Any]) -> str:
@@ -201,9 +223,11 @@ def create_app(
     app.state.feedback = feedback.Feedback.create(
         settings.feedback_db, settings.feedback_per_minute
     )
+    app.state.desk = Desk.create(settings, app.state.feedback)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(feedback.router)
+    app.include_router(desk.router)
     app.mount("/static", StaticFiles(directory=pages.STATIC), name="static")
     app.add_middleware(
         RequestGuard,
@@ -214,8 +238,9 @@ def create_app(
     )
 
     def openapi() -> dict[str, Any]:
-        """The schema, with the ids of the articles served now as the values `article` takes."""
-        schema = copy.deepcopy(FastAPI.openapi(app))
+        """The schema, with the ids of the articles served now as the values `article` takes.
+        The desk's addresses are left out: they have a schema of their own."""
+        schema = part_of(FastAPI.openapi(app), lambda path: not path.startswith("/desk"))
         served = getattr(app.state, "engine", None)
         if served is not None:
             article = schema["components"]["schemas"]["AskRequest"]["properties"]["article"]
@@ -225,6 +250,18 @@ def create_app(
         return schema
 
     app.openapi = openapi  # type: ignore[method-assign]
+
+    @app.get("/desk/openapi.json", include_in_schema=False)
+    def desk_schema(request: Request) -> JSONResponse:
+        """The desk's addresses, for schemathesis and for scripts (404 while the desk is off)."""
+        desk_of(request)
+        schema = part_of(FastAPI.openapi(app), lambda path: path.startswith("/desk"))
+        schema["info"] = {"title": "Editors' desk", "version": __version__}
+        return JSONResponse(schema)
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> Response:
+        return exc.response
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

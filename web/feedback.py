@@ -22,7 +22,7 @@ import re
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -151,6 +151,20 @@ def read_judgement(form: dict[str, list[str]], engine: Engine) -> Judgement:
     )
 
 
+async def shown_to(engine: Engine, judgement: Judgement) -> tuple[tuple[str, str], ...]:
+    """The ranked passages the clinician saw, for the editors' desk: the answer again (its
+    question vector is cached), when the version served is the one the page was ranked with."""
+    if judgement.index_version != engine.index.version:
+        return ()
+    try:
+        answer = await engine.ask_async(
+            judgement.question, judgement.history, article=judgement.searched or None
+        )
+    except QueryError:
+        return ()
+    return tuple((r.passage.id, r.passage.text) for r in answer.passages)
+
+
 def answer_url(form: dict[str, list[str]], outcome: str) -> str:
     """The answer the judgement was about, with the notice to show on it."""
     question, history = _one(form, "question"), form.get("history", [])
@@ -193,6 +207,7 @@ async def feedback(request: Request) -> Response:
         judgement = read_judgement(form, engine)
     except QueryError as exc:
         return _refuse(request, 422, str(exc))
+    judgement = replace(judgement, shown=await shown_to(engine, judgement))
     try:
         await run_in_threadpool(kept.store.add, judgement)
         outcome = "saved"

@@ -191,7 +191,8 @@ class RequestGuard:
                 headers = MutableHeaders(scope=message)
                 for name, value in SECURITY_HEADERS.items():
                     headers.setdefault(name, value)
-                if scope["path"] in PRIVATE_PATHS:  # a question may hold patient details
+                path = scope["path"]  # a question may hold patient details; the desk, more
+                if path in PRIVATE_PATHS or path == "/desk" or path.startswith("/desk/"):
                     headers["Cache-Control"] = "no-store"
             await send(message)
 

@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from assistant.cli import answers, examples, feedback, index, serve
+from assistant.cli import answers, editors, examples, feedback, index, serve
 from assistant.cli.common import CommandGroup
 from assistant.settings import SettingsError, current, documented
 
@@ -35,6 +35,7 @@ for command in (index.build, index.status, answers.ask, serve.serve, answers.eva
     cli.add_command(command)
 cli.add_command(feedback.feedback)
 cli.add_command(examples.examples)
+cli.add_command(editors.editors)
 
 
 def main() -> None:

@@ -64,3 +64,13 @@ def embedder(model_path: Path | None, index_dir: Path) -> Any:  # a SentenceTran
     return SentenceTransformerEmbedder.configured(
         current(), model_path, export_dir=index_dir / "models"
     )
+
+
+def shell_user() -> str:
+    """Who the audit trail names for a command run in a shell."""
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (shell)"
+    except (KeyError, OSError):
+        return "shell"

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from assistant.cli import common
+from assistant.settings import current
 
 
 @click.group(cls=common.CommandGroup)
@@ -58,12 +59,12 @@ def examples_fix(corpus_dir: Path, index_dir: Path, yes: bool) -> None:
 
 
 def _set_aside(index_dir: Path) -> list[dict[str, Any]]:
-    from assistant.store.directory import published_manifest
+    from assistant.desk.actions import set_aside
+    from assistant.store.directory import published_version
 
-    manifest = published_manifest(index_dir)
-    if manifest is None:
+    if published_version(index_dir) is None:
         raise click.ClickException(f"{index_dir}: no index is published; run `mmn-assistant build`")
-    return list(((manifest.changes or {}).get("examples") or {}).get("set_aside") or [])
+    return set_aside(index_dir)
 
 
 @examples.command(name="set-aside")
@@ -93,6 +94,7 @@ def examples_set_aside(index_dir: Path, as_json: bool) -> None:
 @examples.command(name="resolve")
 @common.corpus_option
 @common.index_option
+@common.feedback_option
 @click.argument("key")
 @click.option(
     "--answered", is_flag=True, help="The passage answers it: move it into the article's examples."
@@ -108,41 +110,23 @@ def examples_set_aside(index_dir: Path, as_json: bool) -> None:
 def examples_resolve(
     corpus_dir: Path,
     index_dir: Path,
+    db_path: Path,
     key: str,
     answered: bool,
     out_of_scope: bool,
     passage_id: str | None,
     gold: str | None,
 ) -> None:
-    """Resolve a set-aside out-of-scope example (KEY as `examples set-aside` lists it)."""
-    from assistant.ingest.editing import answered as move
-    from assistant.ingest.editing import still_out_of_scope
+    """Resolve a set-aside out-of-scope example (KEY as `examples set-aside` lists it); the
+    decision goes into the audit trail of the feedback store (--db)."""
+    from assistant.desk.actions import Decisions
+    from assistant.feedback import FeedbackStore
 
     if answered == out_of_scope:
         raise click.UsageError("give one of --answered and --out-of-scope")
-    corpus = _corpus(corpus_dir, index_dir)
-    example = next((e for e in corpus.examples.out_of_scope if e.key == key), None)
-    if example is None:
-        moved = next((e for e in corpus.examples.in_scope if e.key == key), None)
-        if moved is not None:
-            click.echo(f"{key} is already answered: {moved.where} {moved.question}")
-            return
-        raise click.ClickException(
-            f"no out-of-scope example has the key {key!r} (see `mmn-assistant examples set-aside`)"
-        )
-    entry = next((s for s in _set_aside(index_dir) if s["key"] == key), None)
-    wanted = passage_id or (entry or {}).get("passage")
-    if not wanted:
-        raise click.ClickException(f"{key} is not set aside; name the passage with --passage ID")
-    matches = [p for p in corpus.passages if p.id == wanted]
-    if not matches and len(wanted) >= 8:
-        matches = [p for p in corpus.passages if p.id.startswith(wanted)]
-    if len(matches) != 1:
-        raise click.ClickException(f"no single passage has an id starting {wanted!r}")
-    done = (
-        move(example, matches[0], corpus_dir, gold)
-        if answered
-        else still_out_of_scope(example, matches[0])
+    settings = current(corpus_dir=corpus_dir, index_dir=index_dir)
+    outcome = Decisions(settings, FeedbackStore(db_path)).resolve_set_aside(
+        common.shell_user(), key, answered=answered, passage_id=passage_id, gold=gold
     )
-    click.echo(f"{done.file}:{done.line} {done.question}: {done.what}")
+    click.echo(outcome.message)
     click.echo("the next `mmn-assistant build` trains on the decision")

@@ -16,7 +16,7 @@ import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,16 +53,19 @@ def accept(
     *,
     gold: str | None = None,
     out_of_scope: bool = False,
+    passage: str | None = None,
 ) -> Decision:
-    """Append the judged question to the right examples file and mark the row accepted."""
+    """Append the judged question to the right examples file and mark the row accepted.
+    `passage` (the desk's choice): the id of the passage that answers, `gold` then a phrase
+    of it (default: its whole text)."""
     row = _new(store, feedback_id)
-    if out_of_scope and gold:
+    if out_of_scope and (gold or passage):
         raise FeedbackError("give either --gold (the article answers it) or --out-of-scope")
-    if out_of_scope or (row.verdict == "missing" and not gold):
+    if out_of_scope or (row.verdict == "missing" and not gold and not passage):
         decision = append_example(corpus_dir, None, row, [])
     else:
         article = _article(corpus_dir, row.article)
-        phrase = _gold(row, article, gold)
+        phrase = _gold(row, article, gold) if passage is None else _of(article, passage, gold)
         decision = append_example(corpus_dir, article.id, row, [phrase])
     store.decide(feedback_id, "accepted", decision.note)
     return decision
@@ -125,19 +128,53 @@ def _gold(row: Feedback, article: Article, gold: str | None) -> str:
     return gold.strip()
 
 
+def _of(article: Article, passage_id: str, gold: str | None) -> str:
+    """A gold phrase of the chosen passage, checked against the article as it is now."""
+    chosen = next((p for p in article.passages if p.id == passage_id), None)
+    if chosen is None:
+        raise FeedbackError(
+            f"passage {passage_id[:12]} is no longer in {article.id} (the article was edited); "
+            "choose a passage the article has now"
+        )
+    phrase = (gold or "").strip() or chosen.text
+    if phrase.lower() not in chosen.text.lower():
+        raise FeedbackError(
+            f"{phrase!r} is not in the chosen passage ({chosen.text[:60]!r}…); copy the phrase "
+            "from that passage"
+        )
+    return phrase
+
+
 def append_example(
     corpus_dir: Path, article_id: str | None, row: Feedback, gold: list[str]
+) -> Decision:
+    """Add a judged question as an example (see `append_question`)."""
+    return append_question(
+        corpus_dir, article_id, row.question, row.history, gold,
+        by=WRITER, extra={"feedback_id": row.id},
+    )  # fmt: skip
+
+
+def append_question(
+    corpus_dir: Path,
+    article_id: str | None,
+    question: str,
+    history: Sequence[str],
+    gold: list[str],
+    *,
+    by: str,
+    extra: dict[str, object] | None = None,
 ) -> Decision:
     """Add one example line unless the same question and history are already an example (in
     any examples file: the same question in an article's file and in out-of-scope.jsonl would
     teach the ranker two answers)."""
     folder = corpus_dir / EXAMPLES_DIR
     path = folder / f"{article_id or OUT_OF_SCOPE}.jsonl"
-    key = (normalise(row.question), tuple(normalise(h) for h in row.history))
-    entry: dict[str, object] = {"question": row.question}
-    if row.history:
-        entry["history"] = list(row.history)
-    entry |= {"gold": gold, "by": WRITER, "feedback_id": row.id}
+    key = (normalise(question), tuple(normalise(h) for h in history))
+    entry: dict[str, object] = {"question": question}
+    if history:
+        entry["history"] = list(history)
+    entry |= {"gold": gold, "by": by, **(extra or {})}
     with _locked(folder):
         for other in sorted(folder.glob("*.jsonl")):
             if (found := _line_of(other, key)) is not None:

@@ -61,6 +61,50 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 2: the article the answer searched ("" for all): a rank means something only within the
     # search that produced it, so statistics keep searches apart.
     ("ALTER TABLE feedback ADD COLUMN searched TEXT NOT NULL DEFAULT ''",),
+    # 3: the editors' desk (issue 25): the ranking the clinician saw, editors' accounts and
+    # sessions, failed logins (for the lockout), the audit trail and the desk's builds.
+    (
+        "ALTER TABLE feedback ADD COLUMN shown TEXT NOT NULL DEFAULT '[]'",
+        """
+    CREATE TABLE editors (
+        name        TEXT PRIMARY KEY,
+        hash        TEXT NOT NULL,
+        created_at  TEXT NOT NULL,
+        changed_at  TEXT NOT NULL,
+        last_login  TEXT
+    )""",
+        """
+    CREATE TABLE sessions (
+        id          TEXT PRIMARY KEY,
+        editor      TEXT NOT NULL REFERENCES editors (name) ON DELETE CASCADE,
+        created_at  TEXT NOT NULL,
+        seen_at     TEXT NOT NULL
+    )""",
+        "CREATE INDEX sessions_editor ON sessions (editor)",
+        "CREATE TABLE failed_logins (name TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE INDEX failed_logins_name ON failed_logins (name, at)",
+        """
+    CREATE TABLE audit (
+        id          INTEGER PRIMARY KEY,
+        at          TEXT NOT NULL,
+        who         TEXT NOT NULL,
+        action      TEXT NOT NULL,
+        target      TEXT NOT NULL,
+        detail      TEXT NOT NULL
+    )""",
+        """
+    CREATE TABLE builds (
+        id          INTEGER PRIMARY KEY,
+        started_at  TEXT NOT NULL,
+        who         TEXT NOT NULL,
+        state       TEXT NOT NULL CHECK (state IN ('running', 'published', 'failed')),
+        pid         INTEGER,
+        log         TEXT NOT NULL,
+        finished_at TEXT,
+        version     TEXT,
+        message     TEXT
+    )""",
+    ),
 )
 
 
@@ -81,6 +125,9 @@ class Judgement:
     verdict: Verdict
     searched: str = ""
     """The article the answer searched, "" for all of them."""
+    shown: tuple[tuple[str, str], ...] = ()
+    """The ranked passages the clinician saw, (id, text) from rank 1 ("" texts and () for rows
+    stored before issue 25, or judged on a version no longer served)."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -132,7 +179,9 @@ class FeedbackStore:
         self.path = path
 
     @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """One connection, schema brought up to date; every `sqlite3.Error` or `OSError` comes
+        out as a `FeedbackError` that names the file. For the desk's tables beside these."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             connect = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
@@ -182,16 +231,16 @@ class FeedbackStore:
             raise
 
     def schema_version(self) -> int:
-        with self._connect() as db:
+        with self.connect() as db:
             return int(db.execute("PRAGMA user_version").fetchone()[0])
 
     def add(self, judgement: Judgement, *, now: datetime | None = None) -> int:
         """Store one judgement; returns its id."""
         created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-        with self._connect() as db:
+        with self.connect() as db:
             cursor = db.execute(
                 "INSERT INTO feedback (created_at, article, index_version, question, history,"
-                " passage, rank, verdict, searched) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " passage, rank, verdict, searched, shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     created,
                     judgement.article,
@@ -202,6 +251,7 @@ class FeedbackStore:
                     judgement.rank,
                     judgement.verdict,
                     judgement.searched,
+                    json.dumps([list(pair) for pair in judgement.shown], ensure_ascii=False),
                 ),
             )
             return int(cursor.lastrowid or 0)
@@ -210,11 +260,11 @@ class FeedbackStore:
         query, args = "SELECT * FROM feedback", ()
         if status is not None:
             query, args = query + " WHERE status = ?", (status,)  # type: ignore[assignment]
-        with self._connect() as db:
+        with self.connect() as db:
             return [_row(r) for r in db.execute(query + " ORDER BY id", args)]
 
     def get(self, feedback_id: int) -> Feedback:
-        with self._connect() as db:
+        with self.connect() as db:
             row = db.execute("SELECT * FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
         if row is None:
             raise FeedbackError(f"no feedback with id {feedback_id}; `feedback list` shows them")
@@ -223,7 +273,7 @@ class FeedbackStore:
     def decide(self, feedback_id: int, status: Status, note: str) -> None:
         """Mark a new row accepted or rejected; a row another editor decided meanwhile is not
         changed again."""
-        with self._connect() as db:
+        with self.connect() as db:
             cursor = db.execute(
                 "UPDATE feedback SET status = ?, note = ? WHERE id = ? AND status = 'new'",
                 (status, note, feedback_id),
@@ -234,7 +284,7 @@ class FeedbackStore:
     def purge(self, older_than_days: float, *, now: datetime | None = None) -> int:
         """Delete rows older than the given age, whatever their status; returns how many."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)
-        with self._connect() as db:
+        with self.connect() as db:
             cursor = db.execute(
                 "DELETE FROM feedback WHERE created_at <= ?",
                 (cutoff.isoformat(timespec="seconds"),),
@@ -300,6 +350,7 @@ def _row(row: sqlite3.Row) -> Feedback:
         rank=row["rank"],
         verdict=row["verdict"],
         searched=row["searched"],
+        shown=tuple((str(i), str(t)) for i, t in json.loads(row["shown"])),
         status=row["status"],
         note=row["note"],
     )

@@ -184,3 +184,15 @@ def still_out_of_scope(example: Example, passage: Passage) -> Done:
     _write(source, lines)
     return Done(example.source, first + 1, example.question,
                 f"still out of scope after {passage.id[:12]}")  # fmt: skip
+
+
+def drop(example: Example) -> Done:
+    """Remove a stale example (its passage was removed) from its file; once, whatever is run
+    twice (a second run finds no line and says so)."""
+    source = Path(example.source)
+    lines = _lines(source)
+    i = _where(lines, example)
+    if i is None:
+        return Done(example.source, example.line, example.question, "already removed")
+    _write(source, lines[:i] + lines[i + 1 :])
+    return Done(example.source, i + 1, example.question, "removed (its passage is gone)")

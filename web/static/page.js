@@ -66,6 +66,35 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
 
+  // The desk's build page follows its build until it ends; without this file, "Check again".
+  const build = document.querySelector(".desk-build[data-state='running']");
+  if (build) {
+    const follow = async () => {
+      try {
+        const response = await fetch(`/desk/builds/${build.dataset.build}`, {
+          headers: { Accept: "application/json" },
+          credentials: "same-origin",
+        });
+        if (response.ok) {
+          const data = await response.json();
+          build.querySelector(".desk-build__log").textContent = data.log.join("\n");
+          build.querySelector(".desk-build__serving code").textContent = data.serving;
+          if (data.state !== "running") {
+            build.dataset.state = data.state;
+            build.querySelector(".desk-build__state").textContent =
+              data.state === "published" ? "Published" : "Failed";
+            build.querySelector(".desk-build__message").textContent = data.message || "";
+            return;
+          }
+        }
+      } catch (error) {
+        // the network failed for a moment: try again
+      }
+      window.setTimeout(follow, 1500);
+    };
+    window.setTimeout(follow, 1500);
+  }
+
   // After a judgement sent without this file, the answer's address says so: a colleague given
   // the link, or a reload, must not see the thank-you again.
   const url = new URL(window.location.href);

@@ -1,0 +1,193 @@
+"""The editors' decisions, each one call the desk and the CLI share, each one audited.
+
+Every decision writes the corpus's example files the way the shell commands do (atomically,
+never twice: `assistant.feedback.review`, `assistant.ingest.editing`) and appends to the audit
+trail who decided what about which judgement, example or passage. None rebuilds: the next build
+trains on them, and the desk lists a decided item as done until that build replaces the report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from assistant.build import Corpus, parse
+from assistant.errors import AssistantError
+from assistant.feedback import review
+from assistant.feedback.accounts import Accounts
+from assistant.feedback.store import FeedbackError, FeedbackStore
+from assistant.ingest import editing
+from assistant.ingest.editing import Done
+from assistant.ingest.examples import Example
+from assistant.limits import Query
+from assistant.records import Passage
+from assistant.settings import Settings
+from assistant.store.directory import published_manifest
+
+EDITOR = "editor"
+"""The `by` of example questions an editor wrote at the desk."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What a decision did, in a sentence for the editor, and the file line it touched."""
+
+    message: str
+    where: str = ""
+
+
+class Decisions:
+    """The desk's actions over one corpus, index directory and feedback store."""
+
+    def __init__(self, settings: Settings, feedback: FeedbackStore) -> None:
+        self.settings = settings
+        self.feedback = feedback
+        self.accounts = Accounts(feedback)
+
+    @property
+    def corpus_dir(self) -> Path:
+        return self.settings.corpus_dir
+
+    def corpus(self) -> Corpus:
+        """The corpus as it is now, traced from the published version."""
+        try:
+            return parse(self.corpus_dir, examples=True, index_dir=self.settings.index_dir)
+        except AssistantError as exc:
+            raise FeedbackError(f"the corpus cannot be read: {exc}") from None
+
+    # --- clinicians' judgements -------------------------------------------------------------
+
+    def accept(
+        self,
+        who: str,
+        feedback_id: int,
+        *,
+        passage: str | None = None,
+        gold: str | None = None,
+        out_of_scope: bool = False,
+    ) -> Outcome:
+        decision = review.accept(
+            self.feedback,
+            self.corpus_dir,
+            feedback_id,
+            gold=gold,
+            out_of_scope=out_of_scope,
+            passage=passage,
+        )
+        what = "out of scope" if out_of_scope else f"passage {(passage or '')[:12]}".strip()
+        self.accounts.record(who, "accepted judgement", f"feedback #{feedback_id}",
+                             f"{what}: {decision.note}")  # fmt: skip
+        return Outcome(f"Judgement #{feedback_id} accepted: {decision.note}.", decision.note)
+
+    def reject(self, who: str, feedback_id: int) -> Outcome:
+        review.reject(self.feedback, feedback_id)
+        self.accounts.record(who, "rejected judgement", f"feedback #{feedback_id}")
+        return Outcome(f"Judgement #{feedback_id} rejected.")
+
+    # --- what the last build set aside or moved ---------------------------------------------
+
+    def _example(self, corpus: Corpus, key: str, kind: str) -> Example:
+        examples = corpus.examples
+        assert examples is not None
+        pool = {
+            "followed": [f.example for f in examples.followed],
+            "stale": list(examples.stale),
+            "set_aside": list(examples.out_of_scope),
+        }[kind]
+        found = next((e for e in pool if e.key == key), None)
+        if found is None:
+            raise FeedbackError(
+                f"no {kind.replace('_', '-')} example has the key {key!r} now; it may have been "
+                "resolved already (see the audit trail) or the corpus changed: build again"
+            )
+        return found
+
+    def fix_followed(self, who: str, key: str) -> Outcome:
+        """Write the passage's new words into an example that followed an edit."""
+        corpus = self.corpus()
+        assert corpus.examples is not None
+        followed = [f for f in corpus.examples.followed if f.example.key == key]
+        if not followed:
+            self._example(corpus, key, "followed")  # raises, saying why
+        done = editing.fix(followed)
+        return self._done(who, "fixed example", key, done[0])
+
+    def drop_stale(self, who: str, key: str) -> Outcome:
+        """Remove a stale example: the passage it asked about is gone."""
+        example = self._example(self.corpus(), key, "stale")
+        return self._done(who, "removed stale example", key, editing.drop(example))
+
+    def resolve_set_aside(
+        self,
+        who: str,
+        key: str,
+        *,
+        answered: bool,
+        passage_id: str | None = None,
+        gold: str | None = None,
+    ) -> Outcome:
+        """A set-aside out-of-scope example: answered by the passage (it moves into the
+        article's examples), or still out of scope (the build stops setting it aside)."""
+        corpus = self.corpus()
+        assert corpus.examples is not None
+        example = next((e for e in corpus.examples.out_of_scope if e.key == key), None)
+        if example is None:
+            moved = next((e for e in corpus.examples.in_scope if e.key == key), None)
+            if moved is not None:
+                return Outcome(f"{key} is already answered: {moved.where} {moved.question}")
+            raise FeedbackError(f"no out-of-scope example has the key {key!r}")
+        entry = next((s for s in set_aside(self.settings.index_dir) if s["key"] == key), None)
+        wanted = passage_id or (entry or {}).get("passage")
+        if not wanted:
+            raise FeedbackError(f"{key} is not set aside; name the passage that answers it")
+        passage = find_passage(corpus.passages, wanted)
+        done = (
+            editing.answered(example, passage, self.corpus_dir, gold)
+            if answered
+            else editing.still_out_of_scope(example, passage)
+        )
+        action = "answered set-aside example" if answered else "kept example out of scope"
+        return self._done(who, action, key, done)
+
+    def add_question(
+        self, who: str, passage_id: str, question: str, gold: str | None = None
+    ) -> Outcome:
+        """A question a clinician would ask of a passage (one the probes could not reach),
+        added to its article's examples with a phrase of the passage as gold."""
+        passage = find_passage(self.corpus().passages, passage_id)
+        asked = Query.read(question, []).question  # the limits a question has; raises QueryError
+        phrase = (gold or "").strip() or editing.default_phrase(passage)
+        if phrase.lower() not in passage.text.lower():
+            raise FeedbackError(f"{phrase!r} is not in the passage; copy a phrase from it")
+        decision = review.append_question(
+            self.corpus_dir, passage.article_id, asked, (), [phrase], by=EDITOR
+        )
+        self.accounts.record(who, "added example", f"passage {passage.id}", decision.note)
+        return Outcome(f"{asked!r}: {decision.note}.", decision.note)
+
+    def _done(self, who: str, action: str, key: str, done: Done) -> Outcome:
+        where = f"{done.file}:{done.line}"
+        self.accounts.record(who, action, f"example {key}", f"{where} {done.what}")
+        return Outcome(f"{done.question!r}: {done.what} ({where}).", where)
+
+
+def set_aside(index_dir: Path) -> list[dict[str, Any]]:
+    """The set-aside examples the published version reports."""
+    return list(changes(index_dir).get("examples", {}).get("set_aside") or [])
+
+
+def changes(index_dir: Path) -> dict[str, Any]:
+    """The published version's change report ({} when nothing is published)."""
+    manifest = published_manifest(index_dir)
+    return dict((manifest.changes if manifest else None) or {})
+
+
+def find_passage(passages: list[Passage], wanted: str) -> Passage:
+    """A passage by its id or the first 8 or more characters of it."""
+    matches = [p for p in passages if p.id == wanted]
+    if not matches and len(wanted) >= 8:
+        matches = [p for p in passages if p.id.startswith(wanted)]
+    if len(matches) != 1:
+        raise FeedbackError(f"no single passage of the corpus has an id starting {wanted!r}")
+    return matches[0]

@@ -1,0 +1,227 @@
+"""Who may use the desk: signed session cookies, form tokens, the login and the logout.
+
+- The desk is off until an editor account exists (`mmn-assistant editors add`): every `/desk`
+  address then answers 404, as an address that does not exist.
+- The session cookie holds a random session id and its HMAC (a key derived from the feedback
+  store's secret): a cookie that was altered is refused before the store is asked. The id
+  itself lives in the store (`assistant.feedback.accounts`), so logging out, resetting a
+  password or 8 hours idle ends it for good. `HttpOnly`, `SameSite=Strict`, path `/desk`, and
+  `Secure` when the request came over https.
+- Every POST needs the page's origin and a form token: the session's HMAC once signed in; on
+  the login form, the token of the clinicians' feedback buttons (`web.forms`).
+- Without a session a page redirects to the login (303, `next` kept); JSON gets 401.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import parse_qs, quote, urlsplit
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from assistant.desk.actions import Decisions
+from assistant.desk.jobs import Builds
+from assistant.feedback.accounts import Accounts
+from assistant.settings import Settings
+from web.feedback import FORM_TYPE, Feedback, RateLimit
+from web.forms import COOKIE, FormKeys
+
+SESSION_COOKIE = "mmn_desk"
+COOKIE_PATH = "/desk"
+LOGIN = "/desk/login"
+_SIGNED = re.compile(r"([A-Za-z0-9_-]{43})\.([0-9a-f]{64})")
+LOGINS_PER_MINUTE = 20
+"""Sign-in attempts a client address may make a minute, whatever names it tries."""
+_NEXT = re.compile(r"/desk(?:/[A-Za-z0-9/_.-]*)?")
+
+
+@dataclass(slots=True)
+class Desk:
+    """What the app keeps for the desk (`app.state.desk`)."""
+
+    accounts: Accounts
+    decisions: Decisions
+    builds: Builds
+    keys: FormKeys
+    logins: RateLimit
+    """Login attempts per client address, on top of the lockout per name."""
+
+    @classmethod
+    def create(cls, settings: Settings, feedback: Feedback) -> Desk:
+        return cls(
+            accounts=Accounts(feedback.store),
+            decisions=Decisions(settings, feedback.store),
+            builds=Builds(feedback.store, settings),
+            keys=feedback.keys,
+            logins=RateLimit(LOGINS_PER_MINUTE),
+        )
+
+    def sign(self, session: str) -> str:
+        return f"{session}.{self._mac('session', session)}"
+
+    def unsign(self, value: str | None) -> str | None:
+        match = _SIGNED.fullmatch(value or "")
+        if match is None:
+            return None
+        session, mac = match.groups()
+        return session if hmac.compare_digest(self._mac("session", session), mac) else None
+
+    def csrf(self, session: str) -> str:
+        return self._mac("form", session)
+
+    def _mac(self, purpose: str, value: str) -> str:
+        key = self.keys.derive(f"desk-{purpose}")
+        return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """The signed-in editor of a request, with the token its forms carry."""
+
+    name: str
+    session: str
+    csrf: str
+
+
+class Refused(Exception):
+    """A desk request that goes no further; the app turns it into `response`."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
+def desk_of(request: Request) -> Desk:
+    """The desk, or 404 while no editor account exists (the desk is off)."""
+    desk: Desk = request.app.state.desk
+    try:
+        on = desk.accounts.any()
+    except Exception:  # an unreadable store: the desk is off rather than a 500
+        on = False
+    if not on:
+        from web.pages import error_page
+
+        raise Refused(error_page(request, 404))
+    return desk
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+def refuse(request: Request, status: int, message: str) -> Refused:
+    from web.pages import error_page
+
+    if wants_json(request):
+        return Refused(JSONResponse({"message": message, "detail": None}, status))
+    return Refused(error_page(request, status, message))
+
+
+def same_origin(request: Request) -> bool:
+    """The POST came from our own pages: its `Origin` (or, lacking one, `Referer`) is our host,
+    and the browser does not call it cross-site."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+def safe_next(value: str) -> str:
+    """Where to go after the login: a desk address of ours, never another site."""
+    return value if _NEXT.fullmatch(value) else "/desk"
+
+
+def signed_in(request: Request, desk: Desk) -> Editor | None:
+    session = desk.unsign(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return None
+    name = desk.accounts.session(session)
+    return None if name is None else Editor(name, session, desk.csrf(session))
+
+
+def need_login(request: Request) -> Refused:
+    if wants_json(request):
+        return Refused(
+            JSONResponse(
+                {"message": "sign in at /desk/login first", "detail": None},
+                401,
+                headers={"WWW-Authenticate": 'Cookie realm="desk"'},
+            )
+        )
+    path = request.url.path if request.method == "GET" else "/desk"
+    response = RedirectResponse(f"{LOGIN}?next={quote(safe_next(path), safe='/')}", 303)
+    if SESSION_COOKIE in request.cookies:  # an ended or altered session: forget it
+        forget(request, response)
+    return Refused(response)
+
+
+async def form_of(request: Request) -> dict[str, list[str]]:
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type != FORM_TYPE:
+        raise refuse(request, 415, f"send the form as {FORM_TYPE}")
+    try:
+        return parse_qs((await request.body()).decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise refuse(request, 400, "the form is not UTF-8 text") from None
+
+
+def field(form: dict[str, list[str]], name: str) -> str:
+    return (form.get(name) or [""])[-1]
+
+
+def viewer(request: Request) -> tuple[Desk, Editor]:
+    """A page's dependency: the desk and its signed-in editor (else 404, 303 or 401)."""
+    desk = desk_of(request)
+    editor = signed_in(request, desk)
+    if editor is None:
+        raise need_login(request)
+    return desk, editor
+
+
+async def actor(request: Request) -> tuple[Desk, Editor, dict[str, list[str]]]:
+    """A POST's dependency: same origin, a session and its form token (else 403, 303, 401)."""
+    desk = desk_of(request)
+    if not same_origin(request):
+        raise refuse(request, 403, "this form can only be sent from the desk's own pages")
+    editor = signed_in(request, desk)
+    if editor is None:
+        raise need_login(request)
+    form = await form_of(request)
+    if not hmac.compare_digest(field(form, "csrf"), editor.csrf):
+        raise refuse(request, 403, "the form has expired or was not sent from the desk; reload it")
+    return desk, editor, form
+
+
+Viewer = Annotated[tuple[Desk, Editor], Depends(viewer)]
+Actor = Annotated[tuple[Desk, Editor, dict[str, list[str]]], Depends(actor)]
+
+
+def login_token_valid(request: Request, desk: Desk, form: dict[str, list[str]]) -> bool:
+    return desk.keys.valid(request.cookies.get(COOKIE), field(form, "csrf"))
+
+
+def start_session(request: Request, response: Response, desk: Desk, session: str) -> None:
+    response.set_cookie(
+        SESSION_COOKIE,
+        desk.sign(session),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path=COOKIE_PATH,
+    )
+
+
+def forget(request: Request, response: Response) -> None:
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path=COOKIE_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )

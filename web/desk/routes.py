@@ -1,0 +1,418 @@
+"""`/desk`: the editors' pages, thin routes over `assistant.desk` (the CLI calls the same).
+
+One page a task, server-rendered and complete without JavaScript: a decision is an ordinary
+form POST answered by a 303 back to its page, which names the audit entry it wrote (`did`), so
+a reload sends nothing twice. A refused decision renders its page again with the reason. With
+`Accept: application/json` a POST answers `{"ok", "message"}` and a build's page its state.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from assistant.desk.actions import changes
+from assistant.errors import AssistantError
+from assistant.store.directory import published_manifest, versions
+from assistant.updates import lines as change_lines
+from web import views as site_views
+from web.desk import views
+from web.desk.auth import (
+    LOGIN,
+    Actor,
+    Desk,
+    Editor,
+    Viewer,
+    desk_of,
+    field,
+    forget,
+    form_of,
+    login_token_valid,
+    refuse,
+    safe_next,
+    same_origin,
+    signed_in,
+    start_session,
+    wants_json,
+)
+from web.forms import form_cookie
+from web.pages import render
+
+router = APIRouter(prefix="/desk", tags=["desk"])
+_NUMBER = re.compile(r"[0-9]{1,9}")
+_KEY = re.compile(r"[0-9a-f]{10}")
+_PASSAGE = re.compile(r"[0-9a-f]{8,64}")
+FORM_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        name: {"type": "string"}
+                        for name in ("csrf", "passage", "gold", "question", "choice")
+                    },
+                }
+            }
+        },
+    }
+}
+LOGIN_BODY: dict[str, Any] = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/x-www-form-urlencoded": {
+                "schema": {
+                    "type": "object",
+                    "properties": {
+                        n: {"type": "string"} for n in ("csrf", "name", "password", "next")
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+def _site(request: Request) -> site_views.Site:
+    return site_views.site_of(request.app.state.engine.index)
+
+
+def _notice(request: Request, desk: Desk, editor: Editor) -> str:
+    """The sentence for the audit entry a decision redirected with, if it is this editor's."""
+    did = request.query_params.get("did", "")
+    if not _NUMBER.fullmatch(did):
+        return ""
+    entry = next((e for e in desk.accounts.trail(50) if e.id == int(did)), None)
+    if entry is None or entry.who != editor.name:
+        return ""
+    return f"Done: {entry.action}, {entry.target}" + (f" ({entry.detail})" if entry.detail else "")
+
+
+def _common(request: Request, desk: Desk, editor: Editor, section: str, title: str) -> dict[str, Any]:  # fmt: skip
+    return {
+        "site": _site(request),
+        "title": title,
+        "section": section,
+        "editor": editor,
+        "notice": _notice(request, desk, editor),
+    }
+
+
+Page = Callable[[Request, Desk, Editor], views.DeskPage]
+
+
+def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str, act: Callable[[], str]) -> Response:  # fmt: skip
+    """Run a decision; 303 back to its page (JSON: the outcome), or the page with the reason."""
+    try:
+        message = act()
+    except AssistantError as exc:
+        if wants_json(request):
+            return JSONResponse({"ok": False, "message": str(exc)}, 409)
+        shown = page(request, desk, editor)
+        shown.error, shown.notice = str(exc), ""
+        return render(request, f"desk/{shown.section}.html", shown, status_code=409)
+    if wants_json(request):
+        return JSONResponse({"ok": True, "message": message})
+    latest = desk.accounts.trail(1)
+    did = f"?did={latest[0].id}" if latest and latest[0].who == editor.name else ""
+    return RedirectResponse(back + did, 303)
+
+
+# --- signing in and out ------------------------------------------------------------------------
+
+
+@router.get("/login", summary="The editors' login form")
+def login_page(request: Request, next: str = "/desk", out: str = "") -> Response:
+    desk = desk_of(request)
+    if signed_in(request, desk) is not None:
+        return RedirectResponse(safe_next(next), 303)
+    cookie = form_cookie(request)
+    page = views.LoginPage(
+        site=_site(request),
+        title="Editors' desk: sign in",
+        section="login",
+        token=desk.keys.token(cookie[0]),
+        next=safe_next(next),
+        signed_out=out == "1",
+    )
+    return render(request, "desk/login.html", page, cookie=cookie)
+
+
+@router.post("/login", summary="Sign in", openapi_extra=LOGIN_BODY)
+async def login(request: Request) -> Response:
+    desk = desk_of(request)
+    if not same_origin(request):
+        raise refuse(request, 403, "this form can only be sent from the desk's own pages")
+    address = request.client.host if request.client else "unknown"
+    if (wait := desk.logins.retry_after(address)) is not None:
+        raise refuse(request, 429, f"too many sign-in attempts; wait {wait} seconds")
+    form = await form_of(request)
+    if not login_token_valid(request, desk, form):
+        raise refuse(request, 403, "the form has expired or was not sent from this page; reload it")
+    name, next_page = field(form, "name")[:64], safe_next(field(form, "next"))
+    outcome = desk.accounts.login(name, field(form, "password"))
+    if outcome.session is None:
+        if outcome.wait_seconds:
+            minutes = max(1, round(outcome.wait_seconds / 60))
+            error, status = (
+                f"Too many failed sign-ins for this name: try again in {minutes} minute"
+                + ("s" if minutes > 1 else "")
+                + ".",
+                429,
+            )
+        else:
+            error, status = "That name and password do not match an editor's account.", 403
+        cookie = form_cookie(request)
+        page = views.LoginPage(
+            site=_site(request),
+            title="Editors' desk: sign in",
+            section="login",
+            token=desk.keys.token(cookie[0]),
+            name=name,
+            next=next_page,
+            error=error,
+        )
+        return render(request, "desk/login.html", page, status_code=status, cookie=cookie)
+    if (old := signed_in(request, desk)) is not None:
+        desk.accounts.logout(old.session)  # a new session id at every login
+    desk.accounts.record(name.strip().lower(), "signed in", "desk", address)
+    response = RedirectResponse(next_page, 303)
+    start_session(request, response, desk, outcome.session)
+    return response
+
+
+@router.post("/logout", summary="Sign out", openapi_extra=FORM_BODY)
+async def logout(request: Request, acting: Actor) -> Response:
+    desk, editor, _ = acting
+    desk.accounts.logout(editor.session)
+    desk.accounts.record(editor.name, "signed out", "desk")
+    response = RedirectResponse(f"{LOGIN}?out=1", 303)
+    forget(request, response)
+    return response
+
+
+# --- the pages ---------------------------------------------------------------------------------
+
+
+def home_page(request: Request, desk: Desk, editor: Editor) -> views.HomePage:
+    open_items = sum(
+        1
+        for _, _, items in views.change_items(changes(desk.builds.settings.index_dir), _done(desk))
+        for item in items
+        if item.resolved is None
+    )
+    return views.HomePage(
+        **_common(request, desk, editor, "home", "Editors' desk"),
+        judgements=len(desk.decisions.feedback.rows("new")),
+        to_resolve=open_items,
+        published=request.app.state.engine.index.version,
+        running=desk.builds.running(),
+    )
+
+
+@router.get("", summary="The desk's overview")
+def home(request: Request, viewing: Viewer) -> Response:
+    return render(request, "desk/home.html", home_page(request, *viewing))
+
+
+def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
+    engine = request.app.state.engine
+    rows = desk.decisions.feedback.rows()
+    items = []
+    for row in (r for r in rows if r.status == "new"):
+        now: list[tuple[str, str]] = []
+        if not row.shown:
+            try:
+                answer = engine.ask(row.question, row.history, article=row.searched or None)
+                now = [(r.passage.id, r.passage.text) for r in answer.passages]
+            except AssistantError:
+                now = []
+        items.append(views.queue_item(row, engine.index, now))
+    return views.QueuePage(
+        **_common(request, desk, editor, "judgements", "Clinicians' judgements"),
+        items=items,
+        decided=len(rows) - len(items),
+    )
+
+
+@router.get("/judgements", summary="The queue of clinicians' judgements")
+def judgements(request: Request, viewing: Viewer) -> Response:
+    return render(request, "desk/judgements.html", queue_page(request, *viewing))
+
+
+def _feedback_id(request: Request, value: str) -> int:
+    if not _NUMBER.fullmatch(value):
+        raise refuse(request, 404, f"there is no judgement {value!r}")
+    return int(value)
+
+
+@router.post("/judgements/{feedback_id}/accept", summary="Accept a judgement", openapi_extra=FORM_BODY)  # fmt: skip
+async def accept(request: Request, feedback_id: str, acting: Actor) -> Response:
+    desk, editor, form = acting
+    number = _feedback_id(request, feedback_id)
+    choice = field(form, "choice")  # a passage id, or "out-of-scope"
+
+    def act() -> str:
+        return desk.decisions.accept(
+            editor.name,
+            number,
+            passage=None if choice in ("", "out-of-scope") else choice,
+            gold=field(form, "gold").strip() or None,
+            out_of_scope=choice == "out-of-scope",
+        ).message
+
+    return _decided(request, desk, editor, queue_page, "/desk/judgements", act)
+
+
+@router.post("/judgements/{feedback_id}/reject", summary="Reject a judgement", openapi_extra=FORM_BODY)  # fmt: skip
+async def reject(request: Request, feedback_id: str, acting: Actor) -> Response:
+    desk, editor, _ = acting
+    number = _feedback_id(request, feedback_id)
+    return _decided(request, desk, editor, queue_page, "/desk/judgements",
+                    lambda: desk.decisions.reject(editor.name, number).message)  # fmt: skip
+
+
+def _done(desk: Desk) -> dict[str, Any]:
+    """Audit entries since the published version was built, by what they touched."""
+    manifest = published_manifest(desk.builds.settings.index_dir)
+    since = manifest.built_at[:19] if manifest else None
+    return {e.target: e for e in reversed(desk.accounts.trail(2000, since=since))}
+
+
+def changes_page(request: Request, desk: Desk, editor: Editor) -> views.ChangesPage:
+    return views.ChangesPage(
+        **_common(request, desk, editor, "changes", "After the last build"),
+        version=request.app.state.engine.index.version,
+        groups=views.change_items(changes(desk.builds.settings.index_dir), _done(desk)),
+    )
+
+
+@router.get("/changes", summary="What the last build set aside or moved")
+def changed(request: Request, viewing: Viewer) -> Response:
+    return render(request, "desk/changes.html", changes_page(request, *viewing))
+
+
+ACTIONS = {
+    ("followed", "fix"),
+    ("stale", "remove"),
+    ("set-aside", "answered"),
+    ("set-aside", "out-of-scope"),
+    ("unreachable", "question"),
+}
+
+
+@router.post("/changes/{kind}/{key}/{action}", summary="Resolve one item", openapi_extra=FORM_BODY)  # fmt: skip
+async def resolve(request: Request, kind: str, key: str, action: str, acting: Actor) -> Response:
+    desk, editor, form = acting
+    pattern = _PASSAGE if kind == "unreachable" else _KEY
+    if (kind, action) not in ACTIONS or not pattern.fullmatch(key):
+        raise refuse(request, 404, "there is no such item to resolve")
+    gold = field(form, "gold").strip() or None
+    made = desk.decisions
+
+    def act() -> str:
+        if kind == "followed":
+            return made.fix_followed(editor.name, key).message
+        if kind == "stale":
+            return made.drop_stale(editor.name, key).message
+        if kind == "set-aside":
+            return made.resolve_set_aside(
+                editor.name, key, answered=action == "answered",
+                passage_id=field(form, "passage") or None, gold=gold,
+            ).message  # fmt: skip
+        return made.add_question(editor.name, key, field(form, "question"), gold).message
+
+    return _decided(request, desk, editor, changes_page, "/desk/changes", act)
+
+
+@router.get("/quality", summary="Quality as clinicians judge it, per index version")
+def quality(request: Request, viewing: Viewer) -> Response:
+    desk, editor = viewing
+    stats = desk.decisions.feedback.stats() if desk.decisions.feedback.path.exists() else []
+    page = views.QualityPage(
+        **_common(request, desk, editor, "quality", "Quality as clinicians judge it"),
+        stats=stats,
+        bars=views.bars(stats),
+        chart_width=16 + 64 * max(1, len(stats)),
+    )
+    return render(request, "desk/quality.html", page)
+
+
+def publish_page(request: Request, desk: Desk, editor: Editor) -> views.PublishPage:
+    index_dir = desk.builds.settings.index_dir
+    manifest = published_manifest(index_dir)
+    published = manifest.version if manifest else None
+    kept = versions(index_dir)
+    return views.PublishPage(
+        **_common(request, desk, editor, "publish", "Build and publish"),
+        published=published,
+        built_at=manifest.built_at if manifest else "",
+        report=[line.strip() for line in change_lines(manifest.changes)] if manifest else [],
+        kept=kept,
+        can_roll_back=any(published is None or v < published for v in kept),
+        builds=desk.builds.recent(),
+        running=desk.builds.running(),
+    )
+
+
+@router.get("/publish", summary="The published version, its change report, build and roll back")
+def publishing(request: Request, viewing: Viewer) -> Response:
+    return render(request, "desk/publish.html", publish_page(request, *viewing))
+
+
+@router.post("/publish/build", summary="Build and publish in the background", openapi_extra=FORM_BODY)  # fmt: skip
+async def build(request: Request, acting: Actor) -> Response:
+    desk, editor, _ = acting
+    started: list[int] = []
+
+    def act() -> str:
+        started.append(desk.builds.start(editor.name).id)
+        return f"build #{started[0]} started"
+
+    response = _decided(request, desk, editor, publish_page, "/desk/publish", act)
+    if not started or wants_json(request):
+        return response
+    return RedirectResponse(f"/desk/builds/{started[0]}", 303)
+
+
+@router.post("/publish/rollback", summary="Publish the version before", openapi_extra=FORM_BODY)
+async def rollback(request: Request, acting: Actor) -> Response:
+    desk, editor, _ = acting
+    return _decided(request, desk, editor, publish_page, "/desk/publish",
+                    lambda: f"published {desk.builds.roll_back(editor.name)}")  # fmt: skip
+
+
+@router.get("/builds/{build_id}", summary="A build's progress and outcome")
+def build_status(request: Request, build_id: str, viewing: Viewer) -> Response:
+    desk, editor = viewing
+    if not _NUMBER.fullmatch(build_id):
+        raise refuse(request, 404, f"there is no build {build_id!r}")
+    try:
+        found = desk.builds.get(int(build_id))
+    except AssistantError as exc:
+        raise refuse(request, 404, str(exc)) from None
+    serving = request.app.state.engine.index.version
+    if wants_json(request):
+        return JSONResponse({**found.to_json(), "serving": serving})
+    page = views.BuildPage(
+        **_common(request, desk, editor, "publish", f"Build #{found.id}"),
+        build=found,
+        lines=found.tail(),
+        serving=serving,
+    )
+    return render(request, "desk/build.html", page)
+
+
+@router.get("/audit", summary="The audit trail")
+def audit(request: Request, viewing: Viewer) -> Response:
+    desk, editor = viewing
+    page = views.AuditPage(
+        **_common(request, desk, editor, "audit", "Audit trail"), entries=desk.accounts.trail(500)
+    )
+    return render(request, "desk/audit.html", page)
