@@ -5,6 +5,9 @@ readable error page), or is trimmed where trimming is the documented behaviour; 
 never a stack trace, always the security headers; and the server answers a normal question
 correctly right after. Requests that httpx would tidy up (dot segments, malformed HTTP) go out
 over a raw socket, byte for byte.
+
+The editors' desk gets the same, signed in, with `no-store` on every answer; an action that got
+past its checks would write to the repository's corpus (the server's), so every case fails one.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import socket
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 
 import httpx
 import pytest
@@ -58,10 +61,14 @@ class Raw:
         return self.body.decode("utf-8", "replace")
 
 
-def send_raw(base: str, request: bytes) -> Raw:
-    """Send bytes as they are (no URL normalisation, no framing checks) and read the answer."""
+def send_raw(base: str, request: bytes, *, source: str | None = None) -> Raw:
+    """Send bytes as they are (no URL normalisation, no framing checks) and read the answer;
+    `source`: the loopback address to send from."""
     url = urlsplit(base)
-    with socket.create_connection((url.hostname, url.port), timeout=30) as sock:
+    bound = None if source is None else (source, 0)
+    with socket.create_connection(
+        (url.hostname, url.port), timeout=30, source_address=bound
+    ) as sock:
         sock.sendall(request)
         data = b""
         while chunk := sock.recv(65536):
@@ -484,6 +491,234 @@ def test_json_answers_and_errors_carry_the_security_headers(client):
     assert_safe(client.post("/api/ask", content=b"x", headers={"content-type": "text/plain"}), 415)
     big = b"x" * (MAX_BODY_BYTES + 1)
     assert_safe(client.post("/api/ask", content=big, headers=JSON), 413)
+
+
+# --- the editors' desk, signed in -----------------------------------------------------------------
+
+DESK_EDITOR, DESK_PASSWORD = "hostile.editor", "a hostile battery password"
+FORM_TYPE = "application/x-www-form-urlencoded"
+TOKEN = b"@CSRF@"
+"""Stands for the signed-in session's form token in a case's body."""
+PASSAGE = b"@PASSAGE@"
+"""Stands for the id of a real passage (DOSE's) in a case's address."""
+NOT_A_JUDGEMENT = "/desk/judgements/999999999"
+
+
+@dataclass(frozen=True)
+class Desk:
+    """The signed-in editor of these cases (the session and its form token), the login form's
+    cookie and token, and a real passage's id."""
+
+    base: str
+    session: str
+    token: str
+    form_cookie: str
+    form_token: str
+    passage: str
+
+
+@dataclass(frozen=True)
+class DeskCase:
+    """One hostile request to the desk, sent byte for byte with a cookie (`cookie`), and the
+    status and message words it must get. TOKEN in the body stands for the form token."""
+
+    name: str
+    method: str
+    target: bytes
+    status: int
+    words: tuple[str, ...] = ()
+    body: bytes | None = None
+    content_type: str | None = FORM_TYPE
+    cookie: str = "session"
+    """What the request carries: the editor's `session`, the login page's `form`, or `none`."""
+    json: bool = False
+    """Ask for JSON (Accept: application/json)."""
+
+    def send(self, desk: Desk, *, source: str | None = None) -> Raw:
+        host = urlsplit(desk.base).netloc.encode()
+        target = self.target.replace(PASSAGE, desk.passage.encode())
+        head = [b"%s %s HTTP/1.1" % (self.method.encode(), target), b"Host: " + host]
+        head.append(b"Connection: close")
+        if self.json:
+            head.append(b"Accept: application/json")
+        token = desk.form_token if self.cookie == "form" else desk.token
+        if self.cookie != "none":
+            cookie = f"mmn_desk={desk.session}" if self.cookie == "session" else f"mmn_form={desk.form_cookie}"  # fmt: skip
+            head.append(b"Cookie: " + cookie.encode())
+        if self.body is not None:
+            body = self.body.replace(TOKEN, token.encode())
+            if self.content_type is not None:
+                head.append(b"Content-Type: " + self.content_type.encode())
+            head.append(b"Content-Length: %d" % len(body))
+        else:
+            body = b""
+        return send_raw(desk.base, b"\r\n".join(head) + b"\r\n\r\n" + body, source=source)
+
+
+def with_token(**fields: str) -> bytes:
+    """A form body with the session's own token and these fields, urlencoded."""
+    return b"csrf=" + TOKEN + (b"&" + urlencode(fields).encode() if fields else b"")
+
+
+def desk_message(response: Raw) -> str:
+    """What a desk answer says: its error panel, its page's error, or its JSON message."""
+    if response.headers.get("content-type", "").startswith("application/json"):
+        return json.loads(response.body)["message"]
+    found = re.search(r'class="[^"]*\b(?:error-panel__message|desk-error)\b[^"]*"[^>]*>(.*?)</p>', response.text, re.S)  # fmt: skip
+    return visible(found.group(1)) if found else ""
+
+
+def assert_desk_safe(response: Raw, status: int, *words: str) -> None:
+    """`assert_safe`, `no-store`, nothing sent turned into markup, and the message's words."""
+    assert_safe(response, status)
+    assert response.headers["cache-control"] == "no-store"
+    assert "<script>alert" not in response.text
+    message = desk_message(response)
+    for word in words:
+        assert word in message, (word, message)
+
+
+@pytest.fixture(scope="module")
+def desk(live_server: str, server_dir) -> Iterator[Desk]:
+    """The live server's desk, on (this module's editor), and a session of that editor's."""
+    from tests.test_desk_security import Visitor, ensure_editor
+
+    ensure_editor(server_dir, DESK_EDITOR, DESK_PASSWORD)
+    visitor = Visitor(live_server, "127.0.2.1")
+    try:
+        session = visitor.session(DESK_EDITOR, DESK_PASSWORD)
+        answer = visitor.http.post("/api/ask", json={"question": DOSE, "k": 1}).json()
+        form_cookie, form_token = visitor.login_form()
+        passage = answer["passages"][0]["id"]
+        yield Desk(live_server, session, visitor.csrf(session), form_cookie, form_token, passage)
+    finally:
+        visitor.close()
+
+
+def assert_desk_still_works(client: httpx.Client, desk: Desk) -> None:
+    """The editor is still signed in and the desk still answers, as does a clinician."""
+    page = client.get("/desk/audit", headers={"Cookie": f"mmn_desk={desk.session}"})
+    assert page.status_code == 200 and "Signed in as" in page.text
+    assert_still_answers(client)
+
+
+HUGE = "x" * 60_000
+"""A field just under the body limit."""
+DIGITS = b"9" * 10_000
+
+DESK_CASES = [
+    # addresses: traversal, NUL, 10,000 digits, numbers that are not ids
+    DeskCase("build ..", "GET", b"/desk/builds/..", 404, ("there is no build",)),
+    DeskCase("build ../ encoded", "GET", b"/desk/builds/..%2f..%2fpyproject.toml", 404),
+    DeskCase("build %00", "GET", b"/desk/builds/%00", 404, ("there is no build",)),
+    DeskCase("build 10,000 digits", "GET", b"/desk/builds/" + DIGITS, 404, ("there is no build",)),
+    *[
+        DeskCase(f"build {number}", "GET", b"/desk/builds/" + number.encode(), 404, ("build",))
+        for number in ("0", "-1", "1e3", "0x10", "1.5", "%201", "%D9%A3", "999999999")
+    ],
+    DeskCase("desk ../", "GET", b"/desk/../pyproject.toml", 404),
+    DeskCase("judgements ../../", "GET", b"/desk/judgements/../../web/app.py", 404),
+    DeskCase("desk %2e%2e", "GET", b"/desk/%2e%2e/%2e%2e/pyproject.toml", 404),
+    DeskCase("desk nowhere", "GET", b"/desk/nowhere", 404),
+    # query strings: ignored where they mean nothing, refused where they break the limits
+    *[
+        DeskCase(f"did={did[:12]!r}", "GET", b"/desk/judgements?did=" + did.encode(), 200)
+        for did in ("", "-1", "%00", "1'--", "1" * 10_000, "%3Cscript%3E")
+    ],
+    DeskCase("next of 11 kB", "GET", b"/desk/login?next=/desk/" + b"a" * 11_000, 303),
+    DeskCase("query not UTF-8", "GET", b"/desk/audit?x=%ff%fe", 400, ("not UTF-8",)),
+    DeskCase("address too long", "GET", b"/desk/audit?x=" + b"y" * 13_000, 414, ("limit is",)),
+    DeskCase("schema not UTF-8", "GET", b"/desk/openapi.json?x=%ff", 400, ("not UTF-8",)),
+    # ids and kinds in the actions' addresses (the form token is right: only the address is not)
+    DeskCase("judgement ..", "POST", b"/desk/judgements/%2e%2e/accept", 404, ("there is no judgement",), with_token()),  # fmt: skip
+    DeskCase("judgement ../", "POST", b"/desk/judgements/../../desk/publish/build", 404, (), with_token()),  # fmt: skip
+    DeskCase("judgement %00", "POST", b"/desk/judgements/%00/reject", 404, ("there is no judgement",), with_token()),  # fmt: skip
+    DeskCase("judgement 10,000 digits", "POST", b"/desk/judgements/" + DIGITS + b"/accept", 404, ("there is no judgement",), with_token()),  # fmt: skip
+    DeskCase("judgement -1", "POST", b"/desk/judgements/-1/reject", 404, ("there is no judgement",), with_token()),  # fmt: skip
+    DeskCase("judgement markup", "POST", b"/desk/judgements/%3Cscript%3E/reject", 404, ("there is no judgement '<script>'",), with_token()),  # fmt: skip
+    DeskCase("no such judgement", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 409, ("no feedback with id 999999999",), with_token()),  # fmt: skip
+    DeskCase("unknown kind", "POST", b"/desk/changes/nope/0123456789/fix", 404, ("no such item",), with_token()),  # fmt: skip
+    DeskCase("unknown action", "POST", b"/desk/changes/followed/0123456789/remove", 404, ("no such item",), with_token()),  # fmt: skip
+    DeskCase("kind and action swapped", "POST", b"/desk/changes/fix/0123456789/followed", 404, ("no such item",), with_token()),  # fmt: skip
+    DeskCase("key ..", "POST", b"/desk/changes/stale/%2e%2e/remove", 404, ("no such item",), with_token()),  # fmt: skip
+    DeskCase("key ../", "POST", b"/desk/changes/stale/../remove", 404, (), with_token()),
+    DeskCase("key %00", "POST", b"/desk/changes/unreachable/%00/question", 404, ("no such item",), with_token()),  # fmt: skip
+    DeskCase("key of 10,000", "POST", b"/desk/changes/stale/" + b"a" * 10_000 + b"/remove", 404, ("no such item",), with_token()),  # fmt: skip
+    DeskCase("no such example", "POST", b"/desk/changes/followed/0123456789/fix", 409, ("no followed example",), with_token()),  # fmt: skip
+    DeskCase("no such passage", "POST", b"/desk/changes/unreachable/deadbeefdeadbeef/question", 409, ("no single passage",), with_token(question=HUGE[:30_000], gold=HUGE[:30_000])),  # fmt: skip
+    # huge and odd fields (a real passage, and a question and gold that both fail its checks)
+    DeskCase("huge question", "POST", b"/desk/changes/unreachable/" + PASSAGE + b"/question", 409, ("60000 characters long",), with_token(question=HUGE, gold="not in it")),  # fmt: skip
+    DeskCase("gold not in the passage", "POST", b"/desk/changes/unreachable/" + PASSAGE + b"/question", 409, ("is not in the passage",), with_token(question=DOSE, gold=HUGE[:5000])),  # fmt: skip
+    DeskCase("huge choice and gold", "POST", NOT_A_JUDGEMENT.encode() + b"/accept", 409, ("no feedback",), with_token(choice=HUGE[:30_000], gold=HUGE[:30_000])),  # fmt: skip
+    DeskCase("huge passage", "POST", b"/desk/changes/set-aside/0123456789/answered", 409, ("no out-of-scope example",), with_token(passage=HUGE)),  # fmt: skip
+    DeskCase("20,000 fields", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 409, ("no feedback",), b"a=&" * 20_000 + with_token()),  # fmt: skip
+    DeskCase("token last of many", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 409, ("no feedback",), b"csrf=x&" * 5_000 + with_token()),  # fmt: skip
+    DeskCase("invalid UTF-8 escaped", "POST", NOT_A_JUDGEMENT.encode() + b"/accept", 409, ("no feedback",), with_token() + b"&gold=%ff%fe&choice=%00"),  # fmt: skip
+    DeskCase("body over the limit", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 413, ("larger than 65536 bytes",), with_token(gold="x" * 70_000)),  # fmt: skip
+    # bodies: not UTF-8, not a form, no token
+    DeskCase("body not UTF-8", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 400, ("not UTF-8",), with_token() + b"&gold=caf\xe9"),  # fmt: skip
+    DeskCase("body in UTF-16", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 400, ("not UTF-8",), "csrf=x".encode("utf-16")),  # fmt: skip
+    DeskCase("a latin-1 charset", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 400, ("not UTF-8",), with_token() + b"&gold=\xe9", FORM_TYPE + "; charset=latin-1"),  # fmt: skip
+    DeskCase("JSON body", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 415, (FORM_TYPE,), b'{"csrf": "' + TOKEN + b'"}', "application/json"),  # fmt: skip
+    DeskCase("JSON body sent as a form", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 403, ("form has expired",), b'{"csrf": "' + TOKEN + b'"}'),  # fmt: skip
+    DeskCase("text", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 415, (FORM_TYPE,), with_token(), "text/plain"),  # fmt: skip
+    DeskCase("multipart", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 415, (FORM_TYPE,), b"--x\r\nContent-Disposition: form-data; name=\"csrf\"\r\n\r\n" + TOKEN + b"\r\n--x--\r\n", "multipart/form-data; boundary=x"),  # fmt: skip
+    DeskCase("no content type", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 415, (FORM_TYPE,), with_token(), None),  # fmt: skip
+    DeskCase("no body", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 415, (FORM_TYPE,)),
+    DeskCase("NUL in the token", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 403, ("form has expired",), b"csrf=" + TOKEN + b"\x00"),  # fmt: skip
+    DeskCase("token not ASCII", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 403, ("form has expired",), "csrf=é½€".encode()),  # fmt: skip
+    DeskCase("token not ASCII, JSON", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 403, ("form has expired",), b"csrf=%C3%A9" * 2, json=True),  # fmt: skip
+    DeskCase("lone percent", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 403, ("form has expired",), b"csrf=%"),  # fmt: skip
+    # methods
+    DeskCase("PUT", "PUT", b"/desk", 405),
+    DeskCase("DELETE", "DELETE", NOT_A_JUDGEMENT.encode() + b"/accept", 405),
+    DeskCase("GET a POST", "GET", b"/desk/logout", 405),
+    DeskCase("POST a page", "POST", b"/desk/audit", 405, (), with_token()),
+    # asked for as JSON: the same refusals, as JSON
+    DeskCase("JSON: build 10,000 digits", "GET", b"/desk/builds/" + DIGITS, 404, ("there is no build",), json=True),  # fmt: skip
+    DeskCase("JSON: no such judgement", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 409, ("no feedback",), with_token(), json=True),  # fmt: skip
+    DeskCase("JSON: body not UTF-8", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 400, ("not UTF-8",), b"csrf=\xff", json=True),  # fmt: skip
+    DeskCase("JSON: JSON body", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 415, (FORM_TYPE,), b"{}", "application/json", json=True),  # fmt: skip
+    # without the session: the same addresses ask for the login, whatever they hold
+    DeskCase("no session, 10,000 digits", "GET", b"/desk/builds/" + DIGITS, 303, cookie="none"),
+    DeskCase("no session, JSON body", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 303, (), b"{}", "application/json", cookie="none"),  # fmt: skip
+    DeskCase("no session, JSON", "GET", b"/desk/builds/%00", 401, ("sign in",), cookie="none", json=True),  # fmt: skip
+]  # fmt: skip
+
+NO_MATCH = "That name and password do not match"
+LOGIN_CASES = [
+    DeskCase("JSON body", "POST", b"/desk/login", 415, (FORM_TYPE,), b'{"name": "a", "csrf": "' + TOKEN + b'"}', "application/json", "form"),  # fmt: skip
+    DeskCase("not UTF-8", "POST", b"/desk/login", 400, ("not UTF-8",), with_token(name="a") + b"&password=\xff\xfe", cookie="form"),  # fmt: skip
+    DeskCase("no token", "POST", b"/desk/login", 403, ("form has expired",), b"name=a&password=b", cookie="form"),  # fmt: skip
+    DeskCase("token not ASCII", "POST", b"/desk/login", 403, ("form has expired",), b"name=a&password=b&csrf=%C3%A9" + b"0" * 63, cookie="form"),  # fmt: skip
+    DeskCase("huge name and password", "POST", b"/desk/login", 403, (NO_MATCH,), with_token(name=HUGE[:30_000], password=HUGE[:30_000]), cookie="form"),  # fmt: skip
+    DeskCase("markup for a name", "POST", b"/desk/login", 403, (NO_MATCH,), with_token(name="<script>alert(1)</script>", password="x"), cookie="form"),  # fmt: skip
+    DeskCase("NUL and controls", "POST", b"/desk/login", 403, (NO_MATCH,), with_token(name="\x00\x1b[1m", password="\x00" * 20), cookie="form"),  # fmt: skip
+    DeskCase("another site next", "POST", b"/desk/login", 403, (NO_MATCH,), with_token(name="a", password="b", next="//evil.example"), cookie="form"),  # fmt: skip
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("case", DESK_CASES, ids=lambda case: case.name)
+def test_the_desk_refuses_hostile_input_clearly_and_keeps_working(client, desk, case):
+    response = case.send(desk)
+    assert_desk_safe(response, case.status, *case.words)
+    if case.json:
+        assert response.headers["content-type"] == "application/json"
+        assert set(json.loads(response.body)) in ({"message", "detail"}, {"ok", "message"})
+    if case.status == 303:
+        assert response.headers["location"].startswith("/desk")
+    assert_desk_still_works(client, desk)
+
+
+@pytest.mark.parametrize("case", LOGIN_CASES, ids=lambda case: case.name)
+def test_the_login_refuses_hostile_input_clearly_and_keeps_working(client, desk, case):
+    """From an address of their own: these count as sign-in attempts (20 a minute)."""
+    response = case.send(desk, source="127.0.2.2")
+    assert_desk_safe(response, case.status, *case.words)
+    assert "mmn_desk=" not in response.headers.get("set-cookie", "")
+    if case.status == 403 and NO_MATCH in case.words:
+        assert 'name="next" value="/desk"' in response.text
+    assert_desk_still_works(client, desk)
 
 
 # --- in process: a crash, and no model work for a refused request -------------------------------

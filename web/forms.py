@@ -61,7 +61,8 @@ class FormKeys:
     def valid(self, cookie: str | None, token: str | None) -> bool:
         if not cookie or not token or not _COOKIE_VALUE.match(cookie):
             return False
-        return hmac.compare_digest(self.token(cookie), token)
+        # as bytes: compare_digest raises on a str with characters outside ASCII (a 500)
+        return hmac.compare_digest(self.token(cookie).encode(), token.encode())
 
 
 def form_cookie(request: Request) -> tuple[str, bool]:

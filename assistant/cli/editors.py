@@ -84,6 +84,7 @@ def editors_remove(db_path: Path, name: str, yes: bool) -> None:
     from assistant.feedback.store import FeedbackStore
 
     accounts = Accounts(FeedbackStore(db_path))
+    accounts.existing(name)  # before asking anything
     if not yes and not click.confirm(f"remove the editor {name}?", default=False):
         click.echo("nothing removed")
         return
@@ -102,6 +103,7 @@ def editors_reset_password(db_path: Path, name: str) -> None:
     from assistant.feedback.store import FeedbackStore
 
     accounts = Accounts(FeedbackStore(db_path))
+    accounts.existing(name)  # before the password is asked for
     accounts.reset_password(name, _password())
     accounts.record(common.shell_user(), "reset password", f"editor {name.strip().lower()}")
     click.echo(f"new password set for {name}; their open sessions have ended")

@@ -135,7 +135,9 @@ class Builds:
         version = next((m[1] for line in lines if (m := BUILT.match(line))), None)
         if version is not None and (code in (0, None)):
             live = store.published_version(self.settings.index_dir)
-            message = f"published {version}" + ("" if live == version else f"; {live} is live now")
+            message = f"published {version}" + (
+                "" if live in (version, None) else f"; {live} is live now"
+            )
             return self._finish(build.id, "published", version, message)
         errors = [line for line in lines if line.startswith(("Error:", "error:"))]
         reason = errors[-1] if errors else (lines[-1] if lines else "the build printed nothing")
@@ -214,7 +216,7 @@ def _alive(pid: int | None) -> bool:
         cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
     except OSError:
         return True
-    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and b"assistant" in cmdline
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z" and b"assistant\x00build" in cmdline
 
 
 def _build(r: sqlite3.Row) -> Build:

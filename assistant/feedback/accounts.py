@@ -144,14 +144,14 @@ class Accounts:
 
     def remove(self, name: str) -> None:
         """Delete the account and end its sessions (its audit entries stay)."""
-        name = self._existing(name)
+        name = self.existing(name)
         with self.store.connect() as db:
             db.execute("DELETE FROM sessions WHERE editor = ?", (name,))
             db.execute("DELETE FROM editors WHERE name = ?", (name,))
 
     def reset_password(self, name: str, password: str, *, now: datetime | None = None) -> None:
         """A new password; every session opened with the old one ends."""
-        name = self._existing(name)
+        name = self.existing(name)
         check_password(password, name)
         with self.store.connect() as db:
             db.execute(
@@ -161,7 +161,8 @@ class Accounts:
             db.execute("DELETE FROM sessions WHERE editor = ?", (name,))
             db.execute("DELETE FROM failed_logins WHERE name = ?", (name,))
 
-    def _existing(self, name: str) -> str:
+    def existing(self, name: str) -> str:
+        """The stored name of an editor; a clear error when there is none."""
         folded = name.strip().lower()
         if not any(e.name == folded for e in self.editors()):
             raise FeedbackError(f"no editor is called {name!r}; `editors list` shows them")
@@ -174,6 +175,9 @@ class Accounts:
         moment = _now(now)
         folded = name.strip().lower()[:64]
         with self.store.connect() as db:
+            # Counting the failures and recording this attempt are one step, so that attempts
+            # made at once (threads, workers) cannot all pass the check before any is recorded.
+            db.execute("BEGIN IMMEDIATE")
             since = _stamp(moment - LOCKOUT_WINDOW)
             db.execute("DELETE FROM failed_logins WHERE at <= ?", (since,))
             failures = [
@@ -183,15 +187,16 @@ class Accounts:
                 )
             ]
             if len(failures) >= LOCKOUT_FAILURES:
+                db.execute("COMMIT")
                 oldest = datetime.fromisoformat(failures[-LOCKOUT_FAILURES])
                 wait = oldest + LOCKOUT_WINDOW - moment
                 return Login(None, max(1, int(wait.total_seconds() + 0.999)))
             row = db.execute("SELECT hash FROM editors WHERE name = ?", (folded,)).fetchone()
+            db.execute(  # a failure until the password is found right
+                "INSERT INTO failed_logins (name, at) VALUES (?, ?)", (folded, _stamp(moment))
+            )
+            db.execute("COMMIT")
         if not _verify(row["hash"] if row else _dummy(), password) or row is None:
-            with self.store.connect() as db:
-                db.execute(
-                    "INSERT INTO failed_logins (name, at) VALUES (?, ?)", (folded, _stamp(moment))
-                )
             return Login(None)
         session = secrets.token_urlsafe(32)
         with self.store.connect() as db:

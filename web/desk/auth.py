@@ -113,12 +113,16 @@ def wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def refuse(request: Request, status: int, message: str) -> Refused:
+def refuse(request: Request, status: int, message: str, **headers: str) -> Refused:
+    """A refusal: JSON `{message, detail}`, or the site's error page with the sentence."""
     from web.pages import error_page
 
     if wants_json(request):
-        return Refused(JSONResponse({"message": message, "detail": None}, status))
-    return Refused(error_page(request, status, message))
+        return Refused(JSONResponse({"message": message, "detail": None}, status, headers=headers))
+    sentence = message[:1].upper() + message[1:]
+    page = error_page(request, status, sentence if sentence.endswith(".") else sentence + ".")
+    page.headers.update(headers)
+    return Refused(page)
 
 
 def same_origin(request: Request) -> bool:
@@ -133,8 +137,11 @@ def same_origin(request: Request) -> bool:
 
 
 def safe_next(value: str) -> str:
-    """Where to go after the login: a desk address of ours, never another site."""
-    return value if _NEXT.fullmatch(value) else "/desk"
+    """Where to go after the login: a desk address of ours, never another site, and no dot
+    segment (`/desk/../x` is `/x` to a browser)."""
+    if not _NEXT.fullmatch(value) or {".", ".."} & set(value.split("/")):
+        return "/desk"
+    return value
 
 
 def signed_in(request: Request, desk: Desk) -> Editor | None:
@@ -193,7 +200,8 @@ async def actor(request: Request) -> tuple[Desk, Editor, dict[str, list[str]]]:
     if editor is None:
         raise need_login(request)
     form = await form_of(request)
-    if not hmac.compare_digest(field(form, "csrf"), editor.csrf):
+    sent = field(form, "csrf").encode()  # bytes: compare_digest raises on a non-ASCII str
+    if not hmac.compare_digest(sent, editor.csrf.encode()):
         raise refuse(request, 403, "the form has expired or was not sent from the desk; reload it")
     return desk, editor, form
 
@@ -203,7 +211,8 @@ Actor = Annotated[tuple[Desk, Editor, dict[str, list[str]]], Depends(actor)]
 
 
 def login_token_valid(request: Request, desk: Desk, form: dict[str, list[str]]) -> bool:
-    return desk.keys.valid(request.cookies.get(COOKIE), field(form, "csrf"))
+    token = field(form, "csrf")  # not ASCII: never a token, and compare_digest would raise
+    return token.isascii() and desk.keys.valid(request.cookies.get(COOKIE), token)
 
 
 def start_session(request: Request, response: Response, desk: Desk, session: str) -> None:

@@ -1,0 +1,222 @@
+"""Builds started from the editors' desk: a real `mmn-assistant build` process whose outcome
+is recorded (a failure leaves the published version serving), one build at a time, a build
+whose process is gone concluded from its log, roll back, and the audit trail of each.
+
+No model: the builds here fail while parsing, before the model loads (under a second); the
+browser tests run one that publishes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from assistant.desk.jobs import LOGS, Build, Builds
+from assistant.feedback.accounts import Accounts
+from assistant.feedback.store import FeedbackError, FeedbackStore
+from assistant.settings import current
+from assistant.store.directory import MANIFEST, POINTER, VERSIONS, published_version, version_name
+from tests.conftest import ARTICLE
+
+OLD = version_name(datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
+LIVE = version_name(datetime(2026, 2, 2, 8, 0, tzinfo=UTC))
+NEW = version_name(datetime(2026, 3, 1, 8, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> FeedbackStore:
+    return FeedbackStore(tmp_path / "data" / "feedback.sqlite3")
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Path:
+    """An index directory with `LIVE` published (its files are never read by these builds)."""
+    folder = tmp_path / "index"
+    keep(folder, LIVE)
+    (folder / POINTER).write_text(f"{LIVE}\n", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def builds(corpus_copy: Path, index: Path, store: FeedbackStore) -> Builds:
+    return Builds(store, current(corpus_dir=corpus_copy, index_dir=index))
+
+
+def keep(index: Path, version: str) -> None:
+    """A version on disk as far as publishing and rolling back are concerned."""
+    (index / VERSIONS / version).mkdir(parents=True)
+    (index / VERSIONS / version / MANIFEST).write_text("{}", encoding="utf-8")
+
+
+def finished(builds: Builds, build_id: int, timeout: float = 30) -> Build:
+    """The build once it has ended (and its waiting thread has recorded how)."""
+    deadline = time.monotonic() + timeout
+    while (build := builds.get(build_id)).state == "running":
+        assert time.monotonic() < deadline, f"build #{build_id} still running: {build.tail()}"
+        time.sleep(0.05)
+    for thread in threading.enumerate():
+        if thread.name == f"desk-build-{build_id}":
+            thread.join(timeout)
+    return builds.get(build_id)
+
+
+def running_row(store: FeedbackStore, log: Path, pid: int | None, who: str = "alice") -> int:
+    """A build row as a worker that has since gone away left it: `running`, with its log."""
+    with store.connect() as db:
+        cursor = db.execute(
+            "INSERT INTO builds (started_at, who, state, pid, log) VALUES (?, ?, 'running', ?, ?)",
+            ("2026-03-01T08:00:00+00:00", who, pid, str(log)),
+        )
+    return int(cursor.lastrowid or 0)
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen([sys.executable, "-c", "pass"])
+    process.wait()
+    return process.pid
+
+
+# --- a build that fails -------------------------------------------------------------------------
+
+
+def test_a_build_of_a_broken_examples_file_fails_and_the_live_version_keeps_serving(
+    builds, corpus_copy, index, store
+):
+    examples = corpus_copy / "examples" / f"{ARTICLE.stem}.jsonl"
+    with examples.open("a", encoding="utf-8") as handle:
+        handle.write('{"question": "a line cut short\n')
+
+    started = builds.start("alice")
+    assert (started.state, started.who) == ("running", "alice")
+    with pytest.raises(FeedbackError, match=f"build #{started.id}, started by alice .* is still"):
+        builds.start("bob")  # one build at a time
+
+    build = finished(builds, started.id)
+    assert build.state == "failed" and build.version is None and build.finished_at
+    assert f"{examples.name}:" in build.message and "not a JSON object" in build.message
+    assert build.message.endswith("the published version is still serving")
+    assert any("not a JSON object" in line for line in build.tail())
+    assert Path(build.log) == index / LOGS / f"{build.id}.log"
+    assert published_version(index) == LIVE
+    assert [b.id for b in builds.recent()] == [started.id]
+    assert builds.running() is None
+
+    trail = Accounts(store).trail()
+    assert [(e.who, e.action, e.target) for e in trail] == [
+        ("alice", "build failed", f"build #{build.id}"),
+        ("alice", "build started", f"build #{build.id}"),
+    ]
+    assert trail[0].detail == build.message
+
+
+def test_a_build_of_a_malformed_article_says_which_file_and_line(builds, corpus_copy, index):
+    (corpus_copy / ARTICLE.name).write_text("\n\nnot an article at all\n", encoding="utf-8")
+    build = finished(builds, builds.start("alice").id)
+    assert build.state == "failed"
+    assert ARTICLE.name in build.message and "still serving" in build.message
+    assert published_version(index) == LIVE
+
+
+def test_a_new_build_may_start_once_the_last_one_has_ended(builds, corpus_copy):
+    (corpus_copy / ARTICLE.name).write_text("", encoding="utf-8")
+    first = finished(builds, builds.start("alice").id)
+    second = finished(builds, builds.start("bob").id)
+    assert (first.state, second.state) == ("failed", "failed")
+    assert [b.who for b in builds.recent()] == ["bob", "alice"]
+
+
+# --- a build whose worker went away -------------------------------------------------------------
+
+
+def test_a_running_build_whose_process_is_gone_is_concluded_published_from_its_log(
+    builds, index, store, tmp_path
+):
+    keep(index, NEW)
+    (index / POINTER).write_text(f"{NEW}\n", encoding="utf-8")
+    log = tmp_path / "build.log"
+    log.write_text(
+        "parsed corpus/what-is-multifocal-motor-neuropathy.txt: 32 passages\n"
+        f"built index version {NEW} in {index / VERSIONS / NEW}: 32 passages, 0 embedded\n",
+        encoding="utf-8",
+    )
+    build_id = running_row(store, log, dead_pid())
+
+    build = builds.get(build_id)
+
+    assert (build.state, build.version, build.message) == ("published", NEW, f"published {NEW}")
+    assert builds.running() is None
+    (entry,) = Accounts(store).trail()
+    assert (entry.who, entry.action, entry.target) == ("alice", "build published", f"build #{build_id}")  # fmt: skip
+    assert builds.get(build_id) == build  # concluded once: nothing more is recorded
+    assert len(Accounts(store).trail()) == 1
+
+
+def test_a_running_build_whose_process_is_gone_with_an_error_is_concluded_failed(
+    builds, store, tmp_path
+):
+    log = tmp_path / "build.log"
+    log.write_text("parsed …\nError: corpus/x.txt:1: the first line is not a title\n", "utf-8")
+    build = builds.get(running_row(store, log, dead_pid()))
+    assert build.state == "failed" and build.version is None
+    assert build.message == (
+        "the build failed: Error: corpus/x.txt:1: the first line is not a title; "
+        "the published version is still serving"
+    )
+
+
+def test_a_running_build_with_no_process_and_an_empty_log_was_stopped(builds, store, tmp_path):
+    log = tmp_path / "build.log"
+    log.write_text("", encoding="utf-8")
+    build = builds.get(running_row(store, log, None))
+    assert build.state == "failed"
+    assert build.message.startswith("the build was stopped: the build printed nothing")
+
+
+def test_an_unknown_build_is_a_clear_error(builds):
+    with pytest.raises(FeedbackError, match="there is no build #7"):
+        builds.get(7)
+
+
+# --- rolling back -------------------------------------------------------------------------------
+
+
+def test_roll_back_publishes_the_version_before_and_is_audited(builds, index, store):
+    keep(index, OLD)
+    assert builds.roll_back("alice") == OLD
+    assert published_version(index) == OLD
+    (entry,) = Accounts(store).trail()
+    assert (entry.who, entry.action, entry.target, entry.detail) == (
+        "alice", "rolled back", f"version {OLD}", f"was {LIVE}",
+    )  # fmt: skip
+
+
+def test_roll_back_with_no_earlier_version_fails_clearly_and_changes_nothing(builds, index, store):
+    with pytest.raises(FeedbackError, match=f"no version older than {LIVE} to roll back to"):
+        builds.roll_back("alice")
+    assert published_version(index) == LIVE
+    assert Accounts(store).trail() == []
+
+
+def test_roll_back_is_refused_while_a_build_runs(builds, index, store, tmp_path):
+    keep(index, OLD)
+    log = tmp_path / "build.log"
+    log.write_text("", encoding="utf-8")
+    # a process whose command line reads `assistant build` stands for the running build
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "assistant", "build"]
+    )
+    try:
+        running_row(store, log, sleeper.pid)
+        with pytest.raises(FeedbackError, match="is running; roll back once it has finished"):
+            builds.roll_back("alice")
+        with pytest.raises(FeedbackError, match="is still running"):
+            builds.start("bob")
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert published_version(index) == LIVE

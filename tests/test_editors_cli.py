@@ -1,0 +1,192 @@
+"""`mmn-assistant editors`: the accounts that open the desk, managed from a shell. Passwords
+are asked twice and never printed; every change is in the audit trail.
+
+No model, server or browser (click's runner, a feedback store in tmp_path)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from assistant.cli import cli
+from assistant.feedback.accounts import Accounts
+from assistant.feedback.store import FeedbackStore
+
+PASSWORD = "correct horse battery"
+NEW_PASSWORD = "a brand new passphrase"
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "data" / "feedback.sqlite3"
+
+
+def editors(db: Path, *args: str, password: str | None = None, input: str | None = None) -> Result:
+    """Run `mmn-assistant editors ARGS --db DB`, typing `password` twice when asked."""
+    if password is not None:
+        input = f"{password}\n{password}\n"
+    return CliRunner().invoke(cli, ["editors", *args, "--db", str(db)], input=input)
+
+
+def added(db: Path, name: str = "alice") -> Result:
+    result = editors(db, "add", name, password=PASSWORD)
+    assert result.exit_code == 0, result.output
+    return result
+
+
+def test_add_asks_twice_and_never_prints_the_password(db):
+    result = added(db)
+    assert result.output.count("Password") == 1 and "Repeat for confirmation" in result.output
+    assert PASSWORD not in result.output
+    assert f"added editor alice; the desk is at /desk on the server using {db}" in result.output
+    assert Accounts(FeedbackStore(db)).login("alice", PASSWORD).session is not None
+    with sqlite3.connect(db) as store:
+        (hashed,) = store.execute("SELECT hash FROM editors").fetchone()
+    assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
+
+
+def test_add_stores_the_name_in_lower_case(db):
+    assert "added editor alice;" in added(db, "Alice").output
+    assert [e.name for e in Accounts(FeedbackStore(db)).editors()] == ["alice"]
+
+
+def test_two_different_passwords_are_not_accepted(db):
+    result = editors(db, "add", "alice", input=f"{PASSWORD}\n{NEW_PASSWORD}\n")
+    assert result.exit_code == 1
+    assert "the two entered values do not match" in result.output.lower()
+    assert PASSWORD not in result.output and NEW_PASSWORD not in result.output
+    assert Accounts(FeedbackStore(db)).editors() == []
+
+
+def test_a_short_password_is_refused_with_exit_1(db):
+    result = editors(db, "add", "alice", password="too short")
+    assert result.exit_code == 1
+    assert "Error: the password must have at least 12 characters" in result.output
+    assert "too short" not in result.output
+    assert "Traceback" not in result.output
+    assert Accounts(FeedbackStore(db)).editors() == []
+
+
+def test_a_bad_name_is_refused_before_the_password_is_asked(db):
+    result = editors(db, "add", "Two Words", password=PASSWORD)
+    assert result.exit_code == 1
+    assert "'Two Words' cannot be an editor's name" in result.output
+    assert "Password" not in result.output
+    assert not db.exists()
+
+
+def test_adding_an_existing_editor_fails_and_says_what_to_do(db):
+    added(db)
+    result = editors(db, "add", "alice", password=NEW_PASSWORD)
+    assert result.exit_code == 1
+    assert "Error: alice is already an editor; `editors reset-password alice`" in result.output
+    assert NEW_PASSWORD not in result.output
+    assert Accounts(FeedbackStore(db)).login("alice", PASSWORD).session is not None
+
+
+def test_list_with_no_account_says_the_desk_is_off_without_creating_the_store(db):
+    result = editors(db, "list")
+    assert result.exit_code == 0
+    assert result.output == f"no editor accounts in {db}: the desk is off\n"
+    assert editors(db, "list", "--json").output == "[]\n"
+    assert not db.exists()
+
+
+def test_list_shows_each_editor_and_their_last_login(db):
+    added(db, "bob")
+    added(db, "alice")
+    Accounts(FeedbackStore(db)).login("alice", PASSWORD)
+
+    text = editors(db, "list")
+    assert text.exit_code == 0
+    alice, bob = text.output.splitlines()
+    assert alice.startswith("alice ") and "last login 20" in alice
+    assert bob.startswith("bob ") and bob.endswith("last login never")
+
+    listed = json.loads(editors(db, "list", "--json").output)
+    assert [(e["name"], e["last_login"] is None) for e in listed] == [
+        ("alice", False), ("bob", True),
+    ]  # fmt: skip
+    assert set(listed[0]) == {"name", "created_at", "password_set_at", "last_login"}
+    assert PASSWORD not in text.output
+
+
+def test_remove_with_yes_deletes_the_account_and_ends_its_sessions(db):
+    added(db)
+    accounts = Accounts(FeedbackStore(db))
+    session = accounts.login("alice", PASSWORD).session
+
+    result = editors(db, "remove", "alice", "--yes")
+
+    assert result.exit_code == 0, result.output
+    assert result.output == "removed alice; no account is left: the desk is off\n"
+    assert accounts.editors() == [] and accounts.session(session) is None
+
+
+def test_remove_asks_first_and_no_keeps_the_account(db):
+    added(db)
+    result = editors(db, "remove", "alice", input="n\n")
+    assert result.exit_code == 0
+    assert "remove the editor alice?" in result.output and "nothing removed" in result.output
+    assert [e.name for e in Accounts(FeedbackStore(db)).editors()] == ["alice"]
+
+
+def test_removing_an_unknown_editor_fails_clearly(db):
+    added(db)
+    result = editors(db, "remove", "bob", "--yes")
+    assert result.exit_code == 1
+    assert "Error: no editor is called 'bob'; `editors list` shows them" in result.output
+
+
+def test_reset_password_replaces_the_password_and_ends_sessions(db):
+    added(db)
+    accounts = Accounts(FeedbackStore(db))
+    session = accounts.login("alice", PASSWORD).session
+
+    result = editors(db, "reset-password", "alice", password=NEW_PASSWORD)
+
+    assert result.exit_code == 0, result.output
+    assert "new password set for alice; their open sessions have ended" in result.output
+    assert NEW_PASSWORD not in result.output
+    assert accounts.session(session) is None
+    assert accounts.login("alice", PASSWORD).session is None
+    assert accounts.login("alice", NEW_PASSWORD).session is not None
+
+
+def test_reset_password_of_an_unknown_editor_fails_clearly(db):
+    added(db)
+    result = editors(db, "reset-password", "bob", password=NEW_PASSWORD)
+    assert result.exit_code == 1
+    assert "no editor is called 'bob'" in result.output
+    assert NEW_PASSWORD not in result.output
+
+
+def test_audit_lists_the_shell_actions_newest_first(db):
+    assert editors(db, "audit").output == f"the audit trail in {db} is empty\n"
+    added(db)
+    added(db, "bob")
+    editors(db, "reset-password", "alice", password=NEW_PASSWORD)
+    editors(db, "remove", "bob", "--yes")
+    editors(db, "remove", "carol", "--yes")  # refused: not in the trail
+
+    result = editors(db, "audit", "--json")
+
+    assert result.exit_code == 0, result.output
+    trail = json.loads(result.output)
+    assert [(e["action"], e["target"]) for e in trail] == [
+        ("removed editor", "editor bob"),
+        ("reset password", "editor alice"),
+        ("added editor", "editor bob"),
+        ("added editor", "editor alice"),
+    ]
+    assert all(e["who"] == "shell" or e["who"].endswith(" (shell)") for e in trail)
+    assert [
+        e["action"] for e in json.loads(editors(db, "audit", "--json", "--limit", "1").output)
+    ] == ["removed editor"]
+    text = editors(db, "audit").output
+    assert text.index("removed editor") < text.index("added editor")
+    assert PASSWORD not in text and NEW_PASSWORD not in text
