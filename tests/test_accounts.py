@@ -304,3 +304,14 @@ def test_wrong_passwords_sent_at_once_are_checked_no_more_than_the_limit(account
     assert sum(o.wait_seconds == 0 for o in outcomes) == LOCKOUT_FAILURES
     assert all(o.session is None for o in outcomes)
     assert accounts.login("alice", PASSWORD).wait_seconds > 0
+
+
+def test_a_login_checked_against_a_password_since_replaced_opens_no_session(accounts, alice):
+    """A sign-in that checked the old password while a reset ran: its session, written after
+    the reset, is still refused (the reset ended every session opened with the old one)."""
+    accounts.reset_password(alice, "a brand new passphrase", now=T0 + timedelta(minutes=5))
+    raced = accounts.login(alice, "a brand new passphrase", now=T0 + timedelta(minutes=1))
+    assert raced.session is not None
+    assert accounts.session(raced.session, now=T0 + timedelta(minutes=6)) is None
+    fresh = accounts.login(alice, "a brand new passphrase", now=T0 + timedelta(minutes=6))
+    assert accounts.session(fresh.session or "", now=T0 + timedelta(minutes=7)) == alice

@@ -8,7 +8,6 @@ Playwright never downloads a browser here: it launches the system's /usr/bin/chr
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,22 +15,11 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ROOT
+from tests.conftest import ARTIFACTS
 from web.views import ask_url
 
 pytestmark = [pytest.mark.model, pytest.mark.server, pytest.mark.browser]
 
-CHROMIUM = Path(os.environ.get("MMN_CHROMIUM", "/usr/bin/chromium"))
-ARTIFACTS = ROOT / "test-artifacts" / "browser"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 VIEWPORTS = {"desktop": {"width": 1280, "height": 900}, "phone": {"width": 390, "height": 844}}
 
 DOSE = "What IVIg dose is used?"
@@ -39,34 +27,6 @@ DOSE_PASSAGE = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
 FOLLOW_UP = "How fast does it work?"
 HOSTILE = '<img src=x onerror=alert(1)><script>alert(2)</script>" onfocus=alert(3) autofocus x="'
 TARGET_BACKGROUND = "rgb(255, 248, 214)"  # --target-bg in style.css
-
-
-def _unavailable() -> str | None:
-    if not CHROMIUM.exists():
-        return f"Chromium is not installed at {CHROMIUM} (apt-get install chromium)"
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return "Playwright for Python is not installed (pip install -e '.[dev]')"
-    return None
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the session; session-scoped so that a missing browser skips
-    (or fails) before the live server is started."""
-    reason = _unavailable()
-    if reason is not None:
-        if os.environ.get("MMN_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"MMN_REQUIRE_BROWSER=1 but {reason}")
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @dataclass

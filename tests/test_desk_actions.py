@@ -8,6 +8,7 @@ No model, server or browser: the desk's pages have tests of their own."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -208,7 +209,7 @@ def test_a_gold_phrase_not_in_the_chosen_passage_is_refused_and_nothing_is_writt
 def test_a_passage_the_article_no_longer_has_is_refused(decisions, store, corpus_copy, examples):
     feedback_id = judged(store, corpus_copy)
     before = examples.read_bytes()
-    with pytest.raises(FeedbackError, match="no longer in"):
+    with pytest.raises(FeedbackError, match="not in the corpus any more"):
         decisions.accept("alice", feedback_id, passage="0" * 64)
     assert examples.read_bytes() == before
     assert store.get(feedback_id).status == "new"
@@ -336,3 +337,21 @@ def test_a_corpus_that_cannot_be_read_is_a_feedback_error(decisions, examples):
         handle.write('{"question": "broken\n')
     with pytest.raises(FeedbackError, match="the corpus cannot be read: .*not a JSON object"):
         decisions.corpus()
+
+
+def test_an_accept_whose_example_cannot_be_written_leaves_the_judgement_new(
+    decisions, store, corpus_copy
+):
+    """The row is claimed before the file is written (so a reject meanwhile fails on the row);
+    when the write fails, the claim is undone and the editor can accept it again."""
+    feedback_id = judged(store, corpus_copy, verdict="answers")
+    dose = passage_id(corpus_copy, DOSE)
+    shutil.rmtree(corpus_copy / "examples")
+    (corpus_copy / "examples").write_text("a file where the folder should be", encoding="utf-8")
+    with pytest.raises(Exception):  # noqa: B017 - the corpus is unreadable: any clear error
+        decisions.accept("alice", feedback_id, passage=dose)
+    assert store.get(feedback_id).status == "new"
+    (corpus_copy / "examples").unlink()
+    decisions.accept("alice", feedback_id, passage=dose)
+    assert store.get(feedback_id).status == "accepted"
+    assert len(asked(corpus_copy / "examples" / f"{ARTICLE_ID}.jsonl")) == 1

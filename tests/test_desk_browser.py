@@ -26,7 +26,7 @@ from assistant.feedback import FeedbackStore
 from assistant.feedback.accounts import Accounts
 from assistant.store import published_version, versions
 from tests.conftest import CORPUS, start_server, stop_server
-from tests.test_browser import ARTIFACTS, VIEWPORTS, Visit, browser, open_tab  # noqa: F401
+from tests.test_browser import VIEWPORTS, Visit, open_tab
 from tests.updates import edit_article, edits
 from web.views import ask_url
 
@@ -93,7 +93,7 @@ def _click(visit: Visit, locator: Any) -> None:
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["with-js", "without-js"])
 def test_an_editor_reviews_resolves_publishes_and_rolls_back(
-    browser,  # noqa: F811
+    browser,
     desk_server,
     javascript: bool,
 ) -> None:

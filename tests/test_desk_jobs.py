@@ -220,3 +220,28 @@ def test_roll_back_is_refused_while_a_build_runs(builds, index, store, tmp_path)
         sleeper.kill()
         sleeper.wait()
     assert published_version(index) == LIVE
+
+
+def test_a_build_is_published_however_long_its_report(builds, store, tmp_path):
+    """The version line comes before the change report, which can run to hundreds of lines."""
+    log = tmp_path / "long.log"
+    report = "".join(f"    added     article:{n} a passage\n" for n in range(600))
+    log.write_text(f"built index version {NEW} in /x: 600 passages\n{report}", encoding="utf-8")
+    build = builds.get(running_row(store, log, dead_pid()))
+    assert (build.state, build.version) == ("published", NEW)
+
+
+def test_a_build_another_worker_is_starting_is_not_concluded_before_its_pid(
+    builds, store, tmp_path
+):
+    """Between the row and the process, another worker must not call it failed."""
+    log = tmp_path / "starting.log"
+    log.write_text("", encoding="utf-8")
+    with store.connect() as db:
+        db.execute(
+            "INSERT INTO builds (started_at, who, state, log) VALUES (?, 'alice', 'running', ?)",
+            (datetime.now(UTC).isoformat(timespec="seconds"), str(log)),
+        )
+    assert builds.running() is not None
+    with pytest.raises(FeedbackError, match="still running"):
+        builds.start("bob")

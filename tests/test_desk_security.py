@@ -260,6 +260,11 @@ def test_without_an_account_the_desk_is_not_there_and_clinicians_pages_do_not_ch
         for path in ("/desk/login", *POSTS):
             response = client.post(path, data={"csrf": "x"}, follow_redirects=False)
             assert checked(response, 404).text == nowhere.text, path
+        for method, path in (("GET", "/desk/logout"), ("POST", "/desk"), ("PUT", "/desk/login"),
+                             ("DELETE", "/desk/audit"), ("OPTIONS", "/desk/login")):  # fmt: skip
+            response = client.request(method, path)  # a wrong method names no route either
+            assert checked(response, 404).text == nowhere.text, (method, path)
+            assert "allow" not in response.headers
         assert not store.exists()  # asking whether the desk is on does not make the store
 
         clinicians = ("/", "/ask?q=What+IVIg+dose+is+used%3F", "/article/what-is-multifocal-motor-neuropathy", "/openapi.json")  # fmt: skip
@@ -339,7 +344,7 @@ def test_the_sign_in_form_needs_its_token_and_its_cookie(visitor):
         ({"csrf": token}, None),  # the token without its cookie
     ):
         response = checked(visitor.post("/desk/login", {**data, **sent}, form=form), 403)
-        assert "the form has expired or was not sent from this page" in visible(
+        assert "The form has expired or was not sent from this page" in visible(
             response.text, "error-panel__message"
         )
         assert set_cookie(response, SESSION) is None
@@ -354,7 +359,7 @@ def test_a_post_without_the_sessions_token_or_with_a_wrong_one_is_refused_with_4
     for wrong in wrongs:
         data = {} if wrong is None else {"csrf": wrong}
         page = checked(visitor.post(NO_SUCH_JUDGEMENT, data, session=session), 403)
-        assert EXPIRED in visible(page.text, "error-panel__message")
+        assert EXPIRED in visible(page.text, "error-panel__message").lower()
         body = checked(visitor.post(NO_SUCH_JUDGEMENT, data, session=session, json=True), 403)
         assert body.json() == {"message": EXPIRED + "; reload it", "detail": None}
         checked(visitor.post("/desk/logout", data, session=session), 403)
@@ -380,12 +385,12 @@ def test_a_post_from_another_site_is_refused_with_403_even_with_a_valid_token(vi
     ]
     for headers in cross_site:
         page = checked(visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session, **headers), 403)  # fmt: skip
-        assert ELSEWHERE in visible(page.text, "error-panel__message"), headers
+        assert ELSEWHERE in visible(page.text, "error-panel__message").lower(), headers
         body = visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session, json=True, **headers)  # fmt: skip
         assert checked(body, 403).json()["message"] == ELSEWHERE
         checked(visitor.post("/desk/logout", {"csrf": token}, session=session, **headers), 403)
         signed = checked(visitor.sign_in(EDITOR, PASSWORD, **headers), 403)
-        assert ELSEWHERE in visible(signed.text, "error-panel__message")
+        assert ELSEWHERE in visible(signed.text, "error-panel__message").lower()
         assert set_cookie(signed, SESSION) is None
     checked(visitor.get("/desk", session=session), 200)
     # From our own page (and from a browser that names no origin) the same requests go through.
@@ -434,8 +439,10 @@ def test_one_address_gets_20_sign_in_attempts_a_minute_whatever_names_it_tries(n
         response = checked(sprayer.sign_in(f"spray-{attempt}", "guess one two three", form=form), 403)  # fmt: skip
         assert visible(response.text, "desk-error") == NO_MATCH
     refused = checked(sprayer.sign_in(EDITOR, PASSWORD, form=form), 429)
-    message = visible(refused.text, "error-panel__message")  # (not yet a capitalised sentence)
-    assert re.fullmatch(r"too many sign-in attempts; wait \d+ seconds\.?", message, re.I), message
+    message = visible(refused.text, "error-panel__message")
+    pattern = r"Too many sign-in attempts from this address; wait (\d+) seconds\."
+    assert (waited := re.fullmatch(pattern, message)), message
+    assert refused.headers["retry-after"] == waited[1]
     assert set_cookie(refused, SESSION) is None
     checked(new_visitor().sign_in(EDITOR, PASSWORD), 303)  # another address is not held up
 

@@ -190,3 +190,31 @@ def test_audit_lists_the_shell_actions_newest_first(db):
     text = editors(db, "audit").output
     assert text.index("removed editor") < text.index("added editor")
     assert PASSWORD not in text and NEW_PASSWORD not in text
+
+
+def test_decisions_made_in_a_shell_are_in_the_audit_trail_too(db, corpus_copy):
+    """`feedback accept` and `reject` go through the desk's decisions: the trail names the
+    shell's user, whichever way an editor worked."""
+    from assistant.feedback.store import Judgement
+    from assistant.ingest import load_corpus
+
+    (article,) = load_corpus(corpus_copy)
+    dose = next(p for p in article.passages if p.text.startswith("Dosing:"))
+    store = FeedbackStore(db)
+    shown = ((dose.id, dose.text),)
+    kept = [
+        store.add(Judgement(article.id, "v1", question, (), dose.id, 1, "answers", shown=shown))
+        for question in ("Which IVIg dose per kilogram?", "Is the dose weight-based?")
+    ]
+    runner = CliRunner()
+    where = ["--db", str(db), "--corpus-dir", str(corpus_copy)]
+    accepted = runner.invoke(cli, ["feedback", "accept", str(kept[0]), *where])
+    assert accepted.exit_code == 0, accepted.output
+    rejected = runner.invoke(cli, ["feedback", "reject", str(kept[1]), "--db", str(db)])
+    assert rejected.exit_code == 0, rejected.output
+    trail = json.loads(editors(db, "audit", "--json").output)
+    assert [(e["action"], e["target"]) for e in trail[:2]] == [
+        ("rejected judgement", f"feedback #{kept[1]}"),
+        ("accepted judgement", f"feedback #{kept[0]}"),
+    ]
+    assert all(e["who"].endswith("(shell)") for e in trail[:2])

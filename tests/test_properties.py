@@ -32,9 +32,11 @@ BLANK_LINE = re.compile(r"(?>\r\n|\r|\n)[^\S\r\n]*(?>\r\n|\r|\n)")  # "\r\n" is 
 EXPORT_TAIL = re.compile(
     r"\s*(?P<refs>[0-9]{1,3}(?:\s*,\s*[0-9]{1,3})*)?[^\S\r\n]*(?:\r\n|\r|\n|$)"
 )
-MARKER = r"\[\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*\]"
-MARKERS = rf"{MARKER}(?:\s*,?\s*{MARKER})*"
-MARKDOWN_TAIL = re.compile(rf"\s*(?P<markers>{MARKERS})?[^\S\r\n]*(?:\r\n|\r|\n|$)")
+SPACE = r"[\s\ufeff]"
+"""White space as the parser reads it: a byte-order mark inside a line is dropped too."""
+MARKER = rf"\[{SPACE}*[1-9][0-9]{{0,2}}(?:{SPACE}*,{SPACE}*[1-9][0-9]{{0,2}})*{SPACE}*\]"
+MARKERS = rf"{MARKER}(?:{SPACE}*,?{SPACE}*{MARKER})*"
+MARKDOWN_TAIL = re.compile(rf"{SPACE}*(?P<markers>{MARKERS})?[^\S\r\n]*(?:\r\n|\r|\n|$)")
 MARKERS_BEFORE_CLOSE = re.compile(
     rf"(?P<body>.*?)\s*(?P<markers>{MARKERS})(?P<close>[.;:!?])", re.S
 )

@@ -277,6 +277,11 @@ def create_app(
         if request.url.path.startswith(API_PATHS):
             body = {"message": _http_message(request, exc), "detail": exc.detail}
             return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+        if request.url.path.startswith("/desk"):
+            try:  # while the desk is off, its addresses do not exist, whatever the method
+                desk_of(request)
+            except Refused as off:
+                return off.response
         response = pages.error_page(request, exc.status_code)
         response.headers.update(exc.headers or {})
         return response

@@ -31,7 +31,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from assistant.engine import Engine
-from assistant.errors import QueryError
+from assistant.errors import AssistantError, QueryError
 from assistant.feedback import VERDICTS, FeedbackError, FeedbackStore, Judgement
 from assistant.limits import MAX_ARTICLE_ID_CHARS, MAX_K, MIN_K, Query
 from web import views
@@ -160,7 +160,7 @@ async def shown_to(engine: Engine, judgement: Judgement) -> tuple[tuple[str, str
         answer = await engine.ask_async(
             judgement.question, judgement.history, article=judgement.searched or None
         )
-    except QueryError:
+    except AssistantError:  # the judgement is kept without the ranking, as before
         return ()
     return tuple((r.passage.id, r.passage.text) for r in answer.passages)
 

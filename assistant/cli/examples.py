@@ -38,11 +38,13 @@ def _corpus(corpus_dir: Path, index_dir: Path) -> Any:
 @examples.command(name="fix")
 @common.corpus_option
 @common.index_option
+@common.feedback_option
 @click.option("--yes", is_flag=True, help="Rewrite without asking.")
-def examples_fix(corpus_dir: Path, index_dir: Path, yes: bool) -> None:
+def examples_fix(corpus_dir: Path, index_dir: Path, db_path: Path, yes: bool) -> None:
     """Rewrite the gold phrases of examples that followed an edited passage to the words the
     passage has now (traced from the published version), once the editor confirms."""
-    from assistant.ingest.editing import fix
+    from assistant.desk.actions import Decisions
+    from assistant.feedback import FeedbackStore
 
     followed = _corpus(corpus_dir, index_dir).examples.followed
     if not followed:
@@ -54,7 +56,9 @@ def examples_fix(corpus_dir: Path, index_dir: Path, yes: bool) -> None:
     if not yes and not click.confirm(f"rewrite these {len(followed)} examples?", default=True):
         click.echo("nothing rewritten")
         return
-    done = fix(followed)
+    done = Decisions(
+        current(corpus_dir=corpus_dir, index_dir=index_dir), FeedbackStore(db_path)
+    ).fix(common.shell_user(), followed)
     click.echo(f"rewrote {len(done)} examples; the next build finds their phrases as written")
 
 

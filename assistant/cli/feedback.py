@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import click
 
 from assistant.cli import common
+from assistant.settings import current
 
 
 @click.group(cls=common.CommandGroup)
@@ -65,25 +67,29 @@ def feedback_list(db_path: Path, status: str | None, as_json: bool) -> None:
 def feedback_accept(
     db_path: Path, corpus_dir: Path, feedback_id: int, gold: str | None, out_of_scope: bool
 ) -> None:
-    """Accept judgement FEEDBACK_ID: append it to the right examples file."""
-    from assistant.feedback import FeedbackStore, accept
-
-    decision = accept(
-        FeedbackStore(db_path), corpus_dir, feedback_id, gold=gold, out_of_scope=out_of_scope
+    """Accept judgement FEEDBACK_ID: append it to the right examples file (audited)."""
+    outcome = _decisions(db_path, corpus_dir).accept(
+        common.shell_user(), feedback_id, gold=gold, out_of_scope=out_of_scope
     )
     click.echo(
-        f"accepted #{feedback_id}: {decision.note}; run `mmn-assistant build` to train on it"
+        f"accepted #{feedback_id}: {outcome.where}; run `mmn-assistant build` to train on it"
     )
+
+
+def _decisions(db_path: Path, corpus_dir: Path | None = None) -> Any:  # a Decisions
+    from assistant.desk.actions import Decisions
+    from assistant.feedback import FeedbackStore
+
+    settings = current() if corpus_dir is None else current(corpus_dir=corpus_dir)
+    return Decisions(settings, FeedbackStore(db_path))
 
 
 @feedback.command(name="reject")
 @common.feedback_option
 @click.argument("feedback_id", type=int)
 def feedback_reject(db_path: Path, feedback_id: int) -> None:
-    """Reject judgement FEEDBACK_ID: it stays in the store, marked rejected."""
-    from assistant.feedback import FeedbackStore, reject
-
-    reject(FeedbackStore(db_path), feedback_id)
+    """Reject judgement FEEDBACK_ID: it stays in the store, marked rejected (audited)."""
+    _decisions(db_path).reject(common.shell_user(), feedback_id)
     click.echo(f"rejected #{feedback_id}")
 
 

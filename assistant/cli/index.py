@@ -27,6 +27,7 @@ def build_and_report(
     train: bool = True,
     fine_tune: bool | None = None,
     strict: bool = False,
+    audit: bool = True,
 ) -> None:
     """Parse the corpus, embed what changed, train the ranker on the example questions, publish
     a new index version, and say what was built."""
@@ -59,6 +60,8 @@ def build_and_report(
         strict=strict,
     )
     manifest = loaded.manifest
+    if audit:
+        _audit("build published", f"version {loaded.version}", str(index_dir))
     report = manifest.build
     click.echo(
         f"built index version {loaded.version} in {loaded.path}: "
@@ -72,6 +75,20 @@ def build_and_report(
         + "".join(f"\n{line}" for line in fine_tune_lines(manifest.fine_tuned))
         + "".join(f"\n{line}" for line in change_lines(manifest.changes))
     )
+
+
+def _audit(action: str, target: str, detail: str) -> None:
+    """Into the desk's audit trail, when there is a feedback store to hold it (a build on a
+    machine without one does not make one)."""
+    from assistant.feedback.accounts import Accounts
+    from assistant.feedback.store import FeedbackError, FeedbackStore
+
+    store = FeedbackStore(current().feedback_db)
+    if store.path.exists():
+        try:
+            Accounts(store).record(common.shell_user(), action, target, detail)
+        except FeedbackError as exc:  # the build stands; the trail says nothing of it
+            click.echo(f"warning: not in the audit trail: {exc}", err=True)
 
 
 def fine_tune_lines(provenance: dict[str, Any] | None) -> list[str]:
@@ -158,6 +175,12 @@ def training_lines(training: dict[str, Any]) -> list[str]:
     f"{AUTO_FLAT_LIMIT:,}, ivf-fp16 from there); see bench/README.md for the measurements.",
 )
 @click.option(
+    "--desk-build",
+    type=int,
+    hidden=True,
+    help="Started from the editors' desk as this build: the desk keeps its audit entry.",
+)
+@click.option(
     "--strict",
     is_flag=True,
     help="Fail, and leave the published version serving, when a new or edited passage cannot "
@@ -172,6 +195,7 @@ def build(
     no_train: bool,
     fine_tune: bool | None,
     index_type: str,
+    desk_build: int | None,
     strict: bool,
 ) -> None:
     """Parse the articles, embed what changed, train the ranker on the example questions
@@ -189,6 +213,7 @@ def build(
         if full:
             raise click.UsageError("--rollback and --full do not go together")
         version = roll_back(index_dir)
+        _audit("rolled back", f"version {version}", str(index_dir))
         click.echo(f"published the earlier version {version} in {index_dir}")
         return
     build_and_report(
@@ -201,6 +226,7 @@ def build(
         train=not no_train,
         fine_tune=fine_tune,
         strict=strict,
+        audit=desk_build is None,
     )
 
 

@@ -19,7 +19,7 @@ from assistant.feedback.accounts import Accounts
 from assistant.feedback.store import FeedbackError, FeedbackStore
 from assistant.ingest import editing
 from assistant.ingest.editing import Done
-from assistant.ingest.examples import Example
+from assistant.ingest.examples import Example, Followed
 from assistant.limits import Query
 from assistant.records import Passage
 from assistant.settings import Settings
@@ -75,7 +75,15 @@ class Decisions:
             out_of_scope=out_of_scope,
             passage=passage,
         )
-        what = "out of scope" if out_of_scope else f"passage {(passage or '')[:12]}".strip()
+        what = (
+            "out of scope"
+            if out_of_scope
+            else f"passage {passage[:12]}"
+            if passage
+            else f"gold {gold!r}"
+            if gold
+            else "the judged passage"
+        )
         self.accounts.record(who, "accepted judgement", f"feedback #{feedback_id}",
                              f"{what}: {decision.note}")  # fmt: skip
         return Outcome(f"Judgement #{feedback_id} accepted: {decision.note}.", decision.note)
@@ -110,8 +118,14 @@ class Decisions:
         followed = [f for f in corpus.examples.followed if f.example.key == key]
         if not followed:
             self._example(corpus, key, "followed")  # raises, saying why
-        done = editing.fix(followed)
-        return self._done(who, "fixed example", key, done[0])
+        return self.fix(who, followed)[0]
+
+    def fix(self, who: str, followed: list[Followed]) -> list[Outcome]:
+        """Write the new words into examples that followed an edit, one audit entry each."""
+        return [
+            self._done(who, "fixed example", item.example.key, done)
+            for item, done in zip(followed, editing.fix(followed), strict=True)
+        ]
 
     def drop_stale(self, who: str, key: str) -> Outcome:
         """Remove a stale example: the passage it asked about is gone."""

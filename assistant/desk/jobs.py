@@ -31,6 +31,8 @@ LOGS = "desk-builds"
 """The folder of build logs, inside the index directory."""
 BUILT = re.compile(r"^built index version (\S+) in ")
 TAIL_LINES = 40
+STARTING_SECONDS = 30
+"""A row without a pid is a build being started (by another worker) for this long."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +47,15 @@ class Build:
     version: str | None
     message: str | None
 
-    def tail(self, lines: int = TAIL_LINES) -> list[str]:
-        """The last lines the build printed: its progress while it runs, its report after."""
+    def tail(self, lines: int | None = TAIL_LINES) -> list[str]:
+        """The last lines the build printed (None: all): its progress while it runs, its
+        report after."""
         try:
             text = Path(self.log).read_text(encoding="utf-8", errors="replace")
         except OSError:
             return []
-        return [line for line in text.splitlines() if line.strip()][-lines:]
+        kept = [line for line in text.splitlines() if line.strip()]
+        return kept if lines is None else kept[-lines:]
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -74,9 +78,9 @@ class Builds:
         self.settings = settings
         self.accounts = Accounts(feedback)
 
-    def command(self) -> list[str]:
+    def command(self, build_id: int) -> list[str]:
         s = self.settings
-        command = [sys.executable, "-m", "assistant", "build"]
+        command = [sys.executable, "-m", "assistant", "build", "--desk-build", str(build_id)]
         command += ["--corpus-dir", str(s.corpus_dir), "--index-dir", str(s.index_dir)]
         return command + (["--model", str(s.model)] if s.model else [])
 
@@ -94,17 +98,25 @@ class Builds:
             raise FeedbackError(f"{folder}: cannot keep the build's log ({exc})") from None
         started = datetime.now(UTC).isoformat(timespec="seconds")
         with self.store.connect() as db:
-            cursor = db.execute(
-                "INSERT INTO builds (started_at, who, state, log) VALUES (?, ?, 'running', '')",
-                (started, who),
-            )
-            build_id = int(cursor.lastrowid or 0)
-            log = folder / f"{build_id}.log"
-            db.execute("UPDATE builds SET log = ? WHERE id = ?", (str(log), build_id))
+            db.execute("BEGIN IMMEDIATE")  # check and claim at once: two workers, one build
+            try:
+                if db.execute("SELECT 1 FROM builds WHERE state = 'running'").fetchone():
+                    raise FeedbackError("another build has just started; wait for it to finish")
+                cursor = db.execute(
+                    "INSERT INTO builds (started_at, who, state, log) VALUES (?, ?, 'running', '')",
+                    (started, who),
+                )
+                build_id = int(cursor.lastrowid or 0)
+                log = folder / f"{build_id}.log"
+                db.execute("UPDATE builds SET log = ? WHERE id = ?", (str(log), build_id))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
         try:
             with log.open("w", encoding="utf-8") as out:
                 process = subprocess.Popen(
-                    self.command(),
+                    self.command(build_id),
                     stdin=subprocess.DEVNULL,
                     stdout=out,
                     stderr=subprocess.STDOUT,
@@ -131,10 +143,12 @@ class Builds:
 
     def _conclude(self, build: Build, code: int | None) -> Build:
         """Record how a finished build ended, from its exit status (None: unknown) and log."""
-        lines = build.tail(TAIL_LINES * 5)
+        lines = build.tail(None)  # the whole log: the change report follows the version line
         version = next((m[1] for line in lines if (m := BUILT.match(line))), None)
+        live = store.published_version(self.settings.index_dir)
+        if code == 0 and version is None:  # it succeeded: what it published is live now
+            version = live
         if version is not None and (code in (0, None)):
-            live = store.published_version(self.settings.index_dir)
             message = f"published {version}" + (
                 "" if live in (version, None) else f"; {live} is live now"
             )
@@ -169,7 +183,7 @@ class Builds:
         if row is None:
             raise FeedbackError(f"there is no build #{build_id}")
         build = _build(row)
-        if conclude and build.state == "running" and not _alive(row["pid"]):
+        if conclude and build.state == "running" and not self._alive(build, row["pid"]):
             return self._conclude(build, None)
         return build
 
@@ -181,6 +195,14 @@ class Builds:
                 r[0] for r in db.execute("SELECT id FROM builds ORDER BY id DESC LIMIT ?", (limit,))
             ]
         return [self.get(i) for i in ids]
+
+    @staticmethod
+    def _alive(build: Build, pid: int | None) -> bool:
+        """A build's process runs; a row not yet given its pid counts as starting for a while."""
+        if pid is None:
+            started = datetime.fromisoformat(build.started_at)
+            return (datetime.now(UTC) - started).total_seconds() < STARTING_SECONDS
+        return _alive(pid)
 
     def running(self) -> Build | None:
         with self.store.connect() as db:

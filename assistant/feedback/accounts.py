@@ -212,8 +212,12 @@ class Accounts:
         """The editor a live session belongs to (its last use moved to now), or None."""
         moment = _now(now)
         with self.store.connect() as db:
+            # Joined with the account: a session opened with a password since replaced (a
+            # login racing a reset) or of a removed editor is no session.
             row = db.execute(
-                "SELECT editor, seen_at FROM sessions WHERE id = ?", (session_id,)
+                "SELECT s.editor, s.seen_at FROM sessions s JOIN editors e ON e.name = s.editor"
+                " WHERE s.id = ? AND s.created_at >= e.changed_at",
+                (session_id,),
             ).fetchone()
             if row is None:
                 return None

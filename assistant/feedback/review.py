@@ -12,23 +12,21 @@ the same question with the same history already in the target file is not writte
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.feedback.store import Feedback, FeedbackError, FeedbackStore
 from assistant.ingest.corpus import load_corpus
+from assistant.ingest.editing import locked
 from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, normalise
 from assistant.records import Article
 
 WRITER = "clinician-feedback"
 """The `by` of examples that came from feedback, so editors can tell them apart."""
-LOCK = ".lock"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,13 +59,23 @@ def accept(
     row = _new(store, feedback_id)
     if out_of_scope and (gold or passage):
         raise FeedbackError("give either --gold (the article answers it) or --out-of-scope")
-    if out_of_scope or (row.verdict == "missing" and not gold and not passage):
-        decision = append_example(corpus_dir, None, row, [])
-    else:
-        article = _article(corpus_dir, row.article)
-        phrase = _gold(row, article, gold) if passage is None else _of(article, passage, gold)
-        decision = append_example(corpus_dir, article.id, row, [phrase])
-    store.decide(feedback_id, "accepted", decision.note)
+    target, golds = None, []
+    if not (out_of_scope or (row.verdict == "missing" and not gold and not passage)):
+        if passage is None:
+            article = _article(corpus_dir, row.article)
+            target, golds = article.id, [_gold(row, article, gold)]
+        else:  # the desk's choice: any article's passage (a search of all articles)
+            target, phrase = _of(load_corpus(corpus_dir), passage, gold)
+            golds = [phrase]
+    # Claimed before the file is written: a reject (or another accept) meanwhile fails on the
+    # row instead of leaving an example for a rejected judgement.
+    store.decide(feedback_id, "accepted", "its example is being written")
+    try:
+        decision = append_example(corpus_dir, target, row, golds)
+    except BaseException:
+        store.reopen(feedback_id)
+        raise
+    store.annotate(feedback_id, decision.note)
     return decision
 
 
@@ -128,13 +136,13 @@ def _gold(row: Feedback, article: Article, gold: str | None) -> str:
     return gold.strip()
 
 
-def _of(article: Article, passage_id: str, gold: str | None) -> str:
-    """A gold phrase of the chosen passage, checked against the article as it is now."""
-    chosen = next((p for p in article.passages if p.id == passage_id), None)
+def _of(articles: list[Article], passage_id: str, gold: str | None) -> tuple[str, str]:
+    """The chosen passage's article and a gold phrase of it, checked against the corpus now."""
+    chosen = next((p for a in articles for p in a.passages if p.id == passage_id), None)
     if chosen is None:
         raise FeedbackError(
-            f"passage {passage_id[:12]} is no longer in {article.id} (the article was edited); "
-            "choose a passage the article has now"
+            f"passage {passage_id[:12]} is not in the corpus any more (the article was "
+            "edited); choose a passage the articles have now"
         )
     phrase = (gold or "").strip() or chosen.text
     if phrase.lower() not in chosen.text.lower():
@@ -142,7 +150,7 @@ def _of(article: Article, passage_id: str, gold: str | None) -> str:
             f"{phrase!r} is not in the chosen passage ({chosen.text[:60]!r}…); copy the phrase "
             "from that passage"
         )
-    return phrase
+    return chosen.article_id, phrase
 
 
 def append_example(
@@ -175,7 +183,7 @@ def append_question(
     if history:
         entry["history"] = list(history)
     entry |= {"gold": gold, "by": by, **(extra or {})}
-    with _locked(folder):
+    with locked(folder):
         for other in sorted(folder.glob("*.jsonl")):
             if (found := _line_of(other, key)) is not None:
                 return Decision(other, found, added=False)
@@ -203,18 +211,6 @@ def _line_of(path: Path, key: tuple[str, tuple[str, ...]]) -> int | None:
         if same == key:
             return number
     return None
-
-
-@contextmanager
-def _locked(folder: Path) -> Iterator[None]:
-    """One editor at a time: two accepts at once must not both read the old file."""
-    folder.mkdir(parents=True, exist_ok=True)
-    with (folder / LOCK).open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _replace(path: Path, text: str) -> None:

@@ -281,6 +281,17 @@ class FeedbackStore:
         if cursor.rowcount != 1:
             raise FeedbackError(f"feedback {feedback_id} was decided by someone else meanwhile")
 
+    def reopen(self, feedback_id: int) -> None:
+        """Undo a claim whose example could not be written: the row is new again."""
+        with self.connect() as db:
+            db.execute(
+                "UPDATE feedback SET status = 'new', note = NULL WHERE id = ?", (feedback_id,)
+            )
+
+    def annotate(self, feedback_id: int, note: str) -> None:
+        with self.connect() as db:
+            db.execute("UPDATE feedback SET note = ? WHERE id = ?", (note, feedback_id))
+
     def purge(self, older_than_days: float, *, now: datetime | None = None) -> int:
         """Delete rows older than the given age, whatever their status; returns how many."""
         cutoff = (now or datetime.now(UTC)) - timedelta(days=older_than_days)

@@ -14,10 +14,12 @@ and each file is replaced whole and atomically, so a failed write loses nothing.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,23 @@ class Done:
     line: int
     question: str
     what: str
+
+
+LOCK = ".lock"
+
+
+@contextmanager
+def locked(folder: Path) -> Iterator[None]:
+    """One writer of the examples folder at a time, across processes: two editors' changes
+    at once (two desk workers, a desk and a shell) must not both rewrite a file they each read
+    before the other's write. Not re-entrant: take it once per change."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with (folder / LOCK).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _lines(path: Path) -> list[str]:
@@ -101,6 +120,13 @@ def _find(lines: list[str], example: Example, path: Path) -> int:
 
 def fix(followed: Sequence[Followed]) -> list[Done]:
     """Rewrite each followed example's old gold phrases to the passage's words now."""
+    if not followed:
+        return []
+    with locked(Path(followed[0].example.source).parent):
+        return _fix(followed)
+
+
+def _fix(followed: Sequence[Followed]) -> list[Done]:
     done: list[Done] = []
     by_file: dict[str, list[Followed]] = {}
     for item in followed:
@@ -142,6 +168,11 @@ def answered(
             f"the gold phrase {phrase!r} is not in the passage {passage.id[:12]} "
             f"({passage.text[:80]!r}); give a phrase copied from it",
         )
+    with locked(corpus_dir / EXAMPLES_DIR):
+        return _answered(example, passage, corpus_dir, phrase)
+
+
+def _answered(example: Example, passage: Passage, corpus_dir: Path, phrase: str) -> Done:
     source = Path(example.source)
     lines = _lines(source)
     target = corpus_dir / EXAMPLES_DIR / f"{passage.article_id}.jsonl"
@@ -171,6 +202,11 @@ def still_out_of_scope(example: Example, passage: Passage) -> Done:
         raise ArticleError(
             example.source, "the example is not an out-of-scope one", line=example.line
         )
+    with locked(source.parent):
+        return _still_out_of_scope(example, passage, source)
+
+
+def _still_out_of_scope(example: Example, passage: Passage, source: Path) -> Done:
     lines = _lines(source)
     first = _find(lines, example, source)
     copies = [i for i, line in enumerate(lines) if _holds(line, example)]  # they share its key
@@ -190,9 +226,10 @@ def drop(example: Example) -> Done:
     """Remove a stale example (its passage was removed) from its file; once, whatever is run
     twice (a second run finds no line and says so)."""
     source = Path(example.source)
-    lines = _lines(source)
-    i = _where(lines, example)
-    if i is None:
-        return Done(example.source, example.line, example.question, "already removed")
-    _write(source, lines[:i] + lines[i + 1 :])
+    with locked(source.parent):
+        lines = _lines(source)
+        i = _where(lines, example)
+        if i is None:
+            return Done(example.source, example.line, example.question, "already removed")
+        _write(source, lines[:i] + lines[i + 1 :])
     return Done(example.source, i + 1, example.question, "removed (its passage is gone)")

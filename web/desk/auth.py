@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from assistant.desk.actions import Decisions
 from assistant.desk.jobs import Builds
 from assistant.feedback.accounts import Accounts
+from assistant.feedback.store import FeedbackError
 from assistant.settings import Settings
 from web.feedback import FORM_TYPE, Feedback, RateLimit
 from web.forms import COOKIE, FormKeys
@@ -148,7 +149,12 @@ def signed_in(request: Request, desk: Desk) -> Editor | None:
     session = desk.unsign(request.cookies.get(SESSION_COOKIE))
     if session is None:
         return None
-    name = desk.accounts.session(session)
+    try:
+        name = desk.accounts.session(session)
+    except FeedbackError as exc:  # locked for longer than the busy timeout, or unreadable
+        raise refuse(
+            request, 503, f"the desk cannot read its store now ({exc}); try again"
+        ) from None
     return None if name is None else Editor(name, session, desk.csrf(session))
 
 

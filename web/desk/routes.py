@@ -110,9 +110,10 @@ Page = Callable[[Request, Desk, Editor], views.DeskPage]
 
 def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str, act: Callable[[], str]) -> Response:  # fmt: skip
     """Run a decision; 303 back to its page (JSON: the outcome), or the page with the reason."""
+    before = desk.accounts.trail(1)
     try:
         message = act()
-    except AssistantError as exc:
+    except (AssistantError, OSError) as exc:  # OSError: a corpus or index the server cannot write
         if wants_json(request):
             return JSONResponse({"ok": False, "message": str(exc)}, 409)
         shown = page(request, desk, editor)
@@ -121,7 +122,8 @@ def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str
     if wants_json(request):
         return JSONResponse({"ok": True, "message": message})
     latest = desk.accounts.trail(1)
-    did = f"?did={latest[0].id}" if latest and latest[0].who == editor.name else ""
+    wrote = latest and latest[0].who == editor.name and latest != before
+    did = f"?did={latest[0].id}" if wrote else ""
     return RedirectResponse(back + did, 303)
 
 
@@ -198,7 +200,7 @@ async def login(request: Request) -> Response:
 
 
 @router.post("/logout", summary="Sign out", openapi_extra=FORM_BODY)
-async def logout(request: Request, acting: Actor) -> Response:
+def logout(request: Request, acting: Actor) -> Response:
     desk, editor, _ = acting
     desk.accounts.logout(editor.session)
     desk.accounts.record(editor.name, "signed out", "desk")
@@ -263,7 +265,7 @@ def _feedback_id(request: Request, value: str) -> int:
 
 
 @router.post("/judgements/{feedback_id}/accept", summary="Accept a judgement", openapi_extra=FORM_BODY)  # fmt: skip
-async def accept(request: Request, feedback_id: str, acting: Actor) -> Response:
+def accept(request: Request, feedback_id: str, acting: Actor) -> Response:
     desk, editor, form = acting
     number = _feedback_id(request, feedback_id)
     choice = field(form, "choice")  # a passage id, or "out-of-scope"
@@ -281,7 +283,7 @@ async def accept(request: Request, feedback_id: str, acting: Actor) -> Response:
 
 
 @router.post("/judgements/{feedback_id}/reject", summary="Reject a judgement", openapi_extra=FORM_BODY)  # fmt: skip
-async def reject(request: Request, feedback_id: str, acting: Actor) -> Response:
+def reject(request: Request, feedback_id: str, acting: Actor) -> Response:
     desk, editor, _ = acting
     number = _feedback_id(request, feedback_id)
     return _decided(request, desk, editor, queue_page, "/desk/judgements",
@@ -318,7 +320,7 @@ ACTIONS = {
 
 
 @router.post("/changes/{kind}/{key}/{action}", summary="Resolve one item", openapi_extra=FORM_BODY)  # fmt: skip
-async def resolve(request: Request, kind: str, key: str, action: str, acting: Actor) -> Response:
+def resolve(request: Request, kind: str, key: str, action: str, acting: Actor) -> Response:
     desk, editor, form = acting
     pattern = _PASSAGE if kind == "unreachable" else _KEY
     if (kind, action) not in ACTIONS or not pattern.fullmatch(key):
@@ -377,7 +379,7 @@ def publishing(request: Request, viewing: Viewer) -> Response:
 
 
 @router.post("/publish/build", summary="Build and publish in the background", openapi_extra=FORM_BODY)  # fmt: skip
-async def build(request: Request, acting: Actor) -> Response:
+def build(request: Request, acting: Actor) -> Response:
     desk, editor, _ = acting
     started: list[int] = []
 
@@ -392,7 +394,7 @@ async def build(request: Request, acting: Actor) -> Response:
 
 
 @router.post("/publish/rollback", summary="Publish the version before", openapi_extra=FORM_BODY)
-async def rollback(request: Request, acting: Actor) -> Response:
+def rollback(request: Request, acting: Actor) -> Response:
     desk, editor, _ = acting
     return _decided(request, desk, editor, publish_page, "/desk/publish",
                     lambda: f"published {desk.builds.roll_back(editor.name)}")  # fmt: skip

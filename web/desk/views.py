@@ -66,7 +66,7 @@ class ShownPassage:
     text: str
     judged: bool
     current: bool
-    """Still a passage of the article as it is now (it can be chosen as the answer)."""
+    """Still a passage of the served version (it can be chosen as the answer)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,8 +145,7 @@ class AuditPage(DeskPage):
 def queue_item(row: Feedback, index: LoadedIndex, ranked_now: list[tuple[str, str]]) -> QueueItem:
     """A judgement with the passages as they were shown (or as the served version ranks them,
     for a row stored without them), each marked if the article still has it."""
-    article = index.articles.get(row.article)
-    current = {p.id for p in article.passages} if article else set()
+    current = {p.id for a in index.articles.values() for p in a.passages}
     pairs = list(row.shown) or ranked_now
     shown = tuple(
         ShownPassage(

@@ -75,6 +75,12 @@ document.addEventListener("DOMContentLoaded", () => {
           headers: { Accept: "application/json" },
           credentials: "same-origin",
         });
+        if (response.status === 401 || response.status === 404) {
+          // signed out (here or in another tab): "Check again" leads to the login
+          build.querySelector(".desk-build__message").textContent =
+            "Signed out: sign in again to follow the build.";
+          return;
+        }
         if (response.ok) {
           const data = await response.json();
           build.querySelector(".desk-build__log").textContent = data.log.join("\n");
