@@ -315,3 +315,18 @@ def test_a_login_checked_against_a_password_since_replaced_opens_no_session(acco
     assert accounts.session(raced.session, now=T0 + timedelta(minutes=6)) is None
     fresh = accounts.login(alice, "a brand new passphrase", now=T0 + timedelta(minutes=6))
     assert accounts.session(fresh.session or "", now=T0 + timedelta(minutes=7)) == alice
+
+
+def test_an_address_has_twenty_attempts_a_minute_counted_in_the_store(store):
+    """Kept in the store, not in a worker's memory: two workers (two Accounts over the same
+    file) count the same minute."""
+    from assistant.feedback.accounts import ATTEMPTS_PER_MINUTE
+
+    first, second = Accounts(store), Accounts(FeedbackStore(store.path))
+    for i in range(ATTEMPTS_PER_MINUTE):
+        worker = first if i % 2 else second
+        assert worker.attempt("10.0.0.7", now=T0 + timedelta(seconds=i)) is None
+    wait = first.attempt("10.0.0.7", now=T0 + timedelta(seconds=30))
+    assert wait == 30  # until the first attempt is a minute old
+    assert second.attempt("10.0.0.8", now=T0 + timedelta(seconds=30)) is None  # another address
+    assert second.attempt("10.0.0.7", now=T0 + timedelta(seconds=61)) is None

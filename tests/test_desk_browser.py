@@ -6,7 +6,8 @@ updates applied (tests/fixtures/updates: a dose corrected, a section added), so 
 published version's report holds examples that followed an edit and out-of-scope examples set
 aside. Each run goes the whole loop a clinician and an editor make: a clinician judges an
 answer; the editor signs in, accepts the judgement (the example lands in corpus/examples/ once),
-resolves a set-aside example, builds and publishes, sees it served, rolls back and signs out.
+resolves a set-aside example, builds and publishes (without JavaScript, after cancelling a first
+build), sees it served, rolls back and signs out.
 axe-core checks every desk page on the way. Screenshots go to test-artifacts/browser/.
 """
 
@@ -164,6 +165,13 @@ def test_an_editor_reviews_resolves_publishes_and_rolls_back(
         # Build and publish: the build runs in the background; the server swaps to it.
         _go(visit, "/desk/publish", javascript)
         before = published_version(index)
+        if not javascript:  # a build started by mistake is cancelled; nothing is published
+            _click(visit, page.get_by_role("button", name="Build and publish"))
+            _click(visit, page.get_by_role("button", name="Cancel the build"))
+            assert page.locator(".desk-build").get_attribute("data-state") == "failed"
+            assert f"cancelled by {EDITOR}" in page.locator(".desk-build__message").inner_text()
+            assert published_version(index) == before
+            _go(visit, "/desk/publish", javascript)
         _click(visit, page.get_by_role("button", name="Build and publish"))
         assert "/desk/builds/" in page.url
         if javascript:

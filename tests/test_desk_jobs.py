@@ -245,3 +245,25 @@ def test_a_build_another_worker_is_starting_is_not_concluded_before_its_pid(
     assert builds.running() is not None
     with pytest.raises(FeedbackError, match="still running"):
         builds.start("bob")
+
+
+def test_a_running_build_can_be_cancelled_and_the_published_version_keeps_serving(
+    builds, index, store
+):
+    build = builds.start("alice")
+    assert build.state == "running"
+    with store.connect() as db:
+        (pid,) = db.execute("SELECT pid FROM builds WHERE id = ?", (build.id,)).fetchone()
+    cancelled = builds.cancel("bob", build.id)
+    assert cancelled.state == "failed" and "cancelled by bob" in (cancelled.message or "")
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the waiting thread reaps it
+    assert not Path(f"/proc/{pid}").exists(), "the build's process is still running"
+    assert finished(builds, build.id).message == cancelled.message  # the waiter kept it
+    assert published_version(index) == LIVE
+    trail = [(e.who, e.action) for e in Accounts(store).trail()]
+    assert ("bob", "build cancelled") in trail
+    with pytest.raises(FeedbackError, match="is not running"):
+        builds.cancel("bob", build.id)
+    assert builds.start("carol").state == "running"  # the next build is not held up

@@ -25,11 +25,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from assistant.feedback import FeedbackStore
+from assistant.feedback.accounts import ATTEMPTS_PER_MINUTE as LOGINS_PER_MINUTE
 from assistant.feedback.accounts import LOCKOUT_FAILURES, Accounts
 from assistant.settings import current
 from tests.test_web import parse
 from web.app import SECURITY_HEADERS, create_app
-from web.desk.auth import LOGINS_PER_MINUTE
 
 pytestmark = [pytest.mark.model, pytest.mark.server]
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -162,7 +163,18 @@ class Builds:
         message = f"the build {how}: {reason}; the published version is still serving"
         return self._finish(build.id, "failed", None, message)
 
-    def _finish(self, build_id: int, state: str, version: str | None, message: str) -> Build:
+    def _finish(
+        self,
+        build_id: int,
+        state: str,
+        version: str | None,
+        message: str,
+        *,
+        action: str = "",
+        by: str = "",
+    ) -> Build:
+        """Record a build's end once (a row already ended is left as it is); the audit entry
+        names `by`, else who started it."""
         finished = datetime.now(UTC).isoformat(timespec="seconds")
         with self.store.connect() as db:
             cursor = db.execute(
@@ -171,8 +183,8 @@ class Builds:
                 (state, version, message, finished, build_id),
             )
         if cursor.rowcount == 1:
-            who = self.get(build_id).who
-            self.accounts.record(who, f"build {state}", f"build #{build_id}", message)
+            who = by or self.get(build_id, conclude=False).who
+            self.accounts.record(who, action or f"build {state}", f"build #{build_id}", message)
         return self.get(build_id)
 
     def get(self, build_id: int, *, conclude: bool = True) -> Build:
@@ -208,6 +220,25 @@ class Builds:
         with self.store.connect() as db:
             ids = [r[0] for r in db.execute("SELECT id FROM builds WHERE state = 'running'")]
         return next((b for b in map(self.get, ids) if b.state == "running"), None)
+
+    def cancel(self, who: str, build_id: int) -> Build:
+        """Stop a running build (one that hangs, or was started by mistake): its process group
+        is ended; the published version keeps serving, and the next build clears what it left."""
+        build = self.get(build_id)
+        if build.state != "running":
+            raise FeedbackError(f"build #{build_id} is not running (it {build.state})")
+        with self.store.connect() as db:
+            pid = db.execute("SELECT pid FROM builds WHERE id = ?", (build_id,)).fetchone()[0]
+        if pid is None:
+            raise FeedbackError(f"build #{build_id} is still starting; try again in a moment")
+        message = f"cancelled by {who}; the published version is still serving"
+        # recorded before the process ends, so that its waiter does not call it a failure
+        stopped = self._finish(build_id, "failed", None, message, action="build cancelled", by=who)
+        try:
+            os.killpg(pid, signal.SIGTERM)  # its own session: the build and nothing else
+        except ProcessLookupError:
+            pass
+        return stopped
 
     def roll_back(self, who: str) -> str:
         """Publish the version before the published one (not while a build runs)."""

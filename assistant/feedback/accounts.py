@@ -6,7 +6,8 @@ store's SQLite file (one file an operator backs up; every worker process shares 
   without use, at logout, and for every session of an editor whose password is reset or
   whose account is removed. The web layer signs the id into its cookie (`web.desk.auth`).
 - After `LOCKOUT_FAILURES` failed logins for a name within `LOCKOUT_WINDOW`, that name waits,
-  whether or not it is an editor's: the refusal must not say which names exist.
+  whether or not it is an editor's: the refusal must not say which names exist. A client
+  address has `ATTEMPTS_PER_MINUTE` attempts a minute, whatever names it tries.
 - `record` appends to the audit trail: who, when, what, and what it touched.
 """
 
@@ -26,6 +27,9 @@ from assistant.feedback.store import FeedbackError, FeedbackStore
 IDLE = timedelta(hours=8)
 LOCKOUT_FAILURES = 5
 LOCKOUT_WINDOW = timedelta(minutes=15)
+ATTEMPTS_PER_MINUTE = 20
+"""Sign-in attempts one client address may make a minute, whatever names it tries."""
+ATTEMPTS_WINDOW = timedelta(minutes=1)
 MIN_PASSWORD_CHARS = 12
 MAX_PASSWORD_CHARS = 256
 SEEN_EVERY = timedelta(seconds=60)
@@ -207,6 +211,37 @@ class Accounts:
             db.execute("UPDATE editors SET last_login = ? WHERE name = ?", (_stamp(moment), folded))
             db.execute("DELETE FROM failed_logins WHERE name = ?", (folded,))
         return Login(session)
+
+    def attempt(self, address: str, *, now: datetime | None = None) -> int | None:
+        """Count a sign-in attempt from a client address: None when it may go ahead, else the
+        seconds to wait. Kept in the store, so every worker process counts the same minute."""
+        moment = _now(now)
+        with self.store.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                since = _stamp(moment - ATTEMPTS_WINDOW)
+                db.execute("DELETE FROM login_attempts WHERE at <= ?", (since,))
+                recent = [
+                    r["at"]
+                    for r in db.execute(
+                        "SELECT at FROM login_attempts WHERE address = ? ORDER BY at",
+                        (address[:64],),
+                    )
+                ]
+                if len(recent) >= ATTEMPTS_PER_MINUTE:
+                    db.execute("COMMIT")
+                    oldest = datetime.fromisoformat(recent[-ATTEMPTS_PER_MINUTE])
+                    wait = oldest + ATTEMPTS_WINDOW - moment
+                    return max(1, int(wait.total_seconds() + 0.999))
+                db.execute(
+                    "INSERT INTO login_attempts (address, at) VALUES (?, ?)",
+                    (address[:64], _stamp(moment)),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        return None
 
     def session(self, session_id: str, *, now: datetime | None = None) -> str | None:
         """The editor a live session belongs to (its last use moved to now), or None."""

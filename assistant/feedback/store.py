@@ -83,6 +83,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX sessions_editor ON sessions (editor)",
         "CREATE TABLE failed_logins (name TEXT NOT NULL, at TEXT NOT NULL)",
         "CREATE INDEX failed_logins_name ON failed_logins (name, at)",
+        "CREATE TABLE login_attempts (address TEXT NOT NULL, at TEXT NOT NULL)",
+        "CREATE INDEX login_attempts_address ON login_attempts (address, at)",
         """
     CREATE TABLE audit (
         id          INTEGER PRIMARY KEY,

@@ -29,15 +29,13 @@ from assistant.desk.jobs import Builds
 from assistant.feedback.accounts import Accounts
 from assistant.feedback.store import FeedbackError
 from assistant.settings import Settings
-from web.feedback import FORM_TYPE, Feedback, RateLimit
+from web.feedback import FORM_TYPE, Feedback
 from web.forms import COOKIE, FormKeys
 
 SESSION_COOKIE = "mmn_desk"
 COOKIE_PATH = "/desk"
 LOGIN = "/desk/login"
 _SIGNED = re.compile(r"([A-Za-z0-9_-]{43})\.([0-9a-f]{64})")
-LOGINS_PER_MINUTE = 20
-"""Sign-in attempts a client address may make a minute, whatever names it tries."""
 _NEXT = re.compile(r"/desk(?:/[A-Za-z0-9/_.-]*)?")
 
 
@@ -49,8 +47,6 @@ class Desk:
     decisions: Decisions
     builds: Builds
     keys: FormKeys
-    logins: RateLimit
-    """Login attempts per client address, on top of the lockout per name."""
 
     @classmethod
     def create(cls, settings: Settings, feedback: Feedback) -> Desk:
@@ -59,7 +55,6 @@ class Desk:
             decisions=Decisions(settings, feedback.store),
             builds=Builds(feedback.store, settings),
             keys=feedback.keys,
-            logins=RateLimit(LOGINS_PER_MINUTE),
         )
 
     def sign(self, session: str) -> str:

@@ -153,7 +153,7 @@ async def login(request: Request) -> Response:
     if not same_origin(request):
         raise refuse(request, 403, "this form can only be sent from the desk's own pages")
     address = request.client.host if request.client else "unknown"
-    if (wait := desk.logins.retry_after(address)) is not None:
+    if (wait := await run_in_threadpool(desk.accounts.attempt, address)) is not None:
         raise refuse(
             request,
             429,
@@ -419,6 +419,16 @@ def build_status(request: Request, build_id: str, viewing: Viewer) -> Response:
         serving=serving,
     )
     return render(request, "desk/build.html", page)
+
+
+@router.post("/builds/{build_id}/cancel", summary="Cancel a running build", openapi_extra=FORM_BODY)  # fmt: skip
+def cancel(request: Request, build_id: str, acting: Actor) -> Response:
+    desk, editor, _ = acting
+    if not _NUMBER.fullmatch(build_id):
+        raise refuse(request, 404, f"there is no build {build_id!r}")
+    number = int(build_id)
+    return _decided(request, desk, editor, publish_page, f"/desk/builds/{number}",
+                    lambda: desk.builds.cancel(editor.name, number).message or "")  # fmt: skip
 
 
 @router.get("/audit", summary="The audit trail")

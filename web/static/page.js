@@ -90,6 +90,8 @@ document.addEventListener("DOMContentLoaded", () => {
             build.querySelector(".desk-build__state").textContent =
               data.state === "published" ? "Published" : "Failed";
             build.querySelector(".desk-build__message").textContent = data.message || "";
+            const cancel = build.querySelector(".desk-build__cancel");
+            if (cancel) cancel.hidden = true;
             return;
           }
         }
