@@ -355,3 +355,24 @@ def test_an_accept_whose_example_cannot_be_written_leaves_the_judgement_new(
     decisions.accept("alice", feedback_id, passage=dose)
     assert store.get(feedback_id).status == "accepted"
     assert len(asked(corpus_copy / "examples" / f"{ARTICLE_ID}.jsonl")) == 1
+
+
+def test_a_shells_change_to_the_examples_makes_no_store_and_survives_one_it_cannot_write(
+    corpus_copy, tmp_path, store, examples
+):
+    """`examples fix`/`resolve` in a shell: audited where a store is kept, none made for it;
+    a store that cannot take the entry is a warning, not a failure of a change made."""
+    settings = current(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    timeline = passage_id(corpus_copy, TIMELINE)
+    shell = Decisions(settings, store, audit_if_kept=True)
+    shell.add_question("root (shell)", timeline, "Does strength return within days?")
+    assert asked(examples, "Does strength return within days?") and not store.path.exists()
+
+    store.path.parent.mkdir(parents=True)
+    store.path.write_bytes(b"not a database at all, a damaged file")
+    damaged = Decisions(settings, store, audit_if_kept=True)
+    damaged.add_question("root (shell)", timeline, "How soon does strength return?")
+    assert asked(examples, "How soon does strength return?")
+    assert len(damaged.unaudited) == 1 and "added example" in damaged.unaudited[0]
+    with pytest.raises(FeedbackError):  # the desk's own decisions need their trail
+        Decisions(settings, store).add_question("alice", timeline, "Is it back in a week?")

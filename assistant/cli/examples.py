@@ -43,9 +43,6 @@ def _corpus(corpus_dir: Path, index_dir: Path) -> Any:
 def examples_fix(corpus_dir: Path, index_dir: Path, db_path: Path, yes: bool) -> None:
     """Rewrite the gold phrases of examples that followed an edited passage to the words the
     passage has now (traced from the published version), once the editor confirms."""
-    from assistant.desk.actions import Decisions
-    from assistant.feedback import FeedbackStore
-
     followed = _corpus(corpus_dir, index_dir).examples.followed
     if not followed:
         click.echo("no example names an earlier wording of a passage: nothing to fix")
@@ -56,10 +53,24 @@ def examples_fix(corpus_dir: Path, index_dir: Path, db_path: Path, yes: bool) ->
     if not yes and not click.confirm(f"rewrite these {len(followed)} examples?", default=True):
         click.echo("nothing rewritten")
         return
-    done = Decisions(
-        current(corpus_dir=corpus_dir, index_dir=index_dir), FeedbackStore(db_path)
-    ).fix(common.shell_user(), followed)
+    decisions = _decisions(corpus_dir, index_dir, db_path)
+    done = decisions.fix(common.shell_user(), followed)
     click.echo(f"rewrote {len(done)} examples; the next build finds their phrases as written")
+    _unaudited(decisions)
+
+
+def _decisions(corpus_dir: Path, index_dir: Path, db_path: Path) -> Any:  # a Decisions
+    """The desk's decisions, audited where a feedback store is kept (none is made for it)."""
+    from assistant.desk.actions import Decisions
+    from assistant.feedback import FeedbackStore
+
+    settings = current(corpus_dir=corpus_dir, index_dir=index_dir)
+    return Decisions(settings, FeedbackStore(db_path), audit_if_kept=True)
+
+
+def _unaudited(decisions: Any) -> None:
+    for problem in decisions.unaudited:
+        click.echo(f"warning: not in the audit trail: {problem}", err=True)
 
 
 def _set_aside(index_dir: Path) -> list[dict[str, Any]]:
@@ -122,15 +133,13 @@ def examples_resolve(
     gold: str | None,
 ) -> None:
     """Resolve a set-aside out-of-scope example (KEY as `examples set-aside` lists it); the
-    decision goes into the audit trail of the feedback store (--db)."""
-    from assistant.desk.actions import Decisions
-    from assistant.feedback import FeedbackStore
-
+    decision goes into the audit trail of the feedback store (--db), where one is kept."""
     if answered == out_of_scope:
         raise click.UsageError("give one of --answered and --out-of-scope")
-    settings = current(corpus_dir=corpus_dir, index_dir=index_dir)
-    outcome = Decisions(settings, FeedbackStore(db_path)).resolve_set_aside(
+    decisions = _decisions(corpus_dir, index_dir, db_path)
+    outcome = decisions.resolve_set_aside(
         common.shell_user(), key, answered=answered, passage_id=passage_id, gold=gold
     )
     click.echo(outcome.message)
     click.echo("the next `mmn-assistant build` trains on the decision")
+    _unaudited(decisions)

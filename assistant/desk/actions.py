@@ -40,10 +40,27 @@ class Outcome:
 class Decisions:
     """The desk's actions over one corpus, index directory and feedback store."""
 
-    def __init__(self, settings: Settings, feedback: FeedbackStore) -> None:
+    def __init__(
+        self, settings: Settings, feedback: FeedbackStore, *, audit_if_kept: bool = False
+    ) -> None:
+        """`audit_if_kept`: for a shell's decisions on example files, which need no store: the
+        trail is written only where a store exists, and a store that cannot take it is noted
+        in `unaudited` instead of failing a change already made."""
         self.settings = settings
         self.feedback = feedback
         self.accounts = Accounts(feedback)
+        self.audit_if_kept = audit_if_kept
+        self.unaudited: list[str] = []
+
+    def _record(self, who: str, action: str, target: str, detail: str = "") -> None:
+        if self.audit_if_kept and not self.feedback.path.exists():
+            return
+        try:
+            self.accounts.record(who, action, target, detail)
+        except FeedbackError as exc:
+            if not self.audit_if_kept:
+                raise
+            self.unaudited.append(f"{action} {target}: {exc}")
 
     @property
     def corpus_dir(self) -> Path:
@@ -84,13 +101,13 @@ class Decisions:
             if gold
             else "the judged passage"
         )
-        self.accounts.record(who, "accepted judgement", f"feedback #{feedback_id}",
+        self._record(who, "accepted judgement", f"feedback #{feedback_id}",
                              f"{what}: {decision.note}")  # fmt: skip
         return Outcome(f"Judgement #{feedback_id} accepted: {decision.note}.", decision.note)
 
     def reject(self, who: str, feedback_id: int) -> Outcome:
         review.reject(self.feedback, feedback_id)
-        self.accounts.record(who, "rejected judgement", f"feedback #{feedback_id}")
+        self._record(who, "rejected judgement", f"feedback #{feedback_id}")
         return Outcome(f"Judgement #{feedback_id} rejected.")
 
     # --- what the last build set aside or moved ---------------------------------------------
@@ -177,12 +194,12 @@ class Decisions:
         decision = review.append_question(
             self.corpus_dir, passage.article_id, asked, (), [phrase], by=EDITOR
         )
-        self.accounts.record(who, "added example", f"passage {passage.id}", decision.note)
+        self._record(who, "added example", f"passage {passage.id}", decision.note)
         return Outcome(f"{asked!r}: {decision.note}.", decision.note)
 
     def _done(self, who: str, action: str, key: str, done: Done) -> Outcome:
         where = f"{done.file}:{done.line}"
-        self.accounts.record(who, action, f"example {key}", f"{where} {done.what}")
+        self._record(who, action, f"example {key}", f"{where} {done.what}")
         return Outcome(f"{done.question!r}: {done.what} ({where}).", where)
 
 

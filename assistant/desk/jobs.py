@@ -112,7 +112,8 @@ class Builds:
                 db.execute("UPDATE builds SET log = ? WHERE id = ?", (str(log), build_id))
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled it back itself (disk full)
+                    db.execute("ROLLBACK")
                 raise
         try:
             with log.open("w", encoding="utf-8") as out:
@@ -234,10 +235,13 @@ class Builds:
         message = f"cancelled by {who}; the published version is still serving"
         # recorded before the process ends, so that its waiter does not call it a failure
         stopped = self._finish(build_id, "failed", None, message, action="build cancelled", by=who)
-        try:
-            os.killpg(pid, signal.SIGTERM)  # its own session: the build and nothing else
-        except ProcessLookupError:
-            pass
+        if stopped.message != message:  # it ended on its own meanwhile: nothing to stop
+            raise FeedbackError(f"build #{build_id} has just ended: {stopped.message}")
+        if _alive(pid):  # not a pid reaped and reused since
+            try:
+                os.killpg(pid, signal.SIGTERM)  # its own session: the build and nothing else
+            except ProcessLookupError:
+                pass
         return stopped
 
     def roll_back(self, who: str) -> str:

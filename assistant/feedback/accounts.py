@@ -239,7 +239,8 @@ class Accounts:
                 )
                 db.execute("COMMIT")
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled it back itself (disk full)
+                    db.execute("ROLLBACK")
                 raise
         return None
 

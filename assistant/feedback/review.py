@@ -73,9 +73,15 @@ def accept(
     try:
         decision = append_example(corpus_dir, target, row, golds)
     except BaseException:
-        store.reopen(feedback_id)
+        try:
+            store.reopen(feedback_id)
+        except FeedbackError:  # the write's own error is the one to report
+            pass
         raise
-    store.annotate(feedback_id, decision.note)
+    try:
+        store.annotate(feedback_id, decision.note)
+    except FeedbackError:  # the example is written and the row accepted; only the note is late
+        pass
     return decision
 
 

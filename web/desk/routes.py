@@ -40,6 +40,7 @@ from web.desk.auth import (
     start_session,
     wants_json,
 )
+from web.feedback import FORM_TYPE
 from web.forms import form_cookie
 from web.pages import render
 
@@ -47,37 +48,17 @@ router = APIRouter(prefix="/desk", tags=["desk"])
 _NUMBER = re.compile(r"[0-9]{1,9}")
 _KEY = re.compile(r"[0-9a-f]{10}")
 _PASSAGE = re.compile(r"[0-9a-f]{8,64}")
-FORM_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        name: {"type": "string"}
-                        for name in ("csrf", "passage", "gold", "question", "choice")
-                    },
-                }
-            }
-        },
-    }
-}
-LOGIN_BODY: dict[str, Any] = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/x-www-form-urlencoded": {
-                "schema": {
-                    "type": "object",
-                    "properties": {
-                        n: {"type": "string"} for n in ("csrf", "name", "password", "next")
-                    },
-                }
-            }
-        },
-    }
-}
+
+
+def _form_body(*fields: str) -> dict[str, Any]:
+    """The OpenAPI request body of a form with these string fields (for /desk/openapi.json)."""
+    properties = {name: {"type": "string"} for name in fields}
+    form = {"schema": {"type": "object", "properties": properties}}
+    return {"requestBody": {"required": True, "content": {FORM_TYPE: form}}}
+
+
+FORM_BODY = _form_body("csrf", "passage", "gold", "question", "choice")
+LOGIN_BODY = _form_body("csrf", "name", "password", "next")
 
 
 def _site(request: Request) -> site_views.Site:
@@ -110,8 +91,8 @@ Page = Callable[[Request, Desk, Editor], views.DeskPage]
 
 def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str, act: Callable[[], str]) -> Response:  # fmt: skip
     """Run a decision; 303 back to its page (JSON: the outcome), or the page with the reason."""
-    before = desk.accounts.trail(1)
     try:
+        before = desk.accounts.trail(1)
         message = act()
     except (AssistantError, OSError) as exc:  # OSError: a corpus or index the server cannot write
         if wants_json(request):
@@ -153,7 +134,13 @@ async def login(request: Request) -> Response:
     if not same_origin(request):
         raise refuse(request, 403, "this form can only be sent from the desk's own pages")
     address = request.client.host if request.client else "unknown"
-    if (wait := await run_in_threadpool(desk.accounts.attempt, address)) is not None:
+    try:
+        wait = await run_in_threadpool(desk.accounts.attempt, address)
+    except AssistantError as exc:
+        raise refuse(
+            request, 503, f"the desk cannot use its store now ({exc}); try again"
+        ) from None
+    if wait is not None:
         raise refuse(
             request,
             429,
@@ -165,7 +152,12 @@ async def login(request: Request) -> Response:
         raise refuse(request, 403, "the form has expired or was not sent from this page; reload it")
     name, next_page = field(form, "name")[:64], safe_next(field(form, "next"))
     # argon2 takes ~150 ms of CPU on purpose: off the event loop, so answers keep flowing
-    outcome = await run_in_threadpool(desk.accounts.login, name, field(form, "password"))
+    try:
+        outcome = await run_in_threadpool(desk.accounts.login, name, field(form, "password"))
+    except AssistantError as exc:
+        raise refuse(
+            request, 503, f"the desk cannot use its store now ({exc}); try again"
+        ) from None
     if outcome.session is None:
         if outcome.wait_seconds:
             minutes = max(1, round(outcome.wait_seconds / 60))
@@ -236,6 +228,7 @@ def home(request: Request, viewing: Viewer) -> Response:
 def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
     engine = request.app.state.engine
     rows = desk.decisions.feedback.rows()
+    served = {p.id for a in engine.index.articles.values() for p in a.passages}
     items = []
     for row in (r for r in rows if r.status == "new"):
         now: list[tuple[str, str]] = []
@@ -245,7 +238,7 @@ def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
                 now = [(r.passage.id, r.passage.text) for r in answer.passages]
             except AssistantError:
                 now = []
-        items.append(views.queue_item(row, engine.index, now))
+        items.append(views.queue_item(row, served, now))
     return views.QueuePage(
         **_common(request, desk, editor, "judgements", "Clinicians' judgements"),
         items=items,

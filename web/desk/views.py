@@ -11,7 +11,6 @@ from typing import Any
 from assistant.desk.jobs import Build
 from assistant.feedback.accounts import AuditEntry
 from assistant.feedback.store import Feedback, VersionStats
-from assistant.search.loaded import LoadedIndex
 from web.desk.auth import Editor
 from web.views import Site
 
@@ -142,10 +141,10 @@ class AuditPage(DeskPage):
     entries: list[AuditEntry] = field(default_factory=list)
 
 
-def queue_item(row: Feedback, index: LoadedIndex, ranked_now: list[tuple[str, str]]) -> QueueItem:
+def queue_item(row: Feedback, current: set[str], ranked_now: list[tuple[str, str]]) -> QueueItem:
     """A judgement with the passages as they were shown (or as the served version ranks them,
-    for a row stored without them), each marked if the article still has it."""
-    current = {p.id for a in index.articles.values() for p in a.passages}
+    for a row stored without them), each marked if the served version (`current`, its passage
+    ids) still has it."""
     pairs = list(row.shown) or ranked_now
     shown = tuple(
         ShownPassage(
