@@ -157,8 +157,7 @@ def error_response(request: Request, status: int, message: str, detail: Any) -> 
     """An error in the documented shape for the API, a styled page for a person elsewhere."""
     if request.url.path.startswith(API_PATHS):
         return JSONResponse({"message": message, "detail": detail}, status_code=status)
-    sentence = message[:1].upper() + message[1:]
-    return pages.error_page(request, status, sentence if sentence.endswith(".") else sentence + ".")
+    return pages.error_page(request, status, pages.sentence(message))
 
 
 def create_app(

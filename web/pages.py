@@ -121,6 +121,12 @@ def article(request: Request, article_id: str, engine: EngineDep) -> HTMLRespons
     return render(request, "article.html", views.article_page(found, site))
 
 
+def sentence(message: str) -> str:
+    """A core error's clause ("the form is not UTF-8 text") as a page says it."""
+    text = message[:1].upper() + message[1:]
+    return text if text.endswith(".") else text + "."
+
+
 def error_page(request: Request, status_code: int, message: str | None = None) -> HTMLResponse:
     """A styled page for an HTTP error outside the JSON API (an unknown address, a bad method,
     an address or body over the limits); `message` says what to do, where there is more to say."""

@@ -98,23 +98,16 @@ class Builds:
         except OSError as exc:
             raise FeedbackError(f"{folder}: cannot keep the build's log ({exc})") from None
         started = datetime.now(UTC).isoformat(timespec="seconds")
-        with self.store.connect() as db:
-            db.execute("BEGIN IMMEDIATE")  # check and claim at once: two workers, one build
-            try:
-                if db.execute("SELECT 1 FROM builds WHERE state = 'running'").fetchone():
-                    raise FeedbackError("another build has just started; wait for it to finish")
-                cursor = db.execute(
-                    "INSERT INTO builds (started_at, who, state, log) VALUES (?, ?, 'running', '')",
-                    (started, who),
-                )
-                build_id = int(cursor.lastrowid or 0)
-                log = folder / f"{build_id}.log"
-                db.execute("UPDATE builds SET log = ? WHERE id = ?", (str(log), build_id))
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:  # SQLite may have rolled it back itself (disk full)
-                    db.execute("ROLLBACK")
-                raise
+        with self.store.transaction() as db:  # check and claim at once: two workers, one build
+            if db.execute("SELECT 1 FROM builds WHERE state = 'running'").fetchone():
+                raise FeedbackError("another build has just started; wait for it to finish")
+            cursor = db.execute(
+                "INSERT INTO builds (started_at, who, state, log) VALUES (?, ?, 'running', '')",
+                (started, who),
+            )
+            build_id = int(cursor.lastrowid or 0)
+            log = folder / f"{build_id}.log"
+            db.execute("UPDATE builds SET log = ? WHERE id = ?", (str(log), build_id))
         try:
             with log.open("w", encoding="utf-8") as out:
                 process = subprocess.Popen(

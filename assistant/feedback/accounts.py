@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+import sqlite3
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -178,28 +179,14 @@ class Accounts:
         """Check a name and password; on success a new session id (never one sent before)."""
         moment = _now(now)
         folded = name.strip().lower()[:64]
-        with self.store.connect() as db:
-            # Counting the failures and recording this attempt are one step, so that attempts
-            # made at once (threads, workers) cannot all pass the check before any is recorded.
-            db.execute("BEGIN IMMEDIATE")
-            since = _stamp(moment - LOCKOUT_WINDOW)
-            db.execute("DELETE FROM failed_logins WHERE at <= ?", (since,))
-            failures = [
-                r["at"]
-                for r in db.execute(
-                    "SELECT at FROM failed_logins WHERE name = ? ORDER BY at", (folded,)
-                )
-            ]
-            if len(failures) >= LOCKOUT_FAILURES:
-                db.execute("COMMIT")
-                oldest = datetime.fromisoformat(failures[-LOCKOUT_FAILURES])
-                wait = oldest + LOCKOUT_WINDOW - moment
-                return Login(None, max(1, int(wait.total_seconds() + 0.999)))
+        # Counting the failures and recording this attempt (a failure until the password is
+        # found right) are one step, so that attempts made at once (threads, workers) cannot
+        # all pass the check before any is recorded.
+        with self.store.transaction() as db:
+            wait = _counted(db, "failed_logins", "name", folded, LOCKOUT_FAILURES, LOCKOUT_WINDOW, moment)  # fmt: skip
+            if wait is not None:
+                return Login(None, wait)
             row = db.execute("SELECT hash FROM editors WHERE name = ?", (folded,)).fetchone()
-            db.execute(  # a failure until the password is found right
-                "INSERT INTO failed_logins (name, at) VALUES (?, ?)", (folded, _stamp(moment))
-            )
-            db.execute("COMMIT")
         if not _verify(row["hash"] if row else _dummy(), password) or row is None:
             return Login(None)
         session = secrets.token_urlsafe(32)
@@ -215,34 +202,11 @@ class Accounts:
     def attempt(self, address: str, *, now: datetime | None = None) -> int | None:
         """Count a sign-in attempt from a client address: None when it may go ahead, else the
         seconds to wait. Kept in the store, so every worker process counts the same minute."""
-        moment = _now(now)
-        with self.store.connect() as db:
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                since = _stamp(moment - ATTEMPTS_WINDOW)
-                db.execute("DELETE FROM login_attempts WHERE at <= ?", (since,))
-                recent = [
-                    r["at"]
-                    for r in db.execute(
-                        "SELECT at FROM login_attempts WHERE address = ? ORDER BY at",
-                        (address[:64],),
-                    )
-                ]
-                if len(recent) >= ATTEMPTS_PER_MINUTE:
-                    db.execute("COMMIT")
-                    oldest = datetime.fromisoformat(recent[-ATTEMPTS_PER_MINUTE])
-                    wait = oldest + ATTEMPTS_WINDOW - moment
-                    return max(1, int(wait.total_seconds() + 0.999))
-                db.execute(
-                    "INSERT INTO login_attempts (address, at) VALUES (?, ?)",
-                    (address[:64], _stamp(moment)),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:  # SQLite may have rolled it back itself (disk full)
-                    db.execute("ROLLBACK")
-                raise
-        return None
+        with self.store.transaction() as db:
+            return _counted(
+                db, "login_attempts", "address", address[:64], ATTEMPTS_PER_MINUTE,
+                ATTEMPTS_WINDOW, _now(now),
+            )  # fmt: skip
 
     def session(self, session_id: str, *, now: datetime | None = None) -> str | None:
         """The editor a live session belongs to (its last use moved to now), or None."""
@@ -295,6 +259,30 @@ class Accounts:
             AuditEntry(r["id"], r["at"], r["who"], r["action"], r["target"], r["detail"])
             for r in rows
         ]
+
+
+def _counted(
+    db: sqlite3.Connection,
+    table: str,
+    column: str,
+    key: str,
+    limit: int,
+    window: timedelta,
+    moment: datetime,
+) -> int | None:
+    """A sliding window, inside a write transaction: None when fewer than `limit` entries for
+    `key` are younger than `window` (this one is then recorded), else the seconds until the
+    oldest of the last `limit` leaves it. `table` and `column` are this module's own names."""
+    db.execute(f"DELETE FROM {table} WHERE at <= ?", (_stamp(moment - window),))
+    recent = [
+        r["at"]
+        for r in db.execute(f"SELECT at FROM {table} WHERE {column} = ? ORDER BY at", (key,))
+    ]
+    if len(recent) >= limit:
+        wait = datetime.fromisoformat(recent[-limit]) + window - moment
+        return max(1, int(wait.total_seconds() + 0.999))
+    db.execute(f"INSERT INTO {table} ({column}, at) VALUES (?, ?)", (key, _stamp(moment)))
+    return None
 
 
 def _verify(hashed: str, password: str) -> bool:

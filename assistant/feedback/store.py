@@ -203,6 +203,20 @@ class FeedbackStore:
         except OSError as exc:
             raise FeedbackError(self._unusable(exc)) from None
 
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One connection in one write transaction (BEGIN IMMEDIATE): what it reads cannot
+        change before it writes, whichever worker writes at the same time."""
+        with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                if db.in_transaction:  # SQLite may have rolled it back itself (disk full)
+                    db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+
     def _unusable(self, exc: OSError) -> str:
         """What to fix when the store's folder cannot be made: "File exists" alone does not
         say that a file stands where a folder must be, nor which."""

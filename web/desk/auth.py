@@ -111,12 +111,11 @@ def wants_json(request: Request) -> bool:
 
 def refuse(request: Request, status: int, message: str, **headers: str) -> Refused:
     """A refusal: JSON `{message, detail}`, or the site's error page with the sentence."""
-    from web.pages import error_page
+    from web.pages import error_page, sentence
 
     if wants_json(request):
         return Refused(JSONResponse({"message": message, "detail": None}, status, headers=headers))
-    sentence = message[:1].upper() + message[1:]
-    page = error_page(request, status, sentence if sentence.endswith(".") else sentence + ".")
+    page = error_page(request, status, sentence(message))
     page.headers.update(headers)
     return Refused(page)
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from assistant.desk.actions import changes
 from assistant.errors import AssistantError
@@ -116,16 +116,20 @@ def login_page(request: Request, next: str = "/desk", out: str = "") -> Response
     desk = desk_of(request)
     if signed_in(request, desk) is not None:
         return RedirectResponse(safe_next(next), 303)
+    return _login_form(request, desk, next=safe_next(next), signed_out=out == "1")
+
+
+def _login_form(request: Request, desk: Desk, *, status: int = 200, **shown: Any) -> HTMLResponse:
+    """The sign-in page, its form signed for the browser's form cookie."""
     cookie = form_cookie(request)
     page = views.LoginPage(
         site=_site(request),
         title="Editors' desk: sign in",
         section="login",
         token=desk.keys.token(cookie[0]),
-        next=safe_next(next),
-        signed_out=out == "1",
+        **shown,
     )
-    return render(request, "desk/login.html", page, cookie=cookie)
+    return render(request, "desk/login.html", page, status_code=status, cookie=cookie)
 
 
 @router.post("/login", summary="Sign in", openapi_extra=LOGIN_BODY)
@@ -169,17 +173,7 @@ async def login(request: Request) -> Response:
             )
         else:
             error, status = "That name and password do not match an editor's account.", 403
-        cookie = form_cookie(request)
-        page = views.LoginPage(
-            site=_site(request),
-            title="Editors' desk: sign in",
-            section="login",
-            token=desk.keys.token(cookie[0]),
-            name=name,
-            next=next_page,
-            error=error,
-        )
-        refused = render(request, "desk/login.html", page, status_code=status, cookie=cookie)
+        refused = _login_form(request, desk, status=status, name=name, next=next_page, error=error)
         if outcome.wait_seconds:
             refused.headers["Retry-After"] = str(outcome.wait_seconds)
         return refused
