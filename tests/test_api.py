@@ -165,3 +165,59 @@ def test_the_request_log_leaves_questions_out_unless_asked_to(engine, caplog, mo
     assert Settings().log_questions
     monkeypatch.setenv("MMN_LOG_QUESTIONS", "0")
     assert not Settings().log_questions
+
+
+def _guard(app):
+    """The app's RequestGuard, as the first request built the middleware around it."""
+    from web.guard import RequestGuard
+
+    layer = app.middleware_stack
+    while not isinstance(layer, RequestGuard):
+        layer = layer.app
+    return layer
+
+
+SHORTCUT_CASES = [
+    {"question": "What IVIg dose is used?"},
+    {"question": "  side   effects?\t", "history": ["Is cyclophosphamide used?"], "k": 3},
+    {"question": "Is MMN painful?", "article": "what-is-multifocal-motor-neuropathy", "k": 1},
+    {"question": "What is the capital of France?"},
+    {"question": "Wie wird MMN behandelt? é ü 日本"},
+    {"question": "What is MMN?", "article": "no-such-article"},
+    {"question": "What is MMN?", "k": True},
+    {"question": "What is MMN?", "k": "5"},
+    {"question": ""},
+    {"question": "What is MMN?", "extra": 1},
+    ["What is MMN?"],
+    "What is MMN?",
+    None,
+]
+
+
+@pytest.mark.parametrize("payload", SHORTCUT_CASES, ids=lambda p: json.dumps(p)[:40])
+def test_the_shortcut_answers_as_the_route_does(client, payload):
+    """`POST /api/ask` is answered before routing when its body is well formed; whichever
+    path a request takes, the client gets the same status, headers and body."""
+    client.get("/api/health")  # builds the middleware
+    guard = _guard(client.app)
+    shortcut, taken = guard.shortcuts["/api/ask"], []
+
+    async def watched(scope, body):
+        taken.append(await shortcut(scope, body))
+        return taken[-1]
+
+    try:
+        content = json.dumps(payload, ensure_ascii=False).encode()
+        headers = {"content-type": "application/json"}
+        guard.shortcuts = {"/api/ask": watched}
+        fast = client.post("/api/ask", content=content, headers=headers)
+        guard.shortcuts = {}
+        routed = client.post("/api/ask", content=content, headers=headers)
+    finally:
+        guard.shortcuts = {"/api/ask": shortcut}
+    assert (taken != [None]) == (fast.status_code == 200), "valid requests take the shortcut"
+    assert fast.status_code == routed.status_code
+    assert fast.content == routed.content
+    assert dict(fast.headers) == dict(routed.headers)
+    if fast.status_code == 200:
+        assert fast.json()["disclaimer"] and fast.json()["passages"]

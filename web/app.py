@@ -9,6 +9,7 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -160,6 +161,12 @@ def error_response(request: Request, status: int, message: str, detail: Any) -> 
     return pages.error_page(request, status, pages.sentence(message))
 
 
+async def _ask(app: FastAPI, _: Any, raw: bytes) -> bytes | None:
+    """The API's answer for the guard's shortcut, from the engine serving now."""
+    engine = getattr(app.state, "engine", None)
+    return None if engine is None else await api.ask_shortcut(engine, raw)
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -234,6 +241,7 @@ def create_app(
         log_questions=settings.log_questions,
         max_in_flight=settings.max_in_flight,
         body_timeout=settings.body_timeout,
+        shortcuts={"/api/ask": partial(_ask, app)},
     )
 
     def openapi() -> dict[str, Any]:

@@ -15,7 +15,7 @@ import json
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote_to_bytes
@@ -77,6 +77,9 @@ LOGGED_PATH_CHARS = 200
 
 Reject = Callable[[Request, int, str, Any], Response]
 """Builds an error response: (request, status, message, detail); JSON or a page by path."""
+Shortcut = Callable[[Scope, bytes], Awaitable[bytes | None]]
+"""Answers a POST to one path from its checked body with a JSON body, or None to pass the
+request on to the app's route (see `RequestGuard`)."""
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"')
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]")
@@ -167,8 +170,14 @@ class RequestGuard:
         log_questions: bool = False,
         max_in_flight: int = 64,
         body_timeout: float = 10.0,
+        shortcuts: Mapping[str, Shortcut] | None = None,
     ) -> None:
         self.app = app
+        self.shortcuts = dict(shortcuts or {})
+        """POSTs answered here when they can be: the JSON API's answer skips the framework's
+        per-request work (routing, dependencies, exception layers: 0.3 ms of a 5 ms answer,
+        issue 24); any request the shortcut declines goes to the route, which answers it as
+        before, refusals and their documented shapes included."""
         self.reject = reject
         self.log_questions = log_questions
         self.max_in_flight = max_in_flight
@@ -217,6 +226,21 @@ class RequestGuard:
                 if refusal.status == 408:  # the client is too slow to keep its connection
                     response.headers["Connection"] = "close"
                 await response(scope, receive, send_with_headers)
+                return
+            shortcut = self.shortcuts.get(scope["path"]) if scope["method"] == "POST" else None
+            answered = None if shortcut is None or not body else await shortcut(scope, body)
+            if answered is not None:
+                await send_with_headers(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [
+                            (b"content-type", b"application/json"),
+                            (b"content-length", str(len(answered)).encode()),
+                        ],
+                    }
+                )
+                await send_with_headers({"type": "http.response.body", "body": answered})
                 return
             await self.app(scope, _replay(body, receive), send_with_headers)
         except Exception:
