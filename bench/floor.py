@@ -20,15 +20,18 @@ batching are compared in one run.
 Then, under load (issue 24): the model's batched limit is what onnxruntime alone embeds a
 second on this machine's cores, the same questions in batches of 16 sorted by length (and
 again, the texts the server embeds); against it, `serve --workers 2` (cache off) answers 16
-closed-loop clients for `--duration` seconds, and the ratio of the two is the share of the
-model's limit that serving reaches. The clients run in this process, on the same cores. The
-batch sizes the server's model calls reached are read from its log when it stops.
+closed-loop clients, and the ratio of the two is the share of the model's limit that serving
+reaches. Limit and load alternate in `--rounds` rounds that share `--duration` seconds of
+load, because this machine's speed drifts within minutes. The clients run in this process,
+on the same cores. The batch sizes the server's model calls reached are read from its log
+when it stops.
 
 `--profile` also samples the server with py-spy while it answers (one client, then 16) and
 draws flame graphs as SVG under bench/results/.
 
     .venv/bin/python bench/floor.py [--config default] [--config MMN_WORKERS=2] ...
-                                    [--clients 16] [--workers 2] [--duration 30] [--profile]
+                                    [--clients 16] [--workers 2] [--duration 30] [--rounds 3]
+                                    [--index-dir DIR] [--profile]
 
 Writes bench/results/floor.json and prints p50, p99 and the ratio for each configuration,
 then the answers a second at 16 clients against the model's limit.
