@@ -22,3 +22,22 @@ def test_the_tokens_are_exactly_bm25s_tokens_for_every_passage_and_question():
 
 def test_stop_words_go_and_words_are_stemmed():
     assert tokenize(["The patients are progressing"]) == [["patient", "progress"]]
+
+
+def test_a_mapped_index_scores_as_a_loaded_one_and_stays_mapped(tmp_path):
+    """The server maps the score matrix (one copy in the page cache for every worker); read
+    through plain views, it must give the same scores, bit for bit, and stay file-backed."""
+    import numpy as np
+
+    from assistant.search.lexical import LexicalIndex
+
+    passages = [p.index_text for a in load_corpus(CORPUS) for p in a.passages]
+    LexicalIndex.build(passages).save(tmp_path)
+    loaded = LexicalIndex.load(tmp_path)
+    mapped = LexicalIndex.load(tmp_path, mmap=True)
+    data = mapped._model.scores["data"]
+    assert type(data) is np.ndarray and isinstance(data.base, np.memmap)
+    questions = [i.question for i in load_gold(ROOT / "tests" / "gold" / "dev.jsonl")]
+    questions += ["", "IVIg dose", "the of and", "conduction block conduction block"]
+    for question in questions:
+        assert np.array_equal(mapped.scores(question), loaded.scores(question))

@@ -20,6 +20,11 @@ class LexicalIndex:
     """BM25 scores for every passage; passage i of the index is document i here."""
 
     def __init__(self, model) -> None:  # bm25s.BM25
+        # A memory-mapped matrix is read through plain views of the same pages: every slice of
+        # a np.memmap runs Python code of its own (two a query word, 12 % of ranking's time).
+        for name, array in model.scores.items():
+            if isinstance(array, np.memmap):
+                model.scores[name] = array.view(np.ndarray)
         self._model = model
         self.vocabulary = frozenset(k for k in model.vocab_dict if k)
         self.size = int(model.scores["num_docs"])

@@ -141,7 +141,10 @@ def top_scores(scores: np.ndarray, n: int, *, positive: bool = False) -> dict[in
     if not n:
         return {}
     top = np.argpartition(-scores, n - 1)[:n]
-    return {int(i): float(scores[i]) for i in top if not positive or scores[i] > 0}
+    values = scores[top]
+    if positive:
+        top, values = top[values > 0], values[values > 0]
+    return dict(zip(top.tolist(), values.tolist(), strict=True))
 
 
 def untrained(settings: TrainingSettings | None = None) -> Ranker:

@@ -203,7 +203,8 @@ class Retriever:
             vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
             clock.lap("adapter")
             scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
-            dense = {int(i): float(s) for i, s in zip(ids[0], scores[0], strict=True) if i >= 0}
+            found = ids[0] >= 0  # -1: fewer passages than asked for
+            dense = dict(zip(ids[0][found].tolist(), scores[0][found].tolist(), strict=True))
             best = max(dense.values(), default=0.0)
             clock.lap("dense search")
         lexical: dict[int, float] = {}
