@@ -4,6 +4,8 @@ import json
 
 import pytest
 from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from assistant.limits import MAX_BODY_BYTES, MAX_K, MAX_QUESTION_CHARS
 from assistant.settings import Settings
@@ -221,3 +223,47 @@ def test_the_shortcut_answers_as_the_route_does(client, payload):
     assert dict(fast.headers) == dict(routed.headers)
     if fast.status_code == 200:
         assert fast.json()["disclaimer"] and fast.json()["passages"]
+
+
+_SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=40),
+    st.sampled_from(["What IVIg dose is used?", "what-is-multifocal-motor-neuropathy", "\ud800"]),
+)
+_FIELDS = st.sampled_from(["question", "history", "k", "article", "extra", "Question"])
+_BODIES = st.recursive(
+    _SCALARS,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(_FIELDS, inner, max_size=5),
+    max_leaves=8,
+) | st.fixed_dictionaries(
+    {"question": st.text(min_size=1, max_size=60)},
+    optional={
+        "history": st.lists(st.text(max_size=30), max_size=3),
+        "k": st.one_of(st.integers(-2, 25), st.floats(0, 20), st.booleans()),
+        "article": st.sampled_from(["what-is-multifocal-motor-neuropathy", "nope", ""]),
+    },
+)
+
+
+@pytest.mark.slow
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(payload=_BODIES, escaped=st.booleans())
+def test_any_body_gets_the_same_answer_by_the_shortcut_and_by_the_route(client, payload, escaped):
+    """Whatever JSON a client sends, the shortcut answers it as the route would, or leaves it
+    to the route: status and bytes are the same either way."""
+    client.get("/api/health")
+    guard = _guard(client.app)
+    shortcut = guard.shortcuts["/api/ask"]
+    content = json.dumps(payload, ensure_ascii=escaped).encode("utf-8", "surrogatepass")
+    headers = {"content-type": "application/json"}
+    try:
+        fast = client.post("/api/ask", content=content, headers=headers)
+        guard.shortcuts = {}
+        routed = client.post("/api/ask", content=content, headers=headers)
+    finally:
+        guard.shortcuts = {"/api/ask": shortcut}
+    assert (fast.status_code, fast.content) == (routed.status_code, routed.content)
+    assert fast.status_code in (200, 422), fast.content[:300]
