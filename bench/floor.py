@@ -128,16 +128,16 @@ class RawFloor:
         version's vocabulary (its bridges to the article's words make it longer)."""
         from assistant.ingest.vocabulary import Vocabulary
         from assistant.search import artefact
-        from assistant.search.ranker import read_question
+        from assistant.search.ranker import read_question, untrained
         from assistant.store.directory import RANKER_DIR, VERSIONS, published_version
 
         version = index_dir / VERSIONS / str(published_version(index_dir))
         path = version / "vocabulary.json"
         vocabulary = Vocabulary.from_json(json.loads(path.read_text(encoding="utf-8")))
         ranker = version / RANKER_DIR
-        if ranker.is_dir() and not artefact.load(ranker).expand:  # built with MMN_EXPAND=0
-            return list(asked)
-        return [read_question(text, (), 0, vocabulary)[0].text for text in asked]
+        expand = artefact.load(ranker).expand if ranker.is_dir() else untrained().expand
+        bridges = vocabulary if expand else None  # an index built with expand=False
+        return [read_question(text, (), 0, bridges)[0].text for text in asked]
 
     def answer(self, text: str) -> None:
         encoding = self.tokenizer.encode(text)
@@ -265,6 +265,7 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
     process, port = serve(args.index_dir, log, env=env)
     flame = RESULTS / f"flame-{args.clients}-clients.svg" if args.profile else None
     rounds: list[dict] = []
+    limits: list[tuple[float, float]] = []
     record: list = []
     errors: list[str] = []
     seconds = args.duration / args.rounds
@@ -278,6 +279,7 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
             answered, failed = asyncio.run(run_level(port, payloads, args.clients, seconds))
             profile.finish()
             rate = sum(ok for *_, ok in answered) / seconds
+            limits.append((limit, served_limit))
             rounds.append(
                 {
                     "model_limit_per_s": round(limit, 1),
@@ -302,8 +304,8 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
             sizes[size] = sizes.get(size, 0) + n
     answers = [ms for _, ms, ok in record if ok]
     rate = len(answers) / args.duration
-    limit = sum(r["model_limit_per_s"] for r in rounds) / len(rounds)
-    served_limit = sum(r["model_limit_served_texts_per_s"] for r in rounds) / len(rounds)
+    limit = sum(raw for raw, _ in limits) / len(limits)
+    served_limit = sum(served for _, served in limits) / len(limits)
     return {
         "clients": args.clients,
         "workers": args.workers,
@@ -337,6 +339,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="rounds of limit, then load")
     parser.add_argument("--profile", action="store_true", help="flame graphs with py-spy")
     args = parser.parse_args()
+    if args.rounds < 1 or args.duration <= 0:
+        parser.error("--rounds must be at least 1 and --duration above 0")
 
     asked = list(dict.fromkeys(q for q, _ in questions()))
     if args.limit:

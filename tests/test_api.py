@@ -169,6 +169,37 @@ def test_the_request_log_leaves_questions_out_unless_asked_to(engine, caplog, mo
     assert not Settings().log_questions
 
 
+@pytest.mark.parametrize(
+    ("content", "content_type"),
+    [
+        (b'{"question": "What IVIg dose is used?"}', "application/json; charset=utf-8"),
+        (b'{"question": "What IVIg dose is used?"}', "application/problem+json"),
+        ('\ufeff{"question": "What IVIg dose is used?"}'.encode(), "application/json"),
+        (b'  {"question": "Is MMN painful?", "question": "What IVIg dose is used?"}\n', None),
+        (b'{"question": "What IVIg dose is used?", "k": 1e400}', None),
+        (b'{"question": "What IVIg dose is used?", "k": NaN}', None),
+        (b" \n ", None),
+    ],
+)
+def test_raw_bodies_get_the_same_answer_by_the_shortcut_and_by_the_route(
+    client, content, content_type
+):
+    """Bytes as clients send them: a charset, a +json type, a byte-order mark, duplicate keys,
+    numbers JSON cannot hold, a body of white space."""
+    client.get("/api/health")
+    guard = _guard(client.app)
+    shortcut = guard.shortcuts["/api/ask"]
+    headers = {"content-type": content_type or "application/json"}
+    try:
+        fast = client.post("/api/ask", content=content, headers=headers)
+        guard.shortcuts = {}
+        routed = client.post("/api/ask", content=content, headers=headers)
+    finally:
+        guard.shortcuts = {"/api/ask": shortcut}
+    assert (fast.status_code, fast.content) == (routed.status_code, routed.content)
+    assert dict(fast.headers) == dict(routed.headers)
+
+
 def _guard(app):
     """The app's RequestGuard, as the first request built the middleware around it."""
     from web.guard import RequestGuard
@@ -248,7 +279,6 @@ _BODIES = st.recursive(
 )
 
 
-@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(payload=_BODIES, escaped=st.booleans())
 def test_any_body_gets_the_same_answer_by_the_shortcut_and_by_the_route(client, payload, escaped):
@@ -266,4 +296,5 @@ def test_any_body_gets_the_same_answer_by_the_shortcut_and_by_the_route(client, 
     finally:
         guard.shortcuts = {"/api/ask": shortcut}
     assert (fast.status_code, fast.content) == (routed.status_code, routed.content)
+    assert dict(fast.headers) == dict(routed.headers)
     assert fast.status_code in (200, 422), fast.content[:300]

@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import Scope
 
 from assistant import __version__
 from assistant.embed import Embedder
@@ -161,7 +162,7 @@ def error_response(request: Request, status: int, message: str, detail: Any) -> 
     return pages.error_page(request, status, pages.sentence(message))
 
 
-async def _ask(app: FastAPI, _: Any, raw: bytes) -> bytes | None:
+async def _ask(app: FastAPI, _: Scope, raw: bytes) -> bytes | None:
     """The API's answer for the guard's shortcut, from the engine serving now."""
     engine = getattr(app.state, "engine", None)
     return None if engine is None else await api.ask_shortcut(engine, raw)

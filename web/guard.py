@@ -78,8 +78,9 @@ LOGGED_PATH_CHARS = 200
 Reject = Callable[[Request, int, str, Any], Response]
 """Builds an error response: (request, status, message, detail); JSON or a page by path."""
 Shortcut = Callable[[Scope, bytes], Awaitable[bytes | None]]
-"""Answers a POST to one path from its checked body with a JSON body, or None to pass the
-request on to the app's route (see `RequestGuard`)."""
+"""Answers a POST to one path from its body with a JSON body, or None to pass the request on
+to the app's route (see `RequestGuard`). Bodies are checked as JSON (`check_json_body`) under
+/api/ only: a shortcut elsewhere reads them as sent."""
 
 _STRING = re.compile(rb'"(?:[^"\\]|\\.)*+"')
 _NOT_BRACKET = re.compile(rb"[^\[\]{}]")
