@@ -186,18 +186,7 @@ def test_raw_bodies_get_the_same_answer_by_the_shortcut_and_by_the_route(
 ):
     """Bytes as clients send them: a charset, a +json type, a byte-order mark, duplicate keys,
     numbers JSON cannot hold, a body of white space."""
-    client.get("/api/health")
-    guard = _guard(client.app)
-    shortcut = guard.shortcuts["/api/ask"]
-    headers = {"content-type": content_type or "application/json"}
-    try:
-        fast = client.post("/api/ask", content=content, headers=headers)
-        guard.shortcuts = {}
-        routed = client.post("/api/ask", content=content, headers=headers)
-    finally:
-        guard.shortcuts = {"/api/ask": shortcut}
-    assert (fast.status_code, fast.content) == (routed.status_code, routed.content)
-    assert dict(fast.headers) == dict(routed.headers)
+    _both_ways(client, content, content_type or "application/json")
 
 
 def _guard(app):
@@ -208,6 +197,25 @@ def _guard(app):
     while not isinstance(layer, RequestGuard):
         layer = layer.app
     return layer
+
+
+def _both_ways(client, content: bytes, content_type: str = "application/json", watch=None):
+    """The same POST /api/ask answered by the guard's shortcut (seen by `watch`, when given),
+    then by the FastAPI route alone."""
+    client.get("/api/health")  # builds the middleware
+    guard = _guard(client.app)
+    shortcut = guard.shortcuts["/api/ask"]
+    headers = {"content-type": content_type}
+    try:
+        guard.shortcuts = {"/api/ask": watch(shortcut) if watch else shortcut}
+        fast = client.post("/api/ask", content=content, headers=headers)
+        guard.shortcuts = {}
+        routed = client.post("/api/ask", content=content, headers=headers)
+    finally:
+        guard.shortcuts = {"/api/ask": shortcut}
+    assert (fast.status_code, fast.content) == (routed.status_code, routed.content)
+    assert dict(fast.headers) == dict(routed.headers)
+    return fast
 
 
 SHORTCUT_CASES = [
@@ -231,27 +239,17 @@ SHORTCUT_CASES = [
 def test_the_shortcut_answers_as_the_route_does(client, payload):
     """`POST /api/ask` is answered before routing when its body is well formed; whichever
     path a request takes, the client gets the same status, headers and body."""
-    client.get("/api/health")  # builds the middleware
-    guard = _guard(client.app)
-    shortcut, taken = guard.shortcuts["/api/ask"], []
+    taken = []
 
-    async def watched(scope, body):
-        taken.append(await shortcut(scope, body))
-        return taken[-1]
+    def watch(shortcut):
+        async def watched(scope, body):
+            taken.append(await shortcut(scope, body))
+            return taken[-1]
 
-    try:
-        content = json.dumps(payload, ensure_ascii=False).encode()
-        headers = {"content-type": "application/json"}
-        guard.shortcuts = {"/api/ask": watched}
-        fast = client.post("/api/ask", content=content, headers=headers)
-        guard.shortcuts = {}
-        routed = client.post("/api/ask", content=content, headers=headers)
-    finally:
-        guard.shortcuts = {"/api/ask": shortcut}
+        return watched
+
+    fast = _both_ways(client, json.dumps(payload, ensure_ascii=False).encode(), watch=watch)
     assert (taken != [None]) == (fast.status_code == 200), "valid requests take the shortcut"
-    assert fast.status_code == routed.status_code
-    assert fast.content == routed.content
-    assert dict(fast.headers) == dict(routed.headers)
     if fast.status_code == 200:
         assert fast.json()["disclaimer"] and fast.json()["passages"]
 
@@ -284,17 +282,6 @@ _BODIES = st.recursive(
 def test_any_body_gets_the_same_answer_by_the_shortcut_and_by_the_route(client, payload, escaped):
     """Whatever JSON a client sends, the shortcut answers it as the route would, or leaves it
     to the route: status and bytes are the same either way."""
-    client.get("/api/health")
-    guard = _guard(client.app)
-    shortcut = guard.shortcuts["/api/ask"]
     content = json.dumps(payload, ensure_ascii=escaped).encode("utf-8", "surrogatepass")
-    headers = {"content-type": "application/json"}
-    try:
-        fast = client.post("/api/ask", content=content, headers=headers)
-        guard.shortcuts = {}
-        routed = client.post("/api/ask", content=content, headers=headers)
-    finally:
-        guard.shortcuts = {"/api/ask": shortcut}
-    assert (fast.status_code, fast.content) == (routed.status_code, routed.content)
-    assert dict(fast.headers) == dict(routed.headers)
+    fast = _both_ways(client, content)
     assert fast.status_code in (200, 422), fast.content[:300]
