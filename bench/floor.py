@@ -31,7 +31,7 @@ draws flame graphs as SVG under bench/results/.
 
     .venv/bin/python bench/floor.py [--config default] [--config MMN_WORKERS=2] ...
                                     [--clients 16] [--workers 2] [--duration 30] [--rounds 3]
-                                    [--index-dir DIR] [--profile]
+                                    [--index-dir DIR | --without-bridges] [--profile]
 
 Writes bench/results/floor.json and prints p50, p99 and the ratio for each configuration,
 then the answers a second at 16 clients against the model's limit.
@@ -325,6 +325,29 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
     }
 
 
+def build_without_bridges() -> Path:
+    """The corpus built as usual but with `expand=False`: questions are read without the
+    vocabulary's bridges, in training and in serving. How far serving is from the floor when
+    the text embedded is the question as typed (issue 24's diagnostic)."""
+    import tempfile
+
+    from assistant.build import build_corpus
+    from assistant.settings import TrainingSettings, current
+    from bench.common import model
+
+    settings = current()
+    index_dir = Path(tempfile.mkdtemp(prefix="bench-no-bridges-"))
+    build_corpus(
+        ROOT / "corpus",
+        model(settings),
+        index_dir,
+        training=TrainingSettings(expand=False),
+        settings=settings,
+    )
+    print(f"built the corpus without bridges into {index_dir}", flush=True)
+    return index_dir
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--index-dir", type=Path, default=ROOT / "index")
@@ -338,9 +361,17 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=30.0, help="seconds of load")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of limit, then load")
     parser.add_argument("--profile", action="store_true", help="flame graphs with py-spy")
+    parser.add_argument(
+        "--without-bridges",
+        action="store_true",
+        help="first build the corpus, without the vocabulary's bridges, into a temporary "
+        "index and measure that (a diagnostic: it answers worse)",
+    )
     args = parser.parse_args()
     if args.rounds < 1 or args.duration <= 0:
         parser.error("--rounds must be at least 1 and --duration above 0")
+    if args.without_bridges:
+        args.index_dir = build_without_bridges()
 
     asked = list(dict.fromkeys(q for q, _ in questions()))
     if args.limit:
