@@ -418,6 +418,10 @@ def main() -> None:
             "under_load": load,
         },
     )
+    if args.without_bridges:  # the temporary index holds an export of the model: 90 MB
+        import shutil
+
+        shutil.rmtree(args.index_dir, ignore_errors=True)
 
 
 if __name__ == "__main__":
