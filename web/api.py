@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.types import Scope
 
 from assistant.answer import answer_to_dict
 from assistant.engine import Engine
@@ -205,13 +206,17 @@ async def answer_json(engine: Engine, body: AskRequest) -> bytes:
     return orjson.dumps(answer_to_dict(answer))
 
 
-async def ask_shortcut(engine: Engine, raw: bytes) -> bytes | None:
+async def ask_shortcut(scope: Scope, raw: bytes) -> bytes | None:
     """`POST /api/ask` answered before the framework's routing (`web.guard.RequestGuard`): the
-    body read as the route reads it (json, then AskRequest), or None whenever the route would
+    body read as the route reads it (json, then AskRequest; a ValidationError is a
+    ValueError), from the engine `get_engine` would give, or None whenever the route would
     answer otherwise, so that every refusal keeps its one documented shape."""
+    engine = getattr(scope["app"].state, "engine", None)
+    if engine is None:
+        return None
     try:
         body = AskRequest.model_validate(json.loads(raw))
-    except (ValueError, RecursionError, ValidationError):
+    except (ValueError, RecursionError):
         return None
     try:
         return await answer_json(engine, body)

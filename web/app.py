@@ -9,7 +9,6 @@ import re
 import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import Scope
 
 from assistant import __version__
 from assistant.embed import Embedder
@@ -162,12 +160,6 @@ def error_response(request: Request, status: int, message: str, detail: Any) -> 
     return pages.error_page(request, status, pages.sentence(message))
 
 
-async def _ask(app: FastAPI, _: Scope, raw: bytes) -> bytes | None:
-    """The API's answer for the guard's shortcut, from the engine serving now."""
-    engine = getattr(app.state, "engine", None)
-    return None if engine is None else await api.ask_shortcut(engine, raw)
-
-
 def create_app(
     settings: Settings | None = None,
     *,
@@ -242,7 +234,7 @@ def create_app(
         log_questions=settings.log_questions,
         max_in_flight=settings.max_in_flight,
         body_timeout=settings.body_timeout,
-        shortcuts={"/api/ask": partial(_ask, app)},
+        shortcuts={"/api/ask": api.ask_shortcut},
     )
 
     def openapi() -> dict[str, Any]:

@@ -176,7 +176,7 @@ class RequestGuard:
         self.app = app
         self.shortcuts = dict(shortcuts or {})
         """POSTs answered here when they can be: the JSON API's answer skips the framework's
-        per-request work (routing, dependencies, exception layers: 0.3 ms of a 5 ms answer,
+        per-request work (routing, dependencies, exception layers: 0.2 ms of a 5.2 ms answer,
         issue 24); any request the shortcut declines goes to the route, which answers it as
         before, refusals and their documented shapes included."""
         self.reject = reject
@@ -231,17 +231,8 @@ class RequestGuard:
             shortcut = self.shortcuts.get(scope["path"]) if scope["method"] == "POST" else None
             answered = None if shortcut is None or not body else await shortcut(scope, body)
             if answered is not None:
-                await send_with_headers(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(answered)).encode()),
-                        ],
-                    }
-                )
-                await send_with_headers({"type": "http.response.body", "body": answered})
+                response = Response(answered, media_type="application/json")
+                await response(scope, receive, send_with_headers)
                 return
             await self.app(scope, _replay(body, receive), send_with_headers)
         except Exception:
