@@ -49,16 +49,23 @@ def machine() -> dict[str, Any]:
 
 def open_engine(index_dir: Path | None):
     """The real model and an index: `index_dir`'s, or the corpus built into a temporary one."""
-    from assistant.build import build_corpus
     from assistant.engine import Engine
     from assistant.settings import current
 
     settings = current()  # read now: a script may set MMN_* variables before it calls this
     embedder = model(settings)
     if index_dir is None:
-        index_dir = Path(tempfile.mkdtemp(prefix="bench-index-"))
-        build_corpus(ROOT / "corpus", embedder, index_dir, settings=settings)
+        index_dir = build_temporary(embedder, settings)
     return Engine.open(index_dir, embedder, settings=settings), index_dir
+
+
+def build_temporary(embedder, settings, training=None, prefix: str = "bench-index-") -> Path:
+    """The corpus built into a temporary index directory (`training`: other TrainingSettings)."""
+    from assistant.build import build_corpus
+
+    index_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    build_corpus(ROOT / "corpus", embedder, index_dir, training=training, settings=settings)
+    return index_dir
 
 
 def model(settings=None):

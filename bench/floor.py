@@ -41,7 +41,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import sys
@@ -124,20 +123,16 @@ class RawFloor:
 
     @staticmethod
     def served_texts(index_dir: Path, asked: list[str]) -> list[str]:
-        """What the server embeds for each question: the question read with the published
-        version's vocabulary (its bridges to the article's words make it longer)."""
-        from assistant.ingest.vocabulary import Vocabulary
-        from assistant.search import artefact
-        from assistant.search.ranker import read_question, untrained
-        from assistant.store.directory import RANKER_DIR, VERSIONS, published_version
+        """What the server embeds for each question: `Retriever.read` of the published
+        version (its vocabulary's bridges make the text longer, unless the version was built
+        without them)."""
+        from assistant.search.loaded import load_index
+        from assistant.search.retrieval import Retriever
+        from bench.common import model
 
-        version = index_dir / VERSIONS / str(published_version(index_dir))
-        path = version / "vocabulary.json"
-        vocabulary = Vocabulary.from_json(json.loads(path.read_text(encoding="utf-8")))
-        ranker = version / RANKER_DIR
-        expand = artefact.load(ranker).expand if ranker.is_dir() else untrained().expand
-        bridges = vocabulary if expand else None  # an index built with expand=False
-        return [read_question(text, (), 0, bridges)[0].text for text in asked]
+        embedder = model()  # its description only: nothing here runs it
+        retriever = Retriever(load_index(index_dir, embedder.info), embedder)
+        return [retriever.read(text, k=5).embed[0] for text in asked]
 
     def answer(self, text: str) -> None:
         encoding = self.tokenizer.encode(text)
@@ -264,8 +259,7 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
     env = {**os.environ, "MMN_WORKERS": str(args.workers), "MMN_QUERY_CACHE": "0"}
     process, port = serve(args.index_dir, log, env=env)
     flame = RESULTS / f"flame-{args.clients}-clients.svg" if args.profile else None
-    rounds: list[dict] = []
-    limits: list[tuple[float, float]] = []
+    rounds: list[tuple[float, float, float]] = []  # (limit, limit on served texts, answers/s)
     record: list = []
     errors: list[str] = []
     seconds = args.duration / args.rounds
@@ -278,16 +272,7 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
             profile = Profile(flame if n == 0 else None, process.pid, min(20, seconds))
             answered, failed = asyncio.run(run_level(port, payloads, args.clients, seconds))
             profile.finish()
-            rate = sum(ok for *_, ok in answered) / seconds
-            limits.append((limit, served_limit))
-            rounds.append(
-                {
-                    "model_limit_per_s": round(limit, 1),
-                    "model_limit_served_texts_per_s": round(served_limit, 1),
-                    "answers_per_s": round(rate, 1),
-                    "ratio": round(rate / limit, 3),
-                }
-            )
+            rounds.append((limit, served_limit, sum(ok for *_, ok in answered) / seconds))
             record += answered
             errors += failed
     finally:
@@ -304,13 +289,21 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
             sizes[size] = sizes.get(size, 0) + n
     answers = [ms for _, ms, ok in record if ok]
     rate = len(answers) / args.duration
-    limit = sum(raw for raw, _ in limits) / len(limits)
-    served_limit = sum(served for _, served in limits) / len(limits)
+    limit = sum(r[0] for r in rounds) / len(rounds)
+    served_limit = sum(r[1] for r in rounds) / len(rounds)
     return {
         "clients": args.clients,
         "workers": args.workers,
         "seconds": args.duration,
-        "rounds": rounds,
+        "rounds": [
+            {
+                "model_limit_per_s": round(raw, 1),
+                "model_limit_served_texts_per_s": round(served, 1),
+                "answers_per_s": round(answered, 1),
+                "ratio": round(answered / raw, 3),
+            }
+            for raw, served, answered in rounds
+        ],
         "model_limit_per_s": round(limit, 1),
         "answers_per_s": round(rate, 1),
         "ratio": round(rate / limit, 3),
@@ -329,21 +322,12 @@ def build_without_bridges() -> Path:
     """The corpus built as usual but with `expand=False`: questions are read without the
     vocabulary's bridges, in training and in serving. How far serving is from the floor when
     the text embedded is the question as typed (issue 24's diagnostic)."""
-    import tempfile
-
-    from assistant.build import build_corpus
     from assistant.settings import TrainingSettings, current
-    from bench.common import model
+    from bench.common import build_temporary, model
 
     settings = current()
-    index_dir = Path(tempfile.mkdtemp(prefix="bench-no-bridges-"))
-    build_corpus(
-        ROOT / "corpus",
-        model(settings),
-        index_dir,
-        training=TrainingSettings(expand=False),
-        settings=settings,
-    )
+    training = TrainingSettings(expand=False)
+    index_dir = build_temporary(model(settings), settings, training, "bench-no-bridges-")
     print(f"built the corpus without bridges into {index_dir}", flush=True)
     return index_dir
 
