@@ -1,0 +1,333 @@
+"""Issue 24's ways to the model's speed, and what each costs in quality: figures for a decision.
+
+The served question is not the question as typed: the vocabulary's bridges to the article's
+words are appended to it ("Motrin" adds "NSAIDs"), so the model's call costs more than the raw
+floor's and no serving cut reaches issue 24's ratios (bench/README.md). Each way round changes
+what is embedded, so each is built into a temporary index and scored like a release:
+
+- `served`: the build as it is (the reference; its figures are `eval`'s);
+- `no-bridges`: questions embedded and searched as typed (`TrainingSettings(expand=False)`);
+- `vector-bridges`: the question embedded as typed, its bridge text embedded alone, the two
+  vectors added, weighted by their tokens (the bridge's at `BRIDGE_WEIGHT`), then normalised;
+  BM25 still reads the bridges. One model call on the question, and one on a bridge text that
+  repeats across questions and could be kept. `vector-bridges-phrase` embeds each bridge
+  phrase alone instead: a finite set, so it could be embedded at build time;
+- `int8`: the ONNX export quantised to int8 by onnxruntime (dynamic, per channel), used for
+  passages, examples and questions alike.
+
+For each: the test part and the blind voices set (hit@1, MRR, out-of-scope declined, wrongly
+declined), the build's 5-fold cross-validation over the examples (990 questions, 501 out of
+scope: the largest sample), and tests/test_safety.py's proposals of rejected treatments on the
+corpus with the second article (how many miss the statement against them). For `int8`, also the model call's p50 on the served texts, one
+at a time, against the float export in the same run, interleaved, on the texts the published
+index (`--index-dir`) serves.
+
+The bridge variants change `Vocabulary.bridge` in this process only (a diagnostic, not a
+release).
+
+    .venv/bin/python bench/options.py [--only served --only int8 ...]
+
+Writes bench/results/issue24/options.json (about 2 minutes a variant on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.common import RESULTS, build_temporary, machine, model, write  # noqa: E402
+
+VARIANTS = (
+    "served",
+    "no-bridges",
+    "vector-bridges",
+    "vector-bridges-term",
+    "vector-bridges-phrase",
+    "int8",
+)
+BRIDGE_WEIGHT = 1.0
+"""How much a bridge token counts against a question token: 1 is how mean pooling weighs the
+tokens of "question (bridge)" read as one text."""
+MARK, UNIT = "\u2063", "\u2064"
+"""Stands where the bridge's " (" was, so that the embedder can tell question from bridge; BM25
+reads no word in it."""
+
+
+@contextmanager
+def split_bridges() -> Iterator[None]:
+    """Within it, a bridged question reads "question<MARK>unit<UNIT>unit", a unit being one
+    glossary term's bridges ("a; b") or one spelling correction; its words and stems, which
+    BM25 reads, are the served ones."""
+    from assistant.ingest import vocabulary
+    from assistant.ingest.tokens import Words, read
+
+    bridge = vocabulary.Vocabulary.bridge
+
+    def marked(self, query: Words) -> Words:
+        out = bridge(self, query)
+        if out is query:
+            return out
+        corrected = self.corrections(query)
+        searched = query.then(" ", read(" ".join(corrected))) if corrected else query
+        units = [list(self._bridge_of(t)) for t in self.matched_terms(searched)]
+        units += [[c] for c in corrected]
+        seen = {query.text.lower()}
+        kept = []
+        for unit in units:  # as `bridge` keeps them: each phrase once, none the question has
+            unit = [
+                e
+                for e in dict.fromkeys(unit)
+                if e not in seen and e.lower() not in query.text.lower()
+            ]
+            seen.update(unit)
+            if unit:
+                kept.append("; ".join(unit))
+        return Words(f"{query.text} {MARK}{UNIT.join(kept)}", out.words, out.stems)
+
+    vocabulary.Vocabulary.bridge = marked  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        vocabulary.Vocabulary.bridge = bridge  # type: ignore[method-assign]
+
+
+class VectorBridges:
+    """The packaged model, with a marked bridge embedded apart and added in vector space:
+    `grain` "whole" (all the bridge text at once), "term" (each unit alone) or "phrase"."""
+
+    def __init__(self, inner, grain: str, weight: float) -> None:
+        from tokenizers import Tokenizer
+
+        from assistant.embed.embedding import verify_model
+
+        self.inner, self.grain, self.weight = inner, grain, weight
+        self.info = inner.info
+        self.tokenizer = Tokenizer.from_file(str(verify_model()[0] / "tokenizer.json"))
+        self.tokenizer.no_padding()  # the file pads every text to 128 tokens
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def _tokens(self, text: str) -> int:
+        return max(len(self.tokenizer.encode(text).ids) - 2, 1)
+
+    def _pieces(self, bridge: str) -> list[str]:
+        if self.grain == "whole":
+            return [bridge.replace(UNIT, "; ")]
+        units = bridge.split(UNIT)
+        return units if self.grain == "term" else [p for u in units for p in u.split("; ")]
+
+    def embed(self, texts, *, progress: bool = False) -> np.ndarray:
+        split = [t.split(f" {MARK}", 1) for t in texts]
+        bridges = [self._pieces(s[1]) if len(s) == 2 else [] for s in split]
+        parts = list(dict.fromkeys([s[0] for s in split] + [b for bs in bridges for b in bs]))
+        vectors = dict(zip(parts, self.inner.embed(parts, progress=progress), strict=True))
+        out = np.empty((len(texts), self.info.dimension), dtype=np.float32)
+        for i, (s, bs) in enumerate(zip(split, bridges, strict=True)):
+            v = vectors[s[0]] * self._tokens(s[0])
+            for b in bs:
+                v = v + self.weight * self._tokens(b) * vectors[b]
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+
+def float_export(packaged) -> Path:
+    """The project's own export, as the raw floor reads it (made by the packaged model's
+    first load)."""
+    from assistant.embed.embedding import verify_model
+
+    packaged.load()
+    digest = verify_model()[1]
+    return Path(os.environ["MMN_MODEL_EXPORT_DIR"]) / digest[:16] / "model.onnx"
+
+
+def quantised(export: Path, target: Path) -> Path:
+    """The export quantised to int8 (dynamic, per channel) by onnxruntime's own tool (in a
+    process of its own: it leaves sessions behind)."""
+    out = target / "model-int8.onnx"
+    script = (
+        "import sys; from onnxruntime.quantization import QuantType, quantize_dynamic; "
+        "quantize_dynamic(sys.argv[1], sys.argv[2], weight_type=QuantType.QInt8, "
+        "per_channel=True)"
+    )
+    subprocess.run([sys.executable, "-c", script, str(export), str(out)], check=True)
+    return out
+
+
+class OnnxFile:
+    """An ONNX file as the project's embedder, one text at a time (as questions are served)."""
+
+    def __init__(self, inner, path: Path) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        from assistant.embed.embedding import verify_model
+        from assistant.embed.onnxmodel import max_tokens
+
+        options = onnxruntime.SessionOptions()
+        options.add_session_config_entry("session.force_spinning_stop", "1")
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"]
+        )
+        model_dir = verify_model()[0]
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=max_tokens(model_dir))
+        self.tokenizer.no_padding()  # the file pads every text to 128 tokens
+        self.inner, self.info = inner, inner.info
+
+    def __getattr__(self, name: str):
+        return getattr(self.inner, name)
+
+    def feeds(self, text: str) -> dict[str, np.ndarray]:
+        e = self.tokenizer.encode(text)
+        return {
+            "input_ids": np.array([e.ids], dtype=np.int64),
+            "attention_mask": np.array([e.attention_mask], dtype=np.int64),
+            "token_type_ids": np.array([e.type_ids], dtype=np.int64),
+        }
+
+    def embed(self, texts, *, progress: bool = False) -> np.ndarray:
+        rows = [self.session.run(None, self.feeds(t))[0][0] for t in texts]
+        return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.info.dimension)
+
+
+def model_speed(float_model: OnnxFile, int8_model: OnnxFile, texts: list[str]) -> dict:
+    """Each model's call on each text, interleaved, one at a time: p50 and p99 in ms."""
+    times: dict[str, list[float]] = {"float": [], "int8": []}
+    for text in texts[:50]:  # warm both
+        float_model.embed([text]), int8_model.embed([text])
+    for text in texts:
+        for name, m in (("float", float_model), ("int8", int8_model)):
+            feeds = m.feeds(text)
+            started = time.perf_counter()
+            m.session.run(None, feeds)
+            times[name].append((time.perf_counter() - started) * 1000)
+    return {
+        name: {
+            "p50_ms": round(float(np.percentile(t, 50)), 3),
+            "p99_ms": round(float(np.percentile(t, 99)), 3),
+        }
+        for name, t in times.items()
+    }
+
+
+def scored(index_dir: Path, embedder, settings) -> dict:
+    """The test part and the voices set through the engine, and the build's cross-validation."""
+    from assistant.engine import Engine
+    from assistant.evaluation import evaluate, load_gold
+    from assistant.store.directory import VERSIONS, published_version
+
+    engine = Engine.open(index_dir, embedder, settings=settings)
+    keep = ("hit@1", "hit@3", "mrr", "declined_out_of_scope", "wrongly_declined")
+    row = {}
+    for name in ("test", "voices"):
+        metrics = evaluate(engine, load_gold(ROOT / f"tests/gold/{name}.jsonl")).metrics()
+        row[name] = {k: metrics[k] for k in keep}
+    version = published_version(index_dir)
+    manifest = json.loads((index_dir / VERSIONS / str(version) / "manifest.json").read_text())
+    cv = manifest["training"]["cross_validation"]
+    row["cross_validation"] = {k: cv[k] for k in keep}
+    return row
+
+
+def safety(embedder, settings, training, root: Path) -> dict[str, dict[str, int]]:
+    """tests/test_safety.py's proposals on the corpus with the second article, built the same
+    way: how many of each article's do not find the statement against the treatment first,
+    undeclined (the test's known misses counted too)."""
+    from assistant.build import build_corpus
+    from assistant.engine import Engine
+    from tests.test_safety import proposal_failures, proposals
+    from tests.updates import add_second_article, corpus_copy
+
+    corpus = add_second_article(corpus_copy(root / "corpus-two"))
+    build_corpus(corpus, embedder, root / "index-two", training=training, settings=settings)
+    engine = Engine.open(root / "index-two", embedder, settings=settings)
+    articles = sorted({p.article_id for p in engine.index.passages})
+    return {
+        a: {
+            "proposals": len(proposals(a)),
+            "missed": len(proposal_failures(engine, a, skip_known=False)),
+        }
+        for a in articles
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", action="append", choices=VARIANTS, help="these variants only")
+    parser.add_argument(
+        "--index-dir", type=Path, default=ROOT / "index", help="whose served texts are timed"
+    )
+    parser.add_argument("--bridge-weight", type=float, default=BRIDGE_WEIGHT)
+    parser.add_argument("--out", type=Path, default=RESULTS / "issue24" / "options.json")
+    args = parser.parse_args()
+    from assistant.settings import TrainingSettings, current
+
+    settings = current()
+    packaged = model(settings)
+    scratch = Path(tempfile.mkdtemp(prefix="bench-options-"))
+    rows: dict[str, dict] = {}
+    try:
+        if "int8" in (args.only or VARIANTS):
+            # before any build: training leaves torch's threads behind
+            from bench.floor import RawFloor, questions
+
+            asked = list(dict.fromkeys(q for q, _ in questions()))
+            export = float_export(packaged)
+            speed = model_speed(
+                OnnxFile(packaged, export),
+                OnnxFile(packaged, quantised(export, scratch)),
+                RawFloor.served_texts(args.index_dir, asked),
+            )
+            print("model call on the served texts:", speed, flush=True)
+        for variant in args.only or VARIANTS:
+            training, embedder, patched = None, packaged, nullcontext()
+            if variant == "no-bridges":
+                training = TrainingSettings(expand=False)
+            elif variant.startswith("vector-bridges"):
+                patched = split_bridges()
+                grain = variant.removeprefix("vector-bridges").lstrip("-") or "whole"
+                embedder = VectorBridges(packaged, grain, args.bridge_weight)
+            elif variant == "int8":
+                embedder = OnnxFile(packaged, quantised(float_export(packaged), scratch))
+            started = time.perf_counter()
+            with patched:
+                index_dir = build_temporary(embedder, settings, training, f"bench-{variant}-")
+                rows[variant] = scored(index_dir, embedder, settings)
+                rows[variant]["safety"] = safety(
+                    embedder, settings, training, Path(tempfile.mkdtemp(dir=scratch))
+                )
+            rows[variant]["seconds"] = round(time.perf_counter() - started, 1)
+            if variant == "int8":
+                rows[variant]["model_call_on_served_texts"] = speed
+            shutil.rmtree(index_dir, ignore_errors=True)
+            print(variant, rows[variant], flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    write(
+        args.out,
+        {
+            "benchmark": "issue 24's options and their quality",
+            "machine": machine(),
+            "variants": rows,
+        },
+    )
+
+
+if __name__ == "__main__":
+    main()
