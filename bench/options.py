@@ -49,7 +49,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, build_temporary, machine, model, write  # noqa: E402
+from bench.common import RESULTS, machine, model, write  # noqa: E402
 
 VARIANTS = (
     "served",
@@ -60,8 +60,10 @@ VARIANTS = (
     "int8",
 )
 BRIDGE_WEIGHT = 1.0
-"""How much a bridge token counts against a question token: 1 is how mean pooling weighs the
-tokens of "question (bridge)" read as one text."""
+"""How much a bridge token counts against a question token: at 1, the sum is what mean pooling
+over "question (bridge)" read as one text would give if each part's tokens averaged to that
+part's vector (they are normalised first, and without the attention between the parts, so it is
+a likeness, not an identity)."""
 MARK, UNIT = "\u2063", "\u2064"
 """Stands where the bridge's " (" was, so that the embedder can tell question from bridge; BM25
 reads no word in it."""
@@ -113,10 +115,13 @@ class VectorBridges:
         from tokenizers import Tokenizer
 
         from assistant.embed.embedding import verify_model
+        from assistant.embed.onnxmodel import max_tokens
 
         self.inner, self.grain, self.weight = inner, grain, weight
         self.info = inner.info
-        self.tokenizer = Tokenizer.from_file(str(verify_model()[0] / "tokenizer.json"))
+        model_dir = verify_model()[0]
+        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self.tokenizer.enable_truncation(max_length=max_tokens(model_dir))
         self.tokenizer.no_padding()  # the file pads every text to 128 tokens
 
     def __getattr__(self, name: str):
@@ -148,16 +153,17 @@ class VectorBridges:
 def float_export(packaged) -> Path:
     """The project's own export, as the raw floor reads it (made by the packaged model's
     first load)."""
-    from assistant.embed.embedding import verify_model
-
     packaged.load()
-    digest = verify_model()[1]
-    return Path(os.environ["MMN_MODEL_EXPORT_DIR"]) / digest[:16] / "model.onnx"
+    digest = packaged.info.weights_sha256
+    path = Path(os.environ["MMN_MODEL_EXPORT_DIR"]) / digest[:16] / "model.onnx"
+    if packaged.runtime != "onnx" or not path.is_file():
+        raise SystemExit(f"the int8 variant needs the model's ONNX export at {path}")
+    return path
 
 
 def quantised(export: Path, target: Path) -> Path:
-    """The export quantised to int8 (dynamic, per channel) by onnxruntime's own tool (in a
-    process of its own: it leaves sessions behind)."""
+    """The export quantised to int8 (dynamic, per channel) by onnxruntime's own tool, in a
+    process of its own so that the sessions it runs end with it."""
     out = target / "model-int8.onnx"
     script = (
         "import sys; from onnxruntime.quantization import QuantType, quantize_dynamic; "
@@ -207,7 +213,8 @@ class OnnxFile:
 
 
 def model_speed(float_model: OnnxFile, int8_model: OnnxFile, texts: list[str]) -> dict:
-    """Each model's call on each text, interleaved, one at a time: p50 and p99 in ms."""
+    """Each model's call on each text, one at a time, float then int8 for each text: p50 and
+    p99 in ms. Both sessions have onnxruntime's defaults, as the raw floor has."""
     times: dict[str, list[float]] = {"float": [], "int8": []}
     for text in texts[:50]:  # warm both
         float_model.embed([text]), int8_model.embed([text])
@@ -276,22 +283,25 @@ def main() -> None:
     parser.add_argument("--bridge-weight", type=float, default=BRIDGE_WEIGHT)
     parser.add_argument("--out", type=Path, default=RESULTS / "issue24" / "options.json")
     args = parser.parse_args()
+    from assistant.build import build_corpus
     from assistant.settings import TrainingSettings, current
 
     settings = current()
     packaged = model(settings)
     scratch = Path(tempfile.mkdtemp(prefix="bench-options-"))
     rows: dict[str, dict] = {}
+    int8: Path | None = None
     try:
         if "int8" in (args.only or VARIANTS):
-            # before any build: training leaves torch's threads behind
+            # timed first, in a process nothing has trained in yet
             from bench.floor import RawFloor, questions
 
             asked = list(dict.fromkeys(q for q, _ in questions()))
             export = float_export(packaged)
+            int8 = quantised(export, scratch)
             speed = model_speed(
                 OnnxFile(packaged, export),
-                OnnxFile(packaged, quantised(export, scratch)),
+                OnnxFile(packaged, int8),
                 RawFloor.served_texts(args.index_dir, asked),
             )
             print("model call on the served texts:", speed, flush=True)
@@ -303,11 +313,14 @@ def main() -> None:
                 patched = split_bridges()
                 grain = variant.removeprefix("vector-bridges").lstrip("-") or "whole"
                 embedder = VectorBridges(packaged, grain, args.bridge_weight)
-            elif variant == "int8":
-                embedder = OnnxFile(packaged, quantised(float_export(packaged), scratch))
+            elif variant == "int8" and int8 is not None:
+                embedder = OnnxFile(packaged, int8)
             started = time.perf_counter()
+            index_dir = Path(tempfile.mkdtemp(dir=scratch))
             with patched:
-                index_dir = build_temporary(embedder, settings, training, f"bench-{variant}-")
+                build_corpus(
+                    ROOT / "corpus", embedder, index_dir, training=training, settings=settings
+                )
                 rows[variant] = scored(index_dir, embedder, settings)
                 rows[variant]["safety"] = safety(
                     embedder, settings, training, Path(tempfile.mkdtemp(dir=scratch))
@@ -317,16 +330,17 @@ def main() -> None:
                 rows[variant]["model_call_on_served_texts"] = speed
             shutil.rmtree(index_dir, ignore_errors=True)
             print(variant, rows[variant], flush=True)
-    finally:
+    finally:  # what was measured is written, even when a variant failed
         shutil.rmtree(scratch, ignore_errors=True)
-    write(
-        args.out,
-        {
-            "benchmark": "issue 24's options and their quality",
-            "machine": machine(),
-            "variants": rows,
-        },
-    )
+        if rows:
+            write(
+                args.out,
+                {
+                    "benchmark": "issue 24's options and their quality",
+                    "machine": machine(),
+                    "variants": rows,
+                },
+            )
 
 
 if __name__ == "__main__":
