@@ -64,32 +64,60 @@ TARGET_LOAD = 0.7
 BATCH = 16
 
 
+def export_path() -> Path:
+    """The project's own ONNX export of the packaged model, where every benchmark shares it."""
+    from assistant.embed.embedding import verify_model
+
+    digest = verify_model()[1]
+    return Path(os.environ["MMN_MODEL_EXPORT_DIR"]) / digest[:16] / "model.onnx"
+
+
+def raw_session(path: Path):
+    """An onnxruntime session with its defaults (its threads, spinning on), except that the
+    threads stop spinning when a run returns: left spinning, they took the cores from the
+    server's answer that follows (9.4 ms against 5.9 without the floor beside it)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.add_session_config_entry("session.force_spinning_stop", "1")
+    return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def raw_tokenizer():
+    """The model's fast tokenizer as the model reads: cut at its length, never padded (its
+    file pads every text to 128 tokens)."""
+    from tokenizers import Tokenizer
+
+    from assistant.embed.embedding import verify_model
+    from assistant.embed.onnxmodel import max_tokens
+
+    model_dir = verify_model()[0]
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tokenizer.enable_truncation(max_length=max_tokens(model_dir))
+    tokenizer.no_padding()
+    return tokenizer
+
+
+def feeds(tokenizer, text: str) -> dict[str, np.ndarray]:
+    """One text's inputs to the export."""
+    encoding = tokenizer.encode(text)
+    return {
+        "input_ids": np.array([encoding.ids], dtype=np.int64),
+        "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
+        "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
+    }
+
+
 class RawFloor:
     """The export, onnxruntime's defaults, the fast tokenizer and an exact search: nothing else."""
 
     def __init__(self, index_dir: Path) -> None:
         import faiss
-        import onnxruntime
-        from tokenizers import Tokenizer
 
-        from assistant.embed.embedding import verify_model
-        from assistant.embed.onnxmodel import INPUTS, max_tokens
         from assistant.store.directory import VERSIONS, published_version
 
-        model_dir, digest, _ = verify_model()
-        export = Path(os.environ["MMN_MODEL_EXPORT_DIR"]) / digest[:16] / "model.onnx"
-        # onnxruntime's defaults (its threads, spinning on), except that the threads stop
-        # spinning when a run returns: left spinning, they took the cores from the server's
-        # answer that follows (9.4 ms against 5.9 without the floor beside it).
-        options = onnxruntime.SessionOptions()
-        options.add_session_config_entry("session.force_spinning_stop", "1")
-        self.session = onnxruntime.InferenceSession(
-            str(export), options, providers=["CPUExecutionProvider"]
-        )
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=max_tokens(model_dir))
-        self.tokenizer.no_padding()
-        self.inputs = INPUTS
+        self.session = raw_session(export_path())
+        self.tokenizer = raw_tokenizer()
         version = published_version(index_dir)
         stored = faiss.read_index(str(index_dir / VERSIONS / str(version) / "vectors.faiss"))
         self.search_index = faiss.IndexFlatIP(stored.d)
@@ -135,13 +163,7 @@ class RawFloor:
         return [retriever.read(text, k=5).embed[0] for text in asked]
 
     def answer(self, text: str) -> None:
-        encoding = self.tokenizer.encode(text)
-        feeds = {
-            "input_ids": np.array([encoding.ids], dtype=np.int64),
-            "attention_mask": np.array([encoding.attention_mask], dtype=np.int64),
-            "token_type_ids": np.array([encoding.type_ids], dtype=np.int64),
-        }
-        vector = self.session.run(None, feeds)[0]
+        vector = self.session.run(None, feeds(self.tokenizer, text))[0]
         self.search_index.search(vector, 5)
 
 

@@ -33,8 +33,6 @@ Writes bench/results/issue24/options.json (about 2 minutes a variant on 2 cores)
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import subprocess
 import sys
@@ -50,6 +48,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.common import RESULTS, machine, model, write  # noqa: E402
+from bench.floor import (  # noqa: E402
+    RawFloor,
+    export_path,
+    feeds,
+    questions,
+    raw_session,
+    raw_tokenizer,
+)
 
 VARIANTS = (
     "served",
@@ -112,17 +118,9 @@ class VectorBridges:
     `grain` "whole" (all the bridge text at once), "term" (each unit alone) or "phrase"."""
 
     def __init__(self, inner, grain: str, weight: float) -> None:
-        from tokenizers import Tokenizer
-
-        from assistant.embed.embedding import verify_model
-        from assistant.embed.onnxmodel import max_tokens
-
         self.inner, self.grain, self.weight = inner, grain, weight
         self.info = inner.info
-        model_dir = verify_model()[0]
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=max_tokens(model_dir))
-        self.tokenizer.no_padding()  # the file pads every text to 128 tokens
+        self.tokenizer = raw_tokenizer()
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
@@ -154,8 +152,7 @@ def float_export(packaged) -> Path:
     """The project's own export, as the raw floor reads it (made by the packaged model's
     first load)."""
     packaged.load()
-    digest = packaged.info.weights_sha256
-    path = Path(os.environ["MMN_MODEL_EXPORT_DIR"]) / digest[:16] / "model.onnx"
+    path = export_path()
     if packaged.runtime != "onnx" or not path.is_file():
         raise SystemExit(f"the int8 variant needs the model's ONNX export at {path}")
     return path
@@ -178,37 +175,14 @@ class OnnxFile:
     """An ONNX file as the project's embedder, one text at a time (as questions are served)."""
 
     def __init__(self, inner, path: Path) -> None:
-        import onnxruntime
-        from tokenizers import Tokenizer
-
-        from assistant.embed.embedding import verify_model
-        from assistant.embed.onnxmodel import max_tokens
-
-        options = onnxruntime.SessionOptions()
-        options.add_session_config_entry("session.force_spinning_stop", "1")
-        options.log_severity_level = 3
-        self.session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
-        model_dir = verify_model()[0]
-        self.tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
-        self.tokenizer.enable_truncation(max_length=max_tokens(model_dir))
-        self.tokenizer.no_padding()  # the file pads every text to 128 tokens
+        self.session, self.tokenizer = raw_session(path), raw_tokenizer()
         self.inner, self.info = inner, inner.info
 
     def __getattr__(self, name: str):
         return getattr(self.inner, name)
 
-    def feeds(self, text: str) -> dict[str, np.ndarray]:
-        e = self.tokenizer.encode(text)
-        return {
-            "input_ids": np.array([e.ids], dtype=np.int64),
-            "attention_mask": np.array([e.attention_mask], dtype=np.int64),
-            "token_type_ids": np.array([e.type_ids], dtype=np.int64),
-        }
-
     def embed(self, texts, *, progress: bool = False) -> np.ndarray:
-        rows = [self.session.run(None, self.feeds(t))[0][0] for t in texts]
+        rows = [self.session.run(None, feeds(self.tokenizer, t))[0][0] for t in texts]
         return np.asarray(rows, dtype=np.float32).reshape(len(texts), self.info.dimension)
 
 
@@ -220,9 +194,9 @@ def model_speed(float_model: OnnxFile, int8_model: OnnxFile, texts: list[str]) -
         float_model.embed([text]), int8_model.embed([text])
     for text in texts:
         for name, m in (("float", float_model), ("int8", int8_model)):
-            feeds = m.feeds(text)
+            inputs = feeds(m.tokenizer, text)
             started = time.perf_counter()
-            m.session.run(None, feeds)
+            m.session.run(None, inputs)
             times[name].append((time.perf_counter() - started) * 1000)
     return {
         name: {
@@ -237,7 +211,6 @@ def scored(index_dir: Path, embedder, settings) -> dict:
     """The test part and the voices set through the engine, and the build's cross-validation."""
     from assistant.engine import Engine
     from assistant.evaluation import evaluate, load_gold
-    from assistant.store.directory import VERSIONS, published_version
 
     engine = Engine.open(index_dir, embedder, settings=settings)
     keep = ("hit@1", "hit@3", "mrr", "declined_out_of_scope", "wrongly_declined")
@@ -245,9 +218,7 @@ def scored(index_dir: Path, embedder, settings) -> dict:
     for name in ("test", "voices"):
         metrics = evaluate(engine, load_gold(ROOT / f"tests/gold/{name}.jsonl")).metrics()
         row[name] = {k: metrics[k] for k in keep}
-    version = published_version(index_dir)
-    manifest = json.loads((index_dir / VERSIONS / str(version) / "manifest.json").read_text())
-    cv = manifest["training"]["cross_validation"]
+    cv = engine.index.manifest.training["cross_validation"]
     row["cross_validation"] = {k: cv[k] for k in keep}
     return row
 
@@ -294,8 +265,6 @@ def main() -> None:
     try:
         if "int8" in (args.only or VARIANTS):
             # timed first, in a process nothing has trained in yet
-            from bench.floor import RawFloor, questions
-
             asked = list(dict.fromkeys(q for q, _ in questions()))
             export = float_export(packaged)
             int8 = quantised(export, scratch)
