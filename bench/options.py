@@ -12,13 +12,21 @@ what is embedded, so each is built into a temporary index and scored like a rele
   BM25 still reads the bridges. One model call on the question, and one on a bridge text that
   repeats across questions and could be kept. `vector-bridges-phrase` embeds each bridge
   phrase alone instead: a finite set, so it could be embedded at build time;
+- `shift-bridges-term`, `-phrase`: the question embedded as typed, plus each bridge part's
+  shift: how appending it moves the vectors of `FRAMES`, a few generic questions (their mean
+  difference), scaled by the frames' length over the question's, as mean pooling dilutes an
+  addition to a longer text. The shifts depend on the vocabulary alone, so a build could keep
+  them and an answer would cost the raw floor's model call;
 - `int8`: the ONNX export quantised to int8 by onnxruntime (dynamic, per channel), used for
   passages, examples and questions alike.
 
-For each: the test part and the blind voices set (hit@1, MRR, out-of-scope declined, wrongly
+For each: how close its question vectors come to the model's own vector of the bridged text
+(mean and 10th-percentile cosine over the examples' and dev questions that have a bridge:
+no label is read), the test part and the blind voices set (hit@1, MRR, out-of-scope declined, wrongly
 declined), the build's 5-fold cross-validation over the examples (990 questions, 501 out of
 scope: the largest sample), and tests/test_safety.py's proposals of rejected treatments on the
-corpus with the second article (how many miss the statement against them). For `int8`, also the model call's p50 on the served texts, one
+corpus with the second article (how many miss the statement against them, and how many of
+those are declined rather than ranked below another passage). For `int8`, also the model call's p50 on the served texts, one
 at a time, against the float export in the same run, interleaved, on the texts the published
 index (`--index-dir`) serves.
 
@@ -63,6 +71,8 @@ VARIANTS = (
     "vector-bridges",
     "vector-bridges-term",
     "vector-bridges-phrase",
+    "shift-bridges-term",
+    "shift-bridges-phrase",
     "int8",
 )
 BRIDGE_WEIGHT = 1.0
@@ -70,6 +80,17 @@ BRIDGE_WEIGHT = 1.0
 over "question (bridge)" read as one text would give if each part's tokens averaged to that
 part's vector (they are normalised first, and without the attention between the parts, so it is
 a likeness, not an identity)."""
+FRAMES = (
+    "Is this treatment safe for my patient?",
+    "What should we do next for this patient?",
+    "Can we continue the current medication?",
+    "How is this condition usually managed?",
+    "What does the evidence say about this?",
+    "Should this be offered to the patient?",
+    "pt already on it, continue?",
+    "Is it recommended in this condition?",
+)
+"""Generic questions, of no specialty, that a bridge part is appended to to measure its shift."""
 MARK, UNIT = "\u2063", "\u2064"
 """Stands where the bridge's " (" was, so that the embedder can tell question from bridge; BM25
 reads no word in it."""
@@ -146,6 +167,65 @@ class VectorBridges:
                 v = v + self.weight * self._tokens(b) * vectors[b]
             out[i] = v / np.linalg.norm(v)
         return out
+
+
+class ShiftBridges(VectorBridges):
+    """The packaged model, with each part of a marked bridge added as its shift on `FRAMES`
+    (`grain` "term" or "phrase"), scaled by the frames' mean length over the question's."""
+
+    def __init__(self, inner, grain: str, weight: float) -> None:
+        super().__init__(inner, grain, weight)
+        self.frames = inner.embed(list(FRAMES))
+        self.frame_tokens = float(np.mean([self._tokens(f) for f in FRAMES]))
+        self.shifts: dict[str, np.ndarray] = {}
+
+    def _shift(self, parts: list[str]) -> None:
+        new = [p for p in dict.fromkeys(parts) if p not in self.shifts]
+        if new:
+            texts = [f"{frame} ({p})" for p in new for frame in FRAMES]
+            moved = self.inner.embed(texts).reshape(len(new), len(FRAMES), -1)
+            for part, vectors in zip(new, moved, strict=True):
+                self.shifts[part] = (vectors - self.frames).mean(axis=0)
+
+    def embed(self, texts, *, progress: bool = False) -> np.ndarray:
+        split = [t.split(f" {MARK}", 1) for t in texts]
+        bridges = [self._pieces(s[1]) if len(s) == 2 else [] for s in split]
+        self._shift([b for bs in bridges for b in bs])
+        asked = self.inner.embed([s[0] for s in split], progress=progress)
+        out = np.empty((len(texts), self.info.dimension), dtype=np.float32)
+        for i, (s, bs) in enumerate(zip(split, bridges, strict=True)):
+            scale = self.weight * self.frame_tokens / self._tokens(s[0])
+            v = asked[i] + scale * sum((self.shifts[b] for b in bs), np.zeros_like(asked[i]))
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+
+def fidelity(index_dir: Path, embedder, packaged) -> dict[str, float | int]:
+    """How close `embedder`'s vectors of bridged questions (the examples' and the dev part's)
+    come to the model's vector of the text served with the bridges: cosine, mean and 10th
+    percentile. Call within `split_bridges`. No label is read."""
+    import json
+
+    from assistant.ingest.tokens import read
+    from assistant.search.loaded import load_index
+
+    vocabulary = load_index(index_dir, packaged.info).vocabulary
+    files = [*sorted((ROOT / "corpus" / "examples").glob("*.jsonl")), ROOT / "tests/gold/dev.jsonl"]
+    asked = [
+        json.loads(line)["question"]
+        for f in files
+        for line in f.read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
+    read_as = (vocabulary.bridge(read(q)).text for q in dict.fromkeys(asked))
+    marked = [m for m in read_as if f" {MARK}" in m]
+    served = [m.replace(f" {MARK}", " (").replace(UNIT, "; ") + ")" for m in marked]
+    cosines = (embedder.embed(marked) * packaged.embed(served)).sum(axis=1)
+    return {
+        "bridged_questions": len(marked),
+        "mean": round(float(cosines.mean()), 4),
+        "p10": round(float(np.percentile(cosines, 10)), 4),
+    }
 
 
 def float_export(packaged) -> Path:
@@ -236,13 +316,15 @@ def safety(embedder, settings, training, root: Path) -> dict[str, dict[str, int]
     build_corpus(corpus, embedder, root / "index-two", training=training, settings=settings)
     engine = Engine.open(root / "index-two", embedder, settings=settings)
     articles = sorted({p.article_id for p in engine.index.passages})
-    return {
-        a: {
+    out = {}
+    for a in articles:
+        missed = proposal_failures(engine, a, skip_known=False)
+        out[a] = {
             "proposals": len(proposals(a)),
-            "missed": len(proposal_failures(engine, a, skip_known=False)),
+            "missed": len(missed),
+            "declined": sum(m.startswith("declined:") for m in missed),
         }
-        for a in articles
-    }
+    return out
 
 
 def main() -> None:
@@ -278,10 +360,11 @@ def main() -> None:
             training, embedder, patched = None, packaged, nullcontext()
             if variant == "no-bridges":
                 training = TrainingSettings(expand=False)
-            elif variant.startswith("vector-bridges"):
+            elif variant.startswith(("vector-bridges", "shift-bridges")):
                 patched = split_bridges()
-                grain = variant.removeprefix("vector-bridges").lstrip("-") or "whole"
-                embedder = VectorBridges(packaged, grain, args.bridge_weight)
+                kind, _, grain = variant.partition("-bridges")
+                kind_of = ShiftBridges if kind == "shift" else VectorBridges
+                embedder = kind_of(packaged, grain.lstrip("-") or "whole", args.bridge_weight)
             elif variant == "int8" and int8 is not None:
                 embedder = OnnxFile(packaged, int8)
             started = time.perf_counter()
@@ -291,6 +374,8 @@ def main() -> None:
                     ROOT / "corpus", embedder, index_dir, training=training, settings=settings
                 )
                 rows[variant] = scored(index_dir, embedder, settings)
+                if isinstance(embedder, VectorBridges):
+                    rows[variant]["fidelity"] = fidelity(index_dir, embedder, packaged)
                 rows[variant]["safety"] = safety(
                     embedder, settings, training, Path(tempfile.mkdtemp(dir=scratch))
                 )
