@@ -198,6 +198,28 @@ class TrainingSettings:
     expand: bool = True
     """Read questions with the vocabulary's bridges (abbreviations, the corpus's synonyms file,
     spelling): +0.04 hit@1 in cross-validation on examples written blind (docs/retrieval.md)."""
+    bridges: str = "text"
+    """How the model meets the glossary's bridges: "text", read with the question; "shifts",
+    the question read as typed and each bridge's measured shift added to its vector
+    (`assistant.search.shifts`): the model's call costs what the typed question costs, and the
+    figures move by a question or two either way (bench/README.md, issue 24). The shifts live
+    in the trained ranker: a build without examples reads the bridges as text."""
+    shift_weight: float = 2.0
+    """What a shift counts for against the question (1: as measured on the frames, which
+    comes closest to the bridged text's vector on average). At 1, 11 of the Kawasaki article's
+    50 NSAID proposals ("already on Nurofen, continue?") missed the statement against them; at
+    2, one, as with the bridges in the text (bench/README.md, issue 24)."""
+    shift_frames: tuple[str, ...] = (
+        "Is this treatment safe for my patient?",
+        "What should we do next for this patient?",
+        "Can we continue the current medication?",
+        "How is this condition usually managed?",
+        "What does the evidence say about this?",
+        "Should this be offered to the patient?",
+        "pt already on it, continue?",
+        "Is it recommended in this condition?",
+    )
+    """Generic questions, of no specialty, that a bridge is appended to to measure its shift."""
     candidates: int = 50
     """Passages taken from each of dense and lexical search before fusion."""
     max_softmax_passages: int = 4096
@@ -221,6 +243,12 @@ class TrainingSettings:
     set_aside_trains: bool = True
     """Until an editor resolves it, a set-aside example trains as a question its new passage
     answers (the new content wins); off, it is only left out of training."""
+
+    def __post_init__(self) -> None:
+        if self.bridges not in ("text", "shifts"):
+            raise ValueError(f"bridges must be 'text' or 'shifts', not {self.bridges!r}")
+        if not 0.0 <= self.shift_weight < float("inf"):
+            raise ValueError(f"shift_weight must be a finite number >= 0, not {self.shift_weight}")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,8 @@ import pytest
 
 from assistant.build import build_corpus
 from assistant.engine import Engine
+from assistant.search import artefact
+from assistant.settings import TrainingSettings
 from tests.conftest import FIXTURES
 from tests.updates import SECOND_ID, add_second_article, corpus_copy
 
@@ -110,6 +112,27 @@ def test_a_proposed_ineffective_treatment_finds_the_statement_against_it(engine)
 def test_with_a_second_article_each_finds_its_own_statement_against(two_articles, article_id):
     _listed(two_articles, article_id)
     failures = proposal_failures(two_articles, article_id)
+    assert not failures, f"{len(failures)} of {len(proposals(article_id))}:\n" + "\n".join(failures)
+
+
+@pytest.fixture(scope="module")
+def two_articles_shifted(tmp_path_factory: pytest.TempPathFactory, embedder) -> Engine:
+    """The same corpus built with the bridges as shifts of the question's vector."""
+    root = tmp_path_factory.mktemp("safety-shifts")
+    corpus = add_second_article(corpus_copy(root / "corpus"))
+    build_corpus(corpus, embedder, root / "index", training=TrainingSettings(bridges="shifts"))
+    engine = Engine.open(root / "index", embedder)
+    assert artefact.load(engine.index.ranker_dir).shifts is not None  # not the text's bridges
+    return engine
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("article_id", [FIRST_ID, SECOND_ID])
+def test_with_the_bridges_as_shifts_each_still_finds_its_statement(
+    two_articles_shifted, article_id
+):
+    """The model reads "already on Nurofen" without "(NSAIDs)": the shift must do its work."""
+    failures = proposal_failures(two_articles_shifted, article_id)
     assert not failures, f"{len(failures)} of {len(proposals(article_id))}:\n" + "\n".join(failures)
 
 

@@ -145,6 +145,7 @@ class SentenceTransformerEmbedder:
         self._model_dir = model_dir
         self._model: Any = None  # a SentenceTransformer once loaded in PyTorch
         self._onnx: OnnxModel | None = None
+        self._counter: Any = None  # a tokenizer that counts tokens, for the PyTorch runtime
         self._batch_size = batch_size
         dimension = declared_dimension(model_dir)
         self._info = ModelInfo(
@@ -275,6 +276,31 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def tokens(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens the model reads in each text, its own markers left out."""
+        if not texts:
+            return []
+        self.load()
+        if self._onnx is not None:
+            return self._onnx.tokens(texts)
+        if self._counter is None:  # not the model's own: it pads while the model encodes
+            from tokenizers import Tokenizer
+
+            counter = Tokenizer.from_file(str(Path(self._info.path) / "tokenizer.json"))
+            counter.enable_truncation(max_length=self._model.max_seq_length)
+            counter.no_padding()
+            self._counter = counter
+        return [len(e.ids) - 2 for e in self._counter.encode_batch(list(texts))]
+
+
+def token_counts(embedder: Embedder, texts: Sequence[str]) -> list[int]:
+    """How many tokens `embedder`'s model reads in each text; for an embedder that cannot say
+    (the tests' hashing one), how many words."""
+    tokens = getattr(embedder, "tokens", None)
+    if tokens is not None:
+        return list(tokens(texts))
+    return [len(text.split()) for text in texts]
+
 
 class Wrapper:
     """An embedder in front of another (`inner`): it answers for the model behind it."""
@@ -293,6 +319,9 @@ class Wrapper:
     def load(self) -> None:
         if hasattr(self.inner, "load"):
             self.inner.load()
+
+    def tokens(self, texts: Sequence[str]) -> list[int]:
+        return token_counts(self.inner, texts)
 
 
 class CachingEmbedder(Wrapper):

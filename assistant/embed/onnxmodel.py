@@ -192,6 +192,12 @@ class OnnxModel:
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
 
+    def tokens(self, texts: Sequence[str]) -> list[int]:
+        """How many tokens the model reads in each text, its two markers left out."""
+        if len(texts) == 1:
+            return [len(self._tokenizer.encode(texts[0]).ids) - 2]
+        return [len(e.ids) - 2 for e in self._tokenizer.encode_batch(list(texts))]
+
     def embed(self, texts: Sequence[str], batch_size: int, *, progress: bool = False) -> np.ndarray:
         """Vectors of `texts`, in batches of similar length; `progress` shows a bar (a build)."""
         if len(texts) == 1:  # a question: no batch to plan, no thread pool to tokenise

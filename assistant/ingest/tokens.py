@@ -63,6 +63,18 @@ class Words:
     text: str
     words: tuple[str, ...]
     stems: tuple[str, ...]
+    model_text: str | None = None
+    """For a question the vocabulary bridged: the text the model reads when the bridges are
+    shifts of its vector (`assistant.search.shifts`): the question and its spelling corrections,
+    without the glossary's bridges. None: `text`."""
+    shifts: tuple[str, ...] = ()
+    """For a question the vocabulary bridged: the glossary bridges in it, each a term's whole
+    bridge ("a; b"), whose shifts are added to its vector instead."""
+
+    @property
+    def for_model(self) -> str:
+        """What the model reads when the bridges are shifts."""
+        return self.text if self.model_text is None else self.model_text
 
     def then(self, joiner: str, more: Words, closer: str = "") -> Words:
         """This text, `joiner`, `more`, `closer`: the joiners must hold no word characters."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -397,12 +397,29 @@ class Vocabulary:
         expanding "IVIg", which the article uses, would only dilute the question (`_bridge_of`).
         The query is read once; only the corrections and bridges added to it are tokenised here.
         """
-        extra: list[str] = []
         corrected = self.corrections(query)
         searched = query.then(" ", read(" ".join(corrected))) if corrected else query
-        for term in self.matched_terms(searched):
-            extra.extend(self._bridge_of(term))
-        extra.extend(corrected)
-        text = query.text
-        extra = [e for e in dict.fromkeys(extra) if e.lower() not in text.lower()]
-        return query if not extra else query.then(" (", read("; ".join(extra)), ")")
+        units = [self._bridge_of(term) for term in self.matched_terms(searched)]
+        text = query.text.lower()
+        gained = dict.fromkeys([*(e for unit in units for e in unit), *corrected])
+        extra = [e for e in gained if e.lower() not in text]
+        if not extra:
+            return query
+        bridged = query.then(" (", read("; ".join(extra)), ")")
+        kept, shifts = set(extra), []
+        # a term's whole bridge is one shift, measured whole: it is added when the term brings
+        # a phrase the text gains, even if others of its phrases are in the question already
+        # or came with an earlier term (training reads questions the same way)
+        for unit in units:
+            if any(e in kept for e in unit):
+                shifts.append("; ".join(unit))
+                kept.difference_update(unit)
+        fixes = [c for c in dict.fromkeys(corrected) if c in kept]
+        model_text = f"{query.text} ({'; '.join(fixes)})" if fixes else query.text
+        return replace(bridged, model_text=model_text, shifts=tuple(shifts))
+
+    def bridge_units(self) -> list[str]:
+        """Every glossary bridge a question can gain, as `Words.shifts` names it: what a
+        build measures the shift of (`assistant.search.shifts`)."""
+        units = {"; ".join(self._bridge_of(term)) for term in self._expansions}
+        return sorted(u for u in units if u)

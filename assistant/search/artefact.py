@@ -1,8 +1,9 @@
 """The ranker's files in a version's `ranker/` directory: written by training, read to serve.
 
 `ranker.json` holds the choices (weights, threshold, how much history), `adapter.npy` and
-`not_covered.npy` the learnt arrays. The learnt passage vectors live in the version's FAISS
-index, and are hashed with these files into the artefact's SHA-256.
+`not_covered.npy` the learnt arrays, `shifts.npy` and `shifts.json` the bridges' shifts when
+the build measured them (`assistant.search.shifts`). The learnt passage vectors live in the
+version's FAISS index, and are hashed with these files into the artefact's SHA-256.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from assistant.search.ranker import Ranker
+from assistant.search.shifts import UNITS_FILE, Shifts
 from assistant.settings import TrainingSettings
 
 RANKER_FORMAT = 1
+SHIFTS_FORMAT = 2
+"""A ranker trained with the bridges as shifts: code that predates them must refuse it, not
+serve its adapter and threshold with the bridges read as text."""
 
 
 def save(ranker: Ranker, directory: Path) -> None:
@@ -27,8 +32,10 @@ def save(ranker: Ranker, directory: Path) -> None:
         np.save(directory / "adapter.npy", ranker.adapter, allow_pickle=False)
     if ranker.not_covered is not None:
         np.save(directory / "not_covered.npy", ranker.not_covered, allow_pickle=False)
+    if ranker.shifts is not None:
+        ranker.shifts.save(directory)
     choices = {
-        "format": RANKER_FORMAT,
+        "format": RANKER_FORMAT if ranker.shifts is None else SHIFTS_FORMAT,
         "trained": ranker.trained,
         "blend": ranker.blend,
         "lexical_weight": ranker.lexical_weight,
@@ -44,8 +51,11 @@ def save(ranker: Ranker, directory: Path) -> None:
 
 def load(directory: Path) -> Ranker:
     choices = json.loads((directory / "ranker.json").read_text(encoding="utf-8"))
-    if choices.get("format") != RANKER_FORMAT:
+    if choices.get("format") not in (RANKER_FORMAT, SHIFTS_FORMAT):
         raise ValueError(f"ranker format {choices.get('format')} is not {RANKER_FORMAT}")
+    shifted = choices.get("format") == SHIFTS_FORMAT
+    if shifted != (directory / UNITS_FILE).is_file():
+        raise ValueError(f"ranker format {choices['format']} and its files disagree: rebuild")
     adapter = directory / "adapter.npy"
     not_covered = directory / "not_covered.npy"
     return Ranker(
@@ -60,6 +70,7 @@ def load(directory: Path) -> Ranker:
         candidates=int(choices["candidates"]),
         trained=bool(choices["trained"]),
         expand=bool(choices.get("expand", True)),
+        shifts=Shifts.load(directory) if shifted else None,
     )
 
 

@@ -27,6 +27,7 @@ import numpy as np
 
 from assistant.ingest.tokens import Words, read
 from assistant.search.fusion import convex
+from assistant.search.shifts import Shifts
 from assistant.settings import TrainingSettings
 
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
@@ -88,6 +89,9 @@ class Ranker:
     """The passages' vectors with their learnt offsets (unit length); None: the model's own."""
     floor: float | None = None
     """Untrained only: decline when the best cosine is below this."""
+    shifts: Shifts | None = None
+    """The glossary bridges' shifts: the model reads a question without them and they are
+    added to its vector (`assistant.search.shifts`). None: it reads them in the text."""
 
     def query_vector(self, question: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         """The adapted, unit-length query vector from the question's and history's vectors."""

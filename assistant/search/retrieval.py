@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embed.embedding import Embedder
+from assistant.embed.embedding import Embedder, token_counts
 from assistant.errors import QueryError
 from assistant.ingest.tokens import Words
 from assistant.search import artefact
@@ -160,7 +160,9 @@ class Retriever:
         text, context = read_question(question, history, ranker.history_turns, vocabulary)
         embed: tuple[str, ...] = ()
         if options.dense:
-            embed = (text.text,) if context is None else (text.text, context.text)
+            read = [text, context] if context is not None else [text]
+            shifted = ranker.shifts is not None
+            embed = tuple(w.for_model if shifted else w.text for w in read)
         return Reading(text, context, ranker, options, allowed, k, embed)
 
     def search(
@@ -200,6 +202,8 @@ class Retriever:
         best = 0.0
         vector: np.ndarray | None = None
         if vectors is not None:
+            if ranker.shifts is not None:
+                vectors = self._shifted(reading, vectors)
             vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
             clock.lap("adapter")
             scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
@@ -243,6 +247,17 @@ class Retriever:
             dense_scores=dense,
             lexical_scores=lexical,
         )
+
+    def _shifted(self, reading: Reading, vectors: np.ndarray) -> np.ndarray:
+        """The question's (and conversation's) vectors with their bridges' shifts added."""
+        shifts = reading.ranker.shifts
+        read = [w for w in (reading.text, reading.context) if w is not None]
+        if shifts is None or not any(w.shifts for w in read):
+            return vectors
+        tokens = token_counts(self._embedder, reading.embed)
+        paired = zip(vectors, tokens, read, strict=True)
+        rows = [shifts.applied(v, n, w.shifts) for v, n, w in paired]
+        return np.stack(rows)
 
 
 def relevant_flags(retrieval: Retrieval, margin: float) -> tuple[bool, ...]:

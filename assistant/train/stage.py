@@ -19,17 +19,24 @@ from typing import Any
 
 import numpy as np
 
-from assistant.embed.embedding import Embedder
+from assistant.embed.embedding import Embedder, token_counts
 from assistant.embed.vectorcache import CACHE_DIR, embed_with_cache
 from assistant.ingest.derived import derived_questions, document_frequency
 from assistant.ingest.examples import Example, Examples
 from assistant.ingest.lineage import Lineage
-from assistant.ingest.tokens import tokenize
+from assistant.ingest.tokens import Words, tokenize
 from assistant.ingest.vocabulary import Vocabulary
 from assistant.records import Article, ModelInfo, Passage
 from assistant.search import artefact
 from assistant.search.lexical import LexicalIndex
-from assistant.search.ranker import Expander, query_texts, top_scores, with_context
+from assistant.search.ranker import (
+    Expander,
+    query_texts,
+    read_question,
+    top_scores,
+    with_context,
+)
+from assistant.search.shifts import Shifts, measured
 from assistant.settings import TrainingSettings
 from assistant.train.crossval import train
 from assistant.train.fitting import TrainingData
@@ -200,6 +207,30 @@ def embed_examples(
     return questions, contexts, has, embedded.keys, embedded.vectors
 
 
+def embed_shifted(
+    readings: list[tuple[Words, Words | None]],
+    shifts: Shifts,
+    embedder: Embedder,
+    cached: dict[str, np.ndarray],
+    *,
+    progress: bool = False,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...], np.ndarray]:
+    """`embed_examples` as a question is served with shifts: each text as the model reads it
+    (`Words.for_model`), then its bridges' shifts added."""
+    texts = [(q.for_model, None if c is None else c.for_model) for q, c in readings]
+    questions, contexts, has, keys, vectors = embed_examples(
+        texts, embedder, cached, progress=progress
+    )
+    shifted = list(dict.fromkeys(w.for_model for r in readings for w in r if w and w.shifts))
+    tokens = dict(zip(shifted, token_counts(embedder, shifted), strict=True))
+    for i, (q, c) in enumerate(readings):
+        if q.shifts:
+            questions[i] = shifts.applied(questions[i], tokens[q.for_model], q.shifts)
+        if c is not None and c.shifts:
+            contexts[i] = shifts.applied(contexts[i], tokens[c.for_model], c.shifts)
+    return questions, contexts, has, keys, vectors
+
+
 def _key(
     examples: Examples,
     passage_vectors: np.ndarray,
@@ -250,10 +281,26 @@ def train_ranker(
     started = time.perf_counter()
     every = list(examples.usable)
     derived = derived_examples(inputs.articles) if settings.derived_weight > 0 else []
-    texts = search_texts(every + derived, settings, inputs.vocabulary if settings.expand else None)
-    questions, contexts, has, keys, vectors = embed_examples(
-        texts, embedder, inputs.cached, progress=inputs.progress
-    )
+    vocabulary = inputs.vocabulary if settings.expand else None
+    readings = [
+        read_question(e.question, e.history, settings.history_turns, vocabulary)
+        for e in every + derived
+    ]
+    texts = [(q.text, None if c is None else c.text) for q, c in readings]
+    shifts: Shifts | None = None
+    if vocabulary is not None and settings.bridges == "shifts":
+        say("measuring the vocabulary's bridges as shifts")
+        shifts, keys, vectors = measured(
+            vocabulary.bridge_units(), embedder, inputs.cached, settings, progress=inputs.progress
+        )
+        questions, contexts, has, more, extra = embed_shifted(
+            readings, shifts, embedder, inputs.cached, progress=inputs.progress
+        )
+        keys, vectors = keys + more, np.vstack([vectors, extra])
+    else:
+        questions, contexts, has, keys, vectors = embed_examples(
+            texts, embedder, inputs.cached, progress=inputs.progress
+        )
     stems = tokenize([text for text, _ in texts])  # each question read once, for both uses
     scored = [inputs.lexical.scores_of(s) for s in stems]
     n = len(every)  # the editors' examples; the derived questions follow them
@@ -333,7 +380,7 @@ def train_ranker(
         },
     }
     passages = trained.ranker.passages
-    artefact.save(trained.ranker, target)
+    artefact.save(replace(trained.ranker, shifts=shifts), target)
     described["artefact_sha256"] = artefact.artefact_sha256(target, passages)
     described["train_seconds"] = round(time.perf_counter() - started, 3)
     if reuse.parent.exists():
