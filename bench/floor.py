@@ -31,7 +31,8 @@ draws flame graphs as SVG under bench/results/.
 
     .venv/bin/python bench/floor.py [--config default] [--config MMN_WORKERS=2] ...
                                     [--clients 16] [--workers 2] [--duration 30] [--rounds 3]
-                                    [--index-dir DIR | --without-bridges] [--profile]
+                                    [--index-dir DIR | --without-bridges | --shifts]
+                                    [--profile]
 
 Writes bench/results/floor.json and prints p50, p99 and the ratio for each configuration,
 then the answers a second at 16 clients against the model's limit.
@@ -340,17 +341,19 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
     }
 
 
-def build_without_bridges() -> Path:
-    """The corpus built as usual but with `expand=False`: questions are read without the
-    vocabulary's bridges, in training and in serving. How far serving is from the floor when
-    the text embedded is the question as typed (issue 24's diagnostic)."""
+def build_variant(name: str) -> Path:
+    """The corpus built as usual into a temporary index, but with the bridges read another
+    way: "none" (`expand=False`: questions read without the vocabulary's bridges, in training
+    and serving; how far serving is from the floor when the model reads the question as
+    typed) or "shifts" (`bridges="shifts"`: the model reads the question as typed and the
+    bridges shift its vector, `assistant.search.shifts`)."""
     from assistant.settings import TrainingSettings, current
     from bench.common import build_temporary, model
 
     settings = current()
-    training = TrainingSettings(expand=False)
-    index_dir = build_temporary(model(settings), settings, training, "bench-no-bridges-")
-    print(f"built the corpus without bridges into {index_dir}", flush=True)
+    training = TrainingSettings(expand=False) if name == "none" else TrainingSettings(bridges=name)
+    index_dir = build_temporary(model(settings), settings, training, f"bench-bridges-{name}-")
+    print(f"built the corpus with bridges {name!r} into {index_dir}", flush=True)
     return index_dir
 
 
@@ -373,11 +376,19 @@ def main() -> None:
         help="first build the corpus, without the vocabulary's bridges, into a temporary "
         "index and measure that (a diagnostic: it answers worse)",
     )
+    parser.add_argument(
+        "--shifts",
+        action="store_true",
+        help="first build the corpus with the bridges as shifts of the question's vector "
+        "(TrainingSettings(bridges='shifts')) into a temporary index and measure that",
+    )
     args = parser.parse_args()
+    if args.without_bridges and args.shifts:
+        parser.error("--without-bridges and --shifts measure different builds: choose one")
     if args.rounds < 1 or args.duration <= 0:
         parser.error("--rounds must be at least 1 and --duration above 0")
-    if args.without_bridges:
-        args.index_dir = build_without_bridges()
+    if args.without_bridges or args.shifts:
+        args.index_dir = build_variant("none" if args.without_bridges else "shifts")
 
     asked = list(dict.fromkeys(q for q, _ in questions()))
     if args.limit:
@@ -424,7 +435,7 @@ def main() -> None:
             "under_load": load,
         },
     )
-    if args.without_bridges:  # the temporary index holds an export of the model: 90 MB
+    if args.without_bridges or args.shifts:  # the temporary index holds the model's export
         import shutil
 
         shutil.rmtree(args.index_dir, ignore_errors=True)

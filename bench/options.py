@@ -13,22 +13,25 @@ what is embedded, so each is built into a temporary index and scored like a rele
   repeats across questions and could be kept. `vector-bridges-phrase` embeds each bridge
   phrase alone instead: a finite set, so it could be embedded at build time;
 - `shift-bridges-term`, `-phrase`: the question embedded as typed, plus each bridge part's
-  shift: how appending it moves the vectors of `FRAMES`, a few generic questions (their mean
-  difference), scaled by the frames' length over the question's, as mean pooling dilutes an
-  addition to a longer text. The shifts depend on the vocabulary alone, so a build could keep
-  them and an answer would cost the raw floor's model call;
+  shift: how appending it moves the vectors of a few generic questions (`FRAMES`, the build's
+  `TrainingSettings.shift_frames`; their mean difference), scaled by the frames' length over
+  the question's, as mean pooling dilutes an addition to a longer text. The shifts depend on
+  the vocabulary alone, so a build could keep them and an answer would cost the raw floor's
+  model call;
+- `shifts`: the same as built and served (`TrainingSettings(bridges="shifts")`, the term
+  grain; spelling corrections stay in the text the model reads);
 - `int8`: the ONNX export quantised to int8 by onnxruntime (dynamic, per channel), used for
   passages, examples and questions alike.
 
 For each: how close its question vectors come to the model's own vector of the bridged text
-(mean and 10th-percentile cosine over the examples' and dev questions that have a bridge:
-no label is read), the test part and the blind voices set (hit@1, MRR, out-of-scope declined, wrongly
-declined), the build's 5-fold cross-validation over the examples (990 questions, 501 out of
-scope: the largest sample), and tests/test_safety.py's proposals of rejected treatments on the
-corpus with the second article (how many miss the statement against them, and how many of
-those are declined rather than ranked below another passage). For `int8`, also the model call's p50 on the served texts, one
-at a time, against the float export in the same run, interleaved, on the texts the published
-index (`--index-dir`) serves.
+(mean and 10th-percentile cosine over the examples' and dev questions that have a bridge: no
+label is read), the test part and the blind voices set (hit@1, MRR, out-of-scope declined,
+wrongly declined), the build's 5-fold cross-validation over the examples (990 questions, 501
+out of scope: the largest sample), and tests/test_safety.py's proposals of rejected treatments
+on the corpus with the second article (how many miss the statement against them, and how many
+of those are declined rather than ranked below another passage). For `int8`, also the model
+call's p50 on the served texts, one at a time, against the float export in the same run,
+interleaved, on the texts the published index (`--index-dir`) serves.
 
 The bridge variants change `Vocabulary.bridge` in this process only (a diagnostic, not a
 release).
@@ -55,6 +58,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assistant.settings import TrainingSettings  # noqa: E402
 from bench.common import RESULTS, machine, model, write  # noqa: E402
 from bench.floor import (  # noqa: E402
     RawFloor,
@@ -73,6 +77,7 @@ VARIANTS = (
     "vector-bridges-phrase",
     "shift-bridges-term",
     "shift-bridges-phrase",
+    "shifts",
     "int8",
 )
 BRIDGE_WEIGHT = 1.0
@@ -80,17 +85,8 @@ BRIDGE_WEIGHT = 1.0
 over "question (bridge)" read as one text would give if each part's tokens averaged to that
 part's vector (they are normalised first, and without the attention between the parts, so it is
 a likeness, not an identity)."""
-FRAMES = (
-    "Is this treatment safe for my patient?",
-    "What should we do next for this patient?",
-    "Can we continue the current medication?",
-    "How is this condition usually managed?",
-    "What does the evidence say about this?",
-    "Should this be offered to the patient?",
-    "pt already on it, continue?",
-    "Is it recommended in this condition?",
-)
-"""Generic questions, of no specialty, that a bridge part is appended to to measure its shift."""
+FRAMES = TrainingSettings().shift_frames
+"""The generic questions a bridge part is appended to to measure its shift: the build's own."""
 MARK, UNIT = "\u2063", "\u2064"
 """Stands where the bridge's " (" was, so that the embedder can tell question from bridge; BM25
 reads no word in it."""
@@ -204,27 +200,58 @@ def fidelity(index_dir: Path, embedder, packaged) -> dict[str, float | int]:
     """How close `embedder`'s vectors of bridged questions (the examples' and the dev part's)
     come to the model's vector of the text served with the bridges: cosine, mean and 10th
     percentile. Call within `split_bridges`. No label is read."""
-    import json
-
     from assistant.ingest.tokens import read
     from assistant.search.loaded import load_index
 
     vocabulary = load_index(index_dir, packaged.info).vocabulary
+    read_as = (vocabulary.bridge(read(q)).text for q in dict.fromkeys(fidelity_questions()))
+    marked = [m for m in read_as if f" {MARK}" in m]
+    served = [m.replace(f" {MARK}", " (").replace(UNIT, "; ") + ")" for m in marked]
+    truth = packaged.embed(served)
+    typed = packaged.embed([m.split(f" {MARK}", 1)[0] for m in marked])
+    return {**cosines(embedder.embed(marked), truth), "typed": cosines(typed, truth)["mean"]}
+
+
+def built_fidelity(index_dir: Path, packaged) -> dict[str, float | int]:
+    """`fidelity` of a version built with shifts, through its own vocabulary and shifts."""
+    from assistant.ingest.tokens import read
+    from assistant.search import artefact
+    from assistant.search.loaded import load_index
+
+    index = load_index(index_dir, packaged.info)
+    shifts = artefact.load(index.ranker_dir).shifts
+    read_as = [index.vocabulary.bridge(read(q)) for q in dict.fromkeys(fidelity_questions())]
+    bridged = [w for w in read_as if w.shifts]
+    asked = packaged.embed([w.for_model for w in bridged])
+    tokens = packaged.tokens([w.for_model for w in bridged])
+    shifted = np.stack(
+        [shifts.applied(v, n, w.shifts) for v, n, w in zip(asked, tokens, bridged, strict=True)]
+    )
+    truth = packaged.embed([w.text for w in bridged])
+    return {**cosines(shifted, truth), "typed": cosines(asked, truth)["mean"]}
+
+
+def fidelity_questions() -> list[str]:
+    """The examples' and the dev part's questions (their labels are not read)."""
+    import json
+
     files = [*sorted((ROOT / "corpus" / "examples").glob("*.jsonl")), ROOT / "tests/gold/dev.jsonl"]
-    asked = [
+    return [
         json.loads(line)["question"]
         for f in files
         for line in f.read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
-    read_as = (vocabulary.bridge(read(q)).text for q in dict.fromkeys(asked))
-    marked = [m for m in read_as if f" {MARK}" in m]
-    served = [m.replace(f" {MARK}", " (").replace(UNIT, "; ") + ")" for m in marked]
-    cosines = (embedder.embed(marked) * packaged.embed(served)).sum(axis=1)
+
+
+def cosines(vectors: np.ndarray, truth: np.ndarray) -> dict[str, float | int]:
+    """Mean and 10th-percentile cosine of each vector with its truth ("typed": the question's
+    own vector, read without its bridges, for scale)."""
+    found = (vectors * truth).sum(axis=1)
     return {
-        "bridged_questions": len(marked),
-        "mean": round(float(cosines.mean()), 4),
-        "p10": round(float(np.percentile(cosines, 10)), 4),
+        "bridged_questions": len(found),
+        "mean": round(float(found.mean()), 4),
+        "p10": round(float(np.percentile(found, 10)), 4),
     }
 
 
@@ -334,10 +361,13 @@ def main() -> None:
         "--index-dir", type=Path, default=ROOT / "index", help="whose served texts are timed"
     )
     parser.add_argument("--bridge-weight", type=float, default=BRIDGE_WEIGHT)
+    parser.add_argument(
+        "--shift-weight", type=float, default=None, help="the `shifts` variant's shift_weight"
+    )
     parser.add_argument("--out", type=Path, default=RESULTS / "issue24" / "options.json")
     args = parser.parse_args()
     from assistant.build import build_corpus
-    from assistant.settings import TrainingSettings, current
+    from assistant.settings import current
 
     settings = current()
     packaged = model(settings)
@@ -360,6 +390,9 @@ def main() -> None:
             training, embedder, patched = None, packaged, nullcontext()
             if variant == "no-bridges":
                 training = TrainingSettings(expand=False)
+            elif variant == "shifts":
+                weight = {} if args.shift_weight is None else {"shift_weight": args.shift_weight}
+                training = TrainingSettings(bridges="shifts", **weight)
             elif variant.startswith(("vector-bridges", "shift-bridges")):
                 patched = split_bridges()
                 kind, _, grain = variant.partition("-bridges")
@@ -376,6 +409,8 @@ def main() -> None:
                 rows[variant] = scored(index_dir, embedder, settings)
                 if isinstance(embedder, VectorBridges):
                     rows[variant]["fidelity"] = fidelity(index_dir, embedder, packaged)
+                elif variant == "shifts":
+                    rows[variant]["fidelity"] = built_fidelity(index_dir, packaged)
                 rows[variant]["safety"] = safety(
                     embedder, settings, training, Path(tempfile.mkdtemp(dir=scratch))
                 )
