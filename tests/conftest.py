@@ -81,6 +81,23 @@ def hash_embedder() -> HashEmbedder:
     return HashEmbedder()
 
 
+@pytest.fixture(scope="module")
+def article():
+    """The first article, parsed."""
+    from assistant.ingest.corpus import load_article
+
+    return load_article(ARTICLE)
+
+
+@pytest.fixture(scope="module")
+def vocabulary(article):
+    """The vocabulary a build of the first article alone would have."""
+    from assistant.ingest.vocabulary import Vocabulary, load_synonyms
+
+    texts = [article.title, article.topic, *(p.index_text for p in article.passages)]
+    return Vocabulary.build(texts, load_synonyms(CORPUS))
+
+
 @pytest.fixture
 def corpus_copy(tmp_path: Path) -> Path:
     """A private copy of the corpus that a test may edit."""

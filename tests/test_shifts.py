@@ -9,15 +9,13 @@ import pytest
 
 from assistant.build import build_corpus
 from assistant.engine import Engine
-from assistant.ingest.corpus import load_article
 from assistant.ingest.tokens import read
-from assistant.ingest.vocabulary import Vocabulary, load_synonyms
 from assistant.search import artefact
 from assistant.search.ranker import read_question
 from assistant.search.shifts import Shifts, framed
 from assistant.settings import TrainingSettings
 from assistant.train.stage import embed_shifted
-from tests.conftest import ARTICLE, CORPUS
+from tests.conftest import CORPUS
 
 FRAMES = ("first frame", "second frame")
 
@@ -25,13 +23,6 @@ FRAMES = ("first frame", "second frame")
 def unit(*values: float) -> np.ndarray:
     v = np.array(values, dtype=np.float32)
     return v / np.linalg.norm(v)
-
-
-@pytest.fixture(scope="module")
-def vocabulary() -> Vocabulary:
-    article = load_article(ARTICLE)
-    texts = [article.title, article.topic, *(p.index_text for p in article.passages)]
-    return Vocabulary.build(texts, load_synonyms(CORPUS))
 
 
 def shifts_of(weight: float = 1.0) -> Shifts:

@@ -3,25 +3,13 @@
 import pytest
 
 from assistant.errors import ArticleError
-from assistant.ingest.corpus import load_article
 from assistant.ingest.vocabulary import (
     Vocabulary,
     find_abbreviations,
     load_synonyms,
     parse_synonyms,
 )
-from tests.conftest import ARTICLE, CORPUS
-
-
-@pytest.fixture(scope="module")
-def article():
-    return load_article(ARTICLE)
-
-
-@pytest.fixture(scope="module")
-def vocabulary(article):
-    texts = [article.title, article.topic, *(p.index_text for p in article.passages)]
-    return Vocabulary.build(texts, load_synonyms(CORPUS))
+from tests.conftest import CORPUS
 
 
 def test_abbreviations_are_learnt_from_the_article_the_schwartz_hearst_way(article):

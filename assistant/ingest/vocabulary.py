@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
@@ -416,7 +416,7 @@ class Vocabulary:
                 kept.difference_update(unit)
         fixes = [c for c in dict.fromkeys(corrected) if c in kept]
         model_text = f"{query.text} ({'; '.join(fixes)})" if fixes else query.text
-        return replace(bridged, model_text=model_text, shifts=tuple(shifts))
+        return Words(bridged.text, bridged.words, bridged.stems, model_text, tuple(shifts))
 
     def bridge_units(self) -> list[str]:
         """Every glossary bridge a question can gain, as `Words.shifts` names it: what a

@@ -202,8 +202,7 @@ class Retriever:
         best = 0.0
         vector: np.ndarray | None = None
         if vectors is not None:
-            if ranker.shifts is not None:
-                vectors = self._shifted(reading, vectors)
+            vectors = self._shifted(reading, vectors)
             vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
             clock.lap("adapter")
             scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
@@ -249,7 +248,8 @@ class Retriever:
         )
 
     def _shifted(self, reading: Reading, vectors: np.ndarray) -> np.ndarray:
-        """The question's (and conversation's) vectors with their bridges' shifts added."""
+        """The question's (and conversation's) vectors with their bridges' shifts added, when
+        the ranker has shifts and the question bridges."""
         shifts = reading.ranker.shifts
         read = [w for w in (reading.text, reading.context) if w is not None]
         if shifts is None or not any(w.shifts for w in read):

@@ -98,7 +98,7 @@ class Shifts:
         return len(self.units)
 
 
-def measured(
+def measure(
     units: Sequence[str],
     embedder: Embedder,
     cached: dict[str, np.ndarray],

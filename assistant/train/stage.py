@@ -36,7 +36,7 @@ from assistant.search.ranker import (
     top_scores,
     with_context,
 )
-from assistant.search.shifts import Shifts, measured
+from assistant.search.shifts import Shifts, measure
 from assistant.settings import TrainingSettings
 from assistant.train.crossval import train
 from assistant.train.fitting import TrainingData
@@ -290,7 +290,7 @@ def train_ranker(
     shifts: Shifts | None = None
     if vocabulary is not None and settings.bridges == "shifts":
         say("measuring the vocabulary's bridges as shifts")
-        shifts, keys, vectors = measured(
+        shifts, keys, vectors = measure(
             vocabulary.bridge_units(), embedder, inputs.cached, settings, progress=inputs.progress
         )
         questions, contexts, has, more, extra = embed_shifted(
