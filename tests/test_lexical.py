@@ -41,3 +41,29 @@ def test_a_mapped_index_scores_as_a_loaded_one_and_stays_mapped(tmp_path):
     questions += ["", "IVIg dose", "the of and", "conduction block conduction block"]
     for question in questions:
         assert np.array_equal(mapped.scores(question), loaded.scores(question))
+
+
+def test_scores_are_bm25s_own_bit_for_bit():
+    """`scores_of` sums the score matrix itself, without bm25s's per-query code: for every
+    gold question, a repeated word and words no passage has, bm25s's own scores, exactly."""
+    import numpy as np
+
+    from assistant.search.lexical import LexicalIndex
+
+    passages = [p.index_text for a in load_corpus(CORPUS) for p in a.passages]
+    index = LexicalIndex.build(passages)
+    gold = ROOT / "tests" / "gold"
+    questions = [i.question for f in ("dev.jsonl", "test.jsonl") for i in load_gold(gold / f)]
+    questions += ["IVIg IVIg IVIg dose", "zzzz qqqq", "conduction block conduction block"]
+    matched = 0
+    for stems in tokenize(questions):
+        known = [s for s in stems if s in index.vocabulary]
+        expected = (
+            np.asarray(index._model.get_scores(known), dtype=np.float32)
+            if known
+            else np.zeros(index.size, dtype=np.float32)
+        )
+        got = index.scores_of(stems)
+        assert got.dtype == np.float32 and np.array_equal(got, expected)
+        matched += bool(known)
+    assert matched > 100

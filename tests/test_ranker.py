@@ -109,3 +109,20 @@ def test_fusion_keeps_the_dense_order_without_lexical_evidence(weight):
     ranker = replace(ranker, lexical_weight=weight)
     dense = {0: 0.9, 1: 0.5}
     assert ranker.fuse(dense, {}) == dense
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_top_scores_are_the_n_best_and_only_matches_when_asked(seed):
+    """The n best scores by position; with `positive`, only those above 0 (BM25's matches),
+    whether fewer or more than n match."""
+    from assistant.search.ranker import top_scores
+
+    rng = np.random.default_rng(seed)
+    scores = rng.normal(size=40).astype(np.float32)  # no two equal: one right answer
+    matches = scores.copy()
+    matches[rng.random(40) < 0.5] = 0.0  # BM25: no word in common
+    for n in (1, 5, 12, 40, 60):
+        ranked = sorted(range(40), key=lambda i: -scores[i])[:n]
+        assert top_scores(scores, n) == {i: float(scores[i]) for i in ranked}
+        best = [i for i in sorted(range(40), key=lambda i: -matches[i]) if matches[i] > 0][:n]
+        assert top_scores(matches, n, positive=True) == {i: float(matches[i]) for i in best}

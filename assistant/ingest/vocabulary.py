@@ -234,6 +234,8 @@ class Vocabulary:
     _pattern: re.Pattern[str] | None = None
     _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
     _longest_stems: int = 0
+    _first_stems: frozenset[str] = frozenset()
+    """The stems glossary terms start with: a question's other stems start none."""
 
     @classmethod
     def of_corpus(cls, articles: Sequence[Article], rules: list[Rule]) -> Vocabulary:
@@ -295,6 +297,7 @@ class Vocabulary:
         self._pattern = term_pattern(expansions)
         self._by_stems = _stem_keys(expansions)
         self._longest_stems = max(map(len, self._by_stems), default=0)
+        self._first_stems = frozenset(key[0] for key in self._by_stems if key)
 
     def to_json(self) -> dict:
         return {
@@ -333,11 +336,13 @@ class Vocabulary:
             stems = query.stems
             if _NEGATED.search(query.text):  # "non-steroidal" is not a steroid
                 stems = tuple(tokenize([_NEGATED.sub(" ", query.text)])[0])
+            starts = [i for i, stem in enumerate(stems) if stem in self._first_stems]
             for n in range(min(self._longest_stems, len(stems)), 0, -1):
-                for i in range(len(stems) - n + 1):
-                    term = self._by_stems.get(tuple(stems[i : i + n]))
-                    if term is not None:
-                        found.append(term)
+                for i in starts:
+                    if i + n <= len(stems):
+                        term = self._by_stems.get(tuple(stems[i : i + n]))
+                        if term is not None:
+                            found.append(term)
         return list(dict.fromkeys(found))
 
     def corrections(self, query: str | Words) -> list[str]:

@@ -95,13 +95,13 @@ class Ranker:
 
     def query_vector(self, question: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         """The adapted, unit-length query vector from the question's and history's vectors."""
-        m: np.ndarray = question.astype(np.float32, copy=True)
+        m: np.ndarray = np.asarray(question, dtype=np.float32)  # each step below makes a new one
         if context is not None:
             m = m + self.blend * context
         if self.adapter is not None:
             m = m + m @ self.adapter
         norm = float(np.linalg.norm(m)) or 1.0
-        return (m / norm).astype(np.float32)
+        return (m / norm).astype(np.float32, copy=False)
 
     def margin(self, query: np.ndarray, best: float) -> float | None:
         if self.not_covered is None:
@@ -144,6 +144,10 @@ def top_scores(scores: np.ndarray, n: int, *, positive: bool = False) -> dict[in
     n = min(n, len(scores))
     if not n:
         return {}
+    if positive:  # usually fewer than n match at all: then they are the n best, as they are
+        found = np.flatnonzero(scores > 0)
+        if len(found) <= n:
+            return dict(zip(found.tolist(), scores[found].tolist(), strict=True))
     top = np.argpartition(-scores, n - 1)[:n]
     values = scores[top]
     if positive:

@@ -79,9 +79,10 @@ class Shifts:
             raise KeyError(f"no shift was measured for the bridge(s) {missing}: rebuild the index")
         rows = [self._row[u] for u in units]
         scale = self.weight * self.frame_tokens / max(tokens, 1)
-        total = vector.astype(np.float32) + np.float32(scale) * self.vectors[rows].sum(axis=0)
+        moved = self.vectors[rows].sum(axis=0)
+        total = np.asarray(vector, dtype=np.float32) + np.float32(scale) * moved
         norm = float(np.linalg.norm(total)) or 1.0
-        return (total / norm).astype(np.float32)
+        return (total / norm).astype(np.float32, copy=False)
 
     def save(self, directory: Path) -> None:
         np.save(directory / SHIFTS_FILE, self.vectors, allow_pickle=False)
