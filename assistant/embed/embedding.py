@@ -371,7 +371,7 @@ class CachingEmbedder(Wrapper):
                 self._vectors.move_to_end(text)
             while len(self._vectors) > self.size:
                 self._vectors.popitem(last=False)
-        return np.stack([known[t] for t in texts])
+        return np.array([known[t] for t in texts])  # np.stack's copy, in one call
 
 
 async def embed_async(embedder: Embedder, texts: Sequence[str]) -> np.ndarray:

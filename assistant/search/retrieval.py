@@ -206,8 +206,10 @@ class Retriever:
             vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
             clock.lap("adapter")
             scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
-            found = ids[0] >= 0  # -1: fewer passages than asked for
-            dense = dict(zip(ids[0][found].tolist(), scores[0][found].tolist(), strict=True))
+            positions, values = ids[0], scores[0]
+            if len(positions) and positions[-1] < 0:  # -1 pads: fewer passages than asked for
+                positions, values = positions[positions >= 0], values[positions >= 0]
+            dense = dict(zip(positions.tolist(), values.tolist(), strict=True))
             best = max(dense.values(), default=0.0)
             clock.lap("dense search")
         lexical: dict[int, float] = {}
@@ -257,7 +259,7 @@ class Retriever:
         tokens = token_counts(self._embedder, reading.embed)
         paired = zip(vectors, tokens, read, strict=True)
         rows = [shifts.applied(v, n, w.shifts) for v, n, w in paired]
-        return np.stack(rows)
+        return np.array(rows)
 
 
 def relevant_flags(retrieval: Retrieval, margin: float) -> tuple[bool, ...]:
