@@ -11,6 +11,9 @@ Each figure is a fresh process (what an operator waits for), repeated a few time
 
     .venv/bin/python bench/startup.py [--repeat 3]
 
+Once healthy, each server is asked two questions, timed one by one: what the first clinician
+after a start waits for (a server warms itself before it reports healthy), then the next.
+
 Writes bench/results/startup.json. Target (issue 6): start to healthy under 2 × the baseline.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import os
 import statistics
 import subprocess
@@ -45,7 +49,29 @@ def timed(command: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - started
 
 
-def time_to_healthy(index_dir: Path) -> float:
+FIRST_QUESTIONS = ["Is weaknes in the hands typical?", "Which nerves are affectd first?"]
+"""Asked once the server is healthy, timed one by one: the first with a slip of the keyboard, so
+that it reads the word frequencies too (the second shows an answer once all is loaded)."""
+
+
+def first_answers(port: int) -> list[float]:
+    """Milliseconds for each of `FIRST_QUESTIONS`, the first questions the server is asked."""
+    times = []
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    for question in FIRST_QUESTIONS:
+        body = json.dumps({"question": question})
+        started = time.perf_counter()
+        connection.request("POST", "/api/ask", body, {"Content-Type": "application/json"})
+        response = connection.getresponse()
+        response.read()
+        times.append((time.perf_counter() - started) * 1000)
+        assert response.status == 200, response.status
+    return times
+
+
+def time_to_healthy(index_dir: Path, answers: list[list[float]] | None = None) -> float:
+    """Seconds from `serve` to a healthy /api/health; then, into `answers` when given, the
+    first questions' times (`first_answers`)."""
     port = free_port()
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -59,7 +85,10 @@ def time_to_healthy(index_dir: Path) -> float:
                 connection = http.client.HTTPConnection("127.0.0.1", port, timeout=1)
                 connection.request("GET", "/api/health")
                 if connection.getresponse().status == 200:
-                    return time.perf_counter() - started
+                    healthy = time.perf_counter() - started
+                    if answers is not None:
+                        answers.append(first_answers(port))
+                    return healthy
             except OSError:
                 pass
             if process.poll() is not None or time.perf_counter() - started > 120:
@@ -84,13 +113,14 @@ def main() -> None:
     )
 
     baseline, healthy, cold, incremental = [], [], [], []
+    answers: list[list[float]] = []
     for _ in range(args.repeat):
         index_dir = Path(tempfile.mkdtemp(prefix="bench-startup-")) / "index"
         build = [sys.executable, "-m", "assistant", "build", "--index-dir", str(index_dir)]
         cold.append(timed(build))
         incremental.append(timed(build))
         baseline.append(timed([sys.executable, "-c", BASELINE]))
-        healthy.append(time_to_healthy(index_dir))
+        healthy.append(time_to_healthy(index_dir, answers))
 
     def row(values: list[float]) -> dict[str, float]:
         return {
@@ -106,6 +136,11 @@ def main() -> None:
         "build_incremental_unchanged": row(incremental),
         "first_build_with_onnx_export": row([first]),
     }
+    result["first_answers_ms"] = {
+        "questions": FIRST_QUESTIONS,
+        "median_ms": [round(statistics.median(a[i] for a in answers), 1) for i in (0, 1)],
+        "runs_ms": [[round(t, 1) for t in a] for a in answers],
+    }
     ratio = statistics.median(healthy) / statistics.median(baseline)
     result["healthy_over_baseline"] = round(ratio, 3)
     result["target"] = "serve to healthy under 2 x the baseline"
@@ -114,6 +149,8 @@ def main() -> None:
                  "build_incremental_unchanged", "first_build_with_onnx_export"):  # fmt: skip
         print(f"{name:30} median {result[name]['median_s']:.2f} s  runs {result[name]['runs_s']}")
     print(f"serve to healthy = {ratio:.2f} x the baseline (target under 2)")
+    first, second = result["first_answers_ms"]["median_ms"]
+    print(f"once healthy: the first answer {first:.1f} ms, the second {second:.1f} ms")
 
 
 if __name__ == "__main__":

@@ -78,3 +78,29 @@ def test_no_terms_no_pattern():
 )
 def test_edit_distance_counts_a_swap_of_neighbours_as_one_edit(a, b, distance):
     assert edit_distance(a, b) == distance
+
+
+def test_spellings_find_what_a_search_of_every_known_word_finds():
+    """Compared by length only where a slip could reach: for every word of the gold questions
+    and slips made from the corpus's words (a letter dropped, added, swapped), the same
+    correction, or none, as `closest_word` over every known word."""
+    import random
+
+    from assistant.ingest.matching import Spellings, closest_word
+
+    vocabulary = Vocabulary.of_corpus([load_article(ARTICLE)], load_synonyms(CORPUS))
+    known = sorted(vocabulary._known)
+    spellings = Spellings(known)
+    words = {w.lower() for q in questions() for w in re.findall(r"[A-Za-z]{5,}", q)}
+    chance = random.Random(7)
+    for word in chance.sample(known, 300):
+        i = chance.randrange(len(word))
+        words |= {word[:i] + word[i + 1 :], word[:i] + "e" + word[i:], word[::-1][:6]}
+        if i + 1 < len(word):
+            words.add(word[:i] + word[i + 1] + word[i] + word[i + 2 :])
+    corrected = 0
+    for word in sorted(words):
+        expected = closest_word(word, known)
+        assert spellings.closest(word) == expected, word
+        corrected += expected is not None and expected != word
+    assert corrected > 200

@@ -82,6 +82,8 @@ def test_the_request_log_has_one_structured_line_per_request_and_no_question(
     text = log.read_text()
     assert "Zebediah" not in text and "Quillfeather" not in text and "q=" not in text
     assert "HTTP/1.1" not in text  # uvicorn's access log, which prints the query string, is off
+    # it answered a question of its own before reporting healthy, and logged no request for it
+    assert text.count("warmed: one answer in") == 1
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     asked = [line for line in lines if line["path"] in ("/api/ask", "/ask")]
     assert [(line["method"], line["path"], line["status"]) for line in asked] == [
@@ -199,6 +201,8 @@ def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_pa
     lines = [json.loads(line) for line in text.splitlines() if line.startswith("{")]
     assert sum(line["path"] in ("/api/ask", "/ask") for line in lines) == 12
     assert text.count("as the master loaded it (shared)") == 2
+    # each worker answered a question of its own before its first clinician's
+    assert text.count("warmed: one answer in") == 2
 
 
 @pytest.mark.model

@@ -90,6 +90,7 @@ class IndexWatcher:
             return False
         try:
             fresh = Engine.open(self._index_dir, self._embedder, settings=self._settings)
+            fresh.warm()  # the new version's first answer is as quick as the next
         except AssistantError as exc:
             self._refused = published
             log.error("refused index version %s, still serving %s: %s", published, served, exc)
@@ -191,6 +192,8 @@ def create_app(
             app.state.engine = Engine.open(
                 settings.index_dir, model, loaded=shared, settings=settings
             )
+            warmed = app.state.engine.warm()  # a worker's first clinician does not wait either
+            log.info("warmed: one answer in %.0f ms before serving", warmed * 1000)
         served = app.state.engine.index
         how = ", as the master loaded it (shared)" if served is shared else ""
         log.info("serving index version %s%s", served.version, how)

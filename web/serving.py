@@ -91,6 +91,7 @@ def serve(
         if single:
             embedder.load()  # healthy means ready: the first question does not wait for the model
             engine = Engine.open(index_dir, embedder, settings=settings)
+            warmed = engine.warm()
         else:
             loaded = check_published(settings, embedder)
     except AssistantError as exc:
@@ -105,6 +106,7 @@ def serve(
             "binding to %s: this server answers other machines and has no login of its own", host
         )
     if single:
+        log.info("warmed: one answer in %.0f ms before serving", warmed * 1000)
         # The app logs one line per request without the query string (a question's text);
         # uvicorn's access log would print it, so it is off.
         uvicorn.run(

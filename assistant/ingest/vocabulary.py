@@ -23,7 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.ingest.matching import closest_word, term_pattern, zipf
+from assistant.ingest.matching import Spellings, term_pattern, zipf
 from assistant.ingest.parsing import LINE_END, read_text
 from assistant.ingest.tokens import WORD, Words, read, tokenize
 from assistant.records import Article
@@ -229,7 +229,7 @@ class Vocabulary:
     _expansions: dict[str, list[str]] = field(default_factory=dict)
     _bridges: dict[str, tuple[str, ...]] = field(default_factory=dict)
     _known: frozenset[str] = frozenset()
-    _spellings: tuple[str, ...] = ()
+    _spellings: Spellings = field(default_factory=lambda: Spellings(()))
     _corrected: dict[str, str | None] = field(default_factory=dict)
     _pattern: re.Pattern[str] | None = None
     _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
@@ -292,7 +292,7 @@ class Vocabulary:
         # A slip may be of a word the corpus only has inflected ("progres" -> the stem of
         # "progression"), so stems are candidates too.
         stems = {s for s in self.stems if s.isalpha() and len(s) >= 4}
-        self._spellings = tuple(sorted(self._known | stems))
+        self._spellings = Spellings(self._known | stems)
         self._corrected = {}
         self._pattern = term_pattern(expansions)
         self._by_stems = _stem_keys(expansions)
@@ -363,7 +363,7 @@ class Vocabulary:
             and word not in self._known
             and not set(tokenize([word])[0]) <= self.stems  # not an inflection of a corpus word
         ):
-            found = closest_word(word, self._spellings)
+            found = self._spellings.closest(word)
             # The noisy channel (Kernighan, Church & Gale 1990): a slip is likelier than a rare
             # word, so "comon" is "common"; but "statin" is a word of its own, left as typed.
             if found is not None and zipf(word) >= MISSPELLING_ZIPF:
