@@ -12,6 +12,7 @@ from pathlib import Path
 from assistant.answer import Answer, assemble
 from assistant.embed.batching import serving
 from assistant.embed.embedding import CachingEmbedder, Embedder, embed_async, fine_tuned_embedder
+from assistant.errors import AssistantError, IndexStoreError
 from assistant.ingest.matching import zipf
 from assistant.limits import DEFAULT_K, Query, check_k
 from assistant.search.loaded import LoadedIndex, load_index
@@ -100,8 +101,16 @@ class Engine:
         reads, numpy's and FAISS's first calls) is then not paid by the first clinician
         (`bench/startup.py`: the first answer after a start 268 ms before, 6.6 after)."""
         started = time.perf_counter()
-        zipf("warm")  # wordfreq loads its tables on the first word it is asked about
-        self.answer(Query(WARM_QUESTION, ()))
+        try:
+            zipf("warm")  # wordfreq loads its tables on the first word it is asked about
+            self.answer(Query(WARM_QUESTION, ()))
+        except AssistantError:
+            raise
+        except Exception as exc:  # a version that cannot answer is not served: say why
+            raise IndexStoreError(
+                f"index version {self.index.version} could not answer a first question "
+                f"({exc!r}); rebuild it"
+            ) from exc
         return time.perf_counter() - started
 
     def ask(

@@ -25,32 +25,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, figures, free_port, write  # noqa: E402
+from bench.common import RESULTS, figures, serve, write  # noqa: E402
 from bench.floor import Connection, RawFloor  # noqa: E402
 from bench.latency import questions  # noqa: E402
 from bench.load import requests_for  # noqa: E402
-
-
-def start(tree: Path, index_dir: Path, log: Path, env: dict[str, str]):
-    """`serve` from `tree`'s sources (its own `assistant` and `web` packages) on a free port."""
-    import http.client
-
-    port = free_port()
-    command = [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1",
-               "--port", str(port), "--index-dir", str(index_dir)]  # fmt: skip
-    process = subprocess.Popen(command, cwd=tree, env=env, stdout=log.open("w"),
-                               stderr=subprocess.STDOUT)  # fmt: skip
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        try:
-            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            connection.request("GET", "/api/health")
-            if connection.getresponse().status == 200:
-                return process, port
-        except OSError:
-            time.sleep(0.25)
-    process.kill()
-    raise SystemExit(f"{tree}: the server did not become healthy:\n{log.read_text()}")
 
 
 def main() -> None:
@@ -61,9 +39,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=40.0)
     parser.add_argument("--out", type=Path, default=RESULTS / "ab.json")
     args = parser.parse_args()
+    args.index_dir = args.index_dir.resolve()  # each server runs in its own tree
 
-    env = {**os.environ, "MMN_QUERY_CACHE": "0"}
-    env.setdefault("MMN_MODEL_EXPORT_DIR", str(ROOT / "index" / "models"))
+    env = {**os.environ, "MMN_QUERY_CACHE": "0"}  # bench.common set the shared model export
     asked = list(dict.fromkeys(q for q, _ in questions()))
     floor = RawFloor(args.index_dir)
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
@@ -71,7 +49,7 @@ def main() -> None:
     try:
         for name, tree in trees.items():
             log = RESULTS / f"ab-{name}.log.tmp"
-            servers[name] = (*start(tree, args.index_dir, log, env), log)
+            servers[name] = (*serve(args.index_dir, log, env=env, root=tree), log)
         connections = {name: Connection(port) for name, (_, port, _) in servers.items()}
         for name, (_, port, _) in servers.items():
             for payload in requests_for([(f"{q} (warming up)", ()) for q in asked[:30]], port):
@@ -87,7 +65,7 @@ def main() -> None:
             round_ += 1
             for i, question in enumerate(asked):
                 clock = time.perf_counter()
-                floor.answer(question)
+                floor.answer(f"{question} {round_ - 1}")  # what the servers are asked
                 raw.append((time.perf_counter() - clock) * 1000)
                 order = list(servers) if i % 2 else list(reversed(servers))
                 for name in order:
@@ -97,9 +75,13 @@ def main() -> None:
                 if time.monotonic() - started > args.seconds:
                     break
     finally:
-        for process, _, log in servers.values():
+        for process, _, _log in servers.values():
             process.terminate()
-            process.wait(timeout=15)
+        for process, _, log in servers.values():
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
             log.unlink(missing_ok=True)
     floor_ms = figures(raw)
     result = {"benchmark": "two source trees, one client, interleaved with the raw floor",

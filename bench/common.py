@@ -85,10 +85,16 @@ def free_port() -> int:
 
 
 def serve(
-    index_dir: Path | None, log: Path, *, env: dict[str, str] | None = None, wait: float = 180
+    index_dir: Path | None,
+    log: Path,
+    *,
+    env: dict[str, str] | None = None,
+    wait: float = 180,
+    root: Path = ROOT,
 ):
     """A real `mmn-assistant serve` on a free loopback port; returns (process, port) once
-    /api/health answers 200. Without `index_dir` it serves (building if need be) `index/`."""
+    /api/health answers 200. Without `index_dir` it serves (building if need be) `index/`.
+    `root`: the source tree it runs from (`bench/ab.py` compares two)."""
     import http.client
     import subprocess
     import sys
@@ -98,7 +104,7 @@ def serve(
                "--port", str(port)]  # fmt: skip
     if index_dir is not None:
         command += ["--index-dir", str(index_dir)]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log.open("w"),
+    process = subprocess.Popen(command, cwd=root, env=env, stdout=log.open("w"),
                                stderr=subprocess.STDOUT)  # fmt: skip
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:

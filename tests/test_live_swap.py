@@ -69,6 +69,54 @@ def test_the_app_swaps_to_a_new_version_and_refuses_a_damaged_one(
         assert client.get("/").status_code == 200
 
 
+def _forged(index_dir, version: str, name: str) -> str:
+    """A copy of `version` whose BM25 matrix points past its last passage, with the hashes and
+    seal a build would have written: it loads, and fails only when it answers."""
+    import hashlib
+
+    import numpy as np
+
+    from assistant.store.manifest import seal
+
+    forged = version.replace("-", "-" + name, 1)
+    path = index_dir / VERSIONS / forged
+    shutil.copytree(index_dir / VERSIONS / version, path)
+    indices = path / "lexical" / "indices.csc.index.npy"
+    np.save(indices, np.load(indices) + 10_000, allow_pickle=False)
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["files"]["lexical/indices.csc.index.npy"] = hashlib.sha256(
+        indices.read_bytes()
+    ).hexdigest()
+    manifest["seal"] = seal(manifest)
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    return forged
+
+
+def test_a_version_that_cannot_answer_is_refused_and_the_watch_goes_on(
+    corpus_copy, hash_embedder, tmp_path, caplog
+):
+    """A published version is warmed (asked a question of its own) before it is swapped in:
+    one that loads but fails to answer is refused with the reason in the log, the version
+    before it keeps serving, and the next good version is still picked up."""
+    index_dir = tmp_path / "index"
+    first = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
+    app = create_app(Settings(corpus_dir=corpus_copy, index_dir=index_dir), embedder=hash_embedder)
+    with TestClient(app) as client:
+
+        def served() -> str:
+            return client.get("/api/health").json()["index"]["version"]
+
+        publish(index_dir, _forged(index_dir, first.version, "broken"))
+        _wait_for(lambda: "could not answer a first question" in caplog.text, 5)
+        assert "refused index version" in caplog.text
+        assert served() == first.version
+        assert client.post("/api/ask", json={"question": "IVIg dose?"}).status_code == 200
+        article = corpus_copy / ARTICLE_NAME
+        article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+        second = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
+        _wait_for(lambda: served() == second.version, 5)
+
+
 def _post(base: str, question: str) -> tuple[int, dict]:
     request = urllib.request.Request(
         base + "/api/ask",

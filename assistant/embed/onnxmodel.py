@@ -40,9 +40,9 @@ EXPORT_FORMAT = 2
 """Raised when what is exported changes, so older exports are made again (2: weights in
 their own file)."""
 INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+"""The graph's inputs, in the order the export traced them."""
 COUNTED_TEXTS = 256
 """How many texts' token counts `OnnxModel` remembers after embedding them."""
-"""The graph's inputs, in the order the export traced them."""
 
 
 def exportable(model_dir: Path) -> bool:
