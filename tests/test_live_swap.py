@@ -7,6 +7,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 
 import pytest
 from click.testing import CliRunner
@@ -37,17 +38,21 @@ def _wait_for(condition, seconds: float) -> float:
     return time.monotonic() - started
 
 
+@contextmanager
+def _watching(corpus_dir, index_dir, embedder):
+    """The app serving `index_dir` and watching it for new versions: its client, and a call
+    that says which version it serves."""
+    app = create_app(Settings(corpus_dir=corpus_dir, index_dir=index_dir), embedder=embedder)
+    with TestClient(app) as client:
+        yield client, lambda: client.get("/api/health").json()["index"]["version"]
+
+
 def test_the_app_swaps_to_a_new_version_and_refuses_a_damaged_one(
     corpus_copy, hash_embedder, tmp_path
 ):
     index_dir = tmp_path / "index"
     first = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
-    app = create_app(Settings(corpus_dir=corpus_copy, index_dir=index_dir), embedder=hash_embedder)
-    with TestClient(app) as client:
-
-        def served() -> str:
-            return client.get("/api/health").json()["index"]["version"]
-
+    with _watching(corpus_copy, index_dir, hash_embedder) as (client, served):
         assert served() == first.version
         article = corpus_copy / ARTICLE_NAME
         article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
@@ -100,12 +105,7 @@ def test_a_version_that_cannot_answer_is_refused_and_the_watch_goes_on(
     before it keeps serving, and the next good version is still picked up."""
     index_dir = tmp_path / "index"
     first = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
-    app = create_app(Settings(corpus_dir=corpus_copy, index_dir=index_dir), embedder=hash_embedder)
-    with TestClient(app) as client:
-
-        def served() -> str:
-            return client.get("/api/health").json()["index"]["version"]
-
+    with _watching(corpus_copy, index_dir, hash_embedder) as (client, served):
         publish(index_dir, _forged(index_dir, first.version, "broken"))
         _wait_for(lambda: "could not answer a first question" in caplog.text, 5)
         assert "refused index version" in caplog.text
