@@ -208,7 +208,8 @@ class Retriever:
             scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
             positions, values = ids[0], scores[0]
             if len(positions) and positions[-1] < 0:  # -1 pads: fewer passages than asked for
-                positions, values = positions[positions >= 0], values[positions >= 0]
+                kept = positions >= 0
+                positions, values = positions[kept], values[kept]
             dense = dict(zip(positions.tolist(), values.tolist(), strict=True))
             best = max(dense.values(), default=0.0)
             clock.lap("dense search")
