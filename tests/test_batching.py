@@ -1,13 +1,14 @@
 """Concurrent questions share one model call, and each gets its own vectors back."""
 
 import asyncio
+import multiprocessing
 import threading
 import time
 
 import numpy as np
 import pytest
 
-from assistant.embed.batching import BatchingEmbedder, batch_report, serving
+from assistant.embed.batching import BatchingEmbedder, CoreSlots, batch_report, serving
 from assistant.embed.embedding import CachingEmbedder, embed_async
 from assistant.embed.onnxmodel import similar_lengths
 from assistant.errors import ModelError
@@ -46,6 +47,18 @@ class Recorder:
         if self.fail:
             raise ModelError("the model failed")
         return self.inner.embed(texts)
+
+
+class Packing(Recorder):
+    """A `Recorder` whose model embeds several texts at once through `embed_together`."""
+
+    def __init__(self, inner, **kwargs) -> None:
+        super().__init__(inner, **kwargs)
+        self.together: list[list[str]] = []
+
+    def embed_together(self, texts):
+        self.together.append(list(texts))
+        return self.inner.embed_together(texts)
 
 
 def alone(embedder, texts):
@@ -117,6 +130,94 @@ def test_a_worker_with_cores_to_spare_runs_a_second_call_while_the_first_holds_t
     for question, vectors in zip(QUESTIONS, results, strict=False):
         np.testing.assert_allclose(vectors, alone(embedder, [question]), atol=1e-5)
     assert batcher._running == 0
+
+
+@pytest.mark.model
+def test_questions_sharing_a_call_are_packed_and_get_the_vectors_they_get_alone(embedder):
+    model = Packing(embedder)
+    batcher = BatchingEmbedder(model, max_texts=32)
+
+    async def ask():
+        return await asyncio.gather(*(batcher.embed_async([q]) for q in QUESTIONS))
+
+    results = run_loop(ask())
+    assert model.together == [QUESTIONS] and model.calls == []  # one packed call, no other
+    for question, vectors in zip(QUESTIONS, results, strict=True):
+        np.testing.assert_allclose(vectors, alone(embedder, [question]), atol=1e-6)
+
+
+@pytest.mark.model
+def test_workers_share_the_cores_and_a_second_call_runs_only_on_a_free_one(embedder, tmp_path):
+    """Two workers with one-thread sessions on two cores (two batchers, each with its own lock
+    files, as forked processes have): while both run a call, a worker's next questions wait
+    for its own call and then go together; while the other worker is idle, a worker takes the
+    second core at once."""
+    model_a, model_b = Recorder(embedder, free=0), Recorder(embedder, free=0)
+    a = BatchingEmbedder(model_a, max_calls=2, slots=CoreSlots(2, tmp_path))
+    b = BatchingEmbedder(model_b, max_calls=2, slots=CoreSlots(2, tmp_path))
+
+    async def ask():
+        a1 = asyncio.ensure_future(a.embed_async([QUESTIONS[0]]))
+        await asyncio.to_thread(model_a.entered.acquire)
+        b1 = asyncio.ensure_future(b.embed_async([QUESTIONS[1]]))
+        await asyncio.to_thread(model_b.entered.acquire)
+        a2 = asyncio.ensure_future(a.embed_async([QUESTIONS[2]]))
+        a3 = asyncio.ensure_future(a.embed_async([QUESTIONS[3]]))
+        await asyncio.sleep(0.2)
+        assert len(model_a.calls) == 1 and len(a._queue) == 2  # both cores are running calls
+        model_a.gates[0].set()  # a's call ends: its two queued questions go together
+        await asyncio.to_thread(model_a.entered.acquire)
+        assert model_a.calls[1] == [QUESTIONS[2], QUESTIONS[3]]
+        model_b.gates[0].set()
+        await b1  # b is idle now: a's next question runs beside a's call, on the free core
+        a4 = asyncio.ensure_future(a.embed_async([QUESTIONS[4]]))
+        await asyncio.to_thread(model_a.entered.acquire)
+        assert model_a.calls[2] == [QUESTIONS[4]]
+        for gate in model_a.gates[1:3]:
+            gate.set()
+        return await asyncio.gather(a1, a2, a3, a4)
+
+    results = run_loop(ask())
+    for question, vectors in zip([QUESTIONS[0], *QUESTIONS[2:5]], results, strict=True):
+        np.testing.assert_allclose(vectors, alone(embedder, [question]), atol=1e-5)
+    fresh = CoreSlots(2, tmp_path)  # every core was given back
+    assert {fresh.take(), fresh.take()} == {0, 1}
+
+
+def hold_every_core(directory, held, stop) -> None:
+    slots = CoreSlots(2, directory)
+    held.put([slots.take(), slots.take()])
+    stop.wait(30)
+
+
+def test_a_core_held_by_a_worker_that_was_killed_is_free_again(tmp_path):
+    """The cores are lock files the kernel lets go with their process: a worker killed in the
+    middle of a model call (the OOM killer) does not take a core away from the rest."""
+    context = multiprocessing.get_context("spawn")
+    held, stop = context.Queue(), context.Event()
+    worker = context.Process(target=hold_every_core, args=(tmp_path, held, stop))
+    worker.start()
+    try:
+        assert sorted(held.get(timeout=30)) == [0, 1]
+        slots = CoreSlots(2, tmp_path)
+        assert slots.take() is None  # every core runs the other worker's call
+    finally:
+        worker.kill()
+        worker.join(10)
+    assert {slots.take(), slots.take()} == {0, 1}
+    assert slots.take() is None
+    slots.give(0)
+    assert slots.take() == 0
+
+
+def test_cores_that_cannot_be_counted_leave_calls_as_they_were(tmp_path):
+    """Lock files the server cannot write (a read-only temporary directory): no call waits
+    for a core, as before cores were shared."""
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    slots = CoreSlots(2, blocked / "cores")  # under a file: cannot be made
+    assert slots.take() == CoreSlots.ANY
+    slots.give(CoreSlots.ANY)
 
 
 @pytest.mark.model

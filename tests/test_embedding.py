@@ -13,6 +13,7 @@ from assistant.embed.embedding import (
     verify_model,
 )
 from assistant.errors import ModelError
+from tests.conftest import EXPORT_DIR
 
 
 @pytest.mark.model
@@ -90,7 +91,34 @@ def test_the_served_runtime_is_onnx_and_gives_pytorchs_vectors(embedder, torch_e
     np.testing.assert_allclose(onnx_vectors, torch_vectors, atol=1e-5)
 
 
-@pytest.mark.parametrize("damaged", ["model.onnx", "model.onnx.data"])
+@pytest.mark.model
+def test_questions_embedded_together_get_the_vectors_each_gets_alone(embedder):
+    """A server under load packs the questions that arrive together into one row of the model;
+    each must rank as it would alone, so it must get the vector it gets alone (float rounding
+    aside), in its place, also across rows and for a text cut at the model's length."""
+    from assistant.embed import onnxmodel
+
+    texts = [
+        "What IVIg dose is used?",
+        "do the hands go first??",
+        "weakness " * 400,
+        "Is Motrin safe? (ibuprofen; NSAIDs)",
+        "conduction block",
+        "What IVIg dose is used?",
+        "block " * 400,
+    ]
+    assert sum(embedder.tokens(texts)) > onnxmodel.PACK_TOKENS  # more than one packed row
+    alone = np.array([embedder.embed([text])[0] for text in texts])
+    together = embedder.embed_together(texts)
+    assert together.shape == alone.shape == (len(texts), 384)
+    np.testing.assert_allclose(together, alone, atol=1e-6)
+    # the packed graph reads the export's weights file: no second copy on disk or in memory
+    [packed] = list(EXPORT_DIR.glob(f"*/{onnxmodel.PACKED_FILE}"))
+    weights = packed.parent / onnxmodel.WEIGHTS_FILE
+    assert packed.stat().st_size < weights.stat().st_size / 20
+
+
+@pytest.mark.parametrize("damaged", ["model.onnx", "model.onnx.data", "packed.onnx"])
 @pytest.mark.model
 def test_a_damaged_onnx_export_is_made_again(tmp_path, torch_embedder, damaged):
     from assistant.embed import onnxmodel

@@ -12,30 +12,105 @@ A question that arrives alone never waits: its call starts on the loop's next tu
 the previous call carried several questions, that is under load, may the next one wait a few
 turns of the loop, while questions still join it and at most `wait` seconds, to fill up.
 
+Several workers share the machine's cores (`CoreSlots`): a worker's first call always runs, a
+second one only while a core runs no other call. Balanced, each worker then runs one call at a
+time, and the questions arriving meanwhile share the next: packed into one row
+(`embed_together`), several questions cost little more than one. A worker holding most of the
+connections still takes the core another leaves idle.
+
 Callers outside an event loop (the CLI, the eval command, a build) go straight to the model.
 """
 
 from __future__ import annotations
 
 import asyncio
+import fcntl
+import logging
+import os
+import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 
 from assistant.embed.embedding import CachingEmbedder, Embedder, Wrapper
 from assistant.errors import ModelError
-from assistant.settings import Settings
+from assistant.settings import Settings, cores
+
+log = logging.getLogger("mmn_assistant.embedding")
+
+
+class CoreSlots:
+    """The machine's cores as slots for model calls of one thread, shared by every worker
+    process of this user's servers: a lock file a core, held (flock) while a call runs on it.
+    The kernel lets a lock go when its process dies, so a killed worker leaks no core. Each
+    process opens the files itself: flock is per open file, and a fork shares them."""
+
+    ANY = -1
+    """What `take` gives when the files cannot be used: the call runs, as without slots."""
+
+    def __init__(self, count: int, directory: Path | None = None) -> None:
+        self.count = max(1, count)
+        self.directory = (
+            directory or Path(tempfile.gettempdir()) / f"mmn-assistant-cores-{os.getuid()}"
+        )
+        self._pid = 0
+        self._files: list[int] = []
+        self._held: set[int] = set()
+        self._broken = False
+
+    def _open(self) -> bool:
+        if self._pid != os.getpid():
+            try:
+                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
+                paths = (self.directory / f"core-{i}.lock" for i in range(self.count))
+                self._files = [os.open(path, flags, 0o600) for path in paths]
+            except OSError as exc:
+                if not self._broken:
+                    log.warning("model calls are not shared across workers (%s)", exc)
+                self._broken = True
+                return False
+            self._pid, self._held, self._broken = os.getpid(), set(), False
+        return not self._broken
+
+    def take(self) -> int | None:
+        """A free core's slot, held until `give`; None when every core runs a call."""
+        if not self._open():
+            return self.ANY
+        for slot, fd in enumerate(self._files):
+            if slot in self._held:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # another process's call runs on it
+                continue
+            self._held.add(slot)
+            return slot
+        return None
+
+    def give(self, slot: int | None) -> None:
+        if slot is not None and slot in self._held and self._pid == os.getpid():
+            self._held.discard(slot)
+            fcntl.flock(self._files[slot], fcntl.LOCK_UN)
 
 
 @dataclass(slots=True, eq=False)
 class _Request:
     texts: Sequence[str]
     future: asyncio.Future[np.ndarray]
+
+
+@dataclass(slots=True, eq=False)
+class _Call:
+    batch: list[_Request]
+    texts: list[str]
+    slot: int | None
 
 
 class BatchingEmbedder(Wrapper):
@@ -48,15 +123,25 @@ class BatchingEmbedder(Wrapper):
     worker whose sessions have one thread each still fills the cores when it holds most of the
     connections (issue 16: one call at a time left a core idle). `calls` and `texts` count the
     merged calls and the texts they carried, `sizes` the calls by the number of texts.
+    With `slots`, a call beyond the first runs only on a core no other call holds.
     """
 
     def __init__(
-        self, inner: Embedder, *, max_texts: int = 32, wait: float = 0.0, max_calls: int = 1
+        self,
+        inner: Embedder,
+        *,
+        max_texts: int = 32,
+        wait: float = 0.0,
+        max_calls: int = 1,
+        slots: CoreSlots | None = None,
     ) -> None:
         self.inner = inner
         self.max_texts = max(1, max_texts)
         self.wait = max(0.0, wait)
         self.max_calls = max(1, max_calls)
+        self.slots = slots
+        self._slot: int | None = None
+        """The core the next call holds, taken when it was allowed to start."""
         self._pool: ThreadPoolExecutor | None = None
         self._queue: deque[_Request] = deque()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -85,6 +170,9 @@ class BatchingEmbedder(Wrapper):
             # a new loop (a restarted app in the same process): what the old one left behind
             # can never be answered there
             self._loop, self._queue, self._running, self._looking = loop, deque(), 0, False
+            if self.slots is not None:
+                self.slots.give(self._slot)
+            self._slot = None
         if not texts or loop is not self._loop:
             return self.inner.embed(texts)
         request = _Request(texts, loop.create_future())
@@ -93,8 +181,13 @@ class BatchingEmbedder(Wrapper):
         return await request.future
 
     def _look_soon(self, loop: asyncio.AbstractEventLoop) -> None:
-        """Look at the queue on the loop's next turn, if a call may start."""
+        """Look at the queue on the loop's next turn, if a call may start: this worker's first
+        always may; another only on a core no call holds."""
         if not self._looking and self._queue and self._running < self.max_calls:
+            if self.slots is not None:
+                self._slot = self.slots.take()
+                if self._slot is None and self._running:
+                    return  # every core runs a call: the next starts when this one's ends
             self._looking = True
             self._gathering_since = time.monotonic()
             self._seen = 0
@@ -114,10 +207,14 @@ class BatchingEmbedder(Wrapper):
             return
         self._looking = False
         batch = self._take()
+        slot, self._slot = self._slot, None
+        if not batch and self.slots is not None:
+            self.slots.give(slot)
         if batch:
             self._last_size = len(batch)
             self._running += 1
             texts = [t for r in batch for t in r.texts]
+            call = _Call(batch, texts, slot)
             try:  # on the loop when one call at a time: no hand-off to a thread and back
                 if self.max_calls == 1:
                     vectors, error = _called(self.inner, texts)
@@ -126,28 +223,27 @@ class BatchingEmbedder(Wrapper):
                         self._pool = ThreadPoolExecutor(self.max_calls, thread_name_prefix="model")
                     done = loop.run_in_executor(self._pool, _called, self.inner, texts)
             except BaseException as exc:  # the call did not run to its end (Ctrl-C, no pool)
-                self._finish(batch, texts, loop, None, exc)
+                self._finish(call, loop, None, exc)
                 raise
             if self.max_calls == 1:
-                self._finish(batch, texts, loop, vectors, error)
+                self._finish(call, loop, vectors, error)
             else:
-                done.add_done_callback(partial(self._done, batch, texts, loop))
+                done.add_done_callback(partial(self._done, call, loop))
         self._look_soon(loop)
 
     def _done(
         self,
-        batch: list[_Request],
-        texts: list[str],
+        call: _Call,
         loop: asyncio.AbstractEventLoop,
         done: asyncio.Future[tuple[np.ndarray | None, BaseException | None]],
     ) -> None:
         """A call on a thread has ended (on the loop again): hand out its outcome."""
         if done.cancelled():
-            self._finish(batch, texts, loop, None, ModelError("the model call was cancelled"))
+            self._finish(call, loop, None, ModelError("the model call was cancelled"))
         elif (error := done.exception()) is not None:
-            self._finish(batch, texts, loop, None, error)
+            self._finish(call, loop, None, error)
         else:
-            self._finish(batch, texts, loop, *done.result())
+            self._finish(call, loop, *done.result())
 
     def _take(self) -> list[_Request]:
         """The queued requests for the next call, up to `max_texts` texts (at least one)."""
@@ -162,17 +258,17 @@ class BatchingEmbedder(Wrapper):
 
     def _finish(
         self,
-        batch: list[_Request],
-        texts: list[str],
+        call: _Call,
         loop: asyncio.AbstractEventLoop,
         vectors: np.ndarray | None,
         error: BaseException | None,
     ) -> None:
         """Every caller of a call gets its rows or an error of its own; the next call may
         start, whatever happens here."""
+        texts = call.texts
         try:
             start = 0
-            for request in batch:
+            for request in call.batch:
                 if not request.future.done():  # done: its client has gone (cancelled)
                     if error is not None or vectors is None:
                         request.future.set_exception(
@@ -188,13 +284,19 @@ class BatchingEmbedder(Wrapper):
             self.texts += len(texts)
             self.sizes[len(texts)] += 1
             self._running -= 1
+            if self.slots is not None:
+                self.slots.give(call.slot)
             if not loop.is_closed():
                 self._look_soon(loop)
 
 
 def _called(inner: Embedder, texts: list[str]) -> tuple[np.ndarray | None, BaseException | None]:
-    """The model's vectors, or the error it raised: the caller hands out one or the other."""
+    """The model's vectors, or the error it raised: the caller hands out one or the other.
+    Several texts go through the model's `embed_together` where it has one (packed)."""
     try:
+        together = getattr(inner, "embed_together", None)
+        if together is not None and len(texts) > 1:
+            return together(texts), None
         return inner.embed(texts), None
     except Exception as exc:
         return None, exc
@@ -204,12 +306,14 @@ def serving(inner: Embedder, settings: Settings) -> CachingEmbedder:
     """How questions reach the model when answering: a cache of recent vectors in front of
     the batcher, sized by the settings (`MMN_QUERY_CACHE`, `MMN_BATCH_TEXTS`,
     `MMN_BATCH_WAIT_MS`)."""
+    calls = settings.concurrent_model_calls
     return CachingEmbedder(
         BatchingEmbedder(
             inner,
             max_texts=settings.batch_texts,
             wait=settings.batch_wait_ms / 1000,
-            max_calls=settings.concurrent_model_calls,
+            max_calls=calls,
+            slots=CoreSlots(cores()) if calls > 1 else None,
         ),
         settings.query_cache,
     )

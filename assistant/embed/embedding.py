@@ -276,6 +276,17 @@ class SentenceTransformerEmbedder:
         )
         return np.ascontiguousarray(vectors, dtype=np.float32)
 
+    def embed_together(self, texts: Sequence[str]) -> np.ndarray:
+        """A few questions (a server's merged call) in one pass over the model: the vectors
+        `embed` gives each alone, within float rounding. The ONNX runtime packs them into one
+        row (`OnnxModel.embed_together`); PyTorch embeds them as `embed` does."""
+        if not texts:
+            return self.embed(texts)
+        self.load()
+        if self._onnx is not None:
+            return self._onnx.embed_together(texts)
+        return self.embed(texts)
+
     def tokens(self, texts: Sequence[str]) -> list[int]:
         """How many tokens the model reads in each text, its own markers left out."""
         if not texts:
