@@ -144,6 +144,11 @@ def test_questions_sharing_a_call_are_packed_and_get_the_vectors_they_get_alone(
     assert model.together == [QUESTIONS] and model.calls == []  # one packed call, no other
     for question, vectors in zip(QUESTIONS, results, strict=True):
         np.testing.assert_allclose(vectors, alone(embedder, [question]), atol=1e-6)
+    # one question's texts (a follow-up and its context) take the path `eval` takes
+    follow_up = QUESTIONS[:2]
+    vectors = run_loop(batcher.embed_async(follow_up))
+    assert model.calls == [follow_up] and len(model.together) == 1
+    np.testing.assert_array_equal(vectors, embedder.embed(follow_up))
 
 
 @pytest.mark.model
@@ -158,20 +163,20 @@ def test_workers_share_the_cores_and_a_second_call_runs_only_on_a_free_one(embed
 
     async def ask():
         a1 = asyncio.ensure_future(a.embed_async([QUESTIONS[0]]))
-        await asyncio.to_thread(model_a.entered.acquire)
+        assert await asyncio.to_thread(model_a.entered.acquire, timeout=10)
         b1 = asyncio.ensure_future(b.embed_async([QUESTIONS[1]]))
-        await asyncio.to_thread(model_b.entered.acquire)
+        assert await asyncio.to_thread(model_b.entered.acquire, timeout=10)
         a2 = asyncio.ensure_future(a.embed_async([QUESTIONS[2]]))
         a3 = asyncio.ensure_future(a.embed_async([QUESTIONS[3]]))
         await asyncio.sleep(0.2)
         assert len(model_a.calls) == 1 and len(a._queue) == 2  # both cores are running calls
         model_a.gates[0].set()  # a's call ends: its two queued questions go together
-        await asyncio.to_thread(model_a.entered.acquire)
+        assert await asyncio.to_thread(model_a.entered.acquire, timeout=10)
         assert model_a.calls[1] == [QUESTIONS[2], QUESTIONS[3]]
         model_b.gates[0].set()
         await b1  # b is idle now: a's next question runs beside a's call, on the free core
         a4 = asyncio.ensure_future(a.embed_async([QUESTIONS[4]]))
-        await asyncio.to_thread(model_a.entered.acquire)
+        assert await asyncio.to_thread(model_a.entered.acquire, timeout=10)
         assert model_a.calls[2] == [QUESTIONS[4]]
         for gate in model_a.gates[1:3]:
             gate.set()
@@ -210,7 +215,8 @@ def test_a_core_held_by_a_worker_that_was_killed_is_free_again(tmp_path):
     assert slots.take() == 0
 
 
-def test_cores_that_cannot_be_counted_leave_calls_as_they_were(tmp_path):
+@pytest.mark.model
+def test_cores_that_cannot_be_counted_leave_calls_as_they_were(tmp_path, embedder):
     """Lock files the server cannot write (a read-only temporary directory): no call waits
     for a core, as before cores were shared."""
     blocked = tmp_path / "file"
@@ -218,6 +224,20 @@ def test_cores_that_cannot_be_counted_leave_calls_as_they_were(tmp_path):
     slots = CoreSlots(2, blocked / "cores")  # under a file: cannot be made
     assert slots.take() == CoreSlots.ANY
     slots.give(CoreSlots.ANY)
+    model = Recorder(embedder, free=0)
+    batcher = BatchingEmbedder(model, max_calls=2, slots=slots)
+
+    async def ask():
+        first = asyncio.ensure_future(batcher.embed_async(["a"]))
+        assert await asyncio.to_thread(model.entered.acquire, timeout=10)
+        second = asyncio.ensure_future(batcher.embed_async(["b"]))
+        assert await asyncio.to_thread(model.entered.acquire, timeout=10)  # beside the first
+        model.gates[0].set()
+        model.gates[1].set()
+        return await asyncio.gather(first, second)
+
+    assert [v.shape for v in run_loop(ask())] == [(1, 384), (1, 384)]
+    assert model.calls == [["a"], ["b"]]  # two calls at once, as without shared cores
 
 
 @pytest.mark.model

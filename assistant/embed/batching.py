@@ -12,8 +12,8 @@ A question that arrives alone never waits: its call starts on the loop's next tu
 the previous call carried several questions, that is under load, may the next one wait a few
 turns of the loop, while questions still join it and at most `wait` seconds, to fill up.
 
-Several workers share the machine's cores (`CoreSlots`): a worker's first call always runs, a
-second one only while a core runs no other call. Balanced, each worker then runs one call at a
+Several workers share the machine's cores (`CoreSlots`): a worker's first call always runs
+(it takes a slot if one is free), a second one only on a free slot. Balanced, each worker then runs one call at a
 time, and the questions arriving meanwhile share the next: packed into one row
 (`embed_together`), several questions cost little more than one. A worker holding most of the
 connections still takes the core another leaves idle.
@@ -40,16 +40,17 @@ import numpy as np
 
 from assistant.embed.embedding import CachingEmbedder, Embedder, Wrapper
 from assistant.errors import ModelError
-from assistant.settings import Settings, cores
+from assistant.settings import Settings
 
 log = logging.getLogger("mmn_assistant.embedding")
 
 
 class CoreSlots:
-    """The machine's cores as slots for model calls of one thread, shared by every worker
-    process of this user's servers: a lock file a core, held (flock) while a call runs on it.
-    The kernel lets a lock go when its process dies, so a killed worker leaks no core. Each
-    process opens the files itself: flock is per open file, and a fork shares them."""
+    """The cores as slots for model calls (`count`: as many calls as the sessions' threads fit
+    the cores), shared by every worker process of this user's servers: a lock file a slot,
+    held (flock) while a call runs. The kernel lets a lock go when its process dies, so a
+    killed worker leaks no core. Each process opens the files itself: flock is per open file,
+    and a fork shares them."""
 
     ANY = -1
     """What `take` gives when the files cannot be used: the call runs, as without slots."""
@@ -65,22 +66,32 @@ class CoreSlots:
         self._broken = False
 
     def _open(self) -> bool:
-        if self._pid != os.getpid():
-            try:
-                self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-                flags = os.O_RDWR | os.O_CREAT | os.O_CLOEXEC
-                paths = (self.directory / f"core-{i}.lock" for i in range(self.count))
-                self._files = [os.open(path, flags, 0o600) for path in paths]
-            except OSError as exc:
-                if not self._broken:
-                    log.warning("model calls are not shared across workers (%s)", exc)
-                self._broken = True
-                return False
-            self._pid, self._held, self._broken = os.getpid(), set(), False
+        """The lock files, opened once a process; False (and a warning, once) if they cannot
+        be used, which is not tried again in that process."""
+        if self._pid == os.getpid():
+            return not self._broken
+        for fd in self._files:  # a parent's, inherited through a fork
+            os.close(fd)
+        self._pid, self._files, self._held, self._broken = os.getpid(), [], set(), False
+        try:
+            self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if self.directory.stat().st_uid != os.getuid():
+                raise PermissionError(f"{self.directory} belongs to another user")
+            flags = os.O_RDONLY | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW
+            for i in range(self.count):
+                self._files.append(os.open(self.directory / f"core-{i}.lock", flags, 0o600))
+        except OSError as exc:
+            self._fail(exc)
         return not self._broken
 
+    def _fail(self, exc: OSError) -> None:
+        log.warning("model calls are not counted across workers (%s)", exc)
+        for fd in self._files:
+            os.close(fd)
+        self._files, self._held, self._broken = [], set(), True
+
     def take(self) -> int | None:
-        """A free core's slot, held until `give`; None when every core runs a call."""
+        """A free slot, held until `give`; None when every slot runs a call."""
         if not self._open():
             return self.ANY
         for slot, fd in enumerate(self._files):
@@ -88,8 +99,11 @@ class CoreSlots:
                 continue
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:  # another process's call runs on it
+            except BlockingIOError:  # another call runs on it
                 continue
+            except OSError as exc:  # a file system without flock: count nothing
+                self._fail(exc)
+                return self.ANY
             self._held.add(slot)
             return slot
         return None
@@ -98,6 +112,11 @@ class CoreSlots:
         if slot is not None and slot in self._held and self._pid == os.getpid():
             self._held.discard(slot)
             fcntl.flock(self._files[slot], fcntl.LOCK_UN)
+
+    def give_all(self) -> None:
+        """Every slot this process holds (calls a closed event loop will never finish)."""
+        for slot in list(self._held):
+            self.give(slot)
 
 
 @dataclass(slots=True, eq=False)
@@ -171,7 +190,7 @@ class BatchingEmbedder(Wrapper):
             # can never be answered there
             self._loop, self._queue, self._running, self._looking = loop, deque(), 0, False
             if self.slots is not None:
-                self.slots.give(self._slot)
+                self.slots.give_all()
             self._slot = None
         if not texts or loop is not self._loop:
             return self.inner.embed(texts)
@@ -216,12 +235,13 @@ class BatchingEmbedder(Wrapper):
             texts = [t for r in batch for t in r.texts]
             call = _Call(batch, texts, slot)
             try:  # on the loop when one call at a time: no hand-off to a thread and back
+                merged = len(batch) > 1
                 if self.max_calls == 1:
-                    vectors, error = _called(self.inner, texts)
+                    vectors, error = _called(self.inner, texts, merged)
                 else:
                     if self._pool is None:
                         self._pool = ThreadPoolExecutor(self.max_calls, thread_name_prefix="model")
-                    done = loop.run_in_executor(self._pool, _called, self.inner, texts)
+                    done = loop.run_in_executor(self._pool, _called, self.inner, texts, merged)
             except BaseException as exc:  # the call did not run to its end (Ctrl-C, no pool)
                 self._finish(call, loop, None, exc)
                 raise
@@ -290,12 +310,15 @@ class BatchingEmbedder(Wrapper):
                 self._look_soon(loop)
 
 
-def _called(inner: Embedder, texts: list[str]) -> tuple[np.ndarray | None, BaseException | None]:
+def _called(
+    inner: Embedder, texts: list[str], merged: bool = False
+) -> tuple[np.ndarray | None, BaseException | None]:
     """The model's vectors, or the error it raised: the caller hands out one or the other.
-    Several texts go through the model's `embed_together` where it has one (packed)."""
+    The texts of several questions (`merged`) go through the model's `embed_together` where it
+    has one (packed); one question's texts take the path the CLI and `eval` take."""
     try:
         together = getattr(inner, "embed_together", None)
-        if together is not None and len(texts) > 1:
+        if merged and together is not None:
             return together(texts), None
         return inner.embed(texts), None
     except Exception as exc:
@@ -313,7 +336,7 @@ def serving(inner: Embedder, settings: Settings) -> CachingEmbedder:
             max_texts=settings.batch_texts,
             wait=settings.batch_wait_ms / 1000,
             max_calls=calls,
-            slots=CoreSlots(cores()) if calls > 1 else None,
+            slots=CoreSlots(calls) if calls > 1 else None,
         ),
         settings.query_cache,
     )
