@@ -151,6 +151,26 @@ def test_questions_sharing_a_call_are_packed_and_get_the_vectors_they_get_alone(
     np.testing.assert_array_equal(vectors, embedder.embed(follow_up))
 
 
+class BrokenPacking(Packing):
+    def embed_together(self, texts):
+        super().embed_together(texts)
+        raise ModelError("the packed graph failed")
+
+
+@pytest.mark.model
+def test_questions_whose_packed_call_fails_are_answered_from_padded_batches(embedder):
+    model = BrokenPacking(embedder)
+    batcher = BatchingEmbedder(model, max_texts=32)
+
+    async def ask():
+        return await asyncio.gather(*(batcher.embed_async([q]) for q in QUESTIONS[:3]))
+
+    results = run_loop(ask())
+    assert model.together == [QUESTIONS[:3]] and model.calls == [QUESTIONS[:3]]
+    for question, vectors in zip(QUESTIONS, results, strict=False):
+        np.testing.assert_allclose(vectors, alone(embedder, [question]), atol=1e-5)
+
+
 @pytest.mark.model
 def test_workers_share_the_cores_and_a_second_call_runs_only_on_a_free_one(embedder, tmp_path):
     """Two workers with one-thread sessions on two cores (two batchers, each with its own lock

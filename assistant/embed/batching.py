@@ -57,9 +57,7 @@ class CoreSlots:
 
     def __init__(self, count: int, directory: Path | None = None) -> None:
         self.count = max(1, count)
-        self.directory = (
-            directory or Path(tempfile.gettempdir()) / f"mmn-assistant-cores-{os.getuid()}"
-        )
+        self.directory = directory or default_slots_dir()
         self._pid = 0
         self._files: list[int] = []
         self._held: set[int] = set()
@@ -117,6 +115,15 @@ class CoreSlots:
         """Every slot this process holds (calls a closed event loop will never finish)."""
         for slot in list(self._held):
             self.give(slot)
+
+
+def default_slots_dir() -> Path:
+    """The user's runtime directory where there is one (no cleaner removes files from it by
+    age, as tmpfiles may in /tmp while servers hold them), else the temporary directory."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "mmn-assistant-cores"
+    return Path(tempfile.gettempdir()) / f"mmn-assistant-cores-{os.getuid()}"
 
 
 @dataclass(slots=True, eq=False)
@@ -319,7 +326,10 @@ def _called(
     try:
         together = getattr(inner, "embed_together", None)
         if merged and together is not None:
-            return together(texts), None
+            try:
+                return together(texts), None
+            except Exception as exc:  # the packed graph is a speed-up: its padded batches do
+                log.warning("questions asked together were not packed (%s)", exc)
         return inner.embed(texts), None
     except Exception as exc:
         return None, exc
