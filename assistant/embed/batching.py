@@ -13,9 +13,9 @@ the previous call carried several questions, that is under load, may the next on
 turns of the loop, while questions still join it and at most `wait` seconds, to fill up.
 
 Several workers share the machine's cores (`CoreSlots`): a worker's first call always runs
-(it takes a slot if one is free), a second one only on a free slot. Balanced, each worker then runs one call at a
-time, and the questions arriving meanwhile share the next: packed into one row
-(`embed_together`), several questions cost little more than one. A worker holding most of the
+(it takes a slot if one is free), a second one only on a free slot. Balanced, each worker then
+runs one call at a time, and the questions arriving meanwhile share the next: packed into one
+row (`embed_together`), several questions cost little more than one. A worker holding most of the
 connections still takes the core another leaves idle.
 
 Callers outside an event loop (the CLI, the eval command, a build) go straight to the model.

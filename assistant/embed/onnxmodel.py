@@ -18,8 +18,10 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import warnings
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +41,10 @@ PACKED_FILE = "packed.onnx"
 """The same model traced for packed rows: several questions end to end in one row, each
 attending to its own tokens only (a block-diagonal mask), its positions counted from its own
 start, and pooled over its own tokens. It reads the export's weights file (no second copy on
-disk or in the page cache; its session keeps its own prepared weights, 30-70 MiB a worker). A
-merged call of questions (a server under load) streams the weights once and pads nothing: two
-one-thread processes embed 4 questions a call at 381-393 texts a second against 286-298 one at
-a time (issue 24, bench/README.md)."""
+disk or in the page cache); its session, opened by a server's first merged call, keeps its own
+prepared weights (30-70 MiB a worker). A merged call of questions (a server under load)
+streams the weights once and pads nothing: two one-thread processes embed 4 questions a call
+at 381-393 texts a second against 286-298 one at a time (issue 24, bench/README.md)."""
 RECORD_FILE = "export.json"
 EXPORT_FORMAT = 3
 """Raised when what is exported changes, so older exports are made again (2: weights in
@@ -295,13 +297,16 @@ class OnnxModel:
         self._session = onnxruntime.InferenceSession(
             str(onnx_path), options, providers=["CPUExecutionProvider"]
         )
-        self._packed = None
-        try:  # only a server under load uses it: without it, merged calls are padded batches
-            self._packed = onnxruntime.InferenceSession(
-                str(onnx_path.parent / PACKED_FILE), options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # noqa: BLE001 - any failure leaves the padded batches
-            log.warning("questions asked together will not be packed (%s)", exc)
+        self._open_packed = partial(
+            onnxruntime.InferenceSession,
+            str(onnx_path.parent / PACKED_FILE),
+            options,
+            providers=["CPUExecutionProvider"],
+        )
+        self._packed: Any = None
+        """The packed graph's session, opened by the first merged call (`packed_session`)."""
+        self._packed_lock = threading.Lock()
+        self._packed_failed = False
         self._counted: dict[str, int] = {}
         """Token counts of the texts embedded last: a question served with shifts is counted
         right after its model call, and tokenising it again cost 65 us of a 4 ms answer."""
@@ -358,11 +363,26 @@ class OnnxModel:
         assert out is not None
         return out
 
+    def packed_session(self) -> Any:
+        """The packed graph's session, opened once, on first use: only a server under load
+        needs it, and opening it (75-80 ms, and its own prepared weights) would slow every
+        CLI call, eval and build. None if it cannot be opened (said once)."""
+        if self._packed is None and not self._packed_failed:
+            with self._packed_lock:  # merged calls may run on two threads at once
+                if self._packed is None and not self._packed_failed:
+                    try:
+                        self._packed = self._open_packed()
+                    except Exception as exc:  # noqa: BLE001 - any failure leaves padding
+                        self._packed_failed = True
+                        log.warning("questions asked together will not be packed (%s)", exc)
+        return self._packed
+
     def embed_together(self, texts: Sequence[str]) -> np.ndarray:
         """Vectors of a few questions from one pass over the weights: packed rows of at most
         `PACK_TOKENS` tokens, nothing padded. Each vector is the one `embed([text])` gives,
         within float rounding (1e-6). Without the packed graph: `embed`'s padded batches."""
-        if self._packed is None or len(texts) < 2:
+        session = self.packed_session() if len(texts) > 1 else None
+        if session is None:
             return self.embed(texts, len(texts))
         encodings = self._tokenizer.encode_batch(list(texts))
         self._count(texts, encodings)
@@ -374,7 +394,7 @@ class OnnxModel:
                 width = 0
             rows[-1].append(encoding.ids)
             width += len(encoding.ids)
-        vectors = [self._packed.run(None, pack(row))[0] for row in rows]
+        vectors = [session.run(None, pack(row))[0] for row in rows]
         return vectors[0] if len(vectors) == 1 else np.concatenate(vectors)
 
 
