@@ -31,6 +31,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 from uvicorn.protocols.http.auto import AutoHTTPProtocol
 from uvicorn_worker import UvicornWorker
 
@@ -42,6 +43,7 @@ from assistant.search.loaded import LoadedIndex, load_index
 from assistant.settings import Settings
 from assistant.store import has_index
 from web.app import create_app
+from web.balance import BalancedServer, ConnectionCounts
 from web.guard import LOG_CONFIG
 
 log = logging.getLogger("mmn_assistant.web")
@@ -172,6 +174,8 @@ class Prefork(BaseApplication):
     def __init__(self, settings: Settings, loaded: LoadedIndex, *, host: str, port: int) -> None:
         self._settings = settings
         self._loaded = loaded
+        # a row per worker, and as many again for replacements starting while others stop
+        self.counts = ConnectionCounts(2 * settings.workers)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._options: dict[str, Any] = {
             "bind": [address],
@@ -186,7 +190,9 @@ class Prefork(BaseApplication):
             # gunicorn's control socket (~/.gunicorn/gunicorn.ctl by default) would be one
             # path for every server on the machine; nothing here uses it.
             "control_socket_disable": True,
+            "pre_fork": self.give_row,
             "post_fork": stop_with_master,
+            "child_exit": self.take_row,
         }
         super().__init__()
 
@@ -202,6 +208,16 @@ class Prefork(BaseApplication):
         # object's header, and so copy every shared page into the worker.
         gc.freeze()
         return app
+
+    def give_row(self, arbiter: Arbiter, worker: Any) -> None:
+        """gunicorn's pre_fork hook, in the master: the new worker's row of connection counts."""
+        taken = {w.connection_row for w in arbiter.WORKERS.values() if w is not worker}
+        worker.connection_counts = self.counts
+        worker.connection_row = self.counts.free_row(taken)
+
+    def take_row(self, _: Arbiter, worker: Any) -> None:
+        """gunicorn's child_exit hook, in the master: a worker that died holds no connections."""
+        self.counts.clear(worker.connection_row)
 
 
 def stop_with_master(_: Any, worker: Any) -> None:
@@ -236,7 +252,8 @@ class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
 
 class Worker(UvicornWorker):
     """A gunicorn worker running uvicorn: the app's own request log only (uvicorn's access log
-    is off), TCP_NODELAY, and requests in flight finished on SIGTERM."""
+    is off), TCP_NODELAY, requests in flight finished on SIGTERM, and connections accepted
+    while the worker holds no more than the others (`web.balance`)."""
 
     CONFIG_KWARGS: dict[str, Any] = {
         **UvicornWorker.CONFIG_KWARGS,
@@ -244,3 +261,16 @@ class Worker(UvicornWorker):
         "access_log": False,
         "timeout_graceful_shutdown": GRACE_S,
     }
+
+    connection_counts: ConnectionCounts
+    connection_row: int
+    """Given by the master before the fork (`Prefork.give_row`)."""
+
+    async def _serve(self) -> None:
+        """uvicorn_worker's own, with a server that accepts only its share of connections."""
+        self.config.app = self.wsgi
+        server = BalancedServer(self.config, counts=self.connection_counts, row=self.connection_row)
+        self._install_sigquit_handler()
+        await server.serve(sockets=self.sockets)
+        if not server.started:
+            sys.exit(Arbiter.WORKER_BOOT_ERROR)

@@ -1,0 +1,122 @@
+"""`serve --workers N` spreads connections over its workers (web/balance.py), and a worker that
+stops answering does not keep clients waiting."""
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import start_server, stop_server
+from web.balance import ConnectionCounts
+
+
+def test_counts_written_in_a_fork_are_read_in_its_parent():
+    """The master makes the counts before it forks; each worker writes its own row."""
+    counts = ConnectionCounts(4)
+    row = counts.free_row(set())
+    child = os.fork()
+    if child == 0:  # a worker: accept, then publish its connections
+        counts.join(row)
+        counts.publish(row, 7)
+        os._exit(0)
+    os.waitpid(child, 0)
+    assert counts.others(counts.free_row({row})) == (7,)
+    assert counts.others(row) == ()  # a worker does not count itself
+    counts.clear(row)  # the master, when that worker exits
+    assert counts.others(3) == ()
+
+
+def test_a_row_is_counted_only_once_its_worker_accepts():
+    counts = ConnectionCounts(2)
+    counts.publish(0, 5)  # a stale count in a row no worker has joined
+    assert counts.others(1) == ()
+    counts.join(0)
+    assert counts.others(1) == (0,)
+    assert counts.free_row({0}) == 1
+
+
+def holders(port: int, workers: set[str], clients: list[socket.socket]) -> Counter:
+    """How many of `clients`' connections each worker holds: the server's end of each (in
+    /proc/net/tcp, by the client's port) and the workers' descriptors pointing at it."""
+    ours = {c.getsockname()[1] for c in clients}
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+        if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) in ours:
+            if state == "01":  # established
+                inodes.add(f"socket:[{inode}]")
+    held: Counter = Counter()
+    for pid in workers:
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                if os.readlink(fd) in inodes:
+                    held[pid] += 1
+            except OSError:
+                continue
+    return held
+
+
+def ask(connection: http.client.HTTPConnection, question: str) -> int:
+    body = json.dumps({"question": question})
+    connection.request("POST", "/api/ask", body, {"content-type": "application/json"})
+    response = connection.getresponse()
+    response.read()
+    return response.status
+
+
+@pytest.mark.model
+@pytest.mark.server
+def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_dir, tmp_path):
+    """Sixteen kept-alive clients end up eight a worker (gunicorn's shared socket alone gave one
+    worker 13-15 of them). Connections that close are counted out. A worker that stops
+    answering (SIGSTOP here) leaves new clients to the other, within a few milliseconds."""
+    log = tmp_path / "server.log"
+    process, base = start_server(index_dir, log, "--workers", "2")
+    port = int(base.rsplit(":", 1)[1])
+    stopped = None
+    try:
+        deadline = time.monotonic() + 120
+        while len(workers := set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) < 2:  # fmt: skip
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.25)
+        time.sleep(0.3)  # both have joined the counts once started
+
+        clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(16)]
+        for client in clients:
+            client.connect()
+        time.sleep(0.3)
+        held = holders(port, workers, [c.sock for c in clients])
+        assert sorted(held.values()) == [8, 8], held
+        assert all(ask(c, "What is multifocal motor neuropathy?") == 200 for c in clients)
+
+        # the clients of one worker leave; the counts follow, and newcomers go to that worker
+        first = next(iter(held))
+        leaving = [c for c in clients if holders(port, {first}, [c.sock])[first]]
+        for client in leaving:
+            client.close()
+        time.sleep(0.5)
+        newcomers = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(8)]
+        for client in newcomers:
+            client.connect()
+        time.sleep(0.3)
+        assert holders(port, workers, [c.sock for c in newcomers]) == {first: 8}
+
+        # a worker stops answering: clients arriving now are answered by the other
+        stopped = first
+        os.kill(int(stopped), signal.SIGSTOP)
+        late = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(4)]
+        assert all(ask(c, "How is MMN treated?") == 200 for c in late)
+        (other,) = workers - {stopped}
+        assert holders(port, workers, [c.sock for c in late]) == {other: 4}
+    finally:
+        if stopped is not None:
+            os.kill(int(stopped), signal.SIGCONT)
+        stop_server(process)

@@ -1,0 +1,199 @@
+"""Connections spread evenly over `serve --workers N`'s processes.
+
+gunicorn's workers share one listening socket, and the first to wake accepts. uvloop accepts
+every connection waiting at once, so the worker that was idle a moment sooner takes nearly
+all: measured (issue 24), one worker held 13-15 of 16 kept-alive connections and packed up to
+15 questions a model call, while the other ran calls of one, the costly kind.
+
+Here each worker accepts for itself (`BalancedServer`) and only while it holds no more
+connections than the least loaded other worker (`ConnectionCounts`, a row per worker in memory
+the master shares with its forks). A worker holding more steps back for `STEP_BACK_S`; if no
+other worker took a connection meanwhile (it is busy, or stuck), it accepts after all, so a
+client never waits on a worker that does not answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mmap
+import os
+import socket
+import time
+from functools import partial
+
+import numpy as np
+import uvicorn
+
+log = logging.getLogger("mmn_assistant.web")
+
+STEP_BACK_S = 0.005
+"""How long a worker holding more connections than another leaves a waiting one to the others.
+A worker whose loop is free takes it within a tenth of a millisecond; under full load on two
+cores its loop may wait a scheduler slice (a few ms) for a core."""
+
+PUBLISH_EVERY = 1
+"""uvicorn's ticks (0.1 s each) between two publications of a worker's count, which catch the
+connections that closed (accepting publishes at once)."""
+
+ACCEPT_PAUSE_S = 0.1
+"""After a failed accept (out of descriptors or memory), how long to stop accepting: the
+connection stays queued, and trying again at once would spin."""
+
+
+class ConnectionCounts:
+    """Each worker's open connections, in an anonymous shared mapping made by the master before
+    it forks: a row per worker (its pid once it accepts, its connections), each row written by
+    its worker only; the master clears a row when its worker exits."""
+
+    def __init__(self, rows: int) -> None:
+        self._memory = mmap.mmap(-1, max(1, rows) * 16)  # MAP_SHARED: forks see every write
+        self._rows = np.frombuffer(self._memory, dtype=np.int64).reshape(-1, 2)
+
+    def free_row(self, taken: set[int]) -> int:
+        """A row for a new worker (in the master, before it forks): one no live worker holds,
+        cleared."""
+        row = next(i for i in range(len(self._rows)) if i not in taken)
+        self.clear(row)
+        return row
+
+    def clear(self, row: int) -> None:
+        self._rows[row] = 0
+
+    def join(self, row: int) -> None:
+        """This worker accepts from now on: the others count it."""
+        self._rows[row] = (os.getpid(), 0)
+
+    def publish(self, row: int, count: int) -> None:
+        self._rows[row, 1] = count
+
+    def others(self, row: int) -> tuple[int, ...]:
+        """The connections of every other accepting worker."""
+        rows = self._rows.tolist()
+        return tuple(count for i, (pid, count) in enumerate(rows) if pid and i != row)
+
+
+class BalancedServer(uvicorn.Server):
+    """uvicorn's server accepting on gunicorn's shared sockets itself, one connection a
+    readiness, while this worker is among the least loaded (`ConnectionCounts`)."""
+
+    def __init__(self, config: uvicorn.Config, *, counts: ConnectionCounts, row: int) -> None:
+        super().__init__(config)
+        self.counts = counts
+        self.row = row
+        self._listeners: list[socket.socket] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._arriving: set[object] = set()
+        """Accepted connections not yet among uvicorn's: their socket, then their protocol."""
+        self._stepped_back: tuple[float, tuple[int, ...]] | None = None
+        """When this worker last left a connection to the others, and their counts then."""
+        self._paused: dict[int, asyncio.TimerHandle] = {}
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        # uvicorn runs the lifespan and marks itself started; its own servers would accept
+        # every waiting connection at once, so it gets none, and the listeners are read here
+        await super().startup(sockets=[])
+        if not self.started or self.should_exit:
+            return
+        loop = asyncio.get_running_loop()
+        self._protocol = partial(  # what uvicorn's own servers make a connection's protocol with
+            self.config.http_protocol_class,
+            config=self.config,  # type: ignore[call-arg]
+            server_state=self.server_state,
+            app_state=self.lifespan.state,
+        )
+        self._listeners = [getattr(s, "sock", s) for s in sockets or []]
+        self.counts.join(self.row)
+        for listener in self._listeners:
+            loop.add_reader(listener.fileno(), self._readable, loop, listener)
+
+    def _open(self) -> int:
+        """This worker's connections, each once: uvicorn's, and those on their way to it."""
+        connections = self.server_state.connections
+        if self._arriving:
+            self._arriving = {a for a in self._arriving if a not in connections}
+        return len(connections) + len(self._arriving)
+
+    def _readable(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> None:
+        """A connection waits on `listener`: take it, or leave it to a less loaded worker."""
+        if not self._may_take(loop, listener):
+            return
+        try:
+            connection, _ = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            return  # another worker took it, or its client left
+        except OSError as exc:  # out of descriptors, say: the connection stays queued
+            log.warning("cannot accept connections for now (%s)", exc)
+            self._pause(loop, listener, ACCEPT_PAUSE_S)
+            return
+        connection.setblocking(False)
+        self._arriving.add(connection)
+        task = loop.create_task(self._connect(loop, connection))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        self.counts.publish(self.row, self._open())
+
+    def _may_take(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> bool:
+        mine, others = self._open(), self.counts.others(self.row)
+        if not others or mine <= min(others):
+            self._stepped_back = None
+            return True
+        now = time.monotonic()
+        if (
+            self._stepped_back is not None
+            and now - self._stepped_back[0] < 20 * STEP_BACK_S
+            and self._stepped_back[1] == others
+        ):  # no one took it while this worker stood back: the others are busy or stuck
+            self._stepped_back = None
+            return True
+        self._stepped_back = (now, others)
+        self._pause(loop, listener, STEP_BACK_S)
+        return False
+
+    def _pause(
+        self, loop: asyncio.AbstractEventLoop, listener: socket.socket, delay: float
+    ) -> None:
+        fd = listener.fileno()
+        loop.remove_reader(fd)
+        self._paused[fd] = loop.call_later(delay, self._resume, loop, listener)
+
+    def _resume(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> None:
+        self._paused.pop(listener.fileno(), None)
+        if not self.should_exit:
+            loop.add_reader(listener.fileno(), self._readable, loop, listener)
+
+    async def _connect(self, loop: asyncio.AbstractEventLoop, connection: socket.socket) -> None:
+        protocol: asyncio.BaseProtocol | None = None
+
+        def made() -> asyncio.BaseProtocol:  # uvicorn counts it once connected, not yet
+            nonlocal protocol
+            protocol = self._protocol()
+            self._arriving.discard(connection)
+            self._arriving.add(protocol)
+            return protocol
+
+        try:
+            await loop.connect_accepted_socket(made, connection, ssl=self.config.ssl)
+        except Exception as exc:  # noqa: BLE001 - one connection lost, the server goes on
+            connection.close()
+            log.warning("a connection was dropped as it opened (%s)", exc)
+        finally:
+            self._arriving.discard(connection)
+            self._arriving.discard(protocol)
+
+    async def on_tick(self, counter: int) -> bool:
+        if counter % PUBLISH_EVERY == 0 and self._listeners:
+            self.counts.publish(self.row, self._open())
+        return await super().on_tick(counter)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Stop accepting, leave the others' counts, then uvicorn's own shutdown."""
+        loop = asyncio.get_running_loop()
+        for listener in self._listeners:
+            loop.remove_reader(listener.fileno())
+        for handle in self._paused.values():
+            handle.cancel()
+        self._paused.clear()
+        if self._listeners:
+            self.counts.clear(self.row)
+        await super().shutdown(sockets)
