@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import start_server, stop_server
+from web import balance
 from web.balance import ConnectionCounts
 
 
@@ -23,9 +24,11 @@ def test_counts_written_in_a_fork_are_read_in_its_parent():
     row = counts.free_row(set())
     child = os.fork()
     if child == 0:  # a worker: accept, then publish its connections
-        counts.join(row)
-        counts.publish(row, 7)
-        os._exit(0)
+        try:
+            counts.join(row)
+            counts.publish(row, 7)
+        finally:
+            os._exit(0)
     os.waitpid(child, 0)
     assert counts.others(counts.free_row({row})) == (7,)
     assert counts.others(row) == ()  # a worker does not count itself
@@ -33,13 +36,26 @@ def test_counts_written_in_a_fork_are_read_in_its_parent():
     assert counts.others(3) == ()
 
 
-def test_a_row_is_counted_only_once_its_worker_accepts():
+def test_a_row_is_counted_only_while_its_worker_accepts_and_its_loop_runs(monkeypatch):
     counts = ConnectionCounts(2)
     counts.publish(0, 5)  # a stale count in a row no worker has joined
     assert counts.others(1) == ()
     counts.join(0)
     assert counts.others(1) == (0,)
-    assert counts.free_row({0}) == 1
+    monkeypatch.setattr(balance, "STALE_S", 0.0)  # its loop has not written since
+    time.sleep(0.001)
+    assert counts.others(1) == ()
+
+
+def test_a_new_worker_gets_a_free_row_and_none_when_all_are_held():
+    """A reload's new generation may start while the old one still holds its rows: a worker
+    without a row accepts as uvicorn does, and the master goes on."""
+    counts = ConnectionCounts(3)
+    counts.join(1)
+    counts.publish(1, 4)
+    assert counts.free_row({0}) == 1  # cleared for its new worker
+    assert counts.others(0) == ()
+    assert counts.free_row({0, 1, 2}) is None
 
 
 def holders(port: int, workers: set[str], clients: list[socket.socket]) -> Counter:
@@ -75,26 +91,26 @@ def ask(connection: http.client.HTTPConnection, question: str) -> int:
 @pytest.mark.model
 @pytest.mark.server
 def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_dir, tmp_path):
-    """Sixteen kept-alive clients end up eight a worker (gunicorn's shared socket alone gave one
-    worker 13-15 of them). Connections that close are counted out. A worker that stops
-    answering (SIGSTOP here) leaves new clients to the other, within a few milliseconds."""
+    """Sixteen kept-alive clients end up eight a worker, give or take one (gunicorn's shared
+    socket alone gave one worker 13-15 of them). Connections that close are counted out. A
+    worker that stops answering (SIGSTOP here) leaves new clients to the other."""
     log = tmp_path / "server.log"
     process, base = start_server(index_dir, log, "--workers", "2")
     port = int(base.rsplit(":", 1)[1])
     stopped = None
     try:
         deadline = time.monotonic() + 120
-        while len(workers := set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))) < 2:  # fmt: skip
+        while log.read_text().count("accepting its share of connections") < 2:
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.25)
-        time.sleep(0.3)  # both have joined the counts once started
+        workers = set(re.findall(r"Started server process \[(\d+)\]", log.read_text()))
 
         clients = [http.client.HTTPConnection("127.0.0.1", port, timeout=30) for _ in range(16)]
         for client in clients:
             client.connect()
         time.sleep(0.3)
         held = holders(port, workers, [c.sock for c in clients])
-        assert sorted(held.values()) == [8, 8], held
+        assert sorted(held.values()) in ([8, 8], [7, 9]), held
         assert all(ask(c, "What is multifocal motor neuropathy?") == 200 for c in clients)
 
         # the clients of one worker leave; the counts follow, and newcomers go to that worker
@@ -107,7 +123,7 @@ def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_di
         for client in newcomers:
             client.connect()
         time.sleep(0.3)
-        assert holders(port, workers, [c.sock for c in newcomers]) == {first: 8}
+        assert holders(port, workers, [c.sock for c in newcomers])[first] >= 7
 
         # a worker stops answering: clients arriving now are answered by the other
         stopped = first

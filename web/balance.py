@@ -8,17 +8,20 @@ all: measured (issue 24), one worker held 13-15 of 16 kept-alive connections and
 Here each worker accepts for itself (`BalancedServer`) and only while it holds no more
 connections than the least loaded other worker (`ConnectionCounts`, a row per worker in memory
 the master shares with its forks). A worker holding more steps back for `STEP_BACK_S`; if no
-other worker took a connection meanwhile (it is busy, or stuck), it accepts after all, so a
-client never waits on a worker that does not answer.
+other worker took a connection meanwhile (it is busy, or stuck), it accepts after all, and a
+worker whose loop has not written its row for `STALE_S` is not counted: a client never waits
+on a worker that does not answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import mmap
 import os
 import socket
+import ssl
 import time
 from functools import partial
 
@@ -32,29 +35,35 @@ STEP_BACK_S = 0.005
 A worker whose loop is free takes it within a tenth of a millisecond; under full load on two
 cores its loop may wait a scheduler slice (a few ms) for a core."""
 
-PUBLISH_EVERY = 1
-"""uvicorn's ticks (0.1 s each) between two publications of a worker's count, which catch the
-connections that closed (accepting publishes at once)."""
+STALE_S = 0.5
+"""A worker's row not written for this long is not counted. Each worker writes its row on
+every tick of uvicorn's loop (0.1 s) and when it accepts; a worker that stops (SIGSTOP, a hung
+loop) then costs new clients at most this long of steps back."""
 
-ACCEPT_PAUSE_S = 0.1
-"""After a failed accept (out of descriptors or memory), how long to stop accepting: the
-connection stays queued, and trying again at once would spin."""
+ACCEPT_PAUSE_S = 1.0
+"""After an accept that failed for want of resources (descriptors, memory), how long to stop
+accepting, as asyncio's own servers do: the connection stays queued, and trying again at once
+would spin."""
+
+OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 class ConnectionCounts:
     """Each worker's open connections, in an anonymous shared mapping made by the master before
-    it forks: a row per worker (its pid once it accepts, its connections), each row written by
-    its worker only; the master clears a row when its worker exits."""
+    it forks: a row per worker (its pid once it accepts, its connections, when it last wrote),
+    each written by its worker only; the master clears a row when its worker exits. A row not
+    written for `STALE_S` is not counted: its worker's loop does not run (stopped, stuck)."""
 
     def __init__(self, rows: int) -> None:
-        self._memory = mmap.mmap(-1, max(1, rows) * 16)  # MAP_SHARED: forks see every write
-        self._rows = np.frombuffer(self._memory, dtype=np.int64).reshape(-1, 2)
+        self._memory = mmap.mmap(-1, max(1, rows) * 24)  # MAP_SHARED: forks see every write
+        self._rows = np.frombuffer(self._memory, dtype=np.int64).reshape(-1, 3)
 
-    def free_row(self, taken: set[int]) -> int:
+    def free_row(self, taken: set[int]) -> int | None:
         """A row for a new worker (in the master, before it forks): one no live worker holds,
-        cleared."""
-        row = next(i for i in range(len(self._rows)) if i not in taken)
-        self.clear(row)
+        cleared; None when every row is held (the worker then accepts as uvicorn does)."""
+        row = next((i for i in range(len(self._rows)) if i not in taken), None)
+        if row is not None:
+            self.clear(row)
         return row
 
     def clear(self, row: int) -> None:
@@ -62,15 +71,24 @@ class ConnectionCounts:
 
     def join(self, row: int) -> None:
         """This worker accepts from now on: the others count it."""
-        self._rows[row] = (os.getpid(), 0)
+        self._rows[row] = (os.getpid(), 0, _now_us())
 
     def publish(self, row: int, count: int) -> None:
-        self._rows[row, 1] = count
+        self._rows[row, 1:] = (count, _now_us())
 
     def others(self, row: int) -> tuple[int, ...]:
-        """The connections of every other accepting worker."""
-        rows = self._rows.tolist()
-        return tuple(count for i, (pid, count) in enumerate(rows) if pid and i != row)
+        """The connections of every other accepting worker whose loop wrote lately."""
+        fresh = _now_us() - int(STALE_S * 1e6)
+        return tuple(
+            count
+            for i, (pid, count, written) in enumerate(self._rows.tolist())
+            if pid and i != row and written >= fresh
+        )
+
+
+def _now_us() -> int:
+    """CLOCK_MONOTONIC, which every process on the machine reads alike, in microseconds."""
+    return time.monotonic_ns() // 1000
 
 
 class BalancedServer(uvicorn.Server):
@@ -104,6 +122,7 @@ class BalancedServer(uvicorn.Server):
         )
         self._listeners = [getattr(s, "sock", s) for s in sockets or []]
         self.counts.join(self.row)
+        log.info("accepting its share of connections (row %d)", self.row)
         for listener in self._listeners:
             loop.add_reader(listener.fileno(), self._readable, loop, listener)
 
@@ -122,10 +141,11 @@ class BalancedServer(uvicorn.Server):
             connection, _ = listener.accept()
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return  # another worker took it, or its client left
-        except OSError as exc:  # out of descriptors, say: the connection stays queued
-            log.warning("cannot accept connections for now (%s)", exc)
-            self._pause(loop, listener, ACCEPT_PAUSE_S)
-            return
+        except OSError as exc:
+            if exc.errno in OUT_OF_RESOURCES:  # the connection stays queued
+                log.warning("cannot accept connections for %.0f s (%s)", ACCEPT_PAUSE_S, exc)
+                self._pause(loop, listener, ACCEPT_PAUSE_S)
+            return  # otherwise a network error that took the connection with it
         connection.setblocking(False)
         self._arriving.add(connection)
         task = loop.create_task(self._connect(loop, connection))
@@ -176,13 +196,14 @@ class BalancedServer(uvicorn.Server):
             await loop.connect_accepted_socket(made, connection, ssl=self.config.ssl)
         except Exception as exc:  # noqa: BLE001 - one connection lost, the server goes on
             connection.close()
-            log.warning("a connection was dropped as it opened (%s)", exc)
+            level = logging.DEBUG if isinstance(exc, ssl.SSLError) else logging.WARNING
+            log.log(level, "a connection was dropped as it opened (%s)", exc)
         finally:
             self._arriving.discard(connection)
             self._arriving.discard(protocol)
 
     async def on_tick(self, counter: int) -> bool:
-        if counter % PUBLISH_EVERY == 0 and self._listeners:
+        if self._listeners:  # the count, and that this worker's loop runs
             self.counts.publish(self.row, self._open())
         return await super().on_tick(counter)
 

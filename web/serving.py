@@ -174,8 +174,8 @@ class Prefork(BaseApplication):
     def __init__(self, settings: Settings, loaded: LoadedIndex, *, host: str, port: int) -> None:
         self._settings = settings
         self._loaded = loaded
-        # a row per worker, and as many again for replacements starting while others stop
-        self.counts = ConnectionCounts(2 * settings.workers)
+        # a row per worker, and room for a reload's new generation while the old one stops
+        self.counts = ConnectionCounts(4 * settings.workers)
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         self._options: dict[str, Any] = {
             "bind": [address],
@@ -211,13 +211,17 @@ class Prefork(BaseApplication):
 
     def give_row(self, arbiter: Arbiter, worker: Any) -> None:
         """gunicorn's pre_fork hook, in the master: the new worker's row of connection counts."""
-        taken = {w.connection_row for w in arbiter.WORKERS.values() if w is not worker}
+        workers = arbiter.WORKERS.values()
+        taken = {
+            w.connection_row for w in workers if w is not worker and w.connection_row is not None
+        }
         worker.connection_counts = self.counts
         worker.connection_row = self.counts.free_row(taken)
 
     def take_row(self, _: Arbiter, worker: Any) -> None:
         """gunicorn's child_exit hook, in the master: a worker that died holds no connections."""
-        self.counts.clear(worker.connection_row)
+        if getattr(worker, "connection_row", None) is not None:
+            self.counts.clear(worker.connection_row)
 
 
 def stop_with_master(_: Any, worker: Any) -> None:
@@ -263,11 +267,15 @@ class Worker(UvicornWorker):
     }
 
     connection_counts: ConnectionCounts
-    connection_row: int
-    """Given by the master before the fork (`Prefork.give_row`)."""
+    connection_row: int | None
+    """Given by the master before the fork (`Prefork.give_row`); None: every row is held (a
+    reload's generations overlapping), and this worker accepts as uvicorn does."""
 
     async def _serve(self) -> None:
         """uvicorn_worker's own, with a server that accepts only its share of connections."""
+        if self.connection_row is None:
+            await super()._serve()
+            return
         self.config.app = self.wsgi
         server = BalancedServer(self.config, counts=self.connection_counts, row=self.connection_row)
         self._install_sigquit_handler()
