@@ -101,13 +101,15 @@ async def client(
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     i = 0
     last_used = time.monotonic()
+    closing = False
     try:
         while time.monotonic() < stop_at:
             payload = payloads[order[i % len(order)]]
             i += 1
-            if time.monotonic() - last_used > IDLE_RECONNECT_S:
-                # The server closes a connection idle for 5 s (uvicorn's keep-alive), as a
-                # browser expects; like a browser, open a new one rather than fail.
+            if closing or time.monotonic() - last_used > IDLE_RECONNECT_S:
+                # The server closes a connection idle for 5 s (uvicorn's keep-alive), or one
+                # whose answer said `Connection: close` (a worker sheds it to another): like a
+                # browser, open a new one rather than fail.
                 writer.close()
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
             started = time.perf_counter()
@@ -115,12 +117,14 @@ async def client(
                 writer.write(payload)
                 await writer.drain()
                 status_line = await reader.readline()
-                length, wait = 0, 0.0
+                length, wait, closing = 0, 0.0, False
                 while (line := await reader.readline()) not in (b"\r\n", b""):
                     if line.lower().startswith(b"content-length:"):
                         length = int(line.split(b":")[1])
                     elif line.lower().startswith(b"retry-after:"):
                         wait = float(line.split(b":")[1])
+                    elif line.lower().replace(b" ", b"") == b"connection:close\r\n":
+                        closing = True
                 body = await reader.readexactly(length)
             except (OSError, asyncio.IncompleteReadError) as exc:
                 errors.append(f"connection: {exc!r}")

@@ -58,26 +58,45 @@ def test_a_new_worker_gets_a_free_row_and_none_when_all_are_held():
     assert counts.free_row({0, 1, 2}) is None
 
 
-def holders(port: int, workers: set[str], clients: list[socket.socket]) -> Counter:
-    """How many of `clients`' connections each worker holds: the server's end of each (in
-    /proc/net/tcp, by the client's port) and the workers' descriptors pointing at it."""
+def where(port: int, workers: set[str], clients: list[socket.socket]) -> dict[int, str]:
+    """The worker holding each of `clients`' connections, by the client's port: the server's
+    end of each (in /proc/net/tcp) and the workers' descriptors pointing at it. A connection
+    still waiting to be accepted is waited for (up to 3 s)."""
     ours = {c.getsockname()[1] for c in clients}
-    inodes = set()
-    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
-        fields = line.split()
-        local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
-        if int(local.split(":")[1], 16) == port and int(remote.split(":")[1], 16) in ours:
-            if state == "01":  # established
-                inodes.add(f"socket:[{inode}]")
-    held: Counter = Counter()
-    for pid in workers:
-        for fd in Path(f"/proc/{pid}/fd").iterdir():
-            try:
-                if os.readlink(fd) in inodes:
-                    held[pid] += 1
-            except OSError:
-                continue
-    return held
+    deadline = time.monotonic() + 3
+    while True:
+        inodes = {}
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            local, remote, state, inode = fields[1], fields[2], fields[3], fields[9]
+            client = int(remote.split(":")[1], 16)
+            if int(local.split(":")[1], 16) == port and client in ours and state == "01":
+                inodes[f"socket:[{inode}]"] = client
+        held: dict[int, str] = {}
+        for pid in workers:
+            for fd in Path(f"/proc/{pid}/fd").iterdir():
+                try:
+                    link = os.readlink(fd)
+                except OSError:
+                    continue
+                if link in inodes:
+                    held[inodes[link]] = pid
+        if len(held) >= len(ours) or time.monotonic() > deadline:
+            return held
+        time.sleep(0.05)
+
+
+def holders(port: int, workers: set[str], clients: list[socket.socket]) -> Counter:
+    """How many of `clients`' connections each worker holds."""
+    return Counter(where(port, workers, clients).values())
+
+
+def connected(clients: list[http.client.HTTPConnection]) -> list[socket.socket]:
+    """The clients' sockets, reconnecting those the server asked to (`Connection: close`)."""
+    for client in clients:
+        if client.sock is None:
+            client.connect()
+    return [c.sock for c in clients]
 
 
 def ask(connection: http.client.HTTPConnection, question: str) -> int:
@@ -93,7 +112,8 @@ def ask(connection: http.client.HTTPConnection, question: str) -> int:
 def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_dir, tmp_path):
     """Sixteen kept-alive clients end up eight a worker, give or take one (gunicorn's shared
     socket alone gave one worker 13-15 of them). Connections that close are counted out. A
-    worker that stops answering (SIGSTOP here) leaves new clients to the other."""
+    worker that stops answering (SIGSTOP here) leaves new clients to the other, and when it
+    comes back, the other asks clients to reconnect until they are even again."""
     log = tmp_path / "server.log"
     process, base = start_server(index_dir, log, "--workers", "2")
     port = int(base.rsplit(":", 1)[1])
@@ -112,10 +132,12 @@ def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_di
         held = holders(port, workers, [c.sock for c in clients])
         assert sorted(held.values()) in ([8, 8], [7, 9]), held
         assert all(ask(c, "What is multifocal motor neuropathy?") == 200 for c in clients)
+        held = holders(port, workers, connected(clients))
 
         # the clients of one worker leave; the counts follow, and newcomers go to that worker
         first = next(iter(held))
-        leaving = [c for c in clients if holders(port, {first}, [c.sock])[first]]
+        by_port = where(port, workers, connected(clients))
+        leaving = [c for c in clients if by_port[c.sock.getsockname()[1]] == first]
         for client in leaving:
             client.close()
         time.sleep(0.5)
@@ -131,7 +153,19 @@ def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_di
         late = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(4)]
         assert all(ask(c, "How is MMN treated?") == 200 for c in late)
         (other,) = workers - {stopped}
-        assert holders(port, workers, [c.sock for c in late]) == {other: 4}
+        assert holders(port, workers, connected(late)) == {other: 4}
+
+        # it comes back: the other holds four more, and sheds them as its clients ask again
+        os.kill(int(stopped), signal.SIGCONT)
+        stopped = None
+        everyone = [c for c in clients if c not in leaving] + newcomers + late
+        deadline = time.monotonic() + 20
+        while True:
+            assert all(ask(c, "Which nerves does MMN affect?") == 200 for c in everyone)
+            held = holders(port, workers, connected(everyone))
+            if sorted(held.values()) in ([10, 10], [9, 11]):
+                break
+            assert time.monotonic() < deadline, held
     finally:
         if stopped is not None:
             os.kill(int(stopped), signal.SIGCONT)

@@ -11,6 +11,12 @@ the master shares with its forks). A worker holding more steps back for `STEP_BA
 other worker took a connection meanwhile (it is busy, or stuck), it accepts after all, and a
 worker whose loop has not written its row for `STALE_S` is not counted: a client never waits
 on a worker that does not answer.
+
+Kept-alive connections stay where they were accepted: those opened while the other worker was
+starting, or restarting after a crash, would stay with one worker for as long as their clients
+keep asking. So a worker holding two or more connections above the least loaded asks one
+client every `SHED_EVERY_S` to reconnect (`Connection: close` on its response, which HTTP
+clients and proxies honour), and the new connection goes to a worker with fewer.
 """
 
 from __future__ import annotations
@@ -23,10 +29,12 @@ import os
 import socket
 import ssl
 import time
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("mmn_assistant.web")
 
@@ -46,6 +54,10 @@ accepting, as asyncio's own servers do: the connection stays queued, and trying 
 would spin."""
 
 OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+
+SHED_EVERY_S = 0.1
+"""At most one client a worker is asked to reconnect in this long: the counts move (and are
+written) before the next, so the workers do not shed more than the imbalance."""
 
 
 class ConnectionCounts:
@@ -106,6 +118,7 @@ class BalancedServer(uvicorn.Server):
         self._stepped_back: tuple[float, tuple[int, ...]] | None = None
         """When this worker last left a connection to the others, and their counts then."""
         self._paused: dict[int, asyncio.TimerHandle] = {}
+        self._shed_at = 0.0
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
         # uvicorn runs the lifespan and marks itself started; its own servers would accept
@@ -121,6 +134,8 @@ class BalancedServer(uvicorn.Server):
             app_state=self.lifespan.state,
         )
         self._listeners = [getattr(s, "sock", s) for s in sockets or []]
+        # each connection's protocol takes the app from here when it is made
+        self.config.loaded_app = Shedding(self.config.loaded_app, self.should_shed)
         self.counts.join(self.row)
         log.info("accepting its share of connections (row %d)", self.row)
         for listener in self._listeners:
@@ -132,6 +147,18 @@ class BalancedServer(uvicorn.Server):
         if self._arriving:
             self._arriving = {a for a in self._arriving if a not in connections}
         return len(connections) + len(self._arriving)
+
+    def should_shed(self) -> bool:
+        """Whether the response being sent should ask its client to reconnect: this worker
+        holds two or more connections above the least loaded, and has not asked one lately."""
+        now = time.monotonic()
+        if now - self._shed_at < SHED_EVERY_S:
+            return False
+        others = self.counts.others(self.row)
+        if not others or self._open() <= min(others) + 1:
+            return False
+        self._shed_at = now
+        return True
 
     def _readable(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> None:
         """A connection waits on `listener`: take it, or leave it to a less loaded worker."""
@@ -218,3 +245,24 @@ class BalancedServer(uvicorn.Server):
         if self._listeners:
             self.counts.clear(self.row)
         await super().shutdown(sockets)
+
+
+class Shedding:
+    """ASGI middleware: a response `shed()` picks asks its client to reconnect."""
+
+    def __init__(self, app: ASGIApp, shed: Callable[[], bool]) -> None:
+        self.app = app
+        self.shed = shed
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not self.shed():
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), (b"connection", b"close")]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, closing)
