@@ -101,8 +101,15 @@ def connected(clients: list[http.client.HTTPConnection]) -> list[socket.socket]:
 
 def ask(connection: http.client.HTTPConnection, question: str) -> int:
     body = json.dumps({"question": question})
-    connection.request("POST", "/api/ask", body, {"content-type": "application/json"})
-    response = connection.getresponse()
+    try:
+        connection.request("POST", "/api/ask", body, {"content-type": "application/json"})
+        response = connection.getresponse()
+    except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+        # the server closed it while it sat idle (uvicorn's keep-alive, 5 s): as a browser
+        # does, open a new one
+        connection.close()
+        connection.request("POST", "/api/ask", body, {"content-type": "application/json"})
+        response = connection.getresponse()
     response.read()
     return response.status
 
@@ -155,7 +162,7 @@ def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_di
         (other,) = workers - {stopped}
         assert holders(port, workers, connected(late)) == {other: 4}
 
-        # it comes back: the other holds four more, and sheds them as its clients ask again
+        # it comes back: the other holds four more, and sheds two as its clients ask again
         os.kill(int(stopped), signal.SIGCONT)
         stopped = None
         everyone = [c for c in clients if c not in leaving] + newcomers + late
@@ -163,7 +170,8 @@ def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_di
         while True:
             assert all(ask(c, "Which nerves does MMN affect?") == 200 for c in everyone)
             held = holders(port, workers, connected(everyone))
-            if sorted(held.values()) in ([10, 10], [9, 11]):
+            counts = [held[pid] for pid in workers]
+            if sum(counts) == len(everyone) and max(counts) - min(counts) <= 1:
                 break
             assert time.monotonic() < deadline, held
     finally:

@@ -29,7 +29,6 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -135,7 +134,7 @@ class BalancedServer(uvicorn.Server):
         )
         self._listeners = [getattr(s, "sock", s) for s in sockets or []]
         # each connection's protocol takes the app from here when it is made
-        self.config.loaded_app = Shedding(self.config.loaded_app, self.should_shed)
+        self.config.loaded_app = Shedding(self.config.loaded_app, self)
         self.counts.join(self.row)
         log.info("accepting its share of connections (row %d)", self.row)
         for listener in self._listeners:
@@ -148,14 +147,17 @@ class BalancedServer(uvicorn.Server):
             self._arriving = {a for a in self._arriving if a not in connections}
         return len(connections) + len(self._arriving)
 
-    def should_shed(self) -> bool:
-        """Whether the response being sent should ask its client to reconnect: this worker
-        holds two or more connections above the least loaded, and has not asked one lately."""
-        now = time.monotonic()
-        if now - self._shed_at < SHED_EVERY_S:
-            return False
+    def over_share(self) -> bool:
+        """This worker holds two or more connections above the least loaded other."""
         others = self.counts.others(self.row)
-        if not others or self._open() <= min(others) + 1:
+        return bool(others) and self._open() > min(others) + 1
+
+    def should_shed(self) -> bool:
+        """Whether the response starting now should ask its client to reconnect: this worker
+        is over its share and has not asked one lately (decided as the response starts, so
+        the connection closes, and the counts move, before the next)."""
+        now = time.monotonic()
+        if now - self._shed_at < SHED_EVERY_S or not self.over_share():
             return False
         self._shed_at = now
         return True
@@ -190,6 +192,7 @@ class BalancedServer(uvicorn.Server):
             self._stepped_back is not None
             and now - self._stepped_back[0] < 20 * STEP_BACK_S
             and self._stepped_back[1] == others
+            and now - self._shed_at > STALE_S  # a client it shed is not taken back
         ):  # no one took it while this worker stood back: the others are busy or stuck
             self._stepped_back = None
             return True
@@ -248,21 +251,37 @@ class BalancedServer(uvicorn.Server):
 
 
 class Shedding:
-    """ASGI middleware: a response `shed()` picks asks its client to reconnect."""
+    """ASGI middleware: while `server` is over its share, a response it picks asks its client
+    to reconnect (`Connection: close`). Only once the request's body is read whole: closing
+    with bytes unread would reset the connection, and the client could lose the response
+    (an early 413, a 503)."""
 
-    def __init__(self, app: ASGIApp, shed: Callable[[], bool]) -> None:
+    def __init__(self, app: ASGIApp, server: BalancedServer) -> None:
         self.app = app
-        self.shed = shed
+        self.server = server
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or not self.shed():
+        if scope["type"] != "http" or not self.server.over_share():
             await self.app(scope, receive, send)
             return
+        names = {name for name, _ in scope["headers"]}
+        read = b"content-length" not in names and b"transfer-encoding" not in names
+
+        async def receiving() -> Message:
+            nonlocal read
+            message = await receive()
+            if message["type"] == "http.request" and not message.get("more_body", False):
+                read = True
+            return message
 
         async def closing(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [*message.get("headers", []), (b"connection", b"close")]
-                message = {**message, "headers": headers}
+            if message["type"] == "http.response.start" and read:
+                headers = list(message.get("headers", []))
+                closes = any(
+                    n.lower() == b"connection" and b"close" in v.lower() for n, v in headers
+                )
+                if not closes and self.server.should_shed():
+                    message = {**message, "headers": [*headers, (b"connection", b"close")]}
             await send(message)
 
-        await self.app(scope, receive, closing)
+        await self.app(scope, receiving, closing)
