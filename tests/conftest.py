@@ -125,6 +125,21 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
 
 
 @pytest.fixture(scope="session")
+def shifted_two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """The corpus with the second article, built with the bridges as shifts of the question's
+    vector (`TrainingSettings(bridges="shifts")`): built once for the safety proposals and the
+    shifts tests, since a training is most of a build's 40 s."""
+    from assistant.build import build_corpus
+    from assistant.settings import TrainingSettings
+    from tests.updates import add_second_article, corpus_copy
+
+    root = tmp_path_factory.mktemp("shifted-two-articles")
+    corpus = add_second_article(corpus_copy(root / "corpus"))
+    build_corpus(corpus, embedder, root / "index", training=TrainingSettings(bridges="shifts"))
+    return root / "index"
+
+
+@pytest.fixture(scope="session")
 def engine(index_dir: Path, embedder):
     from assistant.engine import Engine
 
@@ -195,7 +210,10 @@ def live_server(index_dir: Path, server_dir: Path):
     stop_server(process)
 
 
-MODEL_FIXTURES = {"embedder", "torch_embedder", "engine", "index_dir", "two_articles", "client"}
+MODEL_FIXTURES = {
+    "embedder", "torch_embedder", "engine", "index_dir", "two_articles", "client",
+    "shifted_two_articles_dir",
+}  # fmt: skip
 SERVER_FIXTURES = {"live_server", "server"}
 
 

@@ -14,7 +14,6 @@ import pytest
 from assistant.build import build_corpus
 from assistant.engine import Engine
 from assistant.search import artefact
-from assistant.settings import TrainingSettings
 from tests.conftest import FIXTURES
 from tests.updates import SECOND_ID, add_second_article, corpus_copy
 
@@ -116,12 +115,9 @@ def test_with_a_second_article_each_finds_its_own_statement_against(two_articles
 
 
 @pytest.fixture(scope="module")
-def two_articles_shifted(tmp_path_factory: pytest.TempPathFactory, embedder) -> Engine:
+def two_articles_shifted(shifted_two_articles_dir, embedder) -> Engine:
     """The same corpus built with the bridges as shifts of the question's vector."""
-    root = tmp_path_factory.mktemp("safety-shifts")
-    corpus = add_second_article(corpus_copy(root / "corpus"))
-    build_corpus(corpus, embedder, root / "index", training=TrainingSettings(bridges="shifts"))
-    engine = Engine.open(root / "index", embedder)
+    engine = Engine.open(shifted_two_articles_dir, embedder)
     assert artefact.load(engine.index.ranker_dir).shifts is not None  # not the text's bridges
     return engine
 

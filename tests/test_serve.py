@@ -47,8 +47,12 @@ def test_a_real_server_refuses_bad_input_and_keeps_answering(live_server):
     assert status == 200
 
 
-def test_serve_builds_the_index_first_when_there_is_none(tmp_path):
+@pytest.mark.model
+def test_serve_builds_the_index_first_when_there_is_none(tmp_path, index_dir):
     index = tmp_path / "empty-index"
+    # No published version, only the caches an earlier build left (the session's): the build
+    # runs every stage and reuses the trained ranker; a build from nothing is test_cli's.
+    shutil.copytree(index_dir / "cache", index / "cache")
     process, base = start_server(index, tmp_path / "server.log")
     try:
         status, body = post(base + "/api/ask", {"question": "Is rituximab effective?", "k": 1})

@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pytest
 
-from assistant.build import build_corpus
 from assistant.engine import Engine
 from assistant.ingest.tokens import read
 from assistant.search import artefact
@@ -15,7 +14,6 @@ from assistant.search.ranker import read_question
 from assistant.search.shifts import Shifts, framed
 from assistant.settings import TrainingSettings
 from assistant.train.stage import embed_shifted
-from tests.conftest import CORPUS
 
 FRAMES = ("first frame", "second frame")
 
@@ -123,11 +121,9 @@ class Recording:
 
 @pytest.mark.slow
 @pytest.mark.model
-def test_with_shifts_the_model_reads_the_question_as_typed(tmp_path, embedder, vocabulary):
-    training = TrainingSettings(bridges="shifts")
-    build_corpus(CORPUS, embedder, tmp_path / "index", training=training)
+def test_with_shifts_the_model_reads_the_question_as_typed(shifted_two_articles_dir, embedder):
     recording = Recording(embedder)
-    engine = Engine.open(tmp_path / "index", recording)
+    engine = Engine.open(shifted_two_articles_dir, recording)
     shifts = artefact.load(engine.index.ranker_dir).shifts
     assert shifts is not None and set(shifts.units) == set(engine.index.vocabulary.bridge_units())
 
