@@ -1,6 +1,8 @@
 """`serve --workers N` spreads connections over its workers (web/balance.py), and a worker that
 stops answering does not keep clients waiting."""
 
+import asyncio
+import errno
 import http.client
 import json
 import os
@@ -12,8 +14,9 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+import uvicorn
 
-from tests.conftest import start_server, stop_server
+from tests.conftest import run_loop, start_server, stop_server
 from web import balance
 from web.balance import ConnectionCounts
 
@@ -26,25 +29,30 @@ def test_counts_written_in_a_fork_are_read_in_its_parent():
     if child == 0:  # a worker: accept, then publish its connections
         try:
             counts.join(row)
-            counts.publish(row, 7)
+            counts.publish(row, 7, accepted=True)
+            counts.publish(row, 7, accepted=True)  # one more, and one closed meanwhile
         finally:
             os._exit(0)
     os.waitpid(child, 0)
-    assert counts.others(counts.free_row({row})) == (7,)
-    assert counts.others(row) == ()  # a worker does not count itself
+    assert counts.others(counts.free_row({row})) == ((7,), 2)
+    assert counts.others(row) == ((), 0)  # a worker does not count itself
     counts.clear(row)  # the master, when that worker exits
-    assert counts.others(3) == ()
+    assert counts.others(3) == ((), 0)
 
 
 def test_a_row_is_counted_only_while_its_worker_accepts_and_its_loop_runs(monkeypatch):
     counts = ConnectionCounts(2)
     counts.publish(0, 5)  # a stale count in a row no worker has joined
-    assert counts.others(1) == ()
+    assert counts.others(1) == ((), 0)
     counts.join(0)
-    assert counts.others(1) == (0,)
+    assert counts.others(1) == ((0,), 0)
+    counts.clear(0)  # it stopped accepting (an error): not counted until it joins again
+    counts.publish(0, 3)  # its loop still ticks
+    assert counts.others(1) == ((), 0)
+    counts.join(0)
     monkeypatch.setattr(balance, "STALE_S", 0.0)  # its loop has not written since
     time.sleep(0.001)
-    assert counts.others(1) == ()
+    assert counts.others(1) == ((), 0)
 
 
 def test_a_new_worker_gets_a_free_row_and_none_when_all_are_held():
@@ -54,8 +62,49 @@ def test_a_new_worker_gets_a_free_row_and_none_when_all_are_held():
     counts.join(1)
     counts.publish(1, 4)
     assert counts.free_row({0}) == 1  # cleared for its new worker
-    assert counts.others(0) == ()
+    assert counts.others(0) == ((), 0)
     assert counts.free_row({0, 1, 2}) is None
+
+
+class Refusing:
+    """A listener whose accept fails as a process out of descriptors sees it."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))  # listening, no one connects
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def accept(self):
+        raise OSError(errno.EMFILE, "Too many open files")
+
+
+def test_a_worker_that_cannot_accept_is_not_counted_until_it_can(monkeypatch):
+    """Out of descriptors, a worker stops accepting for a while: meanwhile the others do not
+    count it (they would step back, and shed clients, towards a worker that cannot take them),
+    and it is counted again when it accepts again."""
+    monkeypatch.setattr(balance, "ACCEPT_PAUSE_S", 0.05)
+    counts = ConnectionCounts(2)
+    listener = Refusing()
+
+    async def run() -> tuple[tuple, tuple, tuple]:
+        loop = asyncio.get_running_loop()
+        server = balance.BalancedServer(uvicorn.Config(app=None), counts=counts, row=0)
+        counts.join(0)
+        server._listeners = [listener]
+        loop.add_reader(listener.fileno(), server._readable, loop, listener)
+        before = counts.others(1)
+        server._readable(loop, listener)
+        during = counts.others(1)
+        await asyncio.sleep(0.1)
+        loop.remove_reader(listener.fileno())
+        return before, during, counts.others(1)
+
+    try:
+        before, during, after = run_loop(run())
+    finally:
+        listener.sock.close()
+    assert before == ((0,), 0) and during == ((), 0) and after == ((0,), 0)
 
 
 def where(port: int, workers: set[str], clients: list[socket.socket]) -> dict[int, str]:
@@ -158,7 +207,10 @@ def test_two_workers_share_the_connections_and_a_stopped_one_holds_none(index_di
         stopped = first
         os.kill(int(stopped), signal.SIGSTOP)
         late = [http.client.HTTPConnection("127.0.0.1", port, timeout=10) for _ in range(4)]
-        assert all(ask(c, "How is MMN treated?") == 200 for c in late)
+        for client in late:  # each at once: the other steps back 5 ms, then takes it
+            started = time.monotonic()
+            assert ask(client, "How is MMN treated?") == 200
+            assert time.monotonic() - started < 1.0
         (other,) = workers - {stopped}
         assert holders(port, workers, connected(late)) == {other: 4}
 

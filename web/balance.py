@@ -52,7 +52,12 @@ ACCEPT_PAUSE_S = 1.0
 accepting, as asyncio's own servers do: the connection stays queued, and trying again at once
 would spin."""
 
-OUT_OF_RESOURCES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+LOST = {
+    errno.EPROTO, errno.EPERM, errno.ENETDOWN, errno.ENOPROTOOPT, errno.EHOSTDOWN,
+    errno.ENONET, errno.EHOSTUNREACH, errno.EOPNOTSUPP, errno.ENETUNREACH,
+}  # fmt: skip
+"""Errors of accept(2) that took one connection with them (Linux's man page: retry, as for
+EAGAIN). Any other (descriptors or memory run out, a broken listener) pauses accepting."""
 
 SHED_EVERY_S = 0.1
 """At most one client a worker is asked to reconnect in this long: the counts move (and are
@@ -61,13 +66,14 @@ written) before the next, so the workers do not shed more than the imbalance."""
 
 class ConnectionCounts:
     """Each worker's open connections, in an anonymous shared mapping made by the master before
-    it forks: a row per worker (its pid once it accepts, its connections, when it last wrote),
-    each written by its worker only; the master clears a row when its worker exits. A row not
-    written for `STALE_S` is not counted: its worker's loop does not run (stopped, stuck)."""
+    it forks: a row per worker (its pid while it accepts, its connections, when it last wrote,
+    how many it has accepted), each written by its worker only; the master clears a row when
+    its worker exits. A row not written for `STALE_S` is not counted: its worker's loop does
+    not run (stopped, stuck)."""
 
     def __init__(self, rows: int) -> None:
-        self._memory = mmap.mmap(-1, max(1, rows) * 24)  # MAP_SHARED: forks see every write
-        self._rows = np.frombuffer(self._memory, dtype=np.int64).reshape(-1, 3)
+        self._memory = mmap.mmap(-1, max(1, rows) * 32)  # MAP_SHARED: forks see every write
+        self._rows = np.frombuffer(self._memory, dtype=np.int64).reshape(-1, 4)
 
     def free_row(self, taken: set[int]) -> int | None:
         """A row for a new worker (in the master, before it forks): one no live worker holds,
@@ -82,19 +88,24 @@ class ConnectionCounts:
 
     def join(self, row: int) -> None:
         """This worker accepts from now on: the others count it."""
-        self._rows[row] = (os.getpid(), 0, _now_us())
+        self._rows[row] = (os.getpid(), 0, _now_us(), 0)
 
-    def publish(self, row: int, count: int) -> None:
-        self._rows[row, 1:] = (count, _now_us())
+    def publish(self, row: int, count: int, *, accepted: bool = False) -> None:
+        self._rows[row, 1:3] = (count, _now_us())
+        if accepted:
+            self._rows[row, 3] += 1
 
-    def others(self, row: int) -> tuple[int, ...]:
-        """The connections of every other accepting worker whose loop wrote lately."""
+    def others(self, row: int) -> tuple[tuple[int, ...], int]:
+        """The connections of every other accepting worker whose loop wrote lately, and how
+        many those workers have accepted in all (which moves whenever one takes a connection,
+        even if another of its connections closed meanwhile)."""
         fresh = _now_us() - int(STALE_S * 1e6)
-        return tuple(
-            count
-            for i, (pid, count, written) in enumerate(self._rows.tolist())
+        rows = [
+            (count, accepted)
+            for i, (pid, count, written, accepted) in enumerate(self._rows.tolist())
             if pid and i != row and written >= fresh
-        )
+        ]
+        return tuple(count for count, _ in rows), sum(accepted for _, accepted in rows)
 
 
 def _now_us() -> int:
@@ -114,9 +125,11 @@ class BalancedServer(uvicorn.Server):
         self._tasks: set[asyncio.Task[None]] = set()
         self._arriving: set[object] = set()
         """Accepted connections not yet among uvicorn's: their socket, then their protocol."""
-        self._stepped_back: tuple[float, tuple[int, ...]] | None = None
-        """When this worker last left a connection to the others, and their counts then."""
+        self._stepped_back: tuple[float, int] | None = None
+        """When this worker last left a connection to the others, and their accepts then."""
         self._paused: dict[int, asyncio.TimerHandle] = {}
+        self._left = False
+        """Accepting is paused for an error: the others do not count this worker meanwhile."""
         self._shed_at = 0.0
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
@@ -149,7 +162,7 @@ class BalancedServer(uvicorn.Server):
 
     def over_share(self) -> bool:
         """This worker holds two or more connections above the least loaded other."""
-        others = self.counts.others(self.row)
+        others, _ = self.counts.others(self.row)
         return bool(others) and self._open() > min(others) + 1
 
     def should_shed(self) -> bool:
@@ -171,19 +184,22 @@ class BalancedServer(uvicorn.Server):
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             return  # another worker took it, or its client left
         except OSError as exc:
-            if exc.errno in OUT_OF_RESOURCES:  # the connection stays queued
+            if exc.errno not in LOST:  # out of descriptors or memory, or a broken listener:
+                # the connection stays queued, and the others take it meanwhile
                 log.warning("cannot accept connections for %.0f s (%s)", ACCEPT_PAUSE_S, exc)
+                self._left = True
+                self.counts.clear(self.row)
                 self._pause(loop, listener, ACCEPT_PAUSE_S)
-            return  # otherwise a network error that took the connection with it
+            return
         connection.setblocking(False)
         self._arriving.add(connection)
         task = loop.create_task(self._connect(loop, connection))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-        self.counts.publish(self.row, self._open())
+        self.counts.publish(self.row, self._open(), accepted=True)
 
     def _may_take(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> bool:
-        mine, others = self._open(), self.counts.others(self.row)
+        mine, (others, accepted) = self._open(), self.counts.others(self.row)
         if not others or mine <= min(others):
             self._stepped_back = None
             return True
@@ -191,12 +207,12 @@ class BalancedServer(uvicorn.Server):
         if (
             self._stepped_back is not None
             and now - self._stepped_back[0] < 20 * STEP_BACK_S
-            and self._stepped_back[1] == others
+            and self._stepped_back[1] == accepted
             and now - self._shed_at > STALE_S  # a client it shed is not taken back
         ):  # no one took it while this worker stood back: the others are busy or stuck
             self._stepped_back = None
             return True
-        self._stepped_back = (now, others)
+        self._stepped_back = (now, accepted)
         self._pause(loop, listener, STEP_BACK_S)
         return False
 
@@ -209,8 +225,13 @@ class BalancedServer(uvicorn.Server):
 
     def _resume(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> None:
         self._paused.pop(listener.fileno(), None)
-        if not self.should_exit:
-            loop.add_reader(listener.fileno(), self._readable, loop, listener)
+        if self.should_exit:
+            return
+        if self._left:  # counted again
+            self._left = False
+            self.counts.join(self.row)
+            self.counts.publish(self.row, self._open())
+        loop.add_reader(listener.fileno(), self._readable, loop, listener)
 
     async def _connect(self, loop: asyncio.AbstractEventLoop, connection: socket.socket) -> None:
         protocol: asyncio.BaseProtocol | None = None

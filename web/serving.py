@@ -267,7 +267,7 @@ class Worker(UvicornWorker):
     }
 
     connection_counts: ConnectionCounts
-    connection_row: int | None
+    connection_row: int | None = None
     """Given by the master before the fork (`Prefork.give_row`); None: every row is held (a
     reload's generations overlapping), and this worker accepts as uvicorn does."""
 
