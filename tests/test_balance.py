@@ -107,6 +107,37 @@ def test_a_worker_that_cannot_accept_is_not_counted_until_it_can(monkeypatch):
     assert before == ((0,), 0) and during == ((), 0) and after == ((0,), 0)
 
 
+def test_a_worker_holding_more_steps_back_once_then_takes_what_no_one_took():
+    """The rule each worker applies to a waiting connection, and to shedding, on counts it
+    reads from the shared rows (row 0 this worker, row 1 the other)."""
+    counts = ConnectionCounts(2)
+    listener = Refusing()
+
+    async def run() -> list[bool]:
+        loop = asyncio.get_running_loop()
+        server = balance.BalancedServer(uvicorn.Config(app=None), counts=counts, row=0)
+        counts.join(0)
+        counts.join(1)
+        seen = [server._may_take(loop, listener)]  # 0 against 0: takes it
+        server._arriving = {object(), object()}  # now it holds two, the other none
+        seen.append(server._may_take(loop, listener))  # steps back
+        seen.append(server._may_take(loop, listener))  # no one took it: takes it
+        seen.append(server._may_take(loop, listener))  # steps back
+        counts.publish(1, 0, accepted=True)  # the other took one (and one of its closed)
+        seen.append(server._may_take(loop, listener))  # so it steps back again
+        seen += [server.should_shed(), server.should_shed()]  # one client in 0.1 s
+        seen.append(server._may_take(loop, listener))  # steps back
+        seen.append(server._may_take(loop, listener))  # and does not take back what it shed
+        server._arriving = set()
+        return seen
+
+    try:
+        seen = run_loop(run())
+    finally:
+        listener.sock.close()
+    assert seen == [True, False, True, False, False, True, False, False, False]
+
+
 def where(port: int, workers: set[str], clients: list[socket.socket]) -> dict[int, str]:
     """The worker holding each of `clients`' connections, by the client's port: the server's
     end of each (in /proc/net/tcp) and the workers' descriptors pointing at it. A connection
