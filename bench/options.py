@@ -334,14 +334,12 @@ def safety(embedder, settings, training, root: Path) -> dict[str, dict[str, int]
     """tests/test_safety.py's proposals on the corpus with the second article, built the same
     way: how many of each article's do not find the statement against the treatment first,
     undeclined (the test's known misses counted too)."""
-    from assistant.build import build_corpus
     from assistant.engine import Engine
     from tests.test_safety import proposal_failures, proposals
-    from tests.updates import add_second_article, corpus_copy
+    from tests.updates import build_two_articles
 
-    corpus = add_second_article(corpus_copy(root / "corpus-two"))
-    build_corpus(corpus, embedder, root / "index-two", training=training, settings=settings)
-    engine = Engine.open(root / "index-two", embedder, settings=settings)
+    built = build_two_articles(root / "two", embedder, training=training, settings=settings)
+    engine = Engine.open(built, embedder, settings=settings)
     articles = sorted({p.article_id for p in engine.index.passages})
     out = {}
     for a in articles:

@@ -129,14 +129,11 @@ def shifted_two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder)
     """The corpus with the second article, built with the bridges as shifts of the question's
     vector (`TrainingSettings(bridges="shifts")`): built once for the safety proposals and the
     shifts tests, since a training is most of a build's 40 s."""
-    from assistant.build import build_corpus
     from assistant.settings import TrainingSettings
-    from tests.updates import add_second_article, corpus_copy
+    from tests.updates import build_two_articles
 
     root = tmp_path_factory.mktemp("shifted-two-articles")
-    corpus = add_second_article(corpus_copy(root / "corpus"))
-    build_corpus(corpus, embedder, root / "index", training=TrainingSettings(bridges="shifts"))
-    return root / "index"
+    return build_two_articles(root, embedder, training=TrainingSettings(bridges="shifts"))
 
 
 @pytest.fixture(scope="session")

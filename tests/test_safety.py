@@ -11,11 +11,10 @@ import re
 
 import pytest
 
-from assistant.build import build_corpus
 from assistant.engine import Engine
 from assistant.search import artefact
 from tests.conftest import FIXTURES
-from tests.updates import SECOND_ID, add_second_article, corpus_copy
+from tests.updates import SECOND_ID, build_two_articles
 
 pytestmark = pytest.mark.model
 
@@ -92,9 +91,7 @@ def _listed(engine: Engine, article_id: str) -> None:
 @pytest.fixture(scope="module")
 def two_articles(tmp_path_factory: pytest.TempPathFactory, embedder) -> Engine:
     """The corpus with the second article and its editors' examples, built for real."""
-    root = tmp_path_factory.mktemp("safety")
-    build_corpus(add_second_article(corpus_copy(root / "corpus")), embedder, root / "index")
-    return Engine.open(root / "index", embedder)
+    return Engine.open(build_two_articles(tmp_path_factory.mktemp("safety"), embedder), embedder)
 
 
 def test_every_rejecting_statement_of_the_first_article_is_checked(engine):

@@ -14,6 +14,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from assistant.evaluation import GoldItem, load_gold
 
@@ -93,6 +94,16 @@ def add_second_article(corpus: Path, *, count: int | None = None, near: bool = F
         with (corpus / "examples" / "out-of-scope.jsonl").open("a", encoding="utf-8") as handle:
             handle.write("\n".join(outside) + "\n")
     return corpus
+
+
+def build_two_articles(root: Path, embedder: Any, **build: Any) -> Path:
+    """The project's corpus with the second article, copied to `root`/corpus and built into
+    `root`/index (`build`: `build_corpus`'s options)."""
+    from assistant.build import build_corpus
+
+    corpus = add_second_article(corpus_copy(root / "corpus"))
+    build_corpus(corpus, embedder, root / "index", **build)
+    return root / "index"
 
 
 def edit_article(corpus: Path, edit: Edit) -> None:

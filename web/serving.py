@@ -220,7 +220,7 @@ class Prefork(BaseApplication):
 
     def take_row(self, _: Arbiter, worker: Any) -> None:
         """gunicorn's child_exit hook, in the master: a worker that died holds no connections."""
-        if getattr(worker, "connection_row", None) is not None:
+        if worker.connection_row is not None:
             self.counts.clear(worker.connection_row)
 
 
