@@ -138,6 +138,49 @@ def test_a_worker_holding_more_steps_back_once_then_takes_what_no_one_took():
     assert seen == [True, False, True, False, False, True, False, False, False]
 
 
+async def hello(scope, receive, send) -> None:
+    """The smallest app: a kept-alive answer to any request."""
+    await receive()
+    headers = [(b"content-length", b"2")]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": b"ok"})
+
+
+def test_a_connection_accepted_as_its_worker_stops_is_answered_then_closed():
+    """A connection accepted just before a worker is told to stop (a reload, a restart) is
+    still on its way to uvicorn when uvicorn closes its connections: it must be among them,
+    closed (its request answered first if uvicorn has read it), not left open for the
+    worker's shutdown to wait on until the master kills it."""
+    counts = ConnectionCounts(1)
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.setblocking(False)
+    client = socket.create_connection(listener.getsockname(), timeout=5)
+    client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+
+    async def run() -> float:
+        loop = asyncio.get_running_loop()
+        config = uvicorn.Config(app=hello, lifespan="off", log_level="warning")
+        config.load()
+        server = balance.BalancedServer(config, counts=counts, row=0)
+        server.lifespan = config.lifespan_class(config)  # as uvicorn's `serve` makes it
+        await server.startup(sockets=[listener])
+        server._readable(loop, listener)  # accepted; its protocol is made on a later turn
+        started = time.monotonic()
+        await asyncio.wait_for(server.shutdown(), 3)
+        return time.monotonic() - started
+
+    try:
+        took = run_loop(run())
+        received = b""
+        while chunk := client.recv(4096):  # to the end: the worker closed it
+            received += chunk
+    finally:
+        client.close()
+        listener.close()
+    assert received in (b"", b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"), received
+    assert took < 1.5
+
+
 def where(port: int, workers: set[str], clients: list[socket.socket]) -> dict[int, str]:
     """The worker holding each of `clients`' connections, by the client's port: the server's
     end of each (in /proc/net/tcp) and the workers' descriptors pointing at it. A connection

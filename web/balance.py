@@ -59,6 +59,10 @@ LOST = {
 """Errors of accept(2) that took one connection with them (Linux's man page: retry, as for
 EAGAIN). Any other (descriptors or memory run out, a broken listener) pauses accepting."""
 
+CONNECT_WAIT_S = 1.0
+"""When a worker stops, how long the connections it has accepted may take to become uvicorn's
+(a TLS handshake); those still on their way are then closed."""
+
 SHED_EVERY_S = 0.1
 """At most one client a worker is asked to reconnect in this long: the counts move (and are
 written) before the next, so the workers do not shed more than the imbalance."""
@@ -245,6 +249,9 @@ class BalancedServer(uvicorn.Server):
 
         try:
             await loop.connect_accepted_socket(made, connection, ssl=self.config.ssl)
+        except asyncio.CancelledError:  # the worker stops (`shutdown`)
+            connection.close()
+            raise
         except Exception as exc:  # noqa: BLE001 - one connection lost, the server goes on
             connection.close()
             level = logging.DEBUG if isinstance(exc, ssl.SSLError) else logging.WARNING
@@ -259,7 +266,8 @@ class BalancedServer(uvicorn.Server):
         return await super().on_tick(counter)
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
-        """Stop accepting, leave the others' counts, then uvicorn's own shutdown."""
+        """Stop accepting, leave the others' counts, let the connections just accepted become
+        uvicorn's (`CONNECT_WAIT_S`), then uvicorn's own shutdown closes them all."""
         loop = asyncio.get_running_loop()
         for listener in self._listeners:
             loop.remove_reader(listener.fileno())
@@ -268,6 +276,11 @@ class BalancedServer(uvicorn.Server):
         self._paused.clear()
         if self._listeners:
             self.counts.clear(self.row)
+        if self._tasks:  # accepted, not yet uvicorn's: it would neither close nor answer them,
+            # and would wait on them until the master kills this worker
+            _, late = await asyncio.wait(set(self._tasks), timeout=CONNECT_WAIT_S)
+            for task in late:  # a TLS handshake that does not end
+                task.cancel()
         await super().shutdown(sockets)
 
 
