@@ -1,6 +1,7 @@
 """`mmn-assistant serve` as a real uvicorn process on 127.0.0.1."""
 
 import json
+import os
 import shutil
 import signal
 import socket
@@ -9,11 +10,12 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
 
-from assistant.store.directory import published_version
+from assistant.store.directory import publish, published_version
 from tests.conftest import ROOT, free_port, start_server, stop_server
 
 pytestmark = pytest.mark.server
@@ -98,6 +100,15 @@ def test_the_request_log_has_one_structured_line_per_request_and_no_question(
     for line in asked:
         assert set(line) == {"time", "method", "path", "status", "ms"}
         assert isinstance(line["ms"], float) and 0 <= line["ms"] < 30_000
+
+
+def alive(pid: str | int) -> bool:
+    """Whether a process runs: a zombie, not yet reaped by whoever adopted it, is gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -214,7 +225,6 @@ def test_workers_do_not_outlive_a_killed_master(index_dir, tmp_path):
     """A master killed outright (SIGKILL, the OOM killer) takes its workers with it: left on
     their own they would keep serving and hold the port that its restart must bind."""
     import re
-    from pathlib import Path
 
     log = tmp_path / "server.log"
     process, base = start_server(index_dir, log, "--workers", "2")
@@ -224,14 +234,6 @@ def test_workers_do_not_outlive_a_killed_master(index_dir, tmp_path):
         time.sleep(0.25)
     process.kill()
     process.wait(timeout=15)
-
-    def alive(pid: str) -> bool:  # a zombie, not yet reaped by whoever adopted it, is gone
-        try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-        except FileNotFoundError:
-            return False
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
     deadline = time.monotonic() + 15
     while any(map(alive, workers)):
         assert time.monotonic() < deadline, f"workers {workers} outlived their master"
@@ -273,3 +275,116 @@ def test_slow_bodies_get_408_at_the_bound_while_others_are_answered(
         for client in slow:
             client.close()
         stop_server(process)
+
+
+def _workers(log: Path, count: int) -> list[str]:
+    """The pids of the first `count` workers gunicorn booted, once it has."""
+    import re
+
+    deadline = time.monotonic() + 120
+    while len(pids := re.findall(r"Booting worker with pid: (\d+)", log.read_text())) < count:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.25)
+    return pids
+
+
+@pytest.mark.model
+def test_a_worker_restarted_while_a_damaged_version_is_published_serves_the_last_good(
+    index_dir, tmp_path
+):
+    """The running workers refuse a damaged version and keep theirs. A worker that dies then
+    (a crash, the OOM killer) is replaced, and the replacement must not fail on the damaged
+    version: gunicorn would take a failed boot for a broken app and stop the whole server."""
+    served = tmp_path / "index"
+    shutil.copytree(index_dir, served)
+    good = published_version(served)
+    damaged = good.replace("-", "-dmg", 1)
+    shutil.copytree(served / "versions" / good, served / "versions" / damaged)
+    vectors = served / "versions" / damaged / "vectors.faiss"
+    vectors.write_bytes(vectors.read_bytes()[:100])  # truncated
+    log = tmp_path / "server.log"
+    process, base = start_server(served, log, "--workers", "2")
+    try:
+        first = _workers(log, 2)
+        publish(served, damaged)
+        time.sleep(2.5)  # the workers' watchers refuse it
+        os.kill(int(first[0]), signal.SIGKILL)
+        _workers(log, 3)  # its replacement
+        deadline = time.monotonic() + 60
+        while (text := log.read_text()).count("warmed: one answer in") < 3:
+            assert "Worker failed to boot" not in text, text
+            assert time.monotonic() < deadline, text
+            time.sleep(0.25)
+        assert process.poll() is None, log.read_text()
+        for _ in range(8):  # whichever worker answers, it answers from the good version
+            status, body = post(base + "/api/ask", {"question": "What IVIg dose is used?"})
+            assert status == 200 and body["index"]["version"] == good
+    finally:
+        stop_server(process)
+    assert "refused index version" in log.read_text()
+
+
+@pytest.mark.model
+def test_sigint_to_the_master_alone_stops_its_workers_cleanly(index_dir, tmp_path):
+    """A supervisor that signals only the main process (SIGINT, SIGQUIT: gunicorn's quick
+    stop) must see the workers finish their shutdown, not be killed at the end of the grace
+    period."""
+    log = tmp_path / "server.log"
+    process, base = start_server(index_dir, log, "--workers", "2")
+    _workers(log, 2)
+    started = time.monotonic()
+    process.send_signal(signal.SIGINT)
+    process.wait(timeout=30)
+    took = time.monotonic() - started
+    text = log.read_text()
+    assert "was sent SIGKILL" not in text and "Perhaps out of memory" not in text, text
+    assert text.count("Finished server process") == 2, text
+    assert took < 5, (took, text)
+
+
+def test_a_stopped_serve_does_not_leave_its_first_build_running(tmp_path):
+    """`serve --workers N` with no index builds in a child process. Stopping `serve` meanwhile
+    must stop the build: left running on its own, it would hold both cores, and the build lock
+    that makes a restarted `serve` refuse to start ("another build is running")."""
+    started = tmp_path / "build.pid"
+    code = (
+        "import os, time\n"
+        "from pathlib import Path\n"
+        "from web.serving import run_apart\n"
+        f"run_apart(lambda: Path({str(started)!r}).write_text(str(os.getpid())) and time.sleep(60))\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() or not started.read_text():
+            assert parent.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        build = int(started.read_text())
+        parent.terminate()
+        parent.wait(timeout=15)
+        deadline = time.monotonic() + 10
+        while alive(build):
+            assert time.monotonic() < deadline, "the build outlived the serve that started it"
+            time.sleep(0.05)
+    finally:
+        parent.kill()
+
+
+def test_a_child_whose_parent_died_or_is_told_to_stop_exits_before_its_own_handlers():
+    """A worker (or build) forked just as its parent dies, or sent SIGTERM before it has
+    handlers of its own, stops: the parent's handlers it inherited would swallow the signal,
+    and it would serve on, orphaned."""
+    from web.serving import die_with_parent
+
+    outcomes = []
+    for parent in ("dead", "alive"):
+        child = os.fork()
+        if child == 0:  # pragma: no cover - the child
+            signal.signal(signal.SIGTERM, lambda *_: None)  # as if inherited from a master
+            die_with_parent(os.getppid() + (1 if parent == "dead" else 0))
+            os.kill(os.getpid(), signal.SIGTERM)  # its master dying
+            time.sleep(5)
+            os._exit(7)
+        _, status = os.waitpid(child, 0)
+        outcomes.append(os.waitstatus_to_exitcode(status))
+    assert outcomes == [0, -signal.SIGTERM]

@@ -61,13 +61,15 @@ class IndexWatcher:
         *,
         settings: Settings,
         interval: float = 1.0,
+        refused: str | None = None,
     ) -> None:
         self._app = app
         self._index_dir = index_dir
         self._embedder = embedder
         self._settings = settings
         self._interval = interval
-        self._refused: str | None = None
+        self._refused = refused
+        """The version last refused, not tried again until another is published."""
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="index-watcher", daemon=True)
 
@@ -99,6 +101,33 @@ class IndexWatcher:
         self._refused = None
         log.info("now serving index version %s (was %s)", fresh.index.version, served)
         return True
+
+
+def first_engine(
+    settings: Settings, model: Embedder, shared: LoadedIndex | None
+) -> tuple[Engine, str | None]:
+    """The engine a server starts with, warmed, and the published version it refused, if any.
+
+    The published version; in a forked worker, the version its master loaded and checked
+    (`shared`) when the published one cannot be served. The workers already running have
+    refused that version and kept theirs: a worker that replaces a dead one must not fail to
+    start on it, or gunicorn would take it for a broken app and stop the whole server."""
+    try:
+        engine = Engine.open(settings.index_dir, model, loaded=shared, settings=settings)
+        warmed = engine.warm()  # a worker's first clinician does not wait either
+        refused = None
+    except AssistantError as exc:
+        if shared is None:
+            raise
+        refused = published_version(settings.index_dir)
+        log.error(
+            "refused index version %s, serving %s as the master loaded it: %s",
+            refused, shared.version, exc,
+        )  # fmt: skip
+        engine = Engine.from_loaded(settings.index_dir, shared, model, settings=settings)
+        warmed = engine.warm()
+    log.info("warmed: one answer in %.0f ms before serving", warmed * 1000)
+    return engine, refused
 
 
 def part_of(full: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
@@ -179,6 +208,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         model: Embedder | None = None
+        refused: str | None = None
         if engine is not None:
             app.state.engine = engine
             model = engine.embedder if watch else None
@@ -189,16 +219,12 @@ def create_app(
             # across index swaps.
             model = serving(embedder or SentenceTransformerEmbedder.configured(settings), settings)
             model.load()  # healthy means ready: the first question does not wait for the model
-            app.state.engine = Engine.open(
-                settings.index_dir, model, loaded=shared, settings=settings
-            )
-            warmed = app.state.engine.warm()  # a worker's first clinician does not wait either
-            log.info("warmed: one answer in %.0f ms before serving", warmed * 1000)
+            app.state.engine, refused = first_engine(settings, model, shared)
         served = app.state.engine.index
         how = ", as the master loaded it (shared)" if served is shared else ""
         log.info("serving index version %s%s", served.version, how)
         watcher = (
-            IndexWatcher(app, settings.index_dir, model, settings=settings)
+            IndexWatcher(app, settings.index_dir, model, settings=settings, refused=refused)
             if watch and model is not None
             else None
         )

@@ -181,6 +181,9 @@ class BalancedServer(uvicorn.Server):
 
     def _readable(self, loop: asyncio.AbstractEventLoop, listener: socket.socket) -> None:
         """A connection waits on `listener`: take it, or leave it to a less loaded worker."""
+        if self.should_exit:  # told to stop: it waits for a worker that will answer it
+            loop.remove_reader(listener.fileno())
+            return
         if not self._may_take(loop, listener):
             return
         try:

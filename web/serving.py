@@ -52,6 +52,11 @@ GRACE_S = 10
 """On SIGTERM, requests in flight have this long to finish; gunicorn's master kills what is
 left of its workers when it has passed."""
 
+SHUTDOWN_S = 7
+"""What a worker's shutdown may add to `GRACE_S` before gunicorn's master kills it: uvicorn's
+next tick, the connections just accepted (`web.balance.CONNECT_WAIT_S`), and the lifespan's
+end, which waits up to 5 s for a version being loaded."""
+
 PR_SET_PDEATHSIG = 1
 """prctl(2): the signal a process receives when its parent dies (Linux)."""
 
@@ -144,8 +149,10 @@ def run_apart(work: Callable[[], object]) -> None:
         work()
         return
     read, write = os.pipe()
+    parent = os.getpid()
     pid = os.fork()
     if pid == 0:  # the child: report and leave without running any of the parent's cleanup
+        die_with_parent(parent)  # a stopped `serve` does not leave its build running, locked
         os.close(read)
         code = 0
         try:
@@ -182,7 +189,7 @@ class Prefork(BaseApplication):
             "workers": settings.workers,
             "worker_class": Worker,
             "preload_app": True,
-            "graceful_timeout": GRACE_S,
+            "graceful_timeout": GRACE_S + SHUTDOWN_S,
             "timeout": HEARTBEAT_S,
             "keepalive": 5,  # uvicorn's own default, as with one process
             "loglevel": "info",
@@ -229,10 +236,23 @@ def stop_with_master(_: Any, worker: Any) -> None:
     any SIGTERM) when its master dies. A master killed outright (SIGKILL, the OOM killer) would
     otherwise leave its workers serving on their own, holding the port its restart must bind
     (measured: uvicorn's own workers outlived their killed supervisor by minutes)."""
+    die_with_parent(worker.ppid)
+
+
+def die_with_parent(parent: int) -> None:
+    """In a forked child: SIGTERM when `parent` dies, and exit now if it already has. Until the
+    child installs handlers of its own, SIGTERM kills it: the parent's handlers it inherited
+    would take the signal for the parent's and do nothing."""
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     if sys.platform == "linux":
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-    if os.getppid() != worker.ppid:  # the master died before the line above
-        os.kill(os.getpid(), signal.SIGTERM)
+    if os.getppid() != parent:  # the parent died before the line above
+        os._exit(0)
+
+
+def stop(server: uvicorn.Server) -> None:
+    """Stop as on SIGTERM: requests in flight are finished, then the lifespan's shutdown."""
+    server.should_exit = True
 
 
 class NoDelayHTTP(AutoHTTPProtocol):  # type: ignore[misc, valid-type]
@@ -272,13 +292,17 @@ class Worker(UvicornWorker):
     reload's generations overlapping), and this worker accepts as uvicorn does."""
 
     async def _serve(self) -> None:
-        """uvicorn_worker's own, with a server that accepts only its share of connections."""
-        if self.connection_row is None:
-            await super()._serve()
-            return
+        """uvicorn_worker's own, with a server that accepts only its share of connections, and
+        that stops on SIGQUIT: gunicorn's master sends it on its own SIGINT or SIGQUIT, and
+        uvicorn_worker's handler only marks the gunicorn worker stopped, which nothing reads,
+        so the master killed the workers when their grace ran out."""
         self.config.app = self.wsgi
-        server = BalancedServer(self.config, counts=self.connection_counts, row=self.connection_row)
-        self._install_sigquit_handler()
+        server = (
+            uvicorn.Server(self.config)
+            if self.connection_row is None
+            else BalancedServer(self.config, counts=self.connection_counts, row=self.connection_row)
+        )
+        asyncio.get_running_loop().add_signal_handler(signal.SIGQUIT, stop, server)
         await server.serve(sockets=self.sockets)
         if not server.started:
             sys.exit(Arbiter.WORKER_BOOT_ERROR)
