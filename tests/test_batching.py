@@ -260,6 +260,21 @@ def test_cores_that_cannot_be_counted_leave_calls_as_they_were(tmp_path, embedde
     assert model.calls == [["a"], ["b"]]  # two calls at once, as without shared cores
 
 
+def test_a_server_with_no_usable_temporary_directory_starts_and_counts_no_cores(
+    tmp_path, monkeypatch
+):
+    """No runtime directory and a temporary directory that cannot be written (a read-only
+    container): the slots are not used, with a warning; nothing fails, and the lock files
+    never land in the working directory."""
+    blocked = tmp_path / "file"
+    blocked.write_text("")
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(blocked))
+    slots = CoreSlots(2)
+    assert slots.directory.parent == blocked
+    assert slots.take() == CoreSlots.ANY
+
+
 @pytest.mark.model
 def test_a_lone_question_does_not_wait_for_company_even_after_a_busy_spell(embedder):
     batcher = BatchingEmbedder(embedder, max_texts=32, wait=5.0)
@@ -291,6 +306,49 @@ def test_a_failed_call_fails_every_question_it_carried_and_the_next_is_answered(
     assert len({id(e) for e in errors}) == 3  # each caller its own error
     model.fail = False
     assert run_loop(ask())[0].shape == (1, 384)
+    assert batcher._running == 0
+
+
+class Poisoned(Packing):
+    """A model that fails on any call carrying one text (as on a text it cannot take, or an
+    allocation that fails for a large call), packed or not."""
+
+    def __init__(self, inner, poison: str, **kwargs) -> None:
+        super().__init__(inner, **kwargs)
+        self.poison = poison
+
+    def embed(self, texts, *, progress=False):
+        if self.poison in texts:
+            self.calls.append(list(texts))
+            raise ModelError("the model failed")
+        return super().embed(texts, progress=progress)
+
+    def embed_together(self, texts):
+        if self.poison in texts:
+            raise ModelError("the packed graph failed")
+        return super().embed_together(texts)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("calls", [1, 2])
+def test_a_question_the_model_fails_on_fails_alone_and_those_beside_it_are_answered(
+    embedder, calls
+):
+    """Clinicians whose questions shared a call with one the model fails on get their answers:
+    the call's questions are asked again one by one, and only that one gets the error."""
+    model = Poisoned(embedder, QUESTIONS[1])
+    batcher = BatchingEmbedder(model, max_calls=calls)
+
+    async def ask():
+        return await asyncio.gather(
+            *(batcher.embed_async([q]) for q in QUESTIONS[:3]), return_exceptions=True
+        )
+
+    first, failed, third = run_loop(ask())
+    assert isinstance(failed, ModelError) and "this question" in str(failed)
+    for question, vectors in ((QUESTIONS[0], first), (QUESTIONS[2], third)):
+        np.testing.assert_allclose(vectors, alone(embedder, [question]), atol=1e-5)
+    assert model.calls[0] == QUESTIONS[:3]  # merged first, then one by one
     assert batcher._running == 0
 
 

@@ -120,3 +120,30 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off_with_408_at_the_bound():
         assert guard.in_flight == 0
 
     in_own_loop(run())
+
+
+def test_clients_whose_body_never_comes_hold_no_place_under_the_cap():
+    """The cap guards the answering: clients that send their headers and then nothing (a slow
+    link, or someone locking the server out) must not hold places for the body's 10 s while
+    every question gets 503."""
+
+    async def run() -> None:
+        guard = RequestGuard(Held(), reject=reject, max_in_flight=2, body_timeout=0.5)
+        guard.app.release.set()  # answered at once once in
+        never = asyncio.Event()
+
+        async def nothing() -> dict:
+            await never.wait()
+            return {}
+
+        headers = [(b"content-length", b"40"), (b"content-type", b"application/json")]
+        stalled = [
+            asyncio.create_task(call(guard, scope(method="POST", headers=headers), nothing))
+            for _ in range(3)
+        ]
+        await asyncio.sleep(0.05)  # each waits for its body
+        assert (await call(guard, scope()))[0] == 200
+        assert [r[0] for r in await asyncio.gather(*stalled)] == [408, 408, 408]
+        assert guard.in_flight == 0
+
+    in_own_loop(run())

@@ -223,15 +223,6 @@ class RequestGuard:
                     headers["Cache-Control"] = "no-store"
             await send(message)
 
-        if counted and self.in_flight >= self.max_in_flight:
-            # Shed load instead of queueing without bound: a quick 503 lets a client (or the
-            # proxy, on another replica) try again, where a queue would make everyone wait.
-            response = self.reject(Request(scope), 503, OVERLOADED, "Service Unavailable")
-            response.headers["Retry-After"] = "1"
-            await response(scope, receive, send_with_headers)
-            self._log(scope, 503, started, body)
-            return
-        self.in_flight += counted
         try:
             try:
                 check_host(scope)
@@ -245,17 +236,30 @@ class RequestGuard:
                     response.headers["Connection"] = "close"
                 await response(scope, receive, send_with_headers)
                 return
-            shortcut = self.shortcuts.get(scope["path"]) if scope["method"] == "POST" else None
-            answered = None if shortcut is None or not body else await shortcut(scope, body)
-            if answered is not None:  # the headers made once, sent as a Response would
-                headers = shortcut_headers(scope["path"])
-                length = (b"content-length", str(len(answered)).encode("latin-1"))
-                sent["status"] = 200
-                await send({"type": "http.response.start", "status": 200,
-                            "headers": [length, *headers]})  # fmt: skip
-                await send({"type": "http.response.body", "body": answered})
+            if counted and self.in_flight >= self.max_in_flight:
+                # Shed load instead of queueing without bound: a quick 503 lets a client (or
+                # the proxy, on another replica) try again, where a queue would make everyone
+                # wait. Counted once the body is in: the cap guards the answering, and clients
+                # that send headers and then nothing would otherwise hold every place.
+                response = self.reject(Request(scope), 503, OVERLOADED, "Service Unavailable")
+                response.headers["Retry-After"] = "1"
+                await response(scope, receive, send_with_headers)
                 return
-            await self.app(scope, _replay(body, receive), send_with_headers)
+            self.in_flight += counted
+            try:
+                path = scope["path"]
+                shortcut = self.shortcuts.get(path) if scope["method"] == "POST" else None
+                answered = None if shortcut is None or not body else await shortcut(scope, body)
+                if answered is None:
+                    await self.app(scope, _replay(body, receive), send_with_headers)
+                    return
+                length = (b"content-length", str(len(answered)).encode("latin-1"))
+                sent["status"] = 200  # the headers made once, sent as a Response would
+                await send({"type": "http.response.start", "status": 200,
+                            "headers": [length, *shortcut_headers(path)]})  # fmt: skip
+                await send({"type": "http.response.body", "body": answered})
+            finally:
+                self.in_flight -= counted
         except Exception:
             if "status" not in sent:  # the traceback goes to the server log, never to the client
                 message = "the server failed to answer; the error is logged. Try again"
@@ -263,7 +267,6 @@ class RequestGuard:
                 await response(scope, receive, send_with_headers)
             raise
         finally:
-            self.in_flight -= counted
             self._log(scope, sent.get("status", 500), started, body)
 
     async def _read_body(self, scope: Scope, receive: Receive) -> bytes:

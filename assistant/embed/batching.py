@@ -25,9 +25,9 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import itertools
 import logging
 import os
-import tempfile
 import time
 from collections import Counter, deque
 from collections.abc import Sequence
@@ -119,11 +119,14 @@ class CoreSlots:
 
 def default_slots_dir() -> Path:
     """The user's runtime directory where there is one (no cleaner removes files from it by
-    age, as tmpfiles may in /tmp while servers hold them), else the temporary directory."""
+    age, as tmpfiles may in /tmp while servers hold them), else the temporary directory. Not
+    `tempfile.gettempdir()`: with no writable temporary directory it raises, or picks the
+    working directory, where servers started from different places would not share slots
+    (an unusable directory leaves calls uncounted, with a warning)."""
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
         return Path(runtime) / "mmn-assistant-cores"
-    return Path(tempfile.gettempdir()) / f"mmn-assistant-cores-{os.getuid()}"
+    return Path(os.environ.get("TMPDIR") or "/tmp") / f"mmn-assistant-cores-{os.getuid()}"
 
 
 @dataclass(slots=True, eq=False)
@@ -241,28 +244,25 @@ class BatchingEmbedder(Wrapper):
             self._running += 1
             texts = [t for r in batch for t in r.texts]
             call = _Call(batch, texts, slot)
+            groups = [r.texts for r in batch]
             try:  # on the loop when one call at a time: no hand-off to a thread and back
-                merged = len(batch) > 1
                 if self.max_calls == 1:
-                    vectors, error = _called(self.inner, texts, merged)
+                    outcomes = _called(self.inner, groups)
                 else:
                     if self._pool is None:
                         self._pool = ThreadPoolExecutor(self.max_calls, thread_name_prefix="model")
-                    done = loop.run_in_executor(self._pool, _called, self.inner, texts, merged)
+                    done = loop.run_in_executor(self._pool, _called, self.inner, groups)
             except BaseException as exc:  # the call did not run to its end (Ctrl-C, no pool)
                 self._finish(call, loop, None, exc)
                 raise
             if self.max_calls == 1:
-                self._finish(call, loop, vectors, error)
+                self._finish(call, loop, outcomes, None)
             else:
                 done.add_done_callback(partial(self._done, call, loop))
         self._look_soon(loop)
 
     def _done(
-        self,
-        call: _Call,
-        loop: asyncio.AbstractEventLoop,
-        done: asyncio.Future[tuple[np.ndarray | None, BaseException | None]],
+        self, call: _Call, loop: asyncio.AbstractEventLoop, done: asyncio.Future[list[Outcome]]
     ) -> None:
         """A call on a thread has ended (on the loop again): hand out its outcome."""
         if done.cancelled():
@@ -270,7 +270,7 @@ class BatchingEmbedder(Wrapper):
         elif (error := done.exception()) is not None:
             self._finish(call, loop, None, error)
         else:
-            self._finish(call, loop, *done.result())
+            self._finish(call, loop, done.result(), None)
 
     def _take(self) -> list[_Request]:
         """The queued requests for the next call, up to `max_texts` texts (at least one)."""
@@ -287,25 +287,23 @@ class BatchingEmbedder(Wrapper):
         self,
         call: _Call,
         loop: asyncio.AbstractEventLoop,
-        vectors: np.ndarray | None,
+        outcomes: list[Outcome] | None,
         error: BaseException | None,
     ) -> None:
-        """Every caller of a call gets its rows or an error of its own; the next call may
-        start, whatever happens here."""
+        """Every caller of a call gets its rows or an error of its own (`error`: the call did
+        not run to its end); the next call may start, whatever happens here."""
         texts = call.texts
         try:
-            start = 0
-            for request in call.batch:
-                if not request.future.done():  # done: its client has gone (cancelled)
-                    if error is not None or vectors is None:
-                        request.future.set_exception(
-                            ModelError(f"the model failed on a batch of questions ({error})")
-                        )
-                    else:
-                        # a copy: the question cache keeps rows, and a view would keep the batch
-                        rows = vectors[start : start + len(request.texts)].copy()
-                        request.future.set_result(rows)
-                start += len(request.texts)
+            for i, request in enumerate(call.batch):
+                if request.future.done():  # its client has gone (cancelled)
+                    continue
+                outcome = error if outcomes is None else outcomes[i]
+                if isinstance(outcome, np.ndarray):
+                    request.future.set_result(outcome)
+                else:
+                    request.future.set_exception(
+                        ModelError(f"the model failed on this question ({outcome})")
+                    )
         finally:
             self.calls += 1
             self.texts += len(texts)
@@ -317,22 +315,42 @@ class BatchingEmbedder(Wrapper):
                 self._look_soon(loop)
 
 
-def _called(
-    inner: Embedder, texts: list[str], merged: bool = False
-) -> tuple[np.ndarray | None, BaseException | None]:
-    """The model's vectors, or the error it raised: the caller hands out one or the other.
-    The texts of several questions (`merged`) go through the model's `embed_together` where it
-    has one (packed); one question's texts take the path the CLI and `eval` take."""
-    try:
+Outcome = np.ndarray | BaseException
+"""A question's vectors from a call, or the error the model raised on it."""
+
+
+def _called(inner: Embedder, groups: list[Sequence[str]]) -> list[Outcome]:
+    """Each question's vectors (its `groups` of texts, in order), or the error the model raised
+    on it. Several questions' texts go through the model's `embed_together` where it has one
+    (packed), then its padded batches; if those fail too, each question is asked alone, so
+    that a text the model cannot take fails its own question only. One question's texts take
+    the path the CLI and `eval` take."""
+    if len(groups) > 1:
+        texts = [t for g in groups for t in g]
         together = getattr(inner, "embed_together", None)
-        if merged and together is not None:
+        if together is not None:
             try:
-                return together(texts), None
+                return _rows(together(texts), groups)
             except Exception as exc:  # the packed graph is a speed-up: its padded batches do
                 log.warning("questions asked together were not packed (%s)", exc)
-        return inner.embed(texts), None
-    except Exception as exc:
-        return None, exc
+        try:
+            return _rows(inner.embed(texts), groups)
+        except Exception as exc:
+            log.warning("questions asked together failed (%s); each is asked alone", exc)
+    outcomes: list[Outcome] = []
+    for group in groups:
+        try:
+            outcomes.append(inner.embed(group))
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _rows(vectors: np.ndarray, groups: list[Sequence[str]]) -> list[Outcome]:
+    """Each question's rows of a merged call's vectors: copies, since the question cache keeps
+    rows and a view would keep the whole batch."""
+    starts = np.cumsum([0, *(len(g) for g in groups)]).tolist()
+    return [vectors[a:b].copy() for a, b in itertools.pairwise(starts)]
 
 
 def serving(inner: Embedder, settings: Settings) -> CachingEmbedder:
