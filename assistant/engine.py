@@ -45,10 +45,9 @@ def _fine_tuned(model_dir: Path, index_dir: Path, settings: Settings) -> Caching
     return _FINE_TUNED[model_dir]
 
 
-def fine_tuned_model(index_dir: Path, version: str | None = None) -> Path | None:
-    """The fine-tuned model a version (default: the published one) carries (built with
-    `--fine-tune`), if any."""
-    version = version or published_version(index_dir)
+def fine_tuned_model(index_dir: Path) -> Path | None:
+    """The fine-tuned model the published version carries (built with `--fine-tune`), if any."""
+    version = published_version(index_dir)
     if version is None:
         return None
     path = index_dir / VERSIONS / version
@@ -101,10 +100,16 @@ class Engine:
         cls, index_dir: Path, loaded: LoadedIndex, embedder: Embedder, *, settings: Settings
     ) -> Engine:
         """A version another process loaded and checked (the master of forked workers), served
-        with the model it was checked against: its own, if it was built with `--fine-tune`."""
-        model_dir = fine_tuned_model(index_dir, loaded.version)
-        if model_dir is not None:
-            embedder = _fine_tuned(model_dir, index_dir, settings)
+        with the model it was checked against: its own, if it was built with `--fine-tune`.
+        Raises `IndexStoreError` if the model at hand has other weights (the version's files
+        pruned since, say): answers from the wrong model would look right and be wrong."""
+        if loaded.manifest.fine_tuned:
+            embedder = _fine_tuned(loaded.path / MODEL_DIR, index_dir, settings)
+        if loaded.manifest.model.weights_sha256 != embedder.info.weights_sha256:
+            raise IndexStoreError(
+                f"{loaded.path}: built with other weights than the model at hand "
+                f"({embedder.info.name}); rebuild it, or publish another version"
+            )
         return cls(loaded, embedder, settings=settings)
 
     def warm(self) -> float:

@@ -180,3 +180,22 @@ def test_the_servers_path_answers_every_dev_question_as_the_cli_does(index_dir, 
         assert got == [(p.passage.id, p.relevant) for p in expected.passages], query.question
         for a, b in zip(answer.passages, expected.passages, strict=True):
             assert a.score == pytest.approx(b.score, abs=1e-4)
+
+
+@pytest.mark.model
+def test_a_version_is_not_served_as_loaded_elsewhere_with_another_model(
+    index_dir, embedder, hash_embedder
+):
+    """A worker serving its master's copy of a version (`Engine.from_loaded`) refuses a model
+    whose weights are not the ones the version was built with: its answers would look right
+    and be wrong."""
+    from assistant.engine import Engine
+    from assistant.errors import IndexStoreError
+    from assistant.search.loaded import load_index
+    from assistant.settings import defaults
+
+    loaded = load_index(index_dir, embedder.info)
+    engine = Engine.from_loaded(index_dir, loaded, embedder, settings=defaults())
+    assert engine.index is loaded
+    with pytest.raises(IndexStoreError, match="other weights"):
+        Engine.from_loaded(index_dir, loaded, hash_embedder, settings=defaults())

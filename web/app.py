@@ -112,6 +112,7 @@ def first_engine(
     (`shared`) when the published one cannot be served. The workers already running have
     refused that version and kept theirs: a worker that replaces a dead one must not fail to
     start on it, or gunicorn would take it for a broken app and stop the whole server."""
+    published = published_version(settings.index_dir)  # before: a later one may come meanwhile
     try:
         engine = Engine.open(settings.index_dir, model, loaded=shared, settings=settings)
         warmed = engine.warm()  # a worker's first clinician does not wait either
@@ -119,7 +120,7 @@ def first_engine(
     except AssistantError as exc:
         if shared is None:
             raise
-        refused = published_version(settings.index_dir)
+        refused = published
         log.error(
             "refused index version %s, serving %s as the master loaded it: %s",
             refused, shared.version, exc,

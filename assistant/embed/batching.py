@@ -126,7 +126,9 @@ def default_slots_dir() -> Path:
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     if runtime and os.path.isdir(runtime):
         return Path(runtime) / "mmn-assistant-cores"
-    return Path(os.environ.get("TMPDIR") or "/tmp") / f"mmn-assistant-cores-{os.getuid()}"
+    temporary = os.environ.get("TMPDIR", "")
+    temporary = temporary if os.path.isabs(temporary) else "/tmp"
+    return Path(temporary) / f"mmn-assistant-cores-{os.getuid()}"
 
 
 @dataclass(slots=True, eq=False)
