@@ -46,13 +46,15 @@ def test_worker_connections_send_small_responses_at_once():
 
 def test_gunicorn_preloads_forks_uvicorn_workers_and_stops_within_the_grace():
     """The master makes the app once and forks the workers from it; on SIGTERM they have
-    GRACE_S to finish what is in flight; no access log, no control socket shared by servers."""
-    from web.serving import GRACE_S, NoDelayHTTP, Prefork, Worker
+    GRACE_S to finish what is in flight, and the master kills them only once their shutdown
+    has had its own time too; no access log, no control socket shared by servers."""
+    from web.serving import GRACE_S, SHUTDOWN_S, NoDelayHTTP, Prefork, Worker
 
     settings = Settings(workers=3)
     cfg = Prefork(settings, None, host="127.0.0.1", port=8123).cfg
     assert cfg.bind == ["127.0.0.1:8123"] and cfg.workers == 3
-    assert cfg.preload_app and cfg.worker_class is Worker and cfg.graceful_timeout == GRACE_S
+    assert cfg.preload_app and cfg.worker_class is Worker
+    assert cfg.graceful_timeout == GRACE_S + SHUTDOWN_S
     assert cfg.accesslog is None and cfg.control_socket_disable
     assert Worker.CONFIG_KWARGS["http"] is NoDelayHTTP
     assert Worker.CONFIG_KWARGS["access_log"] is False
