@@ -2,6 +2,7 @@
 
 import asyncio
 import multiprocessing
+import os
 import threading
 import time
 
@@ -258,6 +259,24 @@ def test_cores_that_cannot_be_counted_leave_calls_as_they_were(tmp_path, embedde
 
     assert [v.shape for v in run_loop(ask())] == [(1, 384), (1, 384)]
     assert model.calls == [["a"], ["b"]]  # two calls at once, as without shared cores
+
+
+def test_slots_no_longer_used_leave_no_open_files(tmp_path):
+    """Each fine-tuned model swapped in brings slots of its own: those it replaces must close
+    their lock files, or a long-running server leaks descriptors with every swap."""
+    import gc
+
+    def open_files() -> int:
+        return len(os.listdir("/proc/self/fd"))
+
+    before = open_files()
+    for _ in range(3):
+        slots = CoreSlots(4, tmp_path / "cores")
+        slots.give(slots.take())
+        assert open_files() == before + 4
+        del slots
+        gc.collect()
+    assert open_files() == before
 
 
 def test_a_server_with_no_usable_temporary_directory_starts_and_counts_no_cores(

@@ -24,6 +24,7 @@ Callers outside an event loop (the CLI, the eval command, a build) go straight t
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import itertools
 import logging
@@ -81,6 +82,14 @@ class CoreSlots:
         except OSError as exc:
             self._fail(exc)
         return not self._broken
+
+    def __del__(self) -> None:
+        """The lock files this process opened: a server swapping fine-tuned models makes new
+        slots each time, and would otherwise keep the old ones' descriptors."""
+        if self._pid == os.getpid():
+            for fd in self._files:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
 
     def _fail(self, exc: OSError) -> None:
         log.warning("model calls are not counted across workers (%s)", exc)
