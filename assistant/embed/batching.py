@@ -308,8 +308,9 @@ class BatchingEmbedder(Wrapper):
             for i, request in enumerate(call.batch):
                 if request.future.done():  # its client has gone (cancelled)
                     continue
-                outcome = error if outcomes is None else outcomes[i]
-                if isinstance(outcome, np.ndarray):
+                if outcomes is None:
+                    request.future.set_exception(ModelError(f"the model call failed ({error})"))
+                elif isinstance(outcome := outcomes[i], np.ndarray):
                     request.future.set_result(outcome)
                 else:
                     request.future.set_exception(
@@ -360,8 +361,8 @@ def _called(inner: Embedder, groups: list[Sequence[str]]) -> list[Outcome]:
 def _rows(vectors: np.ndarray, groups: list[Sequence[str]]) -> list[Outcome]:
     """Each question's rows of a merged call's vectors: copies, since the question cache keeps
     rows and a view would keep the whole batch."""
-    starts = np.cumsum([0, *(len(g) for g in groups)]).tolist()
-    return [vectors[a:b].copy() for a, b in itertools.pairwise(starts)]
+    ends = itertools.accumulate(len(g) for g in groups)
+    return [vectors[a:b].copy() for a, b in itertools.pairwise([0, *ends])]
 
 
 def serving(inner: Embedder, settings: Settings) -> CachingEmbedder:
