@@ -111,6 +111,17 @@ def alive(pid: str | int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
+def _workers(log: Path, count: int) -> list[str]:
+    """The pids of the first `count` workers gunicorn booted, once it has."""
+    import re
+
+    deadline = time.monotonic() + 120
+    while len(pids := re.findall(r"Booting worker with pid: (\d+)", log.read_text())) < count:
+        assert time.monotonic() < deadline, log.read_text()
+        time.sleep(0.25)
+    return pids
+
+
 def run_serve(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "assistant", "serve", "--port", str(free_port()), *args],
@@ -224,14 +235,9 @@ def test_two_workers_answer_and_their_output_holds_no_question(index_dir, tmp_pa
 def test_workers_do_not_outlive_a_killed_master(index_dir, tmp_path):
     """A master killed outright (SIGKILL, the OOM killer) takes its workers with it: left on
     their own they would keep serving and hold the port that its restart must bind."""
-    import re
-
     log = tmp_path / "server.log"
     process, base = start_server(index_dir, log, "--workers", "2")
-    deadline = time.monotonic() + 120
-    while len(workers := set(re.findall(r"Booting worker with pid: (\d+)", log.read_text()))) < 2:
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.25)
+    workers = _workers(log, 2)
     process.kill()
     process.wait(timeout=15)
     deadline = time.monotonic() + 15
@@ -275,17 +281,6 @@ def test_slow_bodies_get_408_at_the_bound_while_others_are_answered(
         for client in slow:
             client.close()
         stop_server(process)
-
-
-def _workers(log: Path, count: int) -> list[str]:
-    """The pids of the first `count` workers gunicorn booted, once it has."""
-    import re
-
-    deadline = time.monotonic() + 120
-    while len(pids := re.findall(r"Booting worker with pid: (\d+)", log.read_text())) < count:
-        assert time.monotonic() < deadline, log.read_text()
-        time.sleep(0.25)
-    return pids
 
 
 @pytest.mark.model
