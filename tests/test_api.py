@@ -285,3 +285,13 @@ def test_any_body_gets_the_same_answer_by_the_shortcut_and_by_the_route(client, 
     content = json.dumps(payload, ensure_ascii=escaped).encode("utf-8", "surrogatepass")
     fast = _both_ways(client, content)
     assert fast.status_code in (200, 422), fast.content[:300]
+
+
+def test_every_operation_in_the_schema_has_an_id_of_its_own(client):
+    """OpenAPI forbids two operations with one id, and client generators refuse such a
+    schema: GET and HEAD of /api/health used to share one."""
+    operations = client.get("/openapi.json").json()["paths"]
+    ids = [op["operationId"] for ops in operations.values() for op in ops.values()]
+    assert len(ids) == len(set(ids)), ids
+    assert operations["/api/health"]["head"]["operationId"].endswith("_head")
+    assert client.head("/api/health").status_code == 200

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 import threading
+import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -129,6 +130,30 @@ def first_engine(
         warmed = engine.warm()
     log.info("warmed: one answer in %.0f ms before serving", warmed * 1000)
     return engine, refused
+
+
+HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
+
+
+def full_schema(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema of `app`, each operation with an id of its own. FastAPI names an
+    operation after its route and the route's first method, so GET and HEAD of /api/health
+    shared one id, which OpenAPI forbids and client generators refuse: every later one is
+    named after its own method."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "Duplicate Operation ID", UserWarning)
+        schema = FastAPI.openapi(app)
+    seen: set[str] = set()
+    for operations in schema["paths"].values():
+        for method, operation in operations.items():
+            name = operation.get("operationId") if isinstance(operation, dict) else None
+            if name is None:
+                continue
+            if name in seen:
+                stem = re.sub(rf"_(?:{'|'.join(HTTP_METHODS)})$", "", name)
+                name = operation["operationId"] = f"{stem}_{method}"
+            seen.add(name)
+    return schema
 
 
 def part_of(full: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
@@ -270,7 +295,7 @@ def create_app(
     def openapi() -> dict[str, Any]:
         """The schema, with the ids of the articles served now as the values `article` takes.
         The desk's addresses are left out: they have a schema of their own."""
-        schema = part_of(FastAPI.openapi(app), lambda path: not path.startswith("/desk"))
+        schema = part_of(full_schema(app), lambda path: not path.startswith("/desk"))
         served = getattr(app.state, "engine", None)
         if served is not None:
             article = schema["components"]["schemas"]["AskRequest"]["properties"]["article"]
@@ -285,7 +310,7 @@ def create_app(
     def desk_schema(request: Request) -> JSONResponse:
         """The desk's addresses, for schemathesis and for scripts (404 while the desk is off)."""
         desk_of(request)
-        schema = part_of(FastAPI.openapi(app), lambda path: path.startswith("/desk"))
+        schema = part_of(full_schema(app), lambda path: path.startswith("/desk"))
         schema["info"] = {"title": "Editors' desk", "version": __version__}
         return JSONResponse(schema)
 
