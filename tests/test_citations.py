@@ -33,6 +33,16 @@ from assistant.ingest.citations import split_citations
             (4,),
         ),
         ("cited twice 2, 2, 3", "cited twice", (2, 3)),
+        # a statement that ends in a number of its own, still cited (a heart article's)
+        ("Target systolic BP below 130 1", "Target systolic BP below 130", (1,)),
+        ("Keep the INR at 2.0-3.0 4", "Keep the INR at 2.0-3.0", (4,)),
+        ("Anticoagulate at a CHA2DS2-VASc \u22652 1, 3", "Anticoagulate at a CHA2DS2-VASc \u22652", (1, 3)),
+        ("First described in 1967 2", "First described in 1967", (2,)),
+        # a unit after "/" is not a counted noun
+        ("Aspirin 3\u20135 mg/kg/day 1", "Aspirin 3\u20135 mg/kg/day", (1,)),
+        # a cited question or lead-in
+        ("Is it inherited? 2", "Is it inherited?", (2,)),
+        ("Symptoms are classified into: 1, 2", "Symptoms are classified into:", (1, 2)),
         ("trailing spaces 7   ", "trailing spaces", (7,)),
     ],
 )

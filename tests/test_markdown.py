@@ -584,3 +584,13 @@ def test_the_page_offers_each_article_and_searches_the_one_chosen(mixed_corpus, 
         refused = client.get("/ask?q=onset&article=nope")
         assert refused.status_code == 422
         assert "There is no article" in parse(refused.text).one("p", cls="ask__error").text
+
+
+def test_a_markdown_file_may_end_in_markdown(tmp_path):
+    """Editors' tools save Markdown as .md or .markdown; a .markdown article used to be left
+    out of the corpus without a word."""
+    source = MARKDOWN / "synthetic-condition-a.md"
+    renamed = tmp_path / "synthetic-condition-a.markdown"
+    shutil.copy(source, renamed)
+    assert article_paths(tmp_path) == [renamed]
+    assert load_article(renamed).passages == load_article(source).passages

@@ -57,21 +57,33 @@ def chunk(
     """Turn parsed blocks into passages, in source order.
 
     Section paths follow heading levels; a lead-in (a paragraph ending in ':') becomes the
-    context of the passages after it in its own section and in that section's subsections.
+    context of the passages after it in its own section, until its list ends (a paragraph
+    after the list's items) or another lead-in or heading comes, and of the subsections that
+    open right under it. A lead-in above a list never reaches the sections after it, and a
+    heading written twice does not inherit what the first one's lead-in said.
     `split` takes a statement's citations off it; each article format prints them its own way
     (bare numbers in the export, "[1]" markers in Markdown), everything else is shared.
     """
     passages: list[Passage] = []
     stack: list[tuple[int, str]] = []  # (level, heading) of the open sections
-    lead_ins: dict[tuple[str, ...], str] = {}
+    lead_ins: dict[tuple[str, ...], str] = {}  # a section's lead-in, while it governs
+    heads_subsections: set[tuple[str, ...]] = set()  # lead-ins a heading followed directly
     seen: dict[str, int] = {}
+    last_kind: str | None = None  # the kind of the block before, in the open section
 
     for block in blocks:
         if block.kind == "heading":
             level = block.level or 2
             while stack and stack[-1][0] >= level:
                 stack.pop()
+            if last_kind == PassageKind.LEAD_IN and stack:
+                heads_subsections.add(tuple(title for _, title in stack))
             stack.append((level, block.raw))
+            opened = tuple(title for _, title in stack)
+            for path in [p for p in lead_ins if p[: len(opened)] == opened]:
+                del lead_ins[path]  # a section opened again starts afresh
+                heads_subsections.discard(path)
+            last_kind = None
             continue
 
         section = tuple(title for _, title in stack)
@@ -81,17 +93,21 @@ def chunk(
         if kind == "paragraph" and text.endswith(":"):
             kind = PassageKind.LEAD_IN
         context = None
-        if kind != PassageKind.LEAD_IN:
-            context = next(
+        if kind == PassageKind.LEAD_IN:
+            lead_ins[section] = text
+            heads_subsections.discard(section)
+        else:
+            if kind == PassageKind.PARAGRAPH and last_kind == PassageKind.BULLET:
+                lead_ins.pop(section, None)  # the list its lead-in opened has ended
+            context = lead_ins.get(section) or next(
                 (
                     lead_ins[section[:n]]
-                    for n in range(len(section), 0, -1)
-                    if section[:n] in lead_ins
+                    for n in range(len(section) - 1, 0, -1)
+                    if section[:n] in heads_subsections and section[:n] in lead_ins
                 ),
                 None,
             )
-        else:
-            lead_ins[section] = text
+        last_kind = kind
 
         pid = passage_id(article_id, text)
         seen[pid] = seen.get(pid, 0) + 1

@@ -16,12 +16,13 @@ import re
 from typing import NamedTuple
 
 # A run of 1-3 digit numbers separated by commas, at the very end, after white space
-# that follows a word, a closing bracket, a full stop, a percent sign or a quote.
+# that follows a word, a number, a closing bracket, a quote or closing punctuation:
+# "below 130 1", "2.0-3.0 4" and "is it inherited? 2" are cited like "over 3-5 days 4".
 # Digits are ASCII: "1\u0663" (a 1 and an Arabic-Indic 3) is content, not reference 13.
-# A digit, hyphen or comma right before the white space means the number is part of
-# a range or list that belongs to the content ("28-58", "1.6-2.4").
+# A hyphen or comma right before the white space means the number continues a range or
+# list that belongs to the content ("ages 28- 58", "doses of 10, 20").
 _TRAILING = re.compile(
-    r"(?<=[^\W\d_]|[).%\]\"'\u2019\u201d])"
+    r"(?<=[^\W\d_]|[0-9).%\]\"'\u2019\u201d?!:\u2026])"
     r"(?P<gap>\s+)"
     r"(?P<refs>[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*)"
     r"\s*$"
@@ -54,7 +55,8 @@ def split_citations(statement: str) -> Split:
     if match is not None:
         numbers = [int(n) for n in re.split(r"\s*,\s*", match.group("refs"))]
         before = statement[: match.start("gap")]
-        last_word = re.findall(r"[^\W\d_]+$", before)
+        # "mg/kg/day 1": a noun after "/" is a unit, not a count, so the number is cited
+        last_word = re.findall(r"(?<!/)\b[^\W\d_]+$", before)
         counted = len(numbers) == 1 and last_word and last_word[0].lower() in _COUNTED_NOUNS
         if not counted:
             refs = tuple(dict.fromkeys(numbers))

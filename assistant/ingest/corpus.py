@@ -11,8 +11,9 @@ from typing import NamedTuple
 from assistant.errors import ArticleError
 from assistant.ingest.chunking import chunk
 from assistant.ingest.citations import Split, split_citations, split_markdown_citations
+from assistant.ingest.export import parse_export
 from assistant.ingest.markdown import parse_markdown
-from assistant.ingest.parsing import Document, parse_export, read_text
+from assistant.ingest.parsing import Document, read_text
 from assistant.ingest.references import check_cited, read_references, references_path
 from assistant.ingest.vocabulary import RULE_FILES
 from assistant.records import Article
@@ -30,6 +31,7 @@ class Reader(NamedTuple):
 READERS = {
     ".txt": Reader(parse_export, split_citations),  # the publishing site's plain-text export
     ".md": Reader(parse_markdown, split_markdown_citations),
+    ".markdown": Reader(parse_markdown, split_markdown_citations),
 }
 ARTICLE_SUFFIXES = tuple(READERS)
 DATA_FILES = frozenset(RULE_FILES)

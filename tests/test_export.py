@@ -7,7 +7,8 @@ import pytest
 
 from assistant.errors import ArticleError
 from assistant.ingest.corpus import load_article, load_corpus
-from assistant.ingest.parsing import article_id, looks_like_heading, parse_export
+from assistant.ingest.export import looks_like_heading, parse_export
+from assistant.ingest.parsing import article_id
 from tests.conftest import ARTICLE
 
 GOOD_HEADER = """What is a test condition?
@@ -119,7 +120,14 @@ def test_site_chrome_and_disclaimer_are_not_passages():
             False,
         ),
         ("Rituximab efficacy is not established in MMN 2", False),
-        ("Have a follow-up question?", False),
+        ("When should patients be referred?", True),  # a question heads its answer
+        ("eGFR Thresholds", True),
+        ("\u03b2-Blockers", True),
+        ("Stage 4 Disease", True),
+        ("Stage 4", True),  # a counted noun takes its number: nothing is cited
+        ("Avoid in pre-excited AF 1, 3", False),
+        ("Target systolic BP below 130 1", False),
+        ("Not a heading.", False),
         ("lowercase start", False),
         (
             "A very long line that goes on and on with many words, more than any heading would ever use here",
@@ -313,3 +321,177 @@ def test_a_disclaimer_written_as_a_list_under_its_heading_is_kept_whole(tmp_path
     assert "intended for healthcare professionals" in article.disclaimer
     assert "does not replace clinical judgment" in article.disclaimer
     assert len(article.passages) == len(load_article(ARTICLE).passages)
+
+
+def _passages(path: Path) -> list[tuple[str, str, str, str | None, tuple[int, ...]]]:
+    article = load_article(path)
+    return [(p.section[-1], p.kind, p.text, p.context, p.citations) for p in article.passages]
+
+
+def test_lists_as_other_articles_print_them(tmp_path):
+    """Numbered steps, other bullet glyphs, a no-break space and a glyph with no space after
+    it are list items of their own, each with its own citations: they used to run together
+    into one paragraph citing the last item's numbers only."""
+    body = """Atrial Fibrillation (AF)
+
+Stepwise management of rapid AF:
+
+1. Assess haemodynamic stability 1
+2) Give a beta-blocker for rate control 2, 3
+
+Risk Factors
+
+  \u25cf Hypertension is the commonest 4
+  \u25a0 Obesity contributes 5
+\u00a0\u2022\u00a0Alcohol excess 6
+  \u2022Thyrotoxicosis 7
+  - Storing insulin at -5 \u00b0C damages it 8
+"""
+    assert _passages(write(tmp_path, body)) == [
+        ("Atrial Fibrillation (AF)", "lead_in", "Stepwise management of rapid AF:", None, ()),
+        ("Atrial Fibrillation (AF)", "bullet", "Assess haemodynamic stability",
+         "Stepwise management of rapid AF:", (1,)),
+        ("Atrial Fibrillation (AF)", "bullet", "Give a beta-blocker for rate control",
+         "Stepwise management of rapid AF:", (2, 3)),
+        ("Risk Factors", "bullet", "Hypertension is the commonest", None, (4,)),
+        ("Risk Factors", "bullet", "Obesity contributes", None, (5,)),
+        ("Risk Factors", "bullet", "Alcohol excess", None, (6,)),
+        ("Risk Factors", "bullet", "Thyrotoxicosis", None, (7,)),
+        ("Risk Factors", "bullet", "Storing insulin at -5 \u00b0C damages it", None, (8,)),
+    ]  # fmt: skip
+
+
+def test_each_cited_sentence_of_a_paragraph_keeps_its_own_references(tmp_path):
+    body = """Atrial Fibrillation (AF)
+
+AF is the commonest sustained arrhythmia. 1 Its prevalence rises with age. 2, 3 Lifetime risk is about one in three. 4
+"""
+    path = write(tmp_path, body)
+    got = _passages(path)
+    assert [(text, cites) for _, _, text, _, cites in got] == [
+        ("AF is the commonest sustained arrhythmia.", (1,)),
+        ("Its prevalence rises with age.", (2, 3)),
+        ("Lifetime risk is about one in three.", (4,)),
+    ]
+    source = path.read_text(encoding="utf-8")
+    for passage in load_article(path).passages:  # each span holds its sentence as printed
+        assert source[passage.start : passage.end].startswith(passage.text)
+
+
+def test_a_lead_in_reaches_its_own_list_only(tmp_path):
+    """A lead-in above the topic's list used to become the context of every later section's
+    passages, and a heading written twice inherited the first one's lead-in."""
+    body = """Atrial Fibrillation (AF)
+
+AF is classified by duration into:
+
+  \u2022 Paroxysmal AF stops within 7 days 1
+
+Adults
+
+Management in adults depends on symptoms:
+
+  \u2022 Rate control is first-line 2
+
+Anticoagulation is needed whatever the strategy. 3
+
+Treatment
+
+  \u2022 Anticoagulation reduces stroke risk 4
+
+Adults
+
+  \u2022 A bullet under the heading written again 5
+"""
+    contexts = {text: context for _, _, text, context, _ in _passages(write(tmp_path, body))}
+    assert contexts["Paroxysmal AF stops within 7 days"] == "AF is classified by duration into:"
+    assert contexts["Rate control is first-line"] == "Management in adults depends on symptoms:"
+    assert contexts["Anticoagulation is needed whatever the strategy."] is None  # list ended
+    assert contexts["Anticoagulation reduces stroke risk"] is None
+    assert contexts["A bullet under the heading written again"] is None
+
+
+def test_headings_other_articles_write(tmp_path):
+    body = """Atrial Fibrillation (AF)
+
+When should patients be referred?
+
+  \u2022 Refer all patients with pre-excitation 1
+
+eGFR Thresholds
+
+  \u2022 Dose-reduce below 30 mL/min 2
+
+Stage 4 Chronic Kidney Disease
+  \u2022 Apixaban is preferred 3
+  \u2022 Warfarin needs close INR checks 4
+Prognosis
+  \u2022 AF doubles mortality 5
+Treatment
+Rate control comes first in most patients. 6
+"""
+    got = [(section, text) for section, _, text, _, _ in _passages(write(tmp_path, body))]
+    assert got == [
+        ("When should patients be referred?", "Refer all patients with pre-excitation"),
+        ("eGFR Thresholds", "Dose-reduce below 30 mL/min"),
+        ("Stage 4 Chronic Kidney Disease", "Apixaban is preferred"),
+        ("Stage 4 Chronic Kidney Disease", "Warfarin needs close INR checks"),
+        ("Prognosis", "AF doubles mortality"),  # no blank line after the list above
+        ("Treatment", "Rate control comes first in most patients."),
+    ]
+
+
+def test_a_references_section_is_read_as_the_list_and_checked(tmp_path):
+    body = """Atrial Fibrillation (AF)
+
+  \u2022 Rate control comes first 1, 2
+
+References
+
+1. Author A. Rate control. J Cardiol. 2020;1:1-10.
+2. Author B. Rhythm control. J Cardiol. 2021;2:11-20.
+"""
+    article = load_article(write(tmp_path, body))
+    assert [p.text for p in article.passages] == ["Rate control comes first"]
+    assert article.references == (
+        (1, "Author A. Rate control. J Cardiol. 2020;1:1-10."),
+        (2, "Author B. Rhythm control. J Cardiol. 2021;2:11-20."),
+    )
+    missing = body.replace("first 1, 2", "first 1, 3")
+    with pytest.raises(ArticleError, match=r":20: cites \[3\], which the References section"):
+        load_article(write(tmp_path, missing, name="missing.txt"))
+
+
+def test_a_disclaimer_of_several_paragraphs_is_kept_whole(tmp_path):
+    tail = GOOD_DISCLAIMER.replace(
+        "For professionals only. Verify everything.\n",
+        "For professionals only. Verify everything.\n\nThe publisher assumes no liability.\n",
+    )
+    article = load_article(write(tmp_path, "Topic\n\n  \u2022 A statement 1\n", tail=tail))
+    assert article.disclaimer.endswith("The publisher assumes no liability.")
+    assert [p.text for p in article.passages] == ["A statement"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("Last Updated: March 4, 2025View editorial policy", date(2025, 3, 4)),
+        ("Last updated: 2025-03-04", date(2025, 3, 4)),
+        ("Last updated: 4 March 2025", date(2025, 3, 4)),
+        ("Last updated: Mar 4, 2025", date(2025, 3, 4)),
+    ],
+)
+def test_last_updated_in_the_forms_editors_write(tmp_path, line, expected):
+    header = GOOD_HEADER.replace("Last updated: March 4, 2025View editorial policy", line)
+    path = write(tmp_path, "Topic\n\n  \u2022 A statement 1\n", header=header)
+    assert load_article(path).last_updated == expected
+
+
+def test_the_review_widget_without_its_board_line_is_chrome(tmp_path):
+    header = GOOD_HEADER.replace(
+        "Medical Advisory BoardAll articles are reviewed for accuracy by our Medical Advisory Board\n",
+        "",
+    ).replace("as content is", "as Content is")
+    article = load_article(write(tmp_path, "Topic\n\n  \u2022 A statement 1\n", header=header))
+    assert article.review_status == "pending human review"
+    assert [p.text for p in article.passages] == ["A statement"]

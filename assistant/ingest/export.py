@@ -1,0 +1,365 @@
+"""Read the publishing site's plain-text export into blocks and article metadata.
+
+The export is a web page flattened to text: the article sits between site chrome
+(the review-status widget, the "Personalize" panel, the "Have a follow-up question?"
+promotion). Chrome is recognised by the site template's own fixed strings; the
+article's structure (headings, paragraphs, bullets) is recognised by shape only,
+never by a list of this article's headings, so the next edition parses too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from datetime import date, datetime
+from pathlib import Path
+
+from assistant.errors import ArticleError
+from assistant.ingest.citations import split_citations
+from assistant.ingest.parsing import (
+    DISCLAIMER_HEADING,
+    REVIEW_STATUS_NOT_STATED,
+    Block,
+    Document,
+    Line,
+    document,
+    fold,
+    read_text,
+    source_lines,
+)
+from assistant.ingest.references import check_cited, read_entries
+
+LIST_GLYPHS = "\u2022\u25aa\u25e6\u25cf\u25cb\u25a0\u25a1\u2023\u2043\u25ba\u27a2\u2713\u2714"
+"""Bullets as pages print them (\u2022 \u25aa \u25e6 \u25cf \u25cb \u25a0 \u25a1 \u2023 \u2043 \u25ba \u27a2 \u2713 \u2714): a space
+after one is optional ("\u2022Text"); after "-", "*", "\u2013", "\u00b7" or a number ("1.", "2)") it
+is not, so "-5 \u00b0C" or "1.5 mg" stay text."""
+BULLET = re.compile(
+    r"^(?P<indent>\s*)"
+    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013*-]|\d{{1,2}}[.)])\s+|(?P<glyph>[{LIST_GLYPHS}]))"
+    r"(?P<body>\S.*)$"
+)
+# The site template's chrome: a blank-line-separated group that starts with one of these
+# is not article content. The trailer promotion ends the article: nothing after it is read.
+CHROME_GROUP_STARTS = (
+    re.compile(r"^Medical Advisory Board"),
+    re.compile(r"^Educational purpose only"),
+    re.compile(r"^Article Review Status$"),
+    re.compile(r"^Last updated\s*:", re.IGNORECASE),
+    re.compile(r"^Personalize$"),
+    re.compile(r"^Help us tailor your experience$"),
+    re.compile(r"^Which best describes you\?"),
+)
+TRAILER_START = re.compile(r"^Have a follow-up question\?$")
+LAST_UPDATED = re.compile(
+    r"Last updated\s*:\s*(?P<date>.*?)\s*(?:View editorial policy.*)?$", re.IGNORECASE
+)
+DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y-%m-%d")
+REVIEW_NOTE = re.compile(r"content (?:is|has been) (?P<status>[^.\u2022]+?)\.?$", re.IGNORECASE)
+REFERENCES_HEADING = re.compile(r"^(?:references|sources|bibliography)$", re.IGNORECASE)
+
+MAX_HEADING_CHARS = 100
+MAX_HEADING_WORDS = 12
+
+
+def _groups(lines: list[Line]) -> list[list[Line]]:
+    """Split lines into runs separated by blank lines."""
+    groups: list[list[Line]] = []
+    current: list[Line] = []
+    for line in lines:
+        if line.stripped:
+            current.append(line)
+        elif current:
+            groups.append(current)
+            current = []
+    if current:
+        groups.append(current)
+    return groups
+
+
+def looks_like_heading(text: str) -> bool:
+    """A heading is short, cites nothing, ends in no punctuation but a question mark ("When
+    to refer?"), and starts with a digit or a word holding a capital ("eGFR", "\u03b2-Blockers")."""
+    if not text or len(text) > MAX_HEADING_CHARS or len(text.split()) > MAX_HEADING_WORDS:
+        return False
+    if text[-1] in ".:;,!" or BULLET.match(text) or split_citations(text).citations:
+        return False
+    return text[0].isdigit() or any(c.isupper() for c in text.split()[0])
+
+
+def _ends_statement(line: Line) -> bool:
+    """The line ends with its citations: whatever follows starts a new statement."""
+    return bool(split_citations(line.stripped).citations)
+
+
+def _opens(line: Line) -> bool:
+    """The line starts a list item or a sentence: one above it may be its heading (a wrapped
+    paragraph goes on in lower case)."""
+    first = line.stripped[:1]
+    return bool(BULLET.match(line.content)) or first.isupper() or first.isdigit()
+
+
+def _parts(group: list[Line]) -> list[list[Line]]:
+    """A group cut where a statement ends and the next block begins without a blank line
+    between: a heading (short, at the group's start or after a cited line, above a list item or
+    a sentence) stands alone, and a line that is no list item after a cited line starts anew.
+    The lines of a wrapped statement stay together."""
+    parts: list[list[Line]] = []
+    for index, line in enumerate(group):
+        after_statement = index == 0 or _ends_statement(group[index - 1])
+        follows = group[index + 1] if index + 1 < len(group) else None
+        if after_statement and looks_like_heading(line.stripped):
+            if follows is None or _opens(follows):
+                parts.append([line])
+                parts.append([])
+                continue
+        if not parts or (after_statement and not BULLET.match(line.content)):
+            parts.append([])
+        parts[-1].append(line)
+    return [part for part in parts if part]
+
+
+def _statement(line: Line, body_start: int) -> tuple[int, int]:
+    """Character span of the statement on a line, from `body_start` (column) to the last non-space."""
+    start = line.start + body_start
+    end = line.start + len(line.content.rstrip())
+    return start, end
+
+
+INNER_CITATIONS = re.compile(
+    r"(?<=[.?!])\s+[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*(?=\s+[A-Z\u00c0-\u00de])"
+)
+"""Citations that close a sentence inside a block, before the next sentence starts: "…
+normal. 2 Anti-GM1 antibodies are … 4" cites 2 for its first sentence and 4 for the second."""
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The spans of a block's cited sentences: each sentence that closes with its own
+    citations inside the block is a statement of its own, with exactly its references."""
+    spans, at = [], start
+    for inner in INNER_CITATIONS.finditer(text, start, end):
+        spans.append((at, inner.end()))
+        at = inner.end() + len(text[inner.end() : end]) - len(text[inner.end() : end].lstrip())
+    spans.append((at, end))
+    return spans
+
+
+def _content_blocks(group: list[Line], text: str) -> list[Block]:
+    """Turn one group of lines into paragraph and bullet blocks.
+
+    A bullet's continuation lines (no bullet mark, before the next bullet) join the bullet;
+    lines before the first bullet form one paragraph.
+    """
+    blocks: list[Block] = []
+    pending: tuple[str, int, int, int] | None = None  # kind, start, end, line
+
+    def flush() -> None:
+        if pending is not None:
+            kind, start, end, number = pending
+            for a, b in _sentences(text, start, end):
+                line = number + text.count("\n", start, a)
+                blocks.append(Block(kind, text[a:b], a, b, line))
+
+    for line in group:
+        bullet = BULLET.match(line.content)
+        if bullet:
+            flush()
+            start, end = _statement(line, bullet.start("body"))
+            pending = ("bullet", start, end, line.number)
+        else:
+            leading = len(line.content) - len(line.content.lstrip().lstrip("\ufeff"))
+            start, end = _statement(line, leading)
+            if pending is None:
+                pending = ("paragraph", start, end, line.number)
+            else:
+                pending = (pending[0], pending[1], end, pending[3])
+    flush()
+    return blocks
+
+
+def _parse_date(raw: str, path: str, line: int) -> date:
+    cleaned = re.sub(r"\s+", " ", raw.replace(",", ", ")).replace(" ,", ",").strip()
+    for form in DATE_FORMATS:
+        try:
+            return datetime.strptime(cleaned, form).date()
+        except ValueError:
+            continue
+    raise ArticleError(
+        path,
+        f"cannot read the date {raw!r}; write it as 'Month D, YYYY' (March 4, 2025) or YYYY-MM-DD",
+        line=line,
+    )
+
+
+def parse_export(path: Path, text: str | None = None) -> Document:
+    """Parse a plain-text export of an article page.
+
+    Raises `ArticleError` naming the file and line when the file has no title, no
+    'Last updated:' line, no disclaimer, or no passages; a missing part is reported at the
+    line where it belongs (the title for the date, the end of the article for the disclaimer).
+    """
+    source = str(path)
+    if text is None:
+        text = read_text(path)
+    lines = source_lines(text)
+    groups = _groups(lines)
+    if not groups:
+        raise ArticleError(
+            source, "the file is empty; an article starts with its title line", line=1
+        )
+
+    title_line = groups[0][0]
+    title = fold(title_line.stripped)
+    if looks_like_heading(title) is False and not title.endswith("?"):
+        raise ArticleError(
+            source,
+            f"the first line {title[:60]!r} is not a title (a short line of its own)",
+            line=title_line.number,
+        )
+    rest = [groups[0][1:]] + groups[1:] if len(groups[0]) > 1 else groups[1:]
+
+    last_updated: date | None = None
+    review_status, review_note = REVIEW_STATUS_NOT_STATED, None
+    blocks: list[Block] = []
+    # After its heading, the disclaimer (or the reference list) runs to the next heading.
+    mode, disclaimer_line, references_line = "content", None, None
+    disclaimer_lines: list[Line] = []
+    reference_lines: list[Line] = []
+    end_line = lines[-1].number  # where the article ends: the trailer, or the last line
+
+    for group in rest:
+        if not group:
+            continue
+        first = group[0].stripped
+        if TRAILER_START.match(first):
+            end_line = group[0].number
+            break
+        if any(p.match(first) for p in CHROME_GROUP_STARTS):
+            for line in group:
+                if m := LAST_UPDATED.search(line.stripped):
+                    last_updated = _parse_date(m.group("date"), source, line.number)
+                if m := REVIEW_NOTE.search(line.stripped):
+                    review_status, review_note = m.group("status").strip(), line.stripped
+            continue
+        if mode != "content" and not (len(group) == 1 and looks_like_heading(first)):
+            (disclaimer_lines if mode == "disclaimer" else reference_lines).extend(group)
+            continue
+        for part in _parts(group):
+            first = part[0].stripped
+            # A heading stands alone, or directly above a list with no blank line between.
+            heading = looks_like_heading(first) and (
+                len(part) == 1 or bool(BULLET.match(part[1].content))
+            )
+            if mode != "content" and not heading:
+                (disclaimer_lines if mode == "disclaimer" else reference_lines).extend(part)
+                continue
+            if heading:
+                mode = "content"
+                if DISCLAIMER_HEADING.match(first) and disclaimer_line is None:
+                    mode, disclaimer_line = "disclaimer", part[0].number
+                    disclaimer_lines.extend(part[1:])  # written as a list right under it
+                    continue
+                if REFERENCES_HEADING.match(first) and references_line is None:
+                    mode, references_line = "references", part[0].number
+                    reference_lines.extend(part[1:])
+                    continue
+                indent = len(part[0].content) - len(part[0].content.lstrip())
+                start, end = _statement(part[0], indent)
+                blocks.append(Block("heading", fold(first), start, end, part[0].number))
+                part = part[1:]
+            if part:
+                blocks.extend(_content_blocks(part, text))
+
+    if disclaimer_line is not None and not disclaimer_lines:
+        raise ArticleError(
+            source, "the disclaimer heading has no paragraph under it", line=disclaimer_line
+        )
+    if not disclaimer_lines:
+        raise ArticleError(
+            source,
+            "no 'Professional Medical Disclaimer' section; every article must carry its "
+            "disclaimer, which is shown with every answer",
+            line=end_line,
+        )
+    disclaimer = "\n".join(line.stripped for line in disclaimer_lines)
+    references: tuple[tuple[int, str], ...] = ()
+    if references_line is not None:
+        references = _references(reference_lines, blocks, source, references_line)
+    if last_updated is None:
+        raise ArticleError(
+            source,
+            "no 'Last updated: Month D, YYYY' line after the title; it is shown with every answer",
+            line=title_line.number,
+        )
+    if not any(b.kind != "heading" for b in blocks):
+        raise ArticleError(
+            source,
+            "no passages: there is no paragraph or bullet between the title and the disclaimer",
+            line=title_line.number,
+        )
+
+    blocks = assign_levels(blocks)
+    topic = blocks[0].raw if blocks[0].kind == "heading" else title
+    return document(
+        path,
+        text,
+        blocks,
+        title=title,
+        topic=topic,
+        last_updated=last_updated,
+        review_status=review_status,
+        review_note=review_note,
+        disclaimer=disclaimer,
+        references=references,
+        levels_marked=False,
+    )
+
+
+def _references(
+    lines: list[Line], blocks: list[Block], source: str, heading_line: int
+) -> tuple[tuple[int, str], ...]:
+    """The entries of the article's own References section, each number a statement cites
+    among them: a list printed in the export is checked as a references file would be."""
+    entries = read_entries(lines, source, in_order=True, entry="a reference")
+    if not entries:
+        raise ArticleError(
+            source,
+            "the References heading has no entries under it; list them as '1. Author. Title. …'",
+            line=heading_line,
+        )
+    cited = ((b.line, split_citations(b.raw).citations) for b in blocks if b.kind != "heading")
+    listed_in = f"the References section (line {heading_line})"
+    check_cited(cited, tuple((n, t) for n, t, _ in entries), source=source, listed_in=listed_in)
+    return tuple((number, text) for number, text, _ in entries)
+
+
+def assign_levels(blocks: list[Block]) -> list[Block]:
+    """Give headings the levels the export's structure shows without doubt.
+
+    The export does not mark levels. What it does show: the first heading, before any
+    content, is the article's topic (level 1); a heading that directly follows a section's
+    lead-in sentence (a paragraph ending in ':' with no bullets after it) continues that
+    lead-in, so it is a subsection (one level deeper). Every other heading is taken as a
+    section of the topic (level 2): guessing deeper nesting would put passages under the
+    wrong section when the guess is wrong.
+    """
+    result: list[Block] = []
+    section_level = 1
+    for index, block in enumerate(blocks):
+        if block.kind != "heading":
+            result.append(block)
+            continue
+        if index == 0:
+            level = 1
+        else:
+            previous = blocks[index - 1]
+            before = blocks[index - 2] if index >= 2 else None
+            opens_lead_in = (
+                previous.kind == "paragraph"
+                and previous.raw.endswith(":")
+                and before is not None
+                and before.kind == "heading"
+            )
+            level = section_level + 1 if opens_lead_in else 2
+        section_level = level
+        result.append(dataclasses.replace(block, level=level))
+    return result
