@@ -36,7 +36,11 @@ from assistant.ingest.citations import split_citations
         # a statement that ends in a number of its own, still cited (a heart article's)
         ("Target systolic BP below 130 1", "Target systolic BP below 130", (1,)),
         ("Keep the INR at 2.0-3.0 4", "Keep the INR at 2.0-3.0", (4,)),
-        ("Anticoagulate at a CHA2DS2-VASc \u22652 1, 3", "Anticoagulate at a CHA2DS2-VASc \u22652", (1, 3)),
+        (
+            "Anticoagulate at a CHA2DS2-VASc \u22652 1, 3",
+            "Anticoagulate at a CHA2DS2-VASc \u22652",
+            (1, 3),
+        ),
         ("First described in 1967 2", "First described in 1967", (2,)),
         # a unit after "/" is not a counted noun
         ("Aspirin 3\u20135 mg/kg/day 1", "Aspirin 3\u20135 mg/kg/day", (1,)),

@@ -141,3 +141,29 @@ def test_sibling_bullets_that_differ_only_in_numbers_are_told_apart():
     lineage = trace(old, new)
     assert lineage.links["c"].status == "edited" and lineage.links["c"].predecessors == ("b",)
     assert lineage.removed == ("a",)
+
+
+@pytest.mark.parametrize(
+    ("before", "after"),
+    [
+        (
+            "Rituximab efficacy is not established in MMN 2",
+            "Efgartigimod efficacy is under investigation in MMN 2",
+        ),
+        (
+            "Anti-GM2 antibodies may also be present in some cases 3",
+            "Serum IgM paraprotein may be present in a minority 3",
+        ),
+    ],
+)
+def test_a_new_statement_in_place_of_a_removed_one_is_not_its_edit(corpus_copy, before, after):
+    """The old passage's examples ask about what it said: following an unrelated statement
+    that shares a word or two would train them on the wrong answer. They go stale instead."""
+    article = corpus_copy / ARTICLE.name
+    old = _passages(corpus_copy)
+    text = article.read_text(encoding="utf-8")
+    assert before in text
+    article.write_text(text.replace(before, after), encoding="utf-8")
+    lineage = trace(old, _passages(corpus_copy))
+    assert _texts(old, lineage.removed) == [before.rsplit(" ", 1)[0]]
+    assert lineage.counts()["added"] == 1 and lineage.counts()["edited"] == 0

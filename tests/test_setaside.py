@@ -94,3 +94,40 @@ def test_a_first_build_sets_nothing_aside():
     first = Lineage({p.id: Link("added") for p in PASSAGES}, first=True)
     row = ([0.1, 0.2, 0.7], [0.0, 0.5, 3.0], {"subcutan"})
     assert _find([_out("subcutaneous?", 1)], [row], lineage=first) == ([], None)
+
+
+def test_a_new_article_sets_aside_only_what_names_its_subject():
+    """A new article brings hundreds of new words: an out-of-scope question that shares one of
+    them in passing stays out of scope; one that names the article's subject is set aside."""
+    article = [
+        Passage("kd-steroid", "what-is-kawasaki-disease", "bullet", "corticosteroids for refractory cases",
+                ("Kawasaki Disease (KD)",), None, (), 0, 1, 3, 3, "corticosteroids"),
+    ]  # fmt: skip
+    passages = [*PASSAGES, article[0]]
+    lineage = Lineage(
+        {**LINEAGE.links, "kd-steroid": Link("added")},
+        new_articles=frozenset({"what-is-kawasaki-disease"}),
+    )
+    eczema = _out("topical steroid strength for eczema on the face?", 1)
+    kawasaki = _out("are steroids used in kawasaki disease?", 2)
+    rows = [
+        ([0.1, 0.1, 0.1, 0.7], [0.0, 0.0, 0.0, 2.0], {"steroid", "eczema", "face", "topic"}),
+        ([0.1, 0.1, 0.1, 0.7], [0.0, 0.0, 0.0, 2.0], {"steroid", "kawasaki", "diseas"}),
+    ]
+    dense = [[0.6, 0.6, 0.0, 0.0]] * len(IN_SCOPE) + [r[0] for r in rows]
+    lexical = [[2.0, 2.0, 0.0, 0.0]] * len(IN_SCOPE) + [r[1] for r in rows]
+    scores = Scores(
+        np.array(dense), np.array(lexical),
+        [frozenset()] * len(IN_SCOPE) + [frozenset(r[2]) for r in rows],
+        [*_scores([]).passage_stems, frozenset({"corticosteroid", "steroid", "kawasaki", "refractori"})],
+        _scores([]).before,
+    )  # fmt: skip
+    aside, _ = find(
+        [*IN_SCOPE, eczema, kawasaki],
+        scores,
+        passages,
+        lineage,
+        NOTHING_EARLIER,
+        TrainingSettings(),
+    )
+    assert [a.example.question for a in aside] == [kawasaki.question]

@@ -11,7 +11,8 @@ build matches every new passage to its predecessors, article by article:
     added       no predecessor;  removed: no successor
 
 A pair is scored by the share of content words (`tokens.tokenize`: stemmed, stop words off) it
-has in common, numbers included; the same section, or the same neighbours among unchanged passages, lowers the
+has in common, numbers included (for a one-to-one edit, each word weighed by how few of the
+article's passages hold it); the same section, or the same neighbours among unchanged passages, lowers the
 share asked for, because an editor's edit stays where it was. Each passage also carries the
 texts it held before (`former`), over as many builds as it is edited, so that an example whose
 gold phrase names an older wording still finds the passage (`assistant.ingest.examples`).
@@ -19,7 +20,9 @@ gold phrase names an older wording still finds the passage (`assistant.ingest.ex
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,6 +40,8 @@ NEAR_EDIT_SHARE = 0.4
 PART_SHARE = 0.3
 """A part of a split draws at least this share of its words from the old passage (in the same
 neighbourhood) ..."""
+SPLIT_COVER = 0.8
+"""... and the parts of a split together hold this share of the old passage's words ..."""
 MERGE_SHARE = 0.75
 """... and a part of a merge gives at least this share of its words to the new one."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -62,6 +67,8 @@ class Lineage:
     former: dict[str, tuple[str, ...]] = field(default_factory=dict)
     first: bool = False
     """No version was published before: every passage is new, nothing was learnt to follow."""
+    new_articles: frozenset[str] = frozenset()
+    """Articles the version before did not have (every passage of theirs is added)."""
 
     def status(self, passage_id: str) -> str:
         return self.links[passage_id].status if passage_id in self.links else ADDED
@@ -115,8 +122,11 @@ def trace(
     old_ids = {p.id for p in old}
     links: dict[str, Link] = {p.id: Link(UNCHANGED, (p.id,)) for p in new if p.id in old_ids}
     removed: list[str] = []
+    new_articles: set[str] = set()
     for article in dict.fromkeys(p.article_id for p in [*old, *new]):
         mine_old = [p for p in old if p.article_id == article]
+        if not mine_old:
+            new_articles.add(article)
         mine_new = [p for p in new if p.article_id == article]
         found, gone = _match(mine_old, mine_new, links)
         links.update(found)
@@ -133,7 +143,7 @@ def trace(
         kept = [t for t in dict.fromkeys(texts) if t != passage.text][:FORMER_KEPT]
         if kept:
             former[passage.id] = tuple(kept)
-    return Lineage(links, tuple(removed), former)
+    return Lineage(links, tuple(removed), former, new_articles=frozenset(new_articles))
 
 
 def _match(
@@ -146,6 +156,7 @@ def _match(
     if not free_new:
         return {}, [p.id for p in free_old]
     words = {p.id: _words(p.text) for p in [*free_old, *free_new]}
+    weight = _rarity([*old, *new])
     # a changed passage's id is in one version only (ids follow the text), so one map serves
     neighbours = {**_neighbours(old, kept), **_neighbours(new, kept)}
 
@@ -153,15 +164,18 @@ def _match(
         """In the same section, or beside the same unchanged passage (either order)."""
         return a.section == b.section or bool(neighbours[a.id] & neighbours[b.id])
 
-    def shared(a: Passage, b: Passage) -> int:
-        return len(words[a.id] & words[b.id])
+    def mass(ws: set[str]) -> float:
+        return sum(weight[w] for w in ws)
+
+    def shared(a: Passage, b: Passage) -> float:
+        return mass(words[a.id] & words[b.id])
 
     pairs = []
     for o in free_old:
         for n in free_new:
             both = shared(o, n)
             if both:
-                dice = 2 * both / (len(words[o.id]) + len(words[n.id]))
+                dice = 2 * both / (mass(words[o.id]) + mass(words[n.id]))
                 pairs.append((dice, near(o, n), o.position, n.position, o, n))
     pairs.sort(key=lambda t: (-t[0], not t[1], abs(t[2] - t[3])))
     successors: dict[str, list[str]] = {}
@@ -177,14 +191,27 @@ def _match(
         """Of `pool`, the passage near `x` that holds the largest share (at least `least`) of
         x's own words; the first one on ties."""
         mine = len(words[x.id])
-        scored = [(shared(x, y) / mine, y) for y in pool if mine and near(x, y)]
+        scored = [(len(words[x.id] & words[y.id]) / mine, y) for y in pool if mine and near(x, y)]
         scored = [t for t in scored if t[0] >= least]
         return max(scored, key=lambda t: t[0])[1] if scored else None
 
+    parts: dict[str, list[str]] = {}
     for n in free_new:  # a new passage drawing on an old one's words: a part of a split
         if n.id not in predecessors and (whole := drawn(n, free_old, PART_SHARE)) is not None:
-            successors.setdefault(whole.id, []).append(n.id)
-            predecessors[n.id] = [whole.id]
+            parts.setdefault(whole.id, []).append(n.id)
+    for whole_id, drawn_ids in parts.items():
+        # A split keeps one part that is still the passage (its one-to-one edit), and its parts
+        # hold most of its words; a new statement that shares a word or two with a removed one
+        # ("Efgartigimod efficacy is under investigation" for "Rituximab efficacy is not
+        # established") is an addition, and the old passage's examples go stale, not over.
+        if whole_id not in successors:
+            continue
+        held = set().union(*(words[i] for i in [*successors[whole_id], *drawn_ids]))
+        if len(words[whole_id] & held) < SPLIT_COVER * len(words[whole_id]):
+            continue
+        for n_id in drawn_ids:
+            successors[whole_id].append(n_id)
+            predecessors[n_id] = [whole_id]
     for o in free_old:  # an old passage most of which lives on in a new one: a merge
         if o.id not in successors and (joined := drawn(o, free_new, MERGE_SHARE)) is not None:
             successors[o.id] = [joined.id]
@@ -207,6 +234,18 @@ def _words(text: str) -> set[str]:
     """A passage's content words (stemmed, stop words off) and its numbers, which tell apart
     sibling bullets that differ only in a dose or a date."""
     return set(tokenize([text])[0]) | set(_NUMBER.findall(text))
+
+
+def _rarity(passages: list[Passage]) -> dict[str, float]:
+    """How much a shared word says that two passages are one statement: a word few of the
+    article's passages hold (a drug, an antibody) says more than one most hold (the condition's
+    name), so "Rituximab efficacy is not established in MMN" and "Efgartigimod efficacy is
+    under investigation in MMN" are not one statement edited."""
+    texts = {p.id: _words(p.text) for p in passages}
+    held: Counter[str] = Counter(w for ws in texts.values() for w in ws)
+    return defaultdict(
+        lambda: 1.0, {w: 1.0 + math.log((len(texts) + 1) / (n + 1)) for w, n in held.items()}
+    )
 
 
 def _neighbours(passages: list[Passage], kept: set[str]) -> dict[str, set[str]]:
