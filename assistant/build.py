@@ -19,10 +19,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,7 @@ from assistant.train.setaside import Earlier
 from assistant.train.stage import TrainingInputs, TrainingOutcome, train_ranker, untrained
 from assistant.updates import probe, report
 
+log = logging.getLogger("mmn_assistant.build")
 Say = Callable[[str], None]
 
 
@@ -304,8 +307,14 @@ def build_index(
             staged.seal(manifest)
             loaded = dataclasses.replace(loaded, manifest=manifest)
             final = staged.publish()
-        remember_vectors(stage, trained)
-        store.prune(index_dir)
+        # The version is live from here: housekeeping that fails must not report the build as
+        # failed (the desk would say the old version still serves), only say what it skipped.
+        for step, what in ((partial(remember_vectors, stage, trained), "remember the vectors"),
+                           (partial(store.prune, index_dir), "remove old versions")):  # fmt: skip
+            try:
+                step()
+            except (OSError, ValueError, AssistantError) as exc:
+                log.warning("version %s is published; could not %s: %s", final.name, what, exc)
     return dataclasses.replace(loaded, path=final)
 
 

@@ -175,3 +175,41 @@ def test_an_unchanged_rebuild_never_loads_the_model(corpus_copy, embedder, tmp_p
     assert fresh.runtime is None  # the model never ran: the rebuild took no model load
     vector = fresh.embed(["IVIg dose"])  # and it loads when it is needed
     assert vector.shape == (1, 384) and fresh.runtime == "onnx"
+
+
+def test_housekeeping_that_fails_after_publishing_does_not_fail_the_build(
+    corpus_copy, hash_embedder, tmp_path, caplog
+):
+    """The vector cache and pruning run once the version is live: a failure there used to
+    report the build as failed (the desk said the old version still served) while the new
+    version served. The build now succeeds and says what it could not do."""
+    index_dir = tmp_path / "index"
+    _build(corpus_copy, hash_embedder, index_dir)
+    for cache in (index_dir / CACHE_DIR).glob("*.npz"):
+        cache.unlink()
+        cache.mkdir()  # a directory where the cache file goes: it cannot be rewritten
+    article = corpus_copy / ARTICLE_NAME
+    article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+    with caplog.at_level("WARNING", logger="mmn_assistant.build"):
+        second, _ = _build(corpus_copy, hash_embedder, index_dir)
+    assert published_version(index_dir) == second.version
+    assert "is published; could not remember the vectors" in caplog.text
+
+
+def test_a_rollback_waits_for_no_build(corpus_copy, hash_embedder, tmp_path):
+    """`build --rollback` takes the build lock as the desk's rollback does: a build running
+    now would publish over it a moment later."""
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+    from assistant.store.directory import build_lock
+
+    index_dir = tmp_path / "index"
+    first, _ = _build(corpus_copy, hash_embedder, index_dir)
+    _build(corpus_copy, hash_embedder, index_dir, full=True)
+    with build_lock(index_dir):
+        result = CliRunner().invoke(cli, ["build", "--rollback", "--index-dir", str(index_dir)])
+    assert result.exit_code != 0 and "build" in result.output.lower()
+    assert published_version(index_dir) != first.version
+    result = CliRunner().invoke(cli, ["build", "--rollback", "--index-dir", str(index_dir)])
+    assert result.exit_code == 0 and published_version(index_dir) == first.version

@@ -209,10 +209,12 @@ def build(
         raise click.UsageError("--fine-tune trains on the examples: drop --no-train")
     if rollback:
         from assistant.store import rollback as roll_back
+        from assistant.store.directory import build_lock
 
         if full:
             raise click.UsageError("--rollback and --full do not go together")
-        version = roll_back(index_dir)
+        with build_lock(index_dir):  # a build running now would publish over the rollback
+            version = roll_back(index_dir)
         _audit("rolled back", f"version {version}", str(index_dir))
         click.echo(f"published the earlier version {version} in {index_dir}")
         return
