@@ -204,3 +204,37 @@ def test_a_damaged_store_never_stops_answers_and_the_page_says_so(client, store_
     after = send(client, form_of(doc), "answers")
     back = parse(client.get(after.headers["location"]).text)
     assert NOTICES["failed"] in back.text and DOSE_PASSAGE in back.text
+
+
+def test_a_new_form_cookie_for_each_judgement_does_not_lift_the_limit(engine, store_path):
+    """Anyone may load a page and get a form cookie: a client that did so before each judgement
+    passed the per-browser limit and could fill the store and the editors' queue. An address
+    may send ten browsers' worth a minute."""
+    settings = current(feedback_db=store_path, feedback_per_minute=2)
+    with TestClient(create_app(settings, engine=engine), base_url=BASE) as client:
+        statuses = []
+        for _ in range(22):
+            client.cookies.clear()
+            statuses.append(
+                send(client, form_of(ask(client, DOSE)), "answers", json=True).status_code
+            )
+    assert statuses[:20] == [200] * 20 and statuses[20:] == [429, 429]
+    assert len(rows(store_path)) == 20
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (("version", "20990101T000000-abcdef"), "version is not a version of this index"),
+        (("rank", "2"), "the answer has changed since the page was shown"),
+    ],
+)
+def test_a_judgement_must_name_what_was_shown(client, store_path, change, message):
+    """A made-up version or a passage at a rank the clinician never saw it at would skew the
+    desk's quality figures: both are refused."""
+    form = form_of(ask(client, DOSE))
+    name, value = change
+    data = [(n, value if n == name else v) for n, v in fields(form)] + [("verdict", "answers")]
+    response = post_form(client, data, Accept="application/json")
+    assert response.status_code == 422 and message in response.json()["message"]
+    assert rows(store_path) == []

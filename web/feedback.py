@@ -34,6 +34,7 @@ from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
 from assistant.feedback import VERDICTS, FeedbackError, FeedbackStore, Judgement
 from assistant.limits import MAX_ARTICLE_ID_CHARS, MAX_K, MIN_K, Query
+from assistant.store import versions
 from web import views
 from web.forms import COOKIE, NOTICES, FormKeys
 from web.pages import error_page
@@ -43,6 +44,8 @@ log = logging.getLogger("mmn_assistant.web")
 _RANK = re.compile(r"[0-9]{1,3}")  # ASCII digits only: "²".isdigit() is True, int("²") fails
 _VERSION = re.compile(r"[0-9]{8}T[0-9.]{6,13}-[0-9a-f]{6}")  # an index version's name
 FORM_TYPE = "application/x-www-form-urlencoded"
+ADDRESS_SHARE = 10
+"""Browsers behind one address (a hospital's proxy) that may each send the per-minute limit."""
 
 router = APIRouter(include_in_schema=False)
 
@@ -80,10 +83,19 @@ class Feedback:
     store: FeedbackStore
     keys: FormKeys
     limit: RateLimit
+    """Per browser (its form cookie) at an address."""
+    address_limit: RateLimit
+    """Per address, `ADDRESS_SHARE` times as many: a form cookie is given to whoever loads a
+    page, so a client that fetches a new one before each judgement passes the first limit."""
 
     @classmethod
     def create(cls, path: Path, per_minute: int) -> Feedback:
-        return cls(FeedbackStore(path), FormKeys(path), RateLimit(per_minute))
+        return cls(
+            FeedbackStore(path),
+            FormKeys(path),
+            RateLimit(per_minute),
+            RateLimit(per_minute * ADDRESS_SHARE),
+        )
 
 
 def _one(form: dict[str, list[str]], name: str) -> str:
@@ -112,7 +124,7 @@ def _same_origin(request: Request) -> bool:
     return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
 
 
-def read_judgement(form: dict[str, list[str]], engine: Engine) -> Judgement:
+def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) -> Judgement:
     """The judgement a form describes, checked; raises `QueryError` saying what to fix."""
     verdict = _one(form, "verdict")
     if verdict not in VERDICTS:
@@ -136,6 +148,8 @@ def read_judgement(form: dict[str, list[str]], engine: Engine) -> Judgement:
     version = _one(form, "version")
     if not _VERSION.fullmatch(version):
         version = engine.index.version
+    elif version != engine.index.version and version not in versions(index_dir):
+        raise QueryError("version is not a version of this index; ask the question again")
     searched = _one(form, "searched")
     if searched and searched not in engine.index.articles:
         raise QueryError("searched is not an article of this index; ask the question again")
@@ -196,7 +210,10 @@ async def feedback(request: Request) -> Response:
     # comes from the proxy's address, and one busy colleague must not use up the others' minute.
     address = request.client.host if request.client else "unknown"
     client = f"{address} {request.cookies.get(COOKIE)}"
-    if (wait := kept.limit.retry_after(client)) is not None:
+    wait = kept.limit.retry_after(client)
+    if wait is None:
+        wait = kept.address_limit.retry_after(address)
+    if wait is not None:
         return _refuse(
             request,
             429,
@@ -204,10 +221,16 @@ async def feedback(request: Request) -> Response:
             **{"Retry-After": str(wait)},
         )
     try:
-        judgement = read_judgement(form, engine)
+        judgement = read_judgement(form, engine, request.app.state.settings.index_dir)
     except QueryError as exc:
         return _refuse(request, 422, str(exc))
     judgement = replace(judgement, shown=await shown_to(engine, judgement))
+    if judgement.shown and judgement.passage is not None and judgement.rank is not None:
+        at = judgement.rank - 1
+        if at >= len(judgement.shown) or judgement.shown[at][0] != judgement.passage:
+            return _refuse(
+                request, 422, "the answer has changed since the page was shown; ask again"
+            )
     try:
         await run_in_threadpool(kept.store.add, judgement)
         outcome = "saved"
