@@ -167,3 +167,28 @@ def test_a_new_statement_in_place_of_a_removed_one_is_not_its_edit(corpus_copy, 
     lineage = trace(old, _passages(corpus_copy))
     assert _texts(old, lineage.removed) == [before.rsplit(" ", 1)[0]]
     assert lineage.counts()["added"] == 1 and lineage.counts()["edited"] == 0
+
+
+def test_a_reworded_answer_stays_an_answer_when_its_phrase_is_still_said_elsewhere(corpus_copy):
+    """The opening paragraph also says "persistent multifocal partial motor conduction blocks":
+    when the bullet that was the answer is reworded, its examples used to keep only the opening
+    paragraph, with nothing reported. The reworded bullet stays an answer and is listed."""
+    phrase = "Persistent multifocal partial motor conduction blocks are the pathognomonic finding"
+    article = corpus_copy / ARTICLE.name
+    old = _passages(corpus_copy)
+    text = article.read_text(encoding="utf-8")
+    reworded = (
+        "Multifocal partial motor conduction blocks that persist are the pathognomonic finding"
+    )
+    article.write_text(text.replace(phrase, reworded), encoding="utf-8")
+    new = _passages(corpus_copy)
+    bullet = next(i for i, p in enumerate(new) if p.text.startswith(reworded))
+    examples = _examples(corpus_copy, trace(old, new))
+    about = [
+        e
+        for e in examples.usable
+        if "Persistent multifocal partial motor conduction blocks" in e.gold
+    ]
+    assert about and all(bullet in e.answers for e in about)
+    listed = {f.example.key for f in examples.followed}
+    assert all(e.key in listed for e in about)

@@ -235,12 +235,20 @@ def answers_of(
     for phrase in gold:
         needle = phrase.lower()
         hits = {p.position for p in passages if needle in p.lower}
-        if not hits:
-            successors = [p for p in passages if any(needle in f.lower() for f in p.former)]
-            if not successors:
-                return None, ()
-            chosen = _closest(phrase, successors)
-            hits = {p.position for p in chosen}
+        successors = [
+            p
+            for p in passages
+            if p.position not in hits and any(needle in f.lower() for f in p.former)
+        ]
+        if hits and successors:
+            # Still said elsewhere, yet the passage that said it was reworded: it stays an
+            # answer while it still says much the same (moved content leaves it behind).
+            successors = _closest(phrase, successors, at_least=FOLLOW_SCORE)
+        if not hits and not successors:
+            return None, ()
+        if successors:
+            chosen = successors if hits else _closest(phrase, successors)
+            hits |= {p.position for p in chosen}
             moves.append((phrase, proposed(phrase, chosen[0])))
         found |= hits
     return tuple(sorted(found)), tuple(moves)
@@ -252,15 +260,17 @@ successor still says what the phrase said; below it for every successor of a spl
 the example."""
 
 
-def _closest(phrase: str, successors: Sequence[Written]) -> list[Written]:
+def _closest(phrase: str, successors: Sequence[Written], *, at_least: float = 0.0) -> list[Written]:
     """Of the passages an old wording became (several after a split), those still closest to
-    the phrase, best first."""
+    the phrase, best first; none when none scores `at_least`."""
     from rapidfuzz import fuzz
 
     scored = sorted(
         ((fuzz.partial_ratio(phrase.lower(), p.text.lower()), p) for p in successors),
         key=lambda t: (-t[0], t[1].position),
     )
+    if not scored or scored[0][0] < at_least:
+        return []
     best = scored[0][0]
     if best < FOLLOW_SCORE:
         return [p for _, p in scored]
