@@ -607,3 +607,21 @@ def test_every_desk_answer_is_no_store_with_the_security_headers(visitor):
     for response, status in answers:
         checked(response, status)
     assert visitor.get("/desk/openapi.json").json()["info"]["title"] == "Editors' desk"
+
+
+def test_a_store_the_desk_cannot_use_says_so_without_its_path(visitor, server_dir: Path):
+    """A busy or broken store answers 503 in words an editor can act on; the file's path and
+    SQLite's message go to the server's log, not to whoever asked (the sign-in is public)."""
+    import sqlite3
+
+    form = visitor.login_form()
+    holder = sqlite3.connect(server_dir / "feedback.sqlite3", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        response = checked(visitor.sign_in(EDITOR, PASSWORD, form=form), 503)
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    message = visible(response.text, "error-panel__message")
+    assert "cannot use its store now" in message
+    assert "sqlite" not in response.text.lower() and str(server_dir) not in response.text

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import re
 from dataclasses import dataclass
 from typing import Annotated
@@ -31,6 +32,8 @@ from assistant.feedback.store import FeedbackError
 from assistant.settings import Settings
 from web.feedback import FORM_TYPE, Feedback
 from web.forms import COOKIE, FormKeys
+
+log = logging.getLogger("mmn_assistant.web")
 
 SESSION_COOKIE = "mmn_desk"
 COOKIE_PATH = "/desk"
@@ -120,6 +123,13 @@ def refuse(request: Request, status: int, message: str, **headers: str) -> Refus
     return Refused(page)
 
 
+def store_down(request: Request, exc: Exception) -> Refused:
+    """503 for a store the desk cannot use now: the detail (a file path, SQLite's words) goes
+    to the log for whoever runs the server, not to whoever asked."""
+    log.error("the desk's store failed on %s: %s", request.url.path, exc)
+    return refuse(request, 503, "the desk cannot use its store now; try again in a moment")
+
+
 def same_origin(request: Request) -> bool:
     """The POST came from our own pages: its `Origin` (or, lacking one, `Referer`) is our host,
     and the browser does not call it cross-site."""
@@ -146,9 +156,7 @@ def signed_in(request: Request, desk: Desk) -> Editor | None:
     try:
         name = desk.accounts.session(session)
     except FeedbackError as exc:  # locked for longer than the busy timeout, or unreadable
-        raise refuse(
-            request, 503, f"the desk cannot read its store now ({exc}); try again"
-        ) from None
+        raise store_down(request, exc) from None
     return None if name is None else Editor(name, session, desk.csrf(session))
 
 

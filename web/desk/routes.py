@@ -38,6 +38,7 @@ from web.desk.auth import (
     same_origin,
     signed_in,
     start_session,
+    store_down,
     wants_json,
 )
 from web.feedback import FORM_TYPE
@@ -138,12 +139,13 @@ async def login(request: Request) -> Response:
     if not same_origin(request):
         raise refuse(request, 403, "this form can only be sent from the desk's own pages")
     address = request.client.host if request.client else "unknown"
+    form = await form_of(request)
+    if not login_token_valid(request, desk, form):  # before counting: no token, no attempt
+        raise refuse(request, 403, "the form has expired or was not sent from this page; reload it")
     try:
         wait = await run_in_threadpool(desk.accounts.attempt, address)
     except AssistantError as exc:
-        raise refuse(
-            request, 503, f"the desk cannot use its store now ({exc}); try again"
-        ) from None
+        raise store_down(request, exc) from None
     if wait is not None:
         raise refuse(
             request,
@@ -151,17 +153,12 @@ async def login(request: Request) -> Response:
             f"too many sign-in attempts from this address; wait {wait} seconds",
             **{"Retry-After": str(wait)},
         )
-    form = await form_of(request)
-    if not login_token_valid(request, desk, form):
-        raise refuse(request, 403, "the form has expired or was not sent from this page; reload it")
     name, next_page = field(form, "name")[:64], safe_next(field(form, "next"))
     # argon2 takes ~150 ms of CPU on purpose: off the event loop, so answers keep flowing
     try:
         outcome = await run_in_threadpool(desk.accounts.login, name, field(form, "password"))
     except AssistantError as exc:
-        raise refuse(
-            request, 503, f"the desk cannot use its store now ({exc}); try again"
-        ) from None
+        raise store_down(request, exc) from None
     if outcome.session is None:
         if outcome.wait_seconds:
             minutes = max(1, round(outcome.wait_seconds / 60))
@@ -177,9 +174,12 @@ async def login(request: Request) -> Response:
         if outcome.wait_seconds:
             refused.headers["Retry-After"] = str(outcome.wait_seconds)
         return refused
-    if (old := signed_in(request, desk)) is not None:
-        desk.accounts.logout(old.session)  # a new session id at every login
-    desk.accounts.record(name.strip().lower(), "signed in", "desk", address)
+    try:
+        if (old := signed_in(request, desk)) is not None:
+            desk.accounts.logout(old.session)  # a new session id at every login
+        desk.accounts.record(name.strip().lower(), "signed in", "desk", address)
+    except AssistantError as exc:
+        raise store_down(request, exc) from None
     response = RedirectResponse(next_page, 303)
     start_session(request, response, desk, outcome.session)
     return response
@@ -188,8 +188,11 @@ async def login(request: Request) -> Response:
 @router.post("/logout", summary="Sign out", openapi_extra=FORM_BODY)
 def logout(request: Request, acting: Actor) -> Response:
     desk, editor, _ = acting
-    desk.accounts.logout(editor.session)
-    desk.accounts.record(editor.name, "signed out", "desk")
+    try:
+        desk.accounts.logout(editor.session)
+        desk.accounts.record(editor.name, "signed out", "desk")
+    except AssistantError as exc:
+        raise store_down(request, exc) from None
     response = RedirectResponse(f"{LOGIN}?out=1", 303)
     forget(request, response)
     return response
