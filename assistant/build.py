@@ -88,10 +88,12 @@ def parse(
     examples: bool,
     articles: list[Article] | None = None,
     index_dir: Path | None = None,
+    refuse_stale: bool = True,
 ) -> Corpus:
     """Parse the articles, trace them from the version published in `index_dir`, read the
     synonyms and (when `examples`) the example questions, which follow edited passages. Too
-    many stale examples stop the build here, before any work."""
+    many stale examples stop a build here, before any work (`refuse_stale`); the tools that
+    mend them (`examples fix`, the desk) read them whatever their number."""
     articles = articles if articles is not None else load_corpus(corpus_dir)
     passages = [p for a in articles for p in a.passages]
     lineage = lineage_of(passages, index_dir) if index_dir is not None else None
@@ -104,7 +106,7 @@ def parse(
             [p.article_id for p in passages],
             [lineage.former.get(p.id, ()) for p in passages] if lineage else None,
         )
-        if failing := too_stale(read):
+        if refuse_stale and (failing := too_stale(read)):
             raise IndexStoreError(stale_message(failing))  # before any work: the live index stays
     return Corpus(articles, load_synonyms(corpus_dir), read, lineage)
 

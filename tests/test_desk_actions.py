@@ -376,3 +376,26 @@ def test_a_shells_change_to_the_examples_makes_no_store_and_survives_one_it_cann
     assert len(damaged.unaudited) == 1 and "added example" in damaged.unaudited[0]
     with pytest.raises(FeedbackError):  # the desk's own decisions need their trail
         Decisions(settings, store).add_question("alice", timeline, "Is it back in a week?")
+
+
+def test_too_many_stale_examples_stop_a_build_but_not_the_desk_that_mends_them(
+    decisions, corpus_copy
+):
+    """Removing most of the Treatment bullets leaves hundreds of examples stale: a build
+    refuses to publish, and the desk must still read the corpus so an editor can drop them
+    one by one (it used to say the corpus could not be read)."""
+    from assistant.build import parse
+    from assistant.errors import IndexStoreError
+
+    article = corpus_copy / f"{ARTICLE_ID}.txt"
+    text = article.read_text(encoding="utf-8")
+    at = text.index("\nTreatment\n")  # every bullet from Treatment on goes
+    tail = [line for line in text[at:].splitlines(keepends=True) if "\u2022" not in line]
+    article.write_text(text[:at] + "".join(tail), encoding="utf-8")
+    with pytest.raises(IndexStoreError, match="name text that no passage has any more"):
+        parse(corpus_copy, examples=True)
+    stale = decisions.corpus().examples.stale
+    assert stale
+    outcome = decisions.drop_stale("anna", stale[0].key)
+    assert "removed" in outcome.message or stale[0].question in outcome.message
+    assert len(decisions.corpus().examples.stale) == len(stale) - 1

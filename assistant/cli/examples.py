@@ -32,7 +32,7 @@ def examples() -> None:
 def _corpus(corpus_dir: Path, index_dir: Path) -> Any:
     from assistant.build import parse
 
-    return parse(corpus_dir, examples=True, index_dir=index_dir)
+    return parse(corpus_dir, examples=True, index_dir=index_dir, refuse_stale=False)
 
 
 @examples.command(name="fix")

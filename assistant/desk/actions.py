@@ -69,7 +69,12 @@ class Decisions:
     def corpus(self) -> Corpus:
         """The corpus as it is now, traced from the published version."""
         try:
-            return parse(self.corpus_dir, examples=True, index_dir=self.settings.index_dir)
+            return parse(
+                self.corpus_dir,
+                examples=True,
+                index_dir=self.settings.index_dir,
+                refuse_stale=False,
+            )
         except AssistantError as exc:
             raise FeedbackError(f"the corpus cannot be read: {exc}") from None
 
