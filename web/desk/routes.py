@@ -222,12 +222,17 @@ def home(request: Request, viewing: Viewer) -> Response:
     return render(request, "desk/home.html", home_page(request, *viewing))
 
 
+QUEUE_SHOWN = 100
+"""Judgements listed on the queue's page, oldest first: deciding them brings the next."""
+
+
 def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
     engine = request.app.state.engine
     rows = desk.decisions.feedback.rows()
     served = {p.id for a in engine.index.articles.values() for p in a.passages}
+    waiting = [r for r in rows if r.status == "new"]
     items = []
-    for row in (r for r in rows if r.status == "new"):
+    for row in waiting[:QUEUE_SHOWN]:  # each may be answered again: a page, not the whole queue
         now: list[tuple[str, str]] = []
         if not row.shown:
             try:
@@ -239,7 +244,8 @@ def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
     return views.QueuePage(
         **_common(request, desk, editor, "judgements", "Clinicians' judgements"),
         items=items,
-        decided=len(rows) - len(items),
+        decided=len(rows) - len(waiting),
+        waiting=len(waiting),
     )
 
 

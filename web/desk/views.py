@@ -81,6 +81,8 @@ class QueueItem:
 class QueuePage(DeskPage):
     items: list[QueueItem]
     decided: int
+    waiting: int = 0
+    """Judgements waiting in all; the page lists the oldest `QUEUE_SHOWN`."""
 
 
 @dataclass(frozen=True, slots=True)
