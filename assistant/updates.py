@@ -22,7 +22,7 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from assistant.ingest.examples import Examples
+from assistant.ingest.examples import Examples, describe
 from assistant.ingest.lineage import Lineage
 from assistant.ingest.tokens import WORD, tokenize
 from assistant.records import Article, Passage
@@ -223,7 +223,7 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
         out.append("    followed an edit (`mmn-assistant examples fix` writes the new words in):")
         grouped: dict[str, list[str]] = {}
         for f in followed:
-            moves = "; ".join(f"{m['from']!r} -> {m['to']!r}" for m in f["moves"])
+            moves = describe([(m["from"], m["to"]) for m in f["moves"]])
             grouped.setdefault(moves, []).append(f["question"])
         for moves, questions in grouped.items():
             shown = "; ".join(questions[:2]) + ("; …" if len(questions) > 2 else "")

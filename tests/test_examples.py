@@ -11,7 +11,13 @@ import pytest
 from assistant.build import build_corpus
 from assistant.errors import ArticleError, IndexStoreError
 from assistant.ingest.corpus import load_corpus
-from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, load_examples, normalise
+from assistant.ingest.examples import (
+    DROPPED,
+    EXAMPLES_DIR,
+    OUT_OF_SCOPE,
+    load_examples,
+    normalise,
+)
 from assistant.settings import TrainingSettings
 from assistant.store.directory import published_version
 from tests.conftest import ARTICLE, CORPUS, ROOT
@@ -85,16 +91,22 @@ def test_an_edit_that_removes_a_gold_phrase_lists_its_examples_and_leaves_them_o
     old, new = "Rituximab efficacy is not established in MMN", "Rituximab is unproven in MMN"
     article.write_text(article.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
     path = corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl"
-    expected = [
-        number
-        for number, item in enumerate(_lines(path), start=1)
-        if any(g.lower() in old.lower() and g.lower() not in new.lower() for g in item["gold"])
-    ]
-    assert expected
+
+    def dead(gold: str) -> bool:
+        return gold.lower() in old.lower() and gold.lower() not in new.lower()
+
+    items = list(enumerate(_lines(path), start=1))
+    expected = [number for number, item in items if all(dead(g) for g in item["gold"])]
+    partly = [number for number, item in items if not all(dead(g) for g in item["gold"])
+              and any(dead(g) for g in item["gold"])]  # fmt: skip
+    assert expected and partly
     examples = _examples(corpus_copy)
     assert sorted(e.line for e in examples.stale) == expected
     assert all(e.source == str(path) for e in examples.stale)
     assert not any(e.line in expected for e in examples.usable if e.article_id)
+    # an example that also names a passage still there keeps it, and is listed to be fixed
+    listed = {f.example.line: f.moves for f in examples.followed}
+    assert all(any(to == DROPPED for _, to in listed[number]) for number in partly)
 
 
 @pytest.mark.slow  # trains the ranker once (with the hash embedder)

@@ -192,3 +192,28 @@ def test_a_reworded_answer_stays_an_answer_when_its_phrase_is_still_said_elsewhe
     assert about and all(bullet in e.answers for e in about)
     listed = {f.example.key for f in examples.followed}
     assert all(e.key in listed for e in about)
+
+
+def test_an_example_keeps_the_answers_its_other_phrases_name_when_one_passage_goes(corpus_copy):
+    """An example naming two passages used to go stale, and leave training, when one of them
+    was removed; it now keeps the other, and `examples fix` takes the dead phrase out."""
+    from assistant.ingest.editing import fix
+
+    gone = "Progressive axonal degeneration occurs slowly despite treatment"
+    article = corpus_copy / ARTICLE.name
+    old = _passages(corpus_copy)
+    lines = article.read_text(encoding="utf-8").splitlines(keepends=True)
+    article.write_text("".join(line for line in lines if gone not in line), encoding="utf-8")
+    new = _passages(corpus_copy)
+    examples = _examples(corpus_copy, trace(old, new))
+    both = [e for e in examples.usable if gone in e.gold]
+    assert len(both) >= 2 and not [e for e in examples.stale if len(e.gold) > 1]
+    kept = next(i for i, p in enumerate(new) if "does not prevent slowly progressive" in p.text)
+    assert all(e.answers for e in both)
+    assert all(kept in e.answers for e in both if any("does not prevent" in g for g in e.gold))
+    followed = [f for f in examples.followed if f.example in both]
+    assert len(followed) == len(both)
+    fix(followed)
+    again = _examples(corpus_copy, trace(old, new))
+    assert not [e for e in again.usable if gone in e.gold]
+    assert all(e.answers for e in again.usable if e.key in {f.example.key for f in followed})

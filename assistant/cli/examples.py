@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from assistant.cli import common
+from assistant.ingest.examples import describe
 from assistant.settings import current
 
 
@@ -48,7 +49,7 @@ def examples_fix(corpus_dir: Path, index_dir: Path, db_path: Path, yes: bool) ->
         click.echo("no example names an earlier wording of a passage: nothing to fix")
         return
     for item in followed:
-        moves = "; ".join(f"{a!r} -> {b!r}" for a, b in item.moves)
+        moves = describe(item.moves)
         click.echo(f"{item.example.where} {item.example.question}\n    {moves}")
     if not yes and not click.confirm(f"rewrite these {len(followed)} examples?", default=True):
         click.echo("nothing rewritten")

@@ -25,7 +25,15 @@ from pathlib import Path
 from typing import Any
 
 from assistant.errors import ArticleError
-from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, Example, Followed, normalise
+from assistant.ingest.examples import (
+    DROPPED,
+    EXAMPLES_DIR,
+    OUT_OF_SCOPE,
+    Example,
+    Followed,
+    describe,
+    normalise,
+)
 from assistant.records import Passage
 
 
@@ -138,9 +146,10 @@ def _fix(followed: Sequence[Followed]) -> list[Done]:
             i = _find(lines, item.example, path)
             data = json.loads(lines[i])
             moves = dict(item.moves)
-            data["gold"] = [moves.get(g, g) for g in data.get("gold") or []]
+            gold = [moves.get(g, g) for g in data.get("gold") or []]
+            data["gold"] = [g for g in gold if g != DROPPED]
             lines[i] = _dump(data)
-            what = "; ".join(f"{a!r} -> {b!r}" for a, b in item.moves)
+            what = describe(item.moves)
             done.append(Done(source, i + 1, item.example.question, what))
         _write(path, lines)
     return done

@@ -232,6 +232,7 @@ def answers_of(
     the phrase as the passage now reads."""
     found: set[int] = set()
     moves: list[tuple[str, str]] = []
+    dropped: list[tuple[str, str]] = []
     for phrase in gold:
         needle = phrase.lower()
         hits = {p.position for p in passages if needle in p.lower}
@@ -245,13 +246,29 @@ def answers_of(
             # answer while it still says much the same (moved content leaves it behind).
             successors = _closest(phrase, successors, at_least=FOLLOW_SCORE)
         if not hits and not successors:
-            return None, ()
+            dropped.append((phrase, DROPPED))  # its passage was removed
+            continue
         if successors:
             chosen = successors if hits else _closest(phrase, successors)
             hits |= {p.position for p in chosen}
             moves.append((phrase, proposed(phrase, chosen[0])))
         found |= hits
-    return tuple(sorted(found)), tuple(moves)
+    if not found:  # every passage it named was removed
+        return None, ()
+    return tuple(sorted(found)), (*moves, *dropped)
+
+
+DROPPED = ""
+"""What a gold phrase whose passage was removed becomes (`Followed.moves`): the example keeps
+the answers its other phrases still name, and `examples fix` takes the phrase out."""
+
+
+def describe(moves: Sequence[tuple[str, str]], arrow: str = "->") -> str:
+    """The moves of a followed example, as the build, `examples fix` and the desk print them."""
+    return "; ".join(
+        f"{a!r} dropped (its passage was removed)" if b == DROPPED else f"{a!r} {arrow} {b!r}"
+        for a, b in moves
+    )
 
 
 FOLLOW_SCORE = 50.0

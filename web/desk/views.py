@@ -11,6 +11,7 @@ from typing import Any
 from assistant.desk.jobs import Build
 from assistant.feedback.accounts import AuditEntry
 from assistant.feedback.store import Feedback, VersionStats
+from assistant.ingest.examples import describe
 from web.desk.auth import Editor
 from web.views import Site
 
@@ -170,7 +171,7 @@ def change_items(changes: dict[str, Any], done: dict[str, AuditEntry]) -> list[t
             "followed",
             f["key"],
             f["question"],
-            "; ".join(f"{m['from']!r} → {m['to']!r}" for m in f["moves"]),
+            describe([(m["from"], m["to"]) for m in f["moves"]], "→"),
             f"{f['file']}:{f['line']}",
             resolved=done.get(f"example {f['key']}"),
         )
