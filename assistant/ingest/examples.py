@@ -235,15 +235,18 @@ def answers_of(
     dropped: list[tuple[str, str]] = []
     for phrase in gold:
         needle = phrase.lower()
-        hits = {p.position for p in passages if needle in p.lower}
+        said = [p for p in passages if needle in p.lower]
+        hits = {p.position for p in said}
         successors = [
             p
             for p in passages
             if p.position not in hits and any(needle in f.lower() for f in p.former)
         ]
-        if hits and successors:
-            # Still said elsewhere, yet the passage that said it was reworded: it stays an
-            # answer while it still says much the same (moved content leaves it behind).
+        if said and any(needle in f.lower() for p in said for f in p.former):
+            successors = []  # a part of what said it still says it (a split): that part answers
+        elif said and successors:
+            # Said elsewhere too (an opening paragraph), while the passage that said it was
+            # reworded: it stays an answer if it still says much the same.
             successors = _closest(phrase, successors, at_least=FOLLOW_SCORE)
         if not hits and not successors:
             dropped.append((phrase, DROPPED))  # its passage was removed
