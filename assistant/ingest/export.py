@@ -222,8 +222,8 @@ def parse_export(path: Path, text: str | None = None) -> Document:
     blocks: list[Block] = []
     # After its heading, the disclaimer (or the reference list) runs to the next heading.
     mode, disclaimer_line, references_line = "content", None, None
-    disclaimer_lines: list[Line] = []
-    reference_lines: list[Line] = []
+    collected: dict[str, list[Line]] = {"disclaimer": [], "references": []}
+    disclaimer_lines, reference_lines = collected["disclaimer"], collected["references"]
     end_line = lines[-1].number  # where the article ends: the trailer, or the last line
 
     for group in rest:
@@ -241,7 +241,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                     review_status, review_note = m.group("status").strip(), line.stripped
             continue
         if mode != "content" and not (len(group) == 1 and looks_like_heading(first)):
-            (disclaimer_lines if mode == "disclaimer" else reference_lines).extend(group)
+            collected[mode].extend(group)
             continue
         for part in _parts(group):
             first = part[0].stripped
@@ -250,7 +250,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                 len(part) == 1 or bool(BULLET.match(part[1].content))
             )
             if mode != "content" and not heading:
-                (disclaimer_lines if mode == "disclaimer" else reference_lines).extend(part)
+                collected[mode].extend(part)
                 continue
             if heading:
                 mode = "content"

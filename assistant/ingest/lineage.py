@@ -155,8 +155,8 @@ def _match(
     free_new = [p for p in new if p.id not in kept]
     if not free_new:
         return {}, [p.id for p in free_old]
-    words = {p.id: _words(p.text) for p in [*free_old, *free_new]}
-    weight = _rarity([*old, *new])
+    words = {p.id: _words(p.text) for p in [*old, *new]}  # an unchanged id: the same text
+    weight = _rarity(list(words.values()))
     # a changed passage's id is in one version only (ids follow the text), so one map serves
     neighbours = {**_neighbours(old, kept), **_neighbours(new, kept)}
 
@@ -236,15 +236,14 @@ def _words(text: str) -> set[str]:
     return set(tokenize([text])[0]) | set(_NUMBER.findall(text))
 
 
-def _rarity(passages: list[Passage]) -> dict[str, float]:
+def _rarity(passages: list[set[str]]) -> dict[str, float]:
     """How much a shared word says that two passages are one statement: a word few of the
-    article's passages hold (a drug, an antibody) says more than one most hold (the condition's
-    name), so "Rituximab efficacy is not established in MMN" and "Efgartigimod efficacy is
-    under investigation in MMN" are not one statement edited."""
-    texts = {p.id: _words(p.text) for p in passages}
-    held: Counter[str] = Counter(w for ws in texts.values() for w in ws)
+    article's passages (their `_words`) hold (a drug, an antibody) says more than one most hold
+    (the condition's name), so "Rituximab efficacy is not established in MMN" and "Efgartigimod
+    efficacy is under investigation in MMN" are not one statement edited."""
+    held: Counter[str] = Counter(w for ws in passages for w in ws)
     return defaultdict(
-        lambda: 1.0, {w: 1.0 + math.log((len(texts) + 1) / (n + 1)) for w, n in held.items()}
+        lambda: 1.0, {w: 1.0 + math.log((len(passages) + 1) / (n + 1)) for w, n in held.items()}
     )
 
 
