@@ -294,4 +294,5 @@ def test_every_operation_in_the_schema_has_an_id_of_its_own(client):
     ids = [op["operationId"] for ops in operations.values() for op in ops.values()]
     assert len(ids) == len(set(ids)), ids
     assert operations["/api/health"]["head"]["operationId"].endswith("_head")
+    assert operations["/api/health"]["get"]["operationId"].endswith("_get")
     assert client.head("/api/health").status_code == 200

@@ -137,22 +137,23 @@ HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "tra
 
 def full_schema(app: FastAPI) -> dict[str, Any]:
     """FastAPI's schema of `app`, each operation with an id of its own. FastAPI names an
-    operation after its route and the route's first method, so GET and HEAD of /api/health
-    shared one id, which OpenAPI forbids and client generators refuse: every later one is
-    named after its own method."""
+    operation after its route and whichever of the route's methods its set yields first, so GET
+    and HEAD of /api/health shared one id, which OpenAPI forbids and client generators refuse:
+    operations that share an id are each named after their own method."""
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", "Duplicate Operation ID", UserWarning)
-        schema = FastAPI.openapi(app)
-    seen: set[str] = set()
+        schema = copy.deepcopy(FastAPI.openapi(app))  # FastAPI keeps its own: not changed
+    sharing: dict[str, list[tuple[dict[str, Any], str]]] = {}
     for operations in schema["paths"].values():
         for method, operation in operations.items():
-            name = operation.get("operationId") if isinstance(operation, dict) else None
-            if name is None:
-                continue
-            if name in seen:
-                stem = re.sub(rf"_(?:{'|'.join(HTTP_METHODS)})$", "", name)
-                name = operation["operationId"] = f"{stem}_{method}"
-            seen.add(name)
+            if isinstance(operation, dict) and "operationId" in operation:
+                sharing.setdefault(operation["operationId"], []).append((operations, method))
+    suffix = re.compile(rf"_(?:{'|'.join(HTTP_METHODS)})$")
+    for name, places in sharing.items():
+        if len(places) > 1:
+            for operations, method in places:
+                renamed = f"{suffix.sub('', name)}_{method}"
+                operations[method] = {**operations[method], "operationId": renamed}
     return schema
 
 
