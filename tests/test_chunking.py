@@ -91,3 +91,19 @@ def test_ids_are_stable_unique_and_follow_the_content():
     assert passage_id("a", "Same text") != passage_id("b", "Same text")  # ids are per article
     assert passage_id("a", "Same text") != passage_id("a", "Other text")
     assert all(p.anchor == f"p-{p.id}" for p in first)
+
+
+def test_a_dangling_lead_in_does_not_hand_an_earlier_one_to_the_next_section():
+    """A lead-in with nothing under it before a sibling section used to mark the topic's own
+    lead-in as heading its subsections, so the sibling's passages took it as context."""
+    from assistant.ingest.chunking import chunk
+    from assistant.ingest.parsing import Block
+
+    shapes = [("heading", "Topic", 1), ("paragraph", "Key features include:", None),
+              ("bullet", "Weakness 1", None), ("heading", "Diagnosis", 2),
+              ("paragraph", "Tests are:", None), ("heading", "Treatment", 2),
+              ("bullet", "IVIg is first-line 2", None)]  # fmt: skip
+    blocks = [Block(kind, raw, 0, len(raw), n + 1, level) for n, (kind, raw, level) in enumerate(shapes)]  # fmt: skip
+    contexts = {p.text: p.context for p in chunk("a", "Topic", blocks)}
+    assert contexts["Weakness"] == "Key features include:"
+    assert contexts["IVIg is first-line"] is None

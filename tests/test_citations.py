@@ -46,7 +46,7 @@ from assistant.ingest.citations import split_citations
         ("Aspirin 3\u20135 mg/kg/day 1", "Aspirin 3\u20135 mg/kg/day", (1,)),
         # a cited question or lead-in
         ("Is it inherited? 2", "Is it inherited?", (2,)),
-        ("Symptoms are classified into: 1, 2", "Symptoms are classified into:", (1, 2)),
+        ("NYHA class: 2 1", "NYHA class: 2", (1,)),  # after a colon a number is a value
         ("trailing spaces 7   ", "trailing spaces", (7,)),
     ],
 )
@@ -67,6 +67,7 @@ def test_trailing_reference_numbers_become_citations(statement, text, citations)
         "Progression occurs over 5-18",
         "The MMN assistant is a reference aid for type 2",  # a counted noun takes its number
         "Reviewed at stage 3",
+        "Grade: 3",  # a value after a colon, not a citation
         "Published in 2019",  # four digits are never a reference number
         "A statement with reference 0",  # references start at 1
         "A number in two scripts 1\u0663",  # a 1 and an Arabic-Indic 3 is not reference 13

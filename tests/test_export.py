@@ -427,8 +427,10 @@ Stage 4 Chronic Kidney Disease
   \u2022 Warfarin needs close INR checks 4
 Prognosis
   \u2022 AF doubles mortality 5
-Treatment
-Rate control comes first in most patients. 6
+Anticoagulation is needed whatever the strategy. 6
+Patients with AF usually start at a dose of
+2 mg, aged over 50
+years or not 7
 """
     got = [(section, text) for section, _, text, _, _ in _passages(write(tmp_path, body))]
     assert got == [
@@ -437,7 +439,12 @@ Rate control comes first in most patients. 6
         ("Stage 4 Chronic Kidney Disease", "Apixaban is preferred"),
         ("Stage 4 Chronic Kidney Disease", "Warfarin needs close INR checks"),
         ("Prognosis", "AF doubles mortality"),  # no blank line after the list above
-        ("Treatment", "Rate control comes first in most patients."),
+        ("Prognosis", "Anticoagulation is needed whatever the strategy."),
+        # a wrapped statement's lines stay one, though one starts with a number and one ends in one
+        (
+            "Prognosis",
+            "Patients with AF usually start at a dose of 2 mg, aged over 50 years or not",
+        ),
     ]
 
 
@@ -476,6 +483,7 @@ def test_a_disclaimer_of_several_paragraphs_is_kept_whole(tmp_path):
     ("line", "expected"),
     [
         ("Last Updated: March 4, 2025View editorial policy", date(2025, 3, 4)),
+        ("Last updated: March 4, 2025 \u00b7 4 min read", date(2025, 3, 4)),
         ("Last updated: 2025-03-04", date(2025, 3, 4)),
         ("Last updated: 4 March 2025", date(2025, 3, 4)),
         ("Last updated: Mar 4, 2025", date(2025, 3, 4)),
@@ -495,3 +503,29 @@ def test_the_review_widget_without_its_board_line_is_chrome(tmp_path):
     article = load_article(write(tmp_path, "Topic\n\n  \u2022 A statement 1\n", header=header))
     assert article.review_status == "pending human review"
     assert [p.text for p in article.passages] == ["A statement"]
+
+
+def test_an_abbreviation_ends_no_cited_sentence(tmp_path):
+    body = (
+        "Topic\n\nThe usual dose is approx. 400 IU per kg daily. 2 Levels are checked weekly. 3\n"
+    )
+    got = [(text, cites) for _, _, text, _, cites in _passages(write(tmp_path, body))]
+    assert got == [
+        ("The usual dose is approx. 400 IU per kg daily.", (2,)),
+        ("Levels are checked weekly.", (3,)),
+    ]
+
+
+def test_a_heading_above_its_list_ends_the_disclaimer(tmp_path):
+    """What follows the disclaimer under a heading of its own is content again, not more of
+    the disclaimer that every answer shows."""
+    tail = GOOD_DISCLAIMER.replace(
+        "For professionals only. Verify everything.\n",
+        "For professionals only. Verify everything.\n\nMonitoring\n  \u2022 Check strength monthly 2\n",
+    )
+    article = load_article(write(tmp_path, "Topic\n\n  \u2022 A statement 1\n", tail=tail))
+    assert article.disclaimer == "For professionals only. Verify everything."
+    assert [(p.section[-1], p.text) for p in article.passages][-1] == (
+        "Monitoring",
+        "Check strength monthly",
+    )

@@ -217,3 +217,25 @@ def test_an_example_keeps_the_answers_its_other_phrases_name_when_one_passage_go
     again = _examples(corpus_copy, trace(old, new))
     assert not [e for e in again.usable if gone in e.gold]
     assert all(e.answers for e in again.usable if e.key in {f.example.key for f in followed})
+
+
+def test_only_a_part_of_the_same_passage_keeps_a_phrase_from_its_reworded_other_part():
+    """After a split the part that still says the phrase answers alone; a passage that merely
+    also says it (its own earlier wording held it too) does not stop the reworded answer."""
+    from assistant.ingest.examples import Written, answers_of
+
+    phrase = "conduction blocks"
+    old = "Persistent conduction blocks are the hallmark"
+    split = [
+        Written(0, "Persistent conduction blocks", (old,), "persistent conduction blocks"),
+        Written(1, "They are the hallmark", (old,), "they are the hallmark"),
+    ]
+    assert answers_of([phrase], split) == ((0,), ())
+    elsewhere = [
+        Written(0, "MMN shows conduction blocks.", ("MMN has conduction blocks.",),
+                "mmn shows conduction blocks."),
+        Written(1, "Blocks of conduction that persist are the hallmark", (old,),
+                "blocks of conduction that persist are the hallmark"),
+    ]  # fmt: skip
+    found, moves = answers_of([phrase], elsewhere)
+    assert found == (0, 1) and moves and moves[0][0] == phrase

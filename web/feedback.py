@@ -148,7 +148,7 @@ def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) 
     version = _one(form, "version")
     if not _VERSION.fullmatch(version):
         version = engine.index.version
-    elif version != engine.index.version and version not in versions(index_dir):
+    elif version != engine.index.version and version not in _kept(index_dir):
         raise QueryError("version is not a version of this index; ask the question again")
     searched = _one(form, "searched")
     if searched and searched not in engine.index.articles:
@@ -163,6 +163,14 @@ def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) 
         rank=rank,
         verdict=verdict,  # checked against VERDICTS above
     )
+
+
+def _kept(index_dir: Path) -> list[str]:
+    """The versions the index directory keeps (none when it cannot be listed now)."""
+    try:
+        return versions(index_dir)
+    except OSError:
+        return []
 
 
 async def shown_to(engine: Engine, judgement: Judgement) -> tuple[tuple[str, str], ...]:

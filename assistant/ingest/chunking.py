@@ -74,9 +74,11 @@ def chunk(
     for block in blocks:
         if block.kind == "heading":
             level = block.level or 2
+            open_before = len(stack)
             while stack and stack[-1][0] >= level:
                 stack.pop()
-            if last_kind == PassageKind.LEAD_IN and stack:
+            if last_kind == PassageKind.LEAD_IN and stack and len(stack) == open_before:
+                # a subsection right under the lead-in (not a sibling section after it)
                 heads_subsections.add(tuple(title for _, title in stack))
             stack.append((level, block.raw))
             opened = tuple(title for _, title in stack)

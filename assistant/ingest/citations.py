@@ -17,12 +17,13 @@ from typing import NamedTuple
 
 # A run of 1-3 digit numbers separated by commas, at the very end, after white space
 # that follows a word, a number, a closing bracket, a quote or closing punctuation:
-# "below 130 1", "2.0-3.0 4" and "is it inherited? 2" are cited like "over 3-5 days 4".
+# "below 130 1", "2.0-3.0 4" and "is it inherited? 2" are cited like "over 3-5 days 4";
+# after a colon a number is a value ("Grade: 3"), not a citation.
 # Digits are ASCII: "1\u0663" (a 1 and an Arabic-Indic 3) is content, not reference 13.
 # A hyphen or comma right before the white space means the number continues a range or
 # list that belongs to the content ("ages 28- 58", "doses of 10, 20").
 _TRAILING = re.compile(
-    r"(?<=[^\W\d_]|[0-9).%\]\"'\u2019\u201d?!:\u2026])"
+    r"(?<=[^\W\d_]|[0-9).%\]\"'\u2019\u201d?!\u2026])"
     r"(?P<gap>\s+)"
     r"(?P<refs>[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*)"
     r"\s*$"

@@ -11,9 +11,10 @@ example: the passages it was checked against and still found not to answer it.
 
 An article edit can leave a gold phrase in no passage. When the phrase is in an earlier wording
 of a passage (`assistant.ingest.lineage`), the example *follows* the edit to that passage, with
-the phrase as it reads now proposed for `examples fix`; when it is in no passage, old or new
-(the passage was removed), the example is *stale*, listed by the build with its file and line
-and left out of training.
+the phrase as it reads now proposed for `examples fix`; when no phrase of it is in any passage,
+old or new (the passage was removed), the example is *stale*, listed by the build with its file
+and line and left out of training. An example whose other phrases still name a passage keeps
+those answers, and the dead phrase is listed to be dropped.
 """
 
 from __future__ import annotations
@@ -227,9 +228,9 @@ class Written:
 def answers_of(
     gold: Sequence[str], passages: Sequence[Written]
 ) -> tuple[tuple[int, ...] | None, tuple[tuple[str, str], ...]]:
-    """The positions of the passages an example's gold phrases name (None: some phrase is in no
+    """The positions of the passages an example's gold phrases name (None: no phrase is in any
     passage's text, now or before: stale), and for each phrase found only in an earlier wording,
-    the phrase as the passage now reads."""
+    the phrase as the passage now reads (`DROPPED` for a phrase found nowhere)."""
     found: set[int] = set()
     moves: list[tuple[str, str]] = []
     dropped: list[tuple[str, str]] = []
@@ -242,9 +243,11 @@ def answers_of(
             for p in passages
             if p.position not in hits and any(needle in f.lower() for f in p.former)
         ]
-        if said and any(needle in f.lower() for p in said for f in p.former):
-            successors = []  # a part of what said it still says it (a split): that part answers
-        elif said and successors:
+        if said and successors:
+            # a part of the passage that said it still says it (a split): that part answers
+            earlier = {f for p in said for f in p.former if needle in f.lower()}
+            successors = [p for p in successors if not earlier & set(p.former)]
+        if said and successors:
             # Said elsewhere too (an opening paragraph), while the passage that said it was
             # reworded: it stays an answer if it still says much the same.
             successors = _closest(phrase, successors, at_least=FOLLOW_SCORE)
@@ -262,14 +265,15 @@ def answers_of(
 
 
 DROPPED = ""
-"""What a gold phrase whose passage was removed becomes (`Followed.moves`): the example keeps
-the answers its other phrases still name, and `examples fix` takes the phrase out."""
+"""What a gold phrase no passage says now, nor said before, becomes (`Followed.moves`) when the
+example's other phrases still name a passage: the example keeps those answers, and `examples
+fix` takes the phrase out (its passage was removed, or the phrase was never right)."""
 
 
 def describe(moves: Sequence[tuple[str, str]], arrow: str = "->") -> str:
     """The moves of a followed example, as the build, `examples fix` and the desk print them."""
     return "; ".join(
-        f"{a!r} dropped (its passage was removed)" if b == DROPPED else f"{a!r} {arrow} {b!r}"
+        f"{a!r} dropped (no passage says it)" if b == DROPPED else f"{a!r} {arrow} {b!r}"
         for a, b in moves
     )
 

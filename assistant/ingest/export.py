@@ -51,8 +51,12 @@ CHROME_GROUP_STARTS = (
 )
 TRAILER_START = re.compile(r"^Have a follow-up question\?$")
 LAST_UPDATED = re.compile(
-    r"Last updated\s*:\s*(?P<date>.*?)\s*(?:View editorial policy.*)?$", re.IGNORECASE
+    r"Last updated\s*:\s*(?P<date>[A-Za-z]+\.?\s+\d{1,2},?\s*\d{4}|\d{1,2}\s+[A-Za-z]+\.?\s+\d{4}"
+    r"|\d{4}-\d{2}-\d{2}|\S+)",
+    re.IGNORECASE,
 )
+"""The date after "Last updated:" in any of `DATE_FORMATS`, whatever follows it ("View
+editorial policy", "· 4 min read"); anything else is caught to be named in the error."""
 DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y-%m-%d")
 REVIEW_NOTE = re.compile(r"content (?:is|has been) (?P<status>[^.\u2022]+?)\.?$", re.IGNORECASE)
 REFERENCES_HEADING = re.compile(r"^(?:references|sources|bibliography)$", re.IGNORECASE)
@@ -87,32 +91,32 @@ def looks_like_heading(text: str) -> bool:
 
 
 def _ends_statement(line: Line) -> bool:
-    """The line ends with its citations: whatever follows starts a new statement."""
+    """The line ends as a cited statement does (or a wrapped line in a number)."""
     return bool(split_citations(line.stripped).citations)
 
 
-def _opens(line: Line) -> bool:
-    """The line starts a list item or a sentence: one above it may be its heading (a wrapped
-    paragraph goes on in lower case)."""
-    first = line.stripped[:1]
-    return bool(BULLET.match(line.content)) or first.isupper() or first.isdigit()
+def _new_sentence(line: Line) -> bool:
+    """The line starts a list item or a sentence (a wrapped statement goes on in lower case)."""
+    return bool(BULLET.match(line.content)) or line.stripped[:1].isupper()
 
 
 def _parts(group: list[Line]) -> list[list[Line]]:
     """A group cut where a statement ends and the next block begins without a blank line
-    between: a heading (short, at the group's start or after a cited line, above a list item or
-    a sentence) stands alone, and a line that is no list item after a cited line starts anew.
-    The lines of a wrapped statement stay together."""
+    between: after a cited line, a heading (alone, or above a list item) stands apart, and a
+    line that starts a sentence starts a new paragraph. A wrapped statement's lines stay
+    together ("… aged over 50" then "years, …": the next line goes on in lower case)."""
     parts: list[list[Line]] = []
     for index, line in enumerate(group):
-        after_statement = index == 0 or _ends_statement(group[index - 1])
+        after_statement = index > 0 and _ends_statement(group[index - 1])
         follows = group[index + 1] if index + 1 < len(group) else None
         if after_statement and looks_like_heading(line.stripped):
-            if follows is None or _opens(follows):
+            if follows is None or BULLET.match(follows.content):
                 parts.append([line])
                 parts.append([])
                 continue
-        if not parts or (after_statement and not BULLET.match(line.content)):
+        if not parts or (
+            after_statement and not BULLET.match(line.content) and _new_sentence(line)
+        ):
             parts.append([])
         parts[-1].append(line)
     return [part for part in parts if part]
@@ -132,11 +136,17 @@ INNER_CITATIONS = re.compile(
 normal. 2 Anti-GM1 antibodies are … 4" cites 2 for its first sentence and 4 for the second."""
 
 
+ABBREVIATED = re.compile(r"\b(?:approx|vs|e\.g|i\.e|ca|cf|fig|no|nos|etc|al|dr|st|resp)\.$", re.I)
+"""A full stop that ends an abbreviation ("approx. 400 IU") ends no sentence."""
+
+
 def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     """The spans of a block's cited sentences: each sentence that closes with its own
     citations inside the block is a statement of its own, with exactly its references."""
     spans, at = [], start
     for inner in INNER_CITATIONS.finditer(text, start, end):
+        if ABBREVIATED.search(text, at, inner.start()):
+            continue
         spans.append((at, inner.end()))
         at = inner.end() + len(text[inner.end() : end]) - len(text[inner.end() : end].lstrip())
     spans.append((at, end))
@@ -240,7 +250,10 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                 if m := REVIEW_NOTE.search(line.stripped):
                     review_status, review_note = m.group("status").strip(), line.stripped
             continue
-        if mode != "content" and not (len(group) == 1 and looks_like_heading(first)):
+        heads = looks_like_heading(first) and (
+            len(group) == 1 or bool(BULLET.match(group[1].content))
+        )
+        if mode != "content" and not heads:
             collected[mode].extend(group)
             continue
         for part in _parts(group):

@@ -169,7 +169,7 @@ passage's."""
 
 def _article_subject(passage: Passage) -> frozenset[str]:
     """The search stems of the words of a passage's article's topic and file name."""
-    topic = passage.section[0] if passage.section else ""
+    topic = passage.index_text.split("\n", 1)[0]  # what is embedded starts with the topic
     return subject_stems(f"{topic} {passage.article_id.replace('-', ' ')}", ARTICLE_SUBJECT_RARITY)
 
 
