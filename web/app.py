@@ -158,9 +158,10 @@ def full_schema(app: FastAPI) -> dict[str, Any]:
 
 
 def part_of(full: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]:
-    """A copy of an OpenAPI schema with the paths `keep` accepts and the component schemas
-    they refer to, directly or through other components."""
-    schema = copy.deepcopy(full)
+    """An OpenAPI schema cut to the paths `keep` accepts and the component schemas they refer
+    to, directly or through other components. `full` is cut in place: pass a copy of your own,
+    as `full_schema` gives."""
+    schema = full
     schema["paths"] = {p: v for p, v in schema["paths"].items() if keep(p)}
     components = schema.get("components", {}).get("schemas", {})
     wanted: set[str] = set()

@@ -244,15 +244,14 @@ def answers_of(
             if p.position not in hits and any(needle in f.lower() for f in p.former)
         ]
         if said and successors:
-            # a part of the passage that said it still says it (a split): that part answers
+            # Said now, and once by a passage since reworded. A part of that same passage that
+            # still says it (a split) answers alone; another passage that says it too (an
+            # opening paragraph) leaves the reworded one an answer while it reads much the same.
             earlier = {f for p in said for f in p.former if needle in f.lower()}
-            successors = [p for p in successors if not earlier & set(p.former)]
-        if said and successors:
-            # Said elsewhere too (an opening paragraph), while the passage that said it was
-            # reworded: it stays an answer if it still says much the same.
-            successors = _closest(phrase, successors, at_least=FOLLOW_SCORE)
+            others = [p for p in successors if not earlier & set(p.former)]
+            successors = _closest(phrase, others, at_least=FOLLOW_SCORE)
         if not hits and not successors:
-            dropped.append((phrase, DROPPED))  # its passage was removed
+            dropped.append((phrase, DROPPED))  # no passage says it, now or before
             continue
         if successors:
             chosen = successors if hits else _closest(phrase, successors)

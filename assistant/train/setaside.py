@@ -14,9 +14,10 @@ that was there before the change is checked against the passages with new wordin
   lacked its subject, and the new wording brings it. A passage corrected in its own words (a
   dose, a date) brings no new subject, so it sets nothing aside; nor does a common word
   ("before", "home") that an edit happens to add. A new article brings hundreds of new words,
-  so for its passages the word shared must be the article's own subject (a word of its topic or
-  file name that the version before did not have: "kawasaki"): "which topical steroid for eczema?" stays out of scope
-  beside a Kawasaki article's corticosteroids, "how is Kawasaki disease treated?" is set aside.
+  so for its passages the word shared must be the article's own subject (a word of its topic
+  or file name that the version before did not have: "kawasaki"): "which topical steroid for
+  eczema?" stays out of scope beside a Kawasaki article's corticosteroids, "how is Kawasaki
+  disease treated?" is set aside.
 
 Such an example is left out of training and listed for an editor, with the passage, until the
 editor resolves it (`mmn-assistant examples resolve`): answered by the passage (it moves into
