@@ -19,8 +19,10 @@ class PassageKind:
     PARAGRAPH = "paragraph"
     BULLET = "bullet"
     LEAD_IN = "lead_in"  # a paragraph ending in ":" that introduces the bullets after it
+    ROW = "row"  # a table's row, its cells after their column headings
 
-    ALL = (PARAGRAPH, BULLET, LEAD_IN)
+    ALL = (PARAGRAPH, BULLET, LEAD_IN, ROW)
+    LISTED = (BULLET, ROW)  # items a lead-in governs until a paragraph ends their list
 
 
 @dataclass(frozen=True, slots=True)

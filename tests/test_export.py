@@ -1,5 +1,6 @@
 """The export parser: metadata, structure, chrome, and bad files named by file and line."""
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -529,3 +530,121 @@ def test_a_heading_above_its_list_ends_the_disclaimer(tmp_path):
         "Monitoring",
         "Check strength monthly",
     )
+
+
+TABLE_BODY = """Atrial Fibrillation (AF)
+
+Anticoagulant Dosing
+
+Typical doses of direct oral anticoagulants:
+
+Drug\tStandard dose\tReduced dose
+Apixaban\t5 mg twice daily\t2.5 mg twice daily
+Rivaroxaban\t20 mg once daily\t
+
+CHA2DS2-VASc Points
+
+| Risk factor | Points |
+|---|---|
+| Hypertension | 1 |
+| Age 75 or older | 2 |
+
+Warfarin is an alternative. 3
+"""
+
+
+def test_a_table_reads_as_one_statement_a_row_under_its_column_headings(tmp_path):
+    """A table copied from a page (tab-separated, or '|' as Markdown writes it) used to run
+    together into one paragraph, every row and number merged; now each row answers alone."""
+    path = write(tmp_path, TABLE_BODY)
+    got = _passages(path)
+    assert got[1:3] == [
+        ("Anticoagulant Dosing", "row",
+         "Drug: Apixaban; Standard dose: 5 mg twice daily; Reduced dose: 2.5 mg twice daily",
+         "Typical doses of direct oral anticoagulants:", ()),
+        ("Anticoagulant Dosing", "row", "Drug: Rivaroxaban; Standard dose: 20 mg once daily",
+         "Typical doses of direct oral anticoagulants:", ()),
+    ]  # fmt: skip
+    assert got[3:] == [  # a score's points are not citations; the table ends the list
+        ("CHA2DS2-VASc Points", "row", "Risk factor: Hypertension; Points: 1", None, ()),
+        ("CHA2DS2-VASc Points", "row", "Risk factor: Age 75 or older; Points: 2", None, ()),
+        ("CHA2DS2-VASc Points", "paragraph", "Warfarin is an alternative.", None, (3,)),
+    ]
+    source = path.read_text(encoding="utf-8")
+    for passage in load_article(path).passages:
+        if passage.kind == "row":  # the span is the row's line as printed, cell by cell
+            span = source[passage.start : passage.end]
+            cells = [c.strip() for c in re.split(r"[\t|]", span) if c.strip()]
+            assert "\n" not in span and all(c in passage.text for c in cells), span
+
+
+def test_a_bullet_ending_in_a_colon_leads_the_list_nested_under_it(tmp_path):
+    """The nested drugs used to take the section's first lead-in ("… two of the following:")
+    as their context, a statement about something else."""
+    body = """Atrial Fibrillation (AF)
+
+Dose reduction for apixaban requires two of the following:
+
+  \u2022 Age 80 years or older 4
+  \u2022 Rate control agents:
+    \u25e6 Metoprolol 25-100 mg twice daily 6
+    \u25e6 Diltiazem 60-120 mg three times daily 6
+  \u2022 Body weight 60 kg or less 4
+"""
+    contexts = {text: context for _, _, text, context, _ in _passages(write(tmp_path, body))}
+    lead_in = "Dose reduction for apixaban requires two of the following:"
+    assert contexts == {
+        lead_in: None,
+        "Age 80 years or older": lead_in,
+        "Rate control agents:": lead_in,
+        "Metoprolol 25-100 mg twice daily": "Rate control agents:",
+        "Diltiazem 60-120 mg three times daily": "Rate control agents:",
+        "Body weight 60 kg or less": lead_in,  # back at the outer list's depth
+    }
+
+
+def test_a_numbered_heading_opens_a_section_and_a_numbered_list_stays_a_list(tmp_path):
+    """ "2. Follow-Up" at the margin used to be read as a list item, and the paragraphs under
+    it stayed in the section before; short items of a list written with blank lines between
+    stay items."""
+    body = """Atrial Fibrillation (AF)
+
+1. Stroke Prevention
+
+Anticoagulation is offered from a score of 2. 4
+
+2. Follow-Up
+  \u2022 Review stroke and bleeding risk annually 4
+
+Drugs that slow the rate:
+
+1. Bisoprolol
+
+2. Diltiazem
+"""
+    got = [(section, kind, text) for section, kind, text, _, _ in _passages(write(tmp_path, body))]
+    assert got == [
+        ("1. Stroke Prevention", "paragraph", "Anticoagulation is offered from a score of 2."),
+        ("2. Follow-Up", "bullet", "Review stroke and bleeding risk annually"),
+        ("2. Follow-Up", "lead_in", "Drugs that slow the rate:"),
+        ("2. Follow-Up", "bullet", "Bisoprolol"),
+        ("2. Follow-Up", "bullet", "Diltiazem"),
+    ]
+
+
+@pytest.mark.model
+def test_a_table_row_is_the_answer_to_its_question(tmp_path, embedder):
+    """A clinician asking for a dose in a table's cell gets that row first, with its column
+    headings, from the real model over the real index (untrained: no examples)."""
+    from assistant.build import build_corpus
+    from assistant.engine import Engine
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    write(corpus, TABLE_BODY, name="what-is-atrial-fibrillation.txt")
+    build_corpus(corpus, embedder, tmp_path / "index", train=False)
+    engine = Engine.open(tmp_path / "index", embedder)
+    answer = engine.ask("reduced dose of apixaban?")
+    assert answer.answerable
+    assert answer.passages[0].passage.text.startswith("Drug: Apixaban;")
+    assert "Reduced dose: 2.5 mg twice daily" in answer.passages[0].passage.text

@@ -594,3 +594,41 @@ def test_a_markdown_file_may_end_in_markdown(tmp_path):
     shutil.copy(source, renamed)
     assert article_paths(tmp_path) == [renamed]
     assert load_article(renamed).passages == load_article(source).passages
+
+
+def test_a_pipe_table_and_a_nested_list_read_as_the_export_reads_them(tmp_path):
+    """GitHub's pipe tables were read as one paragraph of every cell; a list nested under an
+    item ending in ':' took the section's lead-in, not that item, as its context."""
+    text = """---
+title: What is a test condition?
+last_updated: 2026-03-03
+---
+
+## Dosing
+
+Typical doses:
+
+| Drug | Standard dose | Reduced dose |
+|---|---|---|
+| Drug A | 5 mg twice daily | 2.5 mg twice daily [1] |
+| Drug B | 20 mg once daily | |
+
+- Rate control agents:
+  - Drug C 25-100 mg twice daily [1]
+- Drug D may be added [1]
+
+## Disclaimer
+
+For professionals.
+"""
+    path = write(tmp_path, text)
+    got = [(p.line, p.kind, p.text, p.context) for p in load_article(path).passages]
+    assert got == [
+        (8, "lead_in", "Typical doses:", None),
+        (12, "row", "Drug: Drug A; Standard dose: 5 mg twice daily; Reduced dose: 2.5 mg twice "
+         "daily [1]", "Typical doses:"),
+        (13, "row", "Drug: Drug B; Standard dose: 20 mg once daily", "Typical doses:"),
+        (15, "bullet", "Rate control agents:", "Typical doses:"),
+        (16, "bullet", "Drug C 25-100 mg twice daily", "Rate control agents:"),
+        (17, "bullet", "Drug D may be added", "Typical doses:"),
+    ]  # fmt: skip

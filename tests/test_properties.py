@@ -112,10 +112,22 @@ def check_passages(article: Article, source: str, *, markdown: bool) -> None:
         assert 0 <= passage.start < passage.end <= len(source), passage
         assert passage.text and passage.text == fold(passage.text), passage
         assert passage.line == line_of(source, passage.start), passage
-        if markdown:
+        if passage.kind == "row":
+            check_row(passage, source)
+        elif markdown:
             check_markdown_statement(passage, source)
         else:
             check_export_statement(passage, source)
+
+
+def check_row(passage: Passage, source: str) -> None:
+    """A table row's span is its one line; each of its cells is in the text, which cites
+    nothing (a cell's numbers are its own)."""
+    span = source[passage.start : passage.end]
+    assert not LINE_BREAK.search(span), (passage.text, span)
+    cells = [fold(cell) for cell in re.split(r"[\t|]", span) if fold(cell)]
+    assert cells and all(cell in passage.text for cell in cells), (passage.text, span)
+    assert passage.citations == ()
 
 
 def rest_of_block(passage: Passage, source: str) -> str:

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 from assistant.ingest.citations import Split, split_citations
 from assistant.ingest.parsing import Block
+from assistant.ingest.tables import row_text
 from assistant.records import Passage, PassageKind
 
 # Bump when what `index_text` produces changes, so a stale index is never reused.
@@ -60,7 +61,9 @@ def chunk(
     context of the passages after it in its own section, until its list ends (a paragraph
     after the list's items) or another lead-in or heading comes, and of the subsections that
     open right under it. A lead-in above a list never reaches the sections after it, and a
-    heading written twice does not inherit what the first one's lead-in said.
+    heading written twice does not inherit what the first one's lead-in said. A bullet that
+    ends in ':' with deeper bullets under it ("Rate control:" above the drugs) is their
+    context instead. A table row reads as its cells after their column headings.
     `split` takes a statement's citations off it; each article format prints them its own way
     (bare numbers in the export, "[1]" markers in Markdown), everything else is shared.
     """
@@ -70,8 +73,13 @@ def chunk(
     heads_subsections: set[tuple[str, ...]] = set()  # lead-ins a heading followed directly
     seen: dict[str, int] = {}
     last_kind: str | None = None  # the kind of the block before, in the open section
+    parents: list[tuple[int, str]] = []  # (depth, text) of bullets that lead deeper ones
 
-    for block in blocks:
+    for at, block in enumerate(blocks):
+        if block.kind != "bullet":
+            parents.clear()
+        while parents and parents[-1][0] >= block.indent:
+            parents.pop()
         if block.kind == "heading":
             level = block.level or 2
             open_before = len(stack)
@@ -89,7 +97,10 @@ def chunk(
             continue
 
         section = tuple(title for _, title in stack)
-        cut = split(block.raw)
+        if block.kind == PassageKind.ROW:  # cells hold numbers of their own, not citations
+            cut = Split(row_text(block.header, block.cells), (), len(block.raw))
+        else:
+            cut = split(block.raw)
         text = " ".join(cut.text.split())
         kind = block.kind
         if kind == "paragraph" and text.endswith(":"):
@@ -99,7 +110,7 @@ def chunk(
             lead_ins[section] = text
             heads_subsections.discard(section)
         else:
-            if kind == PassageKind.PARAGRAPH and last_kind == PassageKind.BULLET:
+            if kind == PassageKind.PARAGRAPH and last_kind in PassageKind.LISTED:
                 lead_ins.pop(section, None)  # the list its lead-in opened has ended
             context = lead_ins.get(section) or next(
                 (
@@ -109,6 +120,10 @@ def chunk(
                 ),
                 None,
             )
+            if parents:
+                context = parents[-1][1]
+            if text.endswith(":") and _leads(block, blocks[at + 1 : at + 2]):
+                parents.append((block.indent, text))
         last_kind = kind
 
         pid = passage_id(article_id, text)
@@ -132,3 +147,10 @@ def chunk(
             )
         )
     return passages
+
+
+def _leads(block: Block, after: Sequence[Block]) -> bool:
+    """A bullet leads the list right after it when that list is nested deeper."""
+    return block.kind == "bullet" and any(
+        b.kind == "bullet" and b.indent > block.indent for b in after
+    )

@@ -28,6 +28,7 @@ from assistant.ingest.parsing import (
     source_lines,
 )
 from assistant.ingest.references import check_cited, read_entries
+from assistant.ingest.tables import text_table
 
 LIST_GLYPHS = "\u2022\u25aa\u25e6\u25cf\u25cb\u25a0\u25a1\u2023\u2043\u25ba\u27a2\u2713\u2714"
 """Bullets as pages print them (\u2022 \u25aa \u25e6 \u25cf \u25cb \u25a0 \u25a1 \u2023 \u2043 \u25ba \u27a2 \u2713 \u2714): a space
@@ -88,6 +89,31 @@ def looks_like_heading(text: str) -> bool:
     if text[-1] in ".:;,!" or BULLET.match(text) or split_citations(text).citations:
         return False
     return text[0].isdigit() or any(c.isupper() for c in text.split()[0])
+
+
+NUMBERED = re.compile(r"^(?P<number>\d{1,2})[.)]\s+(?P<body>\S.*)$")
+
+
+def _numbered_heading(
+    group: list[Line], before: list[Line] | None, after: list[list[Line]]
+) -> bool:
+    """A numbered heading ("2. Diagnosis") at the margin, alone or right above an indented
+    list: not an item of a numbered list written with blank lines between its items (the
+    group before is item n-1 or the one after is item n+1)."""
+    head = NUMBERED.match(group[0].content)
+    if head is None or not looks_like_heading(head.group("body")):
+        return False
+    if len(group) > 1:
+        under = BULLET.match(group[1].content)
+        if under is None or not under.group("indent"):
+            return False
+    number = int(head.group("number"))
+    neighbours = [(before, number - 1), *((g, number + 1) for g in after)]
+    for neighbour, expected in neighbours:
+        item = NUMBERED.match(neighbour[0].content) if neighbour else None
+        if item is not None and int(item.group("number")) == expected:
+            return False
+    return True
 
 
 def _ends_statement(line: Line) -> bool:
@@ -154,36 +180,43 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
 
 
 def _content_blocks(group: list[Line], text: str) -> list[Block]:
-    """Turn one group of lines into paragraph and bullet blocks.
+    """Turn one group of lines into paragraph and bullet blocks, or a table's rows.
 
     A bullet's continuation lines (no bullet mark, before the next bullet) join the bullet;
     lines before the first bullet form one paragraph.
     """
+    if table := text_table(group):
+        return table
     blocks: list[Block] = []
-    pending: tuple[str, int, int, int] | None = None  # kind, start, end, line
+    pending: tuple[str, int, int, int, int] | None = None  # kind, start, end, line, indent
 
     def flush() -> None:
         if pending is not None:
-            kind, start, end, number = pending
+            kind, start, end, number, indent = pending
             for a, b in _sentences(text, start, end):
                 line = number + text.count("\n", start, a)
-                blocks.append(Block(kind, text[a:b], a, b, line))
+                blocks.append(Block(kind, text[a:b], a, b, line, indent=indent))
 
     for line in group:
         bullet = BULLET.match(line.content)
         if bullet:
             flush()
             start, end = _statement(line, bullet.start("body"))
-            pending = ("bullet", start, end, line.number)
+            depth = len(bullet.group("indent").expandtabs(4))
+            pending = ("bullet", start, end, line.number, depth)
         else:
-            leading = len(line.content) - len(line.content.lstrip().lstrip("\ufeff"))
-            start, end = _statement(line, leading)
+            start, end = _statement(line, _leading(line))
             if pending is None:
-                pending = ("paragraph", start, end, line.number)
+                pending = ("paragraph", start, end, line.number, 0)
             else:
-                pending = (pending[0], pending[1], end, pending[3])
+                pending = (*pending[:2], end, *pending[3:])
     flush()
     return blocks
+
+
+def _leading(line: Line) -> int:
+    """The column where a line's text starts, after indentation and a byte order mark."""
+    return len(line.content) - len(line.content.lstrip().lstrip("\ufeff"))
 
 
 def _parse_date(raw: str, path: str, line: int) -> date:
@@ -236,9 +269,10 @@ def parse_export(path: Path, text: str | None = None) -> Document:
     disclaimer_lines, reference_lines = collected["disclaimer"], collected["references"]
     end_line = lines[-1].number  # where the article ends: the trailer, or the last line
 
-    for group in rest:
+    for at, group in enumerate(rest):
         if not group:
             continue
+        numbered = _numbered_heading(group, rest[at - 1] if at else None, rest[at + 1 : at + 2])
         first = group[0].stripped
         if TRAILER_START.match(first):
             end_line = group[0].number
@@ -250,17 +284,18 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                 if m := REVIEW_NOTE.search(line.stripped):
                     review_status, review_note = m.group("status").strip(), line.stripped
             continue
-        heads = looks_like_heading(first) and (
-            len(group) == 1 or bool(BULLET.match(group[1].content))
+        heads = numbered or (
+            looks_like_heading(first) and (len(group) == 1 or bool(BULLET.match(group[1].content)))
         )
         if mode != "content" and not heads:
             collected[mode].extend(group)
             continue
-        for part in _parts(group):
+        for part in [group] if numbered or text_table(group) else _parts(group):
             first = part[0].stripped
             # A heading stands alone, or directly above a list with no blank line between.
-            heading = looks_like_heading(first) and (
-                len(part) == 1 or bool(BULLET.match(part[1].content))
+            heading = numbered or (
+                looks_like_heading(first)
+                and (len(part) == 1 or bool(BULLET.match(part[1].content)))
             )
             if mode != "content" and not heading:
                 collected[mode].extend(part)
@@ -339,7 +374,11 @@ def _references(
             "the References heading has no entries under it; list them as '1. Author. Title. …'",
             line=heading_line,
         )
-    cited = ((b.line, split_citations(b.raw).citations) for b in blocks if b.kind != "heading")
+    cited = (
+        (b.line, split_citations(b.raw).citations)
+        for b in blocks
+        if b.kind not in ("heading", "row")
+    )
     listed_in = f"the References section (line {heading_line})"
     check_cited(cited, tuple((n, t) for n, t, _ in entries), source=source, listed_in=listed_in)
     return tuple((number, text) for number, text, _ in entries)

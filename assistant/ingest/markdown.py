@@ -55,6 +55,7 @@ from assistant.ingest.parsing import (
     source_lines,
 )
 from assistant.ingest.references import check_cited, read_entries
+from assistant.ingest.tables import markdown_table
 
 FENCE = "---"
 FENCE_ENDS = ("---", "...")
@@ -158,9 +159,9 @@ def parse_date(raw: str, source: str, line: int) -> date:
         ) from None
 
 
-_MARKDOWN = MarkdownIt("commonmark")
+_MARKDOWN = MarkdownIt("commonmark").enable("table")
 """CommonMark, read by markdown-it-py: fenced and indented code, numbered lists, block quotes,
-setext headings and HTML comments are read as any Markdown tool reads them."""
+setext headings, HTML comments and GitHub's pipe tables are read as Markdown tools read them."""
 
 
 @dataclass(slots=True)
@@ -200,6 +201,8 @@ class _Body:
             elif self.mode != "content":
                 if token.level == 0 and token.map and token.nesting >= 0:
                     self._back_matter(token, tokens[at + 1 :])
+            elif token.type == "table_open":
+                self.blocks.extend(markdown_table(tokens[at:], self.lines))
             elif token.type == "paragraph_open":
                 kind = "bullet" if "list_item_open" in containers else "paragraph"
                 self._statement(kind, token, tokens[at + 1].content, containers)
@@ -233,7 +236,10 @@ class _Body:
             raw += "\n" + line.content[skip:].rstrip()
         start = head.start + column
         end = (breaks[-1][1] - breaks[-1][0] if breaks else start) + len(raw)
-        self.blocks.append(Block(kind, raw, start, end, head.number, breaks=tuple(breaks)))
+        depth = containers.count("list_item_open")
+        self.blocks.append(
+            Block(kind, raw, start, end, head.number, breaks=tuple(breaks), indent=depth)
+        )
 
     def _html(self, token: Token, containers: list[str]) -> None:
         """An HTML comment holds notes for editors; any other HTML block is read as text."""

@@ -26,7 +26,7 @@ REVIEW_STATUS_NOT_STATED = "not stated"
 
 @dataclass(frozen=True, slots=True)
 class Block:
-    """A heading, paragraph or bullet as it stands in the source.
+    """A heading, paragraph, bullet or table row as it stands in the source.
 
     `raw` is the statement as printed, citations included; `text[start:end]` of the decoded
     file is where it stands. They are the same text for the export; a Markdown statement leaves
@@ -36,7 +36,7 @@ class Block:
     for headings nested inside it.
     """
 
-    kind: str  # "heading" | "paragraph" | "bullet"
+    kind: str  # "heading" | "paragraph" | "bullet" | "row"
     raw: str
     start: int
     end: int
@@ -45,6 +45,11 @@ class Block:
     breaks: tuple[tuple[int, int], ...] = ()
     """Where each later line of `raw` starts, in `raw` and in the file, when markers that
     start the printed lines are left out of `raw`."""
+    indent: int = 0
+    """A bullet's depth: deeper bullets under one that ends in ':' are its list."""
+    header: tuple[str, ...] = ()
+    cells: tuple[str, ...] = ()
+    """A table row's cells and its table's column headings (`ingest.tables`)."""
 
     def offset(self, at: int) -> int:
         """Where `raw[at]` stands in the file."""
