@@ -44,6 +44,8 @@ from assistant.ingest.citations import split_citations
         ("First described in 1967 2", "First described in 1967", (2,)),
         # a unit after "/" is not a counted noun
         ("Aspirin 3\u20135 mg/kg/day 1", "Aspirin 3\u20135 mg/kg/day", (1,)),
+        # nor is a noun a number before it already counts (a heart article's ICD criteria)
+        ("with expected survival beyond 1 year 1", "with expected survival beyond 1 year", (1,)),
         # a cited question or lead-in
         ("Is it inherited? 2", "Is it inherited?", (2,)),
         ("NYHA class: 2 1", "NYHA class: 2", (1,)),  # after a colon a number is a value
@@ -67,6 +69,7 @@ def test_trailing_reference_numbers_become_citations(statement, text, citations)
         "Progression occurs over 5-18",
         "The MMN assistant is a reference aid for type 2",  # a counted noun takes its number
         "Reviewed at stage 3",
+        "Stop after the maximally tolerated dose 2",  # the shape of "dose 2": content stays
         "Grade: 3",  # a value after a colon, not a citation
         "Published in 2019",  # four digits are never a reference number
         "A statement with reference 0",  # references start at 1

@@ -56,8 +56,9 @@ def split_citations(statement: str) -> Split:
     if match is not None:
         numbers = [int(n) for n in re.split(r"\s*,\s*", match.group("refs"))]
         before = statement[: match.start("gap")]
-        # "mg/kg/day 1": a noun after "/" is a unit, not a count, so the number is cited
-        last_word = re.findall(r"(?<!/)\b[^\W\d_]+$", before)
+        # "mg/kg/day 1": a noun after "/" is a unit, not a count, so the number is cited; so
+        # is one after a noun that a number right before it already counts ("beyond 1 year 1")
+        last_word = re.findall(r"(?<!/)(?<![0-9] )\b[^\W\d_]+$", before)
         counted = len(numbers) == 1 and last_word and last_word[0].lower() in _COUNTED_NOUNS
         if not counted:
             refs = tuple(dict.fromkeys(numbers))
