@@ -3,13 +3,16 @@ decision alone, without the model; tests/test_updates.py runs it on real builds)
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
+import pytest
 
 from assistant.ingest.examples import Example
 from assistant.ingest.lineage import Lineage, Link
 from assistant.records import Passage
 from assistant.settings import TrainingSettings
-from assistant.train.setaside import Earlier, Scores, find
+from assistant.train.setaside import Earlier, Scores, find, unseen_by_examples
 
 
 def _passage(pid: str, text: str, position: int) -> Passage:
@@ -45,6 +48,7 @@ def _scores(rows: list[tuple[list[float], list[float], set[str]]]) -> Scores:
 
 
 NOTHING_EARLIER = Earlier(None, {})
+QUICK = TrainingSettings(steps=20, folds=2)
 
 
 def _find(outs, rows, earlier=NOTHING_EARLIER, lineage=LINEAGE):
@@ -131,3 +135,43 @@ def test_a_new_article_sets_aside_only_what_names_its_subject():
         TrainingSettings(),
     )
     assert [a.example.question for a in aside] == [kawasaki.question]
+
+
+def test_a_first_build_reads_articles_no_example_answers_as_new_to_the_examples():
+    """A clean clone builds everything at once: an article added without examples used to be
+    trained against every out-of-scope example that asks about its subject."""
+    heart = Passage(
+        "hf-dose", "heart", "bullet", "start bisoprolol low", ("HF",), None, (), 0, 1, 3, 3, "HF"
+    )
+    passages = [*PASSAGES, heart]
+    first = Lineage({p.id: Link("added") for p in passages}, first=True)
+    lineage, before = unseen_by_examples(first, passages, IN_SCOPE)
+    assert lineage.new_articles == {"heart"} and not lineage.first
+    assert [lineage.changed(p.id) for p in passages] == [False, False, False, True]
+    assert before == tuple(p.index_text for p in PASSAGES)
+    # every article answered by some example, or a build after the first: as before
+    assert unseen_by_examples(first, PASSAGES, IN_SCOPE) is None
+    assert unseen_by_examples(LINEAGE, passages, IN_SCOPE) is None
+    assert unseen_by_examples(first, passages, []) is None
+
+
+@pytest.mark.model
+def test_a_clean_clone_sets_aside_what_an_article_without_examples_now_answers(
+    corpus_copy, embedder, tmp_path
+):
+    """A first build (a fresh clone: index/ is not kept) with a new article and no examples of
+    its own trained "How is Kawasaki disease treated?" as not covered; it is now set aside
+    for an editor, and an out-of-scope question that does not name the article stays in."""
+    from assistant.build import build_corpus
+    from tests.updates import SECOND, SECOND_ID
+
+    shutil.copy(SECOND / f"{SECOND_ID}.md", corpus_copy / f"{SECOND_ID}.md")
+    with (corpus_copy / "examples" / "out-of-scope.jsonl").open("a", encoding="utf-8") as out:
+        out.write('{"question": "How is Kawasaki disease treated?", "gold": [], "by": "t"}\n')
+    loaded = build_corpus(corpus_copy, embedder, tmp_path / "index", training=QUICK)
+    aside = loaded.manifest.changes["examples"]["set_aside"]
+    questions = {a["question"]: a for a in aside}
+    assert "How is Kawasaki disease treated?" in questions
+    passage = questions["How is Kawasaki disease treated?"]["passage"]
+    assert next(p for p in loaded.passages if p.id == passage).article_id == SECOND_ID
+    assert all("kawasaki" in q.lower() or "kd" in q.lower().split() for q in questions), aside

@@ -19,6 +19,11 @@ that was there before the change is checked against the passages with new wordin
   eczema?" stays out of scope beside a Kawasaki article's corticosteroids, "how is Kawasaki
   disease treated?" is set aside.
 
+A first build has no version before, but its examples were written for the articles they
+answer: an article that none of them answers (one added without examples, or from outside the
+team) is new to them, as if added after they were written (`unseen_by_examples`), so "How do I
+manage DKA?" written beside a neurology article is set aside for a DKA article built with it.
+
 Such an example is left out of training and listed for an editor, with the passage, until the
 editor resolves it (`mmn-assistant examples resolve`): answered by the passage (it moves into
 the article's examples) or still out of scope (it records the passage in `not_answered_by`).
@@ -35,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from assistant.ingest.examples import Example
-from assistant.ingest.lineage import Lineage
+from assistant.ingest.lineage import ADDED, UNCHANGED, Lineage, Link
 from assistant.ingest.matching import zipf
 from assistant.ingest.tokens import WORD, tokenize
 from assistant.records import Passage
@@ -160,6 +165,25 @@ def find(
         None if fitted is None else {"dense": round(fitted[0], 4), "lexical": round(fitted[1], 4)}
     )
     return found, used
+
+
+def unseen_by_examples(
+    lineage: Lineage, passages: Sequence[Passage], examples: Sequence[Example]
+) -> tuple[Lineage, tuple[str, ...]] | None:
+    """For a first build: the lineage as if the articles no in-scope example answers were
+    added after the examples were written, with the other articles' texts as the version
+    before; None when there is no such article (or no example answers any)."""
+    if not lineage.first:
+        return None
+    known = {e.article_id for e in examples if e.answers}
+    unseen = {p.article_id for p in passages} - known
+    if not known or not unseen:
+        return None
+    links = {
+        p.id: Link(ADDED) if p.article_id in unseen else Link(UNCHANGED, (p.id,)) for p in passages
+    }
+    before = tuple(p.index_text for p in passages if p.article_id not in unseen)
+    return Lineage(links, new_articles=frozenset(unseen)), before
 
 
 ARTICLE_SUBJECT_RARITY = 6.0

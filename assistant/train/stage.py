@@ -40,7 +40,14 @@ from assistant.search.shifts import Shifts, measure
 from assistant.settings import TrainingSettings
 from assistant.train.crossval import train
 from assistant.train.fitting import TrainingData
-from assistant.train.setaside import Earlier, Scores, SetAside, find, subject_stems
+from assistant.train.setaside import (
+    Earlier,
+    Scores,
+    SetAside,
+    find,
+    subject_stems,
+    unseen_by_examples,
+)
 
 RANKER_CACHE = "ranker"
 """`index/cache/ranker/<key>/`: the last trained ranker, for an unchanged rebuild."""
@@ -408,6 +415,9 @@ def set_aside(
     example's question stems, vectors and BM25 scores as training reads them."""
     if inputs.lineage is None or not inputs.passages or not scored:
         return [], None
+    lineage, before = inputs.lineage, inputs.before_texts
+    if unseen := unseen_by_examples(lineage, inputs.passages, examples):
+        lineage, before = unseen
     joined = questions + contexts  # a follow-up read with its conversation (zero: none)
     joined /= np.linalg.norm(joined, axis=1, keepdims=True) + 1e-12
     scores = Scores(
@@ -415,10 +425,10 @@ def set_aside(
         np.vstack(scored),
         [frozenset(t) for t in stems],
         [subject_stems(p.index_text, settings.set_aside_rarity) for p in inputs.passages],
-        frozenset(s for t in tokenize(list(inputs.before_texts)) for s in t),
+        frozenset(s for t in tokenize(list(before)) for s in t),
     )
     return find(
-        examples, scores, inputs.passages, inputs.lineage,
+        examples, scores, inputs.passages, lineage,
         inputs.earlier or Earlier(None, {}), settings,
     )  # fmt: skip
 
