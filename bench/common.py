@@ -68,6 +68,18 @@ def build_temporary(embedder, settings, training=None, prefix: str = "bench-inde
     return index_dir
 
 
+def build_and_open(corpus: Path, embedder, index_dir: Path):
+    """A corpus built into `index_dir` and opened as served: (loaded, engine, seconds taken)."""
+    from assistant.build import build_corpus
+    from assistant.engine import Engine
+    from assistant.settings import current
+
+    started = time.perf_counter()
+    loaded = build_corpus(corpus, embedder, index_dir)
+    engine = Engine.open(index_dir, embedder, settings=current())
+    return loaded, engine, round(time.perf_counter() - started, 1)
+
+
 def model(settings=None):
     """The packaged model as the benchmark's `MMN_*` settings run it (its ONNX export shared)."""
     from assistant.embed.embedding import SentenceTransformerEmbedder

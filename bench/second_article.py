@@ -17,39 +17,18 @@ Writes bench/results/second_article.json (about 1 minute a build on 2 cores).
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.build import build_corpus  # noqa: E402
-from assistant.engine import Engine  # noqa: E402
-from assistant.evaluation import GoldItem, evaluate, load_gold  # noqa: E402
-from assistant.settings import current  # noqa: E402
-from bench.common import model, write  # noqa: E402
+from assistant.evaluation import evaluate, load_gold  # noqa: E402
+from bench.common import build_and_open, model, write  # noqa: E402
+from bench.new_articles import gold_items  # noqa: E402
 from tests.updates import SECOND, add_second_article, corpus_copy  # noqa: E402
-
-
-def _items(path: Path, prefix: str) -> list[GoldItem]:
-    items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            data = json.loads(line)
-            items.append(
-                GoldItem(
-                    id=f"{prefix}-{number}",
-                    question=data["question"],
-                    history=tuple(data.get("history") or ()),
-                    gold=tuple(data["gold"]),
-                    out_of_scope=not data["gold"],
-                )
-            )
-    return items
 
 
 def _corpus(root: Path, count: int, near: bool) -> Path:
@@ -67,18 +46,15 @@ def main() -> None:
     args = parser.parse_args()
     embedder = model()
     first_test = load_gold(ROOT / "tests" / "gold" / "test.jsonl")
-    held_out = _items(SECOND / "heldout.jsonl", "kd")
+    held_out = gold_items(SECOND / "heldout.jsonl", "kd")
     root = Path(tempfile.mkdtemp(prefix="bench-second-"))
     runs = []
 
     def measure(label: str, corpus: Path, *, second: bool) -> None:
-        started = time.perf_counter()
-        index_dir = root / f"index-{len(runs)}"
-        loaded = build_corpus(corpus, embedder, index_dir)
-        engine = Engine.open(index_dir, embedder, settings=current())
+        loaded, engine, seconds = build_and_open(corpus, embedder, root / f"index-{len(runs)}")
         run = {
             "label": label,
-            "build_seconds": round(time.perf_counter() - started, 1),
+            "build_seconds": seconds,
             "cross_validation": loaded.manifest.training.get("cross_validation"),
             "first_article_test": evaluate(engine, first_test).metrics(),
         }

@@ -1,5 +1,6 @@
 """The export parser: metadata, structure, chrome, and bad files named by file and line."""
 
+import json
 import re
 from datetime import date
 from pathlib import Path
@@ -648,3 +649,17 @@ def test_a_table_row_is_the_answer_to_its_question(tmp_path, embedder):
     assert answer.answerable
     assert answer.passages[0].passage.text.startswith("Drug: Apixaban;")
     assert "Reduced dose: 2.5 mg twice daily" in answer.passages[0].passage.text
+
+
+OUTSIDE = Path(__file__).parent / "fixtures" / "outside"
+
+
+@pytest.mark.parametrize("article", sorted(OUTSIDE.glob("*.txt")), ids=lambda p: p.stem)
+def test_articles_written_outside_the_team_keep_every_gold_phrase_in_a_passage(article):
+    """bench/new_articles.py scores these; a phrase no passage holds would score a miss that
+    is the parser's, not the ranker's (a table row's cells, a nested bullet, a citation)."""
+    texts = [p.text.lower() for p in load_article(article).passages]
+    for suffix in ("gold", "examples"):
+        for line in (OUTSIDE / f"{article.stem}.{suffix}.jsonl").read_text().splitlines():
+            for phrase in json.loads(line)["gold"]:
+                assert any(phrase.lower() in text for text in texts), (suffix, phrase)

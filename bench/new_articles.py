@@ -1,0 +1,108 @@
+"""How well a new article is answered on its first build, with and without its examples.
+
+Each article under `--dir` (default tests/fixtures/outside/: articles written outside the team)
+is added to the project's corpus: `<id>.txt` or `<id>.md`, with `<id>.gold.jsonl` scored and
+never trained on, and `<id>.examples.jsonl` trained on in the second run. Each run is a first
+build (as in a fresh clone) of the corpus with every new article; it reports each new article's
+gold figures and the first article's test part; `--misses` also prints each gold question
+missed (its rank, whether declined, the top passage), which is not written to the results.
+
+    .venv/bin/python bench/new_articles.py [--dir DIR] [--modes none examples] [--misses]
+
+Writes bench/results/new_articles.json (about 40 s a build on 2 cores).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from assistant.evaluation import GoldItem, evaluate, load_gold  # noqa: E402
+from bench.common import build_and_open, model, write  # noqa: E402
+
+
+def gold_items(path: Path, prefix: str) -> list[GoldItem]:
+    """A gold file whose lines need no id (the held-out sets' format)."""
+    items = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            data = json.loads(line)
+            items.append(
+                GoldItem(
+                    id=f"{prefix}-{number}",
+                    question=data["question"],
+                    history=tuple(data.get("history") or ()),
+                    gold=tuple(data["gold"]),
+                    out_of_scope=not data["gold"],
+                )
+            )
+    return items
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dir", type=Path, default=ROOT / "tests" / "fixtures" / "outside")
+    parser.add_argument("--misses", action="store_true", help="print the questions missed")
+    parser.add_argument(
+        "--modes", nargs="+", choices=("none", "examples"), default=["none", "examples"]
+    )
+    parser.add_argument(
+        "--out", type=Path, default=ROOT / "bench" / "results" / "new_articles.json"
+    )
+    args = parser.parse_args()
+    articles = sorted(
+        p
+        for p in args.dir.iterdir()
+        if p.suffix in (".txt", ".md") and (args.dir / f"{p.stem}.gold.jsonl").exists()
+    )
+    embedder = model()
+    first_test = load_gold(ROOT / "tests" / "gold" / "test.jsonl")
+    root = Path(tempfile.mkdtemp(prefix="bench-new-articles-"))
+    runs = []
+    for mode in args.modes:
+        corpus = root / f"corpus-{mode}"
+        shutil.copytree(ROOT / "corpus", corpus)
+        for article in articles:
+            shutil.copy(article, corpus / article.name)
+            examples = args.dir / f"{article.stem}.examples.jsonl"
+            if mode == "examples" and examples.exists():
+                shutil.copy(examples, corpus / "examples" / f"{article.stem}.jsonl")
+        loaded, engine, seconds = build_and_open(corpus, embedder, root / f"index-{mode}")
+        run = {
+            "examples": mode,
+            "build_seconds": seconds,
+            "set_aside": len(loaded.manifest.changes["examples"]["set_aside"]),
+            "first_article_test": evaluate(engine, first_test).metrics(),
+            "articles": {},
+        }
+        print(f"{mode}: first article hit@1 {run['first_article_test']['hit@1']:.3f}", flush=True)
+        for article in articles:
+            report = evaluate(engine, gold_items(args.dir / f"{article.stem}.gold.jsonl", "g"))
+            figures = report.metrics()
+            run["articles"][article.stem] = figures
+            print(
+                f"  {article.stem[:44]:<44} hit@1 {figures['hit@1']:.3f} hit@3 "
+                f"{figures['hit@3']:.3f} MRR {figures['mrr']:.3f} declined "
+                f"{figures['declined_out_of_scope']:.3f} wrongly {figures['wrongly_declined']:.3f}",
+                flush=True,
+            )
+            if args.misses:
+                for r in report.results:
+                    missed = not r.item.out_of_scope and r.rank != 1
+                    if r.declined != r.item.out_of_scope or missed:
+                        print(f"    rank {r.rank} declined {r.declined}: {r.item.question!r} -> "
+                              f"{r.top_text[:70]!r}")  # fmt: skip
+        runs.append(run)
+    shutil.rmtree(root, ignore_errors=True)
+    write(args.out, {"benchmark": "new articles", "dir": str(args.dir), "runs": runs})
+
+
+if __name__ == "__main__":
+    main()
