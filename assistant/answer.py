@@ -6,6 +6,7 @@ own words or one of the fixed strings below.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +20,10 @@ NOT_COVERED = (
 )
 
 
+INTRODUCED_SHOWN = 20
+"""At most this many statements of a lead-in's list are shown with it."""
+
+
 @dataclass(frozen=True, slots=True)
 class RankedPassage:
     rank: int
@@ -26,6 +31,8 @@ class RankedPassage:
     article: Article
     score: float
     relevant: bool
+    items: tuple[Passage, ...] = ()
+    """The list a lead-in introduces ("… all three of the following:"), shown with it."""
 
     @property
     def url(self) -> str:
@@ -67,6 +74,7 @@ def assemble(
                 article=index.articles[passage.article_id],
                 score=round(hit.score, 4),
                 relevant=answerable if relevant is None else relevant[rank - 1],
+                items=introduced(index.passages, hit.index),
             )
         )
     return Answer(
@@ -77,6 +85,22 @@ def assemble(
         disclaimer=disclaimer_for(ranked, index),
         index=index.manifest.summary(),
     )
+
+
+def introduced(passages: Sequence[Passage], at: int) -> tuple[Passage, ...]:
+    """The statements the passage at `at` introduces, when it is a lead-in: the passages right
+    after it whose context it is (its bullets, a table's rows, the lists of the subsections
+    that open under it). Alone, "Diagnosis requires all three of the following:" answers
+    nothing; with its list it is the answer."""
+    lead = passages[at]
+    if not lead.text.endswith(":"):
+        return ()
+    items = []
+    for passage in passages[at + 1 : at + 1 + INTRODUCED_SHOWN]:
+        if passage.article_id != lead.article_id or passage.context != lead.text:
+            break
+        items.append(passage)
+    return tuple(items)
 
 
 def cited_references(passage: Passage, article: Article) -> tuple[tuple[int, str], ...]:
@@ -119,6 +143,15 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
                     for number, text in cited_references(r.passage, r.article)
                 ],
                 "context": r.passage.context,
+                "items": [
+                    {
+                        "id": item.id,
+                        "text": item.text,
+                        "citations": list(item.citations),
+                        "url": passage_url(item),
+                    }
+                    for item in r.items
+                ],
                 "article_id": r.article.id,
                 "article_title": r.article.title,
                 "last_updated": r.article.last_updated.isoformat(),

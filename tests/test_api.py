@@ -296,3 +296,22 @@ def test_every_operation_in_the_schema_has_an_id_of_its_own(client):
     assert operations["/api/health"]["head"]["operationId"].endswith("_head")
     assert operations["/api/health"]["get"]["operationId"].endswith("_get")
     assert client.head("/api/health").status_code == 200
+
+
+DDX_LEAD_IN = "MMN must be distinguished from several conditions with overlapping features:"
+
+
+def test_a_lead_in_comes_with_the_list_it_introduces(client):
+    """Alone, "… must be distinguished from several conditions …:" names none of them: a
+    lead-in in an answer carries its list, each statement with its citations and place."""
+    body = client.post("/api/ask", json={"question": "MMN ddx?", "k": 10}).json()
+    lead = next(p for p in body["passages"] if p["text"] == DDX_LEAD_IN)
+    assert [i["text"].split("—")[0] for i in lead["items"]] == [
+        "Amyotrophic lateral sclerosis (ALS) and other motor neuron diseases",
+        "Chronic inflammatory demyelinating polyneuropathy (CIDP) with asymmetric onset",
+        "Lewis-Sumner syndrome (MADSAM neuropathy)",
+    ]
+    assert [i["citations"] for i in lead["items"]] == [[2], [1, 2], [1]]
+    assert all(i["url"].startswith("/article/what-is-multifocal-motor-neuropathy#p-")
+               for i in lead["items"])  # fmt: skip
+    assert all(p["items"] == [] for p in body["passages"] if not p["text"].endswith(":"))

@@ -183,6 +183,17 @@ def test_ask_prints_each_passages_review_status_and_full_link(runner, index_dir)
     assert "review status: pending human review), https://ref.example.org/article/" in result.output
 
 
+@pytest.mark.model
+def test_ask_prints_a_lead_ins_list_under_it(runner, index_dir):
+    result = runner.invoke(cli, ["ask", "MMN ddx?", "--index-dir", str(index_dir), "-k", "10"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if "must be distinguished" in line)
+    assert lines[at + 1].startswith("   - Amyotrophic lateral sclerosis (ALS)")
+    assert any("- Lewis-Sumner syndrome" in line and "[1]" in "".join(lines[at:at + 8])
+               for line in lines[at:at + 8])  # fmt: skip
+
+
 # --- feedback -----------------------------------------------------------------------------------
 
 

@@ -663,3 +663,19 @@ def test_the_footer_says_when_the_index_was_built_and_from_which_article(client,
     assert f"Index built {int(built[8:10])} " in footer.text
     assert "from the article updated 2 February 2026" in " ".join(footer.text.split())
     assert engine.index.version in footer.text
+
+
+@pytest.mark.model
+def test_a_lead_in_shows_its_list_under_it(client):
+    doc = ask(client, "MMN ddx?")
+    lead = next(
+        p for p in doc.one("ol", "passages").find_all("li", "passage")
+        if quote_text(p).startswith("MMN must be distinguished")
+    )  # fmt: skip
+    items = lead.one("ul", "passage__items").find_all("li", "passage__item")
+    assert [i.text.split("—")[0] for i in items] == [
+        "Amyotrophic lateral sclerosis (ALS) and other motor neuron diseases",
+        "Chronic inflammatory demyelinating polyneuropathy (CIDP) with asymmetric onset",
+        "Lewis-Sumner syndrome (MADSAM neuropathy)",
+    ]
+    assert [s.text for s in items[1].find_all("sup", "cite")] == ["[1]", "[2]"]

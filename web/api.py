@@ -144,6 +144,13 @@ class ReferenceOut(BaseModel):
     text: str = Field(description="The reference entry as the article lists it.")
 
 
+class ItemOut(BaseModel):
+    id: str
+    text: str = Field(description="A statement of the lead-in's list, as the article states it.")
+    citations: list[int]
+    url: str = Field(description="The statement's place in the article view.")
+
+
 class PassageOut(BaseModel):
     rank: int
     id: str
@@ -158,6 +165,11 @@ class PassageOut(BaseModel):
         description="Reference numbers printed after the statement, in order."
     )
     context: str | None = Field(description="The lead-in sentence of the passage's section.")
+    items: list[ItemOut] = Field(
+        default_factory=list,
+        description="For a lead-in (a passage ending in ':'), the list it introduces, in the "
+        "article's order; empty for any other passage.",
+    )
     article_id: str
     article_title: str
     last_updated: str

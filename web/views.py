@@ -141,6 +141,15 @@ def reference_anchor(number: int) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class ShownItem:
+    """A statement of a lead-in's list, shown under the lead-in: its words marked like the
+    passage's, its markers with the entry each cites where the article lists it ("" if not)."""
+
+    text: Markup
+    citations: tuple[tuple[int, str], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class ShownPassage:
     """One ranked passage as the answer page shows it.
 
@@ -162,6 +171,7 @@ class ShownPassage:
     passage_id: str = ""
     article_id: str = ""
     references_listed: bool = True
+    items: tuple[ShownItem, ...] = ()
 
     @property
     def reference_by_number(self) -> dict[int, ShownReference]:
@@ -371,6 +381,15 @@ def answer_page(
                     for number, entry in cited_references(ranked.passage, ranked.article)
                 ),
                 references_listed=bool(ranked.article.references),
+                items=tuple(
+                    ShownItem(
+                        text.emphasise(item.text, stems),
+                        tuple(
+                            (n, dict(ranked.article.references).get(n, "")) for n in item.citations
+                        ),
+                    )
+                    for item in ranked.items
+                ),
             )
         )
     sources = tuple(card(a) for a in {r.article.id: r.article for r in answer.passages}.values())

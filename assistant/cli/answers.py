@@ -84,6 +84,11 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
         refs = ", ".join(str(c) for c in item["citations"]) or "none"
         label = "" if item["relevant"] else "  [weak match]"
         lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
+        for listed in item.get("items") or ():  # the list a lead-in introduces
+            cited = f" [{', '.join(map(str, listed['citations']))}]" if listed["citations"] else ""
+            lines += textwrap.wrap(
+                f"   - {listed['text']}{cited}", width, subsequent_indent="     "
+            )
         lines.append(
             f"   Section: {' > '.join(item['section'])} | References: [{refs}] | "
             f"score {item['score']:.3f}{label}"
