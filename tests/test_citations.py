@@ -46,6 +46,7 @@ from assistant.ingest.citations import split_citations
         ("Aspirin 3\u20135 mg/kg/day 1", "Aspirin 3\u20135 mg/kg/day", (1,)),
         # nor is a noun a number before it already counts (a heart article's ICD criteria)
         ("with expected survival beyond 1 year 1", "with expected survival beyond 1 year", (1,)),
+        ("survival beyond 1\u00a0year 1", "survival beyond 1\u00a0year", (1,)),
         # a cited question or lead-in
         ("Is it inherited? 2", "Is it inherited?", (2,)),
         ("NYHA class: 2 1", "NYHA class: 2", (1,)),  # after a colon a number is a value
@@ -70,6 +71,9 @@ def test_trailing_reference_numbers_become_citations(statement, text, citations)
         "The MMN assistant is a reference aid for type 2",  # a counted noun takes its number
         "Reviewed at stage 3",
         "Stop after the maximally tolerated dose 2",  # the shape of "dose 2": content stays
+        "Hold for CTCAE v5 grade 3",  # "v5" counts nothing: "grade 3" is content
+        "Recommended in ESC 2021 class 1",  # nor does a year
+        "eGFR 15-29 stage 4",
         "Grade: 3",  # a value after a colon, not a citation
         "Published in 2019",  # four digits are never a reference number
         "A statement with reference 0",  # references start at 1

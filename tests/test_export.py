@@ -663,3 +663,79 @@ def test_articles_written_outside_the_team_keep_every_gold_phrase_in_a_passage(a
         for line in (OUTSIDE / f"{article.stem}.{suffix}.jsonl").read_text().splitlines():
             for phrase in json.loads(line)["gold"]:
                 assert any(phrase.lower() in text for text in texts), (suffix, phrase)
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        pytest.param(  # a list copied with a tab after each mark stays a list
+            "  \u2022\tAge 80 years or older 4\n  \u2022\tBody weight 60 kg or less 4\n",
+            [("bullet", "Age 80 years or older", (4,)),
+             ("bullet", "Body weight 60 kg or less", (4,))],
+            id="tab-after-bullet",
+        ),
+        pytest.param(  # no heading row: a row holding a value is a row, none is labelled
+            "Sodium\t135-145 mmol/L\nPotassium\t3.5-5.0 mmol/L\n",
+            [("row", "Sodium; 135-145 mmol/L", ()), ("row", "Potassium; 3.5-5.0 mmol/L", ())],
+            id="no-heading-row",
+        ),
+        pytest.param(  # an empty first cell keeps the others under their headings
+            "Drug\tIndication\tDose\nApixaban\tAF\t5 mg twice daily\n"
+            "\tVTE treatment\t10 mg twice daily for 7 days\n",
+            [("row", "Drug: Apixaban; Indication: AF; Dose: 5 mg twice daily", ()),
+             ("row", "Indication: VTE treatment; Dose: 10 mg twice daily for 7 days", ())],
+            id="empty-first-cell",
+        ),
+        pytest.param(  # a one-dash rule and an empty row are not rows
+            "| Drug | Dose |\n|-|-|\n| Apixaban | 5 mg |\n| | |\n",
+            [("row", "Drug: Apixaban; Dose: 5 mg", ())],
+            id="rule-and-empty-row",
+        ),
+    ],
+)  # fmt: skip
+def test_tables_and_lists_that_look_alike(tmp_path, body, expected):
+    path = write(tmp_path, "Atrial Fibrillation (AF)\n\n" + body)
+    assert [(kind, text, cites) for _, kind, text, _, cites in _passages(path)] == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "1. Bisoprolol 1\n2. Carvedilol 1\n\n3. Digoxin\n\nAll need monitoring. 2\n",
+        "Drugs that slow the rate:\n1. Bisoprolol\n\n2. Diltiazem\n\nAll need monitoring. 2\n",
+        "Drugs that slow the rate:\n\n1. Bisoprolol\n\nAll need monitoring. 2\n",
+        "1. Bisoprolol\n\n1. Diltiazem\n\nAll need monitoring. 2\n",
+        "1. Bisoprolol\n  \u2022 1.25 mg daily 3\n2. Carvedilol\n  \u2022 3.125 mg twice daily 3\n\n"
+        "All need monitoring. 2\n",
+    ],
+    ids=["item-after-items", "after-a-lead-in-and-item", "one-item", "same-number", "nested"],
+)
+def test_short_numbered_items_stay_items(tmp_path, body):
+    """Each of these numbered items was read as a heading: it vanished from the passages and
+    the paragraph after it moved into a section of its name."""
+    got = _passages(write(tmp_path, "Atrial Fibrillation (AF)\n\n" + body))
+    assert {section for section, *_ in got} == {"Atrial Fibrillation (AF)"}
+    assert got[-1][2] == "All need monitoring."
+    assert any(
+        text in ("Digoxin", "Diltiazem", "Bisoprolol", "Carvedilol") for _, _, text, _, _ in got
+    )
+
+
+def test_a_numbered_first_heading_is_a_section_and_a_short_reference_an_entry(tmp_path):
+    body = """1. Overview
+
+AF is the commonest arrhythmia. 1
+
+2. Diagnosis
+
+An ECG confirms it. 1
+
+References
+
+1. NICE Guideline NG196
+"""
+    path = write(tmp_path, body)
+    article = load_article(path)
+    assert article.topic == article.title  # not "1. Overview"
+    assert [p.section for p in article.passages] == [("1. Overview",), ("2. Diagnosis",)]
+    assert article.references == ((1, "NICE Guideline NG196"),)

@@ -598,7 +598,8 @@ def test_a_markdown_file_may_end_in_markdown(tmp_path):
 
 def test_a_pipe_table_and_a_nested_list_read_as_the_export_reads_them(tmp_path):
     """GitHub's pipe tables were read as one paragraph of every cell; a list nested under an
-    item ending in ':' took the section's lead-in, not that item, as its context."""
+    item ending in ':' took the section's lead-in, not that item, as its context. A row cites
+    the "[1]" markers of its cells."""
     text = """---
 title: What is a test condition?
 last_updated: 2026-03-03
@@ -622,11 +623,13 @@ Typical doses:
 For professionals.
 """
     path = write(tmp_path, text)
-    got = [(p.line, p.kind, p.text, p.context) for p in load_article(path).passages]
+    passages = load_article(path).passages
+    assert [p.citations for p in passages if p.kind == "row"] == [(1,), ()]  # a cell's "[1]"
+    got = [(p.line, p.kind, p.text, p.context) for p in passages]
     assert got == [
         (8, "lead_in", "Typical doses:", None),
         (12, "row", "Drug: Drug A; Standard dose: 5 mg twice daily; Reduced dose: 2.5 mg twice "
-         "daily [1]", "Typical doses:"),
+         "daily", "Typical doses:"),
         (13, "row", "Drug: Drug B; Standard dose: 20 mg once daily", "Typical doses:"),
         (15, "bullet", "Rate control agents:", "Typical doses:"),
         (16, "bullet", "Drug C 25-100 mg twice daily", "Rate control agents:"),

@@ -97,8 +97,8 @@ def chunk(
             continue
 
         section = tuple(title for _, title in stack)
-        if block.kind == PassageKind.ROW:  # cells hold numbers of their own, not citations
-            cut = Split(row_text(block.header, block.cells), (), len(block.raw))
+        if block.kind == PassageKind.ROW:  # its reader took its citations off its cells
+            cut = Split(row_text(block.header, block.cells), block.cited, len(block.raw))
         else:
             cut = split(block.raw)
         text = " ".join(cut.text.split())

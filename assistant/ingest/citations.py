@@ -57,9 +57,17 @@ def split_citations(statement: str) -> Split:
         numbers = [int(n) for n in re.split(r"\s*,\s*", match.group("refs"))]
         before = statement[: match.start("gap")]
         # "mg/kg/day 1": a noun after "/" is a unit, not a count, so the number is cited; so
-        # is one after a noun that a number right before it already counts ("beyond 1 year 1")
-        last_word = re.findall(r"(?<!/)(?<![0-9] )\b[^\W\d_]+$", before)
-        counted = len(numbers) == 1 and last_word and last_word[0].lower() in _COUNTED_NOUNS
+        # is one after a noun that a small number right before it already counts ("beyond 1
+        # year 1"; not "v5 grade 3" or "ESC 2021 class 1")
+        last_word = re.findall(r"(?<!/)\b[^\W\d_]+$", before)
+        words = before.split()
+        counts = len(words) >= 2 and words[-2].isascii() and words[-2].isdigit()
+        counted = (
+            len(numbers) == 1
+            and last_word
+            and last_word[0].lower() in _COUNTED_NOUNS
+            and not (counts and len(words[-2]) <= 2)
+        )
         if not counted:
             refs = tuple(dict.fromkeys(numbers))
             kept = before.rstrip()

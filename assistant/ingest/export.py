@@ -98,8 +98,9 @@ def _numbered_heading(
     group: list[Line], before: list[Line] | None, after: list[list[Line]]
 ) -> bool:
     """A numbered heading ("2. Diagnosis") at the margin, alone or right above an indented
-    list: not an item of a numbered list written with blank lines between its items (the
-    group before is item n-1 or the one after is item n+1)."""
+    list. Not an item of a numbered list: the group holds no other item at the margin, the
+    group before is no lead-in (ending in ':') and holds no item n-1 or n at the margin, the
+    group after does not start with item n or n+1."""
     head = NUMBERED.match(group[0].content)
     if head is None or not looks_like_heading(head.group("body")):
         return False
@@ -107,13 +108,16 @@ def _numbered_heading(
         under = BULLET.match(group[1].content)
         if under is None or not under.group("indent"):
             return False
-    number = int(head.group("number"))
-    neighbours = [(before, number - 1), *((g, number + 1) for g in after)]
-    for neighbour, expected in neighbours:
-        item = NUMBERED.match(neighbour[0].content) if neighbour else None
-        if item is not None and int(item.group("number")) == expected:
+        if any(NUMBERED.match(line.content) for line in group[1:]):
             return False
-    return True
+    number = int(head.group("number"))
+    if before and before[-1].stripped.endswith(":"):
+        return False
+    earlier = [m for line in before or () if (m := NUMBERED.match(line.content))]
+    if earlier and int(earlier[-1].group("number")) in (number - 1, number):
+        return False
+    later = NUMBERED.match(after[0][0].content) if after and after[0] else None
+    return later is None or int(later.group("number")) not in (number, number + 1)
 
 
 def _ends_statement(line: Line) -> bool:
@@ -185,7 +189,7 @@ def _content_blocks(group: list[Line], text: str) -> list[Block]:
     A bullet's continuation lines (no bullet mark, before the next bullet) join the bullet;
     lines before the first bullet form one paragraph.
     """
-    if table := text_table(group):
+    if table := _table(group):
         return table
     blocks: list[Block] = []
     pending: tuple[str, int, int, int, int] | None = None  # kind, start, end, line, indent
@@ -212,6 +216,14 @@ def _content_blocks(group: list[Line], text: str) -> list[Block]:
                 pending = (*pending[:2], end, *pending[3:])
     flush()
     return blocks
+
+
+def _table(group: list[Line]) -> list[Block] | None:
+    """The group's rows when it is a table (`ingest.tables`); a list whose items hold tabs
+    ("•<tab>Age 80 years or older 4") is a list."""
+    if any(BULLET.match(line.content) for line in group):
+        return None
+    return text_table(group)
 
 
 def _leading(line: Line) -> int:
@@ -272,7 +284,9 @@ def parse_export(path: Path, text: str | None = None) -> Document:
     for at, group in enumerate(rest):
         if not group:
             continue
-        numbered = _numbered_heading(group, rest[at - 1] if at else None, rest[at + 1 : at + 2])
+        numbered = mode == "content" and _numbered_heading(
+            group, rest[at - 1] if at else None, rest[at + 1 : at + 2]
+        )
         first = group[0].stripped
         if TRAILER_START.match(first):
             end_line = group[0].number
@@ -290,7 +304,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
         if mode != "content" and not heads:
             collected[mode].extend(group)
             continue
-        for part in [group] if numbered or text_table(group) else _parts(group):
+        for part in [group] if numbered or _table(group) else _parts(group):
             first = part[0].stripped
             # A heading stands alone, or directly above a list with no blank line between.
             heading = numbered or (
@@ -346,7 +360,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
         )
 
     blocks = assign_levels(blocks)
-    topic = blocks[0].raw if blocks[0].kind == "heading" else title
+    topic = blocks[0].raw if blocks[0].kind == "heading" and blocks[0].level == 1 else title
     return document(
         path,
         text,
@@ -400,8 +414,8 @@ def assign_levels(blocks: list[Block]) -> list[Block]:
         if block.kind != "heading":
             result.append(block)
             continue
-        if index == 0:
-            level = 1
+        if index == 0:  # a numbered heading first ("1. Overview") is a section, not the topic
+            level = 2 if NUMBERED.match(block.raw) else 1
         else:
             previous = blocks[index - 1]
             before = blocks[index - 2] if index >= 2 else None

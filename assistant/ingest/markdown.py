@@ -202,7 +202,7 @@ class _Body:
                 if token.level == 0 and token.map and token.nesting >= 0:
                     self._back_matter(token, tokens[at + 1 :])
             elif token.type == "table_open":
-                self.blocks.extend(markdown_table(tokens[at:], self.lines))
+                self.blocks.extend(markdown_table(tokens[at:], self.lines, QUOTE_PREFIX))
             elif token.type == "paragraph_open":
                 kind = "bullet" if "list_item_open" in containers else "paragraph"
                 self._statement(kind, token, tokens[at + 1].content, containers)
@@ -367,7 +367,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
     if body.references_line is not None:  # where an article lists references, all are there
         check_cited(
             (
-                (b.line, split_markdown_citations(b.raw).citations)
+                (b.line, b.cited if b.kind == "row" else split_markdown_citations(b.raw).citations)
                 for b in blocks
                 if b.kind != "heading"
             ),

@@ -49,7 +49,8 @@ class Block:
     """A bullet's depth: deeper bullets under one that ends in ':' are its list."""
     header: tuple[str, ...] = ()
     cells: tuple[str, ...] = ()
-    """A table row's cells and its table's column headings (`ingest.tables`)."""
+    cited: tuple[int, ...] = ()
+    """A table row's cells, its table's column headings and its citations (`ingest.tables`)."""
 
     def offset(self, at: int) -> int:
         """Where `raw[at]` stands in the file."""

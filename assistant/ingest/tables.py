@@ -4,8 +4,8 @@ A row alone ("Apixaban  5 mg twice daily  2.5 mg twice daily") answers nothing: 
 number is lives in the column headings. So a row is read as its cells after their headings
 ("Drug: Apixaban; Standard dose: 5 mg twice daily; Reduced dose: 2.5 mg twice daily"), which
 is what a clinician is shown and what is searched; its span is the row's line in the source.
-A bare number in a cell is the cell's own (a score's points, a dose), so a row cites nothing;
-Markdown's "[1]" markers stay in their cells as printed.
+In the export a bare number in a cell is the cell's own (a score's points, a dose), so a row
+there cites nothing; Markdown's "[1]" markers in a row's cells are its citations.
 """
 
 from __future__ import annotations
@@ -14,10 +14,16 @@ import re
 
 from markdown_it.token import Token
 
+from assistant.ingest.citations import split_markdown_citations
 from assistant.ingest.parsing import Block, Line, fold
 
-RULE = re.compile(r"^:?-{3,}:?$")
+RULE = re.compile(r"^:?-+:?$")
 """A cell of the '|---|' line under a Markdown table's headings."""
+VALUE = re.compile(r"^[<>\u2264\u2265~\u00b1+-]?\s?\d")
+"""A cell that is a value ("135-145 mmol/L", "<7.00"): a row holding one is not headings."""
+EDGE = re.compile(r"^[ \ufeff\u00a0]*|[\s\ufeff]*$")
+"""What a text row's line may start or end with besides its cells: spaces, not tabs (a tab
+first is an empty first cell)."""
 
 
 def row_text(header: tuple[str, ...], cells: tuple[str, ...]) -> str:
@@ -30,41 +36,57 @@ def row_text(header: tuple[str, ...], cells: tuple[str, ...]) -> str:
     return "; ".join(parts)
 
 
-def row_block(line: Line, header: tuple[str, ...], cells: tuple[str, ...]) -> Block:
-    """A row's block: its line as printed, the span from its first character to its last."""
-    start = line.start + len(line.content) - len(line.content.lstrip().lstrip("\ufeff"))
+def row_block(
+    line: Line,
+    header: tuple[str, ...],
+    cells: tuple[str, ...],
+    cited: tuple[int, ...] = (),
+    prefix: re.Pattern[str] = EDGE,
+) -> Block:
+    """A row's block: its line as printed, after what `prefix` skips (indentation, a block
+    quote's '>'), to its last character."""
+    start = line.start + prefix.match(line.content).end()  # type: ignore[union-attr]
     end = line.start + len(line.content.rstrip())
-    return Block("row", line.stripped, start, end, line.number, header=header, cells=cells)
+    raw = line.content[start - line.start : end - line.start]
+    return Block("row", raw, start, end, line.number, header=header, cells=cells, cited=cited)
 
 
 def _cells(line: Line) -> tuple[str, tuple[str, ...]] | None:
     """A line of a table copied from a page: cells between tabs, or between '|' as Markdown
     writes them; with the separator, or None for a line that is not a row."""
-    content = line.stripped
+    content = EDGE.sub("", line.content)
     for separator in ("\t", "|"):
         if separator in content:
-            inner = content.strip("|") if separator == "|" else content
-            cells = tuple(fold(cell) for cell in inner.split(separator))
+            if separator == "|":
+                content = content.strip().removeprefix("|").removesuffix("|")
+            cells = tuple(fold(cell) for cell in content.split(separator))
             return (separator, cells) if len(cells) >= 2 else None
     return None
 
 
 def text_table(group: list[Line]) -> list[Block] | None:
-    """A run of lines that is a table in a text export: a row of column headings and at
-    least one row under it, all cut by the same separator; None when the lines are not one."""
+    """A run of lines that is a table in a text export, or None: at least two rows of two
+    cells or more, cut by the same separator ('|---|' rules and empty rows left out). The
+    first row is the column headings unless it holds a value; then no row is labelled."""
     rows = [(line, _cells(line)) for line in group]
     cut = [(line, found) for line, found in rows if found is not None]
-    if len(cut) != len(rows) or len({found[0] for _, found in cut}) != 1:
+    if len(cut) != len(rows) or len({separator for _, (separator, _) in cut}) != 1:
         return None
-    body = [(line, found[1]) for line, found in cut if not all(RULE.match(c) for c in found[1])]
+    width = max(len(cells) for _, (_, cells) in cut)  # a row may leave its last cells out
+    cut = [(line, (s, cells + ("",) * (width - len(cells)))) for line, (s, cells) in cut]
+    body = [(line, cells) for line, (_, cells) in cut if not all(RULE.match(c) for c in cells)]
+    body = [(line, cells) for line, cells in body if any(cells)]
     if len(body) < 2:
         return None
     header = body[0][1]
+    if any(VALUE.match(cell) for cell in header):
+        return [row_block(line, (), cells) for line, cells in body]
     return [row_block(line, header, cells) for line, cells in body[1:]]
 
 
-def markdown_table(tokens: list[Token], lines: list[Line]) -> list[Block]:
-    """A table markdown-it read (`tokens` from its `table_open`): a block a body row."""
+def markdown_table(tokens: list[Token], lines: list[Line], prefix: re.Pattern[str]) -> list[Block]:
+    """A table markdown-it read (`tokens` from its `table_open`): a block a body row that
+    holds anything, its cells' "[1]" markers taken off as the row's citations."""
     header: tuple[str, ...] = ()
     blocks: list[Block] = []
     row: list[str] = []
@@ -77,8 +99,12 @@ def markdown_table(tokens: list[Token], lines: list[Line]) -> list[Block]:
         elif token.type == "tr_close" and line is not None:
             if not header:
                 header = tuple(row)
-            else:
-                blocks.append(row_block(line, header, tuple(row)))
+                continue
+            split = [split_markdown_citations(cell) for cell in row]
+            cells = tuple(fold(s.text) for s in split)
+            cited = tuple(dict.fromkeys(n for s in split for n in s.citations))
+            if any(cells):
+                blocks.append(row_block(line, header, cells, cited, prefix))
         elif token.type == "table_close":
             break
     return blocks
