@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from assistant.records import Article, Passage
+from assistant.records import Article, Passage, PassageKind
 from assistant.search.loaded import LoadedIndex
 from assistant.search.retrieval import Hit
 
@@ -18,10 +18,6 @@ NOT_COVERED = (
     "The article does not cover this question. The closest passages are listed below "
     "for reference; none of them answers it."
 )
-
-
-INTRODUCED_SHOWN = 20
-"""At most this many statements of a lead-in's list are shown with it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +84,22 @@ def assemble(
 
 
 def introduced(passages: Sequence[Passage], at: int) -> tuple[Passage, ...]:
-    """The statements the passage at `at` introduces, when it is a lead-in: the passages right
-    after it whose context it is (its bullets, a table's rows, the lists of the subsections
-    that open under it). Alone, "Diagnosis requires all three of the following:" answers
-    nothing; with its list it is the answer."""
+    """The statements the passage at `at` introduces, when it is a lead-in: the bullets and
+    table rows right after it whose context it is (also in the subsections that open under
+    it), with the lists nested under them ("IVIg:" above its doses). Alone, "Diagnosis
+    requires all three of the following:" answers nothing; with its list it is the answer."""
     lead = passages[at]
     if not lead.text.endswith(":"):
         return ()
+    leading = {lead.text}  # the lead-in, and the items that lead lists of their own
     items = []
-    for passage in passages[at + 1 : at + 1 + INTRODUCED_SHOWN]:
-        if passage.article_id != lead.article_id or passage.context != lead.text:
+    for passage in passages[at + 1 :]:
+        if passage.article_id != lead.article_id or passage.context not in leading:
             break
-        items.append(passage)
+        if passage.kind in PassageKind.LISTED:
+            items.append(passage)
+            if passage.text.endswith(":"):
+                leading.add(passage.text)
     return tuple(items)
 
 

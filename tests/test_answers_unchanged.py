@@ -3,7 +3,7 @@
 A change of structure (issue 21: the store, the build and the ranker split apart) must not
 change what a clinician is shown. `fixtures/gold_answers.json` holds, for each question of
 `tests/gold/dev.jsonl` and `tests/gold/test.jsonl`, the ranked passage ids with their scores and
-relevance flags, whether it was declined, and a hash of the rest of the response (text,
+relevance flags (and a lead-in's list, by id), whether it was declined, and a hash of the rest of the response (text,
 citations, references, disclaimer, index summary but its version name and build time).
 
 Scores are compared to 1e-5: the same code on another CPU may round its last bits otherwise.
@@ -38,7 +38,9 @@ def _fingerprint(body: dict) -> dict:
         rest["index"].pop(name, None)
     ranked = []
     for passage in rest["passages"]:
-        ranked.append([passage.pop("id"), round(passage.pop("score"), 6), passage["relevant"]])
+        entry = [passage.pop("id"), round(passage.pop("score"), 6), passage["relevant"]]
+        items = [item["id"] for item in passage.pop("items", [])]  # a lead-in's list, by id
+        ranked.append(entry + [items] if items else entry)
     canonical = json.dumps(rest, sort_keys=True, ensure_ascii=False).encode()
     return {
         "answerable": body["answerable"],

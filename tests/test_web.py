@@ -679,3 +679,5 @@ def test_a_lead_in_shows_its_list_under_it(client):
         "Lewis-Sumner syndrome (MADSAM neuropathy)",
     ]
     assert [s.text for s in items[1].find_all("sup", "cite")] == ["[1]", "[2]"]
+    # its markers say, as the passage's own do, that the export came without the list
+    assert all("cite--unlisted" in s.classes for s in items[1].find_all("sup", "cite"))

@@ -143,10 +143,12 @@ def reference_anchor(number: int) -> str:
 @dataclass(frozen=True, slots=True)
 class ShownItem:
     """A statement of a lead-in's list, shown under the lead-in: its words marked like the
-    passage's, its markers with the entry each cites where the article lists it ("" if not)."""
+    passage's; its markers link to the entries in the list under the passage, as the
+    passage's own do (`anchor` keeps their tooltips' ids apart)."""
 
     text: Markup
-    citations: tuple[tuple[int, str], ...]
+    citations: tuple[int, ...]
+    anchor: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,7 +238,10 @@ class AnswerPage:
     @property
     def unlisted_references(self) -> bool:
         """Whether a shown marker's article came without its reference list."""
-        return any(p.citations and not p.references_listed for p in self.passages)
+        return any(
+            (p.citations or any(i.citations for i in p.items)) and not p.references_listed
+            for p in self.passages
+        )
 
     @property
     def missing_article(self) -> str:
@@ -344,6 +349,25 @@ def _label(ranked: RankedPassage, answerable: bool) -> tuple[str, str]:
     return (LABEL_RELEVANT, "relevant") if ranked.relevant else (LABEL_LESS_RELEVANT, "less")
 
 
+def _shown_references(ranked: RankedPassage) -> tuple[ShownReference, ...]:
+    """The entries the passage and its list cite, each once, in the order first cited."""
+    cited = cited_references(ranked.passage, ranked.article) + tuple(
+        entry for item in ranked.items for entry in cited_references(item, ranked.article)
+    )
+    entries: dict[int, str] = {}
+    for number, entry in cited:
+        entries.setdefault(number, entry)
+    return tuple(
+        ShownReference(
+            number,
+            entry,
+            f"answer-{ranked.rank}-ref-{number}",
+            f"/article/{ranked.article.id}#{reference_anchor(number)}",
+        )
+        for number, entry in entries.items()
+    )
+
+
 def answer_page(
     answer: Answer,
     site: Site,
@@ -371,24 +395,13 @@ def answer_page(
                 article_title=ranked.article.title,
                 passage_id=ranked.passage.id,
                 article_id=ranked.article.id,
-                references=tuple(
-                    ShownReference(
-                        number,
-                        entry,
-                        f"answer-{ranked.rank}-ref-{number}",
-                        f"/article/{ranked.article.id}#{reference_anchor(number)}",
-                    )
-                    for number, entry in cited_references(ranked.passage, ranked.article)
-                ),
+                references=_shown_references(ranked),
                 references_listed=bool(ranked.article.references),
                 items=tuple(
                     ShownItem(
-                        text.emphasise(item.text, stems),
-                        tuple(
-                            (n, dict(ranked.article.references).get(n, "")) for n in item.citations
-                        ),
+                        text.emphasise(item.text, stems), item.citations, f"{ranked.rank}-item-{n}"
                     )
-                    for item in ranked.items
+                    for n, item in enumerate(ranked.items, start=1)
                 ),
             )
         )

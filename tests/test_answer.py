@@ -1,0 +1,70 @@
+"""What an answer carries beside its passage: the list a lead-in introduces."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from assistant.answer import introduced
+from assistant.ingest.corpus import load_article
+
+ARTICLE = """---
+title: What is a test condition?
+last_updated: 2026-03-03
+---
+
+## Treatment
+
+Treatments include:
+
+- IVIg:
+  - 2 g/kg over 2-5 days [1]
+  - Repeated every 4 weeks [1]
+- Rituximab [1]
+- Cyclophosphamide [1]
+
+A closing paragraph. [1]
+
+## Diagnosis
+
+Diagnosis requires the following findings:
+
+### Electrodiagnostic
+
+- Conduction block [1]
+
+Some paragraph under the subsection. [1]
+
+### Serological
+
+- Anti-GM1 antibodies [1]
+
+## Disclaimer
+
+For professionals.
+"""
+
+
+def _items(tmp_path: Path, lead_in: str) -> list[str]:
+    path = tmp_path / "article.md"
+    path.write_text(ARTICLE, encoding="utf-8")
+    passages = load_article(path).passages
+    at = next(i for i, p in enumerate(passages) if p.text == lead_in)
+    return [p.text for p in introduced(passages, at)]
+
+
+def test_a_lead_in_brings_its_whole_list_with_the_lists_nested_in_it(tmp_path):
+    """A nested list used to cut the lead-in's list short at its first nested item."""
+    assert _items(tmp_path, "Treatments include:") == [
+        "IVIg:", "2 g/kg over 2-5 days", "Repeated every 4 weeks", "Rituximab", "Cyclophosphamide",
+    ]  # fmt: skip
+    assert _items(tmp_path, "IVIg:") == ["2 g/kg over 2-5 days", "Repeated every 4 weeks"]
+
+
+def test_the_lists_of_subsections_under_a_lead_in_but_not_their_paragraphs(tmp_path):
+    assert _items(tmp_path, "Diagnosis requires the following findings:") == [
+        "Conduction block", "Anti-GM1 antibodies",
+    ]  # fmt: skip
+
+
+def test_a_passage_that_leads_nothing_brings_nothing(tmp_path):
+    assert _items(tmp_path, "Rituximab") == []
