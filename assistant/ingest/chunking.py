@@ -122,7 +122,9 @@ def chunk(
             )
             if parents:
                 context = parents[-1][1]
-            if text.endswith(":") and _leads(block, blocks[at + 1 : at + 2]):
+            if text.endswith(":") and _leads(
+                block, blocks[at + 1] if at + 1 < len(blocks) else None
+            ):
                 parents.append((block.indent, text))
         last_kind = kind
 
@@ -149,8 +151,11 @@ def chunk(
     return passages
 
 
-def _leads(block: Block, after: Sequence[Block]) -> bool:
+def _leads(block: Block, after: Block | None) -> bool:
     """A bullet leads the list right after it when that list is nested deeper."""
-    return block.kind == "bullet" and any(
-        b.kind == "bullet" and b.indent > block.indent for b in after
+    return (
+        block.kind == "bullet"
+        and after is not None
+        and after.kind == "bullet"
+        and after.indent > block.indent
     )

@@ -61,12 +61,14 @@ def split_citations(statement: str) -> Split:
         # year 1"; not "v5 grade 3" or "ESC 2021 class 1")
         last_word = re.findall(r"(?<!/)\b[^\W\d_]+$", before)
         words = before.split()
-        counts = len(words) >= 2 and words[-2].isascii() and words[-2].isdigit()
+        already = (
+            len(words) >= 2 and len(words[-2]) <= 2 and words[-2].isascii() and words[-2].isdigit()
+        )
         counted = (
             len(numbers) == 1
             and last_word
             and last_word[0].lower() in _COUNTED_NOUNS
-            and not (counts and len(words[-2]) <= 2)
+            and not already
         )
         if not counted:
             refs = tuple(dict.fromkeys(numbers))
