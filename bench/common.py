@@ -136,3 +136,60 @@ def write(out: Path, result: dict[str, Any]) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1) + "\n")
     print(f"wrote {out}")
+
+
+class CpuSplit:
+    """Where the machine's cores went while a server was under load: each worker's event loop
+    (its main thread: HTTP, reading, ranking) and its other threads (the model's calls), the
+    master, this process (the clients), the hypervisor's steal and idle time; read from /proc
+    between `__init__` and `stop`. Issue 24 asks whether serving or the model holds the cores."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self.pids = [master, *self._children(master)]
+        self.started = self._read()
+
+    @staticmethod
+    def _children(pid: int) -> list[int]:
+        found: list[int] = []
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                found += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+        return found
+
+    def _read(self) -> dict[str, float]:
+        tick = os.sysconf("SC_CLK_TCK")
+        seconds: dict[str, float] = {}
+        for pid in self.pids:
+            for task in Path(f"/proc/{pid}/task").iterdir():
+                try:
+                    fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+                except OSError:  # a thread that has just ended
+                    continue
+                used = (int(fields[11]) + int(fields[12])) / tick
+                if pid == self.master:
+                    role = "master"
+                else:
+                    role = "worker loops" if int(task.name) == pid else "worker model threads"
+                seconds[role] = seconds.get(role, 0.0) + used
+        usage = os.times()
+        seconds["clients (this process)"] = usage.user + usage.system
+        cpu = [int(x) / tick for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        seconds["steal"], seconds["idle"] = cpu[7], cpu[3] + cpu[4]
+        seconds["wall"] = time.monotonic()
+        return seconds
+
+    def stop(self, answers: int) -> dict[str, Any]:
+        """Each part's share of the cores' time, and its milliseconds of CPU an answer."""
+        ended = self._read()
+        used = {k: ended[k] - self.started.get(k, 0.0) for k in ended if k != "wall"}
+        capacity = (ended["wall"] - self.started["wall"]) * (os.cpu_count() or 1)
+        return {
+            part: {
+                "share": round(seconds / capacity, 3),
+                "ms_an_answer": round(1000 * seconds / answers, 2) if answers else None,
+            }
+            for part, seconds in used.items()
+        }

@@ -54,7 +54,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import RESULTS, figures, serve, write  # noqa: E402
+from bench.common import RESULTS, CpuSplit, figures, serve, write  # noqa: E402
 from bench.latency import questions  # noqa: E402
 
 TARGET = 1.3
@@ -288,6 +288,7 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
     process, port = serve(args.index_dir, log, env=env)
     flame = RESULTS / f"flame-{args.clients}-clients.svg" if args.profile else None
     rounds: list[tuple[float, float, float]] = []  # (limit, limit on served texts, answers/s)
+    cpu: list[dict] = []  # where the cores went in each round (CpuSplit)
     record: list = []
     errors: list[str] = []
     seconds = args.duration / args.rounds
@@ -298,7 +299,9 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
             limit = floor.limit(asked, seconds / 3)
             served_limit = floor.limit(served_texts, seconds / 3)
             profile = Profile(flame if n == 0 else None, process.pid, min(20, seconds))
+            split = CpuSplit(process.pid)
             answered, failed = asyncio.run(run_level(port, payloads, args.clients, seconds))
+            cpu.append(split.stop(sum(ok for *_, ok in answered)))
             profile.finish()
             rounds.append((limit, served_limit, sum(ok for *_, ok in answered) / seconds))
             record += answered
@@ -329,8 +332,9 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
                 "model_limit_served_texts_per_s": round(served, 1),
                 "answers_per_s": round(answered, 1),
                 "ratio": round(answered / raw, 3),
+                "cpu": split,
             }
-            for raw, served, answered in rounds
+            for (raw, served, answered), split in zip(rounds, cpu, strict=True)
         ],
         "model_limit_per_s": round(limit, 1),
         "answers_per_s": round(rate, 1),
@@ -343,6 +347,13 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
         "model_calls": calls,
         "texts_per_call": round(texts / calls, 2) if calls else None,
         "calls_by_size": dict(sorted(sizes.items())),
+        "cpu": {  # the rounds' mean
+            part: {
+                key: round(sum(c[part][key] or 0 for c in cpu) / len(cpu), 3)
+                for key in ("share", "ms_an_answer")
+            }
+            for part in cpu[0]
+        },
     }
 
 
@@ -427,6 +438,10 @@ def main() -> None:
             f"{load['errors']}; {load['texts_per_call']} texts a model call, calls by size "
             f"{load['calls_by_size']}"
         )
+        print("  where the cores went: " + "; ".join(
+            f"{part} {v['share']:.1%} ({v['ms_an_answer']} ms an answer)"
+            for part, v in load["cpu"].items()
+        ))  # fmt: skip
     write(
         args.out,
         {
