@@ -25,7 +25,8 @@ closed-loop clients, and the ratio of the two is the share of the model's limit 
 reaches. Limit and load alternate in `--rounds` rounds that share `--duration` seconds of
 load, because this machine's speed drifts within minutes. The clients run in this process,
 on the same cores. The batch sizes the server's model calls reached are read from its log
-when it stops.
+when it stops, and each round says where the cores went (`CpuSplit`: the workers' event loops
+and model threads, the clients, steal, idle).
 
 `--profile` also samples the server with py-spy while it answers (one client, then 16) and
 draws flame graphs as SVG under bench/results/.
