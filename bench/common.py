@@ -152,7 +152,7 @@ class CpuSplit:
     @staticmethod
     def _children(pid: int) -> list[int]:
         found: list[int] = []
-        for task in Path(f"/proc/{pid}/task").iterdir():
+        for task in Path(f"/proc/{pid}/task").glob("*"):
             try:
                 found += [int(c) for c in (task / "children").read_text().split()]
             except OSError:
@@ -163,7 +163,11 @@ class CpuSplit:
         tick = os.sysconf("SC_CLK_TCK")
         seconds: dict[str, float] = {}
         for pid in self.pids:
-            for task in Path(f"/proc/{pid}/task").iterdir():
+            try:
+                tasks = list(Path(f"/proc/{pid}/task").iterdir())
+            except OSError:  # a worker that has ended (its time is lost to the split)
+                continue
+            for task in tasks:
                 try:
                     fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
                 except OSError:  # a thread that has just ended
