@@ -4,7 +4,9 @@ Each article under `--dir` (default tests/fixtures/outside/: articles written ou
 is added to the project's corpus: `<id>.txt` or `<id>.md`, with `<id>.gold.jsonl` scored and
 never trained on, and `<id>.examples.jsonl` trained on in the second run. Each run is a first
 build (as in a fresh clone) of the corpus with every new article; it reports each new article's
-gold figures and the first article's test part; `--misses` also prints each gold question
+gold figures (and, built without their examples, the model's own ranking beside the learnt
+one; "wrong article": in-scope questions answered first from an article that holds none of
+their gold) and the first article's test part; `--misses` also prints each gold question
 missed (its rank, whether declined, the top passage), which is not written to the results.
 
     .venv/bin/python bench/new_articles.py [--dir DIR] [--modes none examples] [--misses]
@@ -24,7 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from assistant.evaluation import GoldItem, evaluate, load_gold  # noqa: E402
+from assistant.evaluation import GoldItem, Report, evaluate, is_relevant, load_gold  # noqa: E402
+from assistant.search.retrieval import VARIANTS  # noqa: E402
 from bench.common import build_and_open, model, write  # noqa: E402
 
 
@@ -44,6 +47,20 @@ def gold_items(path: Path, prefix: str) -> list[GoldItem]:
                 )
             )
     return items
+
+
+def wrong_article(engine, report: Report) -> int:
+    """In-scope questions whose first passage comes from an article none of whose passages
+    holds a gold phrase: a clinician asking about one article is shown another's statement."""
+    passages = engine.index.passages
+    article_of = {}
+    for p in passages:
+        article_of.setdefault(p.text, p.article_id)
+    wrong = 0
+    for r in report.in_scope:
+        answering = {p.article_id for p in passages if is_relevant(p.text, r.item.gold)}
+        wrong += article_of.get(r.top_text) not in answering
+    return wrong
 
 
 def main() -> None:
@@ -84,13 +101,26 @@ def main() -> None:
         }
         print(f"{mode}: first article hit@1 {run['first_article_test']['hit@1']:.3f}", flush=True)
         for article in articles:
-            report = evaluate(engine, gold_items(args.dir / f"{article.stem}.gold.jsonl", "g"))
+            gold = gold_items(args.dir / f"{article.stem}.gold.jsonl", "g")
+            report = evaluate(engine, gold)
             figures = report.metrics()
+            figures["wrong_article"] = wrong_article(engine, report)
+            if mode == "none":  # what the model alone ranks first: the learnt ranker's baseline
+                untrained = evaluate(engine, gold, options=VARIANTS["dense (untrained)"])
+                figures["untrained_hit@1"] = untrained.metrics()["hit@1"]
+                figures["untrained_wrong_article"] = wrong_article(engine, untrained)
             run["articles"][article.stem] = figures
             print(
                 f"  {article.stem[:44]:<44} hit@1 {figures['hit@1']:.3f} hit@3 "
                 f"{figures['hit@3']:.3f} MRR {figures['mrr']:.3f} declined "
-                f"{figures['declined_out_of_scope']:.3f} wrongly {figures['wrongly_declined']:.3f}",
+                f"{figures['declined_out_of_scope']:.3f} wrongly {figures['wrongly_declined']:.3f}"
+                f" wrong article {figures['wrong_article']}"
+                + (
+                    f" (the model alone: hit@1 {figures['untrained_hit@1']:.3f}, wrong article "
+                    f"{figures['untrained_wrong_article']})"
+                    if mode == "none"
+                    else ""
+                ),
                 flush=True,
             )
             if args.misses:
