@@ -302,9 +302,10 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
             profile = Profile(flame if n == 0 else None, process.pid, min(20, seconds))
             split = CpuSplit(process.pid)
             answered, failed = asyncio.run(run_level(port, payloads, args.clients, seconds))
-            cpu.append(split.stop(sum(ok for *_, ok in answered)))
+            good = sum(ok for *_, ok in answered)
+            cpu.append(split.stop(good))
             profile.finish()
-            rounds.append((limit, served_limit, sum(ok for *_, ok in answered) / seconds))
+            rounds.append((limit, served_limit, good / seconds))
             record += answered
             errors += failed
     finally:
@@ -350,7 +351,7 @@ def under_load(floor: RawFloor, asked: list[str], served_texts: list[str], args)
         "calls_by_size": dict(sorted(sizes.items())),
         "cpu": {  # the rounds' mean
             part: {
-                key: round(sum(c[part][key] or 0 for c in cpu) / len(cpu), 3)
+                key: round(sum(c.get(part, {}).get(key) or 0 for c in cpu) / len(cpu), 3)
                 for key in ("share", "ms_an_answer")
             }
             for part in cpu[0]
