@@ -93,7 +93,8 @@ def introduced(passages: Sequence[Passage], at: int) -> tuple[Passage, ...]:
         return ()
     leading = {lead.text}  # the lead-in, and the items that lead lists of their own
     items = []
-    for passage in passages[at + 1 :]:
+    for following in range(at + 1, len(passages)):  # no copy of a large library's tail
+        passage = passages[following]
         if passage.article_id != lead.article_id or passage.context not in leading:
             break
         if passage.kind in PassageKind.LISTED:
