@@ -15,6 +15,10 @@ vocabulary's bridges to the article's words ("Motrin" adds "NSAIDs"), which make
 the server embeds, in a pass of its own before the answers (each right after the raw floor on
 the same question); the gap between the two floors is the vocabulary's, not serving's.
 
+Before the server starts, the engine answers every question in this process too, as one
+worker would but with no HTTP (alternating with the raw floor the same way): the part of the
+ratio that no change to the web layer can touch.
+
 Each `--config` is one server started with those `MMN_*` settings, so spinning, threads and
 batching are compared in one run.
 
@@ -222,6 +226,40 @@ class Profile:
             self.process.wait(timeout=120)
 
 
+def without_http(floor: RawFloor, asked: list[str], index_dir: Path) -> dict:
+    """The engine's whole answer in this process, as one worker serves it (its settings, the
+    model on the event loop, cache off) but with no HTTP, guard or JSON, alternating with the
+    raw floor as the answers below do: what serving costs before a byte reaches a socket."""
+    from assistant.engine import Engine
+    from assistant.limits import Query
+    from assistant.settings import current
+    from bench.common import model
+
+    engine = Engine.open(index_dir, model(), settings=current())
+    engine.warm()
+    loop = asyncio.new_event_loop()
+    raw, answered = [], []
+    try:
+        for text in asked[:30]:
+            loop.run_until_complete(engine.answer_async(Query(f"{text} (warming up)", ())))
+        for text in asked:
+            started = time.perf_counter()
+            floor.answer(text)
+            raw.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            loop.run_until_complete(engine.answer_async(Query(text, ())))
+            answered.append((time.perf_counter() - started) * 1000)
+    finally:
+        loop.close()
+    floor_ms, engine_ms = figures(raw), figures(answered)
+    return {
+        "raw floor": floor_ms,
+        "Engine.answer_async": engine_ms,
+        "ratio_p50": round(engine_ms["p50_ms"] / floor_ms["p50_ms"], 3),
+        "ratio_p99": round(engine_ms["p99_ms"] / floor_ms["p99_ms"], 3),
+    }
+
+
 def one_client(
     floor: RawFloor, asked: list[str], served_texts: list[str], config: str, args
 ) -> dict:
@@ -415,6 +453,14 @@ def main() -> None:
     served_texts = floor.served_texts(args.index_dir, asked)  # read once, for every config
     for text in asked[:30]:
         floor.answer(text)
+    inside = without_http(floor, asked, args.index_dir)
+    print(
+        f"the engine in this process, no HTTP: p50 {inside['Engine.answer_async']['p50_ms']:.2f} "
+        f"p99 {inside['Engine.answer_async']['p99_ms']:.2f} ms against the raw floor's "
+        f"{inside['raw floor']['p50_ms']:.2f} / {inside['raw floor']['p99_ms']:.2f}: ratio p50 "
+        f"{inside['ratio_p50']}, p99 {inside['ratio_p99']}",
+        flush=True,
+    )
     results = []
     for config in args.config or ["default"]:
         row = one_client(floor, asked, served_texts, config, args)
@@ -453,6 +499,7 @@ def main() -> None:
             "target_ratio_p50": TARGET,
             "target_ratio_p99": TARGET_P99,
             "target_load_ratio": TARGET_LOAD,
+            "without_http": inside,
             "configs": results,
             "under_load": load,
         },
