@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from assistant.engine import Engine
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, QueryError
+from assistant.limits import Query
 from assistant.search.retrieval import DEFAULT_OPTIONS, RetrievalOptions
 
 RANK_DEPTH = 20
@@ -88,38 +89,80 @@ class Report:
 
 
 def load_gold(path: Path) -> list[GoldItem]:
-    """Read a gold file; a malformed line is an error naming the file and line."""
+    """Read a gold file; a malformed line is an error naming the file and line. Fields are
+    checked as the examples files are: a string where a list belongs would be read letter by
+    letter and score a question it cannot answer."""
     items: list[GoldItem] = []
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        raise AssistantError(f"{path}: cannot read the gold file ({exc})") from None
+        lines = path.read_bytes().decode("utf-8-sig").splitlines()
+    except OSError as exc:
+        raise AssistantError(f"{path}: cannot read the gold file ({exc.strerror or exc})") from None
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        raise AssistantError(
+            f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+            "save the file as UTF-8"
+        ) from None
     for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-            item = GoldItem(
-                id=str(data["id"]),
-                question=str(data["question"]),
-                history=tuple(str(h) for h in data.get("history") or ()),
-                gold=tuple(str(g) for g in data.get("gold") or ()),
-                out_of_scope=bool(data.get("out_of_scope", False)),
-                tags=tuple(str(t) for t in data.get("tags") or ()),
-            )
-        except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-            raise AssistantError(f"{path}:{number}: not a gold item ({exc})") from None
-        if not item.out_of_scope and not item.gold:
-            raise AssistantError(f"{path}:{number}: an in-scope item needs gold phrases")
-        items.append(item)
+        if line.strip():
+            items.append(_gold_item(line, f"{path}:{number}"))
     if not items:
         raise AssistantError(f"{path}: no gold items")
     return items
 
 
+def _gold_item(line: str, where: str) -> GoldItem:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise AssistantError(f"{where}: not a JSON object ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise AssistantError(f"{where}: not a JSON object")
+
+    def strings(key: str, what: str) -> tuple[str, ...]:
+        value = data.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+            raise AssistantError(f'{where}: "{key}" must be a list of {what}')
+        return tuple(value)
+
+    ident, question = data.get("id"), data.get("question")
+    if not isinstance(ident, str | int) or isinstance(ident, bool) or not str(ident).strip():
+        raise AssistantError(f'{where}: "id" must be a non-empty string')
+    if not isinstance(question, str):
+        raise AssistantError(f'{where}: "question" must be a non-empty string')
+    out_of_scope = data.get("out_of_scope", False)
+    if not isinstance(out_of_scope, bool):
+        raise AssistantError(f'{where}: "out_of_scope" must be true or false, without quotes')
+    try:
+        query = Query.read(question, strings("history", "earlier questions"))
+    except QueryError as exc:
+        raise AssistantError(f"{where}: {exc}") from None
+    item = GoldItem(
+        id=str(ident),
+        question=query.question,
+        history=query.history,
+        gold=strings("gold", "phrases"),
+        out_of_scope=out_of_scope,
+        tags=strings("tags", "tags"),
+    )
+    if not item.out_of_scope and not item.gold:
+        raise AssistantError(f"{where}: an in-scope item needs gold phrases")
+    return item
+
+
 def is_relevant(text: str, gold: tuple[str, ...]) -> bool:
     lowered = text.lower()
     return any(phrase.lower() in lowered for phrase in gold)
+
+
+def unreachable(items: list[GoldItem], texts: list[str]) -> list[str]:
+    """Ids of in-scope items whose gold phrases no passage contains: a typo, or a statement an
+    edit reworded. They can only count as misses, so `eval` says so before its figures."""
+    return [
+        item.id
+        for item in items
+        if not item.out_of_scope and not any(is_relevant(t, item.gold) for t in texts)
+    ]
 
 
 def evaluate(
@@ -163,10 +206,10 @@ def format_report(report: Report, *, show_misses: bool = True) -> str:
     k = report.k
     lines = [
         f"{report.name}: {m['questions']} in-scope, {m['out_of_scope_questions']} out-of-scope questions",
-        f"  hit@1 {m['hit@1']:.3f}   hit@3 {m['hit@3']:.3f}   hit@{k} {m[f'hit@{k}']:.3f}   "
-        f"MRR {m['mrr']:.3f}   nDCG@{k} {m[f'ndcg@{k}']:.3f}",
-        f"  out-of-scope declined {_pct(m['declined_out_of_scope'])}   "
-        f"in-scope wrongly declined {_pct(m['wrongly_declined'])}",
+        f"  hit@1 {shown(m['hit@1'])}   hit@3 {shown(m['hit@3'])}   hit@{k} {shown(m[f'hit@{k}'])}"
+        f"   MRR {shown(m['mrr'])}   nDCG@{k} {shown(m[f'ndcg@{k}'])}",
+        f"  out-of-scope declined {percent(m['declined_out_of_scope'])}   "
+        f"in-scope wrongly declined {percent(m['wrongly_declined'])}",
     ]
     misses = report.misses()
     if show_misses and misses:
@@ -201,12 +244,17 @@ def format_by_tag(report: Report) -> str:
         rows.append(
             f"  {tag:<26} {m['questions']:>4} {hit1:>6} {hit3:>6} "
             f"{mrr:>6} {m['out_of_scope_questions']:>4} "
-            f"{_pct(m['declined_out_of_scope']):>9} {_pct(m['wrongly_declined']):>8}"
+            f"{percent(m['declined_out_of_scope']):>9} {percent(m['wrongly_declined']):>8}"
         )
     return "\n".join(rows)
 
 
-def _pct(value: float | None) -> str:
+def shown(value: float | None, width: int = 0) -> str:
+    """A figure, or "n/a" where the gold set has no question it could be measured on."""
+    return f"{'n/a' if value is None else f'{value:.3f}':>{width}}"
+
+
+def percent(value: float | None) -> str:
     return "n/a" if value is None else f"{value * 100:.1f}%"
 
 

@@ -3,6 +3,7 @@ fails CI. Floors sit a little under what was measured on the test part (README, 
 the test part is only scored, never tuned on."""
 
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -81,11 +82,70 @@ def test_eval_command_prints_the_figures_and_the_misses(embedder, index_dir, mon
 def test_a_malformed_gold_line_names_its_file_and_line(tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_text('{"id": "a", "question": "q", "gold": ["x"]}\n{"id": "b"\n')
-    with pytest.raises(AssistantError, match=r"gold.jsonl:2: not a gold item"):
+    with pytest.raises(AssistantError, match=r"gold.jsonl:2: not a JSON object"):
         load_gold(gold)
     gold.write_text('{"id": "a", "question": "q"}\n')
     with pytest.raises(AssistantError, match=r"gold.jsonl:1: an in-scope item needs gold"):
         load_gold(gold)
+
+
+@pytest.mark.parametrize(
+    ("fields", "says"),
+    [
+        ({"gold": "1.6-2.4 g/kg"}, '"gold" must be a list of phrases'),  # read letter by letter
+        ({"gold": ["x"], "out_of_scope": "false"}, '"out_of_scope" must be true or false'),
+        ({"gold": ["x"], "history": "first-line treatment?"}, '"history" must be a list'),
+        ({"gold": ["x"], "question": ""}, "question is empty"),
+        ({"gold": ["x"], "question": None}, '"question" must be a non-empty string'),
+        ({"gold": ["x"], "question": "why " * 130}, "the limit is 500"),
+        ({"gold": ["x"], "tags": "terse"}, '"tags" must be a list'),
+    ],
+)
+def test_a_gold_line_of_the_wrong_shape_is_refused_not_scored(tmp_path, fields, says):
+    gold = tmp_path / "gold.jsonl"
+    good = {"id": "a", "question": "IVIg dose?", "gold": ["1.6-2.4 g/kg"]}
+    lines = [json.dumps(good), json.dumps({"id": "b", "question": "IVIg dose?", **fields})]
+    gold.write_text("\n".join(lines) + "\n")
+    with pytest.raises(AssistantError, match=rf"gold.jsonl:2: .*{re.escape(says)}"):
+        load_gold(gold)
+
+
+def test_a_gold_file_that_is_not_utf8_names_the_line(tmp_path):
+    gold = tmp_path / "gold.jsonl"
+    gold.write_bytes(b'{"id": "a", "question": "q", "gold": ["x"]}\n{"id": "b\xff"}\n')
+    with pytest.raises(AssistantError, match=r"gold.jsonl:2: not UTF-8 text \(byte 0xff\)"):
+        load_gold(gold)
+
+
+@pytest.mark.model
+def test_eval_reports_a_gold_set_without_in_scope_questions_and_unreachable_phrases(
+    embedder, index_dir, monkeypatch, tmp_path
+):
+    """A decline-only gold set is valid (its in-scope figures are "n/a", not a traceback), and a
+    gold phrase no passage holds is named before the figures, not left to read as a miss."""
+    monkeypatch.setattr(cli_module, "embedder", lambda model_path, index_dir: embedder)
+    items = [json.loads(line) for line in (GOLD / "test.jsonl").read_text().splitlines()]
+    declines = tmp_path / "declines.jsonl"
+    declines.write_text("".join(json.dumps(i) + "\n" for i in items if i.get("out_of_scope")))
+    for flags in ([], ["--compare"]):
+        result = CliRunner().invoke(
+            cli, ["eval", str(declines), "--index-dir", str(index_dir), *flags]
+        )
+        assert result.exit_code == 0, result.output
+        assert "hit@1 n/a" in result.output or " n/a " in result.output
+        assert "out-of-scope declined" in result.output or "OOS declined" in result.output
+    typo = tmp_path / "typo.jsonl"
+    first = next(i for i in items if not i.get("out_of_scope"))
+    typo.write_text(
+        json.dumps(first)
+        + "\n"
+        + json.dumps({**first, "id": "typo-1", "gold": ["a phrase no statement holds"]})
+        + "\n"
+    )
+    result = CliRunner().invoke(cli, ["eval", str(typo), "--index-dir", str(index_dir)])
+    assert result.exit_code == 0, result.output
+    assert "gold phrase of 1 in-scope question(s)" in result.stderr
+    assert "typo-1" in result.stderr and first["id"] not in result.stderr
 
 
 @pytest.mark.model

@@ -145,11 +145,25 @@ def evaluate(
     """
     from assistant.engine import Engine
     from assistant.evaluation import evaluate as run
-    from assistant.evaluation import format_by_tag, format_report, load_gold, report_json
+    from assistant.evaluation import (
+        format_by_tag,
+        format_report,
+        load_gold,
+        report_json,
+        unreachable,
+    )
     from assistant.search import DEFAULT_OPTIONS, VARIANTS
 
     items = load_gold(gold)
     engine = Engine.open(index_dir, common.embedder(model_path, index_dir), settings=current())
+    missing = unreachable(items, [p.text for p in engine.index.passages])
+    if missing:
+        click.echo(
+            f"warning: {gold}: no passage of the served articles contains a gold phrase of "
+            f"{len(missing)} in-scope question(s), which can only count as misses: "
+            f"{', '.join(missing)}; check their phrases against the article",
+            err=True,
+        )
     variants = VARIANTS if compare else {"default": DEFAULT_OPTIONS}
     # a version built with --fine-tune searches with its fine-tuned model in every variant
     tuned = "fine-tuned model: " if engine.index.manifest.fine_tuned else ""
@@ -170,13 +184,16 @@ def evaluate(
 
 def format_comparison(reports: list[Any]) -> str:
     """One line a variant, so the gain of each stage is visible."""
+    from assistant.evaluation import percent, shown
+
     k = reports[0].k
     head = f"{'variant':<42} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {f'nDCG@{k}':>7} {'OOS declined':>13} {'wrong declines':>15}"
     rows = [head, "-" * len(head)]
     for report in reports:
         m = report.metrics()
         rows.append(
-            f"{report.name:<42} {m['hit@1']:>6.3f} {m['hit@3']:>6.3f} {m['mrr']:>6.3f} {m[f'ndcg@{k}']:>7.3f} "
-            f"{(m['declined_out_of_scope'] or 0) * 100:>12.1f}% {(m['wrongly_declined'] or 0) * 100:>14.1f}%"
+            f"{report.name:<42} {shown(m['hit@1'], 6)} {shown(m['hit@3'], 6)} {shown(m['mrr'], 6)} "
+            f"{shown(m[f'ndcg@{k}'], 7)} {percent(m['declined_out_of_scope']):>13} "
+            f"{percent(m['wrongly_declined']):>15}"
         )
     return "\n".join(rows)
