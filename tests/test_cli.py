@@ -254,3 +254,28 @@ def test_fine_tuning_without_training_is_refused_before_any_work(tmp_path):
     assert result.exit_code == 2
     assert "--fine-tune trains on the examples: drop --no-train" in result.output
     assert not (tmp_path / "index").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "says", "code"),
+    [
+        (["feedback", "accept", "999"], "no feedback store at", 1),
+        (["feedback", "reject", "999"], "no feedback store at", 1),
+        (["feedback", "purge", "--older-than", "0"], "nothing to delete", 0),
+        (["feedback", "list"], "no feedback store at", 0),
+    ],
+)
+def test_a_mistyped_feedback_store_is_said_and_never_created(tmp_path, args, says, code):
+    db = tmp_path / "data" / "feedbak.sqlite3"
+    result = CliRunner().invoke(cli, [*args, "--db", str(db)])
+    assert result.exit_code == code, result.output
+    assert says in result.output and "Traceback" not in result.output
+    assert not db.exists()
+
+
+def test_examples_fix_without_a_published_index_says_so(tmp_path):
+    """Saying "nothing to fix" of an index directory that holds nothing would hide a typo."""
+    typo = tmp_path / "indx"
+    result = CliRunner().invoke(cli, ["examples", "fix", "--yes", "--index-dir", str(typo)])
+    assert result.exit_code == 1
+    assert f"{typo}: no index is published; run `mmn-assistant build`" in result.output

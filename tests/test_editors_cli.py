@@ -218,3 +218,12 @@ def test_decisions_made_in_a_shell_are_in_the_audit_trail_too(db, corpus_copy):
         ("accepted judgement", f"feedback #{kept[0]}"),
     ]
     assert all(e["who"].endswith("(shell)") for e in trail[:2])
+
+
+def test_adding_an_editor_twice_is_refused_before_the_password_is_asked(db):
+    added(db)
+    result = editors(db, "add", "alice", password=NEW_PASSWORD)
+    assert result.exit_code == 1
+    assert "alice is already an editor; `editors reset-password alice`" in result.output
+    assert "Password" not in result.output
+    assert Accounts(FeedbackStore(db)).login("alice", PASSWORD).session is not None

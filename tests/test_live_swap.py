@@ -117,6 +117,27 @@ def test_a_version_that_cannot_answer_is_refused_and_the_watch_goes_on(
         _wait_for(lambda: served() == second.version, 5)
 
 
+def test_a_damaged_pointer_leaves_the_served_version_and_the_watch_going(
+    corpus_copy, hash_embedder, tmp_path, caplog
+):
+    """CURRENT overwritten with bytes that are not a version's name: the watcher says so once
+    in the log, the loaded version keeps answering, and the next publish is picked up."""
+    index_dir = tmp_path / "index"
+    first = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
+    with _watching(corpus_copy, index_dir, hash_embedder) as (client, served):
+        (index_dir / "CURRENT").write_bytes(b"\xff\xfe garbage")
+        _wait_for(lambda: "CURRENT: damaged (not text)" in caplog.text, 5)
+        time.sleep(1.5)  # more checks of the same damage: not logged again
+        assert caplog.text.count("CURRENT: damaged") == 1
+        assert served() == first.version
+        assert client.post("/api/ask", json={"question": "IVIg dose?"}).status_code == 200
+        article = corpus_copy / ARTICLE_NAME
+        article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+        (index_dir / "CURRENT").unlink()
+        second = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
+        _wait_for(lambda: served() == second.version, 5)
+
+
 def _post(base: str, question: str) -> tuple[int, dict]:
     request = urllib.request.Request(
         base + "/api/ask",

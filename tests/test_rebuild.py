@@ -213,3 +213,72 @@ def test_a_rollback_waits_for_no_build(corpus_copy, hash_embedder, tmp_path):
     assert published_version(index_dir) != first.version
     result = CliRunner().invoke(cli, ["build", "--rollback", "--index-dir", str(index_dir)])
     assert result.exit_code == 0 and published_version(index_dir) == first.version
+
+
+@pytest.mark.parametrize(
+    "options",
+    [["--strict"], ["--no-train"], ["--index-type", "flat"], ["--corpus-dir", "elsewhere"]],
+)
+def test_a_rollback_refuses_options_that_would_change_nothing(
+    corpus_copy, hash_embedder, tmp_path, options
+):
+    """An editor who adds `--strict` to a rollback must not believe a check ran."""
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    index_dir = tmp_path / "index"
+    _build(corpus_copy, hash_embedder, index_dir)
+    second, _ = _build(corpus_copy, hash_embedder, index_dir, full=True)
+    args = ["build", "--rollback", "--index-dir", str(index_dir), *options]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 2, result.output
+    assert f"{options[0]} would change nothing" in result.output
+    assert published_version(index_dir) == second.version
+
+
+def test_a_rollback_in_a_mistyped_directory_creates_nothing(tmp_path):
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    typo = tmp_path / "indx"
+    result = CliRunner().invoke(cli, ["build", "--rollback", "--index-dir", str(typo)])
+    assert result.exit_code == 1
+    assert "no index has been built here" in result.output
+    assert not typo.exists()
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (b"\xff\xfe\n", "not text"),
+        (b"versions/../../etc\n", "is no version's name"),
+        (None, "Is a directory"),
+    ],
+)
+def test_a_damaged_pointer_is_named_with_what_to_do(
+    corpus_copy, hash_embedder, tmp_path, damage, says
+):
+    """CURRENT damaged (not text, a path, a directory): every command that reads it says so in
+    one line, naming the file and the way back, and a rollback then works."""
+    from click.testing import CliRunner
+
+    from assistant.cli import cli
+
+    index_dir = tmp_path / "index"
+    first, _ = _build(corpus_copy, hash_embedder, index_dir)
+    pointer = index_dir / "CURRENT"
+    pointer.unlink()
+    if damage is None:
+        pointer.mkdir()
+    else:
+        pointer.write_bytes(damage)
+    with pytest.raises(IndexStoreError, match=rf"CURRENT: damaged \(.*{says}.*\).*Delete it"):
+        published_version(index_dir)
+    result = CliRunner().invoke(cli, ["status", "--index-dir", str(index_dir)])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "CURRENT: damaged" in result.output and "build --rollback" in result.output
+    pointer.rmdir() if damage is None else pointer.unlink()
+    result = CliRunner().invoke(cli, ["build", "--rollback", "--index-dir", str(index_dir)])
+    assert result.exit_code == 0 and published_version(index_dir) == first.version

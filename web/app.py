@@ -71,6 +71,8 @@ class IndexWatcher:
         self._interval = interval
         self._refused = refused
         """The version last refused, not tried again until another is published."""
+        self._damage: str | None = None
+        """What was wrong with the published pointer, logged once until it changes."""
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="index-watcher", daemon=True)
 
@@ -87,8 +89,15 @@ class IndexWatcher:
 
     def check(self) -> bool:
         """Load and serve the published version if it is new; True when it swapped."""
-        published = published_version(self._index_dir)
         served = self._app.state.engine.index.version
+        try:
+            published = published_version(self._index_dir)
+        except AssistantError as exc:  # a damaged pointer: keep serving what is loaded
+            if str(exc) != self._damage:
+                self._damage = str(exc)
+                log.error("still serving index version %s: %s", served, exc)
+            return False
+        self._damage = None
         if published is None or published in (served, self._refused):
             return False
         try:

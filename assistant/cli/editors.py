@@ -42,6 +42,10 @@ def editors_add(db_path: Path, name: str) -> None:
 
     name = check_name(name)  # before the password is asked for
     accounts = Accounts(FeedbackStore(db_path))
+    if any(e.name == name for e in accounts.editors()):  # and so is the name's being taken
+        raise click.ClickException(
+            f"{name} is already an editor; `editors reset-password {name}` sets a new password"
+        )
     name = accounts.add(name, _password())
     accounts.record(common.shell_user(), "added editor", f"editor {name}")
     click.echo(f"added editor {name}; the desk is at /desk on the server using {db_path}")

@@ -44,6 +44,7 @@ def _corpus(corpus_dir: Path, index_dir: Path) -> Any:
 def examples_fix(corpus_dir: Path, index_dir: Path, db_path: Path, yes: bool) -> None:
     """Rewrite the gold phrases of examples that followed an edited passage to the words the
     passage has now (traced from the published version), once the editor confirms."""
+    _published(index_dir)
     followed = _corpus(corpus_dir, index_dir).examples.followed
     if not followed:
         click.echo("no example names an earlier wording of a passage: nothing to fix")
@@ -74,12 +75,19 @@ def _unaudited(decisions: Any) -> None:
         click.echo(f"warning: not in the audit trail: {problem}", err=True)
 
 
-def _set_aside(index_dir: Path) -> list[dict[str, Any]]:
-    from assistant.desk.actions import set_aside
+def _published(index_dir: Path) -> None:
+    """Both commands compare the corpus with the published version: without one, saying that
+    nothing needs doing would hide a mistyped --index-dir."""
     from assistant.store.directory import published_version
 
     if published_version(index_dir) is None:
         raise click.ClickException(f"{index_dir}: no index is published; run `mmn-assistant build`")
+
+
+def _set_aside(index_dir: Path) -> list[dict[str, Any]]:
+    from assistant.desk.actions import set_aside
+
+    _published(index_dir)
     return set_aside(index_dir)
 
 

@@ -80,6 +80,11 @@ def _decisions(db_path: Path, corpus_dir: Path | None = None) -> Any:  # a Decis
     from assistant.desk.actions import Decisions
     from assistant.feedback import FeedbackStore
 
+    if not db_path.exists():  # a mistyped --db must not create an empty store
+        raise click.ClickException(
+            f"no feedback store at {db_path}, so no judgement to decide on; check --db "
+            "(or MMN_FEEDBACK_DB)"
+        )
     settings = current() if corpus_dir is None else current(corpus_dir=corpus_dir)
     return Decisions(settings, FeedbackStore(db_path))
 
@@ -140,5 +145,8 @@ def feedback_purge(db_path: Path, days: float) -> None:
     """Delete old judgements (their questions leave the file too)."""
     from assistant.feedback import FeedbackStore
 
+    if not db_path.exists():
+        click.echo(f"no feedback store at {db_path}: nothing to delete")
+        return
     deleted = FeedbackStore(db_path).purge(days)
     click.echo(f"deleted {deleted} judgement(s) older than {days:g} days from {db_path}")

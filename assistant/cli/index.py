@@ -139,6 +139,31 @@ def training_lines(training: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _alone_with_rollback(context: click.Context) -> None:
+    """`--rollback` publishes a version already built, so options that shape a build would be
+    silently ignored: refuse them (a usage error) rather than let an editor believe they ran."""
+    from click.core import ParameterSource
+
+    given = [
+        f"--{name.replace('_', '-')}"
+        for name in (
+            "corpus_dir",
+            "model_path",
+            "full",
+            "no_train",
+            "fine_tune",
+            "index_type",
+            "strict",
+        )  # fmt: skip
+        if context.get_parameter_source(name) is ParameterSource.COMMANDLINE
+    ]
+    if given:
+        options = ", ".join(o.replace("model-path", "model") for o in given)
+        raise click.UsageError(
+            f"--rollback publishes a version already built; {options} would change nothing: drop it"
+        )
+
+
 @click.command()
 @common.corpus_option
 @common.index_option
@@ -209,10 +234,14 @@ def build(
         raise click.UsageError("--fine-tune trains on the examples: drop --no-train")
     if rollback:
         from assistant.store import rollback as roll_back
-        from assistant.store.directory import build_lock
+        from assistant.store.directory import build_lock, versions
 
-        if full:
-            raise click.UsageError("--rollback and --full do not go together")
+        _alone_with_rollback(click.get_current_context())
+        if not versions(index_dir):  # the lock would make the directory of a mistyped path
+            raise click.ClickException(
+                f"{index_dir}: no index has been built here, so there is nothing to roll back "
+                "to; check --index-dir (or MMN_INDEX_DIR)"
+            )
         with build_lock(index_dir):  # a build running now would publish over the rollback
             version = roll_back(index_dir)
         _audit("rolled back", f"version {version}", str(index_dir))

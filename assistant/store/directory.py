@@ -25,6 +25,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import re
 import secrets
 import shutil
 from collections.abc import Iterator, Sequence
@@ -198,12 +199,32 @@ def publish(index_dir: Path, version: str) -> None:
 
 
 def published_version(index_dir: Path) -> str | None:
-    """The published version's name, or None when nothing was ever published."""
+    """The published version's name, or None when nothing was ever published. Raises
+    `IndexStoreError` when the pointer is damaged (not text, not a file, not a version's
+    name): read as a path, it would blame a missing manifest somewhere else."""
+    pointer = index_dir / POINTER
     try:
-        version = (index_dir / POINTER).read_text(encoding="utf-8").strip()
+        version = pointer.read_bytes().decode("utf-8").strip()
     except FileNotFoundError:
         return None
+    except (OSError, UnicodeDecodeError) as exc:
+        problem = exc.strerror if isinstance(exc, OSError) else "not text"
+        raise IndexStoreError(_damaged(pointer, problem or str(exc))) from None
+    if version and not _VERSION_NAME.fullmatch(version):
+        raise IndexStoreError(_damaged(pointer, f"{version[:60]!r} is no version's name"))
     return version or None
+
+
+_VERSION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,99}")
+"""What `version_name` makes (and any one plain directory name): never a path."""
+
+
+def _damaged(pointer: Path, problem: str) -> str:
+    return (
+        f"{pointer}: damaged ({problem}); it names the published version. Delete it, then "
+        "`mmn-assistant build --rollback` publishes the newest version kept, or "
+        "`mmn-assistant build` a new one"
+    )
 
 
 def has_index(index_dir: Path) -> bool:
