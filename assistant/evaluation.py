@@ -98,14 +98,14 @@ def load_gold(path: Path) -> list[GoldItem]:
     except OSError as exc:
         raise AssistantError(f"{path}: cannot read the gold file ({exc.strerror or exc})") from None
     except UnicodeDecodeError as exc:
-        line = exc.object[: exc.start].count(b"\n") + 1
+        where = exc.object[: exc.start].count(b"\n") + 1
         raise AssistantError(
-            f"{path}:{line}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
+            f"{path}:{where}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
             "save the file as UTF-8"
         ) from None
-    for number, line in enumerate(lines, start=1):
-        if line.strip():
-            items.append(_gold_item(line, f"{path}:{number}"))
+    for number, text in enumerate(lines, start=1):
+        if text.strip():
+            items.append(_gold_item(text, f"{path}:{number}"))
     if not items:
         raise AssistantError(f"{path}: no gold items")
     return items
