@@ -739,3 +739,18 @@ References
     assert article.topic == article.title  # not "1. Overview"
     assert [p.section for p in article.passages] == [("1. Overview",), ("2. Diagnosis",)]
     assert article.references == ((1, "NICE Guideline NG196"),)
+
+
+@pytest.mark.parametrize(
+    "promotion",
+    ["Have a follow up question?", "Have a follow-up question", "HAVE A FOLLOW-UP QUESTION?"],
+)
+def test_the_promotion_retyped_by_hand_is_still_not_the_article(tmp_path, promotion):
+    """An editor who types the site's promotion without its hyphen must not see the site's
+    advertising answered as a statement of the article."""
+    text = ARTICLE.read_text(encoding="utf-8").replace("Have a follow-up question?", promotion)
+    path = tmp_path / ARTICLE.name
+    path.write_text(text, encoding="utf-8")
+    passages = [p.text for p in load_article(path).passages]
+    assert not any("Our Medical A.I." in t or promotion in t for t in passages)
+    assert passages == [p.text for p in load_article(ARTICLE).passages]

@@ -50,7 +50,9 @@ CHROME_GROUP_STARTS = (
     re.compile(r"^Help us tailor your experience$"),
     re.compile(r"^Which best describes you\?"),
 )
-TRAILER_START = re.compile(r"^Have a follow-up question\?$")
+TRAILER_START = re.compile(r"^Have an? follow[- ]?up questions?\s*\??$", re.IGNORECASE)
+"""The site's promotion, as exported ("Have a follow-up question?") or retyped by hand
+("Have a follow up question"): its text is the site's, never a statement of the article."""
 LAST_UPDATED = re.compile(
     r"Last updated\s*:\s*(?P<date>[A-Za-z]+\.?\s+\d{1,2},?\s*\d{4}|\d{1,2}\s+[A-Za-z]+\.?\s+\d{4}"
     r"|\d{4}-\d{2}-\d{2}|\S+)",
