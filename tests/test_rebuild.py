@@ -282,3 +282,24 @@ def test_a_damaged_pointer_is_named_with_what_to_do(
     pointer.rmdir() if damage is None else pointer.unlink()
     result = CliRunner().invoke(cli, ["build", "--rollback", "--index-dir", str(index_dir)])
     assert result.exit_code == 0 and published_version(index_dir) == first.version
+
+
+def test_a_build_names_the_cross_validated_figures_that_fell():
+    """An update that costs the declines (a new article's set-aside examples, say) is named
+    after the build; noise within two points, a gain, or an untrained side is not."""
+    from assistant.updates import fallen
+
+    def trained(hit1, declined, wrongly):
+        cv = {"hit@1": hit1, "declined_out_of_scope": declined, "wrongly_declined": wrongly}
+        return {"trained": True, "cross_validation": cv}
+
+    before = trained(0.863, 0.792, 0.014)
+    assert fallen(before, trained(0.855, 0.744, 0.014)) == [
+        "out-of-scope examples declined 79.2% -> 74.4%"
+    ]
+    assert fallen(before, trained(0.83, 0.80, 0.05)) == [
+        "hit@1 86.3% -> 83.0%",
+        "in-scope examples wrongly declined 1.4% -> 5.0%",
+    ]
+    assert fallen(before, trained(0.85, 0.78, 0.02)) == []  # within noise
+    assert fallen(None, before) == fallen(before, {"trained": False}) == []

@@ -13,6 +13,7 @@ import click
 from assistant.cli import common
 from assistant.search.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES
 from assistant.settings import current
+from assistant.updates import fallen
 from assistant.updates import lines as change_lines
 
 
@@ -39,6 +40,7 @@ def build_and_report(
     settings = current()
     fine_tune = settings.fine_tune if fine_tune is None else fine_tune
     articles = load_corpus(corpus_dir)
+    before = _published_training(index_dir)
     for article in articles:
         click.echo(
             f"parsed {article.source}: {len(article.passages)} passages, "
@@ -75,6 +77,25 @@ def build_and_report(
         + "".join(f"\n{line}" for line in fine_tune_lines(manifest.fine_tuned))
         + "".join(f"\n{line}" for line in change_lines(manifest.changes))
     )
+    if worse := fallen(before, manifest.training):
+        click.echo(
+            f"warning: against the version before, cross-validation on the examples fell: "
+            f"{'; '.join(worse)}. Read `mmn-assistant examples set-aside` and run `eval` on a "
+            "gold set before relying on it; `build --rollback` publishes the version before",
+            err=True,
+        )
+
+
+def _published_training(index_dir: Path) -> dict[str, Any] | None:
+    """What the published version learnt (None without one): a build compares with it."""
+    from assistant.errors import IndexStoreError
+    from assistant.store.directory import published_manifest
+
+    try:
+        manifest = published_manifest(index_dir)
+    except IndexStoreError:  # a damaged pointer: the build itself says so
+        return None
+    return None if manifest is None else manifest.training
 
 
 def _audit(action: str, target: str, detail: str) -> None:
