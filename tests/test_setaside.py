@@ -12,7 +12,7 @@ from assistant.ingest.examples import Example
 from assistant.ingest.lineage import Lineage, Link
 from assistant.records import Passage
 from assistant.settings import TrainingSettings
-from assistant.train.setaside import Earlier, Scores, find, unseen_by_examples
+from assistant.train.setaside import Earlier, Scores, find, subject_stems, unseen_by_examples
 
 
 def _passage(pid: str, text: str, position: int) -> Passage:
@@ -175,3 +175,12 @@ def test_a_clean_clone_sets_aside_what_an_article_without_examples_now_answers(
     passage = questions["How is Kawasaki disease treated?"]["passage"]
     assert next(p for p in loaded.passages if p.id == passage).article_id == SECOND_ID
     assert all("kawasaki" in q.lower() or "kd" in q.lower().split() for q in questions), aside
+
+
+def test_a_compound_brings_its_rare_parts_as_subjects_not_its_common_ones():
+    """ "IVIg-treated" is rare as a whole; "treated" is not, and "How is ALS treated?" shares
+    only that with a new bullet on thromboembolism after IVIg."""
+    stems = subject_stems("Thromboembolic events in IVIg-treated patients", 4.5)
+    assert {"ivig", "thromboembol"} <= stems
+    assert "treat" not in stems and "patient" not in stems
+    assert "anti-gm1" not in stems and "gm1" in subject_stems("anti-GM1 antibodies", 4.5)

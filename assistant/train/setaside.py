@@ -33,6 +33,7 @@ following its passage through later edits, until it is resolved.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -79,9 +80,15 @@ class SetAside:
 
 
 def subject_stems(text: str, rarity: float) -> frozenset[str]:
-    """The search stems of the text's words that are rarer in English than Zipf `rarity`."""
-    words = [w for w in dict.fromkeys(WORD.findall(text.lower())) if zipf(w) < rarity]
+    """The search stems of the text's words that are rarer in English than Zipf `rarity`. A
+    compound is judged by its parts, as search reads it: "IVIg-treated" brings "ivig", not
+    "treat" (its rarity as a whole set "How is ALS treated?" aside for a new IVIg bullet)."""
+    parts = (p for w in WORD.findall(text.lower()) for p in _PARTS.split(w))
+    words = [w for w in dict.fromkeys(parts) if zipf(w) < rarity]
     return frozenset(s for stems in tokenize(words) for s in stems)
+
+
+_PARTS = re.compile(r"['-]")
 
 
 @dataclass(frozen=True, slots=True)
