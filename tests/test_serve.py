@@ -154,6 +154,26 @@ def test_serve_binds_to_loopback_unless_told_otherwise(index_dir, tmp_path):
 
 
 @pytest.mark.model
+def test_serve_says_a_busy_port_or_unknown_host_before_loading_anything(index_dir):
+    """One line and exit 1 within seconds, not a minute of start-up, then uvicorn's log line
+    and exit 3."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        done = run_serve("--port", str(port), "--index-dir", str(index_dir))
+        assert done.returncode == 1, done.stderr
+        assert f"127.0.0.1:{port} is already in use" in done.stderr and "--port" in done.stderr
+        assert "Traceback" not in done.stderr and "serving index version" not in done.stderr
+        assert time.monotonic() - started < 20
+    done = run_serve(
+        "--host", "no-such-host.invalid", "--allow-remote", "--index-dir", str(index_dir)
+    )
+    assert done.returncode == 1 and "cannot find the host 'no-such-host.invalid'" in done.stderr
+
+
+@pytest.mark.model
 def test_sigterm_lets_requests_in_flight_finish_and_exits_cleanly(index_dir, tmp_path):
     """An operator's restart must not cut off a clinician's answer: requests already sent when
     SIGTERM arrives are answered, then the process exits. uvicorn re-raises the signal once it

@@ -76,6 +76,31 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def bind_problem(host: str, port: int) -> str | None:
+    """Why the server could not listen on host:port, said before the model and index load (a
+    minute of start-up, then uvicorn's log line and exit 3), or None. A check, not a hold: the
+    server binds for itself right after."""
+    import errno
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        return f"cannot find the host {host!r} ({exc}); give an address such as 127.0.0.1"
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn and gunicorn
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            why = {
+                errno.EADDRINUSE: "is already in use (another server?); stop it, or choose "
+                "another --port",
+                errno.EACCES: "needs privileges this user lacks; choose a --port above 1023",
+                errno.EADDRNOTAVAIL: "is not an address of this machine; check --host",
+            }.get(exc.errno or 0, f"cannot be used ({exc.strerror})")
+            return f"{host}:{port} {why}"
+    return None
+
+
 def serve(
     settings: Settings,
     *,

@@ -57,7 +57,7 @@ def serve(
     for new versions and uses its share of the cores.
     """
     from assistant.embed import SentenceTransformerEmbedder
-    from web.serving import is_loopback
+    from web.serving import bind_problem, is_loopback
     from web.serving import serve as run
 
     if not is_loopback(host) and not allow_remote:
@@ -73,6 +73,8 @@ def serve(
         workers=workers,
         max_in_flight=max_in_flight,
     )
+    if problem := bind_problem(host, port):
+        raise click.ClickException(problem)
     embedder = SentenceTransformerEmbedder.configured(
         settings, model_path, export_dir=index_dir / "models"
     )
