@@ -34,6 +34,7 @@ def build_and_report(
     a new index version, and say what was built."""
     from assistant.build import build_corpus
     from assistant.ingest import load_corpus
+    from assistant.ingest.checks import slips
     from assistant.settings import FineTuneSettings
 
     started = time.perf_counter()
@@ -47,6 +48,8 @@ def build_and_report(
             f"last updated {article.last_updated.isoformat()}, review status: {article.review_status}",
             err=True,
         )
+        for slip in slips(article):  # built as read: an editor decides whether it is a typo
+            click.echo(f"warning: {slip}", err=True)
     loaded = build_corpus(
         corpus_dir,
         embedder,

@@ -1,0 +1,51 @@
+"""Likely slips in an article that parses without error: warned at build, never refused.
+
+The parser reads an export by shape (`assistant.ingest.export`), so a one-character slip can
+change what a passage is without making the file malformed. A walk-through by an editor found
+three that built and published silently: a heading typed with a closing "." (it became a
+statement, and its bullets moved under the heading above), a citation with a stray bracket
+("... weak limbs 4]": the number stayed in the text and the passage lost its reference), and
+a reference entry cut off mid-line ("8. Stamp", shown to clinicians as reference 8). None of
+the articles written so far sets any of these off (`tests/test_checks.py`).
+"""
+
+from __future__ import annotations
+
+from assistant.records import Article, PassageKind
+
+HEADING_WORDS = 6
+"""A statement this short, citing nothing, right above a list, reads as a heading."""
+REFERENCE_WORDS = 3
+"""A reference entry of fewer words (authors, title, source) is cut short."""
+
+
+def slips(article: Article) -> list[str]:
+    """What to look at in `article`, each as `file:line: what and what to do`."""
+    found = []
+    passages = article.passages
+    for here, after in zip(passages, passages[1:] + (None,), strict=True):
+        where = f"{article.source}:{here.line}"
+        if (
+            here.kind == PassageKind.PARAGRAPH
+            and here.text.endswith(".")
+            and not here.citations
+            and len(here.text.split()) <= HEADING_WORDS
+            and after is not None
+            and after.kind in PassageKind.LISTED
+        ):
+            found.append(
+                f"{where}: {here.text!r} is read as a statement above a list, so the list "
+                "stays under the heading before it; if it is a heading, drop its closing '.'"
+            )
+        if here.text.count("[") != here.text.count("]"):
+            found.append(
+                f"{where}: a square bracket without its pair ({here.text[-30:]!r}); a "
+                "citation is the numbers alone after the statement ('... weak limbs 4')"
+            )
+    for number, text in article.references:
+        if len(text.split()) < REFERENCE_WORDS:
+            found.append(
+                f"{article.source}: reference {number} reads {text!r}: cut short? Clinicians "
+                "see it as written"
+            )
+    return found

@@ -1,0 +1,53 @@
+"""Slips an article parses with, named at build (no model: the parser alone)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from assistant.ingest.checks import slips
+from assistant.ingest.corpus import load_article
+from tests.conftest import ARTICLE, ROOT
+
+FIXTURES = ROOT / "tests" / "fixtures"
+WRITTEN = [
+    ARTICLE,
+    *sorted((FIXTURES / "outside").glob("*.txt")),
+    FIXTURES / "second-article" / "what-is-kawasaki-disease.md",
+    *sorted((FIXTURES / "markdown").glob("*.md")),
+]
+
+
+@pytest.mark.parametrize("path", WRITTEN, ids=lambda p: p.stem)
+def test_the_articles_written_so_far_raise_no_warning(path):
+    assert slips(load_article(path)) == []
+
+
+def _slipped(tmp_path, old: str, new: str):
+    text = ARTICLE.read_text(encoding="utf-8")
+    assert old in text
+    path = tmp_path / ARTICLE.name
+    path.write_text(text.replace(old, new, 1), encoding="utf-8")
+    return slips(load_article(path))
+
+
+def test_a_heading_typed_with_a_full_stop_is_named_with_its_line(tmp_path):
+    (warning,) = _slipped(tmp_path, "\nIVIg Therapy\n", "\nIVIg Therapy.\n")
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:61: 'IVIg Therapy.' is read as a")
+    assert "drop its closing '.'" in warning
+
+
+def test_a_citation_with_a_stray_bracket_is_named(tmp_path):
+    (warning,) = _slipped(tmp_path, "weak limbs 4\n", "weak limbs 4]\n")
+    assert ":29: a square bracket without its pair" in warning and "weak limbs 4]" in warning
+
+
+def test_a_reference_cut_short_is_named():
+    article = load_article(ARTICLE)
+    cut = dataclasses.replace(
+        article, references=((7, "Smith J, et al. Neurology 2020"), (8, "Stamp"))
+    )
+    assert slips(cut) == [
+        f"{article.source}: reference 8 reads 'Stamp': cut short? Clinicians see it as written"
+    ]
