@@ -279,3 +279,22 @@ def test_examples_fix_without_a_published_index_says_so(tmp_path):
     result = CliRunner().invoke(cli, ["examples", "fix", "--yes", "--index-dir", str(typo)])
     assert result.exit_code == 1
     assert f"{typo}: no index is published; run `mmn-assistant build`" in result.output
+
+
+def test_a_question_with_bytes_that_are_not_utf8_is_named_as_such():
+    """A shell's argument Python could not decode arrives as stand-ins: say what the byte was,
+    not that the text holds half of a UTF-16 pair."""
+    result = CliRunner().invoke(cli, ["ask", "dose \udcff\udcfe?"])
+    assert result.exit_code == 2
+    assert "holds the byte 0xff, which is not UTF-8 text" in result.output
+    assert "UTF-16" not in result.output
+
+
+def test_k_is_spelt_alike_in_ask_and_eval(tmp_path):
+    """`ask -k 3` and `eval --k 3` both worked; each refused the other's spelling."""
+    for command in (["ask", "q?"], ["eval", str(ROOT / "tests" / "gold" / "test.jsonl")]):
+        for spelling in ("-k", "--k"):
+            result = CliRunner().invoke(
+                cli, [*command, spelling, "0", "--index-dir", str(tmp_path / "none")]
+            )
+            assert result.exit_code == 2 and "0 is not in the range" in result.output, result.output

@@ -24,6 +24,7 @@ from assistant.settings import current
 )
 @click.option(
     "-k",
+    "--k",
     "k",
     type=click.IntRange(MIN_K, MAX_K),
     default=DEFAULT_K,
@@ -60,6 +61,14 @@ def ask(
     from assistant.engine import Engine
     from assistant.limits import Query, check_k
 
+    for text in (question, *history):
+        if undecoded := [c for c in text if "\udc80" <= c <= "\udcff"]:
+            # Python keeps an argument's bytes that are not UTF-8 as these stand-ins
+            raise click.BadParameter(
+                f"holds the byte 0x{ord(undecoded[0]) - 0xDC00:02x}, which is not UTF-8 text; "
+                "type it again, or set the terminal to UTF-8",
+                param_hint="QUESTION" if text is question else "--history",
+            )
     query = Query.read(question, history)  # refuse bad input before loading the model
     check_k(k)
     engine = Engine.open(index_dir, common.embedder(model_path, index_dir), settings=current())
@@ -81,7 +90,7 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
     if data["message"]:
         lines += textwrap.wrap(data["message"], width) + [""]
     for item in data["passages"]:
-        refs = ", ".join(str(c) for c in item["citations"]) or "none"
+        refs = f"[{', '.join(str(c) for c in item['citations'])}]" if item["citations"] else "none"
         label = "" if item["relevant"] else "  [weak match]"
         lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
         for listed in item.get("items") or ():  # the list a lead-in introduces
@@ -90,7 +99,7 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
                 f"   - {listed['text']}{cited}", width, subsequent_indent="     "
             )
         lines.append(
-            f"   Section: {' > '.join(item['section'])} | References: [{refs}] | "
+            f"   Section: {' > '.join(item['section'])} | References: {refs} | "
             f"score {item['score']:.3f}{label}"
         )
         lines.append(
@@ -107,6 +116,7 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
 @click.command(name="eval")
 @click.argument("gold", type=click.Path(path_type=Path, dir_okay=False, exists=True))
 @click.option(
+    "-k",
     "--k",
     "k",
     type=click.IntRange(MIN_K, MAX_K),

@@ -115,7 +115,13 @@ def editors_reset_password(db_path: Path, name: str) -> None:
 
 @editors.command(name="audit")
 @common.feedback_option
-@click.option("--limit", type=click.IntRange(1, 100_000), default=100, show_default=True)
+@click.option(
+    "--limit",
+    type=click.IntRange(1, 100_000),
+    default=100,
+    show_default=True,
+    help="The newest entries to print.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON array, newest first.")
 def editors_audit(db_path: Path, limit: int, as_json: bool) -> None:
     """Print the audit trail: who did what at the desk (and with these commands), newest first."""

@@ -14,7 +14,13 @@ from assistant.settings import current
 
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to bind.")
-@click.option("--port", default=8000, show_default=True, type=click.IntRange(1, 65535))
+@click.option(
+    "--port",
+    default=8000,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="The TCP port to listen on.",
+)
 @click.option(
     "--allow-remote",
     is_flag=True,
