@@ -16,6 +16,7 @@ from typing import Any
 
 from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
+from assistant.ingest.parsing import read_text
 from assistant.limits import Query
 from assistant.search.retrieval import DEFAULT_OPTIONS, RetrievalOptions
 
@@ -94,15 +95,9 @@ def load_gold(path: Path) -> list[GoldItem]:
     letter and score a question it cannot answer."""
     items: list[GoldItem] = []
     try:
-        lines = path.read_bytes().decode("utf-8-sig").splitlines()
+        lines = read_text(path).removeprefix("\ufeff").splitlines()  # names a bad byte's line
     except OSError as exc:
         raise AssistantError(f"{path}: cannot read the gold file ({exc.strerror or exc})") from None
-    except UnicodeDecodeError as exc:
-        where = exc.object[: exc.start].count(b"\n") + 1
-        raise AssistantError(
-            f"{path}:{where}: not UTF-8 text (byte 0x{exc.object[exc.start]:02x}); "
-            "save the file as UTF-8"
-        ) from None
     for number, text in enumerate(lines, start=1):
         if text.strip():
             items.append(_gold_item(text, f"{path}:{number}"))
@@ -238,12 +233,9 @@ def format_by_tag(report: Report) -> str:
     head = f"  {'tag':<26} {'in':>4} {'hit@1':>6} {'hit@3':>6} {'MRR':>6} {'out':>4} {'declined':>9} {'wrongly':>8}"
     rows = [head]
     for tag, m in report.by_tag().items():
-        hit1, hit3, mrr = (
-            "" if m[key] is None else f"{m[key]:.3f}" for key in ("hit@1", "hit@3", "mrr")
-        )
         rows.append(
-            f"  {tag:<26} {m['questions']:>4} {hit1:>6} {hit3:>6} "
-            f"{mrr:>6} {m['out_of_scope_questions']:>4} "
+            f"  {tag:<26} {m['questions']:>4} {shown(m['hit@1'], 6)} {shown(m['hit@3'], 6)} "
+            f"{shown(m['mrr'], 6)} {m['out_of_scope_questions']:>4} "
             f"{percent(m['declined_out_of_scope']):>9} {percent(m['wrongly_declined']):>8}"
         )
     return "\n".join(rows)

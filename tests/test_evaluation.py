@@ -113,7 +113,9 @@ def test_a_gold_line_of_the_wrong_shape_is_refused_not_scored(tmp_path, fields, 
 def test_a_gold_file_that_is_not_utf8_names_the_line(tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_bytes(b'{"id": "a", "question": "q", "gold": ["x"]}\n{"id": "b\xff"}\n')
-    with pytest.raises(AssistantError, match=r"gold.jsonl:2: not UTF-8 text \(byte 0xff\)"):
+    with pytest.raises(
+        AssistantError, match=r"gold.jsonl:2: not UTF-8 text \(byte 0xff at offset \d+\)"
+    ):
         load_gold(gold)
 
 

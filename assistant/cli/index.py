@@ -178,7 +178,7 @@ def _alone_with_rollback(context: click.Context) -> None:
             "fine_tune",
             "index_type",
             "strict",
-        )  # fmt: skip
+        )
         if context.get_parameter_source(name) is ParameterSource.COMMANDLINE
     ]
     if given:
