@@ -150,14 +150,16 @@ def is_relevant(text: str, gold: tuple[str, ...]) -> bool:
     return any(phrase.lower() in lowered for phrase in gold)
 
 
+def relevant_counts(items: list[GoldItem], texts: list[str]) -> dict[str, int]:
+    """How many of the passages' `texts` hold a gold phrase of each item (by id)."""
+    return {item.id: sum(is_relevant(t, item.gold) for t in texts) for item in items}
+
+
 def unreachable(items: list[GoldItem], texts: list[str]) -> list[str]:
     """Ids of in-scope items whose gold phrases no passage contains: a typo, or a statement an
     edit reworded. They can only count as misses, so `eval` says so before its figures."""
-    return [
-        item.id
-        for item in items
-        if not item.out_of_scope and not any(is_relevant(t, item.gold) for t in texts)
-    ]
+    counts = relevant_counts(items, texts)
+    return [item.id for item in items if not item.out_of_scope and not counts[item.id]]
 
 
 def evaluate(
@@ -170,10 +172,7 @@ def evaluate(
 ) -> Report:
     """Run every gold question through the engine and score the ranking and the decline."""
     report = Report(name=name, k=k)
-    relevant_counts = {
-        item.id: sum(is_relevant(p.text, item.gold) for p in engine.index.passages)
-        for item in items
-    }
+    counts = relevant_counts(items, [p.text for p in engine.index.passages])
     for item in items:
         depth = max(k, RANK_DEPTH)
         retrieval = engine.retrieve(item.question, item.history, depth, options=options)
@@ -182,7 +181,7 @@ def evaluate(
         flags = [is_relevant(t, item.gold) for t in texts]
         rank = next((i for i, f in enumerate(flags, start=1) if f), None)
         dcg = sum(1 / math.log2(i + 1) for i, f in enumerate(flags[:k], start=1) if f)
-        ideal = sum(1 / math.log2(i + 1) for i in range(1, min(k, relevant_counts[item.id]) + 1))
+        ideal = sum(1 / math.log2(i + 1) for i in range(1, min(k, counts[item.id]) + 1))
         report.results.append(
             ItemResult(
                 item=item,

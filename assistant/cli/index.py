@@ -168,23 +168,17 @@ def _alone_with_rollback(context: click.Context) -> None:
     silently ignored: refuse them (a usage error) rather than let an editor believe they ran."""
     from click.core import ParameterSource
 
+    shaping = {"corpus_dir", "model_path", "full", "no_train", "fine_tune", "index_type", "strict"}
     given = [
-        f"--{name.replace('_', '-')}"
-        for name in (
-            "corpus_dir",
-            "model_path",
-            "full",
-            "no_train",
-            "fine_tune",
-            "index_type",
-            "strict",
-        )
-        if context.get_parameter_source(name) is ParameterSource.COMMANDLINE
+        param.opts[0]
+        for param in context.command.params
+        if param.name in shaping
+        and context.get_parameter_source(param.name) is ParameterSource.COMMANDLINE
     ]
     if given:
-        options = ", ".join(o.replace("model-path", "model") for o in given)
         raise click.UsageError(
-            f"--rollback publishes a version already built; {options} would change nothing: drop it"
+            f"--rollback publishes a version already built; {', '.join(given)} would change "
+            "nothing: drop it"
         )
 
 
