@@ -32,7 +32,8 @@ import numpy as np
 
 from assistant import __version__
 from assistant.embed.embedding import Embedder, fine_tuned_embedder
-from assistant.embed.vectorcache import Embedded, VectorCache, embed_with_cache
+from assistant.embed.vectorcache import Embedded, VectorCache
+from assistant.embed.windows import embed_windowed
 from assistant.errors import AssistantError, IndexStoreError
 from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
@@ -133,9 +134,7 @@ def embed_passages(
     info = embedder.info
     cache = VectorCache(index_dir, info.weights_sha256, info.dimension)
     cached = {} if full else cache.load()
-    embedded = embed_with_cache(
-        embedder, [p.index_text for p in passages], cached, progress=progress
-    )
+    embedded = embed_windowed(embedder, [p.index_text for p in passages], cached, progress=progress)
     return PassageVectors(embedded, cache, cached)
 
 
@@ -365,10 +364,10 @@ def remember_vectors(stage: PassageVectors, trained: TrainingOutcome) -> None:
     if trained.cache_vectors is not None:
         stage.cache.save(
             [*embedded.keys, *trained.cache_keys],
-            np.concatenate([embedded.vectors, trained.cache_vectors]),
+            np.concatenate([embedded.cache_vectors, trained.cache_vectors]),
         )
     else:
-        stage.cache.save(embedded.keys, embedded.vectors)
+        stage.cache.save(embedded.keys, embedded.cache_vectors)
 
 
 def corpus_sha256(articles: Sequence[Article]) -> str:

@@ -145,7 +145,7 @@ class SentenceTransformerEmbedder:
         self._model_dir = model_dir
         self._model: Any = None  # a SentenceTransformer once loaded in PyTorch
         self._onnx: OnnxModel | None = None
-        self._counter: Any = None  # a tokenizer that counts tokens, for the PyTorch runtime
+        self._counter: Any = None  # counts tokens before the model loads, and for PyTorch
         self._batch_size = batch_size
         dimension = declared_dimension(model_dir)
         self._info = ModelInfo(
@@ -288,20 +288,29 @@ class SentenceTransformerEmbedder:
         return self.embed(texts)
 
     def tokens(self, texts: Sequence[str]) -> list[int]:
-        """How many tokens the model reads in each text, its own markers left out."""
+        """How many tokens the model reads in each text, its own markers left out (at most
+        `input_tokens`: the rest is cut). Counting never loads the model: a rebuild counts its
+        passages' tokens (`assistant.embed.windows`) even when it has nothing to embed."""
         if not texts:
             return []
-        self.load()
         if self._onnx is not None:
             return self._onnx.tokens(texts)
         if self._counter is None:  # not the model's own: it pads while the model encodes
             from tokenizers import Tokenizer
 
             counter = Tokenizer.from_file(str(Path(self._info.path) / "tokenizer.json"))
-            counter.enable_truncation(max_length=self._model.max_seq_length)
+            counter.enable_truncation(max_length=self.input_tokens() + 2)
             counter.no_padding()
             self._counter = counter
+        if len(texts) == 1:
+            return [len(self._counter.encode(texts[0]).ids) - 2]
         return [len(e.ids) - 2 for e in self._counter.encode_batch(list(texts))]
+
+    def input_tokens(self) -> int:
+        """The most tokens of a text the model reads, its two markers left out."""
+        from assistant.embed.onnxmodel import max_tokens
+
+        return max_tokens(self._model_dir) - 2
 
 
 def token_counts(embedder: Embedder, texts: Sequence[str]) -> list[int]:
@@ -311,6 +320,13 @@ def token_counts(embedder: Embedder, texts: Sequence[str]) -> list[int]:
     if tokens is not None:
         return list(tokens(texts))
     return [len(text.split()) for text in texts]
+
+
+def input_tokens(embedder: Embedder) -> int | None:
+    """The most tokens of a text `embedder`'s model reads (the rest is cut); None for an
+    embedder without such a limit (the tests' hashing one)."""
+    limit = getattr(embedder, "input_tokens", None)
+    return limit() if limit is not None else None
 
 
 class Wrapper:
@@ -333,6 +349,9 @@ class Wrapper:
 
     def tokens(self, texts: Sequence[str]) -> list[int]:
         return token_counts(self.inner, texts)
+
+    def input_tokens(self) -> int | None:
+        return input_tokens(self.inner)
 
 
 class CachingEmbedder(Wrapper):

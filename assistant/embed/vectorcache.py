@@ -37,6 +37,14 @@ class Embedded:
     keys: tuple[str, ...]
     reused: int
     embedded: int
+    stored: np.ndarray | None = None
+    """The vectors kept under `keys`, when they are not `vectors`: a long passage's windows
+    (`assistant.embed.windows`)."""
+
+    @property
+    def cache_vectors(self) -> np.ndarray:
+        """What the vector cache keeps under `keys`."""
+        return self.vectors if self.stored is None else self.stored
 
 
 class VectorCache:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from assistant.embed.embedding import Embedder, token_counts
+from assistant.embed.windows import embed_windowed
 from assistant.errors import QueryError
 from assistant.ingest.tokens import Words
 from assistant.search import artefact
@@ -129,7 +130,9 @@ class Retriever:
         if self._untrained_vectors is None:
             import faiss
 
-            raw = self._embedder.embed([p.index_text for p in self._index.passages])
+            raw = embed_windowed(
+                self._embedder, [p.index_text for p in self._index.passages]
+            ).vectors
             flat = faiss.IndexFlatIP(raw.shape[1])
             flat.add(np.ascontiguousarray(raw, dtype=np.float32))
             self._untrained_vectors = FaissStore(flat)
