@@ -74,6 +74,13 @@ def test_trailing_reference_numbers_become_citations(statement, text, citations)
         "Hold for CTCAE v5 grade 3",  # "v5" counts nothing: "grade 3" is content
         "Recommended in ESC 2021 class 1",  # nor does a year
         "eGFR 15-29 stage 4",
+        # a statement does not end in a preposition, comparison or "is": its value follows
+        "Keep the platelet count above 50",
+        "Treat if systolic BP is above 180",
+        "Hyponatremia is common, affecting 1 in 5",
+        "Consider admission for a CURB-65 score of 2",
+        "Titrate the dose up to 4",
+        "Reviewed on day 2",  # "on" does not say which day: "day 2" is content
         "Grade: 3",  # a value after a colon, not a citation
         "Published in 2019",  # four digits are never a reference number
         "A statement with reference 0",  # references start at 1
@@ -91,3 +98,14 @@ def test_numbers_that_belong_to_the_content_are_never_citations(statement):
 def test_a_plural_noun_before_the_number_still_leaves_a_citation():
     assert split_citations("lasts an average of 2 months 4").citations == (4,)
     assert split_citations("over several cycles 3").citations == (3,)
+
+
+def test_a_counted_noun_that_a_word_before_it_already_counts_leaves_a_citation():
+    """"a single dose 1" cannot be dose number one: the 1 is cited (a paediatric article's)."""
+    assert split_citations("Give IVIG 2 g/kg as a single dose 1").citations == (1,)
+    assert split_citations("Echocardiography every year 4").citations == (4,)
+    assert split_citations("Assess adherence and bleeding at each visit 2").citations == (2,)
+    assert split_citations("Burning is common in the first week 3").citations == (3,)
+    assert split_citations("Pegfilgrastim 6 mg is given once per cycle 4").text == (
+        "Pegfilgrastim 6 mg is given once per cycle"
+    )

@@ -30,10 +30,22 @@ _TRAILING = re.compile(
 )
 
 # Singular nouns that a lone number commonly completes ("type 2", "grade 3"):
-# a single trailing number after one of them is content, not a citation.
+# a single trailing number after one of them is content, not a citation...
 _COUNTED_NOUNS = frozenset(
     "type grade stage phase class level step day week month year hour cycle dose "
     "figure table version chapter part session visit trial group arm".split()
+)
+# ...unless a word before the noun already says which one: "a single dose 1", "every year 4",
+# "at each visit 2", "in the first week 3", "once per cycle 4" end in a citation.
+_COUNTING_WORDS = frozenset(
+    "every each per single first second third fourth fifth final last next same another".split()
+)
+# A statement does not end in a preposition, a comparison or a verb "to be": a lone number
+# after one is the statement's value, not a citation ("keep the platelet count above 50",
+# "treat if systolic BP is above 180", "a score of 2", "up to 4", "1 in 5").
+_VALUE_BEFORE = frozenset(
+    "above below over under than to of at from by between and or within exceeding "
+    "about around approximately nearly least most in is are was were be equals".split()
 )
 
 
@@ -61,8 +73,9 @@ def split_citations(statement: str) -> Split:
         # year 1"; not "v5 grade 3" or "ESC 2021 class 1")
         last_word = re.findall(r"(?<!/)\b[^\W\d_]+$", before)
         words = before.split()
-        already = (
-            len(words) >= 2 and len(words[-2]) <= 2 and words[-2].isascii() and words[-2].isdigit()
+        already = len(words) >= 2 and (
+            (len(words[-2]) <= 2 and words[-2].isascii() and words[-2].isdigit())
+            or words[-2].lower() in _COUNTING_WORDS
         )
         counted = (
             len(numbers) == 1
@@ -70,7 +83,8 @@ def split_citations(statement: str) -> Split:
             and last_word[0].lower() in _COUNTED_NOUNS
             and not already
         )
-        if not counted:
+        value = len(numbers) == 1 and bool(words) and words[-1].lower() in _VALUE_BEFORE
+        if not counted and not value:
             refs = tuple(dict.fromkeys(numbers))
             kept = before.rstrip()
             return Split(kept, refs, len(kept))
