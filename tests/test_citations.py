@@ -101,7 +101,7 @@ def test_a_plural_noun_before_the_number_still_leaves_a_citation():
 
 
 def test_a_counted_noun_that_a_word_before_it_already_counts_leaves_a_citation():
-    """"a single dose 1" cannot be dose number one: the 1 is cited (a paediatric article's)."""
+    """ "a single dose 1" cannot be dose number one: the 1 is cited (a paediatric article's)."""
     assert split_citations("Give IVIG 2 g/kg as a single dose 1").citations == (1,)
     assert split_citations("Echocardiography every year 4").citations == (4,)
     assert split_citations("Assess adherence and bleeding at each visit 2").citations == (2,)

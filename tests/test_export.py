@@ -604,6 +604,31 @@ Dose reduction for apixaban requires two of the following:
     }
 
 
+def test_a_bullet_leads_the_bullets_nested_under_it_whatever_its_last_character(tmp_path):
+    """An outside writer's drug names carried their doses nested under them, without a colon:
+    "5 mg twice daily" was embedded (and shown) with no word of which drug it doses."""
+    body = """Atrial Fibrillation (AF)
+
+Choosing an Anticoagulant
+
+  \u2022 Apixaban
+      \u25e6 5 mg twice daily 3
+      \u25e6 2.5 mg twice daily with two of: age 80 or older, weight 60 kg or less 3
+  \u2022 High-risk patients need inpatient intravenous therapy 1
+      \u25e6 Cefepime 2 g IV every 8 hours 3
+  \u2022 Warfarin remains the choice with a mechanical valve 2
+"""
+    contexts = {text: context for _, _, text, context, _ in _passages(write(tmp_path, body))}
+    assert contexts == {
+        "Apixaban": None,
+        "5 mg twice daily": "Apixaban",
+        "2.5 mg twice daily with two of: age 80 or older, weight 60 kg or less": "Apixaban",
+        "High-risk patients need inpatient intravenous therapy": None,
+        "Cefepime 2 g IV every 8 hours": "High-risk patients need inpatient intravenous therapy",
+        "Warfarin remains the choice with a mechanical valve": None,
+    }
+
+
 def test_a_numbered_heading_opens_a_section_and_a_numbered_list_stays_a_list(tmp_path):
     """ "2. Follow-Up" at the margin used to be read as a list item, and the paragraphs under
     it stayed in the section before; short items of a list written with blank lines between

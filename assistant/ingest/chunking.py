@@ -61,9 +61,9 @@ def chunk(
     context of the passages after it in its own section, until its list ends (a paragraph
     after the list's items) or another lead-in or heading comes, and of the subsections that
     open right under it. A lead-in above a list never reaches the sections after it, and a
-    heading written twice does not inherit what the first one's lead-in said. A bullet that
-    ends in ':' with deeper bullets under it ("Rate control:" above the drugs) is their
-    context instead. A table row reads as its cells after their column headings.
+    heading written twice does not inherit what the first one's lead-in said. A bullet with
+    deeper bullets under it ("Rate control:" above the drugs, "Apixaban" above its doses) is
+    their context instead. A table row reads as its cells after their column headings.
     `split` takes a statement's citations off it; each article format prints them its own way
     (bare numbers in the export, "[1]" markers in Markdown), everything else is shared.
     """
@@ -122,9 +122,8 @@ def chunk(
             )
             if parents:
                 context = parents[-1][1]
-            if text.endswith(":") and _leads(
-                block, blocks[at + 1] if at + 1 < len(blocks) else None
-            ):
+            after = blocks[at + 1] if at + 1 < len(blocks) else None
+            if (text.endswith(":") and _leads(block, after)) or _nests(block, after):
                 parents.append((block.indent, text))
         last_kind = kind
 
@@ -158,4 +157,18 @@ def _leads(block: Block, after: Block | None) -> bool:
         and after is not None
         and after.kind == "bullet"
         and after.indent > block.indent
+    )
+
+
+def _nests(block: Block, after: Block | None) -> bool:
+    """A bullet that does not end in ':' ("Apixaban" above its doses) leads the list right after
+    it when that list is printed clearly deeper (two columns or more) with another glyph, as
+    the export prints a nested list ("\u25e6" under "\u2022"); bullets of one list indented a
+    column apart, or a format that keeps no glyphs, stay siblings."""
+    return (
+        _leads(block, after)
+        and after is not None
+        and after.indent >= block.indent + 2
+        and bool(block.mark and after.mark)
+        and after.mark != block.mark
     )

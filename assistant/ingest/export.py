@@ -194,14 +194,15 @@ def _content_blocks(group: list[Line], text: str) -> list[Block]:
     if table := _table(group):
         return table
     blocks: list[Block] = []
-    pending: tuple[str, int, int, int, int] | None = None  # kind, start, end, line, indent
+    # kind, start, end, line, indent, mark
+    pending: tuple[str, int, int, int, int, str] | None = None
 
     def flush() -> None:
         if pending is not None:
-            kind, start, end, number, indent = pending
+            kind, start, end, number, indent, mark = pending
             for a, b in _sentences(text, start, end):
                 line = number + text.count("\n", start, a)
-                blocks.append(Block(kind, text[a:b], a, b, line, indent=indent))
+                blocks.append(Block(kind, text[a:b], a, b, line, indent=indent, mark=mark))
 
     for line in group:
         bullet = BULLET.match(line.content)
@@ -209,11 +210,12 @@ def _content_blocks(group: list[Line], text: str) -> list[Block]:
             flush()
             start, end = _statement(line, bullet.start("body"))
             depth = len(bullet.group("indent").expandtabs(4))
-            pending = ("bullet", start, end, line.number, depth)
+            mark = bullet.group("mark") or bullet.group("glyph")
+            pending = ("bullet", start, end, line.number, depth, "#" if mark[0].isdigit() else mark)
         else:
             start, end = _statement(line, _leading(line))
             if pending is None:
-                pending = ("paragraph", start, end, line.number, 0)
+                pending = ("paragraph", start, end, line.number, 0, "")
             else:
                 pending = (*pending[:2], end, *pending[3:])
     flush()

@@ -47,6 +47,9 @@ class Block:
     start the printed lines are left out of `raw`."""
     indent: int = 0
     """A bullet's depth: deeper bullets under one that ends in ':' are its list."""
+    mark: str = ""
+    """A bullet's glyph as printed ("\u2022", "\u25e6", "-"; "#" for a number), where the format
+    has one: a deeper bullet with another glyph is nested under the one before it."""
     header: tuple[str, ...] = ()
     cells: tuple[str, ...] = ()
     cited: tuple[int, ...] = ()
