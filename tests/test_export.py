@@ -579,6 +579,34 @@ def test_a_table_reads_as_one_statement_a_row_under_its_column_headings(tmp_path
             assert "\n" not in span and all(c in passage.text for c in cells), span
 
 
+def test_a_lead_in_or_heading_printed_right_above_a_table_stays_apart_from_it(tmp_path):
+    """An outside writer put the score's lead-in on the line above its table: the lines ran
+    into one paragraph, and each row's points were taken for its citations."""
+    body = """Atrial Fibrillation (AF)
+
+Assessing Stroke Risk
+
+The CHA2DS2-VASc score estimates the annual risk of stroke:
+Risk factor\tPoints
+Hypertension\t1
+Age 75 years or older\t2
+
+MASCC Score
+Factor\tPoints
+Outpatient at onset of fever\t3
+Age under 60 years\t2
+"""
+    lead_in = "The CHA2DS2-VASc score estimates the annual risk of stroke:"
+    assert _passages(write(tmp_path, body)) == [
+        ("Assessing Stroke Risk", "lead_in", lead_in, None, ()),
+        ("Assessing Stroke Risk", "row", "Risk factor: Hypertension; Points: 1", lead_in, ()),
+        ("Assessing Stroke Risk", "row", "Risk factor: Age 75 years or older; Points: 2",
+         lead_in, ()),
+        ("MASCC Score", "row", "Factor: Outpatient at onset of fever; Points: 3", None, ()),
+        ("MASCC Score", "row", "Factor: Age under 60 years; Points: 2", None, ()),
+    ]  # fmt: skip
+
+
 def test_a_bullet_ending_in_a_colon_leads_the_list_nested_under_it(tmp_path):
     """The nested drugs used to take the section's first lead-in ("… two of the following:")
     as their context, a statement about something else."""

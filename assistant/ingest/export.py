@@ -191,7 +191,7 @@ def _content_blocks(group: list[Line], text: str) -> list[Block]:
     A bullet's continuation lines (no bullet mark, before the next bullet) join the bullet;
     lines before the first bullet form one paragraph.
     """
-    if table := _table(group):
+    if table := _table(group, text):
         return table
     blocks: list[Block] = []
     # kind, start, end, line, indent, mark
@@ -222,12 +222,21 @@ def _content_blocks(group: list[Line], text: str) -> list[Block]:
     return blocks
 
 
-def _table(group: list[Line]) -> list[Block] | None:
+def _table(group: list[Line], text: str) -> list[Block] | None:
     """The group's rows when it is a table (`ingest.tables`); a list whose items hold tabs
-    ("•<tab>Age 80 years or older 4") is a list."""
+    ("•<tab>Age 80 years or older 4") is a list. Lines without a tab printed right above a
+    table, with no blank line between ("The score estimates the risk of stroke:"), are read as
+    they would be on their own, then the table: run into one paragraph, its points had been
+    taken for citations."""
     if any(BULLET.match(line.content) for line in group):
         return None
-    return text_table(group)
+    if (rows := text_table(group)) is not None:
+        return rows
+    first = next((at for at, line in enumerate(group) if "\t" in line.content), None)
+    if not first or any("\t" not in line.content for line in group[first:]):
+        return None
+    rows = text_table(group[first:])
+    return None if rows is None else _content_blocks(group[:first], text) + rows
 
 
 def _leading(line: Line) -> int:
@@ -308,12 +317,17 @@ def parse_export(path: Path, text: str | None = None) -> Document:
         if mode != "content" and not heads:
             collected[mode].extend(group)
             continue
-        for part in [group] if numbered or _table(group) else _parts(group):
+        for part in [group] if numbered or _table(group, text) else _parts(group):
             first = part[0].stripped
-            # A heading stands alone, or directly above a list with no blank line between.
+            # A heading stands alone, or directly above a list or table with no blank line
+            # between.
             heading = numbered or (
                 looks_like_heading(first)
-                and (len(part) == 1 or bool(BULLET.match(part[1].content)))
+                and (
+                    len(part) == 1
+                    or bool(BULLET.match(part[1].content))
+                    or ("\t" not in part[0].content and text_table(part[1:]) is not None)
+                )
             )
             if mode != "content" and not heading:
                 collected[mode].extend(part)
