@@ -76,6 +76,9 @@ class Article:
     levels_marked: bool = True
     """Whether the source marks its heading levels (Markdown) or they were guessed from its
     shape (the export): the article view then draws every section heading alike."""
+    empty_headings: tuple[tuple[int, str], ...] = ()
+    """Headings with nothing under them, (line, text): a statement the parser took for a
+    heading is lost from the passages, so a build names them (`ingest.checks`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -51,3 +51,19 @@ def test_a_reference_cut_short_is_named():
     assert slips(cut) == [
         f"{article.source}: reference 8 reads 'Stamp': cut short? Clinicians see it as written"
     ]
+
+
+def test_a_statement_read_as_a_heading_with_nothing_under_it_is_named(tmp_path):
+    """A short uncited line between two headings opens an empty section: its words are in no
+    passage, so no answer can show them."""
+    (warning,) = _slipped(
+        tmp_path,
+        "\nIVIg Therapy\n",
+        "\nStart IVIg without waiting for antibody results\n\nIVIg Therapy\n",
+    )
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:61: 'Start IVIg without waiting")
+    assert "heading with nothing under it" in warning
+
+
+def test_a_heading_above_subsections_it_cannot_be_seen_to_open_is_not_named(tmp_path):
+    assert _slipped(tmp_path, "\nIVIg Therapy\n", "\nLong-Term Care\n\nIVIg Therapy\n") == []

@@ -283,6 +283,31 @@ def test_unreadable_date_names_its_line(tmp_path):
     )
 
 
+def test_a_date_in_numbers_alone_is_refused_with_the_forms_that_read_one_way(tmp_path):
+    header = GOOD_HEADER.replace("March 4, 2025View", "15/01/2026View")
+    path = write(tmp_path, "Topic\n\nA statement. 1\n", header=header)
+    with pytest.raises(ArticleError) as raised:
+        load_article(path)
+    message = str(raised.value)
+    assert "'15/01/2026'" in message and "View" not in message and "reads two ways" in message
+
+
+def test_the_disclaimer_and_references_headings_typed_with_a_colon(tmp_path):
+    """ "Professional Medical Disclaimer:" refused the article as having no disclaimer."""
+    tail = GOOD_DISCLAIMER.replace("Disclaimer\n", "Disclaimer:\n")
+    body = "Topic\n\nA statement. 1\n\nReferences:\n\n1. Smith J. Neurology. 2020;1:1-9\n"
+    article = load_article(write(tmp_path, body, tail=tail))
+    assert article.disclaimer == "For professionals only. Verify everything."
+    assert [p.text for p in article.passages] == ["A statement."]
+    assert article.references == ((1, "Smith J. Neurology. 2020;1:1-9"),)
+
+
+def test_em_dash_bullets_are_items_of_their_own(tmp_path):
+    body = "Topic\n\n\u2014 Aspirin 3-5 mg/kg/day 1\n\u2014 IVIG 2 g/kg 2\n"
+    got = [(p.kind, p.text, p.citations) for p in load_article(write(tmp_path, body)).passages]
+    assert got == [("bullet", "Aspirin 3-5 mg/kg/day", (1,)), ("bullet", "IVIG 2 g/kg", (2,))]
+
+
 def test_a_bad_article_in_a_corpus_stops_the_load_naming_it(tmp_path, corpus_copy):
     (corpus_copy / "broken.txt").write_text("Title only\n", encoding="utf-8")
     with pytest.raises(ArticleError, match="broken.txt"):
@@ -796,7 +821,12 @@ References
 
 @pytest.mark.parametrize(
     "promotion",
-    ["Have a follow up question?", "Have a follow-up question", "HAVE A FOLLOW-UP QUESTION?"],
+    [
+        "Have a follow up question?",
+        "Have a follow-up question",
+        "HAVE A FOLLOW-UP QUESTION?",
+        "Got a follow-up question?",
+    ],
 )
 def test_the_promotion_retyped_by_hand_is_still_not_the_article(tmp_path, promotion):
     """An editor who types the site's promotion without its hyphen must not see the site's

@@ -5,8 +5,11 @@ change what a passage is without making the file malformed. A walk-through by an
 three that built and published silently: a heading typed with a closing "." (it became a
 statement, and its bullets moved under the heading above), a citation with a stray bracket
 ("... weak limbs 4]": the number stayed in the text and the passage lost its reference), and
-a reference entry cut off mid-line ("8. Stamp", shown to clinicians as reference 8). None of
-the articles written so far sets any of these off (`tests/test_checks.py`).
+a reference entry cut off mid-line ("8. Stamp", shown to clinicians as reference 8). An
+outside writer's short statements whose last number was not read as a citation ("Pegfilgrastim
+6 mg is given once per cycle 4", before the citation rules learnt it) became headings with
+nothing under them, lost from every answer. None of the articles written so far sets any of
+these off (`tests/test_checks.py`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,14 @@ HEADING_WORDS = 6
 """A statement this short, citing nothing, right above a list, reads as a heading."""
 REFERENCE_WORDS = 3
 """A reference entry of fewer words (authors, title, source) is cut short."""
+
+
+def _reads_as_statement(heading: str) -> bool:
+    """Four words or more in sentence case ("Give antibiotics within the first hour"), where a
+    heading capitalises its words ("Left Atrial Appendage Occlusion")."""
+    words = heading.split()
+    long = [w for w in words if len(w) >= 4 and w[0].isalpha()]
+    return len(words) >= 4 and sum(w[0].islower() for w in long) * 2 >= len(long) > 0
 
 
 def slips(article: Article) -> list[str]:
@@ -42,6 +53,14 @@ def slips(article: Article) -> list[str]:
                 f"{where}: a square bracket without its pair ({here.text[-30:]!r}); a "
                 "citation is the numbers alone after the statement ('... weak limbs 4')"
             )
+    for line, heading in article.empty_headings:
+        if not _reads_as_statement(heading):
+            continue  # "Risk Stratification" above the subsections it cannot be seen to open
+        found.append(
+            f"{article.source}:{line}: {heading!r} is read as a heading with nothing under it, "
+            "so no answer can show it; if it is a statement, end it with its references or a "
+            "full stop"
+        )
     for number, text in article.references:
         if len(text.split()) < REFERENCE_WORDS:
             found.append(

@@ -13,7 +13,7 @@ from assistant.ingest.chunking import chunk
 from assistant.ingest.citations import Split, split_citations, split_markdown_citations
 from assistant.ingest.export import parse_export
 from assistant.ingest.markdown import parse_markdown
-from assistant.ingest.parsing import Document, read_text
+from assistant.ingest.parsing import Block, Document, read_text
 from assistant.ingest.references import check_cited, read_references, references_path
 from assistant.ingest.vocabulary import RULE_FILES
 from assistant.records import Article
@@ -67,8 +67,26 @@ def load_article(path: Path) -> Article:
         )
         digest.update(b"\0references\0" + listed.encode("utf-8"))  # an edit there rebuilds
     return dataclasses.replace(
-        article, passages=tuple(passages), references=references, sha256=digest.hexdigest()
+        article,
+        passages=tuple(passages),
+        references=references,
+        sha256=digest.hexdigest(),
+        empty_headings=empty_headings(parsed.blocks),
     )
+
+
+def empty_headings(blocks: list[Block]) -> tuple[tuple[int, str], ...]:
+    """The headings (line, text) that open no passage and no deeper heading before the next
+    heading of their level or above, or the article's end."""
+    empty = []
+    for at, block in enumerate(blocks):
+        if block.kind != "heading":
+            continue
+        after = blocks[at + 1] if at + 1 < len(blocks) else None
+        deeper = after is not None and (after.level or 2) > (block.level or 2)
+        if after is None or (after.kind == "heading" and not deeper):
+            empty.append((block.line, block.raw))
+    return tuple(empty)
 
 
 def article_paths(corpus_dir: Path) -> list[Path]:

@@ -32,11 +32,11 @@ from assistant.ingest.tables import text_table
 
 LIST_GLYPHS = "\u2022\u25aa\u25e6\u25cf\u25cb\u25a0\u25a1\u2023\u2043\u25ba\u27a2\u2713\u2714"
 """Bullets as pages print them (\u2022 \u25aa \u25e6 \u25cf \u25cb \u25a0 \u25a1 \u2023 \u2043 \u25ba \u27a2 \u2713 \u2714): a space
-after one is optional ("\u2022Text"); after "-", "*", "\u2013", "\u00b7" or a number ("1.", "2)") it
+after one is optional ("\u2022Text"); after "-", "*", "\u2013", "\u2014", "\u00b7" or a number ("1.", "2)") it
 is not, so "-5 \u00b0C" or "1.5 mg" stay text."""
 BULLET = re.compile(
     r"^(?P<indent>\s*)"
-    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013*-]|\d{{1,2}}[.)])\s+|(?P<glyph>[{LIST_GLYPHS}]))"
+    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013\u2014*-]|\d{{1,2}}[.)])\s+|(?P<glyph>[{LIST_GLYPHS}]))"
     r"(?P<body>\S.*)$"
 )
 # The site template's chrome: a blank-line-separated group that starts with one of these
@@ -50,9 +50,12 @@ CHROME_GROUP_STARTS = (
     re.compile(r"^Help us tailor your experience$"),
     re.compile(r"^Which best describes you\?"),
 )
-TRAILER_START = re.compile(r"^Have an? follow[- ]?up questions?\s*\??$", re.IGNORECASE)
+TRAILER_START = re.compile(
+    r"^(?:Have|Got)\s+an?\s+follow[- ]?up\s+questions?\s*\??$", re.IGNORECASE
+)
 """The site's promotion, as exported ("Have a follow-up question?") or retyped by hand
-("Have a follow up question"): its text is the site's, never a statement of the article."""
+("Have a follow up question", "Got a follow-up question?"): its text is the site's, never a
+statement of the article."""
 LAST_UPDATED = re.compile(
     r"Last updated\s*:\s*(?P<date>[A-Za-z]+\.?\s+\d{1,2},?\s*\d{4}|\d{1,2}\s+[A-Za-z]+\.?\s+\d{4}"
     r"|\d{4}-\d{2}-\d{2}|\S+)",
@@ -62,7 +65,10 @@ LAST_UPDATED = re.compile(
 editorial policy", "· 4 min read"); anything else is caught to be named in the error."""
 DATE_FORMATS = ("%B %d, %Y", "%b %d, %Y", "%d %B %Y", "%d %b %Y", "%Y-%m-%d")
 REVIEW_NOTE = re.compile(r"content (?:is|has been) (?P<status>[^.\u2022]+?)\.?$", re.IGNORECASE)
-REFERENCES_HEADING = re.compile(r"^(?:references|sources|bibliography)$", re.IGNORECASE)
+REFERENCES_HEADING = re.compile(r"^(?:references\s*:?|sources|bibliography)$", re.IGNORECASE)
+EXPORT_DISCLAIMER = re.compile(DISCLAIMER_HEADING.pattern.removesuffix("$") + r"\s*:?$", re.I)
+"""The disclaimer's heading, also typed with a colon ("Professional Medical Disclaimer:"), as
+the references' may be: without it the article was refused for lacking its disclaimer."""
 
 MAX_HEADING_CHARS = 100
 MAX_HEADING_WORDS = 12
@@ -251,9 +257,11 @@ def _parse_date(raw: str, path: str, line: int) -> date:
             return datetime.strptime(cleaned, form).date()
         except ValueError:
             continue
+    shown = re.sub(r"View(?: editorial policy)?$", "", raw)  # the site's link, run on
     raise ArticleError(
         path,
-        f"cannot read the date {raw!r}; write it as 'Month D, YYYY' (March 4, 2025) or YYYY-MM-DD",
+        f"cannot read the date {shown!r}; write it as 'Month D, YYYY' (March 4, 2025), "
+        "'D Month YYYY' or YYYY-MM-DD (a date in numbers alone, 04/03/2025, reads two ways)",
         line=line,
     )
 
@@ -311,8 +319,13 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                 if m := REVIEW_NOTE.search(line.stripped):
                     review_status, review_note = m.group("status").strip(), line.stripped
             continue
-        heads = numbered or (
-            looks_like_heading(first) and (len(group) == 1 or bool(BULLET.match(group[1].content)))
+        heads = (
+            numbered
+            or bool(EXPORT_DISCLAIMER.match(first) or REFERENCES_HEADING.match(first))
+            or (
+                looks_like_heading(first)
+                and (len(group) == 1 or bool(BULLET.match(group[1].content)))
+            )
         )
         if mode != "content" and not heads:
             collected[mode].extend(group)
@@ -321,12 +334,16 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             first = part[0].stripped
             # A heading stands alone, or directly above a list or table with no blank line
             # between.
-            heading = numbered or (
-                looks_like_heading(first)
-                and (
-                    len(part) == 1
-                    or bool(BULLET.match(part[1].content))
-                    or ("\t" not in part[0].content and text_table(part[1:]) is not None)
+            heading = (
+                numbered
+                or bool(EXPORT_DISCLAIMER.match(first) or REFERENCES_HEADING.match(first))
+                or (
+                    looks_like_heading(first)
+                    and (
+                        len(part) == 1
+                        or bool(BULLET.match(part[1].content))
+                        or ("\t" not in part[0].content and text_table(part[1:]) is not None)
+                    )
                 )
             )
             if mode != "content" and not heading:
@@ -334,7 +351,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                 continue
             if heading:
                 mode = "content"
-                if DISCLAIMER_HEADING.match(first) and disclaimer_line is None:
+                if EXPORT_DISCLAIMER.match(first) and disclaimer_line is None:
                     mode, disclaimer_line = "disclaimer", part[0].number
                     disclaimer_lines.extend(part[1:])  # written as a list right under it
                     continue
