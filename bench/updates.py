@@ -33,7 +33,14 @@ from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import evaluate  # noqa: E402
 from assistant.settings import TrainingSettings, current  # noqa: E402
 from bench.common import model, write  # noqa: E402
-from tests.updates import corpus_copy, edit_article, edits, rest_of, test_part  # noqa: E402
+from tests.updates import (  # noqa: E402
+    FIXTURES,
+    corpus_copy,
+    edit_article,
+    edits,
+    rest_of,
+    test_part,
+)
 
 KEYS = ("questions", "out_of_scope_questions", "hit@1", "hit@3", "mrr", "declined_out_of_scope",
         "wrongly_declined")  # fmt: skip
@@ -47,7 +54,14 @@ def measure(engine: Engine, items: list) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results" / "updates.json")
+    parser.add_argument(
+        "--fixtures",
+        type=Path,
+        default=FIXTURES,
+        help="a directory with edits.json and questions.jsonl (another writer's set of edits)",
+    )
     args = parser.parse_args()
+    planned = edits(args.fixtures)
     embedder = model()
     root = Path(tempfile.mkdtemp(prefix="bench-updates-"))
     corpus = corpus_copy(root / "corpus")
@@ -56,7 +70,7 @@ def main() -> None:
     test = test_part()
     runs: list[dict] = []
     touched: set[str] = set()  # passages any edit so far changed or added
-    for number, edit in enumerate(edits()):
+    for number, edit in enumerate(planned):
         edit_article(corpus, edit)
         started = time.perf_counter()
         after = build_corpus(corpus, embedder, live)
@@ -67,7 +81,7 @@ def main() -> None:
         touched |= {c["id"] for c in changes.get("changed", [])}
         touched |= {a["id"] for a in changes.get("added", [])}
         unchanged = [p.text for p in after.passages if p.id not in touched]
-        rest = rest_of(test, unchanged, edits()[: number + 1])
+        rest = rest_of(test, unchanged, planned[: number + 1])
         run = {"kind": edit.kind, "title": edit.title, "build_seconds": seconds}
         for label, index_dir in (("before", fresh), ("after", live)):
             engine = Engine.open(index_dir, embedder, settings=current())

@@ -44,11 +44,13 @@ class Edit:
         return text
 
 
-def edits() -> list[Edit]:
-    spec = json.loads((FIXTURES / "edits.json").read_text(encoding="utf-8"))
+def edits(directory: Path = FIXTURES) -> list[Edit]:
+    """The edits of `directory`'s edits.json, each with its questions from questions.jsonl
+    (the project's fixtures by default; `bench/updates.py --fixtures` reads another set)."""
+    spec = json.loads((directory / "edits.json").read_text(encoding="utf-8"))
     asked = [
         json.loads(line)
-        for line in (FIXTURES / "questions.jsonl").read_text(encoding="utf-8").splitlines()
+        for line in (directory / "questions.jsonl").read_text(encoding="utf-8").splitlines()
         if line.strip()
     ]
     out = []
