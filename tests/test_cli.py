@@ -184,6 +184,19 @@ def test_ask_prints_each_passages_review_status_and_full_link(runner, index_dir)
 
 
 @pytest.mark.model
+def test_ask_prints_what_a_passage_stands_under(runner, index_dir):
+    """A bullet says little without its lead-in; the page showed it, the terminal did not."""
+    result = runner.invoke(
+        cli,
+        ["ask", "Are conduction blocks hard to detect?", "--index-dir", str(index_dir), "-k", "1"],
+    )
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("1. Conduction blocks can be"))
+    assert lines[at + 1].startswith("   Under: The diagnosis of MMN requires specific")
+
+
+@pytest.mark.model
 def test_ask_prints_a_lead_ins_list_under_it(runner, index_dir):
     result = runner.invoke(cli, ["ask", "MMN ddx?", "--index-dir", str(index_dir), "-k", "10"])
     assert result.exit_code == 0, result.output

@@ -80,8 +80,9 @@ def ask(
 
 
 def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None = None) -> str:
-    """A terminal rendering of an answer: rank, text, section and citations, its article's date,
-    review status and link (in full with `base_url`), then the disclaimer."""
+    """A terminal rendering of an answer: rank, text, the lead-in or bullet it stands under,
+    section and citations, its article's date, review status and link (in full with
+    `base_url`), then the disclaimer."""
     base = (base_url or "").rstrip("/")
     lines = [f"Q: {data['question']}"]
     if data["history"]:
@@ -93,6 +94,10 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
         refs = f"[{', '.join(str(c) for c in item['citations'])}]" if item["citations"] else "none"
         label = "" if item["relevant"] else "  [weak match]"
         lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
+        if item.get("context"):  # what it is said of: "5 mg twice daily" under "Apixaban"
+            lines += textwrap.wrap(
+                f"   Under: {item['context']}", width, subsequent_indent="          "
+            )
         for listed in item.get("items") or ():  # the list a lead-in introduces
             cited = f" [{', '.join(map(str, listed['citations']))}]" if listed["citations"] else ""
             lines += textwrap.wrap(
