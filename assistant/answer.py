@@ -99,8 +99,10 @@ def introduced(passages: Sequence[Passage], at: int) -> tuple[Passage, ...]:
             break
         if passage.kind in PassageKind.LISTED:
             items.append(passage)
-            if passage.text.endswith(":"):
-                leading.add(passage.text)
+            # what it hands down to a list nested under it (`ingest.chunking.chunk`)
+            leading.add(passage.text)
+            if passage.context and not passage.text.endswith(":"):
+                leading.add(f"{passage.context} {passage.text}")
     return tuple(items)
 
 

@@ -172,3 +172,15 @@ def test_the_query_cache_returns_the_same_vectors_and_skips_the_model(embedder):
     off.embed(["Is it hereditary?"])
     off.embed(["Is it hereditary?"])
     assert counting.texts == 6
+
+
+@pytest.mark.model
+def test_a_model_without_a_fast_tokenizer_file_still_counts_its_tokens(tmp_path, embedder):
+    """Every build counts its passages' tokens (a long one is embedded in windows): a model
+    directory with no tokenizer.json crashed it with an error naming no file."""
+    copy = tmp_path / "model"
+    shutil.copytree(embedding.packaged_model_path(), copy)
+    (copy / "tokenizer.json").unlink()
+    model = SentenceTransformerEmbedder(copy, runtime="torch", export_dir=tmp_path / "export")
+    texts = ["What IVIg dose is used?", "weakness " * 400]
+    assert model.tokens(texts) == embedder.tokens(texts) == [7, embedder.input_tokens()]

@@ -302,6 +302,23 @@ def test_the_disclaimer_and_references_headings_typed_with_a_colon(tmp_path):
     assert article.references == ((1, "Smith J. Neurology. 2020;1:1-9"),)
 
 
+def test_a_short_statement_ending_in_its_value_is_no_heading(tmp_path):
+    """Alone on its line, "Keep the platelet count above 50" looked like a heading once its 50
+    was read as the value: it vanished, and the paragraph after it was filed under it."""
+    body = "Topic\n\nKeep the platelet count above 50\n\nTransfuse before procedures. 2\n"
+    got = [(p.section, p.text) for p in load_article(write(tmp_path, body)).passages]
+    assert got == [
+        (("Topic",), "Keep the platelet count above 50"),
+        (("Topic",), "Transfuse before procedures."),
+    ]
+
+
+def test_an_em_dash_then_a_tab_is_a_tables_empty_cell(tmp_path):
+    body = "Topic\n\nDrug\tDose\nAspirin\t3-5 mg/kg/day\n\u2014\tnone\n"
+    got = [p.text for p in load_article(write(tmp_path, body)).passages]
+    assert got == ["Drug: Aspirin; Dose: 3-5 mg/kg/day", "Drug: \u2014; Dose: none"]
+
+
 def test_em_dash_bullets_are_items_of_their_own(tmp_path):
     body = "Topic\n\n\u2014 Aspirin 3-5 mg/kg/day 1\n\u2014 IVIG 2 g/kg 2\n"
     got = [(p.kind, p.text, p.citations) for p in load_article(write(tmp_path, body)).passages]
@@ -680,6 +697,34 @@ Choosing an Anticoagulant
         "Cefepime 2 g IV every 8 hours": "High-risk patients need inpatient intravenous therapy",
         "Warfarin remains the choice with a mechanical valve": None,
     }
+
+
+def test_a_nested_list_keeps_the_lead_in_above_its_parent_and_the_answer_shows_it_all(tmp_path):
+    """ "Oral anticoagulation" under "Relative" alone reads as a relative indication; and the
+    lead-in's answer showed only "Absolute" of its five items (a second read's probe)."""
+    from assistant.answer import introduced
+
+    body = """Thrombolysis
+
+Contraindications to thrombolysis include:
+
+  \u2022 Absolute
+      \u25e6 Prior intracranial haemorrhage 2
+      \u25e6 Ischaemic stroke within 3 months 2
+  \u2022 Relative
+      \u25e6 Oral anticoagulation 3
+"""
+    passages = load_article(write(tmp_path, body)).passages
+    lead_in = "Contraindications to thrombolysis include:"
+    assert [(p.text, p.context) for p in passages] == [
+        (lead_in, None),
+        ("Absolute", lead_in),
+        ("Prior intracranial haemorrhage", f"{lead_in} Absolute"),
+        ("Ischaemic stroke within 3 months", f"{lead_in} Absolute"),
+        ("Relative", lead_in),
+        ("Oral anticoagulation", f"{lead_in} Relative"),
+    ]
+    assert [p.text for p in introduced(passages, 0)] == [p.text for p in passages[1:]]
 
 
 def test_a_numbered_heading_opens_a_section_and_a_numbered_list_stays_a_list(tmp_path):

@@ -31,6 +31,12 @@ def test_a_text_that_fits_is_one_window_and_a_long_one_keeps_every_word_in_order
     run_on = " ".join(f"w{i}" for i in range(120))
     parts = windows(lead + run_on, counts, 50)
     assert [w for part in parts for w in words(part.removeprefix(lead))] == words(run_on)
+    # a text exactly as long as the model reads fits (counts stop there: one word more would
+    # read the same)
+    exact = lead + " ".join(["word"] * 47)  # 3 + 47 = 50 words
+    assert windows(exact, partial(lambda texts: [min(len(t.split()), 50) for t in texts]), 50) == [
+        exact
+    ]
     # leading lines that take half the window leave the text as it was (cut by the model)
     long_lead = " ".join(["heading"] * 30) + "\n"
     assert windows(long_lead + statement, counts, 50) == [long_lead + statement]

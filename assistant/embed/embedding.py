@@ -295,10 +295,18 @@ class SentenceTransformerEmbedder:
             return []
         if self._onnx is not None:
             return self._onnx.tokens(texts)
+        counter_file = Path(self._info.path) / "tokenizer.json"
+        if self._counter is None and not counter_file.is_file():
+            self.load()  # a model without a fast tokenizer's file counts with its own
+            if self._onnx is not None:
+                return self._onnx.tokens(texts)
+            limit = self.input_tokens() + 2
+            encoded = self._model.tokenizer(list(texts), truncation=True, max_length=limit)
+            return [len(ids) - 2 for ids in encoded["input_ids"]]
         if self._counter is None:  # not the model's own: it pads while the model encodes
             from tokenizers import Tokenizer
 
-            counter = Tokenizer.from_file(str(Path(self._info.path) / "tokenizer.json"))
+            counter = Tokenizer.from_file(str(counter_file))
             counter.enable_truncation(max_length=self.input_tokens() + 2)
             counter.no_padding()
             self._counter = counter

@@ -41,6 +41,11 @@ def windows(text: str, counts: Counter, limit: int) -> list[str]:
     if counts([text])[0] < limit:
         return [text]
     head, _, statement = text.rpartition("\n")
+    rest, _, word = statement.rstrip().rpartition(" ")
+    if rest:  # counts stop at the limit: one exactly as long fits, and a word counts alone
+        before = counts([f"{head}\n{rest}" if head else rest])[0]
+        if before < limit and before + counts([word])[0] <= limit:
+            return [text]
     lead = f"{head}\n" if head else ""
     if lead and counts([lead])[0] >= limit // 2:
         return [text]

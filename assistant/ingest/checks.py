@@ -14,20 +14,13 @@ these off (`tests/test_checks.py`).
 
 from __future__ import annotations
 
+from assistant.ingest.export import reads_as_statement
 from assistant.records import Article, PassageKind
 
 HEADING_WORDS = 6
 """A statement this short, citing nothing, right above a list, reads as a heading."""
 REFERENCE_WORDS = 3
 """A reference entry of fewer words (authors, title, source) is cut short."""
-
-
-def _reads_as_statement(heading: str) -> bool:
-    """Four words or more in sentence case ("Give antibiotics within the first hour"), where a
-    heading capitalises its words ("Left Atrial Appendage Occlusion")."""
-    words = heading.split()
-    long = [w for w in words if len(w) >= 4 and w[0].isalpha()]
-    return len(words) >= 4 and sum(w[0].islower() for w in long) * 2 >= len(long) > 0
 
 
 def slips(article: Article) -> list[str]:
@@ -54,7 +47,7 @@ def slips(article: Article) -> list[str]:
                 "citation is the numbers alone after the statement ('... weak limbs 4')"
             )
     for line, heading in article.empty_headings:
-        if not _reads_as_statement(heading):
+        if not reads_as_statement(heading):
             continue  # "Risk Stratification" above the subsections it cannot be seen to open
         found.append(
             f"{article.source}:{line}: {heading!r} is read as a heading with nothing under it, "

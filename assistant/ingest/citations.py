@@ -40,12 +40,13 @@ _COUNTED_NOUNS = frozenset(
 _COUNTING_WORDS = frozenset(
     "every each per single first second third fourth fifth final last next same another".split()
 )
-# A statement does not end in a preposition, a comparison or a verb "to be": a lone number
-# after one is the statement's value, not a citation ("keep the platelet count above 50",
-# "treat if systolic BP is above 180", "a score of 2", "up to 4", "1 in 5").
-_VALUE_BEFORE = frozenset(
-    "above below over under than to of at from by between and or within exceeding "
-    "about around approximately nearly least most in is are was were be equals".split()
+# A threshold's comparison leaves its value last: a lone number after one is the statement's
+# value, not a citation ("keep the platelet count above 50", "a heart rate under 60", "less
+# than 2", "at least 3"). Not after "and over", "as above" or "described below": there the word
+# ends the statement ("adults aged 65 and over 2", "dose as above 3") and the number cites.
+_VALUE_BEFORE = frozenset("above below over under than least exceeding".split())
+_ENDS_BEFORE = frozenset(
+    "and or as see described outlined mentioned noted listed shown discussed detailed".split()
 )
 
 
@@ -83,7 +84,12 @@ def split_citations(statement: str) -> Split:
             and last_word[0].lower() in _COUNTED_NOUNS
             and not already
         )
-        value = len(numbers) == 1 and bool(words) and words[-1].lower() in _VALUE_BEFORE
+        value = (
+            len(numbers) == 1
+            and bool(words)
+            and words[-1].lower() in _VALUE_BEFORE
+            and (len(words) < 2 or words[-2].lower() not in _ENDS_BEFORE)
+        )
         if not counted and not value:
             refs = tuple(dict.fromkeys(numbers))
             kept = before.rstrip()

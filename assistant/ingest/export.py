@@ -32,11 +32,13 @@ from assistant.ingest.tables import text_table
 
 LIST_GLYPHS = "\u2022\u25aa\u25e6\u25cf\u25cb\u25a0\u25a1\u2023\u2043\u25ba\u27a2\u2713\u2714"
 """Bullets as pages print them (\u2022 \u25aa \u25e6 \u25cf \u25cb \u25a0 \u25a1 \u2023 \u2043 \u25ba \u27a2 \u2713 \u2714): a space
-after one is optional ("\u2022Text"); after "-", "*", "\u2013", "\u2014", "\u00b7" or a number ("1.", "2)") it
-is not, so "-5 \u00b0C" or "1.5 mg" stay text."""
+after one is optional ("\u2022Text"); after "-", "*", "\u2013", "\u00b7" or a number ("1.", "2)") it
+is not, so "-5 \u00b0C" or "1.5 mg" stay text. An em dash ("\u2014 Aspirin", as an outside writer
+printed a list) needs a space after it, not a tab: "\u2014<tab>" is a table's empty cell."""
 BULLET = re.compile(
     r"^(?P<indent>\s*)"
-    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013\u2014*-]|\d{{1,2}}[.)])\s+|(?P<glyph>[{LIST_GLYPHS}]))"
+    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013*-]|\d{{1,2}}[.)])\s+|(?P<mark2>\u2014)[ \u00a0]+"
+    rf"|(?P<glyph>[{LIST_GLYPHS}]))"
     r"(?P<body>\S.*)$"
 )
 # The site template's chrome: a blank-line-separated group that starts with one of these
@@ -96,7 +98,17 @@ def looks_like_heading(text: str) -> bool:
         return False
     if text[-1] in ".:;,!" or BULLET.match(text) or split_citations(text).citations:
         return False
+    if text[-1].isdigit() and reads_as_statement(text):
+        return False  # "Keep the platelet count above 50": a value, not "Children Under 5"
     return text[0].isdigit() or any(c.isupper() for c in text.split()[0])
+
+
+def reads_as_statement(line: str) -> bool:
+    """Four words or more in sentence case ("Give antibiotics within the first hour"), where a
+    heading capitalises its words ("Left Atrial Appendage Occlusion")."""
+    words = line.split()
+    long = [w for w in words if len(w) >= 4 and w[0].isalpha()]
+    return len(words) >= 4 and sum(w[0].islower() for w in long) * 2 >= len(long) > 0
 
 
 NUMBERED = re.compile(r"^(?P<number>\d{1,2})[.)]\s+(?P<body>\S.*)$")
@@ -216,7 +228,7 @@ def _content_blocks(group: list[Line], text: str) -> list[Block]:
             flush()
             start, end = _statement(line, bullet.start("body"))
             depth = len(bullet.group("indent").expandtabs(4))
-            mark = bullet.group("mark") or bullet.group("glyph")
+            mark = bullet.group("mark") or bullet.group("mark2") or bullet.group("glyph")
             pending = ("bullet", start, end, line.number, depth, "#" if mark[0].isdigit() else mark)
         else:
             start, end = _statement(line, _leading(line))
