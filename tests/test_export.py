@@ -9,8 +9,9 @@ import pytest
 
 from assistant.errors import ArticleError
 from assistant.ingest.corpus import load_article, load_corpus
-from assistant.ingest.export import looks_like_heading, parse_export
+from assistant.ingest.export import parse_export
 from assistant.ingest.parsing import article_id
+from assistant.ingest.shapes import looks_like_heading
 from tests.conftest import ARTICLE
 
 GOOD_HEADER = """What is a test condition?
@@ -269,6 +270,19 @@ def test_disclaimer_heading_without_paragraph_names_its_line(tmp_path):
 
 def test_no_passages(tmp_path):
     expect_error(write(tmp_path, "Only A Heading\n"), "no passages", 1)
+
+
+def test_no_passages_names_the_lines_read_as_headings(tmp_path):
+    """Statements typed without references or a full stop read as headings: the error used to
+    point at line 1 only."""
+    body = "Topic\n\nGive Antibiotics Within One Hour\n\nStart Oxygen\n"
+    with pytest.raises(ArticleError) as raised:
+        load_article(write(tmp_path, body))
+    assert (
+        "2 lines were read as headings, the first 'Give Antibiotics Within One Hour' at line"
+        in (str(raised.value))
+    )
+    assert "needs its reference numbers or a full stop" in str(raised.value)
 
 
 def test_no_last_updated(tmp_path):

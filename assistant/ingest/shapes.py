@@ -1,0 +1,171 @@
+"""How the export's lines read by their shape, and a group of lines as blocks.
+
+A bullet is a glyph or number at the start of a line; a heading is a short line that cites
+nothing; a group of lines between blank lines is cut where one statement ends and the next
+begins, then read as paragraphs, bullets, cited sentences or a table's rows. Nothing here knows
+an article's words (`ingest.export` reads the page around them).
+"""
+
+from __future__ import annotations
+
+import re
+
+from assistant.ingest.citations import split_citations
+from assistant.ingest.parsing import Block, Line
+from assistant.ingest.tables import text_table
+
+LIST_GLYPHS = "\u2022\u25aa\u25e6\u25cf\u25cb\u25a0\u25a1\u2023\u2043\u25ba\u27a2\u2713\u2714"
+"""Bullets as pages print them (\u2022 \u25aa \u25e6 \u25cf \u25cb \u25a0 \u25a1 \u2023 \u2043 \u25ba \u27a2 \u2713 \u2714): a space
+after one is optional ("\u2022Text"); after "-", "*", "\u2013", "\u00b7" or a number ("1.", "2)") it
+is not, so "-5 \u00b0C" or "1.5 mg" stay text. An em dash ("\u2014 Aspirin", as an outside writer
+printed a list) needs a space after it, not a tab: "\u2014<tab>" is a table's empty cell."""
+BULLET = re.compile(
+    r"^(?P<indent>\s*)"
+    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013*-]|\d{{1,2}}[.)])\s+|(?P<mark2>\u2014)[ \u00a0]+"
+    rf"|(?P<glyph>[{LIST_GLYPHS}]))"
+    r"(?P<body>\S.*)$"
+)
+MAX_HEADING_CHARS = 100
+MAX_HEADING_WORDS = 12
+
+
+def looks_like_heading(text: str) -> bool:
+    """A heading is short, cites nothing, ends in no punctuation but a question mark ("When
+    to refer?"), and starts with a digit or a word holding a capital ("eGFR", "\u03b2-Blockers")."""
+    if not text or len(text) > MAX_HEADING_CHARS or len(text.split()) > MAX_HEADING_WORDS:
+        return False
+    if text[-1] in ".:;,!" or BULLET.match(text) or split_citations(text).citations:
+        return False
+    if text[-1].isdigit() and reads_as_statement(text):
+        return False  # "Keep the platelet count above 50": a value, not "Children Under 5"
+    return text[0].isdigit() or any(c.isupper() for c in text.split()[0])
+
+
+def reads_as_statement(line: str) -> bool:
+    """Four words or more in sentence case ("Give antibiotics within the first hour"), where a
+    heading capitalises its words ("Left Atrial Appendage Occlusion")."""
+    words = line.split()
+    long = [w for w in words if len(w) >= 4 and w[0].isalpha()]
+    return len(words) >= 4 and sum(w[0].islower() for w in long) * 2 >= len(long) > 0
+
+
+def _ends_statement(line: Line) -> bool:
+    """The line ends as a cited statement does (or a wrapped line in a number)."""
+    return bool(split_citations(line.stripped).citations)
+
+
+def _new_sentence(line: Line) -> bool:
+    """The line starts a list item or a sentence (a wrapped statement goes on in lower case)."""
+    return bool(BULLET.match(line.content)) or line.stripped[:1].isupper()
+
+
+def split_group(group: list[Line]) -> list[list[Line]]:
+    """A group cut where a statement ends and the next block begins without a blank line
+    between: after a cited line, a heading (alone, or above a list item) stands apart, and a
+    line that starts a sentence starts a new paragraph. A wrapped statement's lines stay
+    together ("… aged over 50" then "years, …": the next line goes on in lower case)."""
+    parts: list[list[Line]] = []
+    for index, line in enumerate(group):
+        after_statement = index > 0 and _ends_statement(group[index - 1])
+        follows = group[index + 1] if index + 1 < len(group) else None
+        if after_statement and looks_like_heading(line.stripped):
+            if follows is None or BULLET.match(follows.content):
+                parts.append([line])
+                parts.append([])
+                continue
+        if not parts or (
+            after_statement and not BULLET.match(line.content) and _new_sentence(line)
+        ):
+            parts.append([])
+        parts[-1].append(line)
+    return [part for part in parts if part]
+
+
+def statement_span(line: Line, body_start: int) -> tuple[int, int]:
+    """Character span of the statement on a line, from `body_start` (column) to the last non-space."""
+    start = line.start + body_start
+    end = line.start + len(line.content.rstrip())
+    return start, end
+
+
+INNER_CITATIONS = re.compile(
+    r"(?<=[.?!])\s+[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*(?=\s+[A-Z\u00c0-\u00de])"
+)
+"""Citations that close a sentence inside a block, before the next sentence starts: "…
+normal. 2 Anti-GM1 antibodies are … 4" cites 2 for its first sentence and 4 for the second."""
+
+
+ABBREVIATED = re.compile(r"\b(?:approx|vs|e\.g|i\.e|ca|cf|fig|no|nos|etc|al|dr|st|resp)\.$", re.I)
+"""A full stop that ends an abbreviation ("approx. 400 IU") ends no sentence."""
+
+
+def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    """The spans of a block's cited sentences: each sentence that closes with its own
+    citations inside the block is a statement of its own, with exactly its references."""
+    spans, at = [], start
+    for inner in INNER_CITATIONS.finditer(text, start, end):
+        if ABBREVIATED.search(text, at, inner.start()):
+            continue
+        spans.append((at, inner.end()))
+        at = inner.end() + len(text[inner.end() : end]) - len(text[inner.end() : end].lstrip())
+    spans.append((at, end))
+    return spans
+
+
+def content_blocks(group: list[Line], text: str) -> list[Block]:
+    """Turn one group of lines into paragraph and bullet blocks, or a table's rows.
+
+    A bullet's continuation lines (no bullet mark, before the next bullet) join the bullet;
+    lines before the first bullet form one paragraph.
+    """
+    if table := table_blocks(group, text):
+        return table
+    blocks: list[Block] = []
+    # kind, start, end, line, indent, mark
+    pending: tuple[str, int, int, int, int, str] | None = None
+
+    def flush() -> None:
+        if pending is not None:
+            kind, start, end, number, indent, mark = pending
+            for a, b in _sentences(text, start, end):
+                line = number + text.count("\n", start, a)
+                blocks.append(Block(kind, text[a:b], a, b, line, indent=indent, mark=mark))
+
+    for line in group:
+        bullet = BULLET.match(line.content)
+        if bullet:
+            flush()
+            start, end = statement_span(line, bullet.start("body"))
+            depth = len(bullet.group("indent").expandtabs(4))
+            mark = bullet.group("mark") or bullet.group("mark2") or bullet.group("glyph")
+            pending = ("bullet", start, end, line.number, depth, "#" if mark[0].isdigit() else mark)
+        else:
+            start, end = statement_span(line, _leading(line))
+            if pending is None:
+                pending = ("paragraph", start, end, line.number, 0, "")
+            else:
+                pending = (*pending[:2], end, *pending[3:])
+    flush()
+    return blocks
+
+
+def table_blocks(group: list[Line], text: str) -> list[Block] | None:
+    """The group's rows when it is a table (`ingest.tables`); a list whose items hold tabs
+    ("•<tab>Age 80 years or older 4") is a list. Lines without a tab printed right above a
+    table, with no blank line between ("The score estimates the risk of stroke:"), are read as
+    they would be on their own, then the table: run into one paragraph, its points had been
+    taken for citations."""
+    if any(BULLET.match(line.content) for line in group):
+        return None
+    if (rows := text_table(group)) is not None:
+        return rows
+    first = next((at for at, line in enumerate(group) if "\t" in line.content), None)
+    if not first or any("\t" not in line.content for line in group[first:]):
+        return None
+    rows = text_table(group[first:])
+    return None if rows is None else content_blocks(group[:first], text) + rows
+
+
+def _leading(line: Line) -> int:
+    """The column where a line's text starts, after indentation and a byte order mark."""
+    return len(line.content) - len(line.content.lstrip().lstrip("\ufeff"))
