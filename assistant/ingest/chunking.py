@@ -63,7 +63,8 @@ def chunk(
     open right under it. A lead-in above a list never reaches the sections after it, and a
     heading written twice does not inherit what the first one's lead-in said. A bullet with
     deeper bullets under it ("Rate control:" above the drugs) is their context instead; one
-    that does not end in ':' ("Apixaban" above its doses) hands down its own context with it. A table row reads as its cells after their column headings.
+    that does not end in ':' ("Apixaban" above its doses) hands down its own context with it.
+    A table row reads as its cells after their column headings.
     `split` takes a statement's citations off it; each article format prints them its own way
     (bare numbers in the export, "[1]" markers in Markdown), everything else is shared.
     """

@@ -354,6 +354,7 @@ def _passage_json(passage: Passage) -> str:
 def _article_json(article: Article) -> dict[str, Any]:
     data = dataclasses.asdict(article)
     data.pop("passages")
+    data.pop("empty_headings")  # a build's warning, not what a version serves
     data["last_updated"] = article.last_updated.isoformat()
     data["passage_count"] = len(article.passages)
     return data
@@ -369,6 +370,7 @@ def _passage_from_json(data: dict[str, Any]) -> Passage:
 def _article_from_json(data: dict[str, Any]) -> Article:
     data = dict(data)
     data.pop("passage_count", None)
+    data.pop("empty_headings", None)
     data["last_updated"] = date.fromisoformat(data["last_updated"])
     # asdict wrote (number, text) pairs as lists; a version built before references had none.
     data["references"] = tuple((int(n), str(t)) for n, t in data.get("references", ()))
