@@ -198,3 +198,6 @@ def test_an_editor_resolves_set_aside_examples_from_the_command_line(chain):
     assert f'"not_answered_by": ["{second["passage"]}"]' in outside
     neither = runner.invoke(cli, ["examples", "resolve", second["key"], *where])
     assert neither.exit_code == 2 and "--answered" in neither.output
+    # the list says what is left to decide, not what the last build set aside
+    left = json.loads(runner.invoke(cli, ["examples", "set-aside", *where, "--json"]).output)
+    assert [a["key"] for a in left] == [a["key"] for a in aside[2:]]

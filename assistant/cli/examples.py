@@ -84,20 +84,21 @@ def _published(index_dir: Path) -> None:
         raise click.ClickException(f"{index_dir}: no index is published; run `mmn-assistant build`")
 
 
-def _set_aside(index_dir: Path) -> list[dict[str, Any]]:
+def _set_aside(index_dir: Path, corpus_dir: Path) -> list[dict[str, Any]]:
     from assistant.desk.actions import set_aside
 
     _published(index_dir)
-    return set_aside(index_dir)
+    return set_aside(index_dir, corpus_dir)
 
 
 @examples.command(name="set-aside")
+@common.corpus_option
 @common.index_option
 @click.option("--json", "as_json", is_flag=True, help="One JSON array.")
-def examples_set_aside(index_dir: Path, as_json: bool) -> None:
+def examples_set_aside(corpus_dir: Path, index_dir: Path, as_json: bool) -> None:
     """List the out-of-scope examples the published version set aside, with the passage that
-    may answer each."""
-    aside = _set_aside(index_dir)
+    may answer each, and that no one has resolved since."""
+    aside = _set_aside(index_dir, corpus_dir)
     if as_json:
         click.echo(json.dumps(aside, ensure_ascii=False, indent=2))
         return

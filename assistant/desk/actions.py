@@ -19,7 +19,7 @@ from assistant.feedback.accounts import Accounts
 from assistant.feedback.store import FeedbackError, FeedbackStore
 from assistant.ingest import editing
 from assistant.ingest.editing import Done
-from assistant.ingest.examples import Example, Followed
+from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, Example, Followed, read_examples
 from assistant.limits import Query
 from assistant.records import Passage
 from assistant.settings import Settings
@@ -208,9 +208,16 @@ class Decisions:
         return Outcome(f"{done.question!r}: {done.what} ({where}).", where)
 
 
-def set_aside(index_dir: Path) -> list[dict[str, Any]]:
-    """The set-aside examples the published version reports."""
-    return list(changes(index_dir).get("examples", {}).get("set_aside") or [])
+def set_aside(index_dir: Path, corpus_dir: Path | None = None) -> list[dict[str, Any]]:
+    """The set-aside examples the published version reports; with `corpus_dir`, only those its
+    out-of-scope examples still hold undecided (one resolved since the build is left out)."""
+    aside = list(changes(index_dir).get("examples", {}).get("set_aside") or [])
+    if corpus_dir is None:
+        return aside
+    path = corpus_dir / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl"
+    written = read_examples(path, None) if path.is_file() else []
+    undecided = {e.key: e.not_answered_by for e in written}
+    return [s for s in aside if s["key"] in undecided and s["passage"] not in undecided[s["key"]]]
 
 
 def changes(index_dir: Path) -> dict[str, Any]:
