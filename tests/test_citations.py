@@ -128,3 +128,15 @@ def test_a_statement_that_ends_in_such_a_word_keeps_its_citation(statement, text
     """A second read found 27 real endings whose citation the first value rule took as text."""
     split = split_citations(statement)
     assert (split.text, split.citations) == (text, citations)
+
+
+def test_an_export_cited_with_markdown_markers_keeps_its_references():
+    """An outside writer's export cited "[3]": every statement kept the marker in its text and
+    no reference at all."""
+    split = split_citations("Give a second dose if fever persists after the first infusion [3]")
+    assert (split.text, split.citations) == (
+        "Give a second dose if fever persists after the first infusion",
+        (3,),
+    )
+    assert split_citations("Anticoagulate [1, 2].").citations == (1, 2)
+    assert split_citations("weak limbs 4]").citations == ()  # a slip, named by the build

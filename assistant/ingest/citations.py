@@ -6,8 +6,9 @@ Numbers inside the statement ("3-5 days", "50-80%", "ages 28-58 years",
 "1.6-2.4 g/kg", "2 weeks") are content and are never taken.
 
 Markdown articles write them as bracketed markers instead: "... over 3-5 days [4]",
-"... of patients [4, 1, 5]." (`split_markdown_citations`). Only a trailing group of
-bracketed 1-3 digit numbers is taken; "[see 3-5 days]" or a marker mid-sentence is content.
+"... of patients [4, 1, 5]." (`split_markdown_citations`); an export whose writer cited that
+way is read the same. Only a trailing group of bracketed 1-3 digit numbers is taken; "[see
+3-5 days]" or a marker mid-sentence is content.
 """
 
 from __future__ import annotations
@@ -94,6 +95,8 @@ def split_citations(statement: str) -> Split:
             refs = tuple(dict.fromkeys(numbers))
             kept = before.rstrip()
             return Split(kept, refs, len(kept))
+    elif (bracketed := split_markdown_citations(statement)).citations:
+        return bracketed  # "... first infusion [3]": a writer who cites as Markdown does
     kept = statement.rstrip()
     return Split(kept, (), len(kept))
 
