@@ -114,6 +114,11 @@ def _numbered_heading(
     return later is None or int(later.group("number")) not in (number, number + 1)
 
 
+def _named_heading(line: str) -> bool:
+    """The disclaimer's or the references' heading, whatever its shape (a colon after it)."""
+    return bool(EXPORT_DISCLAIMER.match(line) or REFERENCES_HEADING.match(line))
+
+
 def _parse_date(raw: str, path: str, line: int) -> date:
     cleaned = re.sub(r"\s+", " ", raw.replace(",", ", ")).replace(" ,", ",").strip()
     for form in DATE_FORMATS:
@@ -185,7 +190,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             continue
         heads = (
             numbered
-            or bool(EXPORT_DISCLAIMER.match(first) or REFERENCES_HEADING.match(first))
+            or _named_heading(first)
             or (
                 looks_like_heading(first)
                 and (len(group) == 1 or bool(BULLET.match(group[1].content)))
@@ -200,7 +205,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             # between.
             heading = (
                 numbered
-                or bool(EXPORT_DISCLAIMER.match(first) or REFERENCES_HEADING.match(first))
+                or _named_heading(first)
                 or (
                     looks_like_heading(first)
                     and (
