@@ -25,7 +25,7 @@ from functools import partial
 import numpy as np
 
 from assistant.embed.embedding import Embedder, input_tokens, token_counts
-from assistant.embed.vectorcache import Embedded, embed_with_cache, text_key
+from assistant.embed.vectorcache import Embedded, embed_with_cache
 
 SENTENCE_END = re.compile(r"(?<=[.;!?])\s+")
 """Where a statement splits into sentences: after a full stop, semicolon, ! or ?."""
@@ -41,12 +41,12 @@ def windows(text: str, counts: Counter, limit: int) -> list[str]:
     if counts([text])[0] < limit:
         return [text]
     head, _, statement = text.rpartition("\n")
+    lead = f"{head}\n" if head else ""
     rest, _, word = statement.rstrip().rpartition(" ")
     if rest:  # counts stop at the limit: one exactly as long fits, and a word counts alone
-        before = counts([f"{head}\n{rest}" if head else rest])[0]
+        before = counts([lead + rest])[0]
         if before < limit and before + counts([word])[0] <= limit:
             return [text]
-    lead = f"{head}\n" if head else ""
     if lead and counts([lead])[0] >= limit // 2:
         return [text]
     out: list[str] = []
@@ -109,13 +109,14 @@ def embed_windowed(
     reused = start = 0
     for i, parts in enumerate(split):
         block = embedded.vectors[start : start + len(parts)]
+        keys = embedded.keys[start : start + len(parts)]
         start += len(parts)
         if len(parts) == 1:
             vectors[i] = block[0]
         else:
             mean = block.mean(axis=0)
             vectors[i] = mean / (float(np.sqrt(mean.dot(mean))) or 1.0)
-        reused += all(text_key(part) in cached for part in parts)
+        reused += all(key in cached for key in keys)
     return Embedded(
         vectors,
         embedded.keys,
