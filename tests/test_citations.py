@@ -1,6 +1,6 @@
 import pytest
 
-from assistant.ingest.citations import split_citations
+from assistant.ingest.citations import split_citations, split_lead_in
 
 
 @pytest.mark.parametrize(
@@ -140,3 +140,33 @@ def test_an_export_cited_with_markdown_markers_keeps_its_references():
     )
     assert split_citations("Anticoagulate [1, 2].").citations == (1, 2)
     assert split_citations("weak limbs 4]").citations == ()  # a slip, named by the build
+
+
+@pytest.mark.parametrize(
+    ("statement", "text", "citations"),
+    [
+        ("siblings are at higher risk. 1-3", "siblings are at higher risk.", (1, 2, 3)),
+        ("occur in 25%. 1\u20133, 5", "occur in 25%.", (1, 2, 3, 5)),
+    ],
+)
+def test_a_range_of_references_after_a_full_stop_is_cited(statement, text, citations):
+    assert split_citations(statement) == (text, citations, len(text))
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["Children aged 1-3", "IVIG reduces aneurysms 1-3", "Seen in 2019. 1-40", "Rare. 3-1"],
+)
+def test_a_range_that_is_content_or_too_wide_is_no_citation(statement):
+    assert split_citations(statement).citations == ()
+
+
+def test_a_lead_ins_references_after_its_colon_keep_the_colon():
+    assert split_lead_in("Initial assessment should include the following: 1") == (
+        "Initial assessment should include the following:",
+        (1,),
+        len("Initial assessment should include the following:"),
+    )
+    assert split_lead_in("at least 4 of the 5 principal features: 1\u20133").citations == (1, 2, 3)
+    assert split_lead_in("Grade: 3 or more") is None
+    assert split_lead_in("Give the following:") is None

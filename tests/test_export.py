@@ -896,3 +896,84 @@ def test_the_promotion_retyped_by_hand_is_still_not_the_article(tmp_path, promot
     passages = [p.text for p in load_article(path).passages]
     assert not any("Our Medical A.I." in t or promotion in t for t in passages)
     assert passages == [p.text for p in load_article(ARTICLE).passages]
+
+
+def test_references_printed_between_sentences_as_markers_or_ranges_split_them(tmp_path):
+    body = (
+        "Topic\n\nRecurrence occurs in 3% within two years. [3] The cause remains unknown; "
+        "siblings are at higher risk. 1-3 Without treatment, aneurysms occur in 25%. 1\n"
+    )
+    got = [(p.text, p.citations) for p in load_article(write(tmp_path, body)).passages]
+    assert got == [
+        ("Recurrence occurs in 3% within two years.", (3,)),
+        ("The cause remains unknown; siblings are at higher risk.", (1, 2, 3)),
+        ("Without treatment, aneurysms occur in 25%.", (1,)),
+    ]
+
+
+def test_a_lead_in_cited_after_its_colon_still_leads_its_list(tmp_path):
+    body = (
+        "Topic\n\nAssessment\n\nInitial assessment should include the following: 1\n\n"
+        "\u2022 Blood cultures 2\n\u2022 Chest x-ray 3\n"
+    )
+    passages = load_article(write(tmp_path, body)).passages
+    lead = passages[0]
+    assert (lead.kind, lead.text, lead.citations) == (
+        "lead_in",
+        "Initial assessment should include the following:",
+        (1,),
+    )
+    assert [p.context for p in passages[1:]] == [lead.text, lead.text]
+
+
+def test_a_lead_ins_reference_is_checked_against_the_references_list(tmp_path):
+    body = (
+        "Topic\n\nAssess the following: 7\n\n\u2022 Blood cultures 1\n\n"
+        "References\n\n1. Smith A. Sepsis. Lancet. 2020;1:1-2.\n\n"
+    )
+    with pytest.raises(ArticleError, match="7"):
+        load_article(write(tmp_path, body))
+
+
+def test_a_title_case_label_ending_in_a_colon_names_its_section(tmp_path):
+    body = (
+        "Topic\n\nOverview\n\nKawasaki disease is a vasculitis. 1\n\nTopical Corticosteroids:\n\n"
+        "\u2022 Apply once daily 2\n\nManagement:\n\nAcute Phase\n\n\u2022 IVIG 2 g/kg 1\n\n"
+        "Symptoms include:\n\n\u2022 Fever 1\n"
+    )
+    got = [(p.section[1:], p.context, p.text) for p in load_article(write(tmp_path, body)).passages]
+    assert got == [
+        (("Overview",), None, "Kawasaki disease is a vasculitis."),
+        (("Topical Corticosteroids",), None, "Apply once daily"),
+        (("Management", "Acute Phase"), None, "IVIG 2 g/kg"),
+        # a lead-in in sentence case stays a lead-in, the context of its list
+        (("Management", "Acute Phase"), None, "Symptoms include:"),
+        (("Management", "Acute Phase"), "Symptoms include:", "Fever"),
+    ]
+
+
+def test_a_heading_typed_right_above_its_paragraph_stands_apart(tmp_path):
+    body = (
+        "Topic\n\nOverview\n\nKawasaki disease is a vasculitis. 1\n\n"
+        "Epidemiology\nKawasaki disease is commoner in boys. 1\n\n"
+        "Treatment\nIVIG is given within ten days. 2\n"
+        "Multifocal motor neuropathy\nis treated with IVIG. 3\n"
+    )
+    got = [(p.section[1:], p.text) for p in load_article(write(tmp_path, body)).passages]
+    assert got == [
+        (("Overview",), "Kawasaki disease is a vasculitis."),
+        (("Epidemiology",), "Kawasaki disease is commoner in boys."),
+        (("Treatment",), "IVIG is given within ten days."),
+        # a wrapped statement goes on in lower case: not a heading
+        (("Treatment",), "Multifocal motor neuropathy is treated with IVIG."),
+    ]
+
+
+def test_a_numbered_heading_after_a_list_numbered_in_another_style_is_a_heading(tmp_path):
+    body = (
+        "Topic\n\n3. Before Starting\n\n1) Check renal function 1\n2) Check weight 2\n"
+        "3) Check age 3\n\n4. Follow-Up\n\n\u2022 Review renal function yearly 2\n"
+    )
+    got = [(p.section[1:], p.text) for p in load_article(write(tmp_path, body)).passages]
+    assert got[-1] == (("4. Follow-Up",), "Review renal function yearly")
+    assert [s for s, _ in got[:3]] == [("3. Before Starting",)] * 3

@@ -11,7 +11,7 @@ import hashlib
 import unicodedata
 from collections.abc import Callable, Sequence
 
-from assistant.ingest.citations import Split, split_citations
+from assistant.ingest.citations import Split, split_citations, split_lead_in
 from assistant.ingest.parsing import Block
 from assistant.ingest.tables import row_text
 from assistant.records import Passage, PassageKind
@@ -102,6 +102,8 @@ def chunk(
             cut = Split(row_text(block.header, block.cells), block.cited, len(block.raw))
         else:
             cut = split(block.raw)
+            if not cut.citations and block.kind == "paragraph" and _lists_after(blocks, at):
+                cut = split_lead_in(block.raw) or cut  # "… the following: 1" above its list
         text = " ".join(cut.text.split())
         kind = block.kind
         if kind == "paragraph" and text.endswith(":"):
@@ -153,6 +155,11 @@ def chunk(
             )
         )
     return passages
+
+
+def _lists_after(blocks: Sequence[Block], at: int) -> bool:
+    """A list comes right after the block at `at`."""
+    return at + 1 < len(blocks) and blocks[at + 1].kind == "bullet"
 
 
 def _leads(block: Block, after: Block | None) -> bool:

@@ -97,8 +97,51 @@ def split_citations(statement: str) -> Split:
             return Split(kept, refs, len(kept))
     elif (bracketed := split_markdown_citations(statement)).citations:
         return bracketed  # "... first infusion [3]": a writer who cites as Markdown does
+    elif match := _RANGE_AFTER_STOP.search(statement):
+        kept = statement[: match.start("gap")].rstrip()
+        return Split(kept, expand_refs(match.group("refs")), len(kept))
     kept = statement.rstrip()
     return Split(kept, (), len(kept))
+
+
+_REF = r"[1-9][0-9]{0,2}"
+_REFS_WITH_RANGES = rf"{_REF}(?:\s*[-\u2013]\s*{_REF})?(?:\s*,\s*{_REF}(?:\s*[-\u2013]\s*{_REF})?)*"
+MAX_RANGE = 20
+"""The widest range read as citations ("1-3" cites 1, 2 and 3; "1-40" is not a citation)."""
+
+# A range of references after a sentence's full stop: "... at higher risk. 1-3". Only there:
+# at the end of a statement "aged 1-3" is content, and nothing tells the two apart.
+_RANGE_AFTER_STOP = re.compile(rf"(?<=[.?!])(?P<gap>\s+)(?P<refs>{_REFS_WITH_RANGES})\s*$")
+
+# References after a lead-in's colon: "... should include the following: 1" or
+# "... 4 of the 5 principal features: 1\u20133". Taken only when a list follows
+# (`split_lead_in`): after a label's colon a number is its value ("Grade: 3").
+_AFTER_COLON = re.compile(rf"(?<=:)(?P<gap>\s+)(?P<refs>{_REFS_WITH_RANGES})\s*$")
+
+
+def expand_refs(printed: str) -> tuple[int, ...]:
+    """The reference numbers of "1-3, 5" as (1, 2, 3, 5), in printed order, repeats dropped; a
+    range wider than `MAX_RANGE` or running backwards gives nothing (it is not a citation)."""
+    numbers: list[int] = []
+    for part in re.split(r"\s*,\s*", printed.strip()):
+        bounds = [int(n) for n in re.findall(r"\d+", part)]
+        if len(bounds) == 1:
+            numbers.append(bounds[0])
+        elif bounds[0] < bounds[1] <= bounds[0] + MAX_RANGE:
+            numbers.extend(range(bounds[0], bounds[1] + 1))
+        else:
+            return ()
+    return tuple(dict.fromkeys(numbers))
+
+
+def split_lead_in(statement: str) -> Split | None:
+    """A lead-in's references printed after its colon, the colon kept ("... the following:"),
+    or None when it prints none. For a paragraph right above a list only."""
+    match = _AFTER_COLON.search(statement)
+    if match is None or not (refs := expand_refs(match.group("refs"))):
+        return None
+    kept = statement[: match.start("gap")].rstrip()
+    return Split(kept, refs, len(kept))
 
 
 # One Markdown marker: "[4]", "[4, 1, 5]", also wrapped over two lines as a soft line break is a
@@ -107,6 +150,8 @@ _MARKER = r"\[\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*\]"
 _MARKDOWN_TRAILING = re.compile(
     rf"(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*,?\s*{_MARKER})*)(?P<close>[.;:!?]?)\s*$"
 )
+PRINTED_REFS = rf"(?:{_REFS_WITH_RANGES}|{_MARKER}(?:\s*,?\s*{_MARKER})*)"
+"""References as a writer may print them between two sentences: "2, 3", "1-3" or "[3]"."""
 
 
 def split_markdown_citations(statement: str) -> Split:

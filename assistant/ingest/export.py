@@ -15,7 +15,7 @@ from datetime import date, datetime
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.ingest.citations import split_citations
+from assistant.ingest.citations import split_citations, split_lead_in
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
@@ -31,6 +31,8 @@ from assistant.ingest.references import check_cited, read_entries
 from assistant.ingest.shapes import (
     BULLET,
     content_blocks,
+    heads_paragraph,
+    labels_section,
     looks_like_heading,
     split_group,
     statement_span,
@@ -85,7 +87,7 @@ def _groups(lines: list[Line]) -> list[list[Line]]:
     return groups
 
 
-NUMBERED = re.compile(r"^(?P<number>\d{1,2})[.)]\s+(?P<body>\S.*)$")
+NUMBERED = re.compile(r"^(?P<number>\d{1,2})(?P<style>[.)])\s+(?P<body>\S.*)$")
 
 
 def _numbered_heading(
@@ -93,8 +95,8 @@ def _numbered_heading(
 ) -> bool:
     """A numbered heading ("2. Diagnosis") at the margin, alone or right above an indented
     list. Not an item of a numbered list: the group holds no other item at the margin, the
-    group before is no lead-in (ending in ':') and holds no item n-1 or n at the margin, the
-    group after does not start with item n or n+1."""
+    group before is no lead-in (ending in ':') and holds no item n-1 or n at the margin numbered
+    in the same style ("3." or "3)"), the group after does not start with item n or n+1."""
     head = NUMBERED.match(group[0].content)
     if head is None or not looks_like_heading(head.group("body")):
         return False
@@ -107,7 +109,11 @@ def _numbered_heading(
     number = int(head.group("number"))
     if before and before[-1].stripped.endswith(":"):
         return False
-    earlier = [m for line in before or () if (m := NUMBERED.match(line.content))]
+    earlier = [  # "4. Follow-Up" after items "1)" to "3)" starts a section: another style
+        m
+        for line in before or ()
+        if (m := NUMBERED.match(line.content)) and m.group("style") == head.group("style")
+    ]
     if earlier and int(earlier[-1].group("number")) in (number - 1, number):
         return False
     later = NUMBERED.match(after[0][0].content) if after and after[0] else None
@@ -200,20 +206,25 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             collected[mode].extend(group)
             continue
         for part in [group] if numbered or table_blocks(group, text) else split_group(group):
-            first = part[0].stripped
+            first, labels = part[0].stripped, False
             # A heading stands alone, or directly above a list or table with no blank line
             # between.
             heading = (
                 numbered
                 or _named_heading(first)
                 or (
-                    looks_like_heading(first)
+                    # "Management:" names its section; not in the disclaimer or references
+                    (
+                        looks_like_heading(first)
+                        or (labels := mode == "content" and labels_section(first))
+                    )
                     and (
                         len(part) == 1
                         or bool(BULLET.match(part[1].content))
                         or ("\t" not in part[0].content and text_table(part[1:]) is not None)
                     )
                 )
+                or (mode == "content" and heads_paragraph(part))  # not in the references
             )
             if mode != "content" and not heading:
                 collected[mode].extend(part)
@@ -230,7 +241,9 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                     continue
                 indent = len(part[0].content) - len(part[0].content.lstrip())
                 start, end = statement_span(part[0], indent)
-                blocks.append(Block("heading", fold(first), start, end, part[0].number))
+                named = fold(first).removesuffix(":").rstrip() if labels else fold(first)
+                mark = ":" if labels else ""  # what comes right under a label is its own
+                blocks.append(Block("heading", named, start, end, part[0].number, mark=mark))
                 part = part[1:]
             if part:
                 blocks.extend(content_blocks(part, text))
@@ -301,13 +314,22 @@ def _references(
             line=heading_line,
         )
     cited = (
-        (b.line, split_citations(b.raw).citations)
-        for b in blocks
+        (b.line, _cited(b, blocks[at + 1] if at + 1 < len(blocks) else None))
+        for at, b in enumerate(blocks)
         if b.kind not in ("heading", "row")
     )
     listed_in = f"the References section (line {heading_line})"
     check_cited(cited, tuple((n, t) for n, t, _ in entries), source=source, listed_in=listed_in)
     return tuple((number, text) for number, text, _ in entries)
+
+
+def _cited(block: Block, after: Block | None) -> tuple[int, ...]:
+    """What a block cites, as `ingest.chunking` reads it: a lead-in's after its colon too."""
+    cited = split_citations(block.raw).citations
+    if cited or block.kind != "paragraph" or after is None or after.kind != "bullet":
+        return cited
+    lead_in = split_lead_in(block.raw)
+    return lead_in.citations if lead_in else ()
 
 
 def assign_levels(blocks: list[Block]) -> list[Block]:
@@ -337,7 +359,8 @@ def assign_levels(blocks: list[Block]) -> list[Block]:
                 and before is not None
                 and before.kind == "heading"
             )
-            level = section_level + 1 if opens_lead_in else 2
+            under_label = previous.kind == "heading" and previous.mark == ":"
+            level = section_level + 1 if opens_lead_in or under_label else 2
         section_level = level
         result.append(dataclasses.replace(block, level=level))
     return result

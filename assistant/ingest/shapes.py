@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from assistant.ingest.citations import split_citations
+from assistant.ingest.citations import PRINTED_REFS, split_citations, split_lead_in
 from assistant.ingest.parsing import Block, Line
 from assistant.ingest.tables import text_table
 
@@ -36,9 +36,41 @@ def looks_like_heading(text: str) -> bool:
         return False
     if text[-1] in ".:;,!" or BULLET.match(text) or split_citations(text).citations:
         return False
+    if split_lead_in(text):
+        return False  # "Assess the following: 1": a lead-in and its reference
     if text[-1].isdigit() and reads_as_statement(text):
         return False  # "Keep the platelet count above 50": a value, not "Children Under 5"
     return text[0].isdigit() or any(c.isupper() for c in text.split()[0])
+
+
+MAX_LABEL_WORDS = 6
+
+
+def labels_section(text: str) -> bool:
+    """A short line in title case ending in a colon ("Topical Corticosteroids:",
+    "Management:") on its own names the section below it, as a heading does; a lead-in reads
+    as a sentence ("Symptoms include:", "The diagnosis requires the following:")."""
+    label = text[:-1].rstrip() if text.endswith(":") else ""
+    return looks_like_heading(label) and len(label.split()) <= MAX_LABEL_WORDS and _titled(label)
+
+
+def heads_paragraph(part: list[Line]) -> bool:
+    """A heading typed right above its paragraph, with no blank line between ("Epidemiology"
+    then "Kawasaki disease is commoner in boys. 1"): a title-case line, then a sentence. A
+    wrapped statement goes on in lower case, and a sentence-case line is a statement."""
+    return (
+        len(part) > 1
+        and looks_like_heading(part[0].stripped)
+        and _titled(part[0].stripped)
+        and not BULLET.match(part[1].content)
+        and part[1].stripped[:1].isupper()
+        and not any("\t" in line.content for line in part[:2])  # a table's header row
+    )
+
+
+def _titled(text: str) -> bool:
+    """Every word of four letters or more starts with a capital ("Left Atrial Appendage")."""
+    return all(not w[0].islower() for w in text.split() if len(w) >= 4 and w[0].isalpha())
 
 
 def reads_as_statement(line: str) -> bool:
@@ -88,11 +120,10 @@ def statement_span(line: Line, body_start: int) -> tuple[int, int]:
     return start, end
 
 
-INNER_CITATIONS = re.compile(
-    r"(?<=[.?!])\s+[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*(?=\s+[A-Z\u00c0-\u00de])"
-)
+INNER_CITATIONS = re.compile(rf"(?<=[.?!])\s+{PRINTED_REFS}(?=\s+[A-Z\u00c0-\u00de])")
 """Citations that close a sentence inside a block, before the next sentence starts: "…
-normal. 2 Anti-GM1 antibodies are … 4" cites 2 for its first sentence and 4 for the second."""
+normal. 2 Anti-GM1 antibodies are … 4" cites 2 for its first sentence and 4 for the second;
+so do "… two years. [3] The cause …" and "… siblings. 1-3 Without treatment …"."""
 
 
 ABBREVIATED = re.compile(r"\b(?:approx|vs|e\.g|i\.e|ca|cf|fig|no|nos|etc|al|dr|st|resp)\.$", re.I)
@@ -106,6 +137,8 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     for inner in INNER_CITATIONS.finditer(text, start, end):
         if ABBREVIATED.search(text, at, inner.start()):
             continue
+        if not split_citations(text[at : inner.end()]).citations:
+            continue  # "in 2019. 1-40 Patients": no range of references is that wide
         spans.append((at, inner.end()))
         at = inner.end() + len(text[inner.end() : end]) - len(text[inner.end() : end].lstrip())
     spans.append((at, end))
