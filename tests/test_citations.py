@@ -155,10 +155,18 @@ def test_a_range_of_references_after_a_full_stop_is_cited(statement, text, citat
 
 @pytest.mark.parametrize(
     "statement",
-    ["Children aged 1-3", "IVIG reduces aneurysms 1-3", "Seen in 2019. 1-40", "Rare. 3-1"],
+    [
+        "Children aged 1-3",
+        "IVIG reduces aneurysms 1-3",
+        "Seen in 2019. 1-40",
+        "Rare. 3-1",
+        "The normal platelet count is approx. 150-400",
+        "Use a short course, e.g. 3-5",
+        "Response rates were 70% vs. 40-60",
+    ],
 )
 def test_a_range_that_is_content_or_too_wide_is_no_citation(statement):
-    assert split_citations(statement).citations == ()
+    assert split_citations(statement) == (statement, (), len(statement))
 
 
 def test_a_lead_ins_references_after_its_colon_keep_the_colon():
@@ -169,4 +177,5 @@ def test_a_lead_ins_references_after_its_colon_keep_the_colon():
     )
     assert split_lead_in("at least 4 of the 5 principal features: 1\u20133").citations == (1, 2, 3)
     assert split_lead_in("Grade: 3 or more") is None
+    assert split_lead_in("The CHA2DS2-VASc score: 2") is None  # a label's value
     assert split_lead_in("Give the following:") is None

@@ -928,28 +928,17 @@ def test_a_lead_in_cited_after_its_colon_still_leads_its_list(tmp_path):
 
 def test_a_lead_ins_reference_is_checked_against_the_references_list(tmp_path):
     body = (
-        "Topic\n\nAssess the following: 7\n\n\u2022 Blood cultures 1\n\n"
+        "Topic\n\nAssess every patient for the following: 7\n\n\u2022 Blood cultures 1\n\n"
         "References\n\n1. Smith A. Sepsis. Lancet. 2020;1:1-2.\n\n"
     )
     with pytest.raises(ArticleError, match="7"):
         load_article(write(tmp_path, body))
 
 
-def test_a_title_case_label_ending_in_a_colon_names_its_section(tmp_path):
-    body = (
-        "Topic\n\nOverview\n\nKawasaki disease is a vasculitis. 1\n\nTopical Corticosteroids:\n\n"
-        "\u2022 Apply once daily 2\n\nManagement:\n\nAcute Phase\n\n\u2022 IVIG 2 g/kg 1\n\n"
-        "Symptoms include:\n\n\u2022 Fever 1\n"
-    )
-    got = [(p.section[1:], p.context, p.text) for p in load_article(write(tmp_path, body)).passages]
-    assert got == [
-        (("Overview",), None, "Kawasaki disease is a vasculitis."),
-        (("Topical Corticosteroids",), None, "Apply once daily"),
-        (("Management", "Acute Phase"), None, "IVIG 2 g/kg"),
-        # a lead-in in sentence case stays a lead-in, the context of its list
-        (("Management", "Acute Phase"), None, "Symptoms include:"),
-        (("Management", "Acute Phase"), "Symptoms include:", "Fever"),
-    ]
+def test_a_label_and_its_value_above_a_list_keep_the_value(tmp_path):
+    body = "Topic\n\nRisk\n\nThe CHA2DS2-VASc score: 2\n\n\u2022 Start anticoagulation 1\n"
+    passages = load_article(write(tmp_path, body)).passages
+    assert (passages[0].text, passages[0].citations) == ("The CHA2DS2-VASc score: 2", ())
 
 
 def test_a_heading_typed_right_above_its_paragraph_stands_apart(tmp_path):
@@ -977,3 +966,31 @@ def test_a_numbered_heading_after_a_list_numbered_in_another_style_is_a_heading(
     got = [(p.section[1:], p.text) for p in load_article(write(tmp_path, body)).passages]
     assert got[-1] == (("4. Follow-Up",), "Review renal function yearly")
     assert [s for s, _ in got[:3]] == [("3. Before Starting",)] * 3
+
+
+@pytest.mark.parametrize(
+    "group",
+    [
+        "Up to 80% of\nMMN patients respond to IVIg. 1",
+        "Intravenous Immunoglobulin (IVIg) in\nPatients with MMN improves strength. 1",
+        "Route: IV\nDose: 2 g/kg over five days. 1",
+        "Dr. Jane Smith, MD\nConsultant Neurologist, St Mary's Hospital. 1",
+        "Rituximab\nCyclophosphamide\nEculizumab",
+        "Drug      Dose\nApixaban  5 mg twice daily. 1",
+    ],
+)
+def test_a_wrapped_line_a_label_or_a_list_is_no_heading_above_a_paragraph(tmp_path, group):
+    body = f"Topic\n\nTreatment\n\nIVIg is first-line. 1\n\n{group}\n"
+    passages = load_article(write(tmp_path, body)).passages
+    assert {p.section[1:] for p in passages} == {("Treatment",)}
+    assert " ".join(p.text for p in passages[1:]).startswith(group.split()[0])
+
+
+def test_an_item_numbered_in_another_style_is_no_heading_without_a_heading_before(tmp_path):
+    body = (
+        "Topic\n\nSteps\n\n1) Confirm Diagnosis\n\n2) Start IVIg\n\n3) Monitor Response\n\n"
+        "4. Taper Steroids\n\nMost patients need maintenance. 1\n"
+    )
+    got = [(p.kind, p.section[1:], p.text) for p in load_article(write(tmp_path, body)).passages]
+    assert ("bullet", ("Steps",), "Taper Steroids") in got
+    assert {s for _, s, _ in got} == {("Steps",)}

@@ -14,7 +14,7 @@ these off (`tests/test_checks.py`).
 
 from __future__ import annotations
 
-from assistant.ingest.shapes import reads_as_statement
+from assistant.ingest.citations import reads_as_statement
 from assistant.records import Article, PassageKind
 
 HEADING_WORDS = 6

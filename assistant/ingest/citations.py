@@ -97,17 +97,36 @@ def split_citations(statement: str) -> Split:
             return Split(kept, refs, len(kept))
     elif (bracketed := split_markdown_citations(statement)).citations:
         return bracketed  # "... first infusion [3]": a writer who cites as Markdown does
-    elif match := _RANGE_AFTER_STOP.search(statement):
+    elif (match := _RANGE_AFTER_STOP.search(statement)) and (
+        refs := expand_refs(match.group("refs"))
+    ):
         kept = statement[: match.start("gap")].rstrip()
-        return Split(kept, expand_refs(match.group("refs")), len(kept))
+        if not ABBREVIATED.search(kept):  # "approx. 150-400", "e.g. 3-5": the range is content
+            return Split(kept, refs, len(kept))
     kept = statement.rstrip()
     return Split(kept, (), len(kept))
 
 
+ABBREVIATED = re.compile(
+    r"\b(?:approx|vs|e\.g|i\.e|ca|cf|fig|no|nos|etc|al|dr|st|resp|p\.o|q\.d|b\.d|t\.d\.s)\.$",
+    re.IGNORECASE,
+)
+"""A full stop that ends an abbreviation ("approx. 400 IU") ends no sentence."""
+
+
+def reads_as_statement(line: str) -> bool:
+    """Four words or more in sentence case ("Give antibiotics within the first hour"), where a
+    heading capitalises its words ("Left Atrial Appendage Occlusion")."""
+    words = line.split()
+    long = [w for w in words if len(w) >= 4 and w[0].isalpha()]
+    return len(words) >= 4 and sum(w[0].islower() for w in long) * 2 >= len(long) > 0
+
+
 _REF = r"[1-9][0-9]{0,2}"
 _REFS_WITH_RANGES = rf"{_REF}(?:\s*[-\u2013]\s*{_REF})?(?:\s*,\s*{_REF}(?:\s*[-\u2013]\s*{_REF})?)*"
-MAX_RANGE = 20
-"""The widest range read as citations ("1-3" cites 1, 2 and 3; "1-40" is not a citation)."""
+MAX_RANGE = 9
+"""How far a range of citations reaches ("1-3" cites 1, 2 and 3; "1-10" ten references); a
+wider one ("40-60") is a value."""
 
 # A range of references after a sentence's full stop: "... at higher risk. 1-3". Only there:
 # at the end of a statement "aged 1-3" is content, and nothing tells the two apart.
@@ -136,12 +155,13 @@ def expand_refs(printed: str) -> tuple[int, ...]:
 
 def split_lead_in(statement: str) -> Split | None:
     """A lead-in's references printed after its colon, the colon kept ("... the following:"),
-    or None when it prints none. For a paragraph right above a list only."""
+    or None when it prints none. For a paragraph right above a list only, and only after a
+    sentence: after a label ("Grade: 3", "CHA2DS2-VASc score: 2") the number is its value."""
     match = _AFTER_COLON.search(statement)
     if match is None or not (refs := expand_refs(match.group("refs"))):
         return None
     kept = statement[: match.start("gap")].rstrip()
-    return Split(kept, refs, len(kept))
+    return Split(kept, refs, len(kept)) if reads_as_statement(kept[:-1]) else None
 
 
 # One Markdown marker: "[4]", "[4, 1, 5]", also wrapped over two lines as a soft line break is a

@@ -32,7 +32,6 @@ from assistant.ingest.shapes import (
     BULLET,
     content_blocks,
     heads_paragraph,
-    labels_section,
     looks_like_heading,
     split_group,
     statement_span,
@@ -91,12 +90,16 @@ NUMBERED = re.compile(r"^(?P<number>\d{1,2})(?P<style>[.)])\s+(?P<body>\S.*)$")
 
 
 def _numbered_heading(
-    group: list[Line], before: list[Line] | None, after: list[list[Line]]
+    group: list[Line],
+    before: list[Line] | None,
+    after: list[list[Line]],
+    last: tuple[int, str] | None = None,
 ) -> bool:
     """A numbered heading ("2. Diagnosis") at the margin, alone or right above an indented
     list. Not an item of a numbered list: the group holds no other item at the margin, the
-    group before is no lead-in (ending in ':') and holds no item n-1 or n at the margin numbered
-    in the same style ("3." or "3)"), the group after does not start with item n or n+1."""
+    group before is no lead-in (ending in ':') and holds no item n-1 or n at the margin (but an
+    item numbered in another style when `last`, the last numbered heading, was n-1 in this
+    one), the group after does not start with item n or n+1."""
     head = NUMBERED.match(group[0].content)
     if head is None or not looks_like_heading(head.group("body")):
         return False
@@ -109,15 +112,33 @@ def _numbered_heading(
     number = int(head.group("number"))
     if before and before[-1].stripped.endswith(":"):
         return False
-    earlier = [  # "4. Follow-Up" after items "1)" to "3)" starts a section: another style
-        m
-        for line in before or ()
-        if (m := NUMBERED.match(line.content)) and m.group("style") == head.group("style")
-    ]
+    earlier = [m for line in before or () if (m := NUMBERED.match(line.content))]
     if earlier and int(earlier[-1].group("number")) in (number - 1, number):
-        return False
+        # "4. Follow-Up" after items "1)" to "3)" goes on from the heading "3. Before Starting"
+        if earlier[-1].group("style") == head.group("style") or last != (
+            number - 1,
+            head.group("style"),
+        ):
+            return False
     later = NUMBERED.match(after[0][0].content) if after and after[0] else None
     return later is None or int(later.group("number")) not in (number, number + 1)
+
+
+def _last_numbered(blocks: list[Block]) -> tuple[int, str] | None:
+    """The number and style of the last numbered heading so far ("3." gives (3, "."))."""
+    for block in reversed(blocks):
+        if block.kind == "heading" and (m := NUMBERED.match(block.raw)):
+            return int(m.group("number")), m.group("style")
+    return None
+
+
+def _stands_as_heading(group: list[Line]) -> bool:
+    """A heading line alone, or right above a list."""
+    return (
+        bool(group)
+        and looks_like_heading(group[0].stripped)
+        and (len(group) == 1 or bool(BULLET.match(group[1].content)))
+    )
 
 
 def _named_heading(line: str) -> bool:
@@ -181,7 +202,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
         if not group:
             continue
         numbered = mode == "content" and _numbered_heading(
-            group, rest[at - 1] if at else None, rest[at + 1 : at + 2]
+            group, rest[at - 1] if at else None, rest[at + 1 : at + 2], _last_numbered(blocks)
         )
         first = group[0].stripped
         if TRAILER_START.match(first):
@@ -194,37 +215,26 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                 if m := REVIEW_NOTE.search(line.stripped):
                     review_status, review_note = m.group("status").strip(), line.stripped
             continue
-        heads = (
-            numbered
-            or _named_heading(first)
-            or (
-                looks_like_heading(first)
-                and (len(group) == 1 or bool(BULLET.match(group[1].content)))
-            )
-        )
+        heads = numbered or _named_heading(first) or _stands_as_heading(group)
         if mode != "content" and not heads:
             collected[mode].extend(group)
             continue
         for part in [group] if numbered or table_blocks(group, text) else split_group(group):
-            first, labels = part[0].stripped, False
+            first = part[0].stripped
             # A heading stands alone, or directly above a list or table with no blank line
-            # between.
+            # between, or (in the article, not its references) right above its paragraph.
             heading = (
                 numbered
                 or _named_heading(first)
                 or (
-                    # "Management:" names its section; not in the disclaimer or references
-                    (
-                        looks_like_heading(first)
-                        or (labels := mode == "content" and labels_section(first))
-                    )
+                    looks_like_heading(first)
                     and (
                         len(part) == 1
                         or bool(BULLET.match(part[1].content))
                         or ("\t" not in part[0].content and text_table(part[1:]) is not None)
                     )
                 )
-                or (mode == "content" and heads_paragraph(part))  # not in the references
+                or (mode == "content" and heads_paragraph(part))
             )
             if mode != "content" and not heading:
                 collected[mode].extend(part)
@@ -241,9 +251,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                     continue
                 indent = len(part[0].content) - len(part[0].content.lstrip())
                 start, end = statement_span(part[0], indent)
-                named = fold(first).removesuffix(":").rstrip() if labels else fold(first)
-                mark = ":" if labels else ""  # what comes right under a label is its own
-                blocks.append(Block("heading", named, start, end, part[0].number, mark=mark))
+                blocks.append(Block("heading", fold(first), start, end, part[0].number))
                 part = part[1:]
             if part:
                 blocks.extend(content_blocks(part, text))
@@ -359,8 +367,7 @@ def assign_levels(blocks: list[Block]) -> list[Block]:
                 and before is not None
                 and before.kind == "heading"
             )
-            under_label = previous.kind == "heading" and previous.mark == ":"
-            level = section_level + 1 if opens_lead_in or under_label else 2
+            level = section_level + 1 if opens_lead_in else 2
         section_level = level
         result.append(dataclasses.replace(block, level=level))
     return result

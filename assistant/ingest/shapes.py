@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import re
 
-from assistant.ingest.citations import PRINTED_REFS, split_citations, split_lead_in
+from assistant.ingest.citations import (
+    ABBREVIATED,
+    PRINTED_REFS,
+    reads_as_statement,
+    split_citations,
+    split_lead_in,
+)
 from assistant.ingest.parsing import Block, Line
 from assistant.ingest.tables import text_table
 
@@ -43,42 +49,36 @@ def looks_like_heading(text: str) -> bool:
     return text[0].isdigit() or any(c.isupper() for c in text.split()[0])
 
 
-MAX_LABEL_WORDS = 6
-
-
-def labels_section(text: str) -> bool:
-    """A short line in title case ending in a colon ("Topical Corticosteroids:",
-    "Management:") on its own names the section below it, as a heading does; a lead-in reads
-    as a sentence ("Symptoms include:", "The diagnosis requires the following:")."""
-    label = text[:-1].rstrip() if text.endswith(":") else ""
-    return looks_like_heading(label) and len(label.split()) <= MAX_LABEL_WORDS and _titled(label)
-
-
 def heads_paragraph(part: list[Line]) -> bool:
     """A heading typed right above its paragraph, with no blank line between ("Epidemiology"
-    then "Kawasaki disease is commoner in boys. 1"): a title-case line, then a sentence. A
-    wrapped statement goes on in lower case, and a sentence-case line is a statement."""
+    then "Kawasaki disease is commoner in boys. 1"): a title-case line of words alone, then a
+    sentence that ends as a statement does. A wrapped statement goes on in lower case or ends
+    its first line in a small word ("… (IVIg) in"); a label ("Route: IV"), a signature
+    ("Dr. Jane Smith, MD"), a list of names or a table aligned with spaces is none of these."""
+    if len(part) < 2 or BULLET.match(part[1].content):
+        return False
+    title, body = part[0].stripped, " ".join(line.stripped for line in part[1:])
+    words = title.split()
     return (
-        len(part) > 1
-        and looks_like_heading(part[0].stripped)
-        and _titled(part[0].stripped)
-        and not BULLET.match(part[1].content)
-        and part[1].stripped[:1].isupper()
-        and not any("\t" in line.content for line in part[:2])  # a table's header row
+        looks_like_heading(title)
+        and _titled(title)
+        and not re.search(r"[\d:;,.%]| {2}|\t", title)
+        and any(len(w) >= 4 for w in words)
+        and words[-1].lower() not in _CONTINUES
+        and body[:1].isupper()
+        and len(body.split()) >= 4
+        and (body.endswith((".", "!", "?")) or bool(split_citations(body).citations))
+        and "\t" not in part[1].content
     )
+
+
+_CONTINUES = frozenset("a an the of in on at to by for from with and or as than".split())
+"""Small words a line of a wrapped sentence ends in; a heading does not."""
 
 
 def _titled(text: str) -> bool:
     """Every word of four letters or more starts with a capital ("Left Atrial Appendage")."""
     return all(not w[0].islower() for w in text.split() if len(w) >= 4 and w[0].isalpha())
-
-
-def reads_as_statement(line: str) -> bool:
-    """Four words or more in sentence case ("Give antibiotics within the first hour"), where a
-    heading capitalises its words ("Left Atrial Appendage Occlusion")."""
-    words = line.split()
-    long = [w for w in words if len(w) >= 4 and w[0].isalpha()]
-    return len(words) >= 4 and sum(w[0].islower() for w in long) * 2 >= len(long) > 0
 
 
 def _ends_statement(line: Line) -> bool:
@@ -124,10 +124,6 @@ INNER_CITATIONS = re.compile(rf"(?<=[.?!])\s+{PRINTED_REFS}(?=\s+[A-Z\u00c0-\u00
 """Citations that close a sentence inside a block, before the next sentence starts: "…
 normal. 2 Anti-GM1 antibodies are … 4" cites 2 for its first sentence and 4 for the second;
 so do "… two years. [3] The cause …" and "… siblings. 1-3 Without treatment …"."""
-
-
-ABBREVIATED = re.compile(r"\b(?:approx|vs|e\.g|i\.e|ca|cf|fig|no|nos|etc|al|dr|st|resp)\.$", re.I)
-"""A full stop that ends an abbreviation ("approx. 400 IU") ends no sentence."""
 
 
 def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
