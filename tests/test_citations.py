@@ -1,3 +1,5 @@
+import signal
+
 import pytest
 
 from assistant.ingest.citations import split_citations, split_lead_in
@@ -179,3 +181,23 @@ def test_a_lead_ins_references_after_its_colon_keep_the_colon():
     assert split_lead_in("Grade: 3 or more") is None
     assert split_lead_in("The CHA2DS2-VASc score: 2") is None  # a label's value
     assert split_lead_in("Give the following:") is None
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["word " + "[1]     " * 12 + "x", "word" + " " * 20000 + "x", "risk. " + "[2] , " * 40 + "x"],
+)
+def test_a_line_of_markers_or_spaces_is_read_at_once_not_for_minutes(statement):
+    """A hang guard, not a speed target: twelve spaced markers took 26 s (the white space
+    between them read in every way), and each more marker six times as long."""
+
+    def hung(*_: object) -> None:
+        raise AssertionError("split_citations backtracked for over 10 s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(10)
+    try:
+        assert split_citations(statement).text.endswith("x")
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
