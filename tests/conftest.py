@@ -7,8 +7,10 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -286,3 +288,20 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield chromium
         chromium.close()
+
+
+@contextmanager
+def hang_guard(seconds: int = 10) -> Iterator[None]:
+    """Fail the test if its block runs for `seconds`: a guard against a parser that backtracks
+    for minutes on a hostile line, not a speed target (those live in bench/)."""
+
+    def hung(*_: object) -> None:
+        raise AssertionError(f"still running after {seconds} s: a pattern backtracks")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

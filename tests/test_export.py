@@ -12,7 +12,7 @@ from assistant.ingest.corpus import load_article, load_corpus
 from assistant.ingest.export import parse_export
 from assistant.ingest.parsing import article_id
 from assistant.ingest.shapes import looks_like_heading
-from tests.conftest import ARTICLE
+from tests.conftest import ARTICLE, hang_guard
 
 GOOD_HEADER = """What is a test condition?
 
@@ -994,3 +994,19 @@ def test_an_item_numbered_in_another_style_is_no_heading_without_a_heading_befor
     got = [(p.kind, p.section[1:], p.text) for p in load_article(write(tmp_path, body)).passages]
     assert ("bullet", ("Steps",), "Taper Steroids") in got
     assert {s for _, s, _ in got} == {("Steps",)}
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "IVIg is given" + " " * 50000 + "over five days. 1",
+        "Drug\tDose" + " " * 50000 + "x",
+        "IVIg is given over five days " + "[1]" * 20000 + " x",
+    ],
+)
+def test_a_line_with_a_long_run_of_spaces_or_markers_is_read_at_once(tmp_path, line):
+    """Each took 13-30 s or more before: every pattern tried a run from each of its
+    characters. An editor's mangled paste must not hang a build."""
+    with hang_guard():
+        passages = load_article(write(tmp_path, f"Topic\n\n{line}\n")).passages
+    assert passages and passages[0].text.startswith(line.split()[0])

@@ -22,7 +22,7 @@ from assistant.ingest.corpus import article_paths, load_article, load_corpus
 from assistant.ingest.markdown import parse_markdown
 from assistant.search.loaded import load_index
 from assistant.search.retrieval import Hit
-from tests.conftest import ARTICLE, FIXTURES
+from tests.conftest import ARTICLE, FIXTURES, hang_guard
 from tests.test_web import parse
 
 MARKDOWN = FIXTURES / "markdown"
@@ -635,3 +635,19 @@ For professionals.
         (16, "bullet", "Drug C 25-100 mg twice daily", "Rate control agents:"),
         (17, "bullet", "Drug D may be added", "Typical doses:"),
     ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("review_status: pending human review", "review_status: pending" + " " * 50000 + "x"),
+        ("last_updated: 2026-03-15", "last_updated: 2026-03-15" + " " * 50000 + "# set by hand"),
+        ("STCA is a made-up condition", "STCA is a made-up" + " " * 50000 + "condition"),
+        ("the Markdown reader. [1]", "the Markdown reader. " + "[1]" * 20000 + " x [1]"),
+    ],
+)
+def test_a_long_run_of_spaces_or_markers_is_read_at_once(tmp_path, old, new):
+    """Front matter, a comment and a paragraph that each took 15-30 s or more to read."""
+    with hang_guard():
+        article = load_article(write(tmp_path, edit(old, new), name=A.name))
+    assert article.passages

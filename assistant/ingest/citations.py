@@ -168,10 +168,11 @@ def split_lead_in(statement: str) -> Split | None:
 # space; adjacent markers ("[1][2]", "[1], [2]") form one group. Between two markers white space
 # is read one way only ("\s*,?\s*" read it in as many ways as it has spaces, for every marker:
 # "[1]     " ten times took 26 s), and the gap before them is tried from its first space only.
+# The chain that ends the statement is the last one found: searched for as chain-then-end, it
+# was read again from every marker of a long line.
 _MARKER = r"\[\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*\]"
-_MARKDOWN_TRAILING = re.compile(
-    rf"(?<!\s)(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)(?P<close>[.;:!?]?)\s*$"
-)
+_MARKER_CHAIN = re.compile(rf"(?<!\s)(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)")
+_CLOSE_AT_END = re.compile(r"(?P<close>[.;:!?]?)\s*$")
 PRINTED_REFS = rf"(?:{_REFS_WITH_RANGES}|{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)"
 """References as a writer may print them between two sentences: "2, 3", "1-3" or "[3]"."""
 
@@ -185,16 +186,22 @@ def split_markdown_citations(statement: str) -> Split:
     the words and the stop: there `end` covers the marker too, so a source span always holds
     the whole statement as printed and this function applied to it gives `text` again.
     """
-    match = _MARKDOWN_TRAILING.search(statement)
-    before = statement[: match.start()] if match else ""
+    chains = list(_MARKER_CHAIN.finditer(statement))
+    match = chains[-1] if chains else None
+    ends = _CLOSE_AT_END.match(statement, match.end()) if match else None
+    before = statement[: match.start()] if match and ends else ""
     # "[text][1]" is a reference-style link, and a marker with no statement cites nothing.
-    if match is None or not before.strip() or (not match.group("gap") and before.endswith("]")):
+    if (
+        not (match and ends)
+        or not before.strip()
+        or (not match.group("gap") and before.endswith("]"))
+    ):
         kept = statement.rstrip()
         return Split(kept, (), len(kept))
     numbers = [int(n) for n in re.findall(r"\d+", match.group("markers"))]
     refs = tuple(dict.fromkeys(numbers))
     kept = before.rstrip()
-    close = match.group("close")
+    close = ends.group("close")
     if not close:
         return Split(kept, refs, len(kept))
     if not kept.endswith(close):

@@ -132,6 +132,13 @@ def _last_numbered(blocks: list[Block]) -> tuple[int, str] | None:
     return None
 
 
+def _review_note(line: str) -> re.Match[str] | None:
+    """`REVIEW_NOTE` in a line, searched from after its last '.' or bullet (which the status
+    cannot hold): searched from each "content is" of a long line, it took seconds."""
+    body = line.removesuffix(".")
+    return REVIEW_NOTE.search(line, max(body.rfind("."), body.rfind("\u2022")) + 1)
+
+
 def _stands_as_heading(group: list[Line]) -> bool:
     """A heading line alone, or right above a list."""
     return (
@@ -212,7 +219,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             for line in group:
                 if m := LAST_UPDATED.search(line.stripped):
                     last_updated = _parse_date(m.group("date"), source, line.number)
-                if m := REVIEW_NOTE.search(line.stripped):
+                if m := _review_note(line.stripped):
                     review_status, review_note = m.group("status").strip(), line.stripped
             continue
         heads = numbered or _named_heading(first) or _stands_as_heading(group)

@@ -59,7 +59,9 @@ from assistant.ingest.tables import markdown_table
 
 FENCE = "---"
 FENCE_ENDS = ("---", "...")
-FRONT_MATTER_LINE = re.compile(r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(?P<value>.*?))?[ \t]*$")
+FRONT_MATTER_LINE = re.compile(
+    r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(?P<value>(?:.*[^ \t\n])?))?[ \t]*$"
+)
 FRONT_MATTER_KEYS = ("title", "last_updated", "review_status")
 """The keys read; any other key (authors, tags, ...) is allowed and ignored."""
 
@@ -86,7 +88,7 @@ def _unquote(raw: str) -> str:
         return (
             inner.replace("''", "'") if quoted.group("quote") == "'" else inner.replace('\\"', '"')
         )
-    return re.sub(r"[ \t]+#.*$", "", raw).strip()
+    return re.sub(r"(?<![ \t])[ \t]+#.*$", "", raw).strip()  # a run tried from its start only
 
 
 def _front_matter(lines: list[Line], source: str) -> tuple[dict[str, _Value], int]:

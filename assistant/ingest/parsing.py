@@ -113,11 +113,11 @@ def document(
     return Document(article, blocks)
 
 
-INVISIBLE_EDGES = re.compile(
-    r"^[\s\ufeff\u200b\u200c\u200d\u2060\u00ad]+|[\s\ufeff\u200b\u200c\u200d\u2060\u00ad]+$"
-)
+_INVISIBLE = r"[\s\ufeff\u200b\u200c\u200d\u2060\u00ad]"
+INVISIBLE_EDGES = re.compile(rf"^{_INVISIBLE}+|(?<!{_INVISIBLE}){_INVISIBLE}+$")
 """White space and characters that show nothing (byte order mark, zero-width space and joiners,
-word joiner, soft hyphen) at the edges of a line."""
+word joiner, soft hyphen) at the edges of a line. A run is tried from its first character only:
+tried from each, a line with 16,000 spaces inside took 2 s."""
 
 
 @dataclass(frozen=True, slots=True)
