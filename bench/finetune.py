@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from assistant.embed.embedding import SentenceTransformerEmbedder, packaged_model_path  # noqa: E402
+from assistant.embed.windows import embed_windowed  # noqa: E402
 from assistant.evaluation import load_gold  # noqa: E402
 from assistant.ingest.corpus import load_corpus  # noqa: E402
 from assistant.ingest.examples import Example, load_examples  # noqa: E402
@@ -61,10 +62,19 @@ class _Model:
             dtype=np.float32,
         )
 
+    def input_tokens(self) -> int:
+        """As the project's embedder says it, so a long passage is embedded in windows."""
+        return self._model.max_seq_length - 2
+
+    def tokens(self, texts) -> list[int]:
+        limit = self._model.max_seq_length
+        encoded = self._model.tokenizer(list(texts), truncation=True, max_length=limit)
+        return [len(ids) - 2 for ids in encoded["input_ids"]]
+
 
 def _score(embedder, passages, train, held, tests, lexical, vocabulary, settings):
     """Train the ranker on `train` with this embedder's vectors; figures on held and tests."""
-    vectors = embedder.embed([p.index_text for p in passages])
+    vectors = embed_windowed(embedder, [p.index_text for p in passages]).vectors
     started = time.perf_counter()
 
     def data(examples):
