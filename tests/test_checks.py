@@ -67,3 +67,11 @@ def test_a_statement_read_as_a_heading_with_nothing_under_it_is_named(tmp_path):
 
 def test_a_heading_above_subsections_it_cannot_be_seen_to_open_is_not_named(tmp_path):
     assert _slipped(tmp_path, "\nIVIg Therapy\n", "\nLong-Term Care\n\nIVIg Therapy\n") == []
+
+
+def test_a_statements_own_last_number_taken_for_a_citation_is_named(tmp_path):
+    """MMN cites 1-5: "... weak limbs 60" lost its number to a citation no list can check."""
+    (warning,) = _slipped(tmp_path, "weak limbs 4\n", "weak limbs, to 60\n")
+    assert ":29: " in warning and "weak limbs, to' cites 60, far beyond" in warning
+    assert "(1-5)" in warning and "end it with a full stop ('... 60.')" in warning
+    assert _slipped(tmp_path, "weak limbs 4\n", "weak limbs, to 60.\n") == []

@@ -8,7 +8,8 @@ statement, and its bullets moved under the heading above), a citation with a str
 a reference entry cut off mid-line ("8. Stamp", shown to clinicians as reference 8). An
 outside writer's short statements whose last number was not read as a citation ("Pegfilgrastim
 6 mg is given once per cycle 4", before the citation rules learnt it) became headings with
-nothing under them, lost from every answer. None of the articles written so far sets any of
+nothing under them, lost from every answer; the reverse, a statement's own last number read as
+its citation ("the heart rate stays 60"), loses the number from the text. None of the articles written so far sets any of
 these off (`tests/test_checks.py`).
 """
 
@@ -21,6 +22,9 @@ HEADING_WORDS = 6
 """A statement this short, citing nothing, right above a list, reads as a heading."""
 REFERENCE_WORDS = 3
 """A reference entry of fewer words (authors, title, source) is cut short."""
+STRAY_FACTOR = 2
+"""A lone citation more than this many times the article's next highest (and over 10) reads as
+the statement's own number taken for a citation ("... the heart rate stays 60")."""
 
 
 def slips(article: Article) -> list[str]:
@@ -46,6 +50,7 @@ def slips(article: Article) -> list[str]:
                 f"{where}: a square bracket without its pair ({here.text[-30:]!r}); a "
                 "citation is the numbers alone after the statement ('... weak limbs 4')"
             )
+    found.extend(_stray_numbers(article))
     for line, heading in article.empty_headings:
         if not reads_as_statement(heading):
             continue  # "Risk Stratification" above the subsections it cannot be seen to open
@@ -59,5 +64,25 @@ def slips(article: Article) -> list[str]:
             found.append(
                 f"{article.source}: reference {number} reads {text!r}: cut short? Clinicians "
                 "see it as written"
+            )
+    return found
+
+
+def _stray_numbers(article: Article) -> list[str]:
+    """Citations far beyond every other number the article cites, when it lists no references
+    to check them against: "the heart rate stays 60" in an article citing 1-6 lost its 60."""
+    if article.references:
+        return []  # every number is checked against the list at parse time
+    found = []
+    for here in article.passages:
+        if len(here.citations) != 1:
+            continue
+        number = here.citations[0]
+        others = [n for p in article.passages if p is not here for n in p.citations]
+        if others and number > 10 and number > STRAY_FACTOR * max(others):
+            found.append(
+                f"{article.source}:{here.line}: {here.text[-40:]!r} cites {number}, far beyond "
+                f"the article's other references (1-{max(others)}); if {number} belongs to the "
+                f"statement, end it with a full stop ('... {number}.') or its references"
             )
     return found
