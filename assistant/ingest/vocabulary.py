@@ -352,12 +352,15 @@ class Vocabulary:
         return [f for f in fixed if f is not None]
 
     def _correction(self, word: str) -> str | None:
-        """The corpus word `word` is a misspelling of, if any. The search runs over every
-        known word, so each word's answer is kept for the next question (bounded)."""
+        """The corpus word `word` is a misspelling of, or the same word with or without a
+        hyphen, if any. The search runs over every known word, so each word's answer is kept
+        for the next question (bounded)."""
         if word in self._corrected:
             return self._corrected[word]
         found = None
-        if (
+        if "-" in word and word not in self._known and (joined := word.replace("-", "")).isalpha():
+            found = joined if joined in self._known else None  # "pre-eclampsia" for "preeclampsia"
+        elif (
             len(word) >= 5
             and word.isalpha()
             and word not in self._known
@@ -366,7 +369,10 @@ class Vocabulary:
             found = self._spellings.closest(word)
             # The noisy channel (Kernighan, Church & Gale 1990): a slip is likelier than a rare
             # word, so "comon" is "common"; but "statin" is a word of its own, left as typed.
-            if found is not None and zipf(word) >= MISSPELLING_ZIPF:
+            # The corpus's word hyphenated ("preeclampsia" for "pre-eclampsia") is the same word
+            # spelt another way, however rare the hyphenated form is in English.
+            hyphenated = found is not None and found.replace("-", "") == word
+            if found is not None and zipf(word) >= MISSPELLING_ZIPF and not hyphenated:
                 found = found if zipf(found) >= zipf(word) + MORE_COMMON_BY else None
         return _remember(self._corrected, word, found)
 
