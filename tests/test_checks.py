@@ -73,5 +73,17 @@ def test_a_statements_own_last_number_taken_for_a_citation_is_named(tmp_path):
     """MMN cites 1-5: "... weak limbs 60" lost its number to a citation no list can check."""
     (warning,) = _slipped(tmp_path, "weak limbs 4\n", "weak limbs, to 60\n")
     assert ":29: " in warning and "weak limbs, to' cites 60, far beyond" in warning
-    assert "(1-5)" in warning and "end it with a full stop ('... 60.')" in warning
+    assert "(at most 5)" in warning and "end it with a full stop ('... 60.')" in warning
     assert _slipped(tmp_path, "weak limbs 4\n", "weak limbs, to 60.\n") == []
+
+
+def test_a_number_after_a_full_stop_or_in_markdown_is_cited_as_written(tmp_path):
+    assert _slipped(tmp_path, "weak limbs 4\n", "weak limbs. 60\n") == []
+    markdown = FIXTURES / "markdown" / "synthetic-condition-b.md"  # no references list
+    text = markdown.read_text(encoding="utf-8")
+    assert "in invented cases [2]" in text
+    path = tmp_path / markdown.name
+    path.write_text(text.replace("in invented cases [2]", "in invented cases [60]"), "utf-8")
+    article = load_article(path)
+    assert 60 in {n for p in article.passages for n in p.citations}
+    assert slips(article) == []

@@ -164,6 +164,8 @@ def test_a_range_of_references_after_a_full_stop_is_cited(statement, text, citat
         "The normal platelet count is approx. 150-400",
         "Use a short course, e.g. 3-5",
         "Response rates were 70% vs. 40-60",
+        "The criteria are listed in the guideline, see p. 12-15",
+        "Give 500 mg b.i.d. 2-3",
     ],
 )
 def test_a_range_that_is_content_or_too_wide_is_no_citation(statement):
@@ -179,6 +181,9 @@ def test_a_lead_ins_references_after_its_colon_keep_the_colon():
     assert split_lead_in("at least 4 of the 5 principal features: 1\u20133").citations == (1, 2, 3)
     assert split_lead_in("Grade: 3 or more") is None
     assert split_lead_in("The CHA2DS2-VASc score: 2") is None  # a label's value
+    assert split_lead_in("Maximum daily dose of aspirin in grams: 4") is None
+    assert split_lead_in("Number of criteria required for diagnosis: 4") is None
+    assert split_lead_in("Risk factors for severe disease include: 2").citations == (2,)
     assert split_lead_in("Give the following:") is None
 
 

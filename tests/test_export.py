@@ -911,6 +911,21 @@ def test_references_printed_between_sentences_as_markers_or_ranges_split_them(tm
     ]
 
 
+def test_a_range_before_a_unit_stays_the_dose(tmp_path):
+    body = "Topic\n\nGive fluids over four hours. 2-3 L may be needed in adults with shock. 1\n"
+    got = [(p.text, p.citations) for p in load_article(write(tmp_path, body)).passages]
+    assert got == [("Give fluids over four hours. 2-3 L may be needed in adults with shock.", (1,))]
+
+
+def test_a_paragraph_of_wide_ranges_after_stops_is_read_at_once(tmp_path):
+    """Each range too wide to cite read the paragraph again from its start: 66 kB took 15 s."""
+    with hang_guard():
+        passages = load_article(
+            write(tmp_path, "Topic\n\n" + "Seen in 2019. 1-40 Patients were " * 2000 + "x. 1\n")
+        ).passages
+    assert len(passages) == 1 and passages[0].citations == (1,)
+
+
 def test_a_lead_in_cited_after_its_colon_still_leads_its_list(tmp_path):
     body = (
         "Topic\n\nAssessment\n\nInitial assessment should include the following: 1\n\n"
@@ -977,6 +992,7 @@ def test_a_numbered_heading_after_a_list_numbered_in_another_style_is_a_heading(
         "Dr. Jane Smith, MD\nConsultant Neurologist, St Mary's Hospital. 1",
         "Rituximab\nCyclophosphamide\nEculizumab",
         "Drug      Dose\nApixaban  5 mg twice daily. 1",
+        "The American Heart Association\nIVIg guidance is followed in most children. 1",
     ],
 )
 def test_a_wrapped_line_a_label_or_a_list_is_no_heading_above_a_paragraph(tmp_path, group):

@@ -135,6 +135,13 @@ def test_a_word_typed_with_or_without_its_hyphen_is_the_corpus_word():
     assert vocabulary.corrections("pre-eclampsia and post-partum") == []
 
 
+def test_a_common_word_is_no_hyphen_variant_of_another():
+    joined = Vocabulary.build(["Representation and recovery are common. 1"], [])
+    assert joined.corrections("re-presentation after discharge") == []
+    hyphenated = Vocabulary.build(["The re-presentation rate is high. 1"], [])
+    assert hyphenated.corrections("representation of the data") == []
+
+
 def test_real_words_are_not_taken_for_slips(vocabulary):
     assert vocabulary.corrections("best statin for cholesterol") == []
     assert vocabulary.corrections("weaker shoulders") == []

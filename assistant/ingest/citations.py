@@ -108,10 +108,12 @@ def split_citations(statement: str) -> Split:
 
 
 ABBREVIATED = re.compile(
-    r"\b(?:approx|vs|e\.g|i\.e|ca|cf|fig|no|nos|etc|al|dr|st|resp|p\.o|q\.d|b\.d|t\.d\.s)\.$",
+    r"\b(?:approx|vs|e\.g|i\.e|ca|cf|fig|figs|no|nos|etc|al|dr|st|resp|p|pp|vol|ref|refs|ed"
+    r"|min|max|p\.o|o\.d|b\.d|b\.i\.d|t\.d\.s|t\.i\.d|q\.d|q\.d\.s|q\.i\.d)\.$",
     re.IGNORECASE,
 )
-"""A full stop that ends an abbreviation ("approx. 400 IU") ends no sentence."""
+"""A full stop that ends an abbreviation ("approx. 400 IU", "see p. 12-15", "500 mg b.i.d.")
+ends no sentence."""
 
 
 def reads_as_statement(line: str) -> bool:
@@ -156,12 +158,32 @@ def expand_refs(printed: str) -> tuple[int, ...]:
 def split_lead_in(statement: str) -> Split | None:
     """A lead-in's references printed after its colon, the colon kept ("... the following:"),
     or None when it prints none. For a paragraph right above a list only, and only after a
-    sentence: after a label ("Grade: 3", "CHA2DS2-VASc score: 2") the number is its value."""
+    sentence that opens a list: after a label ("Grade: 3", "CHA2DS2-VASc score: 2", "Maximum
+    daily dose of aspirin in grams: 4") the number is its value."""
     match = _AFTER_COLON.search(statement)
     if match is None or not (refs := expand_refs(match.group("refs"))):
         return None
     kept = statement[: match.start("gap")].rstrip()
-    return Split(kept, refs, len(kept)) if reads_as_statement(kept[:-1]) else None
+    lead = kept[:-1]
+    return Split(kept, refs, len(kept)) if reads_as_statement(lead) and _opens_list(lead) else None
+
+
+_LIST_OPENERS = frozenset(
+    "following follows include includes including are were these below".split()
+)
+_BEFORE_A_QUANTITY = frozenset("in of per for by with to at on from".split())
+
+
+def _opens_list(lead: str) -> bool:
+    """A lead-in ends in what opens a list ("the following", "include", "the 5 principal
+    features"); a label ends in what it measures ("Maximum daily dose in grams", "Number of
+    criteria for diagnosis"), and the number after its colon is the value."""
+    words = re.findall(r"[^\W\d_]+", lead.lower())
+    if not words:
+        return False
+    last, before = words[-1], words[-2] if len(words) > 1 else ""
+    plural = last.endswith("s") and not last.endswith(("ss", "is", "us"))
+    return last in _LIST_OPENERS or (plural and before not in _BEFORE_A_QUANTITY)
 
 
 # One Markdown marker: "[4]", "[4, 1, 5]", also wrapped over two lines as a soft line break is a
@@ -173,8 +195,10 @@ def split_lead_in(statement: str) -> Split | None:
 _MARKER = r"\[\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*\]"
 _MARKER_CHAIN = re.compile(rf"(?<!\s)(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)")
 _CLOSE_AT_END = re.compile(r"(?P<close>[.;:!?]?)\s*$")
-PRINTED_REFS = rf"(?:{_REFS_WITH_RANGES}|{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)"
-"""References as a writer may print them between two sentences: "2, 3", "1-3" or "[3]"."""
+BARE_REFS = rf"{_REF}(?:\s*,\s*{_REF})*"
+MARKED_REFS = rf"{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*"
+RANGED_REFS = _REFS_WITH_RANGES
+"""References as a writer may print them between two sentences: "2, 3", "[3]" or "1-3"."""
 
 
 def split_markdown_citations(statement: str) -> Split:

@@ -93,7 +93,7 @@ def _numbered_heading(
     group: list[Line],
     before: list[Line] | None,
     after: list[list[Line]],
-    last: tuple[int, str] | None = None,
+    last: tuple[int, str] | None,
 ) -> bool:
     """A numbered heading ("2. Diagnosis") at the margin, alone or right above an indented
     list. Not an item of a numbered list: the group holds no other item at the margin, the

@@ -12,7 +12,9 @@ import re
 
 from assistant.ingest.citations import (
     ABBREVIATED,
-    PRINTED_REFS,
+    BARE_REFS,
+    MARKED_REFS,
+    RANGED_REFS,
     reads_as_statement,
     split_citations,
     split_lead_in,
@@ -64,6 +66,7 @@ def heads_paragraph(part: list[Line]) -> bool:
         and _titled(title)
         and not re.search(r"[\d:;,.%]| {2}|\t", title)
         and any(len(w) >= 4 for w in words)
+        and words[0].lower() not in ("the", "a", "an")  # "The American Heart Association" / "…"
         and words[-1].lower() not in _CONTINUES
         and body[:1].isupper()
         and len(body.split()) >= 4
@@ -120,10 +123,17 @@ def statement_span(line: Line, body_start: int) -> tuple[int, int]:
     return start, end
 
 
-INNER_CITATIONS = re.compile(rf"(?<=[.?!])\s+{PRINTED_REFS}(?=\s+[A-Z\u00c0-\u00de])")
+_NEXT_SENTENCE = r"(?=\s+[A-Z\u00c0-\u00de])"
+INNER_CITATIONS = re.compile(
+    rf"(?<=[.?!])\s+(?:(?:{BARE_REFS}|{MARKED_REFS}){_NEXT_SENTENCE}"
+    rf"|{RANGED_REFS}(?=\s+[A-Z\u00c0-\u00de][a-z\u00df-\u00ff]))"
+)
 """Citations that close a sentence inside a block, before the next sentence starts: "…
 normal. 2 Anti-GM1 antibodies are … 4" cites 2 for its first sentence and 4 for the second;
-so do "… two years. [3] The cause …" and "… siblings. 1-3 Without treatment …"."""
+so do "… two years. [3] The cause …" and "… siblings. 1-3 Without treatment …". A range needs a
+word after it, not a unit: in "… four hours. 2-3 L may be needed" it is the dose."""
+ABBREVIATION_CHARS = 12
+"""The longest abbreviation `ABBREVIATED` knows, with its stops, is shorter than this."""
 
 
 def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
@@ -131,9 +141,11 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
     citations inside the block is a statement of its own, with exactly its references."""
     spans, at = [], start
     for inner in INNER_CITATIONS.finditer(text, start, end):
-        if ABBREVIATED.search(text, at, inner.start()):
+        # only the few characters before the stop, and the references after it, are read again:
+        # from `at`, a long paragraph of rejected ones was read again for each (quadratic)
+        if ABBREVIATED.search(text, max(at, inner.start() - ABBREVIATION_CHARS), inner.start()):
             continue
-        if not split_citations(text[at : inner.end()]).citations:
+        if not split_citations(text[inner.start() - 1 : inner.end()]).citations:
             continue  # "in 2019. 1-40 Patients": no range of references is that wide
         spans.append((at, inner.end()))
         at = inner.end() + len(text[inner.end() : end]) - len(text[inner.end() : end].lstrip())

@@ -36,6 +36,10 @@ MISSPELLING_ZIPF = 2.0
 """A word rarer than this in general English is taken for a misspelling of a close corpus word;"""
 MORE_COMMON_BY = 2.0
 """a more common word is, only when the corpus word is this much more common (100 times)."""
+HYPHEN_VARIANT_ZIPF = 3.0
+"""A word English writes less often than this (Zipf) is the corpus's word with or without a
+hyphen ("preeclampsia" 2.3, "postpartum" 3.0): "representation" (4.3) or "reformation" (3.5)
+are words of their own, not "re-presentation" or "re-formation"."""
 MAX_REMEMBERED_WORDS = 10_000
 """Spelling and word-knowledge answers kept per vocabulary; questions are user input, so the
 memory is bounded."""
@@ -359,7 +363,8 @@ class Vocabulary:
             return self._corrected[word]
         found = None
         if "-" in word and word not in self._known and (joined := word.replace("-", "")).isalpha():
-            found = joined if joined in self._known else None  # "pre-eclampsia" for "preeclampsia"
+            # "anti-emetics" for "antiemetics"; not "re-presentation" for "representation"
+            found = joined if joined in self._known and zipf(joined) < HYPHEN_VARIANT_ZIPF else None
         elif (
             len(word) >= 5
             and word.isalpha()
@@ -370,8 +375,13 @@ class Vocabulary:
             # The noisy channel (Kernighan, Church & Gale 1990): a slip is likelier than a rare
             # word, so "comon" is "common"; but "statin" is a word of its own, left as typed.
             # The corpus's word hyphenated ("preeclampsia" for "pre-eclampsia") is the same word
-            # spelt another way, however rare the hyphenated form is in English.
-            hyphenated = found is not None and found.replace("-", "") == word
+            # spelt another way, when English rarely writes it joined ("representation" is no
+            # "re-presentation").
+            hyphenated = (
+                found is not None
+                and found.replace("-", "") == word
+                and zipf(word) < HYPHEN_VARIANT_ZIPF
+            )
             if found is not None and zipf(word) >= MISSPELLING_ZIPF and not hyphenated:
                 found = found if zipf(found) >= zipf(word) + MORE_COMMON_BY else None
         return _remember(self._corrected, word, found)
