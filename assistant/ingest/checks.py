@@ -9,8 +9,8 @@ a reference entry cut off mid-line ("8. Stamp", shown to clinicians as reference
 outside writer's short statements whose last number was not read as a citation ("Pegfilgrastim
 6 mg is given once per cycle 4", before the citation rules learnt it) became headings with
 nothing under them, lost from every answer; the reverse, a statement's own last number read as
-its citation ("the heart rate stays 60"), loses the number from the text. None of the articles written so far sets any of
-these off (`tests/test_checks.py`).
+its citation ("the heart rate stays 60"), loses the number from the text. None of the articles
+written so far sets any of these off (`tests/test_checks.py`).
 """
 
 from __future__ import annotations
@@ -86,11 +86,11 @@ def _stray_numbers(article: Article) -> list[str]:
         if len(here.citations) != 1 or here.text.endswith((".", "?", "!")):
             continue
         number = here.citations[0]
-        others = [n for n, times in cited.items() if n != number or times > 1]
-        if others and number > 10 and number > STRAY_FACTOR * max(others):
+        highest = max((n for n, times in cited.items() if n != number or times > 1), default=0)
+        if highest and number > 10 and number > STRAY_FACTOR * highest:
             found.append(
                 f"{article.source}:{here.line}: {here.text[-40:]!r} cites {number}, far beyond "
-                f"the article's other references (at most {max(others)}); if {number} belongs to "
+                f"the article's other references (at most {highest}); if {number} belongs to "
                 f"the statement, end it with a full stop ('... {number}.') or its references"
             )
     return found
