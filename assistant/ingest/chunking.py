@@ -101,9 +101,7 @@ def chunk(
         if block.kind == PassageKind.ROW:  # its reader took its citations off its cells
             cut = Split(row_text(block.header, block.cells), block.cited, len(block.raw))
         else:
-            cut = split(block.raw)
-            if not cut.citations and block.kind == "paragraph" and _lists_after(blocks, at):
-                cut = split_lead_in(block.raw) or cut  # "… the following: 1" above its list
+            cut = cut_citations(block, blocks[at + 1] if at + 1 < len(blocks) else None, split)
         text = " ".join(cut.text.split())
         kind = block.kind
         if kind == "paragraph" and text.endswith(":"):
@@ -157,9 +155,14 @@ def chunk(
     return passages
 
 
-def _lists_after(blocks: Sequence[Block], at: int) -> bool:
-    """A list comes right after the block at `at`."""
-    return at + 1 < len(blocks) and blocks[at + 1].kind == "bullet"
+def cut_citations(block: Block, after: Block | None, split: Callable[[str], Split]) -> Split:
+    """A statement without its citations, by its format's `split`; a paragraph right above a
+    list may print them after its colon ("… the following: 1"). A reader that checks the
+    numbers against a references list reads them here too."""
+    cut = split(block.raw)
+    if cut.citations or block.kind != "paragraph" or after is None or after.kind != "bullet":
+        return cut
+    return split_lead_in(block.raw) or cut
 
 
 def _leads(block: Block, after: Block | None) -> bool:

@@ -15,7 +15,8 @@ from datetime import date, datetime
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.ingest.citations import split_citations, split_lead_in
+from assistant.ingest.chunking import cut_citations
+from assistant.ingest.citations import split_citations
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
@@ -233,13 +234,11 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             heading = (
                 numbered
                 or _named_heading(first)
+                or _stands_as_heading(part)
                 or (
                     looks_like_heading(first)
-                    and (
-                        len(part) == 1
-                        or bool(BULLET.match(part[1].content))
-                        or ("\t" not in part[0].content and text_table(part[1:]) is not None)
-                    )
+                    and "\t" not in part[0].content
+                    and text_table(part[1:]) is not None
                 )
                 or (mode == "content" and heads_paragraph(part))
             )
@@ -329,22 +328,18 @@ def _references(
             line=heading_line,
         )
     cited = (
-        (b.line, _cited(b, blocks[at + 1] if at + 1 < len(blocks) else None))
+        (
+            b.line,
+            cut_citations(
+                b, blocks[at + 1] if at + 1 < len(blocks) else None, split_citations
+            ).citations,
+        )
         for at, b in enumerate(blocks)
         if b.kind not in ("heading", "row")
     )
     listed_in = f"the References section (line {heading_line})"
     check_cited(cited, tuple((n, t) for n, t, _ in entries), source=source, listed_in=listed_in)
     return tuple((number, text) for number, text, _ in entries)
-
-
-def _cited(block: Block, after: Block | None) -> tuple[int, ...]:
-    """What a block cites, as `ingest.chunking` reads it: a lead-in's after its colon too."""
-    cited = split_citations(block.raw).citations
-    if cited or block.kind != "paragraph" or after is None or after.kind != "bullet":
-        return cited
-    lead_in = split_lead_in(block.raw)
-    return lead_in.citations if lead_in else ()
 
 
 def assign_levels(blocks: list[Block]) -> list[Block]:
