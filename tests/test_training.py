@@ -45,6 +45,27 @@ def test_the_same_inputs_give_the_same_artefact_and_an_unchanged_rebuild_reuses_
     assert again.manifest.build.embedded == 0  # passages and examples: all cached
 
 
+def test_a_new_way_of_reading_the_questions_retrains_though_no_file_changed(
+    embedder, tmp_path, monkeypatch
+):
+    """An upgrade that reads questions differently (a spelling rule, a bridge) must not serve
+    the artefact trained on the old readings: the cache is keyed on the texts as read."""
+    from assistant.train import stage
+
+    first = build_corpus(CORPUS, embedder, tmp_path / "a", training=QUICK)
+    assert first.manifest.training["trained"] and not first.manifest.training["reused"]
+    read = stage.read_question
+
+    def read_typed(question, history, turns, vocabulary=None):  # as a newer release might
+        return read(question.replace("MMN", "multifocal motor neuropathy"), history, turns,
+                    vocabulary)  # fmt: skip
+
+    monkeypatch.setattr(stage, "read_question", read_typed)
+    second = build_corpus(CORPUS, embedder, tmp_path / "a", training=QUICK)
+    assert second.manifest.training["reused"] is False
+    assert second.manifest.training["artefact_sha256"] != first.manifest.training["artefact_sha256"]
+
+
 def test_the_manifest_records_what_was_trained(index_dir):
     training = _manifest(index_dir).training
     assert training["trained"] is True

@@ -56,9 +56,10 @@ def _key(
     base: ModelInfo,
     settings: FineTuneSettings,
     vocabulary: Vocabulary | None,
+    pairs: dict[str, list[str]],
 ) -> str:
     """Everything the fine-tuned model depends on: the questions are read with the vocabulary,
-    so an edited synonyms file trains afresh."""
+    so an edited synonyms file trains afresh, and so does a change in how they are read."""
     data = {
         "version": FINE_TUNE_VERSION,
         "examples": examples.sha256,
@@ -66,6 +67,7 @@ def _key(
         "base": base.weights_sha256,
         "settings": asdict(settings),
         "vocabulary": None if vocabulary is None else vocabulary.to_json(),
+        "pairs": pairs,
     }
     return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
 
@@ -86,7 +88,8 @@ def fine_tuned_model(
             "--fine-tune needs example questions (corpus/examples/<article-id>.jsonl); "
             "there are none"
         )
-    key = _key(examples, passages, base, settings, vocabulary)
+    pairs = _pairs(examples, passages, settings, vocabulary)
+    key = _key(examples, passages, base, settings, vocabulary, pairs)
     folder = index_dir / CACHE_DIR / FINE_TUNED_CACHE
     target = folder / key
     provenance_file = target / "provenance.json"
@@ -117,7 +120,6 @@ def fine_tuned_model(
     work = index_dir / CACHE_DIR / f".fine-tune-{key}.tmp"
     shutil.rmtree(work, ignore_errors=True)
     model = SentenceTransformer(base.path, device="cpu", local_files_only=True)
-    pairs = _pairs(examples, passages, settings, vocabulary)
     steps = -(-len(pairs["anchor"]) // settings.batch_size) * settings.epochs
     trainer = SentenceTransformerTrainer(
         model=model,
