@@ -6,7 +6,7 @@ import re
 import pytest
 
 from assistant.ingest.corpus import load_article
-from assistant.ingest.matching import edit_distance, term_pattern
+from assistant.ingest.matching import closest_word, edit_distance, term_pattern
 from assistant.ingest.vocabulary import Vocabulary, load_synonyms
 from tests.conftest import ARTICLE, CORPUS, ROOT
 
@@ -104,3 +104,11 @@ def test_spellings_find_what_a_search_of_every_known_word_finds():
         assert spellings.closest(word) == expected, word
         corrected += expected is not None and expected != word
     assert corrected > 200
+
+
+def test_a_slip_keeps_the_first_letter_and_fewer_edits_can_be_asked_for():
+    known = ["mepolizumab", "omalizumab", "rituximab"]
+    assert closest_word("teplizumab", known) is None
+    assert closest_word("rituxamab", known) == "rituximab"
+    assert closest_word("ritxuamab", known) == "rituximab"  # two edits, allowed from 8 letters
+    assert closest_word("ritxuamab", known, edits=1) is None

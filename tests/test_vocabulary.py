@@ -148,6 +148,37 @@ def test_real_words_are_not_taken_for_slips(vocabulary):
 
 
 @pytest.mark.parametrize(
+    ("question", "corpus_word"),
+    [
+        ("hypernatremia free water deficit", "hyponatremia"),  # the opposite disorder
+        ("teplizumab who qualifies", "mepolizumab"),  # another drug: the first letter differs
+        ("nephrotoxic drugs to avoid", "nephrotic"),
+        ("decongestion with diuretics", "congestion"),
+        ("rechallenge after a reaction", "challenge"),
+    ],
+)
+def test_a_word_is_not_corrected_to_another_two_edits_away(question, corpus_word):
+    """Two slips in a word English writes, or a slip of its first letter, are less likely than
+    the word itself: a clinician asking about hypernatremia must not be read as asking about
+    hyponatremia, nor one asking about a drug as asking about another."""
+    vocabulary = Vocabulary.build([f"About {corpus_word} and more. 1"], [])
+    assert vocabulary.corrections(question) == []
+
+
+@pytest.mark.parametrize(
+    ("question", "fixed"),
+    [
+        ("ok in a cirrhotic?", "cirrhosis"),  # the same stem with another ending
+        ("immunoglobin dose", "immunoglobulin"),  # two slips in a word English never writes
+        ("eculizumib trial", "eculizumab"),
+    ],
+)
+def test_two_edits_still_correct_an_unknown_word_or_another_ending(question, fixed):
+    vocabulary = Vocabulary.build([f"About {fixed} and more. 1"], [])
+    assert vocabulary.corrections(question) == [fixed]
+
+
+@pytest.mark.parametrize(
     ("question", "term"),
     [
         ("what's the downside?", "downsides"),  # singular of a listed plural

@@ -371,9 +371,15 @@ class Vocabulary:
             and word not in self._known
             and not set(tokenize([word])[0]) <= self.stems  # not an inflection of a corpus word
         ):
-            found = self._spellings.closest(word)
             # The noisy channel (Kernighan, Church & Gale 1990): a slip is likelier than a rare
             # word, so "comon" is "common"; but "statin" is a word of its own, left as typed.
+            # Two slips in one word are not likelier than a word English writes at all
+            # ("hypernatremia" is no "hyponatremia"), unless they only change its ending: the
+            # same stem, another form ("cirrhotic" for "cirrhosis").
+            found = self._spellings.closest(word, None if zipf(word) == 0 else 1)
+            if found is None and zipf(word) > 0:
+                found = self._spellings.closest(word)
+                found = found if found is not None and found[:-3] == word[:-3] else None
             # The corpus's word hyphenated ("preeclampsia" for "pre-eclampsia") is the same word
             # spelt another way, when English rarely writes it joined ("representation" is no
             # "re-presentation").
