@@ -46,6 +46,7 @@ def test_parentheses_that_are_not_abbreviations_are_ignored(text):
         ("Is PLEX useful?", "plasma exchange"),
         ("MND or MMN?", "motor neuron disease"),
         ("cyclophosphomide?", "cyclophosphamide"),  # misspelt
+        ("IVIg for an outpt?", "outpatient"),  # ward shorthand, not a slip of "output"
     ],
 )
 def test_queries_are_expanded_towards_the_articles_words(vocabulary, question, bridge):
