@@ -81,3 +81,22 @@ def test_two_workers_serve_a_fine_tuned_version_from_the_master_s_copy(fine_tune
         stop_server(process)
     text = log.read_text()
     assert text.count("as the master loaded it (shared)") == 2 and "Traceback" not in text
+
+
+def test_the_fine_tuned_model_is_keyed_on_its_training_pairs_as_read(article):
+    """A release that reads the examples differently trains afresh rather than reuse a model
+    fine-tuned on the old readings (the files, settings and vocabulary all unchanged)."""
+    from assistant.ingest.examples import Examples
+    from assistant.records import ModelInfo
+    from assistant.train.finetune import _key
+
+    examples = Examples(usable=(), stale=(), counts={}, sha256="0" * 64)
+    base = ModelInfo("all-MiniLM-L6-v2", "/model", "1" * 64, 384, True)
+    passages = article.passages
+
+    def key(anchor: str) -> str:
+        pairs = {"anchor": [anchor], "positive": [passages[0].index_text]}
+        return _key(examples, passages, base, SETTINGS, None, pairs)
+
+    assert key("ivig dose") == key("ivig dose")
+    assert key("ivig dose") != key("ivig dose (immunoglobulin)")

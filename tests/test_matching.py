@@ -112,3 +112,5 @@ def test_a_slip_keeps_the_first_letter_and_fewer_edits_can_be_asked_for():
     assert closest_word("rituxamab", known) == "rituximab"
     assert closest_word("ritxuamab", known) == "rituximab"  # two edits, allowed from 8 letters
     assert closest_word("ritxuamab", known, edits=1) is None
+    assert closest_word("irtuximab", known) == "rituximab"  # its first two letters swapped
+    assert closest_word("rituximb", known, accept=lambda w: w.startswith("o")) is None

@@ -179,6 +179,13 @@ def test_two_edits_still_correct_an_unknown_word_or_another_ending(question, fix
     assert vocabulary.corrections(question) == [fixed]
 
 
+def test_another_ending_is_found_even_when_a_longer_word_is_as_near():
+    """ "nephrotoxic" is as near to "nephrotic" as "nephrosis" and longer, but only the second
+    shares its stem: the choice is made among the words the rule accepts."""
+    vocabulary = Vocabulary.build(["About nephrosis and nephrotoxic drugs. 1"], [])
+    assert vocabulary.corrections("nephrotic syndrome") == ["nephrosis"]
+
+
 @pytest.mark.parametrize(
     ("question", "term"),
     [

@@ -23,7 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.ingest.matching import Spellings, term_pattern, zipf
+from assistant.ingest.matching import Spellings, allowed_edits, same_stem, term_pattern, zipf
 from assistant.ingest.parsing import LINE_END, read_text
 from assistant.ingest.tokens import WORD, Words, read, tokenize
 from assistant.records import Article
@@ -359,8 +359,8 @@ class Vocabulary:
         """The corpus word `word` is a misspelling of, or the same word with or without a
         hyphen, if any. The search runs over every known word, so each word's answer is kept
         for the next question (bounded)."""
-        if word in self._corrected:
-            return self._corrected[word]
+        if (remembered := self._corrected.get(word, "")) != "":  # "": not asked before
+            return remembered  # one read: another thread may empty the memory between two
         found = None
         if "-" in word and word not in self._known and (joined := word.replace("-", "")).isalpha():
             # "anti-emetics" for "antiemetics"; not "re-presentation" for "representation"
@@ -372,17 +372,15 @@ class Vocabulary:
             and not set(tokenize([word])[0]) <= self.stems  # not an inflection of a corpus word
         ):
             # The noisy channel (Kernighan, Church & Gale 1990): a slip is likelier than a rare
-            # word, so "comon" is "common"; but "statin" is a word of its own, left as typed.
-            # Two slips in one word are not likelier than a word English writes at all
-            # ("hypernatremia" is no "hyponatremia"), unless they only change its ending: the
-            # same stem, another form ("cirrhotic" for "cirrhosis").
-            found = self._spellings.closest(word, None if zipf(word) == 0 else 1)
-            if found is None and zipf(word) > 0:
-                found = self._spellings.closest(word)
-                found = found if found is not None and found[:-3] == word[:-3] else None
-            # The corpus's word hyphenated ("preeclampsia" for "pre-eclampsia") is the same word
-            # spelt another way, when English rarely writes it joined ("representation" is no
-            # "re-presentation").
+            # word ("comon" is "common"; "statin" is left as typed), two slips are not likelier
+            # than a word English writes ("hypernatremia" is no "hyponatremia") unless only its
+            # last three letters change ("cirrhotic" for "cirrhosis": a stem, another ending).
+            known = zipf(word) > 0
+            found = self._spellings.closest(word, 1 if known else None)
+            if found is None and known and allowed_edits(word) > 1:
+                found = self._spellings.closest(word, accept=lambda w: same_stem(w, word))
+            # The corpus's word hyphenated ("preeclampsia" for "pre-eclampsia") is the same word,
+            # when English rarely writes it joined ("representation" is no "re-presentation").
             hyphenated = (
                 found is not None
                 and found.replace("-", "") == word

@@ -246,9 +246,9 @@ def _key(
     settings: TrainingSettings,
     vocabulary: Vocabulary,
     rows: list[Example],
-    texts: list[tuple[str, str | None]],
+    readings: list[tuple[Words, Words | None]],
 ) -> str:
-    """What the artefact is trained from; `texts`, the rows as read, retrain a new reading."""
+    """What the artefact is trained from; `readings` (what BM25 and the model read) retrain."""
     digest = hashlib.sha256()
     digest.update(
         json.dumps(
@@ -260,7 +260,7 @@ def _key(
                 "settings": artefact.settings_json(settings),
                 "vocabulary": vocabulary.to_json(),
                 "rows": [[e.question, list(e.history), list(e.answers)] for e in rows],
-                "read": texts,
+                "read": [[[w.text, w.for_model, list(w.shifts)] for w in r if w] for r in readings],
             },
             sort_keys=True,
         ).encode()
@@ -345,7 +345,7 @@ def train_ranker(
     usable = every + derived
     key = _key(
         examples, inputs.passage_vectors, inputs.passage_ids, embedder.info, settings,
-        inputs.vocabulary, usable, texts,
+        inputs.vocabulary, usable, readings,
     )  # fmt: skip
     reuse = index_dir / CACHE_DIR / RANKER_CACHE / key
     passages: np.ndarray | None = None
