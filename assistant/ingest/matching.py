@@ -105,10 +105,10 @@ def allowed_edits(word: str) -> int:
 
 
 class Spellings:
-    """Known words, for `closest_word`: only words whose length a slip could reach (n edits
-    change a length by at most n) and that begin as a slip of it may (`closest_word`) are
-    compared. The same answer, from a fraction of the comparisons (a new word cost 175 us
-    against 3,324 known words when every word was compared)."""
+    """Known words, for `closest_word`: only those of a length a slip could reach (n edits
+    change a length by at most n) and beginning as a slip's may (`closest_word`) are compared.
+    The same answer, from a fraction of the comparisons (a new word cost 175 us against 3,324
+    known words when every word was compared)."""
 
     def __init__(self, words: Iterable[str]) -> None:
         self._words = tuple(words)

@@ -248,7 +248,7 @@ def _key(
     rows: list[Example],
     readings: list[tuple[Words, Words | None]],
 ) -> str:
-    """What the artefact is trained from; `readings` (what BM25 and the model read) retrain."""
+    """What the artefact is trained from, down to each question as read (`readings`)."""
     digest = hashlib.sha256()
     digest.update(
         json.dumps(
