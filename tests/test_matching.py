@@ -4,9 +4,11 @@ import json
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from assistant.ingest.corpus import load_article
-from assistant.ingest.matching import closest_word, edit_distance, term_pattern
+from assistant.ingest.matching import Spellings, closest_word, edit_distance, term_pattern
 from assistant.ingest.vocabulary import Vocabulary, load_synonyms
 from tests.conftest import ARTICLE, CORPUS, ROOT
 
@@ -86,8 +88,6 @@ def test_spellings_find_what_a_search_of_every_known_word_finds():
     correction, or none, as `closest_word` over every known word."""
     import random
 
-    from assistant.ingest.matching import Spellings, closest_word
-
     vocabulary = Vocabulary.of_corpus([load_article(ARTICLE)], load_synonyms(CORPUS))
     known = sorted(vocabulary._known)
     spellings = Spellings(known)
@@ -114,3 +114,21 @@ def test_a_slip_keeps_the_first_letter_and_fewer_edits_can_be_asked_for():
     assert closest_word("ritxuamab", known, edits=1) is None
     assert closest_word("irtuximab", known) == "rituximab"  # its first two letters swapped
     assert closest_word("rituximb", known, accept=lambda w: w.startswith("o")) is None
+
+
+_WORDS = st.text(alphabet="abcdeilmnorstu", min_size=5, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    word=_WORDS, known=st.lists(_WORDS, min_size=1, max_size=40), edits=st.sampled_from([None, 1])
+)
+def test_a_correction_begins_as_a_slip_can_and_spellings_agree(word, known, edits):
+    """Whatever the words: a correction is within the allowed edits, begins with the typed
+    word's first letter (or its first two swapped), and `Spellings` finds what a search of
+    every known word finds."""
+    found = closest_word(word, known, edits)
+    assert Spellings(known).closest(word, edits) == found
+    if found is not None:
+        assert edit_distance(word, found) <= (1 if edits == 1 or len(word) < 8 else 2)
+        assert found[0] == word[0] or found[:2] == word[1::-1]
