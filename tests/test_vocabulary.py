@@ -167,8 +167,26 @@ def test_a_word_is_not_corrected_to_another_two_edits_away(question, corpus_word
 
 
 @pytest.mark.parametrize(
+    ("question", "corpus_word"),
+    [
+        ("dysphasia after a stroke", "dysphagia"),  # speech is not swallowing
+        ("hip adduction weakness", "abduction"),
+        ("nephritic syndrome", "nephrotic"),
+        ("peroneal nerve palsy", "perineal"),
+        ("terminal ileum", "ilium"),
+    ],
+)
+def test_a_word_english_writes_is_no_slip_of_a_word_about_as_common(question, corpus_word):
+    """One edit apart, both words of medicine: the typed one is not taken for a slip unless the
+    corpus word is a hundred times as common."""
+    vocabulary = Vocabulary.build([f"About {corpus_word} and more. 1"], [])
+    assert vocabulary.corrections(question) == []
+
+
+@pytest.mark.parametrize(
     ("question", "fixed"),
     [
+        ("siadh criteria", "siad"),  # a letter added to a corpus word, in a rare word
         ("ok in a cirrhotic?", "cirrhosis"),  # the same stem with another ending
         ("immunoglobin dose", "immunoglobulin"),  # two slips in a word English never writes
         ("eculizumib trial", "eculizumab"),

@@ -32,10 +32,12 @@ SYNONYMS_FILE = "synonyms.txt"
 CLINICAL_FILE = "clinical-vocabulary.txt"
 RULE_FILES = (CLINICAL_FILE, SYNONYMS_FILE)
 """Read in this order: the articles' own synonyms add to what the clinical vocabulary says."""
-MISSPELLING_ZIPF = 2.0
-"""A word rarer than this in general English is taken for a misspelling of a close corpus word;"""
 MORE_COMMON_BY = 2.0
-"""a more common word is, only when the corpus word is this much more common (100 times)."""
+"""A word English writes is a slip of a corpus word one edit away only if that one is this much
+more common (100 times: about as rare as a slip of a given letter); one it never writes is."""
+ENDING_ZIPF = 2.0
+"""A word rarer than this is a corpus word with another ending two edits away ("cirrhotic" 1.7,
+"cirrhosis") or a letter added ("titres"); a commoner one is its own ("diabetic", "thought")."""
 HYPHEN_VARIANT_ZIPF = 3.0
 """A word English writes less often than this (Zipf) is the corpus's word with or without a
 hyphen ("preeclampsia" 2.3, "postpartum" 3.0): "representation" (4.3) or "reformation" (3.5)
@@ -371,22 +373,20 @@ class Vocabulary:
             and word not in self._known
             and not set(tokenize([word])[0]) <= self.stems  # not an inflection of a corpus word
         ):
-            # The noisy channel (Kernighan, Church & Gale 1990): a slip is likelier than a rare
-            # word ("comon" is "common"; "statin" is left as typed), two slips are not likelier
-            # than a word English writes ("hypernatremia" is no "hyponatremia") unless only its
-            # last three letters change ("cirrhotic" for "cirrhosis": a stem, another ending).
-            known = zipf(word) > 0
+            # The noisy channel (Kernighan, Church & Gale 1990): a word English never writes is
+            # a slip; one it writes, of a word 100 times as common ("comon", not "dysphasia"), a
+            # rare one also of its stem's other ending or a letter shorter (`ENDING_ZIPF`).
+            known, rare = zipf(word) > 0, 0 < zipf(word) < ENDING_ZIPF
             found = self._spellings.closest(word, 1 if known else None)
-            if found is None and known and allowed_edits(word) > 1:
+            ending = found is None and rare and allowed_edits(word) > 1
+            if ending:
                 found = self._spellings.closest(word, accept=lambda w: same_stem(w, word))
             # The corpus's word hyphenated ("preeclampsia" for "pre-eclampsia") is the same word,
             # when English rarely writes it joined ("representation" is no "re-presentation").
-            hyphenated = (
-                found is not None
-                and found.replace("-", "") == word
-                and zipf(word) < HYPHEN_VARIANT_ZIPF
-            )
-            if found is not None and zipf(word) >= MISSPELLING_ZIPF and not hyphenated:
+            hyphenated = found is not None and found.replace("-", "") == word
+            hyphenated = hyphenated and zipf(word) < HYPHEN_VARIANT_ZIPF
+            added = rare and word[:-1] == found  # "titres" for "titre", "siadh" for "siad"
+            if found is not None and known and not (hyphenated or ending or added):
                 found = found if zipf(found) >= zipf(word) + MORE_COMMON_BY else None
         return _remember(self._corrected, word, found)
 
