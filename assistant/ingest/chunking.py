@@ -98,10 +98,11 @@ def chunk(
             continue
 
         section = tuple(title for _, title in stack)
+        after = blocks[at + 1] if at + 1 < len(blocks) else None
         if block.kind == PassageKind.ROW:  # its reader took its citations off its cells
             cut = Split(row_text(block.header, block.cells), block.cited, len(block.raw))
         else:
-            cut = cut_citations(block, blocks[at + 1] if at + 1 < len(blocks) else None, split)
+            cut = cut_citations(block, after, split)
         text = " ".join(cut.text.split())
         kind = block.kind
         if kind == "paragraph" and text.endswith(":"):
@@ -123,7 +124,6 @@ def chunk(
             )
             if parents:
                 context = parents[-1][1]
-            after = blocks[at + 1] if at + 1 < len(blocks) else None
             if text.endswith(":") and _leads(block, after):
                 parents.append((block.indent, text))
             elif _nests(block, after):
