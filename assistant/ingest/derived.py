@@ -26,9 +26,9 @@ import re
 from collections import Counter
 from collections.abc import Collection, Mapping
 
+from assistant.ingest.abbreviations import find_abbreviations
 from assistant.ingest.matching import zipf
 from assistant.ingest.tokens import WORD, _stopwords
-from assistant.ingest.vocabulary import find_abbreviations
 from assistant.records import Article, Passage
 
 KEYWORDS = 4
