@@ -8,7 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.ingest.corpus import load_article
-from assistant.ingest.matching import Spellings, closest_word, edit_distance, term_pattern
+from assistant.ingest.matching import (
+    Spellings,
+    closest_word,
+    edit_distance,
+    term_pattern,
+    unhyphenated,
+)
 from assistant.ingest.vocabulary import Vocabulary, load_synonyms
 from tests.conftest import ARTICLE, CORPUS, ROOT
 
@@ -132,3 +138,12 @@ def test_a_correction_begins_as_a_slip_can_and_spellings_agree(word, known, edit
     if found is not None:
         assert edit_distance(word, found) <= (1 if edits == 1 or len(word) < 8 else 2)
         assert found[0] == word[0] or found[:2] == word[1::-1]
+
+
+def test_a_term_without_its_hyphens_only_where_english_has_no_such_word():
+    terms = ["z-pak", "hs-trop", "e-mail", "anti-d immunoglobulin", "re-bound", "ivig"]
+    assert unhyphenated(terms, 3.0) == {
+        "zpak": "z-pak",
+        "hstrop": "hs-trop",
+        "antid immunoglobulin": "anti-d immunoglobulin",
+    }

@@ -110,6 +110,17 @@ def test_a_word_typed_with_or_without_its_hyphen_is_the_corpus_word():
     assert vocabulary.corrections("pre-eclampsia and post-partum") == []
 
 
+def test_a_glossary_term_typed_without_its_hyphens_bridges_as_the_term_does():
+    """A phone drops hyphens: "zpak" is the glossary's "Z-Pak", but "email" stays a word of
+    its own however a rule spells "e-mail"."""
+    rules = parse_synonyms("Z-Pak => macrolides\ne-mail => electronic mail\n")
+    vocabulary = Vocabulary.build(["Macrolides cover atypical organisms. 1"], rules)
+    assert vocabulary.expand("can i give a zpak") == "can i give a zpak (macrolides)"
+    assert vocabulary.expand("can i give a Z-Pak") == "can i give a Z-Pak (macrolides)"
+    assert vocabulary.expand("send an email") == "send an email"
+    assert vocabulary.expand("send an e-mail") == "send an e-mail (electronic mail)"
+
+
 def test_a_common_word_is_no_hyphen_variant_of_another():
     joined = Vocabulary.build(["Representation and recovery are common. 1"], [])
     assert joined.corrections("re-presentation after discharge") == []

@@ -48,6 +48,19 @@ def _render(node: dict) -> str:
     return group + "?" if _END in node else group
 
 
+def unhyphenated(terms: Iterable[str], rarer_than: float) -> dict[str, str]:
+    """Each hyphenated term written without its hyphens, to the term: a phone or a hurried
+    hand drops them ("zpak" for "Z-Pak", "hstrop"). Only where each word so joined is one
+    English writes less often than `rarer_than` (Zipf): "xray" yes, "rebound" is no "re-bound"."""
+    found: dict[str, str] = {}
+    for term in terms:
+        joined = term.replace("-", "")
+        changed = [w for w in joined.split() if w not in term.split()]
+        if changed and all(w.isalnum() and zipf(w) < rarer_than for w in changed):
+            found.setdefault(joined, term)
+    return found
+
+
 @lru_cache(maxsize=8192)
 def zipf(word: str) -> float:
     """How common a word is in general English (wordfreq's Zipf scale: 3 is once per million

@@ -29,6 +29,7 @@ from assistant.ingest.matching import (
     allowed_edits,
     same_stem,
     term_pattern,
+    unhyphenated,
     zipf,
 )
 from assistant.ingest.parsing import LINE_END, read_text
@@ -221,6 +222,9 @@ class Vocabulary:
         for rule in self.rules:
             for term in rule.terms:
                 add(term, rule.expansions)
+        for joined, term in unhyphenated(list(expansions), HYPHEN_VARIANT_ZIPF).items():
+            if joined not in expansions[term]:  # "sglt2 inhibitors": what "SGLT-2 ..." maps to
+                expansions.setdefault(joined, expansions[term])
         self._expansions = expansions
         self._bridges = {}
         glossary = {w for term in expansions for w in WORD.findall(term)}
