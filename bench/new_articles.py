@@ -8,8 +8,11 @@ gold figures (and, built without their examples, the model's own ranking beside 
 one; "wrong article": in-scope questions answered first from an article that holds none of
 their gold) and the first article's test part; `--misses` also prints each gold question
 missed (its rank, whether declined, the top passage), which is not written to the results.
+`--gold second` scores `<id>.second.jsonl` instead: a second gold set, written later by a
+helper who saw only the articles (tests/fixtures/outside/README.md).
 
     .venv/bin/python bench/new_articles.py [--dir DIR] [--modes none examples] [--misses]
+        [--gold second --out bench/results/new_articles_second.json]
 
 Writes bench/results/new_articles.json (about 40 s a build on 2 cores).
 """
@@ -68,6 +71,9 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=ROOT / "tests" / "fixtures" / "outside")
     parser.add_argument("--misses", action="store_true", help="print the questions missed")
     parser.add_argument(
+        "--gold", default="gold", help="score <id>.GOLD.jsonl (default gold; or second)"
+    )
+    parser.add_argument(
         "--modes", nargs="+", choices=("none", "examples"), default=["none", "examples"]
     )
     parser.add_argument(
@@ -77,7 +83,7 @@ def main() -> None:
     articles = sorted(
         p
         for p in args.dir.iterdir()
-        if p.suffix in (".txt", ".md") and (args.dir / f"{p.stem}.gold.jsonl").exists()
+        if p.suffix in (".txt", ".md") and (args.dir / f"{p.stem}.{args.gold}.jsonl").exists()
     )
     embedder = model()
     first_test = load_gold(ROOT / "tests" / "gold" / "test.jsonl")
@@ -101,7 +107,7 @@ def main() -> None:
         }
         print(f"{mode}: first article hit@1 {run['first_article_test']['hit@1']:.3f}", flush=True)
         for article in articles:
-            gold = gold_items(args.dir / f"{article.stem}.gold.jsonl", "g")
+            gold = gold_items(args.dir / f"{article.stem}.{args.gold}.jsonl", "g")
             report = evaluate(engine, gold)
             figures = report.metrics()
             figures["wrong_article"] = wrong_article(engine, report)
@@ -131,7 +137,10 @@ def main() -> None:
                               f"{r.top_text[:70]!r}")  # fmt: skip
         runs.append(run)
     shutil.rmtree(root, ignore_errors=True)
-    write(args.out, {"benchmark": "new articles", "dir": str(args.dir), "runs": runs})
+    write(
+        args.out,
+        {"benchmark": "new articles", "dir": str(args.dir), "gold": args.gold, "runs": runs},
+    )
 
 
 if __name__ == "__main__":
