@@ -8,8 +8,9 @@ gold figures (and, built without their examples, the model's own ranking beside 
 one; "wrong article": in-scope questions answered first from an article that holds none of
 their gold) and the first article's test part; `--misses` also prints each gold question
 missed (its rank, whether declined, the top passage), which is not written to the results.
-`--gold second` scores `<id>.second.jsonl` instead: a second gold set, written later by a
-helper who saw only the articles (tests/fixtures/outside/README.md).
+`--gold second` scores `<id>.second.jsonl` instead (a second gold set, written later by a
+helper who saw only the articles), `--gold follow-ups` their follow-up conversations
+(tests/fixtures/outside/README.md).
 
     .venv/bin/python bench/new_articles.py [--dir DIR] [--modes none examples] [--misses]
         [--gold second --out bench/results/new_articles_second.json]
@@ -71,7 +72,7 @@ def main() -> None:
     parser.add_argument("--dir", type=Path, default=ROOT / "tests" / "fixtures" / "outside")
     parser.add_argument("--misses", action="store_true", help="print the questions missed")
     parser.add_argument(
-        "--gold", default="gold", help="score <id>.GOLD.jsonl (default gold; or second)"
+        "--gold", default="gold", help="score <id>.GOLD.jsonl (default gold; or second, follow-ups)"
     )
     parser.add_argument(
         "--modes", nargs="+", choices=("none", "examples"), default=["none", "examples"]

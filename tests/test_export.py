@@ -796,7 +796,7 @@ def test_articles_written_outside_the_team_keep_every_gold_phrase_in_a_passage(a
     """bench/new_articles.py scores these; a phrase no passage holds would score a miss that
     is the parser's, not the ranker's (a table row's cells, a nested bullet, a citation)."""
     texts = [p.text.lower() for p in load_article(article).passages]
-    for suffix in ("gold", "second", "examples"):
+    for suffix in ("gold", "second", "follow-ups", "examples"):
         for line in (OUTSIDE / f"{article.stem}.{suffix}.jsonl").read_text().splitlines():
             for phrase in json.loads(line)["gold"]:
                 assert any(phrase.lower() in text for text in texts), (suffix, phrase)
