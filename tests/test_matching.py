@@ -147,3 +147,4 @@ def test_a_term_without_its_hyphens_only_where_english_has_no_such_word():
         "hstrop": "hs-trop",
         "antid immunoglobulin": "anti-d immunoglobulin",
     }
+    assert unhyphenated(["mis-c", "z-pak"], 1.0) == {"zpak": "z-pak"}  # "misc" is a word

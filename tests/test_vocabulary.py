@@ -121,6 +121,17 @@ def test_a_glossary_term_typed_without_its_hyphens_bridges_as_the_term_does():
     assert vocabulary.expand("send an e-mail") == "send an e-mail (electronic mail)"
 
 
+def test_a_term_typed_joined_bridges_to_the_term_itself_and_misc_stays_a_word():
+    """The article writes "IVIg-refractory": typed joined, the question gains that word too,
+    not only what the term leads to; "misc" (Zipf 2.9) is English's, not "MIS-C"."""
+    rules = parse_synonyms("IVIg-refractory => alternatives\nMIS-C => multisystem syndrome\n")
+    vocabulary = Vocabulary.build(["Alternatives for IVIg-refractory disease. 1"], rules)
+    assert vocabulary.expand("ivigrefractory mmn") == (
+        "ivigrefractory mmn (ivig-refractory; alternatives)"
+    )
+    assert vocabulary.expand("misc labs") == "misc labs"
+
+
 def test_a_common_word_is_no_hyphen_variant_of_another():
     joined = Vocabulary.build(["Representation and recovery are common. 1"], [])
     assert joined.corrections("re-presentation after discharge") == []

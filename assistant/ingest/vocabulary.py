@@ -50,6 +50,9 @@ HYPHEN_VARIANT_ZIPF = 3.0
 """A word English writes less often than this (Zipf) is the corpus's word with or without a
 hyphen ("preeclampsia" 2.3, "postpartum" 3.0): "representation" (4.3) or "reformation" (3.5)
 are words of their own, not "re-presentation" or "re-formation"."""
+JOINED_ZIPF = 1.0
+"""A glossary term is also found typed without its hyphens only where English never writes the
+word so joined (Zipf under 1: "zpak", "hstrop"; "misc" is 2.9, not "MIS-C")."""
 MAX_REMEMBERED_WORDS = 10_000
 """Spelling and word-knowledge answers kept per vocabulary; questions are user input, so the
 memory is bounded."""
@@ -222,12 +225,12 @@ class Vocabulary:
         for rule in self.rules:
             for term in rule.terms:
                 add(term, rule.expansions)
-        for joined, term in unhyphenated(list(expansions), HYPHEN_VARIANT_ZIPF).items():
+        glossary = {w for term in expansions for w in WORD.findall(term)}
+        for joined, term in unhyphenated(list(expansions), JOINED_ZIPF).items():
             if joined not in expansions[term]:  # "sglt2 inhibitors": what "SGLT-2 ..." maps to
-                expansions.setdefault(joined, expansions[term])
+                expansions.setdefault(joined, [term, *expansions[term]])
         self._expansions = expansions
         self._bridges = {}
-        glossary = {w for term in expansions for w in WORD.findall(term)}
         self._known = self.words | glossary
         # A slip may be of a word the corpus only has inflected ("progres" -> the stem of
         # "progression"), so stems are candidates too.
