@@ -67,6 +67,20 @@ def wrong_article(engine, report: Report) -> int:
     return wrong
 
 
+MEANS = ("hit@1", "hit@3", "mrr", "declined_out_of_scope", "wrongly_declined")
+
+
+def mean_over(articles) -> dict[str, float | int]:
+    """Each figure's mean over the articles (with as many questions each, as in the fixtures,
+    also the pooled share), and the questions first answered from another article, summed."""
+    articles = list(articles)
+    mean: dict[str, float | int] = {
+        k: round(sum(a[k] or 0.0 for a in articles) / len(articles), 4) for k in MEANS
+    }
+    mean["wrong_article"] = sum(a["wrong_article"] for a in articles)
+    return mean
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dir", type=Path, default=ROOT / "tests" / "fixtures" / "outside")
@@ -136,6 +150,11 @@ def main() -> None:
                     if r.declined != r.item.out_of_scope or missed:
                         print(f"    rank {r.rank} declined {r.declined}: {r.item.question!r} -> "
                               f"{r.top_text[:70]!r}")  # fmt: skip
+        run["mean"] = mean_over(run["articles"].values())
+        print(
+            "  mean over the articles: " + ", ".join(f"{k} {v}" for k, v in run["mean"].items()),
+            flush=True,
+        )
         runs.append(run)
     shutil.rmtree(root, ignore_errors=True)
     write(
