@@ -51,7 +51,7 @@ def _render(node: dict) -> str:
 def unhyphenated(terms: Iterable[str], rarer_than: float) -> dict[str, str]:
     """Each hyphenated term written without its hyphens, to the term: a phone or a hurried
     hand drops them ("zpak" for "Z-Pak", "hstrop"). Only where each word so joined is one
-    English writes less often than `rarer_than` (Zipf): "xray" yes, "rebound" is no "re-bound"."""
+    English writes less often than `rarer_than` (Zipf): "rebound" is no "re-bound"."""
     found: dict[str, str] = {}
     for term in terms:
         joined = term.replace("-", "")
