@@ -29,8 +29,9 @@ pytestmark = pytest.mark.slow
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
 BLANK_LINE = re.compile(r"(?>\r\n|\r|\n)[^\S\r\n]*(?>\r\n|\r|\n)")  # "\r\n" is one end
+_EXPORT_REF = r"[0-9]{1,3}(?:\s*[-\u2013]\s*[0-9]{1,3})?"  # "4", or "1-3" after a full stop
 EXPORT_TAIL = re.compile(
-    r"\s*(?P<refs>[0-9]{1,3}(?:\s*,\s*[0-9]{1,3})*)?[^\S\r\n]*(?:\r\n|\r|\n|$)"
+    rf"\s*(?P<refs>{_EXPORT_REF}(?:\s*,\s*{_EXPORT_REF})*)?[^\S\r\n]*(?:\r\n|\r|\n|$)"
 )
 SPACE = r"[\s\ufeff]"
 """White space as the parser reads it: a byte-order mark inside a line is dropped too."""
@@ -67,6 +68,15 @@ def fold(text: str) -> str:
 def numbers(printed: str | None) -> tuple[int, ...]:
     """Reference numbers as printed, repeats dropped, in order."""
     return tuple(dict.fromkeys(int(n) for n in re.findall(r"[0-9]+", printed or "")))
+
+
+def export_refs(printed: str | None) -> tuple[int, ...]:
+    """An export's printed references, a range "1-3" read as 1, 2 and 3, repeats dropped."""
+    cited: list[int] = []
+    for part in re.split(r"\s*,\s*", (printed or "").strip()):
+        bounds = [int(n) for n in re.findall(r"[0-9]+", part)]
+        cited.extend(range(bounds[0], bounds[-1] + 1) if len(bounds) == 2 else bounds)
+    return tuple(dict.fromkeys(cited))
 
 
 def check_error(error: ArticleError, path: Path, text: str) -> None:
@@ -147,7 +157,7 @@ def check_export_cut(text: str, citations: tuple[int, ...], span: str, rest: str
     if not citations or (tail is not None and tail.group("refs") is not None):
         assert fold(span) == text, (text, span)
         assert tail is not None, (text, rest[:40])
-        assert numbers(tail.group("refs")) == citations, (text, citations, tail.group(0))
+        assert export_refs(tail.group("refs")) == citations, (text, citations, tail.group(0))
         return
     check_markdown_cut(text, citations, span, rest)  # a writer who cited "[3]", as Markdown does
 
