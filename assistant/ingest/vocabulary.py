@@ -225,6 +225,8 @@ class Vocabulary:
         for rule in self.rules:
             for term in rule.terms:
                 add(term, rule.expansions)
+        # the glossary's words before the joined forms: "ivigrefractory" stays a word the
+        # spelling rule may read as the corpus's "ivig-refractory"
         glossary = {w for term in expansions for w in WORD.findall(term)}
         for joined, term in unhyphenated(list(expansions), JOINED_ZIPF).items():
             if joined not in expansions[term]:  # "sglt2 inhibitors": what "SGLT-2 ..." maps to
