@@ -70,13 +70,15 @@ def wrong_article(engine, report: Report) -> int:
 MEANS = ("hit@1", "hit@3", "mrr", "declined_out_of_scope", "wrongly_declined")
 
 
-def mean_over(articles) -> dict[str, float | int]:
-    """Each figure's mean over the articles (with as many questions each, as in the fixtures,
-    also the pooled share), and the questions first answered from another article, summed."""
+def mean_over(articles) -> dict[str, float | int | None]:
+    """Each figure's mean over the articles that have it (with as many questions each, as in
+    the fixtures, also the pooled share), and the questions first answered from another
+    article, summed."""
     articles = list(articles)
-    mean: dict[str, float | int] = {
-        k: round(sum(a[k] or 0.0 for a in articles) / len(articles), 4) for k in MEANS
-    }
+    mean: dict[str, float | int | None] = {}
+    for k in MEANS:
+        values = [a[k] for a in articles if a[k] is not None]
+        mean[k] = round(sum(values) / len(values), 4) if values else None
     mean["wrong_article"] = sum(a["wrong_article"] for a in articles)
     return mean
 
