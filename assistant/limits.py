@@ -4,6 +4,7 @@ before any model work, and the README documents them."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -35,22 +36,38 @@ MAX_JSON_DEPTH = 8
 
 MAX_URL_BYTES = 12 * 1024
 """The longest path plus query string. uvicorn refuses a request head over 16 KiB that arrives
-in pieces with a bare 400, so the limit sits below that, where the app can say what to do. A
-follow-up link carries at most eight questions of 500 characters: about 5 kB in English."""
+in pieces with a bare 400, so the limit sits below that, where the app can say what to do.
+Beside room for a next question of 500 characters in any script (6 kB), a follow-up link
+carries about ten earlier questions of 500 English characters, one of Chinese."""
 
 QUESTION_PATTERN = r"[^\s\x00-\x1f\x7f-\x9f]"
 """What a question must contain (JSON Schema `pattern`, unanchored): one character that is
 neither white space nor a control character, the ones `clean_question` trims away."""
 
-_CONTROLS = str.maketrans(dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " "))
+
+def _plain_text_table() -> dict[int, str | None]:
+    """Control characters to spaces; invisible format characters (zero-width spaces and
+    joiners, direction overrides, soft hyphens: Unicode's Cf, all in the Basic Multilingual
+    Plane but tags) removed; full-width letters, digits and signs ("ＩＶＩｇ", as a Chinese or
+    Japanese keyboard types them) to their ASCII forms, as NFKC would read them."""
+    table: dict[int, str | None] = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
+    table.update((c, None) for c in range(0x10000) if unicodedata.category(chr(c)) == "Cf")
+    table.update(dict.fromkeys(range(0xE0000, 0xE0080)))  # tags: invisible, outside the BMP
+    table.update((c, chr(c - 0xFEE0)) for c in range(0xFF01, 0xFF5F))
+    table[0x3000] = " "  # the ideographic space
+    return table
+
+
+_PLAIN_TEXT = _plain_text_table()
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def clean_question(question: str, *, field: str = "question") -> str:
     """Check a question against the limits and trim it; raises `QueryError` saying what to fix.
 
-    Control characters (NUL, escape sequences, bells) become spaces and white space collapses
-    to single spaces, so nothing invisible reaches the model, a log or a terminal.
+    Control characters (NUL, escape sequences, bells) become spaces, invisible format
+    characters are removed, full-width forms read as ASCII and white space collapses to single
+    spaces, so nothing invisible reaches the model, a log, a terminal or an editor's queue.
     """
     if len(question) > MAX_QUESTION_CHARS:
         raise QueryError(
@@ -62,7 +79,7 @@ def clean_question(question: str, *, field: str = "question") -> str:
             f"{field} contains U+{ord(found.group()):04X}, half of a UTF-16 pair, which is not "
             "text; send the question as valid Unicode"
         )
-    cleaned = " ".join(question.translate(_CONTROLS).split())
+    cleaned = " ".join(question.translate(_PLAIN_TEXT).split())
     if not cleaned:
         raise QueryError(f"{field} is empty; type a question")
     return cleaned

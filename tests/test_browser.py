@@ -189,6 +189,27 @@ def test_a_hostile_question_runs_no_script(browser, live_server) -> None:
         tab.close()
 
 
+def test_a_pasted_link_as_a_question_wraps_on_a_phone(browser, live_server) -> None:
+    """One long unbroken word, asked and then carried as an earlier question, wraps within a
+    phone's screen instead of making the page scroll sideways."""
+    tab, visit = open_tab(browser, live_server, "phone-long", viewport=VIEWPORTS["phone"])
+    try:
+        page = visit.page
+        pasted = "https://pubmed.ncbi.nlm.nih.gov/12345678/anti-GM1-IgM-titre-interpretation-in-MMN"
+        visit.open("/")
+        visit.submit(pasted)
+        visit.submit(FOLLOW_UP)  # the link is now in the thread of earlier questions
+        assert page.locator("nav.thread a").all_inner_texts() == [pasted]
+        width = VIEWPORTS["phone"]["width"]
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        page.go_back()
+        assert page.locator("h1").inner_text() == pasted
+        assert page.evaluate("document.documentElement.scrollWidth") <= width
+        visit.shot("9-long-word")
+    finally:
+        tab.close()
+
+
 def test_a_declined_answer_keeps_its_closest_passages_folded_until_asked(
     browser, live_server
 ) -> None:

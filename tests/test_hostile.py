@@ -277,8 +277,10 @@ def test_thousands_of_bad_fields_get_a_short_answer(client):
         ("What IVIg\0dose is used?", DOSE),
         ("\x1b[1mWhat IVIg dose is used?\x07", "[1mWhat IVIg dose is used?"),
         ("  What \t IVIg\r\ndose\u2028is used?\u00a0 ", DOSE),
+        ("What IV\u200bIg dose\u00ad is\u202e used?\ufeff", DOSE),
+        ("What \uff29\uff36\uff29\uff47\u3000dose is used\uff1f", DOSE),
     ],
-    ids=["NUL", "terminal escape and bell", "white space"],
+    ids=["NUL", "terminal escape and bell", "white space", "invisible", "full-width"],
 )
 def test_control_characters_and_white_space_are_trimmed_and_the_question_answered(
     client, sent, asked
@@ -288,6 +290,13 @@ def test_control_characters_and_white_space_are_trimmed_and_the_question_answere
     body = response.json()
     assert body["question"] == asked and body["history"] == [asked]
     assert body["passages"][0]["text"] == DOSE_ANSWER
+
+
+@pytest.mark.parametrize("sent", ["\u200b\u200b\u200b", "\u202e\u2066 \ufeff"])
+def test_a_question_of_invisible_characters_is_empty(client, sent):
+    response = client.post("/api/ask", json={"question": sent})
+    assert_headers(response, 422)
+    assert "question is empty; type a question" in response.text
 
 
 def test_json_may_say_its_charset_or_be_a_json_subtype(client):

@@ -346,15 +346,29 @@ def test_a_long_history_is_trimmed_to_the_last_turns_with_a_note(client):
 
 @pytest.mark.model
 def test_a_conversation_of_long_questions_keeps_what_a_follow_up_link_can_carry(client):
-    """Four questions of 500 accented characters fit one address (3 kB each, encoded), but not
-    with a next question as long: the page keeps the recent ones its follow-up can carry."""
+    """Four questions of 500 accented characters (3 kB each, encoded) do not all fit beside a
+    next question as long as any script allows: the page keeps the recent ones its follow-up
+    can carry, and says how many it left out."""
     long = [f"{i} " + "é" * (MAX_QUESTION_CHARS - 2) for i in range(4)]
     doc = ask(client, "And the dose?", *long)
     carried = hidden_history(doc.one("section", "follow-up").one("form"))
-    assert carried == [*long[1:], "And the dose?"]
-    follow_up = views.ask_url("é" * (MAX_QUESTION_CHARS // 2), carried)  # 1.5 kB
+    assert carried == [*long[2:], "And the dose?"]
+    follow_up = views.ask_url("\U0001f600" * MAX_QUESTION_CHARS, carried)  # 6 kB encoded
     assert len(follow_up.encode()) <= MAX_URL_BYTES
-    assert "1 older question was left out" in doc.one("nav", "thread").text
+    assert "2 older questions were left out" in doc.one("nav", "thread").text
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("letter", ["中", "\U0001f600"], ids=["chinese", "emoji"])
+def test_a_conversation_continued_from_the_page_is_never_refused(client, letter):
+    """Each follow-up sent through the page's own form, in a script whose characters take 9 or
+    12 bytes in an address, is answered; the page drops the oldest questions instead."""
+    history: list[str] = []
+    for turn in range(4):
+        question = f"{turn} " + letter * (MAX_QUESTION_CHARS - 2)
+        doc = ask(client, question, *history)  # a 414 fails `page`'s status check
+        history = [h for h in hidden_history(doc.one("section", "follow-up").one("form")) if h]
+        assert history[-1] == question
 
 
 @pytest.mark.model
