@@ -38,6 +38,17 @@ def test_a_heading_typed_with_a_full_stop_is_named_with_its_line(tmp_path):
     assert "drop its closing '.'" in warning
 
 
+@pytest.mark.parametrize("pasted", ['<div class="x">', "and more"])
+def test_a_line_joined_on_after_a_statements_references_is_named(tmp_path, pasted):
+    """A stray line right under a cited bullet was read as going on from it, and the bullet
+    lost its references without a word."""
+    bullet = "  \u2022 Muscle wasting and atrophy develop in affected regions over time 4\n"
+    (warning,) = _slipped(tmp_path, bullet, bullet + pasted + "\n")
+    line = ARTICLE.read_text(encoding="utf-8").split("\n").index(bullet.rstrip("\n")) + 2
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:{line}: {pasted!r} goes on from the")
+    assert "loses them" in warning
+
+
 def test_a_citation_with_a_stray_bracket_is_named(tmp_path):
     (warning,) = _slipped(tmp_path, "weak limbs 4\n", "weak limbs 4]\n")
     assert ":29: a square bracket without its pair" in warning and "weak limbs 4]" in warning

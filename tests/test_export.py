@@ -229,6 +229,34 @@ def test_not_utf8_names_the_line(tmp_path):
     expect_error(path, "not UTF-8", 5)
 
 
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        ("wa\x00sting", "the control character U+0000"),
+        ("\x1b[31mwasting", "the control character U+001B"),
+        ("wa\ufffd\ufffdsting", "U+FFFD, the mark a re-encoding leaves"),
+    ],
+    ids=["NUL", "terminal escape", "replacement character"],
+)
+def test_damaged_text_is_refused_at_its_line(tmp_path, damage, message):
+    """A NUL or an escape code reached passages (and a terminal) and U+FFFD was indexed: none is
+    text an editor meant."""
+    path = write(tmp_path, f"Topic\n\nMuscle {damage} develops over time. 4\n")
+    expect_error(path, message, _line_of(path, f"Muscle {damage} develops over time. 4"))
+
+
+def test_a_merge_conflict_is_refused_at_its_first_marker(tmp_path):
+    """Both versions of a bullet were indexed, and the bullet above lost its citations to the
+    marker joined onto it."""
+    body = (
+        "Topic\n\n  \u2022 Weakness is asymmetric 1, 2\n<<<<<<< HEAD\n"
+        "  \u2022 Muscle wasting develops over time 4\n=======\n"
+        "  \u2022 Muscle wasting develops slowly 4\n>>>>>>> edit\n"
+    )
+    path = write(tmp_path, body)
+    expect_error(path, "a merge's conflict marker", _line_of(path, "<<<<<<< HEAD"))
+
+
 def test_not_utf8_names_the_line_with_old_mac_line_endings(tmp_path):
     path = tmp_path / "latin1-cr.txt"
     path.write_bytes("Title\r\rLast updated: March 4, 2025\r\rcaf\xe9 au lait\r".encode("latin-1"))
@@ -294,6 +322,35 @@ def test_unreadable_date_names_its_line(tmp_path):
     header = GOOD_HEADER.replace("March 4, 2025", "Marsh 4, 2025")
     expect_error(
         write(tmp_path, "Topic\n\nA statement. 1\n", header=header), "cannot read the date", 10
+    )
+
+
+def _line_of(path: Path, text: str) -> int:
+    return path.read_text(encoding="utf-8").split("\n").index(text) + 1
+
+
+def test_a_second_date_in_the_body_is_refused_not_read_as_the_articles(tmp_path):
+    """A 'Last updated:' line pasted among the statements used to replace the header's date,
+    which every answer shows."""
+    body = "Topic\n\nA statement. 1\n\nLast updated: January 1, 2019\n\nAnother statement. 2\n"
+    path = write(tmp_path, body)
+    error = expect_error(path, "a second 'Last updated:' line", _line_of(path, body.split("\n")[4]))
+    assert (
+        f"the first is at line {_line_of(path, 'Last updated: March 4, 2025View editorial policy')}"
+        in str(error)
+    )
+
+
+def test_a_date_right_above_statements_is_refused_not_left_to_swallow_them(tmp_path):
+    """A 'Last updated:' line with a list right under it, among the statements, used to drop
+    the list without a word."""
+    header = GOOD_HEADER.replace("Last updated: March 4, 2025View editorial policy\n", "")
+    body = (
+        "Topic\n\nA statement. 1\n\nLast updated: March 14, 2026\n  \u2022 Rate control first. 2\n"
+    )
+    path = write(tmp_path, body, header=header)
+    expect_error(
+        path, "among the article's statements", _line_of(path, "Last updated: March 14, 2026")
     )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from assistant.ingest.citations import reads_as_statement, split_citations
 from assistant.ingest.corpus import READERS
+from assistant.ingest.parsing import LINE_END, read_text
 from assistant.records import Article, PassageKind
 
 HEADING_WORDS = 6
@@ -55,6 +56,7 @@ def slips(article: Article) -> list[str]:
                 "citation is the numbers alone after the statement ('... weak limbs 4')"
             )
     found.extend(_stray_numbers(article))
+    found.extend(_continued_after_references(article))
     for line, heading in article.empty_headings:
         if not reads_as_statement(heading):
             continue  # "Risk Stratification" above the subsections it cannot be seen to open
@@ -69,6 +71,32 @@ def slips(article: Article) -> list[str]:
                 f"{article.source}: reference {number} reads {text!r}: cut short? Clinicians "
                 "see it as written"
             )
+    return found
+
+
+def _continued_after_references(article: Article) -> list[str]:
+    """A statement whose line ends with its references, joined by the reader to a next line
+    that starts no sentence (a pasted "<div>", a stray fragment): read as one statement, the
+    references are in its middle and it loses them. No article written so far has one."""
+    reader = READERS.get(Path(article.source).suffix.lower())
+    if reader is None or reader.split is not split_citations:  # Markdown's "[4]" are marked
+        return []
+    try:
+        text = read_text(Path(article.source))
+    except (OSError, ValueError):
+        return []
+    found = []
+    for here in article.passages:
+        lines = LINE_END.split(text[here.start : here.end])
+        pairs = zip(lines, lines[1:], strict=False)  # each line with the one after it
+        for number, (line, after) in enumerate(pairs, start=here.line):
+            if split_citations(line.strip()).citations:
+                found.append(
+                    f"{article.source}:{number + 1}: {after.strip()[:40]!r} goes on from the "
+                    "statement above after its references, so the statement loses them; give "
+                    "it a line of its own after a blank line, or delete it"
+                )
+                break
     return found
 
 

@@ -170,6 +170,20 @@ def _parse_date(raw: str, path: str, line: int) -> date:
     )
 
 
+def _misplaced_date(first: int | None) -> str:
+    """Why a 'Last updated:' line cannot be read: every answer shows the article's one date,
+    and a chrome line swallows the lines of its group (a list right under it would vanish)."""
+    if first is not None:
+        return (
+            f"a second 'Last updated:' line (the first is at line {first}); an article has one "
+            "date, in its header: change that one and remove this"
+        )
+    return (
+        "a 'Last updated:' line among the article's statements, with lines right under it; "
+        "the date belongs in the header, on a line of its own"
+    )
+
+
 def parse_export(path: Path, text: str | None = None) -> Document:
     """Parse a plain-text export of an article page.
 
@@ -198,6 +212,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
     rest = [groups[0][1:]] + groups[1:] if len(groups[0]) > 1 else groups[1:]
 
     last_updated: date | None = None
+    dated_at: int | None = None
     review_status, review_note = REVIEW_STATUS_NOT_STATED, None
     blocks: list[Block] = []
     # After its heading, the disclaimer (or the reference list) runs to the next heading.
@@ -217,9 +232,13 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             end_line = group[0].number
             break
         if any(p.match(first) for p in CHROME_GROUP_STARTS):
+            in_body = any(b.kind != "heading" for b in blocks)
             for line in group:
                 if m := LAST_UPDATED.search(line.stripped):
+                    if dated_at is not None or (in_body and len(group) > 1):
+                        raise ArticleError(source, _misplaced_date(dated_at), line=line.number)
                     last_updated = _parse_date(m.group("date"), source, line.number)
+                    dated_at = line.number
                 if m := _review_note(line.stripped):
                     review_status, review_note = m.group("status").strip(), line.stripped
             continue

@@ -135,11 +135,41 @@ class Line:
         return INVISIBLE_EDGES.sub("", self.content)
 
 
+_DAMAGE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]|^(?:<{7}|>{7})(?: |$)", re.MULTILINE)
+"""What no article, list or vocabulary file holds on purpose: control characters (a NUL, a
+terminal's escape codes; tabs, line ends and page breaks are text), U+FFFD (the mark a re-encoding leaves
+where it lost a character) and a merge's conflict markers (two versions of a statement, both
+of which would be indexed; "=======" alone may underline a Markdown heading)."""
+
+
+def _damage(path: Path, text: str) -> None:
+    """Refuse a text with `_DAMAGE`, naming its line and what to do."""
+    found = _DAMAGE.search(text)
+    if found is None:
+        return
+    mark = found.group()
+    if mark[0] in "<>":
+        what = (
+            "a merge's conflict marker; keep one version of the lines it marks and delete "
+            "the markers"
+        )
+    elif mark == "\ufffd":
+        what = (
+            "U+FFFD, the mark a re-encoding leaves where it lost a character; export the file "
+            "again as UTF-8 from its source"
+        )
+    else:
+        what = f"the control character U+{ord(mark):04X}, which is not text; delete it"
+    line = len(LINE_END.findall(text[: found.start()])) + 1
+    raise ArticleError(str(path), what, line=line)
+
+
 def read_text(path: Path) -> str:
-    """Decode a file as UTF-8 or fail naming the line of the first bad byte."""
+    """Decode a file as UTF-8 or fail naming the line of the first bad byte, or of a
+    character no such file holds on purpose (`_DAMAGE`)."""
     data = path.read_bytes()
     try:
-        return data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = len(LINE_END.findall(data[: exc.start].decode("utf-8"))) + 1
         raise ArticleError(
@@ -148,6 +178,8 @@ def read_text(path: Path) -> str:
             "save the file as UTF-8",
             line=line,
         ) from None
+    _damage(path, text)
+    return text
 
 
 def source_lines(text: str) -> list[Line]:
