@@ -67,6 +67,11 @@ def test_no_example_is_a_question_of_the_blind_test_sets():
         (ARTICLE_ID, '{"question": "dose?", "gold": []}', 'needs "gold" phrases'),
         (ARTICLE_ID, '{"question": "dose?", "history": "x", "gold": ["a"]}', '"history" must be'),
         (OUT_OF_SCOPE, '{"question": "dose?", "gold": ["IVIg"]}', "out-of-scope example has"),
+        (
+            ARTICLE_ID,
+            '{"question": "and for kids?", "histroy": ["IVIg dose?"], "gold": ["Dosing"]}',
+            'unknown field "histroy": did you mean "history"',
+        ),
     ],
 )
 def test_a_malformed_example_names_its_file_and_line(corpus_copy, name, line, message):
@@ -76,6 +81,14 @@ def test_a_malformed_example_names_its_file_and_line(corpus_copy, name, line, me
         _examples(corpus_copy)
     expected_line = line.count("\n") + 1
     assert str(caught.value).startswith(f"{path}:{expected_line}:")
+
+
+def test_an_editors_own_notes_beside_an_example_are_kept_out_of_the_way(corpus_copy):
+    path = corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl"
+    note = {"question": "IVIg dose?", "gold": ["Dosing"], "tags": ["dose"], "id": "x-1"}
+    path.write_text(json.dumps(note) + "\n", encoding="utf-8")
+    (example,) = [e for e in _examples(corpus_copy).usable if e.article_id == ARTICLE_ID]
+    assert example.question == "IVIg dose?"
 
 
 def test_examples_of_an_article_that_is_not_there_are_refused(corpus_copy):

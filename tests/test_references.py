@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.errors import ArticleError
-from assistant.ingest.corpus import load_article
+from assistant.ingest.corpus import load_article, load_corpus
 from assistant.ingest.references import read_references
 from tests.conftest import ARTICLE
 
@@ -70,6 +70,18 @@ def test_a_malformed_list_names_its_file_and_line(tmp_path, text, message, line)
         read_references(path)
     assert (caught.value.path, caught.value.line) == (str(path), line)
     assert message in caught.value.reason
+
+
+def test_a_list_named_for_no_article_is_refused_not_ignored(tmp_path):
+    """A misspelt file name used to build without a word, every answer without references."""
+    article = corpus_with(tmp_path, None)
+    misnamed = article.parent / "references" / "what-is-multifocal-motor-neuropaty.txt"
+    misnamed.write_text(LISTED, encoding="utf-8")
+    with pytest.raises(ArticleError) as caught:
+        load_corpus(article.parent)
+    assert caught.value.path == str(misnamed)
+    assert "no article has the id 'what-is-multifocal-motor-neuropaty'" in caught.value.reason
+    assert ARTICLE.stem in caught.value.reason
 
 
 def test_a_cited_number_the_list_lacks_names_the_passage_that_cites_it(tmp_path):

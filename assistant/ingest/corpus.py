@@ -14,7 +14,12 @@ from assistant.ingest.citations import Split, split_citations, split_markdown_ci
 from assistant.ingest.export import parse_export
 from assistant.ingest.markdown import parse_markdown
 from assistant.ingest.parsing import Block, Document, read_text
-from assistant.ingest.references import check_cited, read_references, references_path
+from assistant.ingest.references import (
+    REFERENCES_DIR,
+    check_cited,
+    read_references,
+    references_path,
+)
 from assistant.ingest.vocabulary import RULE_FILES
 from assistant.records import Article
 
@@ -117,4 +122,12 @@ def load_corpus(corpus_dir: Path) -> list[Article]:
                 f"article id {article.id!r} is also the id of {ids[article.id]}; rename one file",
             )
         ids[article.id] = article.source
+    lists = corpus_dir / REFERENCES_DIR
+    for orphan in sorted(lists.glob("*.txt")) if lists.is_dir() else []:
+        if orphan.stem not in ids:  # a misspelt name left every answer without references
+            raise ArticleError(
+                str(orphan),
+                f"no article has the id {orphan.stem!r} (the articles are: "
+                f"{', '.join(sorted(ids))}); rename the list after its article or remove it",
+            )
     return articles

@@ -101,6 +101,12 @@ def normalise(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+FIELDS = frozenset({"question", "history", "gold", "by", "not_answered_by", "feedback_id"})
+"""What an example line may say. Other fields ("tags", "id") are an editor's notes and kept
+out of the way, but one a letter or two from these ("histroy") is a slip that would silently
+train a follow-up as a question asked alone, so it is refused."""
+
+
 def read_examples(path: Path, article_id: str | None) -> list[Example]:
     """Parse one examples file; a malformed line is an `ArticleError` naming file and line."""
     try:
@@ -117,6 +123,14 @@ def read_examples(path: Path, article_id: str | None) -> list[Example]:
             raise ArticleError(str(path), f"not a JSON object ({exc.msg})", line=number) from None
         if not isinstance(data, dict):
             raise ArticleError(str(path), "not a JSON object", line=number)
+        for key in data.keys() - FIELDS:
+            if near := difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.75):
+                raise ArticleError(
+                    str(path),
+                    f'unknown field "{key}": did you mean "{near[0]}"? (the fields are '
+                    f"{', '.join(sorted(FIELDS))})",
+                    line=number,
+                )
         question = data.get("question")
         history = data.get("history") or []
         gold = data.get("gold")
