@@ -49,6 +49,14 @@ def test_a_line_joined_on_after_a_statements_references_is_named(tmp_path, paste
     assert "loses them" in warning
 
 
+def test_a_date_still_to_come_is_named(tmp_path):
+    (warning,) = _slipped(tmp_path, "February 2, 2026", "February 2, 2036")
+    assert warning == (
+        f"{tmp_path / ARTICLE.name}: 'Last updated' reads February 2, 2036, which is still to "
+        "come, and every answer shows it; a slip in the year?"
+    )
+
+
 def test_a_citation_with_a_stray_bracket_is_named(tmp_path):
     (warning,) = _slipped(tmp_path, "weak limbs 4\n", "weak limbs 4]\n")
     assert ":29: a square bracket without its pair" in warning and "weak limbs 4]" in warning

@@ -83,6 +83,18 @@ def test_a_malformed_example_names_its_file_and_line(corpus_copy, name, line, me
     assert str(caught.value).startswith(f"{path}:{expected_line}:")
 
 
+def test_an_examples_file_not_in_utf8_names_the_line_of_its_first_bad_byte(corpus_copy):
+    path = corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl"
+    lines = [
+        '{"question": "IVIg dose?", "gold": ["Dosing"]}',
+        '{"question": "caf\u00e9?", "gold": ["x"]}',
+    ]
+    path.write_bytes("\n".join(lines).encode("latin-1"))
+    with pytest.raises(ArticleError, match="not UTF-8") as caught:
+        _examples(corpus_copy)
+    assert str(caught.value).startswith(f"{path}:2:")
+
+
 def test_an_editors_own_notes_beside_an_example_are_kept_out_of_the_way(corpus_copy):
     path = corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl"
     note = {"question": "IVIg dose?", "gold": ["Dosing"], "tags": ["dose"], "id": "x-1"}

@@ -113,9 +113,26 @@ def test_a_store_of_an_older_schema_is_migrated_on_open_and_keeps_its_rows(store
         )
     (old,) = store.rows()
     assert (old.question, old.searched, old.status) == ("Old?", "", "new")
-    assert store.schema_version() == len(MIGRATIONS) == 3
+    assert store.schema_version() == len(MIGRATIONS) == 4
     store.add(judged(searched=ARTICLE_ID))
     assert store.rows()[-1].searched == ARTICLE_ID
+
+
+def test_a_clients_same_judgement_is_stored_once_and_others_are_not_merged(store):
+    """A reviewer's 20 clicks of one button stored 20 rows, 20 votes in `feedback stats`."""
+    first = store.add(judged("missing", client="a"))
+    assert store.add(judged("missing", client="a")) == first
+    assert len(store.rows()) == 1
+    others = [
+        judged("missing", client="b"),  # another clinician agrees: a vote of their own
+        judged("answers", client="a"),  # the same browser, another verdict
+        judged("missing", client="a", history=("Is it MMN?",)),  # another conversation
+        judged("missing", client="a", index_version="v2"),  # another version's answer
+        judged("missing"),  # the CLI names no client: never merged
+        judged("missing"),
+    ]
+    assert len({store.add(j) for j in others} | {first}) == 7
+    assert [r.client for r in store.rows()] == ["a", "b", "a", "a", "a", "", ""]
 
 
 def test_a_damaged_file_is_a_feedback_error_not_a_crash(store):

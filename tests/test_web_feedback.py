@@ -153,7 +153,23 @@ def test_the_31st_judgement_in_a_minute_is_refused_with_retry_after(client, stor
     assert refused.status_code == 429
     assert 1 <= int(refused.headers["retry-after"]) <= 60
     assert "wait" in refused.json()["message"]
-    assert len(rows(store_path)) == 30
+    assert len(rows(store_path)) == 1  # one browser's same judgement, sent thirty times
+
+
+def test_the_same_judgement_again_is_one_vote_and_another_browsers_is_its_own(client, store_path):
+    """A reviewer's twenty clicks stored twenty rows, twenty votes in `feedback stats`."""
+    doc = ask(client, OUT_OF_SCOPE)
+    missing = next(f for f in doc.find_all("form") if "feedback--missing" in f.get("class", ""))
+    for _ in range(3):
+        assert send(client, missing, "missing", json=True).json()["saved"] is True
+    (row,) = rows(store_path)
+    client.cookies.clear()  # a colleague's browser judges the same answer
+    doc = ask(client, OUT_OF_SCOPE)
+    missing = next(f for f in doc.find_all("form") if "feedback--missing" in f.get("class", ""))
+    assert send(client, missing, "missing", json=True).status_code == 200
+    first, second = rows(store_path)
+    assert first.id == row.id and first.client != second.client
+    assert len(first.client) == 64 and first.client not in missing.text
 
 
 @pytest.mark.parametrize(
@@ -227,14 +243,18 @@ def test_a_new_form_cookie_for_each_judgement_does_not_lift_the_limit(engine, st
     [
         (("version", "20990101T000000-abcdef"), "version is not a version of this index"),
         (("rank", "2"), "the answer has changed since the page was shown"),
+        (("verdict", "missing"), "the answer has changed since the page was shown"),
     ],
 )
 def test_a_judgement_must_name_what_was_shown(client, store_path, change, message):
-    """A made-up version or a passage at a rank the clinician never saw it at would skew the
-    desk's quality figures: both are refused."""
+    """A made-up version, a passage at a rank the clinician never saw it at, or "the article
+    should cover this" of an answer that was not declined would skew the desk's quality
+    figures: all are refused."""
     form = form_of(ask(client, DOSE))
     name, value = change
-    data = [(n, value if n == name else v) for n, v in fields(form)] + [("verdict", "answers")]
+    verdict = value if name == "verdict" else "answers"
+    kept = [(n, value if n == name else v) for n, v in fields(form) if n != "verdict"]
+    data = kept + [("verdict", verdict)]
     response = post_form(client, data, Accept="application/json")
     assert response.status_code == 422 and message in response.json()["message"]
     assert rows(store_path) == []

@@ -173,18 +173,21 @@ def _kept(index_dir: Path) -> list[str]:
         return []
 
 
-async def shown_to(engine: Engine, judgement: Judgement) -> tuple[tuple[str, str], ...]:
-    """The ranked passages the clinician saw, for the editors' desk: the answer again (its
-    question vector is cached), when the version served is the one the page was ranked with."""
+async def shown_to(
+    engine: Engine, judgement: Judgement
+) -> tuple[tuple[tuple[str, str], ...], bool | None]:
+    """The ranked passages the clinician saw, for the editors' desk, and whether the answer was
+    declined: the answer again (its question vector is cached), when the version served is the
+    one the page was ranked with (else nothing, and None)."""
     if judgement.index_version != engine.index.version:
-        return ()
+        return (), None
     try:
         answer = await engine.ask_async(
             judgement.question, judgement.history, article=judgement.searched or None
         )
     except AssistantError:  # the judgement is kept without the ranking, as before
-        return ()
-    return tuple((r.passage.id, r.passage.text) for r in answer.passages)
+        return (), None
+    return tuple((r.passage.id, r.passage.text) for r in answer.passages), not answer.answerable
 
 
 def answer_url(form: dict[str, list[str]], outcome: str) -> str:
@@ -217,7 +220,8 @@ async def feedback(request: Request) -> Response:
     # A client is a browser (its form cookie) at an address: behind a proxy every clinician
     # comes from the proxy's address, and one busy colleague must not use up the others' minute.
     address = request.client.host if request.client else "unknown"
-    client = f"{address} {request.cookies.get(COOKIE)}"
+    cookie = request.cookies.get(COOKIE, "")
+    client = f"{address} {cookie}"
     wait = kept.limit.retry_after(client)
     if wait is None:
         wait = kept.address_limit.retry_after(address)
@@ -232,13 +236,16 @@ async def feedback(request: Request) -> Response:
         judgement = read_judgement(form, engine, request.app.state.settings.index_dir)
     except QueryError as exc:
         return _refuse(request, 422, str(exc))
-    judgement = replace(judgement, shown=await shown_to(engine, judgement))
-    if judgement.shown and judgement.passage is not None and judgement.rank is not None:
+    shown, declined = await shown_to(engine, judgement)
+    judgement = replace(judgement, shown=shown, client=kept.keys.client(cookie))
+    # "The article should cover this" is offered on a declined answer only, and a passage's
+    # verdict names the passage at its rank: anything else judges an answer never shown.
+    changed = declined is False and judgement.verdict == "missing"
+    if shown and judgement.passage is not None and judgement.rank is not None:
         at = judgement.rank - 1
-        if at >= len(judgement.shown) or judgement.shown[at][0] != judgement.passage:
-            return _refuse(
-                request, 422, "the answer has changed since the page was shown; ask again"
-            )
+        changed = at >= len(shown) or shown[at][0] != judgement.passage
+    if changed:
+        return _refuse(request, 422, "the answer has changed since the page was shown; ask again")
     try:
         await run_in_threadpool(kept.store.add, judgement)
         outcome = "saved"

@@ -58,6 +58,11 @@ class FormKeys:
     def token(self, cookie: str) -> str:
         return hmac.new(self._secret(), cookie.encode(), hashlib.sha256).hexdigest()
 
+    def client(self, cookie: str) -> str:
+        """Who sent a judgement, pseudonymously: the same browser gives the same name, and the
+        stored name gives away neither the cookie nor its form token."""
+        return hmac.new(self.derive("judging client"), cookie.encode(), hashlib.sha256).hexdigest()
+
     def valid(self, cookie: str | None, token: str | None) -> bool:
         if not cookie or not token or not _COOKIE_VALUE.match(cookie):
             return False

@@ -107,6 +107,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         message     TEXT
     )""",
     ),
+    # 4: who judged, as a keyed hash of the browser's form cookie (never the cookie): the same
+    # browser sending the same judgement of the same answer again is one judgement, not a vote
+    # more in `feedback stats` (a reviewer stored 23 "missing" for one question in a minute).
+    (
+        "ALTER TABLE feedback ADD COLUMN client TEXT NOT NULL DEFAULT ''",
+        "CREATE UNIQUE INDEX feedback_once ON feedback (client, index_version, searched, "
+        "article, question, history, ifnull(passage, ''), verdict) WHERE client != ''",
+    ),
 )
 
 
@@ -130,6 +138,9 @@ class Judgement:
     shown: tuple[tuple[str, str], ...] = ()
     """The ranked passages the clinician saw, (id, text) from rank 1 ("" texts and () for rows
     stored before issue 25, or judged on a version no longer served)."""
+    client: str = ""
+    """Who judged, pseudonymously (a keyed hash of the browser's form cookie); "" for the CLI
+    and rows stored before it was kept. A client's same judgement is stored once."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -251,26 +262,47 @@ class FeedbackStore:
             return int(db.execute("PRAGMA user_version").fetchone()[0])
 
     def add(self, judgement: Judgement, *, now: datetime | None = None) -> int:
-        """Store one judgement; returns its id."""
+        """Store one judgement; returns its id (the stored one's when its client has sent the
+        same judgement of the same answer before: a second click is not a second vote)."""
         created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
+        history = json.dumps(list(judgement.history), ensure_ascii=False)
         with self.connect() as db:
             cursor = db.execute(
                 "INSERT INTO feedback (created_at, article, index_version, question, history,"
-                " passage, rank, verdict, searched, shown) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " passage, rank, verdict, searched, shown, client)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (
                     created,
                     judgement.article,
                     judgement.index_version,
                     judgement.question,
-                    json.dumps(list(judgement.history), ensure_ascii=False),
+                    history,
                     judgement.passage,
                     judgement.rank,
                     judgement.verdict,
                     judgement.searched,
                     json.dumps([list(pair) for pair in judgement.shown], ensure_ascii=False),
+                    judgement.client,
                 ),
             )
-            return int(cursor.lastrowid or 0)
+            if cursor.rowcount == 1:
+                return int(cursor.lastrowid or 0)
+            row = db.execute(
+                "SELECT id FROM feedback WHERE client = ? AND index_version = ? AND searched = ?"
+                " AND article = ? AND question = ? AND history = ?"
+                " AND ifnull(passage, '') = ? AND verdict = ?",
+                (
+                    judgement.client,
+                    judgement.index_version,
+                    judgement.searched,
+                    judgement.article,
+                    judgement.question,
+                    history,
+                    judgement.passage or "",
+                    judgement.verdict,
+                ),
+            ).fetchone()
+            return int(row[0])
 
     def rows(self, status: Status | None = None) -> list[Feedback]:
         query, args = "SELECT * FROM feedback", ()
@@ -378,6 +410,7 @@ def _row(row: sqlite3.Row) -> Feedback:
         verdict=row["verdict"],
         searched=row["searched"],
         shown=tuple((str(i), str(t)) for i, t in json.loads(row["shown"])),
+        client=row["client"],
         status=row["status"],
         note=row["note"],
     )
