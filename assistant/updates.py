@@ -4,7 +4,8 @@ After an edit, the editor needs to know what the build made of it, without readi
 
 - passages unchanged, edited, split, merged, added and removed (`assistant.ingest.lineage`);
 - examples that *followed* an edit (their gold phrase names the older wording; `examples fix`
-  rewrites it), examples gone *stale* (their passage was removed) and out-of-scope examples
+  rewrites it), examples gone *stale* (no passage says their gold, now or before: a removed
+  passage or a mistyped phrase) and out-of-scope examples
   *set aside* because new content may answer them (`assistant.train.setaside`);
 - passages no example asks about;
 - passages that cannot be reached: every new or edited passage is probed with questions made
@@ -239,7 +240,10 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
             shown = "; ".join(questions[:2]) + ("; …" if len(questions) > 2 else "")
             out.append(f"      {len(questions)} × {moves}  (e.g. {shown})")
     if stale:
-        out.append("    stale (their passage was removed; not used):")
+        out.append(
+            "    stale (no passage says their gold phrases, now or as worded before: a removed "
+            "passage, or a phrase mistyped; not used):"
+        )
         out += [f"      {s['file']}:{s['line']} [{s['key']}] {s['question']}" for s in stale]
     if aside:
         out.append(

@@ -16,6 +16,7 @@ written so far sets any of these off (`tests/test_checks.py`).
 from __future__ import annotations
 
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 
 from assistant.ingest.citations import reads_as_statement, split_citations
@@ -55,6 +56,11 @@ def slips(article: Article) -> list[str]:
                 f"{where}: a square bracket without its pair ({here.text[-30:]!r}); a "
                 "citation is the numbers alone after the statement ('... weak limbs 4')"
             )
+    if article.last_updated > date.today() + timedelta(days=1):  # a day for time zones
+        found.append(
+            f"{article.source}: 'Last updated' reads {article.last_updated:%B %-d, %Y}, which "
+            "is still to come, and every answer shows it; a slip in the year?"
+        )
     found.extend(_stray_numbers(article))
     found.extend(_continued_after_references(article))
     for line, heading in article.empty_headings:

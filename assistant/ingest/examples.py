@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.errors import ArticleError
+from assistant.ingest.parsing import read_text
 from assistant.records import Article
 
 EXAMPLES_DIR = "examples"
@@ -110,8 +111,8 @@ train a follow-up as a question asked alone, so it is refused."""
 def read_examples(path: Path, article_id: str | None) -> list[Example]:
     """Parse one examples file; a malformed line is an `ArticleError` naming file and line."""
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_text(path).removeprefix("\ufeff")  # a bad byte is named by its line
+    except OSError as exc:
         raise ArticleError(str(path), f"cannot read the examples file ({exc})") from None
     examples = []
     for number, line in enumerate(text.splitlines(), start=1):
