@@ -135,11 +135,14 @@ class Line:
         return INVISIBLE_EDGES.sub("", self.content)
 
 
-_DAMAGE = re.compile(r"[\x00-\x08\x0e-\x1f\x7f-\x9f\ufffd]|^(?:<{7}|>{7})(?: |$)", re.MULTILINE)
+_DAMAGE = re.compile(
+    r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufffd]|^(?:<{7}|>{7})(?: |$)", re.MULTILINE
+)
 """What no article, list or vocabulary file holds on purpose: control characters (a NUL, a
-terminal's escape codes; tabs, line ends and page breaks are text), U+FFFD (the mark a re-encoding leaves
-where it lost a character) and a merge's conflict markers (two versions of a statement, both
-of which would be indexed; "=======" alone may underline a Markdown heading)."""
+terminal's escape codes; what Python reads as white space, from tabs and page breaks to the
+separators and NEL, is text), U+FFFD (the mark a re-encoding leaves where it lost a
+character) and a merge's conflict markers (two versions of a statement, both of which would be
+indexed; "=======" alone may underline a Markdown heading)."""
 
 
 def _damage(path: Path, text: str) -> None:
