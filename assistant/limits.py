@@ -38,27 +38,47 @@ MAX_URL_BYTES = 12 * 1024
 """The longest path plus query string. uvicorn refuses a request head over 16 KiB that arrives
 in pieces with a bare 400, so the limit sits below that, where the app can say what to do.
 Beside room for a next question of 500 characters in any script (6 kB), a follow-up link
-carries about ten earlier questions of 500 English characters, one of Chinese."""
-
-QUESTION_PATTERN = r"[^\s\x00-\x1f\x7f-\x9f]"
-"""What a question must contain (JSON Schema `pattern`, unanchored): one character that is
-neither white space nor a control character, the ones `clean_question` trims away."""
+carries about ten earlier questions of 500 English characters, fewer in scripts that take
+more bytes (none beside a question of 500 Chinese characters)."""
 
 
 def _plain_text_table() -> dict[int, str | None]:
     """Control characters to spaces; invisible format characters (zero-width spaces and
-    joiners, direction overrides, soft hyphens: Unicode's Cf, all in the Basic Multilingual
-    Plane but tags) removed; full-width letters, digits and signs ("ＩＶＩｇ", as a Chinese or
-    Japanese keyboard types them) to their ASCII forms, as NFKC would read them."""
+    joiners, direction overrides, soft hyphens: Unicode's Cf, in every plane that has them)
+    and U+FFFD (a character lost on the way, never typed) removed; full-width letters, digits
+    and signs ("ＩＶＩｇ", as a Chinese or Japanese keyboard types them) to their ASCII forms,
+    as NFKC would read them."""
     table: dict[int, str | None] = dict.fromkeys([*range(0x20), *range(0x7F, 0xA0)], " ")
-    table.update((c, None) for c in range(0x10000) if unicodedata.category(chr(c)) == "Cf")
-    table.update(dict.fromkeys(range(0xE0000, 0xE0080)))  # tags: invisible, outside the BMP
+    planes = [*range(0x20000), *range(0xE0000, 0xE1000)]  # no other plane has a Cf character
+    table.update((c, None) for c in planes if unicodedata.category(chr(c)) == "Cf")
+    table[0xFFFD] = None
     table.update((c, chr(c - 0xFEE0)) for c in range(0xFF01, 0xFF5F))
     table[0x3000] = " "  # the ideographic space
     return table
 
 
 _PLAIN_TEXT = _plain_text_table()
+
+
+def _question_pattern() -> str:
+    """A class of every character `clean_question` keeps: white space and what it removes or
+    turns into a space are outside it (Basic Multilingual Plane only: JSON Schema's regexes
+    read other planes as pairs of surrogates)."""
+    gone = sorted(c for c, to in _PLAIN_TEXT.items() if c < 0x10000 and to in (None, " "))
+    runs: list[list[int]] = []
+    for c in gone:
+        if runs and c == runs[-1][1] + 1:
+            runs[-1][1] = c
+        else:
+            runs.append([c, c])
+    spans = "".join(f"\\u{a:04x}" + (f"-\\u{b:04x}" if b > a else "") for a, b in runs)
+    return f"[^\\s{spans}]"
+
+
+QUESTION_PATTERN = _question_pattern()
+"""What a question must contain (JSON Schema `pattern`, unanchored): one character that is
+neither white space nor one that `clean_question` trims or removes, so the schema and the
+check refuse the same questions."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 

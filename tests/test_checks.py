@@ -38,7 +38,7 @@ def test_a_heading_typed_with_a_full_stop_is_named_with_its_line(tmp_path):
     assert "drop its closing '.'" in warning
 
 
-@pytest.mark.parametrize("pasted", ['<div class="x">', "and more"])
+@pytest.mark.parametrize("pasted", ['<div class="x">', "======="])
 def test_a_line_joined_on_after_a_statements_references_is_named(tmp_path, pasted):
     """A stray line right under a cited bullet was read as going on from it, and the bullet
     lost its references without a word."""
@@ -55,6 +55,30 @@ def test_a_date_still_to_come_is_named(tmp_path):
         f"{tmp_path / ARTICLE.name}: 'Last updated' reads February 2, 2036, which is still to "
         "come, and every answer shows it; a slip in the year?"
     )
+
+
+def test_a_statement_wrapped_after_a_number_is_not_named(tmp_path):
+    """ "… given at 2" then "g/kg every month 4" is one statement, read right."""
+    old = "  \u2022 Progression is slow, occurring over 5-18 years in most patients 4\n"
+    new = "  \u2022 Progression is slow, with IVIg given at 2\ng/kg every month 4\n"
+    assert _slipped(tmp_path, old, new) == []
+
+
+@pytest.mark.parametrize(
+    ("damage", "named"),
+    [("wa\x00sting", "the control character U+0000"), ("wa\ufffdsting", "U+FFFD")],
+    ids=["NUL", "replacement character"],
+)
+def test_a_control_character_or_a_lost_one_is_named_with_its_line(tmp_path, damage, named):
+    """A NUL reached a passage and the terminal, and U+FFFD was indexed, without a word."""
+    old = "Muscle wasting and atrophy"
+    (warning,) = _slipped(tmp_path, old, old.replace("wasting", damage))
+    line = next(
+        n
+        for n, text in enumerate(ARTICLE.read_text(encoding="utf-8").split("\n"), 1)
+        if old in text
+    )
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:{line}: holds {named}")
 
 
 def test_a_citation_with_a_stray_bracket_is_named(tmp_path):

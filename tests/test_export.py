@@ -229,32 +229,19 @@ def test_not_utf8_names_the_line(tmp_path):
     expect_error(path, "not UTF-8", 5)
 
 
-@pytest.mark.parametrize(
-    ("damage", "message"),
-    [
-        ("wa\x00sting", "the control character U+0000"),
-        ("\x1b[31mwasting", "the control character U+001B"),
-        ("wa\ufffd\ufffdsting", "U+FFFD, the mark a re-encoding leaves"),
-    ],
-    ids=["NUL", "terminal escape", "replacement character"],
-)
-def test_damaged_text_is_refused_at_its_line(tmp_path, damage, message):
-    """A NUL or an escape code reached passages (and a terminal) and U+FFFD was indexed: none is
-    text an editor meant."""
-    path = write(tmp_path, f"Topic\n\nMuscle {damage} develops over time. 4\n")
-    expect_error(path, message, _line_of(path, f"Muscle {damage} develops over time. 4"))
-
-
-def test_a_merge_conflict_is_refused_at_its_first_marker(tmp_path):
+@pytest.mark.parametrize("ending", ["\n", "\r\n", "\r"], ids=["LF", "CRLF", "CR"])
+def test_a_merge_conflict_is_refused_at_its_first_marker(tmp_path, ending):
     """Both versions of a bullet were indexed, and the bullet above lost its citations to the
     marker joined onto it."""
     body = (
-        "Topic\n\n  \u2022 Weakness is asymmetric 1, 2\n<<<<<<< HEAD\n"
+        "Topic\n\n  \u2022 Weakness is asymmetric 1, 2\n<<<<<<<\n"
         "  \u2022 Muscle wasting develops over time 4\n=======\n"
         "  \u2022 Muscle wasting develops slowly 4\n>>>>>>> edit\n"
     )
     path = write(tmp_path, body)
-    expect_error(path, "a merge's conflict marker", _line_of(path, "<<<<<<< HEAD"))
+    line = _line_of(path, "<<<<<<<")
+    path.write_bytes(path.read_text(encoding="utf-8").replace("\n", ending).encode("utf-8"))
+    expect_error(path, "a merge's conflict marker", line)
 
 
 def test_not_utf8_names_the_line_with_old_mac_line_endings(tmp_path):
@@ -339,6 +326,13 @@ def test_a_second_date_in_the_body_is_refused_not_read_as_the_articles(tmp_path)
         f"the first is at line {_line_of(path, 'Last updated: March 4, 2025View editorial policy')}"
         in str(error)
     )
+
+
+def test_the_same_date_again_in_a_footer_is_read_once(tmp_path):
+    body = "Topic\n\nA statement. 1\n\nLast updated: March 4, 2025\n"
+    article = load_article(write(tmp_path, body))
+    assert str(article.last_updated) == "2025-03-04"
+    assert [p.text for p in article.passages] == ["A statement."]
 
 
 def test_a_date_right_above_statements_is_refused_not_left_to_swallow_them(tmp_path):

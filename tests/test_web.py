@@ -11,14 +11,19 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 from fastapi.testclient import TestClient
 from markupsafe import Markup
 
 from assistant.answer import NOT_COVERED
-from assistant.limits import MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS, MAX_URL_BYTES
+from assistant.limits import (
+    MAX_ARTICLE_ID_CHARS,
+    MAX_HISTORY_ITEMS,
+    MAX_QUESTION_CHARS,
+    MAX_URL_BYTES,
+)
 from web import text, views
 from web.app import SECURITY_HEADERS, create_app
 from web.pages import STATIC
@@ -347,15 +352,16 @@ def test_a_long_history_is_trimmed_to_the_last_turns_with_a_note(client):
 @pytest.mark.model
 def test_a_conversation_of_long_questions_keeps_what_a_follow_up_link_can_carry(client):
     """Four questions of 500 accented characters (3 kB each, encoded) do not all fit beside a
-    next question as long as any script allows: the page keeps the recent ones its follow-up
-    can carry, and says how many it left out."""
+    next question as long as any script allows and the longest article id: the page keeps the
+    recent ones its follow-up can carry, and says how many it left out."""
     long = [f"{i} " + "é" * (MAX_QUESTION_CHARS - 2) for i in range(4)]
     doc = ask(client, "And the dose?", *long)
     carried = hidden_history(doc.one("section", "follow-up").one("form"))
-    assert carried == [*long[2:], "And the dose?"]
+    assert carried == [long[-1], "And the dose?"]
     follow_up = views.ask_url("\U0001f600" * MAX_QUESTION_CHARS, carried)  # 6 kB encoded
+    follow_up += "&" + urlencode({"article": "~" * MAX_ARTICLE_ID_CHARS}).replace("~", "%7E")
     assert len(follow_up.encode()) <= MAX_URL_BYTES
-    assert "2 older questions were left out" in doc.one("nav", "thread").text
+    assert "3 older questions were left out" in doc.one("nav", "thread").text
 
 
 @pytest.mark.model

@@ -10,12 +10,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import urlencode
 
-from assistant.limits import MAX_HISTORY_ITEMS, MAX_QUESTION_CHARS, MAX_URL_BYTES
+from assistant.limits import (
+    MAX_ARTICLE_ID_CHARS,
+    MAX_HISTORY_ITEMS,
+    MAX_QUESTION_CHARS,
+    MAX_URL_BYTES,
+)
 
-NEXT_QUESTION_ROOM = 12 * MAX_QUESTION_CHARS + 64
+NEXT_QUESTION_ROOM = 12 * MAX_QUESTION_CHARS + 3 * MAX_ARTICLE_ID_CHARS + 64
 """Bytes a follow-up link keeps free for what is not known yet: the next question at its
 longest in any script (a character outside the Basic Multilingual Plane, an emoji, is 4 bytes
-of UTF-8 and 12 percent-encoded) and the rest of the address."""
+of UTF-8 and 12 percent-encoded), the article the form may be switched to, and the rest of
+the address."""
 
 HISTORY_TRIMMED = (
     "Only the last {kept} earlier questions are kept in this conversation; "
@@ -51,22 +57,25 @@ def ask_url(question: str, history: Sequence[str] = ()) -> str:
     return "/ask?" + urlencode([("q", question), *(("history", h) for h in history)])
 
 
-def trim_history(
-    history: Sequence[str], question: str = "", article: str = ""
-) -> tuple[tuple[str, ...], int]:
+def _sent(name: str, value: str) -> int:
+    """Bytes a browser's form puts in an address for one field: `urlencode`'s, but for "~",
+    which browsers percent-encode and Python does not."""
+    return len(urlencode([(name, value)])) + 2 * value.count("~")
+
+
+def trim_history(history: Sequence[str], question: str = "") -> tuple[tuple[str, ...], int]:
     """The most recent non-blank earlier questions that a follow-up link can carry beside
-    `question` (the one being answered, which the link carries too) and `article`, and how many
-    older ones were dropped (said on the page with HISTORY_TRIMMED).
+    `question` (the one being answered, which the link carries too), and how many older ones
+    were dropped (said on the page with HISTORY_TRIMMED).
 
     The cap is the API's (MAX_HISTORY_ITEMS); a page also stops where the next question's
     address would pass MAX_URL_BYTES, whatever its script, so a conversation is never refused.
     """
     asked = [h for h in history if h.strip()]
-    carried = urlencode([("history", question), ("article", article)])
-    budget = MAX_URL_BYTES - NEXT_QUESTION_ROOM - len(carried) - 1
+    budget = MAX_URL_BYTES - NEXT_QUESTION_ROOM - _sent("history", question) - 1
     kept: list[str] = []
     for earlier in reversed(asked[-MAX_HISTORY_ITEMS:]):
-        budget -= len(urlencode([("history", earlier)])) + 1
+        budget -= _sent("history", earlier) + 1
         if budget < 0:
             break
         kept.append(earlier)

@@ -79,7 +79,7 @@ async def ask(
     and optionally the one `article` to search; `feedback` (saved, failed) shows the notice
     after a judgement sent without JavaScript."""
     site = views.site_of(engine.index)
-    kept, dropped = trim_history(history or [], q, article)
+    kept, dropped = trim_history(history or [], q)
     try:
         answer = await engine.ask_async(q, kept, article=article or None)
     except QueryError as exc:

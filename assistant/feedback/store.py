@@ -266,11 +266,12 @@ class FeedbackStore:
         same judgement of the same answer before: a second click is not a second vote)."""
         created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
         history = json.dumps(list(judgement.history), ensure_ascii=False)
-        with self.connect() as db:
+        with self.connect() as db, _transaction(db):  # a purge cannot fall between the two
             cursor = db.execute(
                 "INSERT INTO feedback (created_at, article, index_version, question, history,"
                 " passage, rank, verdict, searched, shown, client)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT DO NOTHING",  # SQLite 3.24 (2018) or later
                 (
                     created,
                     judgement.article,
@@ -395,6 +396,18 @@ def _answered_within(groups: list[list[Feedback]], top: int) -> float | None:
         for group in groups
     )
     return round(hits / len(groups), 3)
+
+
+@contextmanager
+def _transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """Statements of an autocommit connection as one write transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _row(row: sqlite3.Row) -> Feedback:

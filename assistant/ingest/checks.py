@@ -21,7 +21,7 @@ from pathlib import Path
 
 from assistant.ingest.citations import reads_as_statement, split_citations
 from assistant.ingest.corpus import READERS
-from assistant.ingest.parsing import LINE_END, read_text
+from assistant.ingest.parsing import DAMAGE, LINE_END, read_text, source_lines
 from assistant.records import Article, PassageKind
 
 HEADING_WORDS = 6
@@ -62,7 +62,9 @@ def slips(article: Article) -> list[str]:
             "is still to come, and every answer shows it; a slip in the year?"
         )
     found.extend(_stray_numbers(article))
-    found.extend(_continued_after_references(article))
+    text = _source(article)
+    found.extend(_damaged(article, text))
+    found.extend(_continued_after_references(article, text))
     for line, heading in article.empty_headings:
         if not reads_as_statement(heading):
             continue  # "Risk Stratification" above the subsections it cannot be seen to open
@@ -80,22 +82,49 @@ def slips(article: Article) -> list[str]:
     return found
 
 
-def _continued_after_references(article: Article) -> list[str]:
-    """A statement whose line ends with its references, joined by the reader to a next line
-    that starts no sentence (a pasted "<div>", a stray fragment): read as one statement, the
-    references are in its middle and it loses them. No article written so far has one."""
-    reader = READERS.get(Path(article.source).suffix.lower())
-    if reader is None or reader.split is not split_citations:  # Markdown's "[4]" are marked
-        return []
+def _source(article: Article) -> str | None:
     try:
-        text = read_text(Path(article.source))
+        return read_text(Path(article.source))
     except (OSError, ValueError):
+        return None
+
+
+def _damaged(article: Article, text: str | None, most: int = 5) -> list[str]:
+    """Lines holding a control character or U+FFFD (`DAMAGE`), the first `most` of them."""
+    found = []
+    for line in source_lines(text or ""):
+        if mark := DAMAGE.search(line.content):
+            what = (
+                "U+FFFD, a character a re-encoding lost"
+                if mark.group() == "\ufffd"
+                else (f"the control character U+{ord(mark.group()):04X}")
+            )
+            found.append(
+                f"{article.source}:{line.number}: holds {what}, which is no text an editor "
+                "meant; delete it, or export the article again as UTF-8"
+            )
+    if len(found) > most:
+        found[most:] = [f"{article.source}: {len(found) - most} more lines hold such characters"]
+    return found
+
+
+def _continued_after_references(article: Article, text: str | None) -> list[str]:
+    """A statement whose line ends with its references, joined by the reader to a next line
+    that starts with markup or a symbol (a pasted "<div>", a merge's "======="): read as one
+    statement, the references are in its middle and it loses them. A next line that starts
+    with a word or a number is a wrapped statement ("… given at 2" then "g/kg every month 4")
+    and is read right. No article written so far has one."""
+    reader = READERS.get(Path(article.source).suffix.lower())
+    if text is None or reader is None or reader.split is not split_citations:  # "[4]" marked
         return []
     found = []
     for here in article.passages:
         lines = LINE_END.split(text[here.start : here.end])
         pairs = zip(lines, lines[1:], strict=False)  # each line with the one after it
         for number, (line, after) in enumerate(pairs, start=here.line):
+            start = after.strip()[:1]
+            if start.isalnum() or start in "([\"'\u201c\u2018":
+                continue
             if split_citations(line.strip()).citations:
                 found.append(
                     f"{article.source}:{number + 1}: {after.strip()[:40]!r} goes on from the "

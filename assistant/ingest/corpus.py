@@ -13,7 +13,7 @@ from assistant.ingest.chunking import chunk
 from assistant.ingest.citations import Split, split_citations, split_markdown_citations
 from assistant.ingest.export import parse_export
 from assistant.ingest.markdown import parse_markdown
-from assistant.ingest.parsing import Block, Document, read_text
+from assistant.ingest.parsing import Block, Document, read_text, refuse_conflicts
 from assistant.ingest.references import (
     REFERENCES_DIR,
     check_cited,
@@ -50,6 +50,7 @@ def load_article(path: Path) -> Article:
             str(path), f"not an article file; articles end in {', '.join(ARTICLE_SUFFIXES)}"
         )
     text = read_text(path)
+    refuse_conflicts(path, text)
     parsed = reader.parse(path, text)
     article = parsed.article
     passages = chunk(article.id, article.topic, parsed.blocks, split=reader.split)
@@ -63,6 +64,7 @@ def load_article(path: Path) -> Article:
                 "the article's References section)",
             )
         listed = read_text(beside)
+        refuse_conflicts(beside, listed)
         references = read_references(beside, listed)
         check_cited(
             ((p.line, p.citations) for p in passages),

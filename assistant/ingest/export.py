@@ -175,8 +175,8 @@ def _misplaced_date(first: int | None) -> str:
     and a chrome line swallows the lines of its group (a list right under it would vanish)."""
     if first is not None:
         return (
-            f"a second 'Last updated:' line (the first is at line {first}); an article has one "
-            "date, in its header: change that one and remove this"
+            f"a second 'Last updated:' line with another date (the first is at line {first}); "
+            "an article has one date, in its header: change that one and remove this"
         )
     return (
         "a 'Last updated:' line among the article's statements, with lines right under it; "
@@ -233,12 +233,15 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             break
         if any(p.match(first) for p in CHROME_GROUP_STARTS):
             in_body = any(b.kind != "heading" for b in blocks)
-            for line in group:
+            for at_line, line in enumerate(group):
                 if m := LAST_UPDATED.search(line.stripped):
-                    if dated_at is not None or (in_body and len(group) > 1):
-                        raise ArticleError(source, _misplaced_date(dated_at), line=line.number)
-                    last_updated = _parse_date(m.group("date"), source, line.number)
-                    dated_at = line.number
+                    dated = _parse_date(m.group("date"), source, line.number)
+                    swallows = in_body and at_line < len(group) - 1  # the lines under it
+                    if swallows or (dated_at is not None and dated != last_updated):
+                        why = _misplaced_date(None if swallows else dated_at)
+                        raise ArticleError(source, why, line=line.number)
+                    if dated_at is None:  # the same date again (a page's footer) says nothing new
+                        last_updated, dated_at = dated, line.number
                 if m := _review_note(line.stripped):
                     review_status, review_note = m.group("status").strip(), line.stripped
             continue

@@ -135,41 +135,31 @@ class Line:
         return INVISIBLE_EDGES.sub("", self.content)
 
 
-_DAMAGE = re.compile(
-    r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufffd]|^(?:<{7}|>{7})(?: |$)", re.MULTILINE
-)
-"""What no article, list or vocabulary file holds on purpose: control characters (a NUL, a
-terminal's escape codes; what Python reads as white space, from tabs and page breaks to the
-separators and NEL, is text), U+FFFD (the mark a re-encoding leaves where it lost a
-character) and a merge's conflict markers (two versions of a statement, both of which would be
-indexed; "=======" alone may underline a Markdown heading)."""
+DAMAGE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufffd]")
+"""What no article holds on purpose, warned of at build (`assistant.ingest.checks`): control
+characters (a NUL, a terminal's escape codes; what Python reads as white space, from tabs and
+page breaks to the separators and NEL, is text) and U+FFFD, the mark a re-encoding leaves where
+it lost a character. Warned of, not refused: an export may carry them where no passage is
+read (the site's trailer), and a build must not fail on what it never shows."""
+CONFLICT = re.compile(r"(?:<{7}|>{7})(?: |$)")
+"""A merge's conflict markers, which put two versions of a statement in a file ("=======" alone
+may underline a Markdown heading, so only the outer markers count)."""
 
 
-def _damage(path: Path, text: str) -> None:
-    """Refuse a text with `_DAMAGE`, naming its line and what to do."""
-    found = _DAMAGE.search(text)
-    if found is None:
-        return
-    mark = found.group()
-    if mark[0] in "<>":
-        what = (
-            "a merge's conflict marker; keep one version of the lines it marks and delete "
-            "the markers"
-        )
-    elif mark == "\ufffd":
-        what = (
-            "U+FFFD, the mark a re-encoding leaves where it lost a character; export the file "
-            "again as UTF-8 from its source"
-        )
-    else:
-        what = f"the control character U+{ord(mark):04X}, which is not text; delete it"
-    line = len(LINE_END.findall(text[: found.start()])) + 1
-    raise ArticleError(str(path), what, line=line)
+def refuse_conflicts(path: Path, text: str) -> None:
+    """Refuse a text a merge left two versions in (both would be indexed), naming the line."""
+    for line in source_lines(text):
+        if CONFLICT.match(line.content):
+            raise ArticleError(
+                str(path),
+                "a merge's conflict marker; keep one version of the lines it marks and delete "
+                "the markers",
+                line=line.number,
+            )
 
 
 def read_text(path: Path) -> str:
-    """Decode a file as UTF-8 or fail naming the line of the first bad byte, or of a
-    character no such file holds on purpose (`_DAMAGE`)."""
+    """Decode a file as UTF-8 or fail naming the line of the first bad byte."""
     data = path.read_bytes()
     try:
         text = data.decode("utf-8")
@@ -181,7 +171,6 @@ def read_text(path: Path) -> str:
             "save the file as UTF-8",
             line=line,
         ) from None
-    _damage(path, text)
     return text
 
 
