@@ -264,27 +264,19 @@ class FeedbackStore:
     def add(self, judgement: Judgement, *, now: datetime | None = None) -> int:
         """Store one judgement; returns its id (the stored one's when its client has sent the
         same judgement of the same answer before: a second click is not a second vote)."""
+        j = judgement
         created = (now or datetime.now(UTC)).isoformat(timespec="seconds")
-        history = json.dumps(list(judgement.history), ensure_ascii=False)
+        history = json.dumps(list(j.history), ensure_ascii=False)
+        shown = json.dumps([list(pair) for pair in j.shown], ensure_ascii=False)
+        # the judgement's identity: what `feedback_once` holds unique
+        same = (j.client, j.index_version, j.searched, j.article, j.question, history)
         with self.connect() as db, _transaction(db):  # a purge cannot fall between the two
             cursor = db.execute(
-                "INSERT INTO feedback (created_at, article, index_version, question, history,"
-                " passage, rank, verdict, searched, shown, client)"
+                "INSERT INTO feedback (client, index_version, searched, article, question,"
+                " history, passage, verdict, created_at, rank, shown)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT DO NOTHING",  # SQLite 3.24 (2018) or later
-                (
-                    created,
-                    judgement.article,
-                    judgement.index_version,
-                    judgement.question,
-                    history,
-                    judgement.passage,
-                    judgement.rank,
-                    judgement.verdict,
-                    judgement.searched,
-                    json.dumps([list(pair) for pair in judgement.shown], ensure_ascii=False),
-                    judgement.client,
-                ),
+                (*same, j.passage, j.verdict, created, j.rank, shown),
             )
             if cursor.rowcount == 1:
                 return int(cursor.lastrowid or 0)
@@ -292,16 +284,7 @@ class FeedbackStore:
                 "SELECT id FROM feedback WHERE client = ? AND index_version = ? AND searched = ?"
                 " AND article = ? AND question = ? AND history = ?"
                 " AND ifnull(passage, '') = ? AND verdict = ?",
-                (
-                    judgement.client,
-                    judgement.index_version,
-                    judgement.searched,
-                    judgement.article,
-                    judgement.question,
-                    history,
-                    judgement.passage or "",
-                    judgement.verdict,
-                ),
+                (*same, j.passage or "", j.verdict),
             ).fetchone()
             return int(row[0])
 
