@@ -15,13 +15,14 @@ written so far sets any of these off (`tests/test_checks.py`).
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 
 from assistant.ingest.citations import reads_as_statement, split_citations
 from assistant.ingest.corpus import READERS
-from assistant.ingest.parsing import DAMAGE, LINE_END, read_text, source_lines
+from assistant.ingest.parsing import LINE_END, read_text, source_lines
 from assistant.records import Article, PassageKind
 
 HEADING_WORDS = 6
@@ -31,6 +32,12 @@ REFERENCE_WORDS = 3
 STRAY_FACTOR = 2
 """A lone citation more than this many times the article's next highest (and over 10) reads as
 the statement's own number taken for a citation ("... the heart rate stays 60")."""
+DAMAGE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufffd]")
+"""What no article holds on purpose: control characters (a NUL, a terminal's escape codes;
+what Python reads as white space, from tabs and page breaks to the separators and NEL, is
+text) and U+FFFD, the mark a re-encoding leaves where it lost a character. Warned of, not
+refused: an export may carry them where no passage is read (the site's trailer), and a build
+must not fail on what it never shows."""
 
 
 def slips(article: Article) -> list[str]:
@@ -82,6 +89,13 @@ def slips(article: Article) -> list[str]:
     return found
 
 
+def _bare_citations(article: Article) -> bool:
+    """The article's reader takes citations as bare numbers after a statement (an export's
+    "… weak limbs 4"), which its shape alone can mistake; Markdown's "[4]" says what it is."""
+    reader = READERS.get(Path(article.source).suffix.lower())
+    return reader is not None and reader.split is split_citations
+
+
 def _source(article: Article) -> str | None:
     try:
         return read_text(Path(article.source))
@@ -94,11 +108,9 @@ def _damaged(article: Article, text: str | None, most: int = 5) -> list[str]:
     found = []
     for line in source_lines(text or ""):
         if mark := DAMAGE.search(line.content):
-            what = (
-                "U+FFFD, a character a re-encoding lost"
-                if mark.group() == "\ufffd"
-                else (f"the control character U+{ord(mark.group()):04X}")
-            )
+            what = f"the control character U+{ord(mark.group()):04X}"
+            if mark.group() == "\ufffd":
+                what = "U+FFFD, a character a re-encoding lost"
             found.append(
                 f"{article.source}:{line.number}: holds {what}, which is no text an editor "
                 "meant; delete it, or export the article again as UTF-8"
@@ -114,8 +126,7 @@ def _continued_after_references(article: Article, text: str | None) -> list[str]
     statement, the references are in its middle and it loses them. A next line that starts
     with a word or a number is a wrapped statement ("… given at 2" then "g/kg every month 4")
     and is read right. No article written so far has one."""
-    reader = READERS.get(Path(article.source).suffix.lower())
-    if text is None or reader is None or reader.split is not split_citations:  # "[4]" marked
+    if text is None or not _bare_citations(article):
         return []
     found = []
     for here in article.passages:
@@ -140,8 +151,7 @@ def _stray_numbers(article: Article) -> list[str]:
     to check them against: "the heart rate stays 60" in an article citing 1-6 lost its 60. Not
     after a full stop ("... the benefit. 25" is cited as written), nor where citations are
     printed as markers (Markdown's "[25]" says it is one)."""
-    reader = READERS.get(Path(article.source).suffix.lower())
-    if article.references or reader is None or reader.split is not split_citations:
+    if article.references or not _bare_citations(article):
         return []
     found = []
     cited = Counter(n for p in article.passages for n in p.citations)

@@ -135,12 +135,6 @@ class Line:
         return INVISIBLE_EDGES.sub("", self.content)
 
 
-DAMAGE = re.compile(r"[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f\ufffd]")
-"""What no article holds on purpose, warned of at build (`assistant.ingest.checks`): control
-characters (a NUL, a terminal's escape codes; what Python reads as white space, from tabs and
-page breaks to the separators and NEL, is text) and U+FFFD, the mark a re-encoding leaves where
-it lost a character. Warned of, not refused: an export may carry them where no passage is
-read (the site's trailer), and a build must not fail on what it never shows."""
 CONFLICT = re.compile(r"(?:<{7}|>{7})(?: |$)")
 """A merge's conflict markers, which put two versions of a statement in a file ("=======" alone
 may underline a Markdown heading, so only the outer markers count)."""
@@ -162,7 +156,7 @@ def read_text(path: Path) -> str:
     """Decode a file as UTF-8 or fail naming the line of the first bad byte."""
     data = path.read_bytes()
     try:
-        text = data.decode("utf-8")
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = len(LINE_END.findall(data[: exc.start].decode("utf-8"))) + 1
         raise ArticleError(
@@ -171,7 +165,6 @@ def read_text(path: Path) -> str:
             "save the file as UTF-8",
             line=line,
         ) from None
-    return text
 
 
 def source_lines(text: str) -> list[Line]:
