@@ -26,5 +26,9 @@ class IndexStoreError(AssistantError):
     """An index directory that is missing, damaged or does not match its manifest."""
 
 
+class NotFoundError(AssistantError):
+    """What a request names (a judgement, a passage) does not exist; the web answers 404."""
+
+
 class QueryError(AssistantError):
     """A question or request parameter outside the documented limits."""

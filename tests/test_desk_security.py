@@ -60,7 +60,7 @@ POSTS = (
     "/desk/publish/rollback",
 )
 NO_SUCH_JUDGEMENT = "/desk/judgements/999999999/reject"
-"""A state-changing POST that changes nothing once it is let through: its 409 says so."""
+"""A state-changing POST that changes nothing once it is let through: its 404 says so."""
 EXPIRED = "the form has expired or was not sent from the desk"
 ELSEWHERE = "this form can only be sent from the desk's own pages"
 NO_MATCH = "That name and password do not match an editor's account."
@@ -365,7 +365,7 @@ def test_a_post_without_the_sessions_token_or_with_a_wrong_one_is_refused_with_4
         checked(visitor.post("/desk/logout", data, session=session), 403)
     checked(visitor.get("/desk", session=session), 200)  # the refused sign-outs did nothing
     # The refusals were the token's: with it, the same request goes through to the decision.
-    answer = checked(visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session), 409)
+    answer = checked(visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session), 404)
     assert "999999999" in visible(answer.text, "desk-error")
 
 
@@ -395,7 +395,7 @@ def test_a_post_from_another_site_is_refused_with_403_even_with_a_valid_token(vi
     checked(visitor.get("/desk", session=session), 200)
     # From our own page (and from a browser that names no origin) the same requests go through.
     for headers in ({}, {"Origin": "", "Sec-Fetch-Site": ""}, {"Sec-Fetch-Site": "none"}):
-        checked(visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session, **headers), 409)
+        checked(visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session, **headers), 404)
     checked(visitor.sign_in(EDITOR, PASSWORD, Referer=visitor.base + "/desk/login", Origin=""), 303)  # fmt: skip
 
 
@@ -579,8 +579,8 @@ def test_every_desk_answer_is_no_store_with_the_security_headers(visitor):
             ),
             403,
         ),  # fmt: skip
-        (visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session), 409),
-        (visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session, json=True), 409),
+        (visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session), 404),
+        (visitor.post(NO_SUCH_JUDGEMENT, {"csrf": token}, session=session, json=True), 404),
         (visitor.get("/desk/nowhere", session=session), 404),
         (visitor.get("/desk/builds/999999999", session=session), 404),
         (visitor.get("/desk/builds/999999999", session=session, json=True), 404),

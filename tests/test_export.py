@@ -244,6 +244,15 @@ def test_a_merge_conflict_is_refused_at_its_first_marker(tmp_path, ending):
     expect_error(path, "a merge's conflict marker", line)
 
 
+def test_a_file_of_many_megabytes_is_refused_before_it_is_read(tmp_path):
+    """A log dropped into the corpus was parsed into a passage a line and embedded for minutes."""
+    path = tmp_path / "server-log.txt"
+    line = "2026-12-07 03:14:15 INFO GET /api/health 200\n"
+    path.write_text("Title\n\n" + line * (17 * 1024 * 1024 // len(line)), encoding="utf-8")
+    error = expect_error(path, "is more than the 16 MB a corpus file may hold", None)
+    assert "17 MB" in str(error)
+
+
 def test_not_utf8_names_the_line_with_old_mac_line_endings(tmp_path):
     path = tmp_path / "latin1-cr.txt"
     path.write_bytes("Title\r\rLast updated: March 4, 2025\r\rcaf\xe9 au lait\r".encode("latin-1"))

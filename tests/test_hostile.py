@@ -645,7 +645,7 @@ DESK_CASES = [
     DeskCase("judgement 10,000 digits", "POST", b"/desk/judgements/" + DIGITS + b"/accept", 404, ("there is no judgement",), with_token()),  # fmt: skip
     DeskCase("judgement -1", "POST", b"/desk/judgements/-1/reject", 404, ("there is no judgement",), with_token()),  # fmt: skip
     DeskCase("judgement markup", "POST", b"/desk/judgements/%3Cscript%3E/reject", 404, ("there is no judgement '<script>'",), with_token()),  # fmt: skip
-    DeskCase("no such judgement", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 409, ("no feedback with id 999999999",), with_token()),  # fmt: skip
+    DeskCase("no such judgement", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 404, ("no feedback with id 999999999",), with_token()),  # fmt: skip
     DeskCase("unknown kind", "POST", b"/desk/changes/nope/0123456789/fix", 404, ("no such item",), with_token()),  # fmt: skip
     DeskCase("unknown action", "POST", b"/desk/changes/followed/0123456789/remove", 404, ("no such item",), with_token()),  # fmt: skip
     DeskCase("kind and action swapped", "POST", b"/desk/changes/fix/0123456789/followed", 404, ("no such item",), with_token()),  # fmt: skip
@@ -658,11 +658,11 @@ DESK_CASES = [
     # huge and odd fields (a real passage, and a question and gold that both fail its checks)
     DeskCase("huge question", "POST", b"/desk/changes/unreachable/" + PASSAGE + b"/question", 409, ("60000 characters long",), with_token(question=HUGE, gold="not in it")),  # fmt: skip
     DeskCase("gold not in the passage", "POST", b"/desk/changes/unreachable/" + PASSAGE + b"/question", 409, ("is not in the passage",), with_token(question=DOSE, gold=HUGE[:5000])),  # fmt: skip
-    DeskCase("huge choice and gold", "POST", NOT_A_JUDGEMENT.encode() + b"/accept", 409, ("no feedback",), with_token(choice=HUGE[:30_000], gold=HUGE[:30_000])),  # fmt: skip
+    DeskCase("huge choice and gold", "POST", NOT_A_JUDGEMENT.encode() + b"/accept", 404, ("no feedback",), with_token(choice=HUGE[:30_000], gold=HUGE[:30_000])),  # fmt: skip
     DeskCase("huge passage", "POST", b"/desk/changes/set-aside/0123456789/answered", 409, ("no out-of-scope example",), with_token(passage=HUGE)),  # fmt: skip
-    DeskCase("20,000 fields", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 409, ("no feedback",), b"a=&" * 20_000 + with_token()),  # fmt: skip
-    DeskCase("token last of many", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 409, ("no feedback",), b"csrf=x&" * 5_000 + with_token()),  # fmt: skip
-    DeskCase("invalid UTF-8 escaped", "POST", NOT_A_JUDGEMENT.encode() + b"/accept", 409, ("no feedback",), with_token() + b"&gold=%ff%fe&choice=%00"),  # fmt: skip
+    DeskCase("20,000 fields", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 404, ("no feedback",), b"a=&" * 20_000 + with_token()),  # fmt: skip
+    DeskCase("token last of many", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 404, ("no feedback",), b"csrf=x&" * 5_000 + with_token()),  # fmt: skip
+    DeskCase("invalid UTF-8 escaped", "POST", NOT_A_JUDGEMENT.encode() + b"/accept", 404, ("no feedback",), with_token() + b"&gold=%ff%fe&choice=%00"),  # fmt: skip
     DeskCase("body over the limit", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 413, ("larger than 65536 bytes",), with_token(gold="x" * 70_000)),  # fmt: skip
     # bodies: not UTF-8, not a form, no token
     DeskCase("body not UTF-8", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 400, ("not UTF-8",), with_token() + b"&gold=caf\xe9"),  # fmt: skip
@@ -685,7 +685,7 @@ DESK_CASES = [
     DeskCase("POST a page", "POST", b"/desk/audit", 405, (), with_token()),
     # asked for as JSON: the same refusals, as JSON
     DeskCase("JSON: build 10,000 digits", "GET", b"/desk/builds/" + DIGITS, 404, ("there is no build",), json=True),  # fmt: skip
-    DeskCase("JSON: no such judgement", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 409, ("no feedback",), with_token(), json=True),  # fmt: skip
+    DeskCase("JSON: no such judgement", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 404, ("no feedback",), with_token(), json=True),  # fmt: skip
     DeskCase("JSON: body not UTF-8", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 400, ("not UTF-8",), b"csrf=\xff", json=True),  # fmt: skip
     DeskCase("JSON: JSON body", "POST", NOT_A_JUDGEMENT.encode() + b"/reject", 415, (FORM_TYPE,), b"{}", "application/json", json=True),  # fmt: skip
     # without the session: the same addresses ask for the login, whatever they hold

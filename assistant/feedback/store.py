@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, NotFoundError
 
 Verdict = Literal["answers", "not", "missing"]
 Status = Literal["new", "accepted", "rejected"]
@@ -120,6 +120,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 
 class FeedbackError(AssistantError):
     """The feedback store cannot be read or written; the message says why and what to do."""
+
+
+class UnknownItem(FeedbackError, NotFoundError):
+    """No judgement or passage has the id a request names."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -299,7 +303,7 @@ class FeedbackStore:
         with self.connect() as db:
             row = db.execute("SELECT * FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
         if row is None:
-            raise FeedbackError(f"no feedback with id {feedback_id}; `feedback list` shows them")
+            raise UnknownItem(f"no feedback with id {feedback_id}; `feedback list` shows them")
         return _row(row)
 
     def decide(self, feedback_id: int, status: Status, note: str) -> None:

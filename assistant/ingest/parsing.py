@@ -152,8 +152,21 @@ def refuse_conflicts(path: Path, text: str) -> None:
             )
 
 
+MAX_FILE_BYTES = 16 * 1024 * 1024
+"""The largest corpus or gold file read. The MMN export is 10 kB and its examples 180 kB; a file
+of many megabytes is a wrong file dropped into the folder (a log, a database), which would
+otherwise be parsed line by line into passages, embedded for minutes and served."""
+
+
 def read_text(path: Path) -> str:
     """Decode a file as UTF-8 or fail naming the line of the first bad byte."""
+    size = path.stat().st_size
+    if size > MAX_FILE_BYTES:
+        raise ArticleError(
+            str(path),
+            f"{size / 1024 / 1024:.0f} MB is more than the {MAX_FILE_BYTES // 1024 // 1024} MB a "
+            "corpus file may hold; is it the right file? Split a longer one",
+        )
     data = path.read_bytes()
     try:
         return data.decode("utf-8")

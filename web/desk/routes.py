@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from assistant.desk.actions import changes
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, NotFoundError
 from assistant.store.directory import published_manifest, versions
 from assistant.updates import lines as change_lines
 from web import views as site_views
@@ -96,11 +96,12 @@ def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str
         before = desk.accounts.trail(1)
         message = act()
     except (AssistantError, OSError) as exc:  # OSError: a corpus or index the server cannot write
+        status = 404 if isinstance(exc, NotFoundError) else 409
         if wants_json(request):
-            return JSONResponse({"ok": False, "message": str(exc)}, 409)
+            return JSONResponse({"ok": False, "message": str(exc)}, status)
         shown = page(request, desk, editor)
         shown.error, shown.notice = str(exc), ""
-        return render(request, f"desk/{shown.section}.html", shown, status_code=409)
+        return render(request, f"desk/{shown.section}.html", shown, status_code=status)
     if wants_json(request):
         return JSONResponse({"ok": True, "message": message})
     latest = desk.accounts.trail(1)
