@@ -3,22 +3,24 @@
 Gold format (JSON Lines, one question a line):
     {"id": "dev-001", "question": "IVIg dose?", "history": ["earlier question", ...],
      "gold": ["1.6-2.4 g/kg"], "out_of_scope": false, "tags": ["terse"]}
-A returned passage is relevant when its text contains any gold phrase (case-insensitive).
+A returned passage is relevant when its text says a gold phrase in whole words, case and spacing
+aside (`matching.phrase_pattern`, as the build reads examples). The figures are defined in
+docs/using.md#measuring-retrieval-quality.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from assistant.engine import Engine
-from assistant.errors import AssistantError, QueryError
-from assistant.ingest.parsing import read_text
+from assistant.errors import ArticleError, AssistantError, QueryError
+from assistant.ingest.jsonlines import json_objects, strings
+from assistant.ingest.matching import holds, inside_words
 from assistant.limits import Query
-from assistant.search.retrieval import DEFAULT_OPTIONS, RetrievalOptions
+from assistant.search.retrieval import DEFAULT_OPTIONS, RetrievalOptions, ranker_for
 
 RANK_DEPTH = 20
 """How deep a relevant passage is looked for when reporting its rank."""
@@ -42,6 +44,8 @@ class ItemResult:
     declined: bool
     top_text: str
     follow_up: bool
+    answered_first: bool = False  # not declined, and the first passage shown (a lead-in with
+    # the list it shows) says a gold phrase: what the clinician reads first answers them
 
 
 @dataclass(slots=True)
@@ -49,6 +53,8 @@ class Report:
     name: str
     k: int
     results: list[ItemResult] = field(default_factory=list)
+    declines: bool = True  # False: the variant never decides (no learnt threshold), so the
+    # decline figures are not measured (None), not 0
 
     @property
     def in_scope(self) -> list[ItemResult]:
@@ -76,8 +82,9 @@ class Report:
             f"hit@{self.k}": share([r.rank is not None and r.rank <= self.k for r in scope]),
             "mrr": round(sum(1 / r.rank for r in scope if r.rank) / n, 4) if n else None,
             f"ndcg@{self.k}": round(sum(r.ndcg for r in scope) / n, 4) if n else None,
-            "declined_out_of_scope": share([r.declined for r in oos]),
-            "wrongly_declined": share([r.declined for r in scope]),
+            "declined_out_of_scope": share([r.declined for r in oos]) if self.declines else None,
+            "wrongly_declined": share([r.declined for r in scope]) if self.declines else None,
+            "answered@1": share([r.answered_first for r in scope]),
         }
 
     def misses(self) -> list[ItemResult]:
@@ -89,65 +96,78 @@ class Report:
         return {t: self.metrics([r for r in self.results if t in r.item.tags]) for t in tags}
 
 
+GOLD_FIELDS = frozenset({"id", "question", "history", "gold", "out_of_scope", "tags"})
+"""What a gold line may say; other fields are notes, but one a letter or two from these
+("histroy", "out_of_scop") is refused: it would score a follow-up alone, or a question not
+covered as answerable."""
+
+
 def load_gold(path: Path) -> list[GoldItem]:
     """Read a gold file; a malformed line is an error naming the file and line. Fields are
     checked as the examples files are: a string where a list belongs would be read letter by
-    letter and score a question it cannot answer."""
+    letter and score a question it cannot answer. Two lines with one id are refused."""
     items: list[GoldItem] = []
-    try:
-        lines = read_text(path).removeprefix("\ufeff").splitlines()  # names a bad byte's line
-    except OSError as exc:
-        raise AssistantError(f"{path}: cannot read the gold file ({exc.strerror or exc})") from None
-    for number, text in enumerate(lines, start=1):
-        if text.strip():
-            items.append(_gold_item(text, f"{path}:{number}"))
+    lines: dict[str, int] = {}
+    for number, data in json_objects(path, GOLD_FIELDS, what="the gold file"):
+        item = _gold_item(data, path, number)
+        if item.id in lines:
+            raise ArticleError(
+                str(path), f"the id {item.id!r} is also on line {lines[item.id]}", line=number
+            )
+        lines[item.id] = number
+        items.append(item)
     if not items:
         raise AssistantError(f"{path}: no gold items")
     return items
 
 
-def _gold_item(line: str, where: str) -> GoldItem:
-    try:
-        data = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise AssistantError(f"{where}: not a JSON object ({exc.msg})") from None
-    if not isinstance(data, dict):
-        raise AssistantError(f"{where}: not a JSON object")
+def repeated(items: list[GoldItem]) -> list[tuple[str, str]]:
+    """Pairs of ids that ask the same question after the same history: each counts in every
+    figure, so a repeat weighs double (the warning `eval` prints; the test part has one)."""
+    first: dict[tuple[str, tuple[str, ...]], str] = {}
+    pairs = []
+    for item in items:
+        key = (" ".join(item.question.lower().split()), item.history)
+        if key in first:
+            pairs.append((first[key], item.id))
+        first.setdefault(key, item.id)
+    return pairs
 
-    def strings(key: str, what: str) -> tuple[str, ...]:
-        value = data.get(key) or []
-        if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-            raise AssistantError(f'{where}: "{key}" must be a list of {what}')
-        return tuple(value)
+
+def _gold_item(data: dict[str, Any], path: Path, line: int) -> GoldItem:
+    def refuse(message: str) -> ArticleError:
+        return ArticleError(str(path), message, line=line)
 
     ident, question = data.get("id"), data.get("question")
     if not isinstance(ident, str | int) or isinstance(ident, bool) or not str(ident).strip():
-        raise AssistantError(f'{where}: "id" must be a non-empty string')
+        raise refuse('"id" must be a non-empty string')
     if not isinstance(question, str):
-        raise AssistantError(f'{where}: "question" must be a non-empty string')
+        raise refuse('"question" must be a non-empty string')
     out_of_scope = data.get("out_of_scope", False)
     if not isinstance(out_of_scope, bool):
-        raise AssistantError(f'{where}: "out_of_scope" must be true or false, without quotes')
+        raise refuse('"out_of_scope" must be true or false, without quotes')
     try:
-        query = Query.read(question, strings("history", "earlier questions"))
+        query = Query.read(question, strings(data, "history", "earlier questions", path, line))
     except QueryError as exc:
-        raise AssistantError(f"{where}: {exc}") from None
+        raise refuse(str(exc)) from None
     item = GoldItem(
         id=str(ident),
         question=query.question,
         history=query.history,
-        gold=strings("gold", "phrases"),
+        gold=strings(data, "gold", "phrases", path, line),
         out_of_scope=out_of_scope,
-        tags=strings("tags", "tags"),
+        tags=strings(data, "tags", "tags", path, line),
     )
     if not item.out_of_scope and not item.gold:
-        raise AssistantError(f"{where}: an in-scope item needs gold phrases")
+        raise refuse("an in-scope item needs gold phrases")
+    if item.out_of_scope and item.gold:
+        raise refuse('an out-of-scope item has "gold": [] (no passage answers it)')
     return item
 
 
 def is_relevant(text: str, gold: tuple[str, ...]) -> bool:
-    lowered = text.lower()
-    return any(phrase.lower() in lowered for phrase in gold)
+    """Whether a passage text says any gold phrase (whole words, case and spacing aside)."""
+    return any(holds(text, phrase) for phrase in gold)
 
 
 def relevant_counts(items: list[GoldItem], texts: list[str]) -> dict[str, int]:
@@ -162,6 +182,22 @@ def unreachable(items: list[GoldItem], texts: list[str]) -> list[str]:
     return [item.id for item in items if not item.out_of_scope and not counts[item.id]]
 
 
+def unsaid(items: list[GoldItem], texts: list[str]) -> dict[str, list[str]]:
+    """Each in-scope item's gold phrases that no passage says, by id, with the longer words a
+    phrase is found inside ("'exchange' is inside 'exchanges'"): a phrase that can never match
+    scores nothing, even beside a sibling that does."""
+    found: dict[str, list[str]] = {}
+    for item in items:
+        if item.out_of_scope:
+            continue
+        for phrase in item.gold:
+            if not any(holds(t, phrase) for t in texts):
+                inside = inside_words(texts, phrase)
+                hint = f" (inside {', '.join(map(repr, inside))})" if inside else ""
+                found.setdefault(item.id, []).append(f"{phrase!r}{hint}")
+    return found
+
+
 def evaluate(
     engine: Engine,
     items: list[GoldItem],
@@ -171,7 +207,8 @@ def evaluate(
     name: str = "default",
 ) -> Report:
     """Run every gold question through the engine and score the ranking and the decline."""
-    report = Report(name=name, k=k)
+    ranker = ranker_for(engine.ranker, options)
+    report = Report(name=name, k=k, declines=options.dense and ranker.decides)
     counts = relevant_counts(items, [p.text for p in engine.index.passages])
     for item in items:
         depth = max(k, RANK_DEPTH)
@@ -181,6 +218,8 @@ def evaluate(
         flags = [is_relevant(t, item.gold) for t in texts]
         rank = next((i for i, f in enumerate(flags, start=1) if f), None)
         dcg = sum(1 / math.log2(i + 1) for i, f in enumerate(flags[:k], start=1) if f)
+        first = answer.passages[0] if answer.passages else None
+        shown = [first.passage.text, *(p.text for p in first.items)] if first else []
         ideal = sum(1 / math.log2(i + 1) for i in range(1, min(k, counts[item.id]) + 1))
         report.results.append(
             ItemResult(
@@ -190,6 +229,7 @@ def evaluate(
                 declined=not answer.answerable,
                 top_text=texts[0] if texts else "",
                 follow_up=retrieval.follow_up,
+                answered_first=answer.answerable and any(is_relevant(t, item.gold) for t in shown),
             )
         )
     return report
@@ -198,12 +238,15 @@ def evaluate(
 def format_report(report: Report, *, show_misses: bool = True) -> str:
     m = report.metrics()
     k = report.k
+    hits = "   ".join(f"hit@{n} {shown(m[f'hit@{n}'])}" for n in sorted({1, 3, k}))
     lines = [
         f"{report.name}: {m['questions']} in-scope, {m['out_of_scope_questions']} out-of-scope questions",
-        f"  hit@1 {shown(m['hit@1'])}   hit@3 {shown(m['hit@3'])}   hit@{k} {shown(m[f'hit@{k}'])}"
-        f"   MRR {shown(m['mrr'])}   nDCG@{k} {shown(m[f'ndcg@{k}'])}",
+        f"  {hits}   MRR {shown(m['mrr'])}   nDCG@{k} {shown(m[f'ndcg@{k}'])}",
         f"  out-of-scope declined {percent(m['declined_out_of_scope'])}   "
-        f"in-scope wrongly declined {percent(m['wrongly_declined'])}",
+        f"in-scope wrongly declined {percent(m['wrongly_declined'])}   "
+        f"answered@1 {shown(m['answered@1'])}"
+        if report.declines
+        else f"  declines nothing (no learnt threshold)   answered@1 {shown(m['answered@1'])}",
     ]
     misses = report.misses()
     if show_misses and misses:
@@ -265,6 +308,22 @@ def report_json(report: Report) -> dict[str, Any]:
             }
             for r in report.misses()
         ],
-        "wrongly_declined": [r.item.id for r in report.in_scope if r.declined],
-        "out_of_scope_answered": [r.item.id for r in report.out_of_scope if not r.declined],
+        "wrongly_declined": [r.item.id for r in report.in_scope if r.declined]
+        if report.declines
+        else None,
+        "out_of_scope_answered": [r.item.id for r in report.out_of_scope if not r.declined]
+        if report.declines
+        else None,
+        "results": [
+            {
+                "id": r.item.id,
+                "out_of_scope": r.item.out_of_scope,
+                "rank": r.rank,
+                "ndcg": round(r.ndcg, 4),
+                "declined": r.declined,
+                "answered@1": r.answered_first,
+                "follow_up": r.follow_up,
+            }
+            for r in report.results
+        ],
     }

@@ -286,6 +286,16 @@ def test_a_mistyped_feedback_store_is_said_and_never_created(tmp_path, args, say
     assert not db.exists()
 
 
+@pytest.mark.parametrize("command", ["list", "stats"])
+def test_feedback_json_without_a_store_is_still_json(tmp_path, command):
+    """A script reading `--json` got a sentence it could not parse."""
+    db = tmp_path / "data" / "feedback.sqlite3"
+    result = CliRunner().invoke(cli, ["feedback", command, "--json", "--db", str(db)])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout) == []
+    assert "no feedback store at" in result.stderr and not db.exists()
+
+
 def test_examples_fix_without_a_published_index_says_so(tmp_path):
     """Saying "nothing to fix" of an index directory that holds nothing would hide a typo."""
     typo = tmp_path / "indx"

@@ -73,7 +73,7 @@ def test_eval_command_prints_the_figures_and_the_misses(embedder, index_dir, mon
         assert label in result.output
     assert "relevant passage not first" in result.output
     result = CliRunner().invoke(cli, ["eval", gold, "--json", "--index-dir", str(index_dir)])
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)  # the repeated question's warning is on stderr
     items = load_gold(GOLD / "test.jsonl")
     assert data["reports"][0]["metrics"]["questions"] == sum(not i.out_of_scope for i in items)
     assert {"not_first", "wrongly_declined", "out_of_scope_answered"} <= set(data["reports"][0])
@@ -110,6 +110,53 @@ def test_a_gold_line_of_the_wrong_shape_is_refused_not_scored(tmp_path, fields, 
         load_gold(gold)
 
 
+@pytest.mark.parametrize(
+    ("text", "phrase", "says"),
+    [
+        ("It also spares sensation", "ALS", False),  # "ALS" inside "also" scored a hit
+        ("Amyotrophic lateral sclerosis (ALS) and other", "als", True),
+        ("Persistent conduction blocks", "conduction block", False),  # a cut word
+        ("Dosing: 1.6-2.4\u00a0g/kg given", "1.6-2.4  g/kg", True),  # spacing aside
+        ("IVIg-refractory disease", "IVIg", True),
+        ("Dose (mg/kg)", "(mg/kg)", True),  # ends that are not letters need no boundary
+    ],
+)
+def test_a_gold_phrase_is_found_in_whole_words_case_and_spacing_aside(text, phrase, says):
+    assert is_relevant(text, (phrase,)) is says
+
+
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ('{"id": "b", "question": "And then?", "histroy": ["IVIg dose?"], "gold": ["x"]}',
+         'unknown field "histroy": did you mean "history"?'),  # scored as asked alone
+        ('{"id": "b", "question": "Statins?", "out_of_scop": true, "gold": []}',
+         'unknown field "out_of_scop": did you mean "out_of_scope"?'),
+        ('{"id": "a", "question": "Other?", "gold": ["x"]}', "the id 'a' is also on line 1"),
+        ('{"id": "b", "question": "Statins?", "out_of_scope": true, "gold": ["x"]}',
+         'an out-of-scope item has "gold": []'),
+        ('{"id": "b", "question": "Dose?", "history": null, "gold": ["x"]}',
+         '"history" must be a list'),
+    ],
+)  # fmt: skip
+def test_a_gold_line_that_would_be_scored_as_something_else_is_refused(tmp_path, line, says):
+    gold = tmp_path / "gold.jsonl"
+    good = {"id": "a", "question": "IVIg dose?", "gold": ["1.6-2.4 g/kg"], "note": "kept"}
+    gold.write_text(json.dumps(good) + "\n" + line + "\n")
+    with pytest.raises(AssistantError, match=rf"gold.jsonl:2: .*{re.escape(says)}"):
+        load_gold(gold)
+
+
+def test_a_line_separator_inside_a_question_does_not_shift_the_lines_named(tmp_path):
+    """JSON allows a raw U+2028 in a string; `splitlines` broke the line there, so the line was
+    refused as cut off, and every line number after it was one too high."""
+    gold = tmp_path / "gold.jsonl"
+    first = '{"id": "a", "question": "IVIg dose?\u2028 in MMN", "gold": ["1.6-2.4 g/kg"]}'
+    gold.write_text(first + '\n{"id": "b", "question": "q", "gold": "x"}\n', encoding="utf-8")
+    with pytest.raises(AssistantError, match=r"gold.jsonl:2: \"gold\" must be a list"):
+        load_gold(gold)
+
+
 def test_a_gold_file_that_is_not_utf8_names_the_line(tmp_path):
     gold = tmp_path / "gold.jsonl"
     gold.write_bytes(b'{"id": "a", "question": "q", "gold": ["x"]}\n{"id": "b\xff"}\n')
@@ -141,13 +188,62 @@ def test_eval_reports_a_gold_set_without_in_scope_questions_and_unreachable_phra
     typo.write_text(
         json.dumps(first)
         + "\n"
-        + json.dumps({**first, "id": "typo-1", "gold": ["a phrase no statement holds"]})
+        + json.dumps(
+            {**first, "id": "typo-1", "question": "Which?", "gold": ["a phrase no statement holds"]}
+        )
         + "\n"
     )
     result = CliRunner().invoke(cli, ["eval", str(typo), "--index-dir", str(index_dir)])
     assert result.exit_code == 0, result.output
     assert "gold phrase of 1 in-scope question(s)" in result.stderr
     assert "typo-1" in result.stderr and first["id"] not in result.stderr
+
+
+@pytest.mark.model
+def test_answered_at_1_is_what_the_clinician_reads_first(test_report):
+    """hit@1 ranks; answered@1 counts an answer declined as a miss, and a lead-in first whose
+    shown list holds the gold phrase ("the following:" above the criteria) as a hit."""
+    results = test_report.in_scope
+    declined_first = [r for r in results if r.rank == 1 and r.declined]
+    listed_first = [r for r in results if r.rank != 1 and r.answered_first]
+    assert declined_first and listed_first  # both happen on the test part
+    assert not any(r.answered_first for r in declined_first)
+    metrics = test_report.metrics()
+    expected = sum(r.rank == 1 for r in results) - len(declined_first) + len(listed_first)
+    assert metrics["answered@1"] == round(expected / len(results), 4)
+
+
+@pytest.mark.model
+def test_eval_json_lists_each_question_and_leaves_unmeasured_declines_empty(
+    embedder, index_dir, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(cli_module, "embedder", lambda model_path, index_dir: embedder)
+    gold = tmp_path / "gold.jsonl"
+    lines = [
+        {"id": "a", "question": "What IVIg dose is used?", "gold": ["1.6-2.4 g/kg"]},
+        {"id": "b", "question": "Does MMN show conduction block?", "gold": ["conduction block"]},
+        {"id": "c", "question": "Is coffee allowed?", "gold": [], "out_of_scope": True},
+    ]
+    gold.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    args = ["eval", str(gold), "--index-dir", str(index_dir), "--compare", "--json"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    assert "'conduction block' (inside 'conduction blocks')" in result.stderr.lower()
+    data = json.loads(result.stdout)
+    assert [p.lower() for p in data["unsaid"]["b"]] == [
+        "'conduction block' (inside 'conduction blocks')"
+    ]
+    by_name = {r["name"]: r for r in data["reports"]}
+    untrained = by_name["dense (untrained)"]
+    assert untrained["metrics"]["declined_out_of_scope"] is None  # it never decides: not 0 %
+    assert untrained["wrongly_declined"] is None
+    served = by_name["adapter+bm25"]
+    assert [r["id"] for r in served["results"]] == ["a", "b", "c"]
+    assert served["results"][0]["rank"] == 1 and served["results"][0]["answered@1"]
+    assert served["results"][1]["rank"] is None
+    assert served["metrics"]["declined_out_of_scope"] is not None
+    strict = CliRunner().invoke(cli, [*args[:-2], "--strict"])
+    assert strict.exit_code == 1 and "--strict" in strict.output
 
 
 @pytest.mark.model

@@ -193,12 +193,13 @@ def test_stats_are_per_index_version_as_clinicians_judged(store):
     store.add(judged(rank=2, question="How is MMN treated?"))  # q2: answered at rank 2
     store.add(judged("not", rank=1, question="How is MMN treated?"))
     store.add(judged("not", rank=1, question="Is it genetic?"))  # q3: not answered
-    store.add(judged("missing", question="Is IVIg safe in pregnancy?"))
+    store.add(judged("missing", question="Is IVIg safe in pregnancy?"))  # q4: declined, and
+    # the clinician says the article should answer it: judged, and not answered
     store.add(judged(index_version="v2"))
     store.add(judged("not", rank=1, index_version="v2", searched=ARTICLE_ID))  # another search
     v1, v2 = store.stats()
-    assert (v1.index_version, v1.judgements, v1.questions) == ("v1", 5, 3)
-    assert (v1.answered_at_1, v1.answered_in_top_3) == (0.333, 0.667)
+    assert (v1.index_version, v1.judgements, v1.questions) == ("v1", 5, 4)
+    assert (v1.answered_at_1, v1.answered_in_top_3) == (0.25, 0.5)
     assert (v1.not_this, v1.missing) == (2, 1)
     assert (v2.index_version, v2.judgements, v2.questions, v2.answered_at_1) == ("v2", 2, 2, 0.5)
 

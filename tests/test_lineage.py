@@ -227,15 +227,13 @@ def test_only_a_part_of_the_same_passage_keeps_a_phrase_from_its_reworded_other_
     phrase = "conduction blocks"
     old = "Persistent conduction blocks are the hallmark"
     split = [
-        Written(0, "Persistent conduction blocks", (old,), "persistent conduction blocks"),
-        Written(1, "They are the hallmark", (old,), "they are the hallmark"),
+        Written(0, "Persistent conduction blocks", (old,)),
+        Written(1, "They are the hallmark", (old,)),
     ]
     assert answers_of([phrase], split) == ((0,), ())
     elsewhere = [
-        Written(0, "MMN shows conduction blocks.", ("MMN has conduction blocks.",),
-                "mmn shows conduction blocks."),
-        Written(1, "Blocks of conduction that persist are the hallmark", (old,),
-                "blocks of conduction that persist are the hallmark"),
-    ]  # fmt: skip
+        Written(0, "MMN shows conduction blocks.", ("MMN has conduction blocks.",)),
+        Written(1, "Blocks of conduction that persist are the hallmark", (old,)),
+    ]
     found, moves = answers_of([phrase], elsewhere)
     assert found == (0, 1) and moves and moves[0][0] == phrase

@@ -133,7 +133,14 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
 @click.option(
     "--compare",
     is_flag=True,
-    help="Run every retrieval variant (dense, lexical, hybrid, + vocabulary, + follow-ups) on the same set.",
+    help="Run every retrieval variant on the same set: the untrained model (dense), BM25, the "
+    "learnt adapter, and the adapter fused with BM25 (what is served).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Fail (exit status 1) when a gold phrase is said by no passage, instead of warning: "
+    "for a check after an article edit.",
 )
 @click.option(
     "--by-tag",
@@ -147,6 +154,7 @@ def evaluate(
     k: int,
     as_json: bool,
     compare: bool,
+    strict: bool,
     by_tag: bool,
     index_dir: Path,
     model_path: Path | None,
@@ -154,7 +162,9 @@ def evaluate(
     """Measure retrieval quality on a GOLD set (JSON Lines; format in the README).
 
     Prints hit@1, hit@3, MRR, nDCG@k, the share of out-of-scope questions declined, the share
-    of in-scope questions wrongly declined, and every question whose relevant passage is not first.
+    of in-scope questions wrongly declined, answered@1 (the first passage shown answers and the
+    answer was not declined), and every question whose relevant passage is not first. The
+    figures are defined in docs/using.md.
 
     Example: mmn-assistant eval tests/gold/test.jsonl --compare
     """
@@ -164,29 +174,42 @@ def evaluate(
         format_by_tag,
         format_report,
         load_gold,
+        repeated,
         report_json,
         unreachable,
+        unsaid,
     )
     from assistant.search import DEFAULT_OPTIONS, VARIANTS
 
     items = load_gold(gold)
     engine = Engine.open(index_dir, common.embedder(model_path, index_dir), settings=current())
-    missing = unreachable(items, [p.text for p in engine.index.passages])
+    texts = [p.text for p in engine.index.passages]
+    missing, phrases = unreachable(items, texts), unsaid(items, texts)
     if missing:
         click.echo(
-            f"warning: {gold}: no passage of the served articles contains a gold phrase of "
+            f"warning: {gold}: no passage of the served articles says a gold phrase of "
             f"{len(missing)} in-scope question(s), which can only count as misses: "
             f"{', '.join(missing)}; check their phrases against the article",
             err=True,
         )
+    if phrases:
+        listed = "; ".join(f"{i}: {', '.join(p)}" for i, p in phrases.items())
+        click.echo(
+            f"warning: {gold}: {sum(map(len, phrases.values()))} gold phrase(s) are said by no "
+            f"passage in whole words, and score nothing: {listed}",
+            err=True,
+        )
+    for first, again in repeated(items):
+        click.echo(f"warning: {gold}: {again} asks what {first} asks; it counts twice", err=True)
+    if strict and phrases:
+        raise click.ClickException(f"{gold}: gold phrases no passage says (--strict); see above")
     variants = VARIANTS if compare else {"default": DEFAULT_OPTIONS}
     # a version built with --fine-tune searches with its fine-tuned model in every variant
     tuned = "fine-tuned model: " if engine.index.manifest.fine_tuned else ""
     reports = [run(engine, items, k=k, options=o, name=tuned + n) for n, o in variants.items()]
     if as_json:
-        click.echo(
-            json.dumps({"gold": str(gold), "reports": [report_json(r) for r in reports]}, indent=2)
-        )
+        out = {"gold": str(gold), "unsaid": phrases, "reports": [report_json(r) for r in reports]}
+        click.echo(json.dumps(out, indent=2))
         return
     for report in reports:
         click.echo(format_report(report, show_misses=not compare or report is reports[-1]))

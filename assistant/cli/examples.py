@@ -24,7 +24,7 @@ def examples() -> None:
 
     \b
     fix        examples whose passage was edited follow it; write the new words into the file
-    set-aside  out-of-scope examples that new content may answer (left out of training)
+    set-aside  out-of-scope examples that new content may answer (trained towards it meanwhile)
     resolve    answered by the new passage (moves into the article's examples), or still out
                of scope (the build stops setting it aside)
     """

@@ -37,7 +37,9 @@ def feedback_list(db_path: Path, status: str | None, as_json: bool) -> None:
     from assistant.feedback import FeedbackStore
 
     if not db_path.exists():  # a mistyped --db must not create an empty store
-        click.echo(f"no feedback store at {db_path}")
+        click.echo(f"no feedback store at {db_path}", err=as_json)
+        if as_json:  # a script reading the JSON gets JSON
+            click.echo("[]")
         return
     rows = FeedbackStore(db_path).rows(status)  # type: ignore[arg-type]
     if as_json:
@@ -106,7 +108,9 @@ def feedback_stats(db_path: Path, as_json: bool) -> None:
     from assistant.feedback import FeedbackStore
 
     if not db_path.exists():
-        click.echo(f"no feedback store at {db_path}")
+        click.echo(f"no feedback store at {db_path}", err=as_json)
+        if as_json:
+            click.echo("[]")
         return
     stats = FeedbackStore(db_path).stats()
     if as_json:

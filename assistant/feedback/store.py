@@ -169,7 +169,8 @@ class VersionStats:
     index_version: str
     judgements: int
     questions: int
-    """Distinct questions (with their history) judged passage by passage."""
+    """Distinct questions (with their history) judged: passage by passage, or declined and
+    marked "missing" (the article should cover it), which counts as not answered."""
     answered_at_1: float | None
     """Share of those questions whose rank-1 passage was marked "answers"."""
     answered_in_top_3: float | None
@@ -355,9 +356,8 @@ def version_stats(rows: Sequence[Feedback]) -> list[VersionStats]:
     result = []
     for version, mine in sorted(by_version.items(), key=lambda item: item[1][0].created_at):
         judged: dict[tuple[str, tuple[str, ...], str], list[Feedback]] = {}
-        for row in mine:
-            if row.verdict != "missing":
-                judged.setdefault((row.question, row.history, row.searched), []).append(row)
+        for row in mine:  # a "missing" verdict is a question judged and not answered
+            judged.setdefault((row.question, row.history, row.searched), []).append(row)
 
         groups = list(judged.values())
         result.append(

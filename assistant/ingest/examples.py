@@ -5,8 +5,8 @@
 
 One JSON object a line: {"question": str, "history": [str, ...], "gold": [str, ...]}.
 `history` (earlier questions, oldest first) may be absent; each `gold` entry is a verbatim
-phrase of a passage that answers the question (case-insensitive), and `"gold": []` in the
-out-of-scope file. An editor may add `"not_answered_by": [passage id, ...]` to an out-of-scope
+phrase of a passage that answers the question, in whole words (case and spacing aside:
+`matching.phrase_pattern`), and `"gold": []` in the out-of-scope file. An editor may add `"not_answered_by": [passage id, ...]` to an out-of-scope
 example: the passages it was checked against and still found not to answer it.
 
 An article edit can leave a gold phrase in no passage. When the phrase is in an earlier wording
@@ -28,7 +28,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.ingest.parsing import read_text
+from assistant.ingest.jsonlines import json_objects
+from assistant.ingest.matching import holds, phrase_pattern
 from assistant.records import Article
 
 EXAMPLES_DIR = "examples"
@@ -110,30 +111,10 @@ train a follow-up as a question asked alone, so it is refused."""
 
 def read_examples(path: Path, article_id: str | None) -> list[Example]:
     """Parse one examples file; a malformed line is an `ArticleError` naming file and line."""
-    try:
-        text = read_text(path).removeprefix("\ufeff")  # a bad byte is named by its line
-    except OSError as exc:
-        raise ArticleError(str(path), f"cannot read the examples file ({exc})") from None
     examples = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ArticleError(str(path), f"not a JSON object ({exc.msg})", line=number) from None
-        if not isinstance(data, dict):
-            raise ArticleError(str(path), "not a JSON object", line=number)
-        for key in data.keys() - FIELDS:
-            if near := difflib.get_close_matches(key, FIELDS, n=1, cutoff=0.75):
-                raise ArticleError(
-                    str(path),
-                    f'unknown field "{key}": did you mean "{near[0]}"? (the fields are '
-                    f"{', '.join(sorted(FIELDS))})",
-                    line=number,
-                )
+    for number, data in json_objects(path, FIELDS, what="the examples file"):
         question = data.get("question")
-        history = data.get("history") or []
+        history = data.get("history", [])
         gold = data.get("gold")
         checked = data.get("not_answered_by") or []
         by = data.get("by") or ""
@@ -202,7 +183,7 @@ def load_examples(
     by_article: dict[str, list[Written]] = {}
     for position, (text, owner) in enumerate(zip(passage_texts, passage_articles, strict=True)):
         earlier = tuple(former[position]) if former is not None else ()
-        by_article.setdefault(owner, []).append(Written(position, text, earlier, text.lower()))
+        by_article.setdefault(owner, []).append(Written(position, text, earlier))
     for path in files:
         name = path.stem
         article_id = None if name == OUT_OF_SCOPE else name
@@ -237,7 +218,6 @@ class Written:
     position: int
     text: str
     former: tuple[str, ...] = ()
-    lower: str = ""
 
 
 def answers_of(
@@ -250,19 +230,18 @@ def answers_of(
     moves: list[tuple[str, str]] = []
     dropped: list[tuple[str, str]] = []
     for phrase in gold:
-        needle = phrase.lower()
-        said = [p for p in passages if needle in p.lower]
+        said = [p for p in passages if holds(p.text, phrase)]
         hits = {p.position for p in said}
         successors = [
             p
             for p in passages
-            if p.position not in hits and any(needle in f.lower() for f in p.former)
+            if p.position not in hits and any(holds(f, phrase) for f in p.former)
         ]
         if said and successors:
             # Said now, and once by a passage since reworded. A part of that same passage that
             # still says it (a split) answers alone; another passage that says it too (an
             # opening paragraph) leaves the reworded one an answer while it reads much the same.
-            earlier = {f for p in said for f in p.former if needle in f.lower()}
+            earlier = {f for p in said for f in p.former if holds(f, phrase)}
             others = [p for p in successors if not earlier & set(p.former)]
             successors = _closest(phrase, others, at_least=FOLLOW_SCORE)
         if not hits and not successors:
@@ -322,10 +301,9 @@ def proposed(phrase: str, passage: Written) -> str:
     """The phrase as `passage` reads now: its place in the earlier wording that holds it, carried
     through the edit's character diff and widened to whole words (the whole text when the
     edit left nothing of it)."""
-    before = next(f for f in passage.former if phrase.lower() in f.lower())
-    after = passage.text
-    start = before.lower().index(phrase.lower())
-    end = start + len(phrase)
+    found = next(m for f in passage.former if (m := phrase_pattern(phrase).search(f)))
+    before, after = found.string, passage.text
+    start, end = found.span()
     opcodes = difflib.SequenceMatcher(None, before, after, autojunk=False).get_opcodes()
 
     def carried(at: int, closing: bool) -> int:

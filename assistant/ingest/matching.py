@@ -145,3 +145,29 @@ class Spellings:
         if len(word) > 1 and word[1] != word[0]:
             near += by_start.get(word[1], ())
         return closest_word(word, near, edits, accept)
+
+
+@lru_cache(maxsize=8192)
+def phrase_pattern(phrase: str) -> re.Pattern[str]:
+    """A gold phrase as it is looked up in a passage: case aside, any run of spaces for a space,
+    and whole words at its ends, so "ALS" is not found in "also" nor "AF" in "after" (a gold
+    phrase copied from a passage is whole words; the build and `eval` say where a phrase is
+    found only inside longer words)."""
+    words = phrase.split()
+    body = r"\s+".join(map(re.escape, words))
+    start = r"(?<!\w)" if re.match(r"\w", words[0] if words else "") else ""
+    end = r"(?!\w)" if re.search(r"\w$", words[-1] if words else "") else ""
+    return re.compile(start + body + end, re.IGNORECASE)
+
+
+def holds(text: str, phrase: str) -> bool:
+    """Whether `text` says `phrase` (`phrase_pattern`)."""
+    return phrase_pattern(phrase).search(text) is not None
+
+
+def inside_words(texts: Iterable[str], phrase: str) -> list[str]:
+    """The longer words `phrase` is found inside, where it is not found as whole words: what a
+    phrase with a cut word ("exchange" for "exchanges") or a short one ("ALS") matched before."""
+    loose = re.compile(r"\w*" + r"\s+".join(map(re.escape, phrase.split())) + r"\w*", re.IGNORECASE)
+    found = {m.group().lower(): m.group() for t in texts for m in loose.finditer(t)}
+    return sorted(found.values())[:3]

@@ -24,8 +24,9 @@ answer: an article that none of them answers (one added without examples, or fro
 team) is new to them, as if added after they were written (`unseen_by_examples`), so "How do I
 manage DKA?" written beside a neurology article is set aside for a DKA article built with it.
 
-Such an example is left out of training and listed for an editor, with the passage, until the
-editor resolves it (`mmn-assistant examples resolve`): answered by the passage (it moves into
+Such an example is no longer trained as not covered: by default it trains as a question the new
+passage answers (`TrainingSettings.set_aside_trains`), and it is listed for an editor, with the
+passage, until the editor resolves it (`mmn-assistant examples resolve`): answered by the passage (it moves into
 the article's examples) or still out of scope (it records the passage in `not_answered_by`).
 Until then the new content wins. A set-aside example stays set aside from build to build,
 following its passage through later edits, until it is resolved.
@@ -69,7 +70,8 @@ class Earlier:
 
 @dataclass(frozen=True, slots=True)
 class SetAside:
-    """An out-of-scope example left out of training because passage `position` may answer it."""
+    """An out-of-scope example no longer trained as not covered, because passage `position` may
+    answer it (it trains towards that passage instead, unless `set_aside_trains` is off)."""
 
     example: Example
     position: int

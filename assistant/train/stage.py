@@ -97,7 +97,7 @@ class TrainingOutcome:
     cache_vectors: np.ndarray | None = None
     """Vectors training embedded (the example questions), for the next build's cache."""
     set_aside: tuple[SetAside, ...] = ()
-    """Out-of-scope examples left out of training because new content may answer them."""
+    """Out-of-scope examples that new content may answer: trained towards it, not as not covered."""
 
 
 def untrained(reason: str = "built with --no-train") -> TrainingOutcome:

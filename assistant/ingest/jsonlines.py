@@ -1,0 +1,56 @@
+"""Editors' JSON Lines files (example questions, gold sets): one object a line, read the same way.
+
+Lines are numbered as an editor's editor numbers them (a U+2028 inside a JSON string is text,
+not a line break), and a field a letter or two from a known one ("histroy") is refused: it
+would otherwise be skipped, and a follow-up scored or trained as a question asked alone.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import Any
+
+from assistant.errors import ArticleError
+from assistant.ingest.parsing import LINE_END, read_text
+
+
+def json_objects(path: Path, fields: Collection[str], *, what: str) -> Iterator[tuple[int, dict[str, Any]]]:  # fmt: skip
+    """Each non-blank line of `path` as (line number, object). `what` names the file in errors
+    ("the examples file"); a bad byte, a line that is not a JSON object and a near-miss field
+    name are `ArticleError`s naming the file and line."""
+    try:
+        text = read_text(path).removeprefix("\ufeff")  # a bad byte is named by its line
+    except OSError as exc:
+        raise ArticleError(str(path), f"cannot read {what} ({exc.strerror or exc})") from None
+    for number, line in enumerate(LINE_END.split(text), start=1):
+        if not line.strip():
+            continue
+        try:
+            data = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ArticleError(
+                str(path), f"not a JSON object ({exc.msg} at column {exc.colno})", line=number
+            ) from None
+        if not isinstance(data, dict):
+            raise ArticleError(str(path), "not a JSON object", line=number)
+        for key in sorted(data.keys() - set(fields)):
+            if near := difflib.get_close_matches(key, fields, n=1, cutoff=0.75):
+                raise ArticleError(
+                    str(path),
+                    f'unknown field "{key}": did you mean "{near[0]}"? (the fields are '
+                    f"{', '.join(sorted(fields))})",
+                    line=number,
+                )
+        yield number, data
+
+
+def strings(data: dict[str, Any], key: str, what: str, path: Path, line: int) -> tuple[str, ...]:
+    """A field that holds a list of non-blank strings, or none at all; anything else (a string,
+    which would be read letter by letter, or null) is an error saying what it must be."""
+    value = data.get(key, [])
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ArticleError(str(path), f'"{key}" must be a list of {what}', line=line)
+    return tuple(value)
