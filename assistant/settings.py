@@ -9,12 +9,13 @@ training fits from them (weights, thresholds) is stored in each index version, n
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from assistant.errors import AssistantError
@@ -57,6 +58,11 @@ class Settings(BaseSettings):
     feedback_per_minute: int = Field(
         30, ge=1, description="feedback a client may send a minute (429 after)"
     )
+    forwarded_allow_ips: str = Field(
+        "",
+        description="proxies (addresses or networks, comma-separated) whose X-Forwarded-For "
+        "names the client; empty: none, a request's own address counts (docs/deploy.md)",
+    )
     workers: int = Field(1, ge=1, le=64, description="server processes (`serve --workers`)")
     onnx_threads: int = Field(
         0, ge=0, description="threads of each ONNX session (0: the cores shared among the workers)"
@@ -90,6 +96,17 @@ class Settings(BaseSettings):
         False,
         description="fine-tune the model on the examples at each build (`build --fine-tune`; about 4 minutes more)",
     )
+
+    @field_validator("forwarded_allow_ips")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parts = [p.strip() for p in value.split(",") if p.strip()]
+        for part in parts:
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network") from None
+        return ",".join(parts)
 
     @property
     def threads_per_session(self) -> int:

@@ -136,7 +136,7 @@ def main() -> None:
     shutil.copytree(
         args.index_dir or ROOT / "index", index_dir, ignore=shutil.ignore_patterns("models")
     )
-    env = {**os.environ, "MMN_INDEX_DIR": str(index_dir)}
+    env = {**os.environ, "MMN_INDEX_DIR": str(index_dir), "MMN_FORWARDED_ALLOW_IPS": "127.0.0.1"}
     ports = [free_port(), free_port()]
     replicas: list[Any] = []
     for n, _ in enumerate(ports):

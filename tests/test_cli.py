@@ -146,7 +146,13 @@ def test_only_loopback_addresses_are_served_without_allow_remote():
 
 @pytest.mark.parametrize(
     ("variable", "value"),
-    [("MMN_QUERY_CACHE", "lots"), ("MMN_QUERY_CACHE", "-1"), ("MMN_EMBED_RUNTIME", "gpu")],
+    [
+        ("MMN_QUERY_CACHE", "lots"),
+        ("MMN_QUERY_CACHE", "-1"),
+        ("MMN_EMBED_RUNTIME", "gpu"),
+        ("MMN_FORWARDED_ALLOW_IPS", "*"),  # any client could name its own address
+        ("MMN_FORWARDED_ALLOW_IPS", "127.0.0.1, nginx.local"),
+    ],
 )
 def test_a_bad_setting_is_one_line_and_exit_status_2_before_any_work(variable, value):
     import os

@@ -432,6 +432,24 @@ def test_the_sixth_sign_in_for_a_name_is_refused_even_when_right_and_names_look_
     checked(second.sign_in(EDITOR, PASSWORD, form=form), 303)
 
 
+def test_a_local_client_cannot_name_another_address_to_escape_the_limit(desk):
+    """uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise: a local process
+    naming a new address each time had unlimited sign-in attempts (argon2's CPU each). No
+    proxy is configured here, so the header is not believed."""
+    local = Visitor(desk, "127.0.0.1")  # the one address uvicorn trusted by default
+    try:
+        form = local.login_form()
+        statuses = [
+            local.sign_in(f"forged-{n}", "guess one two three", form=form,
+                          **{"X-Forwarded-For": f"10.0.{n}.1"}).status_code
+            for n in range(LOGINS_PER_MINUTE + 2)
+        ]  # fmt: skip
+    finally:
+        local.close()
+    assert statuses[:LOGINS_PER_MINUTE] == [403] * LOGINS_PER_MINUTE
+    assert statuses[LOGINS_PER_MINUTE:] == [429, 429]
+
+
 def test_one_address_gets_20_sign_in_attempts_a_minute_whatever_names_it_tries(new_visitor):
     sprayer = new_visitor()
     form = sprayer.login_form()

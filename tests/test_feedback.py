@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from assistant.feedback import FeedbackError, FeedbackStore, Judgement, accept, reject
-from assistant.feedback.store import MIGRATIONS, secret_for
+from assistant.feedback.formkey import secret_for
+from assistant.feedback.store import MIGRATIONS
 from assistant.ingest.corpus import load_article
 from assistant.ingest.examples import read_examples
 from tests.conftest import ARTICLE, CORPUS
@@ -157,7 +158,11 @@ def test_a_store_locked_by_another_writer_is_a_feedback_error_after_a_bounded_wa
     [
         ("data", False, "{tmp}/data is a file, not a folder; move it away"),
         ("data/feedback", False, "{tmp}/data/feedback is a file, not a folder; move it away"),
-        ("data/feedback/feedback.sqlite3", True, "unable to open database file; check the file"),
+        (
+            "data/feedback/feedback.sqlite3",
+            True,
+            "feedback.sqlite3: Is a directory; check the file",
+        ),
     ],
     ids=["file-above-its-folder", "file-for-its-folder", "folder-for-its-file"],
 )
@@ -202,6 +207,21 @@ def test_stats_are_per_index_version_as_clinicians_judged(store):
     assert (v1.answered_at_1, v1.answered_in_top_3) == (0.25, 0.5)
     assert (v1.not_this, v1.missing) == (2, 1)
     assert (v2.index_version, v2.judgements, v2.questions, v2.answered_at_1) == ("v2", 2, 2, 0.5)
+
+
+def test_the_store_and_its_journal_are_readable_by_their_owner_only(tmp_path, store):
+    """Questions may name patients, and the desk keeps password hashes and sessions here: the
+    file was 0644, readable by every account on the machine."""
+    old = tmp_path / "old.sqlite3"
+    old.touch(mode=0o644)
+    old.chmod(0o644)  # as an earlier release left it
+    for each in (store, FeedbackStore(old)):
+        each.add(judged())
+        with each.connect() as db:  # an open connection keeps the WAL files in place
+            db.execute("SELECT count(*) FROM feedback").fetchone()
+            files = [each.path, *each.path.parent.glob(each.path.name + "-*")]
+            assert len(files) == 3  # the database, -wal and -shm
+            assert {f.stat().st_mode & 0o777 for f in files} == {0o600}, files
 
 
 def test_the_form_key_is_made_once_private_and_shared(tmp_path):

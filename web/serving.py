@@ -149,6 +149,10 @@ def serve(
             log_config=LOG_CONFIG,
             access_log=False,
             timeout_graceful_shutdown=GRACE_S,
+            # X-Forwarded-For names the client only from a proxy the operator named: uvicorn
+            # would believe it from any local process, which then escapes the address limits
+            proxy_headers=bool(settings.forwarded_allow_ips),
+            forwarded_allow_ips=settings.forwarded_allow_ips or None,
         )
         return
     Prefork(settings, loaded, host=host, port=port).run()
@@ -219,6 +223,7 @@ class Prefork(BaseApplication):
             "keepalive": 5,  # uvicorn's own default, as with one process
             "loglevel": "info",
             "accesslog": None,  # it would print every address with its query string
+            "forwarded_allow_ips": settings.forwarded_allow_ips,  # "": no proxy is believed
             # gunicorn's control socket (~/.gunicorn/gunicorn.ctl by default) would be one
             # path for every server on the machine; nothing here uses it.
             "control_socket_disable": True,

@@ -1,6 +1,7 @@
 """Feedback: clinicians' judgements of answers, stored for editors, who turn them into
 example questions for the next build."""
 
+from assistant.feedback.formkey import secret_for
 from assistant.feedback.review import Decision, accept, reject
 from assistant.feedback.store import (
     STATUSES,
@@ -10,7 +11,6 @@ from assistant.feedback.store import (
     FeedbackStore,
     Judgement,
     VersionStats,
-    secret_for,
 )
 
 __all__ = [

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
@@ -33,8 +32,6 @@ Verdict = Literal["answers", "not", "missing"]
 Status = Literal["new", "accepted", "rejected"]
 VERDICTS: tuple[Verdict, ...] = ("answers", "not", "missing")
 STATUSES: tuple[Status, ...] = ("new", "accepted", "rejected")
-SECRET_SUFFIX = ".secret"
-KEY_BYTES = 32
 BUSY_TIMEOUT_S = 2.0
 """How long a write waits for another process's write before it gives up (and says so)."""
 
@@ -195,13 +192,24 @@ class FeedbackStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._private = False
+
+    def _make_private(self) -> None:
+        """Questions (which may name patients), password hashes and session ids: owner only.
+        SQLite gives -wal and -shm the file's mode; an earlier release's 0644 is narrowed."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
+        if self.path.stat().st_mode & 0o077 and self.path.stat().st_uid == os.getuid():
+            self.path.chmod(0o600)
+        self._private = True
 
     @contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """One connection, schema brought up to date; every `sqlite3.Error` or `OSError` comes
         out as a `FeedbackError` that names the file. For the desk's tables beside these."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if not self._private:
+                self._make_private()
             connect = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
             with closing(connect) as db:  # autocommit: each write is its own transaction
                 db.row_factory = sqlite3.Row
@@ -414,33 +422,3 @@ def _row(row: sqlite3.Row) -> Feedback:
         status=row["status"],
         note=row["note"],
     )
-
-
-def secret_for(store_path: Path) -> bytes:
-    """The key that signs the page's form tokens, kept beside the store (created on first use,
-    readable by its owner only), so tokens survive a restart and every worker shares them."""
-    path = store_path.with_name(store_path.name + SECRET_SUFFIX)
-    if not path.exists():
-        scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="ascii") as handle:
-                handle.write(secrets.token_bytes(KEY_BYTES).hex())
-                handle.flush()
-                os.fsync(handle.fileno())
-            try:  # whole or not at all; the first worker's key wins, the others read it
-                os.link(scratch, path)
-            except FileExistsError:
-                pass
-        except OSError as exc:
-            raise FeedbackError(f"{path}: cannot create the form-token key ({exc})") from None
-        finally:
-            scratch.unlink(missing_ok=True)
-    try:
-        key = bytes.fromhex(path.read_text(encoding="ascii").strip())
-    except (OSError, ValueError) as exc:
-        raise FeedbackError(f"{path}: cannot read the form-token key ({exc}); remove it") from None
-    if len(key) != KEY_BYTES:
-        raise FeedbackError(f"{path}: the form-token key is damaged; remove it to make a new one")
-    return key
