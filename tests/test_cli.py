@@ -262,6 +262,10 @@ def test_editors_review_feedback_from_the_command_line(tmp_path):
     assert "v1" in run("stats")
     assert "deleted 0" in run("purge", "--older-than", "30")
     assert "deleted 2" in run("purge", "--older-than", "0")
+    from assistant.feedback.accounts import Accounts
+
+    purges = [(e.action, e.detail) for e in Accounts(store).trail() if "purged" in e.action]
+    assert purges == [("purged judgements", "2 deleted"), ("purged judgements", "0 deleted")]
     example = (corpus / "examples" / f"{ARTICLE.stem}.jsonl").read_text(encoding="utf-8")
     assert json.loads(example)["gold"] == [dose.text]
 

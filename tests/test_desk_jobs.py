@@ -247,6 +247,27 @@ def test_a_build_another_worker_is_starting_is_not_concluded_before_its_pid(
         builds.start("bob")
 
 
+def test_a_build_that_has_already_published_is_not_cancelled_as_failed(builds, index, store):
+    """Cancelled after it published (while it printed its report), a build was recorded as
+    failed, "the published version is still serving", while its new version served."""
+    # a process that reads as a build to the desk (its command line names `assistant build`)
+    sleeper = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)", "assistant", "build"]
+    )
+    try:
+        build_id = running_row(store, index / "build.log", sleeper.pid)  # started 08:00:00
+        keep(index, NEW)  # built at 08:00:00.000000, after it started
+        (index / POINTER).write_text(f"{NEW}\n", encoding="utf-8")
+        with pytest.raises(FeedbackError, match=f"has already published {NEW}"):
+            builds.cancel("bob", build_id)
+        assert sleeper.poll() is None  # not stopped
+        assert builds.get(build_id, conclude=False).state == "running"
+        assert "build cancelled" not in [e.action for e in Accounts(store).trail()]
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_a_running_build_can_be_cancelled_and_the_published_version_keeps_serving(
     builds, index, store
 ):

@@ -403,7 +403,7 @@ def test_a_post_from_another_site_is_refused_with_403_even_with_a_valid_token(vi
 
 
 def test_the_sixth_sign_in_for_a_name_is_refused_even_when_right_and_names_look_alike(
-    new_visitor,
+    new_visitor, server_dir
 ):
     """Five failures in 15 minutes lock a name, whether or not it is an editor's, and each
     refusal reads the same for both, page and status, after the same number of attempts."""
@@ -430,6 +430,12 @@ def test_the_sixth_sign_in_for_a_name_is_refused_even_when_right_and_names_look_
     assert refusal(second, " SEC.Locked ", LOCKED_PASSWORD)[0] == 429  # the name as stored
     # Another name is not held up by it.
     checked(second.sign_in(EDITOR, PASSWORD, form=form), 303)
+    # The guessing shows in the audit trail (it left no entry): who was tried, from where.
+    trail = Accounts(FeedbackStore(server_dir / "feedback.sqlite3")).trail(200)
+    for name in (LOCKED.strip().lower(), UNKNOWN.strip().lower()):
+        tried = [(e.action, e.detail) for e in trail if e.who == name]
+        assert tried.count(("sign-in refused", first.address)) >= LOCKOUT_FAILURES, name
+        assert ("sign-in locked out", second.address) in tried, name
 
 
 def test_a_local_client_cannot_name_another_address_to_escape_the_limit(desk):

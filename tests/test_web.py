@@ -183,6 +183,18 @@ def test_home_shows_the_article_its_date_its_review_notice_the_box_and_examples(
 
 
 @pytest.mark.model
+def test_pages_with_signed_forms_are_kept_from_shared_caches(client):
+    """The home and article pages set the form cookie their forms are signed for; a shared
+    cache that kept one would hand the cookie, or forms signed for it, to other browsers."""
+    for path in ("/", f"/article/{ARTICLE_ID}"):
+        client.cookies.clear()
+        response = client.get(path)
+        assert response.status_code == 200 and "mmn_form=" in response.headers["set-cookie"]
+        assert response.headers["cache-control"] == "private", path
+    assert client.get("/ask", params={"q": "IVIg dose?"}).headers["cache-control"] == "no-store"
+
+
+@pytest.mark.model
 def test_every_example_question_on_the_home_page_is_answered_by_the_article(client, engine):
     for question in engine.index.shown_examples()[: views.SHOWN_EXAMPLES]:
         doc = ask(client, question)

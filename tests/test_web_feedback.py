@@ -133,6 +133,9 @@ def test_a_post_from_another_origin_is_refused_even_with_a_token(client, store_p
     form = form_of(ask(client, DOSE))
     response = send(client, form, "answers", Origin="https://evil.example")
     assert response.status_code == 403
+    # as the desk refuses them: a browser that sends no Origin but names the other site
+    for headers in ({"Referer": "https://evil.example/page"}, {"Sec-Fetch-Site": "cross-site"}):
+        assert send(client, form, "answers", **headers).status_code == 403, headers
     assert send(client, form, "answers", json=True, Origin=BASE).status_code == 200
     assert len(rows(store_path)) == 1
 
@@ -236,6 +239,24 @@ def test_a_new_form_cookie_for_each_judgement_does_not_lift_the_limit(engine, st
             )
     assert statuses[:20] == [200] * 20 and statuses[20:] == [429, 429]
     assert len(rows(store_path)) == 20
+
+
+def test_only_the_versions_beside_the_one_served_may_be_judged(engine, store_path, tmp_path):
+    """A page shown before a swap names the version before; naming an older one skipped the
+    check that the passage was shown at its rank, so any passage could be judged."""
+    served = engine.index.version
+    names = ["20000101T000000.000001-aaaaaa", "20000101T000000.000002-bbbbbb", served]
+    for name in names:
+        (tmp_path / "index" / "versions" / name).mkdir(parents=True)
+        (tmp_path / "index" / "versions" / name / "manifest.json").write_text("{}")
+    settings = current(feedback_db=store_path, index_dir=tmp_path / "index")
+    with TestClient(create_app(settings, engine=engine), base_url=BASE) as client:
+        form = fields(form_of(ask(client, DOSE), rank=1))
+        for version, status in ((names[0], 422), (names[1], 200)):
+            data = [(n, version if n == "version" else v) for n, v in form if n != "verdict"]
+            response = post_form(client, [*data, ("verdict", "answers")], Accept="application/json")
+            assert response.status_code == status, response.text
+    assert [r.index_version for r in rows(store_path)] == [names[1]]
 
 
 @pytest.mark.parametrize(

@@ -24,7 +24,7 @@ import time
 from collections import deque
 from dataclasses import dataclass, replace
 from pathlib import Path
-from urllib.parse import parse_qs, urlencode, urlsplit
+from urllib.parse import parse_qs, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
@@ -36,7 +36,7 @@ from assistant.feedback import VERDICTS, FeedbackError, FeedbackStore, Judgement
 from assistant.limits import MAX_ARTICLE_ID_CHARS, MAX_K, MIN_K, Query
 from assistant.store import versions
 from web import views
-from web.forms import COOKIE, NOTICES, FormKeys
+from web.forms import COOKIE, NOTICES, FormKeys, same_origin
 from web.pages import error_page
 
 log = logging.getLogger("mmn_assistant.web")
@@ -115,15 +115,6 @@ def _refuse(request: Request, status: int, message: str, **headers: str) -> Resp
     return response
 
 
-def _same_origin(request: Request) -> bool:
-    """No `Origin` (an old browser, a same-origin form in some) or our own host and port.
-    Compared by host, not scheme: behind a proxy that ends TLS the app itself sees http."""
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
-
-
 def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) -> Judgement:
     """The judgement a form describes, checked; raises `QueryError` saying what to fix."""
     verdict = _one(form, "verdict")
@@ -148,7 +139,7 @@ def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) 
     version = _one(form, "version")
     if not _VERSION.fullmatch(version):
         version = engine.index.version
-    elif version != engine.index.version and version not in _kept(index_dir):
+    elif version != engine.index.version and version not in _beside(index_dir, engine):
         raise QueryError("version is not a version of this index; ask the question again")
     searched = _one(form, "searched")
     if searched and searched not in engine.index.articles:
@@ -165,12 +156,19 @@ def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) 
     )
 
 
-def _kept(index_dir: Path) -> list[str]:
-    """The versions the index directory keeps (none when it cannot be listed now)."""
+def _beside(index_dir: Path, engine: Engine) -> list[str]:
+    """The versions built right before and after the one served: a page shown before a swap
+    (or a roll back) can still be judged. Its ranking cannot be checked (that version is not
+    loaded), so older ones are refused: naming one skipped the check that the passage judged
+    was shown at its rank."""
     try:
-        return versions(index_dir)
-    except OSError:
+        kept = versions(index_dir)
+    except OSError:  # none when it cannot be listed now
         return []
+    if engine.index.version not in kept:
+        return []
+    at = kept.index(engine.index.version)
+    return kept[max(0, at - 1) : at + 2]
 
 
 async def shown_to(
@@ -204,7 +202,7 @@ async def feedback(request: Request) -> Response:
     """Store one judgement of an answer."""
     kept: Feedback = request.app.state.feedback
     engine: Engine = request.app.state.engine
-    if not _same_origin(request):
+    if not same_origin(request):
         return _refuse(request, 403, "this form can only be sent from the assistant's own pages")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != FORM_TYPE:

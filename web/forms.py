@@ -15,6 +15,7 @@ import re
 import secrets
 import threading
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import Request
 from fastapi.responses import Response
@@ -87,3 +88,15 @@ def set_form_cookie(request: Request, response: Response, cookie: str) -> None:
         secure=request.url.scheme == "https",
         path="/",
     )
+
+
+def same_origin(request: Request) -> bool:
+    """The POST came from our own pages: its `Origin` (or, lacking one, `Referer`) is our host,
+    and the browser does not call it cross-site. Compared by host, not scheme: behind a proxy
+    that ends TLS the app itself sees http. For the desk and for feedback alike."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin") or request.headers.get("referer")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()

@@ -57,6 +57,9 @@ def render(
     value, new = cookie or form_cookie(request)
     if new:
         set_form_cookie(request, response, value)
+    # its forms are signed for this browser's cookie: a shared cache must not hand the page
+    # (or its Set-Cookie) to another browser; pages holding a question are no-store (guard)
+    response.headers.setdefault("Cache-Control", "private")
     return response
 
 

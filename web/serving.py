@@ -135,7 +135,7 @@ def serve(
     logging.config.dictConfig(LOG_CONFIG)
     if not is_loopback(host):
         log.warning(
-            "binding to %s: this server answers other machines and has no login of its own", host
+            "binding to %s: this server answers other machines; its answers have no login", host
         )
     if single:
         log.info("warmed: one answer in %.0f ms before serving", warmed * 1000)

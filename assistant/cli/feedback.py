@@ -152,5 +152,12 @@ def feedback_purge(db_path: Path, days: float) -> None:
     if not db_path.exists():
         click.echo(f"no feedback store at {db_path}: nothing to delete")
         return
-    deleted = FeedbackStore(db_path).purge(days)
+    from assistant.feedback.accounts import Accounts
+
+    store = FeedbackStore(db_path)
+    deleted = store.purge(days)
+    # deleting judgements changes what editors see: the trail says who did it and how many
+    Accounts(store).record(
+        common.shell_user(), "purged judgements", f"older than {days:g} days", f"{deleted} deleted"
+    )
     click.echo(f"deleted {deleted} judgement(s) older than {days:g} days from {db_path}")

@@ -24,8 +24,8 @@ from assistant.settings import current
 @click.option(
     "--allow-remote",
     is_flag=True,
-    help="Allow a --host other than loopback: the server then answers other machines, "
-    "with no login of its own (put it behind one).",
+    help="Allow a --host other than loopback: the server then answers other machines; its "
+    "answers have no login (only the editors' desk has one), so put it behind a proxy that has.",
 )
 @click.option(
     "--workers",
@@ -68,7 +68,7 @@ def serve(
 
     if not is_loopback(host) and not allow_remote:
         raise click.UsageError(
-            f"--host {host} would answer other machines; the assistant has no login of its own. "
+            f"--host {host} would answer other machines; the answers have no login of their own. "
             "Add --allow-remote to do it anyway (behind a proxy that authenticates), or use "
             "--host 127.0.0.1"
         )

@@ -225,6 +225,15 @@ class Builds:
             pid = db.execute("SELECT pid FROM builds WHERE id = ?", (build_id,)).fetchone()[0]
         if pid is None:
             raise FeedbackError(f"build #{build_id} is still starting; try again in a moment")
+        # Versions are named by build time: a live one built since this build started is this
+        # build's, published while it writes its report. Stopping it now was recorded as a
+        # failure while the new version served.
+        live = store.published_version(self.settings.index_dir) or ""
+        if live[:15] >= f"{datetime.fromisoformat(build.started_at):%Y%m%dT%H%M%S}":
+            raise FeedbackError(
+                f"build #{build_id} has already published {live} and is finishing its report; "
+                "to undo it, roll back once it has ended"
+            )
         message = f"cancelled by {who}; the published version is still serving"
         # recorded before the process ends, so that its waiter does not call it a failure
         stopped = self._finish(build_id, "failed", None, message, action="build cancelled", by=who)

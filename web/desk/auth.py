@@ -20,7 +20,7 @@ import logging
 import re
 from dataclasses import dataclass
 from typing import Annotated
-from urllib.parse import parse_qs, quote, urlsplit
+from urllib.parse import parse_qs, quote
 
 from fastapi import Depends, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
@@ -31,7 +31,7 @@ from assistant.feedback.accounts import Accounts
 from assistant.feedback.store import FeedbackError
 from assistant.settings import Settings
 from web.feedback import FORM_TYPE, Feedback
-from web.forms import COOKIE, FormKeys
+from web.forms import COOKIE, FormKeys, same_origin
 
 log = logging.getLogger("mmn_assistant.web")
 
@@ -128,17 +128,6 @@ def store_down(request: Request, exc: Exception) -> Refused:
     to the log for whoever runs the server, not to whoever asked."""
     log.error("the desk's store failed on %s: %s", request.url.path, exc)
     return refuse(request, 503, "the desk cannot use its store now; try again in a moment")
-
-
-def same_origin(request: Request) -> bool:
-    """The POST came from our own pages: its `Origin` (or, lacking one, `Referer`) is our host,
-    and the browser does not call it cross-site."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin") or request.headers.get("referer")
-    if origin is None:
-        return True
-    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
 
 
 def safe_next(value: str) -> str:

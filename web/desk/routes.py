@@ -171,6 +171,13 @@ async def login(request: Request) -> Response:
             )
         else:
             error, status = "That name and password do not match an editor's account.", 403
+        try:  # in the trail, so a guessing attack shows (bounded by the address limit)
+            what = "sign-in locked out" if outcome.wait_seconds else "sign-in refused"
+            await run_in_threadpool(
+                desk.accounts.record, name.strip().lower() or "(no name)", what, "desk", address
+            )
+        except AssistantError as exc:
+            raise store_down(request, exc) from None
         refused = _login_form(request, desk, status=status, name=name, next=next_page, error=error)
         if outcome.wait_seconds:
             refused.headers["Retry-After"] = str(outcome.wait_seconds)
