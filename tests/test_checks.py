@@ -49,6 +49,35 @@ def test_a_line_joined_on_after_a_statements_references_is_named(tmp_path, paste
     assert "loses them" in warning
 
 
+def test_an_item_that_lost_its_marker_mid_list_is_named(tmp_path):
+    """It was read as a paragraph, silently: the list ended there and the items after it lost
+    the lead-in above them ("MMN must be distinguished from … the following:")."""
+    item = "  \u2022 Chronic inflammatory demyelinating polyneuropathy"
+    (warning,) = _slipped(tmp_path, item, "  Chronic inflammatory demyelinating polyneuropathy")
+    lines = ARTICLE.read_text(encoding="utf-8").split("\n")
+    line = next(n for n, text in enumerate(lines, start=1) if text.startswith(item))
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:{line}: 'Chronic inflammatory")
+    assert "sits between list items without their marker" in warning
+
+
+def test_a_word_second_level_o_marker_is_read_as_a_list_item(tmp_path):
+    """Word's "o" bullet was joined onto the item above: "… onset 2 o Lewis-Sumner …", with a
+    citation in mid-text."""
+    text = ARTICLE.read_text(encoding="utf-8").replace(
+        "  \u2022 Lewis-Sumner syndrome", "  o Lewis-Sumner syndrome", 1
+    )
+    path = tmp_path / ARTICLE.name
+    path.write_text(text, encoding="utf-8")
+    before = [(p.kind, p.text, p.context, p.citations) for p in load_article(ARTICLE).passages]
+    assert [(p.kind, p.text, p.context, p.citations) for p in load_article(path).passages] == before
+    assert slips(load_article(path)) == []
+
+
+def test_a_heading_written_twice_is_named_at_the_empty_one(tmp_path):
+    (warning,) = _slipped(tmp_path, "\nPrognosis\n", "\nPrognosis\n\nPrognosis\n")
+    assert "the heading 'Prognosis' is written twice; this one has nothing under it" in warning
+
+
 def test_a_date_still_to_come_is_named(tmp_path):
     (warning,) = _slipped(tmp_path, "February 2, 2026", "February 2, 2036")
     assert warning == (

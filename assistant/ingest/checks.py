@@ -23,6 +23,7 @@ from pathlib import Path
 from assistant.ingest.citations import reads_as_statement, split_citations
 from assistant.ingest.corpus import READERS
 from assistant.ingest.parsing import LINE_END, read_text, source_lines
+from assistant.ingest.shapes import BULLET
 from assistant.records import Article, PassageKind
 
 HEADING_WORDS = 6
@@ -72,7 +73,15 @@ def slips(article: Article) -> list[str]:
     text = _source(article)
     found.extend(_damaged(article, text))
     found.extend(_continued_after_references(article, text))
+    found.extend(_unmarked_items(article, text))
+    headings = {p.section[-1] for p in passages if p.section}
     for line, heading in article.empty_headings:
+        if heading in headings:  # the same heading again further on, with the statements
+            found.append(
+                f"{article.source}:{line}: the heading {heading!r} is written twice; this one "
+                "has nothing under it, so delete it (or the other)"
+            )
+            continue
         if not reads_as_statement(heading):
             continue  # "Risk Stratification" above the subsections it cannot be seen to open
         found.append(
@@ -143,6 +152,32 @@ def _continued_after_references(article: Article, text: str | None) -> list[str]
                     "it a line of its own after a blank line, or delete it"
                 )
                 break
+    return found
+
+
+def _unmarked_items(article: Article, text: str | None) -> list[str]:
+    """A line between two list items, at their indent, without their marker: read as a
+    paragraph, it ends the list, and the items after it lose the lead-in above ("Urgent
+    dialysis for any of the following:"). A wrapped item goes on deeper or in lower case."""
+    if text is None or not _bare_citations(article):
+        return []
+    found = []
+    lines = [line for line in source_lines(text) if line.stripped]
+    for before, here, after in zip(lines, lines[1:], lines[2:], strict=False):
+        marks = [BULLET.match(line.content) for line in (before, after)]
+        indent = here.content[: len(here.content) - len(here.content.lstrip())]
+        if (
+            all(marks)
+            and not BULLET.match(here.content)
+            and indent
+            and all(m is not None and m["indent"] == indent for m in marks)
+            and here.stripped[:1].isupper()
+        ):
+            found.append(
+                f"{article.source}:{here.number}: {here.stripped[:40]!r} sits between list "
+                "items without their marker, so it ends the list and the items after it lose "
+                "their lead-in; if it is an item, start it with the list's marker"
+            )
     return found
 
 

@@ -25,11 +25,14 @@ from assistant.ingest.tables import text_table
 LIST_GLYPHS = "\u2022\u25aa\u25e6\u25cf\u25cb\u25a0\u25a1\u2023\u2043\u25ba\u27a2\u2713\u2714"
 """Bullets as pages print them (\u2022 \u25aa \u25e6 \u25cf \u25cb \u25a0 \u25a1 \u2023 \u2043 \u25ba \u27a2 \u2713 \u2714): a space
 after one is optional ("\u2022Text"); after "-", "*", "\u2013", "\u00b7" or a number ("1.", "2)") it
-is not, so "-5 \u00b0C" or "1.5 mg" stay text. An em dash ("\u2014 Aspirin", as an outside writer
-printed a list) needs a space after it, not a tab: "\u2014<tab>" is a table's empty cell."""
+is not, so "-5 \u00b0C" or "1.5 mg" stay text. An indented "o " is Word's second-level bullet
+(an editor's "  o Severe acidosis" was joined to the item above, its citation mid-text). An em
+dash ("\u2014 Aspirin", as an outside writer printed a list) needs a space after it, not a tab:
+"\u2014<tab>" is a table's empty cell."""
 BULLET = re.compile(
     r"^(?P<indent>\s*)"
-    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013*-]|\d{{1,2}}[.)])\s+|(?P<mark2>\u2014)[ \u00a0]+"
+    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013*-]|\d{{1,2}}[.)]|(?<=\s)o)\s+"
+    rf"|(?P<mark2>\u2014)[ \u00a0]+"
     rf"|(?P<glyph>[{LIST_GLYPHS}]))"
     r"(?P<body>\S.*)$"
 )
