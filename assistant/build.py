@@ -299,6 +299,10 @@ def build_index(
                 old=old,
                 examples=examples,
                 set_aside=trained.set_aside,
+                dated={
+                    a.id: (a.last_updated, a.review_status, a.title)
+                    for a in (published.articles if published else ())
+                },
             )
             unreachable, probed, left = probe(Retriever(loaded, embedder), passages, lineage)
             changes.update(unreachable=unreachable, probed=probed, not_probed=left)

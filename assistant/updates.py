@@ -2,7 +2,9 @@
 
 After an edit, the editor needs to know what the build made of it, without reading the code:
 
-- passages unchanged, edited, split, merged, added and removed (`assistant.ingest.lineage`);
+- passages unchanged, edited (with the words that changed), split, merged, added and removed
+  (`assistant.ingest.lineage`), passages moved to another section (a heading renamed, a
+  bullet moved), and an article's new date, review status or title;
 - examples that *followed* an edit (their gold phrase names the older wording; `examples fix`
   rewrites it), examples gone *stale* (no passage says their gold, now or before: a removed
   passage or a mistyped phrase) and out-of-scope examples
@@ -20,6 +22,7 @@ ranking says so before anyone relies on it.
 
 from __future__ import annotations
 
+import difflib
 import math
 from collections import Counter
 from collections.abc import Sequence
@@ -132,10 +135,32 @@ def report(
     old: Sequence[Passage],
     examples: Examples | None,
     set_aside: Sequence[SetAside],
+    dated: dict[str, tuple[str, str, str]] | None = None,
 ) -> dict[str, Any]:
-    """The manifest's `changes` entry (probes are added by the build once the version loads)."""
+    """The manifest's `changes` entry (probes are added by the build once the version loads).
+    `dated`: each article's (last updated, review status, title) in the published version."""
     passages = [p for a in articles for p in a.passages]
     by_old = {p.id: p for p in old}
+    moved: Counter[tuple[str, str, str]] = Counter()
+    first_line: dict[tuple[str, str, str], int] = {}
+    for passage in passages:
+        before = by_old.get(passage.id)
+        if before is not None and before.section != passage.section:
+            key = (passage.article_id, " > ".join(before.section), " > ".join(passage.section))
+            moved[key] += 1
+            first_line.setdefault(key, passage.line)
+    restated = []
+    for article in articles:
+        now = (article.last_updated.isoformat(), article.review_status, article.title)
+        was = (dated or {}).get(article.id)
+        if was is not None and tuple(was) != now:
+            labels = ("last updated", "review status", "title")
+            restated.append(
+                {
+                    "article": article.id,
+                    "what": [[k, a, b] for k, a, b in zip(labels, was, now, strict=True) if a != b],
+                }
+            )
     changed = []
     for passage in passages:
         link = lineage.links.get(passage.id)
@@ -189,6 +214,11 @@ def report(
         "changed": changed[:LISTED],
         "added": added[:LISTED],
         "removed": removed[:LISTED],
+        "moved": [
+            {"article": a, "line": first_line[(a, f, t)], "from": f, "to": t, "count": n}
+            for (a, f, t), n in moved.items()
+        ][:LISTED],
+        "restated": restated,
         "examples": {
             "trained": examples is not None,
             "followed": followed,
@@ -216,8 +246,18 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
         + ": "
         + ", ".join(f"{v} {k}" for k, v in counts.items() if v or k == "unchanged")
     ]
+    for item in changes.get("restated") or []:
+        what = "; ".join(f"{k} {a} -> {b}" for k, a, b in item["what"])
+        out.append(f"    restated  {item['article']}: {what}")
     for item in changes.get("changed") or []:
         out.append(f"    {item['status']:<9} {_where(item)} {_short(item['text'])}")
+        if item["status"] == "edited" and len(item.get("was") or []) == 1:
+            out.append(f"              {_difference(item['was'][0], item['text'])}")
+    for item in changes.get("moved") or []:
+        out.append(
+            f"    moved     {item['article']}:{item['line']} {item['count']} passage(s) from "
+            f"{item['from'] or '(the top)'!r} to {item['to'] or '(the top)'!r}"
+        )
     for item in changes.get("added") or []:
         if not changes.get("first"):
             out.append(f"    added     {_where(item)} {_short(item['text'])}")
@@ -242,7 +282,8 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
     if stale:
         out.append(
             "    stale (no passage says their gold phrases, now or as worded before: a removed "
-            "passage, or a phrase mistyped; not used):"
+            "passage, or a phrase mistyped; not used; `examples remove-stale KEY...` deletes "
+            "them, or correct the phrase):"
         )
         out += [f"      {s['file']}:{s['line']} [{s['key']}] {s['question']}" for s in stale]
     if aside:
@@ -283,6 +324,20 @@ def _where(item: dict[str, Any]) -> str:
 
 def _short(text: str, width: int = 70) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _difference(old: str, new: str, width: int = 60) -> str:
+    """The words an edit changed, with a word either side: "was '… over 60 years', now '… over
+    50'", so an edit past the first 70 characters shows."""
+    a, b = old.split(), new.split()
+    spans = [op for op in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes()
+             if op[0] != "equal"]  # fmt: skip
+    if not spans:
+        return "was the same words, spaced otherwise"
+    (_, i1, _, j1, _), (_, _, i2, _, j2) = spans[0], spans[-1]
+    was = " ".join(a[max(0, i1 - 1) : i2 + 1])
+    now = " ".join(b[max(0, j1 - 1) : j2 + 1])
+    return f"was {_short(was, width)!r}, now {_short(now, width)!r}"
 
 
 def fallen(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:

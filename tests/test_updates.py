@@ -198,6 +198,65 @@ def test_an_editor_resolves_set_aside_examples_from_the_command_line(chain):
     assert f'"not_answered_by": ["{second["passage"]}"]' in outside
     neither = runner.invoke(cli, ["examples", "resolve", second["key"], *where])
     assert neither.exit_code == 2 and "--answered" in neither.output
+    # several at once (13 set aside by one new section meant 13 commands); a wrong key is
+    # named and the others are still decided
+    keys = [a["key"] for a in aside[2:4]]
+    several = runner.invoke(cli, ["examples", "resolve", *keys, "nosuchkey0", "--out-of-scope", *where])  # fmt: skip
+    assert several.exit_code == 1 and "1 of 3 not done: nosuchkey0" in several.output
     # the list says what is left to decide, not what the last build set aside
     left = json.loads(runner.invoke(cli, ["examples", "set-aside", *where, "--json"]).output)
-    assert [a["key"] for a in left] == [a["key"] for a in aside[2:]]
+    assert [a["key"] for a in left] == [a["key"] for a in aside[4:]]
+    # stale examples (their passage removed) could only be deleted by hand
+    stale = built_report(live)["examples"]["stale"]
+    assert stale
+    removed = runner.invoke(cli, ["examples", "remove-stale", *(s["key"] for s in stale), *where])
+    assert removed.exit_code == 0, removed.output
+    text = (corpus / "examples" / f"{ARTICLE.stem}.jsonl").read_text(encoding="utf-8")
+    assert not any(json.dumps(s["question"], ensure_ascii=False) in text for s in stale)
+
+
+def built_report(live):
+    from assistant.store.directory import published_manifest
+
+    return published_manifest(live).changes
+
+
+def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_changed(
+    corpus_copy,
+):
+    """An editor's renamed heading, moved bullets and new date read "32 unchanged"; an edit
+    past the first 70 characters was cut off before it showed."""
+    from assistant.ingest.corpus import load_corpus
+    from assistant.ingest.lineage import trace
+    from assistant.updates import lines, report
+
+    before = load_corpus(corpus_copy)
+    path = corpus_copy / ARTICLE.name
+    text = path.read_text(encoding="utf-8")
+    for old, new in (
+        ("Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days", "Dosing: 2 g/kg over 2-5 days"),
+        ("\nPrognosis\n", "\nOutlook\n"),
+        ("February 2, 2026", "March 3, 2026"),
+    ):
+        assert old in text
+        text = text.replace(old, new, 1)
+    path.write_text(text, encoding="utf-8")
+    after = load_corpus(corpus_copy)
+    old = [p for a in before for p in a.passages]
+    changes = report(
+        after,
+        trace(old, [p for a in after for p in a.passages], {}),
+        against="v1",
+        old=old,
+        examples=None,
+        set_aside=(),
+        dated={a.id: (a.last_updated.isoformat(), a.review_status, a.title) for a in before},
+    )
+    shown = "\n".join(lines(changes))
+    assert f"restated  {ARTICLE.stem}: last updated 2026-02-02 -> 2026-03-03" in shown
+    assert (
+        f"moved     {ARTICLE.stem}:78 3 passage(s) from "
+        "'Multifocal Motor Neuropathy (MMN) > Prognosis' to "
+        "'Multifocal Motor Neuropathy (MMN) > Outlook'"
+    ) in shown
+    assert "was 'Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days', now 'Dosing: 2" in shown

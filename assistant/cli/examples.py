@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from assistant.cli import common
+from assistant.errors import AssistantError
 from assistant.ingest.examples import describe
 from assistant.settings import current
 
@@ -23,10 +24,11 @@ def examples() -> None:
     """What the last build did to the example questions, and the editor's decisions.
 
     \b
-    fix        examples whose passage was edited follow it; write the new words into the file
-    set-aside  out-of-scope examples that new content may answer (trained towards it meanwhile)
-    resolve    answered by the new passage (moves into the article's examples), or still out
-               of scope (the build stops setting it aside)
+    fix           examples whose passage was edited follow it; write the new words into the file
+    set-aside     out-of-scope examples that new content may answer (trained towards it meanwhile)
+    resolve       answered by the new passage (moves into the article's examples), or still out
+                  of scope (the build stops setting it aside)
+    remove-stale  delete examples whose passage was removed (the build lists them as stale)
     """
 
 
@@ -52,7 +54,11 @@ def examples_fix(corpus_dir: Path, index_dir: Path, db_path: Path, yes: bool) ->
     for item in followed:
         moves = describe(item.moves)
         click.echo(f"{item.example.where} {item.example.question}\n    {moves}")
-    if not yes and not click.confirm(f"rewrite these {len(followed)} examples?", default=True):
+    try:
+        confirmed = yes or click.confirm(f"rewrite these {len(followed)} examples?", default=True)
+    except click.Abort:  # no terminal to answer on (a script, CI): it printed "Aborted!"
+        raise click.ClickException("nothing rewritten: no answer; run again with --yes") from None
+    if not confirmed:
         click.echo("nothing rewritten")
         return
     decisions = _decisions(corpus_dir, index_dir, db_path)
@@ -116,11 +122,38 @@ def examples_set_aside(corpus_dir: Path, index_dir: Path, as_json: bool) -> None
     )
 
 
+@examples.command(name="remove-stale")
+@common.corpus_option
+@common.index_option
+@common.feedback_option
+@click.argument("keys", metavar="KEY...", nargs=-1, required=True)
+def examples_remove_stale(corpus_dir: Path, index_dir: Path, db_path: Path, keys: tuple[str, ...]) -> None:  # fmt: skip
+    """Delete stale examples (KEY as the build lists them: no passage says their gold phrases,
+    now or before) from their file; each goes into the audit trail where a store is kept."""
+    _published(index_dir)
+    decisions = _decisions(corpus_dir, index_dir, db_path)
+    _each(keys, lambda key: decisions.drop_stale(common.shell_user(), key).message)
+    _unaudited(decisions)
+
+
+def _each(keys: tuple[str, ...], act: Any) -> None:
+    """Run `act` on every key, saying what each came to; exit status 1 if any failed."""
+    failed = []
+    for key in keys:
+        try:
+            click.echo(act(key))
+        except AssistantError as exc:
+            click.echo(f"{key}: {exc}", err=True)
+            failed.append(key)
+    if failed:
+        raise click.ClickException(f"{len(failed)} of {len(keys)} not done: {', '.join(failed)}")
+
+
 @examples.command(name="resolve")
 @common.corpus_option
 @common.index_option
 @common.feedback_option
-@click.argument("key")
+@click.argument("keys", metavar="KEY...", nargs=-1, required=True)
 @click.option(
     "--answered", is_flag=True, help="The passage answers it: move it into the article's examples."
 )
@@ -136,20 +169,29 @@ def examples_resolve(
     corpus_dir: Path,
     index_dir: Path,
     db_path: Path,
-    key: str,
+    keys: tuple[str, ...],
     answered: bool,
     out_of_scope: bool,
     passage_id: str | None,
     gold: str | None,
 ) -> None:
-    """Resolve a set-aside out-of-scope example (KEY as `examples set-aside` lists it); the
-    decision goes into the audit trail of the feedback store (--db), where one is kept."""
+    """Resolve set-aside out-of-scope examples (KEY as `examples set-aside` lists them; several
+    at once take the same decision); each decision goes into the audit trail of the feedback
+    store (--db), where one is kept."""
     if answered == out_of_scope:
         raise click.UsageError("give one of --answered and --out-of-scope")
+    if len(keys) > 1 and (passage_id or gold):
+        raise click.UsageError("--passage and --gold name one example's answer: give one KEY")
     decisions = _decisions(corpus_dir, index_dir, db_path)
-    outcome = decisions.resolve_set_aside(
-        common.shell_user(), key, answered=answered, passage_id=passage_id, gold=gold
-    )
-    click.echo(outcome.message)
-    click.echo("the next `mmn-assistant build` trains on the decision")
-    _unaudited(decisions)
+    try:
+        _each(
+            keys,
+            lambda key: (
+                decisions.resolve_set_aside(
+                    common.shell_user(), key, answered=answered, passage_id=passage_id, gold=gold
+                ).message
+            ),
+        )
+    finally:
+        click.echo("the next `mmn-assistant build` trains on the decisions")
+        _unaudited(decisions)
