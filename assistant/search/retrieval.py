@@ -25,6 +25,7 @@ from assistant.ingest.tokens import Words
 from assistant.search import artefact
 from assistant.search.loaded import LoadedIndex
 from assistant.search.ranker import Ranker, read_question, top_scores, untrained, with_context
+from assistant.search.routing import names_of
 from assistant.search.vectorindex import FaissStore, VectorStore
 
 
@@ -119,6 +120,7 @@ class Retriever:
             positions.setdefault(passage.article_id, []).append(i)
         self._by_article = {a: np.array(p, dtype=np.int64) for a, p in positions.items()}
         self._untrained_vectors: Any = None
+        self._names = names_of(index.articles)  # None for one article: nothing to route
         self.ranker = artefact.load(index.ranker_dir) if index.ranker_dir else untrained()
         """What the version learnt from its examples (or the untrained default)."""
 
@@ -156,7 +158,11 @@ class Retriever:
         options: RetrievalOptions = DEFAULT_OPTIONS,
         article: str | None = None,
     ) -> Reading:
-        """The question read for searching, before any model work: what to embed, and how."""
+        """The question read for searching, before any model work: what to embed, and how.
+        Among several articles, one the question (or the conversation) names is searched
+        alone (`assistant.search.routing`)."""
+        if article is None and self._names is not None:
+            article = self._names.route(question, history)
         allowed = self._allowed(article)
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None

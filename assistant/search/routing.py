@@ -1,0 +1,74 @@
+"""Which article a question names, among several: searched in that article alone.
+
+An article's names are its topic heading ("Acute Kidney Injury") and the abbreviation the heading
+defines ("(AKI)"), as the article itself prints them, never a list kept for one article. A
+question that names exactly one article, or a follow-up that names none after a conversation
+whose latest named question did, is searched in that article only: beside MMN, "What is the
+dose of CRRT in AKI?" was answered with MMN's IVIg dose, which its examples pulled every dose
+question towards. A question naming two articles ("hyponatremia in HFrEF") is searched in all,
+and with one article there is nothing to route (its figures cannot move).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from assistant.records import Article
+
+_DEFINED = re.compile(r"^(?P<long>.*?)\s*\((?P<short>[A-Za-z][A-Za-z0-9-]{1,9})\)\s*$")
+_QUESTION_TITLE = re.compile(r"^(?:what|who)\s+(?:is|are)\s+(?P<name>.+?)\s*\??$", re.IGNORECASE)
+_DASHES = r"[\s\-\u2010-\u2015]"
+COMMON_WORD_ZIPF = 3.0
+"""An abbreviation English also writes as a word ("cap", at about 20 a million words) is
+matched only as the article prints it ("CAP"); a rarer one ("aki", "dka") in any case."""
+
+
+@dataclass(frozen=True, slots=True)
+class Names:
+    """Each article's names as patterns; `route` picks the one article a question names."""
+
+    patterns: Mapping[str, tuple[re.Pattern[str], ...]]
+
+    def named(self, text: str) -> set[str]:
+        return {a for a, found in self.patterns.items() if any(p.search(text) for p in found)}
+
+    def route(self, question: str, history: Sequence[str] = ()) -> str | None:
+        """The article to search alone, or None for all of them."""
+        for text in (question, *reversed(history)):
+            named = self.named(text)
+            if named:
+                return next(iter(named)) if len(named) == 1 else None
+        return None
+
+
+def names_of(articles: Mapping[str, Article]) -> Names | None:
+    """The articles' names, or None when there are fewer than two articles to choose from."""
+    if len(articles) < 2:
+        return None
+    return Names({a: _patterns(article) for a, article in articles.items()})
+
+
+def _patterns(article: Article) -> tuple[re.Pattern[str], ...]:
+    found = []
+    defined = _DEFINED.match(article.topic.strip())
+    longs = {defined["long"] if defined else article.topic.strip()}
+    if titled := _QUESTION_TITLE.match(article.title.strip()):
+        longs.add(titled["name"])
+    for long in longs:
+        words = [w for w in re.split(f"{_DASHES}+", long) if w]
+        if words and any(len(w) >= 4 for w in words):  # not "KD" alone, nor "the"
+            body = f"{_DASHES}?".join(map(re.escape, words))
+            found.append(re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE))
+    if defined:
+        short = defined["short"]
+        flags = 0 if _common(short.lower()) else re.IGNORECASE
+        found.append(re.compile(rf"(?<![\w-]){re.escape(short)}(?![\w-])", flags))
+    return tuple(found)
+
+
+def _common(word: str) -> bool:
+    from wordfreq import zipf_frequency
+
+    return zipf_frequency(word, "en") >= COMMON_WORD_ZIPF
