@@ -102,10 +102,10 @@ class Settings(BaseSettings):
     def _proxies(cls, value: str) -> str:
         parts = [p.strip() for p in value.split(",") if p.strip()]
         for part in parts:
-            try:
-                ipaddress.ip_network(part, strict=False)
-            except ValueError:
-                raise ValueError(f"{part!r} is not an IP address or network") from None
+            try:  # strict: gunicorn refuses "10.0.0.1/8" at start, uvicorn reads it as a name
+                ipaddress.ip_network(part)
+            except ValueError as exc:
+                raise ValueError(f"{part!r} is not an IP address or network ({exc})") from None
         return ",".join(parts)
 
     @property

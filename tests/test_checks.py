@@ -60,6 +60,14 @@ def test_an_item_that_lost_its_marker_mid_list_is_named(tmp_path):
     assert "sits between list items without their marker" in warning
 
 
+def test_a_wrapped_item_going_on_in_capitals_is_not_named(tmp_path):
+    """The reader joins it to its item; the warning looked at raw lines and said the list
+    ended there."""
+    bullet = "  \u2022 Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4"
+    wrapped = "  \u2022 Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days, or\n  IVIg 2 g/kg 4"
+    assert _slipped(tmp_path, bullet, wrapped) == []
+
+
 def test_a_word_second_level_o_marker_is_read_as_a_list_item(tmp_path):
     """Word's "o" bullet was joined onto the item above: "… onset 2 o Lewis-Sumner …", with a
     citation in mid-text."""

@@ -152,6 +152,7 @@ def test_only_loopback_addresses_are_served_without_allow_remote():
         ("MMN_EMBED_RUNTIME", "gpu"),
         ("MMN_FORWARDED_ALLOW_IPS", "*"),  # any client could name its own address
         ("MMN_FORWARDED_ALLOW_IPS", "127.0.0.1, nginx.local"),
+        ("MMN_FORWARDED_ALLOW_IPS", "10.0.0.1/8"),  # host bits set: gunicorn failed at start
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_status_2_before_any_work(variable, value):

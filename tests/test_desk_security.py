@@ -436,6 +436,13 @@ def test_the_sixth_sign_in_for_a_name_is_refused_even_when_right_and_names_look_
         tried = [(e.action, e.detail) for e in trail if e.who == name]
         assert tried.count(("sign-in refused", first.address)) >= LOCKOUT_FAILURES, name
         assert ("sign-in locked out", second.address) in tried, name
+    # a name no editor could have is quoted, so it cannot forge a line of `editors audit`
+    forged = "x\n2026-12-07T09:00:00+00:00 alice rolled back"
+    checked(second.sign_in(forged, "guess one two three", form=form), 403)
+    entry = Accounts(FeedbackStore(server_dir / "feedback.sqlite3")).trail(1)[0]
+    assert (entry.who, entry.action) == ("(not a name)", "sign-in refused")
+    assert entry.detail == f"{second.address} {ascii(forged.lower()[:40])}"
+    assert "\n" not in entry.detail
 
 
 def test_a_local_client_cannot_name_another_address_to_escape_the_limit(desk):

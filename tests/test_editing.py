@@ -62,6 +62,8 @@ def test_an_answered_example_moves_into_the_article_once(corpus_copy):
     example = _out_of_scope(examples, question)
     with pytest.raises(ArticleError, match="is not in the passage"):
         answered(example, scig, corpus_copy, "a phrase the passage lacks")
+    with pytest.raises(ArticleError, match="is not in the passage"):  # a cut word: the build
+        answered(example, scig, corpus_copy, "Subcutaneous immunoglob")  # would not find it
     answered(example, scig, corpus_copy, "self-administered weekly at home")
     answered(example, scig, corpus_copy, "self-administered weekly at home")  # twice: once
     examples, _ = _load(corpus_copy)
@@ -84,9 +86,12 @@ def test_still_out_of_scope_records_the_passage_it_was_checked_against(corpus_co
     assert sum('"not_answered_by"' in line for line in lines) == 1
 
 
-def test_a_line_separator_inside_a_question_stays_inside_its_line(corpus_copy):
+@pytest.mark.parametrize("raw", [False, True], ids=["escaped", "raw"])
+def test_a_line_separator_inside_a_question_stays_inside_its_line(corpus_copy, raw):
+    """Raw, JSON allows it too: the reader kept it as text, but the rewrite split the line there
+    and the next build refused the file."""
     path = corpus_copy / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl"
-    odd = json.dumps({"question": "dose\u2028for GBS?", "gold": []})  # escaped as written
+    odd = json.dumps({"question": "dose\u2028for GBS?", "gold": []}, ensure_ascii=not raw)
     path.write_text(path.read_text(encoding="utf-8") + odd + "\n" + odd + "\n", encoding="utf-8")
     examples, passages = _load(corpus_copy)
     example = next(e for e in examples.out_of_scope if "\u2028" in e.question)

@@ -119,6 +119,8 @@ def test_a_gold_line_of_the_wrong_shape_is_refused_not_scored(tmp_path, fields, 
         ("Dosing: 1.6-2.4\u00a0g/kg given", "1.6-2.4  g/kg", True),  # spacing aside
         ("IVIg-refractory disease", "IVIg", True),
         ("Dose (mg/kg)", "(mg/kg)", True),  # ends that are not letters need no boundary
+        ("Give 2.5 mg at night", "5 mg", False),  # a decimal's tail is no dose of its own
+        ("Give 5 mg at night", "5 mg", True),
     ],
 )
 def test_a_gold_phrase_is_found_in_whole_words_case_and_spacing_aside(text, phrase, says):
@@ -137,6 +139,7 @@ def test_a_gold_phrase_is_found_in_whole_words_case_and_spacing_aside(text, phra
          'an out-of-scope item has "gold": []'),
         ('{"id": "b", "question": "Dose?", "history": null, "gold": ["x"]}',
          '"history" must be a list'),
+        ('{"id": "b", "question": "Dose?", "gold": ["."]}', "has no letter or digit"),
     ],
 )  # fmt: skip
 def test_a_gold_line_that_would_be_scored_as_something_else_is_refused(tmp_path, line, says):

@@ -51,6 +51,20 @@ def test_a_question_naming_one_article_is_routed_to_it(names, question, history,
     assert names.route(question, history) == article
 
 
+def test_a_qualifier_in_parentheses_names_no_article():
+    """ "Sepsis (Adult)" made "Adult" a name, and "Adult dose of IVIg?" went to sepsis."""
+    from dataclasses import replace
+
+    mmn = load_article(ARTICLE)
+    sepsis = replace(mmn, id="sepsis", topic="Sepsis (Adult)", title="What is sepsis?")
+    dka = replace(mmn, id="dka", topic="Diabetic Ketoacidosis (DKA) (Adults)", title="DKA")
+    names = names_of({a.id: a for a in (mmn, sepsis, dka)})
+    assert names is not None
+    assert names.route("Adult dose of IVIg?") is None
+    assert names.route("Sepsis bundle in adults?") == "sepsis"
+    assert names.route("dka fluids?") == "dka"  # the abbreviation before the qualifier
+
+
 def test_one_article_is_never_routed():
     """With one article, nothing to choose: its answers (and figures) are as they were."""
     article = load_article(ARTICLE)

@@ -132,12 +132,13 @@ def examples_remove_stale(corpus_dir: Path, index_dir: Path, db_path: Path, keys
     now or before) from their file; each goes into the audit trail where a store is kept."""
     _published(index_dir)
     decisions = _decisions(corpus_dir, index_dir, db_path)
-    _each(keys, lambda key: decisions.drop_stale(common.shell_user(), key).message)
+    failed = _each(keys, lambda key: decisions.drop_stale(common.shell_user(), key).message)
     _unaudited(decisions)
+    _failed(failed, keys)
 
 
-def _each(keys: tuple[str, ...], act: Any) -> None:
-    """Run `act` on every key, saying what each came to; exit status 1 if any failed."""
+def _each(keys: tuple[str, ...], act: Any) -> list[str]:
+    """Run `act` on every key, saying what each came to; the keys that failed."""
     failed = []
     for key in keys:
         try:
@@ -145,6 +146,11 @@ def _each(keys: tuple[str, ...], act: Any) -> None:
         except AssistantError as exc:
             click.echo(f"{key}: {exc}", err=True)
             failed.append(key)
+    return failed
+
+
+def _failed(failed: list[str], keys: tuple[str, ...]) -> None:
+    """Exit status 1 naming the keys not done, when any."""
     if failed:
         raise click.ClickException(f"{len(failed)} of {len(keys)} not done: {', '.join(failed)}")
 
@@ -183,15 +189,15 @@ def examples_resolve(
     if len(keys) > 1 and (passage_id or gold):
         raise click.UsageError("--passage and --gold name one example's answer: give one KEY")
     decisions = _decisions(corpus_dir, index_dir, db_path)
-    try:
-        _each(
-            keys,
-            lambda key: (
-                decisions.resolve_set_aside(
-                    common.shell_user(), key, answered=answered, passage_id=passage_id, gold=gold
-                ).message
-            ),
-        )
-    finally:
+    failed = _each(
+        keys,
+        lambda key: (
+            decisions.resolve_set_aside(
+                common.shell_user(), key, answered=answered, passage_id=passage_id, gold=gold
+            ).message
+        ),
+    )
+    if len(failed) < len(keys):
         click.echo("the next `mmn-assistant build` trains on the decisions")
-        _unaudited(decisions)
+    _unaudited(decisions)
+    _failed(failed, keys)

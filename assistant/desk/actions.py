@@ -20,6 +20,7 @@ from assistant.feedback.store import FeedbackError, FeedbackStore
 from assistant.ingest import editing
 from assistant.ingest.editing import Done
 from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, Example, Followed, read_examples
+from assistant.ingest.matching import holds
 from assistant.limits import Query
 from assistant.records import Passage
 from assistant.settings import Settings
@@ -194,7 +195,7 @@ class Decisions:
         passage = find_passage(self.corpus().passages, passage_id)
         asked = Query.read(question, []).question  # the limits a question has; raises QueryError
         phrase = (gold or "").strip() or editing.default_phrase(passage)
-        if phrase.lower() not in passage.text.lower():
+        if not holds(passage.text, phrase):  # as the build will look for it: whole words
             raise FeedbackError(f"{phrase!r} is not in the passage; copy a phrase from it")
         decision = review.append_question(
             self.corpus_dir, passage.article_id, asked, (), [phrase], by=EDITOR

@@ -23,6 +23,8 @@ from assistant.feedback.store import Feedback, FeedbackError, FeedbackStore
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.editing import locked
 from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, normalise
+from assistant.ingest.matching import holds
+from assistant.ingest.parsing import split_lines
 from assistant.records import Article
 
 WRITER = "clinician-feedback"
@@ -151,7 +153,7 @@ def _of(articles: list[Article], passage_id: str, gold: str | None) -> tuple[str
             "edited); choose a passage the articles have now"
         )
     phrase = (gold or "").strip() or chosen.text
-    if phrase.lower() not in chosen.text.lower():
+    if not holds(chosen.text, phrase):  # as the build will look for it: whole words
         raise FeedbackError(
             f"{phrase!r} is not in the chosen passage ({chosen.text[:60]!r}…); copy the phrase "
             "from that passage"
@@ -194,7 +196,7 @@ def append_question(
             if (found := _line_of(other, key)) is not None:
                 return Decision(other, found, added=False)
         text = path.read_text(encoding="utf-8") if path.exists() else ""
-        lines = text.splitlines()
+        lines = split_lines(text)
         if text and not text.endswith("\n"):
             text += "\n"
         _replace(path, text + json.dumps(entry, ensure_ascii=False) + "\n")
@@ -203,7 +205,7 @@ def append_question(
 
 def _line_of(path: Path, key: tuple[str, tuple[str, ...]]) -> int | None:
     """The line of an examples file that holds the same question and history, if any."""
-    for number, line in enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for number, line in enumerate(split_lines(path.read_text(encoding="utf-8-sig")), start=1):
         try:
             data = json.loads(line)
         except json.JSONDecodeError:

@@ -74,9 +74,10 @@ def slips(article: Article) -> list[str]:
     found.extend(_damaged(article, text))
     found.extend(_continued_after_references(article, text))
     found.extend(_unmarked_items(article, text))
-    headings = {p.section[-1] for p in passages if p.section}
+    written = [line for line in source_lines(text or "") if line.stripped]
+    below = {w.number: n.stripped for w, n in zip(written, written[1:], strict=False)}
     for line, heading in article.empty_headings:
-        if heading in headings:  # the same heading again further on, with the statements
+        if below.get(line) == heading:  # the same heading on the next line: a slip
             found.append(
                 f"{article.source}:{line}: the heading {heading!r} is written twice; this one "
                 "has nothing under it, so delete it (or the other)"
@@ -163,7 +164,11 @@ def _unmarked_items(article: Article, text: str | None) -> list[str]:
         return []
     found = []
     lines = [line for line in source_lines(text) if line.stripped]
+    # only where the reader did start a paragraph: a wrapped item's next line is joined to it
+    paragraphs = {p.line for p in article.passages if p.kind == PassageKind.PARAGRAPH}
     for before, here, after in zip(lines, lines[1:], lines[2:], strict=False):
+        if here.number not in paragraphs:
+            continue
         marks = [BULLET.match(line.content) for line in (before, after)]
         indent = here.content[: len(here.content) - len(here.content.lstrip())]
         if (

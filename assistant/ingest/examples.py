@@ -28,7 +28,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.ingest.jsonlines import json_objects
+from assistant.ingest.jsonlines import WORDED, json_objects
 from assistant.ingest.matching import holds, phrase_pattern
 from assistant.records import Article
 
@@ -130,6 +130,10 @@ def read_examples(path: Path, article_id: str | None) -> list[Example]:
             raise ArticleError(str(path), '"history" must be a list of strings', line=number)
         if not isinstance(gold, list) or not all(isinstance(g, str) and g.strip() for g in gold):
             raise ArticleError(str(path), '"gold" must be a list of phrases', line=number)
+        if bare := next((g for g in gold if not WORDED.search(g)), None):
+            raise ArticleError(
+                str(path), f"the gold phrase {bare!r} has no letter or digit", line=number
+            )
         if article_id is None and gold:
             raise ArticleError(
                 str(path),

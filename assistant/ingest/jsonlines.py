@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import Any
@@ -53,4 +54,14 @@ def strings(data: dict[str, Any], key: str, what: str, path: Path, line: int) ->
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ArticleError(str(path), f'"{key}" must be a list of {what}', line=line)
+    if key == "gold" and (bare := next((v for v in value if not WORDED.search(v)), None)):
+        raise ArticleError(
+            str(path),
+            f"the gold phrase {bare!r} has no letter or digit: it is in every passage",
+            line=line,
+        )
     return tuple(value)
+
+
+WORDED = re.compile(r"\w")
+"""A gold phrase holds a letter or digit: one of punctuation alone (".") is found everywhere."""

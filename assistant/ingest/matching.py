@@ -150,12 +150,15 @@ class Spellings:
 @lru_cache(maxsize=8192)
 def phrase_pattern(phrase: str) -> re.Pattern[str]:
     """A gold phrase as it is looked up in a passage: case aside, any run of spaces for a space,
-    and whole words at its ends, so "ALS" is not found in "also" nor "AF" in "after" (a gold
+    and whole words at its ends, so "ALS" is not found in "also", "AF" in "after", nor "5 mg" in
+    "2.5 mg" (a gold
     phrase copied from a passage is whole words; the build and `eval` say where a phrase is
     found only inside longer words)."""
     words = phrase.split()
     body = r"\s+".join(map(re.escape, words))
     start = r"(?<!\w)" if re.match(r"\w", words[0] if words else "") else ""
+    if re.match(r"\d", words[0] if words else ""):
+        start += r"(?<!\d[.,])"  # "5 mg" is not in "2.5 mg"
     end = r"(?!\w)" if re.search(r"\w$", words[-1] if words else "") else ""
     return re.compile(start + body + end, re.IGNORECASE)
 

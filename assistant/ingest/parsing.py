@@ -164,7 +164,7 @@ def read_text(path: Path) -> str:
     if size > MAX_FILE_BYTES:
         raise ArticleError(
             str(path),
-            f"{size / 1024 / 1024:.0f} MB is more than the {MAX_FILE_BYTES // 1024 // 1024} MB a "
+            f"{size / 1024 / 1024:.1f} MB is more than the {MAX_FILE_BYTES // 1024 // 1024} MB a "
             "corpus file may hold; is it the right file? Split a longer one",
         )
     data = path.read_bytes()
@@ -178,6 +178,12 @@ def read_text(path: Path) -> str:
             "save the file as UTF-8",
             line=line,
         ) from None
+
+
+def split_lines(text: str) -> list[str]:
+    """A text's lines as `source_lines` numbers them (what `str.splitlines` also breaks at
+    inside a line, U+2028 in a JSON string, stays text); no empty line for the final end."""
+    return [line.content for line in source_lines(text)]
 
 
 def source_lines(text: str) -> list[Line]:

@@ -84,6 +84,11 @@ class Reading:
     allowed: np.ndarray | None
     k: int
     embed: tuple[str, ...]
+    routed: np.ndarray | None = None
+    """The passages of the one article the question names (`assistant.search.routing`): the
+    corpus is ranked as a whole, then only these are kept, so their order is the one they had
+    among all (searched alone, an article's scores were scaled among themselves, and a
+    statement against NSAIDs in Kawasaki disease lost first place)."""
 
 
 class _Clock:
@@ -161,8 +166,10 @@ class Retriever:
         """The question read for searching, before any model work: what to embed, and how.
         Among several articles, one the question (or the conversation) names is searched
         alone (`assistant.search.routing`)."""
+        routed = None
         if article is None and self._names is not None:
-            article = self._names.route(question, history)
+            named = self._names.route(question, history)
+            routed = None if named is None else self._allowed(named)
         allowed = self._allowed(article)
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None
@@ -172,7 +179,7 @@ class Retriever:
             read = [text, context] if context is not None else [text]
             shifted = ranker.shifts is not None
             embed = tuple(w.for_model if shifted else w.text for w in read)
-        return Reading(text, context, ranker, options, allowed, k, embed)
+        return Reading(text, context, ranker, options, allowed, k, embed, routed)
 
     def search(
         self,
@@ -202,6 +209,7 @@ class Retriever:
         """The passages ranked for a question read, with the model's vectors of
         `reading.embed` (None when dense search is off)."""
         clock = clock or _Clock(None)
+        raw = vectors
         ranker, options, allowed = reading.ranker, reading.options, reading.allowed
         text, context = reading.text, reading.context
         total = len(self._index.passages) if allowed is None else len(allowed)
@@ -243,6 +251,13 @@ class Retriever:
         if not fused:  # nothing matched lexically and dense is off: keep document order
             order = range(total) if allowed is None else allowed.tolist()
             fused = dict.fromkeys(list(order)[:n], 0.0)
+        if reading.routed is not None:
+            named = set(reading.routed.tolist())
+            fused = {i: score for i, score in fused.items() if i in named}
+            if not fused:  # none of its passages among the corpus's best: that article alone
+                alone = replace(reading, allowed=reading.routed, routed=None)
+                return self.rank(alone, raw, clock)
+            best = max((dense[i] for i in fused if i in dense), default=0.0)
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: reading.k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
         margin = None if vector is None else ranker.margin(vector, best)

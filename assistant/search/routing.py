@@ -1,12 +1,13 @@
-"""Which article a question names, among several: searched in that article alone.
+"""Which article a question names, among several: the answer keeps that article's passages.
 
 An article's names are its topic heading ("Acute Kidney Injury") and the abbreviation the heading
 defines ("(AKI)"), as the article itself prints them, never a list kept for one article. A
 question that names exactly one article, or a follow-up that names none after a conversation
-whose latest named question did, is searched in that article only: beside MMN, "What is the
-dose of CRRT in AKI?" was answered with MMN's IVIg dose, which its examples pulled every dose
-question towards. A question naming two articles ("hyponatremia in HFrEF") is searched in all,
-and with one article there is nothing to route (its figures cannot move).
+whose latest named question did, is ranked over the whole corpus and then keeps that article's
+passages only (`Retriever.rank`): beside MMN, "What is the dose of CRRT in AKI?" was answered
+with MMN's IVIg dose, which its examples pulled every dose question towards. A question naming
+two articles ("hyponatremia in HFrEF") keeps all, and with one article there is nothing to
+route (its figures cannot move).
 """
 
 from __future__ import annotations
@@ -17,7 +18,10 @@ from dataclasses import dataclass
 
 from assistant.records import Article
 
-_DEFINED = re.compile(r"^(?P<long>.*?)\s*\((?P<short>[A-Za-z][A-Za-z0-9-]{1,9})\)\s*$")
+_PARENTHESES = re.compile(r"\s*\(([^()]*)\)")
+_ABBREVIATION = re.compile(r"[A-Za-z][A-Za-z0-9-]{1,9}")
+"""What a heading's parenthesis defines when it holds two capitals or more ("(AKI)", "(HFrEF)"),
+not a qualifier ("(Adult)", "(in Pregnancy)"), which names no article on its own."""
 _QUESTION_TITLE = re.compile(r"^(?:what|who)\s+(?:is|are)\s+(?P<name>.+?)\s*\??$", re.IGNORECASE)
 _DASHES = r"[\s\-\u2010-\u2015]"
 COMMON_WORD_ZIPF = 3.0
@@ -52,19 +56,19 @@ def names_of(articles: Mapping[str, Article]) -> Names | None:
 
 def _patterns(article: Article) -> tuple[re.Pattern[str], ...]:
     found = []
-    defined = _DEFINED.match(article.topic.strip())
-    longs = {defined["long"] if defined else article.topic.strip()}
+    topic = article.topic.strip()
+    longs = {_PARENTHESES.sub("", topic).strip()}
     if titled := _QUESTION_TITLE.match(article.title.strip()):
-        longs.add(titled["name"])
+        longs.add(_PARENTHESES.sub("", titled["name"]).strip())
     for long in longs:
         words = [w for w in re.split(f"{_DASHES}+", long) if w]
         if words and any(len(w) >= 4 for w in words):  # not "KD" alone, nor "the"
             body = f"{_DASHES}?".join(map(re.escape, words))
             found.append(re.compile(rf"(?<!\w){body}(?!\w)", re.IGNORECASE))
-    if defined:
-        short = defined["short"]
-        flags = 0 if _common(short.lower()) else re.IGNORECASE
-        found.append(re.compile(rf"(?<![\w-]){re.escape(short)}(?![\w-])", flags))
+    for short in _PARENTHESES.findall(topic):
+        if _ABBREVIATION.fullmatch(short) and sum(c.isupper() for c in short) >= 2:
+            flags = 0 if _common(short.lower()) else re.IGNORECASE
+            found.append(re.compile(rf"(?<![\w-]){re.escape(short)}(?![\w-])", flags))
     return tuple(found)
 
 

@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Resp
 
 from assistant.desk.actions import changes
 from assistant.errors import AssistantError, NotFoundError
+from assistant.feedback.accounts import NAME
 from assistant.store.directory import published_manifest, versions
 from assistant.updates import lines as change_lines
 from web import views as site_views
@@ -173,9 +174,12 @@ async def login(request: Request) -> Response:
             error, status = "That name and password do not match an editor's account.", 403
         try:  # in the trail, so a guessing attack shows (bounded by the address limit)
             what = "sign-in locked out" if outcome.wait_seconds else "sign-in refused"
-            await run_in_threadpool(
-                desk.accounts.record, name.strip().lower() or "(no name)", what, "desk", address
-            )
+            # the name is the visitor's text: as an editor's name when it could be one, else
+            # quoted in the detail, so no newline or control character forges an entry
+            tried = name.strip().lower()
+            who = tried if NAME.fullmatch(tried) else "(not a name)"
+            detail = address if who == tried else f"{address} {ascii(tried[:40])}"
+            await run_in_threadpool(desk.accounts.record, who, what, "desk", detail)
         except AssistantError as exc:
             raise store_down(request, exc) from None
         refused = _login_form(request, desk, status=status, name=name, next=next_page, error=error)
