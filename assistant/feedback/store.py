@@ -199,7 +199,8 @@ class FeedbackStore:
         SQLite gives -wal and -shm the file's mode; an earlier release's 0644 is narrowed."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         os.close(os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600))
-        if self.path.stat().st_mode & 0o077 and self.path.stat().st_uid == os.getuid():
+        made = self.path.stat()
+        if made.st_mode & 0o077 and made.st_uid == os.getuid():
             self.path.chmod(0o600)
         self._private = True
 
@@ -283,7 +284,7 @@ class FeedbackStore:
         shown = json.dumps([list(pair) for pair in j.shown], ensure_ascii=False)
         # the judgement's identity: what `feedback_once` holds unique
         same = (j.client, j.index_version, j.searched, j.article, j.question, history)
-        with self.connect() as db, _transaction(db):  # a purge cannot fall between the two
+        with self.transaction() as db:  # a purge cannot fall between the two
             cursor = db.execute(
                 "INSERT INTO feedback (client, index_version, searched, article, question,"
                 " history, passage, verdict, created_at, rank, shown)"
@@ -391,18 +392,6 @@ def _answered_within(groups: list[list[Feedback]], top: int) -> float | None:
         for group in groups
     )
     return round(hits / len(groups), 3)
-
-
-@contextmanager
-def _transaction(db: sqlite3.Connection) -> Iterator[None]:
-    """Statements of an autocommit connection as one write transaction."""
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        db.execute("ROLLBACK")
-        raise
-    db.execute("COMMIT")
 
 
 def _row(row: sqlite3.Row) -> Feedback:
