@@ -17,7 +17,7 @@ from typing import Any
 
 from assistant.engine import Engine
 from assistant.errors import ArticleError, AssistantError, QueryError
-from assistant.ingest.jsonlines import json_objects, strings
+from assistant.ingest.jsonlines import json_objects, strings, worded
 from assistant.ingest.matching import holds, inside_words
 from assistant.limits import Query
 from assistant.search.retrieval import DEFAULT_OPTIONS, RetrievalOptions, ranker_for
@@ -150,11 +150,13 @@ def _gold_item(data: dict[str, Any], path: Path, line: int) -> GoldItem:
         query = Query.read(question, strings(data, "history", "earlier questions", path, line))
     except QueryError as exc:
         raise refuse(str(exc)) from None
+    gold = strings(data, "gold", "phrases", path, line)
+    worded(gold, path, line)
     item = GoldItem(
         id=str(ident),
         question=query.question,
         history=query.history,
-        gold=strings(data, "gold", "phrases", path, line),
+        gold=gold,
         out_of_scope=out_of_scope,
         tags=strings(data, "tags", "tags", path, line),
     )

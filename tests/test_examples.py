@@ -67,6 +67,7 @@ def test_no_example_is_a_question_of_the_blind_test_sets():
         (ARTICLE_ID, '{"question": "dose?", "gold": []}', 'needs "gold" phrases'),
         (ARTICLE_ID, '{"question": "dose?", "history": "x", "gold": ["a"]}', '"history" must be'),
         (OUT_OF_SCOPE, '{"question": "dose?", "gold": ["IVIg"]}', "out-of-scope example has"),
+        (ARTICLE_ID, '{"question": "dose?", "gold": ["Dosing", "."]}', "has no letter or digit"),
         (
             ARTICLE_ID,
             '{"question": "and for kids?", "histroy": ["IVIg dose?"], "gold": ["Dosing"]}',

@@ -6,8 +6,9 @@
 One JSON object a line: {"question": str, "history": [str, ...], "gold": [str, ...]}.
 `history` (earlier questions, oldest first) may be absent; each `gold` entry is a verbatim
 phrase of a passage that answers the question, in whole words (case and spacing aside:
-`matching.phrase_pattern`), and `"gold": []` in the out-of-scope file. An editor may add `"not_answered_by": [passage id, ...]` to an out-of-scope
-example: the passages it was checked against and still found not to answer it.
+`matching.phrase_pattern`), and `"gold": []` in the out-of-scope file. An editor may add
+`"not_answered_by": [passage id, ...]` to an out-of-scope example: the passages it was checked
+against and still found not to answer it.
 
 An article edit can leave a gold phrase in no passage. When the phrase is in an earlier wording
 of a passage (`assistant.ingest.lineage`), the example *follows* the edit to that passage, with
@@ -28,7 +29,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from assistant.errors import ArticleError
-from assistant.ingest.jsonlines import WORDED, json_objects
+from assistant.ingest.jsonlines import json_objects, worded
 from assistant.ingest.matching import holds, phrase_pattern
 from assistant.records import Article
 
@@ -130,10 +131,7 @@ def read_examples(path: Path, article_id: str | None) -> list[Example]:
             raise ArticleError(str(path), '"history" must be a list of strings', line=number)
         if not isinstance(gold, list) or not all(isinstance(g, str) and g.strip() for g in gold):
             raise ArticleError(str(path), '"gold" must be a list of phrases', line=number)
-        if bare := next((g for g in gold if not WORDED.search(g)), None):
-            raise ArticleError(
-                str(path), f"the gold phrase {bare!r} has no letter or digit", line=number
-            )
+        worded(gold, path, number)
         if article_id is None and gold:
             raise ArticleError(
                 str(path),

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -54,14 +54,15 @@ def strings(data: dict[str, Any], key: str, what: str, path: Path, line: int) ->
     value = data.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ArticleError(str(path), f'"{key}" must be a list of {what}', line=line)
-    if key == "gold" and (bare := next((v for v in value if not WORDED.search(v)), None)):
+    return tuple(value)
+
+
+def worded(phrases: Sequence[str], path: Path, line: int) -> None:
+    """Refuse a gold phrase of punctuation alone ("."): it is found in every passage. The gold
+    files and the examples files check their phrases here."""
+    if bare := next((p for p in phrases if not re.search(r"\w", p)), None):
         raise ArticleError(
             str(path),
             f"the gold phrase {bare!r} has no letter or digit: it is in every passage",
             line=line,
         )
-    return tuple(value)
-
-
-WORDED = re.compile(r"\w")
-"""A gold phrase holds a letter or digit: one of punctuation alone (".") is found everywhere."""

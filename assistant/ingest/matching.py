@@ -151,16 +151,20 @@ class Spellings:
 def phrase_pattern(phrase: str) -> re.Pattern[str]:
     """A gold phrase as it is looked up in a passage: case aside, any run of spaces for a space,
     and whole words at its ends, so "ALS" is not found in "also", "AF" in "after", nor "5 mg" in
-    "2.5 mg" (a gold
-    phrase copied from a passage is whole words; the build and `eval` say where a phrase is
-    found only inside longer words)."""
+    "2.5 mg" (a gold phrase copied from a passage is whole words; the build and `eval` say
+    where a phrase is found only inside longer words)."""
     words = phrase.split()
-    body = r"\s+".join(map(re.escape, words))
-    start = r"(?<!\w)" if re.match(r"\w", words[0] if words else "") else ""
-    if re.match(r"\d", words[0] if words else ""):
+    first, last = (words[0], words[-1]) if words else ("", "")
+    start = r"(?<!\w)" if re.match(r"\w", first) else ""
+    if re.match(r"\d", first):
         start += r"(?<!\d[.,])"  # "5 mg" is not in "2.5 mg"
-    end = r"(?!\w)" if re.search(r"\w$", words[-1] if words else "") else ""
-    return re.compile(start + body + end, re.IGNORECASE)
+    end = r"(?!\w)" if re.search(r"\w$", last) else ""
+    return re.compile(start + _spaced(words) + end, re.IGNORECASE)
+
+
+def _spaced(words: Sequence[str]) -> str:
+    """The words as a pattern, any run of spaces between them."""
+    return r"\s+".join(map(re.escape, words))
 
 
 def holds(text: str, phrase: str) -> bool:
@@ -171,6 +175,6 @@ def holds(text: str, phrase: str) -> bool:
 def inside_words(texts: Iterable[str], phrase: str) -> list[str]:
     """The longer words `phrase` is found inside, where it is not found as whole words: what a
     phrase with a cut word ("exchange" for "exchanges") or a short one ("ALS") matched before."""
-    loose = re.compile(r"\w*" + r"\s+".join(map(re.escape, phrase.split())) + r"\w*", re.IGNORECASE)
+    loose = re.compile(rf"\w*{_spaced(phrase.split())}\w*", re.IGNORECASE)
     found = {m.group().lower(): m.group() for t in texts for m in loose.finditer(t)}
     return sorted(found.values())[:3]
