@@ -84,9 +84,9 @@ class Reading:
     allowed: np.ndarray | None
     k: int
     embed: tuple[str, ...]
-    routed: np.ndarray | None = None
-    """The passages of the one article the question names (`assistant.search.routing`): the
-    corpus is ranked as a whole, then only these are kept, so their order is the one they had
+    routed: str | None = None
+    """The one article the question names (`assistant.search.routing`): the corpus is ranked
+    as a whole, then only its passages are kept, so their order is the one they had
     among all (searched alone, an article's scores were scaled among themselves, and a
     statement against NSAIDs in Kawasaki disease lost first place)."""
 
@@ -126,6 +126,7 @@ class Retriever:
         self._by_article = {a: np.array(p, dtype=np.int64) for a, p in positions.items()}
         self._untrained_vectors: Any = None
         self._names = names_of(index.articles)  # None for one article: nothing to route
+        self._members = {a: frozenset(p) for a, p in positions.items()} if self._names else {}
         self.ranker = artefact.load(index.ranker_dir) if index.ranker_dir else untrained()
         """What the version learnt from its examples (or the untrained default)."""
 
@@ -168,8 +169,7 @@ class Retriever:
         alone (`assistant.search.routing`)."""
         routed = None
         if article is None and self._names is not None:
-            named = self._names.route(question, history)
-            routed = None if named is None else self._allowed(named)
+            routed = self._names.route(question, history)
         allowed = self._allowed(article)
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None
@@ -252,10 +252,10 @@ class Retriever:
             order = range(total) if allowed is None else allowed.tolist()
             fused = dict.fromkeys(list(order)[:n], 0.0)
         if reading.routed is not None:
-            named = set(reading.routed.tolist())
+            named = self._members.get(reading.routed, frozenset())
             fused = {i: score for i, score in fused.items() if i in named}
             if not fused:  # none of its passages among the corpus's best: that article alone
-                alone = replace(reading, allowed=reading.routed, routed=None)
+                alone = replace(reading, allowed=self._allowed(reading.routed), routed=None)
                 return self.rank(alone, raw, clock)
             best = max((dense[i] for i in fused if i in dense), default=0.0)
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: reading.k]
