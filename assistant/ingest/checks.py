@@ -22,7 +22,7 @@ from pathlib import Path
 
 from assistant.ingest.citations import reads_as_statement, split_citations
 from assistant.ingest.corpus import READERS
-from assistant.ingest.parsing import LINE_END, read_text, source_lines
+from assistant.ingest.parsing import LINE_END, Line, read_text, source_lines
 from assistant.ingest.shapes import BULLET
 from assistant.records import Article, PassageKind
 
@@ -71,10 +71,11 @@ def slips(article: Article) -> list[str]:
         )
     found.extend(_stray_numbers(article))
     text = _source(article)
-    found.extend(_damaged(article, text))
+    lines = source_lines(text or "")  # split once for the checks that read lines
+    written = [line for line in lines if line.stripped]
+    found.extend(_damaged(article, lines))
     found.extend(_continued_after_references(article, text))
-    found.extend(_unmarked_items(article, text))
-    written = [line for line in source_lines(text or "") if line.stripped]
+    found.extend(_unmarked_items(article, written))
     below = {w.number: n.stripped for w, n in zip(written, written[1:], strict=False)}
     for line, heading in article.empty_headings:
         if below.get(line) == heading:  # the same heading on the next line: a slip
@@ -113,10 +114,10 @@ def _source(article: Article) -> str | None:
         return None
 
 
-def _damaged(article: Article, text: str | None, most: int = 5) -> list[str]:
+def _damaged(article: Article, lines: list[Line], most: int = 5) -> list[str]:
     """Lines holding a control character or U+FFFD (`DAMAGE`), the first `most` of them."""
     found = []
-    for line in source_lines(text or ""):
+    for line in lines:
         if mark := DAMAGE.search(line.content):
             what = f"the control character U+{ord(mark.group()):04X}"
             if mark.group() == "\ufffd":
@@ -156,14 +157,14 @@ def _continued_after_references(article: Article, text: str | None) -> list[str]
     return found
 
 
-def _unmarked_items(article: Article, text: str | None) -> list[str]:
-    """A line between two list items, at their indent, without their marker: read as a
-    paragraph, it ends the list, and the items after it lose the lead-in above ("Urgent
-    dialysis for any of the following:"). A wrapped item goes on deeper or in lower case."""
-    if text is None or not _bare_citations(article):
+def _unmarked_items(article: Article, lines: list[Line]) -> list[str]:
+    """A line between two list items (`lines`: the non-blank ones), at their indent, without
+    their marker: read as a paragraph, it ends the list, and the items after it lose the
+    lead-in above ("Urgent dialysis for any of the following:"). A wrapped item goes on deeper
+    or in lower case."""
+    if not _bare_citations(article):
         return []
     found = []
-    lines = [line for line in source_lines(text) if line.stripped]
     # only where the reader did start a paragraph: a wrapped item's next line is joined to it
     paragraphs = {p.line for p in article.passages if p.kind == PassageKind.PARAGRAPH}
     for before, here, after in zip(lines, lines[1:], lines[2:], strict=False):
