@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -21,6 +22,28 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from assistant.errors import AssistantError
 
 ENV_PREFIX = "MMN_"
+
+
+_HOST_PATTERN = re.compile(r"\*|(?:\*\.)?[a-z0-9_-]+(?:\.[a-z0-9_-]+)*")
+"""A host name (optionally *. for its subdomains), an IPv4 address, or *."""
+
+
+def host_name(value: str) -> str:
+    """A Host header's (or an allowed host's) name: lower case, without its port, an IPv6
+    address without its brackets."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    if value.count(":") == 1:
+        value = value.split(":", 1)[0]
+    return value.rstrip(".")  # "example.org." is example.org
+
+
+def _ipv6(value: str) -> bool:
+    try:
+        return ipaddress.ip_address(value).version == 6
+    except ValueError:
+        return False
 
 
 class SettingsError(AssistantError):
@@ -62,6 +85,12 @@ class Settings(BaseSettings):
         "",
         description="proxies (addresses or networks, comma-separated) whose X-Forwarded-For "
         "names the client; empty: none, a request's own address counts (docs/deploy.md)",
+    )
+    allowed_hosts: str = Field(
+        "localhost,127.0.0.1,::1",
+        description="the names a request's Host may give (comma-separated; *.example.org for "
+        "its subdomains, * for any): others get 400, so a page on another site cannot reach "
+        "this server by rebinding its name to this address (docs/deploy.md)",
     )
     workers: int = Field(1, ge=1, le=64, description="server processes (`serve --workers`)")
     onnx_threads: int = Field(
@@ -108,6 +137,28 @@ class Settings(BaseSettings):
                 raise ValueError(f"{part!r} is not an IP address or network ({exc})") from None
         return ",".join(parts)
 
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _hosts(cls, value: str) -> str:
+        names = [p.strip().lower() for p in value.split(",") if p.strip()]
+        names = [n[1:-1] if n.startswith("[") and n.endswith("]") else n for n in names]
+        for name in names:
+            if ":" in name and _ipv6(name):
+                continue
+            if not _HOST_PATTERN.fullmatch(name):
+                raise ValueError(
+                    f"{name!r} is not a host name, an address, *.domain or * (no scheme, port "
+                    "or path)"
+                )
+        if not names:
+            raise ValueError("no host is named; give localhost,127.0.0.1,::1 at least")
+        return ",".join(names)
+
+    @property
+    def hosts(self) -> frozenset[str]:
+        """`allowed_hosts` as the request guard compares them (`host_name` of each)."""
+        return frozenset(n.strip().lower().strip("[]") for n in self.allowed_hosts.split(","))
+
     @property
     def threads_per_session(self) -> int:
         """`onnx_threads`, or the machine's cores shared among the workers (at least one)."""
@@ -134,6 +185,15 @@ class Settings(BaseSettings):
 def cores() -> int:
     """The cores the model's threads are sized on (at most 4: more gave a question nothing)."""
     return min(os.cpu_count() or 1, 4)
+
+
+def allowing(hosts: str, address: str) -> str:
+    """`hosts` (an `allowed_hosts` value) with the address a server listens on, which clients
+    may name; not a wildcard address (0.0.0.0, ::), nor one no Host header could name."""
+    name = address.strip().lower().strip("[]")
+    if name in ("0.0.0.0", "::") or not (_HOST_PATTERN.fullmatch(name) or _ipv6(name)):
+        return hosts
+    return f"{hosts},{name}"
 
 
 def defaults() -> Settings:

@@ -26,6 +26,8 @@ FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Starlette's TestClient names its host "testserver": the apps the tests make answer it too.
+os.environ.setdefault("MMN_ALLOWED_HOSTS", "localhost,127.0.0.1,::1,testserver")
 # The model's ONNX export is made once per test session, and every server the tests start
 # (they inherit the environment) reuses it instead of exporting into its own index directory.
 _OWN_EXPORT = "MMN_MODEL_EXPORT_DIR" not in os.environ

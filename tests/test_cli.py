@@ -137,6 +137,15 @@ def test_the_docs_document_every_command_and_option():
                         )
 
 
+def test_the_address_a_server_listens_on_is_a_host_it_answers():
+    from assistant.settings import allowing
+
+    assert allowing("localhost", "10.1.2.3") == "localhost,10.1.2.3"
+    assert allowing("localhost", "[FE80::1]") == "localhost,fe80::1"
+    assert allowing("localhost", "0.0.0.0") == allowing("localhost", "::") == "localhost"
+    assert allowing("localhost", "my host") == "localhost"  # bind_problem says what is wrong
+
+
 def test_only_loopback_addresses_are_served_without_allow_remote():
     from web.serving import is_loopback
 
@@ -153,6 +162,9 @@ def test_only_loopback_addresses_are_served_without_allow_remote():
         ("MMN_FORWARDED_ALLOW_IPS", "*"),  # any client could name its own address
         ("MMN_FORWARDED_ALLOW_IPS", "127.0.0.1, nginx.local"),
         ("MMN_FORWARDED_ALLOW_IPS", "10.0.0.1/8"),  # host bits set: gunicorn failed at start
+        ("MMN_ALLOWED_HOSTS", "https://assistant.example.org"),  # a name, not an address
+        ("MMN_ALLOWED_HOSTS", "assistant.example.org:8000"),  # the port is any port
+        ("MMN_ALLOWED_HOSTS", " , "),  # no name: nothing would be answered
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_status_2_before_any_work(variable, value):

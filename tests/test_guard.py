@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from assistant.settings import current
 from web.guard import OVERLOADED, RequestGuard
 
 
@@ -145,5 +146,34 @@ def test_clients_whose_body_never_comes_hold_no_place_under_the_cap():
         assert (await call(guard, scope()))[0] == 200
         assert [r[0] for r in await asyncio.gather(*stalled)] == [408, 408, 408]
         assert guard.in_flight == 0
+
+    in_own_loop(run())
+
+
+def test_a_host_not_allowed_gets_400_naming_the_setting_and_allowed_ones_pass():
+    """DNS rebinding: a page on another site, its name pointed at 127.0.0.1, is the server's
+    own origin to the browser; only the Host it sends still names that site."""
+    allowed = current(allowed_hosts="localhost,127.0.0.1,[::1],*.wards.example").hosts
+    anyone = current(allowed_hosts="*").hosts
+
+    async def run() -> None:
+        async def answered(host: bytes | None, hosts: frozenset[str] = allowed) -> tuple:
+            held = Held()
+            held.release.set()
+            guard = RequestGuard(held, reject=reject, allowed_hosts=hosts)
+            code, _, body = await call(
+                guard, scope("/", headers=[] if host is None else [(b"host", host)])
+            )
+            return code, body
+
+        for host in (b"127.0.0.1:8000", b"LOCALHOST", b"localhost.", b"[::1]:8000",
+                     b"north.wards.example", b"a.north.wards.example:443", None):  # fmt: skip
+            assert (await answered(host))[0] == 200, host
+        for host in (b"rebind.attacker.example", b"127.0.0.1.attacker.example", b"wards.example",
+                     b"evilwards.example", b"[::2]", b""):  # fmt: skip
+            code, body = await answered(host)
+            assert code == 400, host
+            assert "MMN_ALLOWED_HOSTS" in json.loads(body)["message"]
+        assert (await answered(b"x.example", anyone))[0] == 200
 
     in_own_loop(run())

@@ -80,7 +80,9 @@ def send_raw(base: str, request: bytes, *, source: str | None = None) -> Raw:
 
 
 def get_raw(base: str, target: bytes) -> Raw:
-    return send_raw(base, b"GET " + target + b" HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+    return send_raw(
+        base, b"GET " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
+    )
 
 
 def page_message(text: str) -> str:
@@ -310,7 +312,7 @@ def test_json_may_say_its_charset_or_be_a_json_subtype(client):
 def test_a_body_over_the_limit_is_refused_before_it_is_read(client, live_server):
     declared = send_raw(
         live_server,
-        b"POST /api/ask HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+        b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
         b"Content-Length: 1000000000\r\nConnection: close\r\n\r\n{}",
     )  # a gigabyte announced, two bytes sent: the answer comes at once
     assert declared.status_code == 413 and b"larger than 65536 bytes" in declared.body
@@ -444,11 +446,11 @@ def test_an_article_address_of_any_length_or_content_is_a_clean_404_or_414(clien
     "request_bytes",
     [
         b"GARBAGE\r\n\r\n",
-        b"GET /ask?q=dose HTTP/1.1\r\nHost: t\r\nContent-Length: abc\r\n\r\n",
-        b"GET /\x00 HTTP/1.1\r\nHost: t\r\n\r\n",
-        b"GET / HTTP/1.1\r\nHost: t\r\nBad Header\r\n\r\n",
-        b"POST /api/ask HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-        b"GET / HTTP/1.1\r\nHost: t\r\nHost: u\r\n\r\n",
+        b"GET /ask?q=dose HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: abc\r\n\r\n",
+        b"GET /\x00 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nBad Header\r\n\r\n",
+        b"POST /api/ask HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nHost: u\r\n\r\n",
     ],
     ids=["not HTTP", "bad length", "NUL in target", "bad header", "bad chunk", "two hosts"],
 )
@@ -461,6 +463,34 @@ def test_malformed_http_is_refused_by_the_server_and_it_keeps_answering(
     response = send_raw(live_server, request_bytes)
     assert response.status_code == 400
     assert not [leak for leak in LEAKS if leak in response.text]
+    assert_still_answers(client)
+
+
+@pytest.mark.parametrize(
+    "request_bytes",
+    [
+        b"GET /ask?q=dose HTTP/1.1\r\nHost: rebind.attacker.example\r\nConnection: close\r\n\r\n",
+        b"POST /api/ask HTTP/1.1\r\nHost: rebind.attacker.example:8000\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 19\r\nConnection: close\r\n\r\n"
+        b'{"question":"dose"}',
+    ],
+    ids=["page", "api"],
+)
+def test_a_request_naming_another_host_is_refused_before_any_answer(
+    client, live_server, request_bytes
+):
+    """A page on another site whose name is pointed at 127.0.0.1 (DNS rebinding) reaches the
+    server as its own origin; the Host it sends still names that site, and gets no answer."""
+    response = send_raw(live_server, request_bytes)
+    assert response.status_code == 400
+    assert "MMN_ALLOWED_HOSTS" in response.text and "IVIg" not in response.text
+    assert response.headers["x-frame-options"] == "DENY"
+    port = live_server.rsplit(":", 1)[1].encode()
+    fine = request_bytes.replace(b"rebind.attacker.example:8000", b"localhost:" + port)
+    assert (
+        send_raw(live_server, fine.replace(b"rebind.attacker.example", b"localhost")).status_code
+        == 200
+    )
     assert_still_answers(client)
 
 

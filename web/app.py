@@ -301,6 +301,7 @@ def create_app(
         max_in_flight=settings.max_in_flight,
         body_timeout=settings.body_timeout,
         shortcuts={"/api/ask": api.ask_shortcut},
+        allowed_hosts=settings.hosts,
     )
 
     def openapi() -> dict[str, Any]:

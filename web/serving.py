@@ -135,7 +135,10 @@ def serve(
     logging.config.dictConfig(LOG_CONFIG)
     if not is_loopback(host):
         log.warning(
-            "binding to %s: this server answers other machines; its answers have no login", host
+            "binding to %s: this server answers other machines; its answers have no login. It "
+            "answers requests for the hosts %s only (MMN_ALLOWED_HOSTS)",
+            host,
+            settings.allowed_hosts,
         )
     if single:
         log.info("warmed: one answer in %.0f ms before serving", warmed * 1000)

@@ -9,7 +9,7 @@ import click
 
 from assistant.cli import common
 from assistant.cli.index import build_and_report
-from assistant.settings import current
+from assistant.settings import allowing, current
 
 
 @click.command()
@@ -78,6 +78,7 @@ def serve(
         model=model_path,
         workers=workers,
         max_in_flight=max_in_flight,
+        allowed_hosts=allowing(current().allowed_hosts, host),
     )
     if problem := bind_problem(host, port):
         raise click.ClickException(problem)
