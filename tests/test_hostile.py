@@ -359,8 +359,8 @@ def test_api_errors_outside_the_body_are_json_in_the_documented_shape(
         ("q=dose" + "&history=IVIg" * 1000, 414, ("new conversation",)),
         ("q=%FF%FEdose", 400, ("not UTF-8",)),
         ("q=dose&history=" + "y" * 600, 422, ("Earlier question 1", "600 characters")),
-        ("q=dose&article=nope", 422, ("no article 'nope'",)),
-        ("q=dose&article=" + quote("../../etc/passwd", safe=""), 422, ("no article",)),
+        ("q=dose&article=nope", 404, ("no article called “nope”", "listed below")),
+        ("q=dose&article=" + quote("../../etc/passwd", safe=""), 404, ("no article called",)),
     ],
     ids=[
         "empty", "white space", "control characters", "no q", "5 kB", "14 kB", "history of 1000",

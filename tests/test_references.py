@@ -120,6 +120,10 @@ def test_markers_link_to_the_article_view_entry_and_json_carries_the_citation(tm
         assert markers and all(m["href"].startswith("#ref-") for m in markers)
         first = markers[0]
         number = int(first["href"].removeprefix("#ref-"))
+        # read once: named by its number, described by the entry the tip shows (hidden itself)
+        assert first["aria-label"] == f"Reference {number}"
+        tip = first.one("span", "cite__tip")
+        assert tip["aria-hidden"] == "true" and first["aria-describedby"] == tip["id"]
         assert (
             first.one("span", "cite__tip").text
             == dict(loaded.articles[ARTICLE.stem].references)[number]

@@ -271,6 +271,8 @@ def test_a_declined_question_folds_its_closest_passages_away_unmarked(client, en
     doc = ask(client, OUT_OF_SCOPE)
     notice = doc.one("div", "notice--decline")
     assert notice.one(cls="notice__body").text == NOT_COVERED
+    # a heading, where an answer has its passages': moving by headings finds the verdict
+    assert notice.one("h2", "notice__title").text == "Not covered by the article"
     folded = doc.one("details", "closest")
     assert "open" not in folded.attrs  # closed until the clinician asks to see them
     assert folded.one("summary").text.startswith("Closest passages (5), none of which answers")
@@ -713,3 +715,43 @@ def test_a_lead_in_shows_its_list_under_it(client):
     assert [s.text for s in items[1].find_all("sup", "cite")] == ["[1]", "[2]"]
     # its markers say, as the passage's own do, that the export came without the list
     assert all("cite--unlisted" in s.classes for s in items[1].find_all("sup", "cite"))
+
+
+@pytest.mark.model
+def test_with_two_articles_each_passage_names_its_article_and_the_article_page_searches_itself(
+    shifted_two_articles_dir, embedder
+):
+    """An answer over every article may quote two diseases: each passage says whose it is, and
+    the question box of an article's page searches that article unless the clinician says so."""
+    from assistant.engine import Engine
+
+    engine = Engine.open(shifted_two_articles_dir, embedder)
+    second = next(a for a in engine.index.articles if a != ARTICLE_ID)
+    with TestClient(create_app(engine=engine)) as client:
+        box = page(client, f"/article/{second}").one("select", name="article")
+        assert [o["value"] for o in box.find_all("option") if "selected" in o.attrs] == [second]
+
+        doc = ask(client, DOSE)
+        passages = doc.one("ol", "passages").find_all("li", "passage")
+        sources = {p.one("a", "passage__link")["href"].split("#")[0] for p in passages}
+        assert sources == {f"/article/{ARTICLE_ID}", f"/article/{second}"}  # a mixed answer
+        for passage in passages:
+            shown = passage.one("span", "passage__article").text.removeprefix("Article: ")
+            linked = passage.one("a", "passage__link")["href"].split("#")[0].split("/")[-1]
+            assert shown == engine.index.articles[linked].title
+        assert doc.one("h2", "passages-heading").text == "Passages from the articles, best first"
+
+        alone = page(client, views.ask_url(DOSE) + "&article=" + ARTICLE_ID)  # no names needed
+        assert not alone.find_all("span", "passage__article")
+
+
+@pytest.mark.model
+def test_the_conversation_follows_the_question_and_empty_sections_are_not_shown(client):
+    doc = ask(client, "And for how long?", DOSE)
+    headings = [(n.tag, n.text) for n in doc.iter() if n.tag in ("h1", "h2")]
+    assert headings[0] == ("h1", "And for how long?")  # the question first, then the thread
+    assert ("h2", "Conversation so far") in headings
+    assert doc.one("h1")["dir"] == "auto"  # a question in Arabic keeps its marks in place
+    follow_up = doc.one("input", id="follow-up")
+    assert "required" in follow_up.attrs  # Enter in an empty box does not lose the answer
+    assert "autofocus" not in follow_up.attrs

@@ -428,7 +428,7 @@ def article_page(article: Article, site: Site) -> ArticlePage:
         article=card(article),
         sections=text.outline(article),
         disclaimer=(article.disclaimer,),
-        form=QuestionForm(),
+        form=QuestionForm(article=article.id),  # asked while reading it: that article's passages
         references=tuple(
             ShownReference(n, entry, reference_anchor(n), f"#{reference_anchor(n)}")
             for n, entry in article.references

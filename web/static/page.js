@@ -2,11 +2,27 @@
 "use strict";
 
 document.addEventListener("DOMContentLoaded", () => {
-  // After an answer, keep the keyboard in the follow-up box without scrolling the answer away.
-  const followUp = document.querySelector("input[data-follow-up]");
-  if (followUp && !window.location.hash && !document.querySelector("[autofocus]")) {
-    followUp.focus({ preventScroll: true });
+  // A reference shown beside its marker stays inside the window, and Escape closes it.
+  for (const link of document.querySelectorAll(".cite__link")) {
+    const tip = link.querySelector(".cite__tip");
+    const place = () => {
+      link.classList.remove("cite__link--closed");
+      tip.style.left = "";
+      const over = tip.getBoundingClientRect().right - (document.documentElement.clientWidth - 8);
+      if (over > 0) tip.style.left = `${-over}px`;
+    };
+    link.addEventListener("focus", place);
+    link.addEventListener("mouseenter", place);
+    link.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") link.classList.add("cite__link--closed");
+    });
   }
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    for (const link of document.querySelectorAll(".cite__link:hover")) {
+      link.classList.add("cite__link--closed");
+    }
+  });
 
   // A print button next to the answer's disclaimer (printing works from the browser menu too).
   const disclaimer = document.querySelector(".page--answer .disclaimer");
