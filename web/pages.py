@@ -85,14 +85,14 @@ async def ask(
     kept, dropped = trim_history(history or [], q)
     if article and article not in engine.index.articles:  # the address, not the question, is wrong
         form = views.QuestionForm(question=q, history=kept, follow_up=bool(kept))
-        page = views.ErrorPage(
+        missing = views.ErrorPage(
             site=site,
             status=404,
             heading="Article not found",
             message=views.ARTICLE_NOT_FOUND.format(article_id=article),
             form=form,
         )
-        return render(request, "error.html", page, status_code=404)
+        return render(request, "error.html", missing, status_code=404)
     try:
         answer = await engine.ask_async(q, kept, article=article or None)
     except QueryError as exc:
