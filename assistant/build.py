@@ -37,7 +37,14 @@ from assistant.embed.windows import embed_windowed
 from assistant.errors import AssistantError, IndexStoreError
 from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
-from assistant.ingest.examples import Examples, load_examples, stale_message, too_stale
+from assistant.ingest.examples import (
+    Examples,
+    load_examples,
+    lost_examples,
+    lost_message,
+    stale_message,
+    too_stale,
+)
 from assistant.ingest.lineage import Lineage, former_of, trace
 from assistant.ingest.vocabulary import Rule, Vocabulary, load_synonyms
 from assistant.records import Article, Passage
@@ -109,6 +116,11 @@ def parse(
         )
         if refuse_stale and (failing := too_stale(read)):
             raise IndexStoreError(stale_message(failing))  # before any work: the live index stays
+        published = store.published_manifest(index_dir) if index_dir is not None else None
+        if refuse_stale and published is not None:
+            trained_on = published.training.get("examples") or {}
+            if lost := lost_examples(read, trained_on, {a.id for a in articles}):
+                raise IndexStoreError(lost_message(lost, corpus_dir))
     return Corpus(articles, load_synonyms(corpus_dir), read, lineage)
 
 

@@ -4,11 +4,12 @@ with examples an edit left behind."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
 
-from assistant.build import build_corpus
+from assistant.build import build_corpus, parse
 from assistant.errors import ArticleError, IndexStoreError
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.examples import (
@@ -136,7 +137,6 @@ def test_an_edit_that_removes_a_gold_phrase_lists_its_examples_and_leaves_them_o
 
 
 @pytest.mark.slow  # trains the ranker once (with the hash embedder)
-@pytest.mark.slow
 def test_too_many_stale_examples_fail_the_build_and_the_published_index_keeps_serving(
     corpus_copy, tmp_path, hash_embedder
 ):
@@ -156,3 +156,46 @@ def test_too_many_stale_examples_fail_the_build_and_the_published_index_keeps_se
     assert f"{path}:1: " in message and f"{path}:{broken}: " in message
     assert "The published index was not changed" in message
     assert published_version(index_dir) == before
+
+
+@pytest.mark.slow  # trains the ranker once (with the hash embedder)
+def test_examples_the_published_version_was_trained_on_cannot_vanish_from_a_build(
+    corpus_copy, tmp_path, hash_embedder
+):
+    """An emptied or deleted examples file (or a folder the build cannot read) would publish a
+    ranker that no longer declines: the build stops with the file, and the index keeps serving."""
+    index_dir = tmp_path / "index"
+    build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK)
+    before = published_version(index_dir)
+    out_of_scope = corpus_copy / EXAMPLES_DIR / "out-of-scope.jsonl"
+    count = len(_lines(out_of_scope))
+    out_of_scope.write_text("", encoding="utf-8")
+    with pytest.raises(IndexStoreError) as caught:
+        build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK)
+    assert f"{out_of_scope}: the published version was trained on {count}" in str(caught.value)
+    assert "The published index was not changed" in str(caught.value)
+    (corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl").unlink()
+    with pytest.raises(IndexStoreError, match=f"{ARTICLE_ID}.jsonl: the published version"):
+        build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK)
+    assert published_version(index_dir) == before
+    build_corpus(corpus_copy, hash_embedder, index_dir, train=False)  # said on purpose: served
+    assert published_version(index_dir) != before
+
+
+@pytest.mark.parametrize("broken", ["folder is a file", "file is a folder", "dangling link"])
+def test_an_examples_folder_or_file_the_build_cannot_read_is_named(corpus_copy, broken):
+    folder = corpus_copy / EXAMPLES_DIR
+    target = folder / "out-of-scope.jsonl"
+    if broken == "folder is a file":
+        shutil.rmtree(folder)
+        folder.write_text("", encoding="utf-8")
+        target = folder
+    else:
+        target.unlink()
+        if broken == "file is a folder":
+            target.mkdir()
+        else:
+            target.symlink_to(corpus_copy / "no-such-file.jsonl")
+    with pytest.raises(ArticleError) as caught:
+        parse(corpus_copy, examples=True)
+    assert caught.value.path == str(target) and "cannot read the examples" in str(caught.value)

@@ -110,6 +110,21 @@ out of the way, but one a letter or two from these ("histroy") is a slip that wo
 train a follow-up as a question asked alone, so it is refused."""
 
 
+def _files(folder: Path) -> list[Path]:
+    """The examples files in `folder` (none when there is no folder). `Path.glob` would pass
+    over a folder it cannot read as an empty one, and the build would train on nothing."""
+    if not folder.exists() and not folder.is_symlink():
+        return []
+    try:
+        return sorted(p for p in folder.iterdir() if p.name.endswith(".jsonl"))
+    except OSError as exc:
+        raise ArticleError(
+            str(folder),
+            f"cannot read the examples folder ({exc.strerror or exc}); give the build's user "
+            "read access, or remove it to build without examples",
+        ) from None
+
+
 def read_examples(path: Path, article_id: str | None) -> list[Example]:
     """Parse one examples file; a malformed line is an `ArticleError` naming file and line."""
     examples = []
@@ -176,7 +191,7 @@ def load_examples(
     """
     folder = corpus_dir / EXAMPLES_DIR
     known = {a.id for a in articles}
-    files = sorted(folder.glob("*.jsonl")) if folder.is_dir() else []
+    files = _files(folder)
     digest = hashlib.sha256()
     usable: list[Example] = []
     stale: list[Example] = []
@@ -195,7 +210,12 @@ def load_examples(
                 f"no article has the id {article_id!r} (the articles are: "
                 f"{', '.join(sorted(known))}); rename the file after its article or remove it",
             )
-        digest.update(f"{name}\0".encode() + path.read_bytes() + b"\0")
+        try:
+            digest.update(f"{name}\0".encode() + path.read_bytes() + b"\0")
+        except OSError as exc:  # unreadable, a directory, a link to nothing
+            raise ArticleError(
+                str(path), f"cannot read the examples file ({exc.strerror or exc}); fix it"
+            ) from None
         examples = read_examples(path, article_id)
         counts[name] = len(examples)
         for example in examples:
@@ -335,6 +355,37 @@ def too_stale(examples: Examples) -> dict[str, list[Example]]:
         if len(mine) / total > STALE_LIMIT:
             failing[article_id] = mine
     return failing
+
+
+def lost_examples(
+    examples: Examples, trained_on: dict[str, int], articles: set[str]
+) -> dict[str, int]:
+    """The examples files the published version was trained on that now give none (gone,
+    emptied, or unreadable to a glob), by name, with the count it was trained on: a build that
+    went on would serve a ranker that no longer declines or knows the article's questions.
+    A removed article's file is no loss."""
+    return {
+        name: count
+        for name, count in trained_on.items()
+        if count and not examples.counts.get(name) and (name == OUT_OF_SCOPE or name in articles)
+    }
+
+
+def lost_message(lost: dict[str, int], corpus_dir: Path) -> str:
+    """What the build says when examples the published version was trained on are gone."""
+    lines = [
+        f"{corpus_dir / EXAMPLES_DIR / name}.jsonl: the published version was trained on "
+        f"{count} of its example questions, and this build reads none (the file is gone or "
+        "empty)"
+        for name, count in lost.items()
+    ]
+    return "\n".join(
+        lines
+        + [
+            "Restore the file (git checkout) and build again; `build --no-train` serves every "
+            "article untrained.\nThe published index was not changed."
+        ]
+    )
 
 
 def stale_message(failing: dict[str, list[Example]]) -> str:
