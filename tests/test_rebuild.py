@@ -102,6 +102,29 @@ def test_rollback_republishes_the_previous_version(corpus_copy, hash_embedder, t
         rollback(index_dir)
 
 
+@pytest.mark.parametrize("harm", ["truncated", "deleted"])
+def test_a_damaged_version_is_never_rolled_back_to(corpus_copy, hash_embedder, tmp_path, harm):
+    """Published, it would be refused by every server that restarts: an outage made by the
+    recovery tool. The rollback names the file and the published version keeps serving."""
+    index_dir = tmp_path / "index"
+    first, _ = _build(corpus_copy, hash_embedder, index_dir)
+    article = corpus_copy / ARTICLE_NAME
+    article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+    second, _ = _build(corpus_copy, hash_embedder, index_dir)
+    vectors = next(first.path.glob("*.faiss"))
+    if harm == "truncated":
+        vectors.write_bytes(vectors.read_bytes()[:10])
+    else:
+        vectors.unlink()
+    with pytest.raises(IndexStoreError) as caught:
+        rollback(index_dir)
+    assert str(vectors) in str(caught.value) and f"{second.version} stays published" in str(
+        caught.value
+    )
+    assert published_version(index_dir) == second.version
+    assert load_index(index_dir, hash_embedder.info).version == second.version
+
+
 def test_only_the_last_versions_are_kept(corpus_copy, hash_embedder, tmp_path):
     index_dir = tmp_path / "index"
     built = [_build(corpus_copy, hash_embedder, index_dir)[0].version for _ in range(5)]

@@ -259,8 +259,19 @@ def rollback(index_dir: Path) -> str:
             f"{index_dir}: no version older than {current or 'none'} to roll back to "
             f"(kept: {', '.join(available) or 'none'})"
         )
-    publish(index_dir, earlier[-1])
-    return earlier[-1]
+    target = earlier[-1]
+    try:  # a damaged version published would be refused by every server that restarts
+        problem = damage(index_dir / VERSIONS / target, read_manifest(index_dir / VERSIONS / target))
+    except IndexStoreError as exc:
+        problem = str(exc)
+    if problem:
+        raise IndexStoreError(
+            f"{problem}: version {target} cannot be served, so it was not published; "
+            f"{current or 'nothing'} stays published. Delete {index_dir / VERSIONS / target} "
+            "to roll back past it, or rebuild"
+        )
+    publish(index_dir, target)
+    return target
 
 
 def published_passages(index_dir: Path) -> list[Passage]:
@@ -297,6 +308,21 @@ def published_manifest(index_dir: Path) -> Manifest | None:
         return None
 
 
+def damage(path: Path, manifest: Manifest) -> str | None:
+    """What is wrong with a version's files against its manifest (missing, or not the bytes
+    it sealed), or None when they are whole."""
+    if not set(REQUIRED) <= manifest.files.keys():
+        return f"{path}/{MANIFEST} does not list the index files"
+    for name, expected in manifest.files.items():
+        file = path / name
+        try:
+            if expected != hashlib.sha256(file.read_bytes()).hexdigest():
+                return f"{file} does not match its hash in the manifest (damaged)"
+        except OSError:
+            return f"{file} is missing or cannot be read"
+    return None
+
+
 def open_version(path: Path, model: ModelInfo, *, version: str) -> StoredVersion:
     """Check one version directory against its manifest and the running model, and read its
     records; any mismatch or damaged file is refused with a message saying to rebuild."""
@@ -313,16 +339,8 @@ def open_version(path: Path, model: ModelInfo, *, version: str) -> StoredVersion
             f"{path}: manifest dimension {recorded.dimension} != model dimension "
             f"{model.dimension}; {REBUILD}"
         )
-    if not set(REQUIRED) <= manifest.files.keys():
-        raise IndexStoreError(f"{path}/{MANIFEST} does not list the index files; {REBUILD}")
-    for name, expected in manifest.files.items():
-        file = path / name
-        if not file.is_file():
-            raise IndexStoreError(f"{file} is missing; {REBUILD}")
-        if expected != hashlib.sha256(file.read_bytes()).hexdigest():
-            raise IndexStoreError(
-                f"{file} does not match its hash in the manifest (damaged); {REBUILD}"
-            )
+    if problem := damage(path, manifest):
+        raise IndexStoreError(f"{problem}; {REBUILD}")
     try:
         passages = _read_passages(path)
         listed = json.loads((path / ARTICLES).read_text(encoding="utf-8"))
