@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+import re
+
 
 class AssistantError(Exception):
     """Base class: an error whose message is meant for a person, not a stack trace."""
@@ -32,3 +35,30 @@ class NotFoundError(AssistantError):
 
 class QueryError(AssistantError):
     """A question or request parameter outside the documented limits."""
+
+
+_HINTS = {
+    errno.ENOSPC: "free space on that disk and try again",
+    errno.EDQUOT: "free space within the user's quota and try again",
+    errno.EACCES: "give the user running this command access to it, or run it as its owner",
+    errno.EPERM: "give the user running this command access to it, or run it as its owner",
+    errno.EROFS: "make it writable, or work on a copy",
+    errno.ENOENT: "it does not exist (a link to nothing?); check the path",
+    errno.EISDIR: "it is a folder where a file is expected",
+    errno.ENOTDIR: "a file stands where a folder is expected",
+}
+_ERRNO = re.compile(r"\[Errno (\d+)\] ([^:'\]]+)")
+
+
+def os_problem(exc: OSError, *, named: bool = True) -> str:
+    """An operating system's error as one line a person can act on: the file (unless the
+    caller names it, `named=False`), what went wrong, what to do. `shutil.copytree`'s error
+    carries its first failure in a list."""
+    filename, number, reason = exc.filename, exc.errno, exc.strerror
+    if number is None and (found := _ERRNO.search(str(exc))):
+        number, reason = int(found.group(1)), found.group(2).strip()
+    if filename is None and exc.args and isinstance(exc.args[0], list) and exc.args[0]:
+        filename = exc.args[0][0][1] if len(exc.args[0][0]) > 1 else None
+    where = f"{filename}: " if filename and named else ""
+    hint = _HINTS.get(number or -1)
+    return f"{where}{reason or exc}" + (f"; {hint}" if hint else "")

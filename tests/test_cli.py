@@ -344,3 +344,51 @@ def test_k_is_spelt_alike_in_ask_and_eval(tmp_path):
                 cli, [*command, spelling, "0", "--index-dir", str(tmp_path / "none")]
             )
             assert result.exit_code == 2 and "0 is not in the range" in result.output, result.output
+
+
+def test_a_folder_the_build_cannot_make_is_one_line_with_what_to_do(corpus_copy, tmp_path):
+    """The operating system's refusals (a disk full, a folder it may not write, a file where a
+    folder should be) are said like any other error: the file, the reason, the fix."""
+    blocked = tmp_path / "a-file"
+    blocked.write_text("", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", "build", "--corpus-dir", str(corpus_copy),
+         "--index-dir", str(blocked / "index"), "--no-train"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"Error: {blocked / 'index'}") and "a file stands where a folder" in last
+
+
+def test_an_article_that_links_to_nothing_is_named_not_left_out(corpus_copy):
+    """On a share that is not mounted, an article would otherwise vanish from the next index."""
+    from assistant.errors import ArticleError
+    from assistant.ingest.corpus import load_corpus
+    from assistant.ingest.parsing import read_text
+
+    (corpus_copy / "what-is-kawasaki-disease.txt").symlink_to(corpus_copy / "unmounted" / "k.txt")
+    with pytest.raises(ArticleError, match="kawasaki-disease.txt: a link to .*does not exist"):
+        load_corpus(corpus_copy)
+    with pytest.raises(ArticleError, match="cannot read the file .*a folder where a file"):
+        read_text(corpus_copy / "examples")
+
+
+def test_status_says_when_the_published_version_cannot_be_served(
+    corpus_copy, hash_embedder, tmp_path
+):
+    """`status` must not call healthy what `serve` refuses; and with the pointer lost, it says
+    the versions are still there."""
+    from assistant.build import build_index
+    from assistant.ingest.corpus import load_corpus
+
+    index_dir = tmp_path / "index"
+    loaded = build_index(load_corpus(corpus_copy), hash_embedder, index_dir)
+    assert CliRunner().invoke(cli, ["status", "--index-dir", str(index_dir)]).exit_code == 0
+    passages = loaded.path / "passages.jsonl"
+    passages.write_bytes(passages.read_bytes().replace(b"IVIg", b"IVIG", 1))
+    result = CliRunner().invoke(cli, ["status", "--index-dir", str(index_dir)])
+    assert result.exit_code == 1 and f"{passages} does not match its hash" in result.output
+    (index_dir / "CURRENT").unlink()
+    result = CliRunner().invoke(cli, ["status", "--index-dir", str(index_dir)])
+    assert result.exit_code == 1 and "build --rollback` publishes the newest" in result.output

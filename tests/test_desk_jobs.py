@@ -7,8 +7,11 @@ browser tests run one that publishes."""
 
 from __future__ import annotations
 
+import atexit
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from datetime import UTC, datetime
@@ -20,7 +23,7 @@ from assistant.desk.jobs import LOGS, Build, Builds
 from assistant.feedback.accounts import Accounts
 from assistant.feedback.store import FeedbackError, FeedbackStore
 from assistant.settings import current
-from assistant.store.directory import MANIFEST, POINTER, VERSIONS, published_version, version_name
+from assistant.store.directory import POINTER, VERSIONS, published_version, version_name
 from tests.conftest import ARTICLE
 
 OLD = version_name(datetime(2026, 1, 5, 8, 0, tzinfo=UTC))
@@ -47,10 +50,21 @@ def builds(corpus_copy: Path, index: Path, store: FeedbackStore) -> Builds:
     return Builds(store, current(corpus_dir=corpus_copy, index_dir=index))
 
 
+_WHOLE: list[Path] = []
+
+
 def keep(index: Path, version: str) -> None:
-    """A version on disk as far as publishing and rolling back are concerned."""
-    (index / VERSIONS / version).mkdir(parents=True)
-    (index / VERSIONS / version / MANIFEST).write_text("{}", encoding="utf-8")
+    """A version on disk that can be published and rolled back to: the files of one real
+    version (built once, with the hash embedder and no training), which a rollback checks."""
+    if not _WHOLE:
+        from assistant.build import build_index
+        from assistant.ingest.corpus import load_corpus
+        from tests.conftest import CORPUS, HashEmbedder
+
+        built = Path(tempfile.mkdtemp(prefix="desk-jobs-version-"))
+        atexit.register(shutil.rmtree, built, True)
+        _WHOLE.append(build_index(load_corpus(CORPUS), HashEmbedder(), built).path)
+    shutil.copytree(_WHOLE[0], index / VERSIONS / version)
 
 
 def finished(builds: Builds, build_id: int, timeout: float = 30) -> Build:

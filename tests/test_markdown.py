@@ -581,9 +581,11 @@ def test_the_page_offers_each_article_and_searches_the_one_chosen(mixed_corpus, 
         selected = [o.get("value") for o in follow_up.find_all("option") if "selected" in o.attrs]
         assert selected == ["synthetic-condition-a"]  # the follow-up keeps the choice
 
-        refused = client.get("/ask?q=onset&article=nope")
-        assert refused.status_code == 422
-        assert "There is no article" in parse(refused.text).one("p", cls="ask__error").text
+        refused = client.get("/ask?q=onset&article=nope")  # the address is wrong, not the question
+        assert refused.status_code == 404
+        doc = parse(refused.text)
+        assert "no article called “nope”" in doc.one("p", cls="error-panel__message").text
+        assert doc.one("input", name="q")["value"] == "onset"  # kept, to ask again
 
 
 def test_a_markdown_file_may_end_in_markdown(tmp_path):

@@ -138,8 +138,26 @@ def test_leftovers_of_a_dead_build_never_trip_the_next(corpus_copy, hash_embedde
     (index_dir / ".staging-20260101T000000-dead00").mkdir()
     (index_dir / ".staging-20260101T000000-dead00" / "vectors.faiss").write_bytes(b"half")
     (index_dir / "CURRENT.deadbeef.tmp").write_text("nothing")
+    half = index_dir / CACHE_DIR / ".vectors.deadbeef.tmp.npz"  # a cache cut off by a full disk
+    half.write_bytes(b"half")
     _build(corpus_copy, hash_embedder, index_dir)
     assert not list(index_dir.glob(".staging-*")) and not list(index_dir.glob("CURRENT.*.tmp"))
+    assert not half.exists()
+
+
+def test_a_vector_cache_that_cannot_be_written_leaves_no_part_behind(tmp_path, monkeypatch):
+    from assistant.embed import vectorcache
+
+    cache = vectorcache.VectorCache(tmp_path, "weights", 4)
+
+    def full_disk(handle, **arrays):
+        handle.write(b"part of the vectors")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(vectorcache.np, "savez", full_disk)
+    with pytest.raises(OSError):
+        cache.save(["a"], np.zeros((1, 4), dtype=np.float32))
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
 
 
 SLOW_BUILD = """

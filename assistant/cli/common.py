@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, os_problem
 from assistant.settings import current
 
 
@@ -20,6 +20,10 @@ class CommandGroup(click.Group):
             return super().invoke(ctx)
         except AssistantError as exc:
             raise click.ClickException(str(exc)) from exc
+        except BrokenPipeError:
+            raise
+        except OSError as exc:  # a disk full, a folder it may not write: said, not a traceback
+            raise click.ClickException(os_problem(exc)) from exc
 
 
 corpus_option = click.option(

@@ -287,11 +287,23 @@ def status(index_dir: Path, as_json: bool) -> None:
     model, how many passages, and the other versions kept for rollback."""
     from assistant.errors import IndexStoreError
     from assistant.store import VERSIONS, published_version, read_manifest, versions
+    from assistant.store.directory import damage
 
     version = published_version(index_dir)
     if version is None:
+        if kept := versions(index_dir):  # the pointer is gone, the versions are not
+            raise IndexStoreError(
+                f"{index_dir}: no version is published, {len(kept)} kept (newest {kept[-1]}); "
+                "`mmn-assistant build --rollback` publishes the newest"
+            )
         raise IndexStoreError(f"{index_dir}: no index has been built; run `mmn-assistant build`")
     manifest = read_manifest(index_dir / VERSIONS / version)
+    if problem := damage(index_dir / VERSIONS / version, manifest):  # what serve would refuse
+        raise IndexStoreError(
+            f"published version {version} cannot be served: {problem}. Servers running keep "
+            "the version they had; `mmn-assistant build --rollback` or `mmn-assistant build` "
+            "mends it"
+        )
     if as_json:
         click.echo(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
         return

@@ -73,11 +73,16 @@ class VectorCache:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         temporary = self.path.with_name(f".{self.path.stem}.{secrets.token_hex(4)}.tmp.npz")
         unique = dict(zip(keys, range(len(keys)), strict=True))
-        with temporary.open("wb") as handle:
-            np.savez(handle, keys=np.array(list(unique)), vectors=vectors[list(unique.values())])
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.path)
+        try:
+            with temporary.open("wb") as handle:
+                kept = vectors[list(unique.values())]
+                np.savez(handle, keys=np.array(list(unique)), vectors=kept)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, self.path)
+        except BaseException:  # a full disk must not keep the part written (a killed build's
+            temporary.unlink(missing_ok=True)  # is cleared by the next, `store.build_lock`)
+            raise
 
 
 def embed_with_cache(

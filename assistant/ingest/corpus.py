@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -100,11 +101,17 @@ def article_paths(corpus_dir: Path) -> list[Path]:
     """The article files of a corpus directory, in name order (so builds are reproducible)."""
     if not corpus_dir.is_dir():
         raise ArticleError(str(corpus_dir), "the corpus directory does not exist")
-    return sorted(
+    named = [
         p
         for p in corpus_dir.iterdir()
-        if p.is_file() and p.suffix.lower() in ARTICLE_SUFFIXES and p.name not in DATA_FILES
-    )
+        if p.suffix.lower() in ARTICLE_SUFFIXES and p.name not in DATA_FILES
+    ]
+    for path in named:  # an article on a share that is not mounted must not vanish silently
+        if path.is_symlink() and not path.exists():
+            raise ArticleError(
+                str(path), f"a link to {os.readlink(path)}, which does not exist; mend or remove it"
+            )
+    return sorted(p for p in named if p.is_file())
 
 
 def load_corpus(corpus_dir: Path) -> list[Article]:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
-from assistant.errors import ArticleError
+from assistant.errors import ArticleError, os_problem
 from assistant.records import Article
 
 DISCLAIMER_HEADING = re.compile(r"^(?:professional\s+)?(?:medical\s+)?disclaimer$", re.IGNORECASE)
@@ -160,14 +160,19 @@ otherwise be parsed line by line into passages, embedded for minutes and served.
 
 def read_text(path: Path) -> str:
     """Decode a file as UTF-8 or fail naming the line of the first bad byte."""
-    size = path.stat().st_size
+    try:
+        size = path.stat().st_size
+        data = path.read_bytes() if size <= MAX_FILE_BYTES else b""
+    except OSError as exc:  # unreadable, a link to nothing, a folder
+        raise ArticleError(
+            str(path), f"cannot read the file ({os_problem(exc, named=False)})"
+        ) from None
     if size > MAX_FILE_BYTES:
         raise ArticleError(
             str(path),
             f"{size / 1024 / 1024:.1f} MB is more than the {MAX_FILE_BYTES // 1024 // 1024} MB a "
             "corpus file may hold; is it the right file? Split a longer one",
         )
-    data = path.read_bytes()
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

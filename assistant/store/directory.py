@@ -35,7 +35,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from assistant.errors import IndexStoreError
+from assistant.errors import IndexStoreError, os_problem
 from assistant.records import Article, ModelInfo, Passage
 from assistant.store.manifest import REBUILD, Manifest, read_manifest
 
@@ -185,6 +185,8 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             shutil.rmtree(leftover, ignore_errors=True)
         for leftover in index_dir.glob(f"{POINTER}.*.tmp"):
             leftover.unlink(missing_ok=True)
+        for leftover in index_dir.glob("cache/.*.tmp.npz"):  # a vector cache half written
+            leftover.unlink(missing_ok=True)
         yield
 
 
@@ -207,6 +209,8 @@ def published_version(index_dir: Path) -> str | None:
         version = pointer.read_bytes().decode("utf-8").strip()
     except FileNotFoundError:
         return None
+    except (NotADirectoryError, PermissionError) as exc:  # the directory, not the pointer
+        raise IndexStoreError(os_problem(exc)) from None
     except (OSError, UnicodeDecodeError) as exc:
         problem = exc.strerror if isinstance(exc, OSError) else "not text"
         raise IndexStoreError(_damaged(pointer, problem or str(exc))) from None
@@ -261,7 +265,9 @@ def rollback(index_dir: Path) -> str:
         )
     target = earlier[-1]
     try:  # a damaged version published would be refused by every server that restarts
-        problem = damage(index_dir / VERSIONS / target, read_manifest(index_dir / VERSIONS / target))
+        problem = damage(
+            index_dir / VERSIONS / target, read_manifest(index_dir / VERSIONS / target)
+        )
     except IndexStoreError as exc:
         problem = str(exc)
     if problem:

@@ -17,7 +17,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
 from assistant.desk.actions import changes
-from assistant.errors import AssistantError, NotFoundError
+from assistant.errors import AssistantError, NotFoundError, os_problem
 from assistant.feedback.accounts import NAME
 from assistant.store.directory import published_manifest, versions
 from assistant.updates import lines as change_lines
@@ -98,10 +98,11 @@ def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str
         message = act()
     except (AssistantError, OSError) as exc:  # OSError: a corpus or index the server cannot write
         status = 404 if isinstance(exc, NotFoundError) else 409
+        said = os_problem(exc) if isinstance(exc, OSError) else str(exc)
         if wants_json(request):
-            return JSONResponse({"ok": False, "message": str(exc)}, status)
+            return JSONResponse({"ok": False, "message": said}, status)
         shown = page(request, desk, editor)
-        shown.error, shown.notice = str(exc), ""
+        shown.error, shown.notice = said, ""
         return render(request, f"desk/{shown.section}.html", shown, status_code=status)
     if wants_json(request):
         return JSONResponse({"ok": True, "message": message})
