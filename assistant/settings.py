@@ -137,6 +137,18 @@ class Settings(BaseSettings):
                 raise ValueError(f"{part!r} is not an IP address or network ({exc})") from None
         return ",".join(parts)
 
+    @field_validator("corpus_dir", "index_dir", "feedback_db", mode="before")
+    @classmethod
+    def _a_path(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():  # Path("") would be the current folder
+            raise ValueError("it is empty; give a path, or unset it for the default")
+        return value
+
+    @field_validator("model", "model_export_dir", mode="before")
+    @classmethod
+    def _a_path_or_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value  # empty: unset
+
     @field_validator("allowed_hosts")
     @classmethod
     def _hosts(cls, value: str) -> str:

@@ -165,6 +165,8 @@ def test_only_loopback_addresses_are_served_without_allow_remote():
         ("MMN_ALLOWED_HOSTS", "https://assistant.example.org"),  # a name, not an address
         ("MMN_ALLOWED_HOSTS", "assistant.example.org:8000"),  # the port is any port
         ("MMN_ALLOWED_HOSTS", " , "),  # no name: nothing would be answered
+        ("MMN_INDEX_DIR", ""),  # the current folder: a repository's README read as an article
+        ("MMN_CORPUS_DIR", " "),
     ],
 )
 def test_a_bad_setting_is_one_line_and_exit_status_2_before_any_work(variable, value):
