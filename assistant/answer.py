@@ -151,6 +151,10 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
                         "id": item.id,
                         "text": item.text,
                         "citations": list(item.citations),
+                        "references": [
+                            {"number": number, "text": text}
+                            for number, text in cited_references(item, r.article)
+                        ],
                         "url": passage_url(item),
                     }
                     for item in r.items

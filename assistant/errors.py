@@ -34,7 +34,12 @@ class NotFoundError(AssistantError):
 
 
 class QueryError(AssistantError):
-    """A question or request parameter outside the documented limits."""
+    """A question or request parameter outside the documented limits; `loc` names the field
+    ("article", or "history" and an index), as a validation error's does."""
+
+    def __init__(self, message: str, *, loc: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.loc = loc
 
 
 _HINTS = {

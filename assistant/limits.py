@@ -82,7 +82,9 @@ check refuse the same questions."""
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def clean_question(question: str, *, field: str = "question") -> str:
+def clean_question(
+    question: str, *, field: str = "question", loc: tuple[str | int, ...] = ("question",)
+) -> str:
     """Check a question against the limits and trim it; raises `QueryError` saying what to fix.
 
     Control characters (NUL, escape sequences, bells) become spaces, invisible format
@@ -92,16 +94,18 @@ def clean_question(question: str, *, field: str = "question") -> str:
     if len(question) > MAX_QUESTION_CHARS:
         raise QueryError(
             f"{field} is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}. "
-            "Shorten it to the question itself"
+            "Shorten it to the question itself",
+            loc=loc,
         )
     if found := _SURROGATE.search(question):
         raise QueryError(
             f"{field} contains U+{ord(found.group()):04X}, half of a UTF-16 pair, which is not "
-            "text; send the question as valid Unicode"
+            "text; send the question as valid Unicode",
+            loc=loc,
         )
     cleaned = " ".join(question.translate(_PLAIN_TEXT).split())
     if not cleaned:
-        raise QueryError(f"{field} is empty; type a question")
+        raise QueryError(f"{field} is empty; type a question", loc=loc)
     return cleaned
 
 
@@ -110,14 +114,17 @@ def check_history_count(count: int) -> None:
     if count > MAX_HISTORY_ITEMS:
         raise QueryError(
             f"history has {count} questions; at most {MAX_HISTORY_ITEMS} earlier "
-            "questions are accepted, so send the most recent ones"
+            "questions are accepted, so send the most recent ones",
+            loc=("history",),
         )
 
 
 def clean_history(history: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """Check earlier questions: the count first, then each one as a question."""
     check_history_count(len(history))
-    return tuple(clean_question(h, field=f"history[{i}]") for i, h in enumerate(history))
+    return tuple(
+        clean_question(h, field=f"history[{i}]", loc=("history", i)) for i, h in enumerate(history)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,5 +143,5 @@ class Query:
 
 def check_k(k: int) -> int:
     if isinstance(k, bool) or not MIN_K <= k <= MAX_K:
-        raise QueryError(f"k is {k}; it must be between {MIN_K} and {MAX_K}")
+        raise QueryError(f"k is {k}; it must be between {MIN_K} and {MAX_K}", loc=("k",))
     return k

@@ -130,6 +130,7 @@ def test_an_article_filter_and_an_unknown_article(client):
     response = client.post("/api/ask", json={"question": "dose?", "article": "nope"})
     assert response.status_code == 422
     assert "there is no article 'nope'" in response.json()["message"]
+    assert response.json()["detail"][0]["loc"] == ["body", "article"]  # the field to mend
 
 
 @pytest.mark.parametrize(
@@ -315,3 +316,14 @@ def test_a_lead_in_comes_with_the_list_it_introduces(client):
     assert all(i["url"].startswith("/article/what-is-multifocal-motor-neuropathy#p-")
                for i in lead["items"])  # fmt: skip
     assert all(p["items"] == [] for p in body["passages"] if not p["text"].endswith(":"))
+
+
+def test_the_schema_names_the_refusals_a_client_must_handle(client):
+    """A generated client models only what the schema lists: the server's load shedding (503
+    with Retry-After), a body too slow (408) and a crash (500) are answered in the same shape."""
+    ask = client.get("/openapi.json").json()["paths"]["/api/ask"]["post"]["responses"]
+    for status in ("408", "413", "415", "422", "500", "503"):
+        assert ask[status]["content"]["application/json"]["schema"]["$ref"].endswith(
+            "/ErrorResponse"
+        ), status
+    assert "Retry-After" in ask["503"]["headers"]

@@ -32,6 +32,8 @@ def test_ask_prints_ranked_cited_passages_and_the_disclaimer(runner, index_dir):
     assert out.index("1. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days") < out.index("2. ")
     assert "IVIg Therapy | References: [4]" in out
     assert "Disclaimer:" in out and "Dr.Oracle assumes no liability" in out
+    # passages after the first that are not close to it, labelled as the page labels them
+    assert "[less relevant]" in out and "[weak match]" not in out
 
 
 @pytest.mark.model
@@ -394,3 +396,41 @@ def test_status_says_when_the_published_version_cannot_be_served(
     (index_dir / "CURRENT").unlink()
     result = CliRunner().invoke(cli, ["status", "--index-dir", str(index_dir)])
     assert result.exit_code == 1 and "build --rollback` publishes the newest" in result.output
+
+
+@pytest.mark.model
+def test_ask_on_a_terminal_that_is_not_utf8_writes_every_answer(index_dir):
+    """A Windows script redirecting to a file (cp1252) or a legacy Latin-1 terminal: the
+    article's own dashes and signs are written escaped, never a traceback."""
+    import os
+
+    for args in ([], ["--json"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "assistant", "ask", "What conditions must MMN be distinguished"
+             " from? ≥", "-k", "3", "--index-dir", str(index_dir), *args],
+            capture_output=True, timeout=300, env={**os.environ, "PYTHONIOENCODING": "latin-1"},
+        )  # fmt: skip
+        assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr[-500:]
+        out = result.stdout.decode("latin-1")
+        assert "\\u2265" in out  # the question's sign, escaped
+        if args:
+            assert json.loads(out)["question"].endswith("≥")  # JSON's own escape: lossless
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["ask", "dose", "-k", "0"],
+        ["ask"],
+        ["nosuch"],
+        ["feedback", "purge"],
+        ["eval", "/none.jsonl"],
+    ],
+)
+def test_a_misused_option_is_one_line_and_exit_status_2(args):
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", *args], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("Error: ") and "--help`)" in line

@@ -227,3 +227,11 @@ def test_adding_an_editor_twice_is_refused_before_the_password_is_asked(db):
     assert "alice is already an editor; `editors reset-password alice`" in result.output
     assert "Password" not in result.output
     assert Accounts(FeedbackStore(db)).login("alice", PASSWORD).session is not None
+
+
+def test_adding_an_editor_with_nothing_on_standard_input_says_what_to_send(db):
+    """`editors add alice < /dev/null` in a script used to end in a bare "Aborted!"."""
+    result = editors(db, "add", "alice", input="")
+    assert result.exit_code == 1
+    assert "no password to read: type it twice at a terminal, or send it twice" in result.output
+    assert "Aborted" not in result.output

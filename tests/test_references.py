@@ -110,6 +110,16 @@ def test_markers_link_to_the_article_view_entry_and_json_carries_the_citation(tm
         cited = next(p for p in data["passages"] if p["citations"])
         assert [r["number"] for r in cited["references"]] == list(cited["citations"])
         assert cited["references"][0]["text"].startswith("Example")
+        # a lead-in's list carries its statements' sources too, as the page shows them
+        listed = client.post(
+            "/api/ask", json={"question": "MMN must be distinguished from?", "k": 1}
+        ).json()["passages"][0]
+        assert listed["kind"] == "lead_in" and listed["items"]
+        for item in listed["items"]:
+            assert [r["number"] for r in item["references"]] == item["citations"]
+        assert any(
+            r["text"].startswith("Example") for i in listed["items"] for r in i["references"]
+        )
 
         doc = parse(client.get(f"/article/{ARTICLE.stem}").text)
         entries = doc.one("section", "references").find_all("li", "reference")

@@ -58,6 +58,17 @@ router = APIRouter(
         400: _error("The address is not valid UTF-8 once percent-decoded"),
         413: _error("Request body too large"),
         414: _error("Address (path and query string) too long"),
+        408: _error("The request body did not arrive within MMN_BODY_TIMEOUT seconds"),
+        500: _error("The server failed to answer; the error is logged. Try again"),
+        503: {
+            **_error("The server is answering as many requests as it can; try again"),
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again (1)",
+                    "schema": {"type": "integer"},
+                }
+            },
+        },
     },
 )
 
@@ -148,6 +159,10 @@ class ItemOut(BaseModel):
     id: str
     text: str = Field(description="A statement of the lead-in's list, as the article states it.")
     citations: list[int]
+    references: list[ReferenceOut] = Field(
+        description="The reference entries its citations name, where the article's reference "
+        "list is known (empty otherwise), as for the passage."
+    )
     url: str = Field(description="The statement's place in the article view.")
 
 
@@ -158,7 +173,11 @@ class PassageOut(BaseModel):
         description="The passage exactly as the article states it, citations removed."
     )
     score: float
-    relevant: bool = Field(description="False when the passage is only the closest weak match.")
+    relevant: bool = Field(
+        description="True for the passages close to the first in the ranker's scores; the others "
+        "are less relevant. All false on a declined answer (answerable false): its passages are "
+        "only the closest weak matches."
+    )
     kind: str
     section: list[str]
     citations: list[int] = Field(

@@ -281,6 +281,7 @@ def create_app(
         version=__version__,
         description="Ranked, cited passages from reviewed articles, with the article's disclaimer.",
         lifespan=lifespan,
+        redirect_slashes=False,  # "/api/ask/" is a 404 saying so, not a 307 a client may not follow
         docs_url=None,  # the interactive docs load scripts from a CDN; the schema is at /openapi.json
         redoc_url=None,
     )
@@ -355,7 +356,7 @@ def create_app(
 
     @app.exception_handler(QueryError)
     async def query_error(_: Request, exc: QueryError) -> JSONResponse:
-        detail = [{"type": "value_error", "loc": ["body"], "msg": str(exc)}]
+        detail = [{"type": "value_error", "loc": ["body", *exc.loc], "msg": str(exc)}]
         return JSONResponse({"message": str(exc), "detail": detail}, status_code=422)
 
     return app

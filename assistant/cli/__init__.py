@@ -41,6 +41,9 @@ cli.add_command(editors.editors)
 def main() -> None:
     """The command's entry point: the settings are checked once, before anything else; a bad
     `MMN_*` value is one line and exit status 2, as a bad option is."""
+    for stream in (sys.stdout, sys.stderr):  # a terminal or file in Latin-1 or cp1252: an
+        if hasattr(stream, "reconfigure"):  # article's "—" is written as \u2014, not a crash
+            stream.reconfigure(errors="backslashreplace")
     try:
         current()
     except SettingsError as exc:

@@ -92,7 +92,8 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
         lines += textwrap.wrap(data["message"], width) + [""]
     for item in data["passages"]:
         refs = f"[{', '.join(str(c) for c in item['citations'])}]" if item["citations"] else "none"
-        label = "" if item["relevant"] else "  [weak match]"
+        weak = "  [less relevant]" if data["answerable"] else "  [weak match]"  # as the page says
+        label = "" if item["relevant"] else weak
         lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
         if item.get("context"):  # what it is said of: "5 mg twice daily" under "Apixaban"
             lines += textwrap.wrap(

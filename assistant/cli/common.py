@@ -12,12 +12,26 @@ from assistant.errors import AssistantError, os_problem
 from assistant.settings import current
 
 
+class OneLineUsageError(click.UsageError):
+    """A misused option or argument said in one line, as every other error is (exit status 2):
+    click's own prints the usage, a hint and a blank line before it."""
+
+    def show(self, file: Any = None) -> None:
+        where = f"`{self.ctx.command_path} --help`" if self.ctx else "--help"
+        click.echo(f"Error: {self.format_message()} (see {where})", err=True)
+
+
 class CommandGroup(click.Group):
-    """Turns the core's errors into a one-line message and exit status 1, never a traceback."""
+    """Turns the core's errors into a one-line message and exit status 1, never a traceback;
+    a misused option is one line too, with exit status 2."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except OneLineUsageError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc.format_message(), exc.ctx) from exc
         except AssistantError as exc:
             raise click.ClickException(str(exc)) from exc
         except BrokenPipeError:

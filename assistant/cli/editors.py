@@ -6,7 +6,10 @@ echoed, and only their argon2 hash is stored, in the feedback store (--db).
 
 from __future__ import annotations
 
+import getpass
 import json
+import sys
+import warnings
 from pathlib import Path
 
 import click
@@ -29,7 +32,19 @@ def editors() -> None:
 
 
 def _password() -> str:
-    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    """Asked twice, never echoed; without a terminal, the first two lines of standard input
+    (getpass's warning that it cannot hide what a pipe sends is left out: nothing is shown)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", getpass.GetPassWarning)
+            return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+    except click.Abort:
+        if sys.stdin.isatty():
+            raise
+        raise click.ClickException(
+            "no password to read: type it twice at a terminal, or send it twice, a line each, "
+            "on standard input"
+        ) from None
 
 
 @editors.command(name="add")

@@ -152,7 +152,9 @@ class Retriever:
             return None
         if article not in self._index.articles:
             known = ", ".join(sorted(self._index.articles))
-            raise QueryError(f"there is no article {article!r}; the articles are: {known}")
+            raise QueryError(
+                f"there is no article {article!r}; the articles are: {known}", loc=("article",)
+            )
         return self._by_article.get(article, np.zeros(0, dtype=np.int64))
 
     def read(
