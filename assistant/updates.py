@@ -4,7 +4,8 @@ After an edit, the editor needs to know what the build made of it, without readi
 
 - passages unchanged, edited (with the words that changed), split, merged, added and removed
   (`assistant.ingest.lineage`), passages moved to another section (a heading renamed, a
-  bullet moved), and an article's new date, review status or title;
+  bullet moved), passages whose reference numbers alone changed (*recited*), and an
+  article's new date, review status or title;
 - examples that *followed* an edit (their gold phrase names the older wording; `examples fix`
   rewrites it), examples gone *stale* (no passage says their gold, now or before: a removed
   passage or a mistyped phrase) and out-of-scope examples
@@ -149,6 +150,11 @@ def report(
             key = (passage.article_id, " > ".join(before.section), " > ".join(passage.section))
             moved[key] += 1
             first_line.setdefault(key, passage.line)
+    recited = [  # the words the same, the references not: a reference number corrected
+        {**_named(p), "was": list(by_old[p.id].citations), "now": list(p.citations)}
+        for p in passages
+        if p.id in by_old and by_old[p.id].citations != p.citations
+    ]
     restated = []
     for article in articles:
         now = (article.last_updated.isoformat(), article.review_status, article.title)
@@ -219,6 +225,7 @@ def report(
             for (a, f, t), n in moved.items()
         ][:LISTED],
         "restated": restated,
+        "recited": recited[:LISTED],
         "examples": {
             "trained": examples is not None,
             "followed": followed,
@@ -253,6 +260,11 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
         out.append(f"    {item['status']:<9} {_where(item)} {_short(item['text'])}")
         if item["status"] == "edited" and len(item.get("was") or []) == 1:
             out.append(f"              {_difference(item['was'][0], item['text'])}")
+    for item in changes.get("recited") or []:
+        refs = "references [{}] -> [{}]".format(
+            *(", ".join(map(str, item[k])) for k in ("was", "now"))
+        )
+        out.append(f"    recited   {_where(item)} {_short(item['text'], 50)}: {refs}")
     for item in changes.get("moved") or []:
         out.append(
             f"    moved     {item['article']}:{item['line']} {item['count']} passage(s) from "

@@ -237,6 +237,7 @@ def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_cha
         ("Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days", "Dosing: 2 g/kg over 2-5 days"),
         ("\nPrognosis\n", "\nOutlook\n"),
         ("February 2, 2026", "March 3, 2026"),
+        ("in most patients 4\n", "in most patients 2, 4\n"),  # a reference corrected alone
     ):
         assert old in text
         text = text.replace(old, new, 1)
@@ -254,6 +255,10 @@ def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_cha
     )
     shown = "\n".join(lines(changes))
     assert f"restated  {ARTICLE.stem}: last updated 2026-02-02 -> 2026-03-03" in shown
+    assert (
+        f"recited   {ARTICLE.stem}:31 Progression is slow, occurring over 5-18 years in…: "
+        "references [4] -> [2, 4]"
+    ) in shown
     assert (
         f"moved     {ARTICLE.stem}:78 3 passage(s) from "
         "'Multifocal Motor Neuropathy (MMN) > Prognosis' to "
