@@ -280,6 +280,15 @@ def test_printing_an_answer_keeps_passages_references_and_disclaimer(browser, li
         )
         assert printed.startswith(f'"In the article: {live_server}/article/')  # a full address
         visit.shot("10-print")
+
+        visit.open(ask_url("What is the capital of France?"))  # declined: its closest folded
+        closest = page.locator("details.closest")
+        assert closest.get_attribute("open") is None
+        page.evaluate("window.dispatchEvent(new Event('beforeprint'))")
+        assert closest.get_attribute("open") is not None  # printed with what it says is listed
+        assert page.locator("details.closest ol.passages > li").first.is_visible()
+        page.evaluate("window.dispatchEvent(new Event('afterprint'))")
+        assert closest.get_attribute("open") is None  # and folded again on screen
     finally:
         tab.close()
 

@@ -24,6 +24,18 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
 
+  // A printed declined answer shows the closest passages it says are listed (a closed
+  // <details> prints its summary alone); the page is as it was after printing.
+  let opened = [];
+  window.addEventListener("beforeprint", () => {
+    opened = [...document.querySelectorAll("details.closest:not([open])")];
+    opened.forEach((d) => { d.open = true; });
+  });
+  window.addEventListener("afterprint", () => {
+    opened.forEach((d) => { d.open = false; });
+    opened = [];
+  });
+
   // A print button next to the answer's disclaimer (printing works from the browser menu too).
   const disclaimer = document.querySelector(".page--answer .disclaimer");
   if (disclaimer && typeof window.print === "function") {
