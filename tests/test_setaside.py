@@ -184,3 +184,58 @@ def test_a_compound_brings_its_rare_parts_as_subjects_not_its_common_ones():
     assert {"ivig", "thromboembol"} <= stems
     assert "treat" not in stems and "patient" not in stems
     assert "anti-gm1" not in stems and "gm1" in subject_stems("anti-GM1 antibodies", 4.5)
+
+
+def _cardiology(new_article: bool) -> tuple[list[Passage], Lineage]:
+    """The corpus above and an atrial fibrillation article with a score and a bridging note:
+    the article new to this build, or only those two passages."""
+    af = [
+        Passage("af-score", "what-is-atrial-fibrillation", "bullet",
+                "The CHA2DS2-VASc score estimates annual stroke risk", ("AF",), None, (), 0, 1,
+                3, 3, "What is atrial fibrillation?\nThe CHA2DS2-VASc score estimates stroke risk"),
+        Passage("af-bridge", "what-is-atrial-fibrillation", "bullet",
+                "Bridging with heparin is not needed when a DOAC is interrupted", ("AF",), None,
+                (), 0, 1, 4, 4, "What is atrial fibrillation?\nBridging with heparin"),
+    ]  # fmt: skip
+    links = {**LINEAGE.links, "af-score": Link("added"), "af-bridge": Link("added")}
+    new = frozenset({"what-is-atrial-fibrillation"}) if new_article else frozenset()
+    return [*PASSAGES, *af], Lineage(links, new_articles=new)
+
+
+def _cardiology_scores(rows: list[tuple[list[float], list[float], set[str]]]) -> Scores:
+    dense = [[0.6, 0.6, 0.0, 0.0, 0.0]] * len(IN_SCOPE) + [r[0] for r in rows]
+    lexical = [[2.0, 2.0, 0.0, 0.0, 0.0]] * len(IN_SCOPE) + [r[1] for r in rows]
+    return Scores(
+        np.array(dense), np.array(lexical),
+        [frozenset()] * len(IN_SCOPE) + [frozenset(r[2]) for r in rows],
+        [*_scores([]).passage_stems, frozenset({"cha2ds2", "vasc", "stroke", "atrial", "fibril"}),
+         frozenset({"bridg", "heparin", "doac", "interrupt", "atrial", "fibril"})],
+        _scores([]).before,
+    )  # fmt: skip
+
+
+def test_a_new_article_sets_aside_a_question_naming_a_term_only_it_brings():
+    """ "How do I calculate the CHA2DS2-VASc score?", written out of scope beside a neurology
+    article, is the atrial fibrillation article's question once it is added: it declined the
+    article's own score questions (a blind cardiology editor's finding)."""
+    passages, lineage = _cardiology(new_article=True)
+    score = _out("How do I calculate the CHA2DS2-VASc score?", 1)
+    row = ([0.1, 0.1, 0.1, 0.7, 0.2], [0.0, 0.0, 0.0, 3.0, 0.0], {"calcul", "cha2ds2", "vasc"})
+    aside, _ = find([*IN_SCOPE, score], _cardiology_scores([row]), passages, lineage,
+                    NOTHING_EARLIER, TrainingSettings())  # fmt: skip
+    assert [(a.example.question, a.position) for a in aside] == [(score.question, 3)]
+
+
+def test_a_question_naming_what_only_another_article_speaks_of_is_not_set_aside():
+    """A bridging note added to the AF article shares "heparin" with a question naming a term
+    only the other article has (GM1): still that article's question, and still not covered."""
+    passages, lineage = _cardiology(new_article=False)
+    infusions = _out("With GM1 antibodies, is heparin prophylaxis needed?", 1)
+    bridging = _out("Is heparin bridging needed for a DOAC?", 2)
+    rows = [
+        ([0.1, 0.1, 0.2, 0.1, 0.7], [0.0, 0.0, 1.0, 0.0, 3.0], {"gm1", "antibodi", "heparin"}),
+        ([0.1, 0.1, 0.1, 0.1, 0.7], [0.0, 0.0, 0.0, 0.0, 3.0], {"heparin", "bridg", "doac"}),
+    ]  # fmt: skip
+    aside, _ = find([*IN_SCOPE, infusions, bridging], _cardiology_scores(rows), passages,
+                    lineage, NOTHING_EARLIER, TrainingSettings())  # fmt: skip
+    assert [a.example.question for a in aside] == [bridging.question]
