@@ -32,11 +32,24 @@ def host_name(value: str) -> str:
     """A Host header's (or an allowed host's) name: lower case, without its port, an IPv6
     address without its brackets."""
     value = value.strip().lower()
-    if value.startswith("["):
-        return value[1 : value.find("]")] if "]" in value else value
+    if value.startswith("["):  # "[2001:DB8:0::5]:8000": the address, in its short form
+        inside, _, after = value[1:].partition("]")
+        if after and not (after[0] == ":" and after[1:].isdigit()):
+            return value  # "[::1]x.evil" names no address
+        return _short(inside)
     if value.count(":") == 1:
         value = value.split(":", 1)[0]
+    elif value.count(":") > 1:
+        return _short(value)
     return value.rstrip(".")  # "example.org." is example.org
+
+
+def _short(address: str) -> str:
+    """An IPv6 address as browsers write it ("::1" for "0:0:0:0:0:0:0:1"), else as given."""
+    try:
+        return ipaddress.IPv6Address(address).compressed
+    except ValueError:
+        return address
 
 
 def _ipv6(value: str) -> bool:
@@ -153,7 +166,7 @@ class Settings(BaseSettings):
     @classmethod
     def _hosts(cls, value: str) -> str:
         names = [p.strip().lower() for p in value.split(",") if p.strip()]
-        names = [n[1:-1] if n.startswith("[") and n.endswith("]") else n for n in names]
+        names = [_short(n[1:-1] if n.startswith("[") and n.endswith("]") else n) for n in names]
         for name in names:
             if ":" in name and _ipv6(name):
                 continue
@@ -169,7 +182,9 @@ class Settings(BaseSettings):
     @property
     def hosts(self) -> frozenset[str]:
         """`allowed_hosts` as the request guard compares them (`host_name` of each)."""
-        return frozenset(n.strip().lower().strip("[]") for n in self.allowed_hosts.split(","))
+        return frozenset(
+            _short(n.strip().lower().strip("[]")) for n in self.allowed_hosts.split(",")
+        )
 
     @property
     def threads_per_session(self) -> int:
@@ -202,7 +217,7 @@ def cores() -> int:
 def allowing(hosts: str, address: str) -> str:
     """`hosts` (an `allowed_hosts` value) with the address a server listens on, which clients
     may name; not a wildcard address (0.0.0.0, ::), nor one no Host header could name."""
-    name = address.strip().lower().strip("[]")
+    name = _short(address.strip().lower().strip("[]"))
     if name in ("0.0.0.0", "::") or not (_HOST_PATTERN.fullmatch(name) or _ipv6(name)):
         return hosts
     return f"{hosts},{name}"

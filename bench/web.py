@@ -75,7 +75,7 @@ def main() -> None:
         return (time.perf_counter() - started) * 1000
 
     timings: dict[str, list[float]] = {"html": [], "json": [], "added": [], "render": []}
-    with TestClient(create_app(engine=engine)) as client:
+    with TestClient(create_app(engine=engine), base_url="http://localhost") as client:
         for item in items[:20]:  # warm up the model, the caches and the templates
             html(client, item.question, list(item.history))
             api(client, item.question, list(item.history))

@@ -140,10 +140,12 @@ def test_the_docs_document_every_command_and_option():
 
 
 def test_the_address_a_server_listens_on_is_a_host_it_answers():
-    from assistant.settings import allowing
+    from assistant.settings import allowing, current
 
     assert allowing("localhost", "10.1.2.3") == "localhost,10.1.2.3"
     assert allowing("localhost", "[FE80::1]") == "localhost,fe80::1"
+    assert allowing("localhost", "2001:DB8:0:0::5") == "localhost,2001:db8::5"  # as browsers
+    assert current(allowed_hosts="0:0:0:0:0:0:0:1").hosts == {"::1"}
     assert allowing("localhost", "0.0.0.0") == allowing("localhost", "::") == "localhost"
     assert allowing("localhost", "my host") == "localhost"  # bind_problem says what is wrong
 
@@ -407,14 +409,15 @@ def test_ask_on_a_terminal_that_is_not_utf8_writes_every_answer(index_dir):
     for args in ([], ["--json"]):
         result = subprocess.run(
             [sys.executable, "-m", "assistant", "ask", "What conditions must MMN be distinguished"
-             " from? ≥", "-k", "3", "--index-dir", str(index_dir), *args],
+             " from? ≥ 😀", "-k", "3", "--index-dir", str(index_dir), *args],
             capture_output=True, timeout=300, env={**os.environ, "PYTHONIOENCODING": "latin-1"},
         )  # fmt: skip
         assert result.returncode == 0 and b"Traceback" not in result.stderr, result.stderr[-500:]
         out = result.stdout.decode("latin-1")
         assert "\\u2265" in out  # the question's sign, escaped
         if args:
-            assert json.loads(out)["question"].endswith("≥")  # JSON's own escape: lossless
+            assert json.loads(out)["question"].endswith("≥ 😀")  # JSON's own escapes: lossless
+            assert "\\u2265" in out
 
 
 @pytest.mark.parametrize(
@@ -434,3 +437,10 @@ def test_a_misused_option_is_one_line_and_exit_status_2(args):
     assert result.returncode == 2
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("Error: ") and "--help`)" in line
+
+
+def test_a_group_run_bare_prints_its_help_not_an_error():
+    result = subprocess.run(
+        [sys.executable, "-m", "assistant", "editors"], capture_output=True, text=True, timeout=60
+    )
+    assert result.stderr.startswith("Usage: mmn-assistant editors") and "Error" not in result.stderr

@@ -166,14 +166,20 @@ def test_a_host_not_allowed_gets_400_naming_the_setting_and_allowed_ones_pass():
             )
             return code, body
 
-        for host in (b"127.0.0.1:8000", b"LOCALHOST", b"localhost.", b"[::1]:8000",
+        for host in (b"127.0.0.1:8000", b"LOCALHOST", b"localhost.", b"[::1]:8000", b"[0::1]",
                      b"north.wards.example", b"a.north.wards.example:443", None):  # fmt: skip
             assert (await answered(host))[0] == 200, host
         for host in (b"rebind.attacker.example", b"127.0.0.1.attacker.example", b"wards.example",
-                     b"evilwards.example", b"[::2]", b""):  # fmt: skip
+                     b"evilwards.example", b"[::2]", b"", b"[::1]x.evil"):  # fmt: skip
             code, body = await answered(host)
             assert code == 400, host
             assert "MMN_ALLOWED_HOSTS" in json.loads(body)["message"]
         assert (await answered(b"x.example", anyone))[0] == 200
+        # a balancer's or an orchestrator's probe names the replica by its (changing) address
+        held = Held()
+        held.release.set()
+        guard = RequestGuard(held, reject=reject, allowed_hosts=allowed)
+        probe = scope("/api/health", headers=[(b"host", b"10.0.0.7:8001")])
+        assert (await call(guard, probe))[0] == 200
 
     in_own_loop(run())

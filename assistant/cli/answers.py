@@ -74,7 +74,7 @@ def ask(
     engine = Engine.open(index_dir, common.embedder(model_path, index_dir), settings=current())
     answer = engine.answer(query, k, article=article)
     if as_json:
-        click.echo(json.dumps(answer_to_dict(answer), ensure_ascii=False, indent=2))
+        click.echo(common.as_json(answer_to_dict(answer)))
         return
     click.echo(format_answer(answer_to_dict(answer), base_url=base_url))
 

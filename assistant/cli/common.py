@@ -3,6 +3,8 @@ the index and the model, and the model as the settings run it."""
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +12,14 @@ import click
 
 from assistant.errors import AssistantError, os_problem
 from assistant.settings import current
+
+
+def as_json(data: Any) -> str:
+    """`--json` output: non-ASCII as itself on a UTF-8 stdout, as JSON's own escapes on any
+    other (a cp1252 or Latin-1 one would otherwise escape an emoji as Python does, \\U0001f600,
+    which is not JSON)."""
+    encoding = (getattr(sys.stdout, "encoding", None) or "").lower().replace("-", "")
+    return json.dumps(data, indent=2, ensure_ascii=encoding not in ("utf8", "utf8sig"))
 
 
 class OneLineUsageError(click.UsageError):
@@ -28,8 +38,8 @@ class CommandGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except OneLineUsageError:
-            raise
+        except (OneLineUsageError, click.exceptions.NoArgsIsHelpError):
+            raise  # a group run bare prints its help, on stdout
         except click.UsageError as exc:
             raise OneLineUsageError(exc.format_message(), exc.ctx) from exc
         except AssistantError as exc:

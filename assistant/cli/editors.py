@@ -33,7 +33,7 @@ def editors() -> None:
 
 def _password() -> str:
     """Asked twice, never echoed; without a terminal, the first two lines of standard input
-    (getpass's warning that it cannot hide what a pipe sends is left out: nothing is shown)."""
+    (getpass then prints that input may be echoed: a pipe's is not shown anyway)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", getpass.GetPassWarning)
@@ -145,7 +145,7 @@ def editors_audit(db_path: Path, limit: int, as_json: bool) -> None:
 
     entries = Accounts(FeedbackStore(db_path)).trail(limit)
     if as_json:
-        click.echo(json.dumps([e.to_json() for e in entries], indent=2, ensure_ascii=False))
+        click.echo(common.as_json([e.to_json() for e in entries]))
         return
     if not entries:
         click.echo(f"the audit trail in {db_path} is empty")

@@ -7,7 +7,6 @@ examples resolve    decide one: answered by the new passage, or still out of sco
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -106,7 +105,7 @@ def examples_set_aside(corpus_dir: Path, index_dir: Path, as_json: bool) -> None
     may answer each, and that no one has resolved since."""
     aside = _set_aside(index_dir, corpus_dir)
     if as_json:
-        click.echo(json.dumps(aside, ensure_ascii=False, indent=2))
+        click.echo(common.as_json(aside))
         return
     if not aside:
         click.echo("no out-of-scope example is set aside")

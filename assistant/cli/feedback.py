@@ -43,7 +43,7 @@ def feedback_list(db_path: Path, status: str | None, as_json: bool) -> None:
         return
     rows = FeedbackStore(db_path).rows(status)  # type: ignore[arg-type]
     if as_json:
-        click.echo(json.dumps([r.to_json() for r in rows], ensure_ascii=False, indent=2))
+        click.echo(common.as_json([r.to_json() for r in rows]))
         return
     if not rows:
         click.echo(f"no {status + ' ' if status else ''}feedback in {db_path}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import sys
 import time
 from pathlib import Path
@@ -305,7 +304,7 @@ def status(index_dir: Path, as_json: bool) -> None:
             "mends it"
         )
     if as_json:
-        click.echo(json.dumps(manifest.to_json(), indent=2, ensure_ascii=False))
+        click.echo(common.as_json(manifest.to_json()))
         return
     model, report = manifest.model, manifest.build
     lines = [

@@ -5,8 +5,7 @@ answered. When an editor adds or rewrites a passage on that very topic, the exam
 declining the questions the new passage answers. So before training, each out-of-scope example
 that was there before the change is checked against the passages with new wording:
 
-- its nearest passage, by the model's own (untrained) vectors or by BM25, is new or edited,
-  and in the article of its nearest by the vectors (the article the question is about);
+- its nearest passage, by the model's own (untrained) vectors or by BM25, is new or edited;
 - by the vectors (a follow-up read alone or with its conversation, whichever is nearer), it is
   as close to that passage as most in-scope examples asked alone are to their own answers (the
   `set_aside_quantile` of those cosines, fitted on every build's examples);
