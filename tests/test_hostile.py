@@ -806,8 +806,9 @@ def test_every_limit_is_enforced_before_any_model_work(engine, embedder):
     with TestClient(create_app(engine=Engine(engine.index, counting))) as app:
         for case in API_CASES:
             assert case.send(app).status_code == case.status, case.name
-        for query in ("q=", "q=" + "x" * 600, "q=dose&history=" + "y" * 600, "q=dose&article=no"):
+        for query in ("q=", "q=" + "x" * 600, "q=dose&history=" + "y" * 600):
             assert app.get("/ask?" + query).status_code == 422
+        assert app.get("/ask?q=dose&article=no").status_code == 404  # the address is wrong
         assert app.get("/ask?q=" + "x" * MAX_URL_BYTES).status_code == 414
         assert counting.texts == 0
         assert app.post("/api/ask", json={"question": DOSE}).status_code == 200

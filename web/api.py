@@ -58,17 +58,7 @@ router = APIRouter(
         400: _error("The address is not valid UTF-8 once percent-decoded"),
         413: _error("Request body too large"),
         414: _error("Address (path and query string) too long"),
-        408: _error("The request body did not arrive within MMN_BODY_TIMEOUT seconds"),
         500: _error("The server failed to answer; the error is logged. Try again"),
-        503: {
-            **_error("The server is answering as many requests as it can; try again"),
-            "headers": {
-                "Retry-After": {
-                    "description": "Seconds to wait before trying again (1)",
-                    "schema": {"type": "integer"},
-                }
-            },
-        },
     },
 )
 
@@ -217,8 +207,18 @@ class HealthResponse(BaseModel):
 
 
 ASK_ERRORS: dict[int | str, dict[str, Any]] = {
+    408: _error("The request body did not arrive within MMN_BODY_TIMEOUT seconds"),
     415: _error("The body is not sent as application/json"),
     422: _error("Invalid request: not JSON, or a field outside the limits"),
+    503: {  # /api/health is always answered: a busy replica is not a dead one
+        **_error("The server is answering as many requests as it can; try again"),
+        "headers": {
+            "Retry-After": {
+                "description": "Seconds to wait before trying again (1)",
+                "schema": {"type": "integer"},
+            }
+        },
+    },
 }
 
 
