@@ -52,6 +52,15 @@ def _short(address: str) -> str:
         return address
 
 
+def _allowed_name(value: str) -> str:
+    """An `allowed_hosts` entry (or the address `serve` listens on) as `host_name` reads a
+    Host header: lower case, an IPv6 address without brackets and in its short form."""
+    value = value.strip().lower()
+    if value.startswith("[") and value.endswith("]"):
+        value = value[1:-1]
+    return _short(value)
+
+
 def _ipv6(value: str) -> bool:
     try:
         return ipaddress.ip_address(value).version == 6
@@ -165,8 +174,7 @@ class Settings(BaseSettings):
     @field_validator("allowed_hosts")
     @classmethod
     def _hosts(cls, value: str) -> str:
-        names = [p.strip().lower() for p in value.split(",") if p.strip()]
-        names = [_short(n[1:-1] if n.startswith("[") and n.endswith("]") else n) for n in names]
+        names = [_allowed_name(p) for p in value.split(",") if p.strip()]
         for name in names:
             if ":" in name and _ipv6(name):
                 continue
@@ -181,10 +189,8 @@ class Settings(BaseSettings):
 
     @property
     def hosts(self) -> frozenset[str]:
-        """`allowed_hosts` as the request guard compares them (`host_name` of each)."""
-        return frozenset(
-            _short(n.strip().lower().strip("[]")) for n in self.allowed_hosts.split(",")
-        )
+        """`allowed_hosts` as the request guard compares them with `host_name`'s."""
+        return frozenset(_allowed_name(n) for n in self.allowed_hosts.split(","))
 
     @property
     def threads_per_session(self) -> int:
@@ -217,7 +223,7 @@ def cores() -> int:
 def allowing(hosts: str, address: str) -> str:
     """`hosts` (an `allowed_hosts` value) with the address a server listens on, which clients
     may name; not a wildcard address (0.0.0.0, ::), nor one no Host header could name."""
-    name = _short(address.strip().lower().strip("[]"))
+    name = _allowed_name(address)
     if name in ("0.0.0.0", "::") or not (_HOST_PATTERN.fullmatch(name) or _ipv6(name)):
         return hosts
     return f"{hosts},{name}"

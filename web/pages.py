@@ -85,14 +85,7 @@ async def ask(
     kept, dropped = trim_history(history or [], q)
     if article and article not in engine.index.articles:  # the address, not the question, is wrong
         form = views.QuestionForm(question=q, history=kept, follow_up=bool(kept))
-        missing = views.ErrorPage(
-            site=site,
-            status=404,
-            heading="Article not found",
-            message=views.ARTICLE_NOT_FOUND.format(article_id=article),
-            form=form,
-        )
-        return render(request, "error.html", missing, status_code=404)
+        return article_not_found(request, site, article, form)
     try:
         answer = await engine.ask_async(q, kept, article=article or None)
     except QueryError as exc:
@@ -124,14 +117,23 @@ def article(request: Request, article_id: str, engine: EngineDep) -> HTMLRespons
     site = views.site_of(engine.index)
     found = engine.index.articles.get(article_id)
     if found is None:
-        page = views.ErrorPage(
-            site=site,
-            status=404,
-            heading="Article not found",
-            message=views.ARTICLE_NOT_FOUND.format(article_id=article_id),
-        )
-        return render(request, "error.html", page, status_code=404)
+        return article_not_found(request, site, article_id, views.QuestionForm())
     return render(request, "article.html", views.article_page(found, site))
+
+
+def article_not_found(
+    request: Request, site: views.Site, article_id: str, form: views.QuestionForm
+) -> HTMLResponse:
+    """The 404 page for an article the index does not have: the articles it has, and the
+    question box (`form`, filled in when a question named it)."""
+    page = views.ErrorPage(
+        site=site,
+        status=404,
+        heading="Article not found",
+        message=views.ARTICLE_NOT_FOUND.format(article_id=article_id),
+        form=form,
+    )
+    return render(request, "error.html", page, status_code=404)
 
 
 def sentence(message: str) -> str:
