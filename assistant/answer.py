@@ -156,6 +156,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
                             for number, text in cited_references(item, r.article)
                         ],
                         "url": passage_url(item),
+                        "number": item.number,
                     }
                     for item in r.items
                 ],
@@ -165,6 +166,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
                 "review_status": r.article.review_status,
                 "source_line": r.passage.line,
                 "url": r.url,
+                "number": r.passage.number,
             }
             for r in answer.passages
         ],

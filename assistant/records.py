@@ -47,6 +47,9 @@ class Passage:
     line: int
     position: int
     index_text: str = ""
+    number: str = ""
+    """A numbered step's number as the article prints it ("2."), or "": shown beside the text
+    so a protocol keeps its order, never embedded (a renumbered list reads the same)."""
 
     @property
     def anchor(self) -> str:
@@ -77,8 +80,9 @@ class Article:
     """Whether the source marks its heading levels (Markdown) or they were guessed from its
     shape (the export): the article view then draws every section heading alike."""
     empty_headings: tuple[tuple[int, str], ...] = ()
-    """Headings with nothing under them, (line, text): a statement the parser took for a
-    heading is lost from the passages, so a build names them (`ingest.checks`)."""
+    """Headings with no statement of their own, (line, text): a statement the parser took for
+    a heading is lost from the passages, so a build names those that read as one
+    (`ingest.checks`)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -145,7 +145,7 @@ def test_a_statement_read_as_a_heading_with_nothing_under_it_is_named(tmp_path):
     assert "heading with nothing under it" in warning
 
 
-def test_a_heading_above_subsections_it_cannot_be_seen_to_open_is_not_named(tmp_path):
+def test_a_heading_above_the_subsection_it_opens_is_not_named(tmp_path):
     assert _slipped(tmp_path, "\nIVIg Therapy\n", "\nLong-Term Care\n\nIVIg Therapy\n") == []
 
 

@@ -94,6 +94,37 @@ def test_headings_are_found_by_shape_and_nested_only_where_the_structure_shows_i
     ]
 
 
+def test_a_heading_right_above_another_opens_it_and_does_not_vanish(tmp_path):
+    """ "Management" with nothing of its own above "Treatment of Severe Hypertension" was in no
+    passage's section path, so the page and every citation lost it. The heading right under
+    it is its subsection; later ones stay sections of the topic, as any unsure guess does, and
+    the same heading twice is a slip, not a subsection of itself."""
+    body = """Pre-eclampsia
+
+Management
+
+Treatment of Severe Hypertension
+
+  • Labetalol 20 mg IV over 2 minutes 1
+
+Magnesium Sulfate
+
+  • Loading dose of 4-6 g IV 2
+
+Prognosis
+
+Prognosis
+
+  • Risk of cardiovascular disease doubles 3
+"""
+    sections = [p.section for p in load_article(write(tmp_path, body)).passages]
+    assert sections == [
+        ("Pre-eclampsia", "Management", "Treatment of Severe Hypertension"),
+        ("Pre-eclampsia", "Magnesium Sulfate"),
+        ("Pre-eclampsia", "Prognosis"),
+    ]
+
+
 def test_site_chrome_and_disclaimer_are_not_passages():
     article = load_article(ARTICLE)
     texts = " ".join(p.text for p in article.passages)
@@ -477,6 +508,31 @@ Risk Factors
         ("Risk Factors", "bullet", "Thyrotoxicosis", None, (7,)),
         ("Risk Factors", "bullet", "Storing insulin at -5 \u00b0C damages it", None, (8,)),
     ]  # fmt: skip
+
+
+def test_numbered_steps_keep_the_numbers_they_are_printed_with(tmp_path):
+    """A protocol's order is part of what it says: each step keeps its number as printed, on
+    its first sentence only, and a bullet has none. The number is not embedded, so a list
+    renumbered by an edit reads the same. A bullet after the steps is not one of them."""
+    body = """Anaphylaxis
+
+Manage in this order:
+
+  3. Give adrenaline IM 0.5 mg. 1 Repeat after 5 minutes. 2
+  4) Lie the patient flat 3
+  • Call for help 4
+"""
+    article = load_article(write(tmp_path, body))
+    assert [(p.text, p.number) for p in article.passages] == [
+        ("Manage in this order:", ""),
+        ("Give adrenaline IM 0.5 mg.", "3."),
+        ("Repeat after 5 minutes.", ""),
+        ("Lie the patient flat", "4)"),
+        ("Call for help", ""),
+    ]
+    assert all(p.number not in p.index_text for p in article.passages if p.number)
+    # the steps are the lead-in's list; a bullet after them opens another
+    assert [p.context for p in article.passages[1:]] == ["Manage in this order:"] * 3 + [None]
 
 
 def test_each_cited_sentence_of_a_paragraph_keeps_its_own_references(tmp_path):

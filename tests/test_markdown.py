@@ -367,6 +367,19 @@ def test_numbered_lists_code_quotes_and_setext_headings_become_the_right_passage
     assert headings == [(1, "Dosing Steps", 8), (2, "Examples", 17), (2, "Monitoring", 27)]
 
 
+def test_an_ordered_lists_items_keep_their_numbers(tmp_path):
+    """Markdown's numbered items keep the number they are written with (the list may start
+    at any number), on their first paragraph only; a plain item has none."""
+    numbers = [(p.text, p.number) for p in _ordinary(tmp_path).passages if p.kind == "bullet"]
+    assert numbers == [
+        ("Check the kidneys first.", "1."),
+        ("Give 2 g/kg over 5 days.", "2."),
+        ("Repeat every 4 weeks when weakness returns.", "3)"),
+        ("A loose item.", ""),
+        ("Its second paragraph.", ""),
+    ]
+
+
 def test_ordinary_markdown_spans_cover_each_statement_in_the_source(tmp_path):
     for passage in _ordinary(tmp_path).passages:
         printed = ORDINARY[passage.start : passage.end]

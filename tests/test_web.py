@@ -755,3 +755,55 @@ def test_the_conversation_follows_the_question_and_empty_sections_are_not_shown(
     follow_up = doc.one("input", id="follow-up")
     assert "required" in follow_up.attrs  # Enter in an empty box does not lose the answer
     assert "autofocus" not in follow_up.attrs
+
+
+def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_embedder):
+    """A protocol's steps keep the numbers the article prints, in the article view (an ordered
+    list), in an answer's quote, under a lead-in, in the JSON and in the terminal."""
+
+    from assistant.build import build_index
+    from assistant.cli.answers import format_answer
+    from assistant.engine import Engine
+    from assistant.ingest.corpus import load_corpus
+    from tests.conftest import ARTICLE
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    steps = ARTICLE.read_text(encoding="utf-8").replace(
+        "  \u2022 Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n",
+        "Give it in this order:\n\n"
+        "  1. Check renal function and IgA level before the first course 4\n"
+        "  2. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n\n",
+    )
+    (corpus / ARTICLE.name).write_text(steps, encoding="utf-8")
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
+    engine = Engine.open(tmp_path / "index", hash_embedder)
+    with TestClient(create_app(engine=engine)) as client:
+        view = page(client, f"/article/{ARTICLE_ID}")
+        numbered = view.one("ol", "article-bullets--numbered")
+        assert [(li["value"], li.text.split(" 1.6")[0]) for li in numbered.find_all("li")] == [
+            ("1", "Check renal function and IgA level before the first course[4]"),
+            ("2", "Dosing:"),
+        ]
+        assert not any("article-bullets--numbered" in u.classes for u in view.find_all("ul"))
+
+        answer = engine.ask("Give it in this order: dosing g/kg", k=20)
+        ranked = {r.passage.text: r.rank for r in answer.passages}
+        doc = page(client, views.ask_url("Give it in this order: dosing g/kg") + "&k=20")
+        shown = doc.one("ol", "passages").find_all("li", "passage")
+        dose = shown[ranked[DOSE_PASSAGE] - 1]
+        assert dose.one("span", "passage__number").text == "2."
+        lead = shown[ranked["Give it in this order:"] - 1]
+        items = lead.one("ol", "passage__items").find_all("li", "passage__item")
+        assert [i["value"] for i in items] == ["1", "2"]
+
+        data = client.post(
+            "/api/ask", json={"question": "Give it in this order: dosing g/kg", "k": 20}
+        ).json()
+        by_text = {p["text"]: p for p in data["passages"]}
+        assert by_text[DOSE_PASSAGE]["number"] == "2."
+        assert [i["number"] for i in by_text["Give it in this order:"]["items"]] == ["1.", "2."]
+        assert all(p["number"] == "" for p in data["passages"] if p["kind"] == "paragraph")
+        printed = format_answer(data, width=200)
+        assert "   1. Check renal function" in printed
+        assert "Under: Give it in this order: (step 2)" in printed

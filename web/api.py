@@ -154,6 +154,10 @@ class ItemOut(BaseModel):
         "list is known (empty otherwise), as for the passage."
     )
     url: str = Field(description="The statement's place in the article view.")
+    number: str = Field(
+        default="",
+        description='A numbered step\'s number as the article prints it ("2."), else empty.',
+    )
 
 
 class PassageOut(BaseModel):
@@ -188,6 +192,11 @@ class PassageOut(BaseModel):
     references: list[ReferenceOut] = Field(
         default_factory=list,
         description="The reference entries the passage cites, where the article lists them.",
+    )
+    number: str = Field(
+        default="",
+        description='A numbered step\'s number as the article prints it ("2."): the order '
+        "of a protocol's steps; empty for any other passage.",
     )
 
 

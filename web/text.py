@@ -107,10 +107,13 @@ def slug(title: str) -> str:
 
 @dataclass(slots=True)
 class Block:
-    """Consecutive passages shown together: one paragraph or lead-in, or a run of bullets."""
+    """Consecutive passages shown together: one paragraph or lead-in, or a run of bullets
+    (numbered steps and plain bullets in runs of their own)."""
 
     kind: str
     passages: list[Passage] = field(default_factory=list)
+    numbered: bool = False
+    """A run of numbered steps (shown as `<ol>`, each with its printed number)."""
 
     @property
     def is_section(self) -> bool:
@@ -172,14 +175,16 @@ def outline(article: Article) -> list[Section]:
             open_sections.append(section)
             children = section.children
         last = children[-1] if children else None
+        numbered = bool(passage.number)
         if (
             passage.kind == PassageKind.BULLET
             and isinstance(last, Block)
             and last.kind == PassageKind.BULLET
+            and last.numbered == numbered
         ):
             last.passages.append(passage)
         else:
-            children.append(Block(kind=passage.kind, passages=[passage]))
+            children.append(Block(kind=passage.kind, passages=[passage], numbered=numbered))
     return roots
 
 

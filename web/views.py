@@ -149,6 +149,7 @@ class ShownItem:
     text: Markup
     citations: tuple[int, ...]
     anchor: str
+    number: str = ""  # a numbered step's number as printed ("2.")
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +175,12 @@ class ShownPassage:
     article_id: str = ""
     references_listed: bool = True
     items: tuple[ShownItem, ...] = ()
+    number: str = ""  # a numbered step's number as printed ("2."): the order it is done in
+
+    @property
+    def items_numbered(self) -> bool:
+        """Whether the lead-in's list is a numbered one (shown as `<ol>`, each step's number)."""
+        return any(item.number for item in self.items)
 
     @property
     def reference_by_number(self) -> dict[int, ShownReference]:
@@ -399,10 +406,14 @@ def answer_page(
                 references_listed=bool(ranked.article.references),
                 items=tuple(
                     ShownItem(
-                        text.emphasise(item.text, stems), item.citations, f"{ranked.rank}-item-{n}"
+                        text.emphasise(item.text, stems),
+                        item.citations,
+                        f"{ranked.rank}-item-{n}",
+                        item.number,
                     )
                     for n, item in enumerate(ranked.items, start=1)
                 ),
+                number=ranked.passage.number,
             )
         )
     sources = tuple(card(a) for a in {r.article.id: r.article for r in answer.passages}.values())

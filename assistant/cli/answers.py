@@ -95,14 +95,18 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
         weak = "  [less relevant]" if data["answerable"] else "  [weak match]"  # as the page says
         label = "" if item["relevant"] else weak
         lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
+        step = f" (step {item['number'][:-1]})" if item.get("number") else ""
         if item.get("context"):  # what it is said of: "5 mg twice daily" under "Apixaban"
             lines += textwrap.wrap(
-                f"   Under: {item['context']}", width, subsequent_indent="          "
+                f"   Under: {item['context']}{step}", width, subsequent_indent="          "
             )
+        elif step:
+            lines.append(f"   Step {item['number'][:-1]} of a numbered list")
         for listed in item.get("items") or ():  # the list a lead-in introduces
             cited = f" [{', '.join(map(str, listed['citations']))}]" if listed["citations"] else ""
+            mark = listed.get("number") or "-"  # a numbered list keeps its steps' numbers
             lines += textwrap.wrap(
-                f"   - {listed['text']}{cited}", width, subsequent_indent="     "
+                f"   {mark} {listed['text']}{cited}", width, subsequent_indent="     "
             )
         lines.append(
             f"   Section: {' > '.join(item['section'])} | References: {refs} | "

@@ -75,6 +75,7 @@ def chunk(
     seen: dict[str, int] = {}
     last_kind: str | None = None  # the kind of the block before, in the open section
     parents: list[tuple[int, str]] = []  # (depth, text) of bullets that lead deeper ones
+    listed: dict[tuple[str, ...], tuple[int, bool]] = {}  # a lead-in's list: depth, numbered
 
     for at, block in enumerate(blocks):
         if block.kind != "bullet":
@@ -110,10 +111,16 @@ def chunk(
         context = None
         if kind == PassageKind.LEAD_IN:
             lead_ins[section] = text
+            listed.pop(section, None)
             heads_subsections.discard(section)
         else:
             if kind == PassageKind.PARAGRAPH and last_kind in PassageKind.LISTED:
                 lead_ins.pop(section, None)  # the list its lead-in opened has ended
+            if kind == PassageKind.BULLET and section in lead_ins:
+                depth, numbered = listed.setdefault(section, (block.indent, block.mark == "#"))
+                if block.indent <= depth and (block.mark == "#") != numbered:
+                    # numbered steps, then bullets (or the other way round): another list
+                    lead_ins.pop(section)
             context = lead_ins.get(section) or next(
                 (
                     lead_ins[section[:n]]
@@ -150,6 +157,7 @@ def chunk(
                 line=block.line,
                 position=len(passages),
                 index_text=index_text(topic, section, context, text),
+                number=block.number,
             )
         )
     return passages

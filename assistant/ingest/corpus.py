@@ -84,15 +84,15 @@ def load_article(path: Path) -> Article:
 
 
 def empty_headings(blocks: list[Block]) -> tuple[tuple[int, str], ...]:
-    """The headings (line, text) that open no passage and no deeper heading before the next
-    heading of their level or above, or the article's end."""
+    """The headings (line, text) with no statement of their own: another heading, or the
+    article's end, comes right after them. Most head subsections; a build names those that
+    read as a statement or repeat the heading below (`ingest.checks`)."""
     empty = []
     for at, block in enumerate(blocks):
         if block.kind != "heading":
             continue
         after = blocks[at + 1] if at + 1 < len(blocks) else None
-        deeper = after is not None and (after.level or 2) > (block.level or 2)
-        if after is None or (after.kind == "heading" and not deeper):
+        if after is None or after.kind == "heading":
             empty.append((block.line, block.raw))
     return tuple(empty)
 

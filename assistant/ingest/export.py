@@ -370,7 +370,9 @@ def assign_levels(blocks: list[Block]) -> list[Block]:
     The export does not mark levels. What it does show: the first heading, before any
     content, is the article's topic (level 1); a heading that directly follows a section's
     lead-in sentence (a paragraph ending in ':' with no bullets after it) continues that
-    lead-in, so it is a subsection (one level deeper). Every other heading is taken as a
+    lead-in, so it is a subsection (one level deeper), as is a heading right under a heading
+    with nothing of its own (the same heading twice is a slip, not a subsection). Every other
+    heading is taken as a
     section of the topic (level 2): guessing deeper nesting would put passages under the
     wrong section when the guess is wrong.
     """
@@ -391,7 +393,10 @@ def assign_levels(blocks: list[Block]) -> list[Block]:
                 and before is not None
                 and before.kind == "heading"
             )
-            level = section_level + 1 if opens_lead_in else 2
+            # a heading right under another, with nothing between, opens a subsection of it
+            # ("Management" above "Treatment of Severe Hypertension"): alone, it would vanish
+            opens_heading = previous.kind == "heading" and previous.raw != block.raw
+            level = section_level + 1 if opens_lead_in or opens_heading else 2
         section_level = level
         result.append(dataclasses.replace(block, level=level))
     return result

@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -43,6 +42,7 @@ from markdown_it.token import Token
 
 from assistant.errors import ArticleError
 from assistant.ingest.citations import split_markdown_citations
+from assistant.ingest.frontmatter import EXAMPLE_FRONT_MATTER, Value, parse_date, read_front_matter
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
@@ -57,108 +57,10 @@ from assistant.ingest.parsing import (
 from assistant.ingest.references import check_cited, read_entries
 from assistant.ingest.tables import markdown_table
 
-FENCE = "---"
-FENCE_ENDS = ("---", "...")
-FRONT_MATTER_LINE = re.compile(
-    r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(?P<value>(?:.*[^ \t\n])?))?[ \t]*$"
-)
-FRONT_MATTER_KEYS = ("title", "last_updated", "review_status")
-"""The keys read; any other key (authors, tags, ...) is allowed and ignored."""
-
 REFERENCES_HEADING = re.compile(r"^references$", re.IGNORECASE)
-QUOTED = re.compile(r"""^(?P<quote>["'])(?P<inner>.*)(?P=quote)(?:[ \t]+#.*)?$""")
-ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 INDENT = re.compile(r"[\s\ufeff]*")
 QUOTE_PREFIX = re.compile(r"[\s\ufeff]*(?:>[ \t]?[\s\ufeff]*)*")
 COMMENT_START, COMMENT_END = "<!--", "-->"
-
-EXAMPLE_FRONT_MATTER = "'---', 'title: …', 'last_updated: YYYY-MM-DD', 'review_status: …', '---'"
-
-
-@dataclass(frozen=True, slots=True)
-class _Value:
-    text: str
-    line: int
-
-
-def _unquote(raw: str) -> str:
-    """A YAML scalar as written on one line: quotes removed, a trailing comment dropped."""
-    if quoted := QUOTED.match(raw):
-        inner = quoted.group("inner")
-        return (
-            inner.replace("''", "'") if quoted.group("quote") == "'" else inner.replace('\\"', '"')
-        )
-    return re.sub(r"(?<![ \t])[ \t]+#.*$", "", raw).strip()  # a run tried from its start only
-
-
-def _front_matter(lines: list[Line], source: str) -> tuple[dict[str, _Value], int]:
-    """The front matter's `key: value` lines, and the index of the first body line.
-
-    Only the flat subset of YAML that the metadata needs is read (by hand, so every error can
-    name its line): `key: value`, optionally quoted, `#` comments. Other keys may hold lists
-    or nested values; the three keys read must be single values.
-    """
-    if not lines or lines[0].content.lstrip("\ufeff").rstrip() != FENCE:
-        raise ArticleError(
-            source,
-            f"no front matter; start the file with the metadata block {EXAMPLE_FRONT_MATTER}",
-            line=1,
-        )
-    end = next((i for i, line in enumerate(lines[1:], 1) if line.content.rstrip() in FENCE_ENDS), 0)
-    if not end:
-        raise ArticleError(
-            source,
-            "the front matter opened here is never closed; end it with a line '---' before the "
-            "article's '# Title'",
-            line=lines[0].number,
-        )
-    values: dict[str, _Value] = {}
-    key: str | None = None
-    for line in lines[1:end]:
-        stripped = line.content.strip()
-        if not stripped or stripped.startswith("#"):
-            continue
-        if line.content[0] in " \t" or stripped.startswith("- "):
-            if key in FRONT_MATTER_KEYS:
-                raise ArticleError(
-                    source,
-                    f"'{key}' must be a single value on its own line ('{key}: …')",
-                    line=line.number,
-                )
-            continue  # part of a key that is not read
-        match = FRONT_MATTER_LINE.match(line.content)
-        if match is None:
-            raise ArticleError(
-                source,
-                f"cannot read the front matter line {stripped[:60]!r}; write 'key: value' "
-                f"(the front matter ends at the '---' on line {lines[end].number})",
-                line=line.number,
-            )
-        key = match.group("key").lower()
-        if key in values:
-            raise ArticleError(
-                source,
-                f"'{key}' is set twice (lines {values[key].line} and {line.number}); keep one",
-                line=line.number,
-            )
-        values[key] = _Value(_unquote(match.group("value") or ""), line.number)
-    return values, end + 1
-
-
-def parse_date(raw: str, source: str, line: int) -> date:
-    """`last_updated` as an ISO date (2026-02-02) or as the export prints it (February 2, 2026)."""
-    try:
-        if ISO_DATE.match(raw):
-            return date.fromisoformat(raw)
-        cleaned = re.sub(r"\s+", " ", raw.replace(",", ", ")).replace(" ,", ",")
-        return datetime.strptime(cleaned, "%B %d, %Y").date()
-    except ValueError:
-        raise ArticleError(
-            source,
-            f"cannot read the date {raw!r}; write last_updated as YYYY-MM-DD (2026-02-02) or "
-            "'Month D, YYYY' (February 2, 2026)",
-            line=line,
-        ) from None
 
 
 _MARKDOWN = MarkdownIt("commonmark").enable("table")
@@ -178,8 +80,10 @@ class _Body:
     source: str
     lines: list[Line]
     blocks: list[Block] = field(default_factory=list)
-    title: _Value | None = None
+    title: Value | None = None
     mode: str = "content"  # content | disclaimer | references
+    number: str = ""  # the open numbered item's number, until its first statement takes it
+    ordered: list[bool] = field(default_factory=list)  # the open lists, innermost last
     disclaimer_line: int | None = None
     disclaimer: list[str] = field(default_factory=list)  # paragraphs
     references_line: int | None = None
@@ -192,8 +96,13 @@ class _Body:
         tokens = _MARKDOWN.parse(body)
         containers: list[str] = []  # open list items and block quotes
         for at, token in enumerate(tokens):
+            if token.type in ("ordered_list_open", "bullet_list_open"):
+                self.ordered.append(token.type == "ordered_list_open")
+            elif token.type in ("ordered_list_close", "bullet_list_close"):
+                self.ordered.pop()
             if token.type in ("list_item_open", "blockquote_open"):
                 containers.append(token.type)
+                self.number = token.info + token.markup if token.info.isdigit() else ""
             elif token.type in ("list_item_close", "blockquote_close"):
                 containers.pop()
             if token.type == "heading_open":
@@ -239,8 +148,20 @@ class _Body:
         start = head.start + column
         end = (breaks[-1][1] - breaks[-1][0] if breaks else start) + len(raw)
         depth = containers.count("list_item_open")
+        numbered = kind == "bullet" and bool(self.ordered) and self.ordered[-1]
+        number, self.number = (self.number if numbered else ""), ""  # its first statement only
         self.blocks.append(
-            Block(kind, raw, start, end, head.number, breaks=tuple(breaks), indent=depth)
+            Block(
+                kind,
+                raw,
+                start,
+                end,
+                head.number,
+                breaks=tuple(breaks),
+                indent=depth,
+                mark="#" if numbered else "",
+                number=number,
+            )
         )
 
     def _html(self, token: Token, containers: list[str]) -> None:
@@ -278,7 +199,7 @@ class _Body:
                     "before anything else: use '##' or '###' for sections",
                     line=line.number,
                 )
-            self.title = _Value(title, line.number)
+            self.title = Value(title, line.number)
             return
         if DISCLAIMER_HEADING.match(title):
             if self.disclaimer_line is not None:
@@ -342,7 +263,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         raise ArticleError(
             source, f"the file is empty; an article starts with {EXAMPLE_FRONT_MATTER}", line=1
         )
-    meta, body_start = _front_matter(lines, source)
+    meta, body_start = read_front_matter(lines, source)
     body = _Body(source, lines[body_start:])
     body.read()
 
@@ -397,7 +318,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
     )
 
 
-def _title(front: _Value | None, heading: _Value | None, source: str) -> str:
+def _title(front: Value | None, heading: Value | None, source: str) -> str:
     """The front matter's title or the '# Title' heading; when both are given they must agree."""
     named = front.text if front and front.text else None
     if named and heading and fold(named) != heading.text:

@@ -165,15 +165,26 @@ def content_blocks(group: list[Line], text: str) -> list[Block]:
     if table := table_blocks(group, text):
         return table
     blocks: list[Block] = []
-    # kind, start, end, line, indent, mark
-    pending: tuple[str, int, int, int, int, str] | None = None
+    # kind, start, end, line, indent, mark, the item's number as printed
+    pending: tuple[str, int, int, int, int, str, str] | None = None
 
     def flush() -> None:
         if pending is not None:
-            kind, start, end, number, indent, mark = pending
-            for a, b in _sentences(text, start, end):
+            kind, start, end, number, indent, mark, printed = pending
+            for at, (a, b) in enumerate(_sentences(text, start, end)):
                 line = number + text.count("\n", start, a)
-                blocks.append(Block(kind, text[a:b], a, b, line, indent=indent, mark=mark))
+                blocks.append(
+                    Block(
+                        kind,
+                        text[a:b],
+                        a,
+                        b,
+                        line,
+                        indent=indent,
+                        mark=mark,
+                        number="" if at else printed,
+                    )
+                )
 
     for line in group:
         bullet = BULLET.match(line.content)
@@ -182,11 +193,20 @@ def content_blocks(group: list[Line], text: str) -> list[Block]:
             start, end = statement_span(line, bullet.start("body"))
             depth = len(bullet.group("indent").expandtabs(4))
             mark = bullet.group("mark") or bullet.group("mark2") or bullet.group("glyph")
-            pending = ("bullet", start, end, line.number, depth, "#" if mark[0].isdigit() else mark)
+            numbered = mark[0].isdigit()
+            pending = (
+                "bullet",
+                start,
+                end,
+                line.number,
+                depth,
+                "#" if numbered else mark,
+                mark if numbered else "",
+            )
         else:
             start, end = statement_span(line, _leading(line))
             if pending is None:
-                pending = ("paragraph", start, end, line.number, 0, "")
+                pending = ("paragraph", start, end, line.number, 0, "", "")
             else:
                 pending = (*pending[:2], end, *pending[3:])
     flush()

@@ -1,0 +1,113 @@
+"""Markdown articles' front matter: the flat subset of YAML their metadata is written in.
+
+Read by hand, so that every error names its line (`ArticleError`); `ingest.markdown` reads
+the body.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+
+from assistant.errors import ArticleError
+from assistant.ingest.parsing import Line
+
+FENCE = "---"
+FENCE_ENDS = ("---", "...")
+FRONT_MATTER_LINE = re.compile(
+    r"^(?P<key>[A-Za-z_][\w-]*)[ \t]*:(?:[ \t]+(?P<value>(?:.*[^ \t\n])?))?[ \t]*$"
+)
+FRONT_MATTER_KEYS = ("title", "last_updated", "review_status")
+"""The keys read; any other key (authors, tags, ...) is allowed and ignored."""
+
+QUOTED = re.compile(r"""^(?P<quote>["'])(?P<inner>.*)(?P=quote)(?:[ \t]+#.*)?$""")
+ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+EXAMPLE_FRONT_MATTER = "'---', 'title: …', 'last_updated: YYYY-MM-DD', 'review_status: …', '---'"
+
+
+@dataclass(frozen=True, slots=True)
+class Value:
+    text: str
+    line: int
+
+
+def _unquote(raw: str) -> str:
+    """A YAML scalar as written on one line: quotes removed, a trailing comment dropped."""
+    if quoted := QUOTED.match(raw):
+        inner = quoted.group("inner")
+        return (
+            inner.replace("''", "'") if quoted.group("quote") == "'" else inner.replace('\\"', '"')
+        )
+    return re.sub(r"(?<![ \t])[ \t]+#.*$", "", raw).strip()  # a run tried from its start only
+
+
+def read_front_matter(lines: list[Line], source: str) -> tuple[dict[str, Value], int]:
+    """The front matter's `key: value` lines, and the index of the first body line.
+
+    Only the flat subset of YAML that the metadata needs is read (by hand, so every error can
+    name its line): `key: value`, optionally quoted, `#` comments. Other keys may hold lists
+    or nested values; the three keys read must be single values.
+    """
+    if not lines or lines[0].content.lstrip("\ufeff").rstrip() != FENCE:
+        raise ArticleError(
+            source,
+            f"no front matter; start the file with the metadata block {EXAMPLE_FRONT_MATTER}",
+            line=1,
+        )
+    end = next((i for i, line in enumerate(lines[1:], 1) if line.content.rstrip() in FENCE_ENDS), 0)
+    if not end:
+        raise ArticleError(
+            source,
+            "the front matter opened here is never closed; end it with a line '---' before the "
+            "article's '# Title'",
+            line=lines[0].number,
+        )
+    values: dict[str, Value] = {}
+    key: str | None = None
+    for line in lines[1:end]:
+        stripped = line.content.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if line.content[0] in " \t" or stripped.startswith("- "):
+            if key in FRONT_MATTER_KEYS:
+                raise ArticleError(
+                    source,
+                    f"'{key}' must be a single value on its own line ('{key}: …')",
+                    line=line.number,
+                )
+            continue  # part of a key that is not read
+        match = FRONT_MATTER_LINE.match(line.content)
+        if match is None:
+            raise ArticleError(
+                source,
+                f"cannot read the front matter line {stripped[:60]!r}; write 'key: value' "
+                f"(the front matter ends at the '---' on line {lines[end].number})",
+                line=line.number,
+            )
+        key = match.group("key").lower()
+        if key in values:
+            raise ArticleError(
+                source,
+                f"'{key}' is set twice (lines {values[key].line} and {line.number}); keep one",
+                line=line.number,
+            )
+        values[key] = Value(_unquote(match.group("value") or ""), line.number)
+    return values, end + 1
+
+
+def parse_date(raw: str, source: str, line: int) -> date:
+    """`last_updated` as an ISO date (2026-02-02) or as the export prints it (February 2, 2026)."""
+    try:
+        if ISO_DATE.match(raw):
+            return date.fromisoformat(raw)
+        cleaned = re.sub(r"\s+", " ", raw.replace(",", ", ")).replace(" ,", ",")
+        return datetime.strptime(cleaned, "%B %d, %Y").date()
+    except ValueError:
+        raise ArticleError(
+            source,
+            f"cannot read the date {raw!r}; write last_updated as YYYY-MM-DD (2026-02-02) or "
+            "'Month D, YYYY' (February 2, 2026)",
+            line=line,
+        ) from None
