@@ -21,7 +21,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -39,6 +39,7 @@ from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.examples import (
     Examples,
+    dropped_message,
     load_examples,
     lost_examples,
     lost_message,
@@ -97,11 +98,14 @@ def parse(
     articles: list[Article] | None = None,
     index_dir: Path | None = None,
     refuse_stale: bool = True,
+    dropped: Collection[str] = (),
 ) -> Corpus:
     """Parse the articles, trace them from the version published in `index_dir`, read the
     synonyms and (when `examples`) the example questions, which follow edited passages. Too
     many stale examples stop a build here, before any work (`refuse_stale`); the tools that
-    mend them (`examples fix`, the desk) read them whatever their number."""
+    mend them (`examples fix`, the desk) read them whatever their number. An examples file
+    the published version was trained on and that now gives none stops it too, unless its
+    name is in `dropped` (removed on purpose)."""
     articles = articles if articles is not None else load_corpus(corpus_dir)
     passages = [p for a in articles for p in a.passages]
     lineage = lineage_of(passages, index_dir) if index_dir is not None else None
@@ -119,8 +123,13 @@ def parse(
         published = store.published_manifest(index_dir) if index_dir is not None else None
         if refuse_stale and published is not None:
             trained_on = published.training.get("examples") or {}
-            if lost := lost_examples(read, trained_on, {a.id for a in articles}):
+            lost = lost_examples(read, trained_on, {a.id for a in articles})
+            if unknown := sorted(set(dropped) - set(lost)):
+                raise IndexStoreError(dropped_message(unknown, lost, read, corpus_dir))
+            if lost := {name: n for name, n in lost.items() if name not in dropped}:
                 raise IndexStoreError(lost_message(lost, corpus_dir))
+        elif dropped:
+            raise IndexStoreError(dropped_message(sorted(dropped), {}, read, corpus_dir))
     return Corpus(articles, load_synonyms(corpus_dir), read, lineage)
 
 
@@ -165,8 +174,10 @@ def build_corpus(
     fine_tune: FineTuneSettings | None = None,
     settings: Settings | None = None,
     strict: bool = False,
+    dropped: Collection[str] = (),
 ) -> LoadedIndex:
-    """Build and publish a version from `corpus_dir`; `train=False` ignores the examples.
+    """Build and publish a version from `corpus_dir`; `train=False` ignores the examples, and
+    `dropped` names examples files removed on purpose (`parse`).
 
     With `fine_tune`, the model itself is first fine-tuned on the examples
     (`assistant.train.finetune`) and the version embeds, trains and serves with the fine-tuned
@@ -174,7 +185,11 @@ def build_corpus(
     """
     say = say or (lambda _: None)
     corpus = parse(
-        corpus_dir, examples=train or fine_tune is not None, articles=articles, index_dir=index_dir
+        corpus_dir,
+        examples=train or fine_tune is not None,
+        articles=articles,
+        index_dir=index_dir,
+        dropped=dropped,
     )
     model_dir, provenance = None, None
     if fine_tune is not None and corpus.examples is not None and not corpus.examples.in_scope:

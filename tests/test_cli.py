@@ -295,6 +295,11 @@ def test_fine_tuning_without_training_is_refused_before_any_work(tmp_path):
     )
     assert result.exit_code == 2
     assert "--fine-tune trains on the examples: drop --no-train" in result.output
+    result = CliRunner().invoke(
+        cli, ["build", "--drop-examples", "x", "--no-train", "--index-dir", str(tmp_path / "i")]
+    )
+    assert result.exit_code == 2
+    assert "--no-train reads no examples, so none can be dropped" in result.output
     assert not (tmp_path / "index").exists()
 
 

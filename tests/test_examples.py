@@ -182,6 +182,35 @@ def test_examples_the_published_version_was_trained_on_cannot_vanish_from_a_buil
     assert published_version(index_dir) != before
 
 
+@pytest.mark.slow  # trains the ranker twice (with the hash embedder)
+def test_an_examples_file_dropped_on_purpose_is_named_and_the_rest_still_train(
+    corpus_copy, tmp_path, hash_embedder
+):
+    """An editor who retires an article's examples (the article stays) had only `--no-train`,
+    which drops every article's and the out-of-scope ones too. `dropped` names the file; a
+    name that is a slip, or a file that still holds examples, stops the build instead."""
+    index_dir = tmp_path / "index"
+    build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK)
+    before = published_version(index_dir)
+    path = corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl"
+    with pytest.raises(IndexStoreError, match=f"still holds {len(_lines(path))} example"):
+        build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK, dropped=[ARTICLE_ID])
+    path.unlink()
+    with pytest.raises(IndexStoreError) as caught:
+        build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK, dropped=["mmn"])
+    assert "--drop-examples mmn: the published version was trained on no examples" in str(
+        caught.value
+    )
+    assert f"Files whose examples are gone: {ARTICLE_ID}." in str(caught.value)
+    assert published_version(index_dir) == before
+    loaded = build_corpus(
+        corpus_copy, hash_embedder, index_dir, training=QUICK, dropped=[ARTICLE_ID]
+    )
+    assert published_version(index_dir) != before
+    trained = loaded.manifest.training["examples"]
+    assert ARTICLE_ID not in trained and trained["out-of-scope"] > 0  # the rest still train
+
+
 @pytest.mark.parametrize("broken", ["folder is a file", "file is a folder", "dangling link"])
 def test_an_examples_folder_or_file_the_build_cannot_read_is_named(corpus_copy, broken):
     folder = corpus_copy / EXAMPLES_DIR

@@ -28,6 +28,7 @@ def build_and_report(
     fine_tune: bool | None = None,
     strict: bool = False,
     audit: bool = True,
+    dropped: tuple[str, ...] = (),
 ) -> None:
     """Parse the corpus, embed what changed, train the ranker on the example questions, publish
     a new index version, and say what was built."""
@@ -53,6 +54,7 @@ def build_and_report(
         corpus_dir,
         embedder,
         index_dir,
+        dropped=dropped,
         settings=settings,
         train=train,
         full=full,
@@ -167,7 +169,10 @@ def _alone_with_rollback(context: click.Context) -> None:
     silently ignored: refuse them (a usage error) rather than let an editor believe they ran."""
     from click.core import ParameterSource
 
-    shaping = {"corpus_dir", "model_path", "full", "no_train", "fine_tune", "index_type", "strict"}
+    shaping = {
+        *("corpus_dir", "model_path", "full", "no_train", "fine_tune", "index_type", "strict"),
+        "dropped",
+    }
     given = [
         param.opts[0]
         for param in context.command.params
@@ -198,6 +203,15 @@ def _alone_with_rollback(context: click.Context) -> None:
     "no_train",
     is_flag=True,
     help="Serve the model untrained: ignore the example questions in corpus/examples/.",
+)
+@click.option(
+    "--drop-examples",
+    "dropped",
+    multiple=True,
+    metavar="NAME",
+    help="An examples file (corpus/examples/NAME.jsonl) the published version was trained on "
+    "was deleted or emptied on purpose: train without it (a build otherwise stops). Repeat for "
+    "each file.",
 )
 @click.option(
     "--fine-tune/--no-fine-tune",
@@ -239,6 +253,7 @@ def build(
     index_type: str,
     desk_build: int | None,
     strict: bool,
+    dropped: tuple[str, ...],
 ) -> None:
     """Parse the articles, embed what changed, train the ranker on the example questions
     (corpus/examples/) and publish a new index version.
@@ -249,6 +264,8 @@ def build(
     """
     if fine_tune and no_train:
         raise click.UsageError("--fine-tune trains on the examples: drop --no-train")
+    if dropped and no_train:
+        raise click.UsageError("--no-train reads no examples, so none can be dropped: use one")
     if rollback:
         from assistant.store import rollback as roll_back
         from assistant.store.directory import build_lock, versions
@@ -275,6 +292,7 @@ def build(
         fine_tune=fine_tune,
         strict=strict,
         audit=desk_build is None,
+        dropped=dropped,
     )
 
 

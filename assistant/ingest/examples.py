@@ -382,10 +382,35 @@ def lost_message(lost: dict[str, int], corpus_dir: Path) -> str:
     return "\n".join(
         lines
         + [
-            "Restore the file (git checkout) and build again; `build --no-train` serves every "
-            "article untrained.\nThe published index was not changed."
+            "Restore the file (git checkout) and build again; if it was removed on purpose, "
+            "build with `--drop-examples NAME` for each (the ranker then learns without them); "
+            "`build --no-train` serves every article untrained.\nThe published index was not "
+            "changed."
         ]
     )
+
+
+def dropped_message(
+    names: list[str], lost: dict[str, int], examples: Examples, corpus_dir: Path
+) -> str:
+    """What the build says when `--drop-examples` names a file whose examples are not lost: a
+    slip in the name must not pass for a decision."""
+    lines = []
+    for name in names:
+        path = corpus_dir / EXAMPLES_DIR / f"{name}.jsonl"
+        if count := examples.counts.get(name):
+            lines.append(
+                f"--drop-examples {name}: {path} still holds {count} example questions; delete "
+                "or empty the file first, or drop the option"
+            )
+        else:
+            lines.append(
+                f"--drop-examples {name}: the published version was trained on no examples "
+                f"from {path}, so there is nothing to drop"
+            )
+    if lost:
+        lines.append(f"Files whose examples are gone: {', '.join(sorted(lost))}.")
+    return "\n".join(lines + ["The published index was not changed."])
 
 
 def stale_message(failing: dict[str, list[Example]]) -> str:
