@@ -456,6 +456,13 @@ def test_an_unknown_article_gets_a_friendly_404_with_the_articles_and_the_form(c
     assert [a["href"] for a in links] == [f"/article/{ARTICLE_ID}"]
     assert doc.one("form").one("input", name="q")
     assert doc.one("link", href="/static/style.css")["rel"] == "stylesheet"
+    # a link pasted with a trailing slash reaches the article (a 404 before)
+    slashed = client.get(f"/article/{ARTICLE_ID}/", follow_redirects=False)
+    assert slashed.status_code == 308 and slashed.headers["location"] == f"/article/{ARTICLE_ID}"
+    assert (
+        page(client, f"/article/{ARTICLE_ID}/").one("h1").text
+        == views.site_of(client.app.state.engine.index).articles[0].title
+    )
 
 
 @pytest.mark.model

@@ -10,9 +10,10 @@ from __future__ import annotations
 from http import HTTPStatus
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
@@ -119,6 +120,13 @@ def article(request: Request, article_id: str, engine: EngineDep) -> HTMLRespons
     if found is None:
         return article_not_found(request, site, article_id, views.QuestionForm())
     return render(request, "article.html", views.article_page(found, site))
+
+
+@router.api_route("/article/{article_id}/", methods=["GET", "HEAD"], include_in_schema=False)
+def article_slash(article_id: str) -> RedirectResponse:
+    """A link typed or pasted with a trailing slash reaches the article (the app redirects no
+    slashes itself, so that "/api/ask/" stays a 404 a client cannot follow by mistake)."""
+    return RedirectResponse(f"/article/{quote(article_id, safe='')}", status_code=308)
 
 
 def article_not_found(
