@@ -61,6 +61,31 @@ def test_ask_json_is_the_api_object(runner, index_dir):
     )
 
 
+@pytest.mark.model
+def test_ask_reads_the_question_from_standard_input_with_a_dash(runner, index_dir):
+    """A question with patient details is kept out of the shell's history and `ps` when piped
+    in; its lines read as one question."""
+    result = runner.invoke(
+        cli,
+        ["ask", "-", "--json", "-k", "1", "--index-dir", str(index_dir)],
+        input="What IVIg dose\nis used?\n".encode(),
+    )
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["question"] == "What IVIg dose is used?"
+    assert data["passages"][0]["text"].startswith("Dosing: 1.6-2.4 g/kg")
+
+
+def test_ask_from_standard_input_refuses_what_is_no_question(tmp_path):
+    for sent, said in [
+        (b"\xff\xfe", "holds the byte 0xff at offset 0, which is not UTF-8"),
+        (b"x" * 70_000, "over 65,536 bytes; send one question"),
+        (b"", "question is empty"),
+    ]:
+        result = CliRunner().invoke(cli, ["ask", "-", "--index-dir", str(tmp_path)], input=sent)
+        assert result.exit_code in (1, 2) and said in result.output, result.output
+
+
 def test_ask_refuses_bad_input_before_loading_anything(tmp_path):
     result = CliRunner().invoke(cli, ["ask", "   ", "--index-dir", str(tmp_path)])
     assert result.exit_code == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -12,6 +13,10 @@ import click
 from assistant.cli import common
 from assistant.limits import DEFAULT_K, MAX_K, MIN_K
 from assistant.settings import current
+
+MAX_STDIN_BYTES = 64 * 1024
+"""Read from standard input for QUESTION "-": a question is far shorter (`limits`), so more
+is a file sent by mistake, refused before it is held."""
 
 
 @click.command()
@@ -53,13 +58,17 @@ def ask(
     index_dir: Path,
     model_path: Path | None,
 ) -> None:
-    """Answer QUESTION with ranked, cited passages and the article's disclaimer.
+    """Answer QUESTION with ranked, cited passages and the article's disclaimer. QUESTION "-"
+    reads it from standard input (kept out of the shell's history and the process list).
 
     Example: mmn-assistant ask "What is the first-line treatment?"
     """
     from assistant.answer import answer_to_dict
     from assistant.engine import Engine
     from assistant.limits import Query, check_k
+
+    if question == "-":
+        question = _stdin_question()
 
     for text in (question, *history):
         if undecoded := [c for c in text if "\udc80" <= c <= "\udcff"]:
@@ -77,6 +86,27 @@ def ask(
         click.echo(common.as_json(answer_to_dict(answer)))
         return
     click.echo(format_answer(answer_to_dict(answer), base_url=base_url))
+
+
+def _stdin_question() -> str:
+    """The question piped in for QUESTION "-": its lines read as one question."""
+    stream = sys.stdin.buffer
+    if stream.isatty():
+        click.echo("Type the question, then Ctrl-D:", err=True)
+    raw = stream.read(MAX_STDIN_BYTES + 1)
+    if len(raw) > MAX_STDIN_BYTES:
+        raise click.BadParameter(
+            f"standard input holds over {MAX_STDIN_BYTES:,} bytes; send one question",
+            param_hint="QUESTION",
+        )
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise click.BadParameter(
+            f"standard input holds the byte 0x{raw[error.start]:02x} at offset {error.start}, "
+            "which is not UTF-8 text; save it as UTF-8",
+            param_hint="QUESTION",
+        ) from None
 
 
 def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None = None) -> str:
