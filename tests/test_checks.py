@@ -167,3 +167,31 @@ def test_a_number_after_a_full_stop_or_in_markdown_is_cited_as_written(tmp_path)
     article = load_article(path)
     assert 60 in {n for p in article.passages for n in p.citations}
     assert slips(article) == []
+
+
+def test_a_citation_list_with_a_number_missing_is_named(tmp_path):
+    """ "... weak limbs 4,,1" was published with the numbers in its text, citing nothing."""
+    (warning,) = _slipped(tmp_path, "weak limbs 4\n", "weak limbs 4,,1\n")
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:29: '4,,1' ends the statement")
+    assert "write the references as '1, 3'" in warning
+    assert _slipped(tmp_path, "weak limbs 4\n", "weak limbs 4, 1\n") == []  # read as cited
+
+
+def test_a_review_line_the_reader_cannot_read_is_named(tmp_path):
+    """An editor's own wording of the review line set every answer's status to "not stated"
+    with no word at build."""
+    old = "Exercise caution as content is pending human review"
+    (warning,) = _slipped(tmp_path, old, "Content reviewed and approved by our board")
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:4: 'Educational purpose only")
+    assert "states no review status this reader can read" in warning
+
+
+def test_a_section_named_again_further_down_is_named_at_its_heading(tmp_path):
+    """A subsection renamed to the name of another left two "Prognosis" sections apart: both
+    cited by one name, and the change report's "moved" said nothing of why."""
+    (warning,) = _slipped(
+        tmp_path, "\nTreatment Limitations and Alternatives\n", "\nClinical Presentation\n"
+    )
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:69: a second section called")
+    assert "'Clinical Presentation' (the first is on line 22)" in warning
+

@@ -939,6 +939,18 @@ def test_articles_written_outside_the_team_keep_every_gold_phrase_in_a_passage(a
              ("row", "Indication: VTE treatment; Dose: 10 mg twice daily for 7 days", ())],
             id="empty-first-cell",
         ),
+        pytest.param(  # a row whose last cells are empty tabs is still a row of the table
+            "Age group\tIM dose\tVolume\nAdult\t500 micrograms\t0.5 mL\nNeonate\t\t\n",
+            [("row", "Age group: Adult; IM dose: 500 micrograms; Volume: 0.5 mL", ()),
+             ("row", "Age group: Neonate", ())],
+            id="empty-last-cells",
+        ),
+        pytest.param(  # lines that only end in a tab are text, not a table of one column
+            "Adrenaline is given IM. 1\t\nIt is repeated after 5 minutes. 2\t\n",
+            [("paragraph", "Adrenaline is given IM.", (1,)),
+             ("paragraph", "It is repeated after 5 minutes.", (2,))],
+            id="trailing-tabs",
+        ),
         pytest.param(  # a one-dash rule and an empty row are not rows
             "| Drug | Dose |\n|-|-|\n| Apixaban | 5 mg |\n| | |\n",
             [("row", "Drug: Apixaban; Dose: 5 mg", ())],

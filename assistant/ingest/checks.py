@@ -15,6 +15,7 @@ written so far sets any of these off (`tests/test_checks.py`).
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections import Counter
 from datetime import date, timedelta
@@ -76,6 +77,9 @@ def slips(article: Article) -> list[str]:
     found.extend(_damaged(article, lines))
     found.extend(_continued_after_references(article, text))
     found.extend(_unmarked_items(article, written))
+    found.extend(_damaged_citations(article))
+    found.extend(_unread_review_status(article, written))
+    found.extend(_sections_named_twice(article, lines))
     below = {w.number: n.stripped for w, n in zip(written, written[1:], strict=False)}
     for line, heading in article.empty_headings:
         if below.get(line) == heading:  # the same heading on the next line: a slip
@@ -85,7 +89,7 @@ def slips(article: Article) -> list[str]:
             )
             continue
         if not reads_as_statement(heading):
-            continue  # "Risk Stratification" above the subsections it cannot be seen to open
+            continue  # "Management" above its subsection
         found.append(
             f"{article.source}:{line}: {heading!r} is read as a heading with nothing under it, "
             "so no answer can show it; if it is a statement, end it with its references or a "
@@ -207,4 +211,75 @@ def _stray_numbers(article: Article) -> list[str]:
                 f"the article's other references (at most {highest}); if {number} belongs to "
                 f"the statement, end it with a full stop ('... {number}.') or its references"
             )
+    return found
+
+
+_CITATION_TAIL = re.compile(r"(?<=\s)[\d\s,]*,[\d\s,]*$")
+"""Numbers and commas that end a statement; a comma without a number on one side of it
+("... hypotension 1,,3", "... 4, 5,") is a citation list damaged by an edit."""
+
+
+def _damaged_citations(article: Article) -> list[str]:
+    """A citation list with a number missing ("1,,3") is not read as citations: the numbers
+    stay in the text and the passage cites nothing, without a word."""
+    if not _bare_citations(article):
+        return []
+    found = []
+    for here in article.passages:
+        tail = _CITATION_TAIL.search(here.text)
+        if tail is None or not any(c.isdigit() for c in tail.group()):
+            continue
+        parts = [part.strip() for part in tail.group().strip().split(",")]
+        if "" in parts:
+            found.append(
+                f"{article.source}:{here.line}: {tail.group().strip()!r} ends the statement "
+                "as a list of references with a number missing, so it is read as text and "
+                "cites nothing; write the references as '1, 3'"
+            )
+    return found
+
+
+_REVIEW_LINE = re.compile(r"^Educational purpose only\b", re.IGNORECASE)
+"""The site's line that carries an export's review status ("... as content is pending human
+review"): `ingest.export` reads the status after "content is" or "content has been"."""
+
+
+def _unread_review_status(article: Article, lines: list[Line]) -> list[str]:
+    """A review line the reader cannot read leaves every answer saying "not stated"."""
+    if article.review_note is not None or not _bare_citations(article):
+        return []
+    return [
+        f"{article.source}:{line.number}: {line.stripped!r} states no review status this "
+        "reader can read, so every answer says 'not stated'; write it as the site prints it, "
+        "'... as content is pending human review' or '... content has been approved'"
+        for line in lines
+        if _REVIEW_LINE.match(line.stripped)
+    ][:1]
+
+
+def _sections_named_twice(article: Article, lines: list[Line]) -> list[str]:
+    """Two sections of the same path apart from each other ("Observation" twice, after a
+    rename): answers and the change report cannot tell their statements apart."""
+    found: list[str] = []
+    seen: dict[tuple[str, ...], int] = {}  # a section's heading line, where it opened last
+    last: tuple[str, ...] | None = None
+    names = {p.section[-1] for p in article.passages if p.section}
+    written: dict[str, list[int]] = {}  # each name's lines, in order
+    for line in lines:
+        if line.stripped in names:
+            written.setdefault(line.stripped, []).append(line.number)
+    for here in article.passages:
+        path = here.section
+        if path and path != last:
+            above = written.get(path[-1], [])
+            at = bisect.bisect_left(above, here.line)
+            heading = above[at - 1] if at else here.line
+            if path in seen and not (last and last[: len(path)] == path):
+                found.append(
+                    f"{article.source}:{heading}: a second section called {path[-1]!r} (the "
+                    f"first is on line {seen[path]}); answers cite both by the same name, so "
+                    "rename one or join them"
+                )
+            seen[path] = heading
+        last = path
     return found
