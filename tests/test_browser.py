@@ -154,6 +154,13 @@ def test_the_focus_is_visible_and_the_skip_link_leads_to_the_content(visit: Visi
     assert focused.evaluate("e => e.closest('main') !== null")
     assert focused.evaluate("e => getComputedStyle(e).outlineWidth") == "3px"
     visit.shot("5-keyboard-focus", full_page=False)
+    # after an answer, the follow-up box sits below every passage: a second skip link reaches it
+    visit.open("/ask?q=What%20IVIg%20dose%20is%20used%3F")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.locator(":focus").inner_text() == "Skip to the follow-up question"
+    page.keyboard.press("Enter")
+    assert visit.active_id() == "follow-up"
 
 
 def test_errors_show_a_friendly_message_with_the_form(browser, live_server) -> None:

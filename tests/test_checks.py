@@ -194,4 +194,3 @@ def test_a_section_named_again_further_down_is_named_at_its_heading(tmp_path):
     )
     assert warning.startswith(f"{tmp_path / ARTICLE.name}:69: a second section called")
     assert "'Clinical Presentation' (the first is on line 22)" in warning
-

@@ -68,7 +68,7 @@ def test_ask_reads_the_question_from_standard_input_with_a_dash(runner, index_di
     result = runner.invoke(
         cli,
         ["ask", "-", "--json", "-k", "1", "--index-dir", str(index_dir)],
-        input="What IVIg dose\nis used?\n".encode(),
+        input=b"What IVIg dose\nis used?\n",
     )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)

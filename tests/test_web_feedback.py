@@ -241,22 +241,42 @@ def test_a_new_form_cookie_for_each_judgement_does_not_lift_the_limit(engine, st
     assert len(rows(store_path)) == 20
 
 
-def test_only_the_versions_beside_the_one_served_may_be_judged(engine, store_path, tmp_path):
-    """A page shown before a swap names the version before; naming an older one skipped the
-    check that the passage was shown at its rank, so any passage could be judged."""
+def test_a_page_from_a_version_still_kept_is_judged_against_that_versions_passages(
+    engine, store_path, tmp_path
+):
+    """An editor corrects the dose and rebuilds while a clinician reads the old answer: their
+    "Not this" on the old dose was refused ("not a passage of that article") and lost. A page
+    of any version still kept is checked against that version's passages; a version pruned (or
+    never built) is refused, and the served version does not take another's passages."""
+    import dataclasses
+    import json
+
+    from assistant.store.directory import PASSAGES
+
     served = engine.index.version
-    names = ["20000101T000000.000001-aaaaaa", "20000101T000000.000002-bbbbbb", served]
-    for name in names:
-        (tmp_path / "index" / "versions" / name).mkdir(parents=True)
-        (tmp_path / "index" / "versions" / name / "manifest.json").write_text("{}")
+    dose = next(p for p in engine.index.passages if p.text == DOSE_PASSAGE)
+    old = dataclasses.replace(dose, id="0ld0ld0ld0ld0ld0", text="Dosing: 1 g/kg")
+    older = "20000101T000000.000001-aaaaaa"
+    for name, passages in ((older, [old]), (served, engine.index.passages)):
+        folder = tmp_path / "index" / "versions" / name
+        folder.mkdir(parents=True)
+        (folder / "manifest.json").write_text("{}")
+        (folder / PASSAGES).write_text(
+            "".join(json.dumps(dataclasses.asdict(p)) + "\n" for p in passages)
+        )
     settings = current(feedback_db=store_path, index_dir=tmp_path / "index")
     with TestClient(create_app(settings, engine=engine), base_url=BASE) as client:
-        form = fields(form_of(ask(client, DOSE), rank=1))
-        for version, status in ((names[0], 422), (names[1], 200)):
-            data = [(n, version if n == "version" else v) for n, v in form if n != "verdict"]
-            response = post_form(client, [*data, ("verdict", "answers")], Accept="application/json")
-            assert response.status_code == status, response.text
-    assert [r.index_version for r in rows(store_path)] == [names[1]]
+        form = [(n, v) for n, v in fields(form_of(ask(client, DOSE), rank=1)) if n != "verdict"]
+        for version, passage, status in (
+            (older, old.id, 200),  # the old dose, on the page of the version before
+            (served, old.id, 422),  # the served version never showed it
+            ("20000101T000000.000000-cccccc", old.id, 422),  # not kept
+        ):
+            changed = {"version": version, "passage": passage}
+            data = [(n, changed.get(n, v)) for n, v in form] + [("verdict", "not")]
+            response = post_form(client, data, Accept="application/json")
+            assert response.status_code == status, (version, response.text)
+    assert [(r.index_version, r.passage) for r in rows(store_path)] == [(older, old.id)]
 
 
 @pytest.mark.parametrize(

@@ -35,6 +35,7 @@ from assistant.errors import AssistantError, QueryError
 from assistant.feedback import VERDICTS, FeedbackError, FeedbackStore, Judgement
 from assistant.limits import MAX_ARTICLE_ID_CHARS, MAX_K, MIN_K, Query
 from assistant.store import versions
+from assistant.store.directory import version_passages
 from web import views
 from web.forms import COOKIE, NOTICES, FormKeys, same_origin
 from web.pages import error_page
@@ -124,23 +125,30 @@ def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) 
     article = _one(form, "article")
     if len(article) > MAX_ARTICLE_ID_CHARS or article not in engine.index.articles:
         raise QueryError("article is not an article of this index; ask the question again")
-    passage: str | None = None
-    rank: int | None = None
-    if verdict != "missing":
-        passage = _one(form, "passage")
-        if not any(p.id == passage for p in engine.index.articles[article].passages):
-            raise QueryError("passage is not a passage of that article; ask the question again")
-        raw_rank = _one(form, "rank")
-        if not _RANK.fullmatch(raw_rank) or not MIN_K <= int(raw_rank) <= MAX_K:
-            raise QueryError(f"rank must be a whole number from {MIN_K} to {MAX_K}")
-        rank = int(raw_rank)
     # The version the page was ranked with, when the form names a real one (a page can be
     # judged after the server has swapped to a newer version); else the one served now.
     version = _one(form, "version")
     if not _VERSION.fullmatch(version):
         version = engine.index.version
-    elif version != engine.index.version and version not in _beside(index_dir, engine):
+    elif version != engine.index.version and version not in _kept(index_dir, engine):
         raise QueryError("version is not a version of this index; ask the question again")
+    passage: str | None = None
+    rank: int | None = None
+    if verdict != "missing":
+        passage = _one(form, "passage")
+        # checked against the version the page showed: an editor's correction published since
+        # is what the clinician may be judging
+        shown = (
+            engine.index.articles[article].passages
+            if version == engine.index.version
+            else [p for p in version_passages(index_dir, version) if p.article_id == article]
+        )
+        if not any(p.id == passage for p in shown):
+            raise QueryError("passage is not a passage of that article; ask the question again")
+        raw_rank = _one(form, "rank")
+        if not _RANK.fullmatch(raw_rank) or not MIN_K <= int(raw_rank) <= MAX_K:
+            raise QueryError(f"rank must be a whole number from {MIN_K} to {MAX_K}")
+        rank = int(raw_rank)
     searched = _one(form, "searched")
     if searched and searched not in engine.index.articles:
         raise QueryError("searched is not an article of this index; ask the question again")
@@ -156,19 +164,16 @@ def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) 
     )
 
 
-def _beside(index_dir: Path, engine: Engine) -> list[str]:
-    """The versions built right before and after the one served: a page shown before a swap
-    (or a roll back) can still be judged. Its ranking cannot be checked (that version is not
-    loaded), so older ones are refused: naming one skipped the check that the passage judged
-    was shown at its rank."""
+def _kept(index_dir: Path, engine: Engine) -> list[str]:
+    """The versions kept beside the one served (the few a rollback can reach): a page shown
+    before a swap, a rollback, or a rollback and a build, can still be judged, its passage
+    checked against that version's. Its ranking cannot be checked (that version is not
+    loaded); a version pruned since is refused."""
     try:
         kept = versions(index_dir)
     except OSError:  # none when it cannot be listed now
         return []
-    if engine.index.version not in kept:
-        return []
-    at = kept.index(engine.index.version)
-    return kept[max(0, at - 1) : at + 2]
+    return kept if engine.index.version in kept else []
 
 
 async def shown_to(

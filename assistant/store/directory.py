@@ -283,8 +283,11 @@ def rollback(index_dir: Path) -> str:
 def published_passages(index_dir: Path) -> list[Passage]:
     """The published version's passages, to compare a build with (none if unreadable)."""
     version = published_version(index_dir)
-    if version is None:
-        return []
+    return [] if version is None else version_passages(index_dir, version)
+
+
+def version_passages(index_dir: Path, version: str) -> list[Passage]:
+    """A kept version's passages (none if it is gone or unreadable)."""
     try:
         return list(_read_passages(index_dir / VERSIONS / version))
     except (OSError, ValueError, KeyError, TypeError):
