@@ -241,8 +241,22 @@ def report(
     }
 
 
-def lines(changes: dict[str, Any] | None) -> list[str]:
-    """The change report as `build` and `status` print it."""
+HINTS = {
+    "followed": "`mmn-assistant examples fix` writes the new words in",
+    "stale": "`examples remove-stale KEY...` deletes them, or correct the phrase",
+    "set_aside": "`examples set-aside` lists them, `examples resolve KEY` decides",
+}
+"""What to do about each kind of example, in the terminal's words."""
+DESK_HINTS = {
+    "followed": "Changes: write the new words in",
+    "stale": "Changes: remove them, or correct the phrase",
+    "set_aside": "Changes: decide each",
+}
+"""The same, in the editors' desk's words: an editor there has no shell."""
+
+
+def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list[str]:
+    """The change report as `build` and `status` print it (the desk passes its own `hints`)."""
     if not changes:
         return ["  changes         not recorded (built before change reports)"]
     counts = changes.get("passages") or {}
@@ -283,7 +297,7 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
             f"{len(aside)} out-of-scope set aside"
         )
     if followed:
-        out.append("    followed an edit (`mmn-assistant examples fix` writes the new words in):")
+        out.append(f"    followed an edit ({hints['followed']}):")
         grouped: dict[str, list[str]] = {}
         for f in followed:
             moves = describe([(m["from"], m["to"]) for m in f["moves"]])
@@ -294,14 +308,13 @@ def lines(changes: dict[str, Any] | None) -> list[str]:
     if stale:
         out.append(
             "    stale (no passage says their gold phrases, now or as worded before: a removed "
-            "passage, or a phrase mistyped; not used; `examples remove-stale KEY...` deletes "
-            "them, or correct the phrase):"
+            f"passage, or a phrase mistyped; not used; {hints['stale']}):"
         )
         out += [f"      {s['file']}:{s['line']} [{s['key']}] {s['question']}" for s in stale]
     if aside:
         out.append(
             "    set aside, training towards the new passage until resolved "
-            "(`examples set-aside` lists them, `examples resolve KEY` decides):"
+            f"({hints['set_aside']}):"
         )
         by_passage: dict[str, list[dict[str, Any]]] = {}
         for item in aside:

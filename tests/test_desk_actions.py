@@ -399,3 +399,42 @@ def test_too_many_stale_examples_stop_a_build_but_not_the_desk_that_mends_them(
     outcome = decisions.drop_stale("anna", stale[0].key)
     assert "removed" in outcome.message or stale[0].question in outcome.message
     assert len(decisions.corpus().examples.stale) == len(stale) - 1
+
+
+@pytest.mark.slow  # builds once (hash embedder, untrained) so examples can follow an edit
+def test_every_example_that_followed_an_edit_is_fixed_at_once(
+    decisions, corpus_copy, examples, tmp_path, hash_embedder
+):
+    """Correcting one dose moved dozens of examples, each a click of its own at the desk."""
+    from assistant.build import build_corpus
+
+    build_corpus(corpus_copy, hash_embedder, tmp_path / "index", train=False)
+    article = corpus_copy / f"{ARTICLE_ID}.txt"
+    old = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
+    new = "Dosing: 2 g/kg given intravenously over 2-5 days"
+    article.write_text(article.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
+    waiting = decisions.corpus().examples.followed
+    assert len(waiting) > 1
+    done = decisions.fix_all_followed("anna")
+    assert len(done) == len(waiting)
+    assert not decisions.corpus().examples.followed
+    assert "1.6-2.4 g/kg" not in examples.read_text(encoding="utf-8")
+    trail = [e for e in decisions.accounts.trail(1000) if e.action == "fixed example"]
+    assert len(trail) == len(waiting) and {e.who for e in trail} == {"anna"}
+    with pytest.raises(FeedbackError, match="no example is waiting"):
+        decisions.fix_all_followed("anna")
+
+
+def test_the_desk_lists_passages_no_example_asks_about_once():
+    """An editor without a shell had no way to write the examples a new passage needs: only
+    passages no probe reached had a question box. Those already listed are not listed twice."""
+    from web.desk.views import change_items
+
+    named = {"section": "MMN > IVIg Therapy", "line": 64, "text": "SCIg is an alternative"}
+    report = {
+        "unreachable": [{"id": "a" * 16, "text": "Hard to reach", "probes": []}],
+        "unexampled": {"count": 2, "passages": [{"id": "a" * 16, **named}, {"id": "b" * 16, **named}]},
+    }  # fmt: skip
+    groups = {kind: items for kind, _, items in change_items(report, {})}
+    assert [i.key for i in groups["unexampled"]] == ["b" * 16]
+    assert groups["unexampled"][0].detail == "MMN > IVIg Therapy, line 64"

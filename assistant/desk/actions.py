@@ -143,6 +143,15 @@ class Decisions:
             self._example(corpus, key, "followed")  # raises, saying why
         return self.fix(who, followed)[0]
 
+    def fix_all_followed(self, who: str) -> list[Outcome]:
+        """Write the new words into every example that followed an edit: one correction can
+        move dozens, each its own click otherwise (`examples fix` on the command line)."""
+        corpus = self.corpus()
+        assert corpus.examples is not None
+        if not corpus.examples.followed:
+            raise FeedbackError("no example is waiting for its passage's new words")
+        return self.fix(who, list(corpus.examples.followed))
+
     def fix(self, who: str, followed: list[Followed]) -> list[Outcome]:
         """Write the new words into examples that followed an edit, one audit entry each."""
         return [

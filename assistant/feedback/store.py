@@ -313,7 +313,7 @@ class FeedbackStore:
         with self.connect() as db:
             row = db.execute("SELECT * FROM feedback WHERE id = ?", (feedback_id,)).fetchone()
         if row is None:
-            raise UnknownItem(f"no feedback with id {feedback_id}; `feedback list` shows them")
+            raise UnknownItem(f"no feedback with id {feedback_id}")
         return _row(row)
 
     def decide(self, feedback_id: int, status: Status, note: str) -> None:

@@ -13,58 +13,32 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from assistant.desk.actions import changes
 from assistant.errors import AssistantError, NotFoundError, os_problem
-from assistant.feedback.accounts import NAME
+from assistant.feedback.store import FeedbackError
 from assistant.store.directory import published_manifest, versions
+from assistant.updates import DESK_HINTS
 from assistant.updates import lines as change_lines
-from web import views as site_views
-from web.desk import views
+from web.desk import signin, views
 from web.desk.auth import (
-    LOGIN,
     Actor,
     Desk,
     Editor,
     Viewer,
-    desk_of,
     field,
-    forget,
-    form_of,
-    login_token_valid,
     refuse,
-    safe_next,
-    same_origin,
-    signed_in,
-    start_session,
-    store_down,
     wants_json,
 )
-from web.feedback import FORM_TYPE
-from web.forms import form_cookie
+from web.desk.signin import FORM_BODY, site
 from web.pages import render
 
 router = APIRouter(prefix="/desk", tags=["desk"])
+router.include_router(signin.router)
 _NUMBER = re.compile(r"[0-9]{1,9}")
 _KEY = re.compile(r"[0-9a-f]{10}")
 _PASSAGE = re.compile(r"[0-9a-f]{8,64}")
-
-
-def _form_body(*fields: str) -> dict[str, Any]:
-    """The OpenAPI request body of a form with these string fields (for /desk/openapi.json)."""
-    properties = {name: {"type": "string"} for name in fields}
-    form = {"schema": {"type": "object", "properties": properties}}
-    return {"requestBody": {"required": True, "content": {FORM_TYPE: form}}}
-
-
-FORM_BODY = _form_body("csrf", "passage", "gold", "question", "choice")
-LOGIN_BODY = _form_body("csrf", "name", "password", "next")
-
-
-def _site(request: Request) -> site_views.Site:
-    return site_views.site_of(request.app.state.engine.index)
 
 
 def _notice(request: Request, desk: Desk, editor: Editor) -> str:
@@ -80,7 +54,7 @@ def _notice(request: Request, desk: Desk, editor: Editor) -> str:
 
 def _common(request: Request, desk: Desk, editor: Editor, section: str, title: str) -> dict[str, Any]:  # fmt: skip
     return {
-        "site": _site(request),
+        "site": site(request),
         "title": title,
         "section": section,
         "editor": editor,
@@ -91,8 +65,9 @@ def _common(request: Request, desk: Desk, editor: Editor, section: str, title: s
 Page = Callable[[Request, Desk, Editor], views.DeskPage]
 
 
-def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str, act: Callable[[], str]) -> Response:  # fmt: skip
-    """Run a decision; 303 back to its page (JSON: the outcome), or the page with the reason."""
+def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str, act: Callable[[], str], anchor: str = "") -> Response:  # fmt: skip
+    """Run a decision; 303 back to its page at `anchor` (the item decided, so a long list is
+    not scrolled back to its top), or JSON: the outcome; or the page with the reason."""
     try:
         before = desk.accounts.trail(1)
         message = act()
@@ -109,106 +84,7 @@ def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str
     latest = desk.accounts.trail(1)
     wrote = latest and latest[0].who == editor.name and latest != before
     did = f"?did={latest[0].id}" if wrote else ""
-    return RedirectResponse(back + did, 303)
-
-
-# --- signing in and out ------------------------------------------------------------------------
-
-
-@router.get("/login", summary="The editors' login form")
-def login_page(request: Request, next: str = "/desk", out: str = "") -> Response:
-    desk = desk_of(request)
-    if signed_in(request, desk) is not None:
-        return RedirectResponse(safe_next(next), 303)
-    return _login_form(request, desk, next=safe_next(next), signed_out=out == "1")
-
-
-def _login_form(request: Request, desk: Desk, *, status: int = 200, **shown: Any) -> HTMLResponse:
-    """The sign-in page, its form signed for the browser's form cookie."""
-    cookie = form_cookie(request)
-    page = views.LoginPage(
-        site=_site(request),
-        title="Editors' desk: sign in",
-        section="login",
-        token=desk.keys.token(cookie[0]),
-        **shown,
-    )
-    return render(request, "desk/login.html", page, status_code=status, cookie=cookie)
-
-
-@router.post("/login", summary="Sign in", openapi_extra=LOGIN_BODY)
-async def login(request: Request) -> Response:
-    desk = desk_of(request)
-    if not same_origin(request):
-        raise refuse(request, 403, "this form can only be sent from the desk's own pages")
-    address = request.client.host if request.client else "unknown"
-    form = await form_of(request)
-    if not login_token_valid(request, desk, form):  # before counting: no token, no attempt
-        raise refuse(request, 403, "the form has expired or was not sent from this page; reload it")
-    try:
-        wait = await run_in_threadpool(desk.accounts.attempt, address)
-    except AssistantError as exc:
-        raise store_down(request, exc) from None
-    if wait is not None:
-        raise refuse(
-            request,
-            429,
-            f"too many sign-in attempts from this address; wait {wait} seconds",
-            **{"Retry-After": str(wait)},
-        )
-    name, next_page = field(form, "name")[:64], safe_next(field(form, "next"))
-    # argon2 takes ~150 ms of CPU on purpose: off the event loop, so answers keep flowing
-    try:
-        outcome = await run_in_threadpool(desk.accounts.login, name, field(form, "password"))
-    except AssistantError as exc:
-        raise store_down(request, exc) from None
-    if outcome.session is None:
-        if outcome.wait_seconds:
-            minutes = max(1, round(outcome.wait_seconds / 60))
-            error, status = (
-                f"Too many failed sign-ins for this name: try again in {minutes} minute"
-                + ("s" if minutes > 1 else "")
-                + ".",
-                429,
-            )
-        else:
-            error, status = "That name and password do not match an editor's account.", 403
-        try:  # in the trail, so a guessing attack shows (bounded by the address limit)
-            what = "sign-in locked out" if outcome.wait_seconds else "sign-in refused"
-            # the name is the visitor's text: as an editor's name when it could be one, else
-            # quoted in the detail, so no newline or control character forges an entry
-            tried = name.strip().lower()
-            who = tried if NAME.fullmatch(tried) else "(not a name)"
-            detail = address if who == tried else f"{address} {ascii(tried[:40])}"
-            await run_in_threadpool(desk.accounts.record, who, what, "desk", detail)
-        except AssistantError as exc:
-            raise store_down(request, exc) from None
-        refused = _login_form(request, desk, status=status, name=name, next=next_page, error=error)
-        if outcome.wait_seconds:
-            refused.headers["Retry-After"] = str(outcome.wait_seconds)
-        return refused
-    try:
-        if (old := signed_in(request, desk)) is not None:
-            desk.accounts.logout(old.session)  # a new session id at every login
-        desk.accounts.record(name.strip().lower(), "signed in", "desk", address)
-    except AssistantError as exc:
-        raise store_down(request, exc) from None
-    response = RedirectResponse(next_page, 303)
-    start_session(request, response, desk, outcome.session)
-    return response
-
-
-@router.post("/logout", summary="Sign out", openapi_extra=FORM_BODY)
-def logout(request: Request, acting: Actor) -> Response:
-    desk, editor, _ = acting
-    try:
-        desk.accounts.logout(editor.session)
-        desk.accounts.record(editor.name, "signed out", "desk")
-    except AssistantError as exc:
-        raise store_down(request, exc) from None
-    response = RedirectResponse(f"{LOGIN}?out=1", 303)
-    forget(request, response)
-    return response
+    return RedirectResponse(back + did + (f"#{anchor}" if anchor else ""), 303)
 
 
 # --- the pages ---------------------------------------------------------------------------------
@@ -280,6 +156,14 @@ def accept(request: Request, feedback_id: str, acting: Actor) -> Response:
     choice = field(form, "choice")  # a passage id, or "out-of-scope"
 
     def act() -> str:
+        if (
+            not choice and not field(form, "gold").strip()
+        ):  # the terminal's --gold, as the desk asks
+            if desk.decisions.feedback.get(number).verdict == "not":
+                raise FeedbackError(
+                    "this judgement says the passage does not answer: choose the passage that "
+                    "does, or “None: the article does not cover it”, then Accept"
+                )
         return desk.decisions.accept(
             editor.name,
             number,
@@ -325,13 +209,27 @@ ACTIONS = {
     ("set-aside", "answered"),
     ("set-aside", "out-of-scope"),
     ("unreachable", "question"),
+    ("unexampled", "question"),
 }
+ASKED_OF = ("unreachable", "unexampled")
+"""The items that are passages an editor writes a question for."""
+
+
+@router.post("/changes/followed/all", summary="Write the new words into every example", openapi_extra=FORM_BODY)  # fmt: skip
+def fix_all(request: Request, acting: Actor) -> Response:
+    desk, editor, _ = acting
+
+    def act() -> str:
+        done = desk.decisions.fix_all_followed(editor.name)
+        return f"{len(done)} examples now hold their passages' new words."
+
+    return _decided(request, desk, editor, changes_page, "/desk/changes", act, "group-followed")
 
 
 @router.post("/changes/{kind}/{key}/{action}", summary="Resolve one item", openapi_extra=FORM_BODY)  # fmt: skip
 def resolve(request: Request, kind: str, key: str, action: str, acting: Actor) -> Response:
     desk, editor, form = acting
-    pattern = _PASSAGE if kind == "unreachable" else _KEY
+    pattern = _PASSAGE if kind in ASKED_OF else _KEY
     if (kind, action) not in ACTIONS or not pattern.fullmatch(key):
         raise refuse(request, 404, "there is no such item to resolve")
     gold = field(form, "gold").strip() or None
@@ -349,7 +247,8 @@ def resolve(request: Request, kind: str, key: str, action: str, acting: Actor) -
             ).message  # fmt: skip
         return made.add_question(editor.name, key, field(form, "question"), gold).message
 
-    return _decided(request, desk, editor, changes_page, "/desk/changes", act)
+    anchor = f"{kind.replace('-', '_')}-{key}"  # the item, listed as done
+    return _decided(request, desk, editor, changes_page, "/desk/changes", act, anchor)
 
 
 @router.get("/quality", summary="Quality as clinicians judge it, per index version")
@@ -374,7 +273,9 @@ def publish_page(request: Request, desk: Desk, editor: Editor) -> views.PublishP
         **_common(request, desk, editor, "publish", "Build and publish"),
         published=published,
         built_at=manifest.built_at if manifest else "",
-        report=[line.strip() for line in change_lines(manifest.changes)] if manifest else [],
+        report=[line.strip() for line in change_lines(manifest.changes, DESK_HINTS)]
+        if manifest
+        else [],
         kept=kept,
         can_roll_back=any(published is None or v < published for v in kept),
         builds=desk.builds.recent(),

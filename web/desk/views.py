@@ -89,9 +89,9 @@ class QueuePage(DeskPage):
 @dataclass(frozen=True, slots=True)
 class ChangeItem:
     kind: str
-    """followed, stale, set_aside or unreachable."""
+    """followed, stale, set_aside, unreachable or unexampled."""
     key: str
-    """The example's key, or the passage's id for an unreachable passage."""
+    """The example's key, or the passage's id for a passage to ask about."""
     question: str
     text: str
     detail: str
@@ -216,11 +216,26 @@ def change_items(changes: dict[str, Any], done: dict[str, AuditEntry]) -> list[t
         )
         for u in changes.get("unreachable") or []
     ]
+    listed = {u.key for u in unreachable}
+    unexampled = [
+        ChangeItem(
+            "unexampled",
+            u["id"],
+            "",
+            u["text"],
+            f"{u['section']}, line {u['line']}",
+            passage=u["id"],
+            resolved=done.get(f"passage {u['id']}"),
+        )
+        for u in (changes.get("unexampled") or {}).get("passages") or []
+        if u["id"] not in listed  # asked about above already
+    ]
     return [
         ("followed", "Examples that followed an edit", followed),
         ("set_aside", "Out-of-scope examples set aside", aside),
         ("stale", "Stale examples", stale),
         ("unreachable", "Passages no probe reaches", unreachable),
+        ("unexampled", "Passages no example asks about", unexampled),
     ]
 
 
