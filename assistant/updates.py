@@ -2,7 +2,7 @@
 
 After an edit, the editor needs to know what the build made of it, without reading the code:
 
-- passages unchanged, edited (with the words that changed), split, merged, added and removed
+- passages unchanged, edited (with the words that changed, and its references where they changed too), split, merged, added and removed
   (`assistant.ingest.lineage`), passages moved to another section (a heading renamed, a
   bullet moved), passages whose reference numbers alone changed (*recited*), and an
   article's new date, review status or title;
@@ -176,6 +176,8 @@ def report(
                     **_named(passage),
                     "status": link.status,
                     "was": [by_old[i].text for i in link.predecessors if i in by_old],
+                    "cited": [list(by_old[i].citations) for i in link.predecessors if i in by_old],
+                    "citations": list(passage.citations),
                 }
             )
     added = [_named(p) for p in passages if lineage.status(p.id) == "added"]
@@ -274,6 +276,10 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
         out.append(f"    {item['status']:<9} {_where(item)} {_short(item['text'])}")
         if item["status"] == "edited" and len(item.get("was") or []) == 1:
             out.append(f"              {_difference(item['was'][0], item['text'])}")
+            cited = (item.get("cited") or [None])[0]  # none in reports written before
+            if cited is not None and cited != item.get("citations"):
+                refs = ", ".join(map(str, cited)), ", ".join(map(str, item["citations"]))
+                out.append("              and its references [{}] -> [{}]".format(*refs))
     for item in changes.get("recited") or []:
         refs = "references [{}] -> [{}]".format(
             *(", ".join(map(str, item[k])) for k in ("was", "now"))

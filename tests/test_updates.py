@@ -234,7 +234,10 @@ def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_cha
     path = corpus_copy / ARTICLE.name
     text = path.read_text(encoding="utf-8")
     for old, new in (
-        ("Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days", "Dosing: 2 g/kg over 2-5 days"),
+        (
+            "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4",
+            "Dosing: 2 g/kg over 2-5 days 6",
+        ),
         ("\nPrognosis\n", "\nOutlook\n"),
         ("February 2, 2026", "March 3, 2026"),
         ("in most patients 4\n", "in most patients 2, 4\n"),  # a reference corrected alone
@@ -265,3 +268,5 @@ def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_cha
         "'Multifocal Motor Neuropathy (MMN) > Outlook'"
     ) in shown
     assert "was 'Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days', now 'Dosing: 2" in shown
+    # a reference changed with the words is shown too, not only one changed alone
+    assert "\n              and its references [4] -> [6]\n" in shown
