@@ -779,11 +779,18 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    steps = ARTICLE.read_text(encoding="utf-8").replace(
-        "  \u2022 Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n",
-        "Give it in this order:\n\n"
-        "  1. Check renal function and IgA level before the first course 4\n"
-        "  2. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n\n",
+    steps = (
+        ARTICLE.read_text(encoding="utf-8")
+        .replace(
+            "  \u2022 Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n",
+            "Give it in this order:\n\n"
+            "  1. Check renal function and IgA level before the first course 4\n"
+            "  2. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n\n",
+        )
+        .replace(
+            "  \u2022 Rituximab efficacy",
+            "  \u2022 Not established:\n      \u25e6 Rituximab efficacy",
+        )
     )
     (corpus / ARTICLE.name).write_text(steps, encoding="utf-8")
     build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
@@ -796,6 +803,8 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
             ("2", "Dosing:"),
         ]
         assert not any("article-bullets--numbered" in u.classes for u in view.find_all("ul"))
+        nested = view.find_all("li", "in-article--nested-1")  # drawn under its lead, as printed
+        assert [li.text.split(" is")[0] for li in nested] == ["Rituximab efficacy"]
 
         answer = engine.ask("Give it in this order: dosing g/kg", k=20)
         ranked = {r.passage.text: r.rank for r in answer.passages}

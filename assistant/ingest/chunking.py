@@ -99,6 +99,7 @@ def chunk(
             continue
 
         section = tuple(title for _, title in stack)
+        depth = len(parents)  # the bullets this one is listed under
         after = blocks[at + 1] if at + 1 < len(blocks) else None
         if block.kind == PassageKind.ROW:  # its reader took its citations off its cells
             cut = Split(row_text(block.header, block.cells), block.cited, len(block.raw))
@@ -158,6 +159,7 @@ def chunk(
                 position=len(passages),
                 index_text=index_text(topic, section, context, text),
                 number=block.number,
+                depth=depth,
             )
         )
     return passages
