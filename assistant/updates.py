@@ -278,8 +278,8 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
             out.append(f"              {_difference(item['was'][0], item['text'])}")
             cited = (item.get("cited") or [None])[0]  # none in reports written before
             if cited is not None and cited != item.get("citations"):
-                refs = ", ".join(map(str, cited)), ", ".join(map(str, item["citations"]))
-                out.append("              and its references [{}] -> [{}]".format(*refs))
+                was, now = ", ".join(map(str, cited)), ", ".join(map(str, item["citations"]))
+                out.append(f"              and its references [{was}] -> [{now}]")
     for item in changes.get("recited") or []:
         refs = "references [{}] -> [{}]".format(
             *(", ".join(map(str, item[k])) for k in ("was", "now"))
