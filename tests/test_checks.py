@@ -16,6 +16,7 @@ WRITTEN = [
     *sorted((FIXTURES / "outside").glob("*.txt")),
     FIXTURES / "second-article" / "what-is-kawasaki-disease.md",
     *sorted((FIXTURES / "markdown").glob("*.md")),
+    *[FIXTURES / "anaphylaxis" / f"v{n}.txt" for n in range(3)],  # v3: the review line, below
 ]
 
 
@@ -175,6 +176,11 @@ def test_a_citation_list_with_a_number_missing_is_named(tmp_path):
     assert warning.startswith(f"{tmp_path / ARTICLE.name}:29: '4,,1' ends the statement")
     assert "write the references as '1, 3'" in warning
     assert _slipped(tmp_path, "weak limbs 4\n", "weak limbs 4, 1\n") == []  # read as cited
+
+
+def test_the_blind_updates_review_line_is_the_one_warning_of_its_last_version():
+    (warning,) = slips(load_article(FIXTURES / "anaphylaxis" / "v3.txt"))
+    assert ":4: 'Educational purpose only" in warning and "no review status" in warning
 
 
 def test_a_review_line_the_reader_cannot_read_is_named(tmp_path):

@@ -918,6 +918,28 @@ def test_articles_written_outside_the_team_keep_every_gold_phrase_in_a_passage(a
                 assert any(phrase.lower() in text for text in texts), (suffix, phrase)
 
 
+ANAPHYLAXIS = Path(__file__).parent / "fixtures" / "anaphylaxis"
+
+
+@pytest.mark.parametrize("version", ["v0", "v1", "v2", "v3"])
+def test_an_article_and_its_updates_written_blind_parse_as_their_writer_meant(tmp_path, version):
+    """An outside editor's article and three updates: every gold phrase in a passage, the
+    management steps numbered 1-8, the criteria's '◦' items under their lead, and the
+    heading with only subsections under it ("Emergency Management") kept in their paths."""
+    path = tmp_path / "what-is-anaphylaxis.txt"
+    path.write_text((ANAPHYLAXIS / f"{version}.txt").read_text(encoding="utf-8"))
+    article = load_article(path)
+    texts = [p.text.lower() for p in article.passages]
+    for line in (ANAPHYLAXIS / f"{version}.gold.jsonl").read_text().splitlines():
+        for phrase in json.loads(line)["gold"]:
+            assert any(phrase.lower() in text for text in texts), phrase
+    steps = [p for p in article.passages if p.number]
+    assert [p.number for p in steps] == [f"{n}." for n in range(1, 9)]
+    assert {p.section[-2:] for p in steps} == {("Emergency Management", "Immediate Steps")}
+    nested = [p for p in article.passages if p.depth == 1 and p.context]
+    assert any(p.text.startswith("Respiratory compromise") for p in nested)
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
