@@ -38,11 +38,13 @@ from assistant.errors import AssistantError, IndexStoreError
 from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.examples import (
+    OUT_OF_SCOPE,
     Examples,
     dropped_message,
     load_examples,
     lost_examples,
     lost_message,
+    out_of_scope_message,
     stale_message,
     too_stale,
 )
@@ -124,6 +126,8 @@ def parse(
         if refuse_stale and published is not None:
             trained_on = published.training.get("examples") or {}
             lost = lost_examples(read, trained_on, {a.id for a in articles})
+            if OUT_OF_SCOPE in dropped:  # without them nothing is declined: a release decision
+                raise IndexStoreError(out_of_scope_message(corpus_dir))
             if unknown := sorted(set(dropped) - set(lost)):
                 raise IndexStoreError(dropped_message(unknown, lost, read, corpus_dir))
             if lost := {name: n for name, n in lost.items() if name not in dropped}:

@@ -48,8 +48,9 @@ class Passage:
     position: int
     index_text: str = ""
     number: str = ""
-    """A numbered step's number as the article prints it ("2."), or "": shown beside the text
-    so a protocol keeps its order, never embedded (a renumbered list reads the same)."""
+    """The number of the numbered step the passage is (or is a sentence of), as the article
+    numbers it ("2."), or "": shown beside the text so a protocol keeps its order, never
+    embedded (a renumbered list reads the same)."""
     depth: int = 0
     """How deep in a list a bullet sits (1 for "Respiratory compromise" under "at least one
     of the following:"): the article view indents it under its lead, as printed."""

@@ -84,6 +84,7 @@ def test_health_reports_the_served_index(client, engine):
         ({"question": "ok", "k": "five"}, "k", "integer"),
         ({"question": "ok", "history": "not a list"}, "history", "list"),
         ({"question": "ok", "history": [""]}, "history", "empty"),
+        ({"question": "ok", "history": ["fine", 5]}, "history[1]:", "string"),  # as the core says
         ({"question": "ok", "colour": "blue"}, "colour", "not permitted"),
     ],
 )

@@ -174,7 +174,7 @@ def test_a_citation_list_with_a_number_missing_is_named(tmp_path):
     """ "... weak limbs 4,,1" was published with the numbers in its text, citing nothing."""
     (warning,) = _slipped(tmp_path, "weak limbs 4\n", "weak limbs 4,,1\n")
     assert warning.startswith(f"{tmp_path / ARTICLE.name}:29: '4,,1' ends the statement")
-    assert "write the references as '1, 3'" in warning
+    assert "write them as '4, 1'" in warning
     assert _slipped(tmp_path, "weak limbs 4\n", "weak limbs 4, 1\n") == []  # read as cited
 
 
@@ -200,3 +200,14 @@ def test_a_section_named_again_further_down_is_named_at_its_heading(tmp_path):
     )
     assert warning.startswith(f"{tmp_path / ARTICLE.name}:69: a second section called")
     assert "'Clinical Presentation' (the first is on line 22)" in warning
+
+
+def test_a_section_named_again_is_named_when_the_first_only_heads_subsections(tmp_path):
+    """The first "Treatment" holds no statement of its own, only "IVIg Therapy" under it."""
+    text = ARTICLE.read_text(encoding="utf-8")
+    lead = text[text.index("High-dose intravenous") : text.index("\nIVIg Therapy")]
+    path = tmp_path / ARTICLE.name
+    path.write_text(text.replace(lead, "").replace("\nPrognosis\n", "\nTreatment\n"))
+    (warning,) = slips(load_article(path))
+    assert warning.startswith(f"{path}:75: a second section called 'Treatment'")
+    assert "(the first is on line 57)" in warning

@@ -414,15 +414,17 @@ def test_every_example_that_followed_an_edit_is_fixed_at_once(
     new = "Dosing: 2 g/kg given intravenously over 2-5 days"
     article.write_text(article.read_text(encoding="utf-8").replace(old, new), encoding="utf-8")
     waiting = decisions.corpus().examples.followed
-    assert len(waiting) > 1
-    done = decisions.fix_all_followed("anna")
-    assert len(done) == len(waiting)
-    assert not decisions.corpus().examples.followed
-    assert "1.6-2.4 g/kg" not in examples.read_text(encoding="utf-8")
-    trail = [e for e in decisions.accounts.trail(1000) if e.action == "fixed example"]
-    assert len(trail) == len(waiting) and {e.who for e in trail} == {"anna"}
-    with pytest.raises(FeedbackError, match="no example is waiting"):
-        decisions.fix_all_followed("anna")
+    assert len(waiting) > 2
+    listed = {f.example.key for f in waiting[1:]}  # the one left out was not in the report
+    done = decisions.fix_all_followed("anna", listed)
+    assert len(done) == len(listed)
+    assert [f.example.key for f in decisions.corpus().examples.followed] == [waiting[0].example.key]
+    trail = decisions.accounts.trail(1000)
+    fixed = [e for e in trail if e.action == "fixed example"]
+    assert len(fixed) == len(listed) and {e.who for e in fixed} == {"anna"}
+    assert (trail[0].action, trail[0].detail) == ("fixed examples", str(len(listed)))
+    with pytest.raises(FeedbackError, match="no example listed here is waiting"):
+        decisions.fix_all_followed("anna", listed)
 
 
 def test_the_desk_lists_passages_no_example_asks_about_once():

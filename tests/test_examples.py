@@ -182,6 +182,9 @@ def test_examples_the_published_version_was_trained_on_cannot_vanish_from_a_buil
     assert published_version(index_dir) != before
 
 
+OUT = "out-of-scope"
+
+
 @pytest.mark.slow  # trains the ranker twice (with the hash embedder)
 def test_an_examples_file_dropped_on_purpose_is_named_and_the_rest_still_train(
     corpus_copy, tmp_path, hash_embedder
@@ -196,6 +199,10 @@ def test_an_examples_file_dropped_on_purpose_is_named_and_the_rest_still_train(
     with pytest.raises(IndexStoreError, match=f"still holds {len(_lines(path))} example"):
         build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK, dropped=[ARTICLE_ID])
     path.unlink()
+    with pytest.raises(IndexStoreError, match="teaches the ranker to say an article does not"):
+        build_corpus(  # without them nothing is declined: never dropped by a build option
+            corpus_copy, hash_embedder, index_dir, training=QUICK, dropped=[ARTICLE_ID, OUT]
+        )
     with pytest.raises(IndexStoreError) as caught:
         build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK, dropped=["mmn"])
     assert "--drop-examples mmn: the published version was trained on no examples" in str(

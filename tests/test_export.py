@@ -512,27 +512,32 @@ Risk Factors
 
 def test_numbered_steps_keep_the_numbers_they_are_printed_with(tmp_path):
     """A protocol's order is part of what it says: each step keeps its number as printed, on
-    its first sentence only, and a bullet has none. The number is not embedded, so a list
-    renumbered by an edit reads the same. A bullet after the steps is not one of them."""
+    each of its sentences, and a bullet has none. The number is not embedded, so a list
+    renumbered by an edit reads the same. A bullet after the steps is not one of them; one
+    nested under another keeps its depth, one under a lead-in does not."""
     body = """Anaphylaxis
 
 Manage in this order:
 
   3. Give adrenaline IM 0.5 mg. 1 Repeat after 5 minutes. 2
   4) Lie the patient flat 3
-  • Call for help 4
+  \u2022 Call for help 4
+  \u2022 Refractory cases need:
+      \u25e6 An adrenaline infusion 5
 """
     article = load_article(write(tmp_path, body))
-    assert [(p.text, p.number) for p in article.passages] == [
-        ("Manage in this order:", ""),
-        ("Give adrenaline IM 0.5 mg.", "3."),
-        ("Repeat after 5 minutes.", ""),
-        ("Lie the patient flat", "4)"),
-        ("Call for help", ""),
+    assert [(p.text, p.number, p.depth) for p in article.passages] == [
+        ("Manage in this order:", "", 0),
+        ("Give adrenaline IM 0.5 mg.", "3.", 0),
+        ("Repeat after 5 minutes.", "3.", 0),  # a sentence of step 3
+        ("Lie the patient flat", "4)", 0),
+        ("Call for help", "", 0),
+        ("Refractory cases need:", "", 0),
+        ("An adrenaline infusion", "", 1),  # drawn under its lead in the article view
     ]
     assert all(p.number not in p.index_text for p in article.passages if p.number)
     # the steps are the lead-in's list; a bullet after them opens another
-    assert [p.context for p in article.passages[1:]] == ["Manage in this order:"] * 3 + [None]
+    assert [p.context for p in article.passages[1:5]] == ["Manage in this order:"] * 3 + [None]
 
 
 def test_each_cited_sentence_of_a_paragraph_keeps_its_own_references(tmp_path):
@@ -972,6 +977,17 @@ def test_an_article_and_its_updates_written_blind_parse_as_their_writer_meant(tm
             [("paragraph", "Adrenaline is given IM.", (1,)),
              ("paragraph", "It is repeated after 5 minutes.", (2,))],
             id="trailing-tabs",
+        ),
+        pytest.param(  # ... also beside one line of two cells
+            "Heparin is given IV. 1\t\nIt is monitored by aPTT. 1\t\nCheck platelets\tdaily\n",
+            [("paragraph", "Heparin is given IV.", (1,)),
+             ("paragraph", "It is monitored by aPTT.", (1,))],  # as before: no joined "row"
+            id="trailing-tabs-and-one-row",
+        ),
+        pytest.param(  # a '|' table whose lines end in a stray tab is still that table
+            "| Drug | Dose |\t\n| --- | --- |\t\n| Apixaban | 5 mg |\t\n",
+            [("row", "Drug: Apixaban; Dose: 5 mg", ())],
+            id="pipe-table-trailing-tab",
         ),
         pytest.param(  # a one-dash rule and an empty row are not rows
             "| Drug | Dose |\n|-|-|\n| Apixaban | 5 mg |\n| | |\n",

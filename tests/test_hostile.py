@@ -685,7 +685,7 @@ DESK_CASES = [
     DeskCase("key %00", "POST", b"/desk/changes/unreachable/%00/question", 404, ("no such item",), with_token()),  # fmt: skip
     DeskCase("key of 10,000", "POST", b"/desk/changes/stale/" + b"a" * 10_000 + b"/remove", 404, ("no such item",), with_token()),  # fmt: skip
     DeskCase("no such example", "POST", b"/desk/changes/followed/0123456789/fix", 409, ("no followed example",), with_token()),  # fmt: skip
-    DeskCase("nothing to fix at once", "POST", b"/desk/changes/followed/all", 409, ("no example is waiting",), with_token()),  # fmt: skip
+    DeskCase("nothing to fix at once", "POST", b"/desk/changes/followed/all", 409, ("no example listed here is waiting",), with_token()),  # fmt: skip
     DeskCase("no such passage to ask about", "POST", b"/desk/changes/unexampled/deadbeefdeadbeef/question", 409, ("no single passage",), with_token(question=DOSE)),  # fmt: skip
     DeskCase("no such passage", "POST", b"/desk/changes/unreachable/deadbeefdeadbeef/question", 409, ("no single passage",), with_token(question=HUGE[:30_000], gold=HUGE[:30_000])),  # fmt: skip
     # huge and odd fields (a real passage, and a question and gold that both fail its checks)

@@ -380,6 +380,21 @@ def test_an_ordered_lists_items_keep_their_numbers(tmp_path):
     ]
 
 
+def test_a_list_numbered_one_one_one_reads_one_two_three(tmp_path):
+    """Markdown viewers number "1. 1. 1." as 1, 2, 3 (from the list's first number); read as
+    written, every step was step 1. A step's second paragraph is of that step."""
+    body = ORDINARY.replace(
+        "1. Check the kidneys first. [1]\n2. Give 2 g/kg over 5 days.\n",
+        "4. Check the kidneys first. [1]\n\n   Then the liver.\n\n1. Give 2 g/kg over 5 days.\n",
+    )
+    numbers = [(p.text, p.number) for p in load_article(write(tmp_path, body)).passages[1:4]]
+    assert numbers == [
+        ("Check the kidneys first.", "4."),
+        ("Then the liver.", "4."),
+        ("Give 2 g/kg over 5 days.", "5."),
+    ]
+
+
 def test_ordinary_markdown_spans_cover_each_statement_in_the_source(tmp_path):
     for passage in _ordinary(tmp_path).passages:
         printed = ORDINARY[passage.start : passage.end]

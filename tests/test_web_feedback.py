@@ -276,7 +276,19 @@ def test_a_page_from_a_version_still_kept_is_judged_against_that_versions_passag
             data = [(n, changed.get(n, v)) for n, v in form] + [("verdict", "not")]
             response = post_form(client, data, Accept="application/json")
             assert response.status_code == status, (version, response.text)
-    assert [(r.index_version, r.passage) for r in rows(store_path)] == [(older, old.id)]
+    (row,) = rows(store_path)
+    assert (row.index_version, row.passage) == (older, old.id)
+    assert row.shown == ((old.id, "Dosing: 1 g/kg"),)  # the words judged, for the desk
+
+    from web.desk.views import queue_item  # the desk: the words judged, then what answers now
+
+    served = {p.id for p in engine.index.passages}
+    item = queue_item(row, served, [(dose.id, dose.text)])
+    assert [(p.text, p.judged, p.current) for p in item.shown] == [
+        ("Dosing: 1 g/kg", True, False),
+        (DOSE_PASSAGE, False, True),
+    ]
+    assert item.added_now and not item.ranked_now
 
 
 @pytest.mark.parametrize(

@@ -186,7 +186,14 @@ def part_of(full: dict[str, Any], keep: Callable[[str], bool]) -> dict[str, Any]
 
 
 def _where(error: dict[str, Any]) -> str:
-    return ".".join(str(p) for p in error.get("loc", ()) if p != "body")
+    """Where in the body, as the core names it: "history[0]", not pydantic's "history.0"."""
+    where = ""
+    for part in error.get("loc", ()):
+        if isinstance(part, int):
+            where += f"[{part}]"
+        elif part != "body":
+            where += f".{part}" if where else str(part)
+    return where
 
 
 def _validation_message(errors: list[dict[str, Any]]) -> str:

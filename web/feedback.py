@@ -249,6 +249,13 @@ async def feedback(request: Request) -> Response:
         changed = at >= len(shown) or shown[at][0] != judgement.passage
     if changed:
         return _refuse(request, 422, "the answer has changed since the page was shown; ask again")
+    if not shown and judgement.passage is not None:  # a page of a version no longer served:
+        # the passage's words then, so the desk shows what was judged, not what replaced it
+        index_dir = request.app.state.settings.index_dir
+        then = version_passages(index_dir, judgement.index_version)
+        said = next((p.text for p in then if p.id == judgement.passage), None)
+        if said is not None:
+            judgement = replace(judgement, shown=((judgement.passage, said),))
     try:
         await run_in_threadpool(kept.store.add, judgement)
         outcome = "saved"

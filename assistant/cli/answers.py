@@ -132,9 +132,13 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
             )
         elif step:
             lines.append(f"   Step {item['number'][:-1]} of a numbered list")
+        previous = None
         for listed in item.get("items") or ():  # the list a lead-in introduces
             cited = f" [{', '.join(map(str, listed['citations']))}]" if listed["citations"] else ""
             mark = listed.get("number") or "-"  # a numbered list keeps its steps' numbers
+            if mark != "-" and mark == previous:  # a step's later sentence goes on under it
+                mark = " " * len(mark)
+            previous = listed.get("number")
             lines += textwrap.wrap(
                 f"   {mark} {listed['text']}{cited}", width, subsequent_indent="     "
             )

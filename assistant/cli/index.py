@@ -266,6 +266,8 @@ def build(
         raise click.UsageError("--fine-tune trains on the examples: drop --no-train")
     if dropped and no_train:
         raise click.UsageError("--no-train reads no examples, so none can be dropped: use one")
+    # "x.jsonl" or "corpus/examples/x.jsonl" name the file NAME is the stem of
+    dropped = tuple(Path(name).name.removesuffix(".jsonl") for name in dropped)
     if rollback:
         from assistant.store import rollback as roll_back
         from assistant.store.directory import build_lock, versions

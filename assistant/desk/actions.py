@@ -8,6 +8,7 @@ trains on them, and the desk lists a decided item as done until that build repla
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -143,14 +144,18 @@ class Decisions:
             self._example(corpus, key, "followed")  # raises, saying why
         return self.fix(who, followed)[0]
 
-    def fix_all_followed(self, who: str) -> list[Outcome]:
-        """Write the new words into every example that followed an edit: one correction can
-        move dozens, each its own click otherwise (`examples fix` on the command line)."""
+    def fix_all_followed(self, who: str, keys: Collection[str]) -> list[Outcome]:
+        """Write the new words into the examples `keys` names (those the last build listed as
+        having followed an edit: an edit made since, not built, is not the editor's to accept
+        unseen): one correction can move dozens, each a click otherwise."""
         corpus = self.corpus()
         assert corpus.examples is not None
-        if not corpus.examples.followed:
-            raise FeedbackError("no example is waiting for its passage's new words")
-        return self.fix(who, list(corpus.examples.followed))
+        waiting = [f for f in corpus.examples.followed if f.example.key in keys]
+        if not waiting:
+            raise FeedbackError("no example listed here is waiting for its passage's new words")
+        done = self.fix(who, waiting)
+        self._record(who, "fixed examples", "the examples that followed an edit", str(len(done)))
+        return done
 
     def fix(self, who: str, followed: list[Followed]) -> list[Outcome]:
         """Write the new words into examples that followed an edit, one audit entry each."""

@@ -231,10 +231,11 @@ def _damaged_citations(article: Article) -> list[str]:
             continue
         parts = [part.strip() for part in tail.group().strip().split(",")]
         if "" in parts:
+            meant = ", ".join(part for part in parts if part)
             found.append(
                 f"{article.source}:{here.line}: {tail.group().strip()!r} ends the statement "
                 "as a list of references with a number missing, so it is read as text and "
-                "cites nothing; write the references as '1, 3'"
+                f"cites nothing; write them as '{meant}'"
             )
     return found
 
@@ -259,27 +260,31 @@ def _unread_review_status(article: Article, lines: list[Line]) -> list[str]:
 
 def _sections_named_twice(article: Article, lines: list[Line]) -> list[str]:
     """Two sections of the same path apart from each other ("Observation" twice, after a
-    rename): answers and the change report cannot tell their statements apart."""
+    rename; the first may only head subsections): answers and the change report cannot tell
+    their statements apart."""
     found: list[str] = []
-    seen: dict[tuple[str, ...], int] = {}  # a section's heading line, where it opened last
-    last: tuple[str, ...] | None = None
-    names = {p.section[-1] for p in article.passages if p.section}
+    opened: dict[tuple[str, ...], int] = {}  # each section path's heading line, when last opened
+    last: tuple[str, ...] = ()
+    names = {name for p in article.passages for name in p.section}
     written: dict[str, list[int]] = {}  # each name's lines, in order
     for line in lines:
         if line.stripped in names:
             written.setdefault(line.stripped, []).append(line.number)
     for here in article.passages:
         path = here.section
-        if path and path != last:
-            above = written.get(path[-1], [])
+        for depth in range(1, len(path) + 1):
+            section = path[:depth]
+            if section == last[:depth]:
+                continue  # still open
+            above = written.get(section[-1], [])
             at = bisect.bisect_left(above, here.line)
             heading = above[at - 1] if at else here.line
-            if path in seen and not (last and last[: len(path)] == path):
+            if section in opened and opened[section] != heading:
                 found.append(
-                    f"{article.source}:{heading}: a second section called {path[-1]!r} (the "
-                    f"first is on line {seen[path]}); answers cite both by the same name, so "
-                    "rename one or join them"
+                    f"{article.source}:{heading}: a second section called {section[-1]!r} (the "
+                    f"first is on line {opened[section]}); answers cite both by the same name, "
+                    "so rename one or join them"
                 )
-            seen[path] = heading
+            opened[section] = heading
         last = path
     return found

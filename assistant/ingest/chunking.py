@@ -75,7 +75,7 @@ def chunk(
     seen: dict[str, int] = {}
     last_kind: str | None = None  # the kind of the block before, in the open section
     parents: list[tuple[int, str]] = []  # (depth, text) of bullets that lead deeper ones
-    listed: dict[tuple[str, ...], tuple[int, bool]] = {}  # a lead-in's list: depth, numbered
+    listed: dict[tuple[str, ...], tuple[int, bool]] = {}  # a lead-in's list: indent, numbered
 
     for at, block in enumerate(blocks):
         if block.kind != "bullet":
@@ -99,7 +99,7 @@ def chunk(
             continue
 
         section = tuple(title for _, title in stack)
-        depth = len(parents)  # the bullets this one is listed under
+        nesting = len(parents)  # the bullets this one is listed under
         after = blocks[at + 1] if at + 1 < len(blocks) else None
         if block.kind == PassageKind.ROW:  # its reader took its citations off its cells
             cut = Split(row_text(block.header, block.cells), block.cited, len(block.raw))
@@ -118,8 +118,8 @@ def chunk(
             if kind == PassageKind.PARAGRAPH and last_kind in PassageKind.LISTED:
                 lead_ins.pop(section, None)  # the list its lead-in opened has ended
             if kind == PassageKind.BULLET and section in lead_ins:
-                depth, numbered = listed.setdefault(section, (block.indent, block.mark == "#"))
-                if block.indent <= depth and (block.mark == "#") != numbered:
+                indent, numbered = listed.setdefault(section, (block.indent, block.mark == "#"))
+                if block.indent <= indent and (block.mark == "#") != numbered:
                     # numbered steps, then bullets (or the other way round): another list
                     lead_ins.pop(section)
             context = lead_ins.get(section) or next(
@@ -159,7 +159,7 @@ def chunk(
                 position=len(passages),
                 index_text=index_text(topic, section, context, text),
                 number=block.number,
-                depth=depth,
+                depth=nesting,
             )
         )
     return passages

@@ -390,6 +390,16 @@ def lost_message(lost: dict[str, int], corpus_dir: Path) -> str:
     )
 
 
+def out_of_scope_message(corpus_dir: Path) -> str:
+    """Why `--drop-examples out-of-scope` is refused."""
+    return (
+        f"--drop-examples {OUT_OF_SCOPE}: {corpus_dir / EXAMPLES_DIR / OUT_OF_SCOPE}.jsonl teaches "
+        "the ranker to say an article does not cover a question; without it every question "
+        "is answered. Restore the file (git checkout); `build --no-train` serves the model "
+        "untrained if that is meant.\nThe published index was not changed."
+    )
+
+
 def dropped_message(
     names: list[str], lost: dict[str, int], examples: Examples, corpus_dir: Path
 ) -> str:

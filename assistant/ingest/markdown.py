@@ -82,8 +82,8 @@ class _Body:
     blocks: list[Block] = field(default_factory=list)
     title: Value | None = None
     mode: str = "content"  # content | disclaimer | references
-    number: str = ""  # the open numbered item's number, until its first statement takes it
-    ordered: list[bool] = field(default_factory=list)  # the open lists, innermost last
+    numbers: list[str] = field(default_factory=list)  # each open container's item number
+    counters: list[int | None] = field(default_factory=list)  # open lists' next number, or None
     disclaimer_line: int | None = None
     disclaimer: list[str] = field(default_factory=list)  # paragraphs
     references_line: int | None = None
@@ -96,15 +96,21 @@ class _Body:
         tokens = _MARKDOWN.parse(body)
         containers: list[str] = []  # open list items and block quotes
         for at, token in enumerate(tokens):
-            if token.type in ("ordered_list_open", "bullet_list_open"):
-                self.ordered.append(token.type == "ordered_list_open")
+            if token.type == "ordered_list_open":  # "1. 1. 1." reads 1, 2, 3, as viewers show it
+                self.counters.append(int(token.attrGet("start") or 1))
+            elif token.type == "bullet_list_open":
+                self.counters.append(None)
             elif token.type in ("ordered_list_close", "bullet_list_close"):
-                self.ordered.pop()
+                self.counters.pop()
             if token.type in ("list_item_open", "blockquote_open"):
                 containers.append(token.type)
-                self.number = token.info + token.markup if token.info.isdigit() else ""
+                counter = self.counters[-1] if token.type == "list_item_open" else None
+                self.numbers.append("" if counter is None else f"{counter}{token.markup}")
+                if counter is not None:
+                    self.counters[-1] = counter + 1
             elif token.type in ("list_item_close", "blockquote_close"):
                 containers.pop()
+                self.numbers.pop()
             if token.type == "heading_open":
                 self._heading(token, tokens[at + 1])
             elif token.type == "html_block":
@@ -148,8 +154,8 @@ class _Body:
         start = head.start + column
         end = (breaks[-1][1] - breaks[-1][0] if breaks else start) + len(raw)
         depth = containers.count("list_item_open")
-        numbered = kind == "bullet" and bool(self.ordered) and self.ordered[-1]
-        number, self.number = (self.number if numbered else ""), ""  # its first statement only
+        number = self.numbers[-1] if kind == "bullet" and self.numbers else ""
+        numbered = bool(number)
         self.blocks.append(
             Block(
                 kind,

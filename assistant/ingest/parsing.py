@@ -51,8 +51,8 @@ class Block:
     """A bullet's glyph as printed ("\u2022", "\u25e6", "-"; "#" for a number), where the format
     has one: a deeper bullet with another glyph is nested under the one before it."""
     number: str = ""
-    """A numbered item's number as printed ("1.", "2)"), on its first statement only: the
-    order a list of steps is read in, shown with it."""
+    """A numbered item's number ("1.", "2)"), on each of its statements: the order a list of
+    steps is read in, shown with it."""
     header: tuple[str, ...] = ()
     cells: tuple[str, ...] = ()
     cited: tuple[int, ...] = ()

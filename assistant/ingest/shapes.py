@@ -171,19 +171,10 @@ def content_blocks(group: list[Line], text: str) -> list[Block]:
     def flush() -> None:
         if pending is not None:
             kind, start, end, number, indent, mark, printed = pending
-            for at, (a, b) in enumerate(_sentences(text, start, end)):
+            for a, b in _sentences(text, start, end):  # a step's every sentence is of that step
                 line = number + text.count("\n", start, a)
                 blocks.append(
-                    Block(
-                        kind,
-                        text[a:b],
-                        a,
-                        b,
-                        line,
-                        indent=indent,
-                        mark=mark,
-                        number="" if at else printed,
-                    )
+                    Block(kind, text[a:b], a, b, line, indent=indent, mark=mark, number=printed)
                 )
 
     for line in group:

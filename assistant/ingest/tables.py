@@ -58,12 +58,15 @@ def _cells(line: Line) -> tuple[str, tuple[str, ...]] | None:
     """A line of a table copied from a page: cells between tabs, or between '|' as Markdown
     writes them; with the separator, or None for a line that is not a row."""
     content = line.content.lstrip(" \ufeff\u00a0").rstrip(TRAILING_BLANKS)
-    for separator in ("\t", "|"):
-        if separator in content:
-            if separator == "|":
-                content = content.strip().removeprefix("|").removesuffix("|")
-            cells = tuple(fold(cell) for cell in content.split(separator))
-            return (separator, cells) if len(cells) >= 2 else None
+    written = content.rstrip()  # a stray tab after a '|' row, or after prose, is no cell
+    if "\t" in written or ("\t" in content and "|" not in written):
+        cells = tuple(fold(cell) for cell in content.split("\t"))
+        return ("\t", cells) if len(cells) >= 2 else None
+    if "|" in written:
+        cells = tuple(
+            fold(c) for c in written.strip().removeprefix("|").removesuffix("|").split("|")
+        )
+        return ("|", cells) if len(cells) >= 2 else None
     return None
 
 
@@ -79,8 +82,8 @@ def text_table(group: list[Line]) -> list[Block] | None:
     cut = [(line, (s, cells + ("",) * (width - len(cells)))) for line, (s, cells) in cut]
     body = [(line, cells) for line, (_, cells) in cut if not all(RULE.match(c) for c in cells)]
     body = [(line, cells) for line, cells in body if any(cells)]
-    if len(body) < 2 or not any(sum(map(bool, cells)) >= 2 for _, cells in body):
-        return None  # no row holds two cells: lines that end in a tab, not a table
+    if len(body) < 2 or sum(sum(map(bool, cells)) >= 2 for _, cells in body) < 2:
+        return None  # lines that end in a tab, with at most one of two cells: not a table
     header = body[0][1]
     if any(VALUE.match(cell) for cell in header):
         return [row_block(line, (), cells) for line, cells in body]

@@ -123,7 +123,7 @@ def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
     items = []
     for row in waiting[:QUEUE_SHOWN]:  # each may be answered again: a page, not the whole queue
         now: list[tuple[str, str]] = []
-        if not row.shown:
+        if not row.shown or (row.passage and row.passage not in served):  # what answers now
             try:
                 answer = engine.ask(row.question, row.history, article=row.searched or None)
                 now = [(r.passage.id, r.passage.text) for r in answer.passages]
@@ -220,7 +220,8 @@ def fix_all(request: Request, acting: Actor) -> Response:
     desk, editor, _ = acting
 
     def act() -> str:
-        done = desk.decisions.fix_all_followed(editor.name)
+        listed = changes(desk.builds.settings.index_dir).get("examples", {}).get("followed") or []
+        done = desk.decisions.fix_all_followed(editor.name, {f["key"] for f in listed})
         return f"{len(done)} examples now hold their passages' new words."
 
     return _decided(request, desk, editor, changes_page, "/desk/changes", act, "group-followed")

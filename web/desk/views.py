@@ -76,6 +76,8 @@ class QueueItem:
     shown: tuple[ShownPassage, ...]
     ranked_now: bool
     """The ranking was not kept with the judgement: `shown` is the served version's."""
+    added_now: bool = False
+    """The passage judged is no longer served: the served version's ranking follows it."""
 
 
 @dataclass(kw_only=True)
@@ -146,9 +148,10 @@ class AuditPage(DeskPage):
 
 def queue_item(row: Feedback, current: set[str], ranked_now: list[tuple[str, str]]) -> QueueItem:
     """A judgement with the passages as they were shown (or as the served version ranks them,
-    for a row stored without them), each marked if the served version (`current`, its passage
-    ids) still has it."""
-    pairs = list(row.shown) or ranked_now
+    for a row stored without them; after them, when the passage judged is no longer served),
+    each marked if the served version (`current`, its passage ids) still has it."""
+    kept = {pid for pid, _ in row.shown}
+    pairs = list(row.shown) + [(pid, text) for pid, text in ranked_now if pid not in kept]
     shown = tuple(
         ShownPassage(
             rank=n,
@@ -159,7 +162,10 @@ def queue_item(row: Feedback, current: set[str], ranked_now: list[tuple[str, str
         )
         for n, (pid, text) in enumerate(pairs, start=1)
     )
-    return QueueItem(row, VERDICT_TEXT[row.verdict], shown, ranked_now=not row.shown)
+    added = bool(row.shown) and len(pairs) > len(row.shown)
+    return QueueItem(
+        row, VERDICT_TEXT[row.verdict], shown, ranked_now=not row.shown, added_now=added
+    )
 
 
 def change_items(changes: dict[str, Any], done: dict[str, AuditEntry]) -> list[tuple[str, str, list[ChangeItem]]]:  # fmt: skip
