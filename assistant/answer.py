@@ -157,6 +157,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
                         ],
                         "url": passage_url(item),
                         "number": item.number,
+                        "depth": item.depth,
                     }
                     for item in r.items
                 ],
@@ -167,6 +168,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
                 "source_line": r.passage.line,
                 "url": r.url,
                 "number": r.passage.number,
+                "depth": r.passage.depth,
             }
             for r in answer.passages
         ],

@@ -211,3 +211,16 @@ def test_a_section_named_again_is_named_when_the_first_only_heads_subsections(tm
     (warning,) = slips(load_article(path))
     assert warning.startswith(f"{path}:75: a second section called 'Treatment'")
     assert "(the first is on line 57)" in warning
+
+
+def test_a_markdown_section_named_again_is_named_at_its_heading(tmp_path):
+    path = tmp_path / "steps.md"
+    path.write_text(
+        "---\ntitle: T\nlast_updated: 2026-01-01\n---\n\n# T\n\n## Sepsis\n\n### Management\n\nRest. [1]\n\n"
+        "### Drugs\n\nAspirin. [1]\n\n### Management\n\nFluids. [1]\n\n## Disclaimer\n\nFor "
+        "professionals.\n",
+        encoding="utf-8",
+    )
+    (warning,) = slips(load_article(path))
+    assert warning.startswith(f"{path}:18: a second section called 'Management'")
+    assert "(the first is on line 10)" in warning

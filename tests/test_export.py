@@ -536,6 +536,12 @@ Manage in this order:
         ("An adrenaline infusion", "", 1),  # drawn under its lead in the article view
     ]
     assert all(p.number not in p.index_text for p in article.passages if p.number)
+    sub = load_article(write(tmp_path, body.replace("  4) Lie", "      1. Airway 3\n  4) Lie")))
+    assert [(p.text, p.number, p.depth) for p in sub.passages[2:5]] == [
+        ("Repeat after 5 minutes.", "3.", 0),
+        ("Airway", "1.", 1),  # a sub-step, printed deeper: not a sentence of step 3
+        ("Lie the patient flat", "4)", 0),
+    ]
     # the steps are the lead-in's list; a bullet after them opens another
     assert [p.context for p in article.passages[1:5]] == ["Manage in this order:"] * 3 + [None]
 
@@ -983,6 +989,19 @@ def test_an_article_and_its_updates_written_blind_parse_as_their_writer_meant(tm
             [("paragraph", "Heparin is given IV.", (1,)),
              ("paragraph", "It is monitored by aPTT.", (1,))],  # as before: no joined "row"
             id="trailing-tabs-and-one-row",
+        ),
+        pytest.param(  # ... or beside two
+            "Heparin is given IV. 1\t\nIt is monitored by aPTT. 1\t\nCheck platelets\tdaily\n"
+            "Check INR\tweekly\n",
+            [("paragraph", "Heparin is given IV.", (1,)),
+             ("paragraph", "It is monitored by aPTT.", (1,)),  # cited: they stand apart
+             ("row", "Check platelets: Check INR; daily: weekly", ())],
+            id="trailing-tabs-and-two-rows",
+        ),
+        pytest.param(  # headings, then a row of one filled cell
+            "Score\tRisk\n0-1\t\n2-3\tModerate\n",
+            [("row", "Score: 0-1", ()), ("row", "Score: 2-3; Risk: Moderate", ())],
+            id="headings-then-a-half-row",
         ),
         pytest.param(  # a '|' table whose lines end in a stray tab is still that table
             "| Drug | Dose |\t\n| --- | --- |\t\n| Apixaban | 5 mg |\t\n",

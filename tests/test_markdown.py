@@ -380,6 +380,24 @@ def test_an_ordered_lists_items_keep_their_numbers(tmp_path):
     ]
 
 
+def test_a_quote_inside_a_step_is_of_that_step_and_a_list_from_zero_counts_from_zero(tmp_path):
+    """A block quote in step 2 ended the lead-in's list there (steps 3 and 4 lost it), and
+    "0." read as 1: every step was one off what viewers show."""
+    body = ORDINARY.replace(
+        "1. Check the kidneys first. [1]\n2. Give 2 g/kg over 5 days.\n",
+        "0. Check the kidneys first. [1]\n1. Give 2 g/kg over 5 days.\n\n"
+        "   > A quoted warning inside the step. [1]\n\n2. Call for help. [1]\n",
+    ).replace("3) Repeat every 4 weeks\n   when weakness returns. [2]\n", "")
+    got = [(p.text, p.number, p.context) for p in load_article(write(tmp_path, body)).passages]
+    lead = "Give the drug in order:"
+    assert got[1:5] == [
+        ("Check the kidneys first.", "0.", lead),
+        ("Give 2 g/kg over 5 days.", "1.", lead),
+        ("A quoted warning inside the step.", "1.", lead),
+        ("Call for help.", "2.", lead),
+    ]
+
+
 def test_a_list_numbered_one_one_one_reads_one_two_three(tmp_path):
     """Markdown viewers number "1. 1. 1." as 1, 2, 3 (from the list's first number); read as
     written, every step was step 1. A step's second paragraph is of that step."""

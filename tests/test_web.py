@@ -785,6 +785,7 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
             "  \u2022 Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n",
             "Give it in this order:\n\n"
             "  1. Check renal function before the first course. 4 Then the IgA level. 4\n"
+            "      1. Creatinine 4\n"
             "  2. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n\n",
         )
         .replace(
@@ -801,11 +802,12 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
         assert [(li.get("value"), li.text.split(" 1.6")[0]) for li in numbered.find_all("li")] == [
             ("1", "Check renal function before the first course.[4]"),
             (None, "Then the IgA level.[4]"),  # a sentence of step 1, not a step of its own
+            ("1", "Creatinine[4]"),  # a sub-step: its own number, drawn under step 1
             ("2", "Dosing:"),
         ]
         assert not any("article-bullets--numbered" in u.classes for u in view.find_all("ul"))
         nested = [li for li in view.find_all("li") if any("nested" in c for c in li.classes)]
-        assert [li.text.split(" is")[0] for li in nested] == ["Rituximab efficacy"]  # alone
+        assert [li.text.split(" is")[0] for li in nested] == ["Creatinine[4]", "Rituximab efficacy"]
 
         answer = engine.ask("Give it in this order: dosing g/kg", k=20)
         ranked = {r.passage.text: r.rank for r in answer.passages}
@@ -815,17 +817,22 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
         assert dose.one("span", "passage__number").text == "2."
         lead = shown[ranked["Give it in this order:"] - 1]
         items = lead.one("ol", "passage__items").find_all("li", "passage__item")
-        assert [i.get("value") for i in items] == ["1", None, "2"]
+        assert [i.get("value") for i in items] == ["1", None, "1", "2"]
 
         data = client.post(
             "/api/ask", json={"question": "Give it in this order: dosing g/kg", "k": 20}
         ).json()
         by_text = {p["text"]: p for p in data["passages"]}
         assert by_text[DOSE_PASSAGE]["number"] == "2."
-        assert [i["number"] for i in by_text["Give it in this order:"]["items"]] == ["1."] * 2 + [
-            "2."
+        listed = by_text["Give it in this order:"]["items"]
+        assert [(i["number"], i["depth"]) for i in listed] == [
+            ("1.", 0),
+            ("1.", 0),
+            ("1.", 1),
+            ("2.", 0),
         ]
         assert all(p["number"] == "" for p in data["passages"] if p["kind"] == "paragraph")
         printed = format_answer(data, width=200)
         assert "   1. Check renal function" in printed and "      Then the IgA" in printed
+        assert "     1. Creatinine" in printed  # a sub-step under its step
         assert "Under: Give it in this order: (step 2)" in printed

@@ -257,7 +257,7 @@ def test_a_page_from_a_version_still_kept_is_judged_against_that_versions_passag
     dose = next(p for p in engine.index.passages if p.text == DOSE_PASSAGE)
     old = dataclasses.replace(dose, id="0ld0ld0ld0ld0ld0", text="Dosing: 1 g/kg")
     older = "20000101T000000.000001-aaaaaa"
-    for name, passages in ((older, [old]), (served, engine.index.passages)):
+    for name, passages in ((older, [old, dose]), (served, engine.index.passages)):
         folder = tmp_path / "index" / "versions" / name
         folder.mkdir(parents=True)
         (folder / "manifest.json").write_text("{}")
@@ -269,6 +269,7 @@ def test_a_page_from_a_version_still_kept_is_judged_against_that_versions_passag
         form = [(n, v) for n, v in fields(form_of(ask(client, DOSE), rank=1)) if n != "verdict"]
         for version, passage, status in (
             (older, old.id, 200),  # the old dose, on the page of the version before
+            (older, dose.id, 200),  # a passage both versions serve
             (served, old.id, 422),  # the served version never showed it
             ("20000101T000000.000000-cccccc", old.id, 422),  # not kept
         ):
@@ -276,9 +277,10 @@ def test_a_page_from_a_version_still_kept_is_judged_against_that_versions_passag
             data = [(n, changed.get(n, v)) for n, v in form] + [("verdict", "not")]
             response = post_form(client, data, Accept="application/json")
             assert response.status_code == status, (version, response.text)
-    (row,) = rows(store_path)
+    row, still = rows(store_path)
     assert (row.index_version, row.passage) == (older, old.id)
     assert row.shown == ((old.id, "Dosing: 1 g/kg"),)  # the words judged, for the desk
+    assert (still.passage, still.shown) == (dose.id, ())  # the desk ranks it among today's
 
     from web.desk.views import queue_item  # the desk: the words judged, then what answers now
 

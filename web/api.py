@@ -158,6 +158,9 @@ class ItemOut(BaseModel):
         default="",
         description='A numbered step\'s number as the article prints it ("2."), else empty.',
     )
+    depth: int = Field(
+        default=0, description="How deep in its list the statement is printed (0: not nested)."
+    )
 
 
 class PassageOut(BaseModel):
@@ -197,6 +200,11 @@ class PassageOut(BaseModel):
         default="",
         description='A numbered step\'s number as the article prints it ("2."): the order '
         "of a protocol's steps; empty for any other passage.",
+    )
+    depth: int = Field(
+        default=0,
+        description="How deep in its list the passage is printed (0: not nested); a passage "
+        "with its neighbour's number and depth is a later sentence of the same step.",
     )
 
 

@@ -249,8 +249,10 @@ async def feedback(request: Request) -> Response:
         changed = at >= len(shown) or shown[at][0] != judgement.passage
     if changed:
         return _refuse(request, 422, "the answer has changed since the page was shown; ask again")
-    if not shown and judgement.passage is not None:  # a page of a version no longer served:
-        # the passage's words then, so the desk shows what was judged, not what replaced it
+    served = {p.id for p in engine.index.passages}
+    if not shown and judgement.passage is not None and judgement.passage not in served:
+        # a passage since edited away: its words then, so the desk shows what was judged (one
+        # still served is shown among the served version's ranking, as any unranked row)
         index_dir = request.app.state.settings.index_dir
         then = version_passages(index_dir, judgement.index_version)
         said = next((p.text for p in then if p.id == judgement.passage), None)

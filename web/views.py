@@ -150,6 +150,7 @@ class ShownItem:
     citations: tuple[int, ...]
     anchor: str
     number: str = ""  # a numbered step's number as printed ("2.")
+    depth: int = 0  # how deep in its list it is printed
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,6 +411,7 @@ def answer_page(
                         item.citations,
                         f"{ranked.rank}-item-{n}",
                         item.number,
+                        item.depth,
                     )
                     for n, item in enumerate(ranked.items, start=1)
                 ),

@@ -132,15 +132,17 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
             )
         elif step:
             lines.append(f"   Step {item['number'][:-1]} of a numbered list")
-        previous = None
+        previous: tuple[str | None, int] | None = None
         for listed in item.get("items") or ():  # the list a lead-in introduces
             cited = f" [{', '.join(map(str, listed['citations']))}]" if listed["citations"] else ""
             mark = listed.get("number") or "-"  # a numbered list keeps its steps' numbers
-            if mark != "-" and mark == previous:  # a step's later sentence goes on under it
+            here = (listed.get("number"), listed.get("depth", 0))
+            if mark != "-" and here == previous:  # a step's later sentence goes on under it
                 mark = " " * len(mark)
-            previous = listed.get("number")
+            previous = here
+            pad = "   " + "  " * here[1]  # a nested item under its lead
             lines += textwrap.wrap(
-                f"   {mark} {listed['text']}{cited}", width, subsequent_indent="     "
+                f"{pad}{mark} {listed['text']}{cited}", width, subsequent_indent=pad + "  "
             )
         lines.append(
             f"   Section: {' > '.join(item['section'])} | References: {refs} | "

@@ -8,7 +8,6 @@ trains on them, and the desk lists a decided item as done until that build repla
 
 from __future__ import annotations
 
-from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,14 @@ class Outcome:
 
     message: str
     where: str = ""
+
+
+Moves = tuple[tuple[str, str], ...]
+"""An example's gold phrases as written, each with the words it now reads as (`Followed`)."""
+UNBUILT = (
+    "the article has changed since the last build, so the new words are not those listed "
+    "here; build, then decide on what that build lists"
+)
 
 
 class Decisions:
@@ -135,22 +142,27 @@ class Decisions:
             )
         return found
 
-    def fix_followed(self, who: str, key: str) -> Outcome:
-        """Write the passage's new words into an example that followed an edit."""
+    def fix_followed(self, who: str, key: str, moves: Moves | None = None) -> Outcome:
+        """Write the passage's new words into an example that followed an edit; with `moves`
+        (the words the editor was shown), only if the article still reads so."""
         corpus = self.corpus()
         assert corpus.examples is not None
         followed = [f for f in corpus.examples.followed if f.example.key == key]
         if not followed:
             self._example(corpus, key, "followed")  # raises, saying why
+        if moves is not None and followed[0].moves != moves:
+            raise FeedbackError(UNBUILT)
         return self.fix(who, followed)[0]
 
-    def fix_all_followed(self, who: str, keys: Collection[str]) -> list[Outcome]:
-        """Write the new words into the examples `keys` names (those the last build listed as
-        having followed an edit: an edit made since, not built, is not the editor's to accept
-        unseen): one correction can move dozens, each a click otherwise."""
+    def fix_all_followed(self, who: str, listed: dict[str, Moves]) -> list[Outcome]:
+        """Write the new words into the examples `listed` names, with the words the editor was
+        shown (the last build's report: an edit made since, not built, is not the editor's to
+        accept unseen): one correction can move dozens, each a click otherwise."""
         corpus = self.corpus()
         assert corpus.examples is not None
-        waiting = [f for f in corpus.examples.followed if f.example.key in keys]
+        waiting = [f for f in corpus.examples.followed if f.example.key in listed]
+        if any(f.moves != listed[f.example.key] for f in waiting):
+            raise FeedbackError(UNBUILT)
         if not waiting:
             raise FeedbackError("no example listed here is waiting for its passage's new words")
         done = self.fix(who, waiting)

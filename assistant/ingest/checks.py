@@ -268,8 +268,9 @@ def _sections_named_twice(article: Article, lines: list[Line]) -> list[str]:
     names = {name for p in article.passages for name in p.section}
     written: dict[str, list[int]] = {}  # each name's lines, in order
     for line in lines:
-        if line.stripped in names:
-            written.setdefault(line.stripped, []).append(line.number)
+        name = line.stripped.strip("#").strip() if line.stripped.startswith("#") else line.stripped
+        if name in names:  # "## Management" in Markdown
+            written.setdefault(name, []).append(line.number)
     for here in article.passages:
         path = here.section
         for depth in range(1, len(path) + 1):

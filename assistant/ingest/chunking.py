@@ -76,6 +76,7 @@ def chunk(
     last_kind: str | None = None  # the kind of the block before, in the open section
     parents: list[tuple[int, str]] = []  # (depth, text) of bullets that lead deeper ones
     listed: dict[tuple[str, ...], tuple[int, bool]] = {}  # a lead-in's list: indent, numbered
+    levels: list[int] = []  # the indents of the open list levels, as printed
 
     for at, block in enumerate(blocks):
         if block.kind != "bullet":
@@ -99,7 +100,7 @@ def chunk(
             continue
 
         section = tuple(title for _, title in stack)
-        nesting = len(parents)  # the bullets this one is listed under
+        nesting = _level(levels, block)  # how deep it is printed, for the article view
         after = blocks[at + 1] if at + 1 < len(blocks) else None
         if block.kind == PassageKind.ROW:  # its reader took its citations off its cells
             cut = Split(row_text(block.header, block.cells), block.cited, len(block.raw))
@@ -173,6 +174,19 @@ def cut_citations(block: Block, after: Block | None, split: Callable[[str], Spli
     if cut.citations or block.kind != "paragraph" or after is None or after.kind != "bullet":
         return cut
     return split_lead_in(block.raw) or cut
+
+
+def _level(levels: list[int], block: Block) -> int:
+    """How deep a bullet is printed: a level opens two columns or more in from the one above
+    (one column is a slip of the same list, as in `_nests`); `levels` holds the open ones."""
+    if block.kind != "bullet":
+        levels.clear()
+        return 0
+    while levels and block.indent < levels[-1] - 1:
+        levels.pop()
+    if not levels or block.indent > levels[-1] + 1:
+        levels.append(block.indent)
+    return len(levels) - 1
 
 
 def _leads(block: Block, after: Block | None) -> bool:

@@ -97,7 +97,8 @@ class _Body:
         containers: list[str] = []  # open list items and block quotes
         for at, token in enumerate(tokens):
             if token.type == "ordered_list_open":  # "1. 1. 1." reads 1, 2, 3, as viewers show it
-                self.counters.append(int(token.attrGet("start") or 1))
+                start = token.attrGet("start")  # none for a list from 1; "0" counts from 0
+                self.counters.append(1 if start is None else int(start))
             elif token.type == "bullet_list_open":
                 self.counters.append(None)
             elif token.type in ("ordered_list_close", "bullet_list_close"):
@@ -105,9 +106,13 @@ class _Body:
             if token.type in ("list_item_open", "blockquote_open"):
                 containers.append(token.type)
                 counter = self.counters[-1] if token.type == "list_item_open" else None
-                self.numbers.append("" if counter is None else f"{counter}{token.markup}")
                 if counter is not None:
+                    self.numbers.append(f"{counter}{token.markup}")
                     self.counters[-1] = counter + 1
+                elif token.type == "blockquote_open":  # a quote in a step is of that step
+                    self.numbers.append(self.numbers[-1] if self.numbers else "")
+                else:
+                    self.numbers.append("")
             elif token.type in ("list_item_close", "blockquote_close"):
                 containers.pop()
                 self.numbers.pop()
@@ -164,7 +169,7 @@ class _Body:
                 end,
                 head.number,
                 breaks=tuple(breaks),
-                indent=depth,
+                indent=2 * depth,  # two columns a level: the export's nesting, in its terms
                 mark="#" if numbered else "",
                 number=number,
             )

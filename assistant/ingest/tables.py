@@ -82,8 +82,8 @@ def text_table(group: list[Line]) -> list[Block] | None:
     cut = [(line, (s, cells + ("",) * (width - len(cells)))) for line, (s, cells) in cut]
     body = [(line, cells) for line, (_, cells) in cut if not all(RULE.match(c) for c in cells)]
     body = [(line, cells) for line, cells in body if any(cells)]
-    if len(body) < 2 or sum(sum(map(bool, cells)) >= 2 for _, cells in body) < 2:
-        return None  # lines that end in a tab, with at most one of two cells: not a table
+    if len(body) < 2 or sum(map(bool, body[0][1])) < 2:
+        return None  # a first line of one cell ends in a tab: text, not a table's headings
     header = body[0][1]
     if any(VALUE.match(cell) for cell in header):
         return [row_block(line, (), cells) for line, cells in body]

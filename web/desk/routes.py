@@ -15,7 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from assistant.desk.actions import changes
+from assistant.desk.actions import Moves, changes
 from assistant.errors import AssistantError, NotFoundError, os_problem
 from assistant.feedback.store import FeedbackError
 from assistant.store.directory import published_manifest, versions
@@ -212,6 +212,14 @@ ACTIONS = {
     ("unexampled", "question"),
 }
 ASKED_OF = ("unreachable", "unexampled")
+
+
+def _listed_moves(desk: Desk) -> dict[str, Moves]:
+    """The examples that followed an edit, as the last build's report shows them."""
+    listed = changes(desk.builds.settings.index_dir).get("examples", {}).get("followed") or []
+    return {f["key"]: tuple((m["from"], m["to"]) for m in f["moves"]) for f in listed}
+
+
 """The items that are passages an editor writes a question for."""
 
 
@@ -220,8 +228,7 @@ def fix_all(request: Request, acting: Actor) -> Response:
     desk, editor, _ = acting
 
     def act() -> str:
-        listed = changes(desk.builds.settings.index_dir).get("examples", {}).get("followed") or []
-        done = desk.decisions.fix_all_followed(editor.name, {f["key"] for f in listed})
+        done = desk.decisions.fix_all_followed(editor.name, _listed_moves(desk))
         return f"{len(done)} examples now hold their passages' new words."
 
     return _decided(request, desk, editor, changes_page, "/desk/changes", act, "group-followed")
@@ -238,7 +245,7 @@ def resolve(request: Request, kind: str, key: str, action: str, acting: Actor) -
 
     def act() -> str:
         if kind == "followed":
-            return made.fix_followed(editor.name, key).message
+            return made.fix_followed(editor.name, key, _listed_moves(desk).get(key)).message
         if kind == "stale":
             return made.drop_stale(editor.name, key).message
         if kind == "set-aside":

@@ -151,6 +151,11 @@ def queue_item(row: Feedback, current: set[str], ranked_now: list[tuple[str, str
     for a row stored without them; after them, when the passage judged is no longer served),
     each marked if the served version (`current`, its passage ids) still has it."""
     kept = {pid for pid, _ in row.shown}
+    added = bool(row.shown) and any(pid not in kept for pid, _ in ranked_now)
+    if added and len(row.shown) == 1 and row.rank:  # the words judged, at the rank they had
+        ranks = [row.rank, *range(1, len(ranked_now) + 1)]
+    else:
+        ranks = list(range(1, len(row.shown) + len(ranked_now) + 1))
     pairs = list(row.shown) + [(pid, text) for pid, text in ranked_now if pid not in kept]
     shown = tuple(
         ShownPassage(
@@ -160,9 +165,8 @@ def queue_item(row: Feedback, current: set[str], ranked_now: list[tuple[str, str
             judged=pid == row.passage,
             current=pid in current,
         )
-        for n, (pid, text) in enumerate(pairs, start=1)
+        for n, (pid, text) in zip(ranks, pairs, strict=False)
     )
-    added = bool(row.shown) and len(pairs) > len(row.shown)
     return QueueItem(
         row, VERDICT_TEXT[row.verdict], shown, ranked_now=not row.shown, added_now=added
     )
