@@ -421,6 +421,8 @@ def test_every_example_that_followed_an_edit_is_fixed_at_once(
     with pytest.raises(FeedbackError, match="changed since the last build"):  # not as listed
         decisions.fix_all_followed("anna", listed)
     article.write_text(edited, encoding="utf-8")
+    with pytest.raises(FeedbackError, match="changed since the last build"):  # never listed
+        decisions.fix_followed("anna", waiting[0].example.key, None)
     done = decisions.fix_all_followed("anna", listed)
     assert len(done) == len(listed)
     assert [f.example.key for f in decisions.corpus().examples.followed] == [waiting[0].example.key]

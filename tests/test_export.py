@@ -998,6 +998,12 @@ def test_an_article_and_its_updates_written_blind_parse_as_their_writer_meant(tm
              ("row", "Check platelets: Check INR; daily: weekly", ())],
             id="trailing-tabs-and-two-rows",
         ),
+        pytest.param(  # cited statements that end in a tab, after a line of two cells
+            "Check platelets\tdaily\nHeparin is given IV. 1\t\nIt is monitored by aPTT. 1\t\n",
+            [("paragraph", "Check platelets daily Heparin is given IV.", (1,)),
+             ("paragraph", "It is monitored by aPTT.", (1,))],
+            id="two-cells-then-cited-statements-ending-in-tabs",
+        ),
         pytest.param(  # headings, then a row of one filled cell
             "Score\tRisk\n0-1\t\n2-3\tModerate\n",
             [("row", "Score: 0-1", ()), ("row", "Score: 2-3; Risk: Moderate", ())],

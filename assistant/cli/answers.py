@@ -125,13 +125,14 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
         weak = "  [less relevant]" if data["answerable"] else "  [weak match]"  # as the page says
         label = "" if item["relevant"] else weak
         lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
-        step = f" (step {item['number'][:-1]})" if item.get("number") else ""
+        level = "sub-step" if item.get("depth") else "step"  # "1." under step 2 is no step 1
+        step = f" ({level} {item['number'][:-1]})" if item.get("number") else ""
         if item.get("context"):  # what it is said of: "5 mg twice daily" under "Apixaban"
             lines += textwrap.wrap(
                 f"   Under: {item['context']}{step}", width, subsequent_indent="          "
             )
         elif step:
-            lines.append(f"   Step {item['number'][:-1]} of a numbered list")
+            lines.append(f"   {level.capitalize()} {item['number'][:-1]} of a numbered list")
         previous: tuple[str | None, int] | None = None
         for listed in item.get("items") or ():  # the list a lead-in introduces
             cited = f" [{', '.join(map(str, listed['citations']))}]" if listed["citations"] else ""

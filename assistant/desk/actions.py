@@ -142,15 +142,15 @@ class Decisions:
             )
         return found
 
-    def fix_followed(self, who: str, key: str, moves: Moves | None = None) -> Outcome:
-        """Write the passage's new words into an example that followed an edit; with `moves`
-        (the words the editor was shown), only if the article still reads so."""
+    def fix_followed(self, who: str, key: str, moves: Moves | None) -> Outcome:
+        """Write the passage's new words into an example that followed an edit, if they are
+        `moves`, the words the last build listed for it (None: it listed none)."""
         corpus = self.corpus()
         assert corpus.examples is not None
         followed = [f for f in corpus.examples.followed if f.example.key == key]
         if not followed:
             self._example(corpus, key, "followed")  # raises, saying why
-        if moves is not None and followed[0].moves != moves:
+        if followed[0].moves != moves:
             raise FeedbackError(UNBUILT)
         return self.fix(who, followed)[0]
 

@@ -14,7 +14,7 @@ import re
 
 from markdown_it.token import Token
 
-from assistant.ingest.citations import split_markdown_citations
+from assistant.ingest.citations import split_citations, split_markdown_citations
 from assistant.ingest.parsing import Block, Line, fold
 
 RULE = re.compile(r"^:?-+:?$")
@@ -59,6 +59,8 @@ def _cells(line: Line) -> tuple[str, tuple[str, ...]] | None:
     writes them; with the separator, or None for a line that is not a row."""
     content = line.content.lstrip(" \ufeff\u00a0").rstrip(TRAILING_BLANKS)
     written = content.rstrip()  # a stray tab after a '|' row, or after prose, is no cell
+    if "\t" not in written and (written.endswith(".") or split_citations(written).citations):
+        return None  # a statement that ends in a tab is a statement, not a row of one cell
     if "\t" in written or ("\t" in content and "|" not in written):
         cells = tuple(fold(cell) for cell in content.split("\t"))
         return ("\t", cells) if len(cells) >= 2 else None

@@ -129,6 +129,9 @@ def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
                 now = [(r.passage.id, r.passage.text) for r in answer.passages]
             except AssistantError:
                 now = []
+            judged = next((p for p in engine.index.passages if p.id == row.passage), None)
+            if judged is not None and judged.id not in {pid for pid, _ in now}:
+                now.append((judged.id, judged.text))  # ranked lower today: still a choice
         items.append(views.queue_item(row, served, now))
     return views.QueuePage(
         **_common(request, desk, editor, "judgements", "Clinicians' judgements"),
