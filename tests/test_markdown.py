@@ -398,6 +398,26 @@ def test_a_quote_inside_a_step_is_of_that_step_and_a_list_from_zero_counts_from_
     ]
 
 
+def test_each_cited_sentence_of_a_statement_is_a_passage_with_its_own_references(tmp_path):
+    """ "Remove the trigger. [1] Stop the infusion at once. [2]" was one passage showing "[1]"
+    in its text and citing 2 alone; the export has always cut such sentences apart."""
+    body = ORDINARY.replace(
+        "Creatinine is checked before each course.",
+        "Creatinine is checked first. [1] Repeat it\nafter each course. [2]",
+    )
+    path = write(tmp_path, body)
+    article = load_article(path)
+    got = [(p.text, p.citations, p.line) for p in article.passages if p.section[-1] == "Monitoring"]
+    assert got[:2] == [
+        ("Creatinine is checked first.", (1,), 30),
+        ("Repeat it after each course.", (2,), 30),
+    ]
+    cut = [p for p in article.passages if p.section[-1] == "Monitoring"][:2]
+    for passage in cut:  # each span is its sentence as printed, across lines
+        printed = body[passage.start : passage.end]
+        assert " ".join(printed.split()) == passage.text
+
+
 def test_a_list_numbered_one_one_one_reads_one_two_three(tmp_path):
     """Markdown viewers number "1. 1. 1." as 1, 2, 3 (from the list's first number); read as
     written, every step was step 1. A step's second paragraph is of that step."""

@@ -195,6 +195,24 @@ def _opens_list(lead: str) -> bool:
 _MARKER = r"\[\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*\]"
 _MARKER_CHAIN = re.compile(rf"(?<!\s)(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)")
 _CLOSE_AT_END = re.compile(r"(?P<close>[.;:!?]?)\s*$")
+_GOES_ON = re.compile(r"\s+\S")
+
+
+def cited_sentences(statement: str) -> list[tuple[int, int]]:
+    """The spans of a Markdown statement's cited sentences ("Remove the trigger. [1] Stop the
+    infusion. [2]"): each sentence that closes with its own markers is a statement of its
+    own, with exactly its references, as the export's are; one span when none is inside."""
+    spans, at = [], 0
+    for chain in _MARKER_CHAIN.finditer(statement):
+        before = chain.start("gap")
+        after = _GOES_ON.match(statement, chain.end())
+        if before and statement[before - 1] in ".?!" and after is not None:
+            spans.append((at, chain.end()))
+            at = after.end() - 1
+    spans.append((at, len(statement)))
+    return spans
+
+
 BARE_REFS = rf"{_REF}(?:\s*,\s*{_REF})*"
 MARKED_REFS = rf"{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*"
 RANGED_REFS = _REFS_WITH_RANGES

@@ -41,7 +41,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from assistant.errors import ArticleError
-from assistant.ingest.citations import split_markdown_citations
+from assistant.ingest.citations import cited_sentences, split_markdown_citations
 from assistant.ingest.frontmatter import EXAMPLE_FRONT_MATTER, Value, parse_date, read_front_matter
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
@@ -161,19 +161,31 @@ class _Body:
         depth = containers.count("list_item_open")
         number = self.numbers[-1] if kind == "bullet" and self.numbers else ""
         numbered = bool(number)
-        self.blocks.append(
-            Block(
-                kind,
-                raw,
-                start,
-                end,
-                head.number,
-                breaks=tuple(breaks),
-                indent=2 * depth,  # two columns a level: the export's nesting, in its terms
-                mark="#" if numbered else "",
-                number=number,
-            )
+        whole = Block(
+            kind,
+            raw,
+            start,
+            end,
+            head.number,
+            breaks=tuple(breaks),
+            indent=2 * depth,  # two columns a level: the export's nesting, in its terms
+            mark="#" if numbered else "",
+            number=number,
         )
+        if token.type in ("fence", "code_block"):
+            self.blocks.append(whole)
+            return
+        for a, b in cited_sentences(raw):  # "… trigger. [1] Stop …": a statement a sentence
+            self.blocks.append(
+                dataclasses.replace(
+                    whole,
+                    raw=raw[a:b],
+                    start=whole.offset(a),
+                    end=whole.offset(b),
+                    line=head.number + raw.count("\n", 0, a),
+                    breaks=tuple((r - a, f) for r, f in breaks if a < r < b),
+                )
+            )
 
     def _html(self, token: Token, containers: list[str]) -> None:
         """An HTML comment holds notes for editors; any other HTML block is read as text."""
