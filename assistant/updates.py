@@ -2,7 +2,8 @@
 
 After an edit, the editor needs to know what the build made of it, without reading the code:
 
-- passages unchanged, edited (with the words that changed, and its references where they changed too), split, merged, added and removed
+- passages unchanged, edited (with the words that changed, and the references where they
+  changed too), split, merged, added and removed
   (`assistant.ingest.lineage`), passages moved to another section (a heading renamed, a
   bullet moved), passages whose reference numbers alone changed (*recited*), and an
   article's new date, review status or title;
@@ -278,12 +279,9 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
             out.append(f"              {_difference(item['was'][0], item['text'])}")
             cited = (item.get("cited") or [None])[0]  # none in reports written before
             if cited is not None and cited != item.get("citations"):
-                was, now = ", ".join(map(str, cited)), ", ".join(map(str, item["citations"]))
-                out.append(f"              and its references [{was}] -> [{now}]")
+                out.append(f"              and its {_references(cited, item['citations'])}")
     for item in changes.get("recited") or []:
-        refs = "references [{}] -> [{}]".format(
-            *(", ".join(map(str, item[k])) for k in ("was", "now"))
-        )
+        refs = _references(item["was"], item["now"])
         out.append(f"    recited   {_where(item)} {_short(item['text'], 50)}: {refs}")
     for item in changes.get("moved") or []:
         out.append(
@@ -347,6 +345,11 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
         out.append(f"    unreachable {_where(item)} {_short(item['text'])}")
         out.append(f"      probes: {tried}")
     return out
+
+
+def _references(was: list[int], now: list[int]) -> str:
+    """A passage's reference numbers before and after: "references [4] -> [2, 4]"."""
+    return "references [{}] -> [{}]".format(", ".join(map(str, was)), ", ".join(map(str, now)))
 
 
 def _where(item: dict[str, Any]) -> str:

@@ -134,17 +134,24 @@ def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) 
         raise QueryError("version is not a version of this index; ask the question again")
     passage: str | None = None
     rank: int | None = None
+    said: tuple[tuple[str, str], ...] = ()
     if verdict != "missing":
         passage = _one(form, "passage")
         # checked against the version the page showed: an editor's correction published since
         # is what the clinician may be judging
-        shown = (
-            engine.index.articles[article].passages
+        served = engine.index.articles[article].passages
+        then = (
+            served
             if version == engine.index.version
             else [p for p in version_passages(index_dir, version) if p.article_id == article]
         )
-        if not any(p.id == passage for p in shown):
+        judged = next((p for p in then if p.id == passage), None)
+        if judged is None:
             raise QueryError("passage is not a passage of that article; ask the question again")
+        if all(p.id != passage for p in served):
+            # edited away since: its words then, so the desk shows what was judged (one still
+            # served is shown among the served version's ranking, as any unranked row)
+            said = ((passage, judged.text),)
         raw_rank = _one(form, "rank")
         if not _RANK.fullmatch(raw_rank) or not MIN_K <= int(raw_rank) <= MAX_K:
             raise QueryError(f"rank must be a whole number from {MIN_K} to {MAX_K}")
@@ -153,6 +160,7 @@ def read_judgement(form: dict[str, list[str]], engine: Engine, index_dir: Path) 
     if searched and searched not in engine.index.articles:
         raise QueryError("searched is not an article of this index; ask the question again")
     return Judgement(
+        shown=said,
         article=article,
         index_version=version,
         searched=searched,
@@ -240,7 +248,7 @@ async def feedback(request: Request) -> Response:
     except QueryError as exc:
         return _refuse(request, 422, str(exc))
     shown, declined = await shown_to(engine, judgement)
-    judgement = replace(judgement, shown=shown, client=kept.keys.client(cookie))
+    judgement = replace(judgement, shown=shown or judgement.shown, client=kept.keys.client(cookie))
     # "The article should cover this" is offered on a declined answer only, and a passage's
     # verdict names the passage at its rank: anything else judges an answer never shown.
     changed = declined is False and judgement.verdict == "missing"
@@ -249,15 +257,6 @@ async def feedback(request: Request) -> Response:
         changed = at >= len(shown) or shown[at][0] != judgement.passage
     if changed:
         return _refuse(request, 422, "the answer has changed since the page was shown; ask again")
-    served = {p.id for p in engine.index.passages}
-    if not shown and judgement.passage is not None and judgement.passage not in served:
-        # a passage since edited away: its words then, so the desk shows what was judged (one
-        # still served is shown among the served version's ranking, as any unranked row)
-        index_dir = request.app.state.settings.index_dir
-        then = version_passages(index_dir, judgement.index_version)
-        said = next((p.text for p in then if p.id == judgement.passage), None)
-        if said is not None:
-            judgement = replace(judgement, shown=((judgement.passage, said),))
     try:
         await run_in_threadpool(kept.store.add, judgement)
         outcome = "saved"

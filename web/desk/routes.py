@@ -118,7 +118,7 @@ QUEUE_SHOWN = 100
 def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
     engine = request.app.state.engine
     rows = desk.decisions.feedback.rows()
-    served = {p.id for a in engine.index.articles.values() for p in a.passages}
+    served = {p.id: p for a in engine.index.articles.values() for p in a.passages}
     waiting = [r for r in rows if r.status == "new"]
     items = []
     for row in waiting[:QUEUE_SHOWN]:  # each may be answered again: a page, not the whole queue
@@ -129,10 +129,10 @@ def queue_page(request: Request, desk: Desk, editor: Editor) -> views.QueuePage:
                 now = [(r.passage.id, r.passage.text) for r in answer.passages]
             except AssistantError:
                 now = []
-            judged = next((p for p in engine.index.passages if p.id == row.passage), None)
+            judged = served.get(row.passage or "")
             if judged is not None and judged.id not in {pid for pid, _ in now}:
                 now.append((judged.id, judged.text))  # ranked lower today: still a choice
-        items.append(views.queue_item(row, served, now))
+        items.append(views.queue_item(row, served.keys(), now))
     return views.QueuePage(
         **_common(request, desk, editor, "judgements", "Clinicians' judgements"),
         items=items,
@@ -159,14 +159,12 @@ def accept(request: Request, feedback_id: str, acting: Actor) -> Response:
     choice = field(form, "choice")  # a passage id, or "out-of-scope"
 
     def act() -> str:
-        if (
-            not choice and not field(form, "gold").strip()
-        ):  # the terminal's --gold, as the desk asks
-            if desk.decisions.feedback.get(number).verdict == "not":
-                raise FeedbackError(
-                    "this judgement says the passage does not answer: choose the passage that "
-                    "does, or “None: the article does not cover it”, then Accept"
-                )
+        unchosen = not choice and not field(form, "gold").strip()
+        if unchosen and desk.decisions.feedback.get(number).verdict == "not":
+            raise FeedbackError(  # what the terminal's --gold asks, in the desk's words
+                "this judgement says the passage does not answer: choose the passage that "
+                "does, or “None: the article does not cover it”, then Accept"
+            )
         return desk.decisions.accept(
             editor.name,
             number,
@@ -215,15 +213,13 @@ ACTIONS = {
     ("unexampled", "question"),
 }
 ASKED_OF = ("unreachable", "unexampled")
+"""The items that are passages an editor writes a question for."""
 
 
 def _listed_moves(desk: Desk) -> dict[str, Moves]:
     """The examples that followed an edit, as the last build's report shows them."""
     listed = changes(desk.builds.settings.index_dir).get("examples", {}).get("followed") or []
     return {f["key"]: tuple((m["from"], m["to"]) for m in f["moves"]) for f in listed}
-
-
-"""The items that are passages an editor writes a question for."""
 
 
 @router.post("/changes/followed/all", summary="Write the new words into every example", openapi_extra=FORM_BODY)  # fmt: skip

@@ -5,6 +5,7 @@ The templates under templates/desk/ render these and nothing else; no markup is 
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -146,7 +147,9 @@ class AuditPage(DeskPage):
     entries: list[AuditEntry] = field(default_factory=list)
 
 
-def queue_item(row: Feedback, current: set[str], ranked_now: list[tuple[str, str]]) -> QueueItem:
+def queue_item(
+    row: Feedback, current: Container[str], ranked_now: list[tuple[str, str]]
+) -> QueueItem:
     """A judgement with the passages as they were shown (or as the served version ranks them,
     for a row stored without them; after them, when the passage judged is no longer served),
     each marked if the served version (`current`, its passage ids) still has it."""
