@@ -129,6 +129,15 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
 
 
 @pytest.fixture(scope="session")
+def two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+    """The corpus with the second article and its editors' examples, built for real once: the
+    safety proposals and the routing between articles both read it."""
+    from tests.updates import build_two_articles
+
+    return build_two_articles(tmp_path_factory.mktemp("two-articles"), embedder)
+
+
+@pytest.fixture(scope="session")
 def shifted_two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
     """The corpus with the second article, built with the bridges as shifts of the question's
     vector (`TrainingSettings(bridges="shifts")`): built once for the safety proposals and the
@@ -213,7 +222,7 @@ def live_server(index_dir: Path, server_dir: Path):
 
 MODEL_FIXTURES = {
     "embedder", "torch_embedder", "engine", "index_dir", "two_articles", "client",
-    "shifted_two_articles_dir",
+    "shifted_two_articles_dir", "two_articles_dir",
 }  # fmt: skip
 SERVER_FIXTURES = {"live_server", "server"}
 

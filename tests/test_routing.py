@@ -69,3 +69,52 @@ def test_one_article_is_never_routed():
     """With one article, nothing to choose: its answers (and figures) are as they were."""
     article = load_article(ARTICLE)
     assert names_of({article.id: article}) is None
+
+
+@pytest.fixture(scope="module")
+def beside_kawasaki(two_articles_dir, embedder):
+    from assistant.engine import Engine
+
+    return Engine.open(two_articles_dir, embedder)
+
+
+CASE = "toddler febrile 5 days, cracked lips, swollen hands"  # names no article
+
+
+def _first(engine, question: str, history: tuple[str, ...] = ()):
+    answer = engine.ask(question, history)
+    return answer.passages[0].passage, not answer.answerable
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        # MMN's statement against steroids came first for a child with Kawasaki's signs
+        ("steroids?", "Corticosteroids as adjunct to primary IVIg"),
+        ("what dose of IVIG?", "IVIg 2 g/kg given as a single infusion"),  # not MMN's 1.6-2.4
+    ],
+)
+def test_a_follow_up_naming_nothing_stays_in_the_conversations_article(
+    beside_kawasaki, question, words
+):
+    from tests.updates import SECOND_ID
+
+    passage, declined = _first(beside_kawasaki, question, (CASE,))
+    assert passage.article_id == SECOND_ID
+    assert words in passage.text
+    assert not declined  # the decline is still decided on the whole corpus, as calibrated
+
+
+@pytest.mark.model
+def test_a_follow_up_naming_another_article_goes_to_it(beside_kawasaki):
+    passage, _ = _first(beside_kawasaki, "and the IVIg dose in MMN?", (CASE,))
+    assert passage.article_id == "what-is-multifocal-motor-neuropathy"
+
+
+@pytest.mark.model
+def test_a_first_question_is_not_held_to_any_article(beside_kawasaki):
+    """Only a conversation keeps an article: a new question still searches every one."""
+    passage, _ = _first(beside_kawasaki, "steroids for MMN?")
+    assert passage.article_id == "what-is-multifocal-motor-neuropathy"
+    assert "ineffective" in passage.text

@@ -14,7 +14,7 @@ import pytest
 from assistant.engine import Engine
 from assistant.search import artefact
 from tests.conftest import FIXTURES
-from tests.updates import SECOND_ID, build_two_articles
+from tests.updates import SECOND_ID
 
 pytestmark = pytest.mark.model
 
@@ -89,9 +89,9 @@ def _listed(engine: Engine, article_id: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def two_articles(tmp_path_factory: pytest.TempPathFactory, embedder) -> Engine:
+def two_articles(two_articles_dir, embedder) -> Engine:
     """The corpus with the second article and its editors' examples, built for real."""
-    return Engine.open(build_two_articles(tmp_path_factory.mktemp("safety"), embedder), embedder)
+    return Engine.open(two_articles_dir, embedder)
 
 
 def test_every_rejecting_statement_of_the_first_article_is_checked(engine):

@@ -89,6 +89,9 @@ class Reading:
     as a whole, then only its passages are kept, so their order is the one they had
     among all (searched alone, an article's scores were scaled among themselves, and a
     statement against NSAIDs in Kawasaki disease lost first place)."""
+    conversation: bool = False
+    """A follow-up among several articles whose conversation names none: `rank` keeps the
+    article the conversation itself ranks first (`assistant.search.routing`)."""
 
 
 class _Clock:
@@ -169,9 +172,10 @@ class Retriever:
         """The question read for searching, before any model work: what to embed, and how.
         Among several articles, one the question (or the conversation) names is searched
         alone (`assistant.search.routing`)."""
-        routed = None
+        routed, conversation = None, False
         if article is None and self._names is not None:
-            routed = self._names.route(question, history)
+            routed, named = self._names.choose(question, history)
+            conversation = not named and bool(history)
         allowed = self._allowed(article)
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None
@@ -181,7 +185,8 @@ class Retriever:
             read = [text, context] if context is not None else [text]
             shifted = ranker.shifts is not None
             embed = tuple(w.for_model if shifted else w.text for w in read)
-        return Reading(text, context, ranker, options, allowed, k, embed, routed)
+        conversation = conversation and context is not None
+        return Reading(text, context, ranker, options, allowed, k, embed, routed, conversation)
 
     def search(
         self,
@@ -233,11 +238,13 @@ class Retriever:
             best = max(dense.values(), default=0.0)
             clock.lap("dense search")
         lexical: dict[int, float] = {}
+        earlier = None
         if options.lexical and n:
             bm25 = self._index.lexical
             scores = bm25.scores_of(text.stems)
-            if context is not None and ranker.context_lexical_weight:
+            if context is not None and (ranker.context_lexical_weight or reading.conversation):
                 earlier = bm25.scores_of(context.stems)
+            if earlier is not None and ranker.context_lexical_weight:
                 scores = with_context(scores, earlier, ranker.context_lexical_weight)
             if allowed is not None:
                 mask = np.full(len(scores), -np.inf, dtype=np.float32)
@@ -253,13 +260,18 @@ class Retriever:
         if not fused:  # nothing matched lexically and dense is off: keep document order
             order = range(total) if allowed is None else allowed.tolist()
             fused = dict.fromkeys(list(order)[:n], 0.0)
+        by_name = reading.routed is not None
+        if reading.conversation:  # the decline stays the corpus's: calibrated on its best
+            routed = self._conversation_article(reading, vectors, earlier, n)
+            reading = replace(reading, routed=routed, conversation=False)
         if reading.routed is not None:
             named = self._members.get(reading.routed, frozenset())
             fused = {i: score for i, score in fused.items() if i in named}
             if not fused:  # none of its passages among the corpus's best: that article alone
                 alone = replace(reading, allowed=self._allowed(reading.routed), routed=None)
                 return self.rank(alone, raw, clock)
-            best = max((dense[i] for i in fused if i in dense), default=0.0)
+            if by_name:
+                best = max((dense[i] for i in fused if i in dense), default=0.0)
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: reading.k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
         margin = None if vector is None else ranker.margin(vector, best)
@@ -275,6 +287,26 @@ class Retriever:
             dense_scores=dense,
             lexical_scores=lexical,
         )
+
+    def _conversation_article(
+        self, reading: Reading, vectors: np.ndarray | None, earlier: np.ndarray | None, n: int
+    ) -> str | None:
+        """The article whose passage the conversation before a follow-up, ranked as a question
+        of its own (its vector adapted alone, its BM25 scores), finds first."""
+        ranker, options = reading.ranker, reading.options
+        dense: dict[int, float] = {}
+        if vectors is not None and len(vectors) > 1:
+            vector = ranker.query_vector(vectors[1], None)
+            scores, ids = self._vectors(options).search(vector[None, :], n, None)
+            dense = {
+                i: s for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0
+            }
+        lexical = top_scores(earlier, n, positive=True) if earlier is not None else {}
+        fused = ranker.fuse(dense, lexical)
+        if not fused:
+            return None
+        best = min(fused, key=lambda i: (-fused[i], i))
+        return self._index.passages[best].article_id
 
     def _shifted(self, reading: Reading, vectors: np.ndarray) -> np.ndarray:
         """The question's (and conversation's) vectors with their bridges' shifts added, when

@@ -40,11 +40,16 @@ class Names:
 
     def route(self, question: str, history: Sequence[str] = ()) -> str | None:
         """The article to search alone, or None for all of them."""
+        return self.choose(question, history)[0]
+
+    def choose(self, question: str, history: Sequence[str] = ()) -> tuple[str | None, bool]:
+        """`route`'s article, and whether any text named an article at all (a question naming
+        two names some: it keeps every article, and no conversation overrides that)."""
         for text in (question, *reversed(history)):
             named = self.named(text)
             if named:
-                return next(iter(named)) if len(named) == 1 else None
-        return None
+                return (next(iter(named)) if len(named) == 1 else None), True
+        return None, False
 
 
 def names_of(articles: Mapping[str, Article]) -> Names | None:
