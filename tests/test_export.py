@@ -987,7 +987,8 @@ def test_an_article_and_its_updates_written_blind_parse_as_their_writer_meant(tm
         pytest.param(  # ... also beside one line of two cells
             "Heparin is given IV. 1\t\nIt is monitored by aPTT. 1\t\nCheck platelets\tdaily\n",
             [("paragraph", "Heparin is given IV.", (1,)),
-             ("paragraph", "It is monitored by aPTT.", (1,))],  # as before: no joined "row"
+             ("paragraph", "It is monitored by aPTT.", (1,)),
+             ("paragraph", "Check platelets daily", ())],  # no joined "row", and not lost
             id="trailing-tabs-and-one-row",
         ),
         pytest.param(  # ... or beside two
@@ -1024,6 +1025,21 @@ def test_an_article_and_its_updates_written_blind_parse_as_their_writer_meant(tm
 def test_tables_and_lists_that_look_alike(tmp_path, body, expected):
     path = write(tmp_path, "Atrial Fibrillation (AF)\n\n" + body)
     assert [(kind, text, cites) for _, kind, text, _, cites in _passages(path)] == expected
+
+
+def test_a_line_of_cells_after_cited_lines_is_no_heading(tmp_path):
+    """It had opened a section of its name: in no passage, and the paragraph after it moved
+    under that name."""
+    body = (
+        "Heparin is given IV. 1\t\nIt is monitored by aPTT. 1\t\nCheck platelets\tdaily\n\n"
+        "All need monitoring. 2\n"
+    )
+    got = _passages(write(tmp_path, "Atrial Fibrillation (AF)\n\n" + body))
+    assert {section for section, *_ in got} == {"Atrial Fibrillation (AF)"}
+    assert [text for _, _, text, _, _ in got][2:] == [
+        "Check platelets daily",
+        "All need monitoring.",
+    ]
 
 
 @pytest.mark.parametrize(

@@ -42,8 +42,12 @@ MAX_HEADING_WORDS = 12
 
 def looks_like_heading(text: str) -> bool:
     """A heading is short, cites nothing, ends in no punctuation but a question mark ("When
-    to refer?"), and starts with a digit or a word holding a capital ("eGFR", "\u03b2-Blockers")."""
+    to refer?"), and starts with a digit or a word holding a capital ("eGFR", "\u03b2-Blockers").
+    A tab between its words makes it a row of cells ("Cell A<tab>Cell B" under two cited
+    lines had opened a section of that name, and was in no passage)."""
     if not text or len(text) > MAX_HEADING_CHARS or len(text.split()) > MAX_HEADING_WORDS:
+        return False
+    if "\t" in text.strip():
         return False
     if text[-1] in ".:;,!" or BULLET.match(text) or split_citations(text).citations:
         return False
