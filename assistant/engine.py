@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from assistant.answer import Answer, assemble
+from assistant.answer import Answer, assemble, longest_list
 from assistant.embed.batching import serving
 from assistant.embed.embedding import CachingEmbedder, Embedder, embed_async, fine_tuned_embedder
 from assistant.errors import AssistantError, IndexStoreError
@@ -72,6 +72,12 @@ class Engine:
         use_search_threads()
         self._retriever = Retriever(index, embedder)
         self.ranker = self._retriever.ranker
+        self._spare = longest_list(index.passages)
+
+    def _depth(self, k: int) -> int:
+        """How many hits to rank for k passages: more, for the places of those a lead-in above
+        already lists, within the ranker's candidates (more would rescale the fused scores)."""
+        return max(k, min(k + self._spare, self.ranker.candidates))
 
     @classmethod
     def open(
@@ -157,7 +163,7 @@ class Engine:
     ) -> Answer:
         """`ask` for a question already read (the API's validators have checked it)."""
         retrieval = self.retrieve(
-            query.question, query.history, k, options=options, article=article
+            query.question, query.history, self._depth(k), options=options, article=article
         )
         return self.answer_from(query.question, query.history, retrieval, k)
 
@@ -177,7 +183,8 @@ class Engine:
     ) -> Answer:
         """`answer` on the server's event loop: the same stages, the model call shared with the
         questions arriving meanwhile (`assistant.embed.batching`)."""
-        reading = self._retriever.read(query.question, query.history, k=k, article=article)
+        depth = self._depth(k)
+        reading = self._retriever.read(query.question, query.history, k=depth, article=article)
         vectors = await embed_async(self.embedder, reading.embed) if reading.embed else None
         retrieval = self._retriever.rank(reading, vectors)
         return self.answer_from(query.question, query.history, retrieval, k)
@@ -190,10 +197,11 @@ class Engine:
         return assemble(
             question,
             tuple(history),
-            retrieval.hits[:k],
+            retrieval.hits,
             self.index,
             answerable=not retrieval.declined,
-            relevant=list(relevant[:k]),
+            relevant=list(relevant),
+            k=k,
         )
 
     def retrieve(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from assistant.answer import introduced
 from assistant.ingest.corpus import load_article
 
@@ -68,3 +70,26 @@ def test_the_lists_of_subsections_under_a_lead_in_but_not_their_paragraphs(tmp_p
 
 def test_a_passage_that_leads_nothing_brings_nothing(tmp_path):
     assert _items(tmp_path, "Rituximab") == []
+
+
+def _shown_twice(answer) -> list[str]:
+    """Statements an answer shows twice: in a lead-in's list, and again as a card below it."""
+    listed: set[str] = set()
+    twice = []
+    for ranked in answer.passages:
+        if ranked.passage.id in listed:
+            twice.append(ranked.passage.text)
+        listed.update(item.id for item in ranked.items)
+    return twice
+
+
+@pytest.mark.model
+@pytest.mark.parametrize("k", [3, 5])
+def test_a_statement_a_lead_in_lists_is_not_shown_again_below_it(engine, k):
+    """ "MMN definition?" put "The following are typical features:" second and then its own
+    items: two of five places held statements the list above had already shown."""
+    answer = engine.ask("MMN definition?", k=k)
+    assert any(ranked.items for ranked in answer.passages)  # a lead-in with its list is shown
+    assert not _shown_twice(answer)
+    assert len(answer.passages) == k  # the places went to other statements
+    assert [r.rank for r in answer.passages] == list(range(1, k + 1))
