@@ -9,6 +9,7 @@ and nothing downstream can quietly change what a stage upstream decided.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -59,6 +60,24 @@ class Passage:
     def anchor(self) -> str:
         """The HTML id of this passage in the article view."""
         return f"p-{self.id}"
+
+
+def steps_going_on(marks: Iterable[tuple[str, int]]) -> list[bool]:
+    """For list items in order, as (number, depth): whether each is a later sentence or
+    paragraph of the numbered step printed above it at its depth, to be shown without the
+    number again. Deeper items between them (a step's own bullets) do not interrupt a step;
+    an item at a shallower depth, or an unnumbered one at the same depth, ends it."""
+    open_steps: dict[int, str] = {}  # depth -> the number of the step open there
+    going_on = []
+    for number, depth in marks:
+        for deeper in [d for d in open_steps if d > depth]:
+            del open_steps[deeper]
+        going_on.append(bool(number) and open_steps.get(depth) == number)
+        if number:
+            open_steps[depth] = number
+        else:
+            open_steps.pop(depth, None)
+    return going_on
 
 
 @dataclass(frozen=True, slots=True)

@@ -767,6 +767,71 @@ def test_the_conversation_follows_the_question_and_empty_sections_are_not_shown(
     assert "autofocus" not in follow_up.attrs
 
 
+STEP_WITH_BULLETS = """---
+title: What is a test condition?
+last_updated: 2026-03-03
+---
+
+## Treatment
+
+Steps to follow:
+
+1. Give adrenaline IM. [1]
+
+   - 0.5 mg in adults [1]
+   - 0.3 mg in children [1]
+
+   Repeat after 5 minutes if no response. [2]
+
+2. Call for help. [1]
+
+## Disclaimer
+
+For professionals.
+"""
+
+
+def test_a_steps_paragraph_after_its_own_bullets_keeps_no_number(tmp_path, hash_embedder):
+    """A Markdown step's paragraph after the step's own bullets is still step 1: the article
+    view, an answer's list and the terminal had numbered it "1." a second time."""
+    from assistant.build import build_index
+    from assistant.cli.answers import format_answer
+    from assistant.engine import Engine
+    from assistant.ingest.corpus import load_corpus
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "what-is-a-test-condition.md").write_text(STEP_WITH_BULLETS, encoding="utf-8")
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
+    engine = Engine.open(tmp_path / "index", hash_embedder)
+    with TestClient(create_app(engine=engine)) as client:
+        view = page(client, "/article/what-is-a-test-condition")
+        steps = [
+            (li.get("value"), li.text.split("[")[0], "in-article--goes-on" in li.classes)
+            for ol in view.find_all("ol", "article-bullets--numbered")
+            for li in ol.find_all("li")
+        ]
+        assert steps == [
+            ("1", "Give adrenaline IM.", False),
+            (None, "Repeat after 5 minutes if no response.", True),  # its marker hidden
+            ("2", "Call for help.", False),
+        ]
+        question = "Steps to follow:"
+        doc = page(client, views.ask_url(question) + "&k=1")
+        items = doc.one("ol", "passage__items").find_all("li", "passage__item")
+        assert [(i.get("value"), "passage__item--unnumbered" in i.classes) for i in items] == [
+            ("1", False),
+            (None, True),  # a bullet of step 1
+            (None, True),
+            (None, True),  # the step's later paragraph
+            ("2", False),
+        ]
+        data = client.post("/api/ask", json={"question": question, "k": 1}).json()
+        printed = format_answer(data, width=200)
+        assert printed.count("1. ") == 2  # the answer's rank, and step 1 once
+        assert "     Repeat after 5 minutes" in printed
+
+
 def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_embedder):
     """A protocol's steps keep the numbers the article prints, in the article view (an ordered
     list), in an answer's quote, under a lead-in, in the JSON and in the terminal."""

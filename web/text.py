@@ -15,7 +15,7 @@ from functools import lru_cache
 from markupsafe import Markup, escape
 
 from assistant.ingest.tokens import WORD, tokenize
-from assistant.records import Article, Passage, PassageKind
+from assistant.records import Article, Passage, PassageKind, steps_going_on
 
 SLUG_PART = re.compile(r"\w+")
 """What a section's anchor and a topic's initials are made of: not a reading of a question (a
@@ -114,6 +114,9 @@ class Block:
     passages: list[Passage] = field(default_factory=list)
     numbered: bool = False
     """A run of numbered steps (shown as `<ol>`, each with its printed number)."""
+    going_on: set[str] = field(default_factory=set)
+    """The ids of its passages that are a later sentence or paragraph of the step above them
+    (`steps_going_on`, read across the section's runs): shown without the number again."""
 
     @property
     def is_section(self) -> bool:
@@ -185,7 +188,25 @@ def outline(article: Article) -> list[Section]:
             last.passages.append(passage)
         else:
             children.append(Block(kind=passage.kind, passages=[passage], numbered=numbered))
+    for root in roots:
+        for section in root.walk():
+            _mark_steps(section)
     return roots
+
+
+def _mark_steps(section: Section) -> None:
+    """Each run's passages that go on a step printed above, maybe in the run before: a step's
+    own bullets stand between its sentences in a run of their own."""
+    bullets: list[tuple[Block, Passage]] = []
+    for child in [*section.children, None]:
+        if isinstance(child, Block) and child.kind == PassageKind.BULLET:
+            bullets.extend((child, passage) for passage in child.passages)
+            continue
+        marks = ((passage.number, passage.depth) for _, passage in bullets)
+        for (block, passage), goes_on in zip(bullets, steps_going_on(marks), strict=True):
+            if goes_on:
+                block.going_on.add(passage.id)
+        bullets = []  # a paragraph or a subsection ends the list
 
 
 def _unique(anchor: str, used: set[str]) -> str:

@@ -1,7 +1,5 @@
-"""The context object each page renders, built from the core's records.
-
-The conversation's links and trimming (`ask_url`, `trim_history`, `conversation`) live in
-`web.conversation`.
+"""The context object each page renders, built from the core's records (the conversation's
+links and trimming, `ask_url`, `trim_history` and `conversation`, live in `web.conversation`).
 
 Templates only read these. Every decision a page makes (labels, links, what to trim, which
 words to emphasise) is made here in Python, where it is tested without HTML.
@@ -20,7 +18,7 @@ from assistant.errors import QueryError
 from assistant.limits import (
     MAX_QUESTION_CHARS,
 )
-from assistant.records import Article
+from assistant.records import Article, steps_going_on
 from assistant.search.loaded import LoadedIndex
 from web import text
 from web.conversation import Conversation, Turn, ask_url, conversation
@@ -142,15 +140,15 @@ def reference_anchor(number: int) -> str:
 
 @dataclass(frozen=True, slots=True)
 class ShownItem:
-    """A statement of a lead-in's list, shown under the lead-in: its words marked like the
-    passage's; its markers link to the entries in the list under the passage, as the
-    passage's own do (`anchor` keeps their tooltips' ids apart)."""
+    """A statement of a lead-in's list, shown under it: words marked and markers linked as the
+    passage's own are (`anchor` keeps their tooltips' ids apart)."""
 
     text: Markup
     citations: tuple[int, ...]
     anchor: str
     number: str = ""  # a numbered step's number as printed ("2.")
     depth: int = 0  # how deep in its list it is printed
+    goes_on: bool = False  # a later sentence of the step above it: shown without its number
 
 
 @dataclass(frozen=True, slots=True)
@@ -390,6 +388,7 @@ def answer_page(
     shown = []
     for ranked in answer.passages:
         label, tone = _label(ranked, answer.answerable)
+        going_on = steps_going_on((item.number, item.depth) for item in ranked.items)
         shown.append(
             ShownPassage(
                 rank=ranked.rank,
@@ -412,6 +411,7 @@ def answer_page(
                         f"{ranked.rank}-item-{n}",
                         item.number,
                         item.depth,
+                        going_on[n - 1],
                     )
                     for n, item in enumerate(ranked.items, start=1)
                 ),

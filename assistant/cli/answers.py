@@ -12,6 +12,7 @@ import click
 
 from assistant.cli import common
 from assistant.limits import DEFAULT_K, MAX_K, MIN_K
+from assistant.records import steps_going_on
 from assistant.settings import current
 
 MAX_STDIN_BYTES = 64 * 1024
@@ -133,15 +134,14 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
             )
         elif step:
             lines.append(f"   {level.capitalize()} {item['number'][:-1]} of a numbered list")
-        previous: tuple[str | None, int] | None = None
-        for listed in item.get("items") or ():  # the list a lead-in introduces
+        listed_items = item.get("items") or ()  # the list a lead-in introduces
+        going_on = steps_going_on((i.get("number", ""), i.get("depth", 0)) for i in listed_items)
+        for listed, goes_on in zip(listed_items, going_on, strict=True):
             cited = f" [{', '.join(map(str, listed['citations']))}]" if listed["citations"] else ""
             mark = listed.get("number") or "-"  # a numbered list keeps its steps' numbers
-            here = (listed.get("number"), listed.get("depth", 0))
-            if mark != "-" and here == previous:  # a step's later sentence goes on under it
+            if goes_on:  # a step's later sentence goes on under it
                 mark = " " * len(mark)
-            previous = here
-            pad = "   " + "  " * here[1]  # a nested item under its lead
+            pad = "   " + "  " * listed.get("depth", 0)  # a nested item under its lead
             lines += textwrap.wrap(
                 f"{pad}{mark} {listed['text']}{cited}", width, subsequent_indent=pad + "  "
             )
