@@ -1027,6 +1027,16 @@ def test_tables_and_lists_that_look_alike(tmp_path, body, expected):
     assert [(kind, text, cites) for _, kind, text, _, cites in _passages(path)] == expected
 
 
+@pytest.mark.parametrize("heading", ["2.1\tDiagnosis", "2\tDiagnosis", "Section 2\tDiagnosis"])
+def test_a_tab_after_a_headings_number_keeps_it_a_heading(tmp_path, heading):
+    """A word processor prints a tab after an outline number: the heading is still one."""
+    body = f"{heading}\n\nThe diagnosis is clinical. 1\n"
+    got = _passages(write(tmp_path, "Atrial Fibrillation (AF)\n\n" + body))
+    assert [(section, text) for section, _, text, _, _ in got] == [
+        (heading.replace("\t", " "), "The diagnosis is clinical.")
+    ]
+
+
 def test_a_line_of_cells_after_cited_lines_is_no_heading(tmp_path):
     """It had opened a section of its name: in no passage, and the paragraph after it moved
     under that name."""

@@ -40,14 +40,19 @@ MAX_HEADING_CHARS = 100
 MAX_HEADING_WORDS = 12
 
 
+_NUMBERED_HEADING = re.compile(r"^(?:[A-Z][a-z]+ )?[0-9]+(?:\.[0-9]+)*\.?\t")
+"""A heading's number and the tab after it, with the word before it when there is one."""
+
+
 def looks_like_heading(text: str) -> bool:
     """A heading is short, cites nothing, ends in no punctuation but a question mark ("When
     to refer?"), and starts with a digit or a word holding a capital ("eGFR", "\u03b2-Blockers").
     A tab between its words makes it a row of cells ("Cell A<tab>Cell B" under two cited
-    lines had opened a section of that name, and was in no passage)."""
+    lines had opened a section of that name, and was in no passage), except the tab a word
+    processor prints after a heading's number ("2.1<tab>Diagnosis", "Section 3<tab>Treatment")."""
     if not text or len(text) > MAX_HEADING_CHARS or len(text.split()) > MAX_HEADING_WORDS:
         return False
-    if "\t" in text.strip():
+    if "\t" in _NUMBERED_HEADING.sub("", text.strip()):
         return False
     if text[-1] in ".:;,!" or BULLET.match(text) or split_citations(text).citations:
         return False
