@@ -58,30 +58,19 @@ def assemble(
     *,
     answerable: bool = True,
     relevant: list[bool] | None = None,
-    k: int | None = None,
 ) -> Answer:
-    """Turn retrieval hits into an answer that carries each passage's article and the
-    disclaimer: the first `k` (all by default) that a lead-in above has not already listed.
-    Shown once in "… the following:" and again as cards of their own, a list's items took the
-    places of other statements (44 of the 513 gold answers showed one twice)."""
-    ranked: list[RankedPassage] = []
-    listed: set[str] = set()  # the statements a lead-in above shows in its list
-    for at, hit in enumerate(hits):
+    """Turn retrieval hits into an answer that carries each passage's article and the disclaimer."""
+    ranked = []
+    for rank, hit in enumerate(hits, start=1):
         passage = index.passages[hit.index]
-        if passage.id in listed:
-            continue
-        if k is not None and len(ranked) == k:
-            break
-        items = introduced(index.passages, hit.index)
-        listed.update(item.id for item in items)
         ranked.append(
             RankedPassage(
-                rank=len(ranked) + 1,
+                rank=rank,
                 passage=passage,
                 article=index.articles[passage.article_id],
                 score=round(hit.score, 4),
-                relevant=answerable if relevant is None else relevant[at],
-                items=items,
+                relevant=answerable if relevant is None else relevant[rank - 1],
+                items=introduced(index.passages, hit.index),
             )
         )
     return Answer(
@@ -92,6 +81,21 @@ def assemble(
         disclaimer=disclaimer_for(ranked, index),
         index=index.manifest.summary(),
     )
+
+
+def shown_hits(hits: Sequence[Hit], passages: Sequence[Passage], k: int) -> list[Hit]:
+    """The first `k` hits that no lead-in shown above already lists. Shown once in "... the
+    following:" and again as cards of their own, a list's items took the places of other
+    statements (44 of the 513 gold answers showed one twice)."""
+    shown: list[Hit] = []
+    listed: set[str] = set()  # the statements a lead-in above shows in its list
+    for hit in hits:
+        if len(shown) == k:
+            break
+        if passages[hit.index].id not in listed:
+            shown.append(hit)
+            listed.update(item.id for item in introduced(passages, hit.index))
+    return shown
 
 
 def longest_list(passages: Sequence[Passage]) -> int:

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
-from assistant.answer import Answer, assemble, longest_list
+import numpy as np
+
+from assistant.answer import Answer, assemble, longest_list, shown_hits
 from assistant.embed.batching import serving
 from assistant.embed.embedding import CachingEmbedder, Embedder, embed_async, fine_tuned_embedder
 from assistant.errors import AssistantError, IndexStoreError
@@ -18,6 +21,7 @@ from assistant.limits import DEFAULT_K, Query, check_k
 from assistant.search.loaded import LoadedIndex, load_index
 from assistant.search.retrieval import (
     DEFAULT_OPTIONS,
+    Reading,
     Retrieval,
     RetrievalOptions,
     Retriever,
@@ -162,10 +166,11 @@ class Engine:
         options: RetrievalOptions = DEFAULT_OPTIONS,
     ) -> Answer:
         """`ask` for a question already read (the API's validators have checked it)."""
-        retrieval = self.retrieve(
-            query.question, query.history, self._depth(k), options=options, article=article
+        reading = self._retriever.read(
+            query.question, query.history, k=self._depth(k), options=options, article=article
         )
-        return self.answer_from(query.question, query.history, retrieval, k)
+        vectors = self.embedder.embed(reading.embed) if reading.embed else None
+        return self._answered(query, reading, vectors, k)
 
     async def ask_async(
         self,
@@ -186,22 +191,35 @@ class Engine:
         depth = self._depth(k)
         reading = self._retriever.read(query.question, query.history, k=depth, article=article)
         vectors = await embed_async(self.embedder, reading.embed) if reading.embed else None
+        return self._answered(query, reading, vectors, k)
+
+    def _answered(
+        self, query: Query, reading: Reading, vectors: np.ndarray | None, k: int
+    ) -> Answer:
+        """The answer from the ranking of `reading`, ranked again as deep as fusion goes when
+        the lead-ins shown listed more of its hits than the longest list has items."""
         retrieval = self._retriever.rank(reading, vectors)
-        return self.answer_from(query.question, query.history, retrieval, k)
+        answer = self.answer_from(query.question, query.history, retrieval, k)
+        deepest = reading.ranker.candidates
+        if len(answer.passages) < k and len(retrieval.hits) == reading.k < deepest:
+            retrieval = self._retriever.rank(replace(reading, k=deepest), vectors)
+            answer = self.answer_from(query.question, query.history, retrieval, k)
+        return answer
 
     def answer_from(
         self, question: str, history: Sequence[str], retrieval: Retrieval, k: int
     ) -> Answer:
-        """Assemble the top k passages with the ranker's decision on whether any answers."""
-        relevant = relevant_flags(retrieval, self.ranker.relevant_margin)
+        """Assemble the top k passages (`shown_hits`) with the ranker's decision on whether any
+        answers; each labelled relevant by the passages shown above it, not by hits skipped."""
+        hits = shown_hits(retrieval.hits, self.index.passages, k)
+        shown = replace(retrieval, hits=hits)
         return assemble(
             question,
             tuple(history),
-            retrieval.hits,
+            hits,
             self.index,
             answerable=not retrieval.declined,
-            relevant=list(relevant),
-            k=k,
+            relevant=list(relevant_flags(shown, self.ranker.relevant_margin)),
         )
 
     def retrieve(

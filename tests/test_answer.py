@@ -93,3 +93,32 @@ def test_a_statement_a_lead_in_lists_is_not_shown_again_below_it(engine, k):
     assert not _shown_twice(answer)
     assert len(answer.passages) == k  # the places went to other statements
     assert [r.rank for r in answer.passages] == list(range(1, k + 1))
+
+
+@pytest.mark.model
+def test_an_answer_holds_k_passages_when_several_lead_ins_list_its_hits(engine):
+    """Three lead-ins' lists (6 + 3 + 3 items) took more places than the longest list has:
+    "What MRI findings are seen in MMN?" at k=20 was given 15 passages of the article's 32."""
+    answer = engine.ask("What MRI findings are seen in MMN?", k=20)
+    assert sum(bool(r.items) for r in answer.passages) >= 2
+    assert not _shown_twice(answer)
+    assert len(answer.passages) == 20
+
+
+@pytest.mark.model
+def test_relevance_is_read_from_the_passages_shown(engine):
+    """A skipped item below the relevance margin made the next shown passage "less relevant"
+    although it was within the margin of the best."""
+    from dataclasses import replace
+
+    retrieval = engine.retrieve("MMN definition?", (), 20)
+    lead = next(h for h in retrieval.hits if engine.index.passages[h.index].text.endswith(":"))
+    listed = {p.id for p in introduced(engine.index.passages, lead.index)}
+    best, margin = retrieval.best_dense, engine.ranker.relevant_margin
+    hits = []
+    for hit in retrieval.hits:  # every item of the lead-in far below the best, the rest close
+        item = engine.index.passages[hit.index].id in listed
+        hits.append(replace(hit, dense=best - 2 * margin if item else best - margin / 2))
+    answer = engine.answer_from("MMN definition?", (), replace(retrieval, hits=hits), 5)
+    assert not _shown_twice(answer)
+    assert [r.relevant for r in answer.passages] == [True] * 5
