@@ -107,6 +107,31 @@ def test_a_follow_up_naming_nothing_stays_in_the_conversations_article(
 
 
 @pytest.mark.model
+def test_a_follow_up_keeps_k_passages_of_its_article(beside_kawasaki):
+    """The corpus's best 50 held few of the article's passages: 10 were asked for, 5 given."""
+    from tests.updates import SECOND_ID
+
+    answer = beside_kawasaki.ask("what dose of IVIG?", (CASE,), k=20)
+    assert len(answer.passages) == 20
+    assert {r.passage.article_id for r in answer.passages} == {SECOND_ID}
+    assert [r.rank for r in answer.passages] == list(range(1, 21))
+    scores = [r.score for r in answer.passages]
+    assert scores == sorted(scores, reverse=True)
+
+
+@pytest.mark.model
+def test_a_new_topic_in_the_follow_up_box_is_not_held_to_the_conversation(beside_kawasaki):
+    """A question whose own best passages are all another article's is a new topic: it was
+    answered from the conversation's article, every passage marked relevant."""
+    passage, _ = _first(
+        beside_kawasaki,
+        "asymmetric hand weakness with conduction block: which antibodies?",
+        (CASE,),
+    )
+    assert passage.article_id == "what-is-multifocal-motor-neuropathy"
+
+
+@pytest.mark.model
 def test_a_follow_up_naming_another_article_goes_to_it(beside_kawasaki):
     passage, _ = _first(beside_kawasaki, "and the IVIg dose in MMN?", (CASE,))
     assert passage.article_id == "what-is-multifocal-motor-neuropathy"

@@ -25,7 +25,7 @@ from assistant.ingest.tokens import Words
 from assistant.search import artefact
 from assistant.search.loaded import LoadedIndex
 from assistant.search.ranker import Ranker, read_question, top_scores, untrained, with_context
-from assistant.search.routing import names_of
+from assistant.search.routing import CONVERSATION_WITHIN, names_of
 from assistant.search.vectorindex import FaissStore, VectorStore
 
 
@@ -261,18 +261,24 @@ class Retriever:
             order = range(total) if allowed is None else allowed.tolist()
             fused = dict.fromkeys(list(order)[:n], 0.0)
         by_name = reading.routed is not None
+        ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
         if reading.conversation:  # the decline stays the corpus's: calibrated on its best
             routed = self._conversation_article(reading, vectors, earlier, n)
+            own = self._members.get(routed, frozenset()) if routed else frozenset()
+            if not any(i in own for i, _ in ordered[:CONVERSATION_WITHIN]):
+                routed = None  # the question itself points elsewhere: a new topic
             reading = replace(reading, routed=routed, conversation=False)
         if reading.routed is not None:
             named = self._members.get(reading.routed, frozenset())
-            fused = {i: score for i, score in fused.items() if i in named}
-            if not fused:  # none of its passages among the corpus's best: that article alone
+            ordered = [(i, score) for i, score in ordered if i in named]
+            if not ordered:  # none of its passages among the corpus's best: that article alone
                 alone = replace(reading, allowed=self._allowed(reading.routed), routed=None)
                 return self.rank(alone, raw, clock)
             if by_name:
-                best = max((dense[i] for i in fused if i in dense), default=0.0)
-        ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))[: reading.k]
+                best = max((dense[i] for i, _ in ordered if i in dense), default=0.0)
+            if len(ordered) < min(reading.k, len(named)):
+                ordered += self._more_of(reading, raw, ordered)
+        ordered = ordered[: reading.k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
         margin = None if vector is None else ranker.margin(vector, best)
         declined = vector is not None and ranker.declines(margin, best)
@@ -287,6 +293,18 @@ class Retriever:
             dense_scores=dense,
             lexical_scores=lexical,
         )
+
+    def _more_of(
+        self, reading: Reading, vectors: np.ndarray | None, kept: list[tuple[int, float]]
+    ) -> list[tuple[int, float]]:
+        """The routed article's next passages, ranked in it alone, after the few of them the
+        corpus's best held: below those, whatever their scores among themselves (a follow-up
+        asking for 10 passages was given 5 of an article of 52)."""
+        alone = replace(reading, allowed=self._allowed(reading.routed), routed=None)
+        below = min(score for _, score in kept)
+        have = {i for i, _ in kept}
+        more = [h.index for h in self.rank(alone, vectors).hits if h.index not in have]
+        return [(i, below - 1e-6 * n) for n, i in enumerate(more, start=1)]
 
     def _conversation_article(
         self, reading: Reading, vectors: np.ndarray | None, earlier: np.ndarray | None, n: int
