@@ -1027,7 +1027,7 @@ def test_tables_and_lists_that_look_alike(tmp_path, body, expected):
     assert [(kind, text, cites) for _, kind, text, _, cites in _passages(path)] == expected
 
 
-@pytest.mark.parametrize("heading", ["2.1\tDiagnosis", "2\tDiagnosis", "Section 2\tDiagnosis"])
+@pytest.mark.parametrize("heading", ["2.1\tDiagnosis", "2.\tDiagnosis", "2.1.3\tDiagnosis"])
 def test_a_tab_after_a_headings_number_keeps_it_a_heading(tmp_path, heading):
     """A word processor prints a tab after an outline number: the heading is still one."""
     body = f"{heading}\n\nThe diagnosis is clinical. 1\n"
@@ -1035,6 +1035,16 @@ def test_a_tab_after_a_headings_number_keeps_it_a_heading(tmp_path, heading):
     assert [(section, text) for section, _, text, _, _ in got] == [
         (heading.replace("\t", " "), "The diagnosis is clinical.")
     ]
+
+
+@pytest.mark.parametrize("row", ["2\tHigh risk", "Grade 1\tMild"])
+def test_a_table_row_standing_alone_is_no_heading(tmp_path, row):
+    """A blank line inside a copied table left "2<tab>High risk" alone: read as a heading it
+    was in no passage, and the table after it was filed under its words."""
+    body = f"Risk score\tCategory\n0\tLow risk\n1\tModerate risk\n\n{row}\n\nAll need review. 2\n"
+    got = _passages(write(tmp_path, "Atrial Fibrillation (AF)\n\n" + body))
+    assert {section for section, *_ in got} == {"Atrial Fibrillation (AF)"}
+    assert [text for _, _, text, _, _ in got][-2:] == [row.replace("\t", " "), "All need review."]
 
 
 def test_a_line_of_cells_after_cited_lines_is_no_heading(tmp_path):

@@ -40,8 +40,11 @@ MAX_HEADING_CHARS = 100
 MAX_HEADING_WORDS = 12
 
 
-_NUMBERED_HEADING = re.compile(r"^(?:[A-Z][a-z]+ )?[0-9]+(?:\.[0-9]+)*\.?\t")
-"""A heading's number and the tab after it, with the word before it when there is one."""
+_NUMBERED_HEADING = re.compile(r"^[0-9]+(?:\.[0-9]+)*\.(?:[0-9]+)?\t(?=[A-Z])")
+"""An outline number with its dot ("2.", "2.1") and the tab a word processor prints after it,
+before a capital. Not a bare number ("2<tab>High risk") nor a word and a number ("Grade
+1<tab>Mild"): a table's rows start so, and a row read as a heading was lost from every passage
+and filed the passages after it under its words."""
 
 
 def looks_like_heading(text: str) -> bool:
@@ -49,7 +52,7 @@ def looks_like_heading(text: str) -> bool:
     to refer?"), and starts with a digit or a word holding a capital ("eGFR", "\u03b2-Blockers").
     A tab between its words makes it a row of cells ("Cell A<tab>Cell B" under two cited
     lines had opened a section of that name, and was in no passage), except the tab a word
-    processor prints after a heading's number ("2.1<tab>Diagnosis", "Section 3<tab>Treatment")."""
+    processor prints after an outline number ("2.1<tab>Diagnosis")."""
     if not text or len(text) > MAX_HEADING_CHARS or len(text.split()) > MAX_HEADING_WORDS:
         return False
     if "\t" in _NUMBERED_HEADING.sub("", text.strip()):
