@@ -785,6 +785,14 @@ Steps to follow:
 
 2. Call for help. [1]
 
+   | Age | Dose |
+   | --- | --- |
+   | Adult | 0.5 mg [1] |
+
+   Keep the patient lying flat. [1]
+
+3. Start fluids. [1]
+
 ## Disclaimer
 
 For professionals.
@@ -792,8 +800,8 @@ For professionals.
 
 
 def test_a_steps_paragraph_after_its_own_bullets_keeps_no_number(tmp_path, hash_embedder):
-    """A Markdown step's paragraph after the step's own bullets is still step 1: the article
-    view, an answer's list and the terminal had numbered it "1." a second time."""
+    """A Markdown step's paragraph after the step's own bullets (or table) is still that step:
+    the article view, an answer's list and the terminal had numbered it a second time."""
     from assistant.build import build_index
     from assistant.cli.answers import format_answer
     from assistant.engine import Engine
@@ -815,6 +823,8 @@ def test_a_steps_paragraph_after_its_own_bullets_keeps_no_number(tmp_path, hash_
             ("1", "Give adrenaline IM.", False),
             (None, "Repeat after 5 minutes if no response.", True),  # its marker hidden
             ("2", "Call for help.", False),
+            (None, "Keep the patient lying flat.", True),  # after the step's own table
+            ("3", "Start fluids.", False),
         ]
         question = "Steps to follow:"
         doc = page(client, views.ask_url(question) + "&k=1")
@@ -825,11 +835,15 @@ def test_a_steps_paragraph_after_its_own_bullets_keeps_no_number(tmp_path, hash_
             (None, True),
             (None, True),  # the step's later paragraph
             ("2", False),
+            (None, True),  # a row of step 2's table
+            (None, True),  # step 2's later paragraph
+            ("3", False),
         ]
         data = client.post("/api/ask", json={"question": question, "k": 1}).json()
         printed = format_answer(data, width=200)
         assert printed.count("1. ") == 2  # the answer's rank, and step 1 once
-        assert "     Repeat after 5 minutes" in printed
+        assert printed.count("2. ") == 1 and printed.count("3. ") == 1
+        assert "     Repeat after 5 minutes" in printed and "     Keep the patient" in printed
 
 
 def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_embedder):

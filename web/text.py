@@ -196,10 +196,10 @@ def outline(article: Article) -> list[Section]:
 
 def _mark_steps(section: Section) -> None:
     """Each run's passages that go on a step printed above, maybe in the run before: a step's
-    own bullets stand between its sentences in a run of their own."""
+    own bullets or table stand between its sentences in a run of their own."""
     bullets: list[tuple[Block, Passage]] = []
     for child in [*section.children, None]:
-        if isinstance(child, Block) and child.kind == PassageKind.BULLET:
+        if isinstance(child, Block) and child.kind in (PassageKind.BULLET, PassageKind.ROW):
             bullets.extend((child, passage) for passage in child.passages)
             continue
         marks = ((passage.number, passage.depth) for _, passage in bullets)

@@ -179,6 +179,8 @@ def cut_citations(block: Block, after: Block | None, split: Callable[[str], Spli
 def _level(levels: list[int], block: Block) -> int:
     """How deep a bullet is printed: a level opens two columns or more in from the one above
     (one column is a slip of the same list, as in `_nests`); `levels` holds the open ones."""
+    if block.kind == PassageKind.ROW and levels and block.indent > levels[-1] + 1:
+        return len(levels)  # a table printed inside a list item: one deeper, the list goes on
     if block.kind != "bullet":
         levels.clear()
         return 0

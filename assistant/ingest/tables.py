@@ -51,7 +51,10 @@ def row_block(
     start = line.start + prefix.match(line.content).end()  # type: ignore[union-attr]
     end = line.start + len(line.content.rstrip())
     raw = line.content[start - line.start : end - line.start]
-    return Block("row", raw, start, end, line.number, header=header, cells=cells, cited=cited)
+    indent = len(line.content) - len(line.content.lstrip(" \t"))  # under a list item: nested
+    return Block(
+        "row", raw, start, end, line.number, indent=indent, header=header, cells=cells, cited=cited
+    )
 
 
 def _cells(line: Line) -> tuple[str, tuple[str, ...]] | None:

@@ -304,7 +304,8 @@ class Retriever:
         below = min(score for _, score in kept)
         have = {i for i, _ in kept}
         more = [h.index for h in self.rank(alone, vectors).hits if h.index not in have]
-        return [(i, below - 1e-6 * n) for n, i in enumerate(more, start=1)]
+        # in their order below those kept; fused scores are min-max scaled, so never below 0
+        return [(i, max(below - 1e-6 * n, 0.0)) for n, i in enumerate(more, start=1)]
 
     def _conversation_article(
         self, reading: Reading, vectors: np.ndarray | None, earlier: np.ndarray | None, n: int
