@@ -17,6 +17,7 @@ WRITTEN = [
     FIXTURES / "second-article" / "what-is-kawasaki-disease.md",
     *sorted((FIXTURES / "markdown").glob("*.md")),
     *[FIXTURES / "anaphylaxis" / f"v{n}.txt" for n in range(3)],  # v3: the review line, below
+    *[FIXTURES / "atrial-fibrillation" / f"v{n}.txt" for n in range(2)],
 ]
 
 

@@ -951,6 +951,28 @@ def test_an_article_and_its_updates_written_blind_parse_as_their_writer_meant(tm
     assert any(p.text.startswith("Respiratory compromise") for p in nested)
 
 
+ATRIAL_FIBRILLATION = Path(__file__).parent / "fixtures" / "atrial-fibrillation"
+
+
+@pytest.mark.parametrize("version", ["v0", "v1"])
+def test_a_second_blind_article_and_its_update_parse_as_their_writer_meant(tmp_path, version):
+    """Every gold phrase in a passage, the DOAC steps numbered 1-6, the score table's eight
+    rows under their column headings, each dose under its drug's name."""
+    path = tmp_path / "what-is-atrial-fibrillation.txt"
+    path.write_text((ATRIAL_FIBRILLATION / f"{version}.txt").read_text(encoding="utf-8"))
+    article = load_article(path)
+    texts = [p.text.lower() for p in article.passages]
+    for line in (ATRIAL_FIBRILLATION / f"{version}.gold.jsonl").read_text().splitlines():
+        for phrase in json.loads(line)["gold"]:
+            assert any(phrase.lower() in text for text in texts), phrase
+    steps = [p for p in article.passages if p.number]
+    assert [p.number for p in steps] == [f"{n}." for n in range(1, 7)]
+    rows = [p for p in article.passages if p.kind == "row"]
+    assert len(rows) == 8 and all(p.text.startswith("Risk factor: ") for p in rows)
+    doses = [p for p in article.passages if p.context == "Apixaban (Eliquis)"]
+    assert [p.depth for p in doses] == [1, 1] and doses[0].text.startswith("Standard dose")
+
+
 @pytest.mark.parametrize(
     ("body", "expected"),
     [
