@@ -1049,7 +1049,16 @@ def test_tables_and_lists_that_look_alike(tmp_path, body, expected):
     assert [(kind, text, cites) for _, kind, text, _, cites in _passages(path)] == expected
 
 
-@pytest.mark.parametrize("heading", ["2.1\tDiagnosis", "2.\tDiagnosis", "2.1.3\tDiagnosis"])
+@pytest.mark.parametrize(
+    "heading",
+    [
+        "2.1\tDiagnosis",
+        "2.\tDiagnosis",
+        "2.1.3\tDiagnosis",
+        "2.1\t\u03b2-Blockers",
+        "2.2\teGFR Targets",
+    ],
+)
 def test_a_tab_after_a_headings_number_keeps_it_a_heading(tmp_path, heading):
     """A word processor prints a tab after an outline number: the heading is still one."""
     body = f"{heading}\n\nThe diagnosis is clinical. 1\n"

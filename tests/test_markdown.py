@@ -719,3 +719,57 @@ def test_a_long_run_of_spaces_or_markers_is_read_at_once(tmp_path, old, new):
     with hang_guard():
         article = load_article(write(tmp_path, edit(old, new), name=A.name))
     assert article.passages
+
+
+NESTED_TABLES = """---
+title: What is a test condition?
+last_updated: 2026-03-15
+---
+
+## Treatment
+
+Steps to follow:
+
+1. Give adrenaline IM. [1]
+   - Use the thigh. [1]
+
+   | Age | Dose |
+   | --- | --- |
+   | Adult | 0.5 mg [1] |
+
+   Keep the patient lying flat. [1]
+
+2. Call for help. [1]
+
+Anticoagulants used:
+
+- Apixaban:
+  - 5 mg twice daily for most patients. [1]
+
+    | Criterion | Threshold |
+    | --- | --- |
+    | Age | 80 years or older [1] |
+
+  - 2.5 mg twice daily with two criteria. [1]
+
+## Disclaimer
+
+For professionals.
+"""
+
+
+def test_a_table_inside_a_list_item_neither_ends_its_step_nor_loses_its_lead(tmp_path):
+    """A table after a step's own bullets had ended the step ("1." shown twice), and a table
+    under "Apixaban:" had taken that lead from the dose after it: "2.5 mg twice daily" read
+    as said of every anticoagulant."""
+    from assistant.records import steps_going_on
+
+    passages = load_article(write(tmp_path, NESTED_TABLES)).passages
+    by_text = {p.text: p for p in passages}
+    row = by_text["Age: Adult; Dose: 0.5 mg"]
+    assert row.depth == 1  # one level under step 1, as its sub-bullet
+    step = [p for p in passages if p.context == "Steps to follow:"]
+    going_on = steps_going_on((p.number, p.depth) for p in step)
+    assert dict(zip((p.text for p in step), going_on, strict=True))["Keep the patient lying flat."]
+    assert by_text["Criterion: Age; Threshold: 80 years or older"].context == "Apixaban:"
+    assert by_text["2.5 mg twice daily with two criteria."].context == "Apixaban:"

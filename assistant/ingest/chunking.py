@@ -79,7 +79,8 @@ def chunk(
     levels: list[int] = []  # the indents of the open list levels, as printed
 
     for at, block in enumerate(blocks):
-        if block.kind != "bullet":
+        inside = block.kind == PassageKind.ROW and parents and block.indent > parents[0][0]
+        if block.kind != "bullet" and not inside:  # a table inside an item keeps its leads
             parents.clear()
         while parents and parents[-1][0] >= block.indent:
             parents.pop()
@@ -179,8 +180,12 @@ def cut_citations(block: Block, after: Block | None, split: Callable[[str], Spli
 def _level(levels: list[int], block: Block) -> int:
     """How deep a bullet is printed: a level opens two columns or more in from the one above
     (one column is a slip of the same list, as in `_nests`); `levels` holds the open ones."""
-    if block.kind == PassageKind.ROW and levels and block.indent > levels[-1] + 1:
-        return len(levels)  # a table printed inside a list item: one deeper, the list goes on
+    if block.kind == PassageKind.ROW and levels and block.indent > levels[0] + 1:
+        # a table printed inside a list item: one deeper than its item, the list goes on (its
+        # item's own sub-list, printed as deep as the table, has ended)
+        while levels and levels[-1] >= block.indent - 1:
+            levels.pop()
+        return len(levels)
     if block.kind != "bullet":
         levels.clear()
         return 0

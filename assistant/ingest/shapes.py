@@ -40,11 +40,12 @@ MAX_HEADING_CHARS = 100
 MAX_HEADING_WORDS = 12
 
 
-_NUMBERED_HEADING = re.compile(r"^[0-9]+(?:\.[0-9]+)*\.(?:[0-9]+)?\t(?=[A-Z])")
-"""An outline number with its dot ("2.", "2.1") and the tab a word processor prints after it,
-before a capital. Not a bare number ("2<tab>High risk") nor a word and a number ("Grade
-1<tab>Mild"): a table's rows start so, and a row read as a heading was lost from every passage
-and filed the passages after it under its words."""
+_NUMBERED_HEADING = re.compile(r"^[0-9]+(?:\.[0-9]+)*\.(?:[0-9]+)?\t")
+"""An outline number with its dot ("2.", "2.1") and the tab a word processor prints after it.
+Not a bare number ("2<tab>High risk") nor a word and a number ("Grade 1<tab>Mild"): a table's
+rows start so, and a row read as a heading was lost from every passage and filed the passages
+after it under its words. A row whose first cell is a decimal ("1.5<tab>High"), alone between
+blank lines, still reads as a heading: its number has an outline number's shape."""
 
 
 def looks_like_heading(text: str) -> bool:
