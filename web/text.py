@@ -197,16 +197,16 @@ def outline(article: Article) -> list[Section]:
 def _mark_steps(section: Section) -> None:
     """Each run's passages that go on a step printed above, maybe in the run before: a step's
     own bullets or table stand between its sentences in a run of their own."""
-    bullets: list[tuple[Block, Passage]] = []
+    listed: list[tuple[Block, Passage]] = []  # the list's bullets and rows, across runs
     for child in [*section.children, None]:
         if isinstance(child, Block) and child.kind in (PassageKind.BULLET, PassageKind.ROW):
-            bullets.extend((child, passage) for passage in child.passages)
+            listed.extend((child, passage) for passage in child.passages)
             continue
-        marks = ((passage.number, passage.depth) for _, passage in bullets)
-        for (block, passage), goes_on in zip(bullets, steps_going_on(marks), strict=True):
+        marks = ((passage.number, passage.depth) for _, passage in listed)
+        for (block, passage), goes_on in zip(listed, steps_going_on(marks), strict=True):
             if goes_on:
                 block.going_on.add(passage.id)
-        bullets = []  # a paragraph or a subsection ends the list
+        listed = []  # a paragraph or a subsection ends the list
 
 
 def _unique(anchor: str, used: set[str]) -> str:

@@ -172,10 +172,9 @@ class Retriever:
         """The question read for searching, before any model work: what to embed, and how.
         Among several articles, one the question (or the conversation) names is searched
         alone (`assistant.search.routing`)."""
-        routed, conversation = None, False
+        routed, named = None, True  # one article, or one asked for: nothing to route
         if article is None and self._names is not None:
             routed, named = self._names.choose(question, history)
-            conversation = not named and bool(history)
         allowed = self._allowed(article)
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None
@@ -185,7 +184,7 @@ class Retriever:
             read = [text, context] if context is not None else [text]
             shifted = ranker.shifts is not None
             embed = tuple(w.for_model if shifted else w.text for w in read)
-        conversation = conversation and context is not None
+        conversation = not named and context is not None
         return Reading(text, context, ranker, options, allowed, k, embed, routed, conversation)
 
     def search(
@@ -229,12 +228,7 @@ class Retriever:
             vectors = self._shifted(reading, vectors)
             vector = ranker.query_vector(vectors[0], None if context is None else vectors[1])
             clock.lap("adapter")
-            scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
-            positions, values = ids[0], scores[0]
-            if len(positions) and positions[-1] < 0:  # -1 pads: fewer passages than asked for
-                kept = positions >= 0
-                positions, values = positions[kept], values[kept]
-            dense = dict(zip(positions.tolist(), values.tolist(), strict=True))
+            dense = self._dense(vector, n, allowed, options)
             best = max(dense.values(), default=0.0)
             clock.lap("dense search")
         lexical: dict[int, float] = {}
@@ -294,6 +288,17 @@ class Retriever:
             lexical_scores=lexical,
         )
 
+    def _dense(
+        self, vector: np.ndarray, n: int, allowed: np.ndarray | None, options: RetrievalOptions
+    ) -> dict[int, float]:
+        """The `n` passages nearest `vector` (of `allowed` only, when given), by position."""
+        scores, ids = self._vectors(options).search(vector[None, :], n, allowed)
+        positions, values = ids[0], scores[0]
+        if len(positions) and positions[-1] < 0:  # -1 pads: fewer passages than asked for
+            kept = positions >= 0
+            positions, values = positions[kept], values[kept]
+        return dict(zip(positions.tolist(), values.tolist(), strict=True))
+
     def _more_of(
         self, reading: Reading, vectors: np.ndarray | None, kept: list[tuple[int, float]]
     ) -> list[tuple[int, float]]:
@@ -315,11 +320,7 @@ class Retriever:
         ranker, options = reading.ranker, reading.options
         dense: dict[int, float] = {}
         if vectors is not None and len(vectors) > 1:
-            vector = ranker.query_vector(vectors[1], None)
-            scores, ids = self._vectors(options).search(vector[None, :], n, None)
-            dense = {
-                i: s for i, s in zip(ids[0].tolist(), scores[0].tolist(), strict=True) if i >= 0
-            }
+            dense = self._dense(ranker.query_vector(vectors[1], None), n, None, options)
         lexical = top_scores(earlier, n, positive=True) if earlier is not None else {}
         fused = ranker.fuse(dense, lexical)
         if not fused:
