@@ -932,18 +932,25 @@ def test_articles_written_outside_the_team_keep_every_gold_phrase_in_a_passage(a
 ANAPHYLAXIS = Path(__file__).parent / "fixtures" / "anaphylaxis"
 
 
+def _written_blind(tmp_path: Path, folder: Path, article_id: str, version: str):
+    """A version of an article written outside the team, read under its article's name, with
+    every phrase of that version's gold set said by one of its passages."""
+    path = tmp_path / f"{article_id}.txt"
+    path.write_text((folder / f"{version}.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    article = load_article(path)
+    texts = [p.text.lower() for p in article.passages]
+    for line in (folder / f"{version}.gold.jsonl").read_text().splitlines():
+        for phrase in json.loads(line)["gold"]:
+            assert any(phrase.lower() in text for text in texts), phrase
+    return article
+
+
 @pytest.mark.parametrize("version", ["v0", "v1", "v2", "v3"])
 def test_an_article_and_its_updates_written_blind_parse_as_their_writer_meant(tmp_path, version):
     """An outside editor's article and three updates: every gold phrase in a passage, the
     management steps numbered 1-8, the criteria's '◦' items under their lead, and the
     heading with only subsections under it ("Emergency Management") kept in their paths."""
-    path = tmp_path / "what-is-anaphylaxis.txt"
-    path.write_text((ANAPHYLAXIS / f"{version}.txt").read_text(encoding="utf-8"))
-    article = load_article(path)
-    texts = [p.text.lower() for p in article.passages]
-    for line in (ANAPHYLAXIS / f"{version}.gold.jsonl").read_text().splitlines():
-        for phrase in json.loads(line)["gold"]:
-            assert any(phrase.lower() in text for text in texts), phrase
+    article = _written_blind(tmp_path, ANAPHYLAXIS, "what-is-anaphylaxis", version)
     steps = [p for p in article.passages if p.number]
     assert [p.number for p in steps] == [f"{n}." for n in range(1, 9)]
     assert {p.section[-2:] for p in steps} == {("Emergency Management", "Immediate Steps")}
@@ -958,13 +965,7 @@ ATRIAL_FIBRILLATION = Path(__file__).parent / "fixtures" / "atrial-fibrillation"
 def test_a_second_blind_article_and_its_update_parse_as_their_writer_meant(tmp_path, version):
     """Every gold phrase in a passage, the DOAC steps numbered 1-6, the score table's eight
     rows under their column headings, each dose under its drug's name."""
-    path = tmp_path / "what-is-atrial-fibrillation.txt"
-    path.write_text((ATRIAL_FIBRILLATION / f"{version}.txt").read_text(encoding="utf-8"))
-    article = load_article(path)
-    texts = [p.text.lower() for p in article.passages]
-    for line in (ATRIAL_FIBRILLATION / f"{version}.gold.jsonl").read_text().splitlines():
-        for phrase in json.loads(line)["gold"]:
-            assert any(phrase.lower() in text for text in texts), phrase
+    article = _written_blind(tmp_path, ATRIAL_FIBRILLATION, "what-is-atrial-fibrillation", version)
     steps = [p for p in article.passages if p.number]
     assert [p.number for p in steps] == [f"{n}." for n in range(1, 7)]
     rows = [p for p in article.passages if p.kind == "row"]
