@@ -826,6 +826,8 @@ def test_a_steps_paragraph_after_its_own_bullets_keeps_no_number(tmp_path, hash_
             (None, "Keep the patient lying flat.", True),  # after the step's own table
             ("3", "Start fluids.", False),
         ]
+        row = view.one("p", "in-article--row")  # drawn under step 2, not at the margin
+        assert row.text.startswith("Age: Adult") and "in-article--nested-1" in row.classes
         question = "Steps to follow:"
         doc = page(client, views.ask_url(question) + "&k=1")
         items = doc.one("ol", "passage__items").find_all("li", "passage__item")
