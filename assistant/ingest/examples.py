@@ -31,6 +31,7 @@ from pathlib import Path
 from assistant.errors import ArticleError
 from assistant.ingest.jsonlines import json_objects, worded
 from assistant.ingest.matching import holds, phrase_pattern
+from assistant.ingest.parsing import read_text
 from assistant.records import Article
 
 EXAMPLES_DIR = "examples"
@@ -125,10 +126,11 @@ def _files(folder: Path) -> list[Path]:
         ) from None
 
 
-def read_examples(path: Path, article_id: str | None) -> list[Example]:
-    """Parse one examples file; a malformed line is an `ArticleError` naming file and line."""
+def read_examples(path: Path, article_id: str | None, text: str | None = None) -> list[Example]:
+    """Parse one examples file (or `text`, already read from it); a malformed line is an
+    `ArticleError` naming file and line."""
     examples = []
-    for number, data in json_objects(path, FIELDS, what="the examples file"):
+    for number, data in json_objects(path, FIELDS, what="the examples file", text=text):
         question = data.get("question")
         history = data.get("history", [])
         gold = data.get("gold")
@@ -210,13 +212,12 @@ def load_examples(
                 f"no article has the id {article_id!r} (the articles are: "
                 f"{', '.join(sorted(known))}); rename the file after its article or remove it",
             )
-        try:
-            digest.update(f"{name}\0".encode() + path.read_bytes() + b"\0")
-        except OSError as exc:  # unreadable, a directory, a link to nothing
-            raise ArticleError(
-                str(path), f"cannot read the examples file ({exc.strerror or exc}); fix it"
-            ) from None
-        examples = read_examples(path, article_id)
+        # read once: the hash must describe the very text trained on, even while an editor saves
+        text = read_text(
+            path, "the examples file"
+        )  # unreadable, too large, not UTF-8: named with the reason
+        digest.update(f"{name}\0".encode() + text.encode("utf-8") + b"\0")
+        examples = read_examples(path, article_id, text)
         counts[name] = len(examples)
         for example in examples:
             if article_id is None:

@@ -18,14 +18,13 @@ from assistant.errors import ArticleError
 from assistant.ingest.parsing import LINE_END, read_text
 
 
-def json_objects(path: Path, fields: Collection[str], *, what: str) -> Iterator[tuple[int, dict[str, Any]]]:  # fmt: skip
-    """Each non-blank line of `path` as (line number, object). `what` names the file in errors
-    ("the examples file"); a bad byte, a line that is not a JSON object and a near-miss field
-    name are `ArticleError`s naming the file and line."""
-    try:
-        text = read_text(path).removeprefix("\ufeff")  # a bad byte is named by its line
-    except OSError as exc:
-        raise ArticleError(str(path), f"cannot read {what} ({exc.strerror or exc})") from None
+def json_objects(path: Path, fields: Collection[str], *, what: str, text: str | None = None) -> Iterator[tuple[int, dict[str, Any]]]:  # fmt: skip
+    """Each non-blank line of `path` (or of `text`, already read from it) as (line number,
+    object). `what` names the file in errors ("the examples file"); a bad byte, a line that is
+    not a JSON object and a near-miss field name are `ArticleError`s naming the file and line."""
+    if text is None:
+        text = read_text(path, what)  # a bad byte is named by its line; unreadable, by its reason
+    text = text.removeprefix("\ufeff")
     for number, line in enumerate(LINE_END.split(text), start=1):
         if not line.strip():
             continue

@@ -161,14 +161,15 @@ of many megabytes is a wrong file dropped into the folder (a log, a database), w
 otherwise be parsed line by line into passages, embedded for minutes and served."""
 
 
-def read_text(path: Path) -> str:
-    """Decode a file as UTF-8 or fail naming the line of the first bad byte."""
+def read_text(path: Path, what: str = "the file") -> str:
+    """Decode a file as UTF-8 or fail naming the line of the first bad byte; `what` names the
+    file in errors ("the examples file")."""
     try:
         size = path.stat().st_size
         data = path.read_bytes() if size <= MAX_FILE_BYTES else b""
     except OSError as exc:  # unreadable, a link to nothing, a folder
         raise ArticleError(
-            str(path), f"cannot read the file ({os_problem(exc, named=False)})"
+            str(path), f"cannot read {what} ({os_problem(exc, named=False)})"
         ) from None
     if size > MAX_FILE_BYTES:
         raise ArticleError(
