@@ -48,7 +48,7 @@ from assistant.ingest.examples import (
     stale_message,
     too_stale,
 )
-from assistant.ingest.lineage import Lineage, former_of, trace
+from assistant.ingest.lineage import Lineage, Similar, former_of, trace
 from assistant.ingest.vocabulary import Rule, Vocabulary, load_synonyms
 from assistant.records import Article, Passage
 from assistant.search.lexical import LexicalIndex
@@ -101,16 +101,18 @@ def parse(
     index_dir: Path | None = None,
     refuse_stale: bool = True,
     dropped: Collection[str] = (),
+    similar: Similar | None = None,
 ) -> Corpus:
     """Parse the articles, trace them from the version published in `index_dir`, read the
     synonyms and (when `examples`) the example questions, which follow edited passages. Too
     many stale examples stop a build here, before any work (`refuse_stale`); the tools that
     mend them (`examples fix`, the desk) read them whatever their number. An examples file
     the published version was trained on and that now gives none stops it too, unless its
-    name is in `dropped` (removed on purpose)."""
+    name is in `dropped` (removed on purpose). `similar` (the build's model) also traces a
+    statement reworded in other words; the tools that preview a build trace by words alone."""
     articles = articles if articles is not None else load_corpus(corpus_dir)
     passages = [p for a in articles for p in a.passages]
-    lineage = lineage_of(passages, index_dir) if index_dir is not None else None
+    lineage = lineage_of(passages, index_dir, similar) if index_dir is not None else None
     read = None
     if examples:
         read = load_examples(
@@ -137,12 +139,13 @@ def parse(
     return Corpus(articles, load_synonyms(corpus_dir), read, lineage)
 
 
-def lineage_of(passages: Sequence[Passage], index_dir: Path) -> Lineage:
+def lineage_of(passages: Sequence[Passage], index_dir: Path, similar: Similar | None = None) -> Lineage:  # fmt: skip
     """The passages traced from the published version's, whose earlier wordings they carry on."""
     return trace(
         store.published_passages(index_dir),
         passages,
         former_of(store.published_json(index_dir, store.LINEAGE)),
+        similar,
     )
 
 
@@ -194,6 +197,7 @@ def build_corpus(
         articles=articles,
         index_dir=index_dir,
         dropped=dropped,
+        similar=embedder.embed,
     )
     model_dir, provenance = None, None
     if fine_tune is not None and corpus.examples is not None and not corpus.examples.in_scope:
@@ -260,7 +264,7 @@ def build_index(
         stage = embed_passages(passages, embedder, index_dir, full=full, progress=progress)
         embedded = stage.embedded
         old = store.published_passages(index_dir)
-        lineage = lineage or lineage_of(passages, index_dir)
+        lineage = lineage or lineage_of(passages, index_dir, embedder.embed)
         published = store.published_manifest(index_dir)
         earlier = Earlier.of(
             published.training if published else None, published.changes if published else None

@@ -143,19 +143,24 @@ def test_sibling_bullets_that_differ_only_in_numbers_are_told_apart():
     assert lineage.removed == ("a",)
 
 
-@pytest.mark.parametrize(
-    ("before", "after"),
-    [
-        (
-            "Rituximab efficacy is not established in MMN 2",
-            "Efgartigimod efficacy is under investigation in MMN 2",
-        ),
-        (
-            "Anti-GM2 antibodies may also be present in some cases 3",
-            "Serum IgM paraprotein may be present in a minority 3",
-        ),
-    ],
-)
+IN_PLACE = [
+    (
+        "Rituximab efficacy is not established in MMN 2",
+        "Efgartigimod efficacy is under investigation in MMN 2",
+    ),
+    (
+        "Anti-GM2 antibodies may also be present in some cases 3",
+        "Serum IgM paraprotein may be present in a minority 3",
+    ),
+    (
+        "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4",
+        "Maintenance: 1 g/kg every 2-4 weeks 4",
+    ),  # fmt: skip
+]
+"""A different statement written where a removed one stood."""
+
+
+@pytest.mark.parametrize(("before", "after"), IN_PLACE)
 def test_a_new_statement_in_place_of_a_removed_one_is_not_its_edit(corpus_copy, before, after):
     """The old passage's examples ask about what it said: following an unrelated statement
     that shares a word or two would train them on the wrong answer. They go stale instead."""
@@ -237,3 +242,63 @@ def test_only_a_part_of_the_same_passage_keeps_a_phrase_from_its_reworded_other_
     ]
     found, moves = answers_of([phrase], elsewhere)
     assert found == (0, 1) and moves and moves[0][0] == phrase
+
+
+REWORDED = {
+    "Corticosteroids and plasmapheresis are ineffective and should not be used": (
+        "Steroids and plasma exchange do not help and are not recommended"
+    ),
+    "Cyclophosphamide is effective in some patients but carries substantial adverse effects": (
+        "Cyclophosphamide helps a subset of patients, at the cost of considerable toxicity"
+    ),
+    "Reflexes are reduced asymmetrically in weak limbs": (
+        "Tendon reflexes in the weakened limbs are diminished, often unevenly"
+    ),
+}
+
+
+@pytest.mark.model
+def test_a_statement_said_again_in_other_words_keeps_its_examples(corpus_copy, embedder):
+    """An editor's rewording that shares no words ("plasmapheresis" -> "plasma exchange") was
+    traced as a removal and an addition: the 100-odd examples of these three statements went
+    stale and stopped training, and with six such rewordings the voices' hit@1 fell from 0.864
+    to 0.742. Read by the model, each new text is its old statement's edit and they follow."""
+    article = corpus_copy / ARTICLE.name
+    old = _passages(corpus_copy)
+    text = article.read_text(encoding="utf-8")
+    for before, after in REWORDED.items():
+        assert before in text
+        text = text.replace(before, after)
+    article.write_text(text, encoding="utf-8")
+    new = _passages(corpus_copy)
+    by_words = trace(old, new)
+    assert by_words.counts()["removed"] == 3 and by_words.counts()["added"] == 3
+    lineage = trace(old, new, similar=embedder.embed)
+    assert lineage.counts()["removed"] == 0 and lineage.counts()["edited"] == 3
+    for pid, link in lineage.links.items():
+        if link.status == "edited":
+            (before,) = _texts(old, link.predecessors)
+            assert _texts(new, [pid]) == [REWORDED[before]]
+    naming = sum(examples_naming(corpus_copy, before) for before in REWORDED)
+    assert naming > 60
+    assert len(_examples(corpus_copy, by_words).stale) > 60
+    followed = _examples(corpus_copy, lineage)
+    assert not followed.stale
+    reworded = {i for i, p in enumerate(new) if p.text in REWORDED.values()}
+    assert len([f for f in followed.followed if set(f.example.answers) & reworded]) > 60
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("before", "after"), IN_PLACE)
+def test_the_model_does_not_take_a_new_statement_in_place_for_an_edit(corpus_copy, embedder, before, after):  # fmt: skip
+    """A different statement written where a removed one stood reads close to it too (an
+    antibody for an antibody, a dose for a dose): its examples must still go stale, not train
+    towards the new statement."""
+    article = corpus_copy / ARTICLE.name
+    old = _passages(corpus_copy)
+    text = article.read_text(encoding="utf-8")
+    assert before in text
+    article.write_text(text.replace(before, after), encoding="utf-8")
+    lineage = trace(old, _passages(corpus_copy), similar=embedder.embed)
+    assert _texts(old, lineage.removed) == [before.rsplit(" ", 1)[0]]
+    assert lineage.counts()["added"] == 1 and lineage.counts()["edited"] == 0
