@@ -19,6 +19,7 @@ from assistant.build import build_index
 from assistant.errors import ArticleError
 from assistant.ingest.citations import split_markdown_citations
 from assistant.ingest.corpus import article_paths, load_article, load_corpus
+from assistant.ingest.inline import split_markdown
 from assistant.ingest.markdown import parse_markdown
 from assistant.search.loaded import load_index
 from assistant.search.retrieval import Hit
@@ -35,7 +36,8 @@ REFERENCES_A = (
     (1, "Example A, Sample B. A made-up study of STCA. J Synth Test. 2020;1:1-10."),
     (2, "Example C. Another invented report. J Synth Test. 2021;2:11-20."),
     (3, "Example D. A third invented report that wraps onto a second line. J Synth Test. 2022;3:21-30."),
-    (4, "Example E. An invented dosing note <b>with markup</b>. J Synth Test. 2023;4:31-40."),
+    # inline HTML is markup, read as a viewer shows it: the words without the tags
+    (4, "Example E. An invented dosing note with markup. J Synth Test. 2023;4:31-40."),
 )  # fmt: skip
 
 
@@ -131,7 +133,7 @@ def test_spans_point_at_the_statement_as_printed():
     lines = source.splitlines()
     for passage in load_article(A).passages:
         printed = source[passage.start : passage.end]
-        assert " ".join(split_markdown_citations(printed).text.split()) == passage.text
+        assert " ".join(split_markdown(printed).text.split()) == passage.text
         assert lines[passage.line - 1].strip().lstrip("- ").startswith(printed.split()[0])
         if passage.line == 20:
             assert printed == "A rash appears on the left hand only [2]."
@@ -573,7 +575,7 @@ def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage
     assert marker.text == f"[4]{REFERENCES_A[3][1]}"  # what a screen reader reads as the link
     entry = dosing.one("ul", "passage__references").one("li", "reference")
     assert entry.text == f"[4] {REFERENCES_A[3][1]}"
-    assert "&lt;b&gt;with markup&lt;/b&gt;" in html and "<b>with markup</b>" not in html
+    assert "<b>" not in html and "&lt;b&gt;" not in html  # never markup, nor shown as tags
 
     assert [
         (s.one("a")["href"], s.one("span", "cite__tip").text) for s in labs.find_all("sup", "cite")
@@ -773,3 +775,70 @@ def test_a_table_inside_a_list_item_neither_ends_its_step_nor_loses_its_lead(tmp
     assert dict(zip((p.text for p in step), going_on, strict=True))["Keep the patient lying flat."]
     assert by_text["Criterion: Age; Threshold: 80 years or older"].context == "Apixaban:"
     assert by_text["2.5 mg twice daily with two criteria."].context == "Apixaban:"
+
+
+INLINE = """---
+title: What is a test condition?
+last_updated: 2026-03-15
+---
+
+## Treatment
+
+**Visual symptoms:**
+
+- **Jaw claudication**: the most *specific* symptom, see the [fast-track pathway](https://example.org/p). [1]
+- Use `IV` methylprednisolone, CO<sub>2</sub> aside, snake_case kept \\*as typed\\*. [1]
+
+| **Drug** | Dose |
+| --- | --- |
+| *Tocilizumab* | 162 mg every **two** weeks [2] |
+
+## Drugs
+
+- **Tocilizumab** (RoActemra):
+  - Dose: 162 mg subcutaneously every two weeks [2]
+- Prednisolone
+  - Dose: 40-60 mg daily [1]
+
+## References
+
+1. Example A. A guideline. [doi:10.1000/x1](https://doi.org/10.1000/x1)
+2. Example B. A trial. <https://example.org/trial>
+
+## Disclaimer
+
+For **professionals** only.
+"""
+
+
+def test_inline_markup_reads_as_a_viewer_shows_it(tmp_path):
+    """Bold, italics, links, code and inline HTML were kept as typed: clinicians read stray
+    asterisks and raw addresses, the model read them as words, and "**Visual symptoms:**"
+    (its colon inside the bold) led no list."""
+    article = load_article(write(tmp_path, INLINE))
+    by_line = {p.line: p for p in article.passages}
+    lead = by_line[8]
+    assert (lead.kind, lead.text) == ("lead_in", "Visual symptoms:")
+    assert by_line[10].text == (
+        "Jaw claudication: the most specific symptom, see the fast-track pathway."
+    )
+    assert by_line[10].context == "Visual symptoms:" and by_line[10].citations == (1,)
+    assert by_line[11].text == "Use IV methylprednisolone, CO2 aside, snake_case kept *as typed*."
+    assert by_line[15].text == "Drug: Tocilizumab; Dose: 162 mg every two weeks"
+    assert by_line[15].citations == (2,)
+    assert dict(article.references) == {
+        1: "Example A. A guideline. doi:10.1000/x1 (https://doi.org/10.1000/x1)",
+        2: "Example B. A trial. https://example.org/trial",  # the address is its own words
+    }
+    assert article.disclaimer == "For professionals only."
+
+
+def test_a_nested_list_is_its_items_own_whatever_its_marker(tmp_path):
+    """A Markdown sub-list marked "-" like its item had no context: "Dose: 40-60 mg daily"
+    under "Prednisolone" was shown and embedded without the drug it doses, and answered a
+    question about another drug's dose. Markdown's own structure says it is nested."""
+    by_text = {p.text: p for p in load_article(write(tmp_path, INLINE)).passages}
+    assert by_text["Dose: 40-60 mg daily"].context == "Prednisolone"
+    assert by_text["Dose: 162 mg subcutaneously every two weeks"].context == (
+        "Tocilizumab (RoActemra):"
+    )

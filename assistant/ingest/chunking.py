@@ -208,13 +208,16 @@ def _leads(block: Block, after: Block | None) -> bool:
 
 def _nests(block: Block, after: Block | None) -> bool:
     """A bullet that does not end in ':' ("Apixaban" above its doses) leads the list right after
-    it when that list is printed clearly deeper (two columns or more) with another glyph, as
-    the export prints a nested list ("\u25e6" under "\u2022"); bullets of one list indented a
-    column apart, or a format that keeps no glyphs, stay siblings."""
+    it when that list is nested in it: in Markdown, by the list's own structure ("Tocilizumab"
+    above "- Dose: 162 mg …", both marked "-"); in the export, printed clearly deeper (two
+    columns or more) with another glyph ("\u25e6" under "\u2022"), since bullets of one list
+    indented a column apart, or lines that keep no glyphs, stay siblings."""
+    if not _leads(block, after) or after is None:
+        return False
+    if block.structured and after.structured:
+        return True
     return (
-        _leads(block, after)
-        and after is not None
-        and after.indent >= block.indent + 2
+        after.indent >= block.indent + 2
         and bool(block.mark and after.mark)
         and after.mark != block.mark
     )

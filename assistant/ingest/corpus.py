@@ -11,8 +11,9 @@ from typing import NamedTuple
 
 from assistant.errors import ArticleError
 from assistant.ingest.chunking import chunk
-from assistant.ingest.citations import Split, split_citations, split_markdown_citations
+from assistant.ingest.citations import Split, split_citations
 from assistant.ingest.export import parse_export
+from assistant.ingest.inline import split_markdown
 from assistant.ingest.markdown import parse_markdown
 from assistant.ingest.parsing import Block, Document, read_text, refuse_conflicts
 from assistant.ingest.references import (
@@ -36,8 +37,8 @@ class Reader(NamedTuple):
 # nor are these data files.
 READERS = {
     ".txt": Reader(parse_export, split_citations),  # the publishing site's plain-text export
-    ".md": Reader(parse_markdown, split_markdown_citations),
-    ".markdown": Reader(parse_markdown, split_markdown_citations),
+    ".md": Reader(parse_markdown, split_markdown),
+    ".markdown": Reader(parse_markdown, split_markdown),
 }
 ARTICLE_SUFFIXES = tuple(READERS)
 DATA_FILES = frozenset(RULE_FILES)

@@ -43,6 +43,7 @@ from markdown_it.token import Token
 from assistant.errors import ArticleError
 from assistant.ingest.citations import cited_sentences, split_markdown_citations
 from assistant.ingest.frontmatter import EXAMPLE_FRONT_MATTER, Value, parse_date, read_front_matter
+from assistant.ingest.inline import plain
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
@@ -174,6 +175,7 @@ class _Body:
             indent=2 * depth,  # two columns a level: the export's nesting, in its terms
             mark="#" if numbered else "",
             number=number,
+            structured=True,
         )
         if token.type in ("fence", "code_block"):
             self.blocks.append(whole)
@@ -211,7 +213,7 @@ class _Body:
         line = self.lines[token.map[0]]
         level = int(token.tag[1])
         raw = inline.content
-        title = fold(raw)
+        title = fold(plain(raw))
         if not title:
             raise ArticleError(
                 self.source, "a heading with no text; write '## Heading'", line=line.number
@@ -263,7 +265,7 @@ class _Body:
             texts = [
                 t.content for t in following[: _block_end(following)] if t.type == "inline"
             ] or [token.content]
-            self.disclaimer.extend(" ".join(text.split()) for text in texts if text.strip())
+            self.disclaimer.extend(" ".join(plain(text).split()) for text in texts if text.strip())
         else:
             self.reference_lines.extend(lines)
 
@@ -390,4 +392,4 @@ def _references(body: _Body, source: str) -> tuple[tuple[int, str], ...]:
             "remove the heading",
             line=body.references_line,
         )
-    return tuple((number, text) for number, text, _ in entries)
+    return tuple((number, plain(text, urls=True)) for number, text, _ in entries)

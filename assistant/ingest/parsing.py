@@ -53,6 +53,9 @@ class Block:
     number: str = ""
     """A numbered item's number ("1.", "2)"), on each of its statements: the order a list of
     steps is read in, shown with it."""
+    structured: bool = False
+    """Its depth is the format's own nesting (Markdown's list items), not a guess from columns
+    and glyphs: a deeper bullet right after it is in its list, whatever either is marked with."""
     header: tuple[str, ...] = ()
     cells: tuple[str, ...] = ()
     cited: tuple[int, ...] = ()

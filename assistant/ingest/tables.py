@@ -14,7 +14,8 @@ import re
 
 from markdown_it.token import Token
 
-from assistant.ingest.citations import split_citations, split_markdown_citations
+from assistant.ingest.citations import split_citations
+from assistant.ingest.inline import plain, split_markdown
 from assistant.ingest.parsing import Block, Line, fold
 
 RULE = re.compile(r"^:?-+:?$")
@@ -109,9 +110,9 @@ def markdown_table(tokens: list[Token], lines: list[Line], prefix: re.Pattern[st
             row.append(token.content)
         elif token.type == "tr_close" and line is not None:
             if not header:
-                header = tuple(row)
+                header = tuple(fold(plain(cell)) for cell in row)
                 continue
-            split = [split_markdown_citations(cell) for cell in row]
+            split = [split_markdown(cell) for cell in row]
             cells = tuple(fold(s.text) for s in split)
             cited = tuple(dict.fromkeys(n for s in split for n in s.citations))
             if any(cells):
