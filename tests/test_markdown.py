@@ -842,3 +842,18 @@ def test_a_nested_list_is_its_items_own_whatever_its_marker(tmp_path):
     assert by_text["Dose: 162 mg subcutaneously every two weeks"].context == (
         "Tocilizumab (RoActemra):"
     )
+
+
+def test_a_byline_under_the_title_is_the_date_again_not_a_statement(tmp_path):
+    """A site's byline under the title ("*Last updated: … · Review status: …*") was indexed
+    as a statement of the article, drawn as a section of its own; a byline whose date
+    differed from the front matter's passed silently."""
+    byline = "*Last updated: 15 March 2026 · Review status: pending human review*\n\n## Treatment"
+    body = INLINE.replace("## Treatment", byline, 1)
+    article = load_article(write(tmp_path, body))
+    assert article.last_updated == date(2026, 3, 15)
+    assert not [p for p in article.passages if "Last updated" in p.text]
+    assert article.passages[0].section == ("Treatment",)
+    with pytest.raises(ArticleError, match="says '3 March 2025' but the front matter") as caught:
+        load_article(write(tmp_path, body.replace("15 March 2026", "3 March 2025")))
+    assert caught.value.line == 6

@@ -154,7 +154,8 @@ def _named_heading(line: str) -> bool:
     return bool(EXPORT_DISCLAIMER.match(line) or REFERENCES_HEADING.match(line))
 
 
-def _parse_date(raw: str, path: str, line: int) -> date:
+def parse_printed_date(raw: str, path: str, line: int) -> date:
+    """A date as a page prints it after "Last updated:" (`DATE_FORMATS`), or an error at `line`."""
     cleaned = re.sub(r"\s+", " ", raw.replace(",", ", ")).replace(" ,", ",").strip()
     for form in DATE_FORMATS:
         try:
@@ -235,7 +236,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
             in_body = any(b.kind != "heading" for b in blocks)
             for at_line, line in enumerate(group):
                 if m := LAST_UPDATED.search(line.stripped):
-                    dated = _parse_date(m.group("date"), source, line.number)
+                    dated = parse_printed_date(m.group("date"), source, line.number)
                     swallows = in_body and at_line < len(group) - 1  # the lines under it
                     if swallows or (dated_at is not None and dated != last_updated):
                         why = _misplaced_date(None if swallows else dated_at)

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -42,6 +43,7 @@ from markdown_it.token import Token
 
 from assistant.errors import ArticleError
 from assistant.ingest.citations import cited_sentences, split_markdown_citations
+from assistant.ingest.export import LAST_UPDATED, parse_printed_date
 from assistant.ingest.frontmatter import EXAMPLE_FRONT_MATTER, Value, parse_date, read_front_matter
 from assistant.ingest.inline import plain
 from assistant.ingest.parsing import (
@@ -89,6 +91,7 @@ class _Body:
     disclaimer: list[str] = field(default_factory=list)  # paragraphs
     references_line: int | None = None
     reference_lines: list[Line] = field(default_factory=list)
+    datelines: list[Value] = field(default_factory=list)  # "Last updated: …" bylines in the body
 
     def read(self) -> None:
         # Same line count as the source, so markdown-it's line maps index `self.lines`; a line
@@ -149,6 +152,11 @@ class _Body:
             first += token.type == "fence"
             last = first + content.count("\n")
         if not content.strip():
+            return
+        if kind == "paragraph" and not containers and DATELINE.match(shown := plain(content)):
+            # a byline under the title ("*Last updated: 20 November 2026 · Review status: …*"),
+            # as sites print it: the front matter's date again, not a statement
+            self.datelines.append(Value(shown, self.lines[first].number))
             return
         head = self.lines[first]
         printed = head.content.rstrip()
@@ -304,6 +312,9 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
             "with every answer",
             line=last_updated.line if last_updated else 1,
         )
+    dated = parse_date(last_updated.text, source, last_updated.line)
+    for byline in body.datelines:
+        _same_date(byline, dated, source)
     status = meta.get("review_status")
     disclaimer = _disclaimer(body, source, last_line=lines[-1].number)
     references = _references(body, source)
@@ -338,12 +349,30 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         blocks,
         title=title,
         topic=topic,
-        last_updated=parse_date(last_updated.text, source, last_updated.line),
+        last_updated=dated,
         review_status=(status.text if status and status.text else REVIEW_STATUS_NOT_STATED),
         review_note=None,
         disclaimer=disclaimer,
         references=references,
     )
+
+
+DATELINE = re.compile(r"Last updated\s*:", re.IGNORECASE)
+
+
+def _same_date(byline: Value, dated: date, source: str) -> None:
+    """A body's "Last updated:" line must say the front matter's date: every answer shows one
+    date, and two that differ mean one of them was not updated."""
+    found = LAST_UPDATED.match(byline.text)
+    printed = found.group("date") if found else ""
+    if parse_printed_date(printed, source, byline.line) != dated:
+        raise ArticleError(
+            source,
+            f"this 'Last updated' line says {printed!r} but the front matter's last_updated is "
+            f"{dated.isoformat()}; keep the date in the front matter and remove this line (or "
+            "make them the same)",
+            line=byline.line,
+        )
 
 
 def _title(front: Value | None, heading: Value | None, source: str) -> str:
