@@ -127,11 +127,11 @@ def test_a_citation_with_a_stray_bracket_is_named(tmp_path):
 
 def test_a_reference_cut_short_is_named():
     article = load_article(ARTICLE)
-    cut = dataclasses.replace(
-        article, references=((7, "Smith J, et al. Neurology 2020"), (8, "Stamp"))
-    )
+    *kept, last = sorted({n for p in article.passages for n in p.citations})
+    listed = [(n, "Smith J, et al. Neurology 2020") for n in kept]
+    cut = dataclasses.replace(article, references=(*listed, (last, "Stamp")))
     assert slips(cut) == [
-        f"{article.source}: reference 8 reads 'Stamp': cut short? Clinicians see it as written"
+        f"{article.source}: reference {last} reads 'Stamp': cut short? Clinicians see it as written"
     ]
 
 
@@ -225,3 +225,32 @@ def test_a_markdown_section_named_again_is_named_at_its_heading(tmp_path):
     (warning,) = slips(load_article(path))
     assert warning.startswith(f"{path}:18: a second section called 'Management'")
     assert "(the first is on line 10)" in warning
+
+
+def test_a_reference_no_statement_cites_is_named(tmp_path):
+    """A blind gout article listed 12 references and cited 11: "… in the CKD-FIX trial 12" kept
+    its number as text, and nothing said so. An entry no statement cites is named, with the
+    statement whose last number it may be."""
+    article = load_article(ARTICLE)
+    cited = sorted({n for p in article.passages for n in p.citations})
+    last = article.passages[-1]
+    unused = max(cited) + 1
+    loose = dataclasses.replace(
+        last, text=f"{last.text} in trial {unused}", citations=(), line=last.line
+    )
+    extended = dataclasses.replace(
+        article,
+        passages=(*article.passages[:-1], loose),
+        references=(*article.references, (unused, "Smith J, et al. A trial. Neurology 2020")),
+    )
+    named = [s for s in slips(extended) if "cited by no statement" in s]
+    assert named == [
+        f"{article.source}:{last.line}: reference {unused} is cited by no statement, and "
+        f"{loose.text[-40:]!r} ends with {unused}; if that is its citation, put it after a full "
+        "stop or in brackets ('[12]')"
+    ]
+    alone = dataclasses.replace(extended, passages=article.passages)
+    assert [s for s in slips(alone) if "cited by no statement" in s] == [
+        f"{article.source}: reference {unused} is cited by no statement; cite it where it is "
+        "used, or remove it from the list"
+    ]

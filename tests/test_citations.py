@@ -48,6 +48,18 @@ from tests.conftest import hang_guard
         # nor is a noun a number before it already counts (a heart article's ICD criteria)
         ("with expected survival beyond 1 year 1", "with expected survival beyond 1 year", (1,)),
         ("survival beyond 1\u00a0year 1", "survival beyond 1\u00a0year", (1,)),
+        # a span of time with an article is a rate, and a named trial is known by its name
+        # (a blind gout article: both numbers had stayed in the text, citing nothing)
+        (
+            "Frequent flares, defined as 2 or more a year 4",
+            "Frequent flares, defined as 2 or more a year",
+            (4,),
+        ),  # fmt: skip
+        (
+            "did not slow the loss in the CKD-FIX trial 12",
+            "did not slow the loss in the CKD-FIX trial",
+            (12,),
+        ),  # fmt: skip
         # a cited question or lead-in
         ("Is it inherited? 2", "Is it inherited?", (2,)),
         ("NYHA class: 2 1", "NYHA class: 2", (1,)),  # after a colon a number is a value
@@ -73,6 +85,8 @@ def test_trailing_reference_numbers_become_citations(statement, text, citations)
         "Reviewed at stage 3",
         "Stop after the maximally tolerated dose 2",  # the shape of "dose 2": content stays
         "Hold for CTCAE v5 grade 3",  # "v5" counts nothing: "grade 3" is content
+        "The event was a grade 3",  # an article before a grade: the grade itself
+        "As reported in the trial 2",  # a trial known by its number
         "Recommended in ESC 2021 class 1",  # nor does a year
         "eGFR 15-29 stage 4",
         # a statement does not end in a preposition, comparison or "is": its value follows

@@ -71,6 +71,7 @@ def slips(article: Article) -> list[str]:
             "is still to come, and every answer shows it; a slip in the year?"
         )
     found.extend(_stray_numbers(article))
+    found.extend(_uncited_references(article))
     text = _source(article)
     lines = source_lines(text or "")  # split once for the checks that read lines
     written = [line for line in lines if line.stripped]
@@ -210,6 +211,30 @@ def _stray_numbers(article: Article) -> list[str]:
                 f"{article.source}:{here.line}: {here.text[-40:]!r} cites {number}, far beyond "
                 f"the article's other references (at most {highest}); if {number} belongs to "
                 f"the statement, end it with a full stop ('... {number}.') or its references"
+            )
+    return found
+
+
+def _uncited_references(article: Article) -> list[str]:
+    """References no statement cites: a number the reader took for part of a statement
+    ("… in the CKD-FIX trial 12", before the citation rules learnt named trials) leaves its
+    reference uncited and the number in the text; otherwise the entry is unused."""
+    cited = {n for p in article.passages for n in p.citations}
+    found = []
+    for number, _ in article.references:
+        if number in cited:
+            continue
+        ends = [p for p in article.passages if re.search(rf"(?<![\d.,]){number}$", p.text)]
+        if ends:
+            found.append(
+                f"{article.source}:{ends[0].line}: reference {number} is cited by no statement, "
+                f"and {ends[0].text[-40:]!r} ends with {number}; if that is its citation, put "
+                "it after a full stop or in brackets ('[12]')"
+            )
+        else:
+            found.append(
+                f"{article.source}: reference {number} is cited by no statement; cite it where "
+                "it is used, or remove it from the list"
             )
     return found
 

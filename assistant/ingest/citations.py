@@ -41,6 +41,11 @@ _COUNTED_NOUNS = frozenset(
 _COUNTING_WORDS = frozenset(
     "every each per single first second third fourth fifth final last next same another".split()
 )
+# A span of time with an article is a rate or a length, never a label: "2 or more a year 4",
+# "twice a day 1" cite (where "a grade 3" or "a stage 2" is the grade or stage itself).
+_TIMES = frozenset("day week month year hour".split())
+# A trial named before the noun is known by its name, not a number: "the CKD-FIX trial 12".
+_NAMED = frozenset({"trial"})
 # A threshold's comparison leaves its value last: a lone number after one is the statement's
 # value, not a citation ("keep the platelet count above 50", "a heart rate under 60", "less
 # than 2", "at least 3"). Not after "and over", "as above" or "described below": there the word
@@ -75,9 +80,12 @@ def split_citations(statement: str) -> Split:
         # year 1"; not "v5 grade 3" or "ESC 2021 class 1")
         last_word = re.findall(r"(?<!/)\b[^\W\d_]+$", before)
         words = before.split()
+        noun = words[-1].lower() if words else ""
         already = len(words) >= 2 and (
             (len(words[-2]) <= 2 and words[-2].isascii() and words[-2].isdigit())
             or words[-2].lower() in _COUNTING_WORDS
+            or (noun in _TIMES and words[-2].lower() in ("a", "an"))
+            or (noun in _NAMED and words[-2] != words[-2].lower())
         )
         counted = (
             len(numbers) == 1
