@@ -62,31 +62,46 @@ def probe_questions(
     distinctive words (rarest in the library first, kept in the passage's order), the same
     under its heading, and its abbreviations with them. Deterministic. Made apart from the
     questions training derives (`assistant.ingest.derived`: article-wide rarity, the topic's
-    name), so that a probe does not replay a question the ranker was trained on."""
-    words = WORD.findall(passage.text)
-    stems = tokenize(words)
-    best: dict[str, tuple[float, int, str]] = {}
-    for order, (word, stem) in enumerate(zip(words, stems, strict=True)):
-        if not stem or word.isdigit():
-            continue
-        idf = math.log((documents + 1) / (document_frequency.get(stem[0], 0) + 1))
-        if stem[0] not in best or idf > best[stem[0]][0]:
-            best[stem[0]] = (idf, order, word)
-    chosen = sorted(best.values(), key=lambda t: (-t[0], t[1]))[:PROBE_WORDS]
+    name), so that a probe does not replay a question the ranker was trained on. A list item
+    is also probed with its lead's rarest words: "Doses above 300 mg daily are often needed"
+    under "Titrate allopurinol:" is asked about allopurinol, not about "above needed"."""
+    chosen = _distinctive(passage.text, document_frequency, documents, PROBE_WORDS)
     distinctive = " ".join(w for _, _, w in sorted(chosen, key=lambda t: t[1]))
     if not distinctive:
         return []
     probes = [distinctive]
     if passage.section:
         probes.append(f"{passage.section[-1]}: {distinctive}")
+    if passage.context:
+        lead = _distinctive(passage.context, document_frequency, documents, 2)
+        probes.append(
+            " ".join(w for _, _, w in sorted(lead, key=lambda t: t[1])) + f" {distinctive}"
+        )
     low, high = ABBREVIATION
     abbreviations = [
-        w for w in dict.fromkeys(words) if low <= len(w) <= high and w.isupper() and w.isalpha()
+        w
+        for w in dict.fromkeys(WORD.findall(passage.text))
+        if low <= len(w) <= high and w.isupper() and w.isalpha()
     ]
     if abbreviations:
         top = " ".join(w for _, _, w in sorted(chosen, key=lambda t: (-t[0], t[1]))[:2])
         probes.append(f"{' '.join(abbreviations)} {top}")
     return list(dict.fromkeys(probes))
+
+
+def _distinctive(
+    text: str, document_frequency: Counter[str], documents: int, most: int
+) -> list[tuple[float, int, str]]:
+    """The `most` words of `text` rarest in the library, as (rarity, place, word)."""
+    words = WORD.findall(text)
+    best: dict[str, tuple[float, int, str]] = {}
+    for order, (word, stem) in enumerate(zip(words, tokenize(words), strict=True)):
+        if not stem or word.isdigit():
+            continue
+        idf = math.log((documents + 1) / (document_frequency.get(stem[0], 0) + 1))
+        if stem[0] not in best or idf > best[stem[0]][0]:
+            best[stem[0]] = (idf, order, word)
+    return sorted(best.values(), key=lambda t: (-t[0], t[1]))[:most]
 
 
 def frequencies(passages: Sequence[Passage]) -> Counter[str]:

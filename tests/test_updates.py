@@ -270,3 +270,29 @@ def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_cha
     assert "was 'Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days', now 'Dosing: 2" in shown
     # a reference changed with the words is shown too, not only one changed alone
     assert "\n              and its references [4] -> [6]\n" in shown
+
+
+def test_a_list_item_is_probed_with_its_leads_subject():
+    """A blind gout update corrected "… up to a maximum of 900 mg daily", a step under
+    "Starting and titrating allopurinol:"; its probes asked "above needed slowly monitoring up",
+    were declined, and the build called the corrected dose unreachable (`--strict` would have
+    refused it) although "maximum allopurinol dose?" found it first. One probe now asks with
+    the lead's rarest words."""
+    from assistant.records import Passage
+    from assistant.updates import frequencies, probe_questions
+
+    def passage(text: str, context: str | None = None) -> Passage:
+        return Passage(text[:8], "a", "bullet", text, ("Urate-Lowering Therapy",), context, (),
+                       0, 1, 1, 0, text)  # fmt: skip
+
+    lead = "Starting and titrating allopurinol:"
+    step = passage(
+        "Doses above 300 mg daily are often needed and can be used in CKD if titrated slowly "
+        "with monitoring, up to a maximum of 900 mg daily",
+        lead,
+    )
+    library = [step, passage(lead), *(passage(f"Statement {n} on monitoring daily doses") for n in range(20))]  # fmt: skip
+    probes = probe_questions(step, frequencies(library), len(library))
+    assert any("allopurinol" in p for p in probes)
+    assert not any("allopurinol" in p for p in probe_questions(
+        passage(step.text), frequencies(library), len(library)))  # fmt: skip
