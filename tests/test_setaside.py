@@ -10,10 +10,9 @@ import pytest
 
 from assistant.ingest.examples import Example
 from assistant.ingest.lineage import Lineage, Link
-from assistant.ingest.matching import subject_stems
 from assistant.records import Passage
 from assistant.settings import TrainingSettings
-from assistant.train.setaside import Earlier, Scores, find, unseen_by_examples
+from assistant.train.setaside import Earlier, Scores, find, subject_stems, unseen_by_examples
 
 
 def _passage(pid: str, text: str, position: int) -> Passage:

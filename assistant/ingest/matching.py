@@ -16,8 +16,6 @@ from os.path import commonprefix
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
-from assistant.ingest.tokens import WORD, tokenize
-
 _END = ""
 """The trie's mark that a term ends at a node (no character is empty)."""
 
@@ -70,25 +68,6 @@ def zipf(word: str) -> float:
     from wordfreq import zipf_frequency
 
     return zipf_frequency(word, "en")
-
-
-TERM_RARITY = 2.0
-"""A term a new article brings (a score, a drug: "CHA2DS2-VASc", "dabigatran", "ERCP") is rarer
-in English than this Zipf: an out-of-scope example written before the article that names it
-("How do I calculate the CHA2DS2-VASc score?") is the article's question now, as one naming
-its subject is. Commoner words a new article brings by the hundred ("eczema") set nothing aside."""
-
-
-def subject_stems(text: str, rarity: float) -> frozenset[str]:
-    """The search stems of the text's words that are rarer in English than Zipf `rarity`. A
-    compound is judged by its parts, as search reads it: "IVIg-treated" brings "ivig", not
-    "treat" (its rarity as a whole set "How is ALS treated?" aside for a new IVIg bullet)."""
-    parts = (p for w in WORD.findall(text.lower()) for p in _PARTS.split(w))
-    words = [w for w in dict.fromkeys(parts) if zipf(w) < rarity]
-    return frozenset(s for stems in tokenize(words) for s in stems)
-
-
-_PARTS = re.compile(r"['-]")
 
 
 def edit_distance(a: str, b: str) -> int:

@@ -9,12 +9,6 @@ with MMN's IVIg dose, which its examples pulled every dose question towards. A q
 two articles ("hyponatremia in HFrEF") keeps all, and with one article there is nothing to
 route (its figures cannot move).
 
-A question that names no article but a term only one article's statements hold, rarer in English
-than `TERM_RARITY` (a drug, a test, a score: "tocilizumab", "HLA-B*5801"), is that article's
-question as if it named it: beside MMN, "Can I use CRP to monitor for flares while she is on
-tocilizumab?" was answered from MMN's passage on corticosteroids, which its examples pull
-"can I use …?" towards, and declined. A term two articles hold names neither.
-
 A follow-up in a conversation that names no article stays in the conversation's article (the
 one whose passage the conversation, ranked as a question, finds first) when that article holds
 one of the follow-up's own `CONVERSATION_WITHIN` best passages (`Retriever.rank`): "ok in a
@@ -26,9 +20,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from assistant.ingest.matching import TERM_RARITY, subject_stems
 from assistant.records import Article
 
 _PARENTHESES = re.compile(r"\s*\(([^()]*)\)")
@@ -53,19 +46,12 @@ matched only as the article prints it ("CAP"); a rarer one ("aki", "dka") in any
 
 @dataclass(frozen=True, slots=True)
 class Names:
-    """Each article's names as patterns, and the rare terms only it holds (search stems);
-    `route` picks the one article a question names."""
+    """Each article's names as patterns; `route` picks the one article a question names."""
 
     patterns: Mapping[str, tuple[re.Pattern[str], ...]]
-    terms: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     def named(self, text: str) -> set[str]:
-        """The articles `text` names, by their names or else by their own terms."""
-        named = {a for a, found in self.patterns.items() if any(p.search(text) for p in found)}
-        if named or not self.terms:
-            return named
-        asked = subject_stems(text, TERM_RARITY)
-        return {a for a, own in self.terms.items() if asked & own}
+        return {a for a, found in self.patterns.items() if any(p.search(text) for p in found)}
 
     def route(self, question: str, history: Sequence[str] = ()) -> str | None:
         """The article to search alone, or None for all of them."""
@@ -85,19 +71,7 @@ def names_of(articles: Mapping[str, Article]) -> Names | None:
     """The articles' names, or None when there are fewer than two articles to choose from."""
     if len(articles) < 2:
         return None
-    return Names({a: _patterns(article) for a, article in articles.items()}, _own_terms(articles))
-
-
-def _own_terms(articles: Mapping[str, Article]) -> dict[str, frozenset[str]]:
-    """Each article's terms (`TERM_RARITY`) that no other article's statements hold."""
-    held = {
-        a: subject_stems(" ".join(p.text for p in article.passages), TERM_RARITY)
-        for a, article in articles.items()
-    }
-    return {
-        a: own - frozenset().union(*(t for b, t in held.items() if b != a))
-        for a, own in held.items()
-    }
+    return Names({a: _patterns(article) for a, article in articles.items()})
 
 
 def _patterns(article: Article) -> tuple[re.Pattern[str], ...]:

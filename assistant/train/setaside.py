@@ -34,6 +34,7 @@ following its passage through later edits, until it is resolved.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -42,7 +43,8 @@ import numpy as np
 
 from assistant.ingest.examples import Example
 from assistant.ingest.lineage import ADDED, UNCHANGED, Lineage, Link
-from assistant.ingest.matching import TERM_RARITY, subject_stems
+from assistant.ingest.matching import zipf
+from assistant.ingest.tokens import WORD, tokenize
 from assistant.records import Passage
 from assistant.settings import TrainingSettings
 
@@ -77,6 +79,18 @@ class SetAside:
     lexical: float
     carried: bool
     """Set aside by an earlier build and not resolved since."""
+
+
+def subject_stems(text: str, rarity: float) -> frozenset[str]:
+    """The search stems of the text's words that are rarer in English than Zipf `rarity`. A
+    compound is judged by its parts, as search reads it: "IVIg-treated" brings "ivig", not
+    "treat" (its rarity as a whole set "How is ALS treated?" aside for a new IVIg bullet)."""
+    parts = (p for w in WORD.findall(text.lower()) for p in _PARTS.split(w))
+    words = [w for w in dict.fromkeys(parts) if zipf(w) < rarity]
+    return frozenset(s for stems in tokenize(words) for s in stems)
+
+
+_PARTS = re.compile(r"['-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +209,13 @@ ARTICLE_SUBJECT_RARITY = 6.0
 """A new article's subject is any word of its topic or file name but the commonest ("what"):
 "heart" (Zipf 5.3) names a heart failure article's subject though it is too common to name a
 passage's."""
+
+
+TERM_RARITY = 2.0
+"""A term a new article brings (a score, a drug: "CHA2DS2-VASc", "dabigatran", "ERCP") is rarer
+in English than this Zipf: an out-of-scope example written before the article that names it
+("How do I calculate the CHA2DS2-VASc score?") is the article's question now, as one naming
+its subject is. Commoner words a new article brings by the hundred ("eczema") set nothing aside."""
 
 
 def _elsewhere(passages: Sequence[Passage]) -> dict[str, frozenset[str]]:

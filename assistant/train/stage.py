@@ -24,7 +24,6 @@ from assistant.embed.vectorcache import CACHE_DIR, embed_with_cache
 from assistant.ingest.derived import derived_questions, document_frequency
 from assistant.ingest.examples import Example, Examples
 from assistant.ingest.lineage import Lineage
-from assistant.ingest.matching import subject_stems
 from assistant.ingest.tokens import Words, tokenize
 from assistant.ingest.vocabulary import Vocabulary
 from assistant.records import Article, ModelInfo, Passage
@@ -46,6 +45,7 @@ from assistant.train.setaside import (
     Scores,
     SetAside,
     find,
+    subject_stems,
     unseen_by_examples,
 )
 
