@@ -46,6 +46,7 @@ from assistant.ingest.lineage import ADDED, UNCHANGED, Lineage, Link
 from assistant.ingest.matching import zipf
 from assistant.ingest.tokens import WORD, tokenize
 from assistant.records import Passage
+from assistant.search.routing import Names
 from assistant.settings import TrainingSettings
 
 
@@ -128,8 +129,12 @@ def find(
     lineage: Lineage,
     earlier: Earlier,
     settings: TrainingSettings,
+    names: Names | None = None,
 ) -> tuple[list[SetAside], dict[str, float] | None]:
-    """The out-of-scope examples to set aside, and the thresholds used (for the manifest)."""
+    """The out-of-scope examples to set aside, and the thresholds used (for the manifest).
+    An example that names an article by its name (`names`: "MMN", in its question or its
+    conversation) is never set aside for another article's passage: "Can physical trauma or
+    stress set off a flare of MMN?" was set aside for a gout article's bullet on trauma."""
     if lineage.first:
         return [], None
     fitted = thresholds(examples, scores, settings.set_aside_quantile)
@@ -154,8 +159,15 @@ def find(
             continue
         if earlier.out_of_scope is not None and example.key not in earlier.out_of_scope:
             continue  # written with the content it sits beside: the editor knew it
+        named = (
+            set().union(*(names.named(t) for t in (example.question, *example.history)))
+            if names is not None
+            else set()
+        )
         for position in dict.fromkeys((int(dense.argmax()), int(lexical.argmax()))):
             article = passages[position].article_id
+            if named and article not in named:
+                continue
             asked = scores.question_stems[row]
             # what names a term only another article has ("IVIg" beside AF, "MMN") is that
             # article's question, whatever word it shares with this one's new passage
