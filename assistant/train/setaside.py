@@ -45,8 +45,8 @@ from assistant.ingest.examples import Example
 from assistant.ingest.lineage import ADDED, UNCHANGED, Lineage, Link
 from assistant.ingest.matching import zipf
 from assistant.ingest.tokens import WORD, tokenize
-from assistant.records import Passage
-from assistant.search.routing import Names
+from assistant.records import Article, Passage
+from assistant.search.routing import names_of
 from assistant.settings import TrainingSettings
 
 
@@ -129,14 +129,15 @@ def find(
     lineage: Lineage,
     earlier: Earlier,
     settings: TrainingSettings,
-    names: Names | None = None,
+    articles: Sequence[Article] = (),
 ) -> tuple[list[SetAside], dict[str, float] | None]:
     """The out-of-scope examples to set aside, and the thresholds used (for the manifest).
-    An example that names an article by its name (`names`: "MMN", in its question or its
+    An example that names one of `articles` by its name ("MMN", in its question or its
     conversation) is never set aside for another article's passage: "Can physical trauma or
     stress set off a flare of MMN?" was set aside for a gout article's bullet on trauma."""
     if lineage.first:
         return [], None
+    names = names_of({a.id: a for a in articles})
     fitted = thresholds(examples, scores, settings.set_aside_quantile)
     changed = np.array([lineage.changed(p.id) for p in passages], dtype=bool)
     carried_to = _carried(earlier, lineage, passages)

@@ -36,7 +36,6 @@ from assistant.search.ranker import (
     top_scores,
     with_context,
 )
-from assistant.search.routing import names_of
 from assistant.search.shifts import Shifts, measure
 from assistant.settings import TrainingSettings
 from assistant.train.crossval import train
@@ -433,8 +432,7 @@ def set_aside(
     )
     return find(
         examples, scores, inputs.passages, lineage,
-        inputs.earlier or Earlier(None, {}), settings,
-        names_of({a.id: a for a in inputs.articles}),
+        inputs.earlier or Earlier(None, {}), settings, inputs.articles,
     )  # fmt: skip
 
 
