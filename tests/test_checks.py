@@ -18,6 +18,7 @@ WRITTEN = [
     *sorted((FIXTURES / "markdown").glob("*.md")),
     *[FIXTURES / "anaphylaxis" / f"v{n}.txt" for n in range(3)],  # v3: the review line, below
     *[FIXTURES / "atrial-fibrillation" / f"v{n}.txt" for n in range(2)],
+    *[FIXTURES / "gout" / f"v{n}.txt" for n in range(2)],
 ]
 
 
@@ -253,4 +254,17 @@ def test_a_reference_no_statement_cites_is_named(tmp_path):
     assert [s for s in slips(alone) if "cited by no statement" in s] == [
         f"{article.source}: reference {unused} is cited by no statement; cite it where it is "
         "used, or remove it from the list"
+    ]
+
+
+@pytest.mark.parametrize("version", ["v0", "v1"])
+def test_the_blind_markdown_articles_one_warning_is_its_uncited_reference(tmp_path, version):
+    """Its writer listed the TABUL trial as reference 7 and cited it nowhere."""
+    path = tmp_path / "what-is-giant-cell-arteritis.md"
+    path.write_text(
+        (FIXTURES / "giant-cell-arteritis" / f"{version}.md").read_text("utf-8"), "utf-8"
+    )
+    assert slips(load_article(path)) == [
+        f"{path}: reference 7 is cited by no statement; cite it where it is used, or remove it "
+        "from the list"
     ]

@@ -935,8 +935,9 @@ ANAPHYLAXIS = Path(__file__).parent / "fixtures" / "anaphylaxis"
 def _written_blind(tmp_path: Path, folder: Path, article_id: str, version: str):
     """A version of an article written outside the team, read under its article's name, with
     every phrase of that version's gold set said by one of its passages."""
-    path = tmp_path / f"{article_id}.txt"
-    path.write_text((folder / f"{version}.txt").read_text(encoding="utf-8"), encoding="utf-8")
+    (written,) = folder.glob(f"{version}.[tm][xd]*")  # the export (.txt) or Markdown (.md)
+    path = tmp_path / f"{article_id}{written.suffix}"
+    path.write_text(written.read_text(encoding="utf-8"), encoding="utf-8")
     article = load_article(path)
     texts = [p.text.lower() for p in article.passages]
     for line in (folder / f"{version}.gold.jsonl").read_text().splitlines():
@@ -972,6 +973,35 @@ def test_a_second_blind_article_and_its_update_parse_as_their_writer_meant(tmp_p
     assert len(rows) == 8 and all(p.text.startswith("Risk factor: ") for p in rows)
     doses = [p for p in article.passages if p.context == "Apixaban (Eliquis)"]
     assert [p.depth for p in doses] == [1, 1] and doses[0].text.startswith("Standard dose")
+
+
+GIANT_CELL_ARTERITIS = Path(__file__).parent / "fixtures" / "giant-cell-arteritis"
+GOUT = Path(__file__).parent / "fixtures" / "gout"
+
+
+@pytest.mark.parametrize("version", ["v0", "v1"])
+def test_a_blind_markdown_article_reads_as_a_viewer_shows_it(tmp_path, version):
+    """Every gold phrase in a passage, no markup shown, the byline read as the date (not a
+    passage), and each dose under its drug's bullet although both are marked "-"."""
+    aid = "what-is-giant-cell-arteritis"
+    article = _written_blind(tmp_path, GIANT_CELL_ARTERITIS, aid, version)
+    assert not [p.text for p in article.passages if "**" in p.text or "](" in p.text]
+    assert not [p for p in article.passages if "Last updated" in p.text]
+    assert article.topic == "Giant Cell Arteritis (GCA)"  # the byline above it hid it
+    (dose,) = [p for p in article.passages if p.text.startswith("Dose: 162 mg")]
+    assert dose.context is not None and dose.context.startswith("Tocilizumab (RoActemra")
+
+
+@pytest.mark.parametrize("version", ["v0", "v1"])
+def test_a_blind_export_article_cites_what_its_writer_cited(tmp_path, version):
+    """Every gold phrase in a passage, and every listed reference cited by a statement: "2 or
+    more a year 4" and "in the CKD-FIX trial 12" had kept their numbers as text."""
+    article = _written_blind(tmp_path, GOUT, "what-is-acute-gout", version)
+    cited = {n for p in article.passages for n in p.citations}
+    assert cited == {n for n, _ in article.references}
+    by_text = {p.text: p.citations for p in article.passages}
+    assert by_text["Frequent flares, defined as 2 or more a year"] == (4,)
+    assert [c for t, c in by_text.items() if t.endswith("in the CKD-FIX trial")] == [(12,)]
 
 
 @pytest.mark.parametrize(

@@ -239,3 +239,31 @@ def test_a_question_naming_what_only_another_article_speaks_of_is_not_set_aside(
     aside, _ = find([*IN_SCOPE, infusions, bridging], _cardiology_scores(rows), passages,
                     lineage, NOTHING_EARLIER, TrainingSettings())  # fmt: skip
     assert [a.example.question for a in aside] == [bridging.question]
+
+
+def test_a_question_naming_another_article_by_its_name_is_not_set_aside():
+    """A blind gout article's trauma bullet set aside "Can physical trauma or stress set off a
+    flare of MMN?": a question that names an article by its name, or follows a conversation
+    that did, is that article's question whatever it shares with another's new passage."""
+    from dataclasses import replace
+
+    from assistant.ingest.corpus import load_article
+    from tests.conftest import ARTICLE
+
+    passages, lineage = _cardiology(new_article=True)
+    mmn = replace(load_article(ARTICLE), id="a")
+    af = replace(mmn, id="what-is-atrial-fibrillation", topic="Atrial Fibrillation (AF)",
+                 title="What is atrial fibrillation?")  # fmt: skip
+    named = _out("How do I calculate the CHA2DS2-VASc score in MMN?", 1)
+    follows = Example("and the CHA2DS2-VASc score?", ("Which antibodies occur in MMN?",), (),
+                      None, "out-of-scope.jsonl", 2)  # fmt: skip
+    plain = _out("How do I calculate the CHA2DS2-VASc score?", 3)
+    row = ([0.1, 0.1, 0.1, 0.7, 0.2], [0.0, 0.0, 0.0, 3.0, 0.0], {"calcul", "cha2ds2", "vasc"})
+    outs = [named, follows, plain]
+    scores = _cardiology_scores([row] * 3)
+    aside, _ = find([*IN_SCOPE, *outs], scores, passages, lineage, NOTHING_EARLIER,
+                    TrainingSettings(), [mmn, af])  # fmt: skip
+    assert [a.example.question for a in aside] == [plain.question]
+    unnamed, _ = find([*IN_SCOPE, *outs], scores, passages, lineage, NOTHING_EARLIER,
+                      TrainingSettings())  # fmt: skip
+    assert len(unnamed) == 3  # without the articles' names, each is set aside
