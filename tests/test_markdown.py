@@ -857,3 +857,11 @@ def test_a_byline_under_the_title_is_the_date_again_not_a_statement(tmp_path):
     with pytest.raises(ArticleError, match="says '3 March 2025' but the front matter") as caught:
         load_article(write(tmp_path, body.replace("15 March 2026", "3 March 2025")))
     assert caught.value.line == 6
+
+
+def test_a_statement_of_markup_alone_is_kept_as_written(tmp_path):
+    """Read as a viewer shows it, "<x>" is nothing: the passage had an empty text (found by
+    the property test). It stays as written, for the editor to see and mend."""
+    article = load_article(write(tmp_path, INLINE.replace("## Drugs", "<x>\n\n## Drugs")))
+    assert [p.text for p in article.passages if p.text.startswith("<")] == ["<x>"]
+    assert all(p.text for p in article.passages)

@@ -45,6 +45,8 @@ def plain(text: str, *, urls: bool = False) -> str:
 
 def split_markdown(statement: str) -> Split:
     """A Markdown statement's citations taken off (`split_markdown_citations`), then its
-    inline markup; `end` still measures the statement as printed."""
+    inline markup; `end` still measures the statement as printed. A statement of markup alone
+    ("<br>") keeps its text as written, for the editor to see, rather than vanish."""
     cut = split_markdown_citations(statement)
-    return cut._replace(text=plain(cut.text))
+    shown = plain(cut.text)
+    return cut._replace(text=shown) if shown.strip() else cut

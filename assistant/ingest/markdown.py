@@ -273,7 +273,8 @@ class _Body:
             texts = [
                 t.content for t in following[: _block_end(following)] if t.type == "inline"
             ] or [token.content]
-            self.disclaimer.extend(" ".join(plain(text).split()) for text in texts if text.strip())
+            shown = (" ".join(plain(text).split()) for text in texts)
+            self.disclaimer.extend(text for text in shown if text)
         else:
             self.reference_lines.extend(lines)
 
