@@ -302,3 +302,21 @@ def test_the_model_does_not_take_a_new_statement_in_place_for_an_edit(corpus_cop
     lineage = trace(old, _passages(corpus_copy), similar=embedder.embed)
     assert _texts(old, lineage.removed) == [before.rsplit(" ", 1)[0]]
     assert lineage.counts()["added"] == 1 and lineage.counts()["edited"] == 0
+
+
+@pytest.mark.model
+def test_in_a_short_article_a_new_statement_far_from_all_is_no_edit(embedder):
+    """Every statement of a five-line article is far from the others, so a new one in place of
+    a removed one (0.41) was nearer to it than to them, and linked: "kidney failure" examples
+    would have followed to "Spironolactone is a frequent culprit"."""
+    texts = [
+        "Hyperkalaemia is a serum potassium above 5.5 mmol/L.",
+        "Common causes are kidney failure and ACE inhibitors.",
+        "An ECG should be recorded in every patient.",
+        "Calcium gluconate stabilises the cardiac membrane.",
+        "Insulin with glucose shifts potassium into cells.",
+    ]
+    old = [_p(f"o{i}", t, i) for i, t in enumerate(texts)]
+    new = [*old[:1], _p("n1", "Spironolactone is a frequent culprit.", 1), *old[2:]]
+    lineage = trace(old, new, similar=embedder.embed)
+    assert lineage.links["n1"].status == "added" and lineage.removed == ("o1",)

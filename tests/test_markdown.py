@@ -36,8 +36,7 @@ REFERENCES_A = (
     (1, "Example A, Sample B. A made-up study of STCA. J Synth Test. 2020;1:1-10."),
     (2, "Example C. Another invented report. J Synth Test. 2021;2:11-20."),
     (3, "Example D. A third invented report that wraps onto a second line. J Synth Test. 2022;3:21-30."),
-    # inline HTML is markup, read as a viewer shows it: the words without the tags
-    (4, "Example E. An invented dosing note with markup. J Synth Test. 2023;4:31-40."),
+    (4, "Example E. An invented dosing note <b>with markup</b>. J Synth Test. 2023;4:31-40."),
 )  # fmt: skip
 
 
@@ -575,7 +574,7 @@ def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage
     assert marker.text == f"[4]{REFERENCES_A[3][1]}"  # what a screen reader reads as the link
     entry = dosing.one("ul", "passage__references").one("li", "reference")
     assert entry.text == f"[4] {REFERENCES_A[3][1]}"
-    assert "<b>" not in html and "&lt;b&gt;" not in html  # never markup, nor shown as tags
+    assert "&lt;b&gt;with markup&lt;/b&gt;" in html and "<b>with markup</b>" not in html
 
     assert [
         (s.one("a")["href"], s.one("span", "cite__tip").text) for s in labs.find_all("sup", "cite")
@@ -788,6 +787,8 @@ last_updated: 2026-03-15
 
 - **Jaw claudication**: the most *specific* symptom, see the [fast-track pathway](https://example.org/p). [1]
 - Use `IV` methylprednisolone, CO<sub>2</sub> aside, snake_case kept \\*as typed\\*. [1]
+- **Do not delay steroids for the biopsy. [1]**
+- Neutrophils 2-7.5*10^9/L and lymphocytes 1-4*10^9/L, 15 mg weekly<br>then 10 mg. [2]
 
 | **Drug** | Dose |
 | --- | --- |
@@ -823,9 +824,19 @@ def test_inline_markup_reads_as_a_viewer_shows_it(tmp_path):
         "Jaw claudication: the most specific symptom, see the fast-track pathway."
     )
     assert by_line[10].context == "Visual symptoms:" and by_line[10].citations == (1,)
-    assert by_line[11].text == "Use IV methylprednisolone, CO2 aside, snake_case kept *as typed*."
-    assert by_line[15].text == "Drug: Tocilizumab; Dose: 162 mg every two weeks"
-    assert by_line[15].citations == (2,)
+    # inline HTML stays as typed ("10<sup>9</sup>" is not "109"), but for a line break
+    assert by_line[11].text == (
+        "Use IV methylprednisolone, CO<sub>2</sub> aside, snake_case kept *as typed*."
+    )
+    assert (by_line[12].text, by_line[12].citations) == (
+        "Do not delay steroids for the biopsy.",
+        (1,),
+    )
+    assert by_line[13].text == (  # an asterisk between digits multiplies
+        "Neutrophils 2-7.5*10^9/L and lymphocytes 1-4*10^9/L, 15 mg weekly then 10 mg."
+    )
+    assert by_line[17].text == "Drug: Tocilizumab; Dose: 162 mg every two weeks"
+    assert by_line[17].citations == (2,)
     assert dict(article.references) == {
         1: "Example A. A guideline. doi:10.1000/x1 (https://doi.org/10.1000/x1)",
         2: "Example B. A trial. https://example.org/trial",  # the address is its own words

@@ -4,12 +4,19 @@
 An article's statements are quoted to clinicians and embedded; asterisks, link targets and
 backticks would be shown as printed and read by the model as words. Read by markdown-it-py,
 the same CommonMark reader as the blocks, so a statement means what any Markdown tool shows
-("snake_case" and "\\*" stay as they are). The export has no inline markup and is not read here.
+("snake_case" and "\\*" stay as they are). Where a viewer would show something other than
+what the writer meant, the text keeps what was written: an asterisk between digits is a
+multiplication ("2*10^9/L", which CommonMark would read as the start of italics), inline HTML
+stays as typed ("10<sup>9</sup>/L", where dropping the tags would say "109/L") but for a line
+break, which is a space. The export has no inline markup and is not read here.
 """
 
 from __future__ import annotations
 
+import re
+
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from assistant.ingest.citations import Split, split_markdown_citations
 
@@ -17,22 +24,34 @@ _INLINE = MarkdownIt("commonmark")
 _MARKUP = frozenset("*_`[]<>&\\!")
 """A text holding none of these characters has no inline markup to read."""
 _SHOWN = frozenset({"text", "text_special", "code_inline"})
+_EMPHASIS = frozenset({"em_open", "em_close", "strong_open", "strong_close"})
+_LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_OPENS = re.compile(r"[*_]{1,3}(?=\S)")
+_CLOSES = re.compile(r"(?<=[^\s\\])[*_]{1,3}$")
+"""An emphasis mark left alone at either end of a statement as written (not an escaped star):
+a sentence cut from a paragraph in italics, or a citation marker inside the emphasis that
+closes the statement ("**Do not delay. [3]**")."""
 
 
 def plain(text: str, *, urls: bool = False) -> str:
     """`text` without its inline markup; a link keeps its words, and with `urls` its target
     after them in parentheses (a reference's DOI), unless the words are the target."""
-    if not _MARKUP.intersection(text):
-        return text
+    if not _MARKUP.intersection(text) or "\x00" in text:
+        return text  # a NUL (warned of by the build) would come back as U+FFFD: kept as typed
+    tokens = _INLINE.parseInline(text)[0].children or []
     out: list[str] = []
-    target = ""
-    for token in _INLINE.parseInline(text)[0].children or []:
+    target, start = "", 0
+    for at, token in enumerate(tokens):
         if token.type in _SHOWN:
             out.append(token.content)
         elif token.type in ("softbreak", "hardbreak"):
             out.append("\n")
+        elif token.type == "html_inline":
+            out.append(" " if _LINE_BREAK.fullmatch(token.content) else token.content)
         elif token.type == "image":
             out.append(token.content)  # its alternative text
+        elif token.type in _EMPHASIS and _between_digits(out, tokens[at + 1 :]):
+            out.append(token.markup)
         elif token.type == "link_open":
             target, start = str(token.attrGet("href") or ""), len(out)
         elif token.type == "link_close":
@@ -43,10 +62,26 @@ def plain(text: str, *, urls: bool = False) -> str:
     return "".join(out)
 
 
+def _between_digits(out: list[str], after: list[Token]) -> bool:
+    """Whether an emphasis mark stands between two digits ("2*10^9"): a multiplication."""
+    before = "".join(out)[-1:]
+    following = next((t.content for t in after if t.content), "")[:1]
+    return before.isdigit() and following.isdigit()
+
+
 def split_markdown(statement: str) -> Split:
     """A Markdown statement's citations taken off (`split_markdown_citations`), then its
-    inline markup; `end` still measures the statement as printed. A statement of markup alone
-    ("<br>") keeps its text as written, for the editor to see, rather than vanish."""
+    inline markup; `end` still measures the statement as printed. Markers inside emphasis
+    that closes the statement ("**Do not delay steroids. [3]**") cite as well. A statement of
+    markup alone ("<x>") keeps its text as written, for the editor to see, rather than vanish."""
     cut = split_markdown_citations(statement)
+    if not cut.citations and (closed := statement.rstrip().rstrip("*_")) != statement.rstrip():
+        inner = split_markdown_citations(closed)
+        if inner.citations:
+            cut = inner
     shown = plain(cut.text)
+    if (opens := _OPENS.match(cut.text)) and shown.startswith(opens.group()):
+        shown = shown[opens.end() :]
+    if (closes := _CLOSES.search(cut.text)) and shown.endswith(closes.group()):
+        shown = shown[: -len(closes.group())]
     return cut._replace(text=shown) if shown.strip() else cut

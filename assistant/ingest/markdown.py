@@ -42,10 +42,10 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from assistant.errors import ArticleError
-from assistant.ingest.citations import cited_sentences, split_markdown_citations
+from assistant.ingest.citations import cited_sentences
 from assistant.ingest.export import LAST_UPDATED, parse_printed_date
 from assistant.ingest.frontmatter import EXAMPLE_FRONT_MATTER, Value, parse_date, read_front_matter
-from assistant.ingest.inline import plain
+from assistant.ingest.inline import plain, split_markdown
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
@@ -330,7 +330,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
     if body.references_line is not None:  # where an article lists references, all are there
         check_cited(
             (
-                (b.line, b.cited if b.kind == "row" else split_markdown_citations(b.raw).citations)
+                (b.line, b.cited if b.kind == "row" else split_markdown(b.raw).citations)
                 for b in blocks
                 if b.kind != "heading"
             ),
