@@ -248,12 +248,13 @@ def test_a_reference_no_statement_cites_is_named(tmp_path):
     assert named == [
         f"{article.source}:{last.line}: reference {unused} is cited by no statement, and "
         f"{loose.text[-40:]!r} ends with {unused}; if that is its citation, put it after a full "
-        "stop or in brackets ('[12]')"
+        f"stop or in brackets ('[{unused}]')"
     ]
     alone = dataclasses.replace(extended, passages=article.passages)
     assert [s for s in slips(alone) if "cited by no statement" in s] == [
-        f"{article.source}: reference {unused} is cited by no statement; cite it where it is "
-        "used, or remove it from the list"
+        f"{article.source}: reference {unused} is cited by no statement; cite it as "
+        f"'[{unused}]' after the statement that draws on it (ranges as '[3, 4]'), or take it "
+        "out of the list if none does"
     ]
 
 
@@ -265,6 +266,6 @@ def test_the_blind_markdown_articles_one_warning_is_its_uncited_reference(tmp_pa
         (FIXTURES / "giant-cell-arteritis" / f"{version}.md").read_text("utf-8"), "utf-8"
     )
     assert slips(load_article(path)) == [
-        f"{path}: reference 7 is cited by no statement; cite it where it is used, or remove it "
-        "from the list"
+        f"{path}: reference 7 is cited by no statement; cite it as '[7]' after the statement "
+        "that draws on it (ranges as '[3, 4]'), or take it out of the list if none does"
     ]

@@ -87,6 +87,7 @@ def test_trailing_reference_numbers_become_citations(statement, text, citations)
         "Hold for CTCAE v5 grade 3",  # "v5" counts nothing: "grade 3" is content
         "The event was a grade 3",  # an article before a grade: the grade itself
         "As reported in the trial 2",  # a trial known by its number
+        "Enrol in Cohort B, Trial 2",  # its label
         "Recommended in ESC 2021 class 1",  # nor does a year
         "eGFR 15-29 stage 4",
         # a statement does not end in a preposition, comparison or "is": its value follows

@@ -868,6 +868,19 @@ def test_a_byline_under_the_title_is_the_date_again_not_a_statement(tmp_path):
     with pytest.raises(ArticleError, match="says '3 March 2025' but the front matter") as caught:
         load_article(write(tmp_path, body.replace("15 March 2026", "3 March 2025")))
     assert caught.value.line == 6
+    # a byline that does not start with the words is one all the same, and its date checked
+    other = body.replace("*Last updated: 15 March 2026", "*Reviewed by the board · Last updated: 3 March 2025")  # fmt: skip
+    with pytest.raises(ArticleError, match="says '3 March 2025'"):
+        load_article(write(tmp_path, other))
+    # a statement right under it, with no blank line, would be swallowed: refused at its line
+    swallowing = body.replace("review*\n", "review*\nCondition X is rare. [1]\n")
+    with pytest.raises(ArticleError, match="put a blank line after the byline") as caught:
+        load_article(write(tmp_path, swallowing))
+    assert caught.value.line == 6
+    # a statement that starts with the words, and no date, is a statement
+    said = "Last updated: the 2024 guidance says to treat early. [1]\n\n## Treatment"
+    statement = load_article(write(tmp_path, INLINE.replace("## Treatment", said, 1)))
+    assert statement.passages[0].text == "Last updated: the 2024 guidance says to treat early."
 
 
 def test_a_statement_of_markup_alone_is_kept_as_written(tmp_path):

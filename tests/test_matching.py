@@ -148,3 +148,15 @@ def test_a_term_without_its_hyphens_only_where_english_has_no_such_word():
         "antid immunoglobulin": "anti-d immunoglobulin",
     }
     assert unhyphenated(["mis-c", "z-pak"], 1.0) == {"zpak": "z-pak"}  # "misc" is a word
+
+
+def test_a_gold_phrase_copied_with_its_markdown_names_the_statement():
+    """A blind GCA writer's examples copied from the Markdown source ("**Jaw claudication**",
+    "[fast-track GCA pathway](https://…)") named no passage once statements read as a viewer
+    shows them, and the first build stopped over "text that no passage has any more"."""
+    from assistant.ingest.matching import holds
+
+    text = "Jaw claudication: pain on chewing; see the fast-track GCA pathway."
+    assert holds(text, "**Jaw claudication**: pain")
+    assert holds(text, "[fast-track GCA pathway](https://example.org/p)")
+    assert not holds(text, "**jaw pain**")

@@ -218,23 +218,31 @@ def _stray_numbers(article: Article) -> list[str]:
 def _uncited_references(article: Article) -> list[str]:
     """References no statement cites: a number the reader took for part of a statement
     ("… in the CKD-FIX trial 12", before the citation rules learnt named trials) leaves its
-    reference uncited and the number in the text; otherwise the entry is unused."""
+    reference uncited and the number in the text; otherwise the entry is unused, or cited in
+    a way the reader does not take ("[3–4]" in Markdown)."""
     cited = {n for p in article.passages for n in p.citations}
+    bare = _bare_citations(article)
     found = []
     for number, _ in article.references:
         if number in cited:
             continue
-        ends = [p for p in article.passages if re.search(rf"(?<![\d.,]){number}$", p.text)]
+        ends = [
+            p
+            for p in article.passages
+            if not p.citations and re.search(rf"(?<![\d.,]){number}$", p.text)
+        ]
         if ends:
+            how = "after a full stop or in brackets" if bare else "in brackets"
             found.append(
                 f"{article.source}:{ends[0].line}: reference {number} is cited by no statement, "
                 f"and {ends[0].text[-40:]!r} ends with {number}; if that is its citation, put "
-                "it after a full stop or in brackets ('[12]')"
+                f"it {how} ('[{number}]')"
             )
         else:
             found.append(
-                f"{article.source}: reference {number} is cited by no statement; cite it where "
-                "it is used, or remove it from the list"
+                f"{article.source}: reference {number} is cited by no statement; cite it as "
+                f"'[{number}]' after the statement that draws on it (ranges as '[3, 4]'), or take "
+                "it out of the list if none does"
             )
     return found
 

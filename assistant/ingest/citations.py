@@ -44,7 +44,8 @@ _COUNTING_WORDS = frozenset(
 # A span of time with an article is a rate or a length, never a label: "2 or more a year 4",
 # "twice a day 1" cite (where "a grade 3" or "a stage 2" is the grade or stage itself).
 _TIMES = frozenset("day week month year hour".split())
-# A trial named before the noun is known by its name, not a number: "the CKD-FIX trial 12".
+# A trial named before the noun (in capitals) is known by its name, not a number: "the CKD-FIX
+# trial 12", "the GiACTA trial 3"; "Cohort B, Trial 2" is the trial's label.
 _NAMED = frozenset({"trial"})
 # A threshold's comparison leaves its value last: a lone number after one is the statement's
 # value, not a citation ("keep the platelet count above 50", "a heart rate under 60", "less
@@ -85,7 +86,7 @@ def split_citations(statement: str) -> Split:
             (len(words[-2]) <= 2 and words[-2].isascii() and words[-2].isdigit())
             or words[-2].lower() in _COUNTING_WORDS
             or (noun in _TIMES and words[-2].lower() in ("a", "an"))
-            or (noun in _NAMED and words[-2] != words[-2].lower())
+            or (noun in _NAMED and words[-1] == noun and sum(map(str.isupper, words[-2])) >= 2)
         )
         counted = (
             len(numbers) == 1

@@ -153,10 +153,17 @@ class _Body:
             last = first + content.count("\n")
         if not content.strip():
             return
-        if kind == "paragraph" and not containers and DATELINE.match(shown := plain(content)):
-            # a byline under the title ("*Last updated: 20 November 2026 · Review status: …*"),
-            # as sites print it: the front matter's date again, not a statement
-            self.datelines.append(Value(shown, self.lines[first].number))
+        if kind == "paragraph" and not containers and (dated := byline_date(plain(content))):
+            # a byline ("*Last updated: 20 November 2026 · Review status: …*", "Reviewed by
+            # the board · Last updated: …"), as sites print it: the front matter's date again
+            if "\n" in content.strip():
+                raise ArticleError(
+                    self.source,
+                    "a 'Last updated' byline with lines right under it, which would be read as "
+                    "part of it; put a blank line after the byline",
+                    line=self.lines[first].number,
+                )
+            self.datelines.append(Value(dated, self.lines[first].number))
             return
         head = self.lines[first]
         printed = head.content.rstrip()
@@ -358,20 +365,28 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
     )
 
 
-DATELINE = re.compile(r"Last updated\s*:", re.IGNORECASE)
+def byline_date(text: str) -> str | None:
+    """The date a byline prints after "Last updated:", when it reads as one; None for a
+    statement that starts with the words ("Last updated: the 2024 guidance says …")."""
+    found = LAST_UPDATED.search(text)
+    if found is None:
+        return None
+    try:
+        parse_printed_date(found.group("date"), "", 0)
+    except ArticleError:
+        return None
+    return found.group("date")
 
 
 def _same_date(byline: Value, dated: date, source: str) -> None:
     """A body's "Last updated:" line must say the front matter's date: every answer shows one
     date, and two that differ mean one of them was not updated."""
-    found = LAST_UPDATED.match(byline.text)
-    printed = found.group("date") if found else ""
-    if parse_printed_date(printed, source, byline.line) != dated:
+    if parse_printed_date(byline.text, source, byline.line) != dated:
         raise ArticleError(
             source,
-            f"this 'Last updated' line says {printed!r} but the front matter's last_updated is "
-            f"{dated.isoformat()}; keep the date in the front matter and remove this line (or "
-            "make them the same)",
+            f"this 'Last updated' line says {byline.text!r} but the front matter's last_updated "
+            f"is {dated.isoformat()}; keep the date in the front matter and remove this line "
+            "(or make them the same)",
             line=byline.line,
         )
 

@@ -16,6 +16,8 @@ from os.path import commonprefix
 from rapidfuzz import process
 from rapidfuzz.distance import OSA
 
+from assistant.ingest.inline import plain
+
 _END = ""
 """The trie's mark that a term ends at a node (no character is empty)."""
 
@@ -168,8 +170,13 @@ def _spaced(words: Sequence[str]) -> str:
 
 
 def holds(text: str, phrase: str) -> bool:
-    """Whether `text` says `phrase` (`phrase_pattern`)."""
-    return phrase_pattern(phrase).search(text) is not None
+    """Whether `text` says `phrase` (`phrase_pattern`), or the phrase as a Markdown viewer
+    shows it: a gold phrase copied from a Markdown article's source ("**Jaw claudication**")
+    names the statement its passage reads ("Jaw claudication", `ingest.inline`)."""
+    if phrase_pattern(phrase).search(text) is not None:
+        return True
+    shown = " ".join(plain(phrase).split())
+    return bool(shown) and shown != phrase and phrase_pattern(shown).search(text) is not None
 
 
 def inside_words(texts: Iterable[str], phrase: str) -> list[str]:
