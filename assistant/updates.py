@@ -66,7 +66,7 @@ def probe_questions(
     is also probed with its lead's rarest words: "Doses above 300 mg daily are often needed"
     under "Titrate allopurinol:" is asked about allopurinol, not about "above needed"."""
     chosen = _distinctive(passage.text, document_frequency, documents, PROBE_WORDS)
-    distinctive = " ".join(w for _, _, w in sorted(chosen, key=lambda t: t[1]))
+    distinctive = _as_written(chosen)
     if not distinctive:
         return []
     probes = [distinctive]
@@ -74,9 +74,7 @@ def probe_questions(
         probes.append(f"{passage.section[-1]}: {distinctive}")
     if passage.context:
         lead = _distinctive(passage.context, document_frequency, documents, 2)
-        probes.append(
-            " ".join(w for _, _, w in sorted(lead, key=lambda t: t[1])) + f" {distinctive}"
-        )
+        probes.append(f"{_as_written(lead)} {distinctive}")
     low, high = ABBREVIATION
     abbreviations = [
         w
@@ -102,6 +100,11 @@ def _distinctive(
         if stem[0] not in best or idf > best[stem[0]][0]:
             best[stem[0]] = (idf, order, word)
     return sorted(best.values(), key=lambda t: (-t[0], t[1]))[:most]
+
+
+def _as_written(chosen: list[tuple[float, int, str]]) -> str:
+    """`_distinctive`'s words in the order the text has them."""
+    return " ".join(w for _, _, w in sorted(chosen, key=lambda t: t[1]))
 
 
 def frequencies(passages: Sequence[Passage]) -> Counter[str]:

@@ -91,7 +91,7 @@ class _Body:
     disclaimer: list[str] = field(default_factory=list)  # paragraphs
     references_line: int | None = None
     reference_lines: list[Line] = field(default_factory=list)
-    datelines: list[Value] = field(default_factory=list)  # "Last updated: …" bylines in the body
+    bylines: list[Byline] = field(default_factory=list)  # "Last updated: …" in the body
 
     def read(self) -> None:
         # Same line count as the source, so markdown-it's line maps index `self.lines`; a line
@@ -153,7 +153,7 @@ class _Body:
             last = first + content.count("\n")
         if not content.strip():
             return
-        if kind == "paragraph" and not containers and (dated := byline_date(plain(content))):
+        if kind == "paragraph" and not containers and (said := byline_date(plain(content))):
             # a byline ("*Last updated: 20 November 2026 · Review status: …*", "Reviewed by
             # the board · Last updated: …"), as sites print it: the front matter's date again
             if "\n" in content.strip():
@@ -163,7 +163,7 @@ class _Body:
                     "part of it; put a blank line after the byline",
                     line=self.lines[first].number,
                 )
-            self.datelines.append(Value(dated, self.lines[first].number))
+            self.bylines.append(Byline(*said, self.lines[first].number))
             return
         head = self.lines[first]
         printed = head.content.rstrip()
@@ -321,7 +321,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
             line=last_updated.line if last_updated else 1,
         )
     dated = parse_date(last_updated.text, source, last_updated.line)
-    for byline in body.datelines:
+    for byline in body.bylines:
         _same_date(byline, dated, source)
     status = meta.get("review_status")
     disclaimer = _disclaimer(body, source, last_line=lines[-1].number)
@@ -365,26 +365,34 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
     )
 
 
-def byline_date(text: str) -> str | None:
-    """The date a byline prints after "Last updated:", when it reads as one; None for a
-    statement that starts with the words ("Last updated: the 2024 guidance says …")."""
+@dataclass(frozen=True, slots=True)
+class Byline:
+    """A "Last updated:" line in a Markdown article's body: the date as printed and as read."""
+
+    printed: str
+    day: date
+    line: int
+
+
+def byline_date(text: str) -> tuple[str, date] | None:
+    """The date a byline prints after "Last updated:", as printed and as read, when it reads
+    as one; None for a statement that starts with the words ("Last updated: the 2024 …")."""
     found = LAST_UPDATED.search(text)
     if found is None:
         return None
     try:
-        parse_printed_date(found.group("date"), "", 0)
+        return found.group("date"), parse_printed_date(found.group("date"), "", 0)
     except ArticleError:
         return None
-    return found.group("date")
 
 
-def _same_date(byline: Value, dated: date, source: str) -> None:
+def _same_date(byline: Byline, dated: date, source: str) -> None:
     """A body's "Last updated:" line must say the front matter's date: every answer shows one
     date, and two that differ mean one of them was not updated."""
-    if parse_printed_date(byline.text, source, byline.line) != dated:
+    if byline.day != dated:
         raise ArticleError(
             source,
-            f"this 'Last updated' line says {byline.text!r} but the front matter's last_updated "
+            f"this 'Last updated' line says {byline.printed!r} but the front matter's last_updated "
             f"is {dated.isoformat()}; keep the date in the front matter and remove this line "
             "(or make them the same)",
             line=byline.line,
