@@ -889,3 +889,10 @@ def test_a_statement_of_markup_alone_is_kept_as_written(tmp_path):
     article = load_article(write(tmp_path, INLINE.replace("## Drugs", "<x>\n\n## Drugs")))
     assert [p.text for p in article.passages if p.text.startswith("<")] == ["<x>"]
     assert all(p.text for p in article.passages)
+
+
+def test_a_statement_holding_a_nul_is_kept_as_typed_markup_and_all():
+    """The property test's find: markdown-it would turn the NUL into U+FFFD, so the statement
+    is not read, but a stray emphasis mark was still taken off its start."""
+    statement = "*\x00 Weakness\nweakness patients"
+    assert split_markdown(statement).text == statement

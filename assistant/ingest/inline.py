@@ -36,8 +36,8 @@ closes the statement ("**Do not delay. [3]**")."""
 def plain(text: str, *, urls: bool = False) -> str:
     """`text` without its inline markup; a link keeps its words, and with `urls` its target
     after them in parentheses (a reference's DOI), unless the words are the target."""
-    if not _MARKUP.intersection(text) or "\x00" in text:
-        return text  # a NUL (warned of by the build) would come back as U+FFFD: kept as typed
+    if not _MARKUP.intersection(text) or not _readable(text):
+        return text
     tokens = _INLINE.parseInline(text)[0].children or []
     out: list[str] = []
     target, start = "", 0
@@ -62,6 +62,12 @@ def plain(text: str, *, urls: bool = False) -> str:
     return "".join(out)
 
 
+def _readable(text: str) -> bool:
+    """Whether markdown-it may read `text`: a NUL (warned of by the build) would come back as
+    U+FFFD, so a statement holding one is kept as typed, markup and all."""
+    return "\x00" not in text
+
+
 def _between_digits(out: list[str], after: list[Token]) -> bool:
     """Whether an emphasis mark stands between two digits ("2*10^9"): a multiplication."""
     before = "".join(out)[-1:]
@@ -79,6 +85,8 @@ def split_markdown(statement: str) -> Split:
         inner = split_markdown_citations(closed)
         if inner.citations:
             cut = inner
+    if not _readable(cut.text):
+        return cut
     shown = plain(cut.text)
     if (opens := _OPENS.match(cut.text)) and shown.startswith(opens.group()):
         shown = shown[opens.end() :]
