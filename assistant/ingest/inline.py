@@ -26,18 +26,13 @@ _MARKUP = frozenset("*_`[]<>&\\!")
 _SHOWN = frozenset({"text", "text_special", "code_inline"})
 _EMPHASIS = frozenset({"em_open", "em_close", "strong_open", "strong_close"})
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
-_OPENS = re.compile(r"[*_]{1,3}(?=\S)")
-_CLOSES = re.compile(r"(?<=[^\s\\])[*_]{1,3}$")
-"""An emphasis mark left alone at either end of a statement as written (not an escaped star):
-a sentence cut from a paragraph in italics, or a citation marker inside the emphasis that
-closes the statement ("**Do not delay. [3]**")."""
 
 
 def plain(text: str, *, urls: bool = False) -> str:
     """`text` without its inline markup; a link keeps its words, and with `urls` its target
     after them in parentheses (a reference's DOI), unless the words are the target."""
-    if not _MARKUP.intersection(text) or not _readable(text):
-        return text
+    if not _MARKUP.intersection(text) or "\x00" in text:
+        return text  # a NUL (warned of by the build) would come back as U+FFFD: kept as typed
     tokens = _INLINE.parseInline(text)[0].children or []
     out: list[str] = []
     target, start = "", 0
@@ -62,12 +57,6 @@ def plain(text: str, *, urls: bool = False) -> str:
     return "".join(out)
 
 
-def _readable(text: str) -> bool:
-    """Whether markdown-it may read `text`: a NUL (warned of by the build) would come back as
-    U+FFFD, so a statement holding one is kept as typed, markup and all."""
-    return "\x00" not in text
-
-
 def _between_digits(out: list[str], after: list[Token]) -> bool:
     """Whether an emphasis mark stands between two digits ("2*10^9"): a multiplication."""
     before = "".join(out)[-1:]
@@ -77,19 +66,17 @@ def _between_digits(out: list[str], after: list[Token]) -> bool:
 
 def split_markdown(statement: str) -> Split:
     """A Markdown statement's citations taken off (`split_markdown_citations`), then its
-    inline markup; `end` still measures the statement as printed. Markers inside emphasis
-    that closes the statement ("**Do not delay steroids. [3]**") cite as well. A statement of
-    markup alone ("<x>") keeps its text as written, for the editor to see, rather than vanish."""
+    inline markup; `end` still measures the statement as printed. Markers inside the emphasis
+    that wraps the statement ("**Do not delay steroids. [3]**") cite as well, and the emphasis
+    goes with them. A statement of markup alone ("<x>") keeps its text as written, for the
+    editor to see, rather than vanish."""
     cut = split_markdown_citations(statement)
-    if not cut.citations and (closed := statement.rstrip().rstrip("*_")) != statement.rstrip():
+    text = cut.text
+    written = statement.rstrip()
+    if not cut.citations and (closed := written.rstrip("*_")) != written:
         inner = split_markdown_citations(closed)
-        if inner.citations:
-            cut = inner
-    if not _readable(cut.text):
-        return cut
-    shown = plain(cut.text)
-    if (opens := _OPENS.match(cut.text)) and shown.startswith(opens.group()):
-        shown = shown[opens.end() :]
-    if (closes := _CLOSES.search(cut.text)) and shown.endswith(closes.group()):
-        shown = shown[: -len(closes.group())]
+        closer = written[len(closed) :]
+        if inner.citations and inner.text.startswith(closer):
+            cut, text = inner, inner.text[len(closer) :]
+    shown = plain(text)
     return cut._replace(text=shown) if shown.strip() else cut
