@@ -563,6 +563,18 @@ AF is the commonest sustained arrhythmia. 1 Its prevalence rises with age. 2, 3 
         assert source[passage.start : passage.end].startswith(passage.text)
 
 
+def test_a_cited_sentence_on_a_later_line_keeps_its_line_whatever_ends_lines(tmp_path):
+    """Counting only "\n", a sentence that starts on a later line of its block took the
+    block's first line in a file whose lines end in "\r" (found by the property test)."""
+    body = "Atrial Fibrillation (AF)\n\nAF is the commonest arrhythmia.\n1 Its risk rises with age. 2\n"
+    for ending in ("\n", "\r\n", "\r"):
+        path = tmp_path / "test-article.txt"
+        text = (GOOD_HEADER + body + GOOD_DISCLAIMER).replace("\n", ending)
+        path.write_bytes(text.encode("utf-8"))
+        first, second = load_article(path).passages[:2]
+        assert second.text == "Its risk rises with age." and second.line == first.line + 1
+
+
 def test_a_lead_in_reaches_its_own_list_only(tmp_path):
     """A lead-in above the topic's list used to become the context of every later section's
     passages, and a heading written twice inherited the first one's lead-in."""

@@ -19,7 +19,7 @@ from assistant.ingest.citations import (
     split_citations,
     split_lead_in,
 )
-from assistant.ingest.parsing import Block, Line
+from assistant.ingest.parsing import LINE_END, Block, Line
 from assistant.ingest.tables import text_table
 
 LIST_GLYPHS = "\u2022\u25aa\u25e6\u25cf\u25cb\u25a0\u25a1\u2023\u2043\u25ba\u27a2\u2713\u2714"
@@ -185,7 +185,7 @@ def content_blocks(group: list[Line], text: str) -> list[Block]:
         if pending is not None:
             kind, start, end, number, indent, mark, printed = pending
             for a, b in _sentences(text, start, end):  # a step's every sentence is of that step
-                line = number + text.count("\n", start, a)
+                line = number + len(LINE_END.findall(text, start, a))  # "\r" ends lines too
                 blocks.append(
                     Block(kind, text[a:b], a, b, line, indent=indent, mark=mark, number=printed)
                 )
