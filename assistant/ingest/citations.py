@@ -201,7 +201,8 @@ def _opens_list(lead: str) -> bool:
 # "[1]     " ten times took 26 s), and the gap before them is tried from its first space only.
 # The chain that ends the statement is the last one found: searched for as chain-then-end, it
 # was read again from every marker of a long line.
-_MARKER = r"\[\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*\]"
+_MARKER = r"\[(?:\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*|\^[1-9][0-9]{0,2})\]"
+"""A marker: "[4]", "[4, 1, 5]", or a Markdown footnote's "[^4]" (`footnotes.py`)."""
 _MARKER_CHAIN = re.compile(rf"(?<!\s)(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)")
 _CLOSE_AT_END = re.compile(r"(?P<close>[.;:!?]?)\s*$")
 _GOES_ON = re.compile(r"\s+\S")

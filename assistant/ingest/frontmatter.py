@@ -1,4 +1,5 @@
-"""Markdown articles' front matter: the flat subset of YAML their metadata is written in.
+"""Markdown articles' front matter: the flat subset of YAML their metadata is written in, and
+the byline that may say its date again under the title.
 
 Read by hand, so that every error names its line (`ArticleError`); `ingest.markdown` reads
 the body.
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 from assistant.errors import ArticleError
+from assistant.ingest.export import LAST_UPDATED, parse_printed_date
 from assistant.ingest.parsing import Line
 
 FENCE = "---"
@@ -111,3 +113,37 @@ def parse_date(raw: str, source: str, line: int) -> date:
             "'Month D, YYYY' (February 2, 2026)",
             line=line,
         ) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Byline:
+    """A "Last updated:" line in a Markdown article's body: the date as printed and as read."""
+
+    printed: str
+    day: date
+    line: int
+
+
+def byline_date(text: str) -> tuple[str, date] | None:
+    """The date a byline prints after "Last updated:", as printed and as read, when it reads
+    as one; None for a statement that starts with the words ("Last updated: the 2024 …")."""
+    found = LAST_UPDATED.search(text)
+    if found is None:
+        return None
+    try:
+        return found.group("date"), parse_printed_date(found.group("date"), "", 0)
+    except ArticleError:
+        return None
+
+
+def same_date(byline: Byline, dated: date, source: str) -> None:
+    """A body's "Last updated:" line must say the front matter's date: every answer shows one
+    date, and two that differ mean one of them was not updated."""
+    if byline.day != dated:
+        raise ArticleError(
+            source,
+            f"this 'Last updated' line says {byline.printed!r} but the front matter's last_updated "
+            f"is {dated.isoformat()}; keep the date in the front matter and remove this line "
+            "(or make them the same)",
+            line=byline.line,
+        )

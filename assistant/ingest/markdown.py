@@ -35,7 +35,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
-from datetime import date
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -43,8 +42,16 @@ from markdown_it.token import Token
 
 from assistant.errors import ArticleError
 from assistant.ingest.citations import cited_sentences
-from assistant.ingest.export import LAST_UPDATED, parse_printed_date
-from assistant.ingest.frontmatter import EXAMPLE_FRONT_MATTER, Value, parse_date, read_front_matter
+from assistant.ingest.footnotes import take_footnotes
+from assistant.ingest.frontmatter import (
+    EXAMPLE_FRONT_MATTER,
+    Byline,
+    Value,
+    byline_date,
+    parse_date,
+    read_front_matter,
+    same_date,
+)
 from assistant.ingest.inline import plain, split_markdown
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
@@ -92,11 +99,17 @@ class _Body:
     references_line: int | None = None
     reference_lines: list[Line] = field(default_factory=list)
     bylines: list[Byline] = field(default_factory=list)  # "Last updated: …" in the body
+    footnotes: list[tuple[int, str, int]] = field(default_factory=list)  # "[^1]: …", read first
 
     def read(self) -> None:
         # Same line count as the source, so markdown-it's line maps index `self.lines`; a line
-        # that shows nothing (a byte order mark left by `cat`, a zero-width space) is blank.
-        body = "\n".join(line.content if line.stripped else "" for line in self.lines)
+        # that shows nothing (a byte order mark left by `cat`, a zero-width space) is blank, and
+        # so is a footnote's, which is a reference, not a statement.
+        self.footnotes, taken = take_footnotes(self.lines, self.source)
+        body = "\n".join(
+            line.content if line.stripped and at not in taken else ""
+            for at, line in enumerate(self.lines)
+        )
         tokens = _MARKDOWN.parse(body)
         containers: list[str] = []  # open list items and block quotes
         for at, token in enumerate(tokens):
@@ -322,7 +335,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         )
     dated = parse_date(last_updated.text, source, last_updated.line)
     for byline in body.bylines:
-        _same_date(byline, dated, source)
+        same_date(byline, dated, source)
     status = meta.get("review_status")
     disclaimer = _disclaimer(body, source, last_line=lines[-1].number)
     references = _references(body, source)
@@ -334,7 +347,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
             "no passages: there is no paragraph or bullet between the title and the disclaimer",
             line=body.title.line if body.title else body_start + 1,
         )
-    if body.references_line is not None:  # where an article lists references, all are there
+    if listed_in := _listed_in(body):  # where an article lists references, all are there
         check_cited(
             (
                 (b.line, b.cited if b.kind == "row" else split_markdown(b.raw).citations)
@@ -343,7 +356,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
             ),
             references,
             source=source,
-            listed_in=f"the References section (line {body.references_line})",
+            listed_in=listed_in,
         )
     # The export's convention: the first heading, before any content, is the topic (level 1).
     if blocks[0].kind == "heading" and blocks[0].level == 2:
@@ -363,40 +376,6 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         disclaimer=disclaimer,
         references=references,
     )
-
-
-@dataclass(frozen=True, slots=True)
-class Byline:
-    """A "Last updated:" line in a Markdown article's body: the date as printed and as read."""
-
-    printed: str
-    day: date
-    line: int
-
-
-def byline_date(text: str) -> tuple[str, date] | None:
-    """The date a byline prints after "Last updated:", as printed and as read, when it reads
-    as one; None for a statement that starts with the words ("Last updated: the 2024 …")."""
-    found = LAST_UPDATED.search(text)
-    if found is None:
-        return None
-    try:
-        return found.group("date"), parse_printed_date(found.group("date"), "", 0)
-    except ArticleError:
-        return None
-
-
-def _same_date(byline: Byline, dated: date, source: str) -> None:
-    """A body's "Last updated:" line must say the front matter's date: every answer shows one
-    date, and two that differ mean one of them was not updated."""
-    if byline.day != dated:
-        raise ArticleError(
-            source,
-            f"this 'Last updated' line says {byline.printed!r} but the front matter's last_updated "
-            f"is {dated.isoformat()}; keep the date in the front matter and remove this line "
-            "(or make them the same)",
-            line=byline.line,
-        )
 
 
 def _title(front: Value | None, heading: Value | None, source: str) -> str:
@@ -437,12 +416,31 @@ def _disclaimer(body: _Body, source: str, *, last_line: int) -> str:
 
 
 def _references(body: _Body, source: str) -> tuple[tuple[int, str], ...]:
+    """The References section's entries, then the footnotes' ("[^1]: …"); a number given in
+    both is refused at the footnote's line."""
     entries = read_entries(body.reference_lines, source, in_order=False, entry="a References entry")
-    if body.references_line is not None and not entries:
+    if body.references_line is not None and not entries and not body.footnotes:
         raise ArticleError(
             source,
             "the References section has no entries; list them as '1. Author. Title. …' or "
             "remove the heading",
             line=body.references_line,
         )
-    return tuple((number, plain(text, urls=True)) for number, text, _ in entries)
+    listed = {number: line for number, _, line in entries}
+    for number, _, line in body.footnotes:
+        if number in listed:
+            raise ArticleError(
+                source,
+                f"reference {number} is both a footnote here and an entry of the References "
+                f"section (line {listed[number]}); keep one",
+                line=line,
+            )
+    return tuple((number, plain(text, urls=True)) for number, text, _ in entries + body.footnotes)
+
+
+def _listed_in(body: _Body) -> str | None:
+    """Where an article lists its references, in the words of the error naming a missing one."""
+    places = [f"the References section (line {body.references_line})"] * (
+        body.references_line is not None
+    ) + ["the set of footnotes ('[^1]: …')"] * bool(body.footnotes)
+    return " with ".join(places) or None
