@@ -55,7 +55,7 @@ def load_article(path: Path) -> Article:
     refuse_conflicts(path, text)
     parsed = reader.parse(path, text)
     article = parsed.article
-    passages = chunk(article.id, article.topic, parsed.blocks, split=reader.split)
+    passages = chunk(article.id, article.topic, parsed.blocks, split=parsed.split or reader.split)
     references, digest = article.references, hashlib.sha256(text.encode("utf-8"))
     beside = references_path(path, article.id)
     if beside.is_file():

@@ -8,12 +8,15 @@ the same CommonMark reader as the blocks, so a statement means what any Markdown
 what the writer meant, the text keeps what was written: an asterisk between digits is a
 multiplication ("2*10^9/L", which CommonMark would read as the start of italics), inline HTML
 stays as typed ("10<sup>9</sup>/L", where dropping the tags would say "109/L") but for a line
-break, which is a space. The export has no inline markup and is not read here.
+break, which is a space. A reference-style link reads by the article's definitions. The export
+has no inline markup and is not read here.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -28,12 +31,19 @@ _EMPHASIS = frozenset({"em_open", "em_close", "strong_open", "strong_close"})
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
 
 
-def plain(text: str, *, urls: bool = False) -> str:
+Links = Mapping[str, Mapping[str, Any]]
+"""An article's link reference definitions ("[nice]: https://…"), as markdown-it-py reads them:
+what "[the guideline][nice]" points to."""
+
+
+def plain(text: str, *, urls: bool = False, links: Links | None = None) -> str:
     """`text` without its inline markup; a link keeps its words, and with `urls` its target
-    after them in parentheses (a reference's DOI), unless the words are the target."""
+    after them in parentheses (a reference's DOI), unless the words are the target. A
+    reference-style link ("[the guideline][nice]") is read where `links` defines its label."""
     if not _MARKUP.intersection(text) or "\x00" in text:
         return text  # a NUL (warned of by the build) would come back as U+FFFD: kept as typed
-    tokens = _INLINE.parseInline(text)[0].children or []
+    env = {"references": dict(links)} if links else None
+    tokens = _INLINE.parseInline(text, env)[0].children or []
     out: list[str] = []
     target, start = "", 0
     for at, token in enumerate(tokens):
@@ -64,7 +74,7 @@ def _between_digits(out: list[str], after: list[Token]) -> bool:
     return before.isdigit() and following.isdigit()
 
 
-def split_markdown(statement: str) -> Split:
+def split_markdown(statement: str, links: Links | None = None) -> Split:
     """A Markdown statement's citations taken off (`split_markdown_citations`), then its
     inline markup; `end` still measures the statement as printed. Markers inside the emphasis
     that wraps the statement ("**Do not delay steroids. [3]**") cite as well, and the emphasis
@@ -78,5 +88,5 @@ def split_markdown(statement: str) -> Split:
         closer = written[len(closed) :]
         if inner.citations and inner.text.startswith(closer):
             cut, text = inner, inner.text[len(closer) :]
-    shown = plain(text)
+    shown = plain(text, links=links)
     return cut._replace(text=shown) if shown.strip() else cut

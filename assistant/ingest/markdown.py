@@ -24,10 +24,8 @@ passages and everything downstream are shared with the export.
 The front matter is read by hand, so each of its errors names its line; the body is read as
 CommonMark by markdown-it-py (lists, numbered lists, quotes, code, setext headings), and each
 statement's text and span are cut from the source along the lines markdown-it reports.
-
-The topic follows the export's convention: the first heading, before any content, is the
-article's topic (level 1) and every section sits under it; an article whose content starts
-right under the title has the title as its topic. `##` headings are level 2, `###` level 3.
+Footnotes ("[^1]: …") are references (`footnotes.py`). As in the export, the first heading
+before any content is the topic (level 1); without one, the title is.
 """
 
 from __future__ import annotations
@@ -36,6 +34,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -52,7 +51,7 @@ from assistant.ingest.frontmatter import (
     read_front_matter,
     same_date,
 )
-from assistant.ingest.inline import plain, split_markdown
+from assistant.ingest.inline import Links, plain, split_markdown
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
@@ -100,6 +99,7 @@ class _Body:
     reference_lines: list[Line] = field(default_factory=list)
     bylines: list[Byline] = field(default_factory=list)  # "Last updated: …" in the body
     footnotes: list[tuple[int, str, int]] = field(default_factory=list)  # "[^1]: …", read first
+    links: Links = field(default_factory=dict)
 
     def read(self) -> None:
         # Same line count as the source, so markdown-it's line maps index `self.lines`; a line
@@ -110,7 +110,9 @@ class _Body:
             line.content if line.stripped and at not in taken else ""
             for at, line in enumerate(self.lines)
         )
-        tokens = _MARKDOWN.parse(body)
+        env: dict[str, Any] = {}
+        tokens = _MARKDOWN.parse(body, env)
+        self.links = env.get("references", {})  # "[nice]: https://…", for "[the guideline][nice]"
         containers: list[str] = []  # open list items and block quotes
         for at, token in enumerate(tokens):
             if token.type == "ordered_list_open":  # "1. 1. 1." reads 1, 2, 3, as viewers show it
@@ -293,7 +295,7 @@ class _Body:
             texts = [
                 t.content for t in following[: _block_end(following)] if t.type == "inline"
             ] or [token.content]
-            shown = (" ".join(plain(text).split()) for text in texts)
+            shown = (" ".join(plain(text, links=self.links).split()) for text in texts)
             self.disclaimer.extend(text for text in shown if text)
         else:
             self.reference_lines.extend(lines)
@@ -364,7 +366,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         topic = blocks[0].raw
     else:
         topic = title
-    return document(
+    parsed = document(
         path,
         text,
         blocks,
@@ -376,6 +378,8 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         disclaimer=disclaimer,
         references=references,
     )
+    links = body.links
+    return dataclasses.replace(parsed, split=lambda raw: split_markdown(raw, links))
 
 
 def _title(front: Value | None, heading: Value | None, source: str) -> str:
@@ -426,21 +430,21 @@ def _references(body: _Body, source: str) -> tuple[tuple[int, str], ...]:
             "remove the heading",
             line=body.references_line,
         )
-    listed = {number: line for number, _, line in entries}
+    section = {number: line for number, _, line in entries}
     for number, _, line in body.footnotes:
-        if number in listed:
+        if number in section:
             raise ArticleError(
                 source,
                 f"reference {number} is both a footnote here and an entry of the References "
-                f"section (line {listed[number]}); keep one",
+                f"section (line {section[number]}); keep one",
                 line=line,
             )
-    return tuple((number, plain(text, urls=True)) for number, text, _ in entries + body.footnotes)
+    listed = entries + body.footnotes
+    return tuple((number, plain(text, urls=True, links=body.links)) for number, text, _ in listed)
 
 
 def _listed_in(body: _Body) -> str | None:
     """Where an article lists its references, in the words of the error naming a missing one."""
-    places = [f"the References section (line {body.references_line})"] * (
-        body.references_line is not None
-    ) + ["the set of footnotes ('[^1]: …')"] * bool(body.footnotes)
-    return " with ".join(places) or None
+    section = body.references_line and f"the References section (line {body.references_line})"
+    notes = body.footnotes and "the set of footnotes ('[^1]: …')"
+    return " with ".join(place for place in (section, notes) if place) or None

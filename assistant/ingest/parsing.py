@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 from assistant.errors import ArticleError, os_problem
+from assistant.ingest.citations import Split
 from assistant.records import Article
 
 DISCLAIMER_HEADING = re.compile(r"^(?:professional\s+)?(?:medical\s+)?disclaimer$", re.IGNORECASE)
@@ -78,6 +80,9 @@ class Document:
 
     article: Article
     blocks: list[Block]
+    split: Callable[[str], Split] | None = None
+    """How this article's statements print citations and markup, where its format's reader
+    needs more than the statement (a Markdown article's link definitions)."""
 
 
 def article_id(path: Path) -> str:
