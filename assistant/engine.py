@@ -78,6 +78,17 @@ class Engine:
         self.ranker = self._retriever.ranker
         self._spare = longest_list(index.passages)
 
+    def base_model(self) -> Embedder | None:
+        """The model a build embeds with, where this engine's is that one (not fine-tuned):
+        what the desk traces rewordings with, as the next build will, without a second copy.
+        The model itself, past the question cache and the batcher."""
+        if self.index.manifest.fine_tuned is not None:
+            return None
+        model = self.embedder
+        while (inner := getattr(model, "inner", None)) is not None:
+            model = inner
+        return model
+
     def _depth(self, k: int) -> int:
         """How many hits to rank for k passages: more, for the places of those a lead-in above
         already lists, within the ranker's candidates (more would rescale the fused scores)."""

@@ -320,3 +320,34 @@ def test_in_a_short_article_a_new_statement_far_from_all_is_no_edit(embedder):
     new = [*old[:1], _p("n1", "Spironolactone is a frequent culprit.", 1), *old[2:]]
     lineage = trace(old, new, similar=embedder.embed)
     assert lineage.links["n1"].status == "added" and lineage.removed == ("o1",)
+
+
+@pytest.mark.model
+def test_the_desk_and_examples_fix_trace_a_rewording_as_the_build_does(corpus_copy, index_dir, engine):  # fmt: skip
+    """The desk and `examples` previewed lineage by words alone while the build read the model:
+    after a rewording the desk listed its 60-odd examples as stale, with a Remove button, though
+    the build would have them follow. Both now trace with the build's model (the desk with the
+    served engine's own)."""
+    from click.testing import CliRunner
+    from fastapi.testclient import TestClient
+
+    from assistant.cli import cli
+    from assistant.settings import current
+    from web.app import create_app
+
+    article = corpus_copy / ARTICLE.name
+    text = article.read_text(encoding="utf-8")
+    for before, after in REWORDED.items():
+        text = text.replace(before, after)
+    article.write_text(text, encoding="utf-8")
+    app = create_app(current(corpus_dir=corpus_copy, index_dir=index_dir), engine=engine)
+    with TestClient(app):
+        examples = app.state.desk.decisions.corpus().examples
+    assert not examples.stale
+    moved = [f for f in examples.followed if any(w in REWORDED.values() for _, w in f.moves)]
+    assert len(moved) > 40
+    where = ["--corpus-dir", str(corpus_copy), "--index-dir", str(index_dir)]
+    fixed = CliRunner().invoke(cli, ["examples", "fix", "--yes", *where])
+    assert fixed.exit_code == 0, fixed.output
+    written = (corpus_copy / "examples" / f"{ARTICLE.stem}.jsonl").read_text(encoding="utf-8")
+    assert sum(written.count(after.split(",")[0]) for after in REWORDED.values()) > 40

@@ -8,11 +8,12 @@ import logging
 import re
 import threading
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -24,6 +25,7 @@ from assistant.embed import Embedder
 from assistant.embed.batching import batch_report
 from assistant.engine import Engine
 from assistant.errors import AssistantError, QueryError
+from assistant.ingest.lineage import Similar, lazily
 from assistant.search.loaded import LoadedIndex
 from assistant.settings import Settings, current
 from assistant.store import published_version
@@ -234,6 +236,26 @@ def error_response(request: Request, status: int, message: str, detail: Any) -> 
     return pages.error_page(request, status, pages.sentence(message))
 
 
+def lineage_model(app: FastAPI, settings: Settings) -> Similar:
+    """The model the desk traces rewordings with, as a build does: the served engine's own
+    where it is the build's (not fine-tuned), else the base model, loaded the first time an
+    edit needs it."""
+
+    def load() -> Similar:
+        from assistant.embed import SentenceTransformerEmbedder
+
+        return SentenceTransformerEmbedder.configured(settings).embed
+
+    base = lazily(load)
+
+    def similar(texts: Sequence[str]) -> np.ndarray:
+        engine: Engine | None = getattr(app.state, "engine", None)
+        model = engine.base_model() if engine is not None else None
+        return model.embed(texts) if model is not None else base(texts)
+
+    return similar
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -296,7 +318,7 @@ def create_app(
     app.state.feedback = feedback.Feedback.create(
         settings.feedback_db, settings.feedback_per_minute
     )
-    app.state.desk = Desk.create(settings, app.state.feedback)
+    app.state.desk = Desk.create(settings, app.state.feedback, lineage_model(app, settings))
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(feedback.router)

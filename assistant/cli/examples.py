@@ -34,7 +34,18 @@ def examples() -> None:
 def _corpus(corpus_dir: Path, index_dir: Path) -> Any:
     from assistant.build import parse
 
-    return parse(corpus_dir, examples=True, index_dir=index_dir, refuse_stale=False)
+    similar = _model(index_dir)
+    return parse(
+        corpus_dir, examples=True, index_dir=index_dir, refuse_stale=False, similar=similar
+    )
+
+
+def _model(index_dir: Path) -> Any:  # a Similar
+    """The build's model, loaded only if an edit needs it, so examples are traced as the next
+    build traces them (a reworded statement's examples follow it there, not go stale)."""
+    from assistant.ingest.lineage import lazily
+
+    return lazily(lambda: common.embedder(None, index_dir).embed)
 
 
 @examples.command(name="fix")
@@ -72,7 +83,9 @@ def _decisions(corpus_dir: Path, index_dir: Path, db_path: Path) -> Any:  # a De
     from assistant.feedback import FeedbackStore
 
     settings = current(corpus_dir=corpus_dir, index_dir=index_dir)
-    return Decisions(settings, FeedbackStore(db_path), audit_if_kept=True)
+    return Decisions(
+        settings, FeedbackStore(db_path), audit_if_kept=True, similar=_model(index_dir)
+    )
 
 
 def _unaudited(decisions: Any) -> None:

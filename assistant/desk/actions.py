@@ -20,6 +20,7 @@ from assistant.feedback.store import FeedbackError, FeedbackStore
 from assistant.ingest import editing
 from assistant.ingest.editing import Done
 from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, Example, Followed, read_examples
+from assistant.ingest.lineage import Similar
 from assistant.ingest.matching import holds
 from assistant.limits import Query
 from assistant.records import Passage
@@ -50,12 +51,20 @@ class Decisions:
     """The desk's actions over one corpus, index directory and feedback store."""
 
     def __init__(
-        self, settings: Settings, feedback: FeedbackStore, *, audit_if_kept: bool = False
+        self,
+        settings: Settings,
+        feedback: FeedbackStore,
+        *,
+        audit_if_kept: bool = False,
+        similar: Similar | None = None,
     ) -> None:
         """`audit_if_kept`: for a shell's decisions on example files, which need no store: the
         trail is written only where a store exists, and a store that cannot take it is noted
-        in `unaudited` instead of failing a change already made."""
+        in `unaudited` instead of failing a change already made. `similar`: the build's model,
+        so that examples of a reworded statement are listed as following it, as the build
+        will have them, and not as stale (an editor would remove them)."""
         self.settings = settings
+        self.similar = similar
         self.feedback = feedback
         self.accounts = Accounts(feedback)
         self.audit_if_kept = audit_if_kept
@@ -83,6 +92,7 @@ class Decisions:
                 examples=True,
                 index_dir=self.settings.index_dir,
                 refuse_stale=False,
+                similar=self.similar,
             )
         except AssistantError as exc:
             raise FeedbackError(f"the corpus cannot be read: {exc}") from None

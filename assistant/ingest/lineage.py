@@ -41,6 +41,21 @@ from assistant.records import Passage
 Similar = Callable[[Sequence[str]], np.ndarray]
 """Texts to unit vectors (the build's model), for statements reworded without shared words."""
 
+
+def lazily(make: Callable[[], Similar]) -> Similar:
+    """`make()`'s model, made on the first call only: the tools that preview a build (the
+    desk, `examples`) trace as the build does, and load the model only when an edit left a
+    statement without successor beside one without predecessor."""
+    made: list[Similar] = []
+
+    def similar(texts: Sequence[str]) -> np.ndarray:
+        if not made:
+            made.append(make())
+        return made[0](texts)
+
+    return similar
+
+
 UNCHANGED, EDITED, SPLIT, MERGED, ADDED = "unchanged", "edited", "split", "merged", "added"
 CHANGED = (EDITED, SPLIT, MERGED, ADDED)
 """What a build probes and what out-of-scope examples are checked against: new wording."""

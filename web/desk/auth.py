@@ -29,6 +29,7 @@ from assistant.desk.actions import Decisions
 from assistant.desk.jobs import Builds
 from assistant.feedback.accounts import Accounts
 from assistant.feedback.store import FeedbackError
+from assistant.ingest.lineage import Similar
 from assistant.settings import Settings
 from web.feedback import FORM_TYPE, Feedback
 from web.forms import COOKIE, FormKeys, same_origin
@@ -52,10 +53,10 @@ class Desk:
     keys: FormKeys
 
     @classmethod
-    def create(cls, settings: Settings, feedback: Feedback) -> Desk:
+    def create(cls, settings: Settings, feedback: Feedback, similar: Similar | None = None) -> Desk:
         return cls(
             accounts=Accounts(feedback.store),
-            decisions=Decisions(settings, feedback.store),
+            decisions=Decisions(settings, feedback.store, similar=similar),
             builds=Builds(feedback.store, settings),
             keys=feedback.keys,
         )
