@@ -1,6 +1,6 @@
 import pytest
 
-from assistant.ingest.citations import split_citations, split_lead_in
+from assistant.ingest.citations import markers_only, split_citations, split_lead_in
 from tests.conftest import hang_guard
 
 
@@ -216,3 +216,49 @@ def test_a_line_of_markers_or_spaces_is_read_at_once_not_for_minutes(statement):
     each more marker six times as long."""
     with hang_guard():
         assert split_citations(statement).text.endswith("x")
+
+
+# --- what outside writers printed (blind pulmonary embolism and myasthenia articles) ------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "text", "citations"),
+    [
+        # superscripts pasted as plain text, glued to the full stop
+        ("PE is a common cause of cardiovascular death.1,2", "PE is a common cause of cardiovascular death.", (1, 2)),
+        ("Anticoagulate for at least three months.1-3", "Anticoagulate for at least three months.", (1, 2, 3)),
+        ("Ask the team.12", "Ask the team.", (12,)),
+        # a bracketed range, as Vancouver style prints it
+        ("Antibody testing guides treatment [1–3]", "Antibody testing guides treatment", (1, 2, 3)),
+        ("Antibody testing guides treatment [1-3, 5].", "Antibody testing guides treatment.", (1, 2, 3, 5)),
+    ],
+)  # fmt: skip
+def test_pasted_superscripts_and_bracketed_ranges_cite(statement, text, citations):
+    split = split_citations(statement)
+    assert (split.text, split.citations) == (text, citations)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    ["See Fig.2", "Give 2.5", "the dose is approx.5", "e.g.1", "dose range [40-60]", "a [3-1]"],
+)
+def test_a_number_after_an_abbreviation_or_a_wide_bracketed_range_is_content(statement):
+    assert split_citations(statement).citations == ()
+
+
+def test_several_numbers_after_a_lead_ins_colon_cite_whatever_its_last_word():
+    """ "3. … measure a high-sensitivity D-dimer: 1, 5" with its list under it kept "1, 5" as text:
+    "D-dimer" opens no list by its words, but a label's value is one number, not two."""
+    step = "If PE is unlikely or probability is not high, measure a high-sensitivity D-dimer: 1, 5"
+    split = split_lead_in(step)
+    assert split is not None and split.citations == (1, 5) and split.text.endswith("D-dimer:")
+    assert split_lead_in("Maximum daily dose of aspirin in grams: 4") is None
+
+
+@pytest.mark.parametrize(
+    ("cell", "citations"),
+    [("[1]", (1,)), (" [1][2] ", (1, 2)), ("[1-3]", (1, 2, 3)), ("[^4]", (4,)), ("1", ()),
+     ("[40-60]", ()), ("see [1]", ())],
+)  # fmt: skip
+def test_a_cell_of_markers_alone_is_its_rows_citations(cell, citations):
+    assert markers_only(cell) == citations

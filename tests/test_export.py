@@ -1212,6 +1212,36 @@ def test_references_printed_between_sentences_as_markers_or_ranges_split_them(tm
     ]
 
 
+def test_pasted_superscripts_and_vancouver_markers_split_a_paragraph_too(tmp_path):
+    """A blind writer pasted a site's superscripts ("… death.1,2 It …") and cited as Vancouver
+    does ("… weakness [3]. Conduction …"): one passage kept them in its text, citing nothing."""
+    body = (
+        "Topic\n\nPE is a common cause of death.1,2 It is characterized by acute RV failure "
+        "[3]. Conduction of the ECG shows strain in 25%.1\n"
+    )
+    got = [(p.text, p.citations) for p in load_article(write(tmp_path, body)).passages]
+    assert got == [
+        ("PE is a common cause of death.", (1, 2)),
+        ("It is characterized by acute RV failure.", (3,)),
+        ("Conduction of the ECG shows strain in 25%.1", ()),  # "25%.1": no word before it
+    ]
+
+
+def test_a_steps_references_after_its_colon_cite_above_its_nested_list(tmp_path):
+    body = (
+        "Topic\n\nThe recommended diagnostic pathway is:\n"
+        "1. Assess clinical probability with the Wells score 1, 7\n"
+        "2. If PE is unlikely or probability is not high, measure a high-sensitivity D-dimer: 1, 5\n"
+        "    \u25e6 Use a fixed cutoff of 500 \u00b5g/L in patients aged 50 years or younger\n"
+        "3. A D-dimer below the cutoff excludes PE 1\n"
+    )
+    passages = load_article(write(tmp_path, body)).passages
+    step = next(p for p in passages if "D-dimer:" in p.text)
+    assert step.citations == (1, 5) and step.text.endswith("high-sensitivity D-dimer:")
+    cutoff = next(p for p in passages if p.text.startswith("Use a fixed cutoff"))
+    assert cutoff.context.endswith("high-sensitivity D-dimer:")
+
+
 def test_a_range_before_a_unit_stays_the_dose(tmp_path):
     body = "Topic\n\nGive fluids over four hours. 2-3 L may be needed in adults with shock. 1\n"
     got = [(p.text, p.citations) for p in load_article(write(tmp_path, body)).passages]

@@ -419,6 +419,37 @@ def test_each_cited_sentence_of_a_statement_is_a_passage_with_its_own_references
         assert " ".join(printed.split()) == passage.text
 
 
+def test_vancouver_markers_before_each_full_stop_cite_their_own_sentence(tmp_path):
+    """ "… first drug [1]. Prednisolone … [2]. Azathioprine … [3]." was one passage citing [3]
+    alone, with "[1]" and "[2]" shown in its text (a blind writer's myasthenia article)."""
+    body = ORDINARY.replace(
+        "Creatinine is checked before each course.",
+        "Creatinine is checked first [1]. Repeat it\nafter each course [2-3]. See the\n"
+        "[renal chart][2]. Then stop.",
+    )
+    article = load_article(write(tmp_path, body))
+    got = [(p.text, p.citations) for p in article.passages if p.section[-1] == "Monitoring"]
+    assert got[:3] == [
+        ("Creatinine is checked first.", (1,)),
+        ("Repeat it after each course.", (2, 3)),
+        ("See the [renal chart][2]. Then stop.", ()),  # a link's label: no citation, no cut
+    ]
+
+
+def test_a_tables_reference_column_gives_the_rows_citations(tmp_path):
+    body = ORDINARY.replace(
+        "Creatinine is checked before each course.",
+        "| Drug | Dose | Ref |\n| --- | --- | --- |\n| Azathioprine | 2.5 mg/kg/day | [1] |\n"
+        "| Mycophenolate | 1 g twice daily | [1][2] |",
+    )
+    article = load_article(write(tmp_path, body))
+    got = [(p.text, p.citations) for p in article.passages if p.section[-1] == "Monitoring"]
+    assert got[:2] == [
+        ("Drug: Azathioprine; Dose: 2.5 mg/kg/day", (1,)),
+        ("Drug: Mycophenolate; Dose: 1 g twice daily", (1, 2)),
+    ]
+
+
 def test_a_list_numbered_one_one_one_reads_one_two_three(tmp_path):
     """Markdown viewers number "1. 1. 1." as 1, 2, 3 (from the list's first number); read as
     written, every step was step 1. A step's second paragraph is of that step."""
@@ -881,6 +912,28 @@ def test_a_byline_under_the_title_is_the_date_again_not_a_statement(tmp_path):
     said = "Last updated: the 2024 guidance says to treat early. [1]\n\n## Treatment"
     statement = load_article(write(tmp_path, INLINE.replace("## Treatment", said, 1)))
     assert statement.passages[0].text == "Last updated: the 2024 guidance says to treat early."
+
+
+@pytest.mark.parametrize(
+    ("byline", "refused"),
+    [
+        ("*Updated 15 March 2026*", False),
+        ("*Updated 3 March 2025*", True),  # the update's date, which must agree
+        ("*Last reviewed: 1 December 2025*", False),  # another date: skipped, not checked
+        ("Published on 2024-03-01.", False),
+    ],
+)
+def test_a_byline_that_dates_the_article_otherwise_is_no_statement(tmp_path, byline, refused):
+    """A blind writer's "*Updated 1 December 2026*" and "*Last reviewed: …*" were indexed as
+    statements with no section, and only flagged as unreachable."""
+    body = INLINE.replace("## Treatment", f"{byline}\n\n## Treatment", 1)
+    if refused:
+        with pytest.raises(ArticleError, match="says '3 March 2025' but the front matter"):
+            load_article(write(tmp_path, body))
+        return
+    article = load_article(write(tmp_path, body))
+    assert all(byline.strip("*")[:9] not in p.text for p in article.passages)
+    assert article.passages[0].section == ("Treatment",)
 
 
 def test_a_statement_of_markup_alone_is_kept_as_written(tmp_path):

@@ -169,12 +169,15 @@ def chunk(
 
 def cut_citations(block: Block, after: Block | None, split: Callable[[str], Split]) -> Split:
     """A statement without its citations, by its format's `split`; a paragraph right above a
-    list may print them after its colon ("… the following: 1"). A reader that checks the
-    numbers against a references list reads them here too."""
+    list, or an item above its nested list, may print them after its colon ("… the following:
+    1", "3. … measure a D-dimer: 1, 5"). A reader that checks the numbers against a references
+    list reads them here too."""
     cut = split(block.raw)
-    if cut.citations or block.kind != "paragraph" or after is None or after.kind != "bullet":
+    if cut.citations or after is None or after.kind != "bullet":
         return cut
-    return split_lead_in(block.raw) or cut
+    if block.kind == "paragraph" or (block.kind == "bullet" and _leads(block, after)):
+        return split_lead_in(block.raw) or cut
+    return cut
 
 
 def _level(levels: list[int], block: Block) -> int:

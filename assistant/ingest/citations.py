@@ -112,6 +112,10 @@ def split_citations(statement: str) -> Split:
         kept = statement[: match.start("gap")].rstrip()
         if not ABBREVIATED.search(kept):  # "approx. 150-400", "e.g. 3-5": the range is content
             return Split(kept, refs, len(kept))
+    elif (match := GLUED.search(statement)) and (refs := expand_refs(match.group("refs"))):
+        kept = statement[: match.start("refs")]
+        if not ABBREVIATED.search(kept):  # "see Fig.2", "No.5": a figure's or an item's number
+            return Split(kept, refs, len(kept))
     kept = statement.rstrip()
     return Split(kept, (), len(kept))
 
@@ -143,6 +147,10 @@ wider one ("40-60") is a value."""
 # at the end of a statement "aged 1-3" is content, and nothing tells the two apart.
 _RANGE_AFTER_STOP = re.compile(rf"(?<=[.?!])(?P<gap>\s+)(?P<refs>{_REFS_WITH_RANGES})\s*$")
 
+GLUED = re.compile(rf"(?<=[^\W\d_]{{2}}[.?!])(?P<refs>{_REFS_WITH_RANGES})\s*$")
+"""Superscript references pasted as plain text, right after a word's full stop: "… cause of
+death.1,2" (a decimal has digits on both sides of its point)."""
+
 # References after a lead-in's colon: "... should include the following: 1" or
 # "... 4 of the 5 principal features: 1\u20133". Taken only when a list follows
 # (`split_lead_in`): after a label's colon a number is its value ("Grade: 3").
@@ -167,14 +175,16 @@ def expand_refs(printed: str) -> tuple[int, ...]:
 def split_lead_in(statement: str) -> Split | None:
     """A lead-in's references printed after its colon, the colon kept ("... the following:"),
     or None when it prints none. For a paragraph right above a list only, and only after a
-    sentence that opens a list: after a label ("Grade: 3", "CHA2DS2-VASc score: 2", "Maximum
-    daily dose of aspirin in grams: 4") the number is its value."""
+    sentence that opens a list, or for several numbers: after a label ("Grade: 3", "CHA2DS2-VASc
+    score: 2", "Maximum daily dose of aspirin in grams: 4") the number is its value."""
     match = _AFTER_COLON.search(statement)
     if match is None or not (refs := expand_refs(match.group("refs"))):
         return None
     kept = statement[: match.start("gap")].rstrip()
     lead = kept[:-1]
-    return Split(kept, refs, len(kept)) if reads_as_statement(lead) and _opens_list(lead) else None
+    several = "," in match.group("refs")  # "… measure a D-dimer: 1, 5": a label has one value
+    opens = several or _opens_list(lead)
+    return Split(kept, refs, len(kept)) if reads_as_statement(lead) and opens else None
 
 
 _LIST_OPENERS = frozenset(
@@ -201,8 +211,9 @@ def _opens_list(lead: str) -> bool:
 # "[1]     " ten times took 26 s), and the gap before them is tried from its first space only.
 # The chain that ends the statement is the last one found: searched for as chain-then-end, it
 # was read again from every marker of a long line.
-_MARKER = r"\[(?:\s*[1-9][0-9]{0,2}(?:\s*,\s*[1-9][0-9]{0,2})*\s*|\^[1-9][0-9]{0,2})\]"
-"""A marker: "[4]", "[4, 1, 5]", or a Markdown footnote's "[^4]" (`footnotes.py`)."""
+_MARKER = rf"\[(?:\s*{_REFS_WITH_RANGES}\s*|\^{_REF})\]"
+"""A marker: "[4]", "[4, 1, 5]", "[1-3]" (a range of at most `MAX_RANGE`: "[40-60]" is a
+value), or a Markdown footnote's "[^4]" (`footnotes.py`)."""
 _MARKER_CHAIN = re.compile(rf"(?<!\s)(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)")
 _CLOSE_AT_END = re.compile(r"(?P<close>[.;:!?]?)\s*$")
 _GOES_ON = re.compile(r"\s+\S")
@@ -210,14 +221,20 @@ _GOES_ON = re.compile(r"\s+\S")
 
 def cited_sentences(statement: str) -> list[tuple[int, int]]:
     """The spans of a Markdown statement's cited sentences ("Remove the trigger. [1] Stop the
-    infusion. [2]"): each sentence that closes with its own markers is a statement of its
-    own, with exactly its references, as the export's are; one span when none is inside."""
+    infusion. [2]", or as Vancouver style prints them, "… first drug [1]. Prednisolone …"):
+    each sentence that closes with its own markers is a statement of its own, with exactly its
+    references, as the export's are; one span when none is inside."""
     spans, at = [], 0
     for chain in _MARKER_CHAIN.finditer(statement):
-        before = chain.start("gap")
-        after = _GOES_ON.match(statement, chain.end())
-        if before and statement[before - 1] in ".?!" and after is not None:
-            spans.append((at, chain.end()))
+        before, end = chain.start("gap"), chain.end()
+        if not (before and statement[before - 1] in ".?!"):
+            end += statement[end : end + 1] in (".", "?", "!")  # the marker before the stop
+            link = not chain.group("gap") and statement[before - 1 : before] == "]"
+            if end == chain.end() or not before or link:  # "[words][1]" is a link
+                continue
+        after = _GOES_ON.match(statement, end)
+        if after is not None:
+            spans.append((at, end))
             at = after.end() - 1
     spans.append((at, len(statement)))
     return spans
@@ -227,6 +244,16 @@ BARE_REFS = rf"{_REF}(?:\s*,\s*{_REF})*"
 MARKED_REFS = rf"{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*"
 RANGED_REFS = _REFS_WITH_RANGES
 """References as a writer may print them between two sentences: "2, 3", "[3]" or "1-3"."""
+
+
+def markers_only(text: str) -> tuple[int, ...]:
+    """The references of a text that is nothing but markers ("[1]", "[2][4]", "[1-3]"): a
+    table's "Ref" cell. Empty for anything else."""
+    chain = _MARKER_CHAIN.fullmatch(text.strip())
+    if chain is None or chain.group("gap"):
+        return ()
+    groups = [expand_refs(m) for m in re.findall(r"\[\^?([^\]]*)\]", chain.group("markers"))]
+    return tuple(dict.fromkeys(n for g in groups for n in g)) if all(groups) else ()
 
 
 def split_markdown_citations(statement: str) -> Split:
@@ -250,8 +277,10 @@ def split_markdown_citations(statement: str) -> Split:
     ):
         kept = statement.rstrip()
         return Split(kept, (), len(kept))
-    numbers = [int(n) for n in re.findall(r"\d+", match.group("markers"))]
-    refs = tuple(dict.fromkeys(numbers))
+    refs = markers_only(match.group("markers"))
+    if not refs:  # "[40-60]": a range too wide to be references
+        kept = statement.rstrip()
+        return Split(kept, (), len(kept))
     kept = before.rstrip()
     close = ends.group("close")
     if not close:

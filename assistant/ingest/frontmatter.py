@@ -13,7 +13,7 @@ from datetime import date, datetime
 
 from assistant.errors import ArticleError
 from assistant.ingest.export import LAST_UPDATED, parse_printed_date
-from assistant.ingest.parsing import Line
+from assistant.ingest.parsing import Line, fold
 
 FENCE = "---"
 FENCE_ENDS = ("---", "...")
@@ -124,16 +124,44 @@ class Byline:
     line: int
 
 
+DATED_LINE = re.compile(
+    r"^(?P<label>(?:last\s+)?(?:updated|reviewed|revised|published)(?:\s+on)?)\s*:?\s*"
+    r"(?P<date>[^.]+?)\.?$",
+    re.IGNORECASE,
+)
+"""A byline that is a date alone under another label: "Updated 1 December 2026", "Last
+reviewed: 1 December 2026", "Published on 2026-11-30"."""
+
+
 def byline_date(text: str) -> tuple[str, date] | None:
-    """The date a byline prints after "Last updated:", as printed and as read, when it reads
-    as one; None for a statement that starts with the words ("Last updated: the 2024 …")."""
-    found = LAST_UPDATED.search(text)
+    """The date a byline prints after "Last updated:" (or "Updated"), as printed and as read,
+    when it reads as one; None for a statement that starts with the words ("Last updated: the
+    2024 …")."""
+    found = LAST_UPDATED.search(text) or _dated(text, "updated")
     if found is None:
         return None
     try:
         return found.group("date"), parse_printed_date(found.group("date"), "", 0)
     except ArticleError:
         return None
+
+
+def other_date(text: str) -> bool:
+    """Whether `text` is a byline giving another date than the update's ("Last reviewed: 1
+    December 2026", "Published 2024-03-01"): no statement, and no date the answers show."""
+    found = _dated(text, "")
+    if found is None or "updated" in found.group("label").lower():
+        return False
+    try:
+        parse_printed_date(found.group("date"), "", 0)
+    except ArticleError:
+        return False
+    return True
+
+
+def _dated(text: str, label: str) -> re.Match[str] | None:
+    found = DATED_LINE.match(text.strip())
+    return found if found and label in found.group("label").lower() else None
 
 
 def same_date(byline: Byline, dated: date, source: str) -> None:
@@ -147,3 +175,24 @@ def same_date(byline: Byline, dated: date, source: str) -> None:
             "(or make them the same)",
             line=byline.line,
         )
+
+
+def article_title(front: Value | None, heading: Value | None, source: str) -> str:
+    """The front matter's title or the '# Title' heading; when both are given they must agree."""
+    named = front.text if front and front.text else None
+    if named and heading and fold(named) != heading.text:
+        raise ArticleError(
+            source,
+            f"the '# {heading.text}' heading differs from the front matter title {named!r}; "
+            "make them the same",
+            line=heading.line,
+        )
+    if named:
+        return fold(named)
+    if heading:
+        return heading.text
+    raise ArticleError(
+        source,
+        "no title; add 'title: …' to the front matter (and/or a '# Title' line after it)",
+        line=front.line if front else 1,
+    )

@@ -46,7 +46,9 @@ from assistant.ingest.frontmatter import (
     EXAMPLE_FRONT_MATTER,
     Byline,
     Value,
+    article_title,
     byline_date,
+    other_date,
     parse_date,
     read_front_matter,
     same_date,
@@ -168,7 +170,10 @@ class _Body:
             last = first + content.count("\n")
         if not content.strip():
             return
-        if kind == "paragraph" and not containers and (said := byline_date(plain(content))):
+        shown = plain(content) if kind == "paragraph" and not containers else ""
+        if other_date(shown):  # "Last reviewed: 1 December 2026": a byline, not a statement
+            return
+        if said := byline_date(shown):
             # a byline ("*Last updated: 20 November 2026 · Review status: …*", "Reviewed by
             # the board · Last updated: …"), as sites print it: the front matter's date again
             if "\n" in content.strip():
@@ -326,7 +331,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
     body = _Body(source, lines[body_start:])
     body.read()
 
-    title = _title(meta.get("title"), body.title, source)
+    title = article_title(meta.get("title"), body.title, source)
     last_updated = meta.get("last_updated")
     if last_updated is None or not last_updated.text:
         raise ArticleError(
@@ -380,27 +385,6 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
     )
     links = body.links
     return dataclasses.replace(parsed, split=lambda raw: split_markdown(raw, links))
-
-
-def _title(front: Value | None, heading: Value | None, source: str) -> str:
-    """The front matter's title or the '# Title' heading; when both are given they must agree."""
-    named = front.text if front and front.text else None
-    if named and heading and fold(named) != heading.text:
-        raise ArticleError(
-            source,
-            f"the '# {heading.text}' heading differs from the front matter title {named!r}; "
-            "make them the same",
-            line=heading.line,
-        )
-    if named:
-        return fold(named)
-    if heading:
-        return heading.text
-    raise ArticleError(
-        source,
-        "no title; add 'title: …' to the front matter (and/or a '# Title' line after it)",
-        line=front.line if front else 1,
-    )
 
 
 def _disclaimer(body: _Body, source: str, *, last_line: int) -> str:

@@ -143,11 +143,14 @@ _NEXT_SENTENCE = r"(?=\s+[A-Z\u00c0-\u00de])"
 INNER_CITATIONS = re.compile(
     rf"(?<=[.?!])\s+(?:(?:{BARE_REFS}|{MARKED_REFS}){_NEXT_SENTENCE}"
     rf"|{RANGED_REFS}(?=\s+[A-Z\u00c0-\u00de][a-z\u00df-\u00ff]))"
+    rf"|(?<=[^\W\d_]{{2}}[.?!])(?P<glued>{RANGED_REFS}){_NEXT_SENTENCE}"
+    rf"|(?<=[^\s\]])\s*{MARKED_REFS}[.?!]{_NEXT_SENTENCE}"  # from a word: one try a run
 )
 """Citations that close a sentence inside a block, before the next sentence starts: "…
 normal. 2 Anti-GM1 antibodies are … 4" cites 2 for its first sentence and 4 for the second;
-so do "… two years. [3] The cause …" and "… siblings. 1-3 Without treatment …". A range needs a
-word after it, not a unit: in "… four hours. 2-3 L may be needed" it is the dose."""
+so do "… two years. [3] The cause …", "… siblings. 1-3 Without treatment …", a superscript
+pasted as text ("… death.1,2 The cause …") and Vancouver's "… two years [3]. The cause …". A
+range needs a word after it, not a unit: in "… four hours. 2-3 L may be needed" it is the dose."""
 ABBREVIATION_CHARS = 12
 """The longest abbreviation `ABBREVIATED` knows, with its stops, is shorter than this."""
 
@@ -161,7 +164,8 @@ def _sentences(text: str, start: int, end: int) -> list[tuple[int, int]]:
         # from `at`, a long paragraph of rejected ones was read again for each (quadratic)
         if ABBREVIATED.search(text, max(at, inner.start() - ABBREVIATION_CHARS), inner.start()):
             continue
-        if not split_citations(text[inner.start() - 1 : inner.end()]).citations:
+        before = 3 if inner.group("glued") else 1  # "th.1,2": the word's end is read too
+        if not split_citations(text[inner.start() - before : inner.end()]).citations:
             continue  # "in 2019. 1-40 Patients": no range of references is that wide
         spans.append((at, inner.end()))
         at = inner.end() + len(text[inner.end() : end]) - len(text[inner.end() : end].lstrip())

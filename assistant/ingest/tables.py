@@ -14,7 +14,7 @@ import re
 
 from markdown_it.token import Token
 
-from assistant.ingest.citations import split_citations
+from assistant.ingest.citations import Split, markers_only, split_citations
 from assistant.ingest.inline import plain, split_markdown
 from assistant.ingest.parsing import Block, Line, fold
 
@@ -112,7 +112,10 @@ def markdown_table(tokens: list[Token], lines: list[Line], prefix: re.Pattern[st
             if not header:
                 header = tuple(fold(plain(cell)) for cell in row)
                 continue
-            split = [split_markdown(cell) for cell in row]
+            split = [
+                Split("", cited, 0) if (cited := markers_only(cell)) else split_markdown(cell)
+                for cell in row
+            ]  # a "Ref" column's "[1]" cites
             cells = tuple(fold(s.text) for s in split)
             cited = tuple(dict.fromkeys(n for s in split for n in s.citations))
             if any(cells):
