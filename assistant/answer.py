@@ -100,21 +100,20 @@ def shown_hits(hits: Sequence[Hit], passages: Sequence[Passage], k: int) -> list
 
 def longest_list(passages: Sequence[Passage]) -> int:
     """The most statements one lead-in introduces: how many hits past k an answer may skip."""
-    return max(
-        (len(introduced(passages, at)) for at, p in enumerate(passages) if p.text.endswith(":")),
-        default=0,
-    )
+    return max((len(introduced(passages, at)) for at in range(len(passages))), default=0)
 
 
 def introduced(passages: Sequence[Passage], at: int) -> tuple[Passage, ...]:
     """The statements the passage at `at` introduces, when it is a lead-in: the bullets and
     table rows right after it whose context it is (also in the subsections that open under
-    it), with the lists nested under them ("IVIg:" above its doses). Alone, "Diagnosis
-    requires all three of the following:" answers nothing; with its list it is the answer."""
+    it), with the lists nested under them ("IVIg:" above its doses), or an item above the
+    list nested in it ("Apixaban" above "10 mg twice daily for 7 days, …"). Alone,
+    "Diagnosis requires all three of the following:" answers nothing, nor "Apixaban"; with
+    its list each is the answer."""
     lead = passages[at]
-    if not lead.text.endswith(":"):
-        return ()
     leading = {lead.text}  # the lead-in, and the items that lead lists of their own
+    if lead.context and not lead.text.endswith(":"):  # as an item hands itself down
+        leading.add(f"{lead.context} {lead.text}")
     items = []
     for following in range(at + 1, len(passages)):  # no copy of a large library's tail
         passage = passages[following]

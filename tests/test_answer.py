@@ -23,6 +23,7 @@ Treatments include:
   - Repeated every 4 weeks [1]
 - Rituximab [1]
 - Cyclophosphamide [1]
+  - 15 mg/kg every 4 weeks [1]
 
 A closing paragraph. [1]
 
@@ -58,6 +59,7 @@ def test_a_lead_in_brings_its_whole_list_with_the_lists_nested_in_it(tmp_path):
     """A nested list used to cut the lead-in's list short at its first nested item."""
     assert _items(tmp_path, "Treatments include:") == [
         "IVIg:", "2 g/kg over 2-5 days", "Repeated every 4 weeks", "Rituximab", "Cyclophosphamide",
+        "15 mg/kg every 4 weeks",
     ]  # fmt: skip
     assert _items(tmp_path, "IVIg:") == ["2 g/kg over 2-5 days", "Repeated every 4 weeks"]
 
@@ -70,6 +72,13 @@ def test_the_lists_of_subsections_under_a_lead_in_but_not_their_paragraphs(tmp_p
 
 def test_a_passage_that_leads_nothing_brings_nothing(tmp_path):
     assert _items(tmp_path, "Rituximab") == []
+    assert _items(tmp_path, "A closing paragraph.") == []
+
+
+def test_an_item_brings_the_list_nested_in_it_without_a_colon(tmp_path):
+    """A blind writer's "Rivaroxaban" above its "15 mg twice daily …" ranked first, shown
+    alone: a drug's name, with its dose only at rank 4."""
+    assert _items(tmp_path, "Cyclophosphamide") == ["15 mg/kg every 4 weeks"]
 
 
 def _shown_twice(answer) -> list[str]:
