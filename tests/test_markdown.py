@@ -624,7 +624,8 @@ def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage
     assert [(s.text, s.get("title")) for s in export.find_all("sup", "cite")] == [("[4]", unlisted)]
     assert not export.find_all("ul", "passage__references")
     note = doc.one("p", "references-note").text
-    assert "this export does not include its reference list" in note
+    # named: the Markdown article's passages beside it list theirs
+    assert "the export of “What is multifocal motor neuropathy?” does not include its" in note
     assert [s.one("a").text for s in doc.find_all(cls="source")] == [
         "What is synthetic test condition A?",
         "What is multifocal motor neuropathy?",

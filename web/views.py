@@ -242,12 +242,12 @@ class AnswerPage:
         return self.question
 
     @property
-    def unlisted_references(self) -> bool:
-        """Whether a shown marker's article came without its reference list."""
-        return any(
-            (p.citations or any(i.citations for i in p.items)) and not p.references_listed
-            for p in self.passages
-        )
+    def unlisted_references(self) -> tuple[str, ...]:
+        """The titles of the shown articles whose markers came without their reference list."""
+        return tuple(dict.fromkeys(
+            p.article_title for p in self.passages
+            if (p.citations or any(i.citations for i in p.items)) and not p.references_listed
+        ))  # fmt: skip
 
     @property
     def missing_article(self) -> str:
