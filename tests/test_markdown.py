@@ -632,6 +632,26 @@ def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage
     ]
 
 
+def test_the_answer_and_the_article_view_draw_sub_and_superscripts(tmp_path, hash_embedder):
+    from web import views
+    from web.pages import templates
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    statement = "Intubate when the negative inspiratory force is above −30 cmH<sub>2</sub>O. [1]"
+    write(corpus, ORDINARY.replace("Creatinine is checked before each course.", statement))
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
+    loaded = load_index(tmp_path / "index", hash_embedder.info)
+    line = ORDINARY.replace("Creatinine is checked before each course.", statement)
+    answer = _answer_from(loaded, ("article", line.splitlines().index(statement) + 1))
+    site = views.site_of(loaded)
+    html = templates.env.get_template("answer.html").render(page=views.answer_page(answer, site))
+    assert "cmH<sub>2</sub>O" in html and "&lt;sub&gt;" not in html
+    view = views.article_page(loaded.articles["article"], site)
+    shown = templates.env.get_template("article.html").render(page=view)
+    assert "cmH<sub>2</sub>O" in shown and "&lt;sub&gt;" not in shown
+
+
 def test_the_title_heading_stands_in_for_a_front_matter_title_and_other_keys_are_ignored(tmp_path):
     text = (
         "---\n"

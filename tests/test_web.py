@@ -289,6 +289,20 @@ def test_a_declined_question_folds_its_closest_passages_away_unmarked(client, en
     )
 
 
+def test_an_articles_sub_and_superscripts_are_drawn_as_such_and_nothing_else():
+    """A blind writer's "−30 cmH<sub>2</sub>O" was drawn with its tags as text on the article
+    view and in answers. Only <sub> and <sup> around a few plain characters pass."""
+    assert text.scripts("cmH<sub>2</sub>O and 10<SUP>9</SUP>/L") == (
+        "cmH<sub>2</sub>O and 10<sup>9</sup>/L"
+    )
+    assert text.scripts("<sup><b>1</b></sup> <sub onclick=x>2</sub> <script>3</script>") == (
+        "&lt;sup&gt;&lt;b&gt;1&lt;/b&gt;&lt;/sup&gt; &lt;sub onclick=x&gt;2&lt;/sub&gt; "
+        "&lt;script&gt;3&lt;/script&gt;"
+    )
+    marked = text.emphasise("cmH<sub>2</sub>O pressure", text.question_stems("pressure"))
+    assert text.scripts(marked) == "cmH<sub>2</sub>O <mark>pressure</mark>"
+
+
 def test_matched_words_are_emphasised_and_everything_else_is_escaped():
     stems = text.question_stems("Which conduction block tests, and the <b>dose</b>?")
     shown = text.emphasise("Conduction blocks <i>are</i> dosed & the dose-finding", stems)

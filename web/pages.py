@@ -18,7 +18,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 
 from assistant.errors import QueryError
-from web import views
+from web import text, views
 from web.api import EngineDep
 from web.conversation import trim_history
 from web.forms import NOTICES, form_cookie, set_form_cookie
@@ -38,6 +38,7 @@ templates = Jinja2Templates(
 )
 
 templates.env.globals["UNLISTED_REFERENCES"] = views.UNLISTED_REFERENCES
+templates.env.filters["scripts"] = text.scripts
 
 router = APIRouter(include_in_schema=False)
 
