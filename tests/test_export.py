@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.answer import introduced
 from assistant.errors import ArticleError
 from assistant.ingest.corpus import load_article, load_corpus
 from assistant.ingest.export import parse_export
@@ -1014,6 +1015,33 @@ def test_a_blind_export_article_cites_what_its_writer_cited(tmp_path, version):
     by_text = {p.text: p.citations for p in article.passages}
     assert by_text["Frequent flares, defined as 2 or more a year"] == (4,)
     assert [c for t, c in by_text.items() if t.endswith("in the CKD-FIX trial")] == [(12,)]
+
+
+PULMONARY_EMBOLISM = Path(__file__).parent / "fixtures" / "pulmonary-embolism"
+MYASTHENIA_GRAVIS = Path(__file__).parent / "fixtures" / "myasthenia-gravis"
+
+
+@pytest.mark.parametrize("version", ["v0", "v1"])
+def test_a_blind_export_step_cites_after_its_colon_and_a_drug_brings_its_doses(tmp_path, version):
+    """Step 3's "… measure a high-sensitivity D-dimer: 1, 5" kept "1, 5" as text above its
+    nested list; "Apixaban" above its doses was answered alone."""
+    article = _written_blind(tmp_path, PULMONARY_EMBOLISM, "what-is-pulmonary-embolism", version)
+    (step,) = [p for p in article.passages if p.text.endswith("high-sensitivity D-dimer:")]
+    assert step.citations == (1, 5)
+    cited = {n for p in article.passages for n in p.citations}
+    assert cited == {n for n, _ in article.references} or not article.references
+    at = next(i for i, p in enumerate(article.passages) if p.text == "Apixaban")
+    (dose,) = introduced(article.passages, at)
+    assert dose.text.startswith("10 mg twice daily for 7 days")
+
+
+@pytest.mark.parametrize("version", ["v0", "v1"])
+def test_a_blind_markdown_lead_in_cites_its_bracketed_range(tmp_path, version):
+    article = _written_blind(tmp_path, MYASTHENIA_GRAVIS, "what-is-myasthenia-gravis", version)
+    assert not [p.text for p in article.passages if re.search(r"\[\d", p.text)]
+    (lead,) = [p for p in article.passages if p.text.endswith("which guides treatment:")]
+    assert lead.citations == (1, 2, 3)
+    assert any("cmH<sub>2</sub>O" in p.text for p in article.passages)  # drawn by the page
 
 
 @pytest.mark.parametrize(
