@@ -100,10 +100,12 @@ def test_a_number_both_a_footnote_and_a_references_entry_is_refused(tmp_path):
 def test_a_reference_style_link_keeps_its_words(tmp_path):
     text = FOOTNOTED.replace(
         "Relapse is common after stopping treatment.[^2]\n",
-        "Relapse is common after stopping [the drug][y].[^2]\n\n[y]: https://example.org/y\n",
+        "Relapse is common after stopping [the drug][y].[^2]\n\n[y]: https://example.org/y\n\n"
+        "| Drug | Note |\n| --- | --- |\n| Z | see [the drug][y] |\n",
     )
     article = load_article(write(tmp_path, text))
     assert ("Relapse is common after stopping the drug.", (2,)) in [
         (p.text, p.citations) for p in article.passages
     ]
     assert not any("example.org" in p.text for p in article.passages)
+    assert "Drug: Z; Note: see the drug" in [p.text for p in article.passages]

@@ -145,7 +145,7 @@ class _Body:
                 if token.level == 0 and token.map and token.nesting >= 0:
                     self._back_matter(token, tokens[at + 1 :])
             elif token.type == "table_open":
-                rows = markdown_table(tokens[at:], self.lines, QUOTE_PREFIX)
+                rows = markdown_table(tokens[at:], self.lines, QUOTE_PREFIX, self.links)
                 if depth := containers.count("list_item_open"):  # inside a list item: nested
                     rows = [dataclasses.replace(row, indent=2 * depth + 2) for row in rows]
                 self.blocks.extend(rows)

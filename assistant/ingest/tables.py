@@ -15,7 +15,7 @@ import re
 from markdown_it.token import Token
 
 from assistant.ingest.citations import Split, markers_only, split_citations
-from assistant.ingest.inline import plain, split_markdown
+from assistant.ingest.inline import Links, plain, split_markdown
 from assistant.ingest.parsing import Block, Line, fold
 
 RULE = re.compile(r"^:?-+:?$")
@@ -96,9 +96,12 @@ def text_table(group: list[Line]) -> list[Block] | None:
     return [row_block(line, header, cells) for line, cells in body[1:]]
 
 
-def markdown_table(tokens: list[Token], lines: list[Line], prefix: re.Pattern[str]) -> list[Block]:
+def markdown_table(
+    tokens: list[Token], lines: list[Line], prefix: re.Pattern[str], links: Links | None = None
+) -> list[Block]:
     """A table markdown-it read (`tokens` from its `table_open`): a block a body row that
-    holds anything, its cells' "[1]" markers taken off as the row's citations."""
+    holds anything, its cells' "[1]" markers taken off as the row's citations, a link by its
+    words (a reference-style one by the article's `links`)."""
     header: tuple[str, ...] = ()
     blocks: list[Block] = []
     row: list[str] = []
@@ -110,10 +113,12 @@ def markdown_table(tokens: list[Token], lines: list[Line], prefix: re.Pattern[st
             row.append(token.content)
         elif token.type == "tr_close" and line is not None:
             if not header:
-                header = tuple(fold(plain(cell)) for cell in row)
+                header = tuple(fold(plain(cell, links=links)) for cell in row)
                 continue
             split = [
-                Split("", cited, 0) if (cited := markers_only(cell)) else split_markdown(cell)
+                Split("", cited, 0)
+                if (cited := markers_only(cell))
+                else split_markdown(cell, links)
                 for cell in row
             ]  # a "Ref" column's "[1]" cites
             cells = tuple(fold(s.text) for s in split)
