@@ -86,15 +86,22 @@ def assemble(
 def shown_hits(hits: Sequence[Hit], passages: Sequence[Passage], k: int) -> list[Hit]:
     """The first `k` hits that no lead-in shown above already lists. Shown once in "... the
     following:" and again as cards of their own, a list's items took the places of other
-    statements (44 of the 513 gold answers showed one twice)."""
+    statements (44 of the 513 gold answers showed one twice). Nor a bare item ("Rivaroxaban")
+    whose nested items are all shown above it: it would show them again and add nothing."""
     shown: list[Hit] = []
     listed: set[str] = set()  # the statements a lead-in above shows in its list
+    ids: set[str] = set()  # and the statements shown as cards
     for hit in hits:
         if len(shown) == k:
             break
-        if passages[hit.index].id not in listed:
-            shown.append(hit)
-            listed.update(item.id for item in introduced(passages, hit.index))
+        passage = passages[hit.index]
+        items = introduced(passages, hit.index)
+        bare = items and not passage.text.endswith(":")  # "Rivaroxaban" above its dose
+        if passage.id in listed or (bare and ids.issuperset(i.id for i in items)):
+            continue  # nothing new: its list is above, or its items are
+        shown.append(hit)
+        ids.add(passage.id)
+        listed.update(item.id for item in items)
     return shown
 
 

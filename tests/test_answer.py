@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import introduced
+from assistant.answer import introduced, shown_hits
 from assistant.ingest.corpus import load_article
+from assistant.search.retrieval import Hit
 
 ARTICLE = """---
 title: What is a test condition?
@@ -79,6 +80,20 @@ def test_an_item_brings_the_list_nested_in_it_without_a_colon(tmp_path):
     """A blind writer's "Rivaroxaban" above its "15 mg twice daily …" ranked first, shown
     alone: a drug's name, with its dose only at rank 4."""
     assert _items(tmp_path, "Cyclophosphamide") == ["15 mg/kg every 4 weeks"]
+
+
+def test_a_bare_item_whose_items_are_shown_above_is_not_shown_again(tmp_path):
+    """ "Rivaroxaban" at rank 3 showed only its dose, already the first card (a second read)."""
+    path = tmp_path / "article.md"
+    path.write_text(ARTICLE, encoding="utf-8")
+    passages = load_article(path).passages
+    at = {p.text: i for i, p in enumerate(passages)}
+    order = ["15 mg/kg every 4 weeks", "Rituximab", "Cyclophosphamide", "IVIg:"]
+    hits = [Hit(at[text], 1.0 - n / 10) for n, text in enumerate(order)]
+    shown = [passages[h.index].text for h in shown_hits(hits, passages, 3)]
+    assert shown == ["15 mg/kg every 4 weeks", "Rituximab", "IVIg:"]
+    first = [passages[h.index].text for h in shown_hits(hits[2:], passages, 3)]
+    assert first == ["Cyclophosphamide", "IVIg:"]  # shown first, it brings its dose
 
 
 def _shown_twice(answer) -> list[str]:

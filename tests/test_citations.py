@@ -240,7 +240,17 @@ def test_pasted_superscripts_and_bracketed_ranges_cite(statement, text, citation
 
 @pytest.mark.parametrize(
     "statement",
-    ["See Fig.2", "Give 2.5", "the dose is approx.5", "e.g.1", "dose range [40-60]", "a [3-1]"],
+    [
+        "See Fig.2",
+        "Give 2.5",
+        "the dose is approx.5",
+        "e.g.1",
+        "dose range [40-60]",
+        "a [3-1]",
+        "reduced to 2.5 mg in Suppl.1",
+        "listed in Tab.3",
+        "as in eq.2",
+    ],
 )
 def test_a_number_after_an_abbreviation_or_a_wide_bracketed_range_is_content(statement):
     assert split_citations(statement).citations == ()
@@ -253,6 +263,13 @@ def test_several_numbers_after_a_lead_ins_colon_cite_whatever_its_last_word():
     split = split_lead_in(step)
     assert split is not None and split.citations == (1, 5) and split.text.endswith("D-dimer:")
     assert split_lead_in("Maximum daily dose of aspirin in grams: 4") is None
+    # a lead naming what its numbers measure lists values, however many (a second read's)
+    for values in (
+        "Titrate lisinopril every two weeks through these daily doses in mg: 5, 10, 20",
+        "Target blood pressure in treated patients, systolic and diastolic in mmHg: 130, 80",
+        "Prednisolone is tapered weekly in mg per day: 40, 30, 20",
+    ):
+        assert split_lead_in(values) is None, values
 
 
 @pytest.mark.parametrize(

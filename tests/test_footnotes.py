@@ -109,3 +109,39 @@ def test_a_reference_style_link_keeps_its_words(tmp_path):
     ]
     assert not any("example.org" in p.text for p in article.passages)
     assert "Drug: Z; Note: see the drug" in [p.text for p in article.passages]
+
+
+def test_a_list_right_under_a_footnote_is_the_articles_not_the_footnotes(tmp_path):
+    """A definition ran on over any line that was not another: the two bullets under it
+    vanished into reference 1 (a second read's find)."""
+    text = FOOTNOTED.replace(
+        "Relapse is common after stopping treatment.[^2]\n",
+        "Relapse is common after stopping treatment.[^2]\n\n[^4]: Author D. 2023.\n"
+        "- Cyclophosphamide is reserved for refractory disease.[^4]\n",
+    )
+    article = load_article(write(tmp_path, text))
+    assert ("Cyclophosphamide is reserved for refractory disease.", (4,)) in [
+        (p.text, p.citations) for p in article.passages
+    ]
+    assert dict(article.references)[4] == "Author D. 2023."
+
+
+def test_references_listed_as_numbered_link_definitions(tmp_path):
+    """ "[1]: https://pubmed…" under References made "[1]" a link: "Give 2 g/kg [1] over 5
+    days" read "Give 2 g/kg 1 over 5 days", and the section had no entries."""
+    text = (
+        HEAD + "## Treatment\n\nIVIg [1] and plasma exchange [2] were compared [3].\n\n"
+        "Give 2 g/kg [1] over 5 days.\n\n" + DISCLAIMER + "\n## References\n\n"
+        '[1]: https://pubmed.example/111/\n[2]: https://pubmed.example/222/ "Author B 2020"\n'
+        "[3]: https://pubmed.example/333/\n"
+    )
+    article = load_article(write(tmp_path, text))
+    assert [(p.text, p.citations) for p in article.passages] == [
+        ("IVIg [1] and plasma exchange [2] were compared.", (3,)),
+        ("Give 2 g/kg [1] over 5 days.", ()),
+    ]
+    assert article.references == (
+        (1, "https://pubmed.example/111/"),
+        (2, "Author B 2020 https://pubmed.example/222/"),
+        (3, "https://pubmed.example/333/"),
+    )

@@ -434,6 +434,16 @@ def test_vancouver_markers_before_each_full_stop_cite_their_own_sentence(tmp_pat
         ("Repeat it after each course.", (2, 3)),
         ("See the [renal chart][2]. Then stop.", ()),  # a link's label: no citation, no cut
     ]
+    wrapped = ORDINARY.replace(
+        "Creatinine is checked before each course.",
+        "*Avoid aminoglycosides [3]. They worsen weakness [4].*",
+    )
+    got = [
+        (p.text, p.citations)
+        for p in load_article(write(tmp_path, wrapped)).passages
+        if p.section[-1] == "Monitoring"
+    ]
+    assert got[:2] == [("Avoid aminoglycosides.", (3,)), ("They worsen weakness.", (4,))]
 
 
 def test_a_tables_reference_column_gives_the_rows_citations(tmp_path):
@@ -625,7 +635,7 @@ def test_the_page_shows_each_reference_as_a_tooltip_and_a_list_under_its_passage
     assert not export.find_all("ul", "passage__references")
     note = doc.one("p", "references-note").text
     # named: the Markdown article's passages beside it list theirs
-    assert "the export of “What is multifocal motor neuropathy?” does not include its" in note
+    assert "the reference list of “What is multifocal motor neuropathy?” is not included" in note
     assert [s.one("a").text for s in doc.find_all(cls="source")] == [
         "What is synthetic test condition A?",
         "What is multifocal motor neuropathy?",
@@ -639,7 +649,8 @@ def test_the_answer_and_the_article_view_draw_sub_and_superscripts(tmp_path, has
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     statement = "Intubate when the negative inspiratory force is above −30 cmH<sub>2</sub>O. [1]"
-    write(corpus, ORDINARY.replace("Creatinine is checked before each course.", statement))
+    body = ORDINARY.replace("Creatinine is checked before each course.", statement)
+    write(corpus, body.replace("## Examples", "## PaCO<sub>2</sub> targets"))
     build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
     loaded = load_index(tmp_path / "index", hash_embedder.info)
     line = ORDINARY.replace("Creatinine is checked before each course.", statement)
@@ -649,7 +660,8 @@ def test_the_answer_and_the_article_view_draw_sub_and_superscripts(tmp_path, has
     assert "cmH<sub>2</sub>O" in html and "&lt;sub&gt;" not in html
     view = views.article_page(loaded.articles["article"], site)
     shown = templates.env.get_template("article.html").render(page=view)
-    assert "cmH<sub>2</sub>O" in shown and "&lt;sub&gt;" not in shown
+    assert "cmH<sub>2</sub>O" in shown and "PaCO<sub>2</sub> targets</h" in shown
+    assert "&lt;sub&gt;" not in shown  # the heading and the contents too
 
 
 def test_the_title_heading_stands_in_for_a_front_matter_title_and_other_keys_are_ignored(tmp_path):

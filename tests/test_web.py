@@ -301,6 +301,9 @@ def test_an_articles_sub_and_superscripts_are_drawn_as_such_and_nothing_else():
     )
     marked = text.emphasise("cmH<sub>2</sub>O pressure", text.question_stems("pressure"))
     assert text.scripts(marked) == "cmH<sub>2</sub>O <mark>pressure</mark>"
+    # a word the question matched inside the tag (a second read's find)
+    count = text.emphasise("below 10<sup>12</sup>/L", text.question_stems("10^12"))
+    assert text.scripts(count) == "below <mark>10</mark><sup><mark>12</mark></sup>/L"
 
 
 def test_matched_words_are_emphasised_and_everything_else_is_escaped():

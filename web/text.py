@@ -78,14 +78,15 @@ def emphasise(text: str, stems: frozenset[str]) -> Markup:
     return Markup("").join(pieces)
 
 
-_SCRIPT = re.compile(r"&lt;(su[bp])&gt;([^&<>]{1,12})&lt;/\1&gt;", re.IGNORECASE)
+_SCRIPT = re.compile(r"&lt;(su[bp])&gt;((?:[^&<>]|</?mark>){1,40}?)&lt;/\1&gt;", re.IGNORECASE)
 
 
 def scripts(text: str) -> Markup:
     """The text escaped (or Markup as it is), with an article's sub- and superscripts shown as
     such: "cmH<sub>2</sub>O", "10<sup>9</sup>/L". The article keeps them as typed, tags and
     all (read without them, 10<sup>9</sup> would be 109); a page drew the tags as text. Only
-    these two tags, around a few characters of plain text, are let through."""
+    these two tags, around a few characters of plain text (or of words the answer marks), are
+    let through."""
     shown = text if isinstance(text, Markup) else escape(text)
     return Markup(_SCRIPT.sub(lambda m: f"<{m[1].lower()}>{m[2]}</{m[1].lower()}>", shown))
 

@@ -122,6 +122,7 @@ def split_citations(statement: str) -> Split:
 
 ABBREVIATED = re.compile(
     r"\b(?:approx|vs|e\.g|i\.e|ca|cf|fig|figs|no|nos|etc|al|dr|st|resp|p|pp|vol|ref|refs|ed"
+    r"|tab|tabs|suppl|sect|sec|eq|eqs|ch|chap|app|appx"
     r"|min|max|p\.o|o\.d|b\.d|b\.i\.d|t\.d\.s|t\.i\.d|q\.d|q\.d\.s|q\.i\.d)\.$",
     re.IGNORECASE,
 )
@@ -182,7 +183,7 @@ def split_lead_in(statement: str) -> Split | None:
         return None
     kept = statement[: match.start("gap")].rstrip()
     lead = kept[:-1]
-    several = "," in match.group("refs")  # "… measure a D-dimer: 1, 5": a label has one value
+    several = "," in match.group("refs") and not _measures(lead)  # "… a D-dimer: 1, 5"
     opens = several or _opens_list(lead)
     return Split(kept, refs, len(kept)) if reads_as_statement(lead) and opens else None
 
@@ -191,6 +192,13 @@ _LIST_OPENERS = frozenset(
     "following follows include includes including are were these below".split()
 )
 _BEFORE_A_QUANTITY = frozenset("in of per for by with to at on from".split())
+
+
+def _measures(lead: str) -> bool:
+    """A lead that names what its numbers measure ("… daily doses in mg", "… in mmHg", "…
+    tapered in mg per day"): the numbers after its colon are values, however many."""
+    words = re.findall(r"[^\W\d_]+", lead.lower())
+    return len(words) > 1 and words[-2] in _BEFORE_A_QUANTITY
 
 
 def _opens_list(lead: str) -> bool:

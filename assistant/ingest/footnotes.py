@@ -14,8 +14,8 @@ numbers: a citation in this assistant is a number the reader can look up, and a 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from typing import NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 from assistant.errors import ArticleError
 from assistant.ingest.parsing import Line, fold
@@ -23,6 +23,11 @@ from assistant.ingest.parsing import Line, fold
 DEFINITION = re.compile(r"^[\ufeff]?[ ]{0,3}\[\^(?P<label>[^\]\s]+)\]:[ \t]*(?P<text>.*)$")
 _NUMBER = re.compile(r"[1-9][0-9]{0,2}")
 _FENCE = re.compile(r"^[ ]{0,3}(?P<fence>`{3,}|~{3,})")
+_NEW_BLOCK = re.compile(
+    r"^[ ]{0,3}(?:[-*+][ \t]|\d{1,9}[.)][ \t]|[#>|]|`{3}|~{3}|(?:[-*_][ \t]*){3,}$)"
+)
+"""A line that starts a block of its own (a list item, heading, quote, table row, fence, rule),
+which ends a definition's paragraph rather than run on in it."""
 
 
 class Footnotes(NamedTuple):
@@ -80,7 +85,7 @@ def take_footnotes(lines: Sequence[Line], source: str) -> Footnotes:
             if not lines[at].stripped:
                 blank = True
             elif content.startswith(("    ", "\t")) or (
-                not blank and not DEFINITION.match(content) and not content.lstrip().startswith("#")
+                not blank and not DEFINITION.match(content) and not _NEW_BLOCK.match(content)
             ):
                 parts.append(lines[at].stripped)
                 taken.add(at)
@@ -90,3 +95,14 @@ def take_footnotes(lines: Sequence[Line], source: str) -> Footnotes:
             at += 1
         entries.append((number, parts, line.number))
     return Footnotes([(n, fold(" ".join(p)), at) for n, p, at in entries], frozenset(taken))
+
+
+def linked_references(links: Mapping[str, Mapping[str, Any]], lines: Sequence[Line]) -> list[tuple[int, str, int]]:  # fmt: skip
+    """References listed as link definitions, "[1]: https://pubmed… "Author 2020"": a number's
+    definition is its reference, (number, text, line), its title before its address."""
+    found = []
+    for label, link in links.items():
+        if _NUMBER.fullmatch(label) and link.get("map"):
+            text = " ".join(part for part in (link.get("title"), link.get("href")) if part)
+            found.append((int(label), text, lines[link["map"][0]].number))
+    return sorted(found, key=lambda entry: entry[2])

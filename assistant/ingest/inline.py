@@ -21,7 +21,7 @@ from typing import Any
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
-from assistant.ingest.citations import Split, split_markdown_citations
+from assistant.ingest.citations import Split, cited_sentences, split_markdown_citations
 
 _INLINE = MarkdownIt("commonmark")
 _MARKUP = frozenset("*_`[]<>&\\!")
@@ -29,6 +29,8 @@ _MARKUP = frozenset("*_`[]<>&\\!")
 _SHOWN = frozenset({"text", "text_special", "code_inline"})
 _EMPHASIS = frozenset({"em_open", "em_close", "strong_open", "strong_close"})
 _LINE_BREAK = re.compile(r"<br\s*/?>", re.IGNORECASE)
+_CITATION = re.compile(r"\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*")
+"""A link whose words are reference numbers: the writer's citation marker, linked to its source."""
 
 
 Links = Mapping[str, Mapping[str, Any]]
@@ -61,7 +63,9 @@ def plain(text: str, *, urls: bool = False, links: Links | None = None) -> str:
             target, start = str(token.attrGet("href") or ""), len(out)
         elif token.type == "link_close":
             words = "".join(out[start:])
-            if urls and target and target not in words:
+            if _CITATION.fullmatch(words):  # "[1]" with "[1]: https://…": a marker, as printed
+                out[start:] = [f"[{words}]"]
+            elif urls and target and target not in words:
                 out.append(f" ({target})")
             target = ""
     return "".join(out)
@@ -90,3 +94,35 @@ def split_markdown(statement: str, links: Links | None = None) -> Split:
             cut, text = inner, inner.text[len(closer) :]
     shown = plain(text, links=links)
     return cut._replace(text=shown) if shown.strip() else cut
+
+
+def sentences(statement: str) -> list[tuple[int, int]]:
+    """`cited_sentences` of a Markdown statement, with emphasis that wraps the whole ("*Avoid
+    aminoglycosides [3]. They worsen weakness [4].*") left out of every piece, which would
+    otherwise keep one mark each, shown as typed."""
+    read = (
+        _INLINE.parseInline(statement)[0].children or [] if _WRAPS.intersection(statement) else []
+    )
+    tokens = [t for t in read if t.type != "text" or t.content]  # markdown-it's empty edges
+    if len(tokens) > 2 and tokens[0].type in _OPENS and _closes_last(tokens):
+        inner = statement.index(tokens[0].markup) + len(tokens[0].markup)
+        end = statement.rindex(tokens[0].markup)
+        pieces = cited_sentences(statement[inner:end])
+        if len(pieces) > 1:
+            return [(inner + a, inner + b) for a, b in pieces]
+        return [(0, len(statement))]
+    return cited_sentences(statement)
+
+
+_OPENS = frozenset({"em_open", "strong_open"})
+_WRAPS = frozenset("*_")
+
+
+def _closes_last(tokens: list[Token]) -> bool:
+    """Whether the emphasis the first token opens closes at the last token."""
+    depth = 0
+    for at, token in enumerate(tokens):
+        depth += token.nesting if token.type in _EMPHASIS else 0
+        if depth == 0:
+            return at == len(tokens) - 1
+    return False

@@ -40,8 +40,7 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from assistant.errors import ArticleError
-from assistant.ingest.citations import cited_sentences
-from assistant.ingest.footnotes import take_footnotes
+from assistant.ingest.footnotes import linked_references, take_footnotes
 from assistant.ingest.frontmatter import (
     EXAMPLE_FRONT_MATTER,
     Byline,
@@ -53,7 +52,7 @@ from assistant.ingest.frontmatter import (
     read_front_matter,
     same_date,
 )
-from assistant.ingest.inline import Links, plain, split_markdown
+from assistant.ingest.inline import Links, plain, sentences, split_markdown
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
@@ -215,7 +214,7 @@ class _Body:
         if token.type in ("fence", "code_block"):
             self.blocks.append(whole)
             return
-        for a, b in cited_sentences(raw):  # "… trigger. [1] Stop …": a statement a sentence
+        for a, b in sentences(raw):  # "… trigger. [1] Stop …": a statement a sentence
             self.blocks.append(
                 dataclasses.replace(
                     whole,
@@ -248,7 +247,7 @@ class _Body:
         line = self.lines[token.map[0]]
         level = int(token.tag[1])
         raw = inline.content
-        title = fold(plain(raw))
+        title = fold(plain(raw, links=self.links))
         if not title:
             raise ArticleError(
                 self.source, "a heading with no text; write '## Heading'", line=line.number
@@ -407,6 +406,7 @@ def _references(body: _Body, source: str) -> tuple[tuple[int, str], ...]:
     """The References section's entries, then the footnotes' ("[^1]: …"); a number given in
     both is refused at the footnote's line."""
     entries = read_entries(body.reference_lines, source, in_order=False, entry="a References entry")
+    body.footnotes += linked_references(body.links, body.lines)  # "[1]: https://…"
     if body.references_line is not None and not entries and not body.footnotes:
         raise ArticleError(
             source,
