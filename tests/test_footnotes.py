@@ -145,3 +145,14 @@ def test_references_listed_as_numbered_link_definitions(tmp_path):
         (2, "Author B 2020 https://pubmed.example/222/"),
         (3, "https://pubmed.example/333/"),
     )
+
+
+def test_a_numbered_link_definition_is_the_address_of_its_references_entry(tmp_path):
+    """ "1. Smith …" listed and "[1]: https://doi…" to make the marker a link: one reference."""
+    text = (
+        HEAD + "## Treatment\n\nIVIg is first line [1].\n\n" + DISCLAIMER
+        + "\n## References\n\n1. Smith J. IVIg in MMN. 2020.\n\n[1]: https://doi.example/1\n"
+    )  # fmt: skip
+    article = load_article(write(tmp_path, text))
+    assert article.references == ((1, "Smith J. IVIg in MMN. 2020. (https://doi.example/1)"),)
+    assert [(p.text, p.citations) for p in article.passages] == [("IVIg is first line.", (1,))]

@@ -403,10 +403,17 @@ def _disclaimer(body: _Body, source: str, *, last_line: int) -> str:
 
 
 def _references(body: _Body, source: str) -> tuple[tuple[int, str], ...]:
-    """The References section's entries, then the footnotes' ("[^1]: …"); a number given in
-    both is refused at the footnote's line."""
+    """The References section's entries, then the footnotes' ("[^1]: …") and numbered link
+    definitions' ("[1]: https://…", an entry's address when the section lists its number); a
+    number given as an entry and a footnote is refused at the footnote's line."""
     entries = read_entries(body.reference_lines, source, in_order=False, entry="a References entry")
-    body.footnotes += linked_references(body.links, body.lines)  # "[1]: https://…"
+    listed = {number: at for at, (number, _, _) in enumerate(entries)}
+    for number, text, line in linked_references(body.links, body.lines):
+        if number not in listed:
+            body.footnotes.append((number, text, line))
+        elif text not in entries[listed[number]][1]:  # "1. Smith …" with "[1]: https://doi…"
+            entry = entries[listed[number]]
+            entries[listed[number]] = (number, f"{entry[1]} ({text})", entry[2])
     if body.references_line is not None and not entries and not body.footnotes:
         raise ArticleError(
             source,
@@ -423,8 +430,8 @@ def _references(body: _Body, source: str) -> tuple[tuple[int, str], ...]:
                 f"section (line {section[number]}); keep one",
                 line=line,
             )
-    listed = entries + body.footnotes
-    return tuple((number, plain(text, urls=True, links=body.links)) for number, text, _ in listed)
+    both = entries + body.footnotes
+    return tuple((number, plain(text, urls=True, links=body.links)) for number, text, _ in both)
 
 
 def _listed_in(body: _Body) -> str | None:
