@@ -351,3 +351,58 @@ def test_the_desk_and_examples_fix_trace_a_rewording_as_the_build_does(corpus_co
     assert fixed.exit_code == 0, fixed.output
     written = (corpus_copy / "examples" / f"{ARTICLE.stem}.jsonl").read_text(encoding="utf-8")
     assert sum(written.count(after.split(",")[0]) for after in REWORDED.values()) > 40
+
+
+SPLIT_BEFORE = (
+    "Response timeline: Strength improves in 3-10 days, peaks at 2 weeks, and lasts an average "
+    "of 2 months 4\n"
+)
+SPLIT_AFTER = (
+    "Response timeline: Strength improves in 3-10 days and peaks at 2 weeks 4\n"
+    "  • Duration: the benefit of one course wears off after about 2 months on average 4\n"
+)
+
+
+def test_a_part_split_off_in_other_words_takes_its_examples_with_it(corpus_copy):
+    """An editor's blind update split the response timeline and reworded the part on duration:
+    it was traced as an addition, and the 27 "how long does IVIg last" examples followed the
+    part that no longer says it, pulling those questions there."""
+    article = corpus_copy / ARTICLE.name
+    old = _passages(corpus_copy)
+    text = article.read_text(encoding="utf-8")
+    assert SPLIT_BEFORE in text
+    article.write_text(text.replace(SPLIT_BEFORE, SPLIT_AFTER), encoding="utf-8")
+    new = _passages(corpus_copy)
+    lineage = trace(old, new)
+    assert lineage.counts()["split"] == 2 and lineage.counts()["added"] == 0
+    followed = _examples(corpus_copy, lineage).followed
+    duration = next(i for i, p in enumerate(new) if p.text.startswith("Duration:"))
+    timeline = next(i for i, p in enumerate(new) if p.text.startswith("Response timeline"))
+    lasting = [f for f in followed if any("2 months" in a for a, _ in f.moves)]
+    assert len(lasting) > 20
+    assert all(duration in f.example.answers and timeline not in f.example.answers for f in lasting)
+
+
+@pytest.mark.model
+def test_a_statement_merged_into_its_neighbour_in_other_words_is_a_merge(tmp_path, embedder):
+    """Two DOAC bullets merged and reworded ("Apixaban is also an option …" into "Edoxaban,
+    rivaroxaban or apixaban should be considered …"): the removed one was a removal, its
+    examples stale, though the merged bullet answers them."""
+    from tests.test_export import PULMONARY_EMBOLISM
+
+    text = (PULMONARY_EMBOLISM / "v1.txt").read_text(encoding="utf-8")
+    first = next(line for line in text.splitlines() if "Edoxaban or rivaroxaban should" in line)
+    second = next(line for line in text.splitlines() if "Apixaban is also an option" in line)
+    merged = (
+        "  • Edoxaban, rivaroxaban or apixaban should be considered as an alternative to LMWH "
+        "for cancer-associated VTE, except edoxaban and rivaroxaban in patients with "
+        "gastrointestinal cancer because of a higher bleeding risk 1, 10"
+    )
+    path = tmp_path / "what-is-pulmonary-embolism.txt"
+    path.write_text(text, encoding="utf-8")
+    old = list(load_corpus(tmp_path)[0].passages)
+    path.write_text(text.replace(f"{first}\n{second}", merged), encoding="utf-8")
+    new = list(load_corpus(tmp_path)[0].passages)
+    assert trace(old, new).counts()["removed"] == 1  # by words alone
+    lineage = trace(old, new, similar=embedder.embed)
+    assert lineage.counts()["merged"] == 1 and lineage.counts()["removed"] == 0

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 import re
 from collections import Counter, defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +68,9 @@ PART_SHARE = 0.3
 neighbourhood) ..."""
 SPLIT_COVER = 0.8
 """... and the parts of a split together hold this share of the old passage's words ..."""
+SPLIT_LOST = 0.5
+"""... or a new passage beside an edited one holds this share (two words at least) of what the
+edit took out of it: a part split off in other words ..."""
 MERGE_SHARE = 0.75
 """... and a part of a merge gives at least this share of its words to the new one."""
 REWORDED_MARGIN = 0.05
@@ -251,16 +254,39 @@ def _match(
         for n_id in drawn_ids:
             successors[whole_id].append(n_id)
             predecessors[n_id] = [whole_id]
+    for o in free_old:  # what an edit took out of a statement, said by a new one beside it
+        if len(successors.get(o.id, ())) == 1 and (
+            lost := words[o.id] - words[successors[o.id][0]]
+        ):
+            for n in free_new:
+                moved = len(lost & words[n.id])
+                if n.id not in predecessors and near(o, n) and moved >= max(2, SPLIT_LOST * len(lost)):  # fmt: skip
+                    successors[o.id].append(n.id)  # "… and lasts an average of 2 months" ->
+                    predecessors[n.id] = [o.id]  # "Duration: … about 2 months on average"
     for o in free_old:  # an old passage most of which lives on in a new one: a merge
         if o.id not in successors and (joined := drawn(o, free_new, MERGE_SHARE)) is not None:
             successors[o.id] = [joined.id]
             predecessors.setdefault(joined.id, []).append(o.id)
     if similar is not None:
+        similar = _remembered(similar)
         left_old = [o for o in free_old if o.id not in successors]
         left_new = [n for n in free_new if n.id not in predecessors]
         for o, n in _reworded(old, left_old, left_new, similar, near):
             successors[o.id] = [n.id]
             predecessors[n.id] = [o.id]
+        # a part reworded out of a statement that lives on ("… and lasts 2 months" -> "Duration:
+        # the benefit wears off after about 2 months"): a split, not an addition; and a removed
+        # statement the model reads in an edited one: a merge, not a removal
+        edited = [o for o in free_old if o.id in successors]
+        left_new = [n for n in free_new if n.id not in predecessors]
+        for o, n in _reworded(old, edited, left_new, similar, near):
+            successors[o.id].append(n.id)
+            predecessors[n.id] = [o.id]
+        left_old = [o for o in free_old if o.id not in successors]
+        carried = [n for n in free_new if n.id in predecessors]
+        for o, n in _reworded(old, left_old, carried, similar, near, predecessors):
+            successors[o.id] = [n.id]
+            predecessors[n.id].append(o.id)
     links: dict[str, Link] = {}
     for n in free_new:
         before = predecessors.get(n.id, [])
@@ -281,9 +307,12 @@ def _reworded(
     left_new: list[Passage],
     similar: Similar,
     near: Callable[[Passage, Passage], bool],
+    joined: Mapping[str, list[str]] | None = None,
 ) -> list[tuple[Passage, Passage]]:
     """Pairs of a statement without successor and one without predecessor, near each other,
-    that the model reads as one statement (the module's docstring), closest first."""
+    that the model reads as one statement (the module's docstring), closest first. With
+    `joined` (a new text's predecessors), the statements a new text already continues are not
+    its rivals: two bullets merged read close to each other and to what they became."""
     if not left_old or not left_new:
         return []
     vectors = similar([p.text for p in [*old, *left_new]])
@@ -296,8 +325,10 @@ def _reworded(
     for o in left_old:
         i = row[o.id]
         for j, n in enumerate(left_new):
-            others = np.delete(across[:, j], i)  # the new text against the old statement's others
-            nearest = max(among[i].max(), others.max(initial=-1.0))
+            aside = [i, *(row[k] for k in (joined or {}).get(n.id, ()))]
+            others = np.delete(across[:, j], aside)  # the new text against the old's others
+            rivals = np.delete(among[i], aside[1:])
+            nearest = max(rivals.max(initial=-1.0), others.max(initial=-1.0))
             bar = max(nearest + REWORDED_MARGIN, REWORDED_FLOOR)
             if across[i, j] >= bar and near(o, n):
                 pairs.append((float(across[i, j]), o.position, n.position, o, n))
@@ -308,6 +339,19 @@ def _reworded(
             taken |= {o.id, n.id}
             chosen.append((o, n))
     return chosen
+
+
+def _remembered(similar: Similar) -> Similar:
+    """`similar` that embeds each text once: lineage asks it three times of one article."""
+    known: dict[str, np.ndarray] = {}
+
+    def vectors(texts: Sequence[str]) -> np.ndarray:
+        missing = [t for t in dict.fromkeys(texts) if t not in known]
+        if missing:
+            known.update(zip(missing, similar(missing), strict=True))
+        return np.array([known[t] for t in texts])
+
+    return vectors
 
 
 def _words(text: str) -> set[str]:
