@@ -174,6 +174,11 @@ def report(
         for p in passages
         if p.id in by_old and by_old[p.id].citations != p.citations
     ]
+    renumbered = [  # the same step, at another place in its list: a protocol's order changed
+        {**_named(p), "was": by_old[p.id].number, "now": p.number}
+        for p in passages
+        if p.id in by_old and by_old[p.id].number != p.number
+    ]
     restated = []
     for article in articles:
         now = (article.last_updated.isoformat(), article.review_status, article.title)
@@ -247,6 +252,7 @@ def report(
         ][:LISTED],
         "restated": restated,
         "recited": recited[:LISTED],
+        "renumbered": renumbered[:LISTED],
         "examples": {
             "trained": examples is not None,
             "followed": followed,
@@ -298,9 +304,14 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
             cited = (item.get("cited") or [None])[0]  # none in reports written before
             if cited is not None and cited != item.get("citations"):
                 out.append(f"              and its {_references(cited, item['citations'])}")
+        elif item["status"] in ("split", "merged"):  # from what: an editor checks the pairing
+            out += [f"              from {_short(was, 60)!r}" for was in item.get("was") or []]
     for item in changes.get("recited") or []:
         refs = _references(item["was"], item["now"])
         out.append(f"    recited   {_where(item)} {_short(item['text'], 50)}: {refs}")
+    for item in changes.get("renumbered") or []:
+        numbers = f"{item['was'] or 'unnumbered'} -> {item['now'] or 'unnumbered'}"
+        out.append(f"    renumbered {_where(item)} {_short(item['text'], 50)}: {numbers}")
     for item in changes.get("moved") or []:
         out.append(
             f"    moved     {item['article']}:{item['line']} {item['count']} passage(s) from "

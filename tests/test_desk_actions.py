@@ -392,10 +392,14 @@ def test_too_many_stale_examples_stop_a_build_but_not_the_desk_that_mends_them(
     at = text.index("\nTreatment\n")  # every bullet from Treatment on goes
     tail = [line for line in text[at:].splitlines(keepends=True) if "\u2022" not in line]
     article.write_text(text[:at] + "".join(tail), encoding="utf-8")
-    with pytest.raises(IndexStoreError, match="name text that no passage has any more"):
+    with pytest.raises(IndexStoreError, match="name text that no passage has any more") as said:
         parse(corpus_copy, examples=True)
     stale = decisions.corpus().examples.stale
     assert stale
+    # what to do, and the keys `examples remove-stale` takes (a blind editor had to compute them)
+    assert "over the 20% of its examples" in str(said.value)
+    assert "move it to examples/out-of-scope.jsonl" in str(said.value)
+    assert f"[{stale[0].key}]" in str(said.value)
     outcome = decisions.drop_stale("anna", stale[0].key)
     assert "removed" in outcome.message or stale[0].question in outcome.message
     assert len(decisions.corpus().examples.stale) == len(stale) - 1

@@ -272,6 +272,46 @@ def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_cha
     assert "\n              and its references [4] -> [6]\n" in shown
 
 
+def test_the_report_names_renumbered_steps_and_what_a_split_came_from(corpus_copy):
+    """A blind editor swapped two numbered steps (a protocol's order changed): the report said
+    nothing. A split named its parts but not the statement they came from."""
+    from assistant.ingest.corpus import load_corpus
+    from assistant.ingest.lineage import trace
+    from assistant.updates import lines, report
+    from tests.test_lineage import SPLIT_AFTER, SPLIT_BEFORE
+
+    path = corpus_copy / ARTICLE.name
+    text = path.read_text(encoding="utf-8")
+    steps = (
+        "  1. Confirm the diagnosis 4\n  2. Start IVIg within a week 4\n  3. Review at 6 weeks 4\n"
+    )
+    text = text.replace("\nPrognosis\n", "\nSteps\n\n" + steps + "\nPrognosis\n", 1)
+    path.write_text(text, encoding="utf-8")
+    before = load_corpus(corpus_copy)
+    swapped = steps.replace("2. Start IVIg within a week", "3. Start IVIg within a week")
+    swapped = swapped.replace("3. Review at 6 weeks", "2. Review at 6 weeks")
+    lines_swapped = swapped.splitlines(keepends=True)
+    swapped = lines_swapped[0] + lines_swapped[2] + lines_swapped[1]
+    path.write_text(
+        text.replace(steps, swapped).replace(SPLIT_BEFORE, SPLIT_AFTER), encoding="utf-8"
+    )
+    after = load_corpus(corpus_copy)
+    old = [p for a in before for p in a.passages]
+    changes = report(
+        after,
+        trace(old, [p for a in after for p in a.passages], {}),
+        against="v1",
+        old=old,
+        examples=None,
+        set_aside=(),
+    )
+    shown = "\n".join(lines(changes))
+    assert "renumbered" in shown and "Start IVIg within a week: 2. -> 3." in shown
+    assert "Review at 6 weeks: 3. -> 2." in shown
+    assert "split     " in shown
+    assert "from 'Response timeline: Strength improves in 3-10 days, peaks at…'" in shown
+
+
 def test_a_list_item_is_probed_with_its_leads_subject():
     """A blind gout update corrected "… up to a maximum of 900 mg daily", a step under
     "Starting and titrating allopurinol:"; its probes asked "above needed slowly monitoring up",

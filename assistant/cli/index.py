@@ -135,7 +135,9 @@ def training_lines(training: dict[str, Any]) -> list[str]:
             f"  ranker          untrained ({reason}): the model's own vectors, no learnt decline"
         ]
     cv = training.get("cross_validation", {})
-    counts = ", ".join(f"{k} {v}" for k, v in training.get("examples", {}).items())
+    counts = "read " + ", ".join(f"{k} {v}" for k, v in training.get("examples", {}).items())
+    if stale := len(training.get("stale") or []):  # read, but not trained on
+        counts += f"; {stale} of them stale"
     took = (
         "reused unchanged" if training.get("reused") else f"trained in {training.get('seconds')} s"
     )

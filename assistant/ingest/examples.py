@@ -429,8 +429,11 @@ def stale_message(failing: dict[str, list[Example]]) -> str:
     lines = []
     for article_id, stale in failing.items():
         lines.append(
-            f"{len(stale)} example questions of {article_id} name text that no passage has "
-            "any more; fix their gold phrases (or remove them) and build again:"
+            f"{len(stale)} example questions of {article_id} name text that no passage has any "
+            f"more, over the {STALE_LIMIT:.0%} of its examples a build lets go stale. For each: "
+            "correct its gold phrase; or, if the article no longer covers it, move it to "
+            f"{EXAMPLES_DIR}/{OUT_OF_SCOPE}.jsonl (it will be declined); or remove it "
+            "(`examples remove-stale KEY...`). Then build again:"
         )
-        lines += [f"  {e.where}: {e.question}" for e in stale]
+        lines += [f"  {e.where} [{e.key}]: {e.question}" for e in stale]
     return "\n".join(lines) + "\nThe published index was not changed."
