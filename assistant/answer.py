@@ -29,6 +29,9 @@ class RankedPassage:
     relevant: bool
     items: tuple[Passage, ...] = ()
     """The list a lead-in introduces ("… all three of the following:"), shown with it."""
+    lead: Passage | None = None
+    """The lead-in its `context` is: its references are the list's ("Strong provoking factors
+    include the following: 1" cites [1] for every factor under it)."""
 
     @property
     def url(self) -> str:
@@ -71,6 +74,7 @@ def assemble(
                 score=round(hit.score, 4),
                 relevant=answerable if relevant is None else relevant[rank - 1],
                 items=introduced(index.passages, hit.index),
+                lead=lead_of(index.passages, hit.index),
             )
         )
     return Answer(
@@ -135,6 +139,25 @@ def introduced(passages: Sequence[Passage], at: int) -> tuple[Passage, ...]:
     return tuple(items)
 
 
+def lead_of(passages: Sequence[Passage], at: int) -> Passage | None:
+    """The passage above `at` whose text its context is (or ends with, as a nested item hands
+    down "Contraindications include: Relative"), in its article, within `LEAD_REACH`."""
+    context = passages[at].context
+    if not context:
+        return None
+    for before in range(at - 1, max(at - LEAD_REACH, 0) - 1, -1):
+        passage = passages[before]
+        if passage.article_id != passages[at].article_id:
+            return None
+        if context == passage.text or context.endswith(f" {passage.text}"):
+            return passage
+    return None
+
+
+LEAD_REACH = 200
+"""How far above a passage its lead-in is looked for: longer than any list of an article."""
+
+
 def cited_references(passage: Passage, article: Article) -> tuple[tuple[int, str], ...]:
     """The reference entries a passage cites, (number, text) in its citation order.
 
@@ -175,6 +198,11 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
                     for number, text in cited_references(r.passage, r.article)
                 ],
                 "context": r.passage.context,
+                "context_citations": list(r.lead.citations) if r.lead else [],
+                "context_references": [
+                    {"number": number, "text": text}
+                    for number, text in (cited_references(r.lead, r.article) if r.lead else ())
+                ],
                 "items": [
                     {
                         "id": item.id,

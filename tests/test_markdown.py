@@ -664,6 +664,36 @@ def test_the_answer_and_the_article_view_draw_sub_and_superscripts(tmp_path, has
     assert "&lt;sub&gt;" not in shown  # the heading and the contents too
 
 
+def test_an_item_shows_the_references_its_lead_in_prints_for_the_list(tmp_path, hash_embedder):
+    """A blind editor turned a cited paragraph into "Moderate risk factors include the
+    following: 1, 3" and its bullets: every factor was then shown with "References: none"."""
+    from assistant.cli.answers import format_answer
+    from web import views
+    from web.pages import templates
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lead = "Risk factors include the following [1, 2]:\n\n- Recent surgery\n- Active cancer\n"
+    body = ORDINARY.replace("Creatinine is checked before each course.", lead)
+    body += "\n## References\n\n1. Source one.\n2. Source two.\n"
+    write(corpus, body)
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
+    loaded = load_index(tmp_path / "index", hash_embedder.info)
+    line = body.splitlines().index("- Active cancer") + 1
+    answer = _answer_from(loaded, ("article", line))
+    (shown,) = answer_to_dict(answer)["passages"]
+    assert shown["citations"] == [] and shown["context"] == "Risk factors include the following:"
+    assert shown["context_citations"] == [1, 2]
+    assert [r["text"] for r in shown["context_references"]] == ["Source one.", "Source two."]
+    assert "Under: Risk factors include the following: [1, 2]" in format_answer(
+        answer_to_dict(answer)
+    )
+    page = views.answer_page(answer, views.site_of(loaded))
+    html = parse(templates.env.get_template("answer.html").render(page=page))
+    context = html.one("p", "passage__context")
+    assert [a.text for a in context.find_all("span", "cite__tip")] == ["Source one.", "Source two."]
+
+
 def test_the_title_heading_stands_in_for_a_front_matter_title_and_other_keys_are_ignored(tmp_path):
     text = (
         "---\n"

@@ -181,6 +181,14 @@ class PassageOut(BaseModel):
         description="Reference numbers printed after the statement, in order."
     )
     context: str | None = Field(description="The lead-in sentence of the passage's section.")
+    context_citations: list[int] = Field(
+        default_factory=list,
+        description="The reference numbers the lead-in (`context`) prints: they cite its list.",
+    )
+    context_references: list[ReferenceOut] = Field(
+        default_factory=list,
+        description="The reference entries of `context_citations`, where the article lists them.",
+    )
     items: list[ItemOut] = Field(
         default_factory=list,
         description="For a lead-in (a passage ending in ':'), the list it introduces, in the "

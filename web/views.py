@@ -2,8 +2,7 @@
 links and trimming, `ask_url`, `trim_history` and `conversation`, live in `web.conversation`).
 
 Templates only read these. Every decision a page makes (labels, links, what to trim, which
-words to emphasise) is made here in Python, where it is tested without HTML.
-"""
+words to emphasise) is made here in Python, where it is tested without HTML."""
 
 from __future__ import annotations
 
@@ -165,7 +164,7 @@ class ShownPassage:
     tone: str  # best, relevant, less, weak: the label's style
     text: Markup  # escaped, matched words in <mark>
     context: str | None
-    citations: tuple[int, ...]
+    citations: tuple[int, ...]  # and its lead-in's, `context_citations`, below
     section: str
     url: str
     article_title: str
@@ -175,6 +174,7 @@ class ShownPassage:
     references_listed: bool = True
     items: tuple[ShownItem, ...] = ()
     number: str = ""  # a numbered step's number as printed ("2."): the order it is done in
+    context_citations: tuple[int, ...] = ()
 
     @property
     def items_numbered(self) -> bool:
@@ -356,10 +356,9 @@ def _label(ranked: RankedPassage, answerable: bool) -> tuple[str, str]:
 
 
 def _shown_references(ranked: RankedPassage) -> tuple[ShownReference, ...]:
-    """The entries the passage and its list cite, each once, in the order first cited."""
-    cited = cited_references(ranked.passage, ranked.article) + tuple(
-        entry for item in ranked.items for entry in cited_references(item, ranked.article)
-    )
+    """The entries its lead-in, the passage and its list cite, each once, in that order."""
+    sources = [p for p in (ranked.lead, ranked.passage, *ranked.items) if p is not None]
+    cited = tuple(entry for p in sources for entry in cited_references(p, ranked.article))
     entries: dict[int, str] = {}
     for number, entry in cited:
         entries.setdefault(number, entry)
@@ -396,6 +395,7 @@ def answer_page(
                 tone=tone,
                 text=text.emphasise(ranked.passage.text, stems),
                 context=ranked.passage.context,
+                context_citations=ranked.lead.citations if ranked.lead else (),
                 citations=ranked.passage.citations,
                 section=text.section_path(ranked.passage.section),
                 url=ranked.url,

@@ -129,8 +129,10 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
         level = "sub-step" if item.get("depth") else "step"  # "1." under step 2 is no step 1
         step = f" ({level} {item['number'][:-1]})" if item.get("number") else ""
         if item.get("context"):  # what it is said of: "5 mg twice daily" under "Apixaban"
+            lead = item.get("context_citations") or ()  # the lead-in's references: its list's
+            cites = f" [{', '.join(map(str, lead))}]" if lead else ""
             lines += textwrap.wrap(
-                f"   Under: {item['context']}{step}", width, subsequent_indent="          "
+                f"   Under: {item['context']}{cites}{step}", width, subsequent_indent="          "
             )
         elif step:
             lines.append(f"   {level.capitalize()} {item['number'][:-1]} of a numbered list")
