@@ -153,7 +153,7 @@ def test_too_many_stale_examples_fail_the_build_and_the_published_index_keeps_se
         build_corpus(corpus_copy, hash_embedder, index_dir, training=QUICK)
     message = str(caught.value)
     assert f"{broken} example questions of {ARTICLE_ID}" in message
-    assert f"{path}:1: " in message and f"{path}:{broken}: " in message
+    assert f"{path}:1 [" in message and f"{path}:{broken} [" in message  # with its key
     assert "The published index was not changed" in message
     assert published_version(index_dir) == before
 
