@@ -14,10 +14,11 @@ numbers: a citation in this assistant is a number the reader can look up, and a 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Sequence
+from typing import NamedTuple
 
 from assistant.errors import ArticleError
+from assistant.ingest.inline import Links
 from assistant.ingest.parsing import Line, fold
 
 DEFINITION = re.compile(r"^[\ufeff]?[ ]{0,3}\[\^(?P<label>[^\]\s]+)\]:[ \t]*(?P<text>.*)$")
@@ -97,7 +98,7 @@ def take_footnotes(lines: Sequence[Line], source: str) -> Footnotes:
     return Footnotes([(n, fold(" ".join(p)), at) for n, p, at in entries], frozenset(taken))
 
 
-def linked_references(links: Mapping[str, Mapping[str, Any]], lines: Sequence[Line]) -> list[tuple[int, str, int]]:  # fmt: skip
+def linked_references(links: Links, lines: Sequence[Line]) -> list[tuple[int, str, int]]:
     """References listed as link definitions, "[1]: https://pubmed… "Author 2020"": a number's
     definition is its reference, (number, text, line), its title before its address."""
     found = []

@@ -31,6 +31,7 @@ before any content is the topic (level 1); without one, the title is.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -344,7 +345,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         same_date(byline, dated, source)
     status = meta.get("review_status")
     disclaimer = _disclaimer(body, source, last_line=lines[-1].number)
-    references = _references(body, source)
+    references, listed_in = _references(body, source)
 
     blocks = body.blocks
     if not any(b.kind != "heading" for b in blocks):
@@ -353,7 +354,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
             "no passages: there is no paragraph or bullet between the title and the disclaimer",
             line=body.title.line if body.title else body_start + 1,
         )
-    if listed_in := _listed_in(body):  # where an article lists references, all are there
+    if listed_in:  # where an article lists references, all are there
         check_cited(
             (
                 (b.line, b.cited if b.kind == "row" else split_markdown(b.raw).citations)
@@ -382,8 +383,7 @@ def parse_markdown(path: Path, text: str | None = None) -> Document:
         disclaimer=disclaimer,
         references=references,
     )
-    links = body.links
-    return dataclasses.replace(parsed, split=lambda raw: split_markdown(raw, links))
+    return dataclasses.replace(parsed, split=functools.partial(split_markdown, links=body.links))
 
 
 def _disclaimer(body: _Body, source: str, *, last_line: int) -> str:
@@ -402,40 +402,38 @@ def _disclaimer(body: _Body, source: str, *, last_line: int) -> str:
     return "\n\n".join(paragraphs)
 
 
-def _references(body: _Body, source: str) -> tuple[tuple[int, str], ...]:
+def _references(body: _Body, source: str) -> tuple[tuple[tuple[int, str], ...], str | None]:
     """The References section's entries, then the footnotes' ("[^1]: …") and numbered link
     definitions' ("[1]: https://…", an entry's address when the section lists its number); a
-    number given as an entry and a footnote is refused at the footnote's line."""
+    number given as an entry and a footnote is refused at the footnote's line. With them,
+    where the article lists its references, in the words of the error naming a missing one."""
     entries = read_entries(body.reference_lines, source, in_order=False, entry="a References entry")
     listed = {number: at for at, (number, _, _) in enumerate(entries)}
+    notes = list(body.footnotes)
     for number, text, line in linked_references(body.links, body.lines):
         if number not in listed:
-            body.footnotes.append((number, text, line))
+            notes.append((number, text, line))
         elif text not in entries[listed[number]][1]:  # "1. Smith …" with "[1]: https://doi…"
             entry = entries[listed[number]]
             entries[listed[number]] = (number, f"{entry[1]} ({text})", entry[2])
-    if body.references_line is not None and not entries and not body.footnotes:
+    if body.references_line is not None and not entries and not notes:
         raise ArticleError(
             source,
             "the References section has no entries; list them as '1. Author. Title. …' or "
             "remove the heading",
             line=body.references_line,
         )
-    section = {number: line for number, _, line in entries}
-    for number, _, line in body.footnotes:
-        if number in section:
+    for number, _, line in notes:
+        if number in listed:
             raise ArticleError(
                 source,
                 f"reference {number} is both a footnote here and an entry of the References "
-                f"section (line {section[number]}); keep one",
+                f"section (line {entries[listed[number]][2]}); keep one",
                 line=line,
             )
-    both = entries + body.footnotes
-    return tuple((number, plain(text, urls=True, links=body.links)) for number, text, _ in both)
-
-
-def _listed_in(body: _Body) -> str | None:
-    """Where an article lists its references, in the words of the error naming a missing one."""
     section = body.references_line and f"the References section (line {body.references_line})"
-    notes = body.footnotes and "the set of footnotes ('[^1]: …')"
-    return " with ".join(place for place in (section, notes) if place) or None
+    noted = notes and "the set of footnotes ('[^1]: …')"
+    listed_in = " with ".join(place for place in (section, noted) if place) or None
+    both = entries + notes
+    shown = tuple((number, plain(text, urls=True, links=body.links)) for number, text, _ in both)
+    return shown, listed_in
