@@ -692,6 +692,15 @@ def test_an_item_shows_the_references_its_lead_in_prints_for_the_list(tmp_path, 
     html = parse(templates.env.get_template("answer.html").render(page=page))
     context = html.one("p", "passage__context")
     assert [a.text for a in context.find_all("span", "cite__tip")] == ["Source one.", "Source two."]
+    # without a reference list the page says so, though only the lead-in prints markers
+    write(corpus, body.split("\n## References")[0])
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "unlisted")
+    unlisted = load_index(tmp_path / "unlisted", hash_embedder.info)
+    answer = _answer_from(unlisted, ("article", line))
+    page = views.answer_page(answer, views.site_of(unlisted))
+    html = parse(templates.env.get_template("answer.html").render(page=page))
+    assert len(html.one("p", "passage__context").find_all("sup", "cite--unlisted")) == 2
+    assert "its reference list is not included" in html.one("p", "references-note").text
 
 
 def test_the_title_heading_stands_in_for_a_front_matter_title_and_other_keys_are_ignored(tmp_path):

@@ -156,8 +156,7 @@ class ShownPassage:
 
     `references` are the entries of the article's reference list that the passage cites (none
     for an article without one): each marker carries its text as a tooltip and links to it in
-    the list under the passage, so the text is there without a mouse too.
-    """
+    the list under the passage, so the text is there without a mouse too."""
 
     rank: int
     label: str
@@ -246,7 +245,8 @@ class AnswerPage:
         """The titles of the shown articles whose markers came without their reference list."""
         return tuple(dict.fromkeys(
             p.article_title for p in self.passages
-            if (p.citations or any(i.citations for i in p.items)) and not p.references_listed
+            if (p.citations or p.context_citations or any(i.citations for i in p.items))
+            and not p.references_listed
         ))  # fmt: skip
 
     @property
