@@ -662,6 +662,18 @@ def test_the_answer_and_the_article_view_draw_sub_and_superscripts(tmp_path, has
     shown = templates.env.get_template("article.html").render(page=view)
     assert "cmH<sub>2</sub>O" in shown and "PaCO<sub>2</sub> targets</h" in shown
     assert "&lt;sub&gt;" not in shown  # the heading and the contents too
+    from assistant.cli.answers import format_answer
+
+    printed = format_answer(answer_to_dict(answer), width=200)
+    assert "above −30 cmH₂O." in printed and "<sub>" not in printed  # `ask` in a terminal
+
+
+def test_a_terminal_shows_scripts_it_has_no_characters_for_with_a_mark():
+    from assistant.cli.answers import plain
+
+    assert plain("10<sup>9</sup>/L, x<SUP>-1</SUP>") == "10⁹/L, x⁻¹"
+    assert plain("C<sub>max</sub> and e<sup>ab</sup>") == "C_(max) and e^(ab)"
+    assert plain("a < b and <sub>unclosed") == "a < b and <sub>unclosed"
 
 
 def test_an_item_shows_the_references_its_lead_in_prints_for_the_list(tmp_path, hash_embedder):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 import textwrap
 from pathlib import Path
@@ -110,6 +111,28 @@ def _stdin_question() -> str:
         ) from None
 
 
+_SCRIPT = re.compile(r"<(su[bp])>([^<>]{1,40}?)</\1>", re.IGNORECASE)
+_SCRIPTS = {  # what a terminal has a character for, and the mark for the rest
+    "sub": (str.maketrans("0123456789+-=()", "₀₁₂₃₄₅₆₇₈₉₊₋₌₍₎"), "_"),
+    "sup": (str.maketrans("0123456789+-=()n", "⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻⁼⁽⁾ⁿ"), "^"),
+}
+
+
+def plain(text: str) -> str:
+    """An article's sub- and superscripts as a terminal can show them: "cmH<sub>2</sub>O" reads
+    "cmH₂O", "10<sup>9</sup>/L" reads "10⁹/L" (the page draws the tags; a terminal printed
+    them). What has no such character keeps a mark, "x^(ab)", so 10<sup>9</sup> never reads
+    109."""
+
+    def shown(match: re.Match[str]) -> str:
+        table, mark = _SCRIPTS[match[1].lower()]
+        if all(ord(ch) in table for ch in match[2]):
+            return match[2].translate(table)
+        return f"{mark}({match[2]})"
+
+    return _SCRIPT.sub(shown, text)
+
+
 def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None = None) -> str:
     """A terminal rendering of an answer: rank, text, the lead-in or bullet it stands under,
     section and citations, its article's date, review status and link (in full with
@@ -120,19 +143,23 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
         lines.append("   (following: " + " / ".join(data["history"]) + ")")
     lines.append("")
     if data["message"]:
-        lines += textwrap.wrap(data["message"], width) + [""]
+        lines += textwrap.wrap(plain(data["message"]), width) + [""]
     for item in data["passages"]:
         refs = f"[{', '.join(str(c) for c in item['citations'])}]" if item["citations"] else "none"
         weak = "  [less relevant]" if data["answerable"] else "  [weak match]"  # as the page says
         label = "" if item["relevant"] else weak
-        lines += textwrap.wrap(f"{item['rank']}. {item['text']}", width, subsequent_indent="   ")
+        lines += textwrap.wrap(
+            f"{item['rank']}. {plain(item['text'])}", width, subsequent_indent="   "
+        )
         level = "sub-step" if item.get("depth") else "step"  # "1." under step 2 is no step 1
         step = f" ({level} {item['number'][:-1]})" if item.get("number") else ""
         if item.get("context"):  # what it is said of: "5 mg twice daily" under "Apixaban"
             lead = item.get("context_citations") or ()  # the lead-in's references: its list's
             cites = f" [{', '.join(map(str, lead))}]" if lead else ""
             lines += textwrap.wrap(
-                f"   Under: {item['context']}{cites}{step}", width, subsequent_indent="          "
+                f"   Under: {plain(item['context'])}{cites}{step}",
+                width,
+                subsequent_indent="          ",
             )
         elif step:
             lines.append(f"   {level.capitalize()} {item['number'][:-1]} of a numbered list")
@@ -145,20 +172,20 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
                 mark = " " * len(mark)
             pad = "   " + "  " * listed.get("depth", 0)  # a nested item under its lead
             lines += textwrap.wrap(
-                f"{pad}{mark} {listed['text']}{cited}", width, subsequent_indent=pad + "  "
+                f"{pad}{mark} {plain(listed['text'])}{cited}", width, subsequent_indent=pad + "  "
             )
         lines.append(
-            f"   Section: {' > '.join(item['section'])} | References: {refs} | "
+            f"   Section: {plain(' > '.join(item['section']))} | References: {refs} | "
             f"score {item['score']:.3f}{label}"
         )
         lines.append(
-            f"   {item['article_title']} (updated {item['last_updated']}, review status: "
+            f"   {plain(item['article_title'])} (updated {item['last_updated']}, review status: "
             f"{item['review_status']}), {base}{item['url']}"
         )
         lines.append("")
     lines.append("Disclaimer:")
     for paragraph in data["disclaimer"].split("\n\n"):
-        lines += textwrap.wrap(paragraph, width, initial_indent="  ", subsequent_indent="  ")
+        lines += textwrap.wrap(plain(paragraph), width, initial_indent="  ", subsequent_indent="  ")
     return "\n".join(lines)
 
 
