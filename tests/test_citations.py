@@ -1,6 +1,12 @@
 import pytest
 
-from assistant.ingest.citations import markers_only, split_citations, split_lead_in
+from assistant.ingest.citations import (
+    cited_sentences,
+    markers_only,
+    split_citations,
+    split_lead_in,
+    split_markdown_citations,
+)
 from tests.conftest import hang_guard
 
 
@@ -279,3 +285,52 @@ def test_several_numbers_after_a_lead_ins_colon_cite_whatever_its_last_word():
 )  # fmt: skip
 def test_a_cell_of_markers_alone_is_its_rows_citations(cell, citations):
     assert markers_only(cell) == citations
+
+
+# --- raised and linked markers (a blind infective endocarditis article in Markdown) -------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "text", "citations"),
+    [
+        ("Mortality is about 15–30%.<sup>1,2</sup>", "Mortality is about 15–30%.", (1, 2)),
+        ("or 3 minor criteria.<SUP>5</SUP>", "or 3 minor criteria.", (5,)),
+        ("as in the POET trial).<sup>[7]</sup>", "as in the POET trial).", (7,)),
+        ("streptococci and enterococci.^1^", "streptococci and enterococci.", (1,)),
+        ("common in subacute disease.²", "common in subacute disease.", (2,)),
+        ("an alternative for MRSA<sup>6</sup>.", "an alternative for MRSA.", (6,)),
+        ("a cause of death.¹⁻³", "a cause of death.", (1, 2, 3)),
+        ("an alternative for MRSA.[[6]](#ref-6)", "an alternative for MRSA.", (6,)),
+    ],
+)  # fmt: skip
+def test_raised_and_linked_markers_cite_as_brackets_do(statement, text, citations):
+    """A writer's `<sup>1,2</sup>`, Pandoc's `^1^`, a pasted "²" and a marker linked to its
+    entry left every statement with "References: none" and the number shown as text."""
+    split = split_markdown_citations(statement)
+    assert (split.text, split.citations) == (text, citations)
+    assert split_citations(statement).citations == citations  # an export cited so, too
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "Rituximab 375 mg/m<sup>2</sup>",  # a unit's power
+        "Carboplatin dosed to 1.5 mg/m²",
+        "Neutrophils below 1.5 × 10<sup>9</sup>",  # a number's power
+        "Measure the volume in mm³",
+        "Check the HbA<sub>1c</sub>",
+        "Give it on the 2<sup>nd</sup>",
+        "Serum Ca²",
+    ],
+)
+def test_a_raised_number_after_a_unit_or_a_number_is_content(statement):
+    assert split_markdown_citations(statement).citations == ()
+    assert split_citations(statement).citations == ()
+
+
+def test_raised_markers_close_each_cited_sentence():
+    statement = "Mortality is 20%.<sup>1</sup> Early surgery helps.<sup>2,3</sup>"
+    assert [statement[a:b] for a, b in cited_sentences(statement)] == [
+        "Mortality is 20%.<sup>1</sup>",
+        "Early surgery helps.<sup>2,3</sup>",
+    ]

@@ -219,9 +219,30 @@ def _opens_list(lead: str) -> bool:
 # "[1]     " ten times took 26 s), and the gap before them is tried from its first space only.
 # The chain that ends the statement is the last one found: searched for as chain-then-end, it
 # was read again from every marker of a long line.
-_MARKER = rf"\[(?:\s*{_REFS_WITH_RANGES}\s*|\^{_REF})\]"
+_SUPER = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"  # superscript 0-9
+_SUPER_REF = f"[{_SUPER[1:]}][{_SUPER}]{{0,2}}"
+_SUPER_REFS = rf"{_SUPER_REF}(?:[\u207b\u2013-]{_SUPER_REF})?(?:,\s?{_SUPER_REF}(?:[\u207b\u2013-]{_SUPER_REF})?)*"
+_FROM_SUPER = str.maketrans(_SUPER + "\u207b", "0123456789-")
+_RAISED = (
+    rf"(?i:<sup>)\s*\[?\s*{_REFS_WITH_RANGES}\s*\]?\s*(?i:</sup>)"
+    rf"|\^{_REFS_WITH_RANGES}\^|{_SUPER_REFS}"
+)
+"""References raised as publishers print them: "<sup>1,2</sup>", "<sup>[7]</sup>", Pandoc's
+"^8^", pasted "\u00b2"."""
+_RAISED_CITES = r"(?:(?<=[\s.,;:!?)\]%\"'\u2019\u201d>])|(?<=[^\W\d_]{3}))"
+"""Where a raised number cites: after a stop, a bracket, a quote, or a word of three letters
+or more. After a digit or a unit it is a power: "10<sup>9</sup>/L", "mg/m\u00b2", "mm\u00b3"."""
+_LINKED = rf"\[\[\s*{_REFS_WITH_RANGES}\s*\]\]\(#[^()\s]*\)"
+"""A marker linked to its entry: "[[6]](#ref-6)"."""
+_MARKER = rf"(?:\[(?:\s*{_REFS_WITH_RANGES}\s*|\^{_REF})\]|{_LINKED}|{_RAISED_CITES}(?:{_RAISED}))"
 """A marker: "[4]", "[4, 1, 5]", "[1-3]" (a range of at most `MAX_RANGE`: "[40-60]" is a
-value), or a Markdown footnote's "[^4]" (`footnotes.py`)."""
+value), a Markdown footnote's "[^4]" (`footnotes.py`), one linked to its entry, or raised."""
+_ANY_MARKER = rf"(?:\[(?:\s*{_REFS_WITH_RANGES}\s*|\^{_REF})\]|{_LINKED}|{_RAISED})"
+_ONE_MARKER = re.compile(_ANY_MARKER)
+_MARKERS_ONLY = re.compile(rf"{_ANY_MARKER}(?:\s*(?:,\s*)?{_ANY_MARKER})*")
+"""Markers read on their own (a chain already found, a table's "Ref" cell): where they stand
+is no longer in view, so a raised one is not asked to follow a stop."""
+_NOT_NUMBERS = re.compile(r"\(#[^()]*\)|<[^<>]*>|[\[\]^]")
 _MARKER_CHAIN = re.compile(rf"(?<!\s)(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)")
 _CLOSE_AT_END = re.compile(r"(?P<close>[.;:!?]?)\s*$")
 _GOES_ON = re.compile(r"\s+\S")
@@ -257,11 +278,15 @@ RANGED_REFS = _REFS_WITH_RANGES
 def markers_only(text: str) -> tuple[int, ...]:
     """The references of a text that is nothing but markers ("[1]", "[2][4]", "[1-3]"): a
     table's "Ref" cell. Empty for anything else."""
-    chain = _MARKER_CHAIN.fullmatch(text.strip())
-    if chain is None or chain.group("gap"):
+    if _MARKERS_ONLY.fullmatch(text.strip()) is None:
         return ()
-    groups = [expand_refs(m) for m in re.findall(r"\[\^?([^\]]*)\]", chain.group("markers"))]
+    groups = [marker_refs(m[0]) for m in _ONE_MARKER.finditer(text)]
     return tuple(dict.fromkeys(n for g in groups for n in g)) if all(groups) else ()
+
+
+def marker_refs(marker: str) -> tuple[int, ...]:
+    """The references one marker prints: "[1-3]", "[^4]", "<sup>1,2</sup>", "\u00b9\u207b\u00b3"."""
+    return expand_refs(_NOT_NUMBERS.sub(" ", marker.translate(_FROM_SUPER)))
 
 
 def split_markdown_citations(statement: str) -> Split:
