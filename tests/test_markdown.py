@@ -1005,6 +1005,7 @@ def test_a_byline_under_the_title_is_the_date_again_not_a_statement(tmp_path):
         ("*Updated 3 March 2025*", True),  # the update's date, which must agree
         ("*Last reviewed: 1 December 2025*", False),  # another date: skipped, not checked
         ("Published on 2024-03-01.", False),
+        ("*Medically reviewed by Dr A. Synthetic on 2 March 2026*", False),  # a blind writer's
     ],
 )
 def test_a_byline_that_dates_the_article_otherwise_is_no_statement(tmp_path, byline, refused):
@@ -1018,6 +1019,30 @@ def test_a_byline_that_dates_the_article_otherwise_is_no_statement(tmp_path, byl
     article = load_article(write(tmp_path, body))
     assert all(byline.strip("*")[:9] not in p.text for p in article.passages)
     assert article.passages[0].section == ("Treatment",)
+
+
+def test_a_figure_an_alert_label_and_an_inline_comment_are_not_text(tmp_path):
+    """A blind writer's figure was answered by its alternative text, "> [!NOTE]" opened a
+    statement, and "patients <!-- ref? --> and" showed an editor's note to clinicians."""
+    body = INLINE.replace(
+        "## Drugs",
+        '![Echo of a mobile vegetation](tee.png "Figure 1")\n\n'
+        "> [!WARNING]\n> Culture-negative disease needs serology. [1]\n\n"
+        "Advise dental review for patients <!-- ref? --> who had it. [1]\n\n## Drugs",
+        1,
+    )
+    source = write(tmp_path, body)
+    article = load_article(source)
+    texts = [p.text for p in article.passages]
+    assert not any("vegetation" in t or "[!" in t or "<!--" in t for t in texts), texts
+    quoted = next(p for p in article.passages if p.text.startswith("Culture-negative"))
+    assert quoted.citations == (1,) and quoted.line == body.splitlines().index("> [!WARNING]") + 2
+    said = next(p for p in article.passages if p.text.startswith("Advise dental"))
+    assert said.text == "Advise dental review for patients who had it."
+    # an image inside a sentence is still its words
+    inline = INLINE.replace("## Drugs", "Look for a ![vegetation](v.png) on echo. [1]\n\n## Drugs")
+    article = load_article(write(tmp_path, inline))
+    assert "Look for a vegetation on echo." in [p.text for p in article.passages]
 
 
 def test_a_statement_of_markup_alone_is_kept_as_written(tmp_path):

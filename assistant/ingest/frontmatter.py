@@ -146,11 +146,21 @@ def byline_date(text: str) -> tuple[str, date] | None:
         return None
 
 
+REVIEWED_BY = re.compile(
+    r"^(?:(?:medically|clinically)\s+)?(?:reviewed|fact[- ]checked|checked|written|edited)"
+    r"\s+by\s+[^\n]{1,80}?\s+on\s+(?P<date>[^.\n]+?)\.?$",
+    re.IGNORECASE,
+)
+"""A byline naming who reviewed or wrote the article, and when: "Medically reviewed by Dr A.
+Synthetic on 2 March 2026"."""
+
+
 def other_date(text: str) -> bool:
     """Whether `text` is a byline giving another date than the update's ("Last reviewed: 1
-    December 2026", "Published 2024-03-01"): no statement, and no date the answers show."""
-    found = _dated(text, "")
-    if found is None or "updated" in found.group("label").lower():
+    December 2026", "Published 2024-03-01", "Medically reviewed by … on 2 March 2026"): no
+    statement, and no date the answers show."""
+    found = _dated(text, "") or REVIEWED_BY.match(text.strip())
+    if found is None or "updated" in (found.groupdict().get("label") or "").lower():
         return False
     try:
         parse_printed_date(found.group("date"), "", 0)

@@ -53,6 +53,9 @@ def plain(text: str, *, urls: bool = False, links: Links | None = None) -> str:
             out.append(token.content)
         elif token.type in ("softbreak", "hardbreak"):
             out.append("\n")
+        elif token.type == "html_inline" and token.content.startswith("<!--"):
+            if out and out[-1].endswith(" "):  # "patients <!-- ref? --> and": one space stays
+                out[-1] = out[-1][:-1]
         elif token.type == "html_inline":
             out.append(" " if _LINE_BREAK.fullmatch(token.content) else token.content)
         elif token.type == "image":
@@ -69,6 +72,28 @@ def plain(text: str, *, urls: bool = False, links: Links | None = None) -> str:
                 out.append(f" ({target})")
             target = ""
     return "".join(out)
+
+
+_ALERT = re.compile(r"\[!(?:note|tip|important|warning|caution)\][ \t]*\n", re.IGNORECASE)
+_FIGURE = frozenset({"image", "link_open", "link_close", "softbreak", "hardbreak"})
+
+
+def alert_label(content: str) -> int:
+    """The length of the label line that opens a GitHub alert ("> [!NOTE]" above its text):
+    the callout's kind as a viewer draws it, not words of the statement; 0 for none."""
+    label = _ALERT.match(content)
+    return label.end() if label else 0
+
+
+def figure_only(content: str) -> bool:
+    """Whether a paragraph holds images alone ("![Echo of a vegetation](tee.png)"): a figure,
+    whose alternative text describes a picture and states nothing a clinician could cite."""
+    if "![" not in content:
+        return False
+    tokens = _INLINE.parseInline(content)[0].children or []
+    return any(t.type == "image" for t in tokens) and all(
+        t.type in _FIGURE or (t.type == "text" and not t.content.strip()) for t in tokens
+    )
 
 
 def _between_digits(out: list[str], after: list[Token]) -> bool:

@@ -53,7 +53,14 @@ from assistant.ingest.frontmatter import (
     read_front_matter,
     same_date,
 )
-from assistant.ingest.inline import Links, plain, sentences, split_markdown
+from assistant.ingest.inline import (
+    Links,
+    alert_label,
+    figure_only,
+    plain,
+    sentences,
+    split_markdown,
+)
 from assistant.ingest.parsing import (
     DISCLAIMER_HEADING,
     REVIEW_STATUS_NOT_STATED,
@@ -168,7 +175,9 @@ class _Body:
         if token.type in ("fence", "code_block"):  # the fences and trailing blanks are not text
             first += token.type == "fence"
             last = first + content.count("\n")
-        if not content.strip():
+        if "blockquote_open" in containers and (label := alert_label(content)):
+            content, first = content[label:], first + 1  # "> [!NOTE]": the callout's kind
+        if not content.strip() or figure_only(content):
             return
         shown = plain(content) if kind == "paragraph" and not containers else ""
         if other_date(shown):  # "Last reviewed: 1 December 2026": a byline, not a statement
