@@ -304,6 +304,9 @@ def test_an_articles_sub_and_superscripts_are_drawn_as_such_and_nothing_else():
     # a word the question matched inside the tag (a second read's find)
     count = text.emphasise("below 10<sup>12</sup>/L", text.question_stems("10^12"))
     assert text.scripts(count) == "below <mark>10</mark><sup><mark>12</mark></sup>/L"
+    # a question saying "sub" or "sup" marks its words, never the tags (a blind writer's)
+    asked = text.emphasise("SpO<sub>2</sub> in sub acute", text.question_stems("sub acute sup"))
+    assert text.scripts(asked) == "SpO<sub>2</sub> in <mark>sub acute</mark>"
 
 
 def test_matched_words_are_emphasised_and_everything_else_is_escaped():

@@ -58,12 +58,16 @@ def question_stems(question: str) -> frozenset[str]:
     return frozenset(k for w in WORD.findall(question) if (k := word_key(w)) is not None)
 
 
+_SCRIPT_TAG = re.compile(r"</?su[bp]>", re.IGNORECASE)
+
+
 def emphasise(text: str, stems: frozenset[str]) -> Markup:
     """The text, escaped, with each run of words that match the question wrapped in <mark>."""
     spans: list[tuple[int, int]] = []
+    tags = {m.start() + 1 + (m[0][1] == "/") for m in _SCRIPT_TAG.finditer(text)}
     for match in WORD.finditer(text):
-        if word_key(match.group()) not in stems:
-            continue
+        if match.start() in tags or word_key(match.group()) not in stems:
+            continue  # "sub" in "<sub>" is the tag drawn as such (`scripts`), not a word
         if spans and _JOINABLE_GAP.fullmatch(text, spans[-1][1], match.start()):
             spans[-1] = (spans[-1][0], match.end())
         else:
