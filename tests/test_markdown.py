@@ -1058,3 +1058,12 @@ def test_a_statement_holding_a_nul_is_kept_as_typed_markup_and_all():
     is not read, but a stray emphasis mark was still taken off its start."""
     statement = "*\x00 Weakness\nweakness patients"
     assert split_markdown(statement).text == statement
+
+
+def test_a_headings_trailing_colon_is_not_part_of_the_section(tmp_path):
+    """A blind writer's "### Empirical antibiotics:" gave answers the section "Treatment >
+    Empirical antibiotics: > Drug level monitoring"."""
+    body = INLINE.replace("## Treatment", "## Treatment:", 1)
+    article = load_article(write(tmp_path, body))
+    assert {p.section[0] for p in article.passages} >= {"Treatment"}
+    assert not any(name.endswith(":") for p in article.passages for name in p.section)

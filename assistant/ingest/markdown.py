@@ -257,7 +257,7 @@ class _Body:
         line = self.lines[token.map[0]]
         level = int(token.tag[1])
         raw = inline.content
-        title = fold(plain(raw, links=self.links))
+        title = fold(plain(raw, links=self.links)).rstrip(":").rstrip()  # "Antibiotics:" too
         if not title:
             raise ArticleError(
                 self.source, "a heading with no text; write '## Heading'", line=line.number
