@@ -123,7 +123,7 @@ def introduced(passages: Sequence[Passage], at: int) -> tuple[Passage, ...]:
     its list each is the answer."""
     lead = passages[at]
     leading = {lead.text}  # the lead-in, and the items that lead lists of their own
-    if lead.context and not lead.text.endswith(":"):  # as an item hands itself down
+    if lead.context:  # as an item hands itself down
         leading.add(f"{lead.context} {lead.text}")
     items = []
     for following in range(at + 1, len(passages)):  # no copy of a large library's tail
@@ -134,14 +134,25 @@ def introduced(passages: Sequence[Passage], at: int) -> tuple[Passage, ...]:
             items.append(passage)
             # what it hands down to a list nested under it (`ingest.chunking.chunk`)
             leading.add(passage.text)
-            if passage.context and not passage.text.endswith(":"):
+            if passage.context:
                 leading.add(f"{passage.context} {passage.text}")
     return tuple(items)
 
 
 def lead_of(passages: Sequence[Passage], at: int) -> Passage | None:
     """The passage above `at` whose text its context is (or ends with, as a nested item hands
-    down "Contraindications include: Relative"), in its article, within `LEAD_REACH`."""
+    down "Contraindications include: Relative"), in its article, within `LEAD_REACH`; when it
+    prints no references, the first lead above it that does: an item under "Uncontrolled
+    infection:" under "Surgery is indicated for: [2]" stands on [2]."""
+    direct = found = _lead_at(passages, at)
+    while found is not None and not passages[found].citations and passages[found].context:
+        found = _lead_at(passages, found)
+    cites = found is not None and passages[found].citations
+    chosen = found if cites else direct
+    return None if chosen is None else passages[chosen]
+
+
+def _lead_at(passages: Sequence[Passage], at: int) -> int | None:
     context = passages[at].context
     if not context:
         return None
@@ -150,7 +161,7 @@ def lead_of(passages: Sequence[Passage], at: int) -> Passage | None:
         if passage.article_id != passages[at].article_id:
             return None
         if context == passage.text or context.endswith(f" {passage.text}"):
-            return passage
+            return before
     return None
 
 

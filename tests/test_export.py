@@ -805,7 +805,9 @@ Age under 60 years\t2
 
 def test_a_bullet_ending_in_a_colon_leads_the_list_nested_under_it(tmp_path):
     """The nested drugs used to take the section's first lead-in ("… two of the following:")
-    as their context, a statement about something else."""
+    as their context, as if it listed them; they stand under "Rate control agents:", which
+    stands under it (a blind writer's "Surgery is indicated for:" / "Uncontrolled infection:"
+    / "Cultures positive after 7 days" said nothing of surgery with the nearest lead alone)."""
     body = """Atrial Fibrillation (AF)
 
 Dose reduction for apixaban requires two of the following:
@@ -822,8 +824,8 @@ Dose reduction for apixaban requires two of the following:
         lead_in: None,
         "Age 80 years or older": lead_in,
         "Rate control agents:": lead_in,
-        "Metoprolol 25-100 mg twice daily": "Rate control agents:",
-        "Diltiazem 60-120 mg three times daily": "Rate control agents:",
+        "Metoprolol 25-100 mg twice daily": f"{lead_in} Rate control agents:",
+        "Diltiazem 60-120 mg three times daily": f"{lead_in} Rate control agents:",
         "Body weight 60 kg or less": lead_in,  # back at the outer list's depth
     }
 

@@ -62,8 +62,9 @@ def chunk(
     after the list's items) or another lead-in or heading comes, and of the subsections that
     open right under it. A lead-in above a list never reaches the sections after it, and a
     heading written twice does not inherit what the first one's lead-in said. A bullet with
-    deeper bullets under it ("Rate control:" above the drugs) is their context instead; one
-    that does not end in ':' ("Apixaban" above its doses) hands down its own context with it.
+    deeper bullets under it ("Rate control:" above the drugs, "Apixaban" above its doses) is
+    their context, after its own: "Surgery is indicated for: Uncontrolled infection:" (alone,
+    the nested "Cultures positive after 7 days" said nothing of surgery).
     A table row reads as its cells after their column headings.
     `split` takes a statement's citations off it; each article format prints them its own way
     (bare numbers in the export, "[1]" markers in Markdown), everything else is shared.
@@ -135,7 +136,7 @@ def chunk(
             if parents:
                 context = parents[-1][1]
             if text.endswith(":") and _leads(block, after):
-                parents.append((block.indent, text))
+                parents.append((block.indent, f"{context} {text}" if context else text))
             elif _nests(block, after):
                 # "Relative" under "Contraindications to thrombolysis include:" hands both down:
                 # alone it would read as a relative indication
