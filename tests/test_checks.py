@@ -269,3 +269,22 @@ def test_the_blind_markdown_articles_one_warning_is_its_uncited_reference(tmp_pa
         f"{path}: reference 7 is cited by no statement; cite it as '[7]' after the statement "
         "that draws on it (ranges as '[3, 4]'), or take it out of the list if none does"
     ]
+
+
+def test_an_editors_note_under_a_cited_bullet_is_named(tmp_path):
+    """A blind editor's "check age range with Dr K before publishing" under a cited bullet was
+    served as part of it, its "5" shown as text and the statement citing nothing."""
+    bullet = "  \u2022 Muscle wasting and atrophy develop in affected regions over time 4\n"
+    note = "check age range with Dr K before publishing"
+    (warning,) = _slipped(tmp_path, bullet, bullet + note + "\n")
+    line = ARTICLE.read_text(encoding="utf-8").split("\n").index(bullet.rstrip("\n")) + 2
+    assert warning.startswith(f"{tmp_path / ARTICLE.name}:{line}: {note[:40]!r} goes on from")
+
+
+def test_an_unmarked_line_at_the_margin_between_items_is_named(tmp_path):
+    """A blind editor's "Cranial nerve involvement is rare 4", typed at the margin between two
+    bullets, ended the list: its lead-in showed 4 of its 6 items, and no one was told."""
+    bullet = "  \u2022 Reflexes are reduced asymmetrically in weak limbs 4\n"
+    stray = "Cranial nerve involvement is rare 4"
+    (warning,) = _slipped(tmp_path, bullet, bullet + stray + "\n")
+    assert f"{stray[:40]!r} sits between list items without their marker" in warning

@@ -138,10 +138,11 @@ def _damaged(article: Article, lines: list[Line], most: int = 5) -> list[str]:
 
 def _continued_after_references(article: Article, text: str | None) -> list[str]:
     """A statement whose line ends with its references, joined by the reader to a next line
-    that starts with markup or a symbol (a pasted "<div>", a merge's "======="): read as one
-    statement, the references are in its middle and it loses them. A next line that starts
-    with a word or a number is a wrapped statement ("… given at 2" then "g/kg every month 4")
-    and is read right. No article written so far has one."""
+    that starts with markup or a symbol (a pasted "<div>", a merge's "======="), or to one
+    after which the whole cites nothing (an editor's note, "check age range with Dr K"): read
+    as one statement, the references are in its middle and it loses them. A next line that
+    starts with a word or a number, the whole still cited, is a wrapped statement ("… given
+    at 2" then "g/kg every month 4") and is read right."""
     if text is None or not _bare_citations(article):
         return []
     found = []
@@ -150,7 +151,7 @@ def _continued_after_references(article: Article, text: str | None) -> list[str]
         pairs = zip(lines, lines[1:], strict=False)  # each line with the one after it
         for number, (line, after) in enumerate(pairs, start=here.line):
             start = after.strip()[:1]
-            if start.isalnum() or start in "([\"'\u201c\u2018":
+            if (start.isalnum() or start in "([\"'\u201c\u2018") and here.citations:
                 continue
             if split_citations(line.strip()).citations:
                 found.append(
@@ -163,10 +164,11 @@ def _continued_after_references(article: Article, text: str | None) -> list[str]
 
 
 def _unmarked_items(article: Article, lines: list[Line]) -> list[str]:
-    """A line between two list items (`lines`: the non-blank ones), at their indent, without
-    their marker: read as a paragraph, it ends the list, and the items after it lose the
-    lead-in above ("Urgent dialysis for any of the following:"). A wrapped item goes on deeper
-    or in lower case."""
+    """A line between two list items (`lines`: the non-blank ones), at their indent or right
+    between them at the margin, without their marker: read as a paragraph, it ends the list,
+    and the items after it lose the lead-in above ("Urgent dialysis for any of the
+    following:"). A wrapped item goes on deeper or in lower case; a paragraph at the margin
+    has blank lines around it."""
     if not _bare_citations(article):
         return []
     found = []
@@ -177,11 +179,12 @@ def _unmarked_items(article: Article, lines: list[Line]) -> list[str]:
             continue
         marks = [BULLET.match(line.content) for line in (before, after)]
         indent = here.content[: len(here.content) - len(here.content.lstrip())]
+        adjacent = before.number + 1 == here.number == after.number - 1
         if (
             all(marks)
             and not BULLET.match(here.content)
-            and indent
-            and all(m is not None and m["indent"] == indent for m in marks)
+            and (indent or adjacent)
+            and all(m is not None and m["indent"] == indent for m in marks if indent)
             and here.stripped[:1].isupper()
         ):
             found.append(
