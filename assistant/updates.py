@@ -270,7 +270,8 @@ def report(
 
 HINTS = {
     "followed": "`mmn-assistant examples fix` writes the new words in",
-    "stale": "`examples remove-stale KEY...` deletes them, or correct the phrase",
+    "stale": "`examples remove-stale KEY...` deletes them (`--out-of-scope`: to be declined), "
+    "or correct the phrase",
     "set_aside": "`examples set-aside` lists them, `examples resolve KEY` decides",
 }
 """What to do about each kind of example, in the terminal's words."""

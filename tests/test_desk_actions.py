@@ -403,6 +403,17 @@ def test_too_many_stale_examples_stop_a_build_but_not_the_desk_that_mends_them(
     outcome = decisions.drop_stale("anna", stale[0].key)
     assert "removed" in outcome.message or stale[0].question in outcome.message
     assert len(decisions.corpus().examples.stale) == len(stale) - 1
+    # one the article no longer covers moves out of scope, to be declined (a blind editor
+    # had to move 25 by hand between two files)
+    moved = decisions.drop_stale("anna", stale[1].key, out_of_scope=True)
+    assert "moved out of scope" in moved.message
+    outside = (corpus_copy / "examples" / "out-of-scope.jsonl").read_text(encoding="utf-8")
+    line = next(x for x in outside.splitlines() if json.dumps(stale[1].question)[1:-1] in x)
+    assert json.loads(line)["gold"] == []
+    assert len(decisions.corpus().examples.stale) == len(stale) - 2
+    again = decisions.drop_stale  # a second try finds nothing stale under that key
+    with pytest.raises(FeedbackError):
+        again("anna", stale[1].key, out_of_scope=True)
 
 
 @pytest.mark.slow  # builds once (hash embedder, untrained) so examples can follow an edit

@@ -56,6 +56,7 @@ POSTS = (
     "/desk/judgements/1/accept",
     "/desk/judgements/1/reject",
     "/desk/changes/stale/0123456789/remove",
+    "/desk/changes/stale/0123456789/out-of-scope",
     "/desk/publish/build",
     "/desk/publish/rollback",
 )

@@ -208,8 +208,17 @@ def test_an_editor_resolves_set_aside_examples_from_the_command_line(chain):
     assert [a["key"] for a in left] == [a["key"] for a in aside[4:]]
     # stale examples (their passage removed) could only be deleted by hand
     stale = built_report(live)["examples"]["stale"]
-    assert stale
-    removed = runner.invoke(cli, ["examples", "remove-stale", *(s["key"] for s in stale), *where])
+    assert len(stale) >= 2
+    # a blind editor tried `resolve --out-of-scope` for them: it says which command does that
+    hint = runner.invoke(cli, ["examples", "resolve", stale[0]["key"], "--out-of-scope", *where])
+    assert hint.exit_code == 1 and "remove-stale --out-of-scope" in hint.output
+    # the article no longer covers what the first asks: moved out of scope, to be declined
+    out = runner.invoke(cli, ["examples", "remove-stale", "--out-of-scope", stale[0]["key"], *where])  # fmt: skip
+    assert out.exit_code == 0 and "moved out of scope" in out.output, out.output
+    outside = (corpus / "examples" / "out-of-scope.jsonl").read_text(encoding="utf-8")
+    moved = json.loads(next(line for line in outside.splitlines() if stale[0]["question"] in line))
+    assert moved["gold"] == [] and moved["question"] == stale[0]["question"]
+    removed = runner.invoke(cli, ["examples", "remove-stale", *(s["key"] for s in stale[1:]), *where])  # fmt: skip
     assert removed.exit_code == 0, removed.output
     text = (corpus / "examples" / f"{ARTICLE.stem}.jsonl").read_text(encoding="utf-8")
     assert not any(json.dumps(s["question"], ensure_ascii=False) in text for s in stale)

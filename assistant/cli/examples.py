@@ -139,12 +139,23 @@ def examples_set_aside(corpus_dir: Path, index_dir: Path, as_json: bool) -> None
 @common.index_option
 @common.feedback_option
 @click.argument("keys", metavar="KEY...", nargs=-1, required=True)
-def examples_remove_stale(corpus_dir: Path, index_dir: Path, db_path: Path, keys: tuple[str, ...]) -> None:  # fmt: skip
+@click.option(
+    "--out-of-scope",
+    "out_of_scope",
+    is_flag=True,
+    help="Move them into out-of-scope.jsonl instead: the article no longer covers what they "
+    "ask, so such questions are declined.",
+)
+def examples_remove_stale(corpus_dir: Path, index_dir: Path, db_path: Path, keys: tuple[str, ...], out_of_scope: bool) -> None:  # fmt: skip
     """Delete stale examples (KEY as the build lists them: no passage says their gold phrases,
-    now or before) from their file; each goes into the audit trail where a store is kept."""
+    now or before) from their file, or move them out of scope; each goes into the audit trail
+    where a store is kept."""
     _published(index_dir)
     decisions = _decisions(corpus_dir, index_dir, db_path)
-    failed = _each(keys, lambda key: decisions.drop_stale(common.shell_user(), key).message)
+    user = common.shell_user()
+    failed = _each(
+        keys, lambda key: decisions.drop_stale(user, key, out_of_scope=out_of_scope).message
+    )
     _unaudited(decisions)
     _failed(failed, keys)
 

@@ -186,9 +186,13 @@ class Decisions:
             for item, done in zip(followed, editing.fix(followed), strict=True)
         ]
 
-    def drop_stale(self, who: str, key: str) -> Outcome:
-        """Remove a stale example: the passage it asked about is gone."""
+    def drop_stale(self, who: str, key: str, *, out_of_scope: bool = False) -> Outcome:
+        """Remove a stale example: the passage it asked about is gone; `out_of_scope` moves
+        it into the out-of-scope examples instead, when the article no longer covers it."""
         example = self._example(self.corpus(), key, "stale")
+        if out_of_scope:
+            done = editing.move_out_of_scope(example, self.corpus_dir)
+            return self._done(who, "moved stale example out of scope", key, done)
         return self._done(who, "removed stale example", key, editing.drop(example))
 
     def resolve_set_aside(
@@ -209,6 +213,12 @@ class Decisions:
             moved = next((e for e in corpus.examples.in_scope if e.key == key), None)
             if moved is not None:
                 return Outcome(f"{key} is already answered: {moved.where} {moved.question}")
+            if any(e.key == key for e in corpus.examples.stale):
+                raise FeedbackError(
+                    f"{key} is a stale example (its passage is gone), not a set-aside one: "
+                    f"`mmn-assistant examples remove-stale --out-of-scope {key}` moves it out "
+                    "of scope"
+                )
             raise FeedbackError(f"no out-of-scope example has the key {key!r}")
         entry = next((s for s in set_aside(self.settings.index_dir) if s["key"] == key), None)
         wanted = passage_id or (entry or {}).get("passage")

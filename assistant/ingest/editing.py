@@ -245,3 +245,27 @@ def drop(example: Example) -> Done:
             return Done(example.source, example.line, example.question, "already removed")
         _write(source, lines[:i] + lines[i + 1 :])
     return Done(example.source, i + 1, example.question, "removed (its passage is gone)")
+
+
+def move_out_of_scope(example: Example, corpus_dir: Path) -> Done:
+    """Move a stale example into the out-of-scope examples (no gold): the article no longer
+    says what it asked about, so such a question is to be declined, not answered from the
+    nearest statement left. Once, whatever is run twice."""
+    with locked(corpus_dir / EXAMPLES_DIR):
+        source = Path(example.source)
+        lines = _lines(source)
+        target = corpus_dir / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl"
+        kept = _lines(target)
+        there = _where(kept, example)
+        i = _where(lines, example)
+        if i is None:
+            if there is None:
+                raise ArticleError(str(source), f"no line holds the example {example.question!r}")
+            return Done(str(target), there + 1, example.question, "already out of scope")
+        if there is None:
+            data = json.loads(lines[i])
+            kept.append(_dump({**{k: v for k, v in data.items() if k != "gold"}, "gold": []}))
+            _write(target, kept)
+        _write(source, lines[:i] + lines[i + 1 :])
+    line = len(kept) if there is None else there + 1
+    return Done(str(target), line, example.question, "moved out of scope (its passage is gone)")

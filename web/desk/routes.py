@@ -207,6 +207,7 @@ def changed(request: Request, viewing: Viewer) -> Response:
 ACTIONS = {
     ("followed", "fix"),
     ("stale", "remove"),
+    ("stale", "out-of-scope"),
     ("set-aside", "answered"),
     ("set-aside", "out-of-scope"),
     ("unreachable", "question"),
@@ -246,7 +247,8 @@ def resolve(request: Request, kind: str, key: str, action: str, acting: Actor) -
         if kind == "followed":
             return made.fix_followed(editor.name, key, _listed_moves(desk).get(key)).message
         if kind == "stale":
-            return made.drop_stale(editor.name, key).message
+            out = action == "out-of-scope"
+            return made.drop_stale(editor.name, key, out_of_scope=out).message
         if kind == "set-aside":
             return made.resolve_set_aside(
                 editor.name, key, answered=action == "answered",
