@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant.answer import answer_to_dict, assemble
+from assistant.answer import answer_to_dict, assemble, introduced
 from assistant.build import build_index
 from assistant.errors import ArticleError
 from assistant.ingest.citations import split_markdown_citations
@@ -1068,3 +1068,35 @@ def test_a_headings_trailing_colon_is_not_part_of_the_section(tmp_path):
     article = load_article(write(tmp_path, body))
     assert {p.section[0] for p in article.passages} >= {"Treatment"}
     assert not any(name.endswith(":") for p in article.passages for name in p.section)
+
+
+def test_a_nested_item_stands_under_its_item_and_the_lead_in_with_its_references(
+    tmp_path, hash_embedder
+):
+    """A blind writer's cultures bullet was shown "Under: Uncontrolled infection:" alone, with
+    nothing of surgery and no reference, though the lead-in above cites [2]."""
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lead = (
+        "Surgery during the first admission is indicated for [2]:\n\n"
+        "1. **Uncontrolled infection**:\n"
+        "   - Blood cultures still positive after 7 days\n"
+        "2. Heart failure from valve dysfunction\n"
+    )
+    body = ORDINARY.replace("Creatinine is checked before each course.", lead)
+    body += "\n## References\n\n1. Source one.\n2. Source two.\n"
+    write(corpus, body)
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
+    loaded = load_index(tmp_path / "index", hash_embedder.info)
+    item = next(p for p in loaded.passages if p.text.startswith("Blood cultures"))
+    outer = "Surgery during the first admission is indicated for:"
+    assert item.context == f"{outer} Uncontrolled infection:"
+    assert outer not in item.index_text  # embedded under its own lead, as before
+    line = body.splitlines().index("   - Blood cultures still positive after 7 days") + 1
+    (shown,) = answer_to_dict(_answer_from(loaded, ("article", line)))["passages"]
+    assert shown["context_citations"] == [2]
+    assert [r["text"] for r in shown["context_references"]] == ["Source two."]
+    # the lead-in still lists its items, the nested one under its own
+    at = next(i for i, p in enumerate(loaded.passages) if p.text == outer)
+    listed = [p.text for p in introduced(loaded.passages, at)]
+    assert "Blood cultures still positive after 7 days" in listed
