@@ -35,6 +35,7 @@ from assistant.embed.embedding import Embedder, fine_tuned_embedder
 from assistant.embed.vectorcache import Embedded, VectorCache
 from assistant.embed.windows import embed_windowed
 from assistant.errors import AssistantError, IndexStoreError
+from assistant.ingest.asked import asked_in
 from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.examples import (
@@ -109,10 +110,10 @@ def parse(
     mend them (`examples fix`, the desk) read them whatever their number. An examples file
     the published version was trained on and that now gives none stops it too, unless its
     name is in `dropped` (removed on purpose). `similar` (the build's model) also traces a
-    statement reworded in other words; the tools that preview a build trace by words alone."""
+    statement reworded in other words, helped by the examples' questions when `examples`."""
     articles = articles if articles is not None else load_corpus(corpus_dir)
     passages = [p for a in articles for p in a.passages]
-    lineage = lineage_of(passages, index_dir, similar) if index_dir is not None else None
+    lineage = lineage_of(passages, index_dir, similar, corpus_dir if examples else None) if index_dir is not None else None  # fmt: skip
     read = None
     if examples:
         read = load_examples(
@@ -139,14 +140,12 @@ def parse(
     return Corpus(articles, load_synonyms(corpus_dir), read, lineage)
 
 
-def lineage_of(passages: Sequence[Passage], index_dir: Path, similar: Similar | None = None) -> Lineage:  # fmt: skip
-    """The passages traced from the published version's, whose earlier wordings they carry on."""
-    return trace(
-        store.published_passages(index_dir),
-        passages,
-        former_of(store.published_json(index_dir, store.LINEAGE)),
-        similar,
-    )
+def lineage_of(passages: Sequence[Passage], index_dir: Path, similar: Similar | None = None, corpus_dir: Path | None = None) -> Lineage:  # fmt: skip
+    """The passages traced from the published version's, whose earlier wordings they carry on;
+    with `corpus_dir`, also by where the published passages' example questions point."""
+    former = former_of(store.published_json(index_dir, store.LINEAGE))
+    asked = asked_in(corpus_dir, former) if corpus_dir is not None else None
+    return trace(store.published_passages(index_dir), passages, former, similar, asked)
 
 
 def embed_passages(

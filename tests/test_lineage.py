@@ -293,15 +293,51 @@ def test_a_statement_said_again_in_other_words_keeps_its_examples(corpus_copy, e
 def test_the_model_does_not_take_a_new_statement_in_place_for_an_edit(corpus_copy, embedder, before, after):  # fmt: skip
     """A different statement written where a removed one stood reads close to it too (an
     antibody for an antibody, a dose for a dose): its examples must still go stale, not train
-    towards the new statement."""
+    towards the new statement. Nor do the old statement's questions find it (`ASKED_MARGIN`)."""
+    from assistant.ingest.asked import asked_in
+
     article = corpus_copy / ARTICLE.name
     old = _passages(corpus_copy)
     text = article.read_text(encoding="utf-8")
     assert before in text
     article.write_text(text.replace(before, after), encoding="utf-8")
-    lineage = trace(old, _passages(corpus_copy), similar=embedder.embed)
+    asked = asked_in(corpus_copy, {})
+    lineage = trace(old, _passages(corpus_copy), similar=embedder.embed, asked=asked)
     assert _texts(old, lineage.removed) == [before.rsplit(" ", 1)[0]]
     assert lineage.counts()["added"] == 1 and lineage.counts()["edited"] == 0
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(
+    "after",
+    [
+        "Steroids and plasma exchange do not work in MMN and should be avoided",
+        "Neither steroids nor plasma exchange helps in MMN; avoid both, as steroids can worsen weakness",
+    ],
+)  # fmt: skip
+def test_a_rewording_the_model_misreads_is_traced_by_its_questions(corpus_copy, embedder, after):
+    """A blind editor's rewordings read closer to the IVIg paragraph than to the statement
+    they replace: 33 examples went stale and 31 lost their answer, for an editor to rewrite
+    by hand. The statement's own questions find the new wording, so they follow it."""
+    from assistant.ingest.asked import asked_in
+
+    before = "Corticosteroids and plasmapheresis are ineffective and should not be used"
+    article = corpus_copy / ARTICLE.name
+    old = _passages(corpus_copy)
+    article.write_text(article.read_text(encoding="utf-8").replace(before, after), "utf-8")
+    new = _passages(corpus_copy)
+    assert trace(old, new, similar=embedder.embed).counts()["removed"] == 1  # the model alone
+    lineage = trace(old, new, similar=embedder.embed, asked=asked_in(corpus_copy, {}))
+    assert lineage.counts()["removed"] == 0 and lineage.counts()["edited"] == 1
+    (pid,) = [p for p, link in lineage.links.items() if link.status == "edited"]
+    assert _texts(new, [pid]) == [after] and _texts(old, lineage.links[pid].predecessors) == [
+        before
+    ]
+    followed = _examples(corpus_copy, lineage)
+    reworded = next(i for i, p in enumerate(new) if p.text == after)
+    about = [f for f in followed.followed if reworded in f.example.answers]
+    assert len(about) >= examples_naming(corpus_copy, before) > 30
+    assert not [e for e in followed.stale if before in " ".join(e.gold)]
 
 
 @pytest.mark.model

@@ -84,6 +84,18 @@ REWORDED_FLOOR = 0.5
 may be far from the others, and "Common causes are kidney failure and ACE inhibitors" ->
 "Spironolactone is a frequent culprit" (0.41) beat its four neighbours (0.24 at most). The
 rewordings measured read 0.58-0.94; statements put in place of others 0.45-0.53."""
+ASKED_LEAST = 5
+"""A statement the model does not read as reworded is still its old self's edit when at least
+this many of the old statement's example questions ..."""
+ASKED_MARGIN = 0.08
+"""... are on average (cosine) at most this much farther from the new text than from the old,
+and the two are at least `REWORDED_FLOOR` apart: the questions it answered find it again. A
+blind editor's "Steroids and plasma exchange do not work in MMN and should be avoided" reads
+closer to the IVIg paragraph (0.57) than to the statement it rewords (0.53), but its 64
+questions are 0.15 nearer to it than to the old wording. Five rewordings read -0.03 to +0.15,
+the three statements put in place of others (`REWORDED_MARGIN`) -0.13 to -0.26 (2026-12-07)."""
+Asked = Callable[[Passage], Sequence[str]]
+"""A published passage's example questions (those whose gold phrases it says)."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
 FORMER_KEPT = 8
 """How many earlier wordings a passage remembers."""
@@ -155,9 +167,11 @@ def trace(
     new: Sequence[Passage],
     old_former: dict[str, tuple[str, ...]] | None = None,
     similar: Similar | None = None,
+    asked: Asked | None = None,
 ) -> Lineage:
     """Match `new` passages to the published `old` ones (see the module's docstring); without
-    `similar` (tools that preview a build without the model), by words alone."""
+    `similar` (tools that preview a build without the model), by words alone; with `asked`,
+    also by where an old statement's example questions find its new wording (`ASKED_MARGIN`)."""
     if not old:
         return Lineage({p.id: Link(ADDED) for p in new}, first=True)
     old_former = old_former or {}
@@ -170,7 +184,7 @@ def trace(
         if not mine_old:
             new_articles.add(article)
         mine_new = [p for p in new if p.article_id == article]
-        found, gone = _match(mine_old, mine_new, links, similar)
+        found, gone = _match(mine_old, mine_new, links, similar, asked)
         links.update(found)
         removed += gone
     former: dict[str, tuple[str, ...]] = {}
@@ -189,7 +203,11 @@ def trace(
 
 
 def _match(
-    old: list[Passage], new: list[Passage], unchanged: dict[str, Link], similar: Similar | None
+    old: list[Passage],
+    new: list[Passage],
+    unchanged: dict[str, Link],
+    similar: Similar | None,
+    asked: Asked | None = None,
 ) -> tuple[dict[str, Link], list[str]]:
     """One article's links for the passages whose text changed, and its removed passages."""
     kept = {p.id for p in new if p.id in unchanged}
@@ -274,6 +292,12 @@ def _match(
         for o, n in _reworded(old, left_old, left_new, similar, near):
             successors[o.id] = [n.id]
             predecessors[n.id] = [o.id]
+        if asked is not None:
+            left_old = [o for o in free_old if o.id not in successors]
+            left_new = [n for n in free_new if n.id not in predecessors]
+            for o, n in _asked_again(left_old, left_new, similar, near, asked):
+                successors[o.id] = [n.id]
+                predecessors[n.id] = [o.id]
         # a part reworded out of a statement that lives on ("… and lasts 2 months" -> "Duration:
         # the benefit wears off after about 2 months"): a split, not an addition; and a removed
         # statement the model reads in an edited one: a merge, not a removal
@@ -332,6 +356,38 @@ def _reworded(
             bar = max(nearest + REWORDED_MARGIN, REWORDED_FLOOR)
             if across[i, j] >= bar and near(o, n):
                 pairs.append((float(across[i, j]), o.position, n.position, o, n))
+    chosen: list[tuple[Passage, Passage]] = []
+    taken: set[str] = set()
+    for _, _, _, o, n in sorted(pairs, key=lambda t: (-t[0], t[1], t[2])):
+        if o.id not in taken and n.id not in taken:
+            taken |= {o.id, n.id}
+            chosen.append((o, n))
+    return chosen
+
+
+def _asked_again(
+    left_old: list[Passage],
+    left_new: list[Passage],
+    similar: Similar,
+    near: Callable[[Passage, Passage], bool],
+    asked: Asked,
+) -> list[tuple[Passage, Passage]]:
+    """Pairs of a statement without successor and one without predecessor, near each other,
+    where the old statement's example questions find the new text about as near as they found
+    the old (`ASKED_MARGIN`), best first."""
+    pairs = []
+    for o in left_old:
+        questions = list(asked(o)) if left_new else []
+        candidates = [n for n in left_new if near(o, n)]
+        if len(questions) < ASKED_LEAST or not candidates:
+            continue
+        vectors = similar([o.text, *(n.text for n in candidates)])
+        found = similar(questions)
+        before = float((found @ vectors[0]).mean())
+        for n, vector in zip(candidates, vectors[1:], strict=True):
+            gained = float((found @ vector).mean()) - before
+            if gained >= -ASKED_MARGIN and float(vectors[0] @ vector) >= REWORDED_FLOOR:
+                pairs.append((gained, o.position, n.position, o, n))
     chosen: list[tuple[Passage, Passage]] = []
     taken: set[str] = set()
     for _, _, _, o, n in sorted(pairs, key=lambda t: (-t[0], t[1], t[2])):
