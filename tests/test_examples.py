@@ -235,3 +235,17 @@ def test_an_examples_folder_or_file_the_build_cannot_read_is_named(corpus_copy, 
     with pytest.raises(ArticleError) as caught:
         parse(corpus_copy, examples=True)
     assert caught.value.path == str(target) and "cannot read the examples" in str(caught.value)
+
+
+def test_a_phrase_an_edit_left_few_words_of_is_proposed_as_the_whole_statement():
+    """After a blind editor's heavy rewording, `examples fix` rewrote 28 gold phrases from
+    "does not prevent slowly progressive axonal degeneration" to "does not stop", which no
+    longer names the claim; a corrected dose still gives the dose as it reads now."""
+    from assistant.ingest.examples import Written, proposed
+
+    old = "Long-term IVIg maintenance does not prevent slowly progressive axonal degeneration"
+    new = "Even with maintenance infusions, axons are lost slowly; therapy does not stop this"
+    assert proposed("does not prevent slowly progressive axonal degeneration", Written(0, new, (old,))) == new  # fmt: skip
+    dose = Written(0, "Dosing: 2 g/kg over 2-5 days", ("Dosing: 1.6-2.4 g/kg over 3-5 days",))
+    assert proposed("1.6-2.4 g/kg", dose) == "2 g/kg"
+    assert proposed("1.6-2.4 g/kg over 3-5 days", dose) == "2 g/kg over 2-5 days"

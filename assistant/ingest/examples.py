@@ -32,6 +32,7 @@ from assistant.errors import ArticleError
 from assistant.ingest.jsonlines import json_objects, worded
 from assistant.ingest.matching import holds, phrase_pattern
 from assistant.ingest.parsing import read_text
+from assistant.ingest.tokens import tokenize
 from assistant.records import Article
 
 EXAMPLES_DIR = "examples"
@@ -323,7 +324,8 @@ _WORD_CHAR = re.compile(r"\w")
 def proposed(phrase: str, passage: Written) -> str:
     """The phrase as `passage` reads now: its place in the earlier wording that holds it, carried
     through the edit's character diff and widened to whole words (the whole text when the
-    edit left nothing of it)."""
+    edit left nothing of it, or so little of its words that what is left no longer names it:
+    "does not prevent slowly progressive axonal degeneration" is not "does not stop")."""
     found = next(m for f in passage.former if (m := phrase_pattern(phrase).search(f)))
     before, after = found.string, passage.text
     start, end = found.span()
@@ -343,7 +345,9 @@ def proposed(phrase: str, passage: Written) -> str:
     while 0 < e < len(after) and _WORD_CHAR.match(after[e - 1]) and _WORD_CHAR.match(after[e]):
         e += 1
     text = after[s:e].strip(" ,;:.")
-    return text if len(text) >= 3 else after
+    named = set(tokenize([phrase])[0])
+    kept = named & set(tokenize([text])[0])
+    return text if len(text) >= 3 and 2 * len(kept) >= len(named) else after
 
 
 def too_stale(examples: Examples) -> dict[str, list[Example]]:
