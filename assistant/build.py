@@ -337,6 +337,7 @@ def build_index(
                     a.id: (a.last_updated, a.review_status, a.title)
                     for a in (published.articles if published else ())
                 },
+                listed=_listed_before(index_dir) if published else None,
             )
             unreachable, probed, left = probe(Retriever(loaded, embedder), passages, lineage)
             changes.update(unreachable=unreachable, probed=probed, not_probed=left)
@@ -406,6 +407,12 @@ def remember_vectors(stage: PassageVectors, trained: TrainingOutcome) -> None:
         )
     else:
         stage.cache.save(embedded.keys, embedded.cache_vectors)
+
+
+def _listed_before(index_dir: Path) -> dict[str, list[tuple[int, str]]]:
+    """Each published article's reference list, for the report; none from older versions."""
+    rows = store.published_json(index_dir, store.ARTICLES) or []
+    return {a["id"]: [(int(n), str(t)) for n, t in a.get("references") or ()] for a in rows}
 
 
 def corpus_sha256(articles: Sequence[Article]) -> str:

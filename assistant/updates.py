@@ -27,13 +27,14 @@ from __future__ import annotations
 import difflib
 import math
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from assistant.ingest.examples import Examples, describe
 from assistant.ingest.lineage import Lineage
 from assistant.ingest.tokens import WORD, tokenize
 from assistant.records import Article, Passage
+from assistant.reflists import Listed, cites_other_works, list_changes, list_lines
 from assistant.search.retrieval import Retriever
 from assistant.train.setaside import SetAside
 
@@ -156,9 +157,11 @@ def report(
     examples: Examples | None,
     set_aside: Sequence[SetAside],
     dated: dict[str, tuple[str, str, str]] | None = None,
+    listed: Mapping[str, Listed] | None = None,
 ) -> dict[str, Any]:
     """The manifest's `changes` entry (probes are added by the build once the version loads).
-    `dated`: each article's (last updated, review status, title) in the published version."""
+    `dated`: each article's (last updated, review status, title) in the published version;
+    `listed`: its reference list there (`reflists`)."""
     passages = [p for a in articles for p in a.passages]
     by_old = {p.id: p for p in old}
     moved: Counter[tuple[str, str, str]] = Counter()
@@ -169,11 +172,18 @@ def report(
             key = (passage.article_id, " > ".join(before.section), " > ".join(passage.section))
             moved[key] += 1
             first_line.setdefault(key, passage.line)
-    recited = [  # the words the same, the references not: a reference number corrected
-        {**_named(p), "was": list(by_old[p.id].citations), "now": list(p.citations)}
-        for p in passages
-        if p.id in by_old and by_old[p.id].citations != p.citations
-    ]
+    recited, moved_numbers = [], 0  # the words the same, the references not
+    lists = {a.id: dict(a.references) for a in articles}
+    for p in passages:
+        if p.id in by_old and (cited := by_old[p.id].citations) != p.citations:
+            earlier = dict((listed or {}).get(p.article_id) or ())
+            other = cites_other_works(cited, p.citations, earlier, lists[p.article_id])
+            if other == {}:  # the same works under new numbers: the list was renumbered
+                moved_numbers += 1
+                continue
+            recited.append(
+                {**_named(p), "was": list(cited), "now": list(p.citations), **(other or {})}
+            )
     renumbered = [  # the same step, at another place in its list: a protocol's order changed
         {**_named(p), "was": by_old[p.id].number, "now": p.number}
         for p in passages
@@ -252,6 +262,8 @@ def report(
         ][:LISTED],
         "restated": restated,
         "recited": recited[:LISTED],
+        "recited_same_works": moved_numbers,
+        "references": list_changes(articles, listed or {}),
         "renumbered": renumbered[:LISTED],
         "examples": {
             "trained": examples is not None,
@@ -307,9 +319,14 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
                 out.append(f"              and its {_references(cited, item['citations'])}")
         elif item["status"] in ("split", "merged"):  # from what: an editor checks the pairing
             out += [f"              from {_short(was, 60)!r}" for was in item.get("was") or []]
+    out += list_lines(changes.get("references") or [])
     for item in changes.get("recited") or []:
         refs = _references(item["was"], item["now"])
         out.append(f"    recited   {_where(item)} {_short(item['text'], 50)}: {refs}")
+        out += [f"              now cites {_short(w, 60)!r}" for w in item.get("adds") or []]
+        out += [f"              no longer {_short(w, 60)!r}" for w in item.get("drops") or []]
+    if same := changes.get("recited_same_works"):
+        out.append(f"    recited   {same} passage(s): new numbers for the same works")
     for item in changes.get("renumbered") or []:
         numbers = f"{item['was'] or 'unnumbered'} -> {item['now'] or 'unnumbered'}"
         out.append(f"    renumbered {_where(item)} {_short(item['text'], 50)}: {numbers}")

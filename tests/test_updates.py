@@ -345,3 +345,65 @@ def test_a_list_item_is_probed_with_its_leads_subject():
     assert any("allopurinol" in p for p in probes)
     assert not any("allopurinol" in p for p in probe_questions(
         passage(step.text), frequencies(library), len(library)))  # fmt: skip
+
+
+REFERENCED = """---
+title: What is condition R?
+last_updated: 2026-01-01
+---
+
+# What is condition R?
+
+## Treatment
+
+- Drug A is given first. [1]
+- Drug B follows when A fails. [2]
+- Drug C is reserved for relapse. [3]
+
+## Professional Medical Disclaimer
+
+For professionals.
+
+## References
+
+1. Smith J. Drug A trial. Lancet. 2020.
+2. Jones K. Drug B cohort. BMJ. 2021.
+3. Brown L. Drug C in relapse. NEJM. 2022.
+"""
+
+
+def test_the_report_tells_a_renumbered_list_from_a_statement_that_cites_another_work(tmp_path):
+    """A blind editor inserted reference 2 and renumbered the rest: the report gave a line per
+    passage ("[2] -> [3]"), showed the one statement now citing the new work as if it kept its
+    old reference, and said nothing of the list or of an entry's corrected authors."""
+    from assistant.ingest.corpus import load_corpus
+    from assistant.ingest.lineage import trace
+    from assistant.updates import lines, report
+
+    (tmp_path / "what-is-condition-r.md").write_text(REFERENCED, encoding="utf-8")
+    before = load_corpus(tmp_path)
+    after_text = (
+        REFERENCED.replace("fails. [2]", "fails. [3, 2]")
+        .replace("relapse. [3]", "relapse. [4]")
+        .replace("2. Jones K.", "2. Cats E. Drug B trial. JNNP. 2023.\n3. Jones K.")
+        .replace("3. Brown L.", "4. Browne L.")
+    )
+    (tmp_path / "what-is-condition-r.md").write_text(after_text, encoding="utf-8")
+    after = load_corpus(tmp_path)
+    old = [p for a in before for p in a.passages]
+    changes = report(
+        after,
+        trace(old, [p for a in after for p in a.passages], {}),
+        against="v1",
+        old=old,
+        examples=None,
+        set_aside=(),
+        listed={a.id: list(a.references) for a in before},
+    )
+    shown = "\n".join(lines(changes))
+    assert "references what-is-condition-r: [2] added: Cats E. Drug B trial. JNNP. 2023." in shown
+    assert "[3] -> [4] corrected: 'Brown L. Drug C in relapse. NEJM. 2022.'" in shown
+    assert "the same works renumbered, now [3]" in shown
+    assert "references [2] -> [3, 2]" in shown and "now cites 'Cats E. Drug B trial" in shown
+    assert "Drug C is reserved" not in shown  # [3] -> [4]: its work was only corrected
+    # a corrected entry is the same work: the statement citing it is not listed as recited
