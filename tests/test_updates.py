@@ -236,8 +236,7 @@ def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_cha
     """An editor's renamed heading, moved bullets and new date read "32 unchanged"; an edit
     past the first 70 characters was cut off before it showed."""
     from assistant.ingest.corpus import load_corpus
-    from assistant.ingest.lineage import trace
-    from assistant.updates import lines, report
+    from assistant.updates import lines
 
     before = load_corpus(corpus_copy)
     path = corpus_copy / ARTICLE.name
@@ -255,14 +254,9 @@ def test_the_report_names_a_new_date_a_renamed_heading_and_the_words_an_edit_cha
         text = text.replace(old, new, 1)
     path.write_text(text, encoding="utf-8")
     after = load_corpus(corpus_copy)
-    old = [p for a in before for p in a.passages]
-    changes = report(
+    changes = changes_between(
+        before,
         after,
-        trace(old, [p for a in after for p in a.passages], {}),
-        against="v1",
-        old=old,
-        examples=None,
-        set_aside=(),
         dated={a.id: (a.last_updated.isoformat(), a.review_status, a.title) for a in before},
     )
     shown = "\n".join(lines(changes))
@@ -377,8 +371,7 @@ def test_the_report_tells_a_renumbered_list_from_a_statement_that_cites_another_
     passage ("[2] -> [3]"), showed the one statement now citing the new work as if it kept its
     old reference, and said nothing of the list or of an entry's corrected authors."""
     from assistant.ingest.corpus import load_corpus
-    from assistant.ingest.lineage import trace
-    from assistant.updates import lines, report
+    from assistant.updates import lines
 
     (tmp_path / "what-is-condition-r.md").write_text(REFERENCED, encoding="utf-8")
     before = load_corpus(tmp_path)
@@ -390,16 +383,7 @@ def test_the_report_tells_a_renumbered_list_from_a_statement_that_cites_another_
     )
     (tmp_path / "what-is-condition-r.md").write_text(after_text, encoding="utf-8")
     after = load_corpus(tmp_path)
-    old = [p for a in before for p in a.passages]
-    changes = report(
-        after,
-        trace(old, [p for a in after for p in a.passages], {}),
-        against="v1",
-        old=old,
-        examples=None,
-        set_aside=(),
-        listed={a.id: list(a.references) for a in before},
-    )
+    changes = changes_between(before, after, listed={a.id: list(a.references) for a in before})
     shown = "\n".join(lines(changes))
     assert "references what-is-condition-r: [2] added: Cats E. Drug B trial. JNNP. 2023." in shown
     assert "[3] -> [4] corrected: 'Brown L. Drug C in relapse. NEJM. 2022.'" in shown
@@ -407,3 +391,15 @@ def test_the_report_tells_a_renumbered_list_from_a_statement_that_cites_another_
     assert "references [2] -> [3, 2]" in shown and "now cites 'Cats E. Drug B trial" in shown
     assert "Drug C is reserved" not in shown  # [3] -> [4]: its work was only corrected
     # a corrected entry is the same work: the statement citing it is not listed as recited
+
+
+def changes_between(before, after, **published):
+    """The change report of `after` built over `before` (articles), traced by words alone."""
+    from assistant.ingest.lineage import trace
+    from assistant.updates import report
+
+    old = [p for a in before for p in a.passages]
+    new = [p for a in after for p in a.passages]
+    return report(
+        after, trace(old, new, {}), against="v1", old=old, examples=None, set_aside=(), **published
+    )
