@@ -354,8 +354,8 @@ def test_numbered_lists_code_quotes_and_setext_headings_become_the_right_passage
         (12, "bullet", "Dosing Steps", "Check the kidneys first.", (1,)),  # one item, one passage
         (13, "bullet", "Dosing Steps", "Give 2 g/kg over 5 days.", ()),
         (14, "bullet", "Dosing Steps", "Repeat every 4 weeks when weakness returns.", (2,)),
-        # a '#' line inside a fenced block is code, not a second title
-        (20, "paragraph", "Examples", "# not a heading: a code line dose = 2 g/kg", ()),
+        # a '#' line inside a fenced block is code, not a second title; its lines stay lines
+        (20, "paragraph", "Examples", "# not a heading: a code line\ndose = 2 g/kg", ()),
         (24, "paragraph", "Examples",  # the quote's '>' markers are not text
          "Quoted guidance on the first line and on the second line.", (1,)),
         # the underlined heading is a level 2 section, not a passage
@@ -1100,3 +1100,31 @@ def test_a_nested_item_stands_under_its_item_and_the_lead_in_with_its_references
     at = next(i for i, p in enumerate(loaded.passages) if p.text == outer)
     listed = [p.text for p in introduced(loaded.passages, at)]
     assert "Blood cultures still positive after 7 days" in listed
+
+
+def test_a_code_block_keeps_its_lines_and_is_the_list_of_the_lead_in_above(tmp_path):
+    """A blind writer's ward card ("CrCl >= 50 mL/min : … q12h" / "CrCl 30-49 …") ran together
+    into one line ("q12h CrCl 30-49"), and its lead-in, ranked first, showed nothing under it."""
+    from assistant.cli.answers import format_answer
+
+    card = (
+        "Gentamicin in renal impairment, as printed on the ward card:\n\n```text\n"
+        "CrCl >= 50 mL/min : gentamicin 1 mg/kg q12h\nCrCl < 30 mL/min  : avoid\n```\n"
+    )
+    body = INLINE.replace("## Drugs", card + "\n## Drugs", 1)
+    passages = load_article(write(tmp_path, body)).passages
+    at = next(i for i, p in enumerate(passages) if p.text.startswith("Gentamicin in renal"))
+    (item,) = introduced(passages, at)
+    assert item.text == "CrCl >= 50 mL/min : gentamicin 1 mg/kg q12h\nCrCl < 30 mL/min : avoid"
+    data = {
+        "question": "gent renal?", "history": [], "message": "", "answerable": True,
+        "disclaimer": "For professionals.",
+        "passages": [{
+            "rank": 1, "text": item.text, "citations": [], "relevant": True, "section": ["T"],
+            "score": 1.0, "article_title": "T", "last_updated": "2026-01-01",
+            "review_status": "x", "url": "/a", "items": [],
+        }],
+    }  # fmt: skip
+    printed = format_answer(data, width=100).splitlines()
+    assert "1. CrCl >= 50 mL/min : gentamicin 1 mg/kg q12h" in printed
+    assert "   CrCl < 30 mL/min : avoid" in printed

@@ -133,6 +133,15 @@ def plain(text: str) -> str:
     return _SCRIPT.sub(shown, text)
 
 
+def _wrapped(text: str, width: int, first: str, later: str) -> list[str]:
+    """`text` wrapped, each of its lines on its own (a code block's dosing card keeps its rows)."""
+    out: list[str] = []
+    for at, line in enumerate(text.split("\n")):
+        start = first if at == 0 else later
+        out += textwrap.wrap(line, width, initial_indent=start, subsequent_indent=later)
+    return out
+
+
 def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None = None) -> str:
     """A terminal rendering of an answer: rank, text, the lead-in or bullet it stands under,
     section and citations, its article's date, review status and link (in full with
@@ -148,9 +157,7 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
         refs = f"[{', '.join(str(c) for c in item['citations'])}]" if item["citations"] else "none"
         weak = "  [less relevant]" if data["answerable"] else "  [weak match]"  # as the page says
         label = "" if item["relevant"] else weak
-        lines += textwrap.wrap(
-            f"{item['rank']}. {plain(item['text'])}", width, subsequent_indent="   "
-        )
+        lines += _wrapped(f"{item['rank']}. {plain(item['text'])}", width, "", "   ")
         level = "sub-step" if item.get("depth") else "step"  # "1." under step 2 is no step 1
         step = f" ({level} {item['number'][:-1]})" if item.get("number") else ""
         if item.get("context"):  # what it is said of: "5 mg twice daily" under "Apixaban"
@@ -171,9 +178,7 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
             if goes_on:  # a step's later sentence goes on under it
                 mark = " " * len(mark)
             pad = "   " + "  " * listed.get("depth", 0)  # a nested item under its lead
-            lines += textwrap.wrap(
-                f"{pad}{mark} {plain(listed['text'])}{cited}", width, subsequent_indent=pad + "  "
-            )
+            lines += _wrapped(f"{pad}{mark} {plain(listed['text'])}{cited}", width, "", pad + "  ")
         lines.append(
             f"   Section: {plain(' > '.join(item['section']))} | References: {refs} | "
             f"score {item['score']:.3f}{label}"

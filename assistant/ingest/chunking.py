@@ -110,7 +110,12 @@ def chunk(
             cut = cut_citations(block, after, split)
         text = " ".join(cut.text.split())
         kind = block.kind
-        if kind == "paragraph" and text.endswith(":"):
+        if block.verbatim:  # a code block keeps its lines; right under a lead-in, it is its list
+            text = "\n".join(
+                " ".join(line.split()) for line in cut.text.splitlines() if line.strip()
+            )
+            kind = PassageKind.BULLET if last_kind == PassageKind.LEAD_IN else kind
+        elif kind == "paragraph" and text.endswith(":"):
             kind = PassageKind.LEAD_IN
         context = embedded = None
         if kind == PassageKind.LEAD_IN:

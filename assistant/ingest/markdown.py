@@ -220,6 +220,7 @@ class _Body:
             mark="#" if numbered else "",
             number=number,
             structured=True,
+            verbatim=token.type in ("fence", "code_block"),
         )
         if token.type in ("fence", "code_block"):
             self.blocks.append(whole)

@@ -58,6 +58,9 @@ class Block:
     structured: bool = False
     """Its depth is the format's own nesting (Markdown's list items), not a guess from columns
     and glyphs: a deeper bullet right after it is in its list, whatever either is marked with."""
+    verbatim: bool = False
+    """A code block: its lines are kept as lines (a ward's dosing card read as one run-on line
+    invites "q12h CrCl 30-49")."""
     header: tuple[str, ...] = ()
     cells: tuple[str, ...] = ()
     cited: tuple[int, ...] = ()
