@@ -220,21 +220,33 @@ def _opens_list(lead: str) -> bool:
 # The chain that ends the statement is the last one found: searched for as chain-then-end, it
 # was read again from every marker of a long line.
 _SUPER = "\u2070\u00b9\u00b2\u00b3\u2074\u2075\u2076\u2077\u2078\u2079"  # superscript 0-9
-_SUPER_REF = f"[{_SUPER[1:]}][{_SUPER}]{{0,2}}"
-_SUPER_REFS = rf"{_SUPER_REF}(?:[\u207b\u2013-]{_SUPER_REF})?(?:,\s?{_SUPER_REF}(?:[\u207b\u2013-]{_SUPER_REF})?)*"
+_SUPER_REF = f"(?<![{_SUPER}])[{_SUPER[1:]}][{_SUPER}]{{0,2}}(?![{_SUPER}])"
+_SUPER_REFS = rf"{_SUPER_REF}(?:[\u207b\u2013-]{_SUPER_REF})?"
+"""A pasted "\u00b2" or "\u00b9\u207b\u00b3"; "\u00b9,\u00b2" is two markers in a chain. A marker never
+starts inside a run of raised digits: read several ways, a run of 30 took minutes."""
 _FROM_SUPER = str.maketrans(_SUPER + "\u207b", "0123456789-")
-_RAISED = (
-    rf"(?i:<sup>)\s*\[?\s*{_REFS_WITH_RANGES}\s*\]?\s*(?i:</sup>)"
-    rf"|\^{_REFS_WITH_RANGES}\^|{_SUPER_REFS}"
+_SEVERAL = (
+    rf"{_REF}\s*(?:[-\u2013]\s*{_REF}(?:\s*,\s*{_REFS_WITH_RANGES})?|,\s*{_REFS_WITH_RANGES})"
 )
+_TAGGED = r"(?i:<sup>)\s*(?:\[\s*)?{}(?:\s*\])?\s*(?i:</sup>)"
+_RAISED = rf"{_TAGGED.format(_REFS_WITH_RANGES)}|\^{_REFS_WITH_RANGES}\^|{_SUPER_REFS}"
 """References raised as publishers print them: "<sup>1,2</sup>", "<sup>[7]</sup>", Pandoc's
 "^8^", pasted "\u00b2"."""
-_RAISED_CITES = r"(?:(?<=[\s.,;:!?)\]%\"'\u2019\u201d>])|(?<=[^\W\d_]{3}))"
-"""Where a raised number cites: after a stop, a bracket, a quote, or a word of three letters
-or more. After a digit or a unit it is a power: "10<sup>9</sup>/L", "mg/m\u00b2", "mm\u00b3"."""
+_RAISED_CITES = (
+    rf"(?:(?<=[\s.,;:!?)\]%\"'\u2019\u201d>*_`])|(?<=[^\W\d_{_SUPER}]{{3}})"
+    r"|(?<=[A-Z]{2}))"
+)
+"""Where a raised number cites: after a stop, a bracket, a quote, closing emphasis, a word of
+three letters or more, or an abbreviation in capitals ("IE", "TB"). After a digit or a unit
+it is a power ("10<sup>9</sup>/L", "mg/m\u00b2", "mm\u00b3"), unless several numbers are raised:
+"100 000<sup>1,2</sup>", "12<sup>1-3</sup>" (`_AFTER_A_NUMBER`)."""
+_AFTER_A_NUMBER = rf"(?<=\d){_TAGGED.format(_SEVERAL)}"
 _LINKED = rf"\[\[\s*{_REFS_WITH_RANGES}\s*\]\]\(#[^()\s]*\)"
 """A marker linked to its entry: "[[6]](#ref-6)"."""
-_MARKER = rf"(?:\[(?:\s*{_REFS_WITH_RANGES}\s*|\^{_REF})\]|{_LINKED}|{_RAISED_CITES}(?:{_RAISED}))"
+_MARKER = (
+    rf"(?:\[(?:\s*{_REFS_WITH_RANGES}\s*|\^{_REF})\]|{_LINKED}"
+    rf"|{_RAISED_CITES}(?:{_RAISED})|{_AFTER_A_NUMBER})"
+)
 """A marker: "[4]", "[4, 1, 5]", "[1-3]" (a range of at most `MAX_RANGE`: "[40-60]" is a
 value), a Markdown footnote's "[^4]" (`footnotes.py`), one linked to its entry, or raised."""
 _ANY_MARKER = rf"(?:\[(?:\s*{_REFS_WITH_RANGES}\s*|\^{_REF})\]|{_LINKED}|{_RAISED})"
