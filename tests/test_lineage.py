@@ -156,6 +156,15 @@ IN_PLACE = [
         "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4",
         "Maintenance: 1 g/kg every 2-4 weeks 4",
     ),  # fmt: skip
+    # a second read's, which the statement's own questions linked when a loss was allowed
+    (
+        "Anti-GM2 antibodies may also be present in some cases 3",
+        "Anti-GM1 antibody testing is negative in up to half of patients 3",
+    ),
+    (
+        "Long-term IVIg maintenance does not prevent slowly progressive axonal degeneration that occurs over years 2",
+        "Long-term IVIg maintenance can often be tapered to the lowest effective dose 2",
+    ),
 ]
 """A different statement written where a removed one stood."""
 
@@ -293,7 +302,7 @@ def test_a_statement_said_again_in_other_words_keeps_its_examples(corpus_copy, e
 def test_the_model_does_not_take_a_new_statement_in_place_for_an_edit(corpus_copy, embedder, before, after):  # fmt: skip
     """A different statement written where a removed one stood reads close to it too (an
     antibody for an antibody, a dose for a dose): its examples must still go stale, not train
-    towards the new statement. Nor do the old statement's questions find it (`ASKED_MARGIN`)."""
+    towards the new statement. Nor do the old statement's questions find it (`ASKED_GAIN`)."""
     from assistant.ingest.asked import asked_in
 
     article = corpus_copy / ARTICLE.name

@@ -1,4 +1,4 @@
-"""The example questions a published passage answered, for lineage (`lineage.ASKED_MARGIN`).
+"""The example questions a published passage answered, for lineage (`lineage.ASKED_GAIN`).
 
 Read straight from the article's examples file, before the examples are loaded (they follow
 the lineage this helps to trace): a question belongs to a passage when one of its gold phrases
