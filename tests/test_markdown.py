@@ -1007,6 +1007,7 @@ def test_a_byline_under_the_title_is_the_date_again_not_a_statement(tmp_path):
         ("*Last reviewed: 1 December 2025*", False),  # another date: skipped, not checked
         ("Published on 2024-03-01.", False),
         ("*Medically reviewed by Dr A. Synthetic on 2 March 2026*", False),  # a blind writer's
+        ("*Reviewed by Dr Jane Smith on 2 March 2026*", False),  # a second read's
     ],
 )
 def test_a_byline_that_dates_the_article_otherwise_is_no_statement(tmp_path, byline, refused):
@@ -1040,6 +1041,16 @@ def test_a_figure_an_alert_label_and_an_inline_comment_are_not_text(tmp_path):
     assert quoted.citations == (1,) and quoted.line == body.splitlines().index("> [!WARNING]") + 2
     said = next(p for p in article.passages if p.text.startswith("Advise dental"))
     assert said.text == "Advise dental review for patients who had it."
+    # glued to a word it leaves the space before it; after the references it is no statement
+    noted = INLINE.replace(
+        "## Drugs",
+        "Give oxygen to <!-- check -->every patient. [1]\n\n"
+        "Give fluids to every patient. [1] <!-- check with Dr K -->\n\n## Drugs",
+        1,
+    )
+    texts = [p.text for p in load_article(write(tmp_path, noted)).passages]
+    assert "Give oxygen to every patient." in texts and "Give fluids to every patient." in texts
+    assert not any("<!--" in t for t in texts), texts
     # an image inside a sentence is still its words
     inline = INLINE.replace("## Drugs", "Look for a ![vegetation](v.png) on echo. [1]\n\n## Drugs")
     article = load_article(write(tmp_path, inline))

@@ -159,14 +159,15 @@ def other_date(text: str) -> bool:
     """Whether `text` is a byline giving another date than the update's ("Last reviewed: 1
     December 2026", "Published 2024-03-01", "Medically reviewed by … on 2 March 2026"): no
     statement, and no date the answers show."""
-    found = _dated(text, "") or REVIEWED_BY.match(text.strip())
-    if found is None or "updated" in (found.groupdict().get("label") or "").lower():
-        return False
-    try:
-        parse_printed_date(found.group("date"), "", 0)
-    except ArticleError:
-        return False
-    return True
+    for found in (_dated(text, ""), REVIEWED_BY.match(text.strip())):
+        if found is None or "updated" in (found.groupdict().get("label") or "").lower():
+            continue
+        try:
+            parse_printed_date(found.group("date"), "", 0)
+        except ArticleError:
+            continue  # "Reviewed by Dr Smith on …": not a date after "Reviewed", but a byline
+        return True
+    return False
 
 
 def _dated(text: str, label: str) -> re.Match[str] | None:

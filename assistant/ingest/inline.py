@@ -54,7 +54,8 @@ def plain(text: str, *, urls: bool = False, links: Links | None = None) -> str:
         elif token.type in ("softbreak", "hardbreak"):
             out.append("\n")
         elif token.type == "html_inline" and token.content.startswith("<!--"):
-            if out and out[-1].endswith(" "):  # "patients <!-- ref? --> and": one space stays
+            following = tokens[at + 1].content[:1] if at + 1 < len(tokens) else " "
+            if out and out[-1].endswith(" ") and following in " \n":  # one space stays
                 out[-1] = out[-1][:-1]
         elif token.type == "html_inline":
             out.append(" " if _LINE_BREAK.fullmatch(token.content) else token.content)
@@ -124,7 +125,15 @@ def split_markdown(statement: str, links: Links | None = None) -> Split:
 def sentences(statement: str) -> list[tuple[int, int]]:
     """`cited_sentences` of a Markdown statement, with emphasis that wraps the whole ("*Avoid
     aminoglycosides [3]. They worsen weakness [4].*") left out of every piece, which would
-    otherwise keep one mark each, shown as typed."""
+    otherwise keep one mark each, shown as typed; an editor's comment after the references
+    ("… patient. [1] <!-- check with Dr K -->") is no piece of its own."""
+    return [(a, b) for a, b in _sentences(statement) if not _COMMENTS.fullmatch(statement, a, b)]
+
+
+_COMMENTS = re.compile(r"(?:\s*<!--.*?-->)+\s*", re.DOTALL)
+
+
+def _sentences(statement: str) -> list[tuple[int, int]]:
     read = (
         _INLINE.parseInline(statement)[0].children or [] if _WRAPS.intersection(statement) else []
     )
