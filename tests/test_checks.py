@@ -288,3 +288,16 @@ def test_an_unmarked_line_at_the_margin_between_items_is_named(tmp_path):
     stray = "Cranial nerve involvement is rare 4"
     (warning,) = _slipped(tmp_path, bullet, bullet + stray + "\n")
     assert f"{stray[:40]!r} sits between list items without their marker" in warning
+
+
+@pytest.mark.parametrize(
+    "wrapped",
+    [
+        "\nTreatment is usually continued for 12\nmonths before any reassessment.\n",
+        "  \u2022 Infusions are usually repeated every 4\n    weeks in responders\n",
+    ],
+)
+def test_an_uncited_statement_wrapped_after_a_number_is_not_named(tmp_path, wrapped):
+    """The note warning fired on these (a second read's): following its advice would have cut
+    the statement, and the number would then have become a citation."""
+    assert _slipped(tmp_path, "\nPrognosis\n", "\n" + wrapped + "\nPrognosis\n") == []

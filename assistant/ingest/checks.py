@@ -138,20 +138,27 @@ def _damaged(article: Article, lines: list[Line], most: int = 5) -> list[str]:
 
 def _continued_after_references(article: Article, text: str | None) -> list[str]:
     """A statement whose line ends with its references, joined by the reader to a next line
-    that starts with markup or a symbol (a pasted "<div>", a merge's "======="), or to one
-    after which the whole cites nothing (an editor's note, "check age range with Dr K"): read
-    as one statement, the references are in its middle and it loses them. A next line that
-    starts with a word or a number, the whole still cited, is a wrapped statement ("… given
-    at 2" then "g/kg every month 4") and is read right."""
+    that starts with markup or a symbol (a pasted "<div>", a merge's "======="), or to one at
+    the margin under an indented bullet after which the whole cites nothing (an editor's note,
+    "check age range with Dr K"): read as one statement, the references are in its middle and
+    it loses them. A next line that starts with a word or a number, the whole still cited or
+    the line not outdented, is a wrapped statement ("… given at 2" then "g/kg every month 4",
+    "… every 4" then "weeks in responders") and is read right."""
     if text is None or not _bare_citations(article):
         return []
     found = []
     for here in article.passages:
         lines = LINE_END.split(text[here.start : here.end])
         pairs = zip(lines, lines[1:], strict=False)  # each line with the one after it
+        column = here.start - (
+            max(text.rfind("\n", 0, here.start), text.rfind("\r", 0, here.start)) + 1
+        )
         for number, (line, after) in enumerate(pairs, start=here.line):
             start = after.strip()[:1]
-            if (start.isalnum() or start in "([\"'\u201c\u2018") and here.citations:
+            outdented = len(after) - len(after.lstrip()) < column  # a note at the margin
+            if (start.isalnum() or start in "([\"'\u201c\u2018") and (
+                here.citations or not outdented
+            ):
                 continue
             if split_citations(line.strip()).citations:
                 found.append(
