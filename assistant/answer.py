@@ -144,15 +144,17 @@ def lead_of(passages: Sequence[Passage], at: int) -> Passage | None:
     down "Contraindications include: Relative"), in its article, within `LEAD_REACH`; when it
     prints no references, the first lead above it that does: an item under "Uncontrolled
     infection:" under "Surgery is indicated for: [2]" stands on [2]."""
-    direct = found = _lead_at(passages, at)
+    direct = found = nearest_lead(passages, at)
     while found is not None and not passages[found].citations and passages[found].context:
-        found = _lead_at(passages, found)
+        found = nearest_lead(passages, found)
     cites = found is not None and passages[found].citations
     chosen = found if cites else direct
     return None if chosen is None else passages[chosen]
 
 
-def _lead_at(passages: Sequence[Passage], at: int) -> int | None:
+def nearest_lead(passages: Sequence[Passage], at: int) -> int | None:
+    """The position of the passage right above `at` that its context ends with: the lead it
+    stands under itself ("Uncontrolled infection:"), not the chain above that lead."""
     context = passages[at].context
     if not context:
         return None

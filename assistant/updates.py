@@ -30,6 +30,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from assistant.answer import nearest_lead
 from assistant.ingest.examples import Examples, describe
 from assistant.ingest.lineage import Lineage
 from assistant.ingest.tokens import WORD, tokenize
@@ -57,7 +58,7 @@ ABBREVIATION = 2, 6
 
 
 def probe_questions(
-    passage: Passage, document_frequency: Counter[str], documents: int
+    passage: Passage, document_frequency: Counter[str], documents: int, lead: str | None = None
 ) -> list[str]:
     """Questions a clinician might ask of the passage, from the passage alone: its most
     distinctive words (rarest in the library first, kept in the passage's order), the same
@@ -65,7 +66,8 @@ def probe_questions(
     questions training derives (`assistant.ingest.derived`: article-wide rarity, the topic's
     name), so that a probe does not replay a question the ranker was trained on. A list item
     is also probed with its lead's rarest words: "Doses above 300 mg daily are often needed"
-    under "Titrate allopurinol:" is asked about allopurinol, not about "above needed"."""
+    under "Titrate allopurinol:" is asked about allopurinol, not about "above needed"; `lead`
+    is the one it stands under itself (by default its context, the whole chain of leads)."""
     chosen = _distinctive(passage.text, document_frequency, documents, PROBE_WORDS)
     distinctive = _as_written(chosen)
     if not distinctive:
@@ -73,9 +75,9 @@ def probe_questions(
     probes = [distinctive]
     if passage.section:
         probes.append(f"{passage.section[-1]}: {distinctive}")
-    if passage.context:
-        lead = _distinctive(passage.context, document_frequency, documents, 2)
-        probes.append(f"{_as_written(lead)} {distinctive}")
+    if lead := lead or passage.context:
+        rarest = _distinctive(lead, document_frequency, documents, 2)
+        probes.append(f"{_as_written(rarest)} {distinctive}")
     low, high = ABBREVIATION
     abbreviations = [
         w
@@ -128,7 +130,9 @@ def probe(
     for position in probed:
         passage = passages[position]
         outcomes = []
-        for question in probe_questions(passage, frequency, len(passages)):
+        above = nearest_lead(passages, position)
+        lead = None if above is None else passages[above].text
+        for question in probe_questions(passage, frequency, len(passages), lead):
             retrieval = retriever.search(question, (), k=5)
             ranks = [h.index for h in retrieval.hits]
             rank = ranks.index(position) + 1 if position in ranks else None

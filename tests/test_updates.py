@@ -341,6 +341,21 @@ def test_a_list_item_is_probed_with_its_leads_subject():
         passage(step.text), frequencies(library), len(library)))  # fmt: skip
 
 
+def test_a_nested_item_is_probed_with_the_lead_it_stands_under_itself():
+    """Shown under the whole chain of leads, a nested item was probed with the outer lead-in's
+    rarest words ("cranial following") instead of its own lead's ("Visual symptoms")."""
+    from assistant.answer import nearest_lead
+    from assistant.ingest.corpus import load_article
+    from assistant.updates import frequencies, probe_questions
+
+    passages = list(load_article(ROOT / "tests/fixtures/giant-cell-arteritis/v0.md").passages)
+    at = next(i for i, p in enumerate(passages) if p.text.startswith("Transient monocular"))
+    lead = passages[nearest_lead(passages, at)].text
+    assert lead == "Visual symptoms:" and passages[at].context.endswith(f" {lead}")
+    probes = probe_questions(passages[at], frequencies(passages), len(passages), lead)
+    assert any(p.startswith("Visual symptoms") for p in probes), probes
+
+
 REFERENCED = """---
 title: What is condition R?
 last_updated: 2026-01-01
