@@ -249,3 +249,7 @@ def test_a_phrase_an_edit_left_few_words_of_is_proposed_as_the_whole_statement()
     dose = Written(0, "Dosing: 2 g/kg over 2-5 days", ("Dosing: 1.6-2.4 g/kg over 3-5 days",))
     assert proposed("1.6-2.4 g/kg", dose) == "2 g/kg"
     assert proposed("1.6-2.4 g/kg over 3-5 days", dose) == "2 g/kg over 2-5 days"
+    share = Written(0, "Anti-GM1 is found in 40-70%", ("Anti-GM1 is found in 50-80%",))
+    assert proposed("50-80%", share) == "40-70%"  # a number alone (a second read's)
+    turned = Written(0, "Rituximab is recommended", ("Rituximab is not recommended",))
+    assert proposed("is not recommended", turned) == "Rituximab is recommended"  # "not" gone

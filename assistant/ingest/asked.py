@@ -40,7 +40,7 @@ def asked_in(corpus_dir: Path, former: Mapping[str, Sequence[str]]) -> Asked:
 def _questions(path: Path) -> list[tuple[str, tuple[str, ...]]]:
     """(question, gold phrases) of every readable line; none for a missing file."""
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = path.read_text(encoding="utf-8-sig").split("\n")  # a U+2028 stays in its line
     except (OSError, UnicodeDecodeError):
         return []
     found = []

@@ -324,8 +324,9 @@ _WORD_CHAR = re.compile(r"\w")
 def proposed(phrase: str, passage: Written) -> str:
     """The phrase as `passage` reads now: its place in the earlier wording that holds it, carried
     through the edit's character diff and widened to whole words (the whole text when the
-    edit left nothing of it, or so little of its words that what is left no longer names it:
-    "does not prevent slowly progressive axonal degeneration" is not "does not stop")."""
+    edit left nothing of it, so little of its words that what is left no longer names it
+    ("does not prevent slowly progressive axonal degeneration" is not "does not stop"), or
+    its "not" gone)."""
     found = next(m for f in passage.former if (m := phrase_pattern(phrase).search(f)))
     before, after = found.string, passage.text
     start, end = found.span()
@@ -345,9 +346,13 @@ def proposed(phrase: str, passage: Written) -> str:
     while 0 < e < len(after) and _WORD_CHAR.match(after[e - 1]) and _WORD_CHAR.match(after[e]):
         e += 1
     text = after[s:e].strip(" ,;:.")
-    named = set(tokenize([phrase])[0])
+    named = {w for w in tokenize([phrase])[0] if not w[0].isdigit()}  # "50-80%" -> "60-90%"
     kept = named & set(tokenize([text])[0])
-    return text if len(text) >= 3 and 2 * len(kept) >= len(named) else after
+    negated = bool(_NEGATION.search(phrase)) != bool(_NEGATION.search(text))  # "not" dropped
+    return text if len(text) >= 3 and 2 * len(kept) >= len(named) and not negated else after
+
+
+_NEGATION = re.compile(r"\b(?:not|no|never|without|cannot|none)\b|n't\b", re.IGNORECASE)
 
 
 def too_stale(examples: Examples) -> dict[str, list[Example]]:
