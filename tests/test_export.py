@@ -1387,3 +1387,25 @@ def test_a_line_with_a_long_run_of_spaces_or_markers_is_read_at_once(tmp_path, l
     with hang_guard():
         passages = load_article(write(tmp_path, f"Topic\n\n{line}\n")).passages
     assert passages and passages[0].text.startswith(line.split()[0])
+
+
+INFECTIVE_ENDOCARDITIS = Path(__file__).parent / "fixtures" / "infective-endocarditis"
+
+
+@pytest.mark.parametrize("version", ["v0", "v1"])
+def test_a_publishers_markdown_cites_raised_markers_and_shows_no_markup(tmp_path, version):
+    """A blind writer's Markdown: raised and linked markers cite, no comment, alert label,
+    figure or reviewer byline is a statement, and the dosing card keeps its lines under its
+    lead-in."""
+    aid = "what-is-infective-endocarditis"
+    article = _written_blind(tmp_path, INFECTIVE_ENDOCARDITIS, aid, version)
+    texts = [p.text for p in article.passages]
+    printed = ("<sup>1,2</sup>", "<sup>5</sup>", "<sup>[7]</sup>", "^1^", "^8^", ".\u00b2", "[6]")
+    assert not [t for t in texts if any(m in t for m in printed)]  # "<sup>18</sup>F" stays
+    assert not [t for t in texts if any(m in t for m in ("<!--", "[!", "reviewed by"))]
+    assert not [t for t in texts if "vegetation on the anterior mitral leaflet" in t]  # the figure
+    assert article.topic == "Infective Endocarditis (IE)"
+    cited = {n for p in article.passages for n in p.citations}
+    assert cited == {n for n, _ in article.references}  # every listed reference cited
+    (card,) = [p for p in article.passages if p.text.startswith("CrCl >= 50")]
+    assert card.text.count("\n") == 2 and card.context and card.context.endswith("ward card:")
