@@ -1045,12 +1045,17 @@ def test_a_figure_an_alert_label_and_an_inline_comment_are_not_text(tmp_path):
     noted = INLINE.replace(
         "## Drugs",
         "Give oxygen to <!-- check -->every patient. [1]\n\n"
-        "Give fluids to every patient. [1] <!-- check with Dr K -->\n\n## Drugs",
+        "Give fluids to every patient. [1] <!-- check with Dr K -->\n\n"
+        "<!-- draft --> Give heparin to every patient. [1]\n\n## Drugs",
         1,
     )
-    texts = [p.text for p in load_article(write(tmp_path, noted)).passages]
+    passages = load_article(source := write(tmp_path, noted)).passages
+    texts = [p.text for p in passages]
     assert "Give oxygen to every patient." in texts and "Give fluids to every patient." in texts
     assert not any("<!--" in t for t in texts), texts
+    (heparin,) = [p for p in passages if p.text.startswith("Give heparin")]  # after a comment
+    printed = source.read_text(encoding="utf-8")[heparin.start : heparin.end]
+    assert printed == "Give heparin to every patient." and heparin.citations == (1,)
     # an image inside a sentence is still its words
     inline = INLINE.replace("## Drugs", "Look for a ![vegetation](v.png) on echo. [1]\n\n## Drugs")
     article = load_article(write(tmp_path, inline))

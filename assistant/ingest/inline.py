@@ -97,6 +97,11 @@ def figure_only(content: str) -> bool:
     )
 
 
+def block_end(tokens: list[Token]) -> int:
+    """How many of `tokens` belong to the top-level block that precedes them."""
+    return next((i for i, t in enumerate(tokens) if t.level == 0), len(tokens))
+
+
 def _between_digits(out: list[str], after: list[Token]) -> bool:
     """Whether an emphasis mark stands between two digits ("2*10^9"): a multiplication."""
     before = "".join(out)[-1:]

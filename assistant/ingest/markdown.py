@@ -56,6 +56,7 @@ from assistant.ingest.frontmatter import (
 from assistant.ingest.inline import (
     Links,
     alert_label,
+    block_end,
     figure_only,
     plain,
     sentences,
@@ -238,7 +239,8 @@ class _Body:
             )
 
     def _html(self, token: Token, containers: list[str]) -> None:
-        """An HTML comment holds notes for editors; any other HTML block is read as text."""
+        """An HTML comment holds notes for editors (a statement after it on its line is read);
+        any other HTML block is read as text."""
         assert token.map is not None
         content = token.content.strip()
         if content.startswith(COMMENT_START):
@@ -248,6 +250,9 @@ class _Body:
                     f"the comment opened here is never closed; end it with '{COMMENT_END}'",
                     line=self.lines[token.map[0]].number,
                 )
+            rest = content[content.rindex(COMMENT_END) + len(COMMENT_END) :].strip()
+            if rest and "\n" not in content and self.mode == "content":  # "<!-- draft --> Give …"
+                self._statement("paragraph", token, rest, containers)
         elif self.mode == "content":
             self._statement("paragraph", token, content, containers)
         elif token.level == 0:
@@ -308,17 +313,12 @@ class _Body:
             if token.type == "hr":
                 return
             texts = [
-                t.content for t in following[: _block_end(following)] if t.type == "inline"
+                t.content for t in following[: block_end(following)] if t.type == "inline"
             ] or [token.content]
             shown = (" ".join(plain(text, links=self.links).split()) for text in texts)
             self.disclaimer.extend(text for text in shown if text)
         else:
             self.reference_lines.extend(lines)
-
-
-def _block_end(tokens: list[Token]) -> int:
-    """How many of `tokens` belong to the top-level block that precedes them."""
-    return next((i for i, t in enumerate(tokens) if t.level == 0), len(tokens))
 
 
 def parse_markdown(path: Path, text: str | None = None) -> Document:
