@@ -326,6 +326,9 @@ def test_a_cell_of_markers_alone_is_its_rows_citations(cell, citations):
         ("It is common in MS²", "It is common in MS", (2,)),
         ("Incidence is 5 per 100 000<sup>1,2</sup>", "Incidence is 5 per 100 000", (1, 2)),
         ("Incidence rose to 12<sup>1-3</sup>", "Incidence rose to 12", (1, 2, 3)),
+        # linked to its source, or inside a <sup> (a second read's)
+        ("for MRSA.[[6]](https://doi.org/10.1/x-2)", "for MRSA.", (6,)),
+        ("for MRSA.<sup>[[7]](#ref-7)</sup>", "for MRSA.", (7,)),
     ],
 )  # fmt: skip
 def test_raised_and_linked_markers_cite_as_brackets_do(statement, text, citations):

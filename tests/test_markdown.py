@@ -1030,6 +1030,7 @@ def test_a_figure_an_alert_label_and_an_inline_comment_are_not_text(tmp_path):
         "## Drugs",
         '![Echo of a mobile vegetation](tee.png "Figure 1")\n\n'
         "> [!WARNING]\n> Culture-negative disease needs serology. [1]\n\n"
+        "> [!NOTE]\n>\n> Serology takes a week. [1]\n\n"
         "Advise dental review for patients <!-- ref? --> who had it. [1]\n\n## Drugs",
         1,
     )

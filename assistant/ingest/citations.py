@@ -228,8 +228,16 @@ _FROM_SUPER = str.maketrans(_SUPER + "\u207b", "0123456789-")
 _SEVERAL = (
     rf"{_REF}\s*(?:[-\u2013]\s*{_REF}(?:\s*,\s*{_REFS_WITH_RANGES})?|,\s*{_REFS_WITH_RANGES})"
 )
-_TAGGED = r"(?i:<sup>)\s*(?:\[\s*)?{}(?:\s*\])?\s*(?i:</sup>)"
-_RAISED = rf"{_TAGGED.format(_REFS_WITH_RANGES)}|\^{_REFS_WITH_RANGES}\^|{_SUPER_REFS}"
+_LINKED = rf"\[\[\s*{_REFS_WITH_RANGES}\s*\]\]\([^()\s]*\)"
+"""A marker linked to its entry or its source: "[[6]](#ref-6)", "[[6]](https://doi.org/…)"."""
+
+
+def _tagged(refs: str) -> str:
+    """References in a <sup> tag: "<sup>1,2</sup>", "<sup>[7]</sup>", "<sup>[[7]](#ref-7)</sup>"."""
+    return rf"(?i:<sup>)\s*(?:{_LINKED}|(?:\[\s*)?{refs}(?:\s*\])?)\s*(?i:</sup>)"
+
+
+_RAISED = rf"{_tagged(_REFS_WITH_RANGES)}|\^{_REFS_WITH_RANGES}\^|{_SUPER_REFS}"
 """References raised as publishers print them: "<sup>1,2</sup>", "<sup>[7]</sup>", Pandoc's
 "^8^", pasted "\u00b2"."""
 _RAISED_CITES = (
@@ -240,9 +248,7 @@ _RAISED_CITES = (
 three letters or more, or an abbreviation in capitals ("IE", "TB"). After a digit or a unit
 it is a power ("10<sup>9</sup>/L", "mg/m\u00b2", "mm\u00b3"), unless several numbers are raised:
 "100 000<sup>1,2</sup>", "12<sup>1-3</sup>" (`_AFTER_A_NUMBER`)."""
-_AFTER_A_NUMBER = rf"(?<=\d){_TAGGED.format(_SEVERAL)}"
-_LINKED = rf"\[\[\s*{_REFS_WITH_RANGES}\s*\]\]\(#[^()\s]*\)"
-"""A marker linked to its entry: "[[6]](#ref-6)"."""
+_AFTER_A_NUMBER = rf"(?<=\d){_tagged(_SEVERAL)}"
 _MARKER = (
     rf"(?:\[(?:\s*{_REFS_WITH_RANGES}\s*|\^{_REF})\]|{_LINKED}"
     rf"|{_RAISED_CITES}(?:{_RAISED})|{_AFTER_A_NUMBER})"
@@ -254,7 +260,7 @@ _ONE_MARKER = re.compile(_ANY_MARKER)
 _MARKERS_ONLY = re.compile(rf"{_ANY_MARKER}(?:\s*(?:,\s*)?{_ANY_MARKER})*")
 """Markers read on their own (a chain already found, a table's "Ref" cell): where they stand
 is no longer in view, so a raised one is not asked to follow a stop."""
-_NOT_NUMBERS = re.compile(r"\(#[^()]*\)|<[^<>]*>|[\[\]^]")
+_NOT_NUMBERS = re.compile(r"\([^()]*\)|<[^<>]*>|[\[\]^]")
 _MARKER_CHAIN = re.compile(rf"(?<!\s)(?P<gap>\s*)(?P<markers>{_MARKER}(?:\s*(?:,\s*)?{_MARKER})*)")
 _CLOSE_AT_END = re.compile(r"(?P<close>[.;:!?]?)\s*$")
 _GOES_ON = re.compile(r"\s+\S")

@@ -75,7 +75,7 @@ def plain(text: str, *, urls: bool = False, links: Links | None = None) -> str:
     return "".join(out)
 
 
-_ALERT = re.compile(r"\[!(?:note|tip|important|warning|caution)\][ \t]*\n", re.IGNORECASE)
+_ALERT = re.compile(r"\[!(?:note|tip|important|warning|caution)\][ \t]*(?:\n|$)", re.IGNORECASE)
 _FIGURE = frozenset({"image", "link_open", "link_close", "softbreak", "hardbreak"})
 
 
