@@ -1029,6 +1029,7 @@ def test_a_figure_an_alert_label_and_an_inline_comment_are_not_text(tmp_path):
     body = INLINE.replace(
         "## Drugs",
         '![Echo of a mobile vegetation](tee.png "Figure 1")\n\n'
+        "![Chest CT with a septic embolus](ct.png)\n*Figure 2. A vegetation seen on CT.*\n\n"
         "> [!WARNING]\n> Culture-negative disease needs serology. [1]\n\n"
         "> [!NOTE]\n>\n> Serology takes a week. [1]\n\n"
         "Advise dental review for patients <!-- ref? --> who had it. [1]\n\n## Drugs",
@@ -1038,6 +1039,7 @@ def test_a_figure_an_alert_label_and_an_inline_comment_are_not_text(tmp_path):
     article = load_article(source)
     texts = [p.text for p in article.passages]
     assert not any("vegetation" in t or "[!" in t or "<!--" in t for t in texts), texts
+    assert not any("septic embolus" in t or "Figure 2" in t for t in texts)  # and its caption
     quoted = next(p for p in article.passages if p.text.startswith("Culture-negative"))
     assert quoted.citations == (1,) and quoted.line == body.splitlines().index("> [!WARNING]") + 2
     said = next(p for p in article.passages if p.text.startswith("Advise dental"))

@@ -87,14 +87,21 @@ def alert_label(content: str) -> int:
 
 
 def figure_only(content: str) -> bool:
-    """Whether a paragraph holds images alone ("![Echo of a vegetation](tee.png)"): a figure,
-    whose alternative text describes a picture and states nothing a clinician could cite."""
+    """Whether a paragraph holds images alone ("![Echo of a vegetation](tee.png)"), or with
+    their caption ("*Figure 1. …*"): a figure, whose alternative text describes a picture and
+    states nothing a clinician could cite."""
     if "![" not in content:
         return False
     tokens = _INLINE.parseInline(content)[0].children or []
-    return any(t.type == "image" for t in tokens) and all(
-        t.type in _FIGURE or (t.type == "text" and not t.content.strip()) for t in tokens
+    words = "".join(t.content for t in tokens if t.type == "text").strip()
+    return (
+        any(t.type == "image" for t in tokens)
+        and (not words or bool(_CAPTION.match(words)))
+        and all(t.type in _FIGURE or t.type in _EMPHASIS or t.type == "text" for t in tokens)
     )
+
+
+_CAPTION = re.compile(r"(?:figure|fig\.?)\s*\d+\b", re.IGNORECASE)
 
 
 def block_end(tokens: list[Token]) -> int:
