@@ -74,8 +74,9 @@ def list_changes(articles: Sequence[Article], before: Mapping[str, Listed]) -> l
         came = [n for n, t in new.items() if _key(t) not in old_at]
         corrected = []
         for n in list(came):
-            best = max(gone, key=lambda g: fuzz.ratio(_key(old[g]), _key(new[n])), default=None)
-            if best is not None and fuzz.ratio(_key(old[best]), _key(new[n])) >= CORRECTED:
+            scored = [(fuzz.ratio(_key(old[g]), _key(new[n])), g) for g in gone]
+            score, best = max(scored, default=(0.0, None))
+            if best is not None and score >= CORRECTED:
                 corrected.append([best, n, old[best], new[n]])
                 gone.remove(best)
                 came.remove(n)
@@ -98,17 +99,18 @@ def list_lines(changes: Sequence[dict[str, Any]]) -> list[str]:
     for item in changes:
         where = f"    references {item['article']}:"
         for n, text in item["added"]:
-            out.append(f"{where} [{n}] added: {_short(text)}")
+            out.append(f"{where} [{n}] added: {short(text)}")
         for n, text in item["removed"]:
-            out.append(f"{where} [{n}] removed: {_short(text)}")
+            out.append(f"{where} [{n}] removed: {short(text)}")
         for was, now, old, new in item["corrected"]:
             number = f"[{was}]" if was == now else f"[{was}] -> [{now}]"
-            out.append(f"{where} {number} corrected: {_short(old, 40)!r} -> {_short(new, 40)!r}")
+            out.append(f"{where} {number} corrected: {short(old, 40)!r} -> {short(new, 40)!r}")
         if item["renumbered"]:
             numbers = ", ".join(map(str, item["renumbered"]))
             out.append(f"{where} the same works renumbered, now [{numbers}]")
     return out
 
 
-def _short(text: str, width: int = 70) -> str:
+def short(text: str, width: int = 70) -> str:
+    """`text` cut to `width` characters with an ellipsis, as the change report prints it."""
     return text if len(text) <= width else text[: width - 1] + "…"

@@ -35,7 +35,7 @@ from assistant.ingest.examples import Examples, describe
 from assistant.ingest.lineage import Lineage
 from assistant.ingest.tokens import WORD, tokenize
 from assistant.records import Article, Passage
-from assistant.reflists import Listed, cites_other_works, list_changes, list_lines
+from assistant.reflists import Listed, cites_other_works, list_changes, list_lines, short
 from assistant.search.retrieval import Retriever
 from assistant.train.setaside import SetAside
 
@@ -315,25 +315,25 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
         what = "; ".join(f"{k} {a} -> {b}" for k, a, b in item["what"])
         out.append(f"    restated  {item['article']}: {what}")
     for item in changes.get("changed") or []:
-        out.append(f"    {item['status']:<9} {_where(item)} {_short(item['text'])}")
+        out.append(f"    {item['status']:<9} {_where(item)} {short(item['text'])}")
         if item["status"] == "edited" and len(item.get("was") or []) == 1:
             out.append(f"              {_difference(item['was'][0], item['text'])}")
             cited = (item.get("cited") or [None])[0]  # none in reports written before
             if cited is not None and cited != item.get("citations"):
                 out.append(f"              and its {_references(cited, item['citations'])}")
         elif item["status"] in ("split", "merged"):  # from what: an editor checks the pairing
-            out += [f"              from {_short(was, 60)!r}" for was in item.get("was") or []]
+            out += [f"              from {short(was, 60)!r}" for was in item.get("was") or []]
     out += list_lines(changes.get("references") or [])
     for item in changes.get("recited") or []:
         refs = _references(item["was"], item["now"])
-        out.append(f"    recited   {_where(item)} {_short(item['text'], 50)}: {refs}")
-        out += [f"              now cites {_short(w, 60)!r}" for w in item.get("adds") or []]
-        out += [f"              no longer {_short(w, 60)!r}" for w in item.get("drops") or []]
+        out.append(f"    recited   {_where(item)} {short(item['text'], 50)}: {refs}")
+        out += [f"              now cites {short(w, 60)!r}" for w in item.get("adds") or []]
+        out += [f"              no longer {short(w, 60)!r}" for w in item.get("drops") or []]
     if same := changes.get("recited_same_works"):
         out.append(f"    recited   {same} passage(s): new numbers for the same works")
     for item in changes.get("renumbered") or []:
         numbers = f"{item['was'] or 'unnumbered'} -> {item['now'] or 'unnumbered'}"
-        out.append(f"    renumbered {_where(item)} {_short(item['text'], 50)}: {numbers}")
+        out.append(f"    renumbered {_where(item)} {short(item['text'], 50)}: {numbers}")
     for item in changes.get("moved") or []:
         out.append(
             f"    moved     {item['article']}:{item['line']} {item['count']} passage(s) from "
@@ -341,9 +341,9 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
         )
     for item in changes.get("added") or []:
         if not changes.get("first"):
-            out.append(f"    added     {_where(item)} {_short(item['text'])}")
+            out.append(f"    added     {_where(item)} {short(item['text'])}")
     for item in changes.get("removed") or []:
-        out.append(f"    removed   {_where(item)} {_short(item['text'])}")
+        out.append(f"    removed   {_where(item)} {short(item['text'])}")
     examples = changes.get("examples") or {}
     followed, stale, aside = (examples.get(k) or [] for k in ("followed", "stale", "set_aside"))
     if examples.get("trained"):
@@ -375,7 +375,7 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
         for item in aside:
             by_passage.setdefault(item["passage"], []).append(item)
         for items in by_passage.values():
-            out.append(f"      {len(items)} × may be answered by {_short(items[0]['text'], 60)}")
+            out.append(f"      {len(items)} × may be answered by {short(items[0]['text'], 60)}")
             shown = "; ".join(f"[{i['key']}] {i['question']}" for i in items[:2])
             out.append(f"          {shown}" + ("; …" if len(items) > 2 else ""))
     unexampled = changes.get("unexampled")
@@ -393,7 +393,7 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
             f"{p['question']!r}: " + ("declined" if p["declined"] else f"rank {p['rank'] or '>5'}")
             for p in item["probes"]
         )
-        out.append(f"    unreachable {_where(item)} {_short(item['text'])}")
+        out.append(f"    unreachable {_where(item)} {short(item['text'])}")
         out.append(f"      probes: {tried}")
     return out
 
@@ -407,10 +407,6 @@ def _where(item: dict[str, Any]) -> str:
     return f"{item['article']}:{item['line']}"
 
 
-def _short(text: str, width: int = 70) -> str:
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
 def _difference(old: str, new: str, width: int = 60) -> str:
     """The words an edit changed, with a word either side: "was '… over 60 years', now '… over
     50'", so an edit past the first 70 characters shows."""
@@ -422,7 +418,7 @@ def _difference(old: str, new: str, width: int = 60) -> str:
     (_, i1, _, j1, _), (_, _, i2, _, j2) = spans[0], spans[-1]
     was = " ".join(a[max(0, i1 - 1) : i2 + 1])
     now = " ".join(b[max(0, j1 - 1) : j2 + 1])
-    return f"was {_short(was, width)!r}, now {_short(now, width)!r}"
+    return f"was {short(was, width)!r}, now {short(now, width)!r}"
 
 
 def fallen(before: dict[str, Any] | None, after: dict[str, Any] | None) -> list[str]:
