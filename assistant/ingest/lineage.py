@@ -359,13 +359,7 @@ def _reworded(
             bar = max(nearest + REWORDED_MARGIN, REWORDED_FLOOR)
             if across[i, j] >= bar and near(o, n):
                 pairs.append((float(across[i, j]), o.position, n.position, o, n))
-    chosen: list[tuple[Passage, Passage]] = []
-    taken: set[str] = set()
-    for _, _, _, o, n in sorted(pairs, key=lambda t: (-t[0], t[1], t[2])):
-        if o.id not in taken and n.id not in taken:
-            taken |= {o.id, n.id}
-            chosen.append((o, n))
-    return chosen
+    return _one_to_one(pairs)
 
 
 def _asked_again(
@@ -380,9 +374,9 @@ def _asked_again(
     old (`ASKED_GAIN`), best first."""
     pairs = []
     for o in left_old:
-        questions = list(asked(o)) if left_new else []
         candidates = [n for n in left_new if near(o, n)]
-        if len(questions) < ASKED_LEAST or not candidates:
+        questions = list(asked(o)) if candidates else []
+        if len(questions) < ASKED_LEAST:
             continue
         vectors = similar([o.text, *(n.text for n in candidates)])
         found = similar(questions)
@@ -391,6 +385,14 @@ def _asked_again(
             gained = float((found @ vector).mean()) - before
             if gained >= ASKED_GAIN and float(vectors[0] @ vector) >= REWORDED_FLOOR:
                 pairs.append((gained, o.position, n.position, o, n))
+    return _one_to_one(pairs)
+
+
+def _one_to_one(
+    pairs: list[tuple[float, int, int, Passage, Passage]],
+) -> list[tuple[Passage, Passage]]:
+    """(score, old position, new position, old, new) pairs, best score first (then in the
+    articles' order), each passage taken once."""
     chosen: list[tuple[Passage, Passage]] = []
     taken: set[str] = set()
     for _, _, _, o, n in sorted(pairs, key=lambda t: (-t[0], t[1], t[2])):
