@@ -46,6 +46,8 @@ class Answer:
     passages: tuple[RankedPassage, ...]
     disclaimer: str
     index: dict[str, Any]
+    unmentioned: tuple[str, ...] = ()
+    """The question's words that declined it: no article mentions them."""
 
 
 def passage_url(passage: Passage) -> str:
@@ -61,6 +63,7 @@ def assemble(
     *,
     answerable: bool = True,
     relevant: list[bool] | None = None,
+    unmentioned: tuple[str, ...] = (),
 ) -> Answer:
     """Turn retrieval hits into an answer that carries each passage's article and the disclaimer."""
     ranked = []
@@ -84,6 +87,7 @@ def assemble(
         passages=tuple(ranked),
         disclaimer=disclaimer_for(ranked, index),
         index=index.manifest.summary(),
+        unmentioned=unmentioned,
     )
 
 
@@ -196,6 +200,7 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "history": list(answer.history),
         "answerable": answer.answerable,
         "message": None if answer.answerable else NOT_COVERED,
+        "unmentioned": list(answer.unmentioned),
         "passages": [
             {
                 "rank": r.rank,

@@ -16,6 +16,7 @@ from assistant.answer import Answer, assemble, longest_list, shown_hits
 from assistant.embed.batching import serving
 from assistant.embed.embedding import CachingEmbedder, Embedder, embed_async, fine_tuned_embedder
 from assistant.errors import AssistantError, IndexStoreError
+from assistant.ingest import unmentioned
 from assistant.ingest.matching import zipf
 from assistant.limits import DEFAULT_K, Query, check_k
 from assistant.search.loaded import LoadedIndex, load_index
@@ -141,6 +142,7 @@ class Engine:
         started = time.perf_counter()
         try:
             zipf("warm")  # wordfreq loads its tables on the first word it is asked about
+            unmentioned.warm()  # and the English words an unmentioned word is checked against
             self.answer(Query(WARM_QUESTION, ()))
         except AssistantError:
             raise
@@ -231,6 +233,7 @@ class Engine:
             self.index,
             answerable=not retrieval.declined,
             relevant=list(relevant_flags(shown, self.ranker.relevant_margin)),
+            unmentioned=retrieval.unmentioned,
         )
 
     def retrieve(

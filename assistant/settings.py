@@ -303,6 +303,10 @@ class TrainingSettings:
     """The share of in-scope examples the decline threshold may decline in cross-validation:
     under the 2% a clinician tolerates, because a threshold fitted on about 800 questions
     moves by about a point on new ones."""
+    unmentioned_budget: float = 0.01
+    """The share of in-scope examples a rare word no article mentions may decline: the cut
+    on such words' rarity is fitted to it (`assistant.ingest.unmentioned`). On the blind gold
+    sets it declined far fewer in-scope questions than this (docs/retrieval.md)."""
     history_turns: int = 2
     """How many earlier questions make a follow-up's context."""
     expand: bool = True

@@ -32,6 +32,7 @@ ARTICLE_ID = "what-is-multifocal-motor-neuropathy"
 DOSE = "What IVIg dose is used?"
 DOSE_PASSAGE = "Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days"
 OUT_OF_SCOPE = "What is the capital of France?"
+UNMENTIONED = "Would mycophenolate help in MMN?"
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)>\"' onmouseover=alert(3) &amp;"
 
 # --- a small DOM over html.parser ---------------------------------------------------------------
@@ -287,6 +288,20 @@ def test_a_declined_question_folds_its_closest_passages_away_unmarked(client, en
     assert doc.one("aside", "disclaimer").one("p").text == (
         engine.index.articles[ARTICLE_ID].disclaimer
     )
+
+
+@pytest.mark.model
+def test_a_question_declined_for_a_word_no_article_uses_names_the_word(client):
+    """Near-topic questions the article does not answer embed close to its passages; the word
+    the article never uses ("mycophenolate") declines them, and the clinician is told which."""
+    body = client.post("/api/ask", json={"question": UNMENTIONED}).json()
+    assert body["answerable"] is False and body["unmentioned"] == ["mycophenolate"]
+    notice = ask(client, UNMENTIONED).one("div", "notice--decline")
+    assert notice.one(cls="notice__body").text == NOT_COVERED
+    assert notice.one("p", "notice__unmentioned").text == "No article mentions mycophenolate."
+    assert notice.one("p", "notice__unmentioned").one("q").text == "mycophenolate"
+    covered = client.post("/api/ask", json={"question": DOSE}).json()
+    assert covered["answerable"] is True and covered["unmentioned"] == []
 
 
 def test_an_articles_sub_and_superscripts_are_drawn_as_such_and_nothing_else():

@@ -221,6 +221,11 @@ class AskResponse(BaseModel):
     history: list[str]
     answerable: bool
     message: str | None = Field(description="Set when the article does not cover the question.")
+    unmentioned: list[str] = Field(
+        default_factory=list,
+        description="The question's rare words that no article mentions, when they declined it "
+        "(the message is then set).",
+    )
     passages: list[PassageOut]
     disclaimer: str = Field(description="The article's professional disclaimer, verbatim.")
     index: dict[str, Any]

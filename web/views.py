@@ -14,9 +14,7 @@ from markupsafe import Markup
 
 from assistant.answer import NOT_COVERED, Answer, RankedPassage, cited_references
 from assistant.errors import QueryError
-from assistant.limits import (
-    MAX_QUESTION_CHARS,
-)
+from assistant.limits import MAX_QUESTION_CHARS
 from assistant.records import Article, steps_going_on
 from assistant.search.loaded import LoadedIndex
 from web import text
@@ -229,6 +227,7 @@ class AnswerPage:
     conversation: Conversation
     answerable: bool
     message: str | None
+    unmentioned: tuple[str, ...]
     passages: tuple[ShownPassage, ...]
     sources: tuple[ArticleCard, ...]
     disclaimer: tuple[str, ...]  # paragraphs, in full
@@ -425,6 +424,7 @@ def answer_page(
         conversation=conversation(answer.history, dropped),
         answerable=answer.answerable,
         message=None if answer.answerable else NOT_COVERED,
+        unmentioned=answer.unmentioned,
         passages=tuple(shown),
         sources=sources,
         disclaimer=tuple(p for p in answer.disclaimer.split("\n\n") if p.strip()),

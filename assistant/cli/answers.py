@@ -153,6 +153,9 @@ def format_answer(data: dict[str, Any], width: int = 88, *, base_url: str | None
     lines.append("")
     if data["message"]:
         lines += textwrap.wrap(plain(data["message"]), width) + [""]
+        if data.get("unmentioned"):
+            named = ", ".join(f"\u201c{w}\u201d" for w in data["unmentioned"])
+            lines += textwrap.wrap(f"No article mentions {named}.", width) + [""]
     for item in data["passages"]:
         refs = f"[{', '.join(str(c) for c in item['citations'])}]" if item["citations"] else "none"
         weak = "  [less relevant]" if data["answerable"] else "  [weak match]"  # as the page says

@@ -70,6 +70,9 @@ class Words:
     shifts: tuple[str, ...] = ()
     """For a question the vocabulary bridged: the glossary bridges in it, each a term's whole
     bridge ("a; b"), whose shifts are added to its vector instead."""
+    unmentioned: tuple[tuple[str, float], ...] = ()
+    """For a question the vocabulary read: its rare words no article mentions, each with how
+    often English writes it (Zipf; `assistant.ingest.unmentioned`)."""
 
     @property
     def for_model(self) -> str:

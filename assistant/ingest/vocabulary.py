@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import pairwise
 from pathlib import Path
 
@@ -34,6 +34,7 @@ from assistant.ingest.matching import (
 )
 from assistant.ingest.parsing import LINE_END, read_text
 from assistant.ingest.tokens import WORD, Words, read, tokenize
+from assistant.ingest.unmentioned import MIN_LETTERS, REPORTED_BELOW, cut_from, slip_of_english
 from assistant.records import Article
 
 SYNONYMS_FILE = "synonyms.txt"
@@ -171,6 +172,8 @@ class Vocabulary:
     _known: frozenset[str] = frozenset()
     _spellings: Spellings = field(default_factory=lambda: Spellings(()))
     _corrected: dict[str, str | None] = field(default_factory=dict)
+    _rarity: dict[str, float | None] = field(default_factory=dict)
+    _sorted_words: tuple[str, ...] = ()
     _pattern: re.Pattern[str] | None = None
     _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
     _longest_stems: int = 0
@@ -239,6 +242,8 @@ class Vocabulary:
         stems = {s for s in self.stems if s.isalpha() and len(s) >= 4}
         self._spellings = Spellings(self._known | stems)
         self._corrected = {}
+        self._rarity = {}
+        self._sorted_words = tuple(sorted(w for w in self.words if w.isalpha()))
         self._pattern = term_pattern(expansions)
         self._by_stems = _stem_keys(expansions)
         self._longest_stems = max(map(len, self._by_stems), default=0)
@@ -363,12 +368,14 @@ class Vocabulary:
         """
         corrected = self.corrections(query)
         searched = query.then(" ", read(" ".join(corrected))) if corrected else query
-        units = [self._bridge_of(term) for term in self.matched_terms(searched)]
+        terms = self.matched_terms(searched)
+        units = [self._bridge_of(term) for term in terms]
         text = query.text.lower()
         gained = dict.fromkeys([*(e for unit in units for e in unit), *corrected])
         extra = [e for e in gained if e.lower() not in text]
+        unmentioned = self._unmentioned(query, terms)
         if not extra:
-            return query
+            return replace(query, unmentioned=unmentioned) if unmentioned else query
         bridged = query.then(" (", read("; ".join(extra)), ")")
         kept, shifts = set(extra), []
         # a term's whole bridge is one shift, measured whole: it is added when the term brings
@@ -380,7 +387,51 @@ class Vocabulary:
                 kept.difference_update(unit)
         fixes = [c for c in dict.fromkeys(corrected) if c in kept]
         model_text = f"{query.text} ({'; '.join(fixes)})" if fixes else query.text
-        return Words(bridged.text, bridged.words, bridged.stems, model_text, tuple(shifts))
+        return Words(
+            bridged.text, bridged.words, bridged.stems, model_text, tuple(shifts), unmentioned
+        )
+
+    def _unmentioned(self, query: Words, terms: list[str]) -> tuple[tuple[str, float], ...]:
+        """The question's words no article mentions, with their Zipf (`ingest.unmentioned`):
+        not the corpus's in any inflection, not a glossary term whose bridge reaches the corpus
+        ("Motrin" reaches "NSAIDs"), not a slip the vocabulary corrects."""
+        found = []
+        reached: set[str] | None = None
+        for word in dict.fromkeys(query.words):
+            if len(word) < MIN_LETTERS or word in self.words:
+                continue
+            rarity = self._rarity_of(word)
+            if rarity is None:
+                continue
+            if reached is None:  # the stems of the glossary terms that reach the corpus
+                reached = {
+                    stem
+                    for term in terms
+                    if self.in_corpus(term) or any(map(self.in_corpus, self._bridge_of(term)))
+                    for stem in tokenize([term])[0]
+                }
+            if not set(tokenize([word])[0]) & reached:
+                found.append((word, rarity))
+        return tuple(found)
+
+    def _rarity_of(self, word: str) -> float | None:
+        """A word's Zipf if it is rare and may be unmentioned; None for a corpus word in
+        another inflection, a cut or slipped word, or one English writes often (kept)."""
+        if (remembered := self._rarity.get(word, -1.0)) != -1.0:
+            return remembered
+        rarity: float | None = (found := zipf(word))
+        parts = word.split("-")
+        if (
+            found >= REPORTED_BELOW
+            or not all(p.isalpha() for p in parts)
+            or set(tokenize([word])[0]) <= self.stems
+            or self._correction(word) is not None
+            or (len(parts) > 1 and all(p in self.words or zipf(p) >= REPORTED_BELOW for p in parts))
+            or cut_from(word, self._sorted_words)
+            or slip_of_english(word)
+        ):
+            rarity = None
+        return _remember(self._rarity, word, rarity)
 
     def bridge_units(self) -> list[str]:
         """Every glossary bridge a question can gain, as `Words.shifts` names it: what a

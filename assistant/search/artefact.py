@@ -46,6 +46,8 @@ def save(ranker: Ranker, directory: Path) -> None:
         "candidates": ranker.candidates,
         "expand": ranker.expand,
     }
+    if ranker.unmentioned_below is not None:  # an index built before it reads as before
+        choices["unmentioned_below"] = ranker.unmentioned_below
     (directory / "ranker.json").write_text(json.dumps(choices, indent=1, sort_keys=True) + "\n")
 
 
@@ -71,6 +73,7 @@ def load(directory: Path) -> Ranker:
         trained=bool(choices["trained"]),
         expand=bool(choices.get("expand", True)),
         shifts=Shifts.load(directory) if shifted else None,
+        unmentioned_below=choices.get("unmentioned_below"),
     )
 
 

@@ -92,6 +92,10 @@ class Ranker:
     shifts: Shifts | None = None
     """The glossary bridges' shifts: the model reads a question without them and they are
     added to its vector (`assistant.search.shifts`). None: it reads them in the text."""
+    unmentioned_below: float | None = None
+    """Decline a question with a word no article mentions that English writes less often
+    than this (Zipf; fitted on the in-scope examples, `ingest.unmentioned.fit_cut`). None:
+    never by its words."""
 
     def query_vector(self, question: np.ndarray, context: np.ndarray | None) -> np.ndarray:
         """The adapted, unit-length query vector from the question's and history's vectors."""
@@ -121,6 +125,14 @@ class Ranker:
         if margin is not None and self.threshold is not None:
             return margin >= self.threshold
         return self.floor is not None and best < self.floor
+
+    def unmentioned(self, text: Words) -> tuple[str, ...]:
+        """The words of a question read by the vocabulary that decline it: none of the articles
+        mentions them, and English writes them rarely (`unmentioned_below`)."""
+        cut = self.unmentioned_below
+        if cut is None or not text.unmentioned:
+            return ()
+        return tuple(word for word, rarity in text.unmentioned if rarity < cut)
 
     def fuse(self, dense: dict[int, float], lexical: dict[int, float]) -> dict[int, float]:
         """Adapted dense scores fused with BM25 scores (each min-max normalised)."""

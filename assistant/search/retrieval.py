@@ -4,6 +4,7 @@
         q' --FAISS (cosine)--> dense scores   \\
         question (+ history) --BM25--> lexical  >--fusion (learnt weights)--> ranked hits
         q' · "not covered" - best cosine --learnt threshold--> declined or answered
+        a rare word no article mentions --learnt cut--> declined
 
 Every weight here was learnt from the articles' example questions when the index was built
 (`assistant.train`); an index built without examples uses the model's own vectors.
@@ -70,6 +71,8 @@ class Retrieval:
     best_dense: float
     dense_scores: dict[int, float] = field(default_factory=dict)
     lexical_scores: dict[int, float] = field(default_factory=dict)
+    unmentioned: tuple[str, ...] = ()
+    """The question's words that declined it: no article mentions them (`Ranker.unmentioned`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +114,9 @@ class _Clock:
 def ranker_for(ranker: Ranker, options: RetrievalOptions) -> Ranker:
     """The ranker with the parts `options` switch off taken out."""
     if not options.adapter:
-        ranker = replace(ranker, adapter=None, not_covered=None, threshold=None)
+        ranker = replace(
+            ranker, adapter=None, not_covered=None, threshold=None, unmentioned_below=None
+        )
     if not options.history:
         ranker = replace(ranker, history_turns=0)
     return ranker
@@ -275,7 +280,8 @@ class Retriever:
         ordered = ordered[: reading.k]
         hits = [Hit(i, s, dense.get(i), lexical.get(i)) for i, s in ordered]
         margin = None if vector is None else ranker.margin(vector, best)
-        declined = vector is not None and ranker.declines(margin, best)
+        unmentioned = () if vector is None else ranker.unmentioned(text)
+        declined = vector is not None and (ranker.declines(margin, best) or bool(unmentioned))
         clock.lap("fusion")
         return Retrieval(
             hits=hits,
@@ -286,6 +292,7 @@ class Retriever:
             best_dense=best,
             dense_scores=dense,
             lexical_scores=lexical,
+            unmentioned=unmentioned,
         )
 
     def _dense(

@@ -25,17 +25,12 @@ from assistant.ingest.derived import derived_questions, document_frequency
 from assistant.ingest.examples import Example, Examples
 from assistant.ingest.lineage import Lineage
 from assistant.ingest.tokens import Words, tokenize
+from assistant.ingest.unmentioned import fit_cut
 from assistant.ingest.vocabulary import Vocabulary
 from assistant.records import Article, ModelInfo, Passage
 from assistant.search import artefact
 from assistant.search.lexical import LexicalIndex
-from assistant.search.ranker import (
-    Expander,
-    query_texts,
-    read_question,
-    top_scores,
-    with_context,
-)
+from assistant.search.ranker import Expander, query_texts, read_question, top_scores, with_context
 from assistant.search.shifts import Shifts, measure
 from assistant.settings import TrainingSettings
 from assistant.train.crossval import train
@@ -372,6 +367,8 @@ def train_ranker(
         data, [example_key(e) for e in usable], settings, progress=say,
         writers=[e.by for e in usable],
     )  # fmt: skip
+    asked = zip(readings, examples.usable, strict=False)  # the derived questions follow
+    cut = fit_cut([q.unmentioned for (q, _), e in asked if e.answers], settings.unmentioned_budget)
     described = {
         "trained": True,
         "reason": None,
@@ -387,10 +384,11 @@ def train_ranker(
             "lexical_weight": trained.ranker.lexical_weight,
             "context_lexical_weight": trained.ranker.context_lexical_weight,
             "threshold": trained.ranker.threshold,
+            "unmentioned_below": cut,
         },
     }
     passages = trained.ranker.passages
-    artefact.save(replace(trained.ranker, shifts=shifts), target)
+    artefact.save(replace(trained.ranker, shifts=shifts, unmentioned_below=cut), target)
     described["artefact_sha256"] = artefact.artefact_sha256(target, passages)
     described["train_seconds"] = round(time.perf_counter() - started, 3)
     if reuse.parent.exists():

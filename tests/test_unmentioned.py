@@ -1,0 +1,62 @@
+"""Words no article mentions: which of a question's words count, and the cut a build fits."""
+
+import pytest
+
+from assistant.ingest.tokens import read
+from assistant.ingest.unmentioned import REPORTED_BELOW, fit_cut
+from assistant.ingest.vocabulary import Rule, Vocabulary
+
+
+def unmentioned(vocabulary: Vocabulary, question: str) -> list[str]:
+    return [word for word, _ in vocabulary.bridge(read(question)).unmentioned]
+
+
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("Is mycophenolate a steroid-sparing agent in MMN?", ["mycophenolate"]),
+        ("tafamidis dose for ATTR cardiac amyloid", ["tafamidis"]),
+        ("Does rituximab cause cardiotoxicity?", ["cardiotoxicity"]),
+    ],
+)
+def test_a_rare_word_no_article_uses_is_unmentioned(vocabulary, question, words):
+    assert unmentioned(vocabulary, question) == words
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Is IVIg effective in multifocal motor neuropathy?",  # the article's own words
+        "Are the conduction blocks persistent?",  # an inflection of a corpus word
+        "Which nerve is usually affected first in MMN?",  # English writes these often
+        "Is cyclophosphomide an option?",  # a slip the vocabulary corrects
+        "what happens to the reflexes, are they lost everywere",  # a slip of English
+        "how long do the immunoglob infusions take",  # a corpus word cut short
+        "one liner pathophys of mmn for teaching",  # an English word cut short
+        "is the pna resolving",  # shorthand: too short to tell from the article's words
+        "Is PLEX useful?",  # a glossary term that bridges to the corpus
+    ],
+)
+def test_a_clinicians_own_words_for_what_the_article_says_are_not(vocabulary, question):
+    assert unmentioned(vocabulary, question) == []
+
+
+def test_a_brand_counts_only_when_its_bridge_reaches_the_corpus():
+    rules = [Rule(("motrin",), ("nsaids",), 1), Rule(("vyndaqel",), ("tafamidis",), 2)]
+    vocabulary = Vocabulary.build(["NSAIDs are not recommended in Kawasaki disease. 1"], rules)
+    assert unmentioned(vocabulary, "Can I give Motrin for the fever?") == []
+    assert unmentioned(vocabulary, "Is Vyndaqel safe here?") == ["vyndaqel"]
+
+
+def test_each_word_carries_how_often_english_writes_it(vocabulary):
+    found = vocabulary.bridge(read("Is mycophenolate an option?")).unmentioned
+    assert len(found) == 1 and 0 <= found[0][1] < REPORTED_BELOW
+
+
+def test_the_cut_declines_at_most_the_budget_of_in_scope_examples():
+    found = [(("tafamidis", 0.0),), (("supinator", 1.07),), (("stopgap", 2.4),)] + [()] * 97
+    assert fit_cut(found, 0.02) == 2.4  # two of 100 below it
+    assert fit_cut(found, 0.01) == 1.07
+    assert fit_cut(found, 0.05) == REPORTED_BELOW  # the budget allows every one
+    assert fit_cut(found, 0.0) is None  # a word English never writes would still decline
+    assert fit_cut([], 0.01) is None  # nothing to fit on: never by its words
