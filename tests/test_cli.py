@@ -37,6 +37,18 @@ def test_ask_prints_ranked_cited_passages_and_the_disclaimer(runner, index_dir):
 
 
 @pytest.mark.model
+def test_ask_names_the_word_no_article_mentions_under_the_decline(runner, index_dir):
+    result = runner.invoke(
+        cli, ["ask", "Would mycophenolate help in MMN?", "--index-dir", str(index_dir)]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert out.index("does not cover this question") < out.index(
+        "No article mentions \u201cmycophenolate\u201d."
+    )
+
+
+@pytest.mark.model
 def test_ask_json_is_the_api_object(runner, index_dir):
     result = runner.invoke(
         cli,
