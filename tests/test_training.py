@@ -79,6 +79,11 @@ def test_the_manifest_records_what_was_trained(index_dir):
     assert cv["wrongly_declined"] <= 0.02
     learnt = training["learnt"]
     assert learnt["threshold"] is not None and learnt["lexical_weight"] >= 0
+    # the words rule declines at most 1% of the in-scope examples, each listed with its words
+    declined = learnt["declined_by_words"]
+    assert 0 < learnt["unmentioned_below"] <= 3.0
+    assert len(declined) <= 0.01 * training["in_scope"]
+    assert all(d["question"] and d["words"] for d in declined)
 
 
 def test_status_shows_the_training_and_its_cross_validated_figures(index_dir):
@@ -87,6 +92,7 @@ def test_status_shows_the_training_and_its_cross_validated_figures(index_dir):
     assert "ranker          trained on" in result.output
     assert "5-fold CV       hit@1 0." in result.output
     assert "wrongly declined 0." in result.output
+    assert "unmentioned     a word no article uses, rarer than Zipf " in result.output
 
 
 def test_build_no_train_serves_the_model_untrained_and_says_so(embedder, tmp_path, monkeypatch):

@@ -5,6 +5,7 @@ import pytest
 from assistant.ingest.tokens import read
 from assistant.ingest.unmentioned import REPORTED_BELOW, fit_cut
 from assistant.ingest.vocabulary import Rule, Vocabulary
+from assistant.search.ranker import straighten
 
 
 def unmentioned(vocabulary: Vocabulary, question: str) -> list[str]:
@@ -41,6 +42,24 @@ def test_a_clinicians_own_words_for_what_the_article_says_are_not(vocabulary, qu
     assert unmentioned(vocabulary, question) == []
 
 
+@pytest.mark.parametrize(
+    ("question", "words"),
+    [
+        ("Mycophenolate\u2019s role in MMN?", ["mycophenolate"]),  # a phone's possessive
+        ("IVIg-mycophenolate combination?", ["ivig-mycophenolate"]),  # a bridged part lets none off
+        ("ATTR-CM workup?", []),  # shorthand, hyphen or not
+    ],
+)
+def test_a_word_is_found_however_it_is_joined(vocabulary, question, words):
+    assert [w for w, _ in vocabulary.bridge(read(straighten(question))).unmentioned] == words
+
+
+def test_a_word_typed_without_its_accent_is_the_articles():
+    vocabulary = Vocabulary.build(["Sjögren syndrome and Guillain-Barré syndrome overlap. 1"], [])
+    assert unmentioned(vocabulary, "sjogren or guillain-barre?") == []
+    assert unmentioned(vocabulary, "Sjögren's and Ménière's?") == ["meniere"]
+
+
 def test_a_brand_counts_only_when_its_bridge_reaches_the_corpus():
     rules = [Rule(("motrin",), ("nsaids",), 1), Rule(("vyndaqel",), ("tafamidis",), 2)]
     vocabulary = Vocabulary.build(["NSAIDs are not recommended in Kawasaki disease. 1"], rules)
@@ -60,3 +79,18 @@ def test_the_cut_declines_at_most_the_budget_of_in_scope_examples():
     assert fit_cut(found, 0.05) == REPORTED_BELOW  # the budget allows every one
     assert fit_cut(found, 0.0) is None  # a word English never writes would still decline
     assert fit_cut([], 0.01) is None  # nothing to fit on: never by its words
+
+
+def test_a_ranker_that_declines_only_by_words_still_says_it_declines():
+    """`eval` reports declines only for a ranker that `decides`: one trained without
+    out-of-scope examples has no threshold, but declines by its words."""
+    from dataclasses import replace
+
+    from assistant.search.ranker import untrained
+
+    ranker = replace(untrained(), floor=None)
+    assert not ranker.decides
+    assert replace(ranker, unmentioned_below=2.0).decides
+    assert replace(ranker, unmentioned_below=2.0).unmentioned(
+        replace(read("x"), unmentioned=(("tafamidis", 0.0), ("stopgap", 2.4)))
+    ) == ("tafamidis",)

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from assistant.cli import common
+from assistant.reflists import short
 from assistant.search.vectorindex import AUTO_FLAT_LIMIT, INDEX_TYPES
 from assistant.settings import current
 from assistant.updates import fallen
@@ -150,6 +151,20 @@ def training_lines(training: dict[str, Any]) -> list[str]:
         f"MRR {cv.get('mrr')}, out-of-scope declined {cv.get('declined_out_of_scope')}, "
         f"wrongly declined {cv.get('wrongly_declined')}",
     ]
+    learnt = training.get("learnt") or {}
+    if learnt.get("unmentioned_below") is not None:
+        declined = learnt.get("declined_by_words") or []
+        named = ", ".join(dict.fromkeys(w for d in declined for w in d["words"]))
+        lines.append(
+            f"  unmentioned     a word no article uses, rarer than Zipf {learnt['unmentioned_below']}"
+            ", declines a question"
+            + (
+                f"; {len(declined)} in-scope examples name one"
+                if "declined_by_words" in learnt
+                else ""
+            )
+            + (f" ({short(named, 80)}): a synonyms rule would answer them" if declined else "")
+        )
     for writer, f in cv.get("by_writer", {}).items():
         scope = (
             f"hit@1 {f['hit@1']}, hit@3 {f['hit@3']} on {f['questions']}"

@@ -1,7 +1,7 @@
 """Words of a question that no article mentions: the sign it asks about something else.
 
 Near-topic questions an article does not answer ("tafamidis dose for ATTR amyloid" beside a
-heart-failure article, "Ranson criteria" beside pancreatitis) embed close to the article's own
+heart-failure article, "octreotide role in acute pancreatitis") embed close to the article's own
 passages, and for an article without example questions the learnt margin cannot tell them from
 its in-scope questions (docs/retrieval.md). What they share is a rare, specific word that no
 article uses. A clinician's own words for what an article says are told apart here:
@@ -14,8 +14,10 @@ rarer than the cut the build fitted on the in-scope examples (`fit_cut`).
 from __future__ import annotations
 
 import bisect
+import unicodedata
 from collections.abc import Sequence
 from functools import lru_cache
+from typing import Any
 
 from assistant.ingest.matching import Spellings, zipf
 
@@ -81,6 +83,27 @@ def fit_cut(found: Sequence[tuple[tuple[str, float], ...]], budget: float) -> fl
         return REPORTED_BELOW
     cut = min(rarest[allowed], REPORTED_BELOW)  # strictly below: at most `allowed` declined
     return cut if cut > 0 else None
+
+
+def declined_by_words(
+    asked: Sequence[tuple[str, tuple[tuple[str, float], ...]]], cut: float | None
+) -> list[dict[str, Any]]:
+    """The in-scope examples (question, its unmentioned words) that `cut` declines, with the
+    words: for an editor, whose synonyms rule for the word would answer them."""
+    if cut is None:
+        return []
+    return [
+        {"question": question, "words": [w for w, rarity in words if rarity < cut]}
+        for question, words in asked
+        if any(rarity < cut for _, rarity in words)
+    ]
+
+
+def unaccented(word: str) -> str:
+    """A word without its accents: "sjogren" is how a keyboard types "Sjögren"."""
+    if word.isascii():
+        return word
+    return "".join(c for c in unicodedata.normalize("NFKD", word) if not unicodedata.combining(c))
 
 
 def warm() -> None:

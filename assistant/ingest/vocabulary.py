@@ -23,6 +23,7 @@ from itertools import pairwise
 from pathlib import Path
 
 from assistant.errors import ArticleError
+from assistant.ingest import unmentioned as rare
 from assistant.ingest.abbreviations import find_abbreviations
 from assistant.ingest.matching import (
     Spellings,
@@ -34,7 +35,6 @@ from assistant.ingest.matching import (
 )
 from assistant.ingest.parsing import LINE_END, read_text
 from assistant.ingest.tokens import WORD, Words, read, tokenize
-from assistant.ingest.unmentioned import MIN_LETTERS, REPORTED_BELOW, cut_from, slip_of_english
 from assistant.records import Article
 
 SYNONYMS_FILE = "synonyms.txt"
@@ -174,6 +174,8 @@ class Vocabulary:
     _corrected: dict[str, str | None] = field(default_factory=dict)
     _rarity: dict[str, float | None] = field(default_factory=dict)
     _sorted_words: tuple[str, ...] = ()
+    _plain: frozenset[str] = frozenset()
+    """The corpus's words and stems, also without their accents ("sjogren" for "Sjögren")."""
     _pattern: re.Pattern[str] | None = None
     _by_stems: dict[tuple[str, ...], str] = field(default_factory=dict)
     _longest_stems: int = 0
@@ -244,6 +246,9 @@ class Vocabulary:
         self._corrected = {}
         self._rarity = {}
         self._sorted_words = tuple(sorted(w for w in self.words if w.isalpha()))
+        self._plain = (
+            self.words | self.stems | {rare.unaccented(w) for w in self.words | self.stems}
+        )
         self._pattern = term_pattern(expansions)
         self._by_stems = _stem_keys(expansions)
         self._longest_stems = max(map(len, self._by_stems), default=0)
@@ -397,9 +402,9 @@ class Vocabulary:
         ("Motrin" reaches "NSAIDs"), not a slip the vocabulary corrects."""
         found = []
         reached: set[str] | None = None
-        for word in dict.fromkeys(query.words):
-            if len(word) < MIN_LETTERS or word in self.words:
-                continue
+        for word in dict.fromkeys(rare.unaccented(w).removesuffix("'s") for w in query.words):
+            if word in self._plain or max(map(len, word.split("-"))) < rare.MIN_LETTERS:
+                continue  # shorthand: "pna", "ATTR-CM"
             rarity = self._rarity_of(word)
             if rarity is None:
                 continue
@@ -410,7 +415,7 @@ class Vocabulary:
                     if self.in_corpus(term) or any(map(self.in_corpus, self._bridge_of(term)))
                     for stem in tokenize([term])[0]
                 }
-            if not set(tokenize([word])[0]) & reached:
+            if not set(tokenize([word])[0]) - self.stems <= reached:  # "tafamidis-treated"
                 found.append((word, rarity))
         return tuple(found)
 
@@ -422,13 +427,16 @@ class Vocabulary:
         rarity: float | None = (found := zipf(word))
         parts = word.split("-")
         if (
-            found >= REPORTED_BELOW
+            found >= rare.REPORTED_BELOW
             or not all(p.isalpha() for p in parts)
-            or set(tokenize([word])[0]) <= self.stems
+            or set(tokenize([word])[0]) <= self._plain
             or self._correction(word) is not None
-            or (len(parts) > 1 and all(p in self.words or zipf(p) >= REPORTED_BELOW for p in parts))
-            or cut_from(word, self._sorted_words)
-            or slip_of_english(word)
+            or (
+                len(parts) > 1
+                and all(p in self._plain or zipf(p) >= rare.REPORTED_BELOW for p in parts)
+            )
+            or rare.cut_from(word, self._sorted_words)
+            or rare.slip_of_english(word)
         ):
             rarity = None
         return _remember(self._rarity, word, rarity)

@@ -116,8 +116,10 @@ class Ranker:
     def decides(self) -> bool:
         """Whether this ranker ever declines: with no threshold and no floor it answers all."""
         return (
-            self.threshold is not None and self.not_covered is not None
-        ) or self.floor is not None
+            (self.threshold is not None and self.not_covered is not None)
+            or self.floor is not None
+            or self.unmentioned_below is not None
+        )
 
     def declines(self, margin: float | None, best: float) -> bool:
         """Whether no passage answers, from `margin(query, best)`: by the learnt threshold, or

@@ -25,7 +25,7 @@ from assistant.ingest.derived import derived_questions, document_frequency
 from assistant.ingest.examples import Example, Examples
 from assistant.ingest.lineage import Lineage
 from assistant.ingest.tokens import Words, tokenize
-from assistant.ingest.unmentioned import fit_cut
+from assistant.ingest.unmentioned import declined_by_words, fit_cut
 from assistant.ingest.vocabulary import Vocabulary
 from assistant.records import Article, ModelInfo, Passage
 from assistant.search import artefact
@@ -50,9 +50,8 @@ TRAINING_FILE = "training.json"
 PASSAGES_FILE = "passages.npy"
 """Kept in the reuse cache only: the served passage vectors go into the version's FAISS index."""
 TRAINING_VERSION = 3
-"""Raised when what training does changes, so that older cached artefacts are not reused (2: a
-follow-up's BM25 scores are summed over every passage, as served, before the best are kept;
-3: examples weighed by article, questions derived from the passages, fairer offsets)."""
+"""Raised when what training does changes, so older cached artefacts are not reused (2: BM25 of
+a follow-up summed over every passage as served; 3: article weights, derived questions)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +254,10 @@ def _key(
                 "settings": artefact.settings_json(settings),
                 "vocabulary": vocabulary.to_json(),
                 "rows": [[e.question, list(e.history), list(e.answers)] for e in rows],
-                "read": [[[w.text, w.for_model, list(w.shifts)] for w in r if w] for r in readings],
+                "read": [
+                    [[w.text, w.for_model, list(w.shifts), list(w.unmentioned)] for w in r if w]
+                    for r in readings
+                ],
             },
             sort_keys=True,
         ).encode()
@@ -292,6 +294,7 @@ def train_ranker(
         for e in every + derived
     ]
     texts = [(q.text, None if c is None else c.text) for q, c in readings]
+    asked = [(e.question, readings[i][0].unmentioned) for i, e in enumerate(every) if e.answers]
     shifts: Shifts | None = None
     if vocabulary is not None and settings.bridges == "shifts":
         say("measuring the vocabulary's bridges as shifts")
@@ -317,8 +320,7 @@ def train_ranker(
     if aside:
         say(f"set aside {len(aside)} out-of-scope examples that new content may answer")
     if aside and settings.set_aside_trains:
-        # until an editor resolves it, the new content wins: the example trains as a question
-        # the passage it was set aside for answers
+        # until an editor resolves it, the new content wins: it trains towards that passage
         towards = {a.example.key: a.position for a in aside}
         every = [
             replace(e, answers=(towards[e.key],))
@@ -367,8 +369,7 @@ def train_ranker(
         data, [example_key(e) for e in usable], settings, progress=say,
         writers=[e.by for e in usable],
     )  # fmt: skip
-    asked = zip(readings, examples.usable, strict=False)  # the derived questions follow
-    cut = fit_cut([q.unmentioned for (q, _), e in asked if e.answers], settings.unmentioned_budget)
+    cut = fit_cut([words for _, words in asked], settings.unmentioned_budget)
     described = {
         "trained": True,
         "reason": None,
@@ -385,6 +386,7 @@ def train_ranker(
             "context_lexical_weight": trained.ranker.context_lexical_weight,
             "threshold": trained.ranker.threshold,
             "unmentioned_below": cut,
+            "declined_by_words": declined_by_words(asked, cut),
         },
     }
     passages = trained.ranker.passages
