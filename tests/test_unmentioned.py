@@ -57,7 +57,15 @@ def test_a_word_is_found_however_it_is_joined(vocabulary, question, words):
 def test_a_word_typed_without_its_accent_is_the_articles():
     vocabulary = Vocabulary.build(["Sjögren syndrome and Guillain-Barré syndrome overlap. 1"], [])
     assert unmentioned(vocabulary, "sjogren or guillain-barre?") == []
-    assert unmentioned(vocabulary, "Sjögren's and Ménière's?") == ["meniere"]
+    assert unmentioned(vocabulary, "Sjögren's and Ménière's?") == ["ménière"]  # as typed
+
+
+def test_a_glossary_term_lets_off_its_word_however_it_is_accented_or_joined():
+    rules = [Rule(("motrin",), ("nsaids",), 1), Rule(("ménière",), ("vertigo",), 2)]
+    vocabulary = Vocabulary.build(["NSAIDs are used for pain; vertigo is common. 1"], rules)
+    assert unmentioned(vocabulary, "Ménière disease?") == []
+    assert unmentioned(vocabulary, "motrin-associated ulcer?") == []
+    assert unmentioned(vocabulary, "motrin-tafamidis?") == ["motrin-tafamidis"]
 
 
 def test_a_brand_counts_only_when_its_bridge_reaches_the_corpus():

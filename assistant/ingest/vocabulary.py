@@ -153,9 +153,6 @@ def _stem_keys(terms: Iterable[str]) -> dict[tuple[str, ...], str]:
     return keys
 
 
-# --- the vocabulary used at query time ---------------------------------------------------
-
-
 @dataclass(slots=True)
 class Vocabulary:
     """What the corpus says and how a clinician may say it."""
@@ -397,26 +394,27 @@ class Vocabulary:
         )
 
     def _unmentioned(self, query: Words, terms: list[str]) -> tuple[tuple[str, float], ...]:
-        """The question's words no article mentions, with their Zipf (`ingest.unmentioned`):
-        not the corpus's in any inflection, not a glossary term whose bridge reaches the corpus
-        ("Motrin" reaches "NSAIDs"), not a slip the vocabulary corrects."""
+        """The question's words no article mentions, with their Zipf (`ingest.unmentioned`), but
+        not those whose rare parts glossary terms bridge to the corpus ("Motrin-associated")."""
         found = []
         reached: set[str] | None = None
-        for word in dict.fromkeys(rare.unaccented(w).removesuffix("'s") for w in query.words):
+        for typed in dict.fromkeys(w.removesuffix("'s") for w in query.words):
+            word = rare.unaccented(typed)  # looked up as a keyboard types it, shown as typed
             if word in self._plain or max(map(len, word.split("-"))) < rare.MIN_LETTERS:
                 continue  # shorthand: "pna", "ATTR-CM"
-            rarity = self._rarity_of(word)
-            if rarity is None:
+            if (rarity := self._rarity_of(word)) is None:
                 continue
             if reached is None:  # the stems of the glossary terms that reach the corpus
                 reached = {
-                    stem
+                    plain
                     for term in terms
                     if self.in_corpus(term) or any(map(self.in_corpus, self._bridge_of(term)))
                     for stem in tokenize([term])[0]
+                    for plain in (stem, rare.unaccented(stem))
                 }
-            if not set(tokenize([word])[0]) - self.stems <= reached:  # "tafamidis-treated"
-                found.append((word, rarity))
+            rare_parts = " ".join(self._rare_parts(word))
+            if not set(tokenize([rare_parts])[0]) - self._plain <= reached:
+                found.append((typed, rarity))
         return tuple(found)
 
     def _rarity_of(self, word: str) -> float | None:
@@ -431,15 +429,18 @@ class Vocabulary:
             or not all(p.isalpha() for p in parts)
             or set(tokenize([word])[0]) <= self._plain
             or self._correction(word) is not None
-            or (
-                len(parts) > 1
-                and all(p in self._plain or zipf(p) >= rare.REPORTED_BELOW for p in parts)
-            )
+            or (len(parts) > 1 and not self._rare_parts(word))
             or rare.cut_from(word, self._sorted_words)
             or rare.slip_of_english(word)
         ):
             rarity = None
         return _remember(self._rarity, word, rarity)
+
+    def _rare_parts(self, word: str) -> list[str]:
+        """The parts of a hyphenated word neither the corpus nor English often writes."""
+        return [
+            p for p in word.split("-") if p not in self._plain and zipf(p) < rare.REPORTED_BELOW
+        ]
 
     def bridge_units(self) -> list[str]:
         """Every glossary bridge a question can gain, as `Words.shifts` names it: what a

@@ -369,7 +369,7 @@ def train_ranker(
         data, [example_key(e) for e in usable], settings, progress=say,
         writers=[e.by for e in usable],
     )  # fmt: skip
-    cut = fit_cut([words for _, words in asked], settings.unmentioned_budget)
+    cut = fit_cut([w for _, w in asked], settings.unmentioned_budget) if vocabulary else None
     described = {
         "trained": True,
         "reason": None,
