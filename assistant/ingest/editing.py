@@ -186,19 +186,18 @@ def answered(
 
 def _answered(example: Example, passage: Passage, corpus_dir: Path, phrase: str) -> Done:
     target = corpus_dir / EXAMPLES_DIR / f"{passage.article_id}.jsonl"
-    line = _move(example, target, {"gold": [phrase]}, dropped=("gold", "not_answered_by"))
-    if line is None:
-        there = (_where(_lines(target), example) or 0) + 1
-        return Done(str(target), there, example.question, "already answered there")
+    line, moved = _move(example, target, {"gold": [phrase]}, dropped=("gold", "not_answered_by"))
+    if not moved:
+        return Done(str(target), line, example.question, "already answered there")
     return Done(str(target), line, example.question,
                 f"answered by {passage.id[:12]}: gold {phrase!r}")  # fmt: skip
 
 
 def _move(
     example: Example, target: Path, given: dict[str, Any], dropped: Sequence[str]
-) -> int | None:
+) -> tuple[int, bool]:
     """Move the example's line from its file to the end of `target`, without the `dropped`
-    fields and with the `given` ones; its line number there, or None when it was moved
+    fields and with the `given` ones: its line number there, and False when it was moved
     already (its line in `target`, none in its file). The caller holds the folder's lock."""
     source = Path(example.source)
     lines = _lines(source)
@@ -208,13 +207,13 @@ def _move(
     if i is None:
         if there is None:
             raise ArticleError(str(source), f"no line holds the example {example.question!r}")
-        return None
+        return there + 1, False
     if there is None:
         data = json.loads(lines[i])
         kept.append(_dump({**{k: v for k, v in data.items() if k not in dropped}, **given}))
         _write(target, kept)
     _write(source, lines[:i] + lines[i + 1 :])
-    return len(kept) if there is None else there + 1
+    return (len(kept) if there is None else there + 1), True
 
 
 def still_out_of_scope(example: Example, passage: Passage) -> Done:
@@ -263,8 +262,7 @@ def move_out_of_scope(example: Example, corpus_dir: Path) -> Done:
     nearest statement left. Once, whatever is run twice."""
     target = corpus_dir / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl"
     with locked(corpus_dir / EXAMPLES_DIR):
-        line = _move(example, target, {"gold": []}, dropped=("gold",))
-        if line is None:
-            there = (_where(_lines(target), example) or 0) + 1
-            return Done(str(target), there, example.question, "already out of scope")
+        line, moved = _move(example, target, {"gold": []}, dropped=("gold",))
+        if not moved:
+            return Done(str(target), line, example.question, "already out of scope")
     return Done(str(target), line, example.question, "moved out of scope (its passage is gone)")
