@@ -38,18 +38,16 @@ from assistant.errors import AssistantError, IndexStoreError
 from assistant.ingest.asked import asked_in
 from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
-from assistant.ingest.examples import (
-    OUT_OF_SCOPE,
-    Examples,
+from assistant.ingest.examples import OUT_OF_SCOPE, Examples, load_examples
+from assistant.ingest.lineage import Lineage, Similar, former_of, trace
+from assistant.ingest.losses import (
     dropped_message,
-    load_examples,
     lost_examples,
     lost_message,
     out_of_scope_message,
     stale_message,
     too_stale,
 )
-from assistant.ingest.lineage import Lineage, Similar, former_of, trace
 from assistant.ingest.vocabulary import Rule, Vocabulary, load_synonyms
 from assistant.records import Article, Passage
 from assistant.search.lexical import LexicalIndex

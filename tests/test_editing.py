@@ -100,3 +100,20 @@ def test_a_line_separator_inside_a_question_stays_inside_its_line(corpus_copy, r
     copies = [e for e in again.out_of_scope if "\u2028" in e.question]
     assert len(copies) == 2  # both copies (one key) are marked, so neither is set aside again
     assert all(e.not_answered_by == (passages[0].id,) for e in copies)
+
+
+def test_a_rewrite_keeps_the_files_permissions_byte_order_mark_and_line_endings(corpus_copy):
+    """A group-writable file shared by an editor and the desk's server stayed 0644 after a
+    rewrite, and a file saved on Windows showed every line changed in a diff."""
+    path = corpus_copy / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    path.write_bytes(b"\xef\xbb\xbf" + "".join(f"{line}\r\n" for line in lines).encode())
+    path.chmod(0o664)
+    examples, passages = _load(corpus_copy)
+    still_out_of_scope(examples.out_of_scope[0], passages[0])
+    raw = path.read_bytes()
+    assert path.stat().st_mode & 0o777 == 0o664
+    assert raw.startswith(b"\xef\xbb\xbf") and raw.count(b"\r\n") == len(lines)
+    assert raw.count(b"\n") == len(lines)  # no bare line end crept in
+    after = raw.decode("utf-8-sig").split("\r\n")[:-1]
+    assert [i for i, (a, b) in enumerate(zip(lines, after, strict=True)) if a != b] == [0]

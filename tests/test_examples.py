@@ -113,6 +113,30 @@ def test_examples_of_an_article_that_is_not_there_are_refused(corpus_copy):
         _examples(corpus_copy)
 
 
+def test_a_question_both_answered_and_out_of_scope_is_refused_naming_both_lines(corpus_copy):
+    """Edited by hand, the two files could teach the ranker to answer a question and to decline
+    it at once; a repeat with the same answer, or another phrase of it, is no contradiction."""
+    article = corpus_copy / EXAMPLES_DIR / f"{ARTICLE_ID}.jsonl"
+    outside = corpus_copy / EXAMPLES_DIR / f"{OUT_OF_SCOPE}.jsonl"
+    with article.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"question": "IVIg dose at 70 kg?", "gold": ["Dosing"]}) + "\n")
+        handle.write(
+            json.dumps({"question": "ivig  DOSE at 70 KG?", "gold": ["1.6-2.4 g/kg"]}) + "\n"
+        )
+    _examples(corpus_copy)
+    answered_at = len(article.read_text(encoding="utf-8").splitlines()) - 1
+    with outside.open("a", encoding="utf-8") as handle:
+        handle.write(json.dumps({"question": "IVIg dose at 70 kg?", "gold": []}) + "\n")
+    declined_at = len(outside.read_text(encoding="utf-8").splitlines())
+    with pytest.raises(ArticleError) as refused:
+        _examples(corpus_copy)
+    message = str(refused.value)
+    assert message.startswith(
+        f"{outside}:{declined_at}: 'IVIg dose at 70 kg?' is out of scope here"
+    )
+    assert f"{article}:{answered_at}; keep it in one of the two files" in message
+
+
 def test_an_edit_that_removes_a_gold_phrase_lists_its_examples_and_leaves_them_out(corpus_copy):
     article = corpus_copy / ARTICLE.name
     old, new = "Rituximab efficacy is not established in MMN", "Rituximab is unproven in MMN"

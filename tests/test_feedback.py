@@ -287,6 +287,17 @@ def test_a_gold_phrase_must_come_from_the_judged_passage(store, corpus):
     assert lines_of(corpus / "examples" / f"{ARTICLE_ID}.jsonl")[-1]["gold"] == ["1.6-2.4 G/KG"]
 
 
+def test_a_gold_phrase_is_checked_in_whole_words_as_the_build_reads_it(store, corpus):
+    """A cut word would be written and then left out of training as stale; spacing the build
+    ignores must not be refused."""
+    feedback_id = store.add(judged())
+    with pytest.raises(FeedbackError, match=r"whole words \(it is inside '1.6-2.4 g/kg'\)"):
+        accept(store, corpus, feedback_id, gold="1.6-2.4 g/k")
+    assert store.get(feedback_id).status == "new"
+    accept(store, corpus, feedback_id, gold="1.6-2.4  g/kg")
+    assert lines_of(corpus / "examples" / f"{ARTICLE_ID}.jsonl")[-1]["gold"] == ["1.6-2.4  g/kg"]
+
+
 def test_not_this_needs_the_passage_that_does_answer_or_out_of_scope(store, corpus):
     wrong = store.add(judged("not", text="Sensory nerve conduction"))
     with pytest.raises(FeedbackError, match="give --gold PHRASE naming the passage that does"):

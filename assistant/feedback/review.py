@@ -13,17 +13,15 @@ the same question with the same history already in the target file is not writte
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from assistant.feedback.store import Feedback, FeedbackError, FeedbackStore
 from assistant.ingest.corpus import load_corpus
-from assistant.ingest.editing import locked
+from assistant.ingest.editing import dump_line, locked, write_lines
 from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, normalise
-from assistant.ingest.matching import holds
+from assistant.ingest.matching import holds, inside_words
 from assistant.ingest.parsing import split_lines
 from assistant.records import Article
 
@@ -127,21 +125,25 @@ def _gold(row: Feedback, article: Article, gold: str | None) -> str:
                 "edited); give --gold PHRASE from the passage that answers"
             )
         return judged.text
-    needle = gold.strip().lower()
-    if not needle:
+    phrase = gold.strip()
+    if not phrase:
         raise FeedbackError("--gold is empty; give a phrase copied from the passage")
-    holders = [p for p in article.passages if needle in p.text.lower()]
+    # whole words, as the build matches examples: "g/k" inside "g/kg" would be written, then
+    # left out of training as stale
+    holders = [p for p in article.passages if holds(p.text, phrase)]
     if not holders:
+        inside = inside_words([p.text for p in article.passages], phrase)
+        hint = f" (it is inside {', '.join(map(repr, inside))})" if inside else ""
         raise FeedbackError(
-            f"no passage of {article.id} contains {gold!r}; copy the phrase from the passage "
-            "exactly as printed"
+            f"no passage of {article.id} says {gold!r} in whole words{hint}; copy the phrase "
+            "from the passage exactly as printed"
         )
     if row.verdict == "answers" and judged is not None and judged not in holders:
         raise FeedbackError(
             f"{gold!r} is not in the judged passage ({judged.text[:60]!r}…); copy the phrase "
             "from that passage"
         )
-    return gold.strip()
+    return phrase
 
 
 def _of(articles: list[Article], passage_id: str, gold: str | None) -> tuple[str, str]:
@@ -195,11 +197,8 @@ def append_question(
         for other in sorted(folder.glob("*.jsonl")):
             if (found := _line_of(other, key)) is not None:
                 return Decision(other, found, added=False)
-        text = path.read_text(encoding="utf-8") if path.exists() else ""
-        lines = split_lines(text)
-        if text and not text.endswith("\n"):
-            text += "\n"
-        _replace(path, text + json.dumps(entry, ensure_ascii=False) + "\n")
+        lines = split_lines(path.read_text(encoding="utf-8-sig")) if path.exists() else []
+        write_lines(path, [*lines, dump_line(entry)])  # the file's own BOM and line ending
         return Decision(path, len(lines) + 1, added=True)
 
 
@@ -219,26 +218,3 @@ def _line_of(path: Path, key: tuple[str, tuple[str, ...]]) -> int | None:
         if same == key:
             return number
     return None
-
-
-def _replace(path: Path, text: str) -> None:
-    """Write a whole new file beside the old one, then swap it in: a crash leaves either."""
-    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if path.exists():
-            os.chmod(temporary, path.stat().st_mode & 0o777)
-        else:
-            os.chmod(temporary, 0o644)
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a crash
-        try:
-            os.fsync(directory)
-        finally:
-            os.close(directory)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

@@ -14,10 +14,11 @@ and each file is replaced whole and atomically, so a failed write loses nothing.
 
 from __future__ import annotations
 
+import codecs
 import fcntl
 import json
 import os
-import secrets
+import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -76,17 +77,45 @@ def _lines(path: Path) -> list[str]:
         raise ArticleError(str(path), f"cannot read the examples file ({exc})") from None
 
 
-def _write(path: Path, lines: Sequence[str]) -> None:
+def write_lines(path: Path, lines: Sequence[str]) -> None:
+    """Replace an examples file with `lines`, written the way the file was: its byte-order
+    mark and line ending kept, so that a changed line is the only one a diff shows."""
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raw = b""
+    newline = "\r\n" if b"\r\n" in raw else "\n"
+    bom = "\ufeff" if raw.startswith(codecs.BOM_UTF8) else ""
+    replace_file(path, bom + "".join(f"{line}{newline}" for line in lines))
+
+
+def replace_file(path: Path, text: str) -> None:
+    """Write a whole new file beside the old one, then swap it in: a crash leaves either. The
+    file keeps its permissions (a group-writable file an editor and the desk's server share
+    stays so), and the text is written as given, line endings untranslated."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    temporary.write_text("".join(f"{line}\n" for line in lines), encoding="utf-8")
-    os.replace(temporary, path)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(temporary, path.stat().st_mode & 0o777 if path.exists() else 0o644)
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)  # the rename itself survives a crash
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
 
 
 _LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
 
 
-def _dump(data: dict[str, Any]) -> str:
+def dump_line(data: dict[str, Any]) -> str:
     """One JSON line, readable as written, with the characters `str.splitlines` breaks on
     escaped (JSON leaves them raw), so that the file still reads one example a line."""
     text = json.dumps(data, ensure_ascii=False)
@@ -151,10 +180,10 @@ def _fix(followed: Sequence[Followed]) -> list[Done]:
             moves = dict(item.moves)
             gold = [moves.get(g, g) for g in data.get("gold") or []]
             data["gold"] = [g for g in gold if g != DROPPED]
-            lines[i] = _dump(data)
+            lines[i] = dump_line(data)
             what = describe(item.moves)
             done.append(Done(source, i + 1, item.example.question, what))
-        _write(path, lines)
+        write_lines(path, lines)
     return done
 
 
@@ -210,9 +239,9 @@ def _move(
         return there + 1, False
     if there is None:
         data = json.loads(lines[i])
-        kept.append(_dump({**{k: v for k, v in data.items() if k not in dropped}, **given}))
-        _write(target, kept)
-    _write(source, lines[:i] + lines[i + 1 :])
+        kept.append(dump_line({**{k: v for k, v in data.items() if k not in dropped}, **given}))
+        write_lines(target, kept)
+    write_lines(source, lines[:i] + lines[i + 1 :])
     return (len(kept) if there is None else there + 1), True
 
 
@@ -237,8 +266,8 @@ def _still_out_of_scope(example: Example, passage: Passage, source: Path) -> Don
         if passage.id not in checked:
             checked.append(passage.id)
         data["not_answered_by"] = checked
-        lines[i] = _dump(data)
-    _write(source, lines)
+        lines[i] = dump_line(data)
+    write_lines(source, lines)
     return Done(example.source, first + 1, example.question,
                 f"still out of scope after {passage.id[:12]}")  # fmt: skip
 
@@ -252,7 +281,7 @@ def drop(example: Example) -> Done:
         i = _where(lines, example)
         if i is None:
             return Done(example.source, example.line, example.question, "already removed")
-        _write(source, lines[:i] + lines[i + 1 :])
+        write_lines(source, lines[:i] + lines[i + 1 :])
     return Done(example.source, i + 1, example.question, "removed (its passage is gone)")
 
 
