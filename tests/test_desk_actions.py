@@ -171,14 +171,20 @@ def test_accepting_out_of_scope_writes_to_the_out_of_scope_file(
     assert entry.target == f"feedback #{feedback_id}" and entry.detail.startswith("out of scope")
 
 
-def test_out_of_scope_with_a_passage_too_is_refused(decisions, store, corpus_copy, out_of_scope):
+@pytest.mark.parametrize("also", ["passage", "gold"])
+def test_out_of_scope_with_a_passage_too_is_refused_in_the_desks_words(
+    decisions, store, corpus_copy, out_of_scope, examples, also
+):
+    """The desk showed "give either --gold … or --out-of-scope": flags it does not have."""
     feedback_id = judged(store, corpus_copy)
-    before = out_of_scope.read_bytes()
-    with pytest.raises(FeedbackError, match="either"):
-        decisions.accept(
-            "alice", feedback_id, out_of_scope=True, passage=passage_id(corpus_copy, DOSE)
-        )
-    assert out_of_scope.read_bytes() == before
+    before, inside = out_of_scope.read_bytes(), examples.read_bytes()
+    given = {"passage": passage_id(corpus_copy, DOSE)} if also == "passage" else {"gold": "1.6"}
+    with pytest.raises(FeedbackError) as refused:
+        decisions.accept("alice", feedback_id, out_of_scope=True, **given)
+    message = str(refused.value)
+    assert "“None: the article does not cover it” takes no passage or gold phrase" in message
+    assert "--" not in message
+    assert out_of_scope.read_bytes() == before and examples.read_bytes() == inside
     assert store.get(feedback_id).status == "new"
 
 
@@ -301,14 +307,37 @@ def test_a_question_for_an_unknown_passage_is_refused(decisions, examples):
     assert examples.read_bytes() == before
 
 
-def test_a_question_already_out_of_scope_is_not_added_to_the_article(
+def test_a_question_already_out_of_scope_is_refused_naming_its_line(
     decisions, corpus_copy, examples, out_of_scope
 ):
+    """It was reported as added ("already an example") while the file kept it out of scope."""
     (first,) = lines(out_of_scope)[:1]
-    before = examples.read_bytes()
-    outcome = decisions.add_question("alice", passage_id(corpus_copy, DOSE), first["question"])
-    assert examples.read_bytes() == before
-    assert f"already an example at {out_of_scope}:1" in outcome.message
+    before, outside = examples.read_bytes(), out_of_scope.read_bytes()
+    with pytest.raises(
+        FeedbackError,
+        match=rf"{out_of_scope}:1 already holds this question, "
+        r"with it as out of scope; this decision would record the gold phrases",
+    ):
+        decisions.add_question("alice", passage_id(corpus_copy, DOSE), first["question"])
+    assert examples.read_bytes() == before and out_of_scope.read_bytes() == outside
+
+
+def test_another_passage_that_answers_an_example_adds_its_phrase_to_that_line(
+    decisions, store, corpus_copy, examples
+):
+    """A clinician judged passage 2 of a home-page example question as answering too: accepted,
+    the file was left as it was and the desk said done."""
+    first, second = judged(store, corpus_copy), judged(store, corpus_copy)
+    decisions.accept("alice", first, passage=passage_id(corpus_copy, DOSE), gold="1.6-2.4 g/kg")
+    line = len(lines(examples))
+    outcome = decisions.accept(
+        "bob", second, passage=passage_id(corpus_copy, TIMELINE), gold="peaks at 2 weeks"
+    )
+    assert outcome.message.endswith(
+        f"gold 'peaks at 2 weeks' added to the example at {examples}:{line}."
+    )
+    assert lines(examples)[line - 1]["gold"] == ["1.6-2.4 g/kg", "peaks at 2 weeks"]
+    assert len(lines(examples)) == line and store.get(second).status == "accepted"
 
 
 def test_append_question_appends_to_a_file_without_a_final_newline(corpus_copy, examples):

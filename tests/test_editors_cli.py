@@ -1,12 +1,20 @@
 """`mmn-assistant editors`: the accounts that open the desk, managed from a shell. Passwords
 are asked twice and never printed; every change is in the audit trail.
 
-No model, server or browser (click's runner, a feedback store in tmp_path)."""
+No model, server or browser (click's runner, a feedback store in tmp_path; a pseudo-terminal
+for what an editor types at one)."""
 
 from __future__ import annotations
 
 import json
+import os
+import pty
+import select
 import sqlite3
+import subprocess
+import sys
+import termios
+import time
 from pathlib import Path
 
 import pytest
@@ -38,15 +46,64 @@ def added(db: Path, name: str = "alice") -> Result:
     return result
 
 
-def test_add_asks_twice_and_never_prints_the_password(db):
-    result = added(db)
-    assert result.output.count("Password") == 1 and "Repeat for confirmation" in result.output
-    assert PASSWORD not in result.output
-    assert f"added editor alice; the desk is at /desk on the server using {db}" in result.output
+def _once_echo_is_off(terminal: int) -> None:
+    """Wait until the prompt has turned the terminal's echo off (it prints itself first)."""
+    deadline = time.monotonic() + 10
+    while termios.tcgetattr(terminal)[3] & termios.ECHO and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def _at_a_terminal(db: Path, *typed: str) -> tuple[int, str]:
+    """`editors add alice` run at a real terminal (a pseudo-terminal), typing each of `typed`
+    after the next prompt, then Ctrl-D (end of input) at any further one: what an editor sees, echo and all."""
+    master, slave = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "assistant", "editors", "add", "alice", "--db", str(db)],
+        stdin=slave, stdout=slave, stderr=slave, close_fds=True,
+    )  # fmt: skip
+    os.close(slave)
+    seen = b""
+    answered = 0  # how much had been shown when the last prompt was answered
+    deadline = time.monotonic() + 60
+    prompts = iter(typed)
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the command ended and closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+            shown = seen.rstrip()
+            if shown.endswith(b":") and len(shown) > answered:  # a new prompt: answer, or Ctrl-D
+                answered = len(shown)
+                _once_echo_is_off(master)  # as a person's typing would come
+                answer = next(prompts, None)
+                os.write(master, b"\x04" if answer is None else f"{answer}\n".encode())
+        elif process.poll() is not None:
+            break
+    os.close(master)
+    return process.wait(timeout=30), seen.decode(errors="replace")
+
+
+def test_add_asks_twice_at_a_terminal_and_never_prints_the_password(db):
+    code, shown = _at_a_terminal(db, PASSWORD, PASSWORD)
+    assert code == 0, shown
+    assert shown.count("Password") == 1 and "Repeat for confirmation" in shown
+    assert PASSWORD not in shown and "echoed" not in shown
+    assert f"added editor alice; the desk is at /desk on the server using {db}" in shown
     assert Accounts(FeedbackStore(db)).login("alice", PASSWORD).session is not None
     with sqlite3.connect(db) as store:
         (hashed,) = store.execute("SELECT hash FROM editors").fetchone()
     assert hashed.startswith("$argon2id$") and PASSWORD not in hashed
+
+
+def test_from_a_pipe_the_password_is_two_lines_and_never_printed(db):
+    result = added(db)
+    assert "Password" not in result.output and PASSWORD not in result.output
+    assert Accounts(FeedbackStore(db)).login("alice", PASSWORD).session is not None
 
 
 def test_add_stores_the_name_in_lower_case(db):
@@ -57,9 +114,13 @@ def test_add_stores_the_name_in_lower_case(db):
 def test_two_different_passwords_are_not_accepted(db):
     result = editors(db, "add", "alice", input=f"{PASSWORD}\n{NEW_PASSWORD}\n")
     assert result.exit_code == 1
-    assert "the two entered values do not match" in result.output.lower()
+    # piped, it said the values did not match, asked again, then that nothing was sent twice
+    assert "Error: the two lines on standard input differ" in result.output
+    assert "no password to read" not in result.output
     assert PASSWORD not in result.output and NEW_PASSWORD not in result.output
     assert Accounts(FeedbackStore(db)).editors() == []
+    code, shown = _at_a_terminal(db, PASSWORD, NEW_PASSWORD)  # at a terminal: asked again
+    assert code != 0 and "do not match" in shown and Accounts(FeedbackStore(db)).editors() == []
 
 
 def test_a_short_password_is_refused_with_exit_1(db):

@@ -69,6 +69,13 @@ def test_no_example_is_a_question_of_the_blind_test_sets():
         (ARTICLE_ID, '{"question": "dose?", "history": "x", "gold": ["a"]}', '"history" must be'),
         (OUT_OF_SCOPE, '{"question": "dose?", "gold": ["IVIg"]}', "out-of-scope example has"),
         (ARTICLE_ID, '{"question": "dose?", "gold": ["Dosing", "."]}', "has no letter or digit"),
+        # a blank earlier question was dropped, and the follow-up trained as asked alone
+        (
+            ARTICLE_ID,
+            '{"question": "and for kids?", "history": [" "], "gold": ["Dosing"]}',
+            "history\\[0\\] is empty",
+        ),
+        (ARTICLE_ID, json.dumps({"question": "dose? " * 1000, "gold": ["Dosing"]}), "the limit is"),
         (
             ARTICLE_ID,
             '{"question": "and for kids?", "histroy": ["IVIg dose?"], "gold": ["Dosing"]}',

@@ -267,11 +267,13 @@ def test_accepting_the_same_question_twice_never_duplicates_it(store, corpus):
 
 
 def test_a_question_already_out_of_scope_is_not_added_to_the_article_too(store, corpus):
+    """Refused, the judgement left to decide: reported as done, the decision was not written."""
     first = store.add(judged("missing", question="Does IVIg thin the blood?"))
     second = store.add(judged("not", question="Does IVIg thin the blood?"))
     accept(store, corpus, first)
-    decision = accept(store, corpus, second, gold="1.6-2.4 g/kg")
-    assert not decision.added and decision.path.name == "out-of-scope.jsonl"
+    with pytest.raises(FeedbackError, match="out-of-scope.jsonl:.* already holds this question"):
+        accept(store, corpus, second, gold="1.6-2.4 g/kg")
+    assert store.get(second).status == "new"
     assert (
         "Does IVIg thin the blood?" not in (corpus / "examples" / f"{ARTICLE_ID}.jsonl").read_text()
     )

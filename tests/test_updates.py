@@ -141,6 +141,9 @@ def test_status_shows_the_change_report_and_json_gives_it_to_scripts(chain):
         CliRunner().invoke(cli, ["status", "--index-dir", str(live), "--json"]).output
     )
     assert data["changes"] == built["reordered"][1].manifest.changes
+    # what `build --rollback` could go back to, as the text lists it: every other version
+    assert data["version"] not in data["kept"] and len(data["kept"]) >= 1
+    assert f"also kept       {', '.join(data['kept'])}" in shown.output
 
 
 def test_examples_fix_writes_the_followed_phrases_and_the_next_build_needs_no_lineage(chain):

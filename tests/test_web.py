@@ -380,6 +380,11 @@ def test_the_thread_links_each_earlier_question_to_its_own_answer(client):
         query = parse_qs(urlsplit(link["href"]).query)
         assert query["q"] == [history[i]]
         assert query.get("history", []) == history[:i]
+        assert "article" not in query
+    # searched in one article, each earlier answer is reopened in that article too
+    doc = page(client, views.ask_url("And the side effects?", history, ARTICLE_ID))
+    for link in doc.one("nav", "thread").find_all("a"):
+        assert parse_qs(urlsplit(link["href"]).query)["article"] == [ARTICLE_ID]
 
 
 @pytest.mark.model

@@ -6,6 +6,7 @@ The browser clicks the same buttons, with and without JavaScript, in test_browse
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -225,6 +226,20 @@ def test_a_damaged_store_never_stops_answers_and_the_page_says_so(client, store_
     assert NOTICES["failed"] in back.text and DOSE_PASSAGE in back.text
 
 
+def test_a_store_folder_the_server_cannot_reach_never_stops_the_page(engine, tmp_path):
+    """A store configured under a file (or a folder the service user may not enter) raised
+    NotADirectoryError from the form key's clean-up: every answer page was a 500."""
+    (tmp_path / "not-a-folder").write_text("a file", encoding="utf-8")
+    settings = current(feedback_db=tmp_path / "not-a-folder" / "feedback.sqlite3")
+    with TestClient(create_app(settings, engine=engine), base_url=BASE) as client:
+        for _ in range(2):  # and not only the first time
+            doc = ask(client, DOSE)
+            assert DOSE_PASSAGE in doc.text
+        response = send(client, form_of(doc), "answers", json=True)
+    assert response.status_code == 503
+    assert response.json() == {"saved": False, "message": NOTICES["failed"]}
+
+
 def test_a_new_form_cookie_for_each_judgement_does_not_lift_the_limit(engine, store_path):
     """Anyone may load a page and get a form cookie: a client that did so before each judgement
     passed the per-browser limit and could fill the store and the editors' queue. An address
@@ -313,3 +328,31 @@ def test_a_judgement_must_name_what_was_shown(client, store_path, change, messag
     response = post_form(client, data, Accept="application/json")
     assert response.status_code == 422 and message in response.json()["message"]
     assert rows(store_path) == []
+
+
+def test_a_judgement_refused_without_script_says_so_and_leads_back_to_the_answer(client):
+    """Without JavaScript a refusal showed "Unprocessable Entity", a raw clause and no way back
+    to the answer it told the clinician to reload."""
+    form = form_of(ask(client, DOSE))
+    data = [(n, "2" if n == "rank" else v) for n, v in fields(form)] + [("verdict", "answers")]
+    response = post_form(client, data)
+    assert response.status_code == 422
+    page = parse(response.text)
+    assert page.one("h1").text == "Your judgement was not saved"
+    message = page.one("p", "error-panel__message").text
+    assert message == "The answer has changed since the page was shown; ask again."
+    (back,) = [a for a in page.find_all("a") if a.text == "Back to the answer"]
+    reopened = parse(client.get(back["href"]).text)
+    assert DOSE_PASSAGE in reopened.text and reopened.one("h1") is not None
+    assert parse_qs(urlsplit(back["href"]).query)["q"] == [DOSE]
+
+
+def test_the_shipped_proxy_passes_the_host_with_its_port(client, store_path):
+    """nginx's `$host` drops the port: behind deploy/nginx.conf on :8000 the browser's Origin
+    named the port and the Host did not, so every judgement was refused as from another site."""
+    conf = (Path(__file__).parents[1] / "deploy" / "nginx.conf").read_text(encoding="utf-8")
+    assert re.findall(r"^\s*proxy_set_header\s+Host\s+(\S+);", conf, re.MULTILINE) == ["$http_host"]
+    doc = ask(client, DOSE)  # what the browser sends through it: Origin and Host, port and all
+    sent = send(client, form_of(doc), "answers", json=True, Origin="http://127.0.0.1:8000",
+                Host="127.0.0.1:8000")  # fmt: skip
+    assert sent.status_code == 200 and len(rows(store_path)) == 1

@@ -29,7 +29,7 @@ from assistant.ingest.lineage import Similar, lazily
 from assistant.search.loaded import LoadedIndex
 from assistant.settings import Settings, current
 from assistant.store import published_version
-from web import api, feedback, pages
+from web import api, feedback, pages, text
 from web.desk import routes as desk
 from web.desk.auth import Desk, Refused, desk_of
 from web.guard import LOG_CONFIG, SECURITY_HEADERS, RequestGuard
@@ -206,7 +206,8 @@ def _validation_message(errors: list[dict[str, Any]]) -> str:
         message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
         if error.get("type") == "json_invalid":
             reason = (error.get("ctx") or {}).get("error", "it cannot be parsed")
-            message = f"the body is not valid JSON ({reason} at character {where or 0})"
+            at = next((p for p in reversed(error.get("loc", ())) if isinstance(p, int)), 0)
+            message = f"the body is not valid JSON ({reason} at character {at})"
         elif not where:
             message = (
                 "the body must be a JSON object such as "
@@ -233,7 +234,7 @@ def error_response(request: Request, status: int, message: str, detail: Any) -> 
     """An error in the documented shape for the API, a styled page for a person elsewhere."""
     if request.url.path.startswith(API_PATHS):
         return JSONResponse({"message": message, "detail": detail}, status_code=status)
-    return pages.error_page(request, status, pages.sentence(message))
+    return pages.error_page(request, status, text.sentence(message))
 
 
 def lineage_model(app: FastAPI, settings: Settings) -> Similar:

@@ -52,9 +52,11 @@ class Conversation:
         return HISTORY_TRIMMED.format(kept=len(self.turns), dropped=self.dropped, noun=noun)
 
 
-def ask_url(question: str, history: Sequence[str] = ()) -> str:
-    """The link to an answer: a GET a colleague can open, history oldest first."""
-    return "/ask?" + urlencode([("q", question), *(("history", h) for h in history)])
+def ask_url(question: str, history: Sequence[str] = (), article: str = "") -> str:
+    """The link to an answer: a GET a colleague can open, history oldest first, and the
+    article the search was kept to, if one was chosen."""
+    chosen = [("article", article)] if article else []
+    return "/ask?" + urlencode([("q", question), *(("history", h) for h in history), *chosen])
 
 
 def _sent(name: str, value: str) -> int:
@@ -82,6 +84,8 @@ def trim_history(history: Sequence[str], question: str = "") -> tuple[tuple[str,
     return tuple(reversed(kept)), len(asked) - len(kept)
 
 
-def conversation(history: Sequence[str], dropped: int = 0) -> Conversation:
-    turns = tuple(Turn(q, ask_url(q, history[:i])) for i, q in enumerate(history))
+def conversation(history: Sequence[str], dropped: int = 0, article: str = "") -> Conversation:
+    """The earlier questions, each linked to its own answer, in the same article if one was
+    chosen (reopened across all articles, it could be another answer)."""
+    turns = tuple(Turn(q, ask_url(q, history[:i], article)) for i, q in enumerate(history))
     return Conversation(turns=turns, dropped=dropped)

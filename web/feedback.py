@@ -39,6 +39,7 @@ from assistant.store.directory import version_passages
 from web import views
 from web.forms import COOKIE, NOTICES, FormKeys, same_origin
 from web.pages import error_page
+from web.text import sentence
 
 log = logging.getLogger("mmn_assistant.web")
 
@@ -108,10 +109,23 @@ def _wants_json(request: Request) -> bool:
     return "application/json" in request.headers.get("accept", "")
 
 
-def _refuse(request: Request, status: int, message: str, **headers: str) -> Response:
+NOT_SAVED = "Your judgement was not saved"
+
+
+def _refuse(
+    request: Request,
+    status: int,
+    message: str,
+    form: dict[str, list[str]] | None = None,
+    **headers: str,
+) -> Response:
+    """A refused judgement: JSON for the page's script; without it, a page that says what to do
+    in a sentence and links back to the answer the judgement was about (when the form names
+    it), where "reload the answer" can be done."""
     if _wants_json(request):
         return JSONResponse({"saved": False, "message": message}, status, headers=headers)
-    response = error_page(request, status, message)
+    back = _answer_of(form) if form and _one(form, "question").strip() else None
+    response = error_page(request, status, sentence(message), heading=NOT_SAVED, back=back)
     response.headers.update(headers)
     return response
 
@@ -201,13 +215,14 @@ async def shown_to(
     return tuple((r.passage.id, r.passage.text) for r in answer.passages), not answer.answerable
 
 
+def _answer_of(form: dict[str, list[str]]) -> str:
+    """The answer the judgement was about: its question, conversation and article searched."""
+    return views.ask_url(_one(form, "question"), form.get("history", []), _one(form, "searched"))
+
+
 def answer_url(form: dict[str, list[str]], outcome: str) -> str:
     """The answer the judgement was about, with the notice to show on it."""
-    question, history = _one(form, "question"), form.get("history", [])
-    searched = _one(form, "searched")
-    extra = [("article", searched)] if searched else []
-    query = urlencode([*extra, ("feedback", outcome)])
-    return f"{views.ask_url(question, history)}&{query}#feedback-notice"
+    return f"{_answer_of(form)}&{urlencode([('feedback', outcome)])}#feedback-notice"
 
 
 @router.post("/feedback")
@@ -226,7 +241,10 @@ async def feedback(request: Request) -> Response:
         return _refuse(request, 400, "the form is not UTF-8 text")
     if not kept.keys.valid(request.cookies.get(COOKIE), _one(form, "csrf")):
         return _refuse(
-            request, 403, "the form has expired or was not sent from this page; reload the answer"
+            request,
+            403,
+            "the form has expired or was not sent from this page; reload the answer",
+            form,
         )
     # A client is a browser (its form cookie) at an address: behind a proxy every clinician
     # comes from the proxy's address, and one busy colleague must not use up the others' minute.
@@ -241,12 +259,13 @@ async def feedback(request: Request) -> Response:
             request,
             429,
             f"too many judgements in a minute; wait {wait} seconds and send it again",
+            form,
             **{"Retry-After": str(wait)},
         )
     try:
         judgement = read_judgement(form, engine, request.app.state.settings.index_dir)
     except QueryError as exc:
-        return _refuse(request, 422, str(exc))
+        return _refuse(request, 422, str(exc), form)
     shown, declined = await shown_to(engine, judgement)
     judgement = replace(judgement, shown=shown or judgement.shown, client=kept.keys.client(cookie))
     # "The article should cover this" is offered on a declined answer only, and a passage's
@@ -256,7 +275,9 @@ async def feedback(request: Request) -> Response:
         at = judgement.rank - 1
         changed = at >= len(shown) or shown[at][0] != judgement.passage
     if changed:
-        return _refuse(request, 422, "the answer has changed since the page was shown; ask again")
+        return _refuse(
+            request, 422, "the answer has changed since the page was shown; ask again", form
+        )
     try:
         await run_in_threadpool(kept.store.add, judgement)
         outcome = "saved"

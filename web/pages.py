@@ -145,22 +145,28 @@ def article_not_found(
     return render(request, "error.html", page, status_code=404)
 
 
-def sentence(message: str) -> str:
-    """A core error's clause ("the form is not UTF-8 text") as a page says it."""
-    text = message[:1].upper() + message[1:]
-    return text if text.endswith(".") else text + "."
-
-
-def error_page(request: Request, status_code: int, message: str | None = None) -> HTMLResponse:
+def error_page(
+    request: Request,
+    status_code: int,
+    message: str | None = None,
+    *,
+    heading: str | None = None,
+    back: str | None = None,
+) -> HTMLResponse:
     """A styled page for an HTTP error outside the JSON API (an unknown address, a bad method,
-    an address or body over the limits); `message` says what to do, where there is more to say."""
+    an address or body over the limits); `message` says what to do, where there is more to say,
+    `heading` what failed in a clinician's words, and `back` links the page it was about."""
     engine = getattr(request.app.state, "engine", None)
     site = views.site_of(engine.index) if engine else views.Site(articles=(), index_version="")
     if status_code == 404:
-        heading, default = "Page not found", views.PAGE_NOT_FOUND
+        title, default = "Page not found", views.PAGE_NOT_FOUND
     else:
-        heading, default = HTTPStatus(status_code).phrase, views.CANNOT_USE_ADDRESS
+        title, default = HTTPStatus(status_code).phrase, views.CANNOT_USE_ADDRESS
     page = views.ErrorPage(
-        site=site, status=status_code, heading=heading, message=message or default
+        site=site,
+        status=status_code,
+        heading=heading or title,
+        message=message or default,
+        back=back,
     )
     return render(request, "error.html", page, status_code=status_code)

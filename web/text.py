@@ -95,6 +95,12 @@ def scripts(text: str) -> Markup:
     return Markup(_SCRIPT.sub(lambda m: f"<{m[1].lower()}>{m[2]}</{m[1].lower()}>", shown))
 
 
+def sentence(message: str) -> str:
+    """A core error's clause ("the form is not UTF-8 text") as a page says it."""
+    text = message[:1].upper() + message[1:]
+    return text if text.endswith(".") else text + "."
+
+
 def long_date(day: date) -> str:
     """2 February 2026: unambiguous to a reader anywhere (the ISO date goes in <time>)."""
     return f"{day.day} {day:%B %Y}"

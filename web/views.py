@@ -293,6 +293,7 @@ class ErrorPage:
     heading: str
     message: str
     form: QuestionForm = field(default_factory=QuestionForm)
+    back: str | None = None  # the page it is about (a refused judgement's answer), linked
 
     @property
     def title(self) -> str:
@@ -331,8 +332,7 @@ def friendly(error: QueryError) -> str:
     message = re.sub(
         r"^history\[(\d+)\]", lambda m: f"Earlier question {int(m.group(1)) + 1}", message
     )
-    message = message[:1].upper() + message[1:]
-    return message if message.endswith(".") else message + "."
+    return text.sentence(message)
 
 
 def home_page(
@@ -421,7 +421,7 @@ def answer_page(
     return AnswerPage(
         site=site,
         question=answer.question,
-        conversation=conversation(answer.history, dropped),
+        conversation=conversation(answer.history, dropped, article),
         answerable=answer.answerable,
         message=None if answer.answerable else NOT_COVERED,
         unmentioned=answer.unmentioned,

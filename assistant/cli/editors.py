@@ -6,10 +6,8 @@ echoed, and only their argon2 hash is stored, in the feedback store (--db).
 
 from __future__ import annotations
 
-import getpass
 import json
 import sys
-import warnings
 from pathlib import Path
 
 import click
@@ -33,18 +31,20 @@ def editors() -> None:
 
 def _password() -> str:
     """Asked twice, never echoed; without a terminal, the first two lines of standard input
-    (getpass then prints that input may be echoed: a pipe's is not shown anyway)."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", getpass.GetPassWarning)
-            return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
-    except click.Abort:
-        if sys.stdin.isatty():
-            raise
-        raise click.ClickException(
-            "no password to read: type it twice at a terminal, or send it twice, a line each, "
-            "on standard input"
-        ) from None
+    (a pipe's input is not shown, so there is nothing to hide, and nothing to warn of)."""
+    if not sys.stdin.isatty():
+        first, second = sys.stdin.readline(), sys.stdin.readline()
+        if not second:
+            raise click.ClickException(
+                "no password to read: type it twice at a terminal, or send it twice, a line "
+                "each, on standard input"
+            )
+        if first.rstrip("\r\n") != second.rstrip("\r\n"):
+            raise click.ClickException(
+                "the two lines on standard input differ; send the same password twice"
+            )
+        return first.rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
 
 
 @editors.command(name="add")

@@ -317,7 +317,12 @@ def build(
 
 @click.command()
 @common.index_option
-@click.option("--json", "as_json", is_flag=True, help="Print the whole manifest as JSON.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the whole manifest as JSON, with the versions kept for rollback as `kept`.",
+)
 def status(index_dir: Path, as_json: bool) -> None:
     """Show the published index version: when and from which articles it was built, with which
     model, how many passages, and the other versions kept for rollback."""
@@ -340,8 +345,9 @@ def status(index_dir: Path, as_json: bool) -> None:
             "the version they had; `mmn-assistant build --rollback` or `mmn-assistant build` "
             "mends it"
         )
-    if as_json:
-        click.echo(common.as_json(manifest.to_json()))
+    others = [v for v in versions(index_dir) if v != version]
+    if as_json:  # with what `build --rollback` could go back to, as the text says
+        click.echo(common.as_json({**manifest.to_json(), "kept": others}))
         return
     model, report = manifest.model, manifest.build
     lines = [
@@ -364,6 +370,5 @@ def status(index_dir: Path, as_json: bool) -> None:
     lines += training_lines(manifest.training)
     lines += fine_tune_lines(manifest.fine_tuned)
     lines += change_lines(manifest.changes)
-    others = [v for v in versions(index_dir) if v != version]
     lines.append(f"  also kept       {', '.join(others) if others else 'none'}")
     click.echo("\n".join(lines))

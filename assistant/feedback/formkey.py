@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -16,7 +17,11 @@ def secret_for(store_path: Path) -> bytes:
     """The key that signs the page's form tokens, kept beside the store (created on first use,
     readable by its owner only), so tokens survive a restart and every worker shares them."""
     path = store_path.with_name(store_path.name + SECRET_SUFFIX)
-    if not path.exists():
+    try:
+        there = path.exists()  # a folder the server may not enter raises, it does not say no
+    except OSError as exc:
+        raise FeedbackError(f"{path}: cannot reach the form-token key ({exc})") from None
+    if not there:
         scratch = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -32,7 +37,8 @@ def secret_for(store_path: Path) -> bytes:
         except OSError as exc:
             raise FeedbackError(f"{path}: cannot create the form-token key ({exc})") from None
         finally:
-            scratch.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):  # never in place of the reason above
+                scratch.unlink(missing_ok=True)
     try:
         key = bytes.fromhex(path.read_text(encoding="ascii").strip())
     except (OSError, ValueError) as exc:

@@ -36,11 +36,15 @@ class Decision:
     path: Path
     line: int
     added: bool
-    """False when the example was already in the file (nothing written)."""
+    """False when the example was already in the file (its line kept, or given `extended`)."""
+    extended: tuple[str, ...] = ()
+    """Gold phrases added to the example that was already there: another passage answers."""
 
     @property
     def note(self) -> str:
         where = f"{self.path}:{self.line}"
+        if self.extended:
+            return f"gold {', '.join(map(repr, self.extended))} added to the example at {where}"
         return f"added as {where}" if self.added else f"already an example at {where}"
 
 
@@ -185,7 +189,9 @@ def append_question(
 ) -> Decision:
     """Add one example line unless the same question and history are already an example (in
     any examples file: the same question in an article's file and in out-of-scope.jsonl would
-    teach the ranker two answers)."""
+    teach the ranker two answers). An example of the same article gains the new gold phrases
+    (another passage answers it too); one that says otherwise (out of scope, or another
+    article) is refused, naming its line, so no decision is reported done and not written."""
     folder = corpus_dir / EXAMPLES_DIR
     path = folder / f"{article_id or OUT_OF_SCOPE}.jsonl"
     key = (normalise(question), tuple(normalise(h) for h in history))
@@ -196,10 +202,31 @@ def append_question(
     with locked(folder):
         for other in sorted(folder.glob("*.jsonl")):
             if (found := _line_of(other, key)) is not None:
-                return Decision(other, found, added=False)
+                return _already(other, found, path, gold)
         lines = split_lines(path.read_text(encoding="utf-8-sig")) if path.exists() else []
         write_lines(path, [*lines, dump_line(entry)])  # the file's own BOM and line ending
         return Decision(path, len(lines) + 1, added=True)
+
+
+def _already(other: Path, line: int, path: Path, gold: list[str]) -> Decision:
+    """The same question is an example at `other`:`line` already; `path` and `gold` are where
+    and with what the decision would have written it."""
+    lines = split_lines(other.read_text(encoding="utf-8-sig"))
+    data = json.loads(lines[line - 1])
+    written = [str(g) for g in data.get("gold") or []]
+    if other != path:
+        holds_now = f"gold phrases {written}" if written else "it as out of scope"
+        wanted = f"the gold phrases {gold}" if gold else "it as out of scope"
+        raise FeedbackError(
+            f"{other}:{line} already holds this question, with {holds_now}; this decision would "
+            f"record {wanted} in {path.name}. Change or remove that line first, or reject this "
+            "judgement"
+        )
+    new = [g for g in gold if normalise(g) not in {normalise(w) for w in written}]
+    if new:  # another passage of the same article answers it too
+        lines[line - 1] = dump_line({**data, "gold": [*written, *new]})
+        write_lines(other, lines)
+    return Decision(other, line, added=False, extended=tuple(new))
 
 
 def _line_of(path: Path, key: tuple[str, tuple[str, ...]]) -> int | None:

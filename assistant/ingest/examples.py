@@ -28,11 +28,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from assistant.errors import ArticleError
+from assistant.errors import ArticleError, QueryError
 from assistant.ingest.jsonlines import json_objects, worded
 from assistant.ingest.matching import holds, phrase_pattern
 from assistant.ingest.parsing import read_text
 from assistant.ingest.tokens import tokenize
+from assistant.limits import Query
 from assistant.records import Article
 
 EXAMPLES_DIR = "examples"
@@ -147,6 +148,10 @@ def read_examples(path: Path, article_id: str | None, text: str | None = None) -
             raise ArticleError(str(path), '"question" must be a non-empty string', line=number)
         if not isinstance(history, list) or not all(isinstance(h, str) for h in history):
             raise ArticleError(str(path), '"history" must be a list of strings', line=number)
+        try:  # what a clinician could not ask (a blank earlier question, a page of text)
+            Query.read(question, history)  # a gold set refuses too; the text stays as written
+        except QueryError as exc:
+            raise ArticleError(str(path), str(exc), line=number) from None
         if not isinstance(gold, list) or not all(isinstance(g, str) and g.strip() for g in gold):
             raise ArticleError(str(path), '"gold" must be a list of phrases', line=number)
         worded(gold, path, number)
@@ -166,7 +171,7 @@ def read_examples(path: Path, article_id: str | None, text: str | None = None) -
         examples.append(
             Example(
                 question=question.strip(),
-                history=tuple(h.strip() for h in history if h.strip()),
+                history=tuple(h.strip() for h in history),
                 gold=tuple(gold),
                 article_id=article_id,
                 source=str(path),

@@ -115,7 +115,8 @@ def wants_json(request: Request) -> bool:
 
 def refuse(request: Request, status: int, message: str, **headers: str) -> Refused:
     """A refusal: JSON `{message, detail}`, or the site's error page with the sentence."""
-    from web.pages import error_page, sentence
+    from web.pages import error_page
+    from web.text import sentence
 
     if wants_json(request):
         return Refused(JSONResponse({"message": message, "detail": None}, status, headers=headers))
