@@ -364,3 +364,12 @@ def test_raised_markers_close_each_cited_sentence():
         "Mortality is 20%.<sup>1</sup>",
         "Early surgery helps.<sup>2,3</sup>",
     ]
+
+
+def test_a_label_alone_keeps_its_number_and_a_statement_ending_in_the_noun_cites():
+    """ "Regimen 1" over bullets was read as a statement "Regimen" citing [1]."""
+    for label in ("Regimen 1", "Option 2", "Case 3", "Scenario 1", "Box 1", "Algorithm 2"):
+        assert split_citations(label) == (label, (), len(label))
+    assert split_citations("Rituximab is an option 4").citations == (4,)
+    assert split_citations("Surgery may be needed in this case 3").citations == (3,)
+    assert split_citations("Alcohol 2").citations == (2,)  # a cited item of one word

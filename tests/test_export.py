@@ -1409,3 +1409,69 @@ def test_a_publishers_markdown_cites_raised_markers_and_shows_no_markup(tmp_path
     assert cited == {n for n, _ in article.references}  # every listed reference cited
     (card,) = [p for p in article.passages if p.text.startswith("CrCl >= 50")]
     assert card.text.count("\n") == 2 and card.context and card.context.endswith("ward card:")
+
+
+def test_lettered_roman_and_bracketed_items_are_items_with_their_own_citations(tmp_path):
+    """An outside writer's sub-lists ("a.", "ii.", "(1)") ran into one paragraph citing the last
+    item's reference, with the others' numbers left in the text beside their doses."""
+    body = """Gout
+
+Acute Flare
+
+Options for an acute flare include:
+
+a. Colchicine 1 mg then 0.5 mg an hour later 3
+b. Naproxen 500 mg twice daily 3
+(c) Prednisolone 30 mg daily for 5 days 4
+
+Avoid in these patients:
+
+i. NSAIDs in eGFR below 30 2
+ii. Colchicine with clarithromycin 5
+"""
+    article = load_article(write(tmp_path, body))
+    got = [(p.number, p.text, p.citations) for p in article.passages if p.kind == "bullet"]
+    assert got == [
+        ("a.", "Colchicine 1 mg then 0.5 mg an hour later", (3,)),
+        ("b.", "Naproxen 500 mg twice daily", (3,)),
+        ("(c)", "Prednisolone 30 mg daily for 5 days", (4,)),
+        ("i.", "NSAIDs in eGFR below 30", (2,)),
+        ("ii.", "Colchicine with clarithromycin", (5,)),
+    ]
+
+
+def test_a_table_without_outer_pipes_keeps_its_header_row_as_its_labels(tmp_path):
+    """Its header row "Drug | Use | Caution" was read as a heading over the table, the first
+    drug's row as the labels, and that drug was in no passage."""
+    body = """Gout
+
+Urate-Lowering Drugs
+
+Drug | Use | Caution
+Allopurinol | First line | HLA-B*5801 testing in Han Chinese
+Febuxostat | Second line | Established cardiovascular disease
+"""
+    assert _passages(write(tmp_path, body)) == [
+        ("Urate-Lowering Drugs", "row",
+         "Drug: Allopurinol; Use: First line; Caution: HLA-B*5801 testing in Han Chinese", None, ()),
+        ("Urate-Lowering Drugs", "row",
+         "Drug: Febuxostat; Use: Second line; Caution: Established cardiovascular disease", None,
+         ()),
+    ]  # fmt: skip
+
+
+def test_a_numbered_label_heading_heads_its_bullets_and_cites_nothing(tmp_path):
+    """ "Regimen 1" over its bullets became a statement "Regimen" citing [1]."""
+    body = """Gout
+
+Urate-Lowering Regimens
+
+Regimen 1
+
+• Allopurinol 100 mg daily, increased every 2-4 weeks 3
+• Febuxostat is an option 4
+"""
+    assert _passages(write(tmp_path, body)) == [
+        ("Regimen 1", "bullet", "Allopurinol 100 mg daily, increased every 2-4 weeks", None, (3,)),
+        ("Regimen 1", "bullet", "Febuxostat is an option", None, (4,)),
+    ]

@@ -1147,3 +1147,16 @@ def test_a_code_block_keeps_its_lines_and_is_the_list_of_the_lead_in_above(tmp_p
     printed = format_answer(data, width=100).splitlines()
     assert "1. CrCl >= 50 mL/min : gentamicin 1 mg/kg q12h" in printed
     assert "   CrCl < 30 mL/min : avoid" in printed
+
+
+@pytest.mark.parametrize("heading", ["References", "Sources", "Bibliography"])
+def test_the_reference_list_may_be_headed_as_the_export_allows(tmp_path, heading):
+    """Under "## Bibliography" the entries were indexed as numbered statements, and the article
+    had no reference list for its citations to name."""
+    body = ORDINARY.replace(
+        "Creatinine is checked before each course.", "Creatinine is checked [2]."
+    )
+    body += f"\n## {heading}\n\n1. Source one.\n2. Source two.\n"
+    article = load_article(write(tmp_path, body, "what-is-t.md"))
+    assert article.references == ((1, "Source one."), (2, "Source two."))
+    assert not any("Source" in p.text for p in article.passages)

@@ -36,6 +36,12 @@ _COUNTED_NOUNS = frozenset(
     "type grade stage phase class level step day week month year hour cycle dose "
     "figure table version chapter part session visit trial group arm".split()
 )
+# Labels a heading numbers, when the line is nothing else: "Regimen 1" over its bullets was read
+# as a statement "Regimen" citing [1] (where "is an option 4" still cites).
+_LABELS = frozenset(
+    "option regimen case scenario box appendix criterion protocol algorithm tier example "
+    "question cohort".split()
+)
 # ...unless a word before the noun already says which one: "a single dose 1", "every year 4",
 # "at each visit 2", "in the first week 3", "once per cycle 4" end in a citation.
 _COUNTING_WORDS = frozenset(
@@ -93,7 +99,7 @@ def split_citations(statement: str) -> Split:
             and last_word
             and last_word[0].lower() in _COUNTED_NOUNS
             and not already
-        )
+        ) or (len(numbers) == 1 and len(words) == 1 and words[0].istitle() and noun in _LABELS)
         value = (
             len(numbers) == 1
             and bool(words)

@@ -262,6 +262,7 @@ def parse_export(path: Path, text: str | None = None) -> Document:
                     looks_like_heading(first)
                     and "\t" not in part[0].content
                     and text_table(part[1:]) is not None
+                    and text_table(part) is None  # "Drug | Use | Caution" is its header row
                 )
                 or (mode == "content" and heads_paragraph(part))
             )

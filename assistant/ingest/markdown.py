@@ -76,7 +76,8 @@ from assistant.ingest.parsing import (
 from assistant.ingest.references import check_cited, read_entries
 from assistant.ingest.tables import markdown_table
 
-REFERENCES_HEADING = re.compile(r"^references$", re.IGNORECASE)
+REFERENCES_HEADING = re.compile(r"^(?:references|sources|bibliography)$", re.IGNORECASE)
+"""The heading of the reference list, named as the export allows it."""
 INDENT = re.compile(r"[\s\ufeff]*")
 QUOTE_PREFIX = re.compile(r"[\s\ufeff]*(?:>[ \t]?[\s\ufeff]*)*")
 COMMENT_START, COMMENT_END = "<!--", "-->"
