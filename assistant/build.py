@@ -39,6 +39,7 @@ from assistant.ingest.asked import asked_in
 from assistant.ingest.chunking import INDEX_TEXT_VERSION
 from assistant.ingest.corpus import load_corpus
 from assistant.ingest.examples import OUT_OF_SCOPE, Examples, load_examples
+from assistant.ingest.glossary import Rule, load_synonyms
 from assistant.ingest.lineage import Lineage, Similar, former_of, trace
 from assistant.ingest.losses import (
     dropped_message,
@@ -48,7 +49,7 @@ from assistant.ingest.losses import (
     stale_message,
     too_stale,
 )
-from assistant.ingest.vocabulary import Rule, Vocabulary, load_synonyms
+from assistant.ingest.vocabulary import Vocabulary
 from assistant.records import Article, Passage
 from assistant.search.lexical import LexicalIndex
 from assistant.search.loaded import LoadedIndex, load_version

@@ -35,7 +35,8 @@ from assistant.embed.windows import embed_windowed  # noqa: E402
 from assistant.evaluation import load_gold  # noqa: E402
 from assistant.ingest.corpus import load_corpus  # noqa: E402
 from assistant.ingest.examples import Example, load_examples  # noqa: E402
-from assistant.ingest.vocabulary import Vocabulary, load_synonyms  # noqa: E402
+from assistant.ingest.glossary import load_synonyms  # noqa: E402
+from assistant.ingest.vocabulary import Vocabulary  # noqa: E402
 from assistant.search.lexical import LexicalIndex  # noqa: E402
 from assistant.search.ranker import query_texts  # noqa: E402
 from assistant.settings import TrainingSettings  # noqa: E402

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 from assistant.build import build_corpus  # noqa: E402
 from assistant.engine import Engine  # noqa: E402
 from assistant.evaluation import evaluate, load_gold  # noqa: E402
-from assistant.ingest.vocabulary import CLINICAL_FILE  # noqa: E402
+from assistant.ingest.glossary import CLINICAL_FILE  # noqa: E402
 from assistant.settings import FineTuneSettings, current  # noqa: E402
 from bench.common import model, write  # noqa: E402
 from tests.test_safety import proposal_failures, proposals  # noqa: E402

@@ -96,7 +96,8 @@ def article():
 @pytest.fixture(scope="module")
 def vocabulary(article):
     """The vocabulary a build of the first article alone would have."""
-    from assistant.ingest.vocabulary import Vocabulary, load_synonyms
+    from assistant.ingest.glossary import load_synonyms
+    from assistant.ingest.vocabulary import Vocabulary
 
     texts = [article.title, article.topic, *(p.index_text for p in article.passages)]
     return Vocabulary.build(texts, load_synonyms(CORPUS))

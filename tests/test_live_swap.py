@@ -17,7 +17,7 @@ from assistant.build import build_index
 from assistant.cli import cli
 from assistant.cli import common as cli_module
 from assistant.ingest.corpus import load_corpus
-from assistant.ingest.vocabulary import load_synonyms
+from assistant.ingest.glossary import load_synonyms
 from assistant.settings import Settings
 from assistant.store.directory import VERSIONS, publish, published_version
 from tests.conftest import CORPUS, start_server, stop_server

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from assistant.ingest.corpus import load_article
+from assistant.ingest.glossary import load_synonyms
 from assistant.ingest.matching import (
     Spellings,
     closest_word,
@@ -15,7 +16,7 @@ from assistant.ingest.matching import (
     term_pattern,
     unhyphenated,
 )
-from assistant.ingest.vocabulary import Vocabulary, load_synonyms
+from assistant.ingest.vocabulary import Vocabulary
 from tests.conftest import ARTICLE, CORPUS, ROOT
 
 

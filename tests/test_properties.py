@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from assistant.errors import ArticleError
 from assistant.ingest.citations import split_citations, split_markdown_citations
 from assistant.ingest.corpus import load_article
+from assistant.ingest.glossary import SYNONYMS_FILE, Rule, load_synonyms, parse_synonyms
 from assistant.ingest.inline import split_markdown
-from assistant.ingest.vocabulary import SYNONYMS_FILE, Rule, load_synonyms, parse_synonyms
 from assistant.records import Article, Passage
 
 pytestmark = pytest.mark.slow

@@ -101,6 +101,15 @@ def test_a_follow_up_is_read_with_its_last_turns_and_typographic_quotes_straight
     assert query_texts("and in children?", ["a"], 0) == ("and in children?", None)
 
 
+def test_an_initialism_written_with_dots_reads_as_written_without():
+    """ "N.C.S." read letter by letter matched no term and gave BM25 no word."""
+    assert query_texts("What does N.C.S. show in M.M.N.?", ["Is I.V.I.G used?"], 2) == (
+        "What does NCS show in MMN?",
+        "Is IVIG used?",
+    )
+    assert query_texts("e.g. the dose, Dr. J. Smith?", [], 2)[0] == "e.g. the dose, Dr. J. Smith?"
+
+
 @pytest.mark.parametrize("weight", [0.0, 0.5])
 def test_fusion_keeps_the_dense_order_without_lexical_evidence(weight):
     ranker = untrained()

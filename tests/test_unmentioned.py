@@ -2,9 +2,10 @@
 
 import pytest
 
+from assistant.ingest.glossary import Rule
 from assistant.ingest.tokens import read
 from assistant.ingest.unmentioned import REPORTED_BELOW, fit_cut
-from assistant.ingest.vocabulary import Rule, Vocabulary
+from assistant.ingest.vocabulary import Vocabulary
 from assistant.search.ranker import straighten
 
 
@@ -36,6 +37,10 @@ def test_a_rare_word_no_article_uses_is_unmentioned(vocabulary, question, words)
         "one liner pathophys of mmn for teaching",  # an English word cut short
         "is the pna resolving",  # shorthand: too short to tell from the article's words
         "Is PLEX useful?",  # a glossary term that bridges to the corpus
+        "Is plasmafaresis useful in MMN?",  # spelt as said: "f" for "ph", "k" for "c"
+        "kortikosteroids in MMN?",
+        "How do you distinguish MMN from motorneurone disease?",  # two corpus words as one
+        "Is conductionblock the key finding?",
     ],
 )
 def test_a_clinicians_own_words_for_what_the_article_says_are_not(vocabulary, question):
@@ -102,3 +107,12 @@ def test_a_ranker_that_declines_only_by_words_still_says_it_declines():
     assert replace(ranker, unmentioned_below=2.0).unmentioned(
         replace(read("x"), unmentioned=(("tafamidis", 0.0), ("stopgap", 2.4)))
     ) == ("tafamidis",)
+
+
+def test_a_treatment_spelt_as_it_is_said_finds_the_statement_against_it(vocabulary):
+    """ "plasmafaresis" was two slips from "plasmapheresis" plus one: declined as a word no
+    article mentions, it folded away the statement that plasmapheresis should not be used."""
+    for spelt in ("plasmafaresis", "plasmaferisis"):
+        read_as = vocabulary.bridge(read(f"Is {spelt} useful in MMN?"))
+        assert read_as.text.endswith("(plasmapheresis)") and not read_as.unmentioned
+    assert unmentioned(vocabulary, "Is edaravone used in MMN?") == ["edaravone"]  # no sound-alike

@@ -3,11 +3,9 @@
 import pytest
 
 from assistant.errors import ArticleError
-from assistant.ingest.vocabulary import (
-    Vocabulary,
-    load_synonyms,
-    parse_synonyms,
-)
+from assistant.ingest.glossary import load_synonyms, parse_synonyms
+from assistant.ingest.tokens import read
+from assistant.ingest.vocabulary import Vocabulary
 from tests.conftest import CORPUS
 
 
@@ -85,6 +83,14 @@ def test_a_synonyms_file_that_is_not_utf8_names_its_line(tmp_path):
 
 def test_the_shipped_synonyms_file_parses():
     assert len(load_synonyms(CORPUS)) > 20
+
+
+def test_an_ambiguous_abbreviation_is_no_bridge_to_a_treatment(vocabulary):
+    """ "pt had a PE last month, ok to give IVIg?" (a pulmonary embolism) was answered with
+    "plasmapheresis … should not be used": "PE" was bridged to plasma exchange."""
+    read_as = vocabulary.bridge(read("pt had a PE last month, ok to give IVIg?"))
+    assert "plasma" not in read_as.text
+    assert "plasmapheresis" in vocabulary.bridge(read("is PLEX useful?")).text
 
 
 @pytest.mark.parametrize(

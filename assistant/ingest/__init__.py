@@ -3,8 +3,9 @@ metadata, the corpus's vocabulary, and the example questions kept beside the art
 
 from assistant.ingest.corpus import load_article, load_corpus
 from assistant.ingest.examples import Example, Examples, load_examples
+from assistant.ingest.glossary import load_synonyms
 from assistant.ingest.tokens import tokenize
-from assistant.ingest.vocabulary import Vocabulary, load_synonyms
+from assistant.ingest.vocabulary import Vocabulary
 
 __all__ = [
     "Example",

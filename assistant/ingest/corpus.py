@@ -13,6 +13,7 @@ from assistant.errors import ArticleError
 from assistant.ingest.chunking import chunk
 from assistant.ingest.citations import Split, split_citations
 from assistant.ingest.export import parse_export
+from assistant.ingest.glossary import RULE_FILES
 from assistant.ingest.inline import split_markdown
 from assistant.ingest.markdown import parse_markdown
 from assistant.ingest.parsing import Block, Document, read_text, refuse_conflicts
@@ -22,7 +23,6 @@ from assistant.ingest.references import (
     read_references,
     references_path,
 )
-from assistant.ingest.vocabulary import RULE_FILES
 from assistant.records import Article
 
 

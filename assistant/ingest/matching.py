@@ -125,11 +125,14 @@ class Spellings:
     The same answer, from a fraction of the comparisons (a new word cost 175 us against 3,324
     known words when every word was compared)."""
 
-    def __init__(self, words: Iterable[str]) -> None:
+    def __init__(self, words: Iterable[str], *, by_sound: bool = False) -> None:
         self._words = tuple(words)
         self._near: dict[int, dict[str, tuple[str, ...]]] = {}
         """The words a word of each length may be a slip of, by first letter, gathered once per
         length (user input cannot grow it past the lengths a question can hold)."""
+        self._sounds: dict[str, list[str]] | None = {} if by_sound else None
+        """With `by_sound`, the words by how they sound (`sound`), gathered on first use: a word
+        spelt as it is said ("plasmafaresis", "kortikosteroids") is no slip of the keys."""
 
     def closest(
         self, word: str, edits: int | None = None, accept: Callable[[str], bool] | None = None
@@ -146,7 +149,29 @@ class Spellings:
         near = by_start.get(word[:1], ())
         if len(word) > 1 and word[1] != word[0]:
             near += by_start.get(word[1], ())
-        return closest_word(word, near, edits, accept)
+        found = closest_word(word, near, edits, accept)
+        if found is not None or self._sounds is None or edits == 1 or len(word) < SOUND_LETTERS:
+            return found
+        if not self._sounds:
+            for w in self._words:
+                self._sounds.setdefault(sound(w), []).append(w)
+        spoken = sound(word)  # one slip more than the spelling's, at most, once it sounds alike
+        alike = closest_word(spoken, [s for s in self._sounds if s[:1] == spoken[:1]], 1)
+        matches = [w for w in self._sounds.get(alike or "", ()) if accept is None or accept(w)]
+        return min(matches, key=lambda w: (edit_distance(w, word), w)) if matches else None
+
+
+SOUND_LETTERS = 8
+"""The shortest word matched by how it sounds: a short one sounds like too many others."""
+_SOUNDS = [("ph", "f"), ("ck", "c"), ("k", "c"), ("q", "c"), ("z", "s"), ("y", "i")]
+
+
+def sound(word: str) -> str:
+    """How a word is said, roughly, as a speller may write it: "ph" as "f", "k" as "c", "z" as
+    "s", "y" as "i", a doubled letter as one ("plasmafaresis" and "plasmapheresis" alike)."""
+    for written, said in _SOUNDS:
+        word = word.replace(written, said)
+    return re.sub(r"(.)\1+", r"\1", word)
 
 
 @lru_cache(maxsize=8192)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
@@ -63,6 +63,22 @@ def cut_from(word: str, corpus_words: Sequence[str]) -> bool:
     changed ("fascics" for "fasciculations"), or an English word cut short ("neurophys")."""
     english, _ = _english()
     return begins(corpus_words, word[:-2]) or begins(english, word)
+
+
+JOINED_PART = 3
+"""The shortest part of two corpus words typed as one ("motorneurone", "conductionblock")."""
+SUFFIX_LETTERS = 7
+"""The shortest corpus word a prefixed word may end in ("tetra|paresis", "re|infusions")."""
+
+
+def joined_from(word: str, known: Callable[[str], bool]) -> bool:
+    """Whether `word` is two corpus words typed as one, or a corpus word with a prefix, each
+    `known` in some inflection: the clinician's spelling of what an article says, not a word
+    it lacks."""
+    end = len(word) - JOINED_PART
+    return any(known(word[:at]) and known(word[at:]) for at in range(JOINED_PART, end + 1)) or any(
+        known(word[at:]) for at in range(1, len(word) - SUFFIX_LETTERS + 1)
+    )
 
 
 def slip_of_english(word: str) -> bool:

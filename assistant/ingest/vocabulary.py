@@ -9,9 +9,7 @@ Three sources, all applied to the query (the article is never rewritten):
   (`corpus/synonyms.txt`) for the articles' own terms and the lay words for them;
 - spelling correction of query words the corpus does not contain, to the closest corpus word.
 
-Synonyms file format (the Solr format, one rule a line, `#` starts a comment):
-    MND, motor neuron disease          equivalent terms: each expands to all the others
-    NCS => nerve conduction studies    one-way: the left terms expand to the right ones
+The files' format and reading: `assistant.ingest.glossary`.
 """
 
 from __future__ import annotations
@@ -20,11 +18,10 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
-from pathlib import Path
 
-from assistant.errors import ArticleError
 from assistant.ingest import unmentioned as rare
 from assistant.ingest.abbreviations import find_abbreviations
+from assistant.ingest.glossary import Rule, key_of
 from assistant.ingest.matching import (
     Spellings,
     allowed_edits,
@@ -33,13 +30,9 @@ from assistant.ingest.matching import (
     unhyphenated,
     zipf,
 )
-from assistant.ingest.parsing import LINE_END, read_text
 from assistant.ingest.tokens import WORD, Words, read, tokenize
 from assistant.records import Article
 
-SYNONYMS_FILE = "synonyms.txt"
-CLINICAL_FILE = "clinical-vocabulary.txt"
-RULE_FILES = (CLINICAL_FILE, SYNONYMS_FILE)
 """Read in this order: the articles' own synonyms add to what the clinical vocabulary says."""
 MORE_COMMON_BY = 2.0
 """A word English writes is a slip of a corpus word one edit away only if that one is this much
@@ -60,67 +53,6 @@ memory is bounded."""
 _NEGATED = re.compile(r"\bnon[-\u2010\u2011]?\w+", re.IGNORECASE)
 """A word its prefix negates: none of its stems may match a rule ("non-steroidal")."""
 _PARTS = re.compile(r"[^\W_]+")
-
-
-@dataclass(frozen=True, slots=True)
-class Rule:
-    """`terms` expand to `expansions` (for an equivalence group, every term to all others)."""
-
-    terms: tuple[str, ...]
-    expansions: tuple[str, ...]
-    line: int
-
-
-def _key(term: str) -> str:
-    return " ".join(term.lower().split())
-
-
-def parse_synonyms(text: str, path: str = SYNONYMS_FILE) -> list[Rule]:
-    """Parse the synonyms format; raises `ArticleError` naming the file and line on a bad rule."""
-    rules: list[Rule] = []
-    for number, raw in enumerate(LINE_END.split(text), start=1):
-        # A byte order mark (Notepad starts UTF-8 files with one) is not part of a term.
-        line = raw.split("#", 1)[0].strip().lstrip("\ufeff").strip()
-        if not line:
-            continue
-        if line.count("=>") > 1:
-            raise ArticleError(path, "a rule has at most one '=>'", line=number)
-        if "=>" in line:
-            left, right = (_split_terms(side) for side in line.split("=>"))
-            if not left or not right:
-                raise ArticleError(
-                    path,
-                    "a one-way rule needs terms on both sides: 'NCS => nerve conduction studies'",
-                    line=number,
-                )
-            rules.append(Rule(left, right, number))
-        else:
-            group = _split_terms(line)
-            if len(group) < 2:
-                raise ArticleError(
-                    path,
-                    "an equivalence rule needs at least two terms separated by commas",
-                    line=number,
-                )
-            rules.append(Rule(group, group, number))
-    return rules
-
-
-def _split_terms(side: str) -> tuple[str, ...]:
-    terms = tuple(_key(t) for t in side.split(","))
-    if any(not t for t in terms):
-        return ()
-    return tuple(dict.fromkeys(terms))
-
-
-def load_synonyms(corpus_dir: Path, files: Sequence[str] = RULE_FILES) -> list[Rule]:
-    """The rules of the corpus's vocabulary files that exist, in `RULE_FILES` order."""
-    rules: list[Rule] = []
-    for name in files:
-        path = corpus_dir / name
-        if path.is_file():
-            rules.extend(parse_synonyms(read_text(path), str(path)))
-    return rules
 
 
 def _remember(memory: dict, key: str, answer):
@@ -214,10 +146,10 @@ class Vocabulary:
         expansions: dict[str, list[str]] = {}
 
         def add(term: str, others: Iterable[str]) -> None:
-            bucket = expansions.setdefault(_key(term), [])
+            bucket = expansions.setdefault(key_of(term), [])
             for other in others:
-                if _key(other) != _key(term) and _key(other) not in bucket:
-                    bucket.append(_key(other))
+                if key_of(other) != key_of(term) and key_of(other) not in bucket:
+                    bucket.append(key_of(other))
 
         for short, long_form in self.abbreviations.items():
             add(short, [long_form])
@@ -239,7 +171,7 @@ class Vocabulary:
         # A slip may be of a word the corpus only has inflected ("progres" -> the stem of
         # "progression"), so stems are candidates too.
         stems = {s for s in self.stems if s.isalpha() and len(s) >= 4}
-        self._spellings = Spellings(self._known | stems)
+        self._spellings = Spellings(self._known | stems, by_sound=True)
         self._corrected = {}
         self._rarity = {}
         self._sorted_words = tuple(sorted(w for w in self.words if w.isalpha()))
@@ -283,7 +215,7 @@ class Vocabulary:
         if self._pattern is None:
             return []
         query = query if isinstance(query, Words) else read(query)
-        found = [_key(m.group(1)) for m in self._pattern.finditer(query.text)]
+        found = [key_of(m.group(1)) for m in self._pattern.finditer(query.text)]
         if self._by_stems:
             stems = query.stems
             if _NEGATED.search(query.text):  # "non-steroidal" is not a steroid
@@ -431,10 +363,17 @@ class Vocabulary:
             or self._correction(word) is not None
             or (len(parts) > 1 and not self._rare_parts(word))
             or rare.cut_from(word, self._sorted_words)
+            or rare.joined_from(word, self._inflected)
             or rare.slip_of_english(word)
         ):
             rarity = None
         return _remember(self._rarity, word, rarity)
+
+    def _inflected(self, part: str) -> bool:
+        """Whether a part of a word is a corpus word in some inflection ("neurone", "infusions")."""
+        return (
+            part in self._plain or bool(stems := tokenize([part])[0]) and set(stems) <= self._plain
+        )
 
     def _rare_parts(self, word: str) -> list[str]:
         """The parts of a hyphenated word neither the corpus nor English often writes."""

@@ -19,6 +19,7 @@ version's `ranker/` (`assistant.search.artefact`), none in code; this module app
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -33,9 +34,15 @@ from assistant.settings import TrainingSettings
 _QUOTES = str.maketrans({"\u2019": "'", "\u2018": "'", "\u201c": '"', "\u201d": '"'})
 
 
+_DOTTED = re.compile(r"\b[A-Z](?:\.[A-Z])+\.?")
+"""An initialism written with dots ("N.C.S.", "I.V.I.G."), capitals only ("e.g." is no term)."""
+
+
 def straighten(text: str) -> str:
-    """Typographic quotes as typed on a phone ("What\u2019s MMN?") read as plain ones."""
-    return text.translate(_QUOTES)
+    """Typographic quotes as typed on a phone ("What\u2019s MMN?") read as plain ones, and an
+    initialism written with dots as it is written without ("M.M.N." as "MMN": read letter by
+    letter, it matched no term and gave BM25 no word)."""
+    return _DOTTED.sub(lambda m: m.group().replace(".", ""), text.translate(_QUOTES))
 
 
 class Expander(Protocol):
