@@ -301,3 +301,14 @@ def test_an_uncited_statement_wrapped_after_a_number_is_not_named(tmp_path, wrap
     """The note warning fired on these (a second read's): following its advice would have cut
     the statement, and the number would then have become a citation."""
     assert _slipped(tmp_path, "\nPrognosis\n", "\n" + wrapped + "\nPrognosis\n") == []
+
+
+def test_a_statement_pasted_twice_in_its_section_is_named_at_the_second(tmp_path):
+    """Kept twice without a word, it could be shown twice in one answer."""
+    line = "  \u2022 Progression is slow, occurring over 5-18 years in most patients 4\n"
+    (warning,) = _slipped(tmp_path, line, line + line)
+    number = ARTICLE.read_text(encoding="utf-8").splitlines().index(line.rstrip("\n")) + 1
+    assert warning.startswith(
+        f"{tmp_path / ARTICLE.name}:{number + 1}: the statement of line {number} again, in the "
+        "same section ('Progression is slow, occurring over 5-18 years in"
+    )

@@ -81,6 +81,7 @@ def slips(article: Article) -> list[str]:
     found.extend(_damaged_citations(article))
     found.extend(_unread_review_status(article, written))
     found.extend(_sections_named_twice(article, lines))
+    found.extend(_said_twice(article))
     below = {w.number: n.stripped for w, n in zip(written, written[1:], strict=False)}
     for line, heading in article.empty_headings:
         if below.get(line) == heading:  # the same heading on the next line: a slip
@@ -331,4 +332,18 @@ def _sections_named_twice(article: Article, lines: list[Line]) -> list[str]:
                 )
             opened[section] = heading
         last = path
+    return found
+
+
+def _said_twice(article: Article) -> list[str]:
+    """The same statement twice in one section (a paste repeated): an answer may show both."""
+    found: list[str] = []
+    first: dict[tuple[tuple[str, ...], str], int] = {}
+    for passage in article.passages:
+        key = (passage.section, " ".join(passage.text.lower().split()))
+        if (line := first.setdefault(key, passage.line)) != passage.line:
+            found.append(
+                f"{article.source}:{passage.line}: the statement of line {line} again, in the "
+                f"same section ({passage.text[:50]!r}); delete one, or say how they differ"
+            )
     return found
