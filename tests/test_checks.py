@@ -312,3 +312,20 @@ def test_a_statement_pasted_twice_in_its_section_is_named_at_the_second(tmp_path
         f"{tmp_path / ARTICLE.name}:{number + 1}: the statement of line {number} again, in the "
         "same section ('Progression is slow, occurring over 5-18 years in"
     )
+
+
+def test_the_same_statement_under_two_lead_ins_is_not_named(tmp_path):
+    path = tmp_path / "what-is-gout.txt"
+    source = ARTICLE.read_text(encoding="utf-8")
+    old = "  \u2022 Progression is slow, occurring over 5-18 years in most patients 4\n"
+    twice = (
+        "For patients on allopurinol:\n\n  \u2022 Check renal function every 3 months 4\n\n"
+        "For patients on febuxostat:\n\n  \u2022 Check renal function every 3 months 4\n"
+    )
+    path.write_text(source.replace(old, old + "\n" + twice, 1), encoding="utf-8")
+    article = load_article(path)
+    assert [p.context for p in article.passages if p.text.startswith("Check renal")] == [
+        "For patients on allopurinol:",
+        "For patients on febuxostat:",
+    ]
+    assert slips(article) == []

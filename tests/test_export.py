@@ -1475,3 +1475,32 @@ Regimen 1
         ("Regimen 1", "bullet", "Allopurinol 100 mg daily, increased every 2-4 weeks", None, (3,)),
         ("Regimen 1", "bullet", "Febuxostat is an option", None, (4,)),
     ]
+
+
+def test_a_lone_letter_before_a_number_or_a_lower_case_word_stays_text(tmp_path):
+    """ "c. 40%" (circa) and "e. coli" at the start of a wrapped line are not list items;
+    capital and roman sub-lists ("(C)", "II.") are."""
+    body = """Gout
+
+Acute Flare
+
+Flares resolve without treatment in
+c. 40% of patients within a week 3
+Urinary infection with
+e. coli is a differential 2
+
+Options include:
+
+(A) Colchicine 1 mg then 0.5 mg an hour later 3
+II. Naproxen 500 mg twice daily 4
+"""
+    article = load_article(write(tmp_path, body))
+    got = [(p.number, p.text, p.citations) for p in article.passages]
+    assert got[:2] == [
+        ("", "Flares resolve without treatment in c. 40% of patients within a week", (3,)),
+        ("", "Urinary infection with e. coli is a differential", (2,)),
+    ]
+    assert got[-2:] == [
+        ("(A)", "Colchicine 1 mg then 0.5 mg an hour later", (3,)),
+        ("II.", "Naproxen 500 mg twice daily", (4,)),
+    ]

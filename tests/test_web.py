@@ -957,3 +957,35 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
         assert "   1. Check renal function" in printed and "      Then the IgA" in printed
         assert "     1. Creatinine" in printed  # a sub-step under its step
         assert "Under: Give it in this order: (step 2)" in printed
+
+
+def test_lettered_items_show_their_printed_letter_not_a_browsers_number(tmp_path, hash_embedder):
+    """`<li value="a">` is ignored by browsers: "1, a, b, 2" had read 1, 2, 3, 2."""
+    from assistant.build import build_index
+    from assistant.engine import Engine
+    from assistant.ingest.corpus import load_corpus
+    from tests.conftest import ARTICLE
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    lettered = ARTICLE.read_text(encoding="utf-8").replace(
+        "  \u2022 Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n",
+        "Give it in this order:\n\n"
+        "  1. Check renal function before the first course 4\n"
+        "      a. Creatinine 4\n"
+        "      (b) Urine protein 4\n"
+        "  2. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n\n",
+    )
+    (corpus / ARTICLE.name).write_text(lettered, encoding="utf-8")
+    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
+    engine = Engine.open(tmp_path / "index", hash_embedder)
+    with TestClient(create_app(engine=engine)) as client:
+        view = page(client, f"/article/{ARTICLE_ID}")
+        items = view.one("ol", "article-bullets--numbered").find_all("li")
+        assert [(li.get("value"), li.text.split(" 1.6")[0]) for li in items] == [
+            ("1", "Check renal function before the first course[4]"),
+            (None, "a. Creatinine[4]"),
+            (None, "(b) Urine protein[4]"),
+            ("2", "Dosing:"),
+        ]
+        assert all("in-article--goes-on" in li.classes for li in items[1:3])

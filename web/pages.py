@@ -38,6 +38,7 @@ templates = Jinja2Templates(
 )
 
 templates.env.globals["UNLISTED_REFERENCES"] = views.UNLISTED_REFERENCES
+templates.env.globals["step_value"] = text.step_value
 templates.env.filters["scripts"] = text.scripts
 
 router = APIRouter(include_in_schema=False)

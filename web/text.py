@@ -101,6 +101,14 @@ def sentence(message: str) -> str:
     return text if text.endswith(".") else text + "."
 
 
+def step_value(number: str) -> str | None:
+    """The `<li value>` of a step's printed number ("2." -> "2"); None for a letter or a roman
+    numeral ("a.", "(ii)"), shown as printed instead: a browser ignores a value not a number,
+    and "1, a, b, 2" had read 1, 2, 3, 2."""
+    digits = number.strip("().")
+    return digits if digits.isdigit() else None
+
+
 def long_date(day: date) -> str:
     """2 February 2026: unambiguous to a reader anywhere (the ISO date goes in <time>)."""
     return f"{day.day} {day:%B %Y}"

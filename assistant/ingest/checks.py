@@ -336,11 +336,12 @@ def _sections_named_twice(article: Article, lines: list[Line]) -> list[str]:
 
 
 def _said_twice(article: Article) -> list[str]:
-    """The same statement twice in one section (a paste repeated): an answer may show both."""
+    """The same statement twice in one section, under the same lead-in (a paste repeated): an
+    answer may show both. Under two lead-ins ("on allopurinol:", "on febuxostat:") it is two."""
     found: list[str] = []
-    first: dict[tuple[tuple[str, ...], str], int] = {}
+    first: dict[tuple[tuple[str, ...], str | None, str], int] = {}
     for passage in article.passages:
-        key = (passage.section, " ".join(passage.text.lower().split()))
+        key = (passage.section, passage.context, " ".join(passage.text.lower().split()))
         if (line := first.setdefault(key, passage.line)) != passage.line:
             found.append(
                 f"{article.source}:{passage.line}: the statement of line {line} again, in the "

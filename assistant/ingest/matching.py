@@ -152,12 +152,15 @@ class Spellings:
         found = closest_word(word, near, edits, accept)
         if found is not None or self._sounds is None or edits == 1 or len(word) < SOUND_LETTERS:
             return found
-        if not self._sounds:
+        if not self._sounds:  # built whole, then published: another thread never reads half
+            sounds: dict[str, list[str]] = {}
             for w in self._words:
-                self._sounds.setdefault(sound(w), []).append(w)
+                sounds.setdefault(sound(w), []).append(w)
+            self._sounds = sounds
+        by_sound = self._sounds
         spoken = sound(word)  # one slip more than the spelling's, at most, once it sounds alike
-        alike = closest_word(spoken, [s for s in self._sounds if s[:1] == spoken[:1]], 1)
-        matches = [w for w in self._sounds.get(alike or "", ()) if accept is None or accept(w)]
+        alike = closest_word(spoken, [s for s in by_sound if s[:1] == spoken[:1]], 1)
+        matches = [w for w in by_sound.get(alike or "", ()) if accept is None or accept(w)]
         return min(matches, key=lambda w: (edit_distance(w, word), w)) if matches else None
 
 

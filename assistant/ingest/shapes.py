@@ -29,13 +29,15 @@ is not, so "-5 \u00b0C" or "1.5 mg" stay text. An indented "o " is Word's second
 (an editor's "  o Severe acidosis" was joined to the item above, its citation mid-text). An em
 dash ("\u2014 Aspirin", as an outside writer printed a list) needs a space after it, not a tab:
 "\u2014<tab>" is a table's empty cell."""
-_ORDINAL = r"(?:\d{1,2}|[a-z]|ii|iii|iv|vi|vii|viii|ix)"
-"""What numbers a list's items: "1.", "2)", and as outside writers print sub-lists, "a.", "ii."
-and "(1)" or "(b)" (run into one paragraph, "a. Colchicine … 3 b. Naproxen … 3 c. …" had lost
-each item's citations but the last). Lower case only: "A. baumannii" may start a line."""
+_ROMAN = r"ii|iii|iv|vi|vii|viii|ix|II|III|IV|VI|VII|VIII|IX"
+_ORDINAL = rf"(?:\d{{1,2}}|{_ROMAN})[.)]|[a-z][.)](?=\s+[A-Z])|\((?:\d{{1,2}}|[a-zA-Z]|{_ROMAN})\)"
+"""What numbers a list's items: "1.", "2)", and as outside writers print sub-lists, "ii.",
+"(1)", "(b)" or "(C)", and "a." before a capital (run into one paragraph, "a. Colchicine … 3
+b. Naproxen … 3 c. …" had lost each item's citations but the last). A lone letter before a
+lower-case word or a number is text: "c. 40% of patients", "e. coli", "A. baumannii"."""
 BULLET = re.compile(
     r"^(?P<indent>\s*)"
-    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013*-]|{_ORDINAL}[.)]|\({_ORDINAL}\)|(?<=\s)o)\s+"
+    rf"(?:(?P<mark>[{LIST_GLYPHS}\u00b7\u2013*-]|{_ORDINAL}|(?<=\s)o)\s+"
     rf"|(?P<mark2>\u2014)[ \u00a0]+"
     rf"|(?P<glyph>[{LIST_GLYPHS}]))"
     r"(?P<body>\S.*)$"

@@ -65,19 +65,18 @@ def cut_from(word: str, corpus_words: Sequence[str]) -> bool:
     return begins(corpus_words, word[:-2]) or begins(english, word)
 
 
-JOINED_PART = 3
+JOINED_PART = 4
 """The shortest part of two corpus words typed as one ("motorneurone", "conductionblock")."""
-SUFFIX_LETTERS = 7
-"""The shortest corpus word a prefixed word may end in ("tetra|paresis", "re|infusions")."""
 
 
 def joined_from(word: str, known: Callable[[str], bool]) -> bool:
-    """Whether `word` is two corpus words typed as one, or a corpus word with a prefix, each
-    `known` in some inflection: the clinician's spelling of what an article says, not a word
-    it lacks."""
-    end = len(word) - JOINED_PART
-    return any(known(word[:at]) and known(word[at:]) for at in range(JOINED_PART, end + 1)) or any(
-        known(word[at:]) for at in range(1, len(word) - SUFFIX_LETTERS + 1)
+    """Whether `word` is two corpus words typed as one, each `known` in some inflection: the
+    clinician's spelling of what an article says, not a word it lacks. Not a corpus word
+    after any prefix: "chemoradiotherapy" ends in "radiotherapy" and is no word of an
+    article that names radiotherapy."""
+    return any(
+        known(word[:at]) and known(word[at:])
+        for at in range(JOINED_PART, len(word) - JOINED_PART + 1)
     )
 
 
