@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
+from pathlib import Path
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
@@ -839,19 +840,25 @@ For professionals.
 """
 
 
-def test_a_steps_paragraph_after_its_own_bullets_keeps_no_number(tmp_path, hash_embedder):
-    """A Markdown step's paragraph after the step's own bullets (or table) is still that step:
-    the article view, an answer's list and the terminal had numbered it a second time."""
+def _engine_of(tmp_path: Path, hash_embedder, name: str, text: str):
+    """One article, built with the hashing embedder into `tmp_path` and opened as served."""
     from assistant.build import build_index
-    from assistant.cli.answers import format_answer
     from assistant.engine import Engine
     from assistant.ingest.corpus import load_corpus
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    (corpus / "what-is-a-test-condition.md").write_text(STEP_WITH_BULLETS, encoding="utf-8")
+    (corpus / name).write_text(text, encoding="utf-8")
     build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
-    engine = Engine.open(tmp_path / "index", hash_embedder)
+    return Engine.open(tmp_path / "index", hash_embedder)
+
+
+def test_a_steps_paragraph_after_its_own_bullets_keeps_no_number(tmp_path, hash_embedder):
+    """A Markdown step's paragraph after the step's own bullets (or table) is still that step:
+    the article view, an answer's list and the terminal had numbered it a second time."""
+    from assistant.cli.answers import format_answer
+
+    engine = _engine_of(tmp_path, hash_embedder, "what-is-a-test-condition.md", STEP_WITH_BULLETS)
     with TestClient(create_app(engine=engine)) as client:
         view = page(client, "/article/what-is-a-test-condition")
         steps = [
@@ -892,14 +899,9 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
     """A protocol's steps keep the numbers the article prints, in the article view (an ordered
     list), in an answer's quote, under a lead-in, in the JSON and in the terminal."""
 
-    from assistant.build import build_index
     from assistant.cli.answers import format_answer
-    from assistant.engine import Engine
-    from assistant.ingest.corpus import load_corpus
     from tests.conftest import ARTICLE
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
     steps = (
         ARTICLE.read_text(encoding="utf-8")
         .replace(
@@ -914,9 +916,7 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
             "  \u2022 Not established:\n      \u25e6 Rituximab efficacy",
         )
     )
-    (corpus / ARTICLE.name).write_text(steps, encoding="utf-8")
-    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
-    engine = Engine.open(tmp_path / "index", hash_embedder)
+    engine = _engine_of(tmp_path, hash_embedder, ARTICLE.name, steps)
     with TestClient(create_app(engine=engine)) as client:
         view = page(client, f"/article/{ARTICLE_ID}")
         numbered = view.one("ol", "article-bullets--numbered")
@@ -961,13 +961,8 @@ def test_numbered_steps_are_shown_in_order_with_their_numbers(tmp_path, hash_emb
 
 def test_lettered_items_show_their_printed_letter_not_a_browsers_number(tmp_path, hash_embedder):
     """`<li value="a">` is ignored by browsers: "1, a, b, 2" had read 1, 2, 3, 2."""
-    from assistant.build import build_index
-    from assistant.engine import Engine
-    from assistant.ingest.corpus import load_corpus
     from tests.conftest import ARTICLE
 
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
     lettered = ARTICLE.read_text(encoding="utf-8").replace(
         "  \u2022 Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n",
         "Give it in this order:\n\n"
@@ -976,9 +971,7 @@ def test_lettered_items_show_their_printed_letter_not_a_browsers_number(tmp_path
         "      (b) Urine protein 4\n"
         "  2. Dosing: 1.6-2.4 g/kg given intravenously over 3-5 days 4\n\n",
     )
-    (corpus / ARTICLE.name).write_text(lettered, encoding="utf-8")
-    build_index(load_corpus(corpus), hash_embedder, tmp_path / "index")
-    engine = Engine.open(tmp_path / "index", hash_embedder)
+    engine = _engine_of(tmp_path, hash_embedder, ARTICLE.name, lettered)
     with TestClient(create_app(engine=engine)) as client:
         view = page(client, f"/article/{ARTICLE_ID}")
         items = view.one("ol", "article-bullets--numbered").find_all("li")
