@@ -19,10 +19,9 @@ from pathlib import Path
 
 from assistant.feedback.store import Feedback, FeedbackError, FeedbackStore
 from assistant.ingest.corpus import load_corpus
-from assistant.ingest.editing import dump_line, locked, write_lines
+from assistant.ingest.editing import dump_line, locked, read_lines, write_lines
 from assistant.ingest.examples import EXAMPLES_DIR, OUT_OF_SCOPE, normalise
 from assistant.ingest.matching import holds, inside_words
-from assistant.ingest.parsing import split_lines
 from assistant.records import Article
 
 WRITER = "clinician-feedback"
@@ -200,18 +199,18 @@ def append_question(
         entry["history"] = list(history)
     entry |= {"gold": gold, "by": by, **(extra or {})}
     with locked(folder):
-        for other in sorted(folder.glob("*.jsonl")):
-            if (found := _line_of(other, key)) is not None:
-                return _already(other, found, path, gold)
-        lines = split_lines(path.read_text(encoding="utf-8-sig")) if path.exists() else []
+        read = {other: read_lines(other) for other in sorted(folder.glob("*.jsonl"))}
+        for other, lines in read.items():
+            if (found := _line_of(lines, key)) is not None:
+                return _already(other, lines, found, path, gold)
+        lines = read.get(path, [])
         write_lines(path, [*lines, dump_line(entry)])  # the file's own BOM and line ending
         return Decision(path, len(lines) + 1, added=True)
 
 
-def _already(other: Path, line: int, path: Path, gold: list[str]) -> Decision:
-    """The same question is an example at `other`:`line` already; `path` and `gold` are where
-    and with what the decision would have written it."""
-    lines = split_lines(other.read_text(encoding="utf-8-sig"))
+def _already(other: Path, lines: list[str], line: int, path: Path, gold: list[str]) -> Decision:
+    """The same question is an example at `other`:`line` already (`lines`, its file's); `path`
+    and `gold` are where and with what the decision would have written it."""
     data = json.loads(lines[line - 1])
     written = [str(g) for g in data.get("gold") or []]
     if other != path:
@@ -229,9 +228,9 @@ def _already(other: Path, line: int, path: Path, gold: list[str]) -> Decision:
     return Decision(other, line, added=False, extended=tuple(new))
 
 
-def _line_of(path: Path, key: tuple[str, tuple[str, ...]]) -> int | None:
-    """The line of an examples file that holds the same question and history, if any."""
-    for number, line in enumerate(split_lines(path.read_text(encoding="utf-8-sig")), start=1):
+def _line_of(lines: list[str], key: tuple[str, tuple[str, ...]]) -> int | None:
+    """The line of an examples file's `lines` that holds the same question and history, if any."""
+    for number, line in enumerate(lines, start=1):
         try:
             data = json.loads(line)
         except json.JSONDecodeError:

@@ -67,7 +67,8 @@ def locked(folder: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
+    """An examples file's lines as editors number them; none for a file not there yet."""
     try:
         # lines as editors and the readers number them: a U+2028 inside a JSON string is text
         return split_lines(path.read_text(encoding="utf-8-sig"))
@@ -173,7 +174,7 @@ def _fix(followed: Sequence[Followed]) -> list[Done]:
         by_file.setdefault(item.example.source, []).append(item)
     for source, items in by_file.items():
         path = Path(source)
-        lines = _lines(path)
+        lines = read_lines(path)
         for item in items:
             i = _find(lines, item.example, path)
             data = json.loads(lines[i])
@@ -229,8 +230,8 @@ def _move(
     fields and with the `given` ones: its line number there, and False when it was moved
     already (its line in `target`, none in its file). The caller holds the folder's lock."""
     source = Path(example.source)
-    lines = _lines(source)
-    kept = _lines(target)
+    lines = read_lines(source)
+    kept = read_lines(target)
     there = _where(kept, example)
     i = _where(lines, example)
     if i is None:
@@ -257,7 +258,7 @@ def still_out_of_scope(example: Example, passage: Passage) -> Done:
 
 
 def _still_out_of_scope(example: Example, passage: Passage, source: Path) -> Done:
-    lines = _lines(source)
+    lines = read_lines(source)
     first = _find(lines, example, source)
     copies = [i for i, line in enumerate(lines) if _holds(line, example)]  # they share its key
     for i in copies:
@@ -277,7 +278,7 @@ def drop(example: Example) -> Done:
     twice (a second run finds no line and says so)."""
     source = Path(example.source)
     with locked(source.parent):
-        lines = _lines(source)
+        lines = read_lines(source)
         i = _where(lines, example)
         if i is None:
             return Done(example.source, example.line, example.question, "already removed")
