@@ -357,6 +357,15 @@ def test_a_mistyped_feedback_store_is_said_and_never_created(tmp_path, args, say
     assert not db.exists()
 
 
+def test_accept_names_its_own_flags_when_both_are_given(tmp_path):
+    """The desk's words ("None: the article does not cover it") are not the terminal's."""
+    db = tmp_path / "data" / "feedback.sqlite3"
+    args = ["feedback", "accept", "1", "--gold", "1.6-2.4 g/kg", "--out-of-scope", "--db", str(db)]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1
+    assert "give either --gold (the article answers it) or --out-of-scope" in result.output
+
+
 @pytest.mark.parametrize("command", ["list", "stats"])
 def test_feedback_json_without_a_store_is_still_json(tmp_path, command):
     """A script reading `--json` got a sentence it could not parse."""

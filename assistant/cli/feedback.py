@@ -70,6 +70,8 @@ def feedback_accept(
     db_path: Path, corpus_dir: Path, feedback_id: int, gold: str | None, out_of_scope: bool
 ) -> None:
     """Accept judgement FEEDBACK_ID: append it to the right examples file (audited)."""
+    if gold and out_of_scope:
+        raise click.ClickException("give either --gold (the article answers it) or --out-of-scope")
     outcome = _decisions(db_path, corpus_dir).accept(
         common.shell_user(), feedback_id, gold=gold, out_of_scope=out_of_scope
     )

@@ -108,11 +108,6 @@ class Decisions:
         gold: str | None = None,
         out_of_scope: bool = False,
     ) -> Outcome:
-        if out_of_scope and (gold or passage):  # in the desk's words, not the terminal's flags
-            raise FeedbackError(
-                "“None: the article does not cover it” takes no passage or gold phrase: clear "
-                "the phrase, or choose the passage it comes from"
-            )
         decision = review.accept(
             self.feedback,
             self.corpus_dir,

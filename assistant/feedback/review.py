@@ -61,7 +61,10 @@ def accept(
     of it (default: its whole text)."""
     row = _new(store, feedback_id)
     if out_of_scope and (gold or passage):
-        raise FeedbackError("give either --gold (the article answers it) or --out-of-scope")
+        raise FeedbackError(  # the desk's words; `feedback accept` checks its flags first
+            "“None: the article does not cover it” takes no passage or gold phrase: clear "
+            "the phrase, or choose the passage it comes from"
+        )
     target, golds = None, []
     if not (out_of_scope or (row.verdict == "missing" and not gold and not passage)):
         if passage is None:
