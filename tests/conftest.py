@@ -130,16 +130,16 @@ def index_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
 
 
 @pytest.fixture(scope="session")
-def two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+def two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder, index_dir) -> Path:
     """The corpus with the second article and its editors' examples, built for real once: the
     safety proposals and the routing between articles both read it."""
     from tests.updates import build_two_articles
 
-    return build_two_articles(tmp_path_factory.mktemp("two-articles"), embedder)
+    return build_two_articles(tmp_path_factory.mktemp("two-articles"), embedder, index_dir)
 
 
 @pytest.fixture(scope="session")
-def shifted_two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder) -> Path:
+def shifted_two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder, index_dir) -> Path:
     """The corpus with the second article, built with the bridges as shifts of the question's
     vector (`TrainingSettings(bridges="shifts")`): built once for the safety proposals and the
     shifts tests, since a training is most of a build's 40 s."""
@@ -147,7 +147,8 @@ def shifted_two_articles_dir(tmp_path_factory: pytest.TempPathFactory, embedder)
     from tests.updates import build_two_articles
 
     root = tmp_path_factory.mktemp("shifted-two-articles")
-    return build_two_articles(root, embedder, training=TrainingSettings(bridges="shifts"))
+    settings = TrainingSettings(bridges="shifts")
+    return build_two_articles(root, embedder, index_dir, training=settings)
 
 
 @pytest.fixture(scope="session")

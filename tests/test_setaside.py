@@ -157,17 +157,18 @@ def test_a_first_build_reads_articles_no_example_answers_as_new_to_the_examples(
 
 @pytest.mark.model
 def test_a_clean_clone_sets_aside_what_an_article_without_examples_now_answers(
-    corpus_copy, embedder, tmp_path
+    corpus_copy, embedder, index_dir, tmp_path
 ):
     """A first build (a fresh clone: index/ is not kept) with a new article and no examples of
     its own trained "How is Kawasaki disease treated?" as not covered; it is now set aside
     for an editor, and an out-of-scope question that does not name the article stays in."""
     from assistant.build import build_corpus
-    from tests.updates import SECOND, SECOND_ID
+    from tests.updates import SECOND, SECOND_ID, seed_vectors
 
     shutil.copy(SECOND / f"{SECOND_ID}.md", corpus_copy / f"{SECOND_ID}.md")
     with (corpus_copy / "examples" / "out-of-scope.jsonl").open("a", encoding="utf-8") as out:
         out.write('{"question": "How is Kawasaki disease treated?", "gold": [], "by": "t"}\n')
+    seed_vectors(index_dir, tmp_path / "index")  # vectors only: no version came before
     loaded = build_corpus(corpus_copy, embedder, tmp_path / "index", training=QUICK)
     aside = loaded.manifest.changes["examples"]["set_aside"]
     questions = {a["question"]: a for a in aside}

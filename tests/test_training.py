@@ -18,6 +18,7 @@ from assistant.settings import TrainingSettings
 from assistant.store.directory import VERSIONS, published_version
 from assistant.store.manifest import Manifest, read_manifest
 from tests.conftest import CORPUS, FIXTURES
+from tests.updates import seed_vectors
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 
@@ -29,9 +30,10 @@ def _manifest(index_dir: Path) -> Manifest:
 
 
 def test_the_same_inputs_give_the_same_artefact_and_an_unchanged_rebuild_reuses_it(
-    embedder, tmp_path
+    embedder, index_dir, tmp_path
 ):
-    first = build_corpus(CORPUS, embedder, tmp_path / "a", training=QUICK)
+    first = build_corpus(CORPUS, embedder, tmp_path / "a", training=QUICK)  # embeds everything
+    seed_vectors(index_dir, tmp_path / "b")  # the session's vectors: the same bytes come out
     second = build_corpus(CORPUS, embedder, tmp_path / "b", training=QUICK)
     a, b = first.manifest.training, second.manifest.training
     assert a["trained"] and not a["reused"]
@@ -46,12 +48,13 @@ def test_the_same_inputs_give_the_same_artefact_and_an_unchanged_rebuild_reuses_
 
 
 def test_a_new_way_of_reading_the_questions_retrains_though_no_file_changed(
-    embedder, tmp_path, monkeypatch
+    embedder, index_dir, tmp_path, monkeypatch
 ):
     """An upgrade that reads questions differently (a spelling rule, a bridge) must not serve
     the artefact trained on the old readings: the cache is keyed on the texts as read."""
     from assistant.train import stage
 
+    seed_vectors(index_dir, tmp_path / "a")
     first = build_corpus(CORPUS, embedder, tmp_path / "a", training=QUICK)
     assert first.manifest.training["trained"] and not first.manifest.training["reused"]
     read = stage.read_question

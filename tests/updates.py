@@ -98,12 +98,28 @@ def add_second_article(corpus: Path, *, count: int | None = None, near: bool = F
     return corpus
 
 
-def build_two_articles(root: Path, embedder: Any, **build: Any) -> Path:
+def seed_vectors(built: Path, index_dir: Path) -> None:
+    """Give a new index folder the vector cache of one already built, as a copied folder would
+    hold it: the new build embeds only the texts that one did not. Vectors are keyed by text
+    and model, so what is built is the same; a build of the real corpus's 1,700 examples and
+    passages saves about 6 s of the model."""
+    from assistant.embed.vectorcache import CACHE_DIR
+
+    (index_dir / CACHE_DIR).mkdir(parents=True, exist_ok=True)
+    for path in (built / CACHE_DIR).glob("*.npz"):
+        shutil.copy2(path, index_dir / CACHE_DIR / path.name)
+
+
+def build_two_articles(
+    root: Path, embedder: Any, vectors_from: Path | None = None, **build: Any
+) -> Path:
     """The project's corpus with the second article, copied to `root`/corpus and built into
-    `root`/index (`build`: `build_corpus`'s options)."""
+    `root`/index (`build`: `build_corpus`'s options), with `vectors_from`'s vector cache."""
     from assistant.build import build_corpus
 
     corpus = add_second_article(corpus_copy(root / "corpus"))
+    if vectors_from is not None:
+        seed_vectors(vectors_from, root / "index")
     build_corpus(corpus, embedder, root / "index", **build)
     return root / "index"
 
