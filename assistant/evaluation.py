@@ -17,6 +17,7 @@ from typing import Any
 
 from assistant.engine import Engine
 from assistant.errors import ArticleError, AssistantError, QueryError
+from assistant.ingest.examples import normalise
 from assistant.ingest.jsonlines import json_objects, strings, worded
 from assistant.ingest.matching import holds, inside_words
 from assistant.limits import Query
@@ -108,11 +109,20 @@ def load_gold(path: Path) -> list[GoldItem]:
     letter and score a question it cannot answer. Two lines with one id are refused."""
     items: list[GoldItem] = []
     lines: dict[str, int] = {}
+    asked: dict[tuple[str, tuple[str, ...]], tuple[GoldItem, int]] = {}
     for number, data in json_objects(path, GOLD_FIELDS, what="the gold file"):
         item = _gold_item(data, path, number)
         if item.id in lines:
             raise ArticleError(
                 str(path), f"the id {item.id!r} is also on line {lines[item.id]}", line=number
+            )
+        before, line = asked.setdefault(_asked(item), (item, number))
+        if before.out_of_scope != item.out_of_scope:  # one of the two can never be scored right
+            raise ArticleError(
+                str(path),
+                f"{item.id!r} asks what {before.id!r} on line {line} asks, but one is out of "
+                "scope and the other has gold phrases; keep one of the two",
+                line=number,
             )
         lines[item.id] = number
         items.append(item)
@@ -121,13 +131,18 @@ def load_gold(path: Path) -> list[GoldItem]:
     return items
 
 
+def _asked(item: GoldItem) -> tuple[str, tuple[str, ...]]:
+    """The question and history as two lines count as the same (case and spacing aside)."""
+    return normalise(item.question), tuple(normalise(h) for h in item.history)
+
+
 def repeated(items: list[GoldItem]) -> list[tuple[str, str]]:
     """Pairs of ids that ask the same question after the same history: each counts in every
     figure, so a repeat weighs double (the warning `eval` prints; the test part has one)."""
     first: dict[tuple[str, tuple[str, ...]], str] = {}
     pairs = []
     for item in items:
-        key = (" ".join(item.question.lower().split()), item.history)
+        key = _asked(item)
         if key in first:
             pairs.append((first[key], item.id))
         first.setdefault(key, item.id)
@@ -217,7 +232,10 @@ def evaluate(
         retrieval = engine.retrieve(item.question, item.history, depth, options=options)
         answer = engine.answer_from(item.question, item.history, retrieval, k)
         texts = [engine.index.passages[h.index].text for h in retrieval.hits]
-        flags = [is_relevant(t, item.gold) for t in texts]
+        # BM25 alone that matched no word of the question falls back to the articles' order:
+        # nothing was found, and that order is no ranking to credit
+        found = options.dense or any(h.lexical is not None for h in retrieval.hits)
+        flags = [found and is_relevant(t, item.gold) for t in texts]
         rank = next((i for i, f in enumerate(flags, start=1) if f), None)
         dcg = sum(1 / math.log2(i + 1) for i, f in enumerate(flags[:k], start=1) if f)
         first = answer.passages[0] if answer.passages else None
@@ -261,10 +279,10 @@ def format_report(report: Report, *, show_misses: bool = True) -> str:
                 f"    {r.item.id:<10} {rank:>4}  {r.item.question}{history}  ->  {r.top_text[:70]}"
             )
     wrong = [r for r in report.in_scope if r.declined]
-    if show_misses and wrong:
+    if show_misses and wrong and report.declines:
         lines.append(f"  wrongly declined ({len(wrong)}): " + ", ".join(r.item.id for r in wrong))
     missed = [r for r in report.out_of_scope if not r.declined]
-    if show_misses and missed:
+    if show_misses and missed and report.declines:
         lines.append(
             f"  out-of-scope answered ({len(missed)}): "
             + "; ".join(f"{r.item.id} {r.item.question}" for r in missed)

@@ -11,7 +11,18 @@ from click.testing import CliRunner
 from assistant.cli import cli
 from assistant.cli import common as cli_module
 from assistant.errors import AssistantError
-from assistant.evaluation import evaluate, is_relevant, load_gold
+from assistant.evaluation import (
+    GoldItem,
+    ItemResult,
+    Report,
+    evaluate,
+    format_report,
+    is_relevant,
+    load_gold,
+    repeated,
+    report_json,
+)
+from assistant.search.retrieval import VARIANTS
 from tests.conftest import ROOT
 
 GOLD = ROOT / "tests" / "gold"
@@ -121,6 +132,9 @@ def test_a_gold_line_of_the_wrong_shape_is_refused_not_scored(tmp_path, fields, 
         ("Dose (mg/kg)", "(mg/kg)", True),  # ends that are not letters need no boundary
         ("Give 2.5 mg at night", "5 mg", False),  # a decimal's tail is no dose of its own
         ("Give 5 mg at night", "5 mg", True),
+        ("Dosing: 1.6-2.4 g/kg given", "Dosing: 1", False),  # a number cut short at its end
+        ("Give 2.5 mg at night", "Give 2", False),
+        ("Give 2, then 3 at night", "Give 2", True),  # a comma that ends the number
     ],
 )
 def test_a_gold_phrase_is_found_in_whole_words_case_and_spacing_aside(text, phrase, says):
@@ -140,6 +154,8 @@ def test_a_gold_phrase_is_found_in_whole_words_case_and_spacing_aside(text, phra
         ('{"id": "b", "question": "Dose?", "history": null, "gold": ["x"]}',
          '"history" must be a list'),
         ('{"id": "b", "question": "Dose?", "gold": ["."]}', "has no letter or digit"),
+        ('{"id": "b", "question": "ivig  DOSE?", "out_of_scope": true, "gold": []}',
+         "'b' asks what 'a' on line 1 asks, but one is out of scope"),  # one must fail
     ],
 )  # fmt: skip
 def test_a_gold_line_that_would_be_scored_as_something_else_is_refused(tmp_path, line, says):
@@ -277,3 +293,40 @@ def test_the_onnx_runtime_ranks_every_gold_question_as_pytorch_does(engine):
                 changed.append(item.id)
     assert changed == []
     assert ties <= 3
+
+
+def test_a_repeat_after_the_same_history_in_another_case_is_named(tmp_path):
+    """The history was compared as typed: a repeat whose history differed in case counted
+    twice unannounced."""
+    gold = tmp_path / "gold.jsonl"
+    lines = [
+        {"id": "a", "question": "And the dose?", "history": ["IVIg in MMN?"], "gold": ["g/kg"]},
+        {"id": "b", "question": "and the dose?", "history": ["ivig in  MMN?"], "gold": ["g/kg"]},
+        {"id": "c", "question": "And the dose?", "history": ["Steroids?"], "gold": ["g/kg"]},
+    ]
+    gold.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert repeated(load_gold(gold)) == [("a", "b")]
+
+
+def test_a_variant_that_never_declines_lists_no_declines_in_text_or_json():
+    """The text said "declines nothing" and then listed "out-of-scope answered"; the JSON
+    said null."""
+    item = GoldItem("c", "Is coffee allowed?", history=(), gold=(), out_of_scope=True)
+    report = Report(name="bm25", k=5, declines=False)
+    report.results.append(
+        ItemResult(item, None, 0.0, declined=False, top_text="x", follow_up=False)
+    )
+    text = format_report(report)
+    assert "declines nothing" in text and "out-of-scope answered" not in text
+    assert report_json(report)["out_of_scope_answered"] is None
+
+
+@pytest.mark.model
+def test_bm25_that_matches_no_word_is_credited_with_nothing(engine):
+    """BM25 alone that matches no word of the question falls back to the articles' order;
+    `eval --compare` credited that order with the first passage's gold."""
+    first = engine.index.passages[0].text
+    item = GoldItem("x", "qwxz blorf?", history=(), gold=(" ".join(first.split()[:3]),),
+                    out_of_scope=False)  # fmt: skip
+    bm25 = evaluate(engine, [item], options=VARIANTS["bm25"])
+    assert bm25.results[0].rank is None and bm25.metrics()["hit@3"] == 0.0

@@ -87,6 +87,20 @@ def test_the_threshold_declines_at_most_the_allowed_share_of_in_scope_questions(
     assert sum(s.margin >= threshold for s in outside) == 50  # all above the 2% line
 
 
+def test_margins_tied_at_the_line_are_kept_not_declined_past_the_budget():
+    """The threshold sat on two tied margins and declined at ">=": 4 of 10 against a budget
+    of 3."""
+    margins = [0.5, 0.4, 0.3, 0.3, 0.2, 0.1, 0.0, -0.1, -0.2, -0.3]
+    inside = [Scored((1,), {}, {}, {}, m) for m in margins]
+    outside = [Scored((), {}, {}, {}, 0.9)]
+    threshold = choose_threshold(inside + outside, 0.3)
+    assert threshold is not None
+    assert sum(m >= threshold for m in margins) == 2  # the tie is kept whole
+    close = [0.5, 0.4, 0.3 + 1e-9, 0.3, *margins[4:]]  # within the rounding of 6 decimals
+    threshold = choose_threshold([Scored((1,), {}, {}, {}, m) for m in close] + outside, 0.3)
+    assert sum(m >= threshold for m in close) == 3
+
+
 def test_without_out_of_scope_examples_nothing_is_learnt_about_declining():
     data, keys = _data(outside=0)
     ranker = train(data, keys, FAST).ranker

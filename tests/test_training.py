@@ -4,6 +4,7 @@ recorded in the manifest, and learning each article of a multi-article corpus.""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -96,6 +97,11 @@ def test_status_shows_the_training_and_its_cross_validated_figures(index_dir):
     assert "5-fold CV       hit@1 0." in result.output
     assert "wrongly declined 0." in result.output
     assert "unmentioned     a word no article uses, rarer than Zipf " in result.output
+    by_writer = [line for line in result.output.splitlines() if line.startswith("    by ")]
+    in_scope = [line for line in by_writer if "hit@1" in line]
+    assert in_scope and all(
+        re.search(r"MRR 0\.\d+ .*, \d+\.\d% wrongly declined", x) for x in in_scope
+    )
 
 
 def test_build_no_train_serves_the_model_untrained_and_says_so(embedder, tmp_path, monkeypatch):

@@ -166,8 +166,10 @@ def training_lines(training: dict[str, Any]) -> list[str]:
             + (f" ({short(named, 80)}): a synonyms rule would answer them" if declined else "")
         )
     for writer, f in cv.get("by_writer", {}).items():
+        wrongly = f.get("wrongly_declined")  # what a voice loses: answers hidden from it
         scope = (
-            f"hit@1 {f['hit@1']}, hit@3 {f['hit@3']} on {f['questions']}"
+            f"hit@1 {f['hit@1']}, hit@3 {f['hit@3']}, MRR {f.get('mrr')} on {f['questions']}"
+            + ("" if wrongly is None else f", {wrongly:.1%} wrongly declined")
             if f["questions"]
             else "no in-scope examples"
         )

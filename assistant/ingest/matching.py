@@ -180,8 +180,8 @@ def sound(word: str) -> str:
 @lru_cache(maxsize=8192)
 def phrase_pattern(phrase: str) -> re.Pattern[str]:
     """A gold phrase as it is looked up in a passage: case aside, any run of spaces for a space,
-    and whole words at its ends, so "ALS" is not found in "also", "AF" in "after", nor "5 mg" in
-    "2.5 mg" (a gold phrase copied from a passage is whole words; the build and `eval` say
+    and whole words at its ends, so "ALS" is not found in "also", "AF" in "after", "5 mg" in
+    "2.5 mg", nor "take 2" in "take 2.5 mg" (a gold phrase copied from a passage is whole words; the build and `eval` say
     where a phrase is found only inside longer words)."""
     words = phrase.split()
     first, last = (words[0], words[-1]) if words else ("", "")
@@ -189,6 +189,8 @@ def phrase_pattern(phrase: str) -> re.Pattern[str]:
     if re.match(r"\d", first):
         start += r"(?<!\d[.,])"  # "5 mg" is not in "2.5 mg"
     end = r"(?!\w)" if re.search(r"\w$", last) else ""
+    if re.search(r"\d$", last):
+        end += r"(?![.,]\d)"  # nor "Dosing: 1" in "Dosing: 1.6-2.4 g/kg"
     return re.compile(start + _spaced(words) + end, re.IGNORECASE)
 
 
@@ -210,6 +212,7 @@ def holds(text: str, phrase: str) -> bool:
 def inside_words(texts: Iterable[str], phrase: str) -> list[str]:
     """The longer words `phrase` is found inside, where it is not found as whole words: what a
     phrase with a cut word ("exchange" for "exchanges") or a short one ("ALS") matched before."""
-    loose = re.compile(rf"\w*{_spaced(phrase.split())}\w*", re.IGNORECASE)
+    word = r"(?:\w|[.,](?=\d))*"  # a number's point or comma is inside it: "2.4" for "4"
+    loose = re.compile(rf"{word}{_spaced(phrase.split())}{word}", re.IGNORECASE)
     found = {m.group().lower(): m.group() for t in texts for m in loose.finditer(t)}
     return sorted(found.values())[:3]

@@ -6,6 +6,7 @@ then trains on every example.
 from __future__ import annotations
 
 import hashlib
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -98,8 +99,11 @@ def choose_threshold(scored: Sequence[Scored], max_wrong: float) -> float | None
     allowed = int(max_wrong * len(inside))
     if allowed >= len(inside):
         return float("-inf")
-    above = inside[allowed - 1] if allowed else inside[0] + 0.05
-    return round((inside[allowed] + above) / 2, 6)
+    # declined from the threshold up, so it lies strictly above the first margin kept: margins
+    # tied with it are kept too (fewer declined, never more than allowed)
+    kept = inside[allowed]
+    above = next((m for m in reversed(inside[:allowed]) if m > kept), kept + 0.05)
+    return max(round((kept + above) / 2, 6), math.nextafter(kept, math.inf))
 
 
 def folds_of(examples_keys: Sequence[str], k: int) -> np.ndarray:
