@@ -455,7 +455,10 @@ def test_status_says_when_the_published_version_cannot_be_served(
     assert result.exit_code == 1 and f"{passages} does not match its hash" in result.output
     (index_dir / "CURRENT").unlink()
     result = CliRunner().invoke(cli, ["status", "--index-dir", str(index_dir)])
-    assert result.exit_code == 1 and "build --rollback` publishes the newest" in result.output
+    assert (
+        result.exit_code == 1
+        and "build --rollback` publishes the one published last" in result.output
+    )
 
 
 @pytest.mark.model

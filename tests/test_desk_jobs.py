@@ -210,7 +210,9 @@ def test_roll_back_publishes_the_version_before_and_is_audited(builds, index, st
 
 
 def test_roll_back_with_no_earlier_version_fails_clearly_and_changes_nothing(builds, index, store):
-    with pytest.raises(FeedbackError, match=f"no version older than {LIVE} to roll back to"):
+    with pytest.raises(
+        FeedbackError, match=f"no version published before {LIVE} is kept to roll back to"
+    ):
         builds.roll_back("alice")
     assert published_version(index) == LIVE
     assert Accounts(store).trail() == []

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,7 +90,7 @@ def test_a_damaged_cache_is_ignored(corpus_copy, hash_embedder, tmp_path):
 
 def test_rollback_republishes_the_previous_version(corpus_copy, hash_embedder, tmp_path):
     index_dir = tmp_path / "index"
-    with pytest.raises(IndexStoreError, match="no version older"):
+    with pytest.raises(IndexStoreError, match="no version published before"):
         rollback(index_dir)
     first, _ = _build(corpus_copy, hash_embedder, index_dir)
     article = corpus_copy / ARTICLE_NAME
@@ -98,8 +99,64 @@ def test_rollback_republishes_the_previous_version(corpus_copy, hash_embedder, t
     assert rollback(index_dir) == first.version
     back = load_index(index_dir, hash_embedder.info)
     assert back.version == first.version and DOSING in [p.text for p in back.passages]
-    with pytest.raises(IndexStoreError, match="no version older"):
+    with pytest.raises(IndexStoreError, match="no version published before"):
         rollback(index_dir)
+
+
+def test_a_rollback_never_brings_back_a_version_withdrawn(corpus_copy, hash_embedder, tmp_path):
+    """Rollback went by build time: after a typo'd dose was rolled back and a new version
+    built, the next rollback published the typo again."""
+    index_dir = tmp_path / "index"
+    article = corpus_copy / ARTICLE_NAME
+    right = article.read_text()
+    first, _ = _build(corpus_copy, hash_embedder, index_dir)
+    article.write_text(right.replace("1.6-2.4 g/kg", "16-24 g/kg"))
+    typo, _ = _build(corpus_copy, hash_embedder, index_dir)
+    assert rollback(index_dir) == first.version  # the typo withdrawn
+    article.write_text(right.replace("over 3-5 days", "over 2-5 days"))
+    third, _ = _build(corpus_copy, hash_embedder, index_dir)
+    assert typo.version in versions(index_dir) and typo.version < third.version
+    assert rollback(index_dir) == first.version
+    served = load_index(index_dir, hash_embedder.info)
+    assert DOSING in [p.text for p in served.passages]
+    with pytest.raises(IndexStoreError, match="no version published before"):
+        rollback(index_dir)
+
+
+def test_pruning_keeps_what_a_rollback_goes_back_to(corpus_copy, hash_embedder, tmp_path):
+    """Three versions, two rollbacks to the first, then a build: pruning by build time deleted
+    the first, and the next rollback published a version the editor had withdrawn."""
+    index_dir = tmp_path / "index"
+    built = [_build(corpus_copy, hash_embedder, index_dir)[0].version for _ in range(3)]
+    rollback(index_dir)
+    rollback(index_dir)
+    assert published_version(index_dir) == built[0]
+    _build(corpus_copy, hash_embedder, index_dir)
+    assert built[0] in versions(index_dir)
+    assert rollback(index_dir) == built[0]
+
+
+def test_a_version_whose_pointer_cannot_be_written_is_not_left_to_roll_back_to(
+    corpus_copy, hash_embedder, tmp_path, monkeypatch
+):
+    """A disk full at the pointer's write failed the build, but left its complete version in
+    `versions/`, where a rollback took it for the version before."""
+    from assistant.store import directory
+
+    index_dir = tmp_path / "index"
+    first, _ = _build(corpus_copy, hash_embedder, index_dir)
+    article = corpus_copy / ARTICLE_NAME
+    article.write_text(article.read_text().replace("1.6-2.4 g/kg", "2 g/kg"))
+
+    def full(index_dir, version):
+        raise IndexStoreError(f"{index_dir}: No space left on device")
+
+    monkeypatch.setattr(directory, "publish", full)
+    with pytest.raises(IndexStoreError, match="No space left"):
+        _build(corpus_copy, hash_embedder, index_dir)
+    monkeypatch.undo()
+    assert versions(index_dir) == [first.version]
+    assert published_version(index_dir) == first.version
 
 
 @pytest.mark.parametrize("harm", ["truncated", "deleted"])
@@ -132,6 +189,20 @@ def test_only_the_last_versions_are_kept(corpus_copy, hash_embedder, tmp_path):
     assert published_version(index_dir) == built[-1]
 
 
+def test_a_version_pruning_left_half_deleted_is_removed_by_the_next_build(
+    corpus_copy, hash_embedder, tmp_path
+):
+    """Pruning ignored its errors: a version that lost its manifest was listed by nothing and
+    kept its vectors on disk for ever."""
+    index_dir = tmp_path / "index"
+    _build(corpus_copy, hash_embedder, index_dir)
+    half = index_dir / "versions" / "20200101T000000.000000-dead00"
+    half.mkdir()
+    (half / "vectors.faiss").write_bytes(b"the vectors of a version half deleted")
+    _build(corpus_copy, hash_embedder, index_dir)
+    assert not half.exists() and len(versions(index_dir)) == 2
+
+
 def test_leftovers_of_a_dead_build_never_trip_the_next(corpus_copy, hash_embedder, tmp_path):
     index_dir = tmp_path / "index"
     _build(corpus_copy, hash_embedder, index_dir)
@@ -143,6 +214,16 @@ def test_leftovers_of_a_dead_build_never_trip_the_next(corpus_copy, hash_embedde
     _build(corpus_copy, hash_embedder, index_dir)
     assert not list(index_dir.glob(".staging-*")) and not list(index_dir.glob("CURRENT.*.tmp"))
     assert not half.exists()
+
+
+def test_a_full_disk_names_the_file_it_could_not_write():
+    """The build said only "No space left on device": no file, no disk to free."""
+    from assistant.errors import os_problem
+    from assistant.store.directory import _write
+
+    with pytest.raises(OSError) as caught:
+        _write(Path("/dev/full"), b"a version's vectors")  # the kernel's always-full device
+    assert os_problem(caught.value).startswith("/dev/full: No space left on device")
 
 
 def test_a_vector_cache_that_cannot_be_written_leaves_no_part_behind(tmp_path, monkeypatch):

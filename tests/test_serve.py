@@ -68,6 +68,31 @@ def test_serve_builds_the_index_first_when_there_is_none(tmp_path, index_dir):
         stop_server(process)
 
 
+def test_serve_with_versions_but_no_pointer_builds_nothing_and_says_how_to_publish(
+    corpus_copy, hash_embedder, tmp_path
+):
+    """The pointer deleted (as its damage message says to do), `serve` took the index for
+    none and built the corpus as it was, edits nobody had reviewed, and published them."""
+    import subprocess
+    import sys
+
+    from assistant.build import build_corpus
+    from assistant.store import versions
+
+    index = tmp_path / "index"
+    build_corpus(corpus_copy, hash_embedder, index, train=False)
+    (index / "CURRENT").unlink()
+    kept = versions(index)
+    served = subprocess.run(
+        [sys.executable, "-m", "assistant", "serve", "--host", "127.0.0.1", "--port", str(free_port()),
+         "--index-dir", str(index), "--corpus-dir", str(corpus_copy)],
+        capture_output=True, text=True, timeout=120, cwd=ROOT,
+    )  # fmt: skip
+    assert served.returncode == 1, served.stderr
+    assert "no version is published, 1 kept" in served.stderr and "--rollback" in served.stderr
+    assert versions(index) == kept and not (index / "CURRENT").exists()
+
+
 @pytest.mark.model
 def test_the_request_log_has_one_structured_line_per_request_and_no_question(
     index_dir, tmp_path, monkeypatch

@@ -41,7 +41,8 @@ from assistant.engine import Engine, fine_tuned_model
 from assistant.errors import AssistantError
 from assistant.search.loaded import LoadedIndex, load_index
 from assistant.settings import Settings
-from assistant.store import has_index
+from assistant.store import has_index, versions
+from assistant.store.directory import nothing_published
 from web.app import create_app
 from web.balance import BalancedServer, ConnectionCounts
 from web.guard import LOG_CONFIG
@@ -115,6 +116,8 @@ def serve(
     index_dir = settings.index_dir
     single = settings.workers == 1
     if not has_index(index_dir):
+        if versions(index_dir):  # the pointer deleted: a build would publish the corpus's
+            raise AssistantError(nothing_published(index_dir))  # edits nobody has reviewed
         if single:  # this process runs the model anyway
             build()
         else:  # the build runs the model, and a master that has cannot fork: in a child

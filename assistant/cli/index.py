@@ -330,16 +330,11 @@ def status(index_dir: Path, as_json: bool) -> None:
     model, how many passages, and the other versions kept for rollback."""
     from assistant.errors import IndexStoreError
     from assistant.store import VERSIONS, published_version, read_manifest, versions
-    from assistant.store.directory import damage
+    from assistant.store.directory import damage, nothing_published
 
     version = published_version(index_dir)
     if version is None:
-        if kept := versions(index_dir):  # the pointer is gone, the versions are not
-            raise IndexStoreError(
-                f"{index_dir}: no version is published, {len(kept)} kept (newest {kept[-1]}); "
-                "`mmn-assistant build --rollback` publishes the newest"
-            )
-        raise IndexStoreError(f"{index_dir}: no index has been built; run `mmn-assistant build`")
+        raise IndexStoreError(nothing_published(index_dir))
     manifest = read_manifest(index_dir / VERSIONS / version)
     if problem := damage(index_dir / VERSIONS / version, manifest):  # what serve would refuse
         raise IndexStoreError(

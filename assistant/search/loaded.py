@@ -23,6 +23,7 @@ from assistant.store.directory import (
     VECTORS,
     VERSIONS,
     VOCABULARY,
+    nothing_published,
     open_version,
     published_version,
 )
@@ -61,7 +62,7 @@ def load_index(index_dir: Path, model: ModelInfo) -> LoadedIndex:
     """Load and check the published version against its manifest and the running model."""
     version = published_version(index_dir)
     if version is None:
-        raise IndexStoreError(f"{index_dir}: no index has been built; run `mmn-assistant build`")
+        raise IndexStoreError(nothing_published(index_dir))
     return load_version(index_dir / VERSIONS / version, model, version=version)
 
 

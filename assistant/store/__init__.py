@@ -4,6 +4,7 @@ back versions, and knows nothing of what their search structures hold."""
 from assistant.store.directory import (
     VERSIONS,
     has_index,
+    published_history,
     published_version,
     rollback,
     versions,
@@ -14,6 +15,7 @@ __all__ = [
     "VERSIONS",
     "Manifest",
     "has_index",
+    "published_history",
     "published_version",
     "read_manifest",
     "rollback",

@@ -44,6 +44,11 @@ VERSIONS = "versions"
 STAGING_PREFIX = ".staging-"
 LOCK = ".build.lock"
 KEEP_VERSIONS = 3
+HISTORY = "PUBLISHED"
+"""The versions published in turn, one a line, the published one last: what a rollback walks
+back along. Build time is not that order once a rollback has withdrawn a version: the next
+build is newer than the version withdrawn, yet the way back from it leads past it."""
+HISTORY_LINES = 50
 """Versions kept on disk (the published one always among them), for `build --rollback`."""
 
 MANIFEST = "manifest.json"
@@ -86,10 +91,15 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _write(path: Path, data: bytes) -> str:
-    with path.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with path.open("wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError as exc:  # a full disk's error on write names no file: say which, and where
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
     return hashlib.sha256(data).hexdigest()
 
 
@@ -143,11 +153,24 @@ class Staging:
         _fsync_dir(self.path)
 
     def publish(self) -> Path:
-        """Move the sealed version into `versions/` and publish it; returns where it now is."""
+        """Move the sealed version into `versions/` and publish it; returns where it now is.
+        A pointer that cannot be written takes the version out again: left in `versions/`, a
+        version never published would be a rollback's "version before"."""
+        served = published_history(self.index_dir)
         final = self.index_dir / VERSIONS / self.version
         os.replace(self.path, final)
         _fsync_dir(self.index_dir / VERSIONS)
-        publish(self.index_dir, self.version)
+        try:
+            publish(self.index_dir, self.version)
+        except BaseException:
+            try:
+                published = published_version(self.index_dir)
+            except IndexStoreError:
+                published = None
+            if published != self.version:  # the pointer was never moved to it
+                shutil.rmtree(final, ignore_errors=True)
+            raise
+        _record(self.index_dir, [*served, self.version])
         return final
 
 
@@ -183,8 +206,9 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             ) from None
         for leftover in index_dir.glob(f"{STAGING_PREFIX}*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        for leftover in index_dir.glob(f"{POINTER}.*.tmp"):
-            leftover.unlink(missing_ok=True)
+        for pattern in (f"{POINTER}.*.tmp", f"{HISTORY}.*.tmp"):
+            for leftover in index_dir.glob(pattern):
+                leftover.unlink(missing_ok=True)
         for leftover in index_dir.glob("cache/.*.tmp.npz"):  # a vector cache half written
             leftover.unlink(missing_ok=True)
         yield
@@ -226,9 +250,20 @@ _VERSION_NAME = re.compile(r"[0-9A-Za-z][0-9A-Za-z._-]{0,99}")
 def _damaged(pointer: Path, problem: str) -> str:
     return (
         f"{pointer}: damaged ({problem}); it names the published version. Delete it, then "
-        "`mmn-assistant build --rollback` publishes the newest version kept, or "
+        "`mmn-assistant build --rollback` publishes the version published last, or "
         "`mmn-assistant build` a new one"
     )
+
+
+def nothing_published(index_dir: Path) -> str:
+    """What to say when no version is published: whether any was built, and the way back."""
+    if kept := versions(index_dir):  # the pointer is gone, the versions are not
+        return (
+            f"{index_dir}: no version is published, {len(kept)} kept (newest {kept[-1]}); "
+            "`mmn-assistant build --rollback` publishes the one published last, or "
+            "`mmn-assistant build` builds the corpus as it is now"
+        )
+    return f"{index_dir}: no index has been built; run `mmn-assistant build`"
 
 
 def has_index(index_dir: Path) -> bool:
@@ -244,24 +279,72 @@ def versions(index_dir: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if (p / MANIFEST).is_file())
 
 
-def prune(index_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
-    """Delete all but the newest `keep` versions, never the published one; returns the deleted."""
+def published_history(index_dir: Path) -> list[str]:
+    """The kept versions in the order they were published, the published one last: the way a
+    rollback goes back. Without a readable `PUBLISHED` (an index built before it was kept),
+    build time up to the published version, as rollbacks went before."""
+    kept = versions(index_dir)
     current = published_version(index_dir)
-    old = [v for v in versions(index_dir)[:-keep] if v != current]
-    for version in old:
-        shutil.rmtree(index_dir / VERSIONS / version, ignore_errors=True)
+    try:
+        lines = (index_dir / HISTORY).read_text(encoding="utf-8").split()
+    except (OSError, UnicodeDecodeError):
+        lines = [v for v in kept if current is None or v <= current]
+    present = set(kept)
+    history: list[str] = []
+    for version in lines:
+        if version in present:
+            if version in history:  # published again by a rollback: the latest place counts
+                history.remove(version)
+            history.append(version)
+    if current is not None and current in present and history[-1:] != [current]:
+        if current in history:
+            history.remove(current)
+        history.append(current)  # a pointer set by hand is the published version all the same
+    return history
+
+
+def _record(index_dir: Path, history: list[str]) -> None:
+    """Write the publishing history (a rollback's way back) in one atomic step. Only a
+    rollback's way back is lost if it cannot be written: the version stays published."""
+    temporary = index_dir / f"{HISTORY}.{secrets.token_hex(4)}.tmp"
+    try:
+        _write(temporary, ("\n".join(history[-HISTORY_LINES:]) + "\n").encode())
+        os.replace(temporary, index_dir / HISTORY)
+    except (OSError, IndexStoreError):
+        temporary.unlink(missing_ok=True)
+
+
+def prune(index_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
+    """Delete all but the newest `keep` versions and the last `keep` published (what a
+    rollback goes back to), never the published one; returns the deleted."""
+    current = published_version(index_dir)
+    kept = {current, *published_history(index_dir)[-keep:], *versions(index_dir)[-keep:]}
+    old = [v for v in versions(index_dir) if v not in kept]
+    root = index_dir / VERSIONS
+    if root.is_dir():  # what an earlier pruning left half deleted, without its manifest
+        old += [p.name for p in root.iterdir() if not (p / MANIFEST).exists() and p.name != current]
+    failed: list[OSError] = []
+    for version in old:  # the manifest first: a version half deleted is no version to serve
+        try:
+            (index_dir / VERSIONS / version / MANIFEST).unlink(missing_ok=True)
+            shutil.rmtree(index_dir / VERSIONS / version)
+        except OSError as exc:
+            failed.append(exc)
+    if failed:  # the build warns with it, and the next build tries again
+        raise failed[0]
     return old
 
 
 def rollback(index_dir: Path) -> str:
-    """Publish the version built before the published one; returns its name."""
+    """Publish the version published before the published one; returns its name. With no
+    version published (the pointer deleted), the one published last."""
     current = published_version(index_dir)
-    available = versions(index_dir)
-    earlier = [v for v in available if current is None or v < current]
+    history = published_history(index_dir)
+    earlier = history[:-1] if current is not None else history
     if not earlier:
         raise IndexStoreError(
-            f"{index_dir}: no version older than {current or 'none'} to roll back to "
-            f"(kept: {', '.join(available) or 'none'})"
+            f"{index_dir}: no version published before {current or 'none'} is kept to roll "
+            f"back to (kept: {', '.join(versions(index_dir)) or 'none'})"
         )
     target = earlier[-1]
     try:  # a damaged version published would be refused by every server that restarts
@@ -277,6 +360,7 @@ def rollback(index_dir: Path) -> str:
             "to roll back past it, or rebuild"
         )
     publish(index_dir, target)
+    _record(index_dir, earlier)
     return target
 
 

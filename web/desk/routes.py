@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from assistant.desk.actions import Moves, changes
 from assistant.errors import AssistantError, NotFoundError, os_problem
 from assistant.feedback.store import FeedbackError
-from assistant.store.directory import published_manifest, versions
+from assistant.store.directory import published_history, published_manifest, versions
 from assistant.updates import DESK_HINTS
 from assistant.updates import lines as change_lines
 from web.desk import signin, views
@@ -286,7 +286,7 @@ def publish_page(request: Request, desk: Desk, editor: Editor) -> views.PublishP
         if manifest
         else [],
         kept=kept,
-        can_roll_back=any(published is None or v < published for v in kept),
+        can_roll_back=len(published_history(index_dir)) > (published is not None),
         builds=desk.builds.recent(),
         running=desk.builds.running(),
     )
