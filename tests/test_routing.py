@@ -133,6 +133,30 @@ def test_a_new_topic_in_the_follow_up_box_is_not_held_to_the_conversation(beside
 
 
 @pytest.mark.model
+@pytest.mark.parametrize(
+    ("question", "history", "article"),
+    [
+        # a new topic after a question that named Kawasaki disease: it was held there
+        ("Are conduction blocks seen on nerve studies?", ("How is Kawasaki disease treated?",),
+         "what-is-multifocal-motor-neuropathy"),
+        # a follow-up of the named article stays in it, as in a conversation naming none
+        ("steroids?", ("toddler with Kawasaki disease, febrile 5 days",), "SECOND"),
+        ("what dose of IVIG?", ("Kawasaki disease in a toddler",), "SECOND"),
+    ],
+)  # fmt: skip
+def test_a_name_earlier_in_the_conversation_holds_a_follow_up_not_a_new_topic(
+    beside_kawasaki, question, history, article
+):
+    """A name in an earlier question routed the follow-up as a name in the question does:
+    a new topic was answered from the old article, or declined against its best passage."""
+    from tests.updates import SECOND_ID
+
+    passage, declined = _first(beside_kawasaki, question, history)
+    assert passage.article_id == (SECOND_ID if article == "SECOND" else article)
+    assert not declined
+
+
+@pytest.mark.model
 def test_a_follow_up_naming_another_article_goes_to_it(beside_kawasaki):
     passage, _ = _first(beside_kawasaki, "and the IVIg dose in MMN?", (CASE,))
     assert passage.article_id == "what-is-multifocal-motor-neuropathy"

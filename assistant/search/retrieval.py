@@ -93,8 +93,13 @@ class Reading:
     among all (searched alone, an article's scores were scaled among themselves, and a
     statement against NSAIDs in Kawasaki disease lost first place)."""
     conversation: bool = False
-    """A follow-up among several articles whose conversation names none: `rank` keeps the
-    article the conversation itself ranks first (`assistant.search.routing`)."""
+    """A follow-up among several articles that names none itself: `rank` keeps the article
+    the conversation named (`held`), or else the one it ranks first, while that article holds
+    one of the follow-up's own best passages (`assistant.search.routing`)."""
+    held: str | None = None
+    """The article an earlier question of the conversation named. Routed on as the question's
+    own name, it held a new topic ("the magnesium dose for eclampsia?" after "IVIg dose in
+    MMN?") to the old article, with another drug's dose marked as the answer."""
 
 
 class _Clock:
@@ -177,9 +182,12 @@ class Retriever:
         """The question read for searching, before any model work: what to embed, and how.
         Among several articles, one the question (or the conversation) names is searched
         alone (`assistant.search.routing`)."""
-        routed, named = None, True  # one article, or one asked for: nothing to route
+        routed, named, held = None, True, None  # one article, or one asked for: no routing
         if article is None and self._names is not None:
-            routed, named = self._names.choose(question, history)
+            routed, named = self._names.choose(question)
+            if not named and history:  # a name earlier in the conversation holds it there
+                held, named = self._names.choose("", history)  # while the follow-up is its
+                named = named and held is None  # two names: every article, as the question
         allowed = self._allowed(article)
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None
@@ -190,7 +198,9 @@ class Retriever:
             shifted = ranker.shifts is not None
             embed = tuple(w.for_model if shifted else w.text for w in read)
         conversation = not named and context is not None
-        return Reading(text, context, ranker, options, allowed, k, embed, routed, conversation)
+        return Reading(
+            text, context, ranker, options, allowed, k, embed, routed, conversation, held
+        )
 
     def search(
         self,
@@ -262,7 +272,7 @@ class Retriever:
         by_name = reading.routed is not None
         ordered = sorted(fused.items(), key=lambda item: (-item[1], item[0]))
         if reading.conversation:  # the decline stays the corpus's: calibrated on its best
-            routed = self._conversation_article(reading, vectors, earlier, n)
+            routed = reading.held or self._conversation_article(reading, vectors, earlier, n)
             own = self._members.get(routed, frozenset()) if routed else frozenset()
             if not any(i in own for i, _ in ordered[:CONVERSATION_WITHIN]):
                 routed = None  # the question itself points elsewhere: a new topic
