@@ -98,6 +98,21 @@ def test_ask_from_standard_input_refuses_what_is_no_question(tmp_path):
         assert result.exit_code in (1, 2) and said in result.output, result.output
 
 
+def test_a_piped_question_of_the_limit_is_not_refused_for_its_line_ending(tmp_path):
+    """A file of exactly 500 characters, ending in the newline any editor adds, was "501
+    characters long" (CRLF: 502)."""
+    question = ("What IVIg dose is used " * 30)[:499] + "?"
+    for ending in (b"\n", b"\r\n", b""):
+        result = CliRunner().invoke(
+            cli,
+            ["ask", "-", "--index-dir", str(tmp_path / "none")],
+            input=question.encode() + ending,
+        )
+        assert "characters long" not in result.output and "no index" in result.output, result.output
+    longer = CliRunner().invoke(cli, ["ask", "-", "--index-dir", str(tmp_path)], input=b"x" * 501)
+    assert "501 characters long" in longer.output
+
+
 def test_ask_refuses_bad_input_before_loading_anything(tmp_path):
     result = CliRunner().invoke(cli, ["ask", "   ", "--index-dir", str(tmp_path)])
     assert result.exit_code == 1
@@ -250,6 +265,16 @@ def test_ask_prints_each_passages_review_status_and_full_link(runner, index_dir)
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "review status: pending human review), https://ref.example.org/article/" in result.output
+    as_json = runner.invoke(  # `--base-url` with `--json` was ignored without a word
+        cli,
+        ["ask", "What are the diagnostic features of MMN?", "--json", "-k", "3",
+         "--index-dir", str(index_dir), "--base-url", "https://ref.example.org/"],
+    )  # fmt: skip
+    data = json.loads(as_json.output)
+    links = [p["url"] for p in data["passages"]] + [
+        i["url"] for p in data["passages"] for i in p["items"]
+    ]
+    assert len(links) > 3 and all(u.startswith("https://ref.example.org/article/") for u in links)
 
 
 @pytest.mark.model

@@ -84,10 +84,21 @@ def ask(
     check_k(k)
     engine = Engine.open(index_dir, common.embedder(model_path, index_dir), settings=current())
     answer = engine.answer(query, k, article=article)
-    if as_json:
-        click.echo(common.as_json(answer_to_dict(answer)))
+    if as_json:  # the links as the API gives them, in full when a base is given
+        click.echo(common.as_json(_absolute(answer_to_dict(answer), base_url)))
         return
     click.echo(format_answer(answer_to_dict(answer), base_url=base_url))
+
+
+def _absolute(data: dict[str, Any], base_url: str | None) -> dict[str, Any]:
+    """The answer's links in full under `base_url` (`--base-url` with `--json` was ignored)."""
+    if base_url:
+        base = base_url.rstrip("/")
+        for item in data["passages"]:
+            for linked in (item, *item.get("items", ())):
+                if str(linked.get("url", "")).startswith("/"):
+                    linked["url"] = base + linked["url"]
+    return data
 
 
 def _stdin_question() -> str:
@@ -101,8 +112,8 @@ def _stdin_question() -> str:
             f"standard input holds over {MAX_STDIN_BYTES:,} bytes; send one question",
             param_hint="QUESTION",
         )
-    try:
-        return raw.decode("utf-8-sig")
+    try:  # without the line ending an editor ends the file with: not part of the question
+        return raw.decode("utf-8-sig").removesuffix("\n").removesuffix("\r")
     except UnicodeDecodeError as error:
         raise click.BadParameter(
             f"standard input holds the byte 0x{raw[error.start]:02x} at offset {error.start}, "
