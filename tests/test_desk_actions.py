@@ -296,6 +296,29 @@ def test_the_same_question_added_twice_is_written_once(decisions, store, corpus_
     assert examples.read_bytes() == written
     assert "already an example at" in again.message
     assert len(asked(examples, FAST)) == 1
+    # a repeat changed nothing: it is no decision of bob's ("Resolved by bob" on the desk)
+    assert [e.who for e in Accounts(store).trail() if e.action == "added example"] == ["alice"]
+
+
+def test_a_desk_decision_made_while_the_store_fails_is_kept_and_said_unaudited(
+    corpus_copy, tmp_path, store, examples
+):
+    """The example was written, then the audit entry failed: the editor was told the decision
+    had failed, and the trail had nothing. Inside `recording` it is made and named."""
+    from assistant.desk.actions import recording
+    from assistant.feedback.store import StoreUnavailable
+
+    settings = current(corpus_dir=corpus_copy, index_dir=tmp_path / "index")
+    timeline = passage_id(corpus_copy, TIMELINE)
+    store.path.parent.mkdir(parents=True)
+    store.path.write_bytes(b"not a database at all, a damaged file")
+    desk = Decisions(settings, store)
+    with recording() as unrecorded:
+        desk.add_question("alice", timeline, "Does strength return within days?")
+    assert asked(examples, "Does strength return within days?")
+    assert len(unrecorded) == 1 and unrecorded[0].startswith("added example passage")
+    with pytest.raises(StoreUnavailable):  # outside the desk's block: the store's own error
+        desk.add_question("alice", timeline, "Is it back in a week?")
 
 
 def test_a_question_for_an_unknown_passage_is_refused(decisions, examples):

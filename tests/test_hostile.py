@@ -670,6 +670,7 @@ DESK_CASES = [
     DeskCase("address too long", "GET", b"/desk/audit?x=" + b"y" * 13_000, 414, ("limit is",)),
     DeskCase("schema not UTF-8", "GET", b"/desk/openapi.json?x=%ff", 400, ("not UTF-8",)),
     # ids and kinds in the actions' addresses (the form token is right: only the address is not)
+    DeskCase("cancel build 999999", "POST", b"/desk/builds/999999/cancel", 404, ("there is no build #999999",), with_token()),  # fmt: skip  # was 409, its page 404
     DeskCase("judgement ..", "POST", b"/desk/judgements/%2e%2e/accept", 404, ("there is no judgement",), with_token()),  # fmt: skip
     DeskCase("judgement ../", "POST", b"/desk/judgements/../../desk/publish/build", 404, (), with_token()),  # fmt: skip
     DeskCase("judgement %00", "POST", b"/desk/judgements/%00/reject", 404, ("there is no judgement",), with_token()),  # fmt: skip

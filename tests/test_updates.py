@@ -193,9 +193,12 @@ def test_an_editor_resolves_set_aside_examples_from_the_command_line(chain):
     moved = runner.invoke(cli, ["examples", "resolve", first["key"], "--answered", *where])
     assert moved.exit_code == 0, moved.output
     again = runner.invoke(cli, ["examples", "resolve", first["key"], "--answered", *where])
-    assert "already answered" in again.output
+    assert again.exit_code == 1 and "already answered" in again.output  # said, not dropped
     kept = runner.invoke(cli, ["examples", "resolve", second["key"], "--out-of-scope", *where])
     assert kept.exit_code == 0, kept.output
+    # another editor, from a list read before: the decision is not silently reversed
+    reversed_ = runner.invoke(cli, ["examples", "resolve", second["key"], "--answered", *where])
+    assert reversed_.exit_code == 1 and "already kept out of scope" in reversed_.output
     article = (corpus / "examples" / f"{first['article']}.jsonl").read_text(encoding="utf-8")
     assert article.count(json.dumps(first["question"], ensure_ascii=False)) == 1
     outside = (corpus / "examples" / "out-of-scope.jsonl").read_text(encoding="utf-8")

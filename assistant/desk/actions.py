@@ -8,6 +8,10 @@ trains on them, and the desk lists a decided item as done until that build repla
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +33,21 @@ from assistant.store.directory import published_manifest
 
 EDITOR = "editor"
 """The `by` of example questions an editor wrote at the desk."""
+log = logging.getLogger("mmn_assistant.desk")
+_UNRECORDED: ContextVar[list[str] | None] = ContextVar("unrecorded", default=None)
+
+
+@contextmanager
+def recording() -> Iterator[list[str]]:
+    """Collect the decisions made in this block whose audit entry could not be written. The
+    entry is written after the change: a store locked at that moment turned a decision made
+    into one the editor was told had failed, and left no trace of it."""
+    collected: list[str] = []
+    token = _UNRECORDED.set(collected)
+    try:
+        yield collected
+    finally:
+        _UNRECORDED.reset(token)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,9 +95,13 @@ class Decisions:
         try:
             self.accounts.record(who, action, target, detail)
         except FeedbackError as exc:
-            if not self.audit_if_kept:
+            if self.audit_if_kept:
+                self.unaudited.append(f"{action} {target}: {exc}")
+            elif (collected := _UNRECORDED.get()) is not None:
+                log.error("%s by %s on %s is made but not audited: %s", action, who, target, exc)
+                collected.append(f"{action} {target}")
+            else:
                 raise
-            self.unaudited.append(f"{action} {target}: {exc}")
 
     @property
     def corpus_dir(self) -> Path:
@@ -211,8 +234,11 @@ class Decisions:
         example = next((e for e in corpus.examples.out_of_scope if e.key == key), None)
         if example is None:
             moved = next((e for e in corpus.examples.in_scope if e.key == key), None)
-            if moved is not None:
-                return Outcome(f"{key} is already answered: {moved.where} {moved.question}")
+            if moved is not None:  # decided by someone else: said, never silently dropped
+                raise FeedbackError(
+                    f"{key} is already answered, at {moved.where} ({moved.question!r}); see "
+                    "the audit trail for who decided it"
+                )
             if any(e.key == key for e in corpus.examples.stale):
                 raise FeedbackError(
                     f"{key} is a stale example (its passage is gone), not a set-aside one: "
@@ -225,6 +251,11 @@ class Decisions:
         if not wanted:
             raise FeedbackError(f"{key} is not set aside; name the passage that answers it")
         passage = find_passage(corpus.passages, wanted)
+        if passage.id in example.not_answered_by:  # another editor's decision, not reversed
+            raise FeedbackError(  # unseen from a page loaded before it
+                f"{key} is already kept out of scope against passage {passage.id[:12]}; see the "
+                "audit trail for who decided it"
+            )
         done = (
             editing.answered(example, passage, self.corpus_dir, gold)
             if answered
@@ -246,7 +277,8 @@ class Decisions:
         decision = review.append_question(
             self.corpus_dir, passage.article_id, asked, (), [phrase], by=EDITOR
         )
-        self._record(who, "added example", f"passage {passage.id}", decision.note)
+        if decision.added or decision.extended:  # a repeat changed nothing: no one decided it
+            self._record(who, "added example", f"passage {passage.id}", decision.note)
         return Outcome(f"{asked!r}: {decision.note}.", decision.note)
 
     def _done(self, who: str, action: str, key: str, done: Done) -> Outcome:

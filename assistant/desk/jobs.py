@@ -24,7 +24,7 @@ from pathlib import Path
 
 from assistant.errors import AssistantError
 from assistant.feedback.accounts import Accounts
-from assistant.feedback.store import FeedbackError, FeedbackStore
+from assistant.feedback.store import FeedbackError, FeedbackStore, UnknownItem
 from assistant.settings import Settings
 from assistant.store import directory as store
 
@@ -187,7 +187,7 @@ class Builds:
         with self.store.connect() as db:
             row = db.execute("SELECT * FROM builds WHERE id = ?", (build_id,)).fetchone()
         if row is None:
-            raise FeedbackError(f"there is no build #{build_id}")
+            raise UnknownItem(f"there is no build #{build_id}")  # 404 at the desk, as its page
         build = _build(row)
         if conclude and build.state == "running" and not self._alive(build, row["pid"]):
             return self._conclude(build, None)

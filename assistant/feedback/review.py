@@ -28,6 +28,11 @@ WRITER = "clinician-feedback"
 """The `by` of examples that came from feedback, so editors can tell them apart."""
 
 
+class PassageGone(FeedbackError):
+    """The judged passage is no longer in its article: the editor must name the one that
+    answers (the terminal's `--gold`, the desk's choice of passage)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """What accepting a judgement did."""
@@ -126,7 +131,7 @@ def _gold(row: Feedback, article: Article, gold: str | None) -> str:
                 "naming the passage that does, or --out-of-scope when none does"
             )
         if judged is None:
-            raise FeedbackError(
+            raise PassageGone(
                 f"the judged passage {row.passage} is no longer in {article.id} (the article was "
                 "edited); give --gold PHRASE from the passage that answers"
             )

@@ -119,6 +119,11 @@ class FeedbackError(AssistantError):
     """The feedback store cannot be read or written; the message says why and what to do."""
 
 
+class StoreUnavailable(FeedbackError):
+    """The store itself failed (locked past the busy wait, unreadable, a disk error): nothing
+    the request asked for was wrong, and the desk answers 503 and logs the detail."""
+
+
 class UnknownItem(FeedbackError, NotFoundError):
     """No judgement or passage has the id a request names."""
 
@@ -224,9 +229,9 @@ class FeedbackStore:
                     self._migrate(db)
                 yield db
         except sqlite3.Error as exc:
-            raise FeedbackError(f"{self.path}: {exc}; check the file and its folder") from None
+            raise StoreUnavailable(f"{self.path}: {exc}; check the file and its folder") from None
         except OSError as exc:
-            raise FeedbackError(self._unusable(exc)) from None
+            raise StoreUnavailable(self._unusable(exc)) from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:

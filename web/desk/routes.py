@@ -15,9 +15,10 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
-from assistant.desk.actions import Moves, changes
+from assistant.desk.actions import Moves, changes, recording
 from assistant.errors import AssistantError, NotFoundError, os_problem
-from assistant.feedback.store import FeedbackError
+from assistant.feedback.review import PassageGone
+from assistant.feedback.store import FeedbackError, StoreUnavailable
 from assistant.store.directory import published_history, published_manifest, versions
 from assistant.updates import DESK_HINTS
 from assistant.updates import lines as change_lines
@@ -29,6 +30,7 @@ from web.desk.auth import (
     Viewer,
     field,
     refuse,
+    store_down,
     wants_json,
 )
 from web.desk.signin import FORM_BODY, site
@@ -70,7 +72,10 @@ def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str
     not scrolled back to its top), or JSON: the outcome; or the page with the reason."""
     try:
         before = desk.accounts.trail(1)
-        message = act()
+        with recording() as unrecorded:
+            message = act()
+    except StoreUnavailable as exc:  # the store, not the decision: 503, the detail in the log
+        raise store_down(request, exc) from None
     except (AssistantError, OSError) as exc:  # OSError: a corpus or index the server cannot write
         status = 404 if isinstance(exc, NotFoundError) else 409
         said = os_problem(exc) if isinstance(exc, OSError) else str(exc)
@@ -79,6 +84,13 @@ def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str
         shown = page(request, desk, editor)
         shown.error, shown.notice = said, ""
         return render(request, f"desk/{shown.section}.html", shown, status_code=status)
+    if unrecorded:  # made, but with no audit entry to show it by: said on the page itself
+        message += " It is not in the audit trail: the desk could not use its store just then."
+        if wants_json(request):
+            return JSONResponse({"ok": True, "message": message})
+        shown = page(request, desk, editor)
+        shown.notice = message
+        return render(request, f"desk/{shown.section}.html", shown)
     if wants_json(request):
         return JSONResponse({"ok": True, "message": message})
     latest = desk.accounts.trail(1)
@@ -165,13 +177,19 @@ def accept(request: Request, feedback_id: str, acting: Actor) -> Response:
                 "this judgement says the passage does not answer: choose the passage that "
                 "does, or “None: the article does not cover it”, then Accept"
             )
-        return desk.decisions.accept(
-            editor.name,
-            number,
-            passage=None if choice in ("", "out-of-scope") else choice,
-            gold=field(form, "gold").strip() or None,
-            out_of_scope=choice == "out-of-scope",
-        ).message
+        try:
+            return desk.decisions.accept(
+                editor.name,
+                number,
+                passage=None if choice in ("", "out-of-scope") else choice,
+                gold=field(form, "gold").strip() or None,
+                out_of_scope=choice == "out-of-scope",
+            ).message
+        except PassageGone:  # the terminal's words name its --gold flag
+            raise FeedbackError(
+                "the judged passage is no longer in the article (an edit since): choose the "
+                "passage that answers, or “None: the article does not cover it”, then Accept"
+            ) from None
 
     return _decided(request, desk, editor, queue_page, "/desk/judgements", act)
 
@@ -326,6 +344,8 @@ def build_status(request: Request, build_id: str, viewing: Viewer) -> Response:
         raise refuse(request, 404, f"there is no build {build_id!r}")
     try:
         found = desk.builds.get(int(build_id))
+    except StoreUnavailable as exc:
+        raise store_down(request, exc) from None
     except AssistantError as exc:
         raise refuse(request, 404, str(exc)) from None
     serving = request.app.state.engine.index.version
