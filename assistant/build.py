@@ -57,6 +57,7 @@ from assistant.search.retrieval import Retriever
 from assistant.search.vectorindex import IndexChoice, build_vectors, choose
 from assistant.settings import FineTuneSettings, Settings, TrainingSettings, defaults
 from assistant.store import directory as store
+from assistant.store import history
 from assistant.store.manifest import ArticleEntry, BuildReport, Manifest, VectorIndexEntry
 from assistant.train.finetune import fine_tuned_model
 from assistant.train.setaside import Earlier
@@ -349,7 +350,7 @@ def build_index(
         # The version is live from here: housekeeping that fails must not report the build as
         # failed (the desk would say the old version still serves), only say what it skipped.
         for step, what in ((partial(remember_vectors, stage, trained), "remember the vectors"),
-                           (partial(store.prune, index_dir), "remove old versions")):  # fmt: skip
+                           (partial(history.prune, index_dir), "remove old versions")):  # fmt: skip
             try:
                 step()
             except (OSError, ValueError, AssistantError) as exc:

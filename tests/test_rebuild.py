@@ -17,7 +17,8 @@ from assistant.embed.vectorcache import CACHE_DIR
 from assistant.errors import IndexStoreError
 from assistant.ingest.corpus import load_corpus
 from assistant.search.loaded import load_index
-from assistant.store.directory import KEEP_VERSIONS, published_version, rollback, versions
+from assistant.store.directory import KEEP_VERSIONS, published_version, versions
+from assistant.store.history import rollback
 from assistant.store.manifest import BuildReport
 from tests.conftest import EXPORT_DIR, ROOT
 
@@ -219,10 +220,10 @@ def test_leftovers_of_a_dead_build_never_trip_the_next(corpus_copy, hash_embedde
 def test_a_full_disk_names_the_file_it_could_not_write():
     """The build said only "No space left on device": no file, no disk to free."""
     from assistant.errors import os_problem
-    from assistant.store.directory import _write
+    from assistant.store.directory import write_synced
 
     with pytest.raises(OSError) as caught:
-        _write(Path("/dev/full"), b"a version's vectors")  # the kernel's always-full device
+        write_synced(Path("/dev/full"), b"a version's vectors")  # the kernel's always-full device
     assert os_problem(caught.value).startswith("/dev/full: No space left on device")
 
 

@@ -27,6 +27,7 @@ from assistant.feedback.accounts import Accounts
 from assistant.feedback.store import FeedbackError, FeedbackStore, UnknownItem
 from assistant.settings import Settings
 from assistant.store import directory as store
+from assistant.store import history
 
 LOGS = "desk-builds"
 """The folder of build logs, inside the index directory."""
@@ -253,7 +254,7 @@ class Builds:
         before = store.published_version(self.settings.index_dir)
         try:
             with store.build_lock(self.settings.index_dir):
-                version = store.rollback(self.settings.index_dir)
+                version = history.rollback(self.settings.index_dir)
         except AssistantError as exc:
             raise FeedbackError(str(exc)) from None
         self.accounts.record(who, "rolled back", f"version {version}", f"was {before}")

@@ -1,14 +1,8 @@
 """Store: the index directory of versions. It writes, seals, publishes, checks, lists and rolls
 back versions, and knows nothing of what their search structures hold."""
 
-from assistant.store.directory import (
-    VERSIONS,
-    has_index,
-    published_history,
-    published_version,
-    rollback,
-    versions,
-)
+from assistant.store.directory import VERSIONS, has_index, published_version, versions
+from assistant.store.history import published_history, rollback
 from assistant.store.manifest import Manifest, read_manifest
 
 __all__ = [

@@ -19,7 +19,8 @@ from assistant.desk.actions import Moves, changes, recording
 from assistant.errors import AssistantError, NotFoundError, os_problem
 from assistant.feedback.review import PassageGone
 from assistant.feedback.store import FeedbackError, StoreUnavailable
-from assistant.store.directory import published_history, published_manifest, versions
+from assistant.store.directory import published_manifest, versions
+from assistant.store.history import published_history
 from assistant.updates import DESK_HINTS
 from assistant.updates import lines as change_lines
 from web.desk import signin, views
