@@ -329,7 +329,8 @@ def build_index(
             changes = report(
                 articles,
                 lineage,
-                against=published.version if published else None,
+                # the pointer's name when its version cannot be read: said in the report
+                against=published.version if published else store.published_version(index_dir),
                 old=old,
                 examples=examples,
                 set_aside=trained.set_aside,

@@ -305,9 +305,18 @@ def lines(changes: dict[str, Any] | None, hints: dict[str, str] = HINTS) -> list
         return ["  changes         not recorded (built before change reports)"]
     counts = changes.get("passages") or {}
     against = changes.get("against")
+    if changes.get("first"):  # nothing to trace from: none published, or none readable
+        since = (
+            f"published version {against} unreadable, so every passage counts as new (no edit "
+            "is shown as one, and no example follows one)"
+            if against
+            else "first build: every passage is new"
+        )
+    else:
+        since = f"against {against}"
     out = [
         "  changes         "
-        + ("first build: every passage is new" if changes.get("first") else f"against {against}")
+        + since
         + ": "
         + ", ".join(f"{v} {k}" for k, v in counts.items() if v or k == "unchanged")
     ]

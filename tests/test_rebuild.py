@@ -33,6 +33,23 @@ def _build(corpus, embedder, index_dir, **options):
     return loaded, loaded.manifest.build
 
 
+def test_a_build_over_an_unreadable_version_says_so_not_first_build(
+    corpus_copy, hash_embedder, tmp_path
+):
+    """Its passages unreadable, the published version was reported as "first build": an
+    editor was not told why no edit showed as one and no example followed one."""
+    from assistant.updates import lines
+
+    index_dir = tmp_path / "index"
+    first, _ = _build(corpus_copy, hash_embedder, index_dir)
+    (first.path / "passages.jsonl").write_text("{not json", encoding="utf-8")
+    second, _ = _build(corpus_copy, hash_embedder, index_dir)
+    said = lines(second.manifest.changes)[0]
+    assert f"published version {first.version} unreadable" in said and "first build" not in said
+    fresh, _ = _build(corpus_copy, hash_embedder, tmp_path / "fresh")
+    assert "first build: every passage is new" in lines(fresh.manifest.changes)[0]
+
+
 def test_an_unchanged_rebuild_embeds_nothing(corpus_copy, hash_embedder, tmp_path):
     index_dir = tmp_path / "index"
     _, first = _build(corpus_copy, hash_embedder, index_dir)
