@@ -59,6 +59,16 @@ def test_a_word_is_found_however_it_is_joined(vocabulary, question, words):
     assert [w for w, _ in vocabulary.bridge(read(straighten(question))).unmentioned] == words
 
 
+def test_a_term_typed_against_another_script_is_the_articles(vocabulary):
+    """ "IVIg用量は？" was declined as naming "ivig用量は", which no article mentions: the
+    article's own term, joined to the Japanese beside it. English's word counts judge only the
+    Latin letters; a rare Latin word is still found beside other scripts."""
+    assert unmentioned(vocabulary, "IVIg用量は？") == []
+    assert unmentioned(vocabulary, "MMNの治療は？") == []
+    assert unmentioned(vocabulary, "多灶性运动神经病的治疗是什么") == []  # not judged, not named
+    assert unmentioned(vocabulary, "mycophenolateの用量") == ["mycophenolate"]
+
+
 def test_a_word_typed_without_its_accent_is_the_articles():
     vocabulary = Vocabulary.build(["Sjögren syndrome and Guillain-Barré syndrome overlap. 1"], [])
     assert unmentioned(vocabulary, "sjogren or guillain-barre?") == []

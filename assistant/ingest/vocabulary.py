@@ -15,6 +15,7 @@ The files' format and reading: `assistant.ingest.glossary`.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from itertools import pairwise
@@ -53,6 +54,23 @@ memory is bounded."""
 _NEGATED = re.compile(r"\bnon[-\u2010\u2011]?\w+", re.IGNORECASE)
 """A word its prefix negates: none of its stems may match a rule ("non-steroidal")."""
 _PARTS = re.compile(r"[^\W_]+")
+
+
+_LATIN = re.compile(r"[^\W\d_](?:[^\W\d_]|-(?=[^\W\d_]))*")
+
+
+def _latin_runs(word: str) -> list[str]:
+    """The runs of Latin letters of a word typed against another script ("IVIg用量は" is
+    "IVIg" and a Japanese run): English's word counts judge only those, so a corpus term is
+    not named unmentioned for the script beside it, nor a sentence in another script whole."""
+    if word.isascii():
+        return [word]
+    latin = "".join(c if _is_latin(c) or not c.isalpha() else " " for c in word)
+    return [run for run in _LATIN.findall(latin) if run]
+
+
+def _is_latin(char: str) -> bool:
+    return char.isascii() or unicodedata.name(char, "").startswith("LATIN")
 
 
 def _remember(memory: dict, key: str, answer):
@@ -330,7 +348,8 @@ class Vocabulary:
         not those whose rare parts glossary terms bridge to the corpus ("Motrin-associated")."""
         found = []
         reached: set[str] | None = None
-        for typed in dict.fromkeys(w.removesuffix("'s") for w in query.words):
+        typed_words = dict.fromkeys(w.removesuffix("'s") for w in query.words)
+        for typed in (run for w in typed_words for run in _latin_runs(w)):
             word = rare.unaccented(typed)  # looked up as a keyboard types it, shown as typed
             if word in self._plain or max(map(len, word.split("-"))) < rare.MIN_LETTERS:
                 continue  # shorthand: "pna", "ATTR-CM"
