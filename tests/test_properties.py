@@ -36,7 +36,9 @@ EXPORT_TAIL = re.compile(
 )
 SPACE = r"[\s\ufeff]"
 """White space as the parser reads it: a byte-order mark inside a line is dropped too."""
-MARKER = rf"\[{SPACE}*[1-9][0-9]{{0,2}}(?:{SPACE}*,{SPACE}*[1-9][0-9]{{0,2}})*{SPACE}*\]"
+MARKER_REF = rf"[1-9][0-9]{{0,2}}(?:{SPACE}*[-\u2013]{SPACE}*[1-9][0-9]{{0,2}})?"
+"""One reference in a marker, or a range of them ("[1-3]" cites 1, 2 and 3)."""
+MARKER = rf"\[{SPACE}*{MARKER_REF}(?:{SPACE}*,{SPACE}*{MARKER_REF})*{SPACE}*\]"
 MARKERS = rf"{MARKER}(?:{SPACE}*,?{SPACE}*{MARKER})*"
 MARKDOWN_TAIL = re.compile(rf"{SPACE}*(?P<markers>{MARKERS})?[^\S\r\n]*(?:\r\n|\r|\n|$)")
 MARKERS_BEFORE_CLOSE = re.compile(
@@ -67,8 +69,13 @@ def fold(text: str) -> str:
 
 
 def numbers(printed: str | None) -> tuple[int, ...]:
-    """Reference numbers as printed, repeats dropped, in order."""
-    return tuple(dict.fromkeys(int(n) for n in re.findall(r"[0-9]+", printed or "")))
+    """Reference numbers as printed in markers, a range "[1-3]" read as 1, 2 and 3 (a
+    hypothesis run found "weakness [1-2]" cited, as the parser reads it, and the oracle not),
+    repeats dropped, in order."""
+    cited: list[int] = []
+    for first, last in re.findall(r"([0-9]+)(?:\s*[-\u2013]\s*([0-9]+))?", printed or ""):
+        cited.extend(range(int(first), int(last) + 1) if last else [int(first)])
+    return tuple(dict.fromkeys(cited))
 
 
 def export_refs(printed: str | None) -> tuple[int, ...]:
