@@ -66,7 +66,7 @@ def _latin_runs(word: str) -> list[str]:
     if word.isascii():
         return [word]
     latin = "".join(c if _is_latin(c) or not c.isalpha() else " " for c in word)
-    return [run for run in _LATIN.findall(latin) if run]
+    return _LATIN.findall(latin)
 
 
 def _is_latin(char: str) -> bool:

@@ -185,9 +185,9 @@ class Retriever:
         routed, named, held = None, True, None  # one article, or one asked for: no routing
         if article is None and self._names is not None:
             routed, named = self._names.choose(question)
-            if not named and history:  # a name earlier in the conversation holds it there
-                held, named = self._names.choose("", history)  # while the follow-up is its
-                named = named and held is None  # two names: every article, as the question
+            if not named and history:  # an earlier name holds the follow-up (`rank` checks it)
+                held, named = self._names.choose("", history)
+                named = named and held is None  # two names earlier: every article, as before
         allowed = self._allowed(article)
         ranker = ranker_for(self.ranker, options)
         vocabulary = self._index.vocabulary if ranker.expand else None

@@ -44,6 +44,8 @@ VERSIONS = "versions"
 STAGING_PREFIX = ".staging-"
 LOCK = ".build.lock"
 KEEP_VERSIONS = 3
+HISTORY = "PUBLISHED"
+"""The versions published in turn, one a line, the published one last (`store.history`)."""
 """Versions kept on disk (the published one always among them), for `build --rollback`."""
 
 MANIFEST = "manifest.json"
@@ -204,7 +206,7 @@ def build_lock(index_dir: Path) -> Iterator[None]:
             ) from None
         for leftover in index_dir.glob(f"{STAGING_PREFIX}*"):
             shutil.rmtree(leftover, ignore_errors=True)
-        for pattern in (f"{POINTER}.*.tmp", "PUBLISHED.*.tmp"):  # `history.HISTORY`
+        for pattern in (f"{POINTER}.*.tmp", f"{HISTORY}.*.tmp"):
             for leftover in index_dir.glob(pattern):
                 leftover.unlink(missing_ok=True)
         for leftover in index_dir.glob("cache/.*.tmp.npz"):  # a vector cache half written

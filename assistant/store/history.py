@@ -10,6 +10,7 @@ from pathlib import Path
 
 from assistant.errors import IndexStoreError
 from assistant.store.directory import (
+    HISTORY,
     KEEP_VERSIONS,
     MANIFEST,
     VERSIONS,
@@ -21,11 +22,10 @@ from assistant.store.directory import (
 )
 from assistant.store.manifest import read_manifest
 
-HISTORY = "PUBLISHED"
-"""The versions published in turn, one a line, the published one last: what a rollback walks
-back along. Build time is not that order once a rollback has withdrawn a version: the next
-build is newer than the version withdrawn, yet the way back from it leads past it."""
 HISTORY_LINES = 50
+"""How much of the publishing history `HISTORY` keeps: what a rollback walks back along. Build
+time is not that order once a rollback has withdrawn a version: the next build is newer than
+the version withdrawn, yet the way back from it leads past it."""
 
 
 def published_history(index_dir: Path) -> list[str]:
@@ -67,11 +67,16 @@ def prune(index_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
     """Delete all but the newest `keep` versions and the last `keep` published (what a
     rollback goes back to), never the published one; returns the deleted."""
     current = published_version(index_dir)
-    kept = {current, *published_history(index_dir)[-keep:], *versions(index_dir)[-keep:]}
-    old = [v for v in versions(index_dir) if v not in kept]
+    listed = versions(index_dir)
+    kept = {current, *published_history(index_dir)[-keep:], *listed[-keep:]}
+    old = [v for v in listed if v not in kept]
     root = index_dir / VERSIONS
     if root.is_dir():  # what an earlier pruning left half deleted, without its manifest
-        old += [p.name for p in root.iterdir() if not (p / MANIFEST).exists() and p.name != current]
+        old += [
+            p.name
+            for p in root.iterdir()
+            if p.is_dir() and not (p / MANIFEST).exists() and p.name != current
+        ]
     failed: list[OSError] = []
     for version in old:  # the manifest first: a version half deleted is no version to serve
         try:
@@ -84,12 +89,18 @@ def prune(index_dir: Path, keep: int = KEEP_VERSIONS) -> list[str]:
     return old
 
 
+def way_back(index_dir: Path) -> list[str]:
+    """The versions a rollback can go back to, the one it publishes last: those published
+    before the published one, or with none published (the pointer deleted), all of them."""
+    history = published_history(index_dir)
+    return history[:-1] if published_version(index_dir) is not None else history
+
+
 def rollback(index_dir: Path) -> str:
     """Publish the version published before the published one; returns its name. With no
     version published (the pointer deleted), the one published last."""
     current = published_version(index_dir)
-    history = published_history(index_dir)
-    earlier = history[:-1] if current is not None else history
+    earlier = way_back(index_dir)
     if not earlier:
         raise IndexStoreError(
             f"{index_dir}: no version published before {current or 'none'} is kept to roll "

@@ -20,7 +20,7 @@ from assistant.errors import AssistantError, NotFoundError, os_problem
 from assistant.feedback.review import PassageGone
 from assistant.feedback.store import FeedbackError, StoreUnavailable
 from assistant.store.directory import published_manifest, versions
-from assistant.store.history import published_history
+from assistant.store.history import way_back
 from assistant.updates import DESK_HINTS
 from assistant.updates import lines as change_lines
 from web.desk import signin, views
@@ -87,13 +87,12 @@ def _decided(request: Request, desk: Desk, editor: Editor, page: Page, back: str
         return render(request, f"desk/{shown.section}.html", shown, status_code=status)
     if unrecorded:  # made, but with no audit entry to show it by: said on the page itself
         message += " It is not in the audit trail: the desk could not use its store just then."
-        if wants_json(request):
-            return JSONResponse({"ok": True, "message": message})
+    if wants_json(request):
+        return JSONResponse({"ok": True, "message": message})
+    if unrecorded:
         shown = page(request, desk, editor)
         shown.notice = message
         return render(request, f"desk/{shown.section}.html", shown)
-    if wants_json(request):
-        return JSONResponse({"ok": True, "message": message})
     latest = desk.accounts.trail(1)
     wrote = latest and latest[0].who == editor.name and latest != before
     did = f"?did={latest[0].id}" if wrote else ""
@@ -305,7 +304,7 @@ def publish_page(request: Request, desk: Desk, editor: Editor) -> views.PublishP
         if manifest
         else [],
         kept=kept,
-        can_roll_back=len(published_history(index_dir)) > (published is not None),
+        can_roll_back=bool(way_back(index_dir)),
         builds=desk.builds.recent(),
         running=desk.builds.running(),
     )
